@@ -1,5 +1,12 @@
-//! treestat-pipes: turns access-log lines into tree updates.
+//! treestat-pipes: turns access-log lines into tree updates (DESIGN.md §6).
 //!
-//! Will hold the log formats (presets and nginx `log_format` strings compiled into fast
-//! parsers), the small pipe API, the built-in pipes, the native (`.so`) and Python pipe
-//! loaders, and the file tailer. See DESIGN.md §6.
+//! - [`format`]: presets and nginx `log_format` strings compiled into fast splitters.
+//! - [`builtin`]: the built-in pipes (`ua`, `status`, `errors`, `bytes`, ...).
+//! - [`pipeline`]: an ordered list of pipes per log source, aggregating per interval.
+//! - [`native`]: native (`.so`) pipes through the C ABI in `include/treestat_pipe.h`.
+//! - [`python`]: Python pipes on their own thread.
+//! - [`tail`]: the file tailer with rotation handling and checkpoints.
+
+pub mod format;
+
+pub use treestat_pipe_api as api;
