@@ -1,2 +1,30 @@
-//! treestat-engine: the metric tree, actions, path queries, intervals, the trend store
-//! and the push listeners. See DESIGN.md §2-§4 and §7.
+//! treestat-engine: the metric tree, actions, path queries and intervals (DESIGN.md
+//! §2-§4). The trend store and the push listeners build on it.
+//!
+//! The flow inside: a source builds a [`PushDoc`] (JSON) or a [`Batch`] (line protocols,
+//! pipes), the [`Engine`] validates it whole, merges it under one write lock, and at each
+//! interval close hands a [`ClosedInterval`] to its [`IntervalSink`]s.
+
+mod config;
+mod engine;
+mod error;
+mod interval;
+mod merge;
+pub mod path;
+pub mod pattern;
+mod push;
+mod query;
+mod stats;
+mod tree;
+
+pub use config::{ActionRule, EngineConfig, Limits, parse_duration};
+pub use engine::{Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, nest};
+pub use error::{Error, ErrorKind};
+pub use interval::{
+    Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,
+};
+pub use pattern::{Agg, Pattern};
+pub use push::{Batch, PushDoc, PushTree, PushValue, Update};
+pub use stats::Stats;
+pub use tree::{Leaf, LeafId, Tree};
+pub use treestat_pipe_api::Action;

@@ -1,0 +1,163 @@
+//! The engine's configuration: interval, ring, limits and action rules.
+//!
+//! Every field has a default and is documented with its unit; unknown keys are refused
+//! so a typo in `conf/treestat.toml` is an error, not a silently ignored setting.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::Action;
+
+/// The `[engine]` section of the server configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Length of an interval (`"10s"`, `"1m"`; default 10 s). Trend points are one per
+    /// interval per touched leaf.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    /// Closed intervals kept in memory for realtime windows (default 360: one hour at 10 s).
+    pub ring: usize,
+    /// Upper bound of the ring's memory in bytes (default 64 MiB; 16 bytes per touched
+    /// leaf per interval). The oldest intervals go first when it is reached.
+    pub ring_bytes: usize,
+    /// Action of the root, inherited by nodes without one (default `average`).
+    #[serde(deserialize_with = "de_action")]
+    pub root_action: Action,
+    /// Actions by path pattern, first match wins, applied to nodes a push creates
+    /// without an explicit action (like Graphite's storage-aggregation rules).
+    pub actions: Vec<ActionRule>,
+    /// Bounds that keep hostile input from exhausting memory.
+    pub limits: Limits,
+    /// Pushes remembered for `/pull?cursor=` (default 4096).
+    pub pull_log: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            interval: Duration::from_secs(10),
+            ring: 360,
+            ring_bytes: 64 << 20,
+            root_action: Action::Average,
+            actions: Vec::new(),
+            limits: Limits::default(),
+            pull_log: 4096,
+        }
+    }
+}
+
+/// One action rule: nodes under `pattern` get `action` when created.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRule {
+    /// A query pattern (DESIGN.md §4), matched against the new node's path as a prefix.
+    pub pattern: String,
+    /// The action to give.
+    #[serde(deserialize_with = "de_action")]
+    pub action: Action,
+}
+
+/// Limits on what one push and the whole tree may hold.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Deepest path, in keys (default 32).
+    pub max_depth: usize,
+    /// Most nodes one push may add (default 100,000).
+    pub max_push_nodes: usize,
+    /// Most nodes in the tree (default 10,000,000).
+    pub max_nodes: usize,
+    /// Markers kept beside the tree (default 10,000; the oldest go first).
+    pub max_markers: usize,
+    /// Longest marker text in bytes (default 1024; longer texts are cut).
+    pub max_marker_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_depth: 32,
+            max_push_nodes: 100_000,
+            max_nodes: 10_000_000,
+            max_markers: 10_000,
+            max_marker_len: 1024,
+        }
+    }
+}
+
+fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses a duration such as `500ms`, `10s`, `1m`, `1min`, `6h`, `1d`, `1w` or a plain
+/// number of seconds.
+///
+/// # Errors
+/// A message naming the text that does not parse.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 10s, 1m, 6h, 1d)"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" | "hour" | "hours" => n * 3600.0,
+        "d" | "day" | "days" => n * 86_400.0,
+        "w" | "week" | "weeks" => n * 604_800.0,
+        "y" | "year" | "years" => n * 31_536_000.0,
+        other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
+    };
+    if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("1parsec").is_err());
+    }
+
+    #[test]
+    fn config_parses_and_refuses_unknown_keys() {
+        let c: EngineConfig = toml::from_str(
+            "interval = \"5s\"\n[[actions]]\npattern = \"br\"\naction = \"add\"\n[limits]\nmax_depth = 8\n",
+        )
+        .unwrap();
+        assert_eq!(c.interval, Duration::from_secs(5));
+        assert_eq!(c.actions[0].action, Action::Add);
+        assert_eq!(c.limits.max_depth, 8);
+        assert!(toml::from_str::<EngineConfig>("intervall = 5").is_err());
+    }
+}

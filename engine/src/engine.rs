@@ -1,0 +1,635 @@
+//! [`Engine`]: the shared handle that every source pushes into and every reader queries.
+//!
+//! One `parking_lot::RwLock` guards the tree, the open interval and the ring: a push is a
+//! short write section (validation happens before the lock), queries share the read
+//! lock. A std-style blocking lock is right here because no section awaits and each is
+//! short; async callers hold it only between awaits. Closed intervals and push events
+//! are handed out after unlocking, through sinks and tokio broadcast channels.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use crate::Action;
+use crate::config::EngineConfig;
+use crate::error::Error;
+use crate::interval::{
+    Clock, ClosedInterval, IntervalPoint, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
+};
+use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
+use crate::pattern::Pattern;
+use crate::push::{Batch, PushDoc};
+use crate::query;
+use crate::stats::Stats;
+use crate::tree::{LeafId, ROOT, Tree};
+
+/// A path and its per-interval values from the ring, oldest first.
+pub type RecentSeries = (String, Vec<(i64, f64)>);
+
+/// What a push changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushSummary {
+    /// Samples merged.
+    pub samples: usize,
+    /// Distinct leaves touched.
+    pub leaves: usize,
+    /// Markers kept.
+    pub markers: usize,
+    /// Nodes the push added to the tree.
+    pub new_nodes: usize,
+}
+
+/// One applied push, as `/pull` waiters see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushEvent {
+    /// Position in the push log; a `/pull` cursor.
+    pub seq: u64,
+    /// Unix seconds.
+    pub ts: i64,
+    /// Each touched leaf with its value after the push.
+    pub changes: Vec<(LeafId, f64)>,
+    /// Markers the push brought.
+    pub markers: Vec<Marker>,
+}
+
+/// Counters for `/metrics`; the hot path only increments them.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Pushes applied.
+    pub pushes: AtomicU64,
+    /// Samples merged.
+    pub samples: AtomicU64,
+    /// Pushes refused, per [`ErrorKind`](crate::ErrorKind) in its declaration order.
+    pub rejects: [AtomicU64; 7],
+    /// Intervals closed.
+    pub intervals: AtomicU64,
+}
+
+/// A point-in-time view of the engine's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    /// Nodes in the tree.
+    pub nodes: usize,
+    /// Leaves in the tree.
+    pub leaves: usize,
+    /// Approximate heap bytes of the tree.
+    pub tree_bytes: usize,
+    /// Closed intervals in the ring.
+    pub ring_intervals: usize,
+    /// Bytes held by the ring.
+    pub ring_bytes: usize,
+    /// Markers kept.
+    pub markers: usize,
+    /// Start of the open interval (unix seconds).
+    pub open_start: i64,
+}
+
+struct State {
+    tree: Tree,
+    open: OpenInterval,
+    ring: Ring,
+    markers: VecDeque<Marker>,
+    log: VecDeque<Arc<PushEvent>>,
+    seq: u64,
+}
+
+struct Shared {
+    config: EngineConfig,
+    rules: Vec<(Pattern, Action)>,
+    interval: i64,
+    clock: Arc<dyn Clock>,
+    state: RwLock<State>,
+    sinks: Mutex<Vec<Arc<dyn IntervalSink>>>,
+    closed_tx: broadcast::Sender<Arc<ClosedInterval>>,
+    pushes_tx: broadcast::Sender<Arc<PushEvent>>,
+    counters: EngineCounters,
+}
+
+/// The metric engine: a cheap-clone handle (`Arc` inside), `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new(EngineConfig::default()).unwrap_or_else(|_| unreachable_default())
+    }
+}
+
+fn unreachable_default() -> Engine {
+    // The default config has no rules, so building it cannot fail.
+    panic!("the default engine configuration is valid")
+}
+
+impl Engine {
+    /// An engine on the system clock.
+    ///
+    /// # Errors
+    /// `BadPattern` when an action rule's pattern does not parse.
+    pub fn new(config: EngineConfig) -> Result<Engine, Error> {
+        Engine::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// An engine on a given clock (tests use [`ManualClock`](crate::ManualClock)).
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn with_clock(config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+        let rules = config
+            .actions
+            .iter()
+            .map(|r| Ok((Pattern::parse(&r.pattern)?, r.action)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let interval = i64::try_from(config.interval.as_secs())
+            .unwrap_or(10)
+            .max(1);
+        let state = State {
+            tree: Tree::new(config.root_action),
+            open: OpenInterval::new(clock.now(), interval),
+            ring: Ring::new(config.ring, config.ring_bytes),
+            markers: VecDeque::new(),
+            log: VecDeque::new(),
+            seq: 0,
+        };
+        let (closed_tx, _) = broadcast::channel(64);
+        let (pushes_tx, _) = broadcast::channel(1024);
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                config,
+                rules,
+                interval,
+                clock,
+                state: RwLock::new(state),
+                sinks: Mutex::new(Vec::new()),
+                closed_tx,
+                pushes_tx,
+                counters: EngineCounters::default(),
+            }),
+        })
+    }
+
+    /// The configuration the engine was built from.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Interval length in seconds.
+    pub fn interval_secs(&self) -> i64 {
+        self.shared.interval
+    }
+
+    /// The engine's clock reading (unix seconds).
+    pub fn now(&self) -> i64 {
+        self.shared.clock.now()
+    }
+
+    /// Counters for `/metrics`.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.shared.counters
+    }
+
+    fn reject(&self, e: Error) -> Error {
+        self.shared.counters.rejects[e.kind() as usize].fetch_add(1, Ordering::Relaxed);
+        e
+    }
+
+    /// Parses and merges a JSON push (a tree or an array of trees), all or nothing.
+    ///
+    /// # Errors
+    /// The push is refused whole, naming the bad key, value or limit.
+    pub fn push_json(&self, doc: &[u8]) -> Result<PushSummary, Error> {
+        let doc = PushDoc::from_json(doc, self.shared.config.limits.max_depth)
+            .map_err(|e| self.reject(e))?;
+        self.push_doc(&doc)
+    }
+
+    /// Merges a parsed, validated push document, all or nothing.
+    ///
+    /// # Errors
+    /// `PushTooLarge` or `TreeFull` when the push would pass a node limit.
+    pub fn push_doc(&self, doc: &PushDoc) -> Result<PushSummary, Error> {
+        self.merge_with(
+            doc.max_new_nodes(),
+            |tree| {
+                doc.trees
+                    .iter()
+                    .map(|t| count_new_tree(tree, Some(ROOT), t))
+                    .sum()
+            },
+            |m| {
+                let mut keys = Vec::new();
+                for t in &doc.trees {
+                    m.merge_tree(ROOT, t, None, &mut keys);
+                }
+            },
+        )
+    }
+
+    /// Merges flat updates, all or nothing.
+    ///
+    /// # Errors
+    /// `BadKey`, `BadValue`, `TooDeep` naming the update; `PushTooLarge`, `TreeFull`.
+    pub fn apply(&self, batch: &Batch) -> Result<PushSummary, Error> {
+        batch
+            .validate(self.shared.config.limits.max_depth)
+            .map_err(|e| self.reject(e))?;
+        let upper = batch
+            .updates()
+            .iter()
+            .map(|u| u.path().split(',').count() as u64)
+            .sum::<u64>();
+        self.merge_with(
+            upper,
+            |tree| count_new_batch(tree, batch.updates()),
+            |m| {
+                for u in batch.updates() {
+                    m.apply_update(u);
+                }
+            },
+        )
+    }
+
+    fn merge_with(
+        &self,
+        upper: u64,
+        exact: impl FnOnce(&Tree) -> u64,
+        apply: impl FnOnce(&mut Merger<'_>),
+    ) -> Result<PushSummary, Error> {
+        let sh = &*self.shared;
+        let now = sh.clock.now();
+        let mut guard = sh.state.write();
+        let st = &mut *guard;
+        let before = st.tree.node_count();
+        let mut m = Merger {
+            tree: &mut st.tree,
+            open: &mut st.open,
+            rules: &sh.rules,
+            limits: &sh.config.limits,
+            now,
+            touched: Touched::default(),
+        };
+        m.check_room(upper, exact).map_err(|e| self.reject(e))?;
+        apply(&mut m);
+        let Touched {
+            mut leaves,
+            samples,
+            markers,
+        } = m.touched;
+        leaves.sort_unstable();
+        leaves.dedup();
+        let summary = PushSummary {
+            samples,
+            leaves: leaves.len(),
+            markers: markers.len(),
+            new_nodes: st.tree.node_count() - before,
+        };
+        for mk in &markers {
+            if st.markers.len() >= sh.config.limits.max_markers {
+                st.markers.pop_front();
+            }
+            st.markers.push_back(mk.clone());
+        }
+        let event = if sh.config.pull_log > 0 || sh.pushes_tx.receiver_count() > 0 {
+            st.seq += 1;
+            let changes = leaves
+                .iter()
+                .filter_map(|&l| Some((LeafId(l), st.tree.leaf(LeafId(l))?.value())))
+                .collect();
+            let ev = Arc::new(PushEvent {
+                seq: st.seq,
+                ts: now,
+                changes,
+                markers,
+            });
+            if sh.config.pull_log > 0 {
+                if st.log.len() >= sh.config.pull_log {
+                    st.log.pop_front();
+                }
+                st.log.push_back(ev.clone());
+            }
+            Some(ev)
+        } else {
+            None
+        };
+        drop(guard);
+        sh.counters.pushes.fetch_add(1, Ordering::Relaxed);
+        sh.counters
+            .samples
+            .fetch_add(summary.samples as u64, Ordering::Relaxed);
+        if let Some(ev) = event {
+            // An error only means nobody is subscribed right now.
+            let _ = sh.pushes_tx.send(ev);
+        }
+        Ok(summary)
+    }
+
+    /// `[path, value]` pairs of the current totals under a pattern (DESIGN.md §4).
+    ///
+    /// # Errors
+    /// `BadPattern` naming the segment that does not parse.
+    pub fn query(&self, pattern: &str) -> Result<Vec<(String, f64)>, Error> {
+        let p = Pattern::parse(pattern)?;
+        Ok(self.query_pattern(&p))
+    }
+
+    /// As [`Engine::query`], with a compiled pattern.
+    pub fn query_pattern(&self, pattern: &Pattern) -> Vec<(String, f64)> {
+        let st = self.shared.state.read();
+        query::run(&st.tree, pattern, |_, leaf| Some(leaf.value()))
+    }
+
+    /// `[path, value]` pairs folded over the closed intervals of the last `secs`
+    /// seconds (leaves untouched in that window are left out).
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn query_window(&self, pattern: &str, secs: i64) -> Result<Vec<(String, f64)>, Error> {
+        let p = Pattern::parse(pattern)?;
+        let st = self.shared.state.read();
+        let values = st.ring.window(st.open.start - secs);
+        Ok(query::run(&st.tree, &p, |id, _| values.get(&id).copied()))
+    }
+
+    /// The tree under a pattern as nested JSON (`""`: the whole tree).
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn tree_json(&self, pattern: &str) -> Result<Value, Error> {
+        Ok(nest(&self.query(pattern)?))
+    }
+
+    /// Per-interval values from the ring for every leaf under a pattern, oldest first:
+    /// `(path, [(interval start, value)])`, for sparklines and live graphs.
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn recent_series(&self, pattern: &str) -> Result<Vec<RecentSeries>, Error> {
+        let p = Pattern::parse(pattern)?;
+        let st = self.shared.state.read();
+        let mut ids = Vec::new();
+        let rows = query::run(&st.tree, &p, |id, leaf| {
+            ids.push(id);
+            Some(leaf.value())
+        });
+        if p.aggregates() {
+            return Ok(rows
+                .into_iter()
+                .map(|(path, _)| (path, Vec::new()))
+                .collect());
+        }
+        let mut out: Vec<RecentSeries> = ids
+            .into_iter()
+            .filter_map(|id| Some((st.tree.leaf_path(LeafId(id))?, st.ring.series(id))))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The path of a leaf.
+    pub fn leaf_path(&self, id: LeafId) -> Option<String> {
+        self.shared.state.read().tree.leaf_path(id)
+    }
+
+    /// The paths of several leaves at once (one lock).
+    pub fn leaf_paths(&self, ids: &[LeafId]) -> Vec<Option<String>> {
+        let st = self.shared.state.read();
+        ids.iter().map(|&id| st.tree.leaf_path(id)).collect()
+    }
+
+    /// A leaf's action and totals by path.
+    pub fn leaf_at(&self, path: &str) -> Option<(LeafId, Action, Stats)> {
+        let st = self.shared.state.read();
+        let node = st.tree.descend(crate::path::split(path))?;
+        let id = node.as_leaf()?;
+        let leaf = st.tree.leaf(LeafId(id))?;
+        Some((LeafId(id), leaf.action, leaf.total))
+    }
+
+    /// Markers kept beside the tree whose path the pattern selects, at or after `since`.
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn markers(&self, pattern: &str, since: i64) -> Result<Vec<Marker>, Error> {
+        let p = Pattern::parse(pattern)?;
+        let st = self.shared.state.read();
+        Ok(st
+            .markers
+            .iter()
+            .filter(|m| m.ts >= since && p.matches_path(&m.path.split(',').collect::<Vec<_>>()))
+            .cloned()
+            .collect())
+    }
+
+    /// Size figures for `/metrics`.
+    pub fn stats(&self) -> EngineStats {
+        let st = self.shared.state.read();
+        EngineStats {
+            nodes: st.tree.node_count(),
+            leaves: st.tree.leaf_count(),
+            tree_bytes: st.tree.heap_bytes(),
+            ring_intervals: st.ring.len(),
+            ring_bytes: st.ring.bytes(),
+            markers: st.markers.len(),
+            open_start: st.open.start,
+        }
+    }
+
+    /// Registers a sink for closed intervals (e.g. the trend store).
+    pub fn add_sink(&self, sink: Arc<dyn IntervalSink>) {
+        self.shared.sinks.lock().push(sink);
+    }
+
+    /// Every closed interval from now on.
+    pub fn subscribe_intervals(&self) -> broadcast::Receiver<Arc<ClosedInterval>> {
+        self.shared.closed_tx.subscribe()
+    }
+
+    /// Every applied push from now on.
+    pub fn subscribe_pushes(&self) -> broadcast::Receiver<Arc<PushEvent>> {
+        self.shared.pushes_tx.subscribe()
+    }
+
+    /// The newest push-log position (a cursor meaning "from now on").
+    pub fn cursor(&self) -> u64 {
+        self.shared.state.read().seq
+    }
+
+    /// Pushes after `cursor` still in the log, and whether some were already dropped
+    /// from it (the caller then knows it missed pushes).
+    pub fn pushes_since(&self, cursor: u64) -> (Vec<Arc<PushEvent>>, bool) {
+        let st = self.shared.state.read();
+        let events: Vec<_> = st.log.iter().filter(|e| e.seq > cursor).cloned().collect();
+        let missed = match st.log.front() {
+            Some(first) => first.seq > cursor + 1 && cursor < st.seq,
+            None => cursor < st.seq,
+        };
+        (events, missed)
+    }
+
+    /// Closes the open interval if its time is up; hands it to the sinks and returns it.
+    pub fn close_due(&self) -> Option<Arc<ClosedInterval>> {
+        let now = self.shared.clock.now();
+        {
+            let st = self.shared.state.read();
+            if now < st.open.start + st.open.len {
+                return None;
+            }
+        }
+        Some(self.close_now())
+    }
+
+    /// Closes the open interval now, whatever the time (shutdown, tests).
+    pub fn close_now(&self) -> Arc<ClosedInterval> {
+        let sh = &*self.shared;
+        let now = sh.clock.now();
+        let closed = {
+            let mut st = sh.state.write();
+            let st = &mut *st;
+            let mut next = OpenInterval::new(now, sh.interval);
+            if next.start <= st.open.start {
+                // Closed early: the next interval starts where this one ends.
+                next.start = st.open.start + st.open.len;
+            }
+            let open = std::mem::replace(&mut st.open, next);
+            let mut closed = ClosedInterval {
+                start: open.start,
+                len: open.len,
+                points: Vec::with_capacity(open.points.len()),
+                late: open.late,
+                new_paths: Vec::new(),
+                markers: open.markers,
+            };
+            for (l, stats) in open.points {
+                let leaf = st.tree.leaf_mut(l);
+                leaf.cur = u32::MAX;
+                closed.points.push(IntervalPoint {
+                    leaf: LeafId(l),
+                    action: leaf.action,
+                    stats,
+                    total: leaf.total,
+                    last_ts: leaf.last_ts,
+                });
+            }
+            let mut fresh: Vec<u32> = closed
+                .points
+                .iter()
+                .map(|p| p.leaf.0)
+                .chain(closed.late.iter().map(|p| p.leaf.0))
+                .filter(|&l| !st.tree.leaf_mut(l).announced)
+                .collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            for l in fresh {
+                if let Some(path) = st.tree.leaf_path(LeafId(l)) {
+                    closed.new_paths.push((LeafId(l), path));
+                }
+                st.tree.leaf_mut(l).announced = true;
+            }
+            st.ring.push(&closed);
+            Arc::new(closed)
+        };
+        sh.counters.intervals.fetch_add(1, Ordering::Relaxed);
+        let sinks = sh.sinks.lock().clone();
+        for s in sinks {
+            s.interval_closed(&closed);
+        }
+        // An error only means nobody is subscribed right now.
+        let _ = sh.closed_tx.send(closed.clone());
+        closed
+    }
+
+    /// Seconds until the open interval is due to close.
+    pub fn secs_until_close(&self) -> i64 {
+        let st = self.shared.state.read();
+        (st.open.start + st.open.len - self.shared.clock.now()).max(0)
+    }
+
+    /// Restores leaves (totals and action) from a snapshot, as after a restart.
+    /// Existing leaves at those paths are replaced. Paths that break the key rules are
+    /// skipped and counted in the returned number.
+    pub fn restore<I>(&self, leaves: I) -> usize
+    where
+        I: IntoIterator<Item = (String, Action, Stats, i64)>,
+    {
+        let mut skipped = 0;
+        let mut st = self.shared.state.write();
+        for (path, action, total, last_ts) in leaves {
+            if crate::path::check_path(&path).is_err() {
+                skipped += 1;
+                continue;
+            }
+            let keys: Vec<&str> = path.split(',').collect();
+            let mut b = ROOT;
+            for k in &keys[..keys.len() - 1] {
+                let a = st.tree.branch_action(b);
+                b = st.tree.branch_child(b, k, a);
+            }
+            let l = st.tree.leaf_child(b, keys[keys.len() - 1], action);
+            let leaf = st.tree.leaf_mut(l);
+            leaf.action = action;
+            leaf.total = total;
+            leaf.last_ts = last_ts;
+            leaf.announced = false;
+        }
+        skipped
+    }
+
+    /// Every leaf with its path, action and totals (for snapshots and `/all`).
+    pub fn snapshot(&self) -> Vec<(String, Action, Stats, i64)> {
+        let st = self.shared.state.read();
+        st.tree
+            .leaves_with_paths()
+            .into_iter()
+            .map(|(_, path, leaf)| (path, leaf.action, leaf.total, leaf.last_ts))
+            .collect()
+    }
+}
+
+/// Turns `[path, value]` pairs into nested JSON. A path that passes through a number
+/// moves the number under `count`, as pushes do.
+pub fn nest(rows: &[(String, f64)]) -> Value {
+    let mut root = Map::new();
+    for (path, value) in rows {
+        let keys: Vec<&str> = path.split(',').collect();
+        let mut map = &mut root;
+        for k in &keys[..keys.len() - 1] {
+            let slot = map
+                .entry((*k).to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                let old = std::mem::replace(slot, Value::Object(Map::new()));
+                if let Value::Object(m) = slot {
+                    m.insert("count".into(), old);
+                }
+            }
+            let Value::Object(m) = slot else {
+                unreachable!()
+            };
+            map = m;
+        }
+        let last = keys[keys.len() - 1].to_string();
+        let v = serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number);
+        match map.get_mut(&last) {
+            Some(Value::Object(m)) => {
+                m.insert("count".into(), v);
+            }
+            _ => {
+                map.insert(last, v);
+            }
+        }
+    }
+    Value::Object(root)
+}

@@ -1,0 +1,288 @@
+//! Merging a validated push into the tree: counting what it would add (so a push over a
+//! limit is refused before anything changes), then applying it.
+//!
+//! Validation happened before the lock ([`PushDoc::validate`](crate::push::PushDoc),
+//! [`Batch::validate`](crate::push::Batch)); the count and the apply run under one
+//! write lock, so a push is applied whole or not at all.
+
+use std::collections::HashSet;
+
+use crate::Action;
+use crate::config::Limits;
+use crate::error::{Error, ErrorKind};
+use crate::interval::{LatePoint, Marker, OpenInterval};
+use crate::pattern::Pattern;
+use crate::push::{PushTree, PushValue, Update};
+use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
+
+/// What one merge touched.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    pub(crate) leaves: Vec<u32>,
+    pub(crate) samples: usize,
+    pub(crate) markers: Vec<Marker>,
+}
+
+pub(crate) struct Merger<'a> {
+    pub(crate) tree: &'a mut Tree,
+    pub(crate) open: &'a mut OpenInterval,
+    pub(crate) rules: &'a [(Pattern, Action)],
+    pub(crate) limits: &'a Limits,
+    pub(crate) now: i64,
+    pub(crate) touched: Touched,
+}
+
+impl Merger<'_> {
+    /// The action of a node created under `parent_action` at `keys`.
+    fn new_action(&self, ctx: Option<Action>, parent_action: Action, keys: &[&str]) -> Action {
+        if let Some(a) = ctx {
+            return a;
+        }
+        self.rules
+            .iter()
+            .find(|(p, _)| p.matches_path(keys))
+            .map_or(parent_action, |r| r.1)
+    }
+
+    /// Refuses the push if it would add more nodes than the limits allow. `upper` is a
+    /// cheap bound; the exact count runs only when the bound is over a limit.
+    pub(crate) fn check_room(
+        &self,
+        upper: u64,
+        exact: impl FnOnce(&Tree) -> u64,
+    ) -> Result<(), Error> {
+        let size = self.tree.node_count() as u64;
+        let per_push = self.limits.max_push_nodes as u64;
+        let total = self.limits.max_nodes as u64;
+        if upper <= per_push && size + upper <= total {
+            return Ok(());
+        }
+        let n = exact(self.tree);
+        if n > per_push {
+            return Err(Error::new(
+                ErrorKind::PushTooLarge,
+                format!("push adds {n} nodes, more than limits.max_push_nodes = {per_push}"),
+            ));
+        }
+        if size + n > total {
+            return Err(Error::new(
+                ErrorKind::TreeFull,
+                format!(
+                    "tree holds {size} nodes and the push adds {n}: over limits.max_nodes = {total}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn merge_tree<'d>(
+        &mut self,
+        branch: u32,
+        tree: &'d PushTree,
+        ctx: Option<Action>,
+        keys: &mut Vec<&'d str>,
+    ) {
+        let ctx = tree.action.or(ctx);
+        for (key, value) in &tree.entries {
+            keys.push(key.as_str());
+            match value {
+                PushValue::Tree(sub) => {
+                    if sub.nodes > 0 {
+                        let own = sub.action.or(ctx);
+                        let b = self.branch(branch, key, own, keys);
+                        self.merge_tree(b, sub, ctx, keys);
+                    } else {
+                        self.markers_only(sub, keys);
+                    }
+                }
+                PushValue::Number(v) => {
+                    let l = self.leaf(branch, key, ctx, keys);
+                    self.sample(l, *v, self.now);
+                }
+                PushValue::Samples(vs) if !vs.is_empty() => {
+                    let l = self.leaf(branch, key, ctx, keys);
+                    for v in vs {
+                        self.sample(l, *v, self.now);
+                    }
+                }
+                PushValue::Marker(text) => self.marker(keys.join(","), text),
+                PushValue::Samples(_) | PushValue::Skip | PushValue::BadArray => {}
+            }
+            keys.pop();
+        }
+    }
+
+    /// A subtree with no numbers: keep its markers, create no nodes.
+    fn markers_only<'d>(&mut self, tree: &'d PushTree, keys: &mut Vec<&'d str>) {
+        for (key, value) in &tree.entries {
+            keys.push(key.as_str());
+            match value {
+                PushValue::Tree(sub) => self.markers_only(sub, keys),
+                PushValue::Marker(text) => self.marker(keys.join(","), text),
+                _ => {}
+            }
+            keys.pop();
+        }
+    }
+
+    fn branch(&mut self, parent: u32, key: &str, ctx: Option<Action>, keys: &[&str]) -> u32 {
+        let action = self.new_action(ctx, self.tree.branch_action(parent), keys);
+        let b = self.tree.branch_child(parent, key, action);
+        if let Some(a) = ctx {
+            self.tree.set_branch_action(b, a);
+        }
+        b
+    }
+
+    fn leaf(&mut self, parent: u32, key: &str, ctx: Option<Action>, keys: &[&str]) -> u32 {
+        let action = self.new_action(ctx, self.tree.branch_action(parent), keys);
+        let l = self.tree.leaf_child(parent, key, action);
+        if let Some(a) = ctx {
+            self.tree.leaf_mut(l).action = a;
+        }
+        l
+    }
+
+    pub(crate) fn sample(&mut self, l: u32, v: f64, ts: i64) {
+        let leaf = self.tree.leaf_mut(l);
+        let newest = ts >= leaf.last_ts;
+        leaf.total.add(v, newest);
+        if newest {
+            leaf.last_ts = ts;
+        }
+        if self.open.is_late(ts) {
+            self.open.late.push(LatePoint {
+                leaf: LeafId(l),
+                action: leaf.action,
+                ts,
+                value: v,
+            });
+        } else {
+            if leaf.cur == u32::MAX {
+                leaf.cur = u32::try_from(self.open.points.len()).unwrap_or(u32::MAX - 1);
+                self.open.points.push((l, crate::Stats::EMPTY));
+            }
+            let cur = leaf.cur as usize;
+            self.open.points[cur].1.add(v, true);
+        }
+        self.touched.leaves.push(l);
+        self.touched.samples += 1;
+    }
+
+    fn marker(&mut self, path: String, text: &str) {
+        let mut end = text.len().min(self.limits.max_marker_len);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let m = Marker {
+            path,
+            ts: self.now,
+            text: text[..end].to_string(),
+        };
+        if self.open.markers.len() < self.limits.max_markers {
+            self.open.markers.push(m.clone());
+        }
+        self.touched.markers.push(m);
+    }
+
+    /// Applies one flat update; the path was validated.
+    pub(crate) fn apply_update(&mut self, u: &Update) {
+        match u {
+            Update::Sample {
+                path,
+                value,
+                action,
+                ts,
+            } => {
+                let keys: Vec<&str> = path.split(',').collect();
+                let mut b = ROOT;
+                for i in 0..keys.len() - 1 {
+                    b = self.branch(b, keys[i], *action, &keys[..=i]);
+                }
+                let l = self.leaf(b, keys[keys.len() - 1], *action, &keys);
+                self.sample(l, *value, ts.unwrap_or(self.now));
+            }
+            Update::Marker { path, text } => self.marker(path.clone(), text),
+        }
+    }
+}
+
+/// Exactly how many nodes a pushed tree adds under `branch` (`None`: a branch that
+/// does not exist yet).
+pub(crate) fn count_new_tree(tree: &Tree, branch: Option<u32>, doc: &PushTree) -> u64 {
+    let mut n = 0;
+    for (key, value) in &doc.entries {
+        let child = branch.and_then(|b| tree.child(b, key));
+        match value {
+            PushValue::Tree(sub) if sub.nodes > 0 => match child {
+                None => n += 1 + count_new_tree(tree, None, sub),
+                Some(c) => match c.as_branch() {
+                    Some(b) => n += count_new_tree(tree, Some(b), sub),
+                    // A leaf becomes a branch holding it as `count`.
+                    None => n += 1 + count_new_tree(tree, None, sub),
+                },
+            },
+            PushValue::Number(_) | PushValue::Samples(_) if doc_has_number(value) => match child {
+                None => n += 1,
+                Some(c) => {
+                    if let Some(b) = c.as_branch() {
+                        n += u64::from(tree.child(b, COUNT_KEY).is_none());
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    n
+}
+
+fn doc_has_number(v: &PushValue) -> bool {
+    match v {
+        PushValue::Number(_) => true,
+        PushValue::Samples(s) => !s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Exactly how many nodes a batch adds.
+pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
+    let mut created: HashSet<&str> = HashSet::new();
+    let mut n = 0;
+    for u in updates {
+        let Update::Sample { path, .. } = u else {
+            continue;
+        };
+        let mut node = Some(ROOT);
+        let mut end = 0;
+        let depth = path.split(',').count();
+        for (i, key) in path.split(',').enumerate() {
+            end += key.len() + usize::from(end > 0);
+            let prefix = &path[..end];
+            let last = i + 1 == depth;
+            let child = node.and_then(|b| tree.child(b, key));
+            match child {
+                Some(c) => {
+                    // A leaf on the way becomes a branch; a branch at the end takes the
+                    // number under a `count` leaf.
+                    let grows = if last {
+                        c.as_branch()
+                            .is_some_and(|b| tree.child(b, COUNT_KEY).is_none())
+                    } else {
+                        c.as_leaf().is_some()
+                    };
+                    if grows && created.insert(prefix) {
+                        n += 1;
+                    }
+                    node = c.as_branch();
+                }
+                None => {
+                    node = None;
+                    if created.insert(prefix) {
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    n
+}

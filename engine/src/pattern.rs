@@ -1,0 +1,321 @@
+//! Tree-path query patterns (DESIGN.md §4): parsing and per-key matching.
+//!
+//! ```text
+//! pattern := segment ( "," segment )*      trailing commas ignored; "" matches everything
+//! segment := match [ "|" agg ]
+//! match   := "" (one level) | glob (* and ?) | "**" (zero or more levels) | literal
+//! agg     := sum | avg | min | max | count | list
+//! ```
+//! Patterns are compiled once; matching one key is a byte comparison for literals and a
+//! small backtracking glob for `*`/`?`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind};
+use crate::path::check_key;
+
+/// How the matches of one segment fold into one result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// Sum of the values.
+    Sum,
+    /// Mean of the values.
+    Avg,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Number of values.
+    Count,
+    /// No folding: one result per match (the default).
+    List,
+}
+
+impl Agg {
+    /// Folds values into one.
+    pub fn fold(self, values: &[f64]) -> f64 {
+        match self {
+            Agg::Sum | Agg::List => values.iter().sum(),
+            Agg::Avg => {
+                if values.is_empty() {
+                    0.0
+                } else {
+                    #[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+                    let n = values.len() as f64;
+                    values.iter().sum::<f64>() / n
+                }
+            }
+            Agg::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Agg::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            #[allow(clippy::cast_precision_loss)]
+            Agg::Count => values.len() as f64,
+        }
+    }
+}
+
+impl FromStr for Agg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Agg, String> {
+        Ok(match s {
+            "sum" => Agg::Sum,
+            "avg" => Agg::Avg,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "count" => Agg::Count,
+            "list" => Agg::List,
+            other => return Err(other.to_string()),
+        })
+    }
+}
+
+/// What one segment matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// `""`: exactly one level, any key.
+    Any,
+    /// `**`: zero or more levels.
+    Deep,
+    /// A key with `*` or `?`: one level, keys that match the glob.
+    Glob(String),
+    /// One key.
+    Literal(String),
+}
+
+impl Match {
+    /// Whether this one-level matcher accepts `key` (`Deep` is handled by the walker).
+    #[inline]
+    pub fn accepts(&self, key: &str) -> bool {
+        match self {
+            Match::Any | Match::Deep => true,
+            Match::Literal(l) => l == key,
+            Match::Glob(g) => glob_match(g.as_bytes(), key.as_bytes()),
+        }
+    }
+}
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// What it matches.
+    pub matcher: Match,
+    /// How its matches fold.
+    pub agg: Agg,
+    /// The segment's match text as written, shown in aggregated result paths.
+    pub text: String,
+}
+
+/// A compiled query pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    segments: Vec<Segment>,
+    source: String,
+}
+
+/// The most segments a pattern may have.
+pub const MAX_SEGMENTS: usize = 64;
+
+impl Pattern {
+    /// Compiles a pattern.
+    ///
+    /// # Errors
+    /// `BadPattern` naming the segment that does not parse.
+    pub fn parse(text: &str) -> Result<Pattern, Error> {
+        let trimmed = text.trim_end_matches(',');
+        let mut segments = Vec::new();
+        if !trimmed.is_empty() {
+            for raw in trimmed.split(',') {
+                if segments.len() == MAX_SEGMENTS {
+                    return Err(Error::new(
+                        ErrorKind::BadPattern,
+                        format!("pattern has more than {MAX_SEGMENTS} segments"),
+                    ));
+                }
+                segments.push(parse_segment(raw)?);
+            }
+        }
+        Ok(Pattern {
+            segments,
+            source: text.to_string(),
+        })
+    }
+
+    /// The segments, in order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The text the pattern was compiled from.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The keys of the pattern when it is a plain path of literals without
+    /// aggregation (the fast path: a direct descent).
+    pub fn literal_keys(&self) -> Option<Vec<&str>> {
+        self.segments
+            .iter()
+            .map(|s| match (&s.matcher, s.agg) {
+                (Match::Literal(k), Agg::List) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any segment folds its matches.
+    pub fn aggregates(&self) -> bool {
+        self.segments.iter().any(|s| s.agg != Agg::List)
+    }
+
+    /// Whether a leaf or node at `keys` is selected: the pattern matches a prefix
+    /// of `keys` (a pattern longer than the path does not match, unless the rest is `**`).
+    pub fn matches_path<S: AsRef<str>>(&self, keys: &[S]) -> bool {
+        matches_from(&self.segments, keys)
+    }
+}
+
+fn matches_from<S: AsRef<str>>(segs: &[Segment], keys: &[S]) -> bool {
+    let Some((seg, rest)) = segs.split_first() else {
+        return true;
+    };
+    if seg.matcher == Match::Deep {
+        return (0..=keys.len()).any(|skip| matches_from(rest, &keys[skip..]));
+    }
+    match keys.split_first() {
+        Some((k, more)) => seg.matcher.accepts(k.as_ref()) && matches_from(rest, more),
+        None => false,
+    }
+}
+
+fn parse_segment(raw: &str) -> Result<Segment, Error> {
+    let (m, agg) = match raw.split_once('|') {
+        Some((m, a)) => {
+            let agg = a.parse::<Agg>().map_err(|bad| {
+                Error::new(
+                    ErrorKind::BadPattern,
+                    format!(
+                        "unknown aggregation {bad:?} in segment {raw:?} \
+                         (expected sum, avg, min, max, count or list)"
+                    ),
+                )
+            })?;
+            (m, agg)
+        }
+        None => (raw, Agg::List),
+    };
+    let matcher = if m.is_empty() {
+        Match::Any
+    } else if m == "**" {
+        Match::Deep
+    } else {
+        if let Err(problem) = check_key(m) {
+            return Err(Error::new(
+                ErrorKind::BadPattern,
+                format!("segment {raw:?} {problem}"),
+            ));
+        }
+        if m.contains(['*', '?']) {
+            Match::Glob(m.to_string())
+        } else {
+            Match::Literal(m.to_string())
+        }
+    };
+    Ok(Segment {
+        matcher,
+        agg,
+        text: m.to_string(),
+    })
+}
+
+/// Glob match of `*` (any run, possibly empty) and `?` (one character) over a key.
+///
+/// Iterative with one backtrack point, so it is linear-ish and never recurses.
+pub fn glob_match(pat: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pat.len() && pat[p] == b'?' {
+            // `?` is one character: skip a whole UTF-8 sequence.
+            p += 1;
+            t += utf8_len(text[t]);
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pat.len() && pat[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            let next = st + utf8_len(text[st]);
+            star = Some((sp, next));
+            p = sp + 1;
+            t = next;
+        } else {
+            return false;
+        }
+    }
+    pat[p.min(pat.len())..].iter().all(|&c| c == b'*')
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_grammar() {
+        let p = Pattern::parse("br,,1?.0,**,x*|sum,").unwrap();
+        let m: Vec<_> = p.segments().iter().map(|s| s.matcher.clone()).collect();
+        assert_eq!(
+            m,
+            [
+                Match::Literal("br".into()),
+                Match::Any,
+                Match::Glob("1?.0".into()),
+                Match::Deep,
+                Match::Glob("x*".into())
+            ]
+        );
+        assert_eq!(p.segments()[4].agg, Agg::Sum);
+        assert!(Pattern::parse("").unwrap().segments().is_empty());
+        assert!(Pattern::parse(",,,").unwrap().segments().is_empty());
+        assert!(Pattern::parse("a|median").is_err());
+        assert!(Pattern::parse("a\u{1}b").is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"1?.0", b"14.0"));
+        assert!(!glob_match(b"1?.0", b"114.0"));
+        assert!(glob_match(b"ip*", b"ip"));
+        assert!(glob_match(b"*a*b", b"xxaxxb"));
+        assert!(!glob_match(b"*a*b", b"xxaxxbc"));
+        assert!(glob_match(b"?", "ö".as_bytes()));
+        assert!(glob_match(b"**", b""));
+    }
+
+    #[test]
+    fn path_matching() {
+        let p = Pattern::parse("br,,14.0").unwrap();
+        assert!(p.matches_path(&["br", "webkit", "14.0"]));
+        assert!(p.matches_path(&["br", "webkit", "14.0", "x"]));
+        assert!(!p.matches_path(&["br", "webkit"]));
+        let d = Pattern::parse("**,sogou").unwrap();
+        assert!(d.matches_path(&["br", "ie", "7", "venders", "sogou"]));
+        assert!(d.matches_path(&["sogou"]));
+        assert!(!d.matches_path(&["br"]));
+    }
+}

@@ -1,0 +1,501 @@
+//! Push documents: a JSON tree (or array of trees) parsed straight into a compact form,
+//! validated whole before anything touches the tree, and [`Batch`], the flat form that
+//! line protocols and pipes build.
+//!
+//! Parsing goes through a serde visitor instead of `serde_json::Value`, so a document
+//! is read once with no intermediate maps. Validation (keys, depth, value shapes) runs
+//! on the parsed form so that every error can name the path where it happened.
+
+use std::fmt;
+
+use compact_str::CompactString;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::Action;
+use crate::error::{Error, ErrorKind};
+use crate::path::{SEP, check_key, check_path};
+
+/// One value in a pushed tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushValue {
+    /// A subtree.
+    Tree(PushTree),
+    /// One sample (numbers, and booleans as 0/1).
+    Number(f64),
+    /// Several samples for one leaf (an array of numbers).
+    Samples(Vec<f64>),
+    /// A string: an annotation kept beside the tree, never summed.
+    Marker(String),
+    /// `null`: skipped.
+    Skip,
+    /// An array that holds something other than numbers: refused at validation.
+    BadArray,
+}
+
+/// A pushed (sub)tree: its explicit action, if any, and its entries in document order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PushTree {
+    /// `default_action` / `defaultaction` given at this level.
+    pub action: Option<Action>,
+    /// Key and value pairs, in document order.
+    pub entries: Vec<(CompactString, PushValue)>,
+    /// Upper bound of the nodes this subtree adds when none exists yet (filled in by
+    /// validation): branches that hold a number somewhere below, plus leaves.
+    pub(crate) nodes: u32,
+}
+
+/// A whole push: one tree or an array of trees, each with its own action.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PushDoc {
+    /// The trees, in order.
+    pub trees: Vec<PushTree>,
+}
+
+impl PushDoc {
+    /// Parses and validates a JSON push document.
+    ///
+    /// # Errors
+    /// `BadDocument` for JSON that is not an object or an array of objects, `BadKey`,
+    /// `BadValue` and `TooDeep` naming the place; nothing is applied on error.
+    pub fn from_json(bytes: &[u8], max_depth: usize) -> Result<PushDoc, Error> {
+        let doc: PushDoc = serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(ErrorKind::BadDocument, format!("not a JSON tree: {e}")))?;
+        let mut doc = doc;
+        doc.validate(max_depth)?;
+        Ok(doc)
+    }
+
+    /// Checks keys, depth and values, and counts the nodes each subtree may add.
+    ///
+    /// # Errors
+    /// As [`PushDoc::from_json`].
+    pub fn validate(&mut self, max_depth: usize) -> Result<(), Error> {
+        let mut path = String::new();
+        for t in &mut self.trees {
+            validate_tree(t, &mut path, 0, max_depth)?;
+        }
+        Ok(())
+    }
+
+    /// Upper bound of the nodes this push adds to an empty tree.
+    pub fn max_new_nodes(&self) -> u64 {
+        self.trees.iter().map(|t| u64::from(t.nodes)).sum()
+    }
+}
+
+fn validate_tree(
+    tree: &mut PushTree,
+    path: &mut String,
+    depth: usize,
+    max: usize,
+) -> Result<(), Error> {
+    let mut nodes: u32 = 0;
+    for (key, value) in &mut tree.entries {
+        if let Err(problem) = check_key(key) {
+            return Err(Error::bad_key(key, path, problem));
+        }
+        let len = path.len();
+        if len > 0 {
+            path.push(SEP);
+        }
+        path.push_str(key);
+        if depth + 1 > max {
+            return Err(Error::new(
+                ErrorKind::TooDeep,
+                format!("tree deeper than {max} levels at {:?}", trunc(path)),
+            ));
+        }
+        match value {
+            PushValue::Tree(sub) => {
+                validate_tree(sub, path, depth + 1, max)?;
+                if sub.nodes > 0 {
+                    nodes = nodes.saturating_add(sub.nodes).saturating_add(1);
+                }
+            }
+            PushValue::Number(_) => nodes = nodes.saturating_add(1),
+            PushValue::Samples(v) if !v.is_empty() => nodes = nodes.saturating_add(1),
+            PushValue::BadArray => {
+                return Err(Error::new(
+                    ErrorKind::BadValue,
+                    format!(
+                        "array at {:?} holds something other than numbers",
+                        trunc(path)
+                    ),
+                ));
+            }
+            PushValue::Samples(_) | PushValue::Marker(_) | PushValue::Skip => {}
+        }
+        path.truncate(len);
+    }
+    tree.nodes = nodes;
+    Ok(())
+}
+
+/// At most 200 bytes of a path, for messages.
+fn trunc(path: &str) -> &str {
+    let mut end = path.len().min(200);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+const ACTION_KEYS: [&str; 2] = ["default_action", "defaultaction"];
+
+impl<'de> serde::Deserialize<'de> for PushDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PushDoc, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = PushDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object (one tree) or an array of objects")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PushDoc, A::Error> {
+                Ok(PushDoc {
+                    trees: vec![TreeVisitor.visit_map(map)?],
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PushDoc, A::Error> {
+                let mut trees = Vec::new();
+                while let Some(t) = seq.next_element::<TreeOnly>()? {
+                    trees.push(t.0);
+                }
+                Ok(PushDoc { trees })
+            }
+        }
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+struct TreeOnly(PushTree);
+
+impl<'de> serde::Deserialize<'de> for TreeOnly {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TreeOnly, D::Error> {
+        d.deserialize_map(TreeVisitor).map(TreeOnly)
+    }
+}
+
+struct TreeVisitor;
+
+impl<'de> Visitor<'de> for TreeVisitor {
+    type Value = PushTree;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (a tree)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PushTree, A::Error> {
+        let mut tree = PushTree::default();
+        while let Some(key) = map.next_key::<KeyBuf>()? {
+            if ACTION_KEYS.contains(&key.0.as_str()) {
+                let name: String = map.next_value()?;
+                let action = name.parse::<Action>().map_err(de::Error::custom)?;
+                tree.action = Some(action);
+            } else {
+                let value: PushValue = map.next_value()?;
+                tree.entries.push((key.0, value));
+            }
+        }
+        Ok(tree)
+    }
+}
+
+/// A key read without an intermediate `String` when the JSON has no escapes.
+struct KeyBuf(CompactString);
+
+impl<'de> serde::Deserialize<'de> for KeyBuf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyBuf, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeyBuf;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyBuf, E> {
+                Ok(KeyBuf(CompactString::from(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PushValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PushValue, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = PushValue;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, boolean, null, string, array of numbers or object")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<PushValue, E> {
+        Ok(PushValue::Number(if v { 1.0 } else { 0.0 }))
+    }
+    #[allow(clippy::cast_precision_loss)] // JSON integers beyond 2^53 lose precision as f64 anyway
+    fn visit_i64<E>(self, v: i64) -> Result<PushValue, E> {
+        Ok(PushValue::Number(v as f64))
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_u64<E>(self, v: u64) -> Result<PushValue, E> {
+        Ok(PushValue::Number(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<PushValue, E> {
+        Ok(PushValue::Number(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<PushValue, E> {
+        Ok(PushValue::Marker(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<PushValue, E> {
+        Ok(PushValue::Marker(v))
+    }
+    fn visit_unit<E>(self) -> Result<PushValue, E> {
+        Ok(PushValue::Skip)
+    }
+    fn visit_none<E>(self) -> Result<PushValue, E> {
+        Ok(PushValue::Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PushValue, A::Error> {
+        let mut samples = Vec::new();
+        let mut bad = false;
+        while let Some(s) = seq.next_element::<SampleElem>()? {
+            match s {
+                SampleElem::Num(v) => samples.push(v),
+                SampleElem::Null => {}
+                SampleElem::Other => bad = true,
+            }
+        }
+        Ok(if bad {
+            PushValue::BadArray
+        } else {
+            PushValue::Samples(samples)
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PushValue, A::Error> {
+        TreeVisitor.visit_map(map).map(PushValue::Tree)
+    }
+}
+
+enum SampleElem {
+    Num(f64),
+    Null,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for SampleElem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SampleElem, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SampleElem;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<SampleElem, E> {
+                Ok(SampleElem::Num(if v { 1.0 } else { 0.0 }))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E>(self, v: i64) -> Result<SampleElem, E> {
+                Ok(SampleElem::Num(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E>(self, v: u64) -> Result<SampleElem, E> {
+                Ok(SampleElem::Num(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<SampleElem, E> {
+                Ok(SampleElem::Num(v))
+            }
+            fn visit_unit<E>(self) -> Result<SampleElem, E> {
+                Ok(SampleElem::Null)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<SampleElem, E> {
+                Ok(SampleElem::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SampleElem, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(SampleElem::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SampleElem, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(SampleElem::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One flat update in a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A sample now, or at a time stamp (unix seconds).
+    Sample {
+        /// Comma-joined keys.
+        path: String,
+        /// The sample.
+        value: f64,
+        /// Applied to every node the update creates or touches, like a push's
+        /// `default_action`.
+        action: Option<Action>,
+        /// Time stamp; `None` is now.
+        ts: Option<i64>,
+    },
+    /// An annotation at a path.
+    Marker {
+        /// Comma-joined keys.
+        path: String,
+        /// The text.
+        text: String,
+    },
+}
+
+impl Update {
+    /// The path the update goes to.
+    pub fn path(&self) -> &str {
+        match self {
+            Update::Sample { path, .. } | Update::Marker { path, .. } => path,
+        }
+    }
+}
+
+/// Flat updates built by line protocols and pipes, applied atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub(crate) updates: Vec<Update>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// A sample now at `path` (comma-joined keys; checked when applied).
+    pub fn sample(&mut self, path: &str, value: f64, action: Option<Action>) {
+        self.updates.push(Update::Sample {
+            path: path.to_string(),
+            value,
+            action,
+            ts: None,
+        });
+    }
+
+    /// A sample at time stamp `ts` (unix seconds).
+    pub fn sample_at(&mut self, path: &str, ts: i64, value: f64, action: Option<Action>) {
+        self.updates.push(Update::Sample {
+            path: path.to_string(),
+            value,
+            action,
+            ts: Some(ts),
+        });
+    }
+
+    /// An annotation at `path`.
+    pub fn marker(&mut self, path: &str, text: &str) {
+        self.updates.push(Update::Marker {
+            path: path.to_string(),
+            text: text.to_string(),
+        });
+    }
+
+    /// Appends an update.
+    pub fn push(&mut self, update: Update) {
+        self.updates.push(update);
+    }
+
+    /// The updates, in order.
+    pub fn updates(&self) -> &[Update] {
+        &self.updates
+    }
+
+    /// Number of updates.
+    pub fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// Checks every path and value.
+    ///
+    /// # Errors
+    /// `BadKey` naming the key, `BadValue` for a NaN or infinite sample, `TooDeep`.
+    pub fn validate(&self, max_depth: usize) -> Result<(), Error> {
+        for u in &self.updates {
+            check_path(u.path())?;
+            if u.path().split(SEP).count() > max_depth {
+                return Err(Error::new(
+                    ErrorKind::TooDeep,
+                    format!("path {:?} is deeper than {max_depth} levels", u.path()),
+                ));
+            }
+            if let Update::Sample { value, path, .. } = u
+                && !value.is_finite()
+            {
+                return Err(Error::new(
+                    ErrorKind::BadValue,
+                    format!("value {value} at {path:?} is not a finite number"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<PushDoc, Error> {
+        PushDoc::from_json(s.as_bytes(), 32)
+    }
+
+    #[test]
+    fn parses_trees_and_arrays() {
+        let d = parse(r#"{"a":{"b":1,"c":[1,2,null],"d":true,"e":null,"f":"hi"}}"#).unwrap();
+        assert_eq!(d.trees.len(), 1);
+        let d = parse(r#"[{"default_action":"add","a":1},{"defaultaction":"max","b":2}]"#).unwrap();
+        assert_eq!(d.trees[0].action, Some(Action::Add));
+        assert_eq!(d.trees[1].action, Some(Action::Max));
+        assert_eq!(d.max_new_nodes(), 2);
+    }
+
+    #[test]
+    fn refuses_bad_documents_with_names() {
+        let e = parse(r#"{"a":{"b,c":1}}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadKey);
+        assert!(e.message().contains("\"b,c\""), "{e}");
+        assert!(e.message().contains("\"a\""), "{e}");
+        assert_eq!(parse("[1,2]").unwrap_err().kind(), ErrorKind::BadDocument);
+        assert_eq!(parse("3").unwrap_err().kind(), ErrorKind::BadDocument);
+        assert_eq!(parse("{").unwrap_err().kind(), ErrorKind::BadDocument);
+        assert_eq!(
+            parse(r#"{"a":[1,"x"]}"#).unwrap_err().kind(),
+            ErrorKind::BadValue
+        );
+        assert_eq!(
+            parse(r#"{"default_action":"median","a":1}"#)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::BadDocument
+        );
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+        assert_eq!(parse(&deep).unwrap_err().kind(), ErrorKind::TooDeep);
+        // serde_json's own recursion limit guards the stack before our depth check.
+        let bomb = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        assert_eq!(parse(&bomb).unwrap_err().kind(), ErrorKind::BadDocument);
+    }
+
+    #[test]
+    fn batch_validation_names_the_key() {
+        let mut b = Batch::new();
+        b.sample("a,b", 1.0, None);
+        b.sample("a,\u{7}", 1.0, None);
+        let e = b.validate(32).unwrap_err();
+        assert!(e.message().contains("U+0007"), "{e}");
+        let mut b = Batch::new();
+        b.sample("a", f64::NAN, None);
+        assert_eq!(b.validate(32).unwrap_err().kind(), ErrorKind::BadValue);
+    }
+}
