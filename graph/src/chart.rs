@@ -1,0 +1,429 @@
+//! Layout and drawing of time charts (every style but `url`): the frame (title, plot,
+//! axes, legend), the value range, and the series as lines, areas, stacked bands or bars.
+//!
+//! How style and type combine: `cpu` always stacks (line -> cumulative lines,
+//! area/stacked -> bands, bar -> stacked bars) on a fixed 0-100 axis; `net` negates the
+//! outbound series (see [`outbound`]) so they mirror the inbound ones below zero, on a
+//! symmetric axis labelled in bytes/s; `default` draws `type` as asked. Line charts scale
+//! the axis to the data; areas, stacks and bars always include zero.
+
+use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared};
+use crate::decor;
+use crate::font::{Face, face};
+use crate::options::{ChartType, GraphOptions, Style};
+use crate::scene::{Anchor, Item, Rect, Scene};
+use crate::theme::{Palette, Rgb};
+use crate::ticks::{SiScale, YAxis, y_axis};
+use crate::{GraphError, Marker, Series, url};
+
+/// What everything drawing a chart shares.
+pub(crate) struct Ctx<'a> {
+    pub face: &'static Face,
+    pub pal: Palette,
+    pub opts: &'a GraphOptions,
+    /// Base font size in pixels (tick labels, legend).
+    pub fs: f64,
+}
+
+impl Ctx<'_> {
+    pub fn color(&self, i: usize) -> Rgb {
+        self.pal.series_color(&self.opts.colors, i)
+    }
+}
+
+/// Lays the chart out into a scene.
+pub(crate) fn build(series: &[Series], markers: &[Marker], opts: &GraphOptions) -> Result<Scene, GraphError> {
+    let face = face()?;
+    let pal = Palette::of(opts.theme);
+    let fs = if opts.width < 300 || opts.height < 150 { 9.0 } else { 11.0 };
+    let ctx = Ctx { face, pal, opts, fs };
+    let prepared = data::prepare(series, opts.from, opts.until, MAX_SERIES);
+    let mut scene = Scene::new(opts.width, opts.height, pal.background.opaque());
+    if opts.style == Style::Url {
+        url::draw(&ctx, &prepared, &mut scene);
+    } else {
+        time_chart(&ctx, &prepared, markers, &mut scene);
+    }
+    Ok(scene)
+}
+
+/// How the series are drawn, from style and type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Lines,
+    Areas,
+    Stacked { fill: bool },
+    Bars { stacked: bool },
+}
+
+fn mode(o: &GraphOptions) -> Mode {
+    match (o.style, o.chart_type) {
+        (Style::Cpu, ChartType::Line) => Mode::Stacked { fill: false },
+        (Style::Cpu, ChartType::Bar) => Mode::Bars { stacked: true },
+        (_, ChartType::Bar) => Mode::Bars { stacked: false },
+        (Style::Cpu, _) | (_, ChartType::Stacked) => Mode::Stacked { fill: true },
+        (_, ChartType::Area) => Mode::Areas,
+        (_, ChartType::Line) => Mode::Lines,
+    }
+}
+
+/// Whether a `net` series is outbound (drawn below the axis): the last of its label's
+/// words (split at `,` `.` `_` `-` `/` and spaces) that names a direction decides; `out`,
+/// `tx`, `outbound`, `outgoing`, `sent`, `send`, `egress`, `write` are outbound; `in`,
+/// `rx`, `inbound`, `incoming`, `recv`, `received`, `ingress`, `read` inbound; none: inbound.
+pub fn outbound(label: &str) -> bool {
+    for word in label.rsplit(|c: char| !c.is_alphanumeric()) {
+        match word.to_ascii_lowercase().as_str() {
+            "out" | "tx" | "outbound" | "outgoing" | "sent" | "send" | "egress" | "write" => {
+                return true;
+            }
+            "in" | "rx" | "inbound" | "incoming" | "recv" | "received" | "ingress" | "read" => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Maps time and value to pixels inside the plot.
+pub(crate) struct Mapper {
+    pub plot: Rect,
+    from: f64,
+    span: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Mapper {
+    pub fn x(&self, t: f64) -> f64 {
+        self.plot.x + (t - self.from) / self.span * self.plot.w
+    }
+
+    pub fn y(&self, v: f64) -> f64 {
+        let y = self.plot.bottom() - (v - self.lo) / (self.hi - self.lo) * self.plot.h;
+        y.clamp(self.plot.y - 2000.0, self.plot.bottom() + 2000.0)
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 1..=4096 first")]
+fn cols(px: f64) -> usize {
+    px.clamp(1.0, 4096.0) as usize
+}
+
+/// Where everything goes.
+struct Frame2 {
+    plot: Rect,
+    show_axes: bool,
+    legend: Option<decor::Legend>,
+    title_y: Option<f64>,
+}
+
+fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
+    let o = ctx.opts;
+    let (w, h) = (f64::from(o.width), f64::from(o.height));
+    let fs = ctx.fs;
+    let mode = mode(o);
+    let sign: Vec<f64> = p
+        .series
+        .iter()
+        .map(|s| if o.style == Style::Net && outbound(&s.label) { -1.0 } else { 1.0 })
+        .collect();
+
+    // Vertical bands first: they do not depend on the y labels.
+    let pad = if w < 200.0 || h < 120.0 { 4.0 } else { 8.0 };
+    let show_axes = w >= 100.0 && h >= 60.0;
+    let title_h = if o.title.is_some() && h >= 80.0 { fs + 2.0 + 8.0 } else { 0.0 };
+    let legend = if o.legend && h >= 120.0 && w >= 120.0 {
+        let entries: Vec<(String, Rgb)> =
+            p.series.iter().enumerate().map(|(i, s)| (s.label.clone(), ctx.color(i))).collect();
+        let max_rows = cols((h * 0.28 / decor::legend_row_h(fs)).floor()).min(8);
+        decor::legend_layout(ctx, &entries, p.hidden, w - 2.0 * pad, max_rows)
+    } else {
+        None
+    };
+    let legend_h = legend.as_ref().map_or(0.0, |l| l.height + 4.0);
+    let xlab_h = if show_axes { fs + 8.0 } else { 0.0 };
+    let top = pad + title_h + if show_axes { fs * 0.5 } else { 0.0 };
+    let plot_h = h - pad - legend_h - xlab_h - top;
+
+    // Value range, then the y labels, then the horizontal bands.
+    let frame = frame_for(mode, p, o, w, &sign);
+    let (dmin, dmax) = extent(mode, p, &frame, &sign);
+    let axis = value_axis(o, mode, dmin, dmax, (plot_h / 36.0).floor().clamp(2.0, 10.0));
+    let unit = if o.style == Style::Net { "B/s" } else { "" };
+    let max_abs = axis.ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let si = SiScale::new(max_abs, axis.step, unit);
+    let labels: Vec<String> = axis
+        .ticks
+        .iter()
+        .map(|v| {
+            let s = si.format(if o.style == Style::Net { v.abs() } else { *v });
+            if o.style == Style::Cpu { format!("{s}%") } else { s }
+        })
+        .collect();
+    let ylab_w = if show_axes {
+        labels.iter().map(|l| ctx.face.width(l, fs)).fold(0.0, f64::max) + 8.0
+    } else {
+        0.0
+    };
+    let right = if show_axes { pad + 12.0 } else { pad };
+    let mut f = Frame2 {
+        plot: Rect { x: pad + ylab_w, y: top, w: w - pad - ylab_w - right, h: plot_h },
+        show_axes,
+        legend,
+        title_y: (title_h > 0.0).then_some(pad + fs + 2.0),
+    };
+    if f.plot.w < 8.0 || f.plot.h < 8.0 {
+        // Too small for chrome: the data fills the image.
+        f = Frame2 { plot: Rect { x: 0.0, y: 0.0, w, h }, show_axes: false, legend: None, title_y: None };
+    }
+    let m = Mapper {
+        plot: f.plot,
+        from: o.from as f64,
+        span: (o.until - o.from) as f64,
+        lo: axis.lo,
+        hi: axis.hi,
+    };
+    scene.clip = f.plot;
+
+    if f.show_axes {
+        decor::y_grid(ctx, scene, &m, &axis.ticks, &labels);
+        decor::x_grid(ctx, scene, &m, o.from, o.until);
+    }
+    if axis.lo < 0.0 && axis.hi > 0.0 {
+        let y = decor::crisp(m.y(0.0));
+        scene.push(Item::Line {
+            x1: f.plot.x,
+            y1: y,
+            x2: f.plot.right(),
+            y2: y,
+            color: ctx.pal.axis.opaque(),
+            width: 1.0,
+            dash: false,
+        });
+    }
+    match mode {
+        Mode::Lines => draw_lines(ctx, scene, &m, &p.series, &sign, false),
+        Mode::Areas => draw_lines(ctx, scene, &m, &p.series, &sign, true),
+        Mode::Stacked { fill } => draw_stacked(ctx, scene, &m, &frame, fill),
+        Mode::Bars { stacked } => draw_bars(ctx, scene, &m, &frame, stacked),
+    }
+    decor::markers(ctx, scene, &m, markers);
+    if f.show_axes {
+        let y = decor::crisp(f.plot.bottom());
+        scene.push(Item::Line {
+            x1: f.plot.x,
+            y1: y,
+            x2: f.plot.right(),
+            y2: y,
+            color: ctx.pal.axis.opaque(),
+            width: 1.0,
+            dash: false,
+        });
+    }
+    if !p.has_data() {
+        let c = ctx.pal.text.opaque();
+        let size = (fs * 1.3).min(f.plot.h);
+        let y = f.plot.y + f.plot.h / 2.0 + ctx.face.cap_height(size) / 2.0;
+        scene.text(f.plot.x + f.plot.w / 2.0, y, "no data", size, c, Anchor::Middle);
+    }
+    if let Some(l) = &f.legend {
+        decor::draw_legend(ctx, scene, l, pad, h - pad - l.height);
+    }
+    if let (Some(y), Some(t)) = (f.title_y, &o.title) {
+        decor::title(ctx, scene, t, y);
+    }
+}
+
+/// The aligned frame for stacked and bar modes (empty for lines and areas).
+fn frame_for(mode: Mode, p: &Prepared, o: &GraphOptions, w: f64, sign: &[f64]) -> Frame {
+    let n = p.series.len().max(1) as f64;
+    let max_cols = match mode {
+        Mode::Lines | Mode::Areas => return Frame::default(),
+        Mode::Stacked { .. } => cols(w),
+        Mode::Bars { stacked: true } => cols(w / 4.0),
+        Mode::Bars { stacked: false } => cols(w / (n * 3.0 + 2.0)),
+    };
+    data::frame(&p.series, o.from, o.until, max_cols, sign)
+}
+
+/// Lowest and highest value drawn (stack tops for stacked modes).
+fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    match mode {
+        Mode::Lines | Mode::Areas => {
+            for (s, sg) in p.series.iter().zip(sign) {
+                for &(_, v) in s.points() {
+                    lo = lo.min(v * sg);
+                    hi = hi.max(v * sg);
+                }
+            }
+        }
+        Mode::Stacked { .. } | Mode::Bars { stacked: true } => {
+            for k in 0..frame.times.len() {
+                let (mut pos, mut neg) = (0.0f64, 0.0f64);
+                for v in &frame.values {
+                    if v[k] >= 0.0 { pos += v[k] } else { neg += v[k] }
+                }
+                lo = lo.min(neg);
+                hi = hi.max(pos);
+            }
+        }
+        Mode::Bars { stacked: false } => {
+            for v in frame.values.iter().flatten() {
+                lo = lo.min(*v);
+                hi = hi.max(*v);
+            }
+        }
+    }
+    if mode != Mode::Lines && lo.is_finite() {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
+    }
+    (lo, hi)
+}
+
+fn value_axis(o: &GraphOptions, mode: Mode, lo: f64, hi: f64, target: f64) -> YAxis {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "2..=10")]
+    let target = target as usize;
+    match o.style {
+        Style::Cpu => y_axis(0.0, 100.0, 5, Some(o.y_min.unwrap_or(0.0)), Some(o.y_max.unwrap_or(100.0))),
+        Style::Net if lo < 0.0 && lo.is_finite() => {
+            let m = lo.abs().max(hi);
+            let a = y_axis(0.0, m, target / 2, None, None);
+            let lo = o.y_min.unwrap_or(-a.hi);
+            let hi = o.y_max.unwrap_or(a.hi);
+            y_axis(lo, hi, target, Some(lo), Some(hi))
+        }
+        _ => {
+            let _ = mode;
+            y_axis(lo, hi, target, o.y_min, o.y_max)
+        }
+    }
+}
+
+fn draw_lines(ctx: &Ctx, scene: &mut Scene, m: &Mapper, series: &[Clean], sign: &[f64], fill: bool) {
+    let lw = ctx.opts.line_width;
+    let base = m.y(0.0f64.clamp(m.lo, m.hi));
+    let mut strokes = Vec::new();
+    for (i, (s, sg)) in series.iter().zip(sign).enumerate() {
+        let color = ctx.color(i);
+        let mut runs = Vec::new();
+        for run in &s.runs {
+            let px: Vec<(f64, f64)> = run.iter().map(|&(t, v)| (m.x(t as f64), v * sg)).collect();
+            let pts: Vec<(f64, f64)> = data::thin(&px).into_iter().map(|(x, v)| (x, m.y(v))).collect();
+            if pts.len() == 1 {
+                let r = (lw + 1.5).max(2.5);
+                scene.clipped(Item::Dot { x: pts[0].0, y: pts[0].1, r, fill: color.opaque() });
+                continue;
+            }
+            if fill {
+                let mut poly = pts.clone();
+                poly.push((pts[pts.len() - 1].0, base));
+                poly.push((pts[0].0, base));
+                scene.clipped(Item::Polygon { pts: poly, fill: color.alpha(0x40) });
+            }
+            runs.push(pts);
+        }
+        if !runs.is_empty() {
+            strokes.push(Item::Polyline { runs, color: color.opaque(), width: lw });
+        }
+    }
+    for s in strokes {
+        scene.clipped(s);
+    }
+}
+
+/// Running stack: for each series, its bottom and top at every frame column.
+fn stack(frame: &Frame) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let n = frame.times.len();
+    let (mut pos, mut neg) = (vec![0.0; n], vec![0.0; n]);
+    frame
+        .values
+        .iter()
+        .map(|vals| {
+            let mut bot = vec![0.0; n];
+            let mut top = vec![0.0; n];
+            for k in 0..n {
+                let v = vals[k];
+                let base = if v >= 0.0 { &mut pos[k] } else { &mut neg[k] };
+                bot[k] = *base;
+                *base += v;
+                top[k] = *base;
+            }
+            (bot, top)
+        })
+        .collect()
+}
+
+fn draw_stacked(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, fill: bool) {
+    let lw = ctx.opts.line_width;
+    let xs: Vec<f64> = frame.times.iter().map(|&t| m.x(t)).collect();
+    let mut strokes = Vec::new();
+    for (i, (bot, top)) in stack(frame).into_iter().enumerate() {
+        let color = ctx.color(i);
+        if xs.len() == 1 {
+            let r = (lw + 1.5).max(2.5);
+            scene.clipped(Item::Dot { x: xs[0], y: m.y(top[0]), r, fill: color.opaque() });
+            continue;
+        }
+        let upper: Vec<(f64, f64)> = xs.iter().zip(&top).map(|(&x, &v)| (x, m.y(v))).collect();
+        if fill {
+            let mut poly = upper.clone();
+            poly.extend(xs.iter().zip(&bot).rev().map(|(&x, &v)| (x, m.y(v))));
+            scene.clipped(Item::Polygon { pts: poly, fill: color.alpha(0xa0) });
+        }
+        strokes.push(Item::Polyline { runs: vec![upper], color: color.opaque(), width: lw });
+    }
+    for s in strokes {
+        scene.clipped(s);
+    }
+}
+
+fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: bool) {
+    let xs: Vec<f64> = frame.times.iter().map(|&t| m.x(t)).collect();
+    let gap = xs.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
+    let bw = if gap.is_finite() { gap } else { (m.plot.w / 10.0).min(40.0) };
+    let group = (bw * 0.8).max(1.0);
+    let n = frame.values.len().max(1) as f64;
+    let bar = |scene: &mut Scene, x: f64, w: f64, v0: f64, v1: f64, c: Rgb| {
+        let (ya, yb) = (m.y(v0), m.y(v1));
+        let r = Rect { x, y: ya.min(yb), w: w.max(1.0), h: (ya - yb).abs() };
+        if r.h > 0.0 {
+            scene.clipped(Item::Rect { r, fill: c.opaque() });
+        }
+    };
+    if stacked {
+        for (i, (bot, top)) in stack(frame).into_iter().enumerate() {
+            for (k, &x) in xs.iter().enumerate() {
+                bar(scene, x - group / 2.0, group, bot[k], top[k], ctx.color(i));
+            }
+        }
+    } else {
+        let w = group / n;
+        let base = 0.0f64.clamp(m.lo, m.hi);
+        for (i, vals) in frame.values.iter().enumerate() {
+            for (k, &x) in xs.iter().enumerate() {
+                let left = x - group / 2.0 + w * i as f64;
+                bar(scene, left, if w > 2.0 { w - 0.5 } else { w }, base, vals[k], ctx.color(i));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_direction_words() {
+        assert!(!outbound("host1,eth0,rx_bytes"));
+        assert!(outbound("host1,eth0,tx_bytes"));
+        assert!(outbound("net,bytes,out"));
+        assert!(!outbound("net,bytes,in"));
+        assert!(!outbound("linux,interface,traffic"));
+        assert!(outbound("in,eth0,tx"));
+    }
+}

@@ -1,0 +1,307 @@
+//! Times: Graphite-style time parsing (`now`, `-6h`, epoch seconds), fixed-offset time
+//! zones, and the civil-calendar arithmetic the time axis needs.
+//!
+//! Time zones are fixed UTC offsets (`UTC`, `+08:00`, `-0530`), not IANA names: a tz
+//! database crate would add about a megabyte to the binary and a data update duty, while
+//! a chart of a few hours or days is rarely hurt by a DST change. The parse error for an
+//! IANA name says so.
+
+use crate::GraphError;
+
+/// The latest time accepted anywhere: 9999-12-31T23:59:59Z.
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+const DAY: i64 = 86_400;
+
+/// Parses a Graphite-style time relative to `now` (unix seconds).
+///
+/// Accepted: epoch seconds (`1700000000`), `now`, an offset from now (`-30s`, `-10min`,
+/// `-6h`, `-1d`, `-1w`, `-1mon` = 30 days, `-1y` = 365 days, also `+1h` and
+/// `now-6h`). Units: `s`/`sec`/`second(s)`, `min`/`minute(s)`, `h`/`hour(s)`,
+/// `d`/`day(s)`, `w`/`week(s)`, `mon`/`month(s)`, `y`/`year(s)`; `m` alone is refused as
+/// ambiguous. The result must lie in 0..=[`MAX_TIME`].
+///
+/// # Errors
+/// A [`crate::ErrorKind::BadTime`] error describing what is wrong with `text`.
+pub fn parse_time(text: &str, now: i64) -> Result<i64, GraphError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(GraphError::time("empty time"));
+    }
+    let lower = s.to_ascii_lowercase();
+    let (base, rest) = match lower.strip_prefix("now") {
+        Some(rest) => (now, rest.trim_start()),
+        None if lower.starts_with(['-', '+']) => (now, lower.as_str()),
+        None => {
+            if !lower.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(GraphError::time(format!(
+                    "{s:?} is not a time: use epoch seconds, now, or an offset like -6h"
+                )));
+            }
+            let t: i64 = lower
+                .parse()
+                .map_err(|_| GraphError::time(format!("{s:?} is out of range")))?;
+            return in_range(t, s);
+        }
+    };
+    if rest.is_empty() {
+        return in_range(base, s);
+    }
+    let offset = parse_offset(rest).map_err(|m| GraphError::time(format!("{s:?}: {m}")))?;
+    let t = base
+        .checked_add(offset)
+        .ok_or_else(|| GraphError::time(format!("{s:?} is out of range")))?;
+    in_range(t, s)
+}
+
+fn in_range(t: i64, s: &str) -> Result<i64, GraphError> {
+    if (0..=MAX_TIME).contains(&t) {
+        Ok(t)
+    } else {
+        Err(GraphError::time(format!("{s:?} is out of range (before 1970 or after 9999)")))
+    }
+}
+
+/// `-6h`, `+30min` -> signed seconds.
+fn parse_offset(rest: &str) -> Result<i64, String> {
+    let (sign, body) = match rest.as_bytes().first() {
+        Some(b'-') => (-1, &rest[1..]),
+        Some(b'+') => (1, &rest[1..]),
+        _ => return Err("an offset starts with - or +".into()),
+    };
+    let body = body.trim();
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err("an offset needs a number, as in -6h".into());
+    }
+    let n: i64 = body[..digits].parse().map_err(|_| "the number is too large".to_string())?;
+    let unit = body[digits..].trim();
+    let secs = match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => DAY,
+        "w" | "week" | "weeks" => 7 * DAY,
+        "mon" | "month" | "months" => 30 * DAY,
+        "y" | "year" | "years" => 365 * DAY,
+        "m" => return Err("unit m is ambiguous: use min (minutes) or mon (months)".into()),
+        "" => return Err("the offset needs a unit: s, min, h, d, w, mon or y".into()),
+        other => {
+            return Err(format!("unknown unit {other:?}: use s, min, h, d, w, mon or y"));
+        }
+    };
+    n.checked_mul(secs).map(|v| v * sign).ok_or_else(|| "the offset is too large".into())
+}
+
+/// A fixed offset from UTC, used for the time axis labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tz {
+    offset: i32,
+}
+
+impl Tz {
+    /// UTC.
+    pub const UTC: Tz = Tz { offset: 0 };
+
+    /// An offset in seconds east of UTC, within ±14 hours.
+    pub fn from_offset_secs(offset: i32) -> Option<Tz> {
+        (offset.abs() <= 14 * 3600).then_some(Tz { offset })
+    }
+
+    /// Seconds east of UTC.
+    pub fn offset_secs(self) -> i32 {
+        self.offset
+    }
+
+    /// Parses `UTC`, `Z`, `GMT`, `+08:00`, `+0800`, `+8`, `-05:30`, `UTC+8`.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::BadOption`] for `tz`, also for IANA names such as
+    /// `Asia/Shanghai`, which are not supported (give the offset instead).
+    pub fn parse(text: &str) -> Result<Tz, GraphError> {
+        let s = text.trim();
+        let bad = |why: &str| GraphError::option("tz", format!("{s:?}: {why}"));
+        let upper = s.to_ascii_uppercase();
+        let rest = upper
+            .strip_prefix("UTC")
+            .or_else(|| upper.strip_prefix("GMT"))
+            .unwrap_or(&upper);
+        if rest.is_empty() || rest == "Z" {
+            return Ok(Tz::UTC);
+        }
+        if s.contains('/') || s.chars().any(char::is_alphabetic) && !rest.starts_with(['+', '-'])
+        {
+            return Err(bad("time zone names are not supported; give a fixed offset like +08:00"));
+        }
+        let sign = match rest.as_bytes()[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(bad("expected an offset like +08:00, -0530 or UTC")),
+        };
+        let body = &rest[1..];
+        let (h, m) = match body.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if body.len() == 4 => body.split_at(2),
+            None => (body, "0"),
+        };
+        let num = |x: &str| {
+            if !x.is_empty() && x.len() <= 2 && x.bytes().all(|b| b.is_ascii_digit()) {
+                x.parse::<i32>().ok()
+            } else {
+                None
+            }
+        };
+        let (Some(h), Some(m)) = (num(h), num(m)) else {
+            return Err(bad("expected an offset like +08:00, -0530 or UTC"));
+        };
+        if m >= 60 {
+            return Err(bad("minutes must be below 60"));
+        }
+        Tz::from_offset_secs(sign * (h * 3600 + m * 60))
+            .ok_or_else(|| bad("offsets range from -14:00 to +14:00"))
+    }
+
+    /// Local civil time of a unix time.
+    pub(crate) fn civil(self, t: i64) -> Civil {
+        Civil::from_unix(t + i64::from(self.offset))
+    }
+
+    /// Unix time of a local wall-clock time.
+    pub(crate) fn unix(self, c: &Civil) -> i64 {
+        c.to_unix() - i64::from(self.offset)
+    }
+}
+
+/// A broken-down calendar time (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub year: i64,
+    /// 1..=12
+    pub month: u32,
+    /// 1..=31
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl Civil {
+    pub fn from_unix(t: i64) -> Civil {
+        let days = t.div_euclid(DAY);
+        let secs = t.rem_euclid(DAY);
+        let (year, month, day) = civil_from_days(days);
+        let part = |v: i64| u32::try_from(v).unwrap_or(0);
+        Civil {
+            year,
+            month,
+            day,
+            hour: part(secs / 3600),
+            minute: part(secs % 3600 / 60),
+            second: part(secs % 60),
+        }
+    }
+
+    pub fn to_unix(&self) -> i64 {
+        days_from_civil(self.year, self.month, self.day) * DAY
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
+
+    pub fn month_name(&self) -> &'static str {
+        const NAMES: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        NAMES[usize::try_from(self.month.clamp(1, 12) - 1).unwrap_or(0)]
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let (m, d) = (i64::from(m), i64::from(d));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Civil date of days since 1970-01-01.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn graphite_forms() {
+        assert_eq!(parse_time("now", NOW).unwrap(), NOW);
+        assert_eq!(parse_time("-30s", NOW).unwrap(), NOW - 30);
+        assert_eq!(parse_time("-10min", NOW).unwrap(), NOW - 600);
+        assert_eq!(parse_time("-6h", NOW).unwrap(), NOW - 6 * 3600);
+        assert_eq!(parse_time("-1d", NOW).unwrap(), NOW - DAY);
+        assert_eq!(parse_time("-1w", NOW).unwrap(), NOW - 7 * DAY);
+        assert_eq!(parse_time("-1mon", NOW).unwrap(), NOW - 30 * DAY);
+        assert_eq!(parse_time("-1y", NOW).unwrap(), NOW - 365 * DAY);
+        assert_eq!(parse_time("now-2hours", NOW).unwrap(), NOW - 7200);
+        assert_eq!(parse_time("+1h", NOW).unwrap(), NOW + 3600);
+        assert_eq!(parse_time("1600000000", NOW).unwrap(), 1_600_000_000);
+        assert_eq!(parse_time(" NOW ", NOW).unwrap(), NOW);
+    }
+
+    #[test]
+    fn bad_times_say_why() {
+        for (bad, needle) in [
+            ("", "empty"),
+            ("-5m", "ambiguous"),
+            ("-5", "unit"),
+            ("-5parsecs", "unknown unit"),
+            ("yesterday", "not a time"),
+            ("-99999999999999999y", "too large"),
+            ("99999999999999", "out of range"),
+            ("-100y", "out of range"),
+        ] {
+            let e = parse_time(bad, NOW).unwrap_err();
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tz_offsets() {
+        assert_eq!(Tz::parse("UTC").unwrap(), Tz::UTC);
+        assert_eq!(Tz::parse("z").unwrap(), Tz::UTC);
+        assert_eq!(Tz::parse("+08:00").unwrap().offset_secs(), 8 * 3600);
+        assert_eq!(Tz::parse("-0530").unwrap().offset_secs(), -(5 * 3600 + 1800));
+        assert_eq!(Tz::parse("UTC+8").unwrap().offset_secs(), 8 * 3600);
+        assert!(Tz::parse("Asia/Shanghai").unwrap_err().to_string().contains("not supported"));
+        assert!(Tz::parse("+15:00").is_err());
+        assert!(Tz::parse("+08:75").is_err());
+        assert!(Tz::parse("+1a").is_err());
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for t in [0, 951_782_400, NOW, 4_107_542_400, MAX_TIME] {
+            assert_eq!(Civil::from_unix(t).to_unix(), t);
+        }
+        let c = Civil::from_unix(NOW);
+        assert_eq!((c.year, c.month, c.day, c.hour, c.minute), (2023, 11, 14, 22, 13));
+        let tz = Tz::parse("+08:00").unwrap();
+        assert_eq!(tz.civil(NOW).day, 15);
+        assert_eq!(tz.unix(&tz.civil(NOW)), NOW);
+    }
+}
