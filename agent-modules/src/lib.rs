@@ -1,4 +1,29 @@
-//! treestat-agent: the per-host agent.
+//! treestat-agent: the per-host agent (DESIGN.md §8).
 //!
-//! Will hold the module API, the built-in host modules, the Python (gmond) and native
-//! module loaders, the buffered transports and the relay. See DESIGN.md §8.
+//! Modules (built-in Rust, Python with the Ganglia gmond interface, native `.so` with a
+//! small C ABI) are collected at their intervals on one collector thread; their samples
+//! become the push tree `{<group>: {<host>: {<metric>: value}}}`, which goes to every
+//! configured server over UDP, TCP or HTTP through a bounded buffer per server. The
+//! relay takes such pushes from many agents, merges them per interval in an in-process
+//! engine and forwards one tree upstream.
+//!
+//! Entry points for the CLI: [`agent::run`], [`relay::run`], [`folder::modules_table`],
+//! [`folder::enable`], [`folder::disable`].
+
+// pub mod agent;
+pub mod builtin;
+pub mod config;
+pub mod error;
+pub mod folder;
+pub mod httpc;
+pub mod metric;
+pub mod module;
+pub mod native;
+pub mod python;
+pub mod shutdown;
+// pub mod transport;
+pub mod tree;
+
+pub use config::AgentConfig;
+pub use error::{Error, ErrorKind, Result};
+pub use shutdown::Shutdown;

@@ -1,0 +1,330 @@
+//! `AgentConfig`: what `conf/agent.toml` holds, validated in one step (STYLE.md 4).
+//!
+//! Durations are written as strings with a unit (`"10s"`, `"500ms"`, `"1m"`) or as a
+//! plain number of seconds. Server addresses are URLs whose scheme picks the transport.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+
+/// The agent's configuration (`conf/agent.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Servers to push to, each a URL: `udp://host:port`, `tcp://host:port` or
+    /// `http://host:port[/path]` (the path defaults to `/push`). Every push goes to all
+    /// of them. Default: `["http://127.0.0.1:8080"]`.
+    pub servers: Vec<String>,
+    /// The host key in the pushed tree. Default: the machine's host name.
+    pub host: Option<String>,
+    /// How often modules are collected and a push is made, unless a module's `.conf`
+    /// sets its own `interval`. Default `10s`.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    /// The module folder (`<module>.conf`, `.on`, `.off`, `.py`, `.so`). A relative path
+    /// is taken from the directory holding the config file. Default `modules` (beside
+    /// `agent.toml`, i.e. `conf/modules`).
+    pub modules: PathBuf,
+    /// Connect, send and answer timeout for one push. Default `5s`.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// The largest UDP datagram the agent sends, in bytes; larger pushes are split into
+    /// several documents. Default 1400 (fits a typical Ethernet MTU).
+    pub udp_max_datagram: usize,
+    /// The buffer that holds pushes while a server is unreachable.
+    pub buffer: BufferConfig,
+    /// The relay (`treestat relay`), when this host runs one.
+    pub relay: RelayConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> AgentConfig {
+        AgentConfig {
+            servers: vec!["http://127.0.0.1:8080".to_string()],
+            host: None,
+            interval: Duration::from_secs(10),
+            modules: PathBuf::from("modules"),
+            timeout: Duration::from_secs(5),
+            udp_max_datagram: 1400,
+            buffer: BufferConfig::default(),
+            relay: RelayConfig::default(),
+        }
+    }
+}
+
+/// The per-server push buffer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    /// Pushes held in memory per server while it is unreachable (count of documents).
+    /// When full (and the spool is full or absent) the oldest is dropped and counted.
+    /// Default 360 (an hour at 10 s).
+    pub count: usize,
+    /// Optional spool file per server (the server's index is appended to the name:
+    /// `spool.0`, `spool.1`, ...): pushes that do not fit in memory go there, and pushes
+    /// still pending at shutdown are saved there and replayed on the next start.
+    /// Default: none.
+    pub spool: Option<PathBuf>,
+    /// The largest a spool file may grow, in bytes. Default 67108864 (64 MiB).
+    pub spool_max_bytes: u64,
+}
+
+impl Default for BufferConfig {
+    fn default() -> BufferConfig {
+        BufferConfig {
+            count: 360,
+            spool: None,
+            spool_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The relay: listens like a server, merges, forwards upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Where the relay listens, as URLs (`tcp://0.0.0.0:8007`, `udp://0.0.0.0:8007`,
+    /// `http://0.0.0.0:8080`). Default: none (no relay).
+    pub listen: Vec<String>,
+    /// Where the merged tree goes, as server URLs (see `servers`). Default: none.
+    pub upstream: Vec<String>,
+    /// How long pushes are merged before one tree is forwarded. Default `10s`.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> RelayConfig {
+        RelayConfig {
+            listen: Vec::new(),
+            upstream: Vec::new(),
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads and validates `path`; a relative `modules` folder is resolved against the
+    /// config file's directory.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, has an unknown key, or a value is
+    /// invalid (the message names the key).
+    pub fn load(path: &Path) -> Result<AgentConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io_at(path, &e))?;
+        let mut config = AgentConfig::parse(&text)
+            .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))?;
+        if config.modules.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.modules = base.join(&config.modules);
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates a config from TOML text.
+    ///
+    /// # Errors
+    /// Invalid TOML, an unknown key, or an invalid value.
+    pub fn parse(text: &str) -> Result<AgentConfig> {
+        let config: AgentConfig = toml::from_str(text).map_err(|e| Error::config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: URLs, non-zero sizes and intervals.
+    ///
+    /// # Errors
+    /// The first invalid value, named.
+    pub fn validate(&self) -> Result<()> {
+        for url in self.servers.iter().chain(&self.relay.upstream) {
+            ServerUrl::parse(url)?;
+        }
+        for url in &self.relay.listen {
+            ServerUrl::parse(url)?;
+        }
+        if self.interval.is_zero() {
+            return Err(Error::config("interval must be greater than zero"));
+        }
+        if self.relay.interval.is_zero() {
+            return Err(Error::config("relay.interval must be greater than zero"));
+        }
+        if self.buffer.count == 0 {
+            return Err(Error::config("buffer.count must be at least 1"));
+        }
+        if self.udp_max_datagram < 64 || self.udp_max_datagram > 65507 {
+            return Err(Error::config("udp_max_datagram must be in 64..=65507"));
+        }
+        if let Some(host) = &self.host {
+            crate::tree::check_key(host).map_err(|e| Error::config(format!("host: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The host name to report: `host` if set, else the machine's.
+    pub fn host_name(&self) -> String {
+        self.host.clone().unwrap_or_else(machine_host_name)
+    }
+}
+
+/// The machine's host name (from the kernel), or `localhost` if it cannot be read.
+pub fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::tree::sanitize_key(&s))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A server (or listen) address: the transport and `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerUrl {
+    /// One JSON document per datagram.
+    Udp(String),
+    /// One JSON document per line, answered `--OK` / `--ERR`.
+    Tcp(String),
+    /// `POST <path>` with a JSON body.
+    Http {
+        /// `host:port`.
+        addr: String,
+        /// The request path, default `/push`.
+        path: String,
+    },
+}
+
+impl ServerUrl {
+    /// Parses `udp://host:port`, `tcp://host:port` or `http://host:port[/path]`.
+    ///
+    /// # Errors
+    /// An unknown scheme, or a missing host or port.
+    pub fn parse(url: &str) -> Result<ServerUrl> {
+        let bad = |why: &str| Error::config(format!("server URL {url:?}: {why}"));
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected udp://, tcp:// or http://"))?;
+        let (addr, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("missing :port"))?;
+        if host.is_empty() {
+            return Err(bad("missing host"));
+        }
+        port.parse::<u16>().map_err(|_| bad("bad port"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "udp" | "tcp" if !path.is_empty() && path != "/" => Err(bad("no path allowed")),
+            "udp" => Ok(ServerUrl::Udp(addr.to_string())),
+            "tcp" => Ok(ServerUrl::Tcp(addr.to_string())),
+            "http" => Ok(ServerUrl::Http {
+                addr: addr.to_string(),
+                path: if path.is_empty() || path == "/" {
+                    "/push".to_string()
+                } else {
+                    path.to_string()
+                },
+            }),
+            "https" => Err(bad("https is not supported; use a local relay or http")),
+            _ => Err(bad("expected udp://, tcp:// or http://")),
+        }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        match self {
+            ServerUrl::Udp(a) | ServerUrl::Tcp(a) => a,
+            ServerUrl::Http { addr, .. } => addr,
+        }
+    }
+}
+
+impl fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerUrl::Udp(a) => write!(f, "udp://{a}"),
+            ServerUrl::Tcp(a) => write!(f, "tcp://{a}"),
+            ServerUrl::Http { addr, path } => write!(f, "http://{addr}{path}"),
+        }
+    }
+}
+
+/// Parses a duration: `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
+///
+/// # Errors
+/// Anything else, named.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::config(format!("bad duration {text:?} (expected e.g. 10s)")))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(Error::config(format!("bad duration unit in {text:?}"))),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| Error::config(format!("bad duration {text:?}")))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Num(n) => Duration::try_from_secs_f64(n).map_err(serde::de::Error::custom),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_by_scheme() {
+        assert_eq!(
+            ServerUrl::parse("udp://127.0.0.1:8007"),
+            Ok(ServerUrl::Udp("127.0.0.1:8007".into()))
+        );
+        assert_eq!(
+            ServerUrl::parse("http://h:80").unwrap().to_string(),
+            "http://h:80/push"
+        );
+        assert!(ServerUrl::parse("ftp://h:1").is_err());
+        assert!(ServerUrl::parse("tcp://h").is_err());
+        assert!(ServerUrl::parse("tcp://h:1/x").is_err());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = AgentConfig::parse("severs = []").unwrap_err();
+        assert!(err.message().contains("severs"), "{err}");
+    }
+
+    #[test]
+    fn shipped_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/agent.toml");
+        let config = AgentConfig::load(Path::new(path)).expect(path);
+        assert!(!config.servers.is_empty());
+        assert!(config.modules.ends_with("modules"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Python modules with the Ganglia gmond interface, run on one dedicated thread.
+//!
+//! The interpreter is only ever entered from the thread [`PythonHost`] starts (STYLE.md
+//! 10): each [`PythonModule`] is a handle that sends its requests there over a channel
+//! and waits for the answer, so the collector and async workers never hold the GIL.
+
+mod gmond;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+
+use crate::error::{Error, Result};
+use crate::metric::MetricDesc;
+use crate::module::{Collection, Module};
+
+pub use gmond::format_py_error;
+
+enum Request {
+    Load {
+        name: String,
+        path: PathBuf,
+        params: BTreeMap<String, String>,
+        reply: mpsc::Sender<Result<(usize, Vec<MetricDesc>)>>,
+    },
+    Collect {
+        id: usize,
+        reply: mpsc::Sender<Collection>,
+    },
+    Cleanup {
+        id: usize,
+        reply: mpsc::Sender<Option<String>>,
+    },
+}
+
+/// The thread that owns every Python module of an agent. Dropping the host (and every
+/// module handle) ends the thread.
+#[derive(Clone)]
+pub struct PythonHost {
+    tx: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for PythonHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PythonHost")
+    }
+}
+
+impl PythonHost {
+    /// Starts the Python thread.
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub fn start() -> Result<PythonHost> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        thread::Builder::new()
+            .name("treestat-python".into())
+            .spawn(move || serve(&rx))
+            .map_err(|e| Error::io("spawning the Python thread", &e))?;
+        Ok(PythonHost { tx })
+    }
+
+    /// Imports the module at `path`, calls `metric_init(params)` and returns a handle
+    /// that collects its metrics.
+    ///
+    /// # Errors
+    /// The file does not import (syntax error...), `metric_init` raises or returns no
+    /// valid descriptor: the error holds the Python traceback.
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        params: BTreeMap<String, String>,
+    ) -> Result<PythonModule> {
+        let (reply, rx) = mpsc::channel();
+        self.tx
+            .send(Request::Load {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                params,
+                reply,
+            })
+            .map_err(|_| Error::module("the Python thread has stopped"))?;
+        let (id, descriptors) = rx
+            .recv()
+            .map_err(|_| Error::module("the Python thread has stopped"))??;
+        Ok(PythonModule {
+            name: name.to_string(),
+            id,
+            descriptors,
+            tx: self.tx.clone(),
+            cleaned: false,
+        })
+    }
+}
+
+/// A loaded Python module: a handle to it on the Python thread.
+pub struct PythonModule {
+    name: String,
+    id: usize,
+    descriptors: Vec<MetricDesc>,
+    tx: mpsc::Sender<Request>,
+    cleaned: bool,
+}
+
+impl PythonModule {
+    /// The descriptors `metric_init` returned.
+    pub fn descriptors(&self) -> &[MetricDesc] {
+        &self.descriptors
+    }
+
+    /// Calls `metric_cleanup()` (once; later calls do nothing).
+    ///
+    /// # Errors
+    /// `metric_cleanup` raised: the traceback.
+    pub fn cleanup_checked(&mut self) -> Result<()> {
+        if self.cleaned {
+            return Ok(());
+        }
+        self.cleaned = true;
+        let (reply, rx) = mpsc::channel();
+        self.tx
+            .send(Request::Cleanup { id: self.id, reply })
+            .map_err(|_| Error::module("the Python thread has stopped"))?;
+        match rx.recv() {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => Err(Error::module(e)),
+            Err(_) => Err(Error::module("the Python thread has stopped")),
+        }
+    }
+}
+
+impl Module for PythonModule {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn collect(&mut self) -> Collection {
+        let (reply, rx) = mpsc::channel();
+        let sent = self.tx.send(Request::Collect { id: self.id, reply });
+        match sent.ok().and_then(|()| rx.recv().ok()) {
+            Some(c) => c,
+            None => Collection {
+                samples: Vec::new(),
+                errors: vec![format!("{}: the Python thread has stopped", self.name)],
+            },
+        }
+    }
+
+    fn cleanup(&mut self) {
+        if let Err(e) = self.cleanup_checked() {
+            tracing::warn!(module = %self.name, "metric_cleanup failed: {e}");
+        }
+    }
+}
+
+impl Drop for PythonModule {
+    fn drop(&mut self) {
+        Module::cleanup(self);
+    }
+}
+
+fn serve(rx: &mpsc::Receiver<Request>) {
+    let mut modules: Vec<Option<gmond::Loaded>> = Vec::new();
+    while let Ok(req) = rx.recv() {
+        match req {
+            Request::Load {
+                name,
+                path,
+                params,
+                reply,
+            } => {
+                let result = gmond::load(&name, &path, &params).map(|loaded| {
+                    let descs = loaded.descriptors();
+                    modules.push(Some(loaded));
+                    (modules.len() - 1, descs)
+                });
+                let _ = reply.send(result);
+            }
+            Request::Collect { id, reply } => {
+                let c = match modules.get(id).and_then(Option::as_ref) {
+                    Some(m) => m.collect(),
+                    None => Collection::default(),
+                };
+                let _ = reply.send(c);
+            }
+            Request::Cleanup { id, reply } => {
+                let r = modules
+                    .get_mut(id)
+                    .and_then(Option::take)
+                    .and_then(|m| m.cleanup());
+                let _ = reply.send(r);
+            }
+        }
+    }
+}

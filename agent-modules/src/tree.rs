@@ -1,0 +1,219 @@
+//! The push tree: `{<group>: {<host>: {<metric>: value}}}`, one tree per action, each
+//! carrying `default_action` at its top (DESIGN.md §2), sent as one JSON array.
+//!
+//! Counters (slope `positive`) become rates per second here, from the previous reading
+//! of the same path; the first reading of a counter and a counter that went backwards
+//! (a reset) send nothing for that interval.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::{Map, Value as Json};
+use treestat_pipe_api::Action;
+
+use crate::metric::{Sample, Slope, Value};
+
+/// Checks one tree key: 1..=255 bytes, no `,`, no control characters.
+///
+/// # Errors
+/// A message naming the key and the problem.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("empty key".to_string());
+    }
+    if key.len() > 255 {
+        return Err(format!("key {:?}... longer than 255 bytes", &key[..32]));
+    }
+    if key.contains(',') || key.chars().any(char::is_control) {
+        return Err(format!("key {key:?} holds ',' or a control character"));
+    }
+    Ok(())
+}
+
+/// Makes any text a valid key: `,` and control characters become `_`, the result is
+/// cut to 255 bytes (on a character boundary), and an empty text becomes `_`.
+pub fn sanitize_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(255));
+    for c in text.chars() {
+        let c = if c == ',' || c.is_control() { '_' } else { c };
+        if out.len() + c.len_utf8() > 255 {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// Turns counter readings into rates per second between two collections.
+#[derive(Debug, Default)]
+pub struct Rates {
+    last: HashMap<(String, Vec<String>), (f64, Instant)>,
+}
+
+impl Rates {
+    /// A tracker with no history.
+    pub fn new() -> Rates {
+        Rates::default()
+    }
+
+    /// Returns the samples to send: gauges and text as they are, counters as their rate
+    /// since the previous reading taken at `now` (none for a first reading or a reset).
+    pub fn apply(&mut self, samples: Vec<Sample>, now: Instant) -> Vec<Sample> {
+        let mut out = Vec::with_capacity(samples.len());
+        for mut s in samples {
+            let (Slope::Positive, Value::Number(v)) = (s.slope, &s.value) else {
+                out.push(s);
+                continue;
+            };
+            let v = *v;
+            let key = (s.group.clone(), s.path.clone());
+            let prev = self.last.insert(key, (v, now));
+            if let Some((pv, pt)) = prev {
+                let dt = now.saturating_duration_since(pt).as_secs_f64();
+                if dt > 0.0 && v >= pv {
+                    s.value = Value::Number((v - pv) / dt);
+                    s.slope = Slope::Both;
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Builds the push document for `host` from samples that are already rates.
+///
+/// Returns `None` when there is nothing to send. Samples whose keys are invalid were
+/// sanitized when made; a bad group or path key here is made valid the same way.
+pub fn build_push(host: &str, samples: &[Sample]) -> Option<Json> {
+    let mut per_action: Vec<(Action, Map<String, Json>)> = Vec::new();
+    for s in samples {
+        let leaf = match &s.value {
+            Value::Number(v) if v.is_finite() => Json::from(*v),
+            Value::Number(_) => continue,
+            Value::Text(t) => Json::String(t.clone()),
+        };
+        let tree = match per_action.iter_mut().find(|(a, _)| *a == s.action) {
+            Some((_, t)) => t,
+            None => {
+                let mut t = Map::new();
+                t.insert("default_action".into(), Json::from(s.action.as_str()));
+                per_action.push((s.action, t));
+                &mut per_action.last_mut()?.1
+            }
+        };
+        let mut keys = Vec::with_capacity(s.path.len() + 2);
+        keys.push(sanitize_key(&s.group));
+        keys.push(sanitize_key(host));
+        keys.extend(s.path.iter().map(|k| sanitize_key(k)));
+        insert(tree, &keys, leaf);
+    }
+    if per_action.is_empty() {
+        return None;
+    }
+    Some(Json::Array(
+        per_action
+            .into_iter()
+            .map(|(_, t)| Json::Object(t))
+            .collect(),
+    ))
+}
+
+/// Inserts `leaf` at `keys` under `tree`, resolving conflicts as the server does: a
+/// number where a subtree stands goes to the subtree's `count`, and a subtree where a
+/// number stands moves the number to `count`.
+pub fn insert(tree: &mut Map<String, Json>, keys: &[String], leaf: Json) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut node = tree;
+    for key in parents {
+        let slot = node
+            .entry(key.clone())
+            .or_insert_with(|| Json::Object(Map::new()));
+        if !slot.is_object() {
+            let old = std::mem::replace(slot, Json::Object(Map::new()));
+            if let Json::Object(m) = slot {
+                m.insert("count".into(), old);
+            }
+        }
+        let Json::Object(m) = slot else { return };
+        node = m;
+    }
+    match node.get_mut(last) {
+        Some(Json::Object(m)) => {
+            m.insert("count".into(), leaf);
+        }
+        _ => {
+            node.insert(last.clone(), leaf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metric::Sample;
+
+    #[test]
+    fn keys_are_made_valid() {
+        assert_eq!(sanitize_key("a,b\n"), "a_b_");
+        assert_eq!(sanitize_key(""), "_");
+        assert_eq!(sanitize_key(&"é".repeat(200)).len(), 254);
+        assert!(check_key("a,b").is_err());
+        assert!(check_key("eth0").is_ok());
+    }
+
+    #[test]
+    fn counters_become_rates_per_second() {
+        let mut rates = Rates::new();
+        let t0 = Instant::now();
+        let first = rates.apply(vec![Sample::counter("net", &["eth0", "rx"], 1000.0)], t0);
+        assert!(first.is_empty(), "a first reading has no rate");
+        let t1 = t0 + Duration::from_secs(2);
+        let second = rates.apply(vec![Sample::counter("net", &["eth0", "rx"], 1500.0)], t1);
+        assert_eq!(second[0].value, Value::Number(250.0));
+        let t2 = t1 + Duration::from_secs(2);
+        let reset = rates.apply(vec![Sample::counter("net", &["eth0", "rx"], 10.0)], t2);
+        assert!(reset.is_empty(), "a counter reset sends nothing");
+    }
+
+    #[test]
+    fn push_groups_by_action_with_markers() {
+        let mut last = Sample::gauge("load", &["one"], 0.5);
+        last.action = Action::Last;
+        let samples = vec![
+            Sample::gauge("cpu", &["user"], 12.5),
+            Sample::gauge("cpu", &["core0", "user"], 10.0),
+            last,
+            Sample::text("ip", &["eth0"], "10.0.0.1"),
+        ];
+        let doc = build_push("web1", &samples).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!([
+                {"default_action": "average",
+                 "cpu": {"web1": {"user": 12.5, "core0": {"user": 10.0}}}},
+                {"default_action": "last",
+                 "load": {"web1": {"one": 0.5}}, "ip": {"web1": {"eth0": "10.0.0.1"}}}
+            ])
+        );
+    }
+
+    #[test]
+    fn conflicts_follow_the_server_rules() {
+        let mut t = Map::new();
+        insert(&mut t, &["a".into(), "b".into()], Json::from(1));
+        insert(&mut t, &["a".into(), "b".into(), "c".into()], Json::from(2));
+        insert(&mut t, &["a".into()], Json::from(3));
+        assert_eq!(
+            Json::Object(t),
+            serde_json::json!({"a": {"count": 3, "b": {"count": 1, "c": 2}}})
+        );
+    }
+}
