@@ -1,0 +1,169 @@
+//! Interval closing on a controllable clock: values land in the right interval, the ring
+//! keeps the configured number, totals are unaffected, sinks see every close.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use treestat_engine::{
+    Action, Batch, ClosedInterval, Engine, EngineConfig, IntervalSink, ManualClock,
+};
+
+const T0: i64 = 1_700_000_000; // a multiple of 10
+
+fn engine(ring: usize) -> (Engine, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = EngineConfig {
+        ring,
+        ..EngineConfig::default()
+    };
+    (Engine::with_clock(cfg, clock.clone()).unwrap(), clock)
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<Arc<ClosedInterval>>>);
+
+impl IntervalSink for Collect {
+    fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
+        self.0.lock().push(interval.clone());
+    }
+}
+
+#[test]
+fn values_land_in_the_interval_they_arrived_in() {
+    let (e, clock) = engine(360);
+    let sink = Arc::new(Collect::default());
+    e.add_sink(sink.clone());
+    e.push_json(br#"{"default_action":"add","hits":1,"lat":5}"#).unwrap();
+    e.push_json(br#"{"hits":2}"#).unwrap();
+    assert!(e.close_due().is_none(), "not due yet");
+    clock.advance(10);
+    let first = e.close_due().expect("due");
+    assert_eq!(first.start, T0);
+    assert_eq!(first.len, 10);
+    let mut paths: Vec<_> = first.new_paths.iter().map(|p| p.1.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["hits", "lat"]);
+    let hits = first
+        .points
+        .iter()
+        .find(|p| Some(p.leaf) == e.leaf_at("hits").map(|l| l.0))
+        .unwrap();
+    assert_eq!((hits.stats.sum, hits.stats.count), (3.0, 2));
+    assert_eq!(hits.action, Action::Add);
+
+    e.push_json(br#"{"hits":10}"#).unwrap();
+    clock.advance(10);
+    let second = e.close_due().unwrap();
+    assert_eq!(second.start, T0 + 10);
+    assert_eq!(second.points.len(), 1, "only touched leaves");
+    assert_eq!(second.points[0].stats.sum, 10.0);
+    assert!(second.new_paths.is_empty(), "paths are announced once");
+    // Totals are unaffected by closing.
+    assert_eq!(e.query("hits").unwrap(), [("hits".to_string(), 13.0)]);
+    assert_eq!(sink.0.lock().len(), 2);
+}
+
+#[test]
+fn an_idle_gap_starts_the_next_interval_at_the_current_time() {
+    let (e, clock) = engine(10);
+    e.push_json(br#"{"a":1}"#).unwrap();
+    clock.advance(95);
+    let c = e.close_due().unwrap();
+    assert_eq!(c.start, T0);
+    assert_eq!(e.stats().open_start, T0 + 90);
+}
+
+#[test]
+fn the_ring_keeps_the_configured_number_and_windows_fold_by_action() {
+    let (e, clock) = engine(3);
+    for i in 1..=5 {
+        e.push_json(format!(r#"{{"default_action":"add","c":{i}}}"#).as_bytes())
+            .unwrap();
+        e.push_json(format!(r#"{{"g":{}}}"#, i * 10).as_bytes()).unwrap();
+        e.push_json(format!(r#"{{"g":{}}}"#, i * 10 + 2).as_bytes())
+            .unwrap();
+        clock.advance(10);
+        e.close_due().unwrap();
+    }
+    assert_eq!(e.stats().ring_intervals, 3);
+    // The last 20 s: the two newest closed intervals (c = 4 + 5, g = mean of 40,42,50,52).
+    let w = e.query_window("", 20).unwrap();
+    assert_eq!(w, [("c".to_string(), 9.0), ("g".to_string(), 46.0)]);
+    // Asking for more than the ring holds gives what it holds.
+    let w = e.query_window("c", 3600).unwrap();
+    assert_eq!(w, [("c".to_string(), 12.0)]);
+    let series = e.recent_series("c").unwrap();
+    assert_eq!(
+        series,
+        [("c".to_string(), vec![(T0 + 20, 3.0), (T0 + 30, 4.0), (T0 + 40, 5.0)])]
+    );
+    // Totals cover everything.
+    assert_eq!(e.query("c").unwrap(), [("c".to_string(), 15.0)]);
+}
+
+#[test]
+fn timestamped_samples_go_to_the_interval_that_holds_their_time() {
+    let (e, clock) = engine(360);
+    for _ in 0..3 {
+        e.push_json(br#"{"x":1}"#).unwrap();
+        clock.advance(10);
+        e.close_due().unwrap();
+    }
+    let mut b = Batch::new();
+    b.sample_at("x", T0 + 12, 7.0, None); // the second interval, already closed
+    b.sample_at("old", 1_322_721_979, 8.0, Some(Action::Add)); // far older than the ring
+    e.apply(&b).unwrap();
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    assert!(c.points.is_empty());
+    let late: Vec<_> = c.late.iter().map(|p| (p.ts, p.value)).collect();
+    assert_eq!(late, [(T0 + 12, 7.0), (1_322_721_979, 8.0)]);
+    let series = e.recent_series("x").unwrap();
+    // Interval T0+10 now holds the samples 1 and 7: mean 4 (x is a gauge).
+    assert_eq!(series[0].1[1], (T0 + 10, 4.0));
+    // Totals count them like any sample; `last` stays the newest by time stamp.
+    assert_eq!(e.leaf_at("old").unwrap().2.sum, 8.0);
+    let x = e.leaf_at("x").unwrap().2;
+    assert_eq!((x.count, x.sum, x.last), (4, 10.0, 1.0));
+}
+
+#[test]
+fn markers_are_handed_out_with_their_interval() {
+    let (e, clock) = engine(360);
+    e.push_json(br#"{"deploy":{"web":"v2 rolled out"}}"#).unwrap();
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    assert_eq!(c.markers.len(), 1);
+    assert_eq!(c.markers[0].path, "deploy,web");
+    assert_eq!(c.markers[0].ts, T0);
+    assert!(c.points.is_empty());
+}
+
+#[test]
+fn a_leaf_moved_under_count_is_announced_again() {
+    let (e, clock) = engine(360);
+    e.push_json(br#"{"a":1}"#).unwrap();
+    clock.advance(10);
+    e.close_due().unwrap();
+    e.push_json(br#"{"a":{"b":2}}"#).unwrap();
+    e.push_json(br#"{"a":3}"#).unwrap();
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    let mut paths: Vec<_> = c.new_paths.iter().map(|p| p.1.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["a,b", "a,count"]);
+}
+
+#[test]
+fn push_events_and_cursors() {
+    let (e, _clock) = engine(10);
+    let start = e.cursor();
+    e.push_json(br#"{"br":{"ie":1}}"#).unwrap();
+    e.push_json(br#"{"br":{"ff":2}}"#).unwrap();
+    let (events, missed) = e.pushes_since(start);
+    assert!(!missed);
+    assert_eq!(events.len(), 2);
+    let paths = e.leaf_paths(&[events[1].changes[0].0]);
+    assert_eq!(paths, [Some("br,ff".to_string())]);
+    assert_eq!(events[1].changes[0].1, 2.0);
+}
