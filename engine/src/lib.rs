@@ -16,6 +16,7 @@ mod push;
 mod query;
 mod stats;
 mod tree;
+pub mod trend;
 
 pub use config::{ActionRule, EngineConfig, Limits, parse_duration};
 pub use engine::{Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, nest};
