@@ -15,6 +15,7 @@ pub mod pattern;
 mod push;
 mod query;
 mod stats;
+pub mod telemetry;
 mod tree;
 pub mod trend;
 

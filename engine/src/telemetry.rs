@@ -1,0 +1,516 @@
+//! The server's own counters and gauges: a registry of named handles created once when a
+//! component is built, so the hot path only does an atomic increment (STYLE.md 7).
+//!
+//! One [`Telemetry`] (a cheap-clone handle) is shared by every component. It renders as
+//! Prometheus text for `GET /metrics` ([`Telemetry::render_prometheus`]) and as a
+//! [`Batch`] ([`Telemetry::to_batch`]) so the counters also live in the tree under
+//! `_treestat`.
+//!
+//! Tree paths follow one rule, so nobody has to pick them by hand: a metric named
+//! `treestat_<subsystem>_<what>[_total]` with labels `l1, l2, ...` lives at
+//! `_treestat,<subsystem>,<l1 value>,<what>,<l2 value>,...`. For example
+//! `treestat_listen_lines_total{listener="tcp"}` is `_treestat,listen,tcp,lines` and
+//! `treestat_listen_rejects_total{listener="tcp",reason="bad_key"}` is
+//! `_treestat,listen,tcp,rejects,bad_key`. Label values that break the key rules have
+//! the offending characters replaced by `_` in the path (never in Prometheus output).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::Action;
+use crate::push::Batch;
+
+/// A monotonically increasing count; clones share the same value.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The current count.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down (open connections, tree size); clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Gauge(Arc<AtomicI64>);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// Adds `n` (may be negative).
+    #[inline]
+    pub fn add(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A gauge read from elsewhere when rendered (e.g. the engine's tree size).
+type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+#[derive(Clone)]
+enum Handle {
+    Counter(Counter),
+    Gauge(Gauge),
+    GaugeFn(GaugeFn),
+}
+
+impl Handle {
+    #[allow(clippy::cast_precision_loss)] // counts beyond 2^53 are shown rounded, as Prometheus does
+    fn value(&self) -> f64 {
+        match self {
+            Handle::Counter(c) => c.get() as f64,
+            Handle::Gauge(g) => g.get() as f64,
+            Handle::GaugeFn(f) => f(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+struct Series {
+    labels: Vec<(String, String)>,
+    path: String,
+    handle: Handle,
+}
+
+struct Family {
+    help: String,
+    kind: Kind,
+    series: Vec<Series>,
+}
+
+/// The registry: every counter and gauge of the process, by name and labels.
+///
+/// Registering is rare (when components are built) and takes a lock; the handles it
+/// returns are lock-free. Registering the same name and labels twice returns the same
+/// handle, so a component rebuilt after a config reload keeps counting where it was.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    families: Arc<Mutex<BTreeMap<String, Family>>>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("families", &self.families.lock().len())
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// Sets the `# HELP` text of a metric family (registered now or later).
+    pub fn describe(&self, name: &str, help: &str) {
+        let mut fams = self.families.lock();
+        if let Some(f) = fams.get_mut(name) {
+            f.help = help.to_string();
+        } else {
+            fams.insert(
+                name.to_string(),
+                Family {
+                    help: help.to_string(),
+                    kind: kind_from_name(name),
+                    series: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// The counter `name{labels}`, created on first use.
+    ///
+    /// Names follow Prometheus (`treestat_<subsystem>_<what>_total`); if a gauge of
+    /// that name exists, the counter is still returned but rendered under the gauge's
+    /// type (names should not be shared between kinds).
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Counter {
+        match self.register(name, labels, Kind::Counter, || {
+            Handle::Counter(Counter::default())
+        }) {
+            Handle::Counter(c) => c,
+            // The name was registered as another kind: hand out a detached counter
+            // rather than panic; it still counts, it is just not rendered.
+            _ => Counter::default(),
+        }
+    }
+
+    /// The gauge `name{labels}`, created on first use.
+    pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Gauge {
+        match self.register(
+            name,
+            labels,
+            Kind::Gauge,
+            || Handle::Gauge(Gauge::default()),
+        ) {
+            Handle::Gauge(g) => g,
+            _ => Gauge::default(),
+        }
+    }
+
+    /// A gauge whose value is read by calling `read` at render time (e.g. tree size
+    /// from `Engine::stats`). Registering the same name and labels again replaces it.
+    pub fn gauge_fn(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) {
+        let read: GaugeFn = Arc::new(read);
+        let mut fams = self.families.lock();
+        let fam = family(&mut fams, name, Kind::Gauge);
+        if let Some(s) = fam
+            .series
+            .iter_mut()
+            .find(|s| same_labels(&s.labels, labels))
+        {
+            s.handle = Handle::GaugeFn(read);
+        } else {
+            fam.series.push(Series {
+                labels: own_labels(labels),
+                path: tree_path(name, labels),
+                handle: Handle::GaugeFn(read),
+            });
+        }
+    }
+
+    fn register(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        kind: Kind,
+        make: impl FnOnce() -> Handle,
+    ) -> Handle {
+        let mut fams = self.families.lock();
+        let fam = family(&mut fams, name, kind);
+        if let Some(s) = fam.series.iter().find(|s| same_labels(&s.labels, labels)) {
+            return s.handle.clone();
+        }
+        let handle = make();
+        fam.series.push(Series {
+            labels: own_labels(labels),
+            path: tree_path(name, labels),
+            handle: handle.clone(),
+        });
+        handle
+    }
+
+    /// Appends every metric in Prometheus text exposition format (version 0.0.4):
+    /// `# HELP` and `# TYPE` per family, then one line per series, families sorted by
+    /// name and series in registration order.
+    pub fn render_prometheus(&self, out: &mut String) {
+        let fams = self.families.lock();
+        for (name, fam) in fams.iter() {
+            if fam.series.is_empty() {
+                continue;
+            }
+            let kind = match fam.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+            };
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(&fam.help));
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for s in &fam.series {
+                out.push_str(name);
+                if !s.labels.is_empty() {
+                    out.push('{');
+                    for (i, (k, v)) in s.labels.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {}", prom_number(s.handle.value()));
+            }
+        }
+    }
+
+    /// Every metric as one sample with action `last` at its `_treestat,...` path (see
+    /// the module doc), for pushing into the engine once per interval.
+    pub fn to_batch(&self) -> Batch {
+        let fams = self.families.lock();
+        let mut batch = Batch::new();
+        for fam in fams.values() {
+            for s in &fam.series {
+                let v = s.handle.value();
+                if v.is_finite() {
+                    batch.sample(&s.path, v, Some(Action::Last));
+                }
+            }
+        }
+        batch
+    }
+
+    /// The current value of `name{labels}`, if registered (tests, the bench server).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let fams = self.families.lock();
+        let fam = fams.get(name)?;
+        let s = fam.series.iter().find(|s| same_labels(&s.labels, labels))?;
+        Some(s.handle.value())
+    }
+
+    /// The sum over every series of `name` (e.g. all reject reasons of a listener).
+    pub fn sum(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        let fams = self.families.lock();
+        let Some(fam) = fams.get(name) else {
+            return 0.0;
+        };
+        fam.series
+            .iter()
+            .filter(|s| {
+                filter
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.handle.value())
+            .sum()
+    }
+}
+
+fn family<'a>(fams: &'a mut BTreeMap<String, Family>, name: &str, kind: Kind) -> &'a mut Family {
+    fams.entry(name.to_string()).or_insert_with(|| Family {
+        help: default_help(name),
+        kind,
+        series: Vec::new(),
+    })
+}
+
+fn kind_from_name(name: &str) -> Kind {
+    if name.ends_with("_total") {
+        Kind::Counter
+    } else {
+        Kind::Gauge
+    }
+}
+
+fn default_help(name: &str) -> String {
+    let short = name.strip_prefix("treestat_").unwrap_or(name);
+    let short = short.strip_suffix("_total").unwrap_or(short);
+    format!("treestat {}", short.replace('_', " "))
+}
+
+fn same_labels(have: &[(String, String)], want: &[(&str, &str)]) -> bool {
+    have.len() == want.len()
+        && have
+            .iter()
+            .zip(want)
+            .all(|((hk, hv), (wk, wv))| hk == wk && hv == wv)
+}
+
+fn own_labels(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// `_treestat,<subsystem>,<first label value>,<what>,<other label values>`.
+fn tree_path(name: &str, labels: &[(&str, &str)]) -> String {
+    let short = name.strip_prefix("treestat_").unwrap_or(name);
+    let short = short.strip_suffix("_total").unwrap_or(short);
+    let (subsystem, what) = match short.split_once('_') {
+        Some((s, w)) => (s, Some(w)),
+        None => (short, None),
+    };
+    let mut path = String::from("_treestat,");
+    path.push_str(&path_key(subsystem));
+    let mut values = labels.iter().map(|(_, v)| path_key(v));
+    if let Some(first) = values.next() {
+        path.push(',');
+        path.push_str(&first);
+    }
+    if let Some(w) = what {
+        path.push(',');
+        path.push_str(&path_key(w));
+    }
+    for v in values {
+        path.push(',');
+        path.push_str(&v);
+    }
+    path
+}
+
+/// A label value as a tree key: `,` and control characters become `_`, empty becomes
+/// `_`, and it is cut to 255 bytes.
+fn path_key(v: &str) -> String {
+    let mut key: String = v
+        .chars()
+        .map(|c| if c == ',' || c.is_control() { '_' } else { c })
+        .collect();
+    if key.is_empty() {
+        key.push('_');
+    }
+    let mut end = key.len().min(crate::path::MAX_KEY_LEN);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    key.truncate(end);
+    key
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn prom_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Update;
+
+    #[test]
+    fn counters_are_shared_and_rendered() {
+        let t = Telemetry::default();
+        t.describe(
+            "treestat_listen_lines_total",
+            "Lines received by a listener.",
+        );
+        let a = t.counter("treestat_listen_lines_total", &[("listener", "tcp")]);
+        let b = t.counter("treestat_listen_lines_total", &[("listener", "tcp")]);
+        a.inc();
+        b.add(4);
+        t.counter("treestat_listen_lines_total", &[("listener", "udp")])
+            .inc();
+        let g = t.gauge("treestat_listen_connections", &[("listener", "tcp")]);
+        g.inc();
+        g.inc();
+        g.dec();
+        t.gauge_fn("treestat_tree_nodes", &[], || 42.0);
+        let mut out = String::new();
+        t.render_prometheus(&mut out);
+        assert!(out.contains("# HELP treestat_listen_lines_total Lines received by a listener.\n"));
+        assert!(out.contains("# TYPE treestat_listen_lines_total counter\n"));
+        assert!(out.contains("treestat_listen_lines_total{listener=\"tcp\"} 5\n"));
+        assert!(out.contains("treestat_listen_lines_total{listener=\"udp\"} 1\n"));
+        assert!(out.contains("# TYPE treestat_listen_connections gauge\n"));
+        assert!(out.contains("treestat_listen_connections{listener=\"tcp\"} 1\n"));
+        assert!(out.contains("treestat_tree_nodes 42\n"));
+        assert_eq!(
+            t.value("treestat_listen_lines_total", &[("listener", "tcp")]),
+            Some(5.0)
+        );
+        assert_eq!(t.sum("treestat_listen_lines_total", &[]), 6.0);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let t = Telemetry::default();
+        t.counter("treestat_x_total", &[("reason", "a\"b\\c\nd")])
+            .inc();
+        let mut out = String::new();
+        t.render_prometheus(&mut out);
+        assert!(
+            out.contains(r#"treestat_x_total{reason="a\"b\\c\nd"} 1"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn batch_paths_follow_the_naming_rule() {
+        let t = Telemetry::default();
+        t.counter("treestat_listen_lines_total", &[("listener", "tcp")])
+            .add(3);
+        t.counter(
+            "treestat_listen_rejects_total",
+            &[("listener", "tcp"), ("reason", "bad_key")],
+        )
+        .inc();
+        t.counter("treestat_uptime", &[]).inc();
+        t.counter("treestat_odd_total", &[("l", "a,b\u{1}")]).inc();
+        let batch = t.to_batch();
+        let paths: Vec<(&str, f64)> = batch
+            .updates()
+            .iter()
+            .map(|u| match u {
+                Update::Sample {
+                    path,
+                    value,
+                    action,
+                    ..
+                } => {
+                    assert_eq!(*action, Some(Action::Last));
+                    (path.as_str(), *value)
+                }
+                Update::Marker { .. } => panic!("no markers expected"),
+            })
+            .collect();
+        assert!(
+            paths.contains(&("_treestat,listen,tcp,lines", 3.0)),
+            "{paths:?}"
+        );
+        assert!(paths.contains(&("_treestat,listen,tcp,rejects,bad_key", 1.0)));
+        assert!(paths.contains(&("_treestat,uptime", 1.0)));
+        assert!(paths.contains(&("_treestat,odd,a_b_", 1.0)), "{paths:?}");
+        batch.validate(32).unwrap();
+        let engine = crate::Engine::default();
+        engine.apply(&batch).unwrap();
+        let (_, action, stats) = engine.leaf_at("_treestat,listen,tcp,lines").unwrap();
+        assert_eq!(action, Action::Last);
+        assert_eq!(stats.last, 3.0);
+    }
+
+    #[test]
+    fn kind_clash_does_not_panic() {
+        let t = Telemetry::default();
+        t.gauge("treestat_clash", &[]).set(2);
+        let c = t.counter("treestat_clash", &[]);
+        c.inc();
+        assert_eq!(t.value("treestat_clash", &[]), Some(2.0));
+    }
+}
