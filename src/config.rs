@@ -1,0 +1,132 @@
+//! The server configuration file: one section per component, each owned by its crate.
+//!
+//! `conf/treestat.toml` is embedded in the binary and is what `treestat` runs with when
+//! no `--conf` is given; a test checks that it parses and matches the built-in defaults,
+//! so the file stays a true description of them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Deserializer};
+use treestat_engine::EngineConfig;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONF: &str = include_str!("../conf/treestat.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the server listens and keeps its data.
+    pub server: ServerConfig,
+    /// The tree, intervals, limits and action rules.
+    pub engine: EngineConfig,
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Data directory for the trend store (default `./data`).
+    pub data: PathBuf,
+    /// HTTP API and pages (default `127.0.0.1:8080`; `off` disables).
+    #[serde(deserialize_with = "de_addr")]
+    pub http: Option<SocketAddr>,
+    /// TCP JSON / SimpleStats listener (default `127.0.0.1:8007`; `off` disables).
+    #[serde(deserialize_with = "de_addr")]
+    pub tcp: Option<SocketAddr>,
+    /// UDP JSON listener (default `127.0.0.1:8007`; `off` disables).
+    #[serde(deserialize_with = "de_addr")]
+    pub udp: Option<SocketAddr>,
+    /// StatsD listener, UDP (default `127.0.0.1:8125`; `off` disables).
+    #[serde(deserialize_with = "de_addr")]
+    pub statsd: Option<SocketAddr>,
+    /// Graphite plaintext listener, TCP (default `127.0.0.1:2003`; `off` disables).
+    #[serde(deserialize_with = "de_addr")]
+    pub graphite: Option<SocketAddr>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        let at = |s: &str| s.parse().ok();
+        ServerConfig {
+            data: PathBuf::from("./data"),
+            http: at("127.0.0.1:8080"),
+            tcp: at("127.0.0.1:8007"),
+            udp: at("127.0.0.1:8007"),
+            statsd: at("127.0.0.1:8125"),
+            graphite: at("127.0.0.1:2003"),
+        }
+    }
+}
+
+/// Parses an address, or `off`.
+///
+/// # Errors
+/// A message naming the text when it is neither.
+pub fn parse_addr(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:8080 (or `off`)"))
+}
+
+fn de_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    parse_addr(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+impl Config {
+    /// Parses configuration text.
+    ///
+    /// # Errors
+    /// The TOML error, which names the line and the unknown or bad key.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The embedded defaults (`conf/treestat.toml`).
+    ///
+    /// # Errors
+    /// Only if the embedded file is broken, which a test rules out.
+    pub fn embedded() -> anyhow::Result<Config> {
+        Config::parse(DEFAULT_CONF).context("the embedded conf/treestat.toml")
+    }
+
+    /// Reads a configuration file, or the embedded defaults when `path` is `None`.
+    ///
+    /// # Errors
+    /// The file cannot be read or does not parse; the message names the file.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        match path {
+            None => Config::embedded(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                Config::parse(&text).with_context(|| format!("in {}", p.display()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_file_parses_and_states_the_defaults() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.server, ServerConfig::default());
+        assert_eq!(c.engine, EngineConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_addresses_are_errors() {
+        assert!(Config::parse("[server]\nhtpp = \"off\"\n").is_err());
+        assert!(Config::parse("[server]\nhttp = \"localhost\"\n").is_err());
+        let c = Config::parse("[server]\nhttp = \"off\"\n").unwrap();
+        assert_eq!(c.server.http, None);
+    }
+}
