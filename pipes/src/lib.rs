@@ -10,3 +10,11 @@
 pub mod format;
 
 pub use treestat_pipe_api as api;
+pub mod builtin;
+pub mod error;
+pub mod native;
+pub mod pipeline;
+pub mod python;
+
+pub use error::{Error, ErrorKind};
+pub use pipeline::{LineOutcome, PipeConfig, PipeSpec, Pipeline, PipelineConfig};

@@ -54,6 +54,12 @@ pub trait Pipe: Send {
         Ok(())
     }
 
+    /// Errors that happened outside `process` and `flush` since the last call (pipes
+    /// that work on another thread, like Python pipes, count them here).
+    fn take_errors(&mut self) -> u64 {
+        0
+    }
+
     /// Called once when the pipeline stops.
     fn cleanup(&mut self) {}
 }

@@ -107,6 +107,11 @@ impl<'a> Record<'a> {
         self.line
     }
 
+    /// The spans, one per schema field (what native pipes receive).
+    pub fn spans(&self) -> &'a [Span] {
+        self.spans
+    }
+
     /// The raw text of field `i`, `-` placeholders included; `None` if absent.
     pub fn raw(&self, i: usize) -> Option<&'a str> {
         let sp = self.spans.get(i)?;

@@ -1,0 +1,223 @@
+//! Updates of one interval, folded locally per path before they reach the engine.
+//!
+//! A busy log emits millions of samples per interval onto a few hundred paths; folding
+//! them here (a hash map keyed by path, no allocation for a path seen before) turns
+//! them into one update per path. The engine's [`Batch`] takes single samples, so at
+//! flush an `add` path becomes one sample of its sum, `max`/`min`/`last` one sample of
+//! that value, and an `average` (or inherited) path `count` samples of its mean, which
+//! keeps the engine's running sum and count exact. Batches are applied in chunks of
+//! [`CHUNK`] so memory stays bounded.
+
+use std::collections::HashMap;
+use treestat_engine::{Batch, Engine, PushSummary};
+use treestat_pipe_api::{Action, Emit};
+
+/// Most updates in one batch handed to the engine.
+pub const CHUNK: usize = 50_000;
+
+/// The folded samples of one path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Folded {
+    /// Sum of the samples.
+    pub sum: f64,
+    /// How many.
+    pub count: u64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Newest.
+    pub last: f64,
+    /// The action the newest emit asked for.
+    pub action: Option<Action>,
+}
+
+impl Folded {
+    /// The value this path reports under its action (the mean when inherited).
+    pub fn value(&self) -> f64 {
+        match self.action {
+            Some(Action::Add) => self.sum,
+            Some(Action::Max) => self.max,
+            Some(Action::Min) => self.min,
+            Some(Action::Last) => self.last,
+            Some(Action::Average) | None => self.mean(),
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        // Sample counts stay far below 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.count.max(1) as f64;
+        self.sum / n
+    }
+}
+
+/// One interval's updates, by path.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    map: HashMap<String, Folded>,
+    max_paths: usize,
+    dropped: u64,
+}
+
+impl Aggregate {
+    /// Holds at most `max_paths` distinct paths; further new paths are dropped and
+    /// counted.
+    pub fn new(max_paths: usize) -> Aggregate {
+        Aggregate {
+            map: HashMap::new(),
+            max_paths,
+            dropped: 0,
+        }
+    }
+
+    /// Distinct paths held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Updates dropped because the path cap was reached, since the last take.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// `(path, value, action)` for every path, sorted by path.
+    pub fn rows(&self) -> Vec<(String, f64, Option<Action>)> {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .map(|(p, f)| (p.clone(), f.value(), f.action))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The folded samples of one path.
+    pub fn get(&self, path: &str) -> Option<&Folded> {
+        self.map.get(path)
+    }
+
+    /// Empties the aggregate, returning what it held.
+    pub fn take(&mut self) -> Aggregate {
+        let mut out = Aggregate::new(self.max_paths);
+        std::mem::swap(&mut out, self);
+        out
+    }
+
+    /// Hands everything to the engine in batches of at most [`CHUNK`] updates.
+    ///
+    /// # Errors
+    /// The engine's error for the first batch it refused (the others still apply).
+    pub fn apply_to(&self, engine: &Engine) -> Result<PushSummary, treestat_engine::Error> {
+        let mut total = PushSummary::default();
+        let mut first_err = None;
+        let mut batch = Batch::new();
+        let mut send = |batch: &mut Batch| {
+            if batch.is_empty() {
+                return;
+            }
+            match engine.apply(batch) {
+                Ok(s) => {
+                    total.samples += s.samples;
+                    total.leaves += s.leaves;
+                    total.markers += s.markers;
+                    total.new_nodes += s.new_nodes;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+            *batch = Batch::new();
+        };
+        for (path, f) in &self.map {
+            match f.action {
+                Some(Action::Average) | None if f.count > 1 => {
+                    let mean = f.mean();
+                    for _ in 0..f.count {
+                        batch.sample(path, mean, f.action);
+                        if batch.len() >= CHUNK {
+                            send(&mut batch);
+                        }
+                    }
+                }
+                _ => batch.sample(path, f.value(), f.action),
+            }
+            if batch.len() >= CHUNK {
+                send(&mut batch);
+            }
+        }
+        send(&mut batch);
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+}
+
+impl Emit for Aggregate {
+    #[inline]
+    fn emit(&mut self, path: &str, value: f64, action: Option<Action>) {
+        if !value.is_finite() {
+            return;
+        }
+        if let Some(f) = self.map.get_mut(path) {
+            f.sum += value;
+            f.count += 1;
+            f.min = f.min.min(value);
+            f.max = f.max.max(value);
+            f.last = value;
+            if action.is_some() {
+                f.action = action;
+            }
+            return;
+        }
+        if self.map.len() >= self.max_paths {
+            self.dropped += 1;
+            return;
+        }
+        self.map.insert(
+            path.to_string(),
+            Folded {
+                sum: value,
+                count: 1,
+                min: value,
+                max: value,
+                last: value,
+                action,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_by_action_and_caps_paths() {
+        let mut a = Aggregate::new(3);
+        a.emit("c", 1.0, Some(Action::Add));
+        a.emit("c", 2.0, Some(Action::Add));
+        a.emit("m", 5.0, Some(Action::Max));
+        a.emit("m", 3.0, Some(Action::Max));
+        a.emit("avg", 1.0, Some(Action::Average));
+        a.emit("avg", 2.0, Some(Action::Average));
+        a.emit("new", 1.0, Some(Action::Add));
+        a.emit("c", f64::NAN, Some(Action::Add));
+        assert_eq!(a.dropped(), 1);
+        let rows = a.rows();
+        let want = vec![
+            ("avg".to_string(), 1.5, Some(Action::Average)),
+            ("c".to_string(), 3.0, Some(Action::Add)),
+            ("m".to_string(), 5.0, Some(Action::Max)),
+        ];
+        assert_eq!(rows, want);
+        let taken = a.take();
+        assert!(a.is_empty() && taken.len() == 3);
+    }
+}

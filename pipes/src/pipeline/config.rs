@@ -1,0 +1,203 @@
+//! The config of one log source's pipeline (a `[[tail]]` entry's `format` and `pipes`,
+//! or the `accesslog` ingest), as serde structs with `deny_unknown_fields`.
+//!
+//! ```toml
+//! name = "www"                 # counters go under _treestat,pipes,www,...
+//! format = "combined"          # a preset or an nginx log_format string
+//! pipes = ["ua", "status", { pipe = "geo", path = "GeoLite2-City.mmdb" }]
+//! ```
+
+use crate::error::{Error, ErrorKind};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One log source's pipeline.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The source's name, used in `_treestat,pipes,<name>,bad_lines` and logs.
+    /// Default `access`.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// A preset (`combined`, `common`, `vcombined`, `peach`) or an nginx `log_format`
+    /// string pasted as is. Default `combined`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// The pipes, in order. Default: every built-in except `geo` (which needs a
+    /// database).
+    #[serde(default = "default_pipes")]
+    pub pipes: Vec<PipeSpec>,
+    /// Most distinct paths held between two flushes; past it, updates to new paths are
+    /// dropped and counted (`_treestat,pipes,<name>,dropped`). Default 100000.
+    #[serde(default = "default_max_paths")]
+    pub max_paths: usize,
+}
+
+/// A pipe given by name alone, or a table with options.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum PipeSpec {
+    /// `"ua"`: a built-in with its defaults.
+    Name(String),
+    /// `{ pipe = "native", path = "x.so" }`.
+    Table(PipeConfig),
+}
+
+/// One pipe's options. Which apply depends on `pipe`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PipeConfig {
+    /// A built-in name (`ua`, `status`, ...), `native` (a `.so`) or `python` (a `.py`).
+    pub pipe: String,
+    /// Name in counters and logs. Default: the built-in's name, or the file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `ua`: a uap-core `regexes.yaml`; `geo`: a `.mmdb`; `native`: the `.so`;
+    /// `python`: the `.py`. No default.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `url`, `errors`, `host`: distinct keys kept before the rest count as `other`.
+    /// Default 1000.
+    #[serde(default)]
+    pub cap: Option<usize>,
+    /// `request_time`, `upstream_time`: bucket upper bounds in seconds, increasing.
+    /// Default 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10.
+    #[serde(default)]
+    pub buckets: Option<Vec<f64>>,
+    /// `native`, `python`: passed to the pipe's `init` (as JSON text, or a dict).
+    /// Default `{}`.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// `python`: records per call into Python. Default 1024.
+    #[serde(default)]
+    pub batch: Option<usize>,
+}
+
+fn default_name() -> String {
+    "access".to_string()
+}
+
+fn default_format() -> String {
+    "combined".to_string()
+}
+
+fn default_max_paths() -> usize {
+    100_000
+}
+
+/// The built-ins that run when no pipes are named.
+pub const DEFAULT_PIPES: [&str; 8] = [
+    "ua",
+    "status",
+    "errors",
+    "bytes",
+    "request_time",
+    "upstream_time",
+    "url",
+    "host",
+];
+
+fn default_pipes() -> Vec<PipeSpec> {
+    DEFAULT_PIPES
+        .iter()
+        .map(|p| PipeSpec::Name((*p).to_string()))
+        .collect()
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            name: default_name(),
+            format: default_format(),
+            pipes: default_pipes(),
+            max_paths: default_max_paths(),
+        }
+    }
+}
+
+impl PipeSpec {
+    /// The options table, a bare name becoming a table with defaults.
+    pub fn to_config(&self) -> PipeConfig {
+        match self {
+            PipeSpec::Name(n) => PipeConfig {
+                pipe: n.clone(),
+                ..PipeConfig::default()
+            },
+            PipeSpec::Table(t) => t.clone(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The config for `treestat tail --format F --pipes LIST`: `LIST` is
+    /// comma-separated; an item is a pipe name or `name=path` (`geo=City.mmdb`,
+    /// `native=./x.so`, `python=./x.py`, `ua=regexes.yaml`). An empty list means the
+    /// defaults.
+    ///
+    /// # Errors
+    /// When an item is empty.
+    pub fn from_cli(name: &str, format: &str, pipes: &str) -> Result<PipelineConfig, Error> {
+        let mut cfg = PipelineConfig {
+            name: name.to_string(),
+            format: format.to_string(),
+            ..PipelineConfig::default()
+        };
+        if !pipes.trim().is_empty() {
+            cfg.pipes = pipes
+                .split(',')
+                .map(|item| {
+                    let item = item.trim();
+                    let (pipe, path) = match item.split_once('=') {
+                        Some((p, path)) => (p.trim(), Some(PathBuf::from(path.trim()))),
+                        None => (item, None),
+                    };
+                    if pipe.is_empty() {
+                        return Err(Error::new(
+                            ErrorKind::Config,
+                            format!("empty pipe name in --pipes {pipes:?}"),
+                        ));
+                    }
+                    Ok(PipeSpec::Table(PipeConfig {
+                        pipe: pipe.to_string(),
+                        path,
+                        ..PipeConfig::default()
+                    }))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_json_forms_parse() {
+        let cfg: PipelineConfig = serde_json::from_str(
+            r#"{"name":"www","format":"peach","pipes":["ua",{"pipe":"geo","path":"x.mmdb"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.pipes.len(), 2);
+        assert_eq!(cfg.pipes[1].to_config().path, Some(PathBuf::from("x.mmdb")));
+        assert!(serde_json::from_str::<PipelineConfig>(r#"{"formt":"x"}"#).is_err());
+        let d: PipelineConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, PipelineConfig::default());
+    }
+
+    #[test]
+    fn cli_lists() {
+        let c = PipelineConfig::from_cli("a", "common", "ua, geo=/x.mmdb").unwrap();
+        let p = c.pipes[1].to_config();
+        assert_eq!(
+            (p.pipe.as_str(), p.path),
+            ("geo", Some(PathBuf::from("/x.mmdb")))
+        );
+        assert!(PipelineConfig::from_cli("a", "common", "ua,,x").is_err());
+        assert_eq!(
+            PipelineConfig::from_cli("a", "x", "").unwrap().pipes.len(),
+            8
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! A log source's pipeline: a format and an ordered list of pipes, fed line by line,
+//! folding the interval's updates locally and handing them to the engine at flush.
+//!
+//! Own counters (all `add`), per source `<name>`: `_treestat,pipes,<name>,lines`
+//! (parsed), `...,bad_lines` (did not parse), `...,dropped` (updates past the path
+//! cap), and per pipe `_treestat,pipes,<name>,<pipe>,errors`. A bad line or a failing
+//! pipe never stops the pipeline (STYLE.md 6).
+
+mod aggregate;
+mod config;
+
+pub use aggregate::{Aggregate, CHUNK, Folded};
+pub use config::{DEFAULT_PIPES, PipeConfig, PipeSpec, PipelineConfig};
+
+use crate::error::{Error, ErrorKind};
+use crate::format::Format;
+use treestat_engine::{Engine, PushSummary};
+use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Span};
+
+struct Slot {
+    pipe: Box<dyn Pipe>,
+    errors: u64,
+    errors_path: String,
+    last_error: Option<String>,
+}
+
+/// What became of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineOutcome {
+    /// Parsed and given to every pipe.
+    Parsed,
+    /// Did not follow the format; counted and skipped.
+    Bad,
+    /// Empty (or only `\r`); ignored.
+    Empty,
+}
+
+/// One log source's pipeline.
+pub struct Pipeline {
+    name: String,
+    format: Format,
+    spans: Vec<Span>,
+    slots: Vec<Slot>,
+    agg: Aggregate,
+    lines: u64,
+    bad_lines: u64,
+    paths: [String; 3],
+    cleaned: bool,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("format", &self.format.name())
+            .field("pipes", &self.pipe_names())
+            .finish()
+    }
+}
+
+/// Builds one pipe from its config: a built-in, `native` or `python`.
+///
+/// # Errors
+/// Unknown pipe names and pipes that fail to build.
+pub fn build_pipe(cfg: &PipeConfig) -> Result<Box<dyn Pipe>, Error> {
+    if let Some(p) = crate::builtin::build(cfg) {
+        return p.map_err(|e| Error::new(ErrorKind::PipeInit, e.0));
+    }
+    match cfg.pipe.as_str() {
+        "native" => crate::native::NativePipe::from_config(cfg).map(|p| Box::new(p) as _),
+        "python" => crate::python::PythonPipe::from_config(cfg).map(|p| Box::new(p) as _),
+        other => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "unknown pipe {other:?} (built-ins: {}; or native, python)",
+                crate::builtin::BUILTINS.join(", ")
+            ),
+        )),
+    }
+}
+
+impl Pipeline {
+    /// Builds the format and every pipe, and binds the pipes to the format.
+    ///
+    /// # Errors
+    /// A bad format, an unknown pipe, or a pipe that refuses to start; the message
+    /// names the pipe.
+    pub fn from_config(cfg: &PipelineConfig) -> Result<Pipeline, Error> {
+        let format = Format::new(&cfg.format)?;
+        let mut pipes = Vec::with_capacity(cfg.pipes.len());
+        for spec in &cfg.pipes {
+            pipes.push(build_pipe(&spec.to_config())?);
+        }
+        Pipeline::new(&cfg.name, format, pipes, cfg.max_paths)
+    }
+
+    /// A pipeline from parts already built.
+    ///
+    /// # Errors
+    /// When a pipe's `init` refuses the format.
+    pub fn new(
+        name: &str,
+        format: Format,
+        pipes: Vec<Box<dyn Pipe>>,
+        max_paths: usize,
+    ) -> Result<Pipeline, Error> {
+        let key = treestat_pipe_api::sanitize_key(name).into_owned();
+        let mut slots = Vec::with_capacity(pipes.len());
+        for mut pipe in pipes {
+            pipe.init(format.schema()).map_err(|e| {
+                Error::new(
+                    ErrorKind::PipeInit,
+                    format!("pipe {} with format {}: {e}", pipe.name(), format.name()),
+                )
+            })?;
+            let pname = treestat_pipe_api::sanitize_key(pipe.name()).into_owned();
+            slots.push(Slot {
+                errors_path: format!("_treestat,pipes,{key},{pname},errors"),
+                pipe,
+                errors: 0,
+                last_error: None,
+            });
+        }
+        Ok(Pipeline {
+            paths: [
+                format!("_treestat,pipes,{key},lines"),
+                format!("_treestat,pipes,{key},bad_lines"),
+                format!("_treestat,pipes,{key},dropped"),
+            ],
+            name: name.to_string(),
+            format,
+            spans: Vec::new(),
+            slots,
+            agg: Aggregate::new(usize::MAX),
+            lines: 0,
+            bad_lines: 0,
+            cleaned: false,
+        }
+        .with_max_paths(max_paths))
+    }
+
+    fn with_max_paths(mut self, max_paths: usize) -> Pipeline {
+        self.agg = Aggregate::new(max_paths);
+        self
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The compiled format.
+    pub fn format(&self) -> &Format {
+        &self.format
+    }
+
+    /// The pipes' names, in order.
+    pub fn pipe_names(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .map(|s| s.pipe.name().to_string())
+            .collect()
+    }
+
+    /// Lines parsed and lines that did not parse since the last flush.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.lines, self.bad_lines)
+    }
+
+    /// Errors per pipe since the last flush, with the newest message.
+    pub fn errors(&self) -> Vec<(String, u64, Option<String>)> {
+        self.slots
+            .iter()
+            .map(|s| (s.pipe.name().to_string(), s.errors, s.last_error.clone()))
+            .collect()
+    }
+
+    /// Feeds one line (without its newline).
+    pub fn feed_line(&mut self, line: &str) -> LineOutcome {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            return LineOutcome::Empty;
+        }
+        let Pipeline {
+            format,
+            spans,
+            slots,
+            agg,
+            ..
+        } = self;
+        let Ok(record) = format.parse(line, spans) else {
+            self.bad_lines += 1;
+            return LineOutcome::Bad;
+        };
+        for slot in slots.iter_mut() {
+            if let Err(e) = slot.pipe.process(&record, agg) {
+                note_error(slot, &e);
+            }
+        }
+        self.lines += 1;
+        LineOutcome::Parsed
+    }
+
+    /// Feeds text holding any number of lines (`\n` or `\r\n`); a last line without a
+    /// newline counts too. Bytes that are not UTF-8 are replaced.
+    pub fn feed_text(&mut self, text: &str) -> usize {
+        let mut n = 0;
+        for line in text.split('\n') {
+            if self.feed_line(line) != LineOutcome::Empty {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Feeds raw bytes of one line, replacing invalid UTF-8.
+    pub fn feed_bytes(&mut self, line: &[u8]) -> LineOutcome {
+        match std::str::from_utf8(line) {
+            Ok(s) => self.feed_line(s),
+            Err(_) => {
+                let s = String::from_utf8_lossy(line).into_owned();
+                self.feed_line(&s)
+            }
+        }
+    }
+
+    /// Flushes every pipe, adds the pipeline's own counters, and returns the interval's
+    /// updates, leaving the pipeline empty for the next interval.
+    pub fn take_updates(&mut self) -> Aggregate {
+        for slot in &mut self.slots {
+            if let Err(e) = slot.pipe.flush(&mut self.agg) {
+                note_error(slot, &e);
+            }
+            let late = slot.pipe.take_errors();
+            slot.errors += late;
+        }
+        let counters = [
+            (0, self.lines),
+            (1, self.bad_lines),
+            (2, self.agg.dropped()),
+        ];
+        for (i, n) in counters {
+            if n > 0 {
+                emit_count(&mut self.agg, &self.paths[i], n);
+            }
+        }
+        for slot in &mut self.slots {
+            if slot.errors > 0 {
+                emit_count(&mut self.agg, &slot.errors_path, slot.errors);
+                slot.errors = 0;
+            }
+        }
+        self.lines = 0;
+        self.bad_lines = 0;
+        self.agg.take()
+    }
+
+    /// Hands the interval's updates to the engine (see [`Aggregate::apply_to`]).
+    ///
+    /// # Errors
+    /// When the engine refuses a batch (a full tree); the rest still applies.
+    pub fn flush(&mut self, engine: &Engine) -> Result<PushSummary, Error> {
+        let agg = self.take_updates();
+        agg.apply_to(engine)
+            .map_err(|e| Error::new(ErrorKind::Engine, format!("pipes {}: {e}", self.name)))
+    }
+
+    /// Calls every pipe's `cleanup`. The pipeline should not be fed afterwards.
+    pub fn cleanup(&mut self) {
+        if std::mem::replace(&mut self.cleaned, true) {
+            return;
+        }
+        for slot in &mut self.slots {
+            slot.pipe.cleanup();
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+fn emit_count(agg: &mut Aggregate, path: &str, n: u64) {
+    // Counts stay far below 2^53.
+    #[allow(clippy::cast_precision_loss)]
+    agg.emit(path, n as f64, Some(Action::Add));
+}
+
+fn note_error(slot: &mut Slot, e: &PipeError) {
+    slot.errors += 1;
+    if slot.errors <= 3 {
+        tracing::warn!(pipe = slot.pipe.name(), error = %e, "pipe failed on a record");
+    }
+    slot.last_error = Some(e.0.clone());
+}
