@@ -7,12 +7,30 @@
 //! ([`tree_updates`]). The format is described in `docs/MMSTATS.md`.
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use treestat_mmstats::MmStats;
-//! let mut b = MmStats::builder("myapp.");
-//! let hits = b.counter("hits");
-//! let stats = b.create(None)?; // $MMSTATS_PATH or the temp dir
-//! let mut hits = stats.handle(hits)?;
+//!
+//! let mut b = MmStats::builder("myapp.");          // label prefix
+//! let hits = b.counter("hits");                     // Q   inc(), add(n), set(v)
+//! let load = b.gauge("load");                       // d   set(v)
+//! let size = b.average("response.size");            // d   running mean: add(v)
+//! let depth = b.moving_average("queue.depth", 100); // d   mean of the last 100 samples
+//! let req = b.timer("request.time", 100);           // d   mean of the last 100 durations, s
+//! let state = b.text("state", 16);                  // 16s set(&str)
+//! b.static_text("version", "1.4.2").static_u64("workers", 8);
+//! let stats = b.create(None)?;                      // $MMSTATS_PATH or the temp dir
+//!
+//! let mut hits = stats.handle(hits)?;               // one handle per field
 //! hits.inc();
+//! stats.handle(load)?.set(0.5);
+//! stats.handle(size)?.add(512.0);
+//! stats.handle(depth)?.add(3.0);
+//! stats.handle(state)?.set("running");
+//! let mut req = stats.handle(req)?;
+//! {
+//!     let _t = req.start(); // records the elapsed time when dropped
+//! }
+//! req.record(Duration::from_millis(12));
 //! # Ok::<(), treestat_mmstats::WriteError>(())
 //! ```
 

@@ -299,6 +299,10 @@ fn place(all: Vec<(String, Spec)>) -> Result<Layout, WriteError> {
                     max,
                 });
             }
+            Spec::Static(StaticValue::Text(ref t)) if t.len() > crate::format::MAX_STRING_LEN => {
+                let (size, max) = (t.len(), crate::format::MAX_STRING_LEN);
+                return Err(WriteError::BadSize { label, size, max });
+            }
             Spec::MovingAverage(0) | Spec::Timer(0) => {
                 return Err(WriteError::EmptyWindow { label });
             }
