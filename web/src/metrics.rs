@@ -1,0 +1,171 @@
+//! `GET /metrics`: the server's own counters in the Prometheus text format.
+//!
+//! The engine's counters and sizes, the HTTP layer's counters, then every registered
+//! [`MetricsSource`](crate::MetricsSource) (the listeners' telemetry). Rendering reads
+//! atomics and takes the tree's read lock once, for `Engine::stats`.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use treestat_engine::ErrorKind;
+
+use crate::state::AppState;
+
+/// Engine reject reasons in `ErrorKind` declaration order (the counters' index).
+const KINDS: [ErrorKind; 7] = [
+    ErrorKind::BadDocument,
+    ErrorKind::BadKey,
+    ErrorKind::BadValue,
+    ErrorKind::TooDeep,
+    ErrorKind::PushTooLarge,
+    ErrorKind::TreeFull,
+    ErrorKind::BadPattern,
+];
+
+/// Routes of this area.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state),
+    )
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn one(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// The whole `/metrics` text.
+pub fn render(state: &AppState) -> String {
+    let mut out = String::with_capacity(4096);
+    let e = state.engine();
+    let c = e.counters();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    one(
+        &mut out,
+        "treestat_pushes_total",
+        "counter",
+        "Pushes the engine applied.",
+        load(&c.pushes),
+    );
+    one(
+        &mut out,
+        "treestat_samples_total",
+        "counter",
+        "Samples merged into the tree.",
+        load(&c.samples),
+    );
+    one(
+        &mut out,
+        "treestat_intervals_total",
+        "counter",
+        "Intervals closed.",
+        load(&c.intervals),
+    );
+    family(
+        &mut out,
+        "treestat_rejects_total",
+        "counter",
+        "Pushes the engine refused, by reason.",
+    );
+    for (kind, n) in KINDS.iter().zip(&c.rejects) {
+        let _ = writeln!(
+            out,
+            "treestat_rejects_total{{reason=\"{}\"}} {}",
+            kind.as_str(),
+            load(n)
+        );
+    }
+    let s = e.stats();
+    let gauges = [
+        ("treestat_tree_nodes", "Nodes in the tree.", s.nodes),
+        ("treestat_tree_leaves", "Leaves in the tree.", s.leaves),
+        (
+            "treestat_tree_bytes",
+            "Approximate heap bytes of the tree.",
+            s.tree_bytes,
+        ),
+        (
+            "treestat_ring_intervals",
+            "Closed intervals held in memory.",
+            s.ring_intervals,
+        ),
+        (
+            "treestat_ring_bytes",
+            "Bytes held by the interval ring.",
+            s.ring_bytes,
+        ),
+        (
+            "treestat_markers",
+            "Markers kept beside the tree.",
+            s.markers,
+        ),
+        (
+            "treestat_http_pull_waiters",
+            "Long-polls waiting now.",
+            state.inner.waiters.in_use(),
+        ),
+        (
+            "treestat_http_event_streams",
+            "Event streams open now.",
+            state.inner.streams.in_use(),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        one(&mut out, name, "gauge", help, v as u64);
+    }
+    let w = state.counters();
+    one(
+        &mut out,
+        "treestat_http_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        load(&w.requests),
+    );
+    one(
+        &mut out,
+        "treestat_http_bytes_total",
+        "counter",
+        "Body bytes received on push endpoints.",
+        load(&w.bytes),
+    );
+    one(
+        &mut out,
+        "treestat_http_lines_total",
+        "counter",
+        "Access-log lines received over HTTP.",
+        load(&w.lines),
+    );
+    family(
+        &mut out,
+        "treestat_http_rejects_total",
+        "counter",
+        "HTTP requests refused, by reason.",
+    );
+    for (reason, n) in w.rejects() {
+        let _ = writeln!(
+            out,
+            "treestat_http_rejects_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    for source in &state.inner.metrics {
+        source.render_prometheus(&mut out);
+    }
+    out
+}

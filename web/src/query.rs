@@ -1,0 +1,159 @@
+//! Reads of the live tree: `/get/<pattern>`, `/all`, `/api/q/<pattern>.json` and
+//! `/diff/<a>/<b>.json`.
+//!
+//! Patterns come percent-decoded from the path (`/get/br%2Cie` is `/get/br,ie`); a `/`
+//! inside a pattern must be sent as `%2F` where the route has more than one pattern.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use treestat_engine::pattern::Match;
+use treestat_engine::{Pattern, nest};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A percent-decoded path parameter, refused with our JSON 400 when it does not decode.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(Path), rejection(AppError))]
+pub(crate) struct PathParam<T>(pub T);
+
+/// A query string, refused with our JSON 400 when it does not parse.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(Query), rejection(AppError))]
+pub(crate) struct QueryParam<T>(pub T);
+
+/// Routes of this area.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/get", get(get_all_pairs))
+        .route("/get/", get(get_all_pairs))
+        .route("/get/{*pattern}", get(get_pairs))
+        .route("/all", get(all))
+        .route("/api/q/{*pattern}", get(subtree))
+        .route("/diff/{a}/{*b}", get(diff))
+}
+
+/// A number for JSON: NaN and infinities (which the engine keeps out) become null.
+pub(crate) fn num(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+fn pairs(rows: Vec<(String, f64)>) -> Json<Vec<(String, Value)>> {
+    Json(rows.into_iter().map(|(p, v)| (p, num(v))).collect())
+}
+
+async fn get_all_pairs(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<(String, Value)>>, AppError> {
+    Ok(pairs(state.engine().query("")?))
+}
+
+async fn get_pairs(
+    State(state): State<AppState>,
+    PathParam(pattern): PathParam<String>,
+) -> Result<Json<Vec<(String, Value)>>, AppError> {
+    Ok(pairs(state.engine().query(&pattern)?))
+}
+
+async fn all(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    Ok(Json(state.engine().tree_json("")?))
+}
+
+#[derive(Debug, Deserialize)]
+struct WindowParams {
+    window: Option<String>,
+}
+
+fn strip_json(text: &str) -> Result<&str, AppError> {
+    text.strip_suffix(".json").ok_or_else(|| {
+        AppError::not_found(format!("{text:?}: this endpoint answers `<pattern>.json`"))
+    })
+}
+
+async fn subtree(
+    State(state): State<AppState>,
+    PathParam(pattern): PathParam<String>,
+    QueryParam(params): QueryParam<WindowParams>,
+) -> Result<Json<Value>, AppError> {
+    let pattern = strip_json(&pattern)?;
+    let Some(window) = params.window else {
+        return Ok(Json(state.engine().tree_json(pattern)?));
+    };
+    let d = treestat_engine::parse_duration(&window).map_err(AppError::bad_request)?;
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if secs == 0 {
+        return Err(AppError::bad_request(format!(
+            "window {window:?} is shorter than one second"
+        )));
+    }
+    Ok(Json(nest(&state.engine().query_window(pattern, secs)?)))
+}
+
+/// One row of a diff: a leaf's path relative to each side's pattern.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffRow {
+    /// The relative path.
+    pub path: String,
+    /// The value under `a`, or null.
+    pub a: Value,
+    /// The value under `b`, or null.
+    pub b: Value,
+    /// `a - b` when both exist, else null.
+    pub diff: Value,
+}
+
+/// The leaves under a pattern, keyed by their path below the pattern's depth. When
+/// several matches land on one relative path (a wildcard), the first in byte order wins.
+fn relative(state: &AppState, text: &str) -> Result<BTreeMap<String, f64>, AppError> {
+    let pattern = Pattern::parse(text)?;
+    if pattern.segments().iter().any(|s| s.matcher == Match::Deep) {
+        return Err(AppError::bad_request(format!(
+            "diff compares subtrees at a fixed depth; {text:?} holds `**`"
+        )));
+    }
+    let depth = pattern.segments().len();
+    let mut out = BTreeMap::new();
+    for (path, value) in state.engine().query_pattern(&pattern) {
+        let rel = path
+            .splitn(depth + 1, ',')
+            .nth(depth)
+            .unwrap_or("")
+            .to_string();
+        out.entry(rel).or_insert(value);
+    }
+    Ok(out)
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    PathParam((a, b)): PathParam<(String, String)>,
+) -> Result<Json<Vec<DiffRow>>, AppError> {
+    let b = strip_json(&b)?;
+    let left = relative(&state, &a)?;
+    let mut right = relative(&state, b)?;
+    let mut rows = Vec::with_capacity(left.len().max(right.len()));
+    for (path, va) in left {
+        let vb = right.remove(&path);
+        rows.push(DiffRow {
+            a: num(va),
+            b: vb.map_or(Value::Null, num),
+            diff: vb.map_or(Value::Null, |vb| num(va - vb)),
+            path,
+        });
+    }
+    for (path, vb) in right {
+        rows.push(DiffRow {
+            path,
+            a: Value::Null,
+            b: num(vb),
+            diff: Value::Null,
+        });
+    }
+    rows.sort_by(|x, y| x.path.cmp(&y.path));
+    Ok(Json(rows))
+}

@@ -1,0 +1,267 @@
+//! [`AppState`]: what every handler shares, and the hooks the server is wired with.
+//!
+//! A cheap-clone handle (`Arc` inside) in the mini-redis way. It holds the engine, the
+//! config, the web counters, the bounded slots for long-polls and event streams, and
+//! three hooks defined here as small traits so this crate does not depend on who
+//! implements them: [`LogSink`] (access-log lines -> pipes), [`ViewStore`] (the trend
+//! store's key-value space) and [`MetricsSource`] (the listeners' telemetry registry).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use treestat_engine::Engine;
+
+use crate::config::WebConfig;
+use crate::error::AppError;
+
+/// What the pipes made of a batch of access-log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogSummary {
+    /// Lines handed over.
+    pub lines: u64,
+    /// Lines that did not parse (counted and skipped).
+    pub bad_lines: u64,
+    /// Samples the pipes emitted into the engine.
+    pub samples: u64,
+}
+
+impl LogSummary {
+    /// Adds another batch's figures to these.
+    pub fn add(&mut self, other: &LogSummary) {
+        self.lines += other.lines;
+        self.bad_lines += other.bad_lines;
+        self.samples += other.samples;
+    }
+}
+
+/// Where access-log lines go: the pipes, wired by the server.
+///
+/// Called from a blocking thread (pipes may run Python or native code), one batch of
+/// lines at a time, in order.
+pub trait LogSink: Send + Sync {
+    /// Hands over a batch of lines from `source` (`"push"`, `"raw"` or `"tornado"`).
+    ///
+    /// # Errors
+    /// A message for the client when the lines could not be handled at all (not for
+    /// single bad lines: those are counted in [`LogSummary::bad_lines`]).
+    fn lines(&self, source: &str, lines: &[&str]) -> Result<LogSummary, String>;
+}
+
+/// Saved views persist in a key-value space; this is its shape (the trend store's
+/// `meta_*` methods). Calls block (disk), so handlers make them on a blocking thread.
+pub trait ViewStore: Send + Sync {
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    /// A storage failure, for the log.
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Stores `value` under `key`, replacing what was there.
+    ///
+    /// # Errors
+    /// A storage failure, for the log.
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), String>;
+    /// Removes `key`; whether it existed.
+    ///
+    /// # Errors
+    /// A storage failure, for the log.
+    fn meta_delete(&self, key: &str) -> Result<bool, String>;
+    /// Every key starting with `prefix` with its value, in key order.
+    ///
+    /// # Errors
+    /// A storage failure, for the log.
+    fn meta_list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
+}
+
+/// Something that writes Prometheus text for `/metrics` (the listeners' telemetry).
+pub trait MetricsSource: Send + Sync {
+    /// Appends metric families in the Prometheus text format.
+    fn render_prometheus(&self, out: &mut String);
+}
+
+/// The HTTP layer's own counters; the hot path only increments.
+#[derive(Debug, Default)]
+pub struct WebCounters {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Body bytes received on push endpoints.
+    pub bytes: AtomicU64,
+    /// Access-log lines received.
+    pub lines: AtomicU64,
+    /// Requests refused, by reason.
+    rejects: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl WebCounters {
+    /// Counts one refused request.
+    pub fn reject(&self, reason: &'static str) {
+        *self.rejects.lock().entry(reason).or_insert(0) += 1;
+    }
+
+    /// Refusals so far, by reason.
+    pub fn rejects(&self) -> Vec<(&'static str, u64)> {
+        self.rejects.lock().iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+/// A bounded count of things open at once (long-polls, event streams).
+#[derive(Debug)]
+pub(crate) struct Slots {
+    used: AtomicUsize,
+    max: usize,
+}
+
+/// One taken slot; dropping it gives the slot back.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<Inner>, SlotKind);
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SlotKind {
+    Waiter,
+    Stream,
+}
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots {
+            used: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    pub(crate) fn in_use(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let slots = match self.1 {
+            SlotKind::Waiter => &self.0.waiters,
+            SlotKind::Stream => &self.0.streams,
+        };
+        slots.used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) config: WebConfig,
+    pub(crate) counters: WebCounters,
+    pub(crate) log_sink: Option<Arc<dyn LogSink>>,
+    pub(crate) views: Option<Arc<dyn ViewStore>>,
+    pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
+    pub(crate) waiters: Slots,
+    pub(crate) streams: Slots,
+    /// Cancelled when the server shuts down: long-polls answer and streams end.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("log_sink", &self.log_sink.is_some())
+            .field("views", &self.views.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state every handler shares: a cheap-clone handle.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl AppState {
+    /// State over an engine with a config and no hooks; add them with the `with_*`
+    /// methods before building the router.
+    pub fn new(engine: Engine, config: WebConfig) -> AppState {
+        let waiters = Slots::new(config.max_waiters);
+        let streams = Slots::new(config.max_streams);
+        AppState {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                counters: WebCounters::default(),
+                log_sink: None,
+                views: None,
+                metrics: Vec::new(),
+                waiters,
+                streams,
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> AppState {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => tracing::error!("AppState hooks must be set before the state is shared"),
+        }
+        self
+    }
+
+    /// Where access-log input (`accesslog` form field, text pushes, `/raw`) goes.
+    /// Without one those requests answer 501.
+    #[must_use]
+    pub fn with_log_sink(self, sink: Arc<dyn LogSink>) -> AppState {
+        self.edit(|i| i.log_sink = Some(sink))
+    }
+
+    /// Where saved views are kept. Without one `/api/views` answers 501.
+    #[must_use]
+    pub fn with_view_store(self, store: Arc<dyn ViewStore>) -> AppState {
+        self.edit(|i| i.views = Some(store))
+    }
+
+    /// Adds a source of extra metrics for `/metrics` (the listeners' telemetry).
+    #[must_use]
+    pub fn with_metrics(self, source: Arc<dyn MetricsSource>) -> AppState {
+        self.edit(|i| i.metrics.push(source))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The config.
+    pub fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+
+    /// The web counters.
+    pub fn counters(&self) -> &WebCounters {
+        &self.inner.counters
+    }
+
+    /// The token that ends long-polls and event streams; [`crate::serve`] cancels it
+    /// when the server shuts down.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// Takes a long-poll or stream slot, or refuses with 429.
+    pub(crate) fn take_slot(&self, kind: SlotKind) -> Result<Slot, AppError> {
+        let (slots, what, reason) = match kind {
+            SlotKind::Waiter => (&self.inner.waiters, "long-poll waiters", "too_many_waiters"),
+            SlotKind::Stream => (&self.inner.streams, "event streams", "too_many_streams"),
+        };
+        let taken = slots
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < slots.max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(Slot(self.inner.clone(), kind)),
+            Err(_) => Err(AppError::too_many(
+                reason,
+                format!("too many {what} (limit {}); retry later", slots.max),
+            )),
+        }
+    }
+}
