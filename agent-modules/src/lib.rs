@@ -10,7 +10,7 @@
 //! Entry points for the CLI: [`agent::run`], [`relay::run`], [`folder::modules_table`],
 //! [`folder::enable`], [`folder::disable`].
 
-// pub mod agent;
+pub mod agent;
 pub mod builtin;
 pub mod config;
 pub mod error;
@@ -21,7 +21,7 @@ pub mod module;
 pub mod native;
 pub mod python;
 pub mod shutdown;
-// pub mod transport;
+pub mod transport;
 pub mod tree;
 
 pub use config::AgentConfig;

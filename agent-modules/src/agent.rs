@@ -1,0 +1,289 @@
+//! The agent: loads the module folder, collects each module at its interval on this
+//! (blocking) thread, turns samples into the push tree and hands it to the [`Outbox`].
+//!
+//! Its own state goes in the same push under `_treestat,agent,<host>`: `dropped`,
+//! `pending`, `rejected` (documents, summed over servers), `modules` (loaded) and
+//! `module_errors` (cumulative), all with action `last`; and `errors,<module>` as a
+//! marker holding the latest failure text (a traceback for Python) whenever it changes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::builtin;
+use crate::config::AgentConfig;
+use crate::error::{Error, Result};
+use crate::folder::{self, ModuleKind};
+use crate::metric::Sample;
+use crate::module::{Module, Scheduled};
+use crate::native::NativeModule;
+use crate::python::PythonHost;
+use crate::shutdown::Shutdown;
+use crate::transport::{Outbox, OutboxConfig, ServerStats};
+use crate::tree::{Rates, build_push};
+
+/// The modules of a folder, loaded, and what failed to load.
+pub struct LoadedModules {
+    /// Modules that loaded, scheduled.
+    pub modules: Vec<Scheduled>,
+    /// `(module, error)` for each enabled module that failed to load (with the Python
+    /// traceback where there is one). Disabled modules are not loaded and not listed.
+    pub errors: Vec<(String, Error)>,
+    // Kept so the Python thread lives as long as the modules.
+    _python: Option<PythonHost>,
+}
+
+impl std::fmt::Debug for LoadedModules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.modules.iter().map(|m| m.module.name()).collect();
+        f.debug_struct("LoadedModules")
+            .field("modules", &names)
+            .field("errors", &self.errors)
+            .finish()
+    }
+}
+
+/// Loads every enabled module in `dir`. A module that fails is reported in `errors` and
+/// skipped; the others load.
+///
+/// # Errors
+/// Only when the folder itself cannot be read.
+pub fn load_modules(dir: &Path, default_interval: Duration) -> Result<LoadedModules> {
+    let entries = folder::list_modules(dir)?;
+    let start = Instant::now();
+    let mut python: Option<PythonHost> = None;
+    let mut modules = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries.into_iter().filter(|e| e.enabled) {
+        let interval = entry.interval.unwrap_or(default_interval);
+        let loaded: Result<Box<dyn Module>> = match &entry.kind {
+            Err(e) => Err(e.clone()),
+            Ok(ModuleKind::Builtin) => builtin::build(&entry.name, &entry.params),
+            Ok(ModuleKind::Native(path)) => NativeModule::load(&entry.name, path, &entry.params)
+                .map(|m| Box::new(m) as Box<dyn Module>),
+            Ok(ModuleKind::Python(path)) => {
+                let host = match &python {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = PythonHost::start()?;
+                        python = Some(h.clone());
+                        h
+                    }
+                };
+                host.load(&entry.name, path, entry.params.clone())
+                    .map(|m| Box::new(m) as Box<dyn Module>)
+            }
+        };
+        match loaded {
+            Ok(m) => modules.push(Scheduled::new(m, interval, start)),
+            Err(e) => {
+                tracing::error!(module = %entry.name, "module not loaded: {e}");
+                errors.push((entry.name.clone(), e));
+            }
+        }
+    }
+    Ok(LoadedModules {
+        modules,
+        errors,
+        _python: python,
+    })
+}
+
+/// A running agent's state between ticks.
+pub struct Agent {
+    host: String,
+    loaded: LoadedModules,
+    outbox: Outbox,
+    rates: Rates,
+    last_error: HashMap<String, String>,
+    error_count: u64,
+    pending_markers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("host", &self.host).finish()
+    }
+}
+
+impl Agent {
+    /// Loads the module folder and starts the senders.
+    ///
+    /// # Errors
+    /// The config is invalid, the module folder cannot be read, or a spool file cannot
+    /// be opened. A single module that fails does not stop the agent.
+    pub fn new(config: &AgentConfig) -> Result<Agent> {
+        config.validate()?;
+        let loaded = load_modules(&config.modules, config.interval)?;
+        let outbox = Outbox::start(&OutboxConfig::from_agent(config, &config.servers)?)?;
+        let mut agent = Agent {
+            host: config.host_name(),
+            loaded,
+            outbox,
+            rates: Rates::new(),
+            last_error: HashMap::new(),
+            error_count: 0,
+            pending_markers: Vec::new(),
+        };
+        let load_errors: Vec<(String, String)> = agent
+            .loaded
+            .errors
+            .iter()
+            .map(|(m, e)| (m.clone(), e.to_string()))
+            .collect();
+        for (m, e) in load_errors {
+            agent.note_error(&m, e);
+        }
+        Ok(agent)
+    }
+
+    /// The names of the modules that loaded.
+    pub fn module_names(&self) -> Vec<String> {
+        self.loaded
+            .modules
+            .iter()
+            .map(|m| m.module.name().to_string())
+            .collect()
+    }
+
+    /// Modules that failed to load, with the cause.
+    pub fn load_errors(&self) -> &[(String, Error)] {
+        &self.loaded.errors
+    }
+
+    /// When the next module is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.loaded.modules.iter().map(|m| m.next).min()
+    }
+
+    fn note_error(&mut self, module: &str, text: String) {
+        self.error_count += 1;
+        if self.last_error.get(module) != Some(&text) {
+            tracing::warn!(module, "{text}");
+            self.pending_markers
+                .push((module.to_string(), text.clone()));
+            self.last_error.insert(module.to_string(), text);
+        }
+    }
+
+    /// Collects every module due at `now`, queues the push, and returns it (`None` when
+    /// no module was due).
+    pub fn tick(&mut self, now: Instant) -> Option<Json> {
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut any = false;
+        for m in &mut self.loaded.modules {
+            if m.next > now {
+                continue;
+            }
+            any = true;
+            let c = m.module.collect();
+            samples.extend(c.samples);
+            if !c.errors.is_empty() {
+                failures.push((m.module.name().to_string(), c.errors.join("\n")));
+            }
+            m.advance(now);
+        }
+        if !any {
+            return None;
+        }
+        for (module, text) in failures {
+            self.note_error(&module, text);
+        }
+        let markers = std::mem::take(&mut self.pending_markers);
+        let samples = self.rates.apply(samples, now);
+        let doc = self.document(&samples, &markers);
+        self.outbox.send(&doc);
+        Some(doc)
+    }
+
+    fn document(&self, samples: &[Sample], markers: &[(String, String)]) -> Json {
+        let stats = self.outbox.stats();
+        let sum = |f: fn(&ServerStats) -> u64| stats.iter().map(f).sum::<u64>();
+        let mut own = json!({
+            "dropped": sum(|s| s.dropped),
+            "rejected": sum(|s| s.rejected),
+            "pending": stats.iter().map(|s| s.pending).sum::<usize>(),
+            "modules": self.loaded.modules.len(),
+            "module_errors": self.error_count,
+        });
+        if !markers.is_empty() {
+            let errs: serde_json::Map<String, Json> = markers
+                .iter()
+                .map(|(m, t)| (crate::tree::sanitize_key(m), Json::String(t.clone())))
+                .collect();
+            own["errors"] = Json::Object(errs);
+        }
+        let own_tree = json!({
+            "default_action": "last",
+            "_treestat": {"agent": {crate::tree::sanitize_key(&self.host): own}}
+        });
+        match build_push(&self.host, samples) {
+            Some(Json::Array(mut trees)) => {
+                trees.push(own_tree);
+                Json::Array(trees)
+            }
+            _ => Json::Array(vec![own_tree]),
+        }
+    }
+
+    /// Runs until `shutdown`, then calls every module's cleanup and gives the senders
+    /// up to `grace` to deliver what is pending (the rest goes to the spool).
+    pub fn run(mut self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
+        while let Some(next) = self.next_due() {
+            if shutdown.wait_until(next) {
+                break;
+            }
+            self.tick(Instant::now());
+        }
+        for m in &mut self.loaded.modules {
+            m.module.cleanup();
+        }
+        self.outbox.close(grace)
+    }
+
+    /// Every server's counters.
+    pub fn server_stats(&self) -> Vec<ServerStats> {
+        self.outbox.stats()
+    }
+}
+
+/// `treestat agent`: runs the agent described by `config` until `shutdown` is
+/// triggered. Blocking: call it from a plain thread (or `spawn_blocking`).
+///
+/// # Errors
+/// The config is invalid, the module folder cannot be read, or a spool cannot be
+/// opened. Module failures are reported and skipped, never returned.
+pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>> {
+    let agent = Agent::new(config)?;
+    tracing::info!(
+        host = %config.host_name(),
+        modules = ?agent.module_names(),
+        servers = ?config.servers,
+        "agent started"
+    );
+    Ok(agent.run(shutdown, config.timeout))
+}
+
+/// Collects every enabled module once (counters need two readings, so they are read
+/// twice, `gap` apart) and returns the push document without sending it.
+/// Useful for `treestat agent --once` and for checking a module folder.
+///
+/// # Errors
+/// As [`run`].
+pub fn collect_once(config: &AgentConfig, gap: Duration) -> Result<Json> {
+    let mut config = config.clone();
+    config.servers.clear();
+    let mut agent = Agent::new(&config)?;
+    let t0 = Instant::now();
+    agent.tick(t0);
+    std::thread::sleep(gap);
+    for m in &mut agent.loaded.modules {
+        m.next = t0;
+    }
+    agent
+        .tick(Instant::now())
+        .ok_or_else(|| Error::module("no module is enabled"))
+}

@@ -1,0 +1,156 @@
+//! The three wire protocols, one connection each, blocking (run on the server's own
+//! sender thread): UDP datagrams, TCP lines answered `--OK`/`--ERR`, HTTP `POST`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
+
+use crate::config::ServerUrl;
+use crate::error::{Error, Result};
+use crate::httpc;
+
+/// What a server made of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Taken (UDP: sent; TCP: `--OK`; HTTP: 2xx).
+    Accepted,
+    /// Refused for its content (TCP `--ERR`, HTTP 4xx): resending would not help.
+    Rejected(String),
+}
+
+/// A connection to one server.
+pub struct Wire {
+    url: ServerUrl,
+    timeout: Duration,
+    udp: Option<UdpSocket>,
+    tcp: Option<BufReader<TcpStream>>,
+}
+
+/// The longest answer line read from a TCP server.
+const ANSWER_MAX: usize = 64 * 1024;
+
+impl Wire {
+    /// A wire to `url` (connected lazily).
+    pub fn new(url: ServerUrl, timeout: Duration) -> Wire {
+        Wire {
+            url,
+            timeout,
+            udp: None,
+            tcp: None,
+        }
+    }
+
+    /// Sends one document.
+    ///
+    /// # Errors
+    /// The server is unreachable or the connection failed: the document should be kept
+    /// and sent again later.
+    pub fn send(&mut self, doc: &[u8]) -> Result<Outcome> {
+        let result = match self.url.clone() {
+            ServerUrl::Udp(addr) => self.send_udp(&addr, doc),
+            ServerUrl::Tcp(addr) => self.send_tcp(&addr, doc),
+            ServerUrl::Http { addr, path } => self.send_http(&addr, &path, doc),
+        };
+        if result.is_err() {
+            self.udp = None;
+            self.tcp = None;
+        }
+        result
+    }
+
+    fn send_udp(&mut self, addr: &str, doc: &[u8]) -> Result<Outcome> {
+        if self.udp.is_none() {
+            let target = resolve(addr)?;
+            let bind = if target.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let sock = UdpSocket::bind(bind).map_err(|e| Error::io("binding a UDP socket", &e))?;
+            sock.connect(target)
+                .map_err(|e| Error::io(format!("udp://{addr}"), &e))?;
+            self.udp = Some(sock);
+        }
+        let Some(sock) = &self.udp else {
+            return Err(Error::push("no UDP socket"));
+        };
+        sock.send(doc)
+            .map_err(|e| Error::io(format!("udp://{addr}"), &e))?;
+        Ok(Outcome::Accepted)
+    }
+
+    fn send_tcp(&mut self, addr: &str, doc: &[u8]) -> Result<Outcome> {
+        let io = |e: std::io::Error| Error::io(format!("tcp://{addr}"), &e);
+        if self.tcp.is_none() {
+            let target = resolve(addr)?;
+            let s = TcpStream::connect_timeout(&target, self.timeout).map_err(io)?;
+            s.set_read_timeout(Some(self.timeout)).map_err(io)?;
+            s.set_write_timeout(Some(self.timeout)).map_err(io)?;
+            s.set_nodelay(true).map_err(io)?;
+            self.tcp = Some(BufReader::new(s));
+        }
+        let Some(conn) = &mut self.tcp else {
+            return Err(Error::push("no TCP connection"));
+        };
+        let mut line = Vec::with_capacity(doc.len() + 1);
+        line.extend_from_slice(doc);
+        line.push(b'\n');
+        conn.get_mut().write_all(&line).map_err(io)?;
+        // Skip the hint line the server sends on connect (and anything else that is not
+        // an answer) until --OK or --ERR.
+        loop {
+            let mut answer = Vec::new();
+            let n = conn
+                .by_ref()
+                .take(u64::try_from(ANSWER_MAX).unwrap_or(u64::MAX))
+                .read_until(b'\n', &mut answer)
+                .map_err(io)?;
+            if n == 0 {
+                return Err(Error::push(format!(
+                    "tcp://{addr}: connection closed before an answer"
+                )));
+            }
+            let text = String::from_utf8_lossy(&answer);
+            let text = text.trim_end();
+            if text == "--OK" || text.starts_with("--OK ") {
+                return Ok(Outcome::Accepted);
+            }
+            if let Some(reason) = text.strip_prefix("--ERR") {
+                return Ok(Outcome::Rejected(reason.trim().to_string()));
+            }
+        }
+    }
+
+    fn send_http(&mut self, addr: &str, path: &str, doc: &[u8]) -> Result<Outcome> {
+        let r = httpc::request(
+            "POST",
+            addr,
+            path,
+            Some(("application/json", doc)),
+            self.timeout,
+        )?;
+        match r.status {
+            200..=299 => Ok(Outcome::Accepted),
+            408 | 429 => Err(Error::push(format!(
+                "http://{addr}{path}: status {}",
+                r.status
+            ))),
+            400..=499 => Ok(Outcome::Rejected(format!(
+                "status {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))),
+            s => Err(Error::push(format!("http://{addr}{path}: status {s}"))),
+        }
+    }
+}
+
+fn resolve(addr: &str) -> Result<std::net::SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|e| Error::io(format!("resolving {addr}"), &e))?
+        .next()
+        .ok_or_else(|| Error::push(format!("{addr}: no address")))
+}
