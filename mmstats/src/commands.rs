@@ -153,7 +153,7 @@ const HEADER_EVERY: u64 = 20;
 /// comma-separated). Files that cannot be read, or that hold none of the fields, are
 /// reported on `err` and left out; a file that stops being readable keeps its last
 /// values. `ticks` = `None` polls until the process ends. Sleeps `interval` between
-/// ticks.
+/// ticks. No fields at all is reported on `err` and polls nothing.
 ///
 /// # Errors
 /// Only when writing to `out` or `err` fails.
@@ -172,6 +172,13 @@ pub fn poll(
         .filter(|f| !f.is_empty())
         .map(str::to_owned)
         .collect();
+    if names.is_empty() {
+        writeln!(
+            err,
+            "No fields to poll: give a comma-separated list of labels"
+        )?;
+        return Ok(());
+    }
     let labels: Vec<String> = names.iter().map(|n| format!("{prefix}{n}")).collect();
 
     let mut open: Vec<(StatsFile, HashMap<String, Num>)> = Vec::new();

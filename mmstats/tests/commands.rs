@@ -142,6 +142,25 @@ fn poll_prints_the_change_since_the_last_tick_summed_over_files() {
         err.contains("mmstats-garbage") && err.contains("missing"),
         "{err}"
     );
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let none = vec![",".to_owned()];
+    poll(
+        "app.",
+        &none,
+        &files,
+        Some(2),
+        Duration::ZERO,
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    assert!(out.is_empty());
+    assert!(
+        String::from_utf8(err)
+            .unwrap()
+            .contains("No fields to poll")
+    );
 }
 
 #[test]

@@ -263,3 +263,44 @@ fn a_polling_reader_never_sees_a_torn_or_decreasing_value() {
     // How many reads landed mid-run depends on scheduling, so it is reported, not asserted.
     eprintln!("{reads} reads, {mid_run} while the writer was running");
 }
+
+#[test]
+fn a_reader_in_another_process_never_sees_a_counter_go_back() {
+    use std::io::BufRead;
+    const N: u64 = 2_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mmstats-demo"))
+        .args([
+            "--dir",
+            &dir.path().to_string_lossy(),
+            "--count",
+            &N.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let file = StatsFile::open(std::path::Path::new(line.trim())).unwrap();
+    let mut last = 0;
+    loop {
+        let exited = child.try_wait().unwrap().is_some();
+        let fields = file.read().unwrap();
+        let Value::U64(hits) = *value(&fields, "demo.hits") else {
+            panic!("hits is a u64")
+        };
+        assert!(hits >= last && hits <= N, "hits went from {last} to {hits}");
+        last = hits;
+        if exited {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(last, N);
+    assert_eq!(
+        value(&file.read().unwrap(), "demo.state"),
+        &Value::Str("done".into())
+    );
+}

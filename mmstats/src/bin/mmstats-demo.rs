@@ -1,7 +1,7 @@
-//! A small mmstats writer: creates a stats file, updates a few fields, optionally waits,
-//! prints the file's path and exits (leaving the file, as the original does). Useful to
-//! try `treestat mmstats slurp | poll | clean`, and used by the crate's tests to make a
-//! file whose process is gone.
+//! A small mmstats writer: creates a stats file, prints its path, updates a few fields
+//! `--count` times, optionally waits, and exits, leaving the file as the original does.
+//! Useful to try `treestat mmstats slurp | poll | clean`; the crate's tests use it as a
+//! writer in another process and to make a file whose process is gone.
 //!
 //! `mmstats-demo [--dir DIR] [--prefix P] [--count N] [--hold-ms MS]`
 
@@ -35,6 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = b.create(dir.as_deref())?;
     let (mut hits, mut load) = (stats.handle(hits)?, stats.handle(load)?);
     let (mut latency, mut state) = (stats.handle(latency)?, stats.handle(state)?);
+    // The path first, so a reader can watch the updates.
+    println!("{}", stats.path().display());
+    std::io::Write::flush(&mut std::io::stdout())?;
     state.set("running");
     for i in 0..count {
         hits.inc();
@@ -43,7 +46,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         latency.record(Duration::from_micros(100 + i % 50));
     }
     state.set("done");
-    println!("{}", stats.path().display());
     std::thread::sleep(Duration::from_millis(hold_ms));
     Ok(())
 }
