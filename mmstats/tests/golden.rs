@@ -241,3 +241,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The mapped path (atomic loads on a live mapping) shares the parser; random files
+    /// read through it must not panic either, and must agree with the slice reader.
+    #[test]
+    fn random_files_read_through_the_mapping_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        valid_version in any::<bool>(),
+    ) {
+        let mut bytes = body;
+        if valid_version && !bytes.is_empty() {
+            bytes[0] = 0x01;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mmstats-random");
+        std::fs::write(&path, &bytes).unwrap();
+        let mapped = read_file(&path).map_err(|e| e.to_string());
+        prop_assert_eq!(mapped, parse(&bytes).map_err(|e| e.to_string()));
+    }
+}
