@@ -64,7 +64,8 @@ enum Kind {
     Until(Vec<u8>),
     /// Ends where the next literal starts; `a, b` and `a : b` lists stay one value.
     ListUntil(Vec<u8>),
-    /// The rest of the line.
+    /// The last field, unquoted: up to the next space or the end of the line (so
+    /// extra trailing fields are ignored, as for every other format).
     Rest,
     /// An unquoted `$request`: method, uri and an optional `HTTP/x` protocol.
     BareRequest,

@@ -130,7 +130,7 @@ pub(super) fn run(
                     Kind::Quoted => closing_quote(line, pos),
                     Kind::Until(lit) => find(line, pos, bytes_str(lit)),
                     Kind::ListUntil(lit) => find_list_end(line, pos, bytes_str(lit)),
-                    Kind::Rest => Some(line.len()),
+                    Kind::Rest => Some(token_end(line, pos)),
                     Kind::BareRequest => match request {
                         Some(rs) => {
                             bare = true;

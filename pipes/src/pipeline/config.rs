@@ -23,9 +23,10 @@ pub struct PipelineConfig {
     /// string pasted as is. Default `combined`.
     #[serde(default = "default_format")]
     pub format: String,
-    /// The pipes, in order. Default: every built-in except `geo` (which needs a
-    /// database).
-    #[serde(default = "default_pipes")]
+    /// The pipes, in order. Default (or empty): every built-in except `geo` (which
+    /// needs a database) whose fields the format has; a pipe named explicitly whose
+    /// fields are missing is an error.
+    #[serde(default)]
     pub pipes: Vec<PipeSpec>,
     /// Most distinct paths held between two flushes; past it, updates to new paths are
     /// dropped and counted (`_treestat,pipes,<name>,dropped`). Default 100000.
@@ -97,19 +98,12 @@ pub const DEFAULT_PIPES: [&str; 8] = [
     "host",
 ];
 
-fn default_pipes() -> Vec<PipeSpec> {
-    DEFAULT_PIPES
-        .iter()
-        .map(|p| PipeSpec::Name((*p).to_string()))
-        .collect()
-}
-
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             name: default_name(),
             format: default_format(),
-            pipes: default_pipes(),
+            pipes: Vec::new(),
             max_paths: default_max_paths(),
         }
     }
@@ -132,7 +126,7 @@ impl PipelineConfig {
     /// The config for `treestat tail --format F --pipes LIST`: `LIST` is
     /// comma-separated; an item is a pipe name or `name=path` (`geo=City.mmdb`,
     /// `native=./x.so`, `python=./x.py`, `ua=regexes.yaml`). An empty list means the
-    /// defaults.
+    /// defaults (see [`PipelineConfig::pipes`]).
     ///
     /// # Errors
     /// When an item is empty.
@@ -195,9 +189,11 @@ mod tests {
             ("geo", Some(PathBuf::from("/x.mmdb")))
         );
         assert!(PipelineConfig::from_cli("a", "common", "ua,,x").is_err());
-        assert_eq!(
-            PipelineConfig::from_cli("a", "x", "").unwrap().pipes.len(),
-            8
+        assert!(
+            PipelineConfig::from_cli("a", "x", "")
+                .unwrap()
+                .pipes
+                .is_empty()
         );
     }
 }

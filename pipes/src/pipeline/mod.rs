@@ -88,6 +88,15 @@ impl Pipeline {
     pub fn from_config(cfg: &PipelineConfig) -> Result<Pipeline, Error> {
         let format = Format::new(&cfg.format)?;
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
+        if cfg.pipes.is_empty() {
+            for name in DEFAULT_PIPES {
+                let mut pipe = build_pipe(&PipeSpec::Name(name.to_string()).to_config())?;
+                // Defaults that the format cannot feed are left out, not errors.
+                if pipe.init(format.schema()).is_ok() {
+                    pipes.push(pipe);
+                }
+            }
+        }
         for spec in &cfg.pipes {
             pipes.push(build_pipe(&spec.to_config())?);
         }
