@@ -9,6 +9,7 @@ mod config;
 mod engine;
 mod error;
 mod interval;
+pub mod listen;
 mod merge;
 pub mod path;
 pub mod pattern;

@@ -1,0 +1,109 @@
+//! [`ListenConfig`]: the `[listen]` section of the server configuration, the bind
+//! addresses and every bound that keeps a hostile client from exhausting memory.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::config::parse_duration;
+
+/// Push listener settings. Unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// TCP address for JSON trees and SimpleStats tuples, one per line (default
+    /// `"127.0.0.1:8007"`; `"off"` disables it).
+    pub tcp: String,
+    /// UDP address for JSON trees, one per datagram (default `"127.0.0.1:8007"`; `"off"`).
+    pub udp: String,
+    /// UDP address for StatsD lines (default `"127.0.0.1:8125"`; `"off"`).
+    pub statsd: String,
+    /// TCP address for Graphite plaintext lines (default `"127.0.0.1:2003"`; `"off"`).
+    pub graphite: String,
+    /// Longest line on a TCP listener, in bytes, without its line ending (default
+    /// 65,536). Longer lines are answered `--ERR line too long` and skipped to the next
+    /// newline without being buffered.
+    pub max_line: usize,
+    /// Largest UDP datagram, in bytes (default 65,536; larger ones are counted and
+    /// dropped).
+    pub max_datagram: usize,
+    /// Most open TCP connections per listener (default 1024). Past it, new connections
+    /// are closed at once and counted under reason `too_many_connections`.
+    pub max_connections: usize,
+    /// A TCP connection that completes no line within this time is closed (slowloris
+    /// guard; `"60s"` by default). Also bounds how long a reply may wait for a client
+    /// that does not read.
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    /// Bytes read from a TCP connection at a time (default 16,384). With `max_line`
+    /// it bounds a connection's memory: at most `max_line + read_buffer` bytes.
+    pub read_buffer: usize,
+    /// Most datagrams (UDP) merged into one engine call (default 256). Higher is faster
+    /// under load; a bad datagram never fails the others.
+    pub max_batch: usize,
+    /// Distinct members a StatsD set (`|s`) keeps per interval (default 10,000; members
+    /// past it are counted under reason `set_full` and not counted in the set).
+    pub statsd_set_members: usize,
+    /// Distinct StatsD set names per interval (default 10,000).
+    pub statsd_sets: usize,
+}
+
+impl Default for ListenConfig {
+    fn default() -> ListenConfig {
+        ListenConfig {
+            tcp: "127.0.0.1:8007".into(),
+            udp: "127.0.0.1:8007".into(),
+            statsd: "127.0.0.1:8125".into(),
+            graphite: "127.0.0.1:2003".into(),
+            max_line: 64 << 10,
+            max_datagram: 64 << 10,
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 16 << 10,
+            max_batch: 256,
+            statsd_set_members: 10_000,
+            statsd_sets: 10_000,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// `None` when `addr` is `"off"` (or empty): the listener is disabled.
+    pub fn enabled(addr: &str) -> Option<&str> {
+        let a = addr.trim();
+        (!a.is_empty() && !a.eq_ignore_ascii_case("off")).then_some(a)
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses_unknown_keys() {
+        let c: ListenConfig =
+            toml::from_str("tcp = \"off\"\nidle_timeout = \"5s\"\nmax_line = 100\n").unwrap();
+        assert_eq!(ListenConfig::enabled(&c.tcp), None);
+        assert_eq!(ListenConfig::enabled(&c.udp), Some("127.0.0.1:8007"));
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_line, 100);
+        assert!(toml::from_str::<ListenConfig>("max_lines = 5").is_err());
+        assert_eq!(
+            toml::from_str::<ListenConfig>("").unwrap(),
+            ListenConfig::default()
+        );
+    }
+}

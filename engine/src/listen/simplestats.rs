@@ -1,0 +1,183 @@
+//! The port-8007 line format (TCP and UDP): a JSON tree, a JSON array of trees, or a
+//! SimpleStats tuple `["name", timestamp, value]`.
+//!
+//! The kind of a line is decided by its first bytes, so a tree document is parsed once,
+//! straight into a [`PushDoc`]: `{` is a tree, `[` followed by `"` is a tuple, any other
+//! `[` is an array of trees (so `[1,2,3]` is refused as "not a JSON tree").
+//!
+//! SimpleStats names: the name is ONE key as SimpleStats had it (dots stay inside the
+//! key: `"web.cpu"` is the leaf `web.cpu`), except that `,`, treestat's level
+//! separator, splits it into levels (`"web,cpu"` is `web` then `cpu`). Like
+//! SimpleStats (which called Python's `float()` on them), the time stamp and value may
+//! also be numeric strings; fractional time stamps are floored to whole seconds.
+
+use serde::Deserialize;
+
+use super::keys::{finite, short, timestamp};
+use super::metrics::{LineError, Reject};
+use crate::path::check_path;
+use crate::push::PushDoc;
+
+/// The line SimpleStats sent on connect (and after each bad line); treestat sends it on
+/// connect only and answers bad lines with `--ERR <reason>`.
+pub const HINT: &str = "--Hint: send data of the form [name:str, timestamp:float, data:float]";
+
+/// One parsed line of the 8007 protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// A tree or an array of trees, validated.
+    Tree(PushDoc),
+    /// A SimpleStats tuple: one time-stamped sample.
+    Tuple {
+        /// Comma-joined path.
+        path: String,
+        /// Unix seconds.
+        ts: i64,
+        /// The sample.
+        value: f64,
+    },
+}
+
+/// Parses one line (without its line ending).
+///
+/// # Errors
+/// `BadDocument` for anything that is not one of the three forms, `BadKey`,
+/// `BadValue` and `TooDeep` naming the place.
+pub fn parse_line(line: &str, max_depth: usize) -> Result<Line, LineError> {
+    let t = line.trim();
+    let mut bytes = t.bytes();
+    match bytes.next() {
+        Some(b'{') => Ok(Line::Tree(PushDoc::from_json(t.as_bytes(), max_depth)?)),
+        Some(b'[') => match bytes.find(|b| !b.is_ascii_whitespace()) {
+            Some(b'"') => parse_tuple(t, max_depth),
+            _ => Ok(Line::Tree(PushDoc::from_json(t.as_bytes(), max_depth)?)),
+        },
+        None => Err(LineError::new(Reject::BadLine, "empty line")),
+        Some(_) => Err(LineError::new(
+            Reject::BadDocument,
+            format!(
+                "expected a JSON tree, an array of trees or [name, timestamp, value], got {}",
+                short(t)
+            ),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Field {
+    Num(f64),
+    Text(String),
+}
+
+fn number(f: Field, what: &str) -> Result<f64, LineError> {
+    match f {
+        Field::Num(v) => Ok(v),
+        Field::Text(s) => finite(s.trim(), what),
+    }
+}
+
+fn parse_tuple(t: &str, max_depth: usize) -> Result<Line, LineError> {
+    let (name, ts, value): (String, Field, Field) = serde_json::from_str(t).map_err(|e| {
+        LineError::new(
+            Reject::BadDocument,
+            format!("a SimpleStats tuple is [name:str, timestamp:float, data:float]: {e}"),
+        )
+    })?;
+    let ts = timestamp(number(ts, "time stamp")?)?;
+    let value = number(value, "value")?;
+    check_path(&name)?;
+    let depth = name.split(',').count();
+    if depth > max_depth {
+        return Err(LineError::new(
+            Reject::TooDeep,
+            format!("name {} has more than {max_depth} levels", short(&name)),
+        ));
+    }
+    Ok(Line::Tuple {
+        path: name,
+        ts,
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Line, LineError> {
+        parse_line(s, 32)
+    }
+
+    #[test]
+    fn tuples() {
+        assert_eq!(
+            p(r#"["var1", 1322721979, 8]"#).unwrap(),
+            Line::Tuple {
+                path: "var1".into(),
+                ts: 1_322_721_979,
+                value: 8.0
+            }
+        );
+        assert_eq!(
+            p(r#"  ["web.cpu,idle", "1322721979.5", "2.5"] "#).unwrap(),
+            Line::Tuple {
+                path: "web.cpu,idle".into(),
+                ts: 1_322_721_979,
+                value: 2.5
+            }
+        );
+    }
+
+    #[test]
+    fn trees() {
+        assert!(matches!(p(r#"{"a":1}"#).unwrap(), Line::Tree(d) if d.trees.len() == 1));
+        assert!(matches!(p(r#"[{"a":1},{"b":2}]"#).unwrap(), Line::Tree(d) if d.trees.len() == 2));
+        assert!(matches!(p("[]").unwrap(), Line::Tree(d) if d.trees.is_empty()));
+    }
+
+    #[test]
+    fn the_issue_s_bad_lines_are_refused() {
+        for bad in ["invalid data", "[1,2,3]", r#"["v",1]"#, r#"["v",1,"x"]"#] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert_eq!(p(r#"["v",1,"x"]"#).unwrap_err().reason, Reject::BadValue);
+        assert_eq!(p("invalid data").unwrap_err().reason, Reject::BadDocument);
+        assert_eq!(p("[1,2,3]").unwrap_err().reason, Reject::BadDocument);
+        assert_eq!(p(r#"["v",1,2,3]"#).unwrap_err().reason, Reject::BadDocument);
+        assert_eq!(p("").unwrap_err().reason, Reject::BadLine);
+    }
+
+    #[test]
+    fn hostile_lines() {
+        assert_eq!(
+            p(r#"["a,b\u0001", 1, 2]"#).unwrap_err().reason,
+            Reject::BadKey
+        );
+        assert_eq!(p(r#"["", 1, 2]"#).unwrap_err().reason, Reject::BadKey);
+        assert_eq!(p(r#"{"a,b":1}"#).unwrap_err().reason, Reject::BadKey);
+        assert_eq!(
+            p(r#"["v", "NaN", 2]"#).unwrap_err().reason,
+            Reject::BadValue
+        );
+        assert_eq!(
+            p(r#"["v", 1, "Infinity"]"#).unwrap_err().reason,
+            Reject::BadValue
+        );
+        assert_eq!(p(r#"["v", -1, 2]"#).unwrap_err().reason, Reject::BadValue);
+        assert_eq!(p(r#"{"a":NaN}"#).unwrap_err().reason, Reject::BadDocument);
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(p(&deep).unwrap_err().reason, Reject::BadDocument);
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        assert_eq!(p(&deep).unwrap_err().reason, Reject::BadDocument);
+        let deep_name = vec!["k"; 40].join(",");
+        assert_eq!(
+            p(&format!(r#"["{deep_name}", 1, 2]"#)).unwrap_err().reason,
+            Reject::TooDeep
+        );
+        match p(r#"["v", 1, -0.0]"#).unwrap() {
+            Line::Tuple { value, .. } => assert_eq!(value, 0.0),
+            Line::Tree(_) => panic!("a tuple"),
+        }
+    }
+}

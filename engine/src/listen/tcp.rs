@@ -1,0 +1,325 @@
+//! The TCP listeners: port 8007 (JSON trees and SimpleStats tuples, one per line, each
+//! answered `--OK` or `--ERR <reason>`) and Graphite's port 2003 (no replies).
+//!
+//! Both share one connection loop: a bounded number of connections (a semaphore; past
+//! it a connection is closed at once), a bounded line splitter, an idle deadline that
+//! only a complete line moves (slowloris guard), and replies gathered per read and
+//! written once. On shutdown the accept loop stops, each connection finishes the lines
+//! it has already read, writes their answers (with a short grace) and closes, and
+//! `serve` returns once every connection task is done.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::ListenConfig;
+use super::graphite;
+use super::lines::{Frame, LineFramer};
+use super::metrics::{LineError, ListenerMetrics, Reject};
+use super::simplestats::{self, HINT};
+use super::udp::apply_split;
+use crate::engine::Engine;
+use crate::push::Batch;
+use crate::telemetry::Telemetry;
+
+/// How long answers may still be written once shutdown is signalled.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// What a line protocol does with the lines of one connection.
+trait LineProto: Send + 'static {
+    /// Sent once on connect.
+    fn greeting(&self) -> Option<&'static str> {
+        None
+    }
+    /// One line (UTF-8 checked) or a framing error; may append an answer to `out`.
+    fn line(&mut self, line: Result<&str, LineError>, crlf: bool, out: &mut Vec<u8>);
+    /// Called after the lines of one read.
+    fn flush(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// Serves TCP port 8007: JSON trees, arrays of trees and SimpleStats tuples, one per
+/// line. Returns when `shutdown` is cancelled and every connection has closed.
+///
+/// # Errors
+/// Only if the listener itself fails in a way that retrying cannot fix (none today:
+/// accept errors such as running out of file descriptors are logged and retried).
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    cfg: &ListenConfig,
+    telemetry: &Telemetry,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let metrics = ListenerMetrics::new(telemetry, "tcp");
+    let m = metrics.clone();
+    serve_lines(listener, cfg, metrics, shutdown, move || JsonLines {
+        engine: engine.clone(),
+        metrics: m.clone(),
+    })
+    .await
+}
+
+/// Serves Graphite's plaintext protocol (TCP port 2003). The lines of each read are
+/// validated one by one and merged in one engine call.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_graphite(
+    listener: TcpListener,
+    engine: Engine,
+    cfg: &ListenConfig,
+    telemetry: &Telemetry,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let metrics = ListenerMetrics::new(telemetry, "graphite");
+    let m = metrics.clone();
+    serve_lines(listener, cfg, metrics, shutdown, move || GraphiteLines {
+        engine: engine.clone(),
+        metrics: m.clone(),
+        batch: Batch::new(),
+    })
+    .await
+}
+
+async fn serve_lines<P: LineProto>(
+    listener: TcpListener,
+    cfg: &ListenConfig,
+    metrics: ListenerMetrics,
+    shutdown: CancellationToken,
+    make: impl Fn() -> P,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    let tracker = TaskTracker::new();
+    let cfg = Arc::new(cfg.clone());
+    loop {
+        let stream = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        metrics.connections.inc();
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics.reject(Reject::TooManyConnections);
+            drop(stream);
+            continue;
+        };
+        let proto = make();
+        let (cfg, metrics, shutdown) = (cfg.clone(), metrics.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let _permit = permit;
+            metrics.open.inc();
+            let _open = OpenGuard(&metrics);
+            connection(stream, proto, &cfg, &metrics, &shutdown).await;
+        });
+    }
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+struct OpenGuard<'a>(&'a ListenerMetrics);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.open.dec();
+    }
+}
+
+async fn connection<P: LineProto>(
+    mut stream: TcpStream,
+    mut proto: P,
+    cfg: &ListenConfig,
+    metrics: &ListenerMetrics,
+    shutdown: &CancellationToken,
+) {
+    // Small replies go out at once; there is no request pipelining to wait for.
+    let _ = stream.set_nodelay(true);
+    let mut out = Vec::new();
+    if let Some(g) = proto.greeting() {
+        out.extend_from_slice(g.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if !send(&mut stream, &mut out, cfg, shutdown).await {
+            return;
+        }
+    }
+    let mut framer = LineFramer::new(cfg.max_line);
+    let mut chunk = vec![0u8; cfg.read_buffer.max(512)];
+    let mut deadline = Instant::now() + cfg.idle_timeout;
+    loop {
+        let read = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            r = tokio::time::timeout_at(deadline, stream.read(&mut chunk)) => r,
+        };
+        let n = match read {
+            Err(_) => {
+                metrics.reject(Reject::IdleTimeout);
+                break;
+            }
+            Ok(Ok(0) | Err(_)) => {
+                framer.finish(&mut |f| handle(&mut proto, f, &mut out));
+                proto.flush(&mut out);
+                let _ = send(&mut stream, &mut out, cfg, shutdown).await;
+                break;
+            }
+            Ok(Ok(n)) => n,
+        };
+        metrics.bytes.add(n as u64);
+        let frames = framer.feed(&chunk[..n], &mut |f| handle(&mut proto, f, &mut out));
+        proto.flush(&mut out);
+        if frames > 0 {
+            deadline = Instant::now() + cfg.idle_timeout;
+        }
+        if !send(&mut stream, &mut out, cfg, shutdown).await {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+fn handle<P: LineProto>(proto: &mut P, frame: Frame<'_>, out: &mut Vec<u8>) {
+    match frame {
+        Frame::TooLong => proto.line(
+            Err(LineError::new(Reject::LineTooLong, "line too long")),
+            false,
+            out,
+        ),
+        Frame::Line { bytes, crlf } => match std::str::from_utf8(bytes) {
+            Ok(s) => proto.line(Ok(s), crlf, out),
+            Err(e) => proto.line(
+                Err(LineError::new(
+                    Reject::BadUtf8,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                )),
+                crlf,
+                out,
+            ),
+        },
+    }
+}
+
+/// Writes and clears `out`. False when the client is gone, does not read within the
+/// idle timeout, or shutdown's grace ran out.
+async fn send(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    cfg: &ListenConfig,
+    shutdown: &CancellationToken,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = tokio::select! {
+        r = tokio::time::timeout(cfg.idle_timeout, stream.write_all(out)) => matches!(r, Ok(Ok(()))),
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => false,
+    };
+    out.clear();
+    ok
+}
+
+/// Port 8007's lines: each merged on its own and answered.
+struct JsonLines {
+    engine: Engine,
+    metrics: ListenerMetrics,
+}
+
+impl JsonLines {
+    fn apply(&self, line: &str) -> Result<crate::PushSummary, LineError> {
+        let depth = self.engine.config().limits.max_depth;
+        match simplestats::parse_line(line, depth)? {
+            simplestats::Line::Tree(doc) => Ok(self.engine.push_doc(&doc)?),
+            simplestats::Line::Tuple { path, ts, value } => {
+                let mut b = Batch::new();
+                b.sample_at(&path, ts, value, None);
+                Ok(self.engine.apply(&b)?)
+            }
+        }
+    }
+}
+
+impl LineProto for JsonLines {
+    fn greeting(&self) -> Option<&'static str> {
+        Some(HINT)
+    }
+
+    fn line(&mut self, line: Result<&str, LineError>, crlf: bool, out: &mut Vec<u8>) {
+        self.metrics.lines.inc();
+        match line.and_then(|l| self.apply(l)) {
+            Ok(summary) => {
+                self.metrics.pushes.inc();
+                self.metrics.samples.add(summary.samples as u64);
+                out.extend_from_slice(b"--OK");
+            }
+            Err(e) => {
+                self.metrics.reject(e.reason);
+                out.extend_from_slice(b"--ERR ");
+                // Messages quote keys with escapes, but never let a raw line break
+                // through: it would desynchronise the client's reply count.
+                out.extend(
+                    e.message
+                        .bytes()
+                        .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+                );
+            }
+        }
+        out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    }
+}
+
+/// Graphite's lines: validated one by one, merged once per read.
+struct GraphiteLines {
+    engine: Engine,
+    metrics: ListenerMetrics,
+    batch: Batch,
+}
+
+impl LineProto for GraphiteLines {
+    fn line(&mut self, line: Result<&str, LineError>, _crlf: bool, _out: &mut Vec<u8>) {
+        let depth = self.engine.config().limits.max_depth;
+        let line = match line {
+            // Blank lines carry nothing; carbon ignores them too.
+            Ok(l) if l.trim().is_empty() => return,
+            other => other,
+        };
+        self.metrics.lines.inc();
+        match line.and_then(|l| graphite::parse_line(l, depth)) {
+            Ok(s) => match s.ts {
+                Some(ts) => self.batch.sample_at(&s.path, ts, s.value, None),
+                None => self.batch.sample(&s.path, s.value, None),
+            },
+            Err(e) => {
+                tracing::debug!(reason = e.reason.as_str(), "graphite line refused: {e}");
+                self.metrics.reject(e.reason);
+            }
+        }
+    }
+
+    fn flush(&mut self, _out: &mut Vec<u8>) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        apply_split(&self.engine, batch, &self.metrics);
+    }
+}

@@ -1,0 +1,231 @@
+//! The UDP listeners: port 8007 (JSON trees or SimpleStats tuples, one per datagram or
+//! one per line of a datagram) and StatsD (port 8125).
+//!
+//! For speed, each wake-up drains up to `max_batch` waiting datagrams without blocking
+//! and merges everything valid in them with one engine call (one write lock). Lines
+//! are validated before they join the batch, so a bad line never fails the good ones;
+//! if the merged batch is still refused (a node limit), it is split and retried so
+//! that only the part that does not fit is lost, and that part is counted.
+
+use std::io;
+
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::config::ListenConfig;
+use super::metrics::{LineError, ListenerMetrics, Reject};
+use super::simplestats::{self, Line};
+use super::statsd::Statsd;
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::push::{Batch, PushDoc, PushTree};
+use crate::telemetry::Telemetry;
+
+/// The largest payload a UDP datagram can carry.
+const UDP_MAX: usize = 65_535;
+
+/// Serves UDP port 8007. Returns when `shutdown` is cancelled.
+///
+/// # Errors
+/// When waiting for the socket fails.
+pub async fn serve(
+    socket: UdpSocket,
+    engine: Engine,
+    cfg: &ListenConfig,
+    telemetry: &Telemetry,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let metrics = ListenerMetrics::new(telemetry, "udp");
+    let depth = engine.config().limits.max_depth;
+    let mut trees: Vec<PushTree> = Vec::new();
+    let mut tuples = Batch::new();
+    drain_loop(
+        &socket,
+        cfg,
+        &metrics,
+        &shutdown,
+        |datagram| match datagram {
+            Some(text) => {
+                for line in text.split(|&b| b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    metrics.lines.inc();
+                    let parsed = std::str::from_utf8(line)
+                        .map_err(|e| {
+                            LineError::new(
+                                Reject::BadUtf8,
+                                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                            )
+                        })
+                        .and_then(|l| simplestats::parse_line(l, depth));
+                    match parsed {
+                        Ok(Line::Tree(doc)) => trees.extend(doc.trees),
+                        Ok(Line::Tuple { path, ts, value }) => {
+                            tuples.sample_at(&path, ts, value, None);
+                        }
+                        Err(e) => metrics.reject(e.reason),
+                    }
+                }
+            }
+            None => {
+                if !trees.is_empty() {
+                    let doc = PushDoc {
+                        trees: std::mem::take(&mut trees),
+                    };
+                    push_trees(&engine, doc, &metrics);
+                }
+                if !tuples.is_empty() {
+                    apply_split(&engine, std::mem::take(&mut tuples), &metrics);
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Serves StatsD over UDP. Returns when `shutdown` is cancelled.
+///
+/// # Errors
+/// When waiting for the socket fails.
+pub async fn serve_statsd(
+    socket: UdpSocket,
+    engine: Engine,
+    cfg: &ListenConfig,
+    telemetry: &Telemetry,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let metrics = ListenerMetrics::new(telemetry, "statsd");
+    let mut state = Statsd::new(
+        engine.config().limits.max_depth,
+        cfg.statsd_set_members,
+        cfg.statsd_sets,
+    );
+    let mut batch = Batch::new();
+    let mut started = false;
+    let current = |path: &str| engine.leaf_at(path).map(|(_, _, stats)| stats.last);
+    drain_loop(
+        &socket,
+        cfg,
+        &metrics,
+        &shutdown,
+        |datagram| match datagram {
+            Some(text) => {
+                if !started {
+                    let len = engine.interval_secs();
+                    state.begin(engine.now().div_euclid(len) * len);
+                    started = true;
+                }
+                for line in text.split(|&b| b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if line.is_empty() {
+                        continue;
+                    }
+                    metrics.lines.inc();
+                    let added = match std::str::from_utf8(line) {
+                        Ok(l) => state.add_line(l, &mut batch, current),
+                        Err(e) => Err(LineError::new(
+                            Reject::BadUtf8,
+                            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                        )),
+                    };
+                    if let Err(e) = added {
+                        tracing::debug!(reason = e.reason.as_str(), "statsd line refused: {e}");
+                        metrics.reject(e.reason);
+                    }
+                }
+            }
+            None => {
+                started = false;
+                if !batch.is_empty() {
+                    apply_split(&engine, std::mem::take(&mut batch), &metrics);
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Waits for datagrams and hands each to `on(Some(bytes))`, up to `max_batch` per
+/// wake-up, then calls `on(None)` to merge what they brought.
+async fn drain_loop(
+    socket: &UdpSocket,
+    cfg: &ListenConfig,
+    metrics: &ListenerMetrics,
+    shutdown: &CancellationToken,
+    mut on: impl FnMut(Option<&[u8]>),
+) -> io::Result<()> {
+    let max = cfg.max_datagram.min(UDP_MAX);
+    // One byte more than allowed, so an oversized datagram shows as `n > max`.
+    let mut buf = vec![0u8; max + 1];
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            r = socket.readable() => r?,
+        }
+        for _ in 0..cfg.max_batch.max(1) {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    metrics.datagrams.inc();
+                    metrics.bytes.add(n as u64);
+                    if n > max {
+                        metrics.reject(Reject::DatagramTooLarge);
+                    } else {
+                        on(Some(&buf[..n]));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP errors reported on the socket and the like: not ours to fix.
+                    tracing::debug!(error = %e, "udp receive failed");
+                    break;
+                }
+            }
+        }
+        on(None);
+    }
+}
+
+/// Merges trees; if the whole is refused for its size, halves are tried so that only
+/// what cannot fit is lost.
+fn push_trees(engine: &Engine, mut doc: PushDoc, metrics: &ListenerMetrics) {
+    match engine.push_doc(&doc) {
+        Ok(s) => {
+            metrics.pushes.inc();
+            metrics.samples.add(s.samples as u64);
+        }
+        Err(e) if e.kind() == ErrorKind::PushTooLarge && doc.trees.len() > 1 => {
+            let tail = doc.trees.split_off(doc.trees.len() / 2);
+            push_trees(engine, doc, metrics);
+            push_trees(engine, PushDoc { trees: tail }, metrics);
+        }
+        Err(e) => count_refused(&e, doc.trees.len(), metrics),
+    }
+}
+
+/// As [`push_trees`], for flat updates.
+pub(crate) fn apply_split(engine: &Engine, batch: Batch, metrics: &ListenerMetrics) {
+    match engine.apply(&batch) {
+        Ok(s) => {
+            metrics.pushes.inc();
+            metrics.samples.add(s.samples as u64);
+        }
+        Err(e) if e.kind() == ErrorKind::PushTooLarge && batch.len() > 1 => {
+            let mut head = batch.updates;
+            let tail = head.split_off(head.len() / 2);
+            apply_split(engine, Batch { updates: head }, metrics);
+            apply_split(engine, Batch { updates: tail }, metrics);
+        }
+        Err(e) => count_refused(&e, batch.len(), metrics),
+    }
+}
+
+fn count_refused(e: &Error, n: usize, metrics: &ListenerMetrics) {
+    tracing::debug!("push refused: {e}");
+    let reason = Reject::from(e.kind());
+    for _ in 0..n {
+        metrics.reject(reason);
+    }
+}
