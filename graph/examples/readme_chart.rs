@@ -1,7 +1,7 @@
 //! Renders the example chart shown in the README: a day of web traffic with two markers.
 //!
 //! `cargo run -p treestat-graph --example readme_chart -- docs/img/example.png`
-//! (the format follows the extension: .png, .svg or .jpg).
+//! (the format follows the extension: .png, .svg or .jpg; add `--dark` for the dark theme).
 
 use std::f64::consts::PI;
 
@@ -10,10 +10,13 @@ use treestat_graph::{Format, GraphOptions, Marker, Series, render};
 const NOW: i64 = 1_764_072_000; // 2025-11-25 12:00 UTC
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "example.png".to_owned());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "example.png".to_owned());
     let ext = out.rsplit('.').next().unwrap_or("png");
     let format = Format::from_extension(ext)?;
-    let params: Vec<(String, String)> = [
+    let dark = std::env::args().any(|a| a == "--dark");
+    let mut params: Vec<(String, String)> = [
         ("from", "-1d"),
         ("width", "800"),
         ("height", "360"),
@@ -24,13 +27,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
+    if dark {
+        params.push(("theme".into(), "dark".into()));
+    }
     let opts = GraphOptions::from_query(&params, NOW)?;
     let series = traffic(opts.from, opts.until);
     let markers = [
-        Marker { ts: NOW - 9 * 3600, end: None, label: "deploy v2.4.1".into() },
-        Marker { ts: NOW - 4 * 3600, end: Some(NOW - 3 * 3600 - 1200), label: "cache flush".into() },
+        Marker {
+            ts: NOW - 9 * 3600,
+            end: None,
+            label: "deploy v2.4.1".into(),
+        },
+        Marker {
+            ts: NOW - 4 * 3600,
+            end: Some(NOW - 3 * 3600 - 1200),
+            label: "cache flush".into(),
+        },
     ];
     let bytes = render(&series, &markers, &opts, format)?;
+    if let Some(dir) = std::path::Path::new(&out)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::write(&out, &bytes)?;
     println!("wrote {out} ({} bytes)", bytes.len());
     Ok(())
@@ -51,7 +71,14 @@ pub fn traffic(from: i64, until: i64) -> Vec<Series> {
         ok.push((t, wave + tex));
         redirect.push((t, 0.22 * wave + 12.0 * (f64::from(k) * 1.3).sin()));
         let incident = (t - (NOW - 4 * 3600)).abs() < 1500;
-        err.push((t, if incident { 260.0 } else { 14.0 + 6.0 * (f64::from(k) * 2.3).sin().abs() }));
+        err.push((
+            t,
+            if incident {
+                260.0
+            } else {
+                14.0 + 6.0 * (f64::from(k) * 2.3).sin().abs()
+            },
+        ));
         t += step;
         k += 1;
     }

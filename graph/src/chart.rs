@@ -32,11 +32,24 @@ impl Ctx<'_> {
 }
 
 /// Lays the chart out into a scene.
-pub(crate) fn build(series: &[Series], markers: &[Marker], opts: &GraphOptions) -> Result<Scene, GraphError> {
+pub(crate) fn build(
+    series: &[Series],
+    markers: &[Marker],
+    opts: &GraphOptions,
+) -> Result<Scene, GraphError> {
     let face = face()?;
     let pal = Palette::of(opts.theme);
-    let fs = if opts.width < 300 || opts.height < 150 { 9.0 } else { 11.0 };
-    let ctx = Ctx { face, pal, opts, fs };
+    let fs = if opts.width < 300 || opts.height < 150 {
+        9.0
+    } else {
+        11.0
+    };
+    let ctx = Ctx {
+        face,
+        pal,
+        opts,
+        fs,
+    };
     let prepared = data::prepare(series, opts.from, opts.until, MAX_SERIES);
     let mut scene = Scene::new(opts.width, opts.height, pal.background.opaque());
     if opts.style == Style::Url {
@@ -106,7 +119,11 @@ impl Mapper {
     }
 }
 
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 1..=4096 first")]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "clamped to 1..=4096 first"
+)]
 fn cols(px: f64) -> usize {
     px.clamp(1.0, 4096.0) as usize
 }
@@ -127,16 +144,30 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
     let sign: Vec<f64> = p
         .series
         .iter()
-        .map(|s| if o.style == Style::Net && outbound(&s.label) { -1.0 } else { 1.0 })
+        .map(|s| {
+            if o.style == Style::Net && outbound(&s.label) {
+                -1.0
+            } else {
+                1.0
+            }
+        })
         .collect();
 
     // Vertical bands first: they do not depend on the y labels.
     let pad = if w < 200.0 || h < 120.0 { 4.0 } else { 8.0 };
     let show_axes = w >= 100.0 && h >= 60.0;
-    let title_h = if o.title.is_some() && h >= 80.0 { fs + 2.0 + 8.0 } else { 0.0 };
+    let title_h = if o.title.is_some() && h >= 80.0 {
+        fs + 2.0 + 8.0
+    } else {
+        0.0
+    };
     let legend = if o.legend && h >= 120.0 && w >= 120.0 {
-        let entries: Vec<(String, Rgb)> =
-            p.series.iter().enumerate().map(|(i, s)| (s.label.clone(), ctx.color(i))).collect();
+        let entries: Vec<(String, Rgb)> = p
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.label.clone(), ctx.color(i)))
+            .collect();
         let max_rows = cols((h * 0.28 / decor::legend_row_h(fs)).floor()).min(8);
         decor::legend_layout(ctx, &entries, p.hidden, w - 2.0 * pad, max_rows)
     } else {
@@ -150,7 +181,7 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
     // Value range, then the y labels, then the horizontal bands.
     let frame = frame_for(mode, p, o, w, &sign);
     let (dmin, dmax) = extent(mode, p, &frame, &sign);
-    let axis = value_axis(o, mode, dmin, dmax, (plot_h / 36.0).floor().clamp(2.0, 10.0));
+    let axis = value_axis(o, dmin, dmax, (plot_h / 36.0).floor().clamp(2.0, 10.0));
     let unit = if o.style == Style::Net { "B/s" } else { "" };
     let max_abs = axis.ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let si = SiScale::new(max_abs, axis.step, unit);
@@ -159,24 +190,47 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
         .iter()
         .map(|v| {
             let s = si.format(if o.style == Style::Net { v.abs() } else { *v });
-            if o.style == Style::Cpu { format!("{s}%") } else { s }
+            if o.style == Style::Cpu {
+                format!("{s}%")
+            } else {
+                s
+            }
         })
         .collect();
     let ylab_w = if show_axes {
-        labels.iter().map(|l| ctx.face.width(l, fs)).fold(0.0, f64::max) + 8.0
+        labels
+            .iter()
+            .map(|l| ctx.face.width(l, fs))
+            .fold(0.0, f64::max)
+            + 8.0
     } else {
         0.0
     };
     let right = if show_axes { pad + 12.0 } else { pad };
     let mut f = Frame2 {
-        plot: Rect { x: pad + ylab_w, y: top, w: w - pad - ylab_w - right, h: plot_h },
+        plot: Rect {
+            x: pad + ylab_w,
+            y: top,
+            w: w - pad - ylab_w - right,
+            h: plot_h,
+        },
         show_axes,
         legend,
         title_y: (title_h > 0.0).then_some(pad + fs + 2.0),
     };
     if f.plot.w < 8.0 || f.plot.h < 8.0 {
         // Too small for chrome: the data fills the image.
-        f = Frame2 { plot: Rect { x: 0.0, y: 0.0, w, h }, show_axes: false, legend: None, title_y: None };
+        f = Frame2 {
+            plot: Rect {
+                x: 0.0,
+                y: 0.0,
+                w,
+                h,
+            },
+            show_axes: false,
+            legend: None,
+            title_y: None,
+        };
     }
     let m = Mapper {
         plot: f.plot,
@@ -226,7 +280,14 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
         let c = ctx.pal.text.opaque();
         let size = (fs * 1.3).min(f.plot.h);
         let y = f.plot.y + f.plot.h / 2.0 + ctx.face.cap_height(size) / 2.0;
-        scene.text(f.plot.x + f.plot.w / 2.0, y, "no data", size, c, Anchor::Middle);
+        scene.text(
+            f.plot.x + f.plot.w / 2.0,
+            y,
+            "no data",
+            size,
+            c,
+            Anchor::Middle,
+        );
     }
     if let Some(l) = &f.legend {
         decor::draw_legend(ctx, scene, l, pad, h - pad - l.height);
@@ -243,7 +304,7 @@ fn frame_for(mode: Mode, p: &Prepared, o: &GraphOptions, w: f64, sign: &[f64]) -
         Mode::Lines | Mode::Areas => return Frame::default(),
         Mode::Stacked { .. } => cols(w),
         Mode::Bars { stacked: true } => cols(w / 4.0),
-        Mode::Bars { stacked: false } => cols(w / (n * 3.0 + 2.0)),
+        Mode::Bars { stacked: false } => cols(w / (n * 4.0 + 6.0)),
     };
     data::frame(&p.series, o.from, o.until, max_cols, sign)
 }
@@ -265,7 +326,11 @@ fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
             for k in 0..frame.times.len() {
                 let (mut pos, mut neg) = (0.0f64, 0.0f64);
                 for v in &frame.values {
-                    if v[k] >= 0.0 { pos += v[k] } else { neg += v[k] }
+                    if v[k] >= 0.0 {
+                        pos += v[k]
+                    } else {
+                        neg += v[k]
+                    }
                 }
                 lo = lo.min(neg);
                 hi = hi.max(pos);
@@ -285,26 +350,46 @@ fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
     (lo, hi)
 }
 
-fn value_axis(o: &GraphOptions, mode: Mode, lo: f64, hi: f64, target: f64) -> YAxis {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "2..=10")]
+fn value_axis(o: &GraphOptions, lo: f64, hi: f64, target: f64) -> YAxis {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "2..=10"
+    )]
     let target = target as usize;
     match o.style {
-        Style::Cpu => y_axis(0.0, 100.0, 5, Some(o.y_min.unwrap_or(0.0)), Some(o.y_max.unwrap_or(100.0))),
+        Style::Cpu => y_axis(
+            0.0,
+            100.0,
+            5,
+            Some(o.y_min.unwrap_or(0.0)),
+            Some(o.y_max.unwrap_or(100.0)),
+        ),
         Style::Net if lo < 0.0 && lo.is_finite() => {
             let m = lo.abs().max(hi);
-            let a = y_axis(0.0, m, target / 2, None, None);
+            let a = y_axis(
+                0.0,
+                m,
+                (target / 2).max(if target >= 4 { 3 } else { 1 }),
+                None,
+                None,
+            );
             let lo = o.y_min.unwrap_or(-a.hi);
             let hi = o.y_max.unwrap_or(a.hi);
             y_axis(lo, hi, target, Some(lo), Some(hi))
         }
-        _ => {
-            let _ = mode;
-            y_axis(lo, hi, target, o.y_min, o.y_max)
-        }
+        _ => y_axis(lo, hi, target, o.y_min, o.y_max),
     }
 }
 
-fn draw_lines(ctx: &Ctx, scene: &mut Scene, m: &Mapper, series: &[Clean], sign: &[f64], fill: bool) {
+fn draw_lines(
+    ctx: &Ctx,
+    scene: &mut Scene,
+    m: &Mapper,
+    series: &[Clean],
+    sign: &[f64],
+    fill: bool,
+) {
     let lw = ctx.opts.line_width;
     let base = m.y(0.0f64.clamp(m.lo, m.hi));
     let mut strokes = Vec::new();
@@ -313,22 +398,37 @@ fn draw_lines(ctx: &Ctx, scene: &mut Scene, m: &Mapper, series: &[Clean], sign: 
         let mut runs = Vec::new();
         for run in &s.runs {
             let px: Vec<(f64, f64)> = run.iter().map(|&(t, v)| (m.x(t as f64), v * sg)).collect();
-            let pts: Vec<(f64, f64)> = data::thin(&px).into_iter().map(|(x, v)| (x, m.y(v))).collect();
+            let pts: Vec<(f64, f64)> = data::thin(&px)
+                .into_iter()
+                .map(|(x, v)| (x, m.y(v)))
+                .collect();
             if pts.len() == 1 {
                 let r = (lw + 1.5).max(2.5);
-                scene.clipped(Item::Dot { x: pts[0].0, y: pts[0].1, r, fill: color.opaque() });
+                scene.clipped(Item::Dot {
+                    x: pts[0].0,
+                    y: pts[0].1,
+                    r,
+                    fill: color.opaque(),
+                });
                 continue;
             }
             if fill {
                 let mut poly = pts.clone();
                 poly.push((pts[pts.len() - 1].0, base));
                 poly.push((pts[0].0, base));
-                scene.clipped(Item::Polygon { pts: poly, fill: color.alpha(0x40) });
+                scene.clipped(Item::Polygon {
+                    pts: poly,
+                    fill: color.alpha(0x40),
+                });
             }
             runs.push(pts);
         }
         if !runs.is_empty() {
-            strokes.push(Item::Polyline { runs, color: color.opaque(), width: lw });
+            strokes.push(Item::Polyline {
+                runs,
+                color: color.opaque(),
+                width: lw,
+            });
         }
     }
     for s in strokes {
@@ -366,16 +466,28 @@ fn draw_stacked(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, fill: b
         let color = ctx.color(i);
         if xs.len() == 1 {
             let r = (lw + 1.5).max(2.5);
-            scene.clipped(Item::Dot { x: xs[0], y: m.y(top[0]), r, fill: color.opaque() });
+            scene.clipped(Item::Dot {
+                x: xs[0],
+                y: m.y(top[0]),
+                r,
+                fill: color.opaque(),
+            });
             continue;
         }
         let upper: Vec<(f64, f64)> = xs.iter().zip(&top).map(|(&x, &v)| (x, m.y(v))).collect();
         if fill {
             let mut poly = upper.clone();
             poly.extend(xs.iter().zip(&bot).rev().map(|(&x, &v)| (x, m.y(v))));
-            scene.clipped(Item::Polygon { pts: poly, fill: color.alpha(0xa0) });
+            scene.clipped(Item::Polygon {
+                pts: poly,
+                fill: color.alpha(0xa0),
+            });
         }
-        strokes.push(Item::Polyline { runs: vec![upper], color: color.opaque(), width: lw });
+        strokes.push(Item::Polyline {
+            runs: vec![upper],
+            color: color.opaque(),
+            width: lw,
+        });
     }
     for s in strokes {
         scene.clipped(s);
@@ -384,15 +496,30 @@ fn draw_stacked(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, fill: b
 
 fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: bool) {
     let xs: Vec<f64> = frame.times.iter().map(|&t| m.x(t)).collect();
-    let gap = xs.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
-    let bw = if gap.is_finite() { gap } else { (m.plot.w / 10.0).min(40.0) };
+    let gap = xs
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let bw = if gap.is_finite() {
+        gap
+    } else {
+        (m.plot.w / 10.0).min(40.0)
+    };
     let group = (bw * 0.8).max(1.0);
     let n = frame.values.len().max(1) as f64;
     let bar = |scene: &mut Scene, x: f64, w: f64, v0: f64, v1: f64, c: Rgb| {
         let (ya, yb) = (m.y(v0), m.y(v1));
-        let r = Rect { x, y: ya.min(yb), w: w.max(1.0), h: (ya - yb).abs() };
+        let r = Rect {
+            x,
+            y: ya.min(yb),
+            w: w.max(1.0),
+            h: (ya - yb).abs(),
+        };
         if r.h > 0.0 {
-            scene.clipped(Item::Rect { r, fill: c.opaque() });
+            scene.clipped(Item::Rect {
+                r,
+                fill: c.opaque(),
+            });
         }
     };
     if stacked {
@@ -407,7 +534,14 @@ fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: b
         for (i, vals) in frame.values.iter().enumerate() {
             for (k, &x) in xs.iter().enumerate() {
                 let left = x - group / 2.0 + w * i as f64;
-                bar(scene, left, if w > 2.0 { w - 0.5 } else { w }, base, vals[k], ctx.color(i));
+                bar(
+                    scene,
+                    left,
+                    if w > 2.0 { w - 0.5 } else { w },
+                    base,
+                    vals[k],
+                    ctx.color(i),
+                );
             }
         }
     }

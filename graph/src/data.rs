@@ -56,21 +56,31 @@ pub(crate) fn prepare(series: &[Series], from: i64, until: i64, cap: usize) -> P
     let chosen: Vec<usize> = if series.len() <= cap {
         (0..series.len()).collect()
     } else {
-        let mut scored: Vec<(usize, f64)> =
-            series.iter().enumerate().map(|(i, s)| (i, score(s, from, until))).collect();
+        let mut scored: Vec<(usize, f64)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, score(s, from, until)))
+            .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut keep: Vec<usize> = scored.into_iter().take(cap).map(|(i, _)| i).collect();
         keep.sort_unstable();
         keep
     };
     let hidden = series.len() - chosen.len();
-    let series = chosen.into_iter().map(|i| clean(&series[i], from, until)).collect();
+    let series = chosen
+        .into_iter()
+        .map(|i| clean(&series[i], from, until))
+        .collect();
     Prepared { series, hidden }
 }
 
 fn clean(s: &Series, from: i64, until: i64) -> Clean {
-    let mut pts: Vec<(i64, f64)> =
-        s.points.iter().copied().filter(|(t, _)| (from..=until).contains(t)).collect();
+    let mut pts: Vec<(i64, f64)> = s
+        .points
+        .iter()
+        .copied()
+        .filter(|(t, _)| (from..=until).contains(t))
+        .collect();
     pts.sort_by_key(|p| p.0);
     let mut runs = Vec::new();
     let mut cur: Vec<(i64, f64)> = Vec::new();
@@ -84,7 +94,11 @@ fn clean(s: &Series, from: i64, until: i64) -> Clean {
     if !cur.is_empty() {
         runs.push(cur);
     }
-    Clean { label: s.label.clone(), action: s.action.clone(), runs }
+    Clean {
+        label: s.label.clone(),
+        action: s.action.clone(),
+        runs,
+    }
 }
 
 /// The series folded into one figure by its action: `add` (and none) sums, `average`
@@ -153,8 +167,17 @@ pub(crate) struct Frame {
 
 /// Aligns the series' points; when there are more distinct times than `max_cols`, they
 /// are averaged into `max_cols` equal buckets over `from..until`.
-pub(crate) fn frame(series: &[Clean], from: i64, until: i64, max_cols: usize, sign: &[f64]) -> Frame {
-    let mut times: Vec<i64> = series.iter().flat_map(|s| s.points().map(|p| p.0)).collect();
+pub(crate) fn frame(
+    series: &[Clean],
+    from: i64,
+    until: i64,
+    max_cols: usize,
+    sign: &[f64],
+) -> Frame {
+    let mut times: Vec<i64> = series
+        .iter()
+        .flat_map(|s| s.points().map(|p| p.0))
+        .collect();
     times.sort_unstable();
     times.dedup();
     let max_cols = max_cols.max(1);
@@ -183,13 +206,22 @@ pub(crate) fn frame(series: &[Clean], from: i64, until: i64, max_cols: usize, si
         }
         let sg = sign.get(i).copied().unwrap_or(1.0);
         values.push(
-            sum.iter().zip(&n).map(|(s, &c)| if c == 0 { 0.0 } else { sg * s / f64::from(c) }).collect(),
+            sum.iter()
+                .zip(&n)
+                .map(|(s, &c)| if c == 0 { 0.0 } else { sg * s / f64::from(c) })
+                .collect(),
         );
     }
     let width = span as f64 / cols as f64;
     let times = keys
         .iter()
-        .map(|&k| if bucketed { from as f64 + (k as f64 + 0.5) * width } else { k as f64 })
+        .map(|&k| {
+            if bucketed {
+                from as f64 + (k as f64 + 0.5) * width
+            } else {
+                k as f64
+            }
+        })
         .collect();
     Frame { times, values }
 }
@@ -200,8 +232,9 @@ mod tests {
 
     #[test]
     fn caps_to_the_largest_and_keeps_order() {
-        let series: Vec<Series> =
-            (0..30).map(|i| Series::new(format!("s{i}"), vec![(10, f64::from(i))])).collect();
+        let series: Vec<Series> = (0..30)
+            .map(|i| Series::new(format!("s{i}"), vec![(10, f64::from(i))]))
+            .collect();
         let p = prepare(&series, 0, 100, 5);
         assert_eq!(p.hidden, 25);
         let labels: Vec<&str> = p.series.iter().map(|s| s.label.as_str()).collect();
@@ -212,15 +245,29 @@ mod tests {
     fn cleans_sorts_and_splits_at_gaps() {
         let s = Series::new(
             "x",
-            vec![(5, 1.0), (1, 0.0), (3, f64::NAN), (7, f64::INFINITY), (9, 2.0), (200, 9.0)],
+            vec![
+                (5, 1.0),
+                (1, 0.0),
+                (3, f64::NAN),
+                (7, f64::INFINITY),
+                (9, 2.0),
+                (200, 9.0),
+            ],
         );
         let p = prepare(&[s], 0, 100, 20);
-        assert_eq!(p.series[0].runs, vec![vec![(1, 0.0)], vec![(5, 1.0)], vec![(9, 2.0)]]);
+        assert_eq!(
+            p.series[0].runs,
+            vec![vec![(1, 0.0)], vec![(5, 1.0)], vec![(9, 2.0)]]
+        );
     }
 
     #[test]
     fn totals_follow_the_action() {
-        let mut c = Clean { label: String::new(), action: None, runs: vec![vec![(1, 2.0), (2, 4.0)]] };
+        let mut c = Clean {
+            label: String::new(),
+            action: None,
+            runs: vec![vec![(1, 2.0), (2, 4.0)]],
+        };
         assert_eq!(total(&c), 6.0);
         c.action = Some("average".into());
         assert_eq!(total(&c), 3.0);
@@ -232,7 +279,9 @@ mod tests {
 
     #[test]
     fn thinning_keeps_extremes() {
-        let run: Vec<(f64, f64)> = (0..1000).map(|i| (f64::from(i) / 100.0, f64::from(i % 7))).collect();
+        let run: Vec<(f64, f64)> = (0..1000)
+            .map(|i| (f64::from(i) / 100.0, f64::from(i % 7)))
+            .collect();
         let t = thin(&run);
         assert!(t.len() <= 40, "{}", t.len());
         assert!(t.iter().any(|p| p.1 == 6.0) && t.iter().any(|p| p.1 == 0.0));
@@ -241,8 +290,16 @@ mod tests {
 
     #[test]
     fn frame_aligns_and_buckets() {
-        let a = Clean { label: "a".into(), action: None, runs: vec![vec![(0, 1.0), (10, 2.0)]] };
-        let b = Clean { label: "b".into(), action: None, runs: vec![vec![(10, 5.0), (20, 1.0)]] };
+        let a = Clean {
+            label: "a".into(),
+            action: None,
+            runs: vec![vec![(0, 1.0), (10, 2.0)]],
+        };
+        let b = Clean {
+            label: "b".into(),
+            action: None,
+            runs: vec![vec![(10, 5.0), (20, 1.0)]],
+        };
         let f = frame(&[a.clone(), b.clone()], 0, 20, 100, &[1.0, -1.0]);
         assert_eq!(f.times, vec![0.0, 10.0, 20.0]);
         assert_eq!(f.values, vec![vec![1.0, 2.0, 0.0], vec![0.0, -5.0, -1.0]]);

@@ -38,7 +38,14 @@ pub(crate) fn y_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, ticks: &[f64], la
             });
         }
         let ty = (y + cap / 2.0).max(cap + 1.0);
-        scene.text(plot.x - 6.0, ty, label.clone(), ctx.fs, ctx.pal.text.opaque(), Anchor::End);
+        scene.text(
+            plot.x - 6.0,
+            ty,
+            label.clone(),
+            ctx.fs,
+            ctx.pal.text.opaque(),
+            Anchor::End,
+        );
     }
 }
 
@@ -48,7 +55,11 @@ pub(crate) fn x_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, from: i64, until:
     let face = ctx.face;
     let fs = ctx.fs;
     let fit = |label_w: f64| {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 1..=40")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "clamped to 1..=40"
+        )]
         let n = (plot.w / (label_w + 18.0)).floor().clamp(1.0, 40.0) as usize;
         n
     };
@@ -79,7 +90,14 @@ pub(crate) fn x_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, from: i64, until:
             continue;
         }
         last_right = r;
-        scene.text(x, baseline, label, fs, ctx.pal.text.opaque(), Anchor::Middle);
+        scene.text(
+            x,
+            baseline,
+            label,
+            fs,
+            ctx.pal.text.opaque(),
+            Anchor::Middle,
+        );
     }
 }
 
@@ -106,8 +124,16 @@ pub(crate) fn markers(ctx: &Ctx, scene: &mut Scene, m: &Mapper, markers: &[Marke
         let x0 = m.x(mk.ts as f64).max(plot.x);
         if let Some(end) = mk.end.filter(|&e| e > mk.ts) {
             let x1 = m.x(end as f64).min(plot.right());
-            let r = Rect { x: x0, y: plot.y, w: (x1 - x0).max(1.0), h: plot.h };
-            scene.clipped(Item::Rect { r, fill: color.alpha(0x22) });
+            let r = Rect {
+                x: x0,
+                y: plot.y,
+                w: (x1 - x0).max(1.0),
+                h: plot.h,
+            };
+            scene.clipped(Item::Rect {
+                r,
+                fill: color.alpha(0x22),
+            });
         }
         let xc = crisp(x0);
         scene.clipped(Item::Line {
@@ -134,9 +160,21 @@ pub(crate) fn markers(ctx: &Ctx, scene: &mut Scene, m: &Mapper, markers: &[Marke
         };
         row_right[row] = left + lw;
         let base = plot.y + 2.0 + row_h * (row as f64 + 1.0) - 4.0;
-        let bg = Rect { x: left - 2.0, y: base - fs + 1.0, w: lw + 4.0, h: fs + 3.0 };
-        scene.clipped(Item::Rect { r: bg, fill: ctx.pal.background.alpha(0xd8) });
-        let tx = if anchor == Anchor::Start { xc + 3.0 } else { xc - 3.0 };
+        let bg = Rect {
+            x: left - 2.0,
+            y: base - fs + 1.0,
+            w: lw + 4.0,
+            h: fs + 3.0,
+        };
+        scene.clipped(Item::Rect {
+            r: bg,
+            fill: ctx.pal.background.alpha(0xd8),
+        });
+        let tx = if anchor == Anchor::Start {
+            xc + 3.0
+        } else {
+            xc - 3.0
+        };
         scene.clipped(Item::Text {
             x: tx,
             y: base,
@@ -208,7 +246,9 @@ pub(crate) fn legend_layout(
             let note = format!("+{more} more");
             let nw = item_w(&note, false);
             let row = rows.last_mut()?;
-            let end = row.last().map_or(0.0, |(x, l, _)| x + item_w(l, true) + ENTRY_GAP);
+            let end = row
+                .last()
+                .map_or(0.0, |(x, l, _)| x + item_w(l, true) + ENTRY_GAP);
             if end + nw <= width || row.is_empty() {
                 row.push((end, note, None));
                 break;
@@ -231,11 +271,26 @@ pub(crate) fn draw_legend(ctx: &Ctx, scene: &mut Scene, legend: &Legend, x: f64,
         for (dx, label, color) in row {
             let mut tx = x + dx;
             if let Some(c) = color {
-                let r = Rect { x: tx, y: (mid - SWATCH / 2.0).round(), w: SWATCH, h: SWATCH };
-                scene.push(Item::Rect { r, fill: c.opaque() });
+                let r = Rect {
+                    x: tx,
+                    y: (mid - SWATCH / 2.0).round(),
+                    w: SWATCH,
+                    h: SWATCH,
+                };
+                scene.push(Item::Rect {
+                    r,
+                    fill: c.opaque(),
+                });
                 tx += SWATCH + 5.0;
             }
-            scene.text(tx, mid + cap / 2.0, label.clone(), fs, ctx.pal.text.opaque(), Anchor::Start);
+            scene.text(
+                tx,
+                mid + cap / 2.0,
+                label.clone(),
+                fs,
+                ctx.pal.text.opaque(),
+                Anchor::Start,
+            );
         }
     }
 }

@@ -25,16 +25,28 @@ pub struct GraphError {
 impl GraphError {
     /// A bad value for the named parameter.
     pub(crate) fn option(param: &str, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::BadOption, param: Some(param.to_owned()), message: message.into() }
+        Self {
+            kind: ErrorKind::BadOption,
+            param: Some(param.to_owned()),
+            message: message.into(),
+        }
     }
 
     /// A bad time; `param` is set later by [`GraphError::for_param`] when known.
     pub(crate) fn time(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::BadTime, param: None, message: message.into() }
+        Self {
+            kind: ErrorKind::BadTime,
+            param: None,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn render(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Render, param: None, message: message.into() }
+        Self {
+            kind: ErrorKind::Render,
+            param: None,
+            message: message.into(),
+        }
     }
 
     /// Attaches the name of the parameter the error is about.

@@ -19,7 +19,11 @@ pub struct Series {
 impl Series {
     /// A series with the given label and points and no action.
     pub fn new(label: impl Into<String>, points: Vec<(i64, f64)>) -> Self {
-        Self { label: label.into(), action: None, points }
+        Self {
+            label: label.into(),
+            action: None,
+            points,
+        }
     }
 }
 

@@ -5,9 +5,9 @@
 //! parameter names are ignored (the web layer shares the query string with other
 //! options); unknown values of known parameters are errors naming the parameter.
 
+use crate::GraphError;
 use crate::theme::Rgb;
 use crate::time::{Tz, parse_time};
-use crate::GraphError;
 
 /// Smallest accepted width or height, in pixels.
 pub const MIN_SIZE: u32 = 16;
@@ -191,16 +191,26 @@ impl GraphOptions {
         if let (Some(lo), Some(hi)) = (self.y_min, self.y_max)
             && lo >= hi
         {
-            return Err(GraphError::option("yMin", format!("yMin ({lo}) must be below yMax ({hi})")));
+            return Err(GraphError::option(
+                "yMin",
+                format!("yMin ({lo}) must be below yMax ({hi})"),
+            ));
         }
-        if self.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS) {
+        if self
+            .title
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS)
+        {
             return Err(GraphError::option(
                 "title",
                 format!("longer than {MAX_TITLE_CHARS} characters"),
             ));
         }
         if self.colors.len() > MAX_COLORS {
-            return Err(GraphError::option("colors", format!("more than {MAX_COLORS} colours")));
+            return Err(GraphError::option(
+                "colors",
+                format!("more than {MAX_COLORS} colours"),
+            ));
         }
         Ok(())
     }
@@ -210,16 +220,23 @@ fn check_size(name: &str, v: u32) -> Result<(), GraphError> {
     if (MIN_SIZE..=MAX_SIZE).contains(&v) {
         Ok(())
     } else {
-        Err(GraphError::option(name, format!("{v} is outside {MIN_SIZE}..={MAX_SIZE} pixels")))
+        Err(GraphError::option(
+            name,
+            format!("{v} is outside {MIN_SIZE}..={MAX_SIZE} pixels"),
+        ))
     }
 }
 
 fn parse_size(name: &str, v: &str) -> Result<u32, GraphError> {
-    let n: i64 = v.trim().parse().map_err(|_| {
-        GraphError::option(name, format!("{v:?} is not a whole number of pixels"))
-    })?;
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| GraphError::option(name, format!("{v:?} is not a whole number of pixels")))?;
     let n = u32::try_from(n).map_err(|_| {
-        GraphError::option(name, format!("{n} is outside {MIN_SIZE}..={MAX_SIZE} pixels"))
+        GraphError::option(
+            name,
+            format!("{n} is outside {MIN_SIZE}..={MAX_SIZE} pixels"),
+        )
     })?;
     check_size(name, n)?;
     Ok(n)
@@ -231,7 +248,10 @@ fn parse_style(v: &str) -> Result<Style, GraphError> {
         "cpu" => Ok(Style::Cpu),
         "net" => Ok(Style::Net),
         "url" => Ok(Style::Url),
-        _ => Err(GraphError::option("style", format!("unknown style {v:?}; use default, cpu, net or url"))),
+        _ => Err(GraphError::option(
+            "style",
+            format!("unknown style {v:?}; use default, cpu, net or url"),
+        )),
     }
 }
 
@@ -241,7 +261,10 @@ fn parse_type(v: &str) -> Result<ChartType, GraphError> {
         "area" => Ok(ChartType::Area),
         "stacked" | "stack" => Ok(ChartType::Stacked),
         "bar" | "bars" => Ok(ChartType::Bar),
-        _ => Err(GraphError::option("type", format!("unknown type {v:?}; use line, area, stacked or bar"))),
+        _ => Err(GraphError::option(
+            "type",
+            format!("unknown type {v:?}; use line, area, stacked or bar"),
+        )),
     }
 }
 
@@ -249,7 +272,10 @@ fn parse_theme(v: &str) -> Result<Theme, GraphError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "light" => Ok(Theme::Light),
         "dark" => Ok(Theme::Dark),
-        _ => Err(GraphError::option("theme", format!("unknown theme {v:?}; use light or dark"))),
+        _ => Err(GraphError::option(
+            "theme",
+            format!("unknown theme {v:?}; use light or dark"),
+        )),
     }
 }
 
@@ -264,14 +290,24 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, GraphError> {
 fn parse_finite(name: &str, v: &str) -> Result<f64, GraphError> {
     match v.trim().parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
-        _ => Err(GraphError::option(name, format!("{v:?} is not a finite number"))),
+        _ => Err(GraphError::option(
+            name,
+            format!("{v:?} is not a finite number"),
+        )),
     }
 }
 
 fn parse_colors(v: &str) -> Result<Vec<Rgb>, GraphError> {
-    let list: Vec<&str> = v.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+    let list: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     if list.len() > MAX_COLORS {
-        return Err(GraphError::option("colors", format!("more than {MAX_COLORS} colours")));
+        return Err(GraphError::option(
+            "colors",
+            format!("more than {MAX_COLORS} colours"),
+        ));
     }
     list.into_iter()
         .map(|c| {
@@ -289,8 +325,10 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     fn q(pairs: &[(&str, &str)]) -> Result<GraphOptions, GraphError> {
-        let v: Vec<(String, String)> =
-            pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+        let v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
         GraphOptions::from_query(&v, NOW)
     }
 
@@ -316,11 +354,20 @@ mod tests {
         .unwrap();
         assert_eq!((o.from, o.until), (NOW - 6 * 3600, NOW));
         assert_eq!((o.width, o.height), (400, 200));
-        assert_eq!((o.style, o.chart_type, o.theme), (Style::Net, ChartType::Area, Theme::Dark));
+        assert_eq!(
+            (o.style, o.chart_type, o.theme),
+            (Style::Net, ChartType::Area, Theme::Dark)
+        );
         assert_eq!(o.title.as_deref(), Some("Traffic"));
         assert!(!o.legend);
-        assert_eq!((o.y_min, o.y_max, o.line_width), (Some(-5.0), Some(1000.0), 2.0));
-        assert_eq!(o.colors, vec![Rgb(255, 0, 0), Rgb(0, 255, 0), Rgb(0xaa, 0xbb, 0xcc)]);
+        assert_eq!(
+            (o.y_min, o.y_max, o.line_width),
+            (Some(-5.0), Some(1000.0), 2.0)
+        );
+        assert_eq!(
+            o.colors,
+            vec![Rgb(255, 0, 0), Rgb(0, 255, 0), Rgb(0xaa, 0xbb, 0xcc)]
+        );
         assert_eq!(o.tz.offset_secs(), 8 * 3600);
     }
 

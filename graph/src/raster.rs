@@ -18,6 +18,9 @@ use crate::theme::Color;
 /// JPEG quality: high enough that text and thin lines stay clean.
 const JPEG_QUALITY: u8 = 90;
 
+/// Points per stroked chunk of a polyline.
+const CHUNK: usize = 48;
+
 /// Paints the scene; returns tightly packed RGB8 pixels (the background is opaque).
 pub(crate) fn paint(scene: &Scene) -> Result<Vec<u8>, GraphError> {
     let mut pm = Pixmap::new(scene.width, scene.height)
@@ -57,7 +60,10 @@ pub(crate) fn encode_jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>
     Ok(out)
 }
 
-#[allow(clippy::cast_possible_truncation, reason = "pixel coordinates are far inside f32 range")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "pixel coordinates are far inside f32 range"
+)]
 fn f(v: f64) -> f32 {
     v as f32
 }
@@ -86,12 +92,23 @@ fn draw(pm: &mut Pixmap, item: &Item, mask: Option<&Mask>) -> Result<(), GraphEr
                 pm.fill_rect(rect, &paint_of(*fill), id, mask);
             }
         }
-        Item::Line { x1, y1, x2, y2, color, width, dash } => {
+        Item::Line {
+            x1,
+            y1,
+            x2,
+            y2,
+            color,
+            width,
+            dash,
+        } => {
             let mut pb = PathBuilder::new();
             pb.move_to(f(*x1), f(*y1));
             pb.line_to(f(*x2), f(*y2));
             if let Some(path) = pb.finish() {
-                let mut stroke = Stroke { width: f(*width), ..Stroke::default() };
+                let mut stroke = Stroke {
+                    width: f(*width),
+                    ..Stroke::default()
+                };
                 if *dash {
                     stroke.dash = StrokeDash::new(vec![4.0, 3.0], 0.0);
                 }
@@ -99,24 +116,30 @@ fn draw(pm: &mut Pixmap, item: &Item, mask: Option<&Mask>) -> Result<(), GraphEr
             }
         }
         Item::Polyline { runs, color, width } => {
-            let mut pb = PathBuilder::new();
+            // Stroked in short chunks: the scan converter sorts the active edges on every
+            // row, which grows quadratically on a dense zigzag stroked as one path. Round
+            // caps make the joints between chunks invisible (the colour is opaque).
+            let stroke = Stroke {
+                width: f(*width),
+                line_cap: LineCap::Round,
+                line_join: LineJoin::Round,
+                ..Stroke::default()
+            };
+            let paint = paint_of(*color);
             for run in runs {
-                for (i, (x, y)) in run.iter().enumerate() {
-                    if i == 0 {
-                        pb.move_to(f(*x), f(*y));
-                    } else {
+                let mut start = 0;
+                while start + 1 < run.len() {
+                    let end = (start + CHUNK).min(run.len() - 1);
+                    let mut pb = PathBuilder::new();
+                    pb.move_to(f(run[start].0), f(run[start].1));
+                    for (x, y) in &run[start + 1..=end] {
                         pb.line_to(f(*x), f(*y));
                     }
+                    if let Some(path) = pb.finish() {
+                        pm.stroke_path(&path, &paint, &stroke, id, mask);
+                    }
+                    start = end;
                 }
-            }
-            if let Some(path) = pb.finish() {
-                let stroke = Stroke {
-                    width: f(*width),
-                    line_cap: LineCap::Round,
-                    line_join: LineJoin::Round,
-                    ..Stroke::default()
-                };
-                pm.stroke_path(&path, &paint_of(*color), &stroke, id, mask);
             }
         }
         Item::Polygon { pts, fill } => {
@@ -138,7 +161,15 @@ fn draw(pm: &mut Pixmap, item: &Item, mask: Option<&Mask>) -> Result<(), GraphEr
                 pm.fill_path(&path, &paint_of(*fill), FillRule::Winding, id, mask);
             }
         }
-        Item::Text { x, y, text, size, color, anchor, bold } => {
+        Item::Text {
+            x,
+            y,
+            text,
+            size,
+            color,
+            anchor,
+            bold,
+        } => {
             let face = face()?;
             let width = face.width(text, *size);
             let x0 = match anchor {
@@ -167,7 +198,10 @@ fn draw(pm: &mut Pixmap, item: &Item, mask: Option<&Mask>) -> Result<(), GraphEr
                 let paint = paint_of(*color);
                 pm.fill_path(&path, &paint, FillRule::Winding, id, mask);
                 if *bold {
-                    let stroke = Stroke { width: f(s / 24.0), ..Stroke::default() };
+                    let stroke = Stroke {
+                        width: f(s / 24.0),
+                        ..Stroke::default()
+                    };
                     pm.stroke_path(&path, &paint, &stroke, id, mask);
                 }
             }

@@ -33,15 +33,46 @@ pub(crate) enum Anchor {
 /// One drawing primitive.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Item {
-    Rect { r: Rect, fill: Color },
-    Line { x1: f64, y1: f64, x2: f64, y2: f64, color: Color, width: f64, dash: bool },
+    Rect {
+        r: Rect,
+        fill: Color,
+    },
+    Line {
+        x1: f64,
+        y1: f64,
+        x2: f64,
+        y2: f64,
+        color: Color,
+        width: f64,
+        dash: bool,
+    },
     /// Connected points; each inner list is drawn as one stroke (gaps between lists).
-    Polyline { runs: Vec<Vec<(f64, f64)>>, color: Color, width: f64 },
+    Polyline {
+        runs: Vec<Vec<(f64, f64)>>,
+        color: Color,
+        width: f64,
+    },
     /// A closed, filled polygon.
-    Polygon { pts: Vec<(f64, f64)>, fill: Color },
-    Dot { x: f64, y: f64, r: f64, fill: Color },
+    Polygon {
+        pts: Vec<(f64, f64)>,
+        fill: Color,
+    },
+    Dot {
+        x: f64,
+        y: f64,
+        r: f64,
+        fill: Color,
+    },
     /// `y` is the baseline.
-    Text { x: f64, y: f64, text: String, size: f64, color: Color, anchor: Anchor, bold: bool },
+    Text {
+        x: f64,
+        y: f64,
+        text: String,
+        size: f64,
+        color: Color,
+        anchor: Anchor,
+        bold: bool,
+    },
 }
 
 /// A whole chart, ready to be written.
@@ -57,8 +88,19 @@ pub(crate) struct Scene {
 
 impl Scene {
     pub fn new(width: u32, height: u32, background: Color) -> Scene {
-        let full = Rect { x: 0.0, y: 0.0, w: f64::from(width), h: f64::from(height) };
-        Scene { width, height, background, clip: full, items: Vec::new() }
+        let full = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: f64::from(width),
+            h: f64::from(height),
+        };
+        Scene {
+            width,
+            height,
+            background,
+            clip: full,
+            items: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, item: Item) {
@@ -69,10 +111,26 @@ impl Scene {
         self.items.push((true, item));
     }
 
-    pub fn text(&mut self, x: f64, y: f64, text: impl Into<String>, size: f64, color: Color, anchor: Anchor) {
+    pub fn text(
+        &mut self,
+        x: f64,
+        y: f64,
+        text: impl Into<String>,
+        size: f64,
+        color: Color,
+        anchor: Anchor,
+    ) {
         let text = text.into();
         if !text.is_empty() {
-            self.push(Item::Text { x, y, text, size, color, anchor, bold: false });
+            self.push(Item::Text {
+                x,
+                y,
+                text,
+                size,
+                color,
+                anchor,
+                bold: false,
+            });
         }
     }
 }

@@ -25,11 +25,19 @@ pub(crate) fn write(scene: &Scene) -> String {
         n(c.w),
         n(c.h)
     );
-    let _ = write!(s, r#"<rect width="100%" height="100%"{}/>"#, fill(scene.background));
+    let _ = write!(
+        s,
+        r#"<rect width="100%" height="100%"{}/>"#,
+        fill(scene.background)
+    );
     let mut in_clip = false;
     for (clipped, item) in &scene.items {
         if *clipped != in_clip {
-            s.push_str(if *clipped { r#"<g clip-path="url(#p)">"# } else { "</g>" });
+            s.push_str(if *clipped {
+                r#"<g clip-path="url(#p)">"#
+            } else {
+                "</g>"
+            });
             in_clip = *clipped;
         }
         item_svg(&mut s, item);
@@ -54,7 +62,15 @@ fn item_svg(s: &mut String, item: &Item) {
                 fill(*f)
             );
         }
-        Item::Line { x1, y1, x2, y2, color, width, dash } => {
+        Item::Line {
+            x1,
+            y1,
+            x2,
+            y2,
+            color,
+            width,
+            dash,
+        } => {
             let crisp = (x1 == x2 || y1 == y2) && !*dash;
             let _ = write!(
                 s,
@@ -64,30 +80,49 @@ fn item_svg(s: &mut String, item: &Item) {
                 n(*x2),
                 n(*y2),
                 stroke(*color, *width),
-                if *dash { r#" stroke-dasharray="4,3""# } else { "" },
-                if crisp { r#" shape-rendering="crispEdges""# } else { "" }
+                if *dash {
+                    r#" stroke-dasharray="4,3""#
+                } else {
+                    ""
+                },
+                if crisp {
+                    r#" shape-rendering="crispEdges""#
+                } else {
+                    ""
+                }
             );
         }
         Item::Polyline { runs, color, width } => {
             s.push_str(r#"<path fill="none" stroke-linejoin="round" stroke-linecap="round" d=""#);
             for run in runs {
-                for (i, (x, y)) in run.iter().enumerate() {
-                    let _ = write!(s, "{}{},{}", if i == 0 { 'M' } else { 'L' }, n(*x), n(*y));
-                }
+                points(s, run);
             }
             let _ = write!(s, "\"{}/>", stroke(*color, *width));
         }
         Item::Polygon { pts, fill: f } => {
             s.push_str("<path d=\"");
-            for (i, (x, y)) in pts.iter().enumerate() {
-                let _ = write!(s, "{}{},{}", if i == 0 { 'M' } else { 'L' }, n(*x), n(*y));
-            }
+            points(s, pts);
             let _ = write!(s, "Z\"{}/>", fill(*f));
         }
         Item::Dot { x, y, r, fill: f } => {
-            let _ = write!(s, r#"<circle cx="{}" cy="{}" r="{}"{}/>"#, n(*x), n(*y), n(*r), fill(*f));
+            let _ = write!(
+                s,
+                r#"<circle cx="{}" cy="{}" r="{}"{}/>"#,
+                n(*x),
+                n(*y),
+                n(*r),
+                fill(*f)
+            );
         }
-        Item::Text { x, y, text, size, color, anchor, bold } => {
+        Item::Text {
+            x,
+            y,
+            text,
+            size,
+            color,
+            anchor,
+            bold,
+        } => {
             let a = match anchor {
                 Anchor::Start => "",
                 Anchor::Middle => r#" text-anchor="middle""#,
@@ -109,10 +144,41 @@ fn item_svg(s: &mut String, item: &Item) {
     }
 }
 
+/// `M x,y L x,y ...` for a run of points; the hot loop of large charts, so numbers are
+/// written as tenths with integer formatting.
+fn points(s: &mut String, pts: &[(f64, f64)]) {
+    for (i, (x, y)) in pts.iter().enumerate() {
+        s.push(if i == 0 { 'M' } else { 'L' });
+        push_num(s, *x);
+        s.push(',');
+        push_num(s, *y);
+    }
+}
+
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "pixel coordinates are clamped to a few thousand"
+)]
+fn push_num(s: &mut String, v: f64) {
+    let tenths = (v.clamp(-1e6, 1e6) * 10.0).round() as i64;
+    if tenths < 0 {
+        s.push('-');
+    }
+    let a = tenths.unsigned_abs();
+    let _ = write!(s, "{}", a / 10);
+    if !a.is_multiple_of(10) {
+        let _ = write!(s, ".{}", a % 10);
+    }
+}
+
 /// A coordinate with at most one decimal, without a trailing `.0`.
 fn n(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;
-    if r == r.trunc() { format!("{}", r + 0.0) } else { format!("{r:.1}") }
+    if r == r.trunc() {
+        format!("{}", r + 0.0)
+    } else {
+        format!("{r:.1}")
+    }
 }
 
 fn hex(c: Color) -> String {
@@ -128,11 +194,19 @@ fn fill(c: Color) -> String {
 }
 
 fn stroke(c: Color, width: f64) -> String {
-    let w = if (width - 1.0).abs() < 1e-9 { String::new() } else { format!(r#" stroke-width="{}""#, n(width)) };
+    let w = if (width - 1.0).abs() < 1e-9 {
+        String::new()
+    } else {
+        format!(r#" stroke-width="{}""#, n(width))
+    };
     if c.a == 255 {
         format!(r#" stroke="{}"{w}"#, hex(c))
     } else {
-        format!(r#" stroke="{}" stroke-opacity="{}"{w}"#, hex(c), opacity(c.a))
+        format!(
+            r#" stroke="{}" stroke-opacity="{}"{w}"#,
+            hex(c),
+            opacity(c.a)
+        )
     }
 }
 
@@ -164,6 +238,9 @@ mod tests {
         assert_eq!(n(12.04), "12");
         assert_eq!(n(12.25), "12.3");
         assert_eq!(n(-0.01), "0");
+        let mut s = String::new();
+        points(&mut s, &[(1.0, -2.25), (0.04, 3.96)]);
+        assert_eq!(s, "M1,-2.3L0,4");
     }
 
     #[test]

@@ -28,7 +28,12 @@ impl Rgb {
 
     /// With an alpha, for drawing.
     pub(crate) fn alpha(self, a: u8) -> Color {
-        Color { r: self.0, g: self.1, b: self.2, a }
+        Color {
+            r: self.0,
+            g: self.1,
+            b: self.2,
+            a,
+        }
     }
 
     pub(crate) fn opaque(self) -> Color {
@@ -45,9 +50,16 @@ pub(crate) struct Color {
     pub a: u8,
 }
 
-#[allow(clippy::cast_possible_truncation, reason = "each byte is masked to 0..=255 first")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "each byte is masked to 0..=255 first"
+)]
 const fn hex(v: u32) -> Rgb {
-    Rgb(((v >> 16) & 0xff) as u8, ((v >> 8) & 0xff) as u8, (v & 0xff) as u8)
+    Rgb(
+        ((v >> 16) & 0xff) as u8,
+        ((v >> 8) & 0xff) as u8,
+        (v & 0xff) as u8,
+    )
 }
 
 const LIGHT_PALETTE: [Rgb; 20] = [

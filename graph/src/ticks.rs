@@ -18,7 +18,13 @@ const LIMIT: f64 = 1e300;
 
 /// The axis for data spanning `min..=max` with about `target` intervals; a fixed end
 /// (`yMin`/`yMax`) is kept exactly, the other end is rounded out to a tick.
-pub(crate) fn y_axis(min: f64, max: f64, target: usize, fix_lo: Option<f64>, fix_hi: Option<f64>) -> YAxis {
+pub(crate) fn y_axis(
+    min: f64,
+    max: f64,
+    target: usize,
+    fix_lo: Option<f64>,
+    fix_hi: Option<f64>,
+) -> YAxis {
     let (mut a, mut b) = if min.is_finite() && max.is_finite() && min <= max {
         (min, max)
     } else {
@@ -45,8 +51,16 @@ pub(crate) fn y_axis(min: f64, max: f64, target: usize, fix_lo: Option<f64>, fix
         }
     }
     let step = nice_step((b - a) / f64::from(u32::try_from(target.max(1)).unwrap_or(5)));
-    let lo = if fix_lo.is_some() { a } else { (a / step).floor() * step };
-    let hi = if fix_hi.is_some() { b } else { (b / step).ceil() * step };
+    let lo = if fix_lo.is_some() {
+        a
+    } else {
+        (a / step).floor() * step
+    };
+    let hi = if fix_hi.is_some() {
+        b
+    } else {
+        (b / step).ceil() * step
+    };
     let first = (lo / step - 1e-9).ceil();
     let mut ticks = Vec::new();
     for k in 0..64 {
@@ -56,7 +70,12 @@ pub(crate) fn y_axis(min: f64, max: f64, target: usize, fix_lo: Option<f64>, fix
         }
         ticks.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
     }
-    YAxis { lo, hi, step, ticks }
+    YAxis {
+        lo,
+        hi,
+        step,
+        ticks,
+    }
 }
 
 fn nice_step(raw: f64) -> f64 {
@@ -92,14 +111,26 @@ impl SiScale {
     /// For an axis whose largest absolute tick is `max_abs` and whose step is `step`;
     /// `unit` (like `B/s`) follows the prefix after a space.
     pub fn new(max_abs: f64, step: f64, unit: &'static str) -> SiScale {
-        const UP: [(f64, &str); 6] =
-            [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+        const UP: [(f64, &str); 6] = [
+            (1e18, "E"),
+            (1e15, "P"),
+            (1e12, "T"),
+            (1e9, "G"),
+            (1e6, "M"),
+            (1e3, "k"),
+        ];
         const DOWN: [(f64, &str); 3] = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n")];
         // Below 10,000 plain numbers read better than "0.25k".
         let (div, prefix) = if max_abs >= 1e4 {
-            UP.iter().copied().find(|(d, _)| max_abs >= *d).unwrap_or((1.0, ""))
+            UP.iter()
+                .copied()
+                .find(|(d, _)| max_abs >= *d)
+                .unwrap_or((1.0, ""))
         } else if max_abs > 0.0 && max_abs < 0.01 {
-            DOWN.iter().copied().find(|(d, _)| max_abs >= *d).unwrap_or((1e-9, "n"))
+            DOWN.iter()
+                .copied()
+                .find(|(d, _)| max_abs >= *d)
+                .unwrap_or((1e-9, "n"))
         } else {
             (1.0, "")
         };
@@ -112,21 +143,32 @@ impl SiScale {
             }
             decimals += 1;
         }
-        SiScale { div, prefix, decimals, unit }
+        SiScale {
+            div,
+            prefix,
+            decimals,
+            unit,
+        }
     }
 
     /// The label of `v`.
     pub fn format(&self, v: f64) -> String {
         let x = v / self.div;
-        let num = if x == 0.0 { "0".to_owned() } else { format!("{x:.*}", self.decimals) };
+        let num = if x == 0.0 {
+            "0".to_owned()
+        } else {
+            format!("{x:.*}", self.decimals)
+        };
         let num = if num.starts_with('-') && num[1..].bytes().all(|b| b == b'0' || b == b'.') {
             num[1..].to_owned()
         } else {
             num
         };
-        match (self.unit.is_empty(), self.prefix.is_empty()) {
-            (true, _) => format!("{num}{}", self.prefix),
-            (false, _) => format!("{num} {}{}", self.prefix, self.unit),
+        let prefix = if x == 0.0 { "" } else { self.prefix };
+        if self.unit.is_empty() {
+            format!("{num}{prefix}")
+        } else {
+            format!("{num} {prefix}{}", self.unit)
         }
     }
 }
@@ -138,13 +180,17 @@ pub(crate) fn format_value(v: f64, unit: &'static str) -> String {
         return String::new();
     }
     let a = v.abs();
-    let magnitude = if a > 0.0 { 10f64.powf(a.log10().floor()) } else { 1.0 };
+    let magnitude = if a > 0.0 {
+        10f64.powf(a.log10().floor())
+    } else {
+        1.0
+    };
     SiScale::new(a, magnitude / 100.0, unit).format(v)
 }
 
 const FIXED_STEPS: [i64; 20] = [
-    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200,
-    86_400, 172_800, 604_800,
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+    172_800, 604_800,
 ];
 const MONTH_STEPS: [i64; 4] = [1, 2, 3, 6];
 const YEAR_STEPS: [i64; 11] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
@@ -181,13 +227,20 @@ pub(crate) fn time_ticks(from: i64, until: i64, tz: Tz, max_ticks: usize) -> Vec
         let mut idx = start.year * 12 + i64::from(start.month) - 1;
         idx -= idx.rem_euclid(m);
         loop {
-            let (y, mo) = (idx.div_euclid(12), u32::try_from(idx.rem_euclid(12) + 1).unwrap_or(1));
-            let t = tz.unix(&civil_date(y, mo, 1));
+            let (y, mo) = (
+                idx.div_euclid(12),
+                u32::try_from(idx.rem_euclid(12) + 1).unwrap_or(1),
+            );
+            let t = tz.unix(civil_date(y, mo, 1));
             if t > until || out.len() > max_ticks + 1 {
                 break;
             }
             if t >= from {
-                let label = if mo == 1 { y.to_string() } else { civil_date(y, mo, 1).month_name().into() };
+                let label = if mo == 1 {
+                    y.to_string()
+                } else {
+                    civil_date(y, mo, 1).month_name().into()
+                };
                 out.push((t, label));
             }
             idx += m;
@@ -195,10 +248,14 @@ pub(crate) fn time_ticks(from: i64, until: i64, tz: Tz, max_ticks: usize) -> Vec
         return out;
     }
     let years_span = span / (365 * 86_400);
-    let k = YEAR_STEPS.iter().copied().find(|&k| years_span / k <= max).unwrap_or(10_000);
+    let k = YEAR_STEPS
+        .iter()
+        .copied()
+        .find(|&k| years_span / k <= max)
+        .unwrap_or(10_000);
     let mut y = start.year - start.year.rem_euclid(k);
     loop {
-        let t = tz.unix(&civil_date(y, 1, 1));
+        let t = tz.unix(civil_date(y, 1, 1));
         if t > until || out.len() > max_ticks + 1 {
             break;
         }
@@ -212,7 +269,14 @@ pub(crate) fn time_ticks(from: i64, until: i64, tz: Tz, max_ticks: usize) -> Vec
 
 fn civil_date(year: i64, month: u32, day: u32) -> Civil {
     let (year, month, day) = civil_from_days(days_from_civil(year, month, day));
-    Civil { year, month, day, hour: 0, minute: 0, second: 0 }
+    Civil {
+        year,
+        month,
+        day,
+        hour: 0,
+        minute: 0,
+        second: 0,
+    }
 }
 
 fn label_fixed(c: Civil, step: i64) -> String {
@@ -270,7 +334,10 @@ mod tests {
         assert_eq!(t[0].1, "23:00");
         assert_eq!(t[1].1, "Nov 15");
         let t = time_ticks(from, from + 120, tz, 6);
-        assert!(t.iter().all(|(ts, l)| ts % 30 == 0 && l.len() == 8), "{t:?}");
+        assert!(
+            t.iter().all(|(ts, l)| ts % 30 == 0 && l.len() == 8),
+            "{t:?}"
+        );
         let t = time_ticks(from, from + 14 * 86_400, tz, 3);
         assert!(t.iter().all(|(ts, _)| (ts / 86_400 - 4) % 7 == 0), "{t:?}");
         let t = time_ticks(from, from + 400 * 86_400, tz, 6);

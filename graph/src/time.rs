@@ -58,7 +58,9 @@ fn in_range(t: i64, s: &str) -> Result<i64, GraphError> {
     if (0..=MAX_TIME).contains(&t) {
         Ok(t)
     } else {
-        Err(GraphError::time(format!("{s:?} is out of range (before 1970 or after 9999)")))
+        Err(GraphError::time(format!(
+            "{s:?} is out of range (before 1970 or after 9999)"
+        )))
     }
 }
 
@@ -74,7 +76,9 @@ fn parse_offset(rest: &str) -> Result<i64, String> {
     if digits == 0 {
         return Err("an offset needs a number, as in -6h".into());
     }
-    let n: i64 = body[..digits].parse().map_err(|_| "the number is too large".to_string())?;
+    let n: i64 = body[..digits]
+        .parse()
+        .map_err(|_| "the number is too large".to_string())?;
     let unit = body[digits..].trim();
     let secs = match unit {
         "s" | "sec" | "secs" | "second" | "seconds" => 1,
@@ -87,10 +91,14 @@ fn parse_offset(rest: &str) -> Result<i64, String> {
         "m" => return Err("unit m is ambiguous: use min (minutes) or mon (months)".into()),
         "" => return Err("the offset needs a unit: s, min, h, d, w, mon or y".into()),
         other => {
-            return Err(format!("unknown unit {other:?}: use s, min, h, d, w, mon or y"));
+            return Err(format!(
+                "unknown unit {other:?}: use s, min, h, d, w, mon or y"
+            ));
         }
     };
-    n.checked_mul(secs).map(|v| v * sign).ok_or_else(|| "the offset is too large".into())
+    n.checked_mul(secs)
+        .map(|v| v * sign)
+        .ok_or_else(|| "the offset is too large".into())
 }
 
 /// A fixed offset from UTC, used for the time axis labels.
@@ -129,9 +137,10 @@ impl Tz {
         if rest.is_empty() || rest == "Z" {
             return Ok(Tz::UTC);
         }
-        if s.contains('/') || s.chars().any(char::is_alphabetic) && !rest.starts_with(['+', '-'])
-        {
-            return Err(bad("time zone names are not supported; give a fixed offset like +08:00"));
+        if s.contains('/') || s.chars().any(char::is_alphabetic) && !rest.starts_with(['+', '-']) {
+            return Err(bad(
+                "time zone names are not supported; give a fixed offset like +08:00",
+            ));
         }
         let sign = match rest.as_bytes()[0] {
             b'+' => 1,
@@ -167,7 +176,7 @@ impl Tz {
     }
 
     /// Unix time of a local wall-clock time.
-    pub(crate) fn unix(self, c: &Civil) -> i64 {
+    pub(crate) fn unix(self, c: Civil) -> i64 {
         c.to_unix() - i64::from(self.offset)
     }
 }
@@ -201,7 +210,7 @@ impl Civil {
         }
     }
 
-    pub fn to_unix(&self) -> i64 {
+    pub fn to_unix(self) -> i64 {
         days_from_civil(self.year, self.month, self.day) * DAY
             + i64::from(self.hour) * 3600
             + i64::from(self.minute) * 60
@@ -209,8 +218,9 @@ impl Civil {
     }
 
     pub fn month_name(&self) -> &'static str {
-        const NAMES: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const NAMES: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         NAMES[usize::try_from(self.month.clamp(1, 12) - 1).unwrap_or(0)]
     }
 }
@@ -238,7 +248,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 #[cfg(test)]
@@ -285,9 +299,17 @@ mod tests {
         assert_eq!(Tz::parse("UTC").unwrap(), Tz::UTC);
         assert_eq!(Tz::parse("z").unwrap(), Tz::UTC);
         assert_eq!(Tz::parse("+08:00").unwrap().offset_secs(), 8 * 3600);
-        assert_eq!(Tz::parse("-0530").unwrap().offset_secs(), -(5 * 3600 + 1800));
+        assert_eq!(
+            Tz::parse("-0530").unwrap().offset_secs(),
+            -(5 * 3600 + 1800)
+        );
         assert_eq!(Tz::parse("UTC+8").unwrap().offset_secs(), 8 * 3600);
-        assert!(Tz::parse("Asia/Shanghai").unwrap_err().to_string().contains("not supported"));
+        assert!(
+            Tz::parse("Asia/Shanghai")
+                .unwrap_err()
+                .to_string()
+                .contains("not supported")
+        );
         assert!(Tz::parse("+15:00").is_err());
         assert!(Tz::parse("+08:75").is_err());
         assert!(Tz::parse("+1a").is_err());
@@ -299,9 +321,12 @@ mod tests {
             assert_eq!(Civil::from_unix(t).to_unix(), t);
         }
         let c = Civil::from_unix(NOW);
-        assert_eq!((c.year, c.month, c.day, c.hour, c.minute), (2023, 11, 14, 22, 13));
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute),
+            (2023, 11, 14, 22, 13)
+        );
         let tz = Tz::parse("+08:00").unwrap();
         assert_eq!(tz.civil(NOW).day, 15);
-        assert_eq!(tz.unix(&tz.civil(NOW)), NOW);
+        assert_eq!(tz.unix(tz.civil(NOW)), NOW);
     }
 }

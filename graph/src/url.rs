@@ -32,23 +32,43 @@ pub(crate) fn draw(ctx: &Ctx, p: &Prepared, scene: &mut Scene) {
     if rows.is_empty() {
         let size = (fs * 1.3).min(h / 2.0);
         let y = (top + h) / 2.0 + face.cap_height(size) / 2.0;
-        scene.text(w / 2.0, y, "no data", size, ctx.pal.text.opaque(), Anchor::Middle);
+        scene.text(
+            w / 2.0,
+            y,
+            "no data",
+            size,
+            ctx.pal.text.opaque(),
+            Anchor::Middle,
+        );
         return;
     }
     rows.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let row_h = (fs + 8.0).max(12.0);
     let note_h = fs + 6.0;
     let avail = (h - top - pad - note_h).max(row_h);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 1..=20")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped to 1..=20"
+    )]
     let fit = (avail / row_h).floor().clamp(1.0, 20.0) as usize;
     let shown = rows.len().min(fit);
     let more = p.hidden + p.series.len() - shown;
     let label_w = (w * 0.35).min(260.0);
-    let labels: Vec<String> =
-        rows[..shown].iter().map(|(i, _)| face.fit(&p.series[*i].label, fs, label_w)).collect();
+    let labels: Vec<String> = rows[..shown]
+        .iter()
+        .map(|(i, _)| face.fit(&p.series[*i].label, fs, label_w))
+        .collect();
     let col = labels.iter().map(|l| face.width(l, fs)).fold(0.0, f64::max) + 8.0;
-    let figures: Vec<String> = rows[..shown].iter().map(|(_, v)| format_value(*v, "")).collect();
-    let fig_w = figures.iter().map(|l| face.width(l, fs)).fold(0.0, f64::max) + 8.0;
+    let figures: Vec<String> = rows[..shown]
+        .iter()
+        .map(|(_, v)| format_value(*v, ""))
+        .collect();
+    let fig_w = figures
+        .iter()
+        .map(|l| face.width(l, fs))
+        .fold(0.0, f64::max)
+        + 8.0;
     let bar_x = pad + col;
     let bar_max = (w - pad - fig_w - bar_x).max(1.0);
     let max_v = rows[..shown].iter().map(|r| r.1.abs()).fold(0.0, f64::max);
@@ -57,11 +77,37 @@ pub(crate) fn draw(ctx: &Ctx, p: &Prepared, scene: &mut Scene) {
     for (k, ((i, v), (label, fig))) in rows.iter().zip(labels.iter().zip(&figures)).enumerate() {
         let y = top + row_h * k as f64;
         let mid = y + row_h / 2.0;
-        let len = if max_v > 0.0 { v.abs() / max_v * bar_max } else { 0.0 };
-        let r = Rect { x: bar_x, y: y + 2.0, w: len.max(1.0), h: row_h - 4.0 };
-        scene.push(Item::Rect { r, fill: ctx.color(*i).opaque() });
-        scene.text(bar_x - 6.0, mid + cap / 2.0, label.clone(), fs, text, Anchor::End);
-        scene.text(bar_x + len + 5.0, mid + cap / 2.0, fig.clone(), fs, text, Anchor::Start);
+        let len = if max_v > 0.0 {
+            v.abs() / max_v * bar_max
+        } else {
+            0.0
+        };
+        let r = Rect {
+            x: bar_x,
+            y: y + 2.0,
+            w: len.max(1.0),
+            h: row_h - 4.0,
+        };
+        scene.push(Item::Rect {
+            r,
+            fill: ctx.color(*i).opaque(),
+        });
+        scene.text(
+            bar_x - 6.0,
+            mid + cap / 2.0,
+            label.clone(),
+            fs,
+            text,
+            Anchor::End,
+        );
+        scene.text(
+            bar_x + len + 5.0,
+            mid + cap / 2.0,
+            fig.clone(),
+            fs,
+            text,
+            Anchor::Start,
+        );
     }
     if more > 0 {
         let y = top + row_h * shown as f64 + note_h - 2.0;
