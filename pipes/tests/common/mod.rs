@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod plugins;
+
 use std::path::PathBuf;
 use treestat_engine::{Engine, EngineConfig};
 use treestat_pipes::{Pipeline, PipelineConfig};
