@@ -87,8 +87,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub(crate) async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let c = state.counters();
-    c.requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    c.requests.inc();
     if let Some(RejectReason(reason)) = res.extensions().get::<RejectReason>() {
         c.reject(reason);
     }

@@ -31,7 +31,7 @@ pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
 pub use query::DiffRow;
 pub use serve::serve;
-pub use state::{AppState, LogSink, LogSummary, MetricsSource, ViewStore, WebCounters};
+pub use state::{AppState, LogSink, LogSummary, ViewStore, WebCounters};
 pub use views::{VIEW_PREFIX, View};
 
 /// The whole HTTP API. Writes need the bearer token when `auth.token` is set; reads
@@ -61,3 +61,6 @@ pub fn app(state: AppState) -> Router {
 async fn not_found(uri: axum::http::Uri) -> AppError {
     AppError::not_found(format!("no endpoint at {}; see docs/API.md", uri.path()))
 }
+
+#[cfg(test)]
+mod router_tests;

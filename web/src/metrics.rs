@@ -1,8 +1,8 @@
 //! `GET /metrics`: the server's own counters in the Prometheus text format.
 //!
-//! The engine's counters and sizes, the HTTP layer's counters, then every registered
-//! [`MetricsSource`](crate::MetricsSource) (the listeners' telemetry). Rendering reads
-//! atomics and takes the tree's read lock once, for `Engine::stats`.
+//! The engine's counters and sizes, the long-poll and stream gauges, then the telemetry
+//! registry (the HTTP counters, the listeners', everyone's). Rendering reads atomics
+//! and takes the tree's read lock once, for `Engine::stats`.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -130,42 +130,6 @@ pub fn render(state: &AppState) -> String {
     for (name, help, v) in gauges {
         one(&mut out, name, "gauge", help, v as u64);
     }
-    let w = state.counters();
-    one(
-        &mut out,
-        "treestat_http_requests_total",
-        "counter",
-        "HTTP requests answered.",
-        load(&w.requests),
-    );
-    one(
-        &mut out,
-        "treestat_http_bytes_total",
-        "counter",
-        "Body bytes received on push endpoints.",
-        load(&w.bytes),
-    );
-    one(
-        &mut out,
-        "treestat_http_lines_total",
-        "counter",
-        "Access-log lines received over HTTP.",
-        load(&w.lines),
-    );
-    family(
-        &mut out,
-        "treestat_http_rejects_total",
-        "counter",
-        "HTTP requests refused, by reason.",
-    );
-    for (reason, n) in w.rejects() {
-        let _ = writeln!(
-            out,
-            "treestat_http_rejects_total{{reason=\"{reason}\"}} {n}"
-        );
-    }
-    for source in &state.inner.metrics {
-        source.render_prometheus(&mut out);
-    }
+    state.telemetry().render_prometheus(&mut out);
     out
 }

@@ -8,7 +8,6 @@
 //! instead of filling memory.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::Router;
@@ -126,10 +125,7 @@ async fn push(
 ) -> Result<Json<PushAnswer>, AppError> {
     let cfg = state.config();
     let bytes = read_bounded(&headers, body, cfg.body_limit, cfg.body_timeout).await?;
-    state
-        .counters()
-        .bytes
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    state.counters().bytes.add(bytes.len() as u64);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::bad_request("empty push: the body holds nothing"));
     }
@@ -232,10 +228,7 @@ async fn hand_over(
     source: &'static str,
     lines: Vec<String>,
 ) -> Result<LogSummary, AppError> {
-    state
-        .counters()
-        .lines
-        .fetch_add(lines.len() as u64, Ordering::Relaxed);
+    state.counters().lines.add(lines.len() as u64);
     let sink = sink.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -277,10 +270,7 @@ async fn stream_lines(
             .map_err(|_| body_timeout(idle))?;
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| AppError::bad_request(format!("body broke off: {e}")))?;
-        state
-            .counters()
-            .bytes
-            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        state.counters().bytes.add(chunk.len() as u64);
         splitter.feed(&chunk, &mut lines);
         for batch in chunk_lines(std::mem::take(&mut lines)) {
             answer

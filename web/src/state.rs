@@ -3,17 +3,16 @@
 //! A cheap-clone handle (`Arc` inside) in the mini-redis way. It holds the engine, the
 //! config, the web counters, the bounded slots for long-polls and event streams, and
 //! three hooks defined here as small traits so this crate does not depend on who
-//! implements them: [`LogSink`] (access-log lines -> pipes), [`ViewStore`] (the trend
-//! store's key-value space) and [`MetricsSource`] (the listeners' telemetry registry).
+//! implements them: [`LogSink`] (access-log lines -> pipes) and [`ViewStore`] (the
+//! trend store's key-value space, implemented here for `TrendStore`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use treestat_engine::Engine;
+use treestat_engine::telemetry::{Counter, Telemetry};
 
 use crate::config::WebConfig;
 use crate::error::AppError;
@@ -76,34 +75,63 @@ pub trait ViewStore: Send + Sync {
     fn meta_list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
 }
 
-/// Something that writes Prometheus text for `/metrics` (the listeners' telemetry).
-pub trait MetricsSource: Send + Sync {
-    /// Appends metric families in the Prometheus text format.
-    fn render_prometheus(&self, out: &mut String);
-}
-
-/// The HTTP layer's own counters; the hot path only increments.
-#[derive(Debug, Default)]
+/// The HTTP layer's counters, registered once in the telemetry registry (STYLE.md 7):
+/// the hot path only increments. They render at `/metrics` and land in the tree under
+/// `_treestat,http,...`.
+#[derive(Debug, Clone)]
 pub struct WebCounters {
+    telemetry: Telemetry,
     /// Requests answered.
-    pub requests: AtomicU64,
+    pub requests: Counter,
     /// Body bytes received on push endpoints.
-    pub bytes: AtomicU64,
+    pub bytes: Counter,
     /// Access-log lines received.
-    pub lines: AtomicU64,
-    /// Requests refused, by reason.
-    rejects: Mutex<BTreeMap<&'static str, u64>>,
+    pub lines: Counter,
 }
 
 impl WebCounters {
-    /// Counts one refused request.
-    pub fn reject(&self, reason: &'static str) {
-        *self.rejects.lock().entry(reason).or_insert(0) += 1;
+    fn register(telemetry: &Telemetry) -> WebCounters {
+        telemetry.describe("treestat_http_requests_total", "HTTP requests answered.");
+        telemetry.describe(
+            "treestat_http_bytes_total",
+            "Body bytes received on HTTP push endpoints.",
+        );
+        telemetry.describe(
+            "treestat_http_lines_total",
+            "Access-log lines received over HTTP.",
+        );
+        telemetry.describe(
+            "treestat_http_rejects_total",
+            "HTTP requests refused, by reason.",
+        );
+        WebCounters {
+            telemetry: telemetry.clone(),
+            requests: telemetry.counter("treestat_http_requests_total", &[]),
+            bytes: telemetry.counter("treestat_http_bytes_total", &[]),
+            lines: telemetry.counter("treestat_http_lines_total", &[]),
+        }
     }
 
-    /// Refusals so far, by reason.
-    pub fn rejects(&self) -> Vec<(&'static str, u64)> {
-        self.rejects.lock().iter().map(|(k, v)| (*k, *v)).collect()
+    /// Counts one refused request (rare: the lookup takes the registry lock).
+    pub fn reject(&self, reason: &'static str) {
+        self.telemetry
+            .counter("treestat_http_rejects_total", &[("reason", reason)])
+            .inc();
+    }
+
+    /// Refusals so far for one reason.
+    pub fn rejects(&self, reason: &str) -> u64 {
+        self.telemetry
+            .value("treestat_http_rejects_total", &[("reason", reason)])
+            .map_or(0, |v| {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a counter's value is a whole number well below 2^53"
+                )]
+                let n = v as u64;
+                n
+            })
     }
 }
 
@@ -153,7 +181,7 @@ pub(crate) struct Inner {
     pub(crate) counters: WebCounters,
     pub(crate) log_sink: Option<Arc<dyn LogSink>>,
     pub(crate) views: Option<Arc<dyn ViewStore>>,
-    pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
+    pub(crate) telemetry: Telemetry,
     pub(crate) waiters: Slots,
     pub(crate) streams: Slots,
     /// Cancelled when the server shuts down: long-polls answer and streams end.
@@ -177,19 +205,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an engine with a config and no hooks; add them with the `with_*`
-    /// methods before building the router.
-    pub fn new(engine: Engine, config: WebConfig) -> AppState {
+    /// State over an engine, a config and the process's telemetry registry (where the
+    /// web counters are registered, and which `/metrics` renders). Add the hooks with
+    /// the `with_*` methods before building the router.
+    pub fn new(engine: Engine, config: WebConfig, telemetry: Telemetry) -> AppState {
         let waiters = Slots::new(config.max_waiters);
         let streams = Slots::new(config.max_streams);
         AppState {
             inner: Arc::new(Inner {
                 engine,
                 config,
-                counters: WebCounters::default(),
+                counters: WebCounters::register(&telemetry),
                 log_sink: None,
                 views: None,
-                metrics: Vec::new(),
+                telemetry,
                 waiters,
                 streams,
                 shutdown: CancellationToken::new(),
@@ -218,12 +247,6 @@ impl AppState {
         self.edit(|i| i.views = Some(store))
     }
 
-    /// Adds a source of extra metrics for `/metrics` (the listeners' telemetry).
-    #[must_use]
-    pub fn with_metrics(self, source: Arc<dyn MetricsSource>) -> AppState {
-        self.edit(|i| i.metrics.push(source))
-    }
-
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
@@ -232,6 +255,11 @@ impl AppState {
     /// The config.
     pub fn config(&self) -> &WebConfig {
         &self.inner.config
+    }
+
+    /// The telemetry registry.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
     }
 
     /// The web counters.

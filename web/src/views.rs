@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use treestat_engine::Pattern;
+use treestat_engine::trend::TrendStore;
 
 use crate::body::read_bounded;
 use crate::error::AppError;
@@ -158,5 +159,30 @@ async fn remove(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::not_found(format!("no view named {name:?}")))
+    }
+}
+
+/// Views live in the trend store's metadata space.
+impl ViewStore for TrendStore {
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        TrendStore::meta_get(self, key).map_err(|e| e.to_string())
+    }
+
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        TrendStore::meta_put(self, key, value).map_err(|e| e.to_string())
+    }
+
+    fn meta_delete(&self, key: &str) -> Result<bool, String> {
+        let existed = TrendStore::meta_get(self, key)
+            .map_err(|e| e.to_string())?
+            .is_some();
+        if existed {
+            TrendStore::meta_delete(self, key).map_err(|e| e.to_string())?;
+        }
+        Ok(existed)
+    }
+
+    fn meta_list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        TrendStore::meta_list(self, prefix).map_err(|e| e.to_string())
     }
 }

@@ -1,0 +1,102 @@
+//! `/pull` long-polling against a real server: wildcard waiters fire on one push, and a
+//! client that follows the cursor sees every push, none lost.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{PATIENCE, get, push_json, start, wait_metric};
+use serde_json::json;
+use treestat_engine::Engine;
+use treestat_engine::telemetry::Telemetry;
+use treestat_web::{AppState, CURSOR_HEADER, WebConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_waiters_fire_on_one_push_each_with_its_own_values() {
+    let srv = start(AppState::new(
+        Engine::default(),
+        WebConfig::default(),
+        Telemetry::default(),
+    ))
+    .await;
+    let addr = srv.addr;
+    let waiters: Vec<_> = ["br", "br,ie", "br,ie,,venders"]
+        .into_iter()
+        .map(|p| tokio::spawn(async move { get(addr, &format!("/pull/{p}?timeout=60s")).await }))
+        .collect();
+    wait_metric(addr, "treestat_http_pull_waiters", 3).await;
+    let r = push_json(
+        addr,
+        r#"{"br":{"ie":{"7":{"venders":{"sogou":2},"count":5}},"ff":{"3":1}},"os":{"linux":1}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut answers = Vec::new();
+    for w in waiters {
+        let reply = tokio::time::timeout(PATIENCE, w).await.unwrap().unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.header(CURSOR_HEADER), Some("1"));
+        answers.push(reply.json());
+    }
+    assert_eq!(
+        answers[0],
+        json!({"br,ie,7,venders,sogou": 2.0, "br,ie,7,count": 5.0, "br,ff,3": 1.0})
+    );
+    assert_eq!(
+        answers[1],
+        json!({"br,ie,7,venders,sogou": 2.0, "br,ie,7,count": 5.0})
+    );
+    assert_eq!(answers[2], json!({"br,ie,7,venders,sogou": 2.0}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_following_the_cursor_loses_no_push() {
+    let srv = start(AppState::new(
+        Engine::default(),
+        WebConfig::default(),
+        Telemetry::default(),
+    ))
+    .await;
+    let addr = srv.addr;
+    let first = get(addr, "/pull/c?timeout=0s").await;
+    assert_eq!(first.status, 204);
+    let mut cursor: u64 = first.header(CURSOR_HEADER).unwrap().parse().unwrap();
+    const N: usize = 200;
+    let pusher = tokio::spawn(async move {
+        for i in 0..N {
+            // Pushes outside the pattern move the cursor too; they must not be answered.
+            let r = push_json(
+                addr,
+                &format!(r#"{{"c":{{"k{i}":{i}}},"other":{{"x":1}}}}"#),
+            )
+            .await;
+            assert_eq!(r.status, 200);
+        }
+    });
+    let mut seen = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while seen.len() < N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {N} pushes arrived",
+            seen.len()
+        );
+        let r = get(addr, &format!("/pull/c?cursor={cursor}&timeout=10s")).await;
+        assert!(r.status == 200 || r.status == 204, "{}", r.text());
+        assert!(
+            r.header("x-treestat-missed").is_none(),
+            "the log held every push"
+        );
+        cursor = r.header(CURSOR_HEADER).unwrap().parse().unwrap();
+        if r.status == 200 {
+            for (k, v) in r.json().as_object().unwrap() {
+                assert!(k.starts_with("c,k"), "{k} is not under the pattern");
+                seen.insert(k.clone(), v.as_f64().unwrap());
+            }
+        }
+    }
+    pusher.await.unwrap();
+    for i in 0..N {
+        assert_eq!(seen[&format!("c,k{i}")], i as f64);
+    }
+}
