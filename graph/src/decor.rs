@@ -63,9 +63,9 @@ pub(crate) fn x_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, from: i64, until:
         let n = (plot.w / (label_w + 18.0)).floor().clamp(1.0, 40.0) as usize;
         n
     };
-    let mut ticks = time_ticks(from, until, ctx.opts.tz, fit(face.width("00:00", fs)));
+    let mut ticks = time_ticks(from, until, &ctx.opts.tz, fit(face.width("00:00", fs)));
     if ticks.iter().any(|(_, l)| l.len() == 8) {
-        ticks = time_ticks(from, until, ctx.opts.tz, fit(face.width("00:00:00", fs)));
+        ticks = time_ticks(from, until, &ctx.opts.tz, fit(face.width("00:00:00", fs)));
     }
     let width = f64::from(scene.width);
     let baseline = plot.bottom() + 5.0 + face.cap_height(fs);

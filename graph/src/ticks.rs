@@ -197,27 +197,31 @@ const YEAR_STEPS: [i64; 11] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
 /// Ticks between `from` and `until` (inclusive) with at most `max_ticks` of them, each
 /// with its label in `tz`.
-pub(crate) fn time_ticks(from: i64, until: i64, tz: Tz, max_ticks: usize) -> Vec<(i64, String)> {
+pub(crate) fn time_ticks(from: i64, until: i64, tz: &Tz, max_ticks: usize) -> Vec<(i64, String)> {
     let max = i64::try_from(max_ticks.max(1)).unwrap_or(1);
     let span = (until - from).max(1);
-    let off = i64::from(tz.offset_secs());
-    let mut out = Vec::new();
+    let mut out: Vec<(i64, String)> = Vec::new();
     if let Some(&step) = FIXED_STEPS.iter().find(|&&s| span / s <= max) {
-        let local_from = from + off;
-        let mut t = if step == 604_800 {
+        // Ticks are steps of local wall-clock time, so hours and midnights stay on the
+        // hour across a DST change.
+        let local_from = from + i64::from(tz.offset_at(from));
+        let mut local = if step == 604_800 {
             // Weeks start on Monday; 1970-01-05 (day 4) was one.
             let day = local_from.div_euclid(86_400);
-            let monday = day - (day - 4).rem_euclid(7);
-            monday * 86_400 - off
+            (day - (day - 4).rem_euclid(7)) * 86_400
         } else {
-            local_from.div_euclid(step) * step - off
+            local_from.div_euclid(step) * step
         };
-        while t < from {
-            t += step;
-        }
-        while t <= until && out.len() <= max_ticks + 1 {
-            out.push((t, label_fixed(tz.civil(t), step)));
-            t += step;
+        // Bounded: a few steps of lead-in plus the ticks themselves.
+        for _ in 0..max_ticks + 8 {
+            let t = tz.unix_of_local(local);
+            local += step;
+            if t > until {
+                break;
+            }
+            if t >= from && out.last().is_none_or(|(prev, _)| t > *prev) {
+                out.push((t, label_fixed(tz.civil(t), step)));
+            }
         }
         return out;
     }
@@ -327,7 +331,7 @@ mod tests {
 
     #[test]
     fn time_ticks_align_to_boundaries() {
-        let tz = Tz::UTC;
+        let tz = &Tz::UTC;
         let from = 1_700_000_000; // 2023-11-14 22:13:20 UTC
         let t = time_ticks(from, from + 6 * 3600, tz, 8);
         assert!(t.iter().all(|(ts, _)| ts % 3600 == 0));
@@ -345,7 +349,18 @@ mod tests {
         let t = time_ticks(0, crate::time::MAX_TIME, tz, 10);
         assert!(!t.is_empty() && t.len() <= 12);
         let plus8 = Tz::parse("+08:00").unwrap();
-        let t = time_ticks(from, from + 6 * 3600, plus8, 8);
+        let t = time_ticks(from, from + 6 * 3600, &plus8, 8);
         assert_eq!(t[0].1, "07:00");
+        // 2023-03-26 00:00 UTC; Paris springs forward at 01:00 UTC: ticks stay on the hour.
+        let paris = Tz::parse("Europe/Paris").unwrap();
+        let t = time_ticks(1_679_788_800, 1_679_788_800 + 6 * 3600, &paris, 8);
+        let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "01:00", "03:00", "04:00", "05:00", "06:00", "07:00", "08:00"
+            ],
+            "{t:?}"
+        );
     }
 }

@@ -1,10 +1,9 @@
 //! Times: Graphite-style time parsing (`now`, `-6h`, epoch seconds), fixed-offset time
 //! zones, and the civil-calendar arithmetic the time axis needs.
 //!
-//! Time zones are fixed UTC offsets (`UTC`, `+08:00`, `-0530`), not IANA names: a tz
-//! database crate would add about a megabyte to the binary and a data update duty, while
-//! a chart of a few hours or days is rarely hurt by a DST change. The parse error for an
-//! IANA name says so.
+//! Time zones are fixed UTC offsets (`UTC`, `+08:00`, `-0530`) or IANA names
+//! (`Europe/Paris`, with DST) resolved through jiff's bundled tz database, so the labels
+//! never depend on the host's `/usr/share/zoneinfo`.
 
 use crate::GraphError;
 
@@ -101,31 +100,65 @@ fn parse_offset(rest: &str) -> Result<i64, String> {
         .ok_or_else(|| "the offset is too large".into())
 }
 
-/// A fixed offset from UTC, used for the time axis labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The zone of the time axis labels: a fixed offset from UTC or an IANA zone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tz {
-    offset: i32,
+    kind: TzKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TzKind {
+    Fixed(i32),
+    Zone(jiff::tz::TimeZone),
+}
+
+impl Default for TzKind {
+    fn default() -> Self {
+        TzKind::Fixed(0)
+    }
 }
 
 impl Tz {
     /// UTC.
-    pub const UTC: Tz = Tz { offset: 0 };
+    pub const UTC: Tz = Tz {
+        kind: TzKind::Fixed(0),
+    };
 
     /// An offset in seconds east of UTC, within ±14 hours.
     pub fn from_offset_secs(offset: i32) -> Option<Tz> {
-        (offset.abs() <= 14 * 3600).then_some(Tz { offset })
+        (offset.abs() <= 14 * 3600).then_some(Tz {
+            kind: TzKind::Fixed(offset),
+        })
     }
 
-    /// Seconds east of UTC.
-    pub fn offset_secs(self) -> i32 {
-        self.offset
+    /// Seconds east of UTC at unix time `t`.
+    pub fn offset_at(&self, t: i64) -> i32 {
+        match &self.kind {
+            TzKind::Fixed(o) => *o,
+            TzKind::Zone(z) => jiff::Timestamp::from_second(t.clamp(0, MAX_TIME))
+                .map(|ts| z.to_offset(ts).seconds())
+                .unwrap_or(0),
+        }
     }
 
-    /// Parses `UTC`, `Z`, `GMT`, `+08:00`, `+0800`, `+8`, `-05:30`, `UTC+8`.
+    /// The zone as it would be written in `tz=`: `UTC`, `+08:00` or `Europe/Paris`.
+    pub fn name(&self) -> String {
+        match &self.kind {
+            TzKind::Fixed(0) => "UTC".to_owned(),
+            TzKind::Fixed(o) => {
+                let sign = if *o < 0 { '-' } else { '+' };
+                let a = o.unsigned_abs();
+                format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
+            }
+            TzKind::Zone(z) => z.iana_name().unwrap_or("UTC").to_owned(),
+        }
+    }
+
+    /// Parses `UTC`, `Z`, `GMT`, `+08:00`, `+0800`, `+8`, `-05:30`, `UTC+8`, or an IANA
+    /// name such as `Asia/Shanghai` or `America/New_York`.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::BadOption`] for `tz`, also for IANA names such as
-    /// `Asia/Shanghai`, which are not supported (give the offset instead).
+    /// [`crate::ErrorKind::BadOption`] for `tz`, naming what was not understood.
     pub fn parse(text: &str) -> Result<Tz, GraphError> {
         let s = text.trim();
         let bad = |why: &str| GraphError::option("tz", format!("{s:?}: {why}"));
@@ -137,16 +170,20 @@ impl Tz {
         if rest.is_empty() || rest == "Z" {
             return Ok(Tz::UTC);
         }
-        if s.contains('/') || s.chars().any(char::is_alphabetic) && !rest.starts_with(['+', '-']) {
-            return Err(bad(
-                "time zone names are not supported; give a fixed offset like +08:00",
-            ));
+        if !rest.starts_with(['+', '-']) {
+            let plausible = s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+            if !plausible {
+                return Err(bad(
+                    "expected an offset like +08:00 or a zone like Europe/Paris",
+                ));
+            }
+            return jiff::tz::TimeZone::get(s).map(|z| Tz { kind: TzKind::Zone(z) }).map_err(|_| {
+                bad("unknown time zone; use an IANA name like Europe/Paris or an offset like +08:00")
+            });
         }
-        let sign = match rest.as_bytes()[0] {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return Err(bad("expected an offset like +08:00, -0530 or UTC")),
-        };
+        let sign = if rest.starts_with('+') { 1 } else { -1 };
         let body = &rest[1..];
         let (h, m) = match body.split_once(':') {
             Some((h, m)) => (h, m),
@@ -171,13 +208,20 @@ impl Tz {
     }
 
     /// Local civil time of a unix time.
-    pub(crate) fn civil(self, t: i64) -> Civil {
-        Civil::from_unix(t + i64::from(self.offset))
+    pub(crate) fn civil(&self, t: i64) -> Civil {
+        Civil::from_unix(t + i64::from(self.offset_at(t)))
+    }
+
+    /// Unix time of a local wall-clock time given as seconds since the local epoch (in a
+    /// DST gap or overlap: the reading with the offset in force around it).
+    pub(crate) fn unix_of_local(&self, local: i64) -> i64 {
+        let guess = local - i64::from(self.offset_at(local));
+        local - i64::from(self.offset_at(guess))
     }
 
     /// Unix time of a local wall-clock time.
-    pub(crate) fn unix(self, c: Civil) -> i64 {
-        c.to_unix() - i64::from(self.offset)
+    pub(crate) fn unix(&self, c: Civil) -> i64 {
+        self.unix_of_local(c.to_unix())
     }
 }
 
@@ -298,18 +342,16 @@ mod tests {
     fn tz_offsets() {
         assert_eq!(Tz::parse("UTC").unwrap(), Tz::UTC);
         assert_eq!(Tz::parse("z").unwrap(), Tz::UTC);
-        assert_eq!(Tz::parse("+08:00").unwrap().offset_secs(), 8 * 3600);
-        assert_eq!(
-            Tz::parse("-0530").unwrap().offset_secs(),
-            -(5 * 3600 + 1800)
-        );
-        assert_eq!(Tz::parse("UTC+8").unwrap().offset_secs(), 8 * 3600);
+        assert_eq!(Tz::parse("+08:00").unwrap().offset_at(NOW), 8 * 3600);
+        assert_eq!(Tz::parse("-0530").unwrap().name(), "-05:30");
+        assert_eq!(Tz::parse("UTC+8").unwrap().offset_at(0), 8 * 3600);
         assert!(
-            Tz::parse("Asia/Shanghai")
+            Tz::parse("Mars/Olympus")
                 .unwrap_err()
                 .to_string()
-                .contains("not supported")
+                .contains("unknown time zone")
         );
+        assert!(Tz::parse("<script>").is_err());
         assert!(Tz::parse("+15:00").is_err());
         assert!(Tz::parse("+08:75").is_err());
         assert!(Tz::parse("+1a").is_err());
@@ -328,5 +370,18 @@ mod tests {
         let tz = Tz::parse("+08:00").unwrap();
         assert_eq!(tz.civil(NOW).day, 15);
         assert_eq!(tz.unix(tz.civil(NOW)), NOW);
+    }
+
+    #[test]
+    fn iana_zones_follow_dst() {
+        let paris = Tz::parse("Europe/Paris").unwrap();
+        assert_eq!(paris.name(), "Europe/Paris");
+        // 2023-07-01 and 2023-12-01, 12:00 UTC.
+        assert_eq!(paris.offset_at(1_688_212_800), 7200);
+        assert_eq!(paris.offset_at(1_701_432_000), 3600);
+        assert_eq!(paris.civil(1_688_212_800).hour, 14);
+        let t = 1_701_432_000;
+        assert_eq!(paris.unix(paris.civil(t)), t);
+        assert_eq!(Tz::parse("Asia/Shanghai").unwrap().offset_at(NOW), 8 * 3600);
     }
 }
