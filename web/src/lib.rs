@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod events;
 mod metrics;
+pub mod pages;
 mod pull;
 mod push;
 mod query;

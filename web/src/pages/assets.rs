@@ -47,12 +47,10 @@ macro_rules! asset {
     };
 }
 
-
-
-
 /// Every file served under `/assets/`.
 pub(crate) static ASSETS: &[Asset] = &[
     asset!("css/app.css", "text/css; charset=utf-8"),
+    asset!("js/theme.js", "text/javascript; charset=utf-8"),
     asset!("js/api.js", "text/javascript; charset=utf-8"),
     asset!("js/ui.js", "text/javascript; charset=utf-8"),
     asset!("js/tree.js", "text/javascript; charset=utf-8"),
@@ -61,7 +59,10 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("js/trend.js", "text/javascript; charset=utf-8"),
     asset!("js/views.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
-    asset!("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 ];

@@ -76,6 +76,7 @@ pub(crate) fn render(page: Page, pattern: &str, view: &str) -> String {
          <meta name=\"color-scheme\" content=\"light dark\">\n\
          <title>{title} · treestat</title>\n\
          <link rel=\"icon\" href=\"/assets/icon.svg\" type=\"image/svg+xml\">\n\
+         <script src=\"/assets/js/theme.js\"></script>\n\
          <link rel=\"stylesheet\" href=\"/assets/css/app.css\">\n{vendor}\
          <script type=\"module\" src=\"/assets/js/{script}\"></script>\n</head>\n\
          <body data-page=\"{page_id}\" data-pattern=\"{pattern}\" data-view=\"{view}\">\n\

@@ -26,10 +26,19 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/realtime", get(|| async { Redirect::to("/realtime/") }))
         .route("/realtime/", get(|| async { page(Page::Realtime, "", "") }))
         .route("/realtime/{*rest}", get(realtime))
-        .route("/trend/view", get(|| async { Redirect::to("/trend/view/") }))
+        .route(
+            "/trend/view",
+            get(|| async { Redirect::to("/trend/view/") }),
+        )
         .route("/trend/view/", get(|| async { page(Page::Trend, "", "") }))
-        .route("/setting/view", get(|| async { page(Page::Settings, "", "") }))
-        .route("/setting/view/", get(|| async { page(Page::Settings, "", "") }))
+        .route(
+            "/setting/view",
+            get(|| async { page(Page::Settings, "", "") }),
+        )
+        .route(
+            "/setting/view/",
+            get(|| async { page(Page::Settings, "", "") }),
+        )
         .route("/assets/{*path}", get(asset))
 }
 

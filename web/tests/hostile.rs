@@ -1,0 +1,213 @@
+//! Hostile HTTP input against a real server: huge and slow bodies, invalid UTF-8, JSON
+//! bombs, NaN, bad keys and patterns, and 10,000 connections opened and dropped. After
+//! each, good input from another client still lands, and every refusal is counted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PATIENCE, get, push_json, read_reply, request, request_bytes, start};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use treestat_engine::Engine;
+use treestat_engine::telemetry::Telemetry;
+use treestat_web::{AppState, WebConfig};
+
+fn server_state(cfg: WebConfig) -> AppState {
+    AppState::new(Engine::default(), cfg, Telemetry::default())
+}
+
+/// The server still takes and serves good input.
+async fn still_serving(addr: std::net::SocketAddr, key: &str) {
+    let r = push_json(addr, &format!(r#"{{"good":{{"{key}":1}}}}"#)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(addr, &format!("/get/good,{key}")).await;
+    assert_eq!(r.json(), serde_json::json!([[format!("good,{key}"), 1.0]]));
+}
+
+fn rejects(metrics: &str, reason: &str) -> u64 {
+    let prefix = format!("treestat_http_rejects_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_bodies_are_refused_with_413_declared_or_chunked() {
+    let srv = start(server_state(WebConfig::default())).await;
+    let a = srv.addr;
+    let ten_mb = vec![b' '; 10 << 20];
+    let r = request(
+        a,
+        "POST",
+        "/push",
+        &[("Content-Type", "application/json")],
+        &ten_mb,
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("body_limit"));
+    // No Content-Length: the limit holds on what arrives.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    let (mut rd, mut wr) = s.split();
+    let send = async {
+        let head = "POST /push HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, " ".repeat(1 << 20));
+        for _ in 0..10 {
+            wr.write_all(chunk.as_bytes()).await?;
+        }
+        wr.write_all(b"0\r\n\r\n").await
+    };
+    let read = async {
+        let mut raw = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut rd, &mut raw)
+            .await
+            .ok();
+        raw
+    };
+    let (_, raw) = tokio::join!(send, read);
+    assert_eq!(common::parse_reply(&raw).status, 413);
+    still_serving(a, "after_huge").await;
+    let m = get(a, "/metrics").await.text();
+    assert_eq!(rejects(&m, "body_too_large"), 2, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_documents_get_400_and_are_counted() {
+    let srv = start(server_state(WebConfig::default())).await;
+    let a = srv.addr;
+    let deep_array = "[".repeat(100_000);
+    let deep_object = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid utf-8 in a key", b"{\"caf\xff\": 1}".to_vec()),
+        ("nesting bomb", deep_array.into_bytes()),
+        ("deeper than max_depth", deep_object.into_bytes()),
+        ("NaN", br#"{"a": NaN}"#.to_vec()),
+        ("Infinity", br#"{"a": Infinity}"#.to_vec()),
+        (
+            "a control character in a key",
+            b"{\"a\\u0001b\": 1}".to_vec(),
+        ),
+        ("a comma in a key", br#"{"a,b": 1}"#.to_vec()),
+        ("a number, not a tree", b"42".to_vec()),
+        ("an array of strings", br#"{"a": ["x", 1]}"#.to_vec()),
+    ];
+    for (what, body) in &bad {
+        let r = request(
+            a,
+            "POST",
+            "/push",
+            &[("Content-Type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert!(r.json()["error"].is_string(), "{what}");
+    }
+    // Big but legal: many samples for one leaf, negative zero.
+    let many = format!("{{\"samples\": [{}1]}}", "1,".repeat(500_000));
+    let r = request(
+        a,
+        "POST",
+        "/push",
+        &[("Content-Type", "application/json")],
+        many.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["samples"], 500_001);
+    assert_eq!(push_json(a, r#"{"z": -0.0}"#).await.status, 200);
+    for pattern in ["a%7Cnope", "%FF%FE", "a,b%7Csum%7Cmax"] {
+        let r = get(a, &format!("/get/{pattern}")).await;
+        assert_eq!(r.status, 400, "{pattern}: {}", r.text());
+    }
+    still_serving(a, "after_bad").await;
+    let m = get(a, "/metrics").await.text();
+    let counted: u64 = ["bad_document", "bad_key", "bad_value", "too_deep"]
+        .iter()
+        .map(|r| rejects(&m, r))
+        .sum();
+    assert_eq!(counted, bad.len() as u64, "{m}");
+    assert_eq!(
+        rejects(&m, "bad_request") + rejects(&m, "bad_pattern"),
+        3,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_connections_opened_and_dropped() {
+    let srv = start(server_state(WebConfig::default())).await;
+    let a = srv.addr;
+    for batch in 0..20 {
+        let conns: Vec<_> = (0..500)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let Ok(mut s) = TcpStream::connect(a).await else { return };
+                    match i % 3 {
+                        0 => {}
+                        1 => {
+                            let _ = s.write_all(b"POST /push HTTP/1.1\r\nContent-Le").await;
+                        }
+                        _ => {
+                            let _ = s
+                                .write_all(b"POST /push HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{\"a\":")
+                                .await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for c in conns {
+            c.await.unwrap();
+        }
+        if batch % 5 == 4 {
+            still_serving(a, &format!("batch{batch}")).await;
+        }
+    }
+    still_serving(a, "after_churn").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_do_not_hold_up_anyone_and_slow_bodies_time_out() {
+    let cfg = WebConfig {
+        body_timeout: Duration::from_secs(1),
+        ..WebConfig::default()
+    };
+    let srv = start(server_state(cfg)).await;
+    let a = srv.addr;
+    // Slowloris: half a request line, never finished.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        s.write_all(b"GET /get/a HTT").await.unwrap();
+        idle.push(s);
+    }
+    // Slow bodies: a promise of 100 bytes that never comes.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        let mut req = request_bytes(
+            "POST",
+            "/push",
+            &[("Content-Type", "application/json")],
+            &[b' '; 100],
+        );
+        req.truncate(req.len() - 90);
+        s.write_all(&req).await.unwrap();
+        slow.push(s);
+    }
+    still_serving(a, "beside_slow_clients").await;
+    for mut s in slow {
+        let r = tokio::time::timeout(PATIENCE, read_reply(&mut s))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 408, "{}", r.text());
+    }
+    let m = get(a, "/metrics").await.text();
+    assert_eq!(rejects(&m, "body_timeout"), 20, "{m}");
+    drop(idle);
+    still_serving(a, "after_slow_clients").await;
+}

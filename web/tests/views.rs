@@ -1,0 +1,128 @@
+//! Saved views against a real trend store (sled in a temp dir), through a real server,
+//! including a reopen of the store: views survive a restart.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{get, request, start};
+use serde_json::json;
+use treestat_engine::Engine;
+use treestat_engine::telemetry::Telemetry;
+use treestat_engine::trend::{TrendConfig, TrendStore};
+use treestat_web::{AppState, AuthConfig, WebConfig};
+
+fn state(dir: &std::path::Path, cfg: WebConfig) -> AppState {
+    let store = TrendStore::open(dir, &TrendConfig::default()).unwrap();
+    AppState::new(Engine::default(), cfg, Telemetry::default()).with_view_store(Arc::new(store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_saved_listed_deleted_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let srv = start(state(dir.path(), WebConfig::default())).await;
+        let a = srv.addr;
+        assert_eq!(get(a, "/api/views/home").await.status, 404);
+        let body =
+            br#"{"patterns": ["br,ie", "os,*|sum"], "graph": {"type": "area", "theme": "dark"}}"#;
+        let r = request(a, "PUT", "/api/views/home", &[], body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["name"], "home");
+        let r = request(
+            a,
+            "PUT",
+            "/api/views/web%20servers",
+            &[],
+            br#"{"patterns": ["web*"]}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = get(a, "/api/views/home").await;
+        assert_eq!(
+            r.json(),
+            json!({"name": "home", "patterns": ["br,ie", "os,*|sum"], "graph": {"type": "area", "theme": "dark"}})
+        );
+        let names: Vec<_> = get(a, "/api/views")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
+        assert_eq!(names, [json!("home"), json!("web servers")]);
+        assert_eq!(
+            request(a, "DELETE", "/api/views/web%20servers", &[], b"")
+                .await
+                .status,
+            204
+        );
+        assert_eq!(
+            request(a, "DELETE", "/api/views/web%20servers", &[], b"")
+                .await
+                .status,
+            404
+        );
+        srv.shutdown.cancel();
+        srv.handle.await.unwrap().unwrap();
+    }
+    let srv = start(state(dir.path(), WebConfig::default())).await;
+    let r = get(srv.addr, "/api/views").await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
+    assert_eq!(
+        get(srv.addr, "/api/views/home").await.json()["graph"]["type"],
+        "area"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_views_are_refused_and_writes_need_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = WebConfig {
+        auth: AuthConfig {
+            token: Some("t0k".into()),
+            reads: false,
+        },
+        ..WebConfig::default()
+    };
+    let srv = start(state(dir.path(), cfg)).await;
+    let a = srv.addr;
+    let auth = [("Authorization", "Bearer t0k")];
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("/api/views/x", b"{}", "patterns"),
+        ("/api/views/x", br#"{"patterns": []}"#, "1 to 64"),
+        ("/api/views/x", br#"{"patterns": ["a|nope"]}"#, "nope"),
+        (
+            "/api/views/x",
+            br#"{"patterns": ["a"], "colour": 1}"#,
+            "colour",
+        ),
+        (
+            "/api/views/x",
+            br#"{"name": "y", "patterns": ["a"]}"#,
+            "URL",
+        ),
+        ("/api/views/a%2Fb", br#"{"patterns": ["a"]}"#, "view name"),
+    ];
+    for (path, body, needle) in cases {
+        let r = request(a, "PUT", path, &auth, body).await;
+        assert_eq!(r.status, 400, "{path} {}", r.text());
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(needle),
+            "{}",
+            r.text()
+        );
+    }
+    let r = request(a, "PUT", "/api/views/x", &[], br#"{"patterns": ["a"]}"#).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        request(a, "DELETE", "/api/views/x", &[], b"").await.status,
+        401
+    );
+    assert_eq!(
+        get(a, "/api/views/x").await.status,
+        404,
+        "reads need no token"
+    );
+}
