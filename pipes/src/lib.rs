@@ -15,6 +15,7 @@ pub mod error;
 pub mod native;
 pub mod pipeline;
 pub mod python;
+pub mod tail;
 
 pub use error::{Error, ErrorKind};
 pub use pipeline::{LineOutcome, PipeConfig, PipeSpec, Pipeline, PipelineConfig};
