@@ -3,29 +3,122 @@
 //! checkpoints).
 //!
 //! [`TrendStore`] is a cheap-clone handle over one `sled::Db` in the data directory.
+//! Data flows: the engine's interval close -> [`IntervalSink`] -> a bounded channel ->
+//! the store's writer thread, which writes one blob per closed interval (all its
+//! points, the touched leaves' totals, new paths, markers) in one insert and flushes.
+//! A compactor thread folds blobs older than `compact_after` into Gorilla-coded
+//! per-series chunks, one set per retention archive, in one transaction that also
+//! deletes the blobs, and drops chunks that fell out of an archive's span.
+//!
+//! "Now" for retention and compaction is the end of the newest interval the store has
+//! seen (data time), so a store that receives nothing keeps what it has, and tests on
+//! a manual clock behave like production.
+//!
 //! The storage sits behind the [`Storage`] trait; sled is one implementation, a
 //! `BTreeMap` the other.
 
+mod blob;
+mod codec;
+mod compact;
 mod config;
 mod error;
+mod index;
+mod io;
+mod read;
+mod rollup;
 mod storage;
+mod time;
+mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
 
+use parking_lot::{Condvar, Mutex, RwLock};
+
+pub use compact::CompactStats;
 pub use config::{Archive, MAX_ARCHIVES, Retention, TrendConfig};
 pub use error::{Result, TrendError, TrendErrorKind};
-pub use storage::{MemStorage, Op, SledStorage, Space, Storage, scan_prefix};
+pub use io::{Format, ImportReport, LineError};
+pub use read::Series;
+pub use storage::{Bytes, MemStorage, Op, SledStorage, Space, Storage, scan_prefix};
+pub use time::parse_time;
+
+use blob::{IntervalBlob, Rec};
+use index::Index;
+use writer::Msg;
+
+use crate::{ClosedInterval, Engine, IntervalSink};
 
 /// Longest metadata key in bytes.
 pub const MAX_META_KEY: usize = 1024;
 
-struct Inner {
+const NEWEST_KEY: &[u8] = b"newest";
+
+/// State shared by the handle, the writer and the compactor.
+pub(crate) struct Core {
     storage: Arc<dyn Storage>,
     cfg: TrendConfig,
+    index: RwLock<Index>,
+    /// End of the newest interval stored (data time; `i64::MIN`: none yet).
+    newest: AtomicI64,
+    /// Serializes blob writes with compaction (both rewrite interval blobs).
+    write_lock: Mutex<()>,
+    /// End of the newest interval written and flushed.
+    persisted: Mutex<i64>,
+    persisted_cv: Condvar,
+    /// Points or writes the store had to drop (unknown leaf, storage failure).
+    dropped: AtomicU64,
 }
 
-/// The trend store: a cheap-clone handle (`Arc` inside), `Send + Sync`.
+impl Core {
+    fn newest(&self) -> i64 {
+        self.newest.load(Ordering::SeqCst)
+    }
+
+    fn bump_newest(&self, end: i64) {
+        self.newest.fetch_max(end, Ordering::SeqCst);
+    }
+
+    fn newest_op(&self) -> Op {
+        Op::Put(
+            Space::State,
+            NEWEST_KEY.to_vec(),
+            self.newest().to_le_bytes().to_vec(),
+        )
+    }
+}
+
+struct Inner {
+    core: Arc<Core>,
+    tx: SyncSender<Msg>,
+    writer: Option<JoinHandle<()>>,
+    stop_compactor: Option<mpsc::Sender<()>>,
+    compactor: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer drains what is queued before it sees Stop.
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+        drop(self.stop_compactor.take());
+        if let Some(h) = self.compactor.take() {
+            let _ = h.join();
+        }
+        if let Err(e) = self.core.storage.flush() {
+            tracing::error!("trend store: final flush failed: {e}");
+        }
+    }
+}
+
+/// The trend store: a cheap-clone handle (`Arc` inside), `Send + Sync`. Dropping the
+/// last handle writes what is queued, stops the threads and flushes.
 #[derive(Clone)]
 pub struct TrendStore {
     inner: Arc<Inner>,
@@ -34,17 +127,19 @@ pub struct TrendStore {
 impl std::fmt::Debug for TrendStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrendStore")
-            .field("retention", &self.inner.cfg.retention.to_string())
+            .field("retention", &self.inner.core.cfg.retention.to_string())
+            .field("series", &self.inner.core.index.read().len())
             .finish_non_exhaustive()
     }
 }
 
 impl TrendStore {
     /// Opens (or creates) the store in the data directory `dir` (one per process:
-    /// sled locks the directory).
+    /// sled locks the directory) and starts its writer and compactor threads.
     ///
     /// # Errors
-    /// `Config` for invalid settings; `Storage` when sled cannot open the directory.
+    /// `Config` for invalid settings; `Storage` when sled cannot open the directory;
+    /// `Corrupt` when stored data does not decode.
     pub fn open(dir: &Path, cfg: &TrendConfig) -> Result<TrendStore> {
         cfg.validate()?;
         std::fs::create_dir_all(dir)?;
@@ -58,17 +153,190 @@ impl TrendStore {
     /// `Config` for invalid settings; `Corrupt` when stored data does not decode.
     pub fn with_storage(storage: Arc<dyn Storage>, cfg: &TrendConfig) -> Result<TrendStore> {
         cfg.validate()?;
+        let mut index = Index::new();
+        for (k, v) in storage.scan(Space::Paths, &[], None)? {
+            let id = u32::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| TrendError::corrupt("path key"))?,
+            );
+            let path = std::str::from_utf8(&v).map_err(|_| TrendError::corrupt("path text"))?;
+            index.insert(id, path);
+        }
+        let mut newest = match storage.get(Space::State, NEWEST_KEY)? {
+            Some(b) => i64::from_le_bytes(
+                b.as_ref()
+                    .try_into()
+                    .map_err(|_| TrendError::corrupt("newest mark"))?,
+            ),
+            None => i64::MIN,
+        };
+        let mut totals = load_stored_totals(&*storage)?;
+        for (_, v) in storage.scan(Space::Intervals, &[], None)? {
+            let b = IntervalBlob::decode(&v)?;
+            newest = newest.max(b.start.saturating_add(b.len));
+            for (id, path) in &b.paths {
+                index.insert(*id, path);
+            }
+            for r in b.totals {
+                totals.insert(r.id, r);
+            }
+        }
+        let core = Arc::new(Core {
+            storage,
+            cfg: cfg.clone(),
+            index: RwLock::new(index),
+            newest: AtomicI64::new(newest),
+            write_lock: Mutex::new(()),
+            persisted: Mutex::new(newest),
+            persisted_cv: Condvar::new(),
+            dropped: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::sync_channel(cfg.queue);
+        let writer = writer::spawn(core.clone(), rx, totals)?;
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let compactor = compact::spawn(core.clone(), stop_rx)?;
         Ok(TrendStore {
             inner: Arc::new(Inner {
-                storage,
-                cfg: cfg.clone(),
+                core,
+                tx,
+                writer: Some(writer),
+                stop_compactor: Some(stop_tx),
+                compactor: Some(compactor),
             }),
         })
     }
 
+    fn core(&self) -> &Core {
+        &self.inner.core
+    }
+
     /// The configuration the store was opened with.
     pub fn config(&self) -> &TrendConfig {
-        &self.inner.cfg
+        &self.core().cfg
+    }
+
+    /// Registers the store as a sink of the engine's closed intervals. The sink holds
+    /// only the channel, so dropping every `TrendStore` handle still shuts the store
+    /// down (later intervals are then logged as lost).
+    pub fn attach(&self, engine: &Engine) {
+        engine.add_sink(Arc::new(StoreSink {
+            tx: self.inner.tx.clone(),
+        }));
+    }
+
+    /// Waits until every interval handed over so far is written and flushed.
+    ///
+    /// # Errors
+    /// `Closed` when the writer thread is gone.
+    pub fn sync(&self) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.inner.tx.send(Msg::Sync(tx)).map_err(|_| closed())?;
+        rx.recv().map_err(|_| closed())?
+    }
+
+    /// End of the newest interval that is written and flushed (durable), if any.
+    pub fn persisted_through(&self) -> Option<i64> {
+        let p = *self.core().persisted.lock();
+        (p != i64::MIN).then_some(p)
+    }
+
+    /// Blocks until the interval ending at `end` (or a later one) is durable, or
+    /// `timeout` passes; returns whether it is.
+    pub fn wait_persisted(&self, end: i64, timeout: std::time::Duration) -> bool {
+        let core = self.core();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut p = core.persisted.lock();
+        while *p < end {
+            if core.persisted_cv.wait_until(&mut p, deadline).timed_out() {
+                return *p >= end;
+            }
+        }
+        true
+    }
+
+    /// End of the newest interval the store knows (its "now" for retention).
+    pub fn newest(&self) -> Option<i64> {
+        let n = self.core().newest();
+        (n != i64::MIN).then_some(n)
+    }
+
+    /// Number of series (interned paths).
+    pub fn series_count(&self) -> usize {
+        self.core().index.read().len()
+    }
+
+    /// Points or interval writes dropped so far (a leaf the store never saw announced,
+    /// a storage failure); also logged.
+    pub fn dropped(&self) -> u64 {
+        self.core().dropped.load(Ordering::Relaxed)
+    }
+
+    /// Folds interval blobs older than `compact_after` into chunks and expires chunks
+    /// past their archive's span, now, on the calling thread (the background thread
+    /// does the same every `compact_every`).
+    ///
+    /// # Errors
+    /// `Storage`, `Corrupt`; nothing is half-applied.
+    pub fn compact_now(&self) -> Result<CompactStats> {
+        compact::run(self.core(), self.config().compact_after_secs())
+    }
+
+    /// As [`TrendStore::compact_now`], folding every blob whatever its age (tests,
+    /// shutdown tools, benchmarks).
+    ///
+    /// # Errors
+    /// As [`TrendStore::compact_now`].
+    pub fn compact_all(&self) -> Result<CompactStats> {
+        compact::run(self.core(), i64::MIN)
+    }
+
+    /// Bytes the store occupies on disk.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.core().storage.size_on_disk()
+    }
+
+    /// Restores the tree's leaves (totals, action, newest sample time) from the store
+    /// into `engine`, as on start. Returns how many leaves were restored. Markers are
+    /// read with [`TrendStore::markers`] (the engine has no call to take them back
+    /// with their original times yet).
+    ///
+    /// # Errors
+    /// `Storage`, `Corrupt`.
+    pub fn restore_into(&self, engine: &Engine) -> Result<usize> {
+        let totals = self.totals()?;
+        let n = totals.len();
+        let skipped = engine.restore(totals);
+        Ok(n - skipped)
+    }
+
+    /// Every series' totals as of the last durable interval:
+    /// `(path, action, totals, newest sample time)`, sorted by path.
+    ///
+    /// # Errors
+    /// `Storage`, `Corrupt`.
+    pub fn totals(&self) -> Result<Vec<(String, crate::Action, crate::Stats, i64)>> {
+        let core = self.core();
+        let _w = core.write_lock.lock();
+        let mut totals = load_stored_totals(&*core.storage)?;
+        for (_, v) in core.storage.scan(Space::Intervals, &[], None)? {
+            for r in IntervalBlob::decode(&v)?.totals {
+                totals.insert(r.id, r);
+            }
+        }
+        let index = core.index.read();
+        let mut out: Vec<_> = totals
+            .values()
+            .filter_map(|r| {
+                let path = index.path(r.id)?;
+                Some((path.to_string(), r.action, r.stats, r.last_ts))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// The value stored under a metadata key.
@@ -77,7 +345,11 @@ impl TrendStore {
     /// `Storage`; `BadQuery` for an empty or over-long key.
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         check_meta_key(key)?;
-        self.inner.storage.get(Space::Meta, key.as_bytes())
+        Ok(self
+            .core()
+            .storage
+            .get(Space::Meta, key.as_bytes())?
+            .map(|v| v.to_vec()))
     }
 
     /// Stores a metadata value (durable once this returns).
@@ -86,18 +358,20 @@ impl TrendStore {
     /// `Storage`; `BadQuery` for an empty or over-long key.
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         check_meta_key(key)?;
-        self.inner.storage.put(Space::Meta, key.as_bytes(), value)?;
-        self.inner.storage.flush()
+        self.core()
+            .storage
+            .put(Space::Meta, key.as_bytes(), value)?;
+        self.core().storage.flush()
     }
 
-    /// Removes a metadata key (no error if absent).
+    /// Removes a metadata key (no error if absent; durable once this returns).
     ///
     /// # Errors
     /// `Storage`; `BadQuery` for an empty or over-long key.
     pub fn meta_delete(&self, key: &str) -> Result<()> {
         check_meta_key(key)?;
-        self.inner.storage.delete(Space::Meta, key.as_bytes())?;
-        self.inner.storage.flush()
+        self.core().storage.delete(Space::Meta, key.as_bytes())?;
+        self.core().storage.flush()
     }
 
     /// Every metadata pair whose key starts with `prefix`, in key order.
@@ -105,23 +379,71 @@ impl TrendStore {
     /// # Errors
     /// `Storage`; `Corrupt` if a stored key is not UTF-8.
     pub fn meta_list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        scan_prefix(&*self.inner.storage, Space::Meta, prefix.as_bytes())?
+        scan_prefix(&*self.core().storage, Space::Meta, prefix.as_bytes())?
             .into_iter()
             .map(|(k, v)| {
-                String::from_utf8(k)
-                    .map(|k| (k, v))
+                String::from_utf8(k.to_vec())
+                    .map(|k| (k, v.to_vec()))
                     .map_err(|_| TrendError::corrupt("metadata key is not UTF-8"))
             })
             .collect()
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (queued intervals included).
     ///
     /// # Errors
-    /// `Storage`.
+    /// `Storage`; `Closed`.
     pub fn flush(&self) -> Result<()> {
-        self.inner.storage.flush()
+        self.sync()
     }
+
+    fn send(&self, interval: &Arc<ClosedInterval>) {
+        send_interval(&self.inner.tx, interval);
+    }
+}
+
+/// Hands closed intervals to the writer thread. When the queue is full the closing
+/// thread blocks until the writer catches up: a slow disk delays the next close
+/// rather than lose an interval.
+impl IntervalSink for TrendStore {
+    fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
+        self.send(interval);
+    }
+}
+
+struct StoreSink {
+    tx: SyncSender<Msg>,
+}
+
+impl IntervalSink for StoreSink {
+    fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
+        send_interval(&self.tx, interval);
+    }
+}
+
+fn send_interval(tx: &SyncSender<Msg>, interval: &Arc<ClosedInterval>) {
+    if tx.send(Msg::Interval(interval.clone())).is_err() {
+        tracing::error!(
+            start = interval.start,
+            "trend store is closed: interval not stored"
+        );
+    }
+}
+
+fn closed() -> TrendError {
+    TrendError::new(
+        TrendErrorKind::Closed,
+        "the trend store's writer has stopped",
+    )
+}
+
+fn load_stored_totals(st: &dyn Storage) -> Result<HashMap<u32, Rec>> {
+    let mut out = HashMap::new();
+    for (_, v) in st.scan(Space::Totals, &[], None)? {
+        let r = blob::decode_rec(&v)?;
+        out.insert(r.id, r);
+    }
+    Ok(out)
 }
 
 fn check_meta_key(key: &str) -> Result<()> {

@@ -12,6 +12,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use parking_lot::RwLock;
+pub use sled::IVec as Bytes;
 
 use super::error::{Result, TrendError, TrendErrorKind};
 
@@ -28,19 +29,22 @@ pub enum Space {
     Chunks,
     /// Leaf totals as of the last compaction: `id` -> action and stats.
     Totals,
-    /// Markers older than the interval blobs: `ts, seq` -> marker.
+    /// Markers older than the interval blobs: `ts, interval, seq` -> marker.
     Markers,
+    /// The store's own state (newest data time, expiry marks).
+    State,
 }
 
 impl Space {
     /// Every keyspace, in a fixed order.
-    pub const ALL: [Space; 6] = [
+    pub const ALL: [Space; 7] = [
         Space::Meta,
         Space::Paths,
         Space::Intervals,
         Space::Chunks,
         Space::Totals,
         Space::Markers,
+        Space::State,
     ];
 
     /// The keyspace's name (the sled tree name).
@@ -52,6 +56,7 @@ impl Space {
             Space::Chunks => "chunks",
             Space::Totals => "totals",
             Space::Markers => "markers",
+            Space::State => "state",
         }
     }
 
@@ -69,13 +74,15 @@ pub enum Op {
     Delete(Space, Vec<u8>),
 }
 
-/// What the trend store needs from a key-value store.
+/// What the trend store needs from a key-value store. Values come back as [`Bytes`]
+/// (sled's reference-counted buffer) so reading a large interval blob from the cache
+/// does not copy it.
 pub trait Storage: Send + Sync + 'static {
     /// The value at `key`.
     ///
     /// # Errors
     /// A storage failure.
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>>;
 
     /// Sets one key.
     ///
@@ -93,12 +100,7 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// # Errors
     /// A storage failure.
-    fn scan(
-        &self,
-        space: Space,
-        from: &[u8],
-        until: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(&self, space: Space, from: &[u8], until: Option<&[u8]>) -> Result<Vec<(Bytes, Bytes)>>;
 
     /// Applies every op or none (across keyspaces).
     ///
@@ -123,11 +125,7 @@ pub trait Storage: Send + Sync + 'static {
 ///
 /// # Errors
 /// A storage failure.
-pub fn scan_prefix(
-    st: &dyn Storage,
-    space: Space,
-    prefix: &[u8],
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn scan_prefix(st: &dyn Storage, space: Space, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
     match prefix_end(prefix) {
         Some(end) => st.scan(space, prefix, Some(&end)),
         None => st.scan(space, prefix, None),
@@ -181,8 +179,8 @@ impl SledStorage {
 }
 
 impl Storage for SledStorage {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(space).get(key)?.map(|v| v.to_vec()))
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>> {
+        Ok(self.tree(space).get(key)?)
     }
 
     fn put(&self, space: Space, key: &[u8], value: &[u8]) -> Result<()> {
@@ -195,22 +193,13 @@ impl Storage for SledStorage {
         Ok(())
     }
 
-    fn scan(
-        &self,
-        space: Space,
-        from: &[u8],
-        until: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(&self, space: Space, from: &[u8], until: Option<&[u8]>) -> Result<Vec<(Bytes, Bytes)>> {
         let tree = self.tree(space);
         let iter = match until {
             Some(u) => tree.range(from..u),
             None => tree.range(from..),
         };
-        iter.map(|kv| {
-            let (k, v) = kv?;
-            Ok((k.to_vec(), v.to_vec()))
-        })
-        .collect()
+        iter.map(|kv| Ok(kv?)).collect()
     }
 
     fn apply(&self, ops: Vec<Op>) -> Result<()> {
@@ -248,12 +237,12 @@ impl Storage for SledStorage {
     }
 }
 
-type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+type Map = BTreeMap<Vec<u8>, Bytes>;
 
 /// An in-memory store: a `BTreeMap` per keyspace behind one lock.
 #[derive(Default)]
 pub struct MemStorage {
-    spaces: RwLock<[Map; 6]>,
+    spaces: RwLock<[Map; 7]>,
 }
 
 impl MemStorage {
@@ -264,12 +253,12 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>> {
         Ok(self.spaces.read()[space.index()].get(key).cloned())
     }
 
     fn put(&self, space: Space, key: &[u8], value: &[u8]) -> Result<()> {
-        self.spaces.write()[space.index()].insert(key.to_vec(), value.to_vec());
+        self.spaces.write()[space.index()].insert(key.to_vec(), Bytes::from(value));
         Ok(())
     }
 
@@ -278,17 +267,12 @@ impl Storage for MemStorage {
         Ok(())
     }
 
-    fn scan(
-        &self,
-        space: Space,
-        from: &[u8],
-        until: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(&self, space: Space, from: &[u8], until: Option<&[u8]>) -> Result<Vec<(Bytes, Bytes)>> {
         let g = self.spaces.read();
         let upper = until.map_or(Bound::Unbounded, |u| Bound::Excluded(u.to_vec()));
         Ok(g[space.index()]
             .range((Bound::Included(from.to_vec()), upper))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (Bytes::from(k.as_slice()), v.clone()))
             .collect())
     }
 
@@ -297,7 +281,7 @@ impl Storage for MemStorage {
         for op in ops {
             match op {
                 Op::Put(s, k, v) => {
-                    g[s.index()].insert(k, v);
+                    g[s.index()].insert(k, Bytes::from(v));
                 }
                 Op::Delete(s, k) => {
                     g[s.index()].remove(&k);
@@ -326,6 +310,10 @@ mod tests {
         st.put(Space::Meta, b"viewz", b"3").unwrap();
         st.put(Space::Chunks, b"view/a", b"other space").unwrap();
         let got = scan_prefix(st, Space::Meta, b"view/").unwrap();
+        let got: Vec<(Vec<u8>, Vec<u8>)> = got
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -340,8 +328,11 @@ mod tests {
         .unwrap();
         assert_eq!(st.get(Space::Meta, b"view/a").unwrap(), None);
         assert_eq!(
-            st.get(Space::Totals, &[0, 0, 0, 1]).unwrap(),
-            Some(b"t".to_vec())
+            st.get(Space::Totals, &[0, 0, 0, 1])
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            b"t"
         );
         st.delete(Space::Meta, b"view/b").unwrap();
         assert_eq!(st.scan(Space::Meta, b"", None).unwrap().len(), 1);

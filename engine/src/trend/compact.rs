@@ -1,0 +1,241 @@
+//! Compaction and expiry, on the store's own thread: interval blobs older than
+//! `compact_after` are folded into per-series Gorilla chunks for every archive (each
+//! archive's buckets rolled up by the series' action), their paths, totals and
+//! markers move to their keyspaces, and the blobs are deleted — all in one
+//! transaction, so a crash leaves either the blobs or the chunks, never both.
+//! Then chunks that lie wholly before an archive's span are deleted.
+//!
+//! A chunk holds [`CHUNK_POINTS`] buckets of its archive; folding into an existing
+//! chunk decodes, merges and re-encodes it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+
+use super::Core;
+use super::blob::{self, IntervalBlob, Rec, chunk_key, ts_key};
+use super::error::{Result, TrendError};
+use super::rollup::{Agg, Chunk};
+use super::storage::{Op, Space};
+use crate::Action;
+
+/// Buckets per chunk: 2 h at 10 s, 12 h at 1 min, 5 days at 10 min.
+pub const CHUNK_POINTS: i64 = 720;
+
+/// Most interval blobs folded in one transaction.
+const MAX_BLOBS_PER_PASS: usize = 120;
+
+/// What one compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Interval blobs folded into chunks.
+    pub intervals: usize,
+    /// Chunks written.
+    pub chunks_written: usize,
+    /// Chunks deleted because they left their archive's span.
+    pub chunks_expired: usize,
+}
+
+pub(crate) fn spawn(core: Arc<Core>, stop: Receiver<()>) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("trend-compactor".into())
+        .spawn(move || {
+            loop {
+                match stop.recv_timeout(core.cfg.compact_every) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if let Err(e) = run(&core, core.cfg.compact_after_secs()) {
+                    tracing::error!("trend store: compaction failed: {e}");
+                }
+            }
+        })
+        .map_err(TrendError::from)
+}
+
+/// The start of the chunk that holds `ts` in an archive of `step` seconds.
+pub fn chunk_start(ts: i64, step: i64) -> i64 {
+    let span = step * CHUNK_POINTS;
+    ts.div_euclid(span) * span
+}
+
+/// Compacts blobs older than `after` seconds before the newest data, then expires.
+pub(crate) fn run(core: &Core, after: i64) -> Result<CompactStats> {
+    let mut stats = CompactStats::default();
+    loop {
+        let pass = fold_pass(core, after)?;
+        stats.intervals += pass.intervals;
+        stats.chunks_written += pass.chunks_written;
+        if pass.intervals < MAX_BLOBS_PER_PASS {
+            break;
+        }
+    }
+    stats.chunks_expired = expire(core)?;
+    core.storage.flush()?;
+    Ok(stats)
+}
+
+type ChunkId = (u8, u32, i64);
+
+fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
+    let _w = core.write_lock.lock();
+    let newest = core.newest();
+    if newest == i64::MIN {
+        return Ok(CompactStats::default());
+    }
+    let cutoff = if after == i64::MIN {
+        i64::MAX
+    } else {
+        newest.saturating_sub(after)
+    };
+    let mut blobs = Vec::new();
+    let until = (cutoff != i64::MAX).then(|| ts_key(cutoff));
+    for (k, v) in core.storage.scan(
+        Space::Intervals,
+        &[],
+        until.as_ref().map(<[u8; 8]>::as_slice),
+    )? {
+        let (start, len) = blob::header(&v)?;
+        if start.saturating_add(len) > cutoff {
+            break;
+        }
+        blobs.push((k, IntervalBlob::decode(&v)?));
+        if blobs.len() == MAX_BLOBS_PER_PASS {
+            break;
+        }
+    }
+    if blobs.is_empty() {
+        return Ok(CompactStats::default());
+    }
+    let archives = core.cfg.retention.archives();
+    let mut ops = Vec::new();
+    let mut totals: HashMap<u32, Rec> = HashMap::new();
+    let mut fresh: BTreeMap<ChunkId, (Action, BTreeMap<i64, Agg>)> = BTreeMap::new();
+    for (key, b) in &blobs {
+        for (id, path) in &b.paths {
+            ops.push(Op::Put(
+                Space::Paths,
+                id.to_be_bytes().to_vec(),
+                path.as_bytes().to_vec(),
+            ));
+        }
+        for r in &b.totals {
+            totals.insert(r.id, *r);
+        }
+        for (i, m) in b.markers.iter().enumerate() {
+            let mut k = ts_key(m.ts).to_vec();
+            k.extend_from_slice(&ts_key(b.start));
+            k.extend_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
+            let v =
+                serde_json::to_vec(m).map_err(|e| TrendError::corrupt(format!("marker: {e}")))?;
+            ops.push(Op::Put(Space::Markers, k, v));
+        }
+        for (a, arch) in archives.iter().enumerate() {
+            let a = u8::try_from(a).unwrap_or(u8::MAX);
+            let keep_from = newest.saturating_sub(arch.span);
+            let bucket = b.start.div_euclid(arch.step) * arch.step;
+            if bucket.saturating_add(arch.step) <= keep_from {
+                continue;
+            }
+            for r in &b.points {
+                let slot = fresh
+                    .entry((a, r.id, chunk_start(bucket, arch.step)))
+                    .or_insert_with(|| (r.action, BTreeMap::new()));
+                slot.0 = r.action;
+                let agg = Agg::of(r.stats, b.start);
+                slot.1
+                    .entry(bucket)
+                    .and_modify(|x| x.merge(&agg))
+                    .or_insert(agg);
+            }
+        }
+        ops.push(Op::Delete(Space::Intervals, key.to_vec()));
+    }
+    let mut written = 0;
+    for ((a, id, cstart), (action, buckets)) in fresh {
+        let key = chunk_key(a, id, cstart);
+        let mut chunk = match core.storage.get(Space::Chunks, &key)? {
+            Some(v) => Chunk::decode(&v)?,
+            None => Chunk {
+                action,
+                buckets: BTreeMap::new(),
+            },
+        };
+        chunk.action = action;
+        let step = archives[usize::from(a)].step;
+        let keep_from = newest.saturating_sub(archives[usize::from(a)].span);
+        chunk
+            .buckets
+            .retain(|&t, _| t.saturating_add(step) > keep_from);
+        for (t, agg) in buckets {
+            chunk
+                .buckets
+                .entry(t)
+                .and_modify(|x| x.merge(&agg))
+                .or_insert(agg);
+        }
+        ops.push(Op::Put(Space::Chunks, key.to_vec(), chunk.encode()));
+        written += 1;
+    }
+    for (id, r) in totals {
+        ops.push(Op::Put(
+            Space::Totals,
+            id.to_be_bytes().to_vec(),
+            blob::encode_rec(&r),
+        ));
+    }
+    core.storage.apply(ops)?;
+    Ok(CompactStats {
+        intervals: blobs.len(),
+        chunks_written: written,
+        chunks_expired: 0,
+    })
+}
+
+/// Deletes chunks that end before their archive's span begins. Buckets of the chunk
+/// that straddles the boundary are dropped when that chunk is next rewritten; reads
+/// never return them (they filter by span), so they have left the archive already.
+fn expire(core: &Core) -> Result<usize> {
+    let newest = core.newest();
+    if newest == i64::MIN {
+        return Ok(0);
+    }
+    let ids: Vec<u32> = core
+        .index
+        .read()
+        .all()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut removed = 0;
+    for (a, arch) in core.cfg.retention.archives().iter().enumerate() {
+        let a = u8::try_from(a).unwrap_or(u8::MAX);
+        let boundary = chunk_start(newest.saturating_sub(arch.span), arch.step);
+        let mark_key = [b'x', a];
+        let done = match core.storage.get(Space::State, &mark_key)? {
+            Some(v) => blob::ts_from_key(&v)?,
+            None => i64::MIN,
+        };
+        if boundary <= done {
+            continue;
+        }
+        let _w = core.write_lock.lock();
+        let mut ops = Vec::new();
+        for &id in &ids {
+            let from = chunk_key(a, id, i64::MIN);
+            let until = chunk_key(a, id, boundary);
+            for (k, _) in core.storage.scan(Space::Chunks, &from, Some(&until))? {
+                ops.push(Op::Delete(Space::Chunks, k.to_vec()));
+                removed += 1;
+            }
+        }
+        ops.push(Op::Put(
+            Space::State,
+            mark_key.to_vec(),
+            ts_key(boundary).to_vec(),
+        ));
+        core.storage.apply(ops)?;
+    }
+    Ok(removed)
+}

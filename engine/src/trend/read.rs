@@ -1,0 +1,211 @@
+//! Reads: series under a pattern over a time range, from the finest archive that
+//! covers the range, downsampled by each series' action; and markers.
+//!
+//! Points come from two places: compacted chunks of the chosen archive, and the
+//! interval blobs not yet compacted (binary-searched per series, rolled up to the
+//! archive's step on the fly). A bucket split between the two is merged.
+
+use std::collections::BTreeMap;
+
+use super::blob::{self, IntervalBlob, chunk_key, ts_key};
+use super::compact::chunk_start;
+use super::error::{Result, TrendError};
+use super::rollup::{Agg, Chunk, downsample};
+use super::storage::{Bytes, Space};
+use super::{Core, TrendStore};
+use crate::pattern::Pattern;
+use crate::{Action, Marker};
+
+/// One series of a trend query.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Series {
+    /// Comma-joined path.
+    pub path: String,
+    /// The action its points were folded with (serialized by name).
+    #[serde(serialize_with = "ser_action")]
+    pub action: Action,
+    /// Seconds between points (the archive's step, or coarser after downsampling).
+    pub step: i64,
+    /// `(bucket start, value)`, oldest first; buckets without samples are left out.
+    pub points: Vec<(i64, f64)>,
+}
+
+fn ser_action<S: serde::Serializer>(a: &Action, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+/// Longest range a query may ask for in buckets before downsampling (bounds memory
+/// when `points` is 0).
+pub const MAX_BUCKETS: i64 = 10_000_000;
+
+impl TrendStore {
+    /// Series under `pattern` (DESIGN.md §4; aggregation suffixes are refused) with
+    /// their points in `[from, until)`: buckets overlapping the range, from the finest
+    /// archive whose span reaches back to `from` (else the coarsest), folded to at
+    /// most `points` buckets per series by the action (`points` 0: no folding).
+    ///
+    /// # Errors
+    /// `BadQuery` for a bad pattern or range; `Storage`, `Corrupt`.
+    pub fn series(
+        &self,
+        pattern: &str,
+        from: i64,
+        until: i64,
+        points: usize,
+    ) -> Result<Vec<Series>> {
+        let p = Pattern::parse(pattern)?;
+        if p.aggregates() {
+            return Err(TrendError::bad_query(
+                "trend queries take plain patterns; aggregation (|sum, |avg...) is not supported",
+            ));
+        }
+        if from >= until {
+            return Err(TrendError::bad_query(format!(
+                "from ({from}) must be before until ({until})"
+            )));
+        }
+        let core = &*self.inner.core;
+        let ids = core.index.read().matching(&p);
+        let newest = core.newest();
+        if ids.is_empty() || newest == i64::MIN {
+            return Ok(Vec::new());
+        }
+        let (archive, step, keep_from) = choose_archive(core, from, newest);
+        let lo = from.max(keep_from);
+        let first_bucket = lo.div_euclid(step) * step;
+        let n = (until - first_bucket + step - 1) / step;
+        let out_step = match i64::try_from(points).unwrap_or(i64::MAX) {
+            0 => {
+                if n > MAX_BUCKETS {
+                    return Err(TrendError::bad_query(format!(
+                        "range holds {n} buckets; ask for fewer points"
+                    )));
+                }
+                step
+            }
+            p if n > p => ((n + p - 1) / p) * step,
+            _ => step,
+        };
+        let blobs = blobs_in(core, first_bucket, until)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, path) in ids {
+            let (action, buckets) =
+                series_buckets(core, archive, step, id, first_bucket, until, &blobs)?;
+            let Some(action) = action else { continue };
+            let pts: Vec<(i64, Agg)> = buckets
+                .into_iter()
+                .filter(|&(t, _)| t.saturating_add(step) > keep_from)
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            out.push(Series {
+                path: path.to_string(),
+                action,
+                step: out_step,
+                points: downsample(&pts, out_step, action),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Markers whose path the pattern selects with `from <= ts < until`, oldest first.
+    ///
+    /// # Errors
+    /// `BadQuery`; `Storage`, `Corrupt`.
+    pub fn markers(&self, pattern: &str, from: i64, until: i64) -> Result<Vec<Marker>> {
+        let p = Pattern::parse(pattern)?;
+        let core = &*self.inner.core;
+        let mut out = Vec::new();
+        for (_, v) in core
+            .storage
+            .scan(Space::Markers, &ts_key(from), Some(&ts_key(until)))?
+        {
+            let m: Marker = serde_json::from_slice(&v)
+                .map_err(|e| TrendError::corrupt(format!("marker: {e}")))?;
+            out.push(m);
+        }
+        for (_, v) in core.storage.scan(Space::Intervals, &[], None)? {
+            out.extend(
+                IntervalBlob::decode(&v)?
+                    .markers
+                    .into_iter()
+                    .filter(|m| m.ts >= from && m.ts < until),
+            );
+        }
+        out.retain(|m| p.matches_path(&m.path.split(',').collect::<Vec<_>>()));
+        out.sort_by_key(|m| m.ts);
+        Ok(out)
+    }
+}
+
+/// The archive a query from `from` reads: `(index, step, start of its span)`.
+fn choose_archive(core: &Core, from: i64, newest: i64) -> (u8, i64, i64) {
+    let archives = core.cfg.retention.archives();
+    let pick = archives
+        .iter()
+        .position(|a| newest.saturating_sub(a.span) <= from)
+        .unwrap_or(archives.len() - 1);
+    let a = archives[pick];
+    (
+        u8::try_from(pick).unwrap_or(u8::MAX),
+        a.step,
+        newest.saturating_sub(a.span),
+    )
+}
+
+/// Uncompacted interval blobs whose interval overlaps `[from, until)`.
+fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, Bytes)>> {
+    let mut out = Vec::new();
+    for (_, v) in core
+        .storage
+        .scan(Space::Intervals, &[], Some(&ts_key(until)))?
+    {
+        let (start, len) = blob::header(&v)?;
+        if start.saturating_add(len) > from {
+            out.push((start, v));
+        }
+    }
+    Ok(out)
+}
+
+type Buckets = BTreeMap<i64, Agg>;
+
+/// One series' buckets in an archive over `[from, until)` (`from` bucket-aligned),
+/// and its newest action (`None`: no data at all).
+fn series_buckets(
+    core: &Core,
+    archive: u8,
+    step: i64,
+    id: u32,
+    from: i64,
+    until: i64,
+    blobs: &[(i64, Bytes)],
+) -> Result<(Option<Action>, Buckets)> {
+    let mut buckets = Buckets::new();
+    let mut action = None;
+    let lo = chunk_key(archive, id, chunk_start(from, step));
+    let hi = chunk_key(archive, id, until);
+    for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
+        let c = Chunk::decode(&v)?;
+        action = Some(c.action);
+        for (t, agg) in c.buckets.range(from..until) {
+            buckets.insert(*t, *agg);
+        }
+    }
+    for (start, b) in blobs {
+        if let Some(r) = blob::find_point(b, id)? {
+            action = Some(r.action);
+            let t = start.div_euclid(step) * step;
+            if t < from || t >= until {
+                continue;
+            }
+            let agg = Agg::of(r.stats, *start);
+            buckets
+                .entry(t)
+                .and_modify(|x| x.merge(&agg))
+                .or_insert(agg);
+        }
+    }
+    Ok((action, buckets))
+}

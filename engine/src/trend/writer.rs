@@ -1,0 +1,278 @@
+//! The writer thread: turns each closed interval into one interval blob, folds late
+//! points into the blob of the interval that holds their time, and flushes.
+//!
+//! It owns the map from the engine's leaf ids to series ids (filled from each
+//! interval's `new_paths`) and the last known totals of every series, so that a leaf
+//! touched only by late points still gets its totals persisted (the engine reports
+//! totals only for leaves in `points`; the writer repeats the engine's fold).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+
+use super::blob::{IntervalBlob, Rec, ts_key};
+use super::error::Result;
+use super::storage::{Op, Space};
+use super::{Core, TrendError};
+use crate::{ClosedInterval, Stats};
+
+/// What the writer thread is asked to do.
+pub(crate) enum Msg {
+    /// Store one closed interval.
+    Interval(Arc<ClosedInterval>),
+    /// Answer once everything before is written and flushed.
+    Sync(Sender<Result<()>>),
+    /// Finish what is queued and stop.
+    Stop,
+}
+
+/// Most queued messages written before one flush.
+const BATCH: usize = 32;
+
+pub(crate) fn spawn(
+    core: Arc<Core>,
+    rx: Receiver<Msg>,
+    totals: HashMap<u32, Rec>,
+) -> Result<JoinHandle<()>> {
+    let mut w = Writer {
+        core,
+        leaves: HashMap::new(),
+        totals,
+    };
+    std::thread::Builder::new()
+        .name("trend-writer".into())
+        .spawn(move || w.run(&rx))
+        .map_err(TrendError::from)
+}
+
+struct Writer {
+    core: Arc<Core>,
+    /// Engine leaf id -> series id.
+    leaves: HashMap<u32, u32>,
+    /// Series id -> last known totals.
+    totals: HashMap<u32, Rec>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Msg>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut end = None;
+            let mut waiters = Vec::new();
+            let mut stop = false;
+            for m in batch {
+                match m {
+                    Msg::Interval(iv) => {
+                        if let Err(e) = self.write(&iv) {
+                            self.core.dropped.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(start = iv.start, "trend store: interval lost: {e}");
+                        }
+                        end = Some(iv.start.saturating_add(iv.len));
+                    }
+                    Msg::Sync(tx) => waiters.push(tx),
+                    Msg::Stop => stop = true,
+                }
+            }
+            let flushed = self.core.storage.flush();
+            if let Err(e) = &flushed {
+                tracing::error!("trend store: flush failed: {e}");
+            }
+            if let (Some(end), Ok(())) = (end, &flushed) {
+                let mut p = self.core.persisted.lock();
+                *p = (*p).max(end);
+                self.core.persisted_cv.notify_all();
+            }
+            for w in waiters {
+                let _ = w.send(flushed.clone());
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn write(&mut self, iv: &ClosedInterval) -> Result<()> {
+        let mut blob = IntervalBlob {
+            start: iv.start,
+            len: iv.len,
+            markers: iv.markers.clone(),
+            ..IntervalBlob::default()
+        };
+        {
+            let mut index = self.core.index.write();
+            for (leaf, path) in &iv.new_paths {
+                let (id, fresh) = index.intern(path);
+                self.leaves.insert(leaf.0, id);
+                if fresh {
+                    blob.paths.push((id, path.clone()));
+                }
+            }
+        }
+        let mut totals: BTreeMap<u32, Rec> = BTreeMap::new();
+        let mut points: BTreeMap<u32, Rec> = BTreeMap::new();
+        for p in &iv.points {
+            let Some(&id) = self.leaves.get(&p.leaf.0) else {
+                self.unknown_leaf(p.leaf.0);
+                continue;
+            };
+            let point = Rec {
+                id,
+                action: p.action,
+                stats: p.stats,
+                last_ts: p.last_ts,
+            };
+            points
+                .entry(id)
+                .and_modify(|r| merge_rec(r, &point))
+                .or_insert(point);
+            totals.insert(
+                id,
+                Rec {
+                    stats: p.total,
+                    ..point
+                },
+            );
+        }
+        // Late points: into the interval that holds their time; and into the totals
+        // of leaves this interval did not otherwise report.
+        let mut late: BTreeMap<i64, Vec<(u32, crate::Action, i64, f64)>> = BTreeMap::new();
+        for lp in &iv.late {
+            let Some(&id) = self.leaves.get(&lp.leaf.0) else {
+                self.unknown_leaf(lp.leaf.0);
+                continue;
+            };
+            let start = lp.ts.div_euclid(iv.len) * iv.len;
+            late.entry(start)
+                .or_default()
+                .push((id, lp.action, lp.ts, lp.value));
+            if !points.contains_key(&id) {
+                let t = self.totals.entry(id).or_insert(Rec {
+                    id,
+                    action: lp.action,
+                    stats: Stats::EMPTY,
+                    last_ts: i64::MIN,
+                });
+                let newest = lp.ts >= t.last_ts;
+                t.stats.add(lp.value, newest);
+                t.action = lp.action;
+                if newest {
+                    t.last_ts = lp.ts;
+                }
+                totals.insert(id, *t);
+            }
+        }
+        for (id, t) in &totals {
+            self.totals.insert(*id, *t);
+        }
+        blob.points = points.into_values().collect();
+        blob.totals = totals.into_values().collect();
+
+        let core = &self.core;
+        let _w = core.write_lock.lock();
+        let mut ops = Vec::with_capacity(late.len() + 2);
+        for (start, samples) in late {
+            let key = ts_key(start);
+            let mut old = match core.storage.get(Space::Intervals, &key)? {
+                Some(b) => IntervalBlob::decode(&b)?,
+                None => IntervalBlob {
+                    start,
+                    len: iv.len,
+                    ..IntervalBlob::default()
+                },
+            };
+            add_late(&mut old, &samples);
+            ops.push(Op::Put(Space::Intervals, key.to_vec(), old.encode()));
+        }
+        core.bump_newest(iv.start.saturating_add(iv.len));
+        ops.push(Op::Put(
+            Space::Intervals,
+            ts_key(iv.start).to_vec(),
+            blob.encode(),
+        ));
+        ops.push(core.newest_op());
+        core.storage.apply(ops)
+    }
+
+    fn unknown_leaf(&self, leaf: u32) {
+        self.core.dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            leaf,
+            "trend store: point for a leaf never announced (attach the store before the first close)"
+        );
+    }
+}
+
+/// Folds another aggregate of the same series and interval in (newest sample wins
+/// `last`).
+fn merge_rec(into: &mut Rec, other: &Rec) {
+    let newer = other.last_ts >= into.last_ts;
+    let last = if newer {
+        other.stats.last
+    } else {
+        into.stats.last
+    };
+    into.stats.merge(&other.stats);
+    into.stats.last = last;
+    into.last_ts = into.last_ts.max(other.last_ts);
+    into.action = other.action;
+}
+
+/// Adds late samples to a stored interval, keeping its points sorted by id.
+fn add_late(blob: &mut IntervalBlob, samples: &[(u32, crate::Action, i64, f64)]) {
+    let mut points: BTreeMap<u32, Rec> = blob.points.drain(..).map(|r| (r.id, r)).collect();
+    for &(id, action, ts, value) in samples {
+        let one = Rec {
+            id,
+            action,
+            stats: Stats::one(value),
+            last_ts: ts,
+        };
+        points
+            .entry(id)
+            .and_modify(|r| merge_rec(r, &one))
+            .or_insert(one);
+    }
+    blob.points = points.into_values().collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Action;
+
+    #[test]
+    fn late_samples_fold_by_time_into_the_stored_interval() {
+        let mut blob = IntervalBlob {
+            start: 100,
+            len: 10,
+            points: vec![Rec {
+                id: 4,
+                action: Action::Last,
+                stats: Stats::one(5.0),
+                last_ts: 105,
+            }],
+            ..IntervalBlob::default()
+        };
+        add_late(
+            &mut blob,
+            &[
+                (4, Action::Last, 103, 1.0),
+                (4, Action::Last, 108, 9.0),
+                (2, Action::Add, 101, 3.0),
+            ],
+        );
+        assert_eq!(blob.points.len(), 2);
+        assert_eq!(blob.points[0].id, 2);
+        let r = blob.points[1];
+        assert_eq!((r.stats.count, r.stats.sum, r.stats.last), (3, 15.0, 9.0));
+        assert_eq!(r.last_ts, 108);
+    }
+}
