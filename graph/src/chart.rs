@@ -13,7 +13,7 @@ use crate::font::{Face, face};
 use crate::options::{ChartType, GraphOptions, Style};
 use crate::scene::{Anchor, Item, Rect, Scene};
 use crate::theme::{Palette, Rgb};
-use crate::ticks::{SiScale, YAxis, y_axis};
+use crate::ticks::{SiScale, YAxis, mirrored_axis, y_axis};
 use crate::{GraphError, Marker, Series, url};
 
 /// What everything drawing a chart shares.
@@ -365,18 +365,8 @@ fn value_axis(o: &GraphOptions, lo: f64, hi: f64, target: f64) -> YAxis {
             Some(o.y_min.unwrap_or(0.0)),
             Some(o.y_max.unwrap_or(100.0)),
         ),
-        Style::Net if lo < 0.0 && lo.is_finite() => {
-            let m = lo.abs().max(hi);
-            let a = y_axis(
-                0.0,
-                m,
-                (target / 2).max(if target >= 4 { 3 } else { 1 }),
-                None,
-                None,
-            );
-            let lo = o.y_min.unwrap_or(-a.hi);
-            let hi = o.y_max.unwrap_or(a.hi);
-            y_axis(lo, hi, target, Some(lo), Some(hi))
+        Style::Net if lo < 0.0 && lo.is_finite() && o.y_min.is_none() && o.y_max.is_none() => {
+            mirrored_axis(lo.abs().max(hi), target >= 4)
         }
         _ => y_axis(lo, hi, target, o.y_min, o.y_max),
     }

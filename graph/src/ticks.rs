@@ -78,6 +78,34 @@ pub(crate) fn y_axis(
     }
 }
 
+/// A symmetric axis `-hi..=hi` for mirrored (`net`) charts: `hi` is `m` rounded up to
+/// 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n; ticks at 0, ±hi and, when `fine`, ±hi/2.
+pub(crate) fn mirrored_axis(m: f64, fine: bool) -> YAxis {
+    let m = if m.is_finite() && m > 0.0 {
+        m.min(LIMIT)
+    } else {
+        1.0
+    };
+    let mag = 10f64.powf(m.log10().floor());
+    let f = m / mag;
+    let nf = [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .find(|&n| f <= n * (1.0 + 1e-12))
+        .unwrap_or(10.0);
+    let hi = nf * mag;
+    let ticks = if fine {
+        vec![-hi, -hi / 2.0, 0.0, hi / 2.0, hi]
+    } else {
+        vec![-hi, 0.0, hi]
+    };
+    YAxis {
+        lo: -hi,
+        hi,
+        step: if fine { hi / 2.0 } else { hi },
+        ticks,
+    }
+}
+
 fn nice_step(raw: f64) -> f64 {
     if !(raw.is_finite() && raw > 0.0) {
         return 1.0;
@@ -156,6 +184,9 @@ impl SiScale {
         let x = v / self.div;
         let num = if x == 0.0 {
             "0".to_owned()
+        } else if x.abs() >= 1e6 {
+            // Beyond the largest prefix (E): scientific notation, not 300 digits.
+            format!("{x:.2e}")
         } else {
             format!("{x:.*}", self.decimals)
         };
@@ -309,6 +340,9 @@ mod tests {
         assert_eq!((a.lo, a.hi), (0.0, 1.0));
         let a = y_axis(0.0, 50.0, 5, None, Some(10.0));
         assert_eq!(a.hi, 10.0);
+        let a = mirrored_axis(5.9e6, true);
+        assert_eq!(a.ticks, vec![-6e6, -3e6, 0.0, 3e6, 6e6]);
+        assert_eq!(mirrored_axis(f64::NAN, false).ticks, vec![-1.0, 0.0, 1.0]);
         let a = y_axis(-1e308, 1e308, 5, None, None);
         assert!(a.ticks.len() <= 64 && a.lo.is_finite() && a.hi.is_finite());
     }
@@ -326,6 +360,11 @@ mod tests {
         assert_eq!(SiScale::new(1.0, 0.25, "").format(0.75), "0.75");
         assert_eq!(format_value(123_456.0, ""), "123k");
         assert_eq!(format_value(12_345.0, "B/s"), "12.3 kB/s");
+        assert!(
+            format_value(1e300, "").len() < 12,
+            "{}",
+            format_value(1e300, "")
+        );
         assert_eq!(SiScale::new(1750.0, 250.0, "").format(1500.0), "1500");
     }
 

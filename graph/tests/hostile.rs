@@ -211,3 +211,67 @@ fn hostile_markers_titles_and_labels() {
     assert!(svg.len() < 200_000, "{} bytes", svg.len());
     render(&series, &markers, &o, Format::Png).unwrap();
 }
+
+mod random {
+    //! Random options and values: whatever comes in, render returns bytes or an error.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -1e6f64..1e6,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(f64::MAX),
+            1 => Just(-f64::MAX),
+            1 => Just(0.0),
+            1 => Just(f64::MIN_POSITIVE),
+        ]
+    }
+
+    fn series() -> impl Strategy<Value = Vec<Series>> {
+        let pts = prop::collection::vec((NOW - 7200..NOW + 100, value()), 0..40);
+        prop::collection::vec(("[a-z,_ ]{0,12}", pts), 0..30)
+            .prop_map(|v| v.into_iter().map(|(l, p)| Series::new(l, p)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn never_panics(
+            s in series(),
+            w in 16u32..260,
+            h in 16u32..160,
+            style in 0usize..4,
+            ty in 0usize..4,
+            dark in any::<bool>(),
+            span in 1i64..200_000,
+            ymin in prop::option::of(-100.0f64..100.0),
+            marks in prop::collection::vec((NOW - 7200..NOW, prop::option::of(NOW - 7200..NOW)), 0..5),
+        ) {
+            let mut o = GraphOptions::new(NOW);
+            o.from = NOW - span;
+            o.width = w;
+            o.height = h;
+            o.style = [Style::Default, Style::Cpu, Style::Net, Style::Url][style];
+            o.chart_type = [
+                treestat_graph::ChartType::Line,
+                treestat_graph::ChartType::Area,
+                treestat_graph::ChartType::Stacked,
+                treestat_graph::ChartType::Bar,
+            ][ty];
+            if dark {
+                o.theme = treestat_graph::Theme::Dark;
+            }
+            o.y_min = ymin;
+            o.title = Some("t".into());
+            let markers: Vec<Marker> =
+                marks.into_iter().map(|(ts, end)| Marker { ts, end, label: "m".into() }).collect();
+            let png = render(&s, &markers, &o, Format::Png).expect("renders");
+            prop_assert_eq!(png_size(&png), (w, h));
+            let svg = render(&s, &markers, &o, Format::Svg).expect("renders");
+            svg_texts(&svg);
+        }
+    }
+}
