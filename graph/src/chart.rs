@@ -39,10 +39,13 @@ pub(crate) fn build(
 ) -> Result<Scene, GraphError> {
     let face = face()?;
     let pal = Palette::of(opts.theme);
+    // 11 px up to about 800x400, growing with large charts (at most 18 px), 9 px on small.
     let fs = if opts.width < 300 || opts.height < 150 {
         9.0
     } else {
-        11.0
+        (f64::from(opts.width.min(opts.height * 2)) / 72.0)
+            .floor()
+            .clamp(11.0, 18.0)
     };
     let ctx = Ctx {
         face,

@@ -199,7 +199,10 @@ pub(crate) fn legend_row_h(fs: f64) -> f64 {
     fs + 6.0
 }
 
-const SWATCH: f64 = 10.0;
+/// Side of a legend colour square: 10 px at the usual 11 px text, growing with it.
+fn swatch(fs: f64) -> f64 {
+    (fs * 0.9).round()
+}
 const ENTRY_GAP: f64 = 16.0;
 
 /// Flows the entries into at most `max_rows` rows of `width` pixels; what does not fit
@@ -217,8 +220,9 @@ pub(crate) fn legend_layout(
     }
     let fs = ctx.fs;
     let max_label = (width * 0.45).max(40.0);
-    let item_w = |label: &str, swatch: bool| {
-        ctx.face.width(label, fs) + if swatch { SWATCH + 5.0 } else { 0.0 }
+    let swatch_w = swatch(fs);
+    let item_w = |label: &str, with_swatch: bool| {
+        ctx.face.width(label, fs) + if with_swatch { swatch_w + 5.0 } else { 0.0 }
     };
     let mut rows: Vec<Vec<(f64, String, Option<Rgb>)>> = vec![Vec::new()];
     let mut x = 0.0;
@@ -266,6 +270,7 @@ pub(crate) fn draw_legend(ctx: &Ctx, scene: &mut Scene, legend: &Legend, x: f64,
     let fs = ctx.fs;
     let row_h = legend_row_h(fs);
     let cap = ctx.face.cap_height(fs);
+    let sw = swatch(fs);
     for (i, row) in legend.rows.iter().enumerate() {
         let mid = y + row_h * (i as f64) + row_h / 2.0;
         for (dx, label, color) in row {
@@ -273,15 +278,15 @@ pub(crate) fn draw_legend(ctx: &Ctx, scene: &mut Scene, legend: &Legend, x: f64,
             if let Some(c) = color {
                 let r = Rect {
                     x: tx,
-                    y: (mid - SWATCH / 2.0).round(),
-                    w: SWATCH,
-                    h: SWATCH,
+                    y: (mid - sw / 2.0).round(),
+                    w: sw,
+                    h: sw,
                 };
                 scene.push(Item::Rect {
                     r,
                     fill: c.opaque(),
                 });
-                tx += SWATCH + 5.0;
+                tx += sw + 5.0;
             }
             scene.text(
                 tx,

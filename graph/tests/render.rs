@@ -185,3 +185,16 @@ fn references_stay_small() {
         "tests/ref holds {total} bytes; keep it under 2 MiB"
     );
 }
+
+#[test]
+fn legend_off_hides_the_entries_and_title_is_optional() {
+    let opts = options(&[("from", "-6h"), ("legend", "off")]);
+    let series = series_for(Style::Default, opts.from, opts.until);
+    let svg = String::from_utf8(render(&series, &[], &opts, Format::Svg).unwrap()).unwrap();
+    let t = texts(&svg);
+    assert!(series.iter().all(|s| !t.contains(&s.label)), "{t:?}");
+    assert!(
+        t.iter().any(|l| l.contains(':')),
+        "time labels still drawn: {t:?}"
+    );
+}
