@@ -54,6 +54,7 @@ function paintRow(el, n) {
   const [tw, k, cur, total, canvas] = el._parts;
   el.classList.toggle('branch', !n.leaf);
   el.dataset.path = n.path;
+  if (n.seenAt !== undefined) el.dataset.start = n.seenAt; else delete el.dataset.start;
   tw.textContent = n.leaf ? '' : state.collapsed.has(n.path) ? '▸' : '▾';
   k.textContent = n.key;
   k.style.paddingLeft = `${n.depth * 14}px`;
@@ -104,6 +105,7 @@ function apply(msg) {
     const v = values[path];
     n.value = v;
     n.fresh = true;
+    if (n.seenAt === undefined) n.seenAt = msg.start;
     if (n.hist.length === 0) n.hist.push(null);
     n.hist[n.hist.length - 1] = v;
     n.ver++;
