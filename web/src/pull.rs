@@ -57,8 +57,22 @@ async fn pull(
     PathParam(pattern): PathParam<String>,
     QueryParam(params): QueryParam<PullParams>,
 ) -> Result<Response, AppError> {
-    let pattern = Pattern::parse(&pattern)?;
-    let timeout = timeout_of(&state, params.timeout.as_deref())?;
+    let given = params.cursor;
+    match wait(&state, &pattern, params).await {
+        Ok(res) => Ok(res),
+        // Refusals carry a cursor too: the one given, or "from now on".
+        Err(e) => {
+            let mut res = e.into_response();
+            let cursor = given.unwrap_or_else(|| state.engine().cursor());
+            set_cursor(&mut res, cursor, false);
+            Ok(res)
+        }
+    }
+}
+
+async fn wait(state: &AppState, pattern: &str, params: PullParams) -> Result<Response, AppError> {
+    let pattern = Pattern::parse(pattern)?;
+    let timeout = timeout_of(state, params.timeout.as_deref())?;
     let _slot = state.take_slot(SlotKind::Waiter)?;
     let engine = state.engine();
     let mut rx = engine.subscribe_pushes();

@@ -43,20 +43,33 @@ pub(crate) fn num(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
-fn pairs(rows: Vec<(String, f64)>) -> Json<Vec<(String, Value)>> {
-    Json(rows.into_iter().map(|(p, v)| (p, num(v))).collect())
+/// `[[path, value], ...]` serialized straight from the engine's rows (no `Value` per
+/// row: large answers are the cost that matters for `/get`).
+pub(crate) struct Pairs(Vec<(String, f64)>);
+
+impl Serialize for Pairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (path, v) in &self.0 {
+            seq.serialize_element(&(path, v.is_finite().then_some(*v)))?;
+        }
+        seq.end()
+    }
 }
 
-async fn get_all_pairs(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<(String, Value)>>, AppError> {
+fn pairs(rows: Vec<(String, f64)>) -> Json<Pairs> {
+    Json(Pairs(rows))
+}
+
+async fn get_all_pairs(State(state): State<AppState>) -> Result<Json<Pairs>, AppError> {
     Ok(pairs(state.engine().query("")?))
 }
 
 async fn get_pairs(
     State(state): State<AppState>,
     PathParam(pattern): PathParam<String>,
-) -> Result<Json<Vec<(String, Value)>>, AppError> {
+) -> Result<Json<Pairs>, AppError> {
     Ok(pairs(state.engine().query(&pattern)?))
 }
 

@@ -100,3 +100,31 @@ async fn a_waiter_following_the_cursor_loses_no_push() {
         assert_eq!(seen[&format!("c,k{i}")], i as f64);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_frees_its_slot_and_refusals_carry_a_cursor() {
+    let cfg = WebConfig {
+        max_waiters: 1,
+        ..WebConfig::default()
+    };
+    let srv = start(AppState::new(Engine::default(), cfg, Telemetry::default())).await;
+    let a = srv.addr;
+    let mut conn = tokio::net::TcpStream::connect(a).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut conn,
+        &common::request_bytes("GET", "/pull/x?timeout=300s", &[], b""),
+    )
+    .await
+    .unwrap();
+    wait_metric(a, "treestat_http_pull_waiters", 1).await;
+    let r = get(a, "/pull/y?timeout=1s").await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("waiters"));
+    assert_eq!(r.header(CURSOR_HEADER), Some("0"));
+    let r = get(a, "/pull/a%7Cnope?cursor=7").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header(CURSOR_HEADER), Some("7"));
+    drop(conn);
+    wait_metric(a, "treestat_http_pull_waiters", 0).await;
+    assert_eq!(get(a, "/pull/y?timeout=0s").await.status, 204);
+}

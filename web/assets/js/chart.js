@@ -58,7 +58,9 @@ export class Chart {
         draw: [(u) => this.drawMarkers(u)],
       },
     };
-    this.u = new uPlot(opts, o.data, el);
+    // uPlot sets its scales while it is built: that is not a user zoom.
+    this.programmatic++;
+    try { this.u = new uPlot(opts, o.data, el); } finally { this.programmatic--; }
     this.setRange(o.range);
     this.bindPan();
     this.resize = () => this.u.setSize({ width: this.width(), height: this.height() });

@@ -37,7 +37,9 @@ window.treestat = {
     points: c.chart ? c.chart.u.data.slice(1).map((ys) => ys.filter((v) => v !== null).length) : [],
   })),
   range: () => ({ from: state.from, until: state.until }),
+  loading: () => inflight,
 };
+let inflight = 0;
 
 // ---- the tree ---------------------------------------------------------------------
 
@@ -252,14 +254,17 @@ async function loadChart(pattern) {
   if (!c) return;
   const { from, until } = state;
   const points = Math.max(60, c.box.clientWidth || 600);
+  const seq = (c.seq = (c.seq || 0) + 1);
   paintLinks(c.box, pattern);
+  inflight++;
   try {
     const [series, marks, extra] = await Promise.all([
       api.trend(pattern, from, until, points),
       api.markers(pattern, from, until),
       compareSeries(pattern, from, until, points),
     ]);
-    if (state.charts.get(pattern) !== c) return; // removed meanwhile
+    // Removed meanwhile, or a newer request (a zoom) is on its way: drop this answer.
+    if (state.charts.get(pattern) !== c || c.seq !== seq) return;
     const all = [...series, ...extra];
     const plot = c.box.querySelector('.plot');
     if (!all.length) {
@@ -285,7 +290,9 @@ async function loadChart(pattern) {
       c.labels = labels;
     }
   } catch (e) {
-    c.box.querySelector('.plot').replaceChildren(h('div', { class: 'empty error' }, e.message));
+    if (c.seq === seq) c.box.querySelector('.plot').replaceChildren(h('div', { class: 'empty error' }, e.message));
+  } finally {
+    inflight--;
   }
 }
 
