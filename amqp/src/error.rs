@@ -1,0 +1,19 @@
+//! The crate's error: a kind per audience. Configuration mistakes are found before
+//! anything connects; broker errors are what the reconnect loops log and retry.
+
+/// An error from the AMQP source or output.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; the message names the field.
+    #[error("amqp config: {0}")]
+    Config(String),
+    /// The broker refused or dropped something (connect, declare, consume, publish).
+    #[error("amqp broker: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker ended the session without an error (e.g. it cancelled the consumer).
+    #[error("amqp broker: {0}")]
+    Lost(&'static str),
+    /// The output's background task is gone (it was closed).
+    #[error("amqp output is closed")]
+    Closed,
+}

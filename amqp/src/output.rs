@@ -1,0 +1,300 @@
+//! The AMQP output for the agent and the relay: publish the tree (treestat JSON or
+//! Psistats messages) to an exchange, buffering while the broker is away.
+//!
+//! [`AmqpOutput::publish_tree`] never blocks and may be called from any thread, async or
+//! not: it encodes the tree and appends the messages to a bounded buffer (the oldest are
+//! dropped and counted when it is full). A background thread with its own small tokio
+//! runtime owns the connection: it publishes from the front of the buffer with publisher
+//! confirms and removes a message only once the broker confirmed it, so a broker restart
+//! loses nothing that fits in the buffer (delivery is at least once). When the broker
+//! goes away it reconnects with exponential backoff.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{self, Backoff};
+use crate::config::{AmqpOutputConfig, OutputFormat};
+use crate::encode::{self, Message};
+use crate::error::Error;
+use crate::source::redact;
+
+/// Messages published per round before waiting for their confirms.
+const BATCH: usize = 64;
+
+/// What the output did so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutputStats {
+    /// Messages the broker confirmed.
+    pub published: u64,
+    /// Messages dropped because the buffer was full (the oldest go first).
+    pub dropped: u64,
+    /// Messages waiting in the buffer.
+    pub buffered: usize,
+    /// Whether a connection is up now.
+    pub connected: bool,
+}
+
+struct Queued {
+    seq: u64,
+    msg: Message,
+}
+
+struct Shared {
+    buffer: Mutex<VecDeque<Queued>>,
+    next_seq: AtomicU64,
+    wake: Notify,
+    published: AtomicU64,
+    dropped: AtomicU64,
+    connected: AtomicBool,
+    /// Set by `close`: exit once the buffer is empty.
+    closing: AtomicBool,
+}
+
+/// A publisher to one exchange; see the module doc.
+pub struct AmqpOutput {
+    cfg: AmqpOutputConfig,
+    routing_key: String,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    done: Option<std::sync::mpsc::Receiver<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AmqpOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpOutput")
+            .field("url", &redact(&self.cfg.url))
+            .field("exchange", &self.cfg.exchange_name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl AmqpOutput {
+    /// Checks the config and starts the publisher thread. Does not wait for the broker:
+    /// trees published before it answers are buffered.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field; an I/O error starting the thread is
+    /// reported as [`Error::Config`] too (nothing else can be done about it).
+    pub fn connect(cfg: AmqpOutputConfig) -> Result<AmqpOutput, Error> {
+        cfg.validate()?;
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(VecDeque::new()),
+            next_seq: AtomicU64::new(0),
+            wake: Notify::new(),
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        });
+        let shutdown = CancellationToken::new();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let worker = Worker {
+            url: cfg.url.clone(),
+            exchange: cfg.exchange_name(),
+            backoff: Backoff::new(cfg.reconnect_min, cfg.reconnect_max),
+            shared: shared.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("treestat-amqp-out".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(worker.run()),
+                    Err(e) => tracing::error!(error = %e, "amqp output: no runtime"),
+                }
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::Config(format!("cannot start the amqp output thread: {e}")))?;
+        Ok(AmqpOutput {
+            routing_key: cfg.json_routing_key(),
+            cfg,
+            shared,
+            shutdown,
+            done: Some(done),
+            thread: Some(thread),
+        })
+    }
+
+    /// Encodes `tree` (`{<group>: {<host>: {<metric>: value}}}` or an array of such
+    /// trees) in the configured format and queues the messages; returns how many.
+    /// Never blocks.
+    pub fn publish_tree(&self, tree: &Value) -> usize {
+        let msgs = match self.cfg.format {
+            OutputFormat::Json => vec![encode::json_message(tree, &self.routing_key)],
+            OutputFormat::Psistats => encode::psistats_messages(tree),
+        };
+        let n = msgs.len();
+        {
+            let mut buf = self.shared.buffer.lock();
+            for msg in msgs {
+                if buf.len() >= self.cfg.buffer {
+                    buf.pop_front();
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
+                buf.push_back(Queued { seq, msg });
+            }
+        }
+        self.shared.wake.notify_one();
+        n
+    }
+
+    /// Counters and the buffer's fill.
+    pub fn stats(&self) -> OutputStats {
+        OutputStats {
+            published: self.shared.published.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            buffered: self.shared.buffer.lock().len(),
+            connected: self.shared.connected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes what is buffered for at most `grace`, then stops; returns the final
+    /// stats (`buffered` is what could not be sent).
+    pub fn close(mut self, grace: Duration) -> OutputStats {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(grace);
+        }
+        self.stop();
+        self.stats()
+    }
+
+    fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AmqpOutput {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Worker {
+    url: String,
+    exchange: String,
+    backoff: Backoff,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let shutdown = self.shutdown.clone();
+        while !shutdown.is_cancelled() {
+            let session = tokio::select! {
+                () = shutdown.cancelled() => break,
+                r = self.session() => r,
+            };
+            self.shared.connected.store(false, Ordering::Relaxed);
+            match session {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(
+                    url = %redact(&self.url), error = %e,
+                    "amqp output: broker lost, reconnecting"
+                ),
+            }
+            if !self.backoff.wait(&shutdown).await {
+                break;
+            }
+        }
+    }
+
+    /// One connection: `Ok` once closing with an empty buffer, `Err` on broker failure.
+    async fn session(&mut self) -> Result<(), Error> {
+        let conn = broker::connect(&self.url, "treestat-output").await?;
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        broker::declare_exchange(&channel, &self.exchange).await?;
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.backoff.reset();
+        loop {
+            let batch: Vec<(u64, Message)> = {
+                let buf = self.shared.buffer.lock();
+                buf.iter()
+                    .take(BATCH)
+                    .map(|q| (q.seq, q.msg.clone()))
+                    .collect()
+            };
+            if batch.is_empty() {
+                if self.shared.closing.load(Ordering::Relaxed) {
+                    close(&conn).await;
+                    return Ok(());
+                }
+                self.shared.wake.notified().await;
+                continue;
+            }
+            let acked = self.publish(&channel, &batch).await?;
+            let mut buf = self.shared.buffer.lock();
+            let mut n = 0;
+            while buf.front().is_some_and(|q| q.seq <= acked) {
+                buf.pop_front();
+                n += 1;
+            }
+            self.shared.published.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes a batch and waits for its confirms; the last confirmed sequence number.
+    async fn publish(&self, channel: &Channel, batch: &[(u64, Message)]) -> Result<u64, Error> {
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(1)
+            .with_timestamp(ts);
+        let mut confirms = Vec::with_capacity(batch.len());
+        for (seq, msg) in batch {
+            let c = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    msg.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &msg.body,
+                    props.clone(),
+                )
+                .await?;
+            confirms.push((*seq, c));
+        }
+        let mut last = None;
+        for (seq, c) in confirms {
+            match c.await? {
+                Confirmation::Ack(_) | Confirmation::NotRequested => last = Some(seq),
+                Confirmation::Nack(_) => {
+                    return Err(Error::Lost("the broker refused (nacked) a message"));
+                }
+            }
+        }
+        // Every publish was confirmed or an error returned above.
+        Ok(last.unwrap_or(0))
+    }
+}
+
+async fn close(conn: &Connection) {
+    if let Err(e) = conn.close(200, "treestat output closing".into()).await {
+        tracing::debug!(error = %e, "amqp output: close");
+    }
+}

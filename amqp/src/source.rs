@@ -1,0 +1,343 @@
+//! The AMQP source: consume Psistats messages and treestat JSON trees from one queue
+//! into the engine, acknowledging each message only after its push is applied.
+//!
+//! One queue (default `treestat.<hostname>`) is bound to the Psistats exchange and to the
+//! tree exchange; a delivery's exchange says which format it is. The queue is not
+//! exclusive and not auto-delete, with a TTL and a length limit, so messages that arrive
+//! while the server is away wait for it (bounded). Delivery is at least once: a message
+//! is acked after [`Engine::apply`] or [`Engine::push_json`] returned, so a server that
+//! stops before the ack gets it again; one that cannot be parsed, or that the engine
+//! refuses, is rejected without requeue and counted (`treestat_amqp_rejects_total`).
+//!
+//! The broker going away ends the session; [`AmqpSource::run`] reconnects with
+//! exponential backoff (`reconnect_min` doubling to `reconnect_max`) until shutdown.
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection};
+use tokio_util::sync::CancellationToken;
+use treestat_engine::telemetry::{Counter, Gauge, Telemetry};
+use treestat_engine::{Engine, ErrorKind};
+
+use crate::broker::{self, Backoff};
+use crate::config::AmqpSourceConfig;
+use crate::error::Error;
+use crate::psistats;
+
+/// Reasons a message is rejected, each with its counter.
+const REASONS: &[&str] = &[
+    "too_large",
+    "routing_key",
+    "not_json",
+    "not_object",
+    "too_deep",
+];
+
+/// Engine refusals, in [`ErrorKind`] order, also reject reasons.
+const ENGINE_KINDS: [ErrorKind; 7] = [
+    ErrorKind::BadDocument,
+    ErrorKind::BadKey,
+    ErrorKind::BadValue,
+    ErrorKind::TooDeep,
+    ErrorKind::PushTooLarge,
+    ErrorKind::TreeFull,
+    ErrorKind::BadPattern,
+];
+
+/// How far in the future a message's time stamp may be before it is ignored (seconds).
+const MAX_CLOCK_SKEW: i64 = 60;
+
+/// Counters of the source, registered once in the process [`Telemetry`].
+#[derive(Debug, Clone)]
+struct Metrics {
+    psistats: Counter,
+    trees: Counter,
+    rejects: HashMap<&'static str, Counter>,
+    connects: Counter,
+    connected: Gauge,
+}
+
+impl Metrics {
+    fn new(t: &Telemetry) -> Metrics {
+        t.describe(
+            "treestat_amqp_messages_total",
+            "AMQP messages applied, by format",
+        );
+        t.describe(
+            "treestat_amqp_rejects_total",
+            "AMQP messages rejected without requeue, by reason",
+        );
+        t.describe(
+            "treestat_amqp_connects_total",
+            "Connections to the AMQP broker",
+        );
+        t.describe(
+            "treestat_amqp_connected",
+            "1 while the AMQP source is consuming",
+        );
+        let reasons = REASONS
+            .iter()
+            .copied()
+            .chain(ENGINE_KINDS.iter().map(|k| k.as_str()));
+        Metrics {
+            psistats: t.counter("treestat_amqp_messages_total", &[("format", "psistats")]),
+            trees: t.counter("treestat_amqp_messages_total", &[("format", "tree")]),
+            rejects: reasons
+                .map(|r| {
+                    (
+                        r,
+                        t.counter("treestat_amqp_rejects_total", &[("reason", r)]),
+                    )
+                })
+                .collect(),
+            connects: t.counter("treestat_amqp_connects_total", &[]),
+            connected: t.gauge("treestat_amqp_connected", &[]),
+        }
+    }
+
+    fn reject(&self, reason: &str) {
+        if let Some(c) = self.rejects.get(reason) {
+            c.inc();
+        }
+    }
+}
+
+/// The source, built from its config; [`AmqpSource::run`] consumes until shutdown.
+#[derive(Debug)]
+pub struct AmqpSource {
+    cfg: AmqpSourceConfig,
+    engine: Engine,
+    metrics: Metrics,
+}
+
+/// Runs the source with its own counters until `shutdown` fires: what
+/// `treestat serve --amqp URL` calls with [`AmqpSourceConfig::with_url`].
+///
+/// # Errors
+/// [`Error::Config`] when the configuration is invalid; broker trouble is retried, not
+/// returned.
+pub async fn run(
+    cfg: AmqpSourceConfig,
+    engine: Engine,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    AmqpSource::new(cfg, engine, &Telemetry::default())?
+        .run(shutdown)
+        .await;
+    Ok(())
+}
+
+impl AmqpSource {
+    /// Checks the config and registers the counters in `telemetry`
+    /// (`treestat_amqp_messages_total{format}`, `treestat_amqp_rejects_total{reason}`,
+    /// `treestat_amqp_connects_total`, `treestat_amqp_connected`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn new(
+        cfg: AmqpSourceConfig,
+        engine: Engine,
+        telemetry: &Telemetry,
+    ) -> Result<AmqpSource, Error> {
+        cfg.validate()?;
+        Ok(AmqpSource {
+            cfg,
+            engine,
+            metrics: Metrics::new(telemetry),
+        })
+    }
+
+    /// Connects, declares, consumes; reconnects with backoff when the broker goes away.
+    /// Returns when `shutdown` fires; unacked messages go back to the queue.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.cfg.reconnect_min, self.cfg.reconnect_max);
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown, &mut backoff).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.metrics.connected.set(0);
+                    tracing::warn!(url = %redact(&self.cfg.url), error = %e, "amqp source: broker lost, reconnecting");
+                }
+            }
+            if !backoff.wait(&shutdown).await {
+                break;
+            }
+        }
+        self.metrics.connected.set(0);
+    }
+
+    /// One connection: `Ok` on shutdown, `Err` when the broker failed.
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), Error> {
+        let conn = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            c = broker::connect(&self.cfg.url, "treestat-source") => c?,
+        };
+        let channel = conn.create_channel().await?;
+        self.declare(&channel).await?;
+        let mut consumer = channel
+            .basic_consume(
+                self.cfg.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.metrics.connects.inc();
+        self.metrics.connected.set(1);
+        backoff.reset();
+        tracing::info!(queue = %self.cfg.queue, "amqp source: consuming");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    close(&conn).await;
+                    return Ok(());
+                }
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => self.handle(delivery).await?,
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(Error::Lost("the broker cancelled the consumer")),
+                },
+            }
+        }
+    }
+
+    /// Declares both exchanges, the queue, and the bindings.
+    async fn declare(&self, channel: &Channel) -> Result<(), Error> {
+        let cfg = &self.cfg;
+        channel
+            .basic_qos(cfg.prefetch, BasicQosOptions::default())
+            .await?;
+        broker::declare_exchange(channel, &cfg.exchange).await?;
+        if !cfg.tree_exchange.is_empty() {
+            broker::declare_exchange(channel, &cfg.tree_exchange).await?;
+        }
+        let mut args = FieldTable::default();
+        if cfg.message_ttl_ms > 0 {
+            args.insert("x-message-ttl".into(), int_arg(cfg.message_ttl_ms));
+        }
+        if cfg.max_queue_length > 0 {
+            args.insert("x-max-length".into(), int_arg(cfg.max_queue_length));
+        }
+        let opts = QueueDeclareOptions {
+            passive: false,
+            durable: cfg.queue_durable,
+            exclusive: false,
+            auto_delete: false,
+            nowait: false,
+        };
+        channel
+            .queue_declare(cfg.queue.as_str().into(), opts, args)
+            .await?;
+        let bind = |exchange: &str, key: &str| {
+            channel.queue_bind(
+                cfg.queue.as_str().into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+        };
+        bind(&cfg.exchange, &cfg.binding_key).await?;
+        if !cfg.tree_exchange.is_empty() {
+            bind(&cfg.tree_exchange, &cfg.tree_binding_key).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies one message, then acks it; rejects (no requeue) what cannot be applied.
+    ///
+    /// # Errors
+    /// Only when the ack or reject cannot be sent (the broker is gone).
+    async fn handle(&self, delivery: Delivery) -> Result<(), Error> {
+        match self.apply(&delivery) {
+            Ok(()) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(reason) => {
+                self.metrics.reject(reason);
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes a delivery into the engine; the reject reason when it cannot.
+    fn apply(&self, d: &Delivery) -> Result<(), &'static str> {
+        if d.data.len() > self.cfg.max_message_bytes {
+            tracing::debug!(bytes = d.data.len(), "amqp source: message too large");
+            return Err("too_large");
+        }
+        let engine_reason = |e: treestat_engine::Error| {
+            tracing::debug!(error = %e, "amqp source: push refused");
+            e.kind().as_str()
+        };
+        if !self.cfg.tree_exchange.is_empty() && d.exchange.as_str() == self.cfg.tree_exchange {
+            self.engine.push_json(&d.data).map_err(engine_reason)?;
+            self.metrics.trees.inc();
+            return Ok(());
+        }
+        let ts = (*d.properties.timestamp())
+            .and_then(|t| i64::try_from(t).ok())
+            .filter(|&t| t <= self.engine.now() + MAX_CLOCK_SKEW);
+        let batch = psistats::host_of(d.routing_key.as_str())
+            .and_then(|host| psistats::to_batch(&host, &d.data, self.cfg.action, ts))
+            .map_err(|p| {
+                tracing::debug!(problem = %p, "amqp source: bad psistats message");
+                p.reason()
+            })?;
+        self.engine.apply(&batch).map_err(engine_reason)?;
+        self.metrics.psistats.inc();
+        Ok(())
+    }
+}
+
+/// An AMQP integer argument; RabbitMQ takes any integer type for TTL and length.
+fn int_arg(v: u64) -> AMQPValue {
+    AMQPValue::LongLongInt(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Closes the connection politely; unacked deliveries return to the queue.
+async fn close(conn: &Connection) {
+    if let Err(e) = conn.close(200, "treestat shutting down".into()).await {
+        tracing::debug!(error = %e, "amqp: close");
+    }
+}
+
+/// The URL without its password, for logs.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password() {
+        assert_eq!(
+            redact("amqp://u:secret@127.0.0.1:5672/%2f"),
+            "amqp://u:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
+    }
+}
