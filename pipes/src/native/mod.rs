@@ -133,6 +133,13 @@ unsafe extern "C" fn host_emit(
             return;
         }
         let bytes = unsafe { std::slice::from_raw_parts(path, path_len) };
+        // Fast path: a valid path goes through as it is.
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && path_is_valid(text)
+        {
+            ctx.out.emit(text, value, Action::from_code(action));
+            return;
+        }
         let text = String::from_utf8_lossy(bytes);
         ctx.path.clear();
         for (i, k) in text.split(',').enumerate() {
@@ -143,6 +150,16 @@ unsafe extern "C" fn host_emit(
         }
         ctx.out.emit(&ctx.path, value, Action::from_code(action));
     }));
+}
+
+/// Whether every key of a path is already valid (DESIGN.md §2).
+fn path_is_valid(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split(',')
+            .all(|k| !k.is_empty() && k.len() <= treestat_pipe_api::MAX_KEY_LEN)
+        && !path.bytes().any(|b| b < 0x20 || b == 0x7f)
+        && !path.chars().any(char::is_control)
 }
 
 impl NativePipe {
