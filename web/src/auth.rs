@@ -13,8 +13,11 @@ use axum::response::Response;
 use crate::error::{AppError, RejectReason};
 use crate::state::AppState;
 
-/// Middleware for routes that write.
-pub(crate) async fn require_write(
+/// Middleware for routes that write: 401 without the token when `auth.token` is set.
+///
+/// # Errors
+/// 401 as a JSON [`AppError`].
+pub async fn require_write(
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -23,8 +26,12 @@ pub(crate) async fn require_write(
     Ok(next.run(req).await)
 }
 
-/// Middleware for routes that read.
-pub(crate) async fn require_read(
+/// Middleware for routes that read: 401 without the token when `auth.token` is set
+/// and `auth.reads` is true.
+///
+/// # Errors
+/// 401 as a JSON [`AppError`].
+pub async fn require_read(
     State(state): State<AppState>,
     req: Request,
     next: Next,

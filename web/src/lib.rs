@@ -24,6 +24,7 @@ mod views;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 
+pub use auth::{require_read, require_write};
 pub use config::{AuthConfig, WebConfig};
 pub use error::{AppError, RejectReason};
 pub use events::interval_json;
@@ -31,32 +32,44 @@ pub use metrics::render as render_metrics;
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
 pub use query::DiffRow;
-pub use serve::serve;
+pub use serve::{serve, serve_router};
 pub use state::{AppState, LogSink, LogSummary, ViewStore, WebCounters};
 pub use views::{VIEW_PREFIX, View};
 
 /// The whole HTTP API. Writes need the bearer token when `auth.token` is set; reads
 /// need it too when `auth.reads` is true.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The HTTP API plus routes of other areas (pages, trends, graphs), merged before the
+/// JSON 404 fallback and the request counter, so every route is counted and unknown
+/// paths answer alike. Guard `extra`'s routes with [`require_read`] /
+/// [`require_write`] (`axum::middleware::from_fn_with_state(state, ...)`).
+///
+/// # Panics
+/// As `Router::merge`: when `extra` has a fallback or a route that overlaps the API's.
+pub fn app_with(state: AppState, extra: Router) -> Router {
     let writes = Router::new()
         .merge(push::router())
         .merge(statsserver::router())
-        .route_layer(from_fn_with_state(state.clone(), auth::require_write));
+        .route_layer(from_fn_with_state(state.clone(), require_write));
     let reads = Router::new()
         .merge(query::router())
         .merge(pull::router())
         .merge(events::router())
         .merge(metrics::router())
-        .route_layer(from_fn_with_state(state.clone(), auth::require_read));
+        .route_layer(from_fn_with_state(state.clone(), require_read));
     let mixed =
         views::router().route_layer(from_fn_with_state(state.clone(), auth::require_by_method));
-    Router::new()
+    let api: Router = Router::new()
         .merge(writes)
         .merge(reads)
         .merge(mixed)
+        .with_state(state.clone());
+    api.merge(extra)
         .fallback(not_found)
-        .layer(from_fn_with_state(state.clone(), auth::count))
-        .with_state(state)
+        .layer(from_fn_with_state(state, auth::count))
 }
 
 async fn not_found(uri: axum::http::Uri) -> AppError {

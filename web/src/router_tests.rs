@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Engine, EngineConfig, ManualClock};
 
-use crate::{AppState, AuthConfig, LogSink, LogSummary, WebConfig, app};
+use crate::{AppState, AuthConfig, LogSink, LogSummary, WebConfig, app, app_with, interval_json};
 
 /// Keeps the lines it is handed; stands in for the pipes, which the server wires later.
 #[derive(Default)]
@@ -416,4 +416,62 @@ async fn views_without_a_store_answer_501() {
     let (s, v) = get(&st, "/api/views/home").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert!(v["error"].as_str().unwrap().contains("store"));
+}
+
+#[tokio::test]
+async fn other_areas_merge_in_before_the_fallback_and_are_counted() {
+    use axum::middleware::from_fn_with_state;
+    let cfg = WebConfig {
+        auth: AuthConfig {
+            token: Some("t".into()),
+            reads: true,
+        },
+        ..WebConfig::default()
+    };
+    let st = AppState::new(Engine::default(), cfg, Telemetry::default());
+    let pages: axum::Router = axum::Router::new()
+        .route("/realtime/", axum::routing::get(|| async { "page" }))
+        .route_layer(from_fn_with_state(st.clone(), crate::require_read));
+    let router = app_with(st.clone(), pages);
+    let res = router
+        .clone()
+        .oneshot(Request::get("/realtime/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = router
+        .clone()
+        .oneshot(
+            Request::get("/realtime/")
+                .header(header::AUTHORIZATION, "Bearer t")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = router
+        .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(st.counters().requests.get(), 3);
+    assert_eq!(st.counters().rejects("unauthorized"), 1);
+}
+
+#[tokio::test]
+async fn interval_messages_fold_aggregating_patterns_over_the_interval() {
+    let clock = Arc::new(ManualClock::new(2_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    engine
+        .push_json(br#"{"web1":{"net":10,"cpu":1},"web2":{"net":20}}"#)
+        .unwrap();
+    clock.advance(10);
+    let closed = engine.close_now();
+    let pattern = treestat_engine::Pattern::parse("*|sum,net").unwrap();
+    let msg = interval_json(&engine, &pattern, &closed);
+    assert_eq!(msg["values"], json!({"*,net": 30.0}));
+    let pattern = treestat_engine::Pattern::parse("*,net").unwrap();
+    let msg = interval_json(&engine, &pattern, &closed);
+    assert_eq!(msg["values"], json!({"web1,net": 10.0, "web2,net": 20.0}));
 }

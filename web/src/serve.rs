@@ -30,6 +30,21 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let router = crate::app(state.clone());
+    serve_router(listener, state, router, shutdown).await
+}
+
+/// As [`serve`], with a router of one's own (e.g. from [`crate::app_with`]); `state`
+/// must be the one the router was built from.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_router(
+    listener: TcpListener,
+    state: AppState,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let ours = state.shutdown_token().clone();
     let watch = shutdown.clone();
     let relay = tokio::spawn(async move {
@@ -40,7 +55,7 @@ pub async fn serve(
         inner: listener,
         permits: Arc::new(Semaphore::new(state.config().max_connections.max(1))),
     };
-    let result = axum::serve(limited, crate::app(state))
+    let result = axum::serve(limited, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     relay.abort();

@@ -63,7 +63,10 @@ export class Chart {
     try { this.u = new uPlot(opts, o.data, el); } finally { this.programmatic--; }
     this.setRange(o.range);
     this.bindPan();
-    this.resize = () => this.u.setSize({ width: this.width(), height: this.height() });
+    this.resize = () => {
+      this.programmatic++;
+      try { this.u.setSize({ width: this.width(), height: this.height() }); } finally { this.programmatic--; }
+    };
     this.ro = new ResizeObserver(() => this.resize());
     this.ro.observe(el);
   }
