@@ -172,6 +172,31 @@ fn extreme_sizes_are_bounded() {
 }
 
 #[test]
+fn extreme_ranges_render() {
+    let s = vec![Series::new(
+        "a",
+        vec![(0, 1.0), (1_000_000, 2.0), (treestat_graph::MAX_TIME, 3.0)],
+    )];
+    for (from, until) in [
+        (0, treestat_graph::MAX_TIME),
+        (treestat_graph::MAX_TIME - 1, treestat_graph::MAX_TIME),
+        (0, 1),
+    ] {
+        let mut o = GraphOptions::new(NOW);
+        o.from = from;
+        o.until = until;
+        for f in [Format::Png, Format::Svg] {
+            render(&s, &[], &o, f).unwrap_or_else(|e| panic!("{from}..{until}: {e}"));
+        }
+        let svg = render(&s, &[], &o, Format::Svg).unwrap();
+        assert!(
+            svg_texts(&svg).len() >= 3,
+            "labels drawn for {from}..{until}"
+        );
+    }
+}
+
+#[test]
 fn hostile_markers_titles_and_labels() {
     let o = options(&[
         ("from", "-1h"),
