@@ -67,7 +67,11 @@ fn js_str(s: &str) -> String {
 
 /// Acceptance 1, first step: a pushed value appears within two intervals.
 pub async fn realtime(chrome: &Chrome, site: &Site) -> Result<(), String> {
-    push(site.addr, &json!({"br": {"ie": {"7": 1}, "webkit": {"537": 2}}})).await?;
+    push(
+        site.addr,
+        &json!({"br": {"ie": {"7": 1}, "webkit": {"537": 2}}}),
+    )
+    .await?;
     let tab = chrome.page(&site.url("/realtime/br"), 1280, 860).await?;
     tab.wait_for(
         "document.querySelector('[data-path=\"br,ie,7\"]') !== null",
@@ -76,8 +80,12 @@ pub async fn realtime(chrome: &Chrome, site: &Site) -> Result<(), String> {
     )
     .await?;
     // Wait for the stream to deliver a first interval so it is surely connected.
-    tab.wait_for("window.treestat.updates.length > 0", "a first SSE message", PATIENCE)
-        .await?;
+    tab.wait_for(
+        "window.treestat.updates.length > 0",
+        "a first SSE message",
+        PATIENCE,
+    )
+    .await?;
     let pushed_in = (site.open_start)();
     push(
         site.addr,
@@ -160,15 +168,22 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
         .await?;
     let num = |i: usize| rect[i].as_f64().unwrap_or(0.0);
     let (left, top, width, height) = (num(0), num(1), num(2), num(3));
-    tab.drag(
-        left + width * 0.3,
-        left + width * 0.7,
-        top + height * 0.5,
-    )
-    .await?;
+    tab.drag(left + width * 0.3, left + width * 0.7, top + height * 0.5)
+        .await?;
     tab.wait_for(
         &format!("(() => {{ const c = window.treestat.charts()[0]; return c.min > {min0} + 1 && c.max < {max0} - 1; }})()"),
         "the chart's x range to shrink after the drag",
+        PATIENCE,
+    )
+    .await?;
+    // The page asked for the zoomed range at a finer resolution; the chart keeps it.
+    tab.wait_for(
+        &format!(
+            "(() => {{ const r = window.treestat.range(); const c = window.treestat.charts()[0];\
+             return r.from > {min0} + 1 && r.until < {max0} - 1 && !window.treestat.loading()\
+             && Math.abs(c.min - r.from) < 1 && Math.abs(c.max - r.until) < 1; }})()"
+        ),
+        "the page's range to follow the zoom and the chart to be redrawn for it",
         PATIENCE,
     )
     .await?;
@@ -182,7 +197,10 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
     let href = tab
         .eval("document.querySelector('.chart h3 a').getAttribute('href')")
         .await?;
-    if !href.as_str().is_some_and(|h| h.starts_with("/graph/br,ie.png?")) {
+    if !href
+        .as_str()
+        .is_some_and(|h| h.starts_with("/graph/br,ie.png?"))
+    {
         return Err(format!("the PNG link is {href}"));
     }
     // Dark theme, the same chart.
@@ -196,8 +214,12 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
 /// Saved views: create one on /setting/view, reopen it on /realtime/view/<name>.
 pub async fn views(chrome: &Chrome, site: &Site) -> Result<(), String> {
     let tab = chrome.page(&site.url("/setting/view"), 1280, 860).await?;
-    tab.wait_for("document.getElementById('empty') && true", "the views page", PATIENCE)
-        .await?;
+    tab.wait_for(
+        "document.getElementById('empty') && true",
+        "the views page",
+        PATIENCE,
+    )
+    .await?;
     tab.eval(
         "document.getElementById('name').value = 'browsers';\
          document.getElementById('patterns').value = 'br,ie\\nbr,webkit';\
@@ -254,12 +276,25 @@ pub async fn import(chrome: &Chrome, site: &Site, dir: &Path) -> Result<(), Stri
 /// A 360 px wide viewport shows no horizontal scrolling on any page.
 pub async fn phone(chrome: &Chrome, site: &Site) -> Result<(), String> {
     for (name, path, ready) in [
-        ("7-phone-realtime", "/realtime/br", "document.querySelector('[data-path=\"br,ie,7\"]')"),
-        ("8-phone-trend", "/trend/view/?p=br,ie", "window.treestat.charts().some((c) => c.min !== null)"),
-        ("9-phone-views", "/setting/view", "document.querySelector('#list li')"),
+        (
+            "7-phone-realtime",
+            "/realtime/br",
+            "document.querySelector('[data-path=\"br,ie,7\"]')",
+        ),
+        (
+            "8-phone-trend",
+            "/trend/view/?p=br,ie",
+            "window.treestat.charts().some((c) => c.min !== null)",
+        ),
+        (
+            "9-phone-views",
+            "/setting/view",
+            "document.querySelector('#list li')",
+        ),
     ] {
         let tab = chrome.page(&site.url(path), 360, 740).await?;
-        tab.wait_for(ready, &format!("{path} at 360 px"), PATIENCE).await?;
+        tab.wait_for(ready, &format!("{path} at 360 px"), PATIENCE)
+            .await?;
         let w = tab
             .eval("[document.documentElement.scrollWidth, document.documentElement.clientWidth, document.body.scrollWidth]")
             .await?;
