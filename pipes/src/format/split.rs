@@ -10,19 +10,19 @@ use super::{BadLine, Kind, RequestSlots, Step};
 use treestat_pipe_api::Span;
 
 /// Position of the closing quote of a quoted value starting at `from`, skipping
-/// backslash escapes (`\"` in Apache logs; nginx writes `\x22`).
+/// backslash escapes (`\"` in Apache logs; nginx writes `\x22`). Finds quotes with
+/// memchr and only then looks back for an odd run of backslashes.
 fn closing_quote(line: &str, from: usize) -> Option<usize> {
     let b = line.as_bytes();
     let mut i = from;
-    while i < b.len() {
-        let k = b[i..].iter().position(|&c| c == b'"' || c == b'\\')?;
-        i += k;
-        if b[i] == b'"' {
-            return Some(i);
+    loop {
+        let q = i + line.get(i..)?.find('"')?;
+        let backslashes = b[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(q);
         }
-        i += 2;
+        i = q + 1;
     }
-    None
 }
 
 fn find(line: &str, from: usize, lit: &str) -> Option<usize> {

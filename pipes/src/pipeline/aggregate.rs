@@ -97,6 +97,45 @@ impl Aggregate {
         v
     }
 
+    /// Every path with its folded samples, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Folded)> {
+        self.map.iter().map(|(p, f)| (p.as_str(), f))
+    }
+
+    /// The updates as a push document for a remote server (`treestat tail --server`):
+    /// a JSON array of trees, one per action, each with its `default_action` (none for
+    /// inherited paths). Average and inherited paths carry their samples as an array of
+    /// `count` means, as [`Aggregate::apply_to`] does, so the server's running mean
+    /// stays exact; the document grows with those counts.
+    pub fn to_push_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value};
+        let mut trees: Vec<(Option<Action>, Map<String, Value>)> = Vec::new();
+        let mut rows: Vec<(&String, &Folded)> = self.map.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        for (path, f) in rows {
+            let i = match trees.iter().position(|(a, _)| *a == f.action) {
+                Some(i) => i,
+                None => {
+                    let mut m = Map::new();
+                    if let Some(a) = f.action {
+                        m.insert("default_action".into(), Value::from(a.as_str()));
+                    }
+                    trees.push((f.action, m));
+                    trees.len() - 1
+                }
+            };
+            let value = match f.action {
+                Some(Action::Average) | None if f.count > 1 => {
+                    let mean = f.mean();
+                    Value::Array((0..f.count).map(|_| Value::from(mean)).collect())
+                }
+                _ => Value::from(f.value()),
+            };
+            insert_path(&mut trees[i].1, path, value);
+        }
+        Value::Array(trees.into_iter().map(|(_, m)| Value::Object(m)).collect())
+    }
+
     /// The folded samples of one path.
     pub fn get(&self, path: &str) -> Option<&Folded> {
         self.map.get(path)
@@ -155,6 +194,40 @@ impl Aggregate {
         match first_err {
             Some(e) => Err(e),
             None => Ok(total),
+        }
+    }
+}
+
+/// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
+/// subtree must go moves under `count`, as the engine does (DESIGN.md §2).
+fn insert_path(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    path: &str,
+    value: serde_json::Value,
+) {
+    use serde_json::{Map, Value};
+    let keys: Vec<&str> = path.split(',').collect();
+    let mut node = root;
+    for k in &keys[..keys.len() - 1] {
+        let slot = node
+            .entry((*k).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            let old = std::mem::replace(slot, Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                m.insert("count".into(), old);
+            }
+        }
+        let Value::Object(m) = slot else { return };
+        node = m;
+    }
+    let last = keys[keys.len() - 1].to_string();
+    match node.get_mut(&last) {
+        Some(Value::Object(m)) => {
+            m.insert("count".into(), value);
+        }
+        _ => {
+            node.insert(last, value);
         }
     }
 }
@@ -219,5 +292,31 @@ mod tests {
         assert_eq!(rows, want);
         let taken = a.take();
         assert!(a.is_empty() && taken.len() == 3);
+    }
+
+    #[test]
+    fn push_json_groups_by_action_and_keeps_counts() {
+        let mut a = Aggregate::new(100);
+        a.emit("br,IE,8.0", 1.0, Some(Action::Add));
+        a.emit("br,IE,8.0", 1.0, Some(Action::Add));
+        a.emit("rt,avg", 1.0, Some(Action::Average));
+        a.emit("rt,avg", 3.0, Some(Action::Average));
+        a.emit("x", 4.0, None);
+        let j = a.to_push_json();
+        assert_eq!(
+            j,
+            serde_json::json!([
+                {"default_action": "add", "br": {"IE": {"8.0": 2.0}}},
+                {"default_action": "average", "rt": {"avg": [2.0, 2.0]}},
+                {"x": 4.0}
+            ])
+        );
+        let engine =
+            treestat_engine::Engine::new(treestat_engine::EngineConfig::default()).unwrap();
+        engine.push_json(j.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            engine.query("rt,avg").unwrap(),
+            vec![("rt,avg".to_string(), 2.0)]
+        );
     }
 }
