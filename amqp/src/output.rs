@@ -298,3 +298,45 @@ async fn close(conn: &Connection) {
         tracing::debug!(error = %e, "amqp output: close");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_is_bounded_while_the_broker_is_unreachable() {
+        // A loopback port with nothing listening: every connect is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let out = AmqpOutput::connect(AmqpOutputConfig {
+            url: format!("amqp://127.0.0.1:{port}/%2f"),
+            format: OutputFormat::Psistats,
+            buffer: 5,
+            reconnect_min: Duration::from_millis(10),
+            reconnect_max: Duration::from_millis(20),
+            ..AmqpOutputConfig::default()
+        })
+        .unwrap();
+        for i in 0..4 {
+            let tree = serde_json::json!({"mem": {"h": i}, "cpu": {"h": {"0": i}}});
+            assert_eq!(out.publish_tree(&tree), 2);
+        }
+        let s = out.stats();
+        assert_eq!((s.buffered, s.dropped, s.published), (5, 3, 0));
+        assert!(!s.connected);
+        let s = out.close(Duration::ZERO);
+        assert_eq!(s.buffered, 5, "what could not be sent is reported");
+    }
+
+    #[test]
+    fn a_bad_config_is_refused_before_anything_starts() {
+        let err = AmqpOutput::connect(AmqpOutputConfig {
+            buffer: 0,
+            ..AmqpOutputConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("buffer"), "{err}");
+    }
+}
