@@ -6,14 +6,55 @@
 //! never land on one leaf.
 
 use super::metrics::{LineError, Reject};
-use crate::path::check_key;
+use crate::path::{MAX_KEY_LEN, check_key};
 
 /// `a.b.c` as the path `a,b,c`, every key checked.
 ///
 /// # Errors
 /// `BadKey` naming the offending key and its problem.
 pub fn dotted_path(name: &str) -> Result<String, LineError> {
+    dotted_path_depth(name).map(|(path, _)| path)
+}
+
+/// As [`dotted_path`], also returning the number of levels.
+///
+/// The common case (printable ASCII, no `,`, no empty level, keys up to 255 bytes)
+/// is checked and converted in one pass over the bytes; anything else takes the
+/// key-by-key path, which names the problem.
+///
+/// # Errors
+/// As [`dotted_path`].
+pub fn dotted_path_depth(name: &str) -> Result<(String, usize), LineError> {
+    let bytes = name.as_bytes();
+    let mut seg = 0usize;
+    let mut depth = 1usize;
+    let mut fast = !bytes.is_empty();
+    for &b in bytes {
+        if b == b'.' {
+            if seg == 0 {
+                fast = false;
+                break;
+            }
+            seg = 0;
+            depth += 1;
+        } else if (0x20..0x7f).contains(&b) && b != b',' && seg < MAX_KEY_LEN {
+            seg += 1;
+        } else {
+            fast = false;
+            break;
+        }
+    }
+    if fast && seg > 0 {
+        let path: Vec<u8> = bytes
+            .iter()
+            .map(|&b| if b == b'.' { b',' } else { b })
+            .collect();
+        if let Ok(path) = String::from_utf8(path) {
+            return Ok((path, depth));
+        }
+    }
     let mut path = String::with_capacity(name.len());
+    let mut depth = 0;
     for key in name.split('.') {
         if let Err(problem) = check_key(key) {
             let shown: String = key.chars().take(64).collect();
@@ -27,8 +68,9 @@ pub fn dotted_path(name: &str) -> Result<String, LineError> {
             path.push(',');
         }
         path.push_str(key);
+        depth += 1;
     }
-    Ok(path)
+    Ok((path, depth))
 }
 
 /// Parses a sample value: a finite decimal number.
@@ -84,6 +126,17 @@ mod tests {
         assert_eq!(dotted_path("a.b.c").unwrap(), "a,b,c");
         assert_eq!(dotted_path("web01").unwrap(), "web01");
         assert_eq!(dotted_path("ü.x y").unwrap(), "ü,x y");
+        assert_eq!(
+            dotted_path_depth("a.b.c").unwrap(),
+            ("a,b,c".to_string(), 3)
+        );
+        assert_eq!(dotted_path_depth("ü.x").unwrap(), ("ü,x".to_string(), 2));
+        let k255 = "k".repeat(255);
+        assert_eq!(
+            dotted_path(&format!("{k255}.a")).unwrap(),
+            format!("{k255},a")
+        );
+        assert!(dotted_path(&format!("{k255}k.a")).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::keys::{dotted_path, finite, short};
+use super::keys::{dotted_path_depth, finite, short};
 use super::metrics::{LineError, Reject};
 use crate::Action;
 use crate::push::{Batch, Update};
@@ -39,11 +39,9 @@ pub enum Kind {
     Set,
 }
 
-/// One parsed value of a line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric<'a> {
-    /// Comma-joined tree path.
-    pub path: String,
+/// One parsed value of a line (a line may hold several: `name:1|c:2|ms`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Value<'a> {
     /// The type.
     pub kind: Kind,
     /// The number (for sets: 0).
@@ -56,49 +54,109 @@ pub struct Metric<'a> {
     pub rate: f64,
 }
 
-/// Parses one line (without its `\n`) into its values.
+impl Value<'_> {
+    /// A bare name counts one.
+    const ONE: Value<'static> = Value {
+        kind: Kind::Counter,
+        value: 1.0,
+        delta: false,
+        member: "",
+        rate: 1.0,
+    };
+}
+
+/// Values kept inline; lines with more than this many values spill to the heap.
+const INLINE: usize = 4;
+
+/// A parsed line: its tree path and its values, without a heap allocation for the
+/// values in the common case (the hot path runs this a million times a second).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<'a> {
+    /// Comma-joined tree path.
+    pub path: String,
+    inline: [Value<'a>; INLINE],
+    len: usize,
+    spill: Vec<Value<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    /// The values, in line order.
+    pub fn values(&self) -> impl Iterator<Item = &Value<'a>> {
+        self.inline[..self.len.min(INLINE)]
+            .iter()
+            .chain(self.spill.iter())
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: a line without values counts one.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, v: Value<'a>) {
+        if self.len < INLINE {
+            self.inline[self.len] = v;
+        } else {
+            self.spill.push(v);
+        }
+        self.len += 1;
+    }
+}
+
+/// Parses one line (without its `\n`).
 ///
 /// # Errors
 /// `BadLine` for syntax, `BadKey` naming the key, `BadValue` for a value or rate that
 /// is not a finite number (or a rate outside (0, 1]), `TooDeep` past `max_depth`.
-pub fn parse_line<'a>(line: &'a str, max_depth: usize) -> Result<Vec<Metric<'a>>, LineError> {
-    let body = match line.find("|#") {
+pub fn parse_line(line: &str, max_depth: usize) -> Result<Parsed<'_>, LineError> {
+    // Tags are rare: look for `#` (a fast byte search) before looking for `|#`.
+    let body = match line.find('#').and_then(|_| line.find("|#")) {
         Some(i) => &line[..i],
         None => line,
     };
-    let mut parts = body.split(':');
-    let name = parts.next().unwrap_or_default().trim();
+    let (name, mut rest) = match body.find(':') {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let name = name.trim();
     if name.is_empty() {
         return Err(LineError::new(
             Reject::BadLine,
             format!("no metric name in {}", short(line)),
         ));
     }
-    let path = dotted_path(name)?;
-    if path.split(',').count() > max_depth {
+    let (path, depth) = dotted_path_depth(name)?;
+    if depth > max_depth {
         return Err(LineError::new(
             Reject::TooDeep,
             format!("name {} has more than {max_depth} levels", short(name)),
         ));
     }
-    let mut out = Vec::new();
-    for part in parts {
-        out.push(parse_value(part, &path, line)?);
+    let mut parsed = Parsed {
+        path,
+        inline: [Value::ONE; INLINE],
+        len: 0,
+        spill: Vec::new(),
+    };
+    while let Some(r) = rest {
+        let (part, next) = match r.find(':') {
+            Some(i) => (&r[..i], Some(&r[i + 1..])),
+            None => (r, None),
+        };
+        parsed.push(parse_value(part, line)?);
+        rest = next;
     }
-    if out.is_empty() {
-        out.push(Metric {
-            path,
-            kind: Kind::Counter,
-            value: 1.0,
-            delta: false,
-            member: "",
-            rate: 1.0,
-        });
+    if parsed.len == 0 {
+        parsed.push(Value::ONE);
     }
-    Ok(out)
+    Ok(parsed)
 }
 
-fn parse_value<'a>(part: &'a str, path: &str, line: &str) -> Result<Metric<'a>, LineError> {
+fn parse_value<'a>(part: &'a str, line: &str) -> Result<Value<'a>, LineError> {
     let mut fields = part.split('|');
     let value = fields.next().unwrap_or_default().trim();
     let kind = match fields.next().map(str::trim) {
@@ -145,8 +203,7 @@ fn parse_value<'a>(part: &'a str, path: &str, line: &str) -> Result<Metric<'a>, 
             format!("too many | fields in {}", short(line)),
         ));
     }
-    let mut m = Metric {
-        path: path.to_string(),
+    let mut m = Value {
         kind,
         value: 0.0,
         delta: false,
@@ -223,10 +280,16 @@ impl Statsd {
         batch: &mut Batch,
         current: impl Fn(&str) -> Option<f64>,
     ) -> Result<usize, LineError> {
-        let metrics = parse_line(line, self.max_depth)?;
-        // Check sets first so that a refused line adds nothing.
-        for m in metrics.iter().filter(|m| m.kind == Kind::Set) {
-            let known = self.sets.get(&m.path);
+        let Parsed {
+            path,
+            inline,
+            len,
+            spill,
+        } = parse_line(line, self.max_depth)?;
+        let values = || inline[..len.min(INLINE)].iter().chain(spill.iter());
+        // Everything that can refuse the line is checked before anything is added.
+        for m in values().filter(|m| m.kind == Kind::Set) {
+            let known = self.sets.get(&path);
             if known.is_none() && self.sets.len() >= self.max_sets {
                 return Err(LineError::new(
                     Reject::SetFull,
@@ -245,50 +308,64 @@ impl Statsd {
                 ));
             }
         }
-        let n = metrics.len();
-        let mut updates = Vec::with_capacity(n);
-        for m in metrics {
+        let mut gauges = Vec::new();
+        let mut cur: Option<f64> = None;
+        for m in values().filter(|m| m.kind == Kind::Gauge) {
+            let v = if m.delta {
+                let base = cur
+                    .or_else(|| self.gauges.get(&path).copied())
+                    .or_else(|| current(&path))
+                    .unwrap_or(0.0);
+                base + m.value
+            } else {
+                m.value
+            };
+            if !v.is_finite() {
+                return Err(LineError::new(
+                    Reject::BadValue,
+                    format!("gauge {} overflows", short(&path)),
+                ));
+            }
+            gauges.push(v);
+            cur = Some(v);
+        }
+        if let Some(v) = cur {
+            self.gauges.insert(path.clone(), v);
+        }
+        let mut gauges = gauges.into_iter();
+        let mut last = None;
+        for m in values() {
             let (value, action) = match m.kind {
                 Kind::Counter => (m.value / m.rate, Action::Add),
                 Kind::Timer | Kind::Histogram => (m.value, Action::Average),
-                Kind::Gauge => {
-                    let v = if m.delta {
-                        let base = match self.gauges.get(&m.path) {
-                            Some(v) => *v,
-                            None => current(&m.path).unwrap_or(0.0),
-                        };
-                        base + m.value
-                    } else {
-                        m.value
-                    };
-                    if !v.is_finite() {
-                        return Err(LineError::new(
-                            Reject::BadValue,
-                            format!("gauge {} overflows", short(&m.path)),
-                        ));
-                    }
-                    self.gauges.insert(m.path.clone(), v);
-                    (v, Action::Last)
-                }
+                Kind::Gauge => (gauges.next().unwrap_or(m.value), Action::Last),
                 Kind::Set => {
-                    let set = self.sets.entry(m.path.clone()).or_default();
+                    let set = self.sets.entry(path.clone()).or_default();
                     if set.insert(hash(m.member)) {
                         self.members += 1;
                     }
                     (count(set.len()), Action::Last)
                 }
             };
-            updates.push(Update::Sample {
-                path: m.path,
+            if let Some((value, action)) = last.replace((value, action)) {
+                batch.push(Update::Sample {
+                    path: path.clone(),
+                    value,
+                    action: Some(action),
+                    ts: None,
+                });
+            }
+        }
+        // The last value takes the path without a copy.
+        if let Some((value, action)) = last {
+            batch.push(Update::Sample {
+                path,
                 value,
                 action: Some(action),
                 ts: None,
             });
         }
-        for u in updates {
-            batch.push(u);
-        }
-        Ok(n)
+        Ok(len)
     }
 }
 
@@ -307,33 +384,38 @@ fn count(n: usize) -> f64 {
 mod tests {
     use super::*;
 
-    fn one(line: &str) -> Metric<'_> {
-        let mut v = parse_line(line, 32).unwrap();
-        assert_eq!(v.len(), 1, "{line}");
-        v.remove(0)
+    fn one(line: &str) -> (String, Value<'_>) {
+        let p = parse_line(line, 32).unwrap();
+        assert_eq!(p.len(), 1, "{line}");
+        let v = *p.values().next().unwrap();
+        (p.path, v)
     }
 
     #[test]
     fn types_rates_and_tags() {
-        let m = one("gorets:1|c");
+        let (path, m) = one("gorets:1|c");
         assert_eq!(
-            (m.path.as_str(), m.kind, m.value, m.rate),
+            (path.as_str(), m.kind, m.value, m.rate),
             ("gorets", Kind::Counter, 1.0, 1.0)
         );
-        let m = one("a.b.c:2|c|@0.1");
-        assert_eq!((m.path.as_str(), m.rate), ("a,b,c", 0.1));
-        let m = one("glork:320|ms|@0.5|#env:prod,host:a");
+        let (path, m) = one("a.b.c:2|c|@0.1");
+        assert_eq!((path.as_str(), m.rate), ("a,b,c", 0.1));
+        let (_, m) = one("glork:320|ms|@0.5|#env:prod,host:a");
         assert_eq!((m.kind, m.value), (Kind::Timer, 320.0));
-        assert_eq!(one("h:3|h").kind, Kind::Histogram);
-        let m = one("gaugor:-10|g");
+        assert_eq!(one("h:3|h").1.kind, Kind::Histogram);
+        let (_, m) = one("gaugor:-10|g");
         assert!(m.delta && m.value == -10.0);
-        assert!(!one("gaugor:10|g").delta);
-        assert_eq!(one("uniques:765|s").member, "765");
-        assert_eq!(one("bare").value, 1.0);
-        assert_eq!(one("empty:|c").value, 1.0);
-        let v = parse_line("multi:1|c:2|c:5|ms", 32).unwrap();
-        assert_eq!(v.len(), 3);
-        assert_eq!(v[2].kind, Kind::Timer);
+        assert!(!one("gaugor:10|g").1.delta);
+        assert_eq!(one("uniques:765|s").1.member, "765");
+        assert_eq!(one("bare").1.value, 1.0);
+        assert_eq!(one("empty:|c").1.value, 1.0);
+        assert_eq!(one("hash#tag:1|c").0, "hash#tag");
+        let p = parse_line("multi:1|c:2|c:5|ms", 32).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.values().nth(2).unwrap().kind, Kind::Timer);
+        let p = parse_line("many:1|c:2|c:3|c:4|c:5|c:6|c", 32).unwrap();
+        let vals: Vec<f64> = p.values().map(|v| v.value).collect();
+        assert_eq!(vals, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     }
 
     #[test]
@@ -381,6 +463,7 @@ mod tests {
         s.add_line("c:5|c|@0.5", &mut b, |_| None).unwrap();
         s.add_line("g:+3|g", &mut b, |_| Some(10.0)).unwrap();
         s.add_line("g:-1|g", &mut b, |_| Some(10.0)).unwrap();
+        s.add_line("m:1|c:2|g:+1|g", &mut b, |_| None).unwrap();
         s.add_line("t:7|ms", &mut b, |_| None).unwrap();
         s.add_line("u:a|s", &mut b, |_| None).unwrap();
         s.add_line("u:b|s", &mut b, |_| None).unwrap();
@@ -392,6 +475,9 @@ mod tests {
                 ("c", 10.0, Some(Action::Add)),
                 ("g", 13.0, Some(Action::Last)),
                 ("g", 12.0, Some(Action::Last)),
+                ("m", 1.0, Some(Action::Add)),
+                ("m", 2.0, Some(Action::Last)),
+                ("m", 3.0, Some(Action::Last)),
                 ("t", 7.0, Some(Action::Average)),
                 ("u", 1.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
@@ -435,6 +521,10 @@ mod tests {
         let mut b = Batch::new();
         s.begin(0);
         assert!(s.add_line("x:1|c:oops|c", &mut b, |_| None).is_err());
+        assert!(
+            s.add_line("x:1|c:+1e308|g:+1e308|g", &mut b, |_| Some(1.7e308))
+                .is_err()
+        );
         assert!(b.is_empty());
         assert_eq!(
             s.add_line("g:+1e308|g", &mut b, |_| Some(1.7e308))

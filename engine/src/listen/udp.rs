@@ -117,12 +117,13 @@ pub async fn serve_statsd(
                     state.begin(engine.now().div_euclid(len) * len);
                     started = true;
                 }
+                let mut lines = 0;
                 for line in text.split(|&b| b == b'\n') {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     if line.is_empty() {
                         continue;
                     }
-                    metrics.lines.inc();
+                    lines += 1;
                     let added = match std::str::from_utf8(line) {
                         Ok(l) => state.add_line(l, &mut batch, current),
                         Err(e) => Err(LineError::new(
@@ -135,6 +136,7 @@ pub async fn serve_statsd(
                         metrics.reject(e.reason);
                     }
                 }
+                metrics.lines.add(lines);
             }
             None => {
                 started = false;
