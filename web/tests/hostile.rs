@@ -119,6 +119,22 @@ async fn bad_documents_get_400_and_are_counted() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["samples"], 500_001);
     assert_eq!(push_json(a, r#"{"z": -0.0}"#).await.status, 200);
+    assert_eq!(
+        get(a, "/get/z").await.json(),
+        serde_json::json!([["z", -0.0]])
+    );
+    // A wide bomb: 1M empty trees in one array (3 MB) is legal and adds nothing.
+    let wide = format!("[{}{{}}]", "{},".repeat(1_000_000));
+    let r = request(
+        a,
+        "POST",
+        "/push",
+        &[("Content-Type", "application/json")],
+        wide.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["new_nodes"], 0);
     for pattern in ["a%7Cnope", "%FF%FE", "a,b%7Csum%7Cmax"] {
         let r = get(a, &format!("/get/{pattern}")).await;
         assert_eq!(r.status, 400, "{pattern}: {}", r.text());
@@ -210,4 +226,32 @@ async fn slow_clients_do_not_hold_up_anyone_and_slow_bodies_time_out() {
     assert_eq!(rejects(&m, "body_timeout"), 20, "{m}");
     drop(idle);
     still_serving(a, "after_slow_clients").await;
+}
+
+/// Counts lines; stands in for the pipes, which the server wires later.
+struct CountLines;
+
+impl treestat_web::LogSink for CountLines {
+    fn lines(&self, _source: &str, lines: &[&str]) -> Result<treestat_web::LogSummary, String> {
+        Ok(treestat_web::LogSummary {
+            lines: lines.len() as u64,
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_megabyte_log_line_is_skipped_and_counted_not_buffered() {
+    let state = server_state(WebConfig::default()).with_log_sink(std::sync::Arc::new(CountLines));
+    let srv = start(state).await;
+    let mut body = b"GET /before HTTP/1.1\n".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 10 << 20));
+    body.extend_from_slice(b"\nGET /after \xff\xfe HTTP/1.1\n");
+    let r = request(srv.addr, "PUT", "/raw", &[], &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"lines": 2, "bad_lines": 0, "samples": 0, "too_long": 1})
+    );
+    still_serving(srv.addr, "after_long_line").await;
 }
