@@ -132,3 +132,50 @@ fn vcombined_reads_the_virtual_host() {
     assert_eq!(get(&f, l, "remote_user").as_deref(), Some("bob"));
     assert_eq!(get(&f, l, "protocol").as_deref(), Some("HTTP/2.0"));
 }
+
+mod prop {
+    use super::super::Format;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No line, however broken, panics the splitter, and every span it reports
+        /// lies inside the line on character boundaries.
+        #[test]
+        fn any_line_splits_or_is_refused(line in "[ -~\\t\"\\[\\]éü,]{0,200}") {
+            for name in ["combined", "common", "vcombined", "peach"] {
+                let f = Format::new(name).unwrap();
+                let mut spans = Vec::new();
+                if let Ok(r) = f.parse(&line, &mut spans) {
+                    for i in 0..f.schema().len() {
+                        let _ = r.raw(i);
+                    }
+                    for sp in r.spans() {
+                        if sp.start != u32::MAX {
+                            prop_assert!(line.get(sp.start as usize..sp.end as usize).is_some());
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Lines built from the combined format with arbitrary field values parse back.
+        #[test]
+        fn combined_round_trips(
+            ip in "[0-9a-f.:]{1,39}",
+            uri in "/[a-zA-Z0-9/._?=&%-]{0,60}",
+            status in 100u16..600,
+            ua in "[ -!#-\\[\\]-~]{1,80}",
+        ) {
+            let line = format!(
+                r#"{ip} - - [10/Oct/2000:13:55:36 -0700] "GET {uri} HTTP/1.1" {status} 10 "-" "{ua}""#
+            );
+            let f = Format::new("combined").unwrap();
+            let mut spans = Vec::new();
+            let r = f.parse(&line, &mut spans).unwrap();
+            prop_assert_eq!(r.by_name("uri"), Some(uri.as_str()));
+            let status_text = status.to_string();
+            prop_assert_eq!(r.by_name("status"), Some(status_text.as_str()));
+            prop_assert_eq!(r.raw(f.schema().index("http_user_agent").unwrap()), Some(ua.as_str()));
+        }
+    }
+}

@@ -34,14 +34,31 @@ pub struct PipelineConfig {
     pub max_paths: usize,
 }
 
-/// A pipe given by name alone, or a table with options.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// A pipe given by name alone, or a table with options. (Deserialized by hand, not
+/// `untagged`, so a typo in a table reports the unknown field instead of "no variant
+/// matched".)
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum PipeSpec {
     /// `"ua"`: a built-in with its defaults.
     Name(String),
     /// `{ pipe = "native", path = "x.so" }`.
     Table(PipeConfig),
+}
+
+impl<'de> Deserialize<'de> for PipeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PipeSpec, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(PipeSpec::Name(s)),
+            v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+                .map(PipeSpec::Table)
+                .map_err(|e| D::Error::custom(format!("pipe table: {e}"))),
+            other => Err(D::Error::custom(format!(
+                "a pipe is a name or a table, not {other}"
+            ))),
+        }
+    }
 }
 
 /// One pipe's options. Which apply depends on `pipe`.
@@ -178,6 +195,28 @@ mod tests {
         assert!(serde_json::from_str::<PipelineConfig>(r#"{"formt":"x"}"#).is_err());
         let d: PipelineConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(d, PipelineConfig::default());
+    }
+
+    #[test]
+    fn toml_tables_and_typos() {
+        let cfg: PipelineConfig = toml::from_str(
+            r#"
+            name = "www"
+            format = '$remote_addr [$time_local] "$request" $status'
+            pipes = ["status", { pipe = "python", path = "x.py", batch = 64, config = { a = 1 } }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.pipes[1].to_config().batch, Some(64));
+        assert_eq!(
+            cfg.pipes[1].to_config().config,
+            Some(serde_json::json!({"a": 1}))
+        );
+        let e = toml::from_str::<PipelineConfig>(r#"pipes = [{ pipe = "url", capp = 5 }]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `capp`"), "{e}");
+        assert!(toml::from_str::<PipelineConfig>("pipes = [3]").is_err());
     }
 
     #[test]
