@@ -73,6 +73,10 @@ impl TrendStore {
         let (archive, step, keep_from) = choose_archive(core, from, newest);
         let lo = from.max(keep_from);
         let first_bucket = lo.div_euclid(step) * step;
+        if first_bucket >= until {
+            // The whole range lies before the archive's span.
+            return Ok(Vec::new());
+        }
         let n = (until - first_bucket + step - 1) / step;
         let out_step = match i64::try_from(points).unwrap_or(i64::MAX) {
             0 => {
@@ -86,7 +90,9 @@ impl TrendStore {
             p if n > p => ((n + p - 1) / p) * step,
             _ => step,
         };
-        let blobs = blobs_in(core, first_bucket, until)?;
+        // Whole buckets: the last one may hold intervals that start after `until`.
+        let bucket_end = (until - 1).div_euclid(step) * step + step;
+        let blobs = blobs_in(core, first_bucket, bucket_end)?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, path) in ids {
             let (action, buckets) =

@@ -144,6 +144,9 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// How long opening waits for a lock held by a closing `sled::Db` of this process.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The sled implementation: one tree per keyspace in one `sled::Db`.
 pub struct SledStorage {
     db: sled::Db,
@@ -155,17 +158,33 @@ impl SledStorage {
     ///
     /// # Errors
     /// sled cannot open the directory (missing permissions, another process holds it).
+    ///
+    /// When the directory is still locked by a `sled::Db` of this process that is
+    /// shutting down (its I/O threads let go a moment after the last handle drops),
+    /// opening retries for up to [`LOCK_WAIT`].
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStorage> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| {
-                TrendError::new(
-                    TrendErrorKind::Storage,
-                    format!("cannot open trend store at {}: {e}", dir.display()),
-                )
-            })?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_bytes)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(TrendError::new(
+                        TrendErrorKind::Storage,
+                        format!("cannot open trend store at {}: {e}", dir.display()),
+                    ));
+                }
+            }
+        };
         let trees = Space::ALL
             .iter()
             .map(|s| db.open_tree(s.name()))
