@@ -14,7 +14,6 @@ mod cdp;
 mod steps;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use treestat::config::Config;
 use treestat::server::Server;
@@ -44,14 +43,14 @@ async fn pages_in_real_chromium() {
     }
 
     let data = tempfile::tempdir().expect("a temp data dir");
-    let mut config = Config::default();
-    config.server.data = data.path().to_path_buf();
-    config.server.http = Some("127.0.0.1:0".parse().expect("an address"));
-    config.server.tcp = None;
-    config.server.udp = None;
-    config.server.statsd = None;
-    config.server.graphite = None;
-    config.engine.interval = Duration::from_secs(1);
+    // Only HTTP on a free loopback port; every push listener off; 1 s intervals.
+    let conf = format!(
+        "[server]\ndata = {data:?}\nhttp = \"127.0.0.1:0\"\n\
+         [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = \"off\"\ngraphite = \"off\"\n\
+         [engine]\ninterval = \"1s\"\n",
+        data = data.path().display().to_string()
+    );
+    let config = Config::parse(&conf).expect("the test configuration parses");
     let server = Server::start(config).await.expect("the server starts");
     let addr = server
         .bound

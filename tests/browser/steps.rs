@@ -203,6 +203,20 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
     {
         return Err(format!("the PNG link is {href}"));
     }
+    // Compare: overlay another path on the chart.
+    tab.eval(
+        "document.getElementById('comparePath').value = 'br,webkit';\
+         const sel = document.getElementById('compare'); sel.value = 'path';\
+         sel.dispatchEvent(new Event('change'))",
+    )
+    .await?;
+    tab.wait_for(
+        "window.treestat.charts()[0].series.includes('br,webkit,537 (compare)')",
+        "br,webkit,537 overlaid on the br,ie chart",
+        PATIENCE,
+    )
+    .await?;
+    tab.screenshot(&site.shots, "3a-trend-compare").await?;
     // Dark theme, the same chart.
     tab.eval("document.getElementById('theme').click()").await?;
     chart_range(&tab, "br,ie").await?;
