@@ -1,7 +1,6 @@
 //! Series preparation: cap the number drawn, drop points outside the range, sort, split
 //! at non-finite values, fold for totals, thin long series to what the pixels can show
-//! (per-column first/min/max/last, as M4 does), and align series on common times for
-//! stacking and bars.
+//! (per-column low and high), and align series on common times for stacking and bars.
 //!
 //! Cap: at most [`MAX_SERIES`] series are drawn. When there are more, the ones with the
 //! largest sum of absolute values in the range are kept, drawn in their input order, and
@@ -120,9 +119,9 @@ pub(crate) fn total(s: &Clean) -> f64 {
     }
 }
 
-/// Thins a run already mapped to `(x pixel, value)`: within each pixel column keeps the
-/// first, lowest, highest and last points, in time order. Shape-preserving and bounded
-/// by four points per column.
+/// Thins a run already mapped to `(x pixel, value)`: a pixel column with more than four
+/// points keeps only its lowest and highest, in time order; sparser columns keep all.
+/// Spikes survive, and the output is bounded by two to four points per column.
 pub(crate) fn thin(run: &[(f64, f64)]) -> Vec<(f64, f64)> {
     if run.len() <= 8 {
         return run.to_vec();
@@ -143,7 +142,13 @@ pub(crate) fn thin(run: &[(f64, f64)]) -> Vec<(f64, f64)> {
             j += 1;
         }
         let last = j - 1;
-        let mut idx = [i, lo, hi, last];
+        // A dense column becomes its low and high point in time order: drawn, it is a
+        // solid vertical span anyway, and half the segments halve the rasterizer's work.
+        let mut idx = if j - i > 4 {
+            [lo, hi, lo, hi]
+        } else {
+            [i, lo, hi, last]
+        };
         idx.sort_unstable();
         let mut prev = usize::MAX;
         for k in idx {
