@@ -34,12 +34,16 @@ pub(crate) fn paint(scene: &Scene) -> Result<Vec<u8>, GraphError> {
     for (clipped, item) in &scene.items {
         draw(&mut pm, item, clipped.then_some(&mask))?;
     }
-    // The background is opaque, so premultiplied RGB equals straight RGB.
-    let mut rgb = Vec::with_capacity(pm.data().len() / 4 * 3);
-    for px in pm.data().chunks_exact(4) {
-        rgb.extend_from_slice(&px[..3]);
+    drop(mask);
+    // The background is opaque, so premultiplied RGB equals straight RGB. Packed in
+    // place (each write lands behind its read): no second canvas-sized buffer.
+    let mut data = pm.take();
+    let n = data.len() / 4;
+    for i in 0..n {
+        data.copy_within(i * 4..i * 4 + 3, i * 3);
     }
-    Ok(rgb)
+    data.truncate(n * 3);
+    Ok(data)
 }
 
 /// PNG bytes of RGB8 pixels.
