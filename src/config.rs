@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Deserializer};
 use treestat_engine::EngineConfig;
+use treestat_engine::listen::ListenConfig;
+use treestat_engine::trend::TrendConfig;
+use treestat_web::{AuthConfig, WebConfig};
 
 /// The embedded default configuration.
 pub const DEFAULT_CONF: &str = include_str!("../conf/treestat.toml");
@@ -18,10 +21,18 @@ pub const DEFAULT_CONF: &str = include_str!("../conf/treestat.toml");
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the server listens and keeps its data.
+    /// Where the server keeps its data and serves HTTP.
     pub server: ServerConfig,
     /// The tree, intervals, limits and action rules.
     pub engine: EngineConfig,
+    /// The push listeners: addresses and the bounds on what they accept.
+    pub listen: ListenConfig,
+    /// The HTTP API: body limits, long-poll and stream bounds.
+    pub web: WebConfig,
+    /// Optional bearer token for writes (and, if asked, reads). Wins over `[web.auth]`.
+    pub auth: AuthConfig,
+    /// The trend store: retention archives and compaction.
+    pub trend: TrendConfig,
 }
 
 /// The `[server]` section.
@@ -33,30 +44,13 @@ pub struct ServerConfig {
     /// HTTP API and pages (default `127.0.0.1:8080`; `off` disables).
     #[serde(deserialize_with = "de_addr")]
     pub http: Option<SocketAddr>,
-    /// TCP JSON / SimpleStats listener (default `127.0.0.1:8007`; `off` disables).
-    #[serde(deserialize_with = "de_addr")]
-    pub tcp: Option<SocketAddr>,
-    /// UDP JSON listener (default `127.0.0.1:8007`; `off` disables).
-    #[serde(deserialize_with = "de_addr")]
-    pub udp: Option<SocketAddr>,
-    /// StatsD listener, UDP (default `127.0.0.1:8125`; `off` disables).
-    #[serde(deserialize_with = "de_addr")]
-    pub statsd: Option<SocketAddr>,
-    /// Graphite plaintext listener, TCP (default `127.0.0.1:2003`; `off` disables).
-    #[serde(deserialize_with = "de_addr")]
-    pub graphite: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        let at = |s: &str| s.parse().ok();
         ServerConfig {
             data: PathBuf::from("./data"),
-            http: at("127.0.0.1:8080"),
-            tcp: at("127.0.0.1:8007"),
-            udp: at("127.0.0.1:8007"),
-            statsd: at("127.0.0.1:8125"),
-            graphite: at("127.0.0.1:2003"),
+            http: "127.0.0.1:8080".parse().ok(),
         }
     }
 }
@@ -120,6 +114,10 @@ mod tests {
         let c = Config::embedded().unwrap();
         assert_eq!(c.server, ServerConfig::default());
         assert_eq!(c.engine, EngineConfig::default());
+        assert_eq!(c.listen, ListenConfig::default());
+        assert_eq!(c.web, WebConfig::default());
+        assert_eq!(c.auth, AuthConfig::default());
+        assert_eq!(c.trend, TrendConfig::default());
     }
 
     #[test]

@@ -85,23 +85,31 @@ struct ServeArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// HTTP address, or `off`.
-    #[arg(long, value_parser = parse_addr)]
-    http: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_parser = parse_addr_flag)]
+    http: Option<Addr>,
     /// TCP JSON / SimpleStats address, or `off`.
-    #[arg(long, value_parser = parse_addr)]
-    tcp: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_parser = parse_addr_flag)]
+    tcp: Option<Addr>,
     /// UDP JSON address, or `off`.
-    #[arg(long, value_parser = parse_addr)]
-    udp: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_parser = parse_addr_flag)]
+    udp: Option<Addr>,
     /// StatsD address (UDP), or `off`.
-    #[arg(long, value_parser = parse_addr)]
-    statsd: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_parser = parse_addr_flag)]
+    statsd: Option<Addr>,
     /// Graphite plaintext address (TCP), or `off`.
-    #[arg(long, value_parser = parse_addr)]
-    graphite: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_parser = parse_addr_flag)]
+    graphite: Option<Addr>,
     /// Interval length (`10s`, `1m`).
     #[arg(long, value_parser = parse_interval)]
     interval: Option<Duration>,
+}
+
+/// A listen address, or `off` (`None`).
+#[derive(Debug, Clone, Copy)]
+struct Addr(Option<std::net::SocketAddr>);
+
+fn parse_addr_flag(s: &str) -> Result<Addr, String> {
+    parse_addr(s).map(Addr)
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -114,16 +122,18 @@ impl ServeArgs {
         if let Some(d) = self.data {
             c.server.data = d;
         }
-        let s = &mut c.server;
+        if let Some(Addr(addr)) = self.http {
+            c.server.http = addr;
+        }
+        let l = &mut c.listen;
         for (flag, slot) in [
-            (self.http, &mut s.http),
-            (self.tcp, &mut s.tcp),
-            (self.udp, &mut s.udp),
-            (self.statsd, &mut s.statsd),
-            (self.graphite, &mut s.graphite),
+            (self.tcp, &mut l.tcp),
+            (self.udp, &mut l.udp),
+            (self.statsd, &mut l.statsd),
+            (self.graphite, &mut l.graphite),
         ] {
-            if let Some(addr) = flag {
-                *slot = addr;
+            if let Some(Addr(addr)) = flag {
+                *slot = addr.map_or_else(|| "off".to_string(), |a| a.to_string());
             }
         }
         if let Some(i) = self.interval {

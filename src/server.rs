@@ -1,18 +1,26 @@
-//! Builds a running server from a [`Config`]: the engine, the interval ticker and every
-//! listener, each task handed the shutdown token (STYLE.md 8). Listeners are bound
-//! before `start` returns, so callers (and tests on port 0) learn the real addresses.
+//! Builds a running server from a [`Config`]: the engine, the trend store, the interval
+//! ticker, the push listeners and the HTTP API, each task handed the shutdown token
+//! (STYLE.md 8). Every socket is bound before `start` returns, so callers (and tests on
+//! port 0) learn the real addresses.
 //!
 //! Shutdown: cancel the token; listeners stop accepting and answer what is in flight,
-//! then the open interval is closed (its points reach the sinks) and the tasks end.
+//! then the open interval is closed (its points reach the trend store) and the store is
+//! flushed once.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use treestat_engine::Engine;
+use treestat_engine::listen;
+use treestat_engine::telemetry::Telemetry;
+use treestat_engine::trend::TrendStore;
+use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
 
@@ -36,6 +44,10 @@ pub struct Bound {
 pub struct Server {
     /// The engine every source pushes into.
     pub engine: Engine,
+    /// The trend store the closed intervals go to.
+    pub store: TrendStore,
+    /// The server's own counters (`/metrics`, `_treestat,...`).
+    pub telemetry: Telemetry,
     /// Where it listens.
     pub bound: Bound,
     shutdown: CancellationToken,
@@ -46,18 +58,93 @@ impl Server {
     /// Builds every component and starts its task.
     ///
     /// # Errors
-    /// A component's configuration is invalid, or an address cannot be bound (the
-    /// message names it).
+    /// A component's configuration is invalid, the data directory cannot be opened, or
+    /// an address cannot be bound (the message names it).
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let engine = Engine::new(config.engine.clone()).context("[engine] configuration")?;
+        let data = config.server.data.clone();
+        let trend_cfg = config.trend.clone();
+        let store = tokio::task::spawn_blocking(move || TrendStore::open(&data, &trend_cfg))
+            .await?
+            .with_context(|| {
+                format!(
+                    "opening the trend store in {}",
+                    config.server.data.display()
+                )
+            })?;
+        let restored = {
+            let (s, e) = (store.clone(), engine.clone());
+            tokio::task::spawn_blocking(move || s.restore_into(&e)).await??
+        };
+        store.attach(&engine);
+        info!(
+            data = %config.server.data.display(),
+            leaves = restored,
+            "trend store open"
+        );
+
+        let telemetry = Telemetry::default();
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let bound = Bound::default();
+        let mut bound = Bound::default();
 
-        tasks.spawn(run_intervals(engine.clone(), shutdown.clone()));
+        let listeners = listen::bind(&config.listen).await?;
+        for (name, addr) in listeners.addrs() {
+            info!("{name} listener on {addr}");
+            match name {
+                "tcp" => bound.tcp = Some(addr),
+                "udp" => bound.udp = Some(addr),
+                "statsd" => bound.statsd = Some(addr),
+                "graphite" => bound.graphite = Some(addr),
+                _ => {}
+            }
+        }
+        {
+            let (e, c, t, s) = (
+                engine.clone(),
+                config.listen.clone(),
+                telemetry.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move {
+                if let Err(err) = listeners.serve(e, &c, &t, s).await {
+                    warn!("a push listener failed: {err}");
+                }
+            });
+        }
+
+        if let Some(addr) = config.server.http {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind the HTTP server on {addr}"))?;
+            let local = listener.local_addr()?;
+            bound.http = Some(local);
+            info!("HTTP on http://{local}/");
+            let mut web = config.web.clone();
+            if config.auth != AuthConfig::default() {
+                web.auth = config.auth.clone();
+            }
+            let state = AppState::new(engine.clone(), web, telemetry.clone())
+                .with_view_store(Arc::new(store.clone()));
+            let router = treestat_web::app_with(state.clone(), treestat_web::pages::router());
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(err) = treestat_web::serve_router(listener, state, router, token).await {
+                    warn!("the HTTP server failed: {err}");
+                }
+            });
+        }
+
+        tasks.spawn(run_intervals(
+            engine.clone(),
+            telemetry.clone(),
+            shutdown.clone(),
+        ));
 
         Ok(Server {
             engine,
+            store,
+            telemetry,
             bound,
             shutdown,
             tasks,
@@ -70,10 +157,11 @@ impl Server {
     }
 
     /// Waits until the server has been told to stop and every task has ended, then
-    /// closes the open interval so nothing pushed is left out of the trends.
+    /// closes the open interval so nothing pushed is left out of the trends, and
+    /// flushes the store.
     ///
     /// # Errors
-    /// A task panicked.
+    /// The last interval could not be written.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         while let Some(done) = self.tasks.join_next().await {
@@ -81,25 +169,36 @@ impl Server {
                 warn!("a server task failed: {e}");
             }
         }
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.close_now())
-            .await
-            .context("closing the last interval")?;
+        let (engine, store) = (self.engine.clone(), self.store.clone());
+        tokio::task::spawn_blocking(move || {
+            engine.close_now();
+            store.sync()
+        })
+        .await
+        .context("closing the last interval")?
+        .context("writing the last interval")?;
         info!("stopped");
         Ok(())
     }
 }
 
 /// Closes each interval when it is due, off the async worker threads (sinks do I/O).
-async fn run_intervals(engine: Engine, shutdown: CancellationToken) {
+/// Before each close the server's own counters go into the tree under `_treestat`.
+async fn run_intervals(engine: Engine, telemetry: Telemetry, shutdown: CancellationToken) {
     loop {
         let due_ms = millis_until_close(&engine);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(due_ms)) => {}
             () = shutdown.cancelled() => return,
         }
-        let e = engine.clone();
-        if let Err(err) = tokio::task::spawn_blocking(move || e.close_due()).await {
+        let (e, t) = (engine.clone(), telemetry.clone());
+        let closed = tokio::task::spawn_blocking(move || {
+            if let Err(err) = e.apply(&t.to_batch()) {
+                warn!("the server's own counters were refused: {err}");
+            }
+            e.close_due()
+        });
+        if let Err(err) = closed.await {
             warn!("closing an interval failed: {err}");
         }
     }
