@@ -42,8 +42,25 @@ pub(crate) async fn declare_exchange(channel: &Channel, name: &str) -> Result<()
             opts,
             FieldTable::default(),
         )
-        .await?;
-    Ok(())
+        .await
+        .map_err(|source| Error::Declare {
+            what: format!(
+                "exchange {name:?} (topic, not durable, not auto-delete; an exchange of \
+                 that name declared otherwise must be deleted first)"
+            ),
+            source,
+        })
+}
+
+/// Closes a connection politely (unacked deliveries return to their queue), giving up
+/// after a few seconds on a broker that does not answer.
+pub(crate) async fn close(conn: &Connection, reason: &str) {
+    let closing = conn.close(200, reason.into());
+    match tokio::time::timeout(Duration::from_secs(5), closing).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "amqp: close"),
+        Err(_) => tracing::debug!("amqp: close timed out"),
+    }
 }
 
 /// Exponential backoff between `min` and `max`, reset after a good connection.

@@ -10,6 +10,14 @@ pub enum Error {
     /// The broker refused or dropped something (connect, declare, consume, publish).
     #[error("amqp broker: {0}")]
     Broker(#[from] lapin::Error),
+    /// The broker refused a declaration or binding; `what` names it and the likely fix.
+    #[error("amqp broker refused {what}: {source}")]
+    Declare {
+        /// The exchange, queue or binding, with what was asked.
+        what: String,
+        /// The broker's answer.
+        source: lapin::Error,
+    },
     /// The broker ended the session without an error (e.g. it cancelled the consumer).
     #[error("amqp broker: {0}")]
     Lost(&'static str),

@@ -46,6 +46,9 @@ pub struct OutputStats {
 
 struct Queued {
     seq: u64,
+    /// When the tree was handed over (unix seconds): the message's AMQP `timestamp`,
+    /// so a message that waited in the buffer is dated when it was measured.
+    ts: u64,
     msg: Message,
 }
 
@@ -139,6 +142,7 @@ impl AmqpOutput {
             OutputFormat::Psistats => encode::psistats_messages(tree),
         };
         let n = msgs.len();
+        let ts = unix_now();
         {
             let mut buf = self.shared.buffer.lock();
             for msg in msgs {
@@ -147,7 +151,7 @@ impl AmqpOutput {
                     self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-                buf.push_back(Queued { seq, msg });
+                buf.push_back(Queued { seq, ts, msg });
             }
         }
         self.shared.wake.notify_one();
@@ -223,6 +227,13 @@ impl Worker {
     /// One connection: `Ok` once closing with an empty buffer, `Err` on broker failure.
     async fn session(&mut self) -> Result<(), Error> {
         let conn = broker::connect(&self.url, "treestat-output").await?;
+        let r = self.serve(&conn).await;
+        broker::close(&conn, "treestat output closing").await;
+        r
+    }
+
+    /// Publishes on `conn` until closing with an empty buffer (`Ok`) or a failure.
+    async fn serve(&mut self, conn: &Connection) -> Result<(), Error> {
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -231,16 +242,15 @@ impl Worker {
         self.shared.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
         loop {
-            let batch: Vec<(u64, Message)> = {
+            let batch: Vec<(u64, u64, Message)> = {
                 let buf = self.shared.buffer.lock();
                 buf.iter()
                     .take(BATCH)
-                    .map(|q| (q.seq, q.msg.clone()))
+                    .map(|q| (q.seq, q.ts, q.msg.clone()))
                     .collect()
             };
             if batch.is_empty() {
                 if self.shared.closing.load(Ordering::Relaxed) {
-                    close(&conn).await;
                     return Ok(());
                 }
                 self.shared.wake.notified().await;
@@ -258,23 +268,25 @@ impl Worker {
     }
 
     /// Publishes a batch and waits for its confirms; the last confirmed sequence number.
-    async fn publish(&self, channel: &Channel, batch: &[(u64, Message)]) -> Result<u64, Error> {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(1)
-            .with_timestamp(ts);
+    async fn publish(
+        &self,
+        channel: &Channel,
+        batch: &[(u64, u64, Message)],
+    ) -> Result<u64, Error> {
         let mut confirms = Vec::with_capacity(batch.len());
-        for (seq, msg) in batch {
+        for (seq, ts, msg) in batch {
+            // Transient, as Psistats publishes: the exchange is not durable either.
+            let props = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(1)
+                .with_timestamp(*ts);
             let c = channel
                 .basic_publish(
                     self.exchange.as_str().into(),
                     msg.routing_key.as_str().into(),
                     BasicPublishOptions::default(),
                     &msg.body,
-                    props.clone(),
+                    props,
                 )
                 .await?;
             confirms.push((*seq, c));
@@ -293,10 +305,10 @@ impl Worker {
     }
 }
 
-async fn close(conn: &Connection) {
-    if let Err(e) = conn.close(200, "treestat output closing".into()).await {
-        tracing::debug!(error = %e, "amqp output: close");
-    }
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

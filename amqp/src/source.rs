@@ -183,6 +183,18 @@ impl AmqpSource {
             () = shutdown.cancelled() => return Ok(()),
             c = broker::connect(&self.cfg.url, "treestat-source") => c?,
         };
+        let r = self.consume(&conn, shutdown, backoff).await;
+        broker::close(&conn, "treestat source closing").await;
+        r
+    }
+
+    /// Declares and consumes on `conn`: `Ok` on shutdown, `Err` when the broker failed.
+    async fn consume(
+        &self,
+        conn: &Connection,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), Error> {
         let channel = conn.create_channel().await?;
         self.declare(&channel).await?;
         let mut consumer = channel
@@ -199,10 +211,7 @@ impl AmqpSource {
         tracing::info!(queue = %self.cfg.queue, "amqp source: consuming");
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => {
-                    close(&conn).await;
-                    return Ok(());
-                }
+                () = shutdown.cancelled() => return Ok(()),
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => self.handle(delivery).await?,
                     Some(Err(e)) => return Err(e.into()),
@@ -238,19 +247,33 @@ impl AmqpSource {
         };
         channel
             .queue_declare(cfg.queue.as_str().into(), opts, args)
-            .await?;
-        let bind = |exchange: &str, key: &str| {
-            channel.queue_bind(
-                cfg.queue.as_str().into(),
-                exchange.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-        };
-        bind(&cfg.exchange, &cfg.binding_key).await?;
+            .await
+            .map_err(|source| Error::Declare {
+                what: format!(
+                    "queue {:?} (durable {}, x-message-ttl {}, x-max-length {}; a queue of \
+                     that name declared with other arguments must be deleted first)",
+                    cfg.queue, cfg.queue_durable, cfg.message_ttl_ms, cfg.max_queue_length
+                ),
+                source,
+            })?;
+        let mut bindings = vec![(&cfg.exchange, &cfg.binding_key)];
         if !cfg.tree_exchange.is_empty() {
-            bind(&cfg.tree_exchange, &cfg.tree_binding_key).await?;
+            bindings.push((&cfg.tree_exchange, &cfg.tree_binding_key));
+        }
+        for (exchange, key) in bindings {
+            channel
+                .queue_bind(
+                    cfg.queue.as_str().into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| Error::Declare {
+                    what: format!("binding {:?} -> {exchange:?} key {key:?}", cfg.queue),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -307,13 +330,6 @@ impl AmqpSource {
 /// An AMQP integer argument; RabbitMQ takes any integer type for TTL and length.
 fn int_arg(v: u64) -> AMQPValue {
     AMQPValue::LongLongInt(i64::try_from(v).unwrap_or(i64::MAX))
-}
-
-/// Closes the connection politely; unacked deliveries return to the queue.
-async fn close(conn: &Connection) {
-    if let Err(e) = conn.close(200, "treestat shutting down".into()).await {
-        tracing::debug!(error = %e, "amqp: close");
-    }
 }
 
 /// The URL without its password, for logs.
