@@ -39,6 +39,10 @@ pub struct WebConfig {
     /// Open HTTP connections at the same time (default 4096). Further connections wait
     /// in the kernel's accept queue until one closes.
     pub max_connections: usize,
+    /// After shutdown is asked for, how long in-flight requests may take before the
+    /// server stops waiting for them (default 3 s; the process should exit within 5 s).
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
     /// Optional bearer token.
     pub auth: AuthConfig,
 }
@@ -55,6 +59,7 @@ impl Default for WebConfig {
             pull_timeout_max: Duration::from_secs(300),
             sse_keepalive: Duration::from_secs(15),
             max_connections: 4096,
+            shutdown_grace: Duration::from_secs(3),
             auth: AuthConfig::default(),
         }
     }

@@ -4,8 +4,10 @@
 //! permit before each accept and the connection holds it until it closes, so past the
 //! bound new connections wait in the kernel's accept queue instead of costing memory.
 //! On shutdown the state's token is cancelled too, so long-polls answer and event
-//! streams end, and axum's graceful shutdown then finishes in-flight requests.
+//! streams end, and axum's graceful shutdown then finishes in-flight requests, for at
+//! most `web.shutdown_grace`.
 
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -21,7 +23,7 @@ use crate::state::AppState;
 
 /// Serves the HTTP API on `listener` until `shutdown` is cancelled, then stops
 /// accepting, answers what is in flight (long-polls answer 503 with their cursor, event
-/// streams end) and returns.
+/// streams end) and returns, at the latest `web.shutdown_grace` after the token fired.
 ///
 /// # Errors
 /// An I/O error of the server itself (accept errors on single connections are retried).
@@ -55,9 +57,26 @@ pub async fn serve_router(
         inner: listener,
         permits: Arc::new(Semaphore::new(state.config().max_connections.max(1))),
     };
-    let result = axum::serve(limited, router)
+    let grace = state.config().shutdown_grace;
+    let deadline = shutdown.clone();
+    let server = axum::serve(limited, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
+        .into_future();
+    // A client still sending its request head (slowloris) would hold a graceful
+    // shutdown forever: past the grace period, return anyway and let the process end.
+    let result = tokio::select! {
+        r = server => r,
+        () = async {
+            deadline.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(
+                "HTTP connections still open {} s after shutdown; not waiting longer",
+                grace.as_secs_f64()
+            );
+            Ok(())
+        }
+    };
     relay.abort();
     result
 }

@@ -72,3 +72,30 @@ async fn in_flight_requests_are_answered_then_serve_returns() {
         .unwrap();
     assert!(TcpStream::connect(a).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_do_not_hold_shutdown_up_past_the_grace_period() {
+    let cfg = WebConfig {
+        shutdown_grace: std::time::Duration::from_millis(300),
+        ..WebConfig::default()
+    };
+    let srv = start(AppState::new(Engine::default(), cfg, Telemetry::default())).await;
+    let a = srv.addr;
+    let mut stuck = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        s.write_all(b"GET /get/a HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+            .await
+            .unwrap();
+        stuck.push(s);
+    }
+    // Make sure the server has accepted them all: a request after them is answered.
+    assert_eq!(get(a, "/get/a").await.status, 200);
+    srv.shutdown.cancel();
+    tokio::time::timeout(PATIENCE, srv.handle)
+        .await
+        .expect("serve returned while clients were still sending headers")
+        .unwrap()
+        .unwrap();
+    drop(stuck);
+}
