@@ -101,11 +101,14 @@ impl Model {
         let first = from.max(keep_from).div_euclid(a.step) * a.step;
         let n = (until - first + a.step - 1) / a.step;
         let p = i64::try_from(points).unwrap();
-        let out_step = if p > 0 && n > p {
-            ((n + p - 1) / p) * a.step
-        } else {
-            a.step
-        };
+        let buckets = |w: i64| (until - 1).div_euclid(w) - first.div_euclid(w) + 1;
+        let mut out_step = a.step;
+        if p > 0 && n > p {
+            // The smallest multiple of the step whose aligned buckets number <= p.
+            while buckets(out_step) > p {
+                out_step += a.step;
+            }
+        }
         let mut out = Vec::new();
         let mut order: Vec<usize> = (0..LEAVES.len())
             .filter(|&l| leaf.is_none_or(|x| x == l))

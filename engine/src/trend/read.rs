@@ -87,7 +87,7 @@ impl TrendStore {
                 }
                 step
             }
-            p if n > p => ((n + p - 1) / p) * step,
+            p if n > p => fold_step(step, first_bucket, until, p),
             _ => step,
         };
         // Whole buckets: the last one may hold intervals that start after `until`.
@@ -143,6 +143,17 @@ impl TrendStore {
         out.sort_by_key(|m| m.ts);
         Ok(out)
     }
+}
+
+/// The smallest multiple of `step` whose epoch-aligned buckets over
+/// `[first, until)` number at most `points` (> 0).
+fn fold_step(step: i64, first: i64, until: i64, points: i64) -> i64 {
+    let buckets = |w: i64| (until - 1).div_euclid(w) - first.div_euclid(w) + 1;
+    let mut k = ((until - first) / step + points - 1) / points;
+    while buckets(k * step) > points {
+        k += 1;
+    }
+    k * step
 }
 
 /// The archive a query from `from` reads: `(index, step, start of its span)`.
