@@ -14,7 +14,7 @@ mod merge;
 pub mod path;
 pub mod pattern;
 mod push;
-mod query;
+pub mod query;
 mod stats;
 pub mod telemetry;
 mod tree;

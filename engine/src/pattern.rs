@@ -172,6 +172,59 @@ impl Pattern {
     pub fn matches_path<S: AsRef<str>>(&self, keys: &[S]) -> bool {
         matches_from(&self.segments, keys)
     }
+
+    /// For a path the pattern selects, the range of keys each segment consumed;
+    /// `None` when it does not select the path.
+    pub fn bind<S: AsRef<str>>(&self, keys: &[S]) -> Option<Vec<(usize, usize)>> {
+        let mut spans = Vec::with_capacity(self.segments.len());
+        bind_from(&self.segments, keys, 0, &mut spans).then_some(spans)
+    }
+
+    /// The pattern without its aggregations: what selects the leaves that an
+    /// aggregating pattern folds.
+    pub fn selector(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The keys each segment consumes when `segs` match a prefix of `keys` (the first way
+/// found, `**` taking as few levels as it can), as `(start, end)` ranges.
+fn bind_from<S: AsRef<str>>(
+    segs: &[Segment],
+    keys: &[S],
+    at: usize,
+    spans: &mut Vec<(usize, usize)>,
+) -> bool {
+    let Some((seg, rest)) = segs.split_first() else {
+        return true;
+    };
+    let n = spans.len();
+    if seg.matcher == Match::Deep {
+        for skip in 0..=keys.len() {
+            spans.truncate(n);
+            spans.push((at, at + skip));
+            if bind_from(rest, &keys[skip..], at + skip, spans) {
+                return true;
+            }
+        }
+        spans.truncate(n);
+        return false;
+    }
+    match keys.split_first() {
+        Some((k, more)) if seg.matcher.accepts(k.as_ref()) => {
+            spans.push((at, at + 1));
+            if bind_from(rest, more, at + 1, spans) {
+                return true;
+            }
+            spans.truncate(n);
+            false
+        }
+        _ => false,
+    }
 }
 
 fn matches_from<S: AsRef<str>>(segs: &[Segment], keys: &[S]) -> bool {
@@ -305,6 +358,18 @@ mod tests {
         assert!(!glob_match(b"*a*b", b"xxaxxbc"));
         assert!(glob_match(b"?", "ö".as_bytes()));
         assert!(glob_match(b"**", b""));
+    }
+
+    #[test]
+    fn binding_reports_what_each_segment_consumed() {
+        let p = Pattern::parse("br,**,x*|sum").unwrap();
+        assert_eq!(
+            p.bind(&["br", "a", "b", "x1", "y"]),
+            Some(vec![(0, 1), (1, 3), (3, 4)])
+        );
+        assert_eq!(p.bind(&["br", "x"]), Some(vec![(0, 1), (1, 1), (1, 2)]));
+        assert_eq!(p.bind(&["bx"]), None);
+        assert_eq!(p.selector(), "br,**,x*");
     }
 
     #[test]

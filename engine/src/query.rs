@@ -149,6 +149,25 @@ where
     aggregate(segs, hits)
 }
 
+/// Folds `[path, value]` rows of leaves by the pattern's aggregations, as
+/// [`Engine::query`](crate::Engine::query) does for the live tree: used for rows that
+/// come from elsewhere (a trend bucket). Rows the pattern does not select are left out.
+pub fn aggregate_rows(pattern: &Pattern, rows: &[(String, f64)]) -> Vec<(String, f64)> {
+    let hits = rows
+        .iter()
+        .filter_map(|(path, value)| {
+            let keys: Vec<String> = path.split(',').map(str::to_string).collect();
+            let spans = pattern.bind(&keys)?;
+            Some(Hit {
+                keys,
+                spans,
+                value: *value,
+            })
+        })
+        .collect();
+    aggregate(pattern.segments(), hits)
+}
+
 /// Folds hits segment by segment, innermost aggregation first.
 fn aggregate(segs: &[Segment], hits: Vec<Hit>) -> Vec<(String, f64)> {
     // Each row: one part per segment (the keys it consumed, or its text once folded),

@@ -255,3 +255,19 @@ fn bad_patterns_are_errors() {
     );
     assert_eq!(e.query("a\nb").unwrap_err().kind(), ErrorKind::BadPattern);
 }
+
+#[test]
+fn rows_from_elsewhere_aggregate_like_live_queries() {
+    let doc =
+        r#"{"ip1":{"cpu":0.2,"net":120},"ip2":{"cpu":0.3,"net":10},"ip3":{"cpu0":0.3,"cpu1":0.6}}"#;
+    let e = engine_with(doc);
+    let all = e.query("").unwrap();
+    for pattern in ["*|sum,net", "ip*|list,cpu*|avg", "*|max", "**|count", "ip1"] {
+        let p = treestat_engine::Pattern::parse(pattern).unwrap();
+        assert_eq!(
+            treestat_engine::query::aggregate_rows(&p, &all),
+            e.query(pattern).unwrap(),
+            "{pattern}"
+        );
+    }
+}
