@@ -25,14 +25,22 @@ fn closing_quote(line: &str, from: usize) -> Option<usize> {
     }
 }
 
+/// The first occurrence of `lit` at or after `from`: memchr for its first byte, then a
+/// comparison (cheaper than a substring searcher's setup for these short literals).
 fn find(line: &str, from: usize, lit: &str) -> Option<usize> {
-    let hay = line.get(from..)?;
-    let k = if lit.len() == 1 {
-        hay.find(char::from(lit.as_bytes()[0]))?
-    } else {
-        hay.find(lit)?
-    };
-    Some(from + k)
+    let b0 = *lit.as_bytes().first()?;
+    if !b0.is_ascii() {
+        return line.get(from..)?.find(lit).map(|k| from + k);
+    }
+    let first = char::from(b0);
+    let mut at = from;
+    loop {
+        let k = at + line.get(at..)?.find(first)?;
+        if line.as_bytes()[k..].starts_with(lit.as_bytes()) {
+            return Some(k);
+        }
+        at = k + 1;
+    }
 }
 
 /// Like [`find`], but `a, b` and `a : b` lists before a one-space literal stay one value.

@@ -116,6 +116,8 @@ fn custom_formats_compile_and_bad_ones_are_refused() {
     assert_eq!(f.name(), "custom");
     let l = r#"192.168.74.9 - - [04/Apr/2018:10:29:11 +0000] "GET /docs/ HTTP/1.1" 200 1880 8680 "-" "Mozilla/5.0""#;
     assert_eq!(get(&f, l, "request_time_us").as_deref(), Some("8680"));
+    let utf8 = Format::new("$a «» $b").unwrap();
+    assert_eq!(get(&utf8, "x «» y", "b").as_deref(), Some("y"));
     let braces = Format::new("${host}:$server_port").unwrap();
     assert_eq!(get(&braces, "a:80", "server_port").as_deref(), Some("80"));
     for bad in ["nothing", "$a$b", "$a $a", "x $ y", "${open"] {
