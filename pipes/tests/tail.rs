@@ -233,11 +233,7 @@ fn run_once_through_a_pipeline_into_the_engine_and_again_after_restart() {
             &mut p,
             &once,
             &AtomicBool::new(false),
-            &mut |agg| {
-                agg.apply_to(&engine).map(|_| ()).map_err(|e| {
-                    treestat_pipes::Error::new(treestat_pipes::ErrorKind::Engine, e.to_string())
-                })
-            },
+            &mut tail::engine_sink(&engine),
             &mut |done, total| last = (done, total),
         )
         .unwrap();

@@ -304,3 +304,20 @@ fn note_error(slot: &mut Slot, e: &PipeError) {
     }
     slot.last_error = Some(e.0.clone());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server hands pipelines to blocking threads: they must be `Send`.
+    #[test]
+    fn pipelines_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let p = Pipeline::from_config(&PipelineConfig::default()).unwrap();
+        is_send(&p);
+        assert_eq!(
+            p.pipe_names(),
+            vec!["ua", "status", "errors", "bytes", "url"]
+        );
+    }
+}

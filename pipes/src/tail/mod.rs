@@ -46,6 +46,17 @@ pub struct RunStats {
     pub flushes: u64,
 }
 
+/// The `flush` for [`run`] that applies each interval to an in-process engine.
+pub fn engine_sink(
+    engine: &treestat_engine::Engine,
+) -> impl FnMut(Aggregate) -> Result<(), Error> + '_ {
+    move |agg: Aggregate| {
+        agg.apply_to(engine)
+            .map(|_| ())
+            .map_err(|e| Error::new(ErrorKind::Engine, format!("tail: {e}")))
+    }
+}
+
 /// Polls `tailer`, feeds `pipeline`, and every `flush_every` hands the interval's
 /// updates to `flush` (e.g. `|agg| agg.apply_to(&engine)` in process, or a push to a
 /// server), then saves checkpoints: a restart resumes after the last flushed line.
