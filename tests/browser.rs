@@ -72,6 +72,7 @@ async fn pages_in_real_chromium() {
         steps::views(&chrome, &site).await?;
         steps::import(&chrome, &site, files.path()).await?;
         steps::phone(&chrome, &site).await?;
+        steps::touch(&chrome, &site).await?;
         steps::many_leaves(&chrome, &site).await?;
         steps::same_host(&chrome, &site).await
     }

@@ -11,12 +11,14 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::input::{
-    DispatchMouseEventParams, DispatchMouseEventType, MouseButton,
+    DispatchMouseEventParams, DispatchMouseEventType, DispatchTouchEventParams,
+    DispatchTouchEventReturns, DispatchTouchEventType, MouseButton, TouchPoint,
 };
 use chromiumoxide::cdp::browser_protocol::network::EventRequestWillBeSent;
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
+use chromiumoxide::types::{Command, Method, MethodId};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -108,6 +110,27 @@ impl Chrome {
         let _ = self.browser.wait().await;
         self.handler.abort();
     }
+}
+
+/// `Input.dispatchTouchEvent` of type `touchEnd`: the protocol wants an empty
+/// `touchPoints` array, which the generated params leave out when empty.
+#[derive(Debug)]
+struct TouchEnd;
+
+impl serde::Serialize for TouchEnd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({ "type": "touchEnd", "touchPoints": [] }).serialize(s)
+    }
+}
+
+impl Method for TouchEnd {
+    fn identifier(&self) -> MethodId {
+        "Input.dispatchTouchEvent".into()
+    }
+}
+
+impl Command for TouchEnd {
+    type Response = DispatchTouchEventReturns;
 }
 
 /// One tab.
@@ -215,6 +238,36 @@ impl Tab {
                 .await
                 .map_err(|e| format!("mouse: {e}"))?;
         }
+        Ok(())
+    }
+
+    /// A touch gesture: the fingers at each frame (CSS pixels), from touching down at
+    /// the first frame to lifting at the last.
+    pub async fn touch(&self, frames: &[Vec<(f64, f64)>]) -> Result<(), String> {
+        let points = |f: &[(f64, f64)]| {
+            f.iter()
+                .map(|&(x, y)| TouchPoint::new(x, y))
+                .collect::<Vec<_>>()
+        };
+        let mut events = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let kind = if i == 0 {
+                DispatchTouchEventType::TouchStart
+            } else {
+                DispatchTouchEventType::TouchMove
+            };
+            events.push(DispatchTouchEventParams::new(kind, points(f)));
+        }
+        for ev in events {
+            self.page
+                .execute(ev)
+                .await
+                .map_err(|e| format!("touch: {e}"))?;
+        }
+        self.page
+            .execute(TouchEnd)
+            .await
+            .map_err(|e| format!("touch end: {e}"))?;
         Ok(())
     }
 

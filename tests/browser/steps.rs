@@ -323,6 +323,69 @@ pub async fn phone(chrome: &Chrome, site: &Site) -> Result<(), String> {
     Ok(())
 }
 
+async fn page_range(tab: &Tab) -> Result<(f64, f64), String> {
+    let r = tab.eval("window.treestat.range()").await?;
+    Ok((
+        r["from"].as_f64().unwrap_or(0.0),
+        r["until"].as_f64().unwrap_or(0.0),
+    ))
+}
+
+/// Touch on a phone: one finger pans the chart, two fingers pinch-zoom it.
+pub async fn touch(chrome: &Chrome, site: &Site) -> Result<(), String> {
+    let tab = chrome
+        .page(&site.url("/trend/view/?p=br,ie"), 360, 740)
+        .await?;
+    chart_range(&tab, "br,ie").await?;
+    let rect = tab
+        .eval(
+            "(() => { document.querySelector('.chart').scrollIntoView({block: 'center'});\
+             const r = document.querySelector('.chart .u-over').getBoundingClientRect();\
+             return [r.left, r.top, r.width, r.height]; })()",
+        )
+        .await?;
+    let num = |i: usize| rect[i].as_f64().unwrap_or(0.0);
+    let (left, top, width, height) = (num(0), num(1), num(2), num(3));
+    let y = top + height / 2.0;
+    let (from0, until0) = page_range(&tab).await?;
+    let span0 = until0 - from0;
+    let at = |f: f64| left + width * f;
+    let drag: Vec<_> = (0..=8)
+        .map(|i| vec![(at(0.7 - 0.05 * f64::from(i)), y)])
+        .collect();
+    tab.touch(&drag).await?;
+    tab.wait_for(
+        &format!("window.treestat.range().from > {from0} + {span0} * 0.3"),
+        "a one-finger drag to pan the chart",
+        PATIENCE,
+    )
+    .await?;
+    let (from1, until1) = page_range(&tab).await?;
+    let span1 = until1 - from1;
+    let pinch: Vec<_> = (0..=8)
+        .map(|i| {
+            let d = 0.1 + 0.03 * f64::from(i);
+            vec![(at(0.5 - d), y), (at(0.5 + d), y)]
+        })
+        .collect();
+    tab.touch(&pinch).await?;
+    tab.wait_for(
+        &format!("(() => {{ const r = window.treestat.range(); return r.until - r.from < {span1} * 0.6; }})()"),
+        "a pinch to zoom the chart in",
+        PATIENCE,
+    )
+    .await?;
+    let (from2, until2) = page_range(&tab).await?;
+    println!(
+        "touch: pan moved the range by {:.0}s; pinch zoomed {:.0}s -> {:.0}s",
+        from1 - from0,
+        span1,
+        until2 - from2
+    );
+    tab.screenshot(&site.shots, "9b-phone-pinched").await?;
+    Ok(())
+}
+
 /// Acceptance 3: 5,000 leaves under the pattern; time to first render and per update.
 pub async fn many_leaves(chrome: &Chrome, site: &Site) -> Result<(), String> {
     let tree = |round: i32| {
