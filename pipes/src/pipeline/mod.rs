@@ -211,7 +211,7 @@ impl Pipeline {
     }
 
     /// Feeds text holding any number of lines (`\n` or `\r\n`); a last line without a
-    /// newline counts too. Bytes that are not UTF-8 are replaced.
+    /// newline counts too. Returns the number of non-empty lines.
     pub fn feed_text(&mut self, text: &str) -> usize {
         let mut n = 0;
         for line in text.split('\n') {

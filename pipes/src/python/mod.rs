@@ -30,10 +30,13 @@ pub const QUEUE: usize = 4;
 /// Records copied out of their lines: one text buffer, spans relative to it.
 #[derive(Debug, Default)]
 pub(crate) struct RecordBatch {
+    /// The records' lines, one after the other.
     pub(crate) text: String,
-    /// One entry per record: (start of its line in `text`, its spans).
+    /// `fields` spans per record, relative to the record's own line.
     pub(crate) spans: Vec<Span>,
+    /// Where each record's line starts in `text`.
     pub(crate) starts: Vec<usize>,
+    /// Spans per record (the schema's length).
     pub(crate) fields: usize,
 }
 
