@@ -199,6 +199,27 @@ fn a_restart_resumes_after_the_last_checkpoint() {
 }
 
 #[test]
+fn a_restart_after_a_rotation_finishes_the_rotated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    let cp = dir.path().join("cp.json");
+    let mut flushed = Seen::default();
+    append(&log, 1..=10);
+    {
+        let mut a = tailer(&log, true, &cp);
+        flushed.poll(&mut a);
+        a.checkpoint().unwrap();
+    }
+    // While the tailer is down: more lines, a rotation, a new file.
+    append(&log, 11..=15);
+    std::fs::rename(&log, dir.path().join("a.log.1")).unwrap();
+    append(&log, 16..=20);
+    let mut b = tailer(&log, false, &cp);
+    assert_eq!(flushed.poll(&mut b), lines(11..=20));
+    flushed.assert_exactly_once(20);
+}
+
+#[test]
 fn run_once_through_a_pipeline_into_the_engine_and_again_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");

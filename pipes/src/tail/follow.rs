@@ -3,7 +3,8 @@
 //!
 //! A file is identified by device and inode plus an FNV hash of its first bytes (up to
 //! [`FP_LEN`]); a changed head under the same inode means the file was truncated and
-//! rewritten. Only complete lines are handed on; the offset just past the last one is
+//! rewritten. After a restart, a checkpointed file that was rotated away meanwhile is
+//! looked for beside the path (same inode and head) and finished from its checkpoint. Only complete lines are handed on; the offset just past the last one is
 //! what a checkpoint records.
 //!
 //! Polling, not `notify`: every change that matters (a rename, a truncation, a new
@@ -270,7 +271,14 @@ impl Tailer {
             f.cur = Some(open);
             let cur = f.cur.as_mut().expect("just set");
             let size = cur.file.metadata()?.len();
-            position(cur, saved, at_startup, size, &self.opts)?;
+            let resumed = position(cur, saved, at_startup, size, &self.opts)?;
+            if let (Some(cp), false) = (saved, resumed)
+                && let Some(mut old) = find_rotated(&f.path, &cp)?
+            {
+                // Rotated while we were away: finish it from the checkpoint first.
+                lines += old.read_lines(max_line, sink)?;
+                f.draining.push(old);
+            }
         }
         let f = &mut self.files[i];
         if let Some(cur) = f.cur.as_mut() {
@@ -325,14 +333,52 @@ impl Tailer {
     }
 }
 
-/// Where to start in a newly opened file.
+/// Looks beside `path` for the file a checkpoint names (same device, inode and head),
+/// renamed by rotation (`access.log.1`, `access.log-20240101`), and opens it at the
+/// checkpoint's offset.
+fn find_rotated(path: &Path, cp: &Checkpoint) -> io::Result<Option<Open>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(None);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = name.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    for entry in entries.flatten() {
+        let fname = entry.file_name().to_string_lossy().into_owned();
+        if fname == name || !fname.starts_with(&name) {
+            continue;
+        }
+        let Ok(md) = entry.metadata() else { continue };
+        if md.dev() != cp.dev || md.ino() != cp.ino || md.len() < cp.offset {
+            continue;
+        }
+        let Ok(mut open) = Open::new(&entry.path()) else {
+            continue;
+        };
+        if open.head_hash(cp.fp_len as usize)? == Some(cp.fingerprint) {
+            open.read_at = cp.offset;
+            open.done = cp.offset;
+            open.fp = Some((cp.fingerprint, cp.fp_len));
+            return Ok(Some(open));
+        }
+    }
+    Ok(None)
+}
+
+/// Where to start in a newly opened file. Returns whether it resumed from `saved`.
 fn position(
     cur: &mut Open,
     saved: Option<Checkpoint>,
     at_startup: bool,
     size: u64,
     opts: &TailOptions,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     if let Some(cp) = saved {
         if cp.dev == cur.dev
             && cp.ino == cur.ino
@@ -342,10 +388,10 @@ fn position(
             cur.read_at = cp.offset;
             cur.done = cp.offset;
             cur.fp = Some((cp.fingerprint, cp.fp_len));
-            return Ok(());
+            return Ok(true);
         }
         // Known path, unknown file: it appeared while we were away; read it all.
-        return Ok(());
+        return Ok(false);
     }
     if at_startup && !opts.from_start && size > 0 {
         cur.read_at = size;
@@ -356,5 +402,5 @@ fn position(
         cur.skip_to_newline = last[0] != b'\n';
         cur.refresh_fp(size)?;
     }
-    Ok(())
+    Ok(false)
 }
