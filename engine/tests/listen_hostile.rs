@@ -275,3 +275,25 @@ async fn connections_past_the_limit_are_closed_and_counted() {
     assert_eq!(a.ask(r#"{"x":1}"#).await, "--OK");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_settings_do_not_panic() {
+    let cfg = ListenConfig {
+        max_connections: usize::MAX,
+        max_line: 0,
+        read_buffer: 0,
+        max_batch: 0,
+        max_datagram: 0,
+        ..test_config()
+    };
+    let srv = start(cfg).await;
+    let mut c = LineClient::connect_8007(srv.tcp).await;
+    assert_eq!(c.ask(r#"{"a":1}"#).await, "--ERR line too long");
+    let u = udp_client().await;
+    u.send_to(b"x:1|c", srv.statsd).await.unwrap();
+    srv.wait("oversized datagram counted", |s| {
+        s.rejects("statsd", Reject::DatagramTooLarge) == 1.0
+    })
+    .await;
+    srv.stop().await;
+}

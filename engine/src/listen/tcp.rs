@@ -95,7 +95,10 @@ async fn serve_lines<P: LineProto>(
     shutdown: CancellationToken,
     make: impl Fn() -> P,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    // Clamped: the semaphore refuses (panics) beyond MAX_PERMITS.
+    let permits = Arc::new(Semaphore::new(
+        cfg.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
     let tracker = TaskTracker::new();
     let cfg = Arc::new(cfg.clone());
     loop {
