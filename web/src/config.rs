@@ -39,6 +39,10 @@ pub struct WebConfig {
     /// Open HTTP connections at the same time (default 4096). Further connections wait
     /// in the kernel's accept queue until one closes.
     pub max_connections: usize,
+    /// How long a client may take to send a request's head (line and headers; default
+    /// 30 s). A slower client's connection is closed (slowloris).
+    #[serde(deserialize_with = "de_duration")]
+    pub header_timeout: Duration,
     /// After shutdown is asked for, how long in-flight requests may take before the
     /// server stops waiting for them (default 3 s; the process should exit within 5 s).
     #[serde(deserialize_with = "de_duration")]
@@ -59,6 +63,7 @@ impl Default for WebConfig {
             pull_timeout_max: Duration::from_secs(300),
             sse_keepalive: Duration::from_secs(15),
             max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(3),
             auth: AuthConfig::default(),
         }

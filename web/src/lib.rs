@@ -11,6 +11,7 @@ mod body;
 mod config;
 mod error;
 mod events;
+pub mod graphs;
 mod metrics;
 pub mod pages;
 mod pull;
@@ -19,6 +20,7 @@ mod query;
 mod serve;
 mod state;
 mod statsserver;
+pub mod trends;
 mod views;
 
 use axum::Router;

@@ -1,22 +1,25 @@
 //! [`serve`]: runs the router on a listener until the shutdown token fires.
 //!
-//! Connections are bounded by `web.max_connections`: the listener takes a semaphore
-//! permit before each accept and the connection holds it until it closes, so past the
-//! bound new connections wait in the kernel's accept queue instead of costing memory.
-//! On shutdown the state's token is cancelled too, so long-polls answer and event
-//! streams end, and axum's graceful shutdown then finishes in-flight requests, for at
-//! most `web.shutdown_grace`.
+//! The accept loop is ours (hyper's HTTP/1 connection builder, as `axum::serve` uses
+//! inside) for two bounds `axum::serve` cannot set: a header read timeout (a client that
+//! trickles its request head, slowloris-style, is cut off after `web.header_timeout`;
+//! axum's builder has no timer, so it would hold its connection forever) and a limit on
+//! open connections (`web.max_connections`: past it, new connections wait in the
+//! kernel's accept queue instead of costing memory). On shutdown: stop accepting, cancel
+//! the state's token (long-polls answer 503 with their cursor, event streams end), ask
+//! every connection to finish its request in flight and close, and wait for that at most
+//! `web.shutdown_grace`.
 
-use std::future::IntoFuture;
 use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -26,7 +29,8 @@ use crate::state::AppState;
 /// streams end) and returns, at the latest `web.shutdown_grace` after the token fired.
 ///
 /// # Errors
-/// An I/O error of the server itself (accept errors on single connections are retried).
+/// None today: accept errors are logged and retried; the signature leaves room for
+/// errors of the server itself.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -47,108 +51,74 @@ pub async fn serve_router(
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let ours = state.shutdown_token().clone();
-    let watch = shutdown.clone();
-    let relay = tokio::spawn(async move {
-        watch.cancelled().await;
-        ours.cancel();
-    });
-    let limited = Limited {
-        inner: listener,
-        permits: Arc::new(Semaphore::new(state.config().max_connections.max(1))),
-    };
-    let grace = state.config().shutdown_grace;
-    let deadline = shutdown.clone();
-    let server = axum::serve(limited, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .into_future();
-    // A client still sending its request head (slowloris) would hold a graceful
-    // shutdown forever: past the grace period, return anyway and let the process end.
-    let result = tokio::select! {
-        r = server => r,
-        () = async {
-            deadline.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
+    let cfg = state.config();
+    let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_timeout)
+        .keep_alive(true);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.ok(),
+            () = shutdown.cancelled() => break,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = shutdown.cancelled() => break,
+        };
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                accept_error(&e, &shutdown).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on {addr}: {e}");
+        }
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!("HTTP connection from {addr}: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    state.shutdown_token().cancel();
+    let grace = cfg.shutdown_grace;
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
             tracing::warn!(
                 "HTTP connections still open {} s after shutdown; not waiting longer",
                 grace.as_secs_f64()
             );
-            Ok(())
         }
-    };
-    relay.abort();
-    result
+    }
+    Ok(())
 }
 
-struct Limited {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for Limited {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Conn, SocketAddr) {
-        // The semaphore is never closed; should it be, serve unbounded rather than stop.
-        let permit = self.permits.clone().acquire_owned().await.ok();
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        if let Err(e) = io.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY on {addr}: {e}");
-        }
-        (
-            Conn {
-                io,
-                _permit: permit,
-            },
-            addr,
-        )
+/// Connection-level errors (reset before accept) are nothing; others (out of file
+/// descriptors) are logged and the loop pauses a moment before accepting again.
+async fn accept_error(e: &io::Error, shutdown: &CancellationToken) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
     }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection holding its permit until dropped.
-struct Conn {
-    io: TcpStream,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+    tracing::error!("HTTP accept error: {e}");
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        () = shutdown.cancelled() => {}
     }
 }

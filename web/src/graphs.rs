@@ -1,0 +1,222 @@
+//! Graph routes: `GET /graph/<pattern>.png|.svg|.jpg` and the chart forms of
+//! `GET /diff/<a>/<b>.png|.svg|.jpg`, drawn by `treestat-graph` from the trend store.
+//!
+//! Rendering is CPU work: it runs on the blocking pool behind a semaphore of one permit
+//! per core, so a burst of dashboard refreshes queues instead of starving the API.
+//! Answers carry an `ETag` (a hash of the options and the data drawn) and
+//! `Cache-Control: max-age=<interval>`: a refresh that finds nothing new gets a 304.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as PathParam, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::Semaphore;
+use treestat_engine::pattern::Pattern;
+use treestat_engine::trend::TrendStore;
+use treestat_graph::{Format, GraphOptions, Marker, Series, render};
+
+use crate::error::AppError;
+use crate::require_read;
+use crate::state::AppState;
+use crate::trends::{read_series, trend_error};
+
+/// How long a request waits for a render slot before it is answered 503.
+const RENDER_WAIT: Duration = Duration::from_secs(15);
+
+/// What the graph routes share.
+#[derive(Clone)]
+pub struct Graphs {
+    app: AppState,
+    store: TrendStore,
+    slots: Arc<Semaphore>,
+}
+
+impl Graphs {
+    /// The graph routes' state: one render slot per core.
+    pub fn new(app: AppState, store: TrendStore) -> Graphs {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Graphs {
+            app,
+            store,
+            slots: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+/// `/graph/...`, guarded like every read.
+pub fn router(graphs: Graphs) -> Router {
+    Router::new()
+        .route("/graph/{*pattern}", get(graph))
+        .route_layer(from_fn_with_state(graphs.app.clone(), require_read))
+        .with_state(graphs)
+}
+
+/// Splits `pattern.ext` into the pattern and the image format.
+fn split_format(text: &str) -> Result<(&str, Format), AppError> {
+    let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
+        AppError::not_found(format!(
+            "{text:?}: this endpoint answers `<pattern>.png`, `.svg` or `.jpg`"
+        ))
+    })?;
+    let format = Format::from_extension(ext)
+        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg or jpg")))?;
+    Ok((pattern, format))
+}
+
+async fn graph(
+    State(g): State<Graphs>,
+    PathParam(text): PathParam<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (pattern, format) = split_format(&text)?;
+    let pattern = Pattern::parse(pattern)?;
+    let title = pattern.as_str().to_string();
+    draw(
+        &g,
+        vec![(pattern, String::new())],
+        title,
+        format,
+        &params,
+        &headers,
+    )
+    .await
+}
+
+/// The chart form of `/diff/<a>/<b>.<ext>`: both subtrees on one chart, each series
+/// labelled with its side.
+///
+/// # Errors
+/// 400 for a bad pattern or option, 404 for an unknown extension.
+pub async fn diff_graph(
+    g: &Graphs,
+    a: &str,
+    b_with_ext: &str,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let (b, format) = split_format(b_with_ext)?;
+    let sides = vec![
+        (Pattern::parse(a)?, "a: ".to_string()),
+        (Pattern::parse(b)?, "b: ".to_string()),
+    ];
+    draw(g, sides, format!("{a} vs {b}"), format, params, headers).await
+}
+
+async fn draw(
+    g: &Graphs,
+    sides: Vec<(Pattern, String)>,
+    default_title: String,
+    format: Format,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let now = g.app.engine().now();
+    let mut opts =
+        GraphOptions::from_query(params, now).map_err(|e| AppError::bad_request(e.to_string()))?;
+    if opts.title.is_none() {
+        opts.title = Some(default_title);
+    }
+    let store = g.store.clone();
+    let (from, until, points) = (opts.from, opts.until, opts.width as usize);
+    let (series, markers) = tokio::task::spawn_blocking(move || {
+        let mut series = Vec::new();
+        let mut markers = Vec::new();
+        for (pattern, prefix) in &sides {
+            for s in read_series(&store, pattern, from, until, points)? {
+                series.push(Series {
+                    label: format!("{prefix}{}", s.path),
+                    action: Some(s.action),
+                    points: s.points,
+                });
+            }
+            for m in store.markers(&pattern.selector(), from, until)? {
+                markers.push(Marker {
+                    ts: m.ts,
+                    end: None,
+                    label: m.text,
+                });
+            }
+        }
+        Ok::<_, treestat_engine::trend::TrendError>((series, markers))
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(trend_error)?;
+
+    let etag = etag(format, params, &series, &markers);
+    let max_age = g.app.engine().interval_secs();
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag, max_age)).into_response());
+    }
+
+    let permit = tokio::time::timeout(RENDER_WAIT, g.slots.clone().acquire_owned())
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every render slot is busy; try again",
+            )
+        })?
+        .map_err(AppError::internal)?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        render(&series, &markers, &opts, format)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|e| AppError::bad_request(e.to_string()))?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.extend(cache_headers(&etag, max_age));
+    Ok(resp)
+}
+
+fn cache_headers(etag: &str, max_age: i64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("max-age={max_age}")) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h
+}
+
+/// A strong validator over everything the image depends on.
+fn etag(
+    format: Format,
+    params: &[(String, String)],
+    series: &[Series],
+    markers: &[Marker],
+) -> String {
+    let mut h = std::hash::DefaultHasher::new();
+    format.extension().hash(&mut h);
+    params.hash(&mut h);
+    for s in series {
+        s.label.hash(&mut h);
+        s.action.hash(&mut h);
+        for (t, v) in &s.points {
+            t.hash(&mut h);
+            v.to_bits().hash(&mut h);
+        }
+    }
+    for m in markers {
+        (m.ts, m.end, &m.label).hash(&mut h);
+    }
+    format!("\"{:016x}\"", h.finish())
+}

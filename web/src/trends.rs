@@ -1,0 +1,293 @@
+//! Trend routes: `GET /trend/<pattern>.json`, `GET /export/<pattern>.ndjson|.csv` and
+//! `POST /import`, over the trend store (DESIGN.md §5, §7).
+//!
+//! The store answers plain patterns; an aggregating pattern (`*|sum,net`) is answered by
+//! reading the leaves its selector matches and folding each time bucket with
+//! [`aggregate_rows`], the same fold the live `/get` uses, so `/trend` and `/get` agree.
+//! Store calls block (sled), so they run on the blocking pool.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{Path as PathParam, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use treestat_engine::Action;
+use treestat_engine::pattern::{Agg, Pattern};
+use treestat_engine::query::aggregate_rows;
+use treestat_engine::trend::{Format, ImportReport, TrendError, TrendErrorKind, TrendStore};
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::{require_read, require_write};
+
+/// Points per series when a `/trend` request names none: enough for a wide chart,
+/// few enough to stay fast over a year.
+pub const DEFAULT_POINTS: usize = 1000;
+
+/// Most points per series a request may ask for.
+pub const MAX_POINTS: usize = 100_000;
+
+/// One series as `/trend` answers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendSeries {
+    /// Comma-joined path; for an aggregating pattern, the path with the segment's text.
+    pub path: String,
+    /// How the points were folded: the node's action, or the aggregation's name.
+    pub action: String,
+    /// Seconds between points.
+    pub step: i64,
+    /// `[ts, value]`, oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The time range of a request: `from` and `until` as Graphite accepts them.
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeParams {
+    /// Start: epoch seconds, `now`, or `-30s`, `-10min`, `-6h`, `-1d`, `-1w`, `-1y`
+    /// (default `-1d`).
+    pub from: Option<String>,
+    /// End, in the same forms (default `now`).
+    pub until: Option<String>,
+    /// Most points per series (default 1000, at most 100,000).
+    pub points: Option<usize>,
+}
+
+impl RangeParams {
+    /// Resolves the range against `now`.
+    ///
+    /// # Errors
+    /// 400 naming the parameter that does not parse, or `from` not before `until`.
+    pub fn resolve(&self, now: i64) -> Result<(i64, i64), AppError> {
+        let parse = |name: &str, v: Option<&str>, default: &str| {
+            treestat_engine::trend::parse_time(v.unwrap_or(default), now)
+                .map_err(|e| AppError::bad_request(format!("{name}: {}", e.message())))
+        };
+        let from = parse("from", self.from.as_deref(), "-1d")?;
+        let until = parse("until", self.until.as_deref(), "now")?;
+        if from >= until {
+            return Err(AppError::bad_request(format!(
+                "from ({from}) must be before until ({until})"
+            )));
+        }
+        Ok((from, until))
+    }
+}
+
+/// Reads series under `pattern`, folding aggregating patterns per time bucket.
+///
+/// # Errors
+/// The store's error (a bad pattern or range is `BadQuery`).
+pub fn read_series(
+    store: &TrendStore,
+    pattern: &Pattern,
+    from: i64,
+    until: i64,
+    points: usize,
+) -> Result<Vec<TrendSeries>, TrendError> {
+    if !pattern.aggregates() {
+        return Ok(store
+            .series(pattern.as_str(), from, until, points)?
+            .into_iter()
+            .map(|s| TrendSeries {
+                path: s.path,
+                action: s.action.as_str().to_string(),
+                step: s.step,
+                points: s.points,
+            })
+            .collect());
+    }
+    let raw = store.series(&pattern.selector(), from, until, points)?;
+    let step = raw.first().map_or(0, |s| s.step);
+    let mut buckets: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();
+    for s in raw {
+        for (t, v) in s.points {
+            buckets.entry(t).or_default().push((s.path.clone(), v));
+        }
+    }
+    let mut out: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for (t, rows) in buckets {
+        for (path, v) in aggregate_rows(pattern, &rows) {
+            out.entry(path).or_default().push((t, v));
+        }
+    }
+    let agg = pattern
+        .segments()
+        .iter()
+        .map(|s| s.agg)
+        .find(|&a| a != Agg::List)
+        .map_or("list", agg_name);
+    Ok(out
+        .into_iter()
+        .map(|(path, points)| TrendSeries {
+            path,
+            action: agg.to_string(),
+            step,
+            points,
+        })
+        .collect())
+}
+
+fn agg_name(a: Agg) -> &'static str {
+    match a {
+        Agg::Sum => "sum",
+        Agg::Avg => "avg",
+        Agg::Min => "min",
+        Agg::Max => "max",
+        Agg::Count => "count",
+        Agg::List => "list",
+    }
+}
+
+/// Maps a store error to a status: bad queries are the client's, the rest ours.
+pub fn trend_error(e: TrendError) -> AppError {
+    match e.kind() {
+        TrendErrorKind::BadQuery => AppError::bad_request(e.message().to_string()),
+        _ => AppError::internal(e),
+    }
+}
+
+/// The trend routes, guarded like the rest of the API (reads; `/import` is a write).
+pub fn router(app: AppState, store: TrendStore) -> Router {
+    let reads = Router::new()
+        .route("/trend/{*pattern}", get(trend))
+        .route("/export/{*pattern}", get(export))
+        .route_layer(from_fn_with_state(app.clone(), require_read));
+    let writes = Router::new()
+        .route("/import", post(import))
+        .route_layer(from_fn_with_state(app.clone(), require_write))
+        .layer(DefaultBodyLimit::max(app.config().body_limit));
+    reads.merge(writes).with_state(Trends { app, store })
+}
+
+#[derive(Clone)]
+struct Trends {
+    app: AppState,
+    store: TrendStore,
+}
+
+async fn trend(
+    State(t): State<Trends>,
+    PathParam(pattern): PathParam<String>,
+    Query(range): Query<RangeParams>,
+) -> Result<Json<Vec<TrendSeries>>, AppError> {
+    let Some(text) = pattern.strip_suffix(".json") else {
+        return Err(AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.json`"
+        )));
+    };
+    let pattern = Pattern::parse(text)?;
+    let (from, until) = range.resolve(t.app.engine().now())?;
+    let points = range.points.unwrap_or(DEFAULT_POINTS).min(MAX_POINTS);
+    let store = t.store.clone();
+    let series =
+        tokio::task::spawn_blocking(move || read_series(&store, &pattern, from, until, points))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(trend_error)?;
+    Ok(Json(series))
+}
+
+async fn export(
+    State(t): State<Trends>,
+    PathParam(pattern): PathParam<String>,
+    Query(range): Query<RangeParams>,
+) -> Result<Response, AppError> {
+    let (text, format, ctype) = if let Some(p) = pattern.strip_suffix(".ndjson") {
+        (p.to_string(), Format::Ndjson, "application/x-ndjson")
+    } else if let Some(p) = pattern.strip_suffix(".csv") {
+        (p.to_string(), Format::Csv, "text/csv; charset=utf-8")
+    } else {
+        return Err(AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.ndjson` or `<pattern>.csv`"
+        )));
+    };
+    Pattern::parse(&text)?;
+    let (from, until) = range.resolve(t.app.engine().now())?;
+    let store = t.store.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        store
+            .export(&text, from, until, format, &mut out)
+            .map(|_| out)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(trend_error)?;
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    Ok(resp)
+}
+
+/// `POST /import` parameters.
+#[derive(Debug, Default, Deserialize)]
+struct ImportParams {
+    /// `ndjson` or `csv`; default from the content type, else NDJSON.
+    format: Option<String>,
+    /// Action of series the import creates (default `average`).
+    action: Option<String>,
+}
+
+/// What `/import` answers.
+#[derive(Debug, Serialize)]
+struct ImportAnswer {
+    imported: u64,
+    skipped: u64,
+    errors: Vec<ImportLineError>,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportLineError {
+    line: u64,
+    error: String,
+}
+
+async fn import(
+    State(t): State<Trends>,
+    Query(params): Query<ImportParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ImportAnswer>, AppError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = match params.format.as_deref() {
+        Some(f) => f
+            .parse::<Format>()
+            .map_err(|e| AppError::bad_request(format!("format: {e}")))?,
+        None if ctype.starts_with("text/csv") => Format::Csv,
+        None => Format::Ndjson,
+    };
+    let action = match params.action.as_deref() {
+        Some(a) => a
+            .parse::<Action>()
+            .map_err(|e| AppError::bad_request(format!("action: {e}")))?,
+        None => Action::Average,
+    };
+    let store = t.store.clone();
+    let report: ImportReport =
+        tokio::task::spawn_blocking(move || store.import(&body[..], format, action))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(trend_error)?;
+    Ok(Json(ImportAnswer {
+        imported: report.imported,
+        skipped: report.skipped,
+        errors: report
+            .errors
+            .into_iter()
+            .map(|e| ImportLineError {
+                line: e.line,
+                error: e.message,
+            })
+            .collect(),
+    }))
+}
