@@ -185,9 +185,7 @@ impl Tab {
         let start = tokio::time::Instant::now();
         loop {
             let v = self.eval(js).await?;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != Value::from(0)
-                && v != Value::from("");
+            let truthy = !matches!(&v, Value::Null | Value::Bool(false)) && v != 0 && v != "";
             if truthy {
                 return Ok(v);
             }
