@@ -126,7 +126,12 @@ impl Server {
             }
             let state = AppState::new(engine.clone(), web, telemetry.clone())
                 .with_view_store(Arc::new(store.clone()));
-            let router = treestat_web::app_with(state.clone(), treestat_web::pages::router());
+            let extra = treestat_web::pages::router()
+                .merge(treestat_web::trends::router(state.clone(), store.clone()))
+                .merge(treestat_web::graphs::router(
+                    treestat_web::graphs::Graphs::new(state.clone(), store.clone()),
+                ));
+            let router = treestat_web::app_with(state.clone(), extra);
             let token = shutdown.clone();
             tasks.spawn(async move {
                 if let Err(err) = treestat_web::serve_router(listener, state, router, token).await {
