@@ -17,7 +17,7 @@ mod system;
 use std::collections::BTreeMap;
 
 pub use cpu::{CpuTimes, cpu_percentages, parse_proc_stat};
-pub use memory::parse_meminfo;
+pub use memory::{memory_samples, parse_meminfo};
 
 use crate::error::{Error, Result};
 use crate::module::Module;

@@ -5,8 +5,9 @@
 //! send is the spool's head, else memory's. When memory is full the oldest memory
 //! document moves to the spool (if it has room) or is dropped and counted. At shutdown,
 //! what is left in memory is appended to the spool and replayed on the next start.
-//! The spool's read position is not persisted: after a crash, documents sent since the
-//! spool was last emptied are sent again.
+//! The spool's read position is not persisted while running (a graceful shutdown cuts
+//! the sent part off the file): after a crash, documents sent since the spool was last
+//! emptied are sent again.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -18,7 +19,8 @@ use crate::error::{Error, Result};
 /// Documents waiting for one server.
 #[derive(Debug)]
 pub struct Buffer {
-    memory: VecDeque<Vec<u8>>,
+    memory: VecDeque<(u64, Vec<u8>)>,
+    next_id: u64,
     capacity: usize,
     spool: Option<Spool>,
     dropped: u64,
@@ -30,9 +32,15 @@ impl Buffer {
     /// # Errors
     /// The spool file cannot be opened or read.
     pub fn new(capacity: usize, spool: Option<(&Path, u64)>) -> Result<Buffer> {
-        let spool = spool.map(|(p, max)| Spool::open(p, max)).transpose()?;
+        let mut spool = spool.map(|(p, max)| Spool::open(p, max)).transpose()?;
+        let mut next_id = 0;
+        if let Some(s) = &mut spool {
+            s.ids = (0..u64::try_from(s.count).unwrap_or(0)).collect();
+            next_id = u64::try_from(s.count).unwrap_or(0);
+        }
         Ok(Buffer {
             memory: VecDeque::with_capacity(capacity.min(1024)),
+            next_id,
             capacity: capacity.max(1),
             spool,
             dropped: 0,
@@ -42,10 +50,10 @@ impl Buffer {
     /// Adds a document at the back; may move or drop the oldest in memory.
     pub fn push(&mut self, doc: Vec<u8>) {
         if self.memory.len() >= self.capacity
-            && let Some(oldest) = self.memory.pop_front()
+            && let Some((id, oldest)) = self.memory.pop_front()
         {
             let kept = match &mut self.spool {
-                Some(s) => s.append(&oldest).unwrap_or_else(|e| {
+                Some(s) => s.append(id, &oldest).unwrap_or_else(|e| {
                     tracing::warn!("spool: {e}");
                     false
                 }),
@@ -55,11 +63,12 @@ impl Buffer {
                 self.dropped += 1;
             }
         }
-        self.memory.push_back(doc);
+        self.memory.push_back((self.next_id, doc));
+        self.next_id += 1;
     }
 
-    /// The next document to send, without removing it.
-    pub fn peek(&mut self) -> Option<Vec<u8>> {
+    /// The next document to send and its id, without removing it.
+    pub fn peek(&mut self) -> Option<(u64, Vec<u8>)> {
         if let Some(s) = &mut self.spool {
             match s.peek() {
                 Ok(Some(doc)) => return Some(doc),
@@ -73,15 +82,20 @@ impl Buffer {
         self.memory.front().cloned()
     }
 
-    /// Removes the document [`Buffer::peek`] returned.
-    pub fn pop(&mut self) {
+    /// Removes the document [`Buffer::peek`] returned as `id`, if it is still the
+    /// next one (it may have been dropped meanwhile to make room).
+    pub fn pop(&mut self, id: u64) {
         if let Some(s) = &mut self.spool
             && s.count > 0
         {
-            s.pop();
+            if s.ids.front() == Some(&id) {
+                s.pop();
+            }
             return;
         }
-        self.memory.pop_front();
+        if self.memory.front().is_some_and(|(i, _)| *i == id) {
+            self.memory.pop_front();
+        }
     }
 
     /// Documents waiting (memory and spool).
@@ -102,9 +116,14 @@ impl Buffer {
     /// Saves what is left in memory to the spool (at shutdown); without a spool they
     /// are dropped and counted.
     pub fn persist(&mut self) {
-        while let Some(doc) = self.memory.pop_front() {
+        if let Some(s) = &mut self.spool
+            && let Err(e) = s.compact()
+        {
+            tracing::warn!("spool: {e}");
+        }
+        while let Some((id, doc)) = self.memory.pop_front() {
             let kept = match &mut self.spool {
-                Some(s) => s.append(&doc).unwrap_or(false),
+                Some(s) => s.append(id, &doc).unwrap_or(false),
                 None => false,
             };
             if !kept {
@@ -128,6 +147,7 @@ struct Spool {
     len: u64,
     read_pos: u64,
     count: usize,
+    ids: VecDeque<u64>,
     head: Option<Vec<u8>>,
 }
 
@@ -166,11 +186,12 @@ impl Spool {
             len,
             read_pos: 0,
             count,
+            ids: VecDeque::new(),
             head: None,
         })
     }
 
-    fn append(&mut self, doc: &[u8]) -> Result<bool> {
+    fn append(&mut self, id: u64, doc: &[u8]) -> Result<bool> {
         let n = u64::try_from(doc.len())
             .unwrap_or(u64::MAX)
             .saturating_add(1);
@@ -182,10 +203,11 @@ impl Spool {
         self.file.write_all(b"\n").map_err(io)?;
         self.len += n;
         self.count += 1;
+        self.ids.push_back(id);
         Ok(true)
     }
 
-    fn peek(&mut self) -> Result<Option<Vec<u8>>> {
+    fn peek(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
         if self.count == 0 {
             return Ok(None);
         }
@@ -203,7 +225,8 @@ impl Spool {
             }
             self.head = Some(line);
         }
-        Ok(self.head.clone())
+        let id = self.ids.front().copied().unwrap_or(0);
+        Ok(self.head.clone().map(|h| (id, h)))
     }
 
     fn pop(&mut self) {
@@ -211,9 +234,28 @@ impl Spool {
             self.read_pos += u64::try_from(h.len()).unwrap_or(0) + 1;
         }
         self.count = self.count.saturating_sub(1);
+        self.ids.pop_front();
         if self.count == 0 {
             self.clear();
         }
+    }
+
+    /// Drops the part already sent from the file, so a restart does not resend it.
+    fn compact(&mut self) -> Result<()> {
+        if self.read_pos == 0 {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| Error::io_at(&self.path, &e);
+        let mut rest = Vec::new();
+        let mut f = self.file.try_clone().map_err(io)?;
+        f.seek(SeekFrom::Start(self.read_pos)).map_err(io)?;
+        std::io::Read::read_to_end(&mut f, &mut rest).map_err(io)?;
+        self.file.set_len(0).map_err(io)?;
+        self.file.write_all(&rest).map_err(io)?;
+        self.len = u64::try_from(rest.len()).unwrap_or(u64::MAX);
+        self.read_pos = 0;
+        self.head = None;
+        Ok(())
     }
 
     /// Empties the file; returns how many documents were in it.
@@ -225,6 +267,7 @@ impl Spool {
         self.len = 0;
         self.read_pos = 0;
         self.count = 0;
+        self.ids.clear();
         self.head = None;
         n
     }
@@ -236,9 +279,9 @@ mod tests {
 
     fn drain(b: &mut Buffer) -> Vec<String> {
         let mut out = Vec::new();
-        while let Some(d) = b.peek() {
+        while let Some((id, d)) = b.peek() {
             out.push(String::from_utf8(d).unwrap());
-            b.pop();
+            b.pop(id);
         }
         out
     }
@@ -262,13 +305,25 @@ mod tests {
             b.push(format!("{i}").into_bytes());
         }
         assert_eq!((b.len(), b.dropped()), (6, 0));
-        assert_eq!(b.peek().unwrap(), b"0");
-        b.pop();
+        let (id, doc) = b.peek().unwrap();
+        assert_eq!(doc, b"0");
+        b.pop(id);
         b.persist();
         drop(b);
         let mut again = Buffer::new(2, Some((&path, 1 << 20))).unwrap();
         assert_eq!(drain(&mut again), ["1", "2", "3", "4", "5"]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_document_dropped_while_in_flight_is_not_popped_twice() {
+        let mut b = Buffer::new(2, None).unwrap();
+        b.push(b"0".to_vec());
+        b.push(b"1".to_vec());
+        let (id, _) = b.peek().unwrap();
+        b.push(b"2".to_vec()); // drops "0" while it is being sent
+        b.pop(id);
+        assert_eq!(drain(&mut b), ["1", "2"]);
     }
 
     #[test]

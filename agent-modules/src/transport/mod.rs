@@ -235,14 +235,14 @@ impl Outbox {
 fn sender(shared: &Shared, mut wire: Wire, max_backoff: Duration) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        let doc = {
+        let (id, doc) = {
             let mut st = shared.state.lock();
             loop {
                 if st.closing {
                     return;
                 }
-                if let Some(d) = st.buffer.peek() {
-                    break d;
+                if let Some(next) = st.buffer.peek() {
+                    break next;
                 }
                 shared.wake.wait(&mut st);
             }
@@ -251,7 +251,7 @@ fn sender(shared: &Shared, mut wire: Wire, max_backoff: Duration) {
         let mut st = shared.state.lock();
         match result {
             Ok(outcome) => {
-                st.buffer.pop();
+                st.buffer.pop(id);
                 match outcome {
                     Outcome::Accepted => st.stats.sent += 1,
                     Outcome::Rejected(why) => {

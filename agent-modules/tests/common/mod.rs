@@ -33,13 +33,21 @@ impl Received {
             if pred(&docs) {
                 return docs;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; got {docs:?}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; got {docs:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
+    /// Records a document; one holding a top-level key `reject` is refused (to test the
+    /// `--ERR` and 4xx paths).
     fn push(&self, bytes: &[u8]) -> Result<(), String> {
         let v: Json = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if v.get("reject").is_some() {
+            return Err("refused by the test receiver".into());
+        }
         self.0.lock().push(v);
         Ok(())
     }
@@ -110,7 +118,8 @@ fn bind_retry(addr: &str) -> TcpListener {
 
 fn serve_tcp(conn: TcpStream, got: &Received, stop: &AtomicBool) {
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut w = conn.try_clone().unwrap();
     let _ = w.write_all(b"# send JSON trees or [\"name\", ts, value], one per line\n");
     let mut r = BufReader::new(conn);
@@ -129,7 +138,11 @@ fn serve_tcp(conn: TcpStream, got: &Received, stop: &AtomicBool) {
                 line.clear();
             }
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }
@@ -189,10 +202,10 @@ fn serve_http(conn: TcpStream, got: &Received) {
         if line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0; len];
