@@ -79,10 +79,10 @@ pub async fn realtime(chrome: &Chrome, site: &Site) -> Result<(), String> {
         PATIENCE,
     )
     .await?;
-    // Wait for the stream to deliver a first interval so it is surely connected.
+    // The event stream is open: the server has subscribed it to closed intervals.
     tab.wait_for(
-        "window.treestat.updates.length > 0",
-        "a first SSE message",
+        "window.treestat.streams > 0",
+        "the event stream to open",
         PATIENCE,
     )
     .await?;

@@ -23,7 +23,7 @@ const state = {
   sources: [],
   markers: [],
   lastStart: 0,
-  stats: { firstRenderMs: null, renderMs: null, updates: [], leaves: 0 },
+  stats: { firstRenderMs: null, renderMs: null, updates: [], leaves: 0, streams: 0 },
 };
 // Figures for the browser test and for curious users (`treestat` in the console).
 window.treestat = state.stats;
@@ -186,7 +186,10 @@ function connect() {
   for (const s of state.sources) s.close();
   state.sources = state.patterns.slice(0, MAX_STREAMS).map((p) => {
     const src = api.events(p);
-    src.addEventListener('open', () => setStatus('live', 'live'));
+    src.addEventListener('open', () => {
+      state.stats.streams = state.sources.filter((x) => x.readyState === EventSource.OPEN).length;
+      setStatus('live', 'live');
+    });
     src.addEventListener('interval', (ev) => {
       if (state.paused) { state.held = ev.data; return; }
       try { apply(JSON.parse(ev.data)); } catch (e) { setStatus('down', `bad message: ${e.message}`); }
