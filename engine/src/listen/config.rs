@@ -41,8 +41,10 @@ pub struct ListenConfig {
     /// Most datagrams (UDP) merged into one engine call (default 256). Higher is faster
     /// under load; a bad datagram never fails the others.
     pub max_batch: usize,
-    /// Distinct members a StatsD set (`|s`) keeps per interval (default 10,000; members
-    /// past it are counted under reason `set_full` and not counted in the set).
+    /// Distinct StatsD set (`|s`) members kept per interval, all sets together
+    /// (default 1,000,000: at most a few tens of MB, members are kept as 64-bit
+    /// hashes). Lines bringing a new member past it are refused under reason
+    /// `set_full`; members already seen still count.
     pub statsd_set_members: usize,
     /// Distinct StatsD set names per interval (default 10,000).
     pub statsd_sets: usize,
@@ -61,7 +63,7 @@ impl Default for ListenConfig {
             idle_timeout: Duration::from_secs(60),
             read_buffer: 16 << 10,
             max_batch: 256,
-            statsd_set_members: 10_000,
+            statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
         }
     }
