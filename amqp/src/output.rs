@@ -169,7 +169,8 @@ impl AmqpOutput {
     }
 
     /// Publishes what is buffered for at most `grace`, then stops; returns the final
-    /// stats (`buffered` is what could not be sent).
+    /// stats (`buffered` is what could not be sent). Blocks the calling thread: from
+    /// async code call it in `spawn_blocking`. Dropping the output stops it at once.
     pub fn close(mut self, grace: Duration) -> OutputStats {
         self.shared.closing.store(true, Ordering::Relaxed);
         self.shared.wake.notify_one();

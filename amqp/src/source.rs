@@ -195,21 +195,31 @@ impl AmqpSource {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<(), Error> {
-        let channel = conn.create_channel().await?;
-        self.declare(&channel).await?;
-        let mut consumer = channel
-            .basic_consume(
-                self.cfg.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let setup = async {
+            let channel = conn.create_channel().await?;
+            self.declare(&channel).await?;
+            let consumer = channel
+                .basic_consume(
+                    self.cfg.queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, Error>(consumer)
+        };
+        // Nothing is in flight yet, so a shutdown may interrupt the setup anywhere.
+        let mut consumer = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            c = setup => c?,
+        };
         self.metrics.connects.inc();
         self.metrics.connected.set(1);
         backoff.reset();
         tracing::info!(queue = %self.cfg.queue, "amqp source: consuming");
         loop {
+            // A delivery, once taken, is applied and acked before shutdown is looked at
+            // again: the arm body is not cancelled by the other branch.
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 next = consumer.next() => match next {

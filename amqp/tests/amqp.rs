@@ -261,8 +261,9 @@ async fn a_push_the_engine_refuses_is_rejected_and_counted() {
         max_message_bytes: 64,
         ..source_cfg(&url, "refuse")
     };
-    let src = Running::start(cfg, &engine).await;
+    // This time the Psistats client declares the exchange before the server does.
     let client = PsistatsClient::connect(&url, "psistats-refuse", "h3").await;
+    let src = Running::start(cfg, &engine).await;
     // A tree with a control character in a key, a body over 64 bytes, a routing key
     // without a host: each rejected; then a good message.
     publish(
