@@ -20,6 +20,7 @@ pub mod metric;
 pub mod module;
 pub mod native;
 pub mod python;
+pub mod relay;
 pub mod shutdown;
 pub mod transport;
 pub mod tree;

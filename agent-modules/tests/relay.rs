@@ -1,0 +1,208 @@
+//! The relay: pushes over TCP, UDP and HTTP merge into one tree per interval that goes
+//! upstream; three agents -> relay -> upstream receiver.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{Received, TcpReceiver, leaf};
+use serde_json::{Value as Json, json};
+use treestat_agent::config::RelayConfig;
+use treestat_agent::relay::Relay;
+use treestat_agent::{AgentConfig, Shutdown, agent};
+
+fn relay_config(upstream: String, interval: Duration) -> AgentConfig {
+    AgentConfig {
+        host: Some("relayhost".into()),
+        timeout: Duration::from_secs(2),
+        relay: RelayConfig {
+            listen: vec![
+                "tcp://127.0.0.1:0".into(),
+                "udp://127.0.0.1:0".into(),
+                "http://127.0.0.1:0/push".into(),
+            ],
+            upstream: vec![upstream],
+            interval,
+        },
+        ..AgentConfig::default()
+    }
+}
+
+fn start(relay: Relay) -> (Shutdown, std::thread::JoinHandle<()>) {
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    let h = std::thread::spawn(move || {
+        relay.run(&s, Duration::from_secs(5));
+    });
+    (shutdown, h)
+}
+
+fn strip(url: &str) -> &str {
+    let rest = url.split_once("://").unwrap().1;
+    rest.split('/').next().unwrap()
+}
+
+fn tcp_push(addr: &str, docs: &[Json]) -> Vec<String> {
+    let conn = TcpStream::connect(addr).unwrap();
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut w = conn;
+    let mut hint = String::new();
+    r.read_line(&mut hint).unwrap();
+    assert!(hint.starts_with('#'), "{hint}");
+    let mut answers = Vec::new();
+    for d in docs {
+        writeln!(w, "{d}").unwrap();
+        let mut a = String::new();
+        r.read_line(&mut a).unwrap();
+        answers.push(a.trim_end().to_string());
+    }
+    answers
+}
+
+fn http_post(addr: &str, body: &str) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(conn).read_line(&mut status).unwrap();
+    status
+}
+
+#[test]
+fn relay_merges_by_action_and_forwards_one_tree() {
+    let upstream = TcpReceiver::start();
+    let relay = Relay::bind(&relay_config(upstream.url(), Duration::from_secs(3600))).unwrap();
+    let addrs = relay.local_addrs();
+    let (tcp, udp, http) = (strip(&addrs[0]), strip(&addrs[1]), strip(&addrs[2]));
+    let counters = relay.counters();
+    let (shutdown, handle) = start(relay);
+
+    let answers = tcp_push(
+        tcp,
+        &[
+            json!({"default_action": "add", "hits": {"a": 1}}),
+            json!({"load": {"h1": {"one": 1.0}}}),
+            json!({"bad,key": 1}),
+        ],
+    );
+    assert_eq!(answers[..2], ["--OK", "--OK"]);
+    assert!(
+        answers[2].starts_with("--ERR") && answers[2].contains("bad,key"),
+        "{answers:?}"
+    );
+    let answers = tcp_push(tcp, &[json!([{"default_action": "add", "hits": {"a": 2}}])]);
+    assert_eq!(answers, ["--OK"]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(
+        b"{\"load\": {\"h1\": {\"one\": 3.0}}}\n{\"load\": {\"h2\": {\"one\": 5}}}",
+        udp,
+    )
+    .unwrap();
+    assert!(http_post(http, "{\"ip\": {\"h2\": {\"eth0\": \"10.1.2.3\"}}}").contains("200"));
+    assert!(http_post(http, "not json").contains("400"));
+
+    // UDP has no answer: wait until the relay has merged both datagram documents.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.received.load(Ordering::SeqCst) < 6 {
+        assert!(Instant::now() < deadline, "the UDP documents never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    shutdown.trigger();
+    handle.join().unwrap();
+    let docs = upstream
+        .got
+        .wait_for("the forwarded tree", |d| !d.is_empty());
+    assert_eq!(docs.len(), 1, "one tree per interval: {docs:?}");
+    let doc = &docs[0];
+    assert_eq!(leaf(doc, "hits,a"), Some(json!(3.0)), "add: 1 + 2");
+    assert_eq!(
+        leaf(doc, "load,h1,one"),
+        Some(json!(2.0)),
+        "average of 1 and 3"
+    );
+    assert_eq!(leaf(doc, "load,h2,one"), Some(json!(5.0)));
+    assert_eq!(
+        leaf(doc, "ip,h2,eth0"),
+        Some(json!("10.1.2.3")),
+        "markers forwarded"
+    );
+    assert_eq!(
+        leaf(doc, "_treestat,relay,relayhost,received"),
+        Some(json!(6))
+    );
+    assert_eq!(
+        leaf(doc, "_treestat,relay,relayhost,rejected"),
+        Some(json!(2))
+    );
+    let add_tree = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t.get("hits").is_some())
+        .unwrap();
+    assert_eq!(add_tree["default_action"], "add");
+}
+
+fn agent_config(modules: &Path, host: &str, server: String) -> AgentConfig {
+    AgentConfig {
+        servers: vec![server],
+        host: Some(host.into()),
+        interval: Duration::from_millis(100),
+        modules: modules.to_path_buf(),
+        timeout: Duration::from_secs(2),
+        ..AgentConfig::default()
+    }
+}
+
+#[test]
+fn three_agents_through_a_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("load.conf"), "").unwrap();
+    std::fs::write(dir.path().join("uptime.conf"), "").unwrap();
+    let upstream = TcpReceiver::start_on("127.0.0.1:0", Received::default());
+    let relay = Relay::bind(&relay_config(upstream.url(), Duration::from_millis(400))).unwrap();
+    let addrs = relay.local_addrs();
+    let (rshut, rhandle) = start(relay);
+
+    let mut agents = Vec::new();
+    for (host, url) in ["a1", "a2", "a3"].iter().zip(&addrs) {
+        let cfg = agent_config(dir.path(), host, url.clone());
+        let shutdown = Shutdown::new();
+        let s = shutdown.clone();
+        let h = std::thread::spawn(move || {
+            agent::run(&cfg, &s).unwrap();
+        });
+        agents.push((shutdown, h));
+    }
+    let docs = upstream.got.wait_for("a tree with all three hosts", |d| {
+        d.iter().any(|doc| {
+            ["a1", "a2", "a3"]
+                .iter()
+                .all(|h| leaf(doc, &format!("uptime,{h},seconds")).is_some())
+        })
+    });
+    let merged = docs
+        .iter()
+        .find(|doc| {
+            leaf(doc, "uptime,a3,seconds").is_some() && leaf(doc, "uptime,a1,seconds").is_some()
+        })
+        .unwrap();
+    for h in ["a1", "a2", "a3"] {
+        assert!(leaf(merged, &format!("load,{h},one")).is_some(), "{merged}");
+        assert!(leaf(merged, &format!("_treestat,agent,{h},dropped")).is_some());
+    }
+    for (s, h) in agents {
+        s.trigger();
+        h.join().unwrap();
+    }
+    rshut.trigger();
+    rhandle.join().unwrap();
+}
