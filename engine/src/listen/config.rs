@@ -38,6 +38,10 @@ pub struct ListenConfig {
     /// Bytes read from a TCP connection at a time (default 16,384). With `max_line`
     /// it bounds a connection's memory: at most `max_line + read_buffer` bytes.
     pub read_buffer: usize,
+    /// Kernel receive buffer asked for each UDP socket, in bytes (default 4 MiB; 0
+    /// keeps the system default). A larger buffer absorbs bursts instead of dropping
+    /// datagrams; Linux caps it at `net.core.rmem_max`.
+    pub udp_recv_buffer: usize,
     /// Most datagrams (UDP) merged into one engine call (default 256). Higher is faster
     /// under load; a bad datagram never fails the others.
     pub max_batch: usize,
@@ -62,6 +66,7 @@ impl Default for ListenConfig {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(60),
             read_buffer: 16 << 10,
+            udp_recv_buffer: 4 << 20,
             max_batch: 256,
             statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
@@ -96,12 +101,15 @@ mod tests {
 
     #[test]
     fn parses_and_refuses_unknown_keys() {
-        let c: ListenConfig =
-            toml::from_str("tcp = \"off\"\nidle_timeout = \"5s\"\nmax_line = 100\n").unwrap();
+        let c: ListenConfig = toml::from_str(
+            "tcp = \"off\"\nidle_timeout = \"5s\"\nmax_line = 100\nudp_recv_buffer = 0\n",
+        )
+        .unwrap();
         assert_eq!(ListenConfig::enabled(&c.tcp), None);
         assert_eq!(ListenConfig::enabled(&c.udp), Some("127.0.0.1:8007"));
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         assert_eq!(c.max_line, 100);
+        assert_eq!(c.udp_recv_buffer, 0);
         assert!(toml::from_str::<ListenConfig>("max_lines = 5").is_err());
         assert_eq!(
             toml::from_str::<ListenConfig>("").unwrap(),

@@ -62,11 +62,15 @@ pub async fn bind(cfg: &ListenConfig) -> io::Result<Listeners> {
         l.tcp = Some(TcpListener::bind(a).await.map_err(|e| named("tcp", a, e))?);
     }
     if let Some(a) = ListenConfig::enabled(&cfg.udp) {
-        l.udp = Some(UdpSocket::bind(a).await.map_err(|e| named("udp", a, e))?);
+        l.udp = Some(
+            bind_udp(a, cfg.udp_recv_buffer)
+                .await
+                .map_err(|e| named("udp", a, e))?,
+        );
     }
     if let Some(a) = ListenConfig::enabled(&cfg.statsd) {
         l.statsd = Some(
-            UdpSocket::bind(a)
+            bind_udp(a, cfg.udp_recv_buffer)
                 .await
                 .map_err(|e| named("statsd", a, e))?,
         );
@@ -79,6 +83,31 @@ pub async fn bind(cfg: &ListenConfig) -> io::Result<Listeners> {
         );
     }
     Ok(l)
+}
+
+/// A UDP socket with the receive buffer asked for (`0`: the system default).
+async fn bind_udp(addr: &str, recv_buffer: usize) -> io::Result<UdpSocket> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(a),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        if recv_buffer > 0
+            && let Err(e) = s.set_recv_buffer_size(recv_buffer)
+        {
+            tracing::warn!(error = %e, "cannot set the UDP receive buffer to {recv_buffer} bytes");
+        }
+        match s.bind(&a.into()) {
+            Ok(()) => {
+                s.set_nonblocking(true)?;
+                return UdpSocket::from_std(s.into());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
 }
 
 impl Listeners {

@@ -8,11 +8,10 @@
 //! ```
 //! Stops on SIGINT/SIGTERM (ctrl-c) through the listeners' cancellation token.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use treestat_engine::listen::{self, ListenConfig, Listeners};
 use treestat_engine::telemetry::Telemetry;
@@ -26,25 +25,6 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// A UDP socket with a larger kernel receive buffer, so bursts are not dropped
-/// before the listener drains them.
-fn udp(addr: &str, rcvbuf: usize) -> std::io::Result<UdpSocket> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| std::io::Error::other(format!("{addr}: {e}")))?;
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    if rcvbuf > 0 {
-        s.set_recv_buffer_size(rcvbuf)?;
-    }
-    s.bind(&addr.into())?;
-    s.set_nonblocking(true)?;
-    UdpSocket::from_std(s.into())
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -52,9 +32,10 @@ async fn main() -> std::io::Result<()> {
     let rcvbuf: usize = arg(&args, "--rcvbuf", "4194304").parse().unwrap_or(0);
     let cfg = ListenConfig {
         tcp: arg(&args, "--tcp", "127.0.0.1:18007"),
-        udp: "off".into(),
-        statsd: "off".into(),
+        udp: arg(&args, "--udp", "127.0.0.1:18007"),
+        statsd: arg(&args, "--statsd", "127.0.0.1:18125"),
         graphite: arg(&args, "--graphite", "127.0.0.1:12003"),
+        udp_recv_buffer: rcvbuf,
         ..ListenConfig::default()
     };
     let engine = Engine::new(EngineConfig {
@@ -62,9 +43,7 @@ async fn main() -> std::io::Result<()> {
         ..EngineConfig::default()
     })
     .map_err(std::io::Error::other)?;
-    let mut listeners: Listeners = listen::bind(&cfg).await?;
-    listeners.udp = Some(udp(&arg(&args, "--udp", "127.0.0.1:18007"), rcvbuf)?);
-    listeners.statsd = Some(udp(&arg(&args, "--statsd", "127.0.0.1:18125"), rcvbuf)?);
+    let listeners: Listeners = listen::bind(&cfg).await?;
     for (name, addr) in listeners.addrs() {
         println!("{name} listening on {addr}");
     }
