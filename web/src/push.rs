@@ -139,6 +139,10 @@ async fn push(
         Kind::Form => {
             let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|e| AppError::bad_request(format!("form does not parse: {e}")))?;
+            // Refuse before applying anything when part of the form cannot be taken.
+            if fields.iter().any(|(n, _)| n == "accesslog") {
+                sink(&state)?;
+            }
             let mut any = false;
             for (name, value) in fields {
                 match name.as_str() {

@@ -108,6 +108,21 @@ async fn json_push_lands_in_get_and_all() {
 
 #[tokio::test]
 async fn form_pushes_take_json_and_accesslog_fields() {
+    let st = state();
+    let form = "json=%7B%22a%22%3A1%7D&accesslog=GET+%2F";
+    let (s, _) = post(
+        &st,
+        "/push",
+        Some("application/x-www-form-urlencoded"),
+        form,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        get(&st, "/get/a").await.1,
+        json!([]),
+        "nothing applied from a refused form"
+    );
     let sink = Arc::new(Lines::default());
     let st = state().with_log_sink(sink.clone());
     let form = "json=%7B%22a%22%3A%7B%22b%22%3A2%7D%7D&accesslog=GET+%2F+1%0Abroken%0A";
