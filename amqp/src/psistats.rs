@@ -202,6 +202,7 @@ mod tests {
             .map(|u| match u {
                 Update::Sample { path, value, .. } => (path.clone(), value.to_string()),
                 Update::Marker { path, text } => (path.clone(), format!("marker {text}")),
+                other => (other.path().to_string(), format!("{other:?}")),
             })
             .collect();
         out.sort();
@@ -315,5 +316,49 @@ mod tests {
                 ts: Some(1_700_000_000),
             }]
         );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::*;
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                any::<i64>().prop_map(Value::from),
+                ".{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::vec((".{0,12}", inner), 0..6)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any JSON object from any routing key is either refused with a reason or
+            /// becomes a batch the engine's key rules accept: never a panic, never a
+            /// half-valid push.
+            #[test]
+            fn any_message_maps_to_valid_paths(
+                reporters in prop::collection::vec((".{0,16}", json()), 0..6),
+                key in ".{0,20}",
+            ) {
+                let body = Value::Object(reporters.into_iter().collect::<Map<_, _>>());
+                let bytes = serde_json::to_vec(&body).unwrap();
+                if let Ok(host) = host_of(&key) {
+                    let batch = to_batch(&host, &bytes, Action::Average, None).unwrap();
+                    prop_assert!(batch.validate(64).is_ok(), "{:?}", batch.validate(64));
+                }
+            }
+        }
     }
 }
