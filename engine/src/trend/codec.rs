@@ -6,11 +6,19 @@
 //! are unmaintained or fix the layout to `(u64, f64)` pairs, and ours needs the third
 //! column. Regular 10 s points with a steady value cost 3 bits each.
 //!
-//! Layout: `n` (LEB128), then the first point in full (zigzag LEB128 time, 64 value
-//! bits, LEB128 aux), then per point: time (`0` = same delta, `10`+7, `110`+9,
-//! `1110`+12 bits of delta-of-delta, `1111`+64 bits), value (`0` = same, `10` = XOR
-//! inside the previous window, `11` + 5 bits leading zeros + 6 bits length + bits),
-//! aux (`0` = same, `1` + 6 bits width + zigzag delta).
+//! Values that are all short decimals (integers, `23.4`, `0.25`: most counters and
+//! gauges) are stored as scaled integers with zigzag deltas instead of XOR, as
+//! VictoriaMetrics does; a chunk says which in its header, and a value that does not
+//! convert back bit for bit keeps the whole chunk on XOR, so both are lossless.
+//!
+//! Layout: `n` (LEB128); mode (4 bits: 0 = XOR floats, 1 + e = decimals scaled by
+//! 10^e); the first point in full (zigzag LEB128 time; 64 value bits, or the zigzag
+//! LEB128 scaled integer; LEB128 aux); then per point: time (`0` = same delta,
+//! `10`+7, `110`+9, `1110`+12 bits of delta-of-delta, `1111`+64 bits); value (XOR:
+//! `0` = same, `10` = XOR inside the previous window, `11` + 5 bits leading zeros +
+//! 6 bits length + bits; decimal: `0` = same, `10`+6, `110`+12, `1110`+20,
+//! `1111`+64 bits of zigzag delta); aux (`0` = same, `1` + 6 bits width + zigzag
+//! delta).
 
 use super::error::{Result, TrendError};
 
@@ -161,6 +169,36 @@ pub fn unzigzag(u: u64) -> i64 {
     v
 }
 
+/// Largest decimal exponent tried (values with up to 9 decimal places).
+const MAX_EXP: u32 = 9;
+/// Scaled integers must stay exact in an f64.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// The smallest `e` such that every value is an integer divided by 10^e, exactly.
+fn decimal_exponent(points: &[Point]) -> Option<u32> {
+    if points
+        .iter()
+        .any(|p| !p.value.is_finite() || p.value.to_bits() == (-0.0f64).to_bits())
+    {
+        return None;
+    }
+    (0..=MAX_EXP).find(|&e| {
+        let scale = 10f64.powi(i32::try_from(e).unwrap_or(0));
+        points.iter().all(|p| {
+            let x = (p.value * scale).round();
+            x.abs() < MAX_EXACT && (x / scale).to_bits() == p.value.to_bits()
+        })
+    })
+}
+
+/// The scaled integer of a value known to convert exactly.
+fn scaled(v: f64, scale: f64) -> i64 {
+    // `decimal_exponent` checked |v * scale| < 2^53 and that it is integral.
+    #[allow(clippy::cast_possible_truncation)]
+    let x = (v * scale).round() as i64;
+    x
+}
+
 /// Encodes points (time stamps strictly increasing) into a chunk.
 pub fn encode(points: &[Point]) -> Vec<u8> {
     let mut w = BitWriter::new();
@@ -168,8 +206,14 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
     let Some(first) = points.first() else {
         return w.finish();
     };
+    let exp = decimal_exponent(points);
+    w.write(exp.map_or(0, |e| u64::from(e) + 1), 4);
+    let scale = 10f64.powi(exp.map_or(0, |e| i32::try_from(e).unwrap_or(0)));
     w.varint(zigzag(first.ts));
-    w.write(first.value.to_bits(), 64);
+    match exp {
+        Some(_) => w.varint(zigzag(scaled(first.value, scale))),
+        None => w.write(first.value.to_bits(), 64),
+    }
     w.varint(first.aux);
     let mut prev = *first;
     let mut delta: i64 = 0;
@@ -179,12 +223,18 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
         let d = p.ts.wrapping_sub(prev.ts);
         put_dod(&mut w, d.wrapping_sub(delta));
         delta = d;
-        put_xor(
-            &mut w,
-            prev.value.to_bits() ^ p.value.to_bits(),
-            &mut lead,
-            &mut trail,
-        );
+        match exp {
+            Some(_) => put_delta(
+                &mut w,
+                scaled(p.value, scale).wrapping_sub(scaled(prev.value, scale)),
+            ),
+            None => put_xor(
+                &mut w,
+                prev.value.to_bits() ^ p.value.to_bits(),
+                &mut lead,
+                &mut trail,
+            ),
+        }
         if p.aux == prev.aux {
             w.bit(false);
         } else {
@@ -197,6 +247,43 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
         prev = *p;
     }
     w.finish()
+}
+
+fn put_delta(w: &mut BitWriter, d: i64) {
+    match d {
+        0 => w.bit(false),
+        -32..=31 => {
+            w.write(0b10, 2);
+            w.write(zigzag(d), 6);
+        }
+        -2048..=2047 => {
+            w.write(0b110, 3);
+            w.write(zigzag(d), 12);
+        }
+        -524_288..=524_287 => {
+            w.write(0b1110, 4);
+            w.write(zigzag(d), 20);
+        }
+        _ => {
+            w.write(0b1111, 4);
+            w.write(zigzag(d), 64);
+        }
+    }
+}
+
+fn get_delta(r: &mut BitReader<'_>) -> Result<i64> {
+    let width = if !r.bit()? {
+        return Ok(0);
+    } else if !r.bit()? {
+        6
+    } else if !r.bit()? {
+        12
+    } else if !r.bit()? {
+        20
+    } else {
+        64
+    };
+    Ok(unzigzag(r.read(width)?))
 }
 
 fn put_dod(w: &mut BitWriter, dod: i64) {
@@ -263,9 +350,25 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
     if n == 0 {
         return Ok(out);
     }
+    let mode = r.read(4)?;
+    let exp = match mode {
+        0 => None,
+        m if m <= u64::from(MAX_EXP) + 1 => Some(i32::try_from(m - 1).unwrap_or(0)),
+        _ => return Err(TrendError::corrupt("unknown value mode")),
+    };
+    let scale = 10f64.powi(exp.unwrap_or(0));
+    let ts = unzigzag(r.varint()?);
+    let mut int = 0i64;
+    let value = match exp {
+        Some(_) => {
+            int = unzigzag(r.varint()?);
+            unscaled(int, scale)
+        }
+        None => f64::from_bits(r.read(64)?),
+    };
     let mut prev = Point {
-        ts: unzigzag(r.varint()?),
-        value: f64::from_bits(r.read(64)?),
+        ts,
+        value,
         aux: r.varint()?,
     };
     out.push(prev);
@@ -275,35 +378,46 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
     for _ in 1..n {
         delta = delta.wrapping_add(get_dod(&mut r)?);
         let ts = prev.ts.wrapping_add(delta);
-        let mut bits = prev.value.to_bits();
-        if r.bit()? {
+        let value = if exp.is_some() {
+            int = int.wrapping_add(get_delta(&mut r)?);
+            unscaled(int, scale)
+        } else {
+            let mut bits = prev.value.to_bits();
             if r.bit()? {
-                lead = u32::try_from(r.read(5)?).unwrap_or(0);
-                let mut len = u32::try_from(r.read(6)?).unwrap_or(0);
-                if len == 0 {
-                    len = 64;
+                if r.bit()? {
+                    lead = u32::try_from(r.read(5)?).unwrap_or(0);
+                    let mut len = u32::try_from(r.read(6)?).unwrap_or(0);
+                    if len == 0 {
+                        len = 64;
+                    }
+                    if lead + len > 64 {
+                        return Err(TrendError::corrupt("bad XOR window"));
+                    }
+                    trail = 64 - lead - len;
                 }
-                if lead + len > 64 {
-                    return Err(TrendError::corrupt("bad XOR window"));
-                }
-                trail = 64 - lead - len;
+                let len = 64 - lead - trail;
+                bits ^= r.read(len)? << trail;
             }
-            let len = 64 - lead - trail;
-            bits ^= r.read(len)? << trail;
-        }
+            f64::from_bits(bits)
+        };
         let mut aux = prev.aux;
         if r.bit()? {
             let width = u32::try_from(r.read(6)?).unwrap_or(0) + 1;
             aux = aux.wrapping_add(unzigzag(r.read(width)?).cast_unsigned());
         }
-        prev = Point {
-            ts,
-            value: f64::from_bits(bits),
-            aux,
-        };
+        prev = Point { ts, value, aux };
         out.push(prev);
     }
     Ok(out)
+}
+
+/// A scaled integer back to its value (exact for what `encode` wrote; damaged input
+/// gives some number, never a panic).
+fn unscaled(int: i64, scale: f64) -> f64 {
+    // Exact below 2^53, which is all `encode` writes.
+    #[allow(clippy::cast_precision_loss)]
+    let x = int as f64;
+    x / scale
 }
 
 fn get_dod(r: &mut BitReader<'_>) -> Result<i64> {
@@ -371,6 +485,28 @@ mod tests {
     }
 
     #[test]
+    fn decimals_are_stored_as_scaled_integers() {
+        let p: Vec<Point> = (0..720)
+            .map(|i| Point {
+                ts: 1_700_000_000 + i * 10,
+                value: f64::from(i32::try_from(i % 7).unwrap()) / 10.0 + 20.0,
+                aux: 1,
+            })
+            .collect();
+        assert_eq!(decimal_exponent(&p), Some(1));
+        let b = encode(&p);
+        assert!(b.len() < 720 * 12 / 8, "{} bytes", b.len());
+        assert!(same(&decode(&b).unwrap(), &p));
+        let inexact = pts(&[(1, 0.1 + 0.2, 1), (2, 1.0, 1)]);
+        assert_eq!(decimal_exponent(&inexact), None);
+        assert!(same(&decode(&encode(&inexact)).unwrap(), &inexact));
+        let signed = pts(&[(1, -0.0, 1), (2, 1.0, 1)]);
+        assert!(same(&decode(&encode(&signed)).unwrap(), &signed));
+        let big = pts(&[(1, 1e300, 1), (2, -1e17, 1), (3, 9e15, 1)]);
+        assert!(same(&decode(&encode(&big)).unwrap(), &big));
+    }
+
+    #[test]
     fn edge_values_round_trip() {
         let p = pts(&[
             (i64::MIN / 2, f64::NAN, 0),
@@ -418,6 +554,24 @@ mod tests {
             }
             let got = decode(&encode(&p)).unwrap();
             prop_assert!(same(&got, &p));
+        }
+
+        #[test]
+        fn decimal_points_round_trip(
+            ints in proptest::collection::vec((-1_000_000_000i64..1_000_000_000, 0u32..4), 1..300),
+            exp in 0i32..6,
+        ) {
+            let scale = 10f64.powi(exp);
+            let p: Vec<Point> = ints
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, a))| Point {
+                    ts: i64::try_from(i).unwrap() * 60,
+                    value: unscaled(x, scale),
+                    aux: u64::from(a),
+                })
+                .collect();
+            prop_assert!(same(&decode(&encode(&p)).unwrap(), &p));
         }
 
         #[test]

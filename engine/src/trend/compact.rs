@@ -100,7 +100,9 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
         if start.saturating_add(len) > cutoff {
             break;
         }
-        blobs.push((k, IntervalBlob::decode(&v)?));
+        // Kept as stored bytes (shared with sled's cache) and decoded one at a time
+        // below, so a pass over large intervals holds one decoded blob at once.
+        blobs.push((k, v));
         if blobs.len() == MAX_BLOBS_PER_PASS {
             break;
         }
@@ -112,7 +114,8 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let mut ops = Vec::new();
     let mut totals: HashMap<u32, Rec> = HashMap::new();
     let mut fresh: BTreeMap<ChunkId, (Action, BTreeMap<i64, Agg>)> = BTreeMap::new();
-    for (key, b) in &blobs {
+    for (key, bytes) in &blobs {
+        let b = IntervalBlob::decode(bytes)?;
         for (id, path) in &b.paths {
             ops.push(Op::Put(
                 Space::Paths,
@@ -185,6 +188,8 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
             blob::encode_rec(&r),
         ));
     }
+    // The blobs that told the newest time on open are going: keep it in the state.
+    ops.push(core.newest_op());
     core.storage.apply(ops)?;
     Ok(CompactStats {
         intervals: blobs.len(),

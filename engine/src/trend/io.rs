@@ -222,25 +222,51 @@ impl TrendStore {
 }
 
 /// Chunk writes that fold one series' samples into every archive.
+/// Time-sorted input (the usual case) folds in one linear pass per archive; other
+/// input is sorted first (stably, so equal times keep their order for `last`).
 fn fold_samples(core: &Core, id: u32, action: Action, samples: &[(i64, f64)]) -> Result<Vec<Op>> {
+    let sorted;
+    let samples = if samples.is_sorted_by_key(|s| s.0) {
+        samples
+    } else {
+        let mut v = samples.to_vec();
+        v.sort_by_key(|s| s.0);
+        sorted = v;
+        &sorted
+    };
     let newest = core.newest();
     let mut ops = Vec::new();
     for (a, arch) in core.cfg.retention.archives().iter().enumerate() {
         let a = u8::try_from(a).unwrap_or(u8::MAX);
         let keep_from = newest.saturating_sub(arch.span);
         let mut chunks: BTreeMap<i64, BTreeMap<i64, Agg>> = BTreeMap::new();
-        for &(ts, v) in samples {
-            let bucket = ts.div_euclid(arch.step) * arch.step;
-            if bucket.saturating_add(arch.step) <= keep_from {
-                continue;
-            }
-            let agg = Agg::of(Stats::one(v), ts);
+        let mut run: Option<(i64, Agg)> = None;
+        let mut emit = |bucket: i64, agg: Agg| {
             chunks
                 .entry(chunk_start(bucket, arch.step))
                 .or_default()
                 .entry(bucket)
                 .and_modify(|x| x.merge(&agg))
                 .or_insert(agg);
+        };
+        for &(ts, v) in samples {
+            let bucket = ts.div_euclid(arch.step) * arch.step;
+            if bucket.saturating_add(arch.step) <= keep_from {
+                continue;
+            }
+            let agg = Agg::of(Stats::one(v), ts);
+            match &mut run {
+                Some((b, acc)) if *b == bucket => acc.merge(&agg),
+                _ => {
+                    if let Some((b, acc)) = run.take() {
+                        emit(b, acc);
+                    }
+                    run = Some((bucket, agg));
+                }
+            }
+        }
+        if let Some((b, acc)) = run {
+            emit(b, acc);
         }
         for (cstart, buckets) in chunks {
             let key = chunk_key(a, id, cstart);

@@ -117,6 +117,23 @@ impl Drop for Inner {
     }
 }
 
+/// What the store holds (see [`TrendStore::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Usage {
+    /// Interned series.
+    pub series: u64,
+    /// Compressed chunks, all archives.
+    pub chunks: u64,
+    /// Bytes of chunk values.
+    pub chunk_bytes: u64,
+    /// Interval blobs not yet compacted.
+    pub intervals: u64,
+    /// Bytes of interval blobs.
+    pub interval_bytes: u64,
+    /// Bytes sled reports on disk.
+    pub disk_bytes: u64,
+}
+
 /// The trend store: a cheap-clone handle (`Arc` inside), `Send + Sync`. Dropping the
 /// last handle writes what is queued, stops the threads and flushes.
 #[derive(Clone)]
@@ -289,6 +306,32 @@ impl TrendStore {
     /// As [`TrendStore::compact_now`].
     pub fn compact_all(&self) -> Result<CompactStats> {
         compact::run(self.core(), i64::MIN)
+    }
+
+    /// What the store holds, by keyspace (scans every key: for `/metrics` now and
+    /// then, and benchmarks, not for every request).
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn usage(&self) -> Result<Usage> {
+        let st = &*self.core().storage;
+        let count = |space| -> Result<(u64, u64)> {
+            let all = st.scan(space, &[], None)?;
+            Ok((
+                all.len() as u64,
+                all.iter().map(|(_, v)| v.len() as u64).sum(),
+            ))
+        };
+        let (chunks, chunk_bytes) = count(Space::Chunks)?;
+        let (intervals, interval_bytes) = count(Space::Intervals)?;
+        Ok(Usage {
+            series: self.series_count() as u64,
+            chunks,
+            chunk_bytes,
+            intervals,
+            interval_bytes,
+            disk_bytes: st.size_on_disk()?,
+        })
     }
 
     /// Bytes the store occupies on disk.

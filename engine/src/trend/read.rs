@@ -5,12 +5,10 @@
 //! interval blobs not yet compacted (binary-searched per series, rolled up to the
 //! archive's step on the fly). A bucket split between the two is merged.
 
-use std::collections::BTreeMap;
-
 use super::blob::{self, IntervalBlob, chunk_key, ts_key};
 use super::compact::chunk_start;
 use super::error::{Result, TrendError};
-use super::rollup::{Agg, Chunk, downsample};
+use super::rollup::{Agg, decode_sorted, downsample, merge_sorted};
 use super::storage::{Bytes, Space};
 use super::{Core, TrendStore};
 use crate::pattern::Pattern;
@@ -186,10 +184,11 @@ fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, Bytes)>> {
     Ok(out)
 }
 
-type Buckets = BTreeMap<i64, Agg>;
+/// Time-ordered `(bucket start, aggregate)` pairs.
+type Buckets = Vec<(i64, Agg)>;
 
 /// One series' buckets in an archive over `[from, until)` (`from` bucket-aligned),
-/// and its newest action (`None`: no data at all).
+/// time-ordered, and its newest action (`None`: no data at all).
 fn series_buckets(
     core: &Core,
     archive: u8,
@@ -199,17 +198,17 @@ fn series_buckets(
     until: i64,
     blobs: &[(i64, Bytes)],
 ) -> Result<(Option<Action>, Buckets)> {
-    let mut buckets = Buckets::new();
     let mut action = None;
+    let mut stored: Vec<(i64, Agg)> = Vec::new();
     let lo = chunk_key(archive, id, chunk_start(from, step));
     let hi = chunk_key(archive, id, until);
+    // Chunks come in key order: time-ordered and disjoint.
     for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
-        let c = Chunk::decode(&v)?;
-        action = Some(c.action);
-        for (t, agg) in c.buckets.range(from..until) {
-            buckets.insert(*t, *agg);
-        }
+        let (a, pts) = decode_sorted(&v)?;
+        action = Some(a);
+        stored.extend(pts.into_iter().filter(|(t, _)| *t >= from && *t < until));
     }
+    let mut recent: Vec<(i64, Agg)> = Vec::new();
     for (start, b) in blobs {
         if let Some(r) = blob::find_point(b, id)? {
             action = Some(r.action);
@@ -218,11 +217,11 @@ fn series_buckets(
                 continue;
             }
             let agg = Agg::of(r.stats, *start);
-            buckets
-                .entry(t)
-                .and_modify(|x| x.merge(&agg))
-                .or_insert(agg);
+            match recent.last_mut() {
+                Some((lt, la)) if *lt == t => la.merge(&agg),
+                _ => recent.push((t, agg)),
+            }
         }
     }
-    Ok((action, buckets))
+    Ok((action, merge_sorted(stored, recent)))
 }

@@ -146,6 +146,57 @@ impl Chunk {
     }
 }
 
+/// Decodes a stored chunk into time-ordered `(bucket, aggregate)` pairs (the read
+/// path: no map, one pass).
+///
+/// # Errors
+/// `Corrupt` when the bytes do not decode.
+pub fn decode_sorted(b: &[u8]) -> Result<(Action, Vec<(i64, Agg)>)> {
+    let (&code, rest) = b
+        .split_first()
+        .ok_or_else(|| TrendError::corrupt("empty chunk"))?;
+    let action = Action::from_code(code).ok_or_else(|| TrendError::corrupt("chunk action code"))?;
+    let pts = codec::decode(rest)?
+        .iter()
+        .map(|p| (p.ts, Agg::from_point(p, action)))
+        .collect();
+    Ok((action, pts))
+}
+
+/// Merges two time-ordered lists of buckets, folding equal times.
+pub fn merge_sorted(a: Vec<(i64, Agg)>, b: Vec<(i64, Agg)>) -> Vec<(i64, Agg)> {
+    if b.is_empty() {
+        return a;
+    }
+    if a.last().is_none_or(|l| l.0 < b[0].0) {
+        let mut a = a;
+        a.extend(b);
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (i.peek(), j.peek()) {
+            (Some(x), Some(y)) if x.0 < y.0 => i.next(),
+            (Some(x), Some(y)) if x.0 > y.0 => j.next(),
+            (Some(_), Some(_)) => {
+                let (t, mut x) = i.next().unwrap_or((0, Agg::of(crate::Stats::EMPTY, 0)));
+                if let Some((_, y)) = j.next() {
+                    x.merge(&y);
+                }
+                Some((t, x))
+            }
+            (Some(_), None) => i.next(),
+            (None, Some(_)) => j.next(),
+            (None, None) => break,
+        };
+        if let Some(p) = next {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Folds `(time, aggregate)` pairs (time-ordered) into buckets of `step` seconds
 /// aligned to multiples of `step`, returning `(bucket start, value)`.
 pub fn downsample(points: &[(i64, Agg)], step: i64, action: Action) -> Vec<(i64, f64)> {
@@ -227,6 +278,16 @@ mod tests {
             vec![(0, 2.0), (50, 7.0)]
         );
         assert_eq!(downsample(&pts, 50, Action::Add)[1], (50, 35.0));
+        let (action, sorted) = decode_sorted(&c.encode()).unwrap();
+        assert_eq!((action, sorted.len()), (Action::Average, 10));
+        let later = vec![
+            (90, Agg::of(stats(&[1.0]), 95)),
+            (100, Agg::of(stats(&[4.0]), 100)),
+        ];
+        let merged = merge_sorted(sorted.clone(), later);
+        assert_eq!(merged.len(), 11);
+        assert_eq!(merged[9].1.value(Action::Average), 5.0);
+        assert_eq!(merge_sorted(Vec::new(), sorted.clone()), sorted);
         assert!(Chunk::decode(&[]).is_err());
         assert!(Chunk::decode(&[9]).is_err());
     }

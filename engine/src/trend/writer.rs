@@ -192,12 +192,15 @@ impl Writer {
             ops.push(Op::Put(Space::Intervals, key.to_vec(), old.encode()));
         }
         core.bump_newest(iv.start.saturating_add(iv.len));
-        ops.push(Op::Put(
-            Space::Intervals,
-            ts_key(iv.start).to_vec(),
-            blob.encode(),
-        ));
-        ops.push(core.newest_op());
+        let bytes = blob.encode();
+        if ops.is_empty() {
+            // The common case: one insert, atomic by itself (the newest mark is
+            // recomputed from the blobs on open).
+            return core
+                .storage
+                .put(Space::Intervals, &ts_key(iv.start), &bytes);
+        }
+        ops.push(Op::Put(Space::Intervals, ts_key(iv.start).to_vec(), bytes));
         core.storage.apply(ops)
     }
 
