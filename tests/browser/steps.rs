@@ -203,9 +203,10 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
     {
         return Err(format!("the PNG link is {href}"));
     }
-    // Compare: overlay another path on the chart.
+    // Compare over the last hour again: overlay another path on the chart.
     tab.eval(
-        "document.getElementById('comparePath').value = 'br,webkit';\
+        "document.querySelector('#ranges button[data-range=\"3600\"]').click();\
+         document.getElementById('comparePath').value = 'br,webkit';\
          const sel = document.getElementById('compare'); sel.value = 'path';\
          sel.dispatchEvent(new Event('change'))",
     )

@@ -35,7 +35,9 @@ export class Chart {
     this.el = el;
     this.o = o;
     this.markers = o.markers || [];
-    this.programmatic = 0;
+    // The x range the page set itself. uPlot reports scale changes later (batched in
+    // a microtask), so a change is the user's only when it differs from this.
+    this.expect = o.range;
     const fg = cssVar('--fg');
     const line = cssVar('--line');
     const axis = { stroke: cssVar('--muted') || fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
@@ -48,24 +50,26 @@ export class Chart {
       axes: [{ ...axis }, { ...axis, size: 56, values: (u, vals) => vals.map((v) => shortNum(u, v)) }],
       series: [{ label: 'time' }, ...o.series.map((s) => ({
         label: s.label, stroke: s.color, width: 1.5, dash: s.dash, spanGaps: true,
-        points: { show: false }, value: (u, v) => (v === null || v === undefined ? '–' : shortNum(u, v)),
+        value: (u, v) => (v === null || v === undefined ? '–' : shortNum(u, v)),
       }))],
       hooks: {
         setScale: [(u, key) => {
-          if (key !== 'x' || this.programmatic > 0) return;
+          if (key !== 'x') return;
+          const { min, max } = u.scales.x;
+          const [a, b] = this.expect;
+          if (Math.abs(min - a) < 1e-3 && Math.abs(max - b) < 1e-3) return;
+          this.expect = [min, max];
           this.o.onRange(u.scales.x.min, u.scales.x.max);
         }],
         draw: [(u) => this.drawMarkers(u)],
       },
     };
     // uPlot sets its scales while it is built: that is not a user zoom.
-    this.programmatic++;
-    try { this.u = new uPlot(opts, o.data, el); } finally { this.programmatic--; }
+    this.u = new uPlot(opts, o.data, el);
     this.setRange(o.range);
     this.bindPan();
     this.resize = () => {
-      this.programmatic++;
-      try { this.u.setSize({ width: this.width(), height: this.height() }); } finally { this.programmatic--; }
+      this.u.setSize({ width: this.width(), height: this.height() });
     };
     this.ro = new ResizeObserver(() => this.resize());
     this.ro.observe(el);
@@ -76,14 +80,13 @@ export class Chart {
 
   /** Sets the x range without reporting it as a user zoom. */
   setRange([min, max]) {
-    this.programmatic++;
-    try { this.u.setScale('x', { min, max }); } finally { this.programmatic--; }
+    this.expect = [min, max];
+    this.u.setScale('x', { min, max });
   }
 
   setData(data, range, markers) {
     this.markers = markers || this.markers;
-    this.programmatic++;
-    try { this.u.setData(data, false); } finally { this.programmatic--; }
+    this.u.setData(data, false);
     this.setRange(range);
   }
 
@@ -118,8 +121,7 @@ export class Chart {
       const per = (max - min) / over.clientWidth;
       const move = (m) => {
         const d = (x0 - m.clientX) * per;
-        this.programmatic++;
-        try { this.u.setScale('x', { min: min + d, max: max + d }); } finally { this.programmatic--; }
+        this.setRange([min + d, max + d]);
       };
       const up = () => {
         window.removeEventListener('mousemove', move);
@@ -165,8 +167,7 @@ export class Chart {
         min = t0.min + d;
         max = t0.max + d;
       }
-      this.programmatic++;
-      try { this.u.setScale('x', { min, max }); } finally { this.programmatic--; }
+      this.setRange([min, max]);
     }, { passive: false });
     over.addEventListener('touchend', (e) => {
       if (!t0 || e.touches.length) return;

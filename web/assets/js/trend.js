@@ -267,11 +267,14 @@ async function loadChart(pattern) {
     if (state.charts.get(pattern) !== c || c.seq !== seq) return;
     const all = [...series, ...extra];
     const plot = c.box.querySelector('.plot');
+    c.box.classList.toggle('nodata', !all.some((s) => s.points.length));
     if (!all.length) {
-      c.chart?.destroy();
-      c.chart = null;
-      c.labels = '';
-      plot.replaceChildren(h('div', { class: 'empty' }, 'No data in this range.'));
+      if (c.chart) {
+        // Keep the axes (a zoom into a quiet stretch): same series, no points.
+        c.chart.setData(c.chart.u.data.map(() => []), [from, until], marks);
+      } else {
+        plot.replaceChildren(h('div', { class: 'empty' }, 'No data in this range.'));
+      }
       return;
     }
     const defs = all.map((s, i) => ({
