@@ -199,10 +199,15 @@ mod tests {
             .unwrap()
             .updates()
             .iter()
-            .map(|u| match u {
-                Update::Sample { path, value, .. } => (path.clone(), value.to_string()),
-                Update::Marker { path, text } => (path.clone(), format!("marker {text}")),
-                other => (other.path().to_string(), format!("{other:?}")),
+            .map(|u| {
+                // `if let` rather than `match`: the engine may grow update kinds.
+                if let Update::Sample { path, value, .. } = u {
+                    (path.clone(), value.to_string())
+                } else if let Update::Marker { path, text } = u {
+                    (path.clone(), format!("marker {text}"))
+                } else {
+                    (u.path().to_string(), format!("{u:?}"))
+                }
             })
             .collect();
         out.sort();
