@@ -119,7 +119,8 @@ function apply(msg) {
     if (state.stats.updates.length > 100) state.stats.updates.shift();
   });
   setStatus('live', `live · ${time(msg.start + msg.len)}`);
-  refreshTotals();
+  // New leaves have no total yet: fetch at once rather than at the next refresh.
+  refreshTotals(tree.leaves.size !== before);
 }
 
 function addMarker(m) {
@@ -135,11 +136,11 @@ function addMarker(m) {
 
 let totalsBusy = false;
 let totalsAt = 0;
-async function refreshTotals() {
-  const now = performance.now();
-  if (totalsBusy || now - totalsAt < 2000) return;
+async function refreshTotals(now = false) {
+  const t = performance.now();
+  if (totalsBusy || (!now && t - totalsAt < 2000)) return;
   totalsBusy = true;
-  totalsAt = now;
+  totalsAt = t;
   try {
     for (const p of state.patterns) {
       const rows = await api.totals(p);

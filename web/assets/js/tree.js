@@ -212,4 +212,14 @@ export function sparkline(canvas, values, color) {
     pen = true;
   });
   ctx.stroke();
+  // A value with no neighbour draws no line: show it as a dot.
+  ctx.fillStyle = color;
+  values.forEach((v, i) => {
+    if (v === null || (values[i - 1] ?? null) !== null || (values[i + 1] ?? null) !== null) return;
+    const x = (i / n) * (w - 2) + 1;
+    const y = hgt - 2 - ((v - lo) / (hi - lo)) * (hgt - 4);
+    ctx.beginPath();
+    ctx.arc(x, y, 1.8, 0, Math.PI * 2);
+    ctx.fill();
+  });
 }

@@ -348,6 +348,15 @@ export function scanExport(text, csv) {
   return { paths: [...paths], lo, hi };
 }
 
+/** The server's answer to an import, in words. */
+function importSummary(name, res) {
+  if (!res || typeof res !== 'object' || res.imported === undefined) return `imported ${name}`;
+  let text = `imported ${Number(res.imported).toLocaleString()} points from ${name}`;
+  if (res.skipped) text += `, ${Number(res.skipped).toLocaleString()} skipped`;
+  if (res.errors && res.errors.length) text += `: ${res.errors.slice(0, 3).join('; ')}`;
+  return text;
+}
+
 function csvRow(line) {
   const out = [];
   let cur = '';
@@ -370,7 +379,7 @@ $('#import').addEventListener('change', async (ev) => {
     const text = await file.text();
     const scan = scanExport(text, /\.csv$/i.test(file.name));
     const res = await api.importFile(file);
-    toast(`imported ${file.name}${res && typeof res === 'object' ? `: ${JSON.stringify(res)}` : ''}`);
+    toast(importSummary(file.name, res), Boolean(res && res.errors && res.errors.length));
     await loadTree();
     if (scan.paths.length && Number.isFinite(scan.lo)) {
       const pad = Math.max(60, (scan.hi - scan.lo) * 0.05);
