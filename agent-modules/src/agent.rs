@@ -15,7 +15,7 @@ use serde_json::{Value as Json, json};
 use crate::builtin;
 use crate::config::AgentConfig;
 use crate::error::{Error, Result};
-use crate::folder::{self, ModuleKind};
+use crate::folder::{self, ModuleEntry, ModuleKind};
 use crate::metric::Sample;
 use crate::module::{Module, Scheduled};
 use crate::native::NativeModule;
@@ -24,6 +24,10 @@ use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
 use crate::tree::{Rates, build_push};
 
+/// How often the agent rereads the module folder, so `.on`/`.off` switch modules while
+/// it runs.
+pub const RESCAN: Duration = Duration::from_secs(10);
+
 /// The modules of a folder, loaded, and what failed to load.
 pub struct LoadedModules {
     /// Modules that loaded, scheduled.
@@ -31,8 +35,8 @@ pub struct LoadedModules {
     /// `(module, error)` for each enabled module that failed to load (with the Python
     /// traceback where there is one). Disabled modules are not loaded and not listed.
     pub errors: Vec<(String, Error)>,
-    // Kept so the Python thread lives as long as the modules.
-    _python: Option<PythonHost>,
+    // Started on the first Python module; lives as long as the modules.
+    python: Option<PythonHost>,
 }
 
 impl std::fmt::Debug for LoadedModules {
@@ -51,49 +55,89 @@ impl std::fmt::Debug for LoadedModules {
 /// # Errors
 /// Only when the folder itself cannot be read.
 pub fn load_modules(dir: &Path, default_interval: Duration) -> Result<LoadedModules> {
-    let entries = folder::list_modules(dir)?;
-    let start = Instant::now();
-    let mut python: Option<PythonHost> = None;
-    let mut modules = Vec::new();
-    let mut errors = Vec::new();
-    for entry in entries.into_iter().filter(|e| e.enabled) {
-        let interval = entry.interval.unwrap_or(default_interval);
-        let loaded: Result<Box<dyn Module>> = match &entry.kind {
+    let mut loaded = LoadedModules {
+        modules: Vec::new(),
+        errors: Vec::new(),
+        python: None,
+    };
+    loaded.rescan(dir, default_interval, Instant::now())?;
+    Ok(loaded)
+}
+
+impl LoadedModules {
+    fn load_entry(&mut self, entry: &ModuleEntry) -> Result<Box<dyn Module>> {
+        match &entry.kind {
             Err(e) => Err(e.clone()),
             Ok(ModuleKind::Builtin) => builtin::build(&entry.name, &entry.params),
             Ok(ModuleKind::Native(path)) => NativeModule::load(&entry.name, path, &entry.params)
                 .map(|m| Box::new(m) as Box<dyn Module>),
             Ok(ModuleKind::Python(path)) => {
-                let host = match &python {
+                let host = match &self.python {
                     Some(h) => h.clone(),
                     None => {
                         let h = PythonHost::start()?;
-                        python = Some(h.clone());
+                        self.python = Some(h.clone());
                         h
                     }
                 };
                 host.load(&entry.name, path, entry.params.clone())
                     .map(|m| Box::new(m) as Box<dyn Module>)
             }
-        };
-        match loaded {
-            Ok(m) => modules.push(Scheduled::new(m, interval, start)),
-            Err(e) => {
-                tracing::error!(module = %entry.name, "module not loaded: {e}");
-                errors.push((entry.name.clone(), e));
-            }
         }
     }
-    Ok(LoadedModules {
-        modules,
-        errors,
-        _python: python,
-    })
+
+    /// Rereads `dir`: cleans up and drops modules switched off, loads modules switched
+    /// on (first due at `now`). Returns the errors of modules that failed to load now.
+    ///
+    /// # Errors
+    /// The folder cannot be read (nothing changes then).
+    pub fn rescan(
+        &mut self,
+        dir: &Path,
+        default_interval: Duration,
+        now: Instant,
+    ) -> Result<Vec<(String, Error)>> {
+        let entries = folder::list_modules(dir)?;
+        let enabled: Vec<&ModuleEntry> = entries.iter().filter(|e| e.enabled).collect();
+        let on = |name: &str| enabled.iter().any(|e| e.name == name);
+        let mut kept = Vec::with_capacity(self.modules.len());
+        for mut m in std::mem::take(&mut self.modules) {
+            if on(m.module.name()) {
+                kept.push(m);
+            } else {
+                tracing::info!(module = m.module.name(), "module switched off");
+                m.module.cleanup();
+            }
+        }
+        self.modules = kept;
+        self.errors.retain(|(name, _)| on(name));
+        let mut new_errors = Vec::new();
+        for entry in enabled {
+            let known = self.modules.iter().any(|m| m.module.name() == entry.name)
+                || self.errors.iter().any(|(n, _)| *n == entry.name);
+            if known {
+                continue;
+            }
+            let interval = entry.interval.unwrap_or(default_interval);
+            match self.load_entry(entry) {
+                Ok(m) => self.modules.push(Scheduled::new(m, interval, now)),
+                Err(e) => {
+                    tracing::error!(module = %entry.name, "module not loaded: {e}");
+                    self.errors.push((entry.name.clone(), e.clone()));
+                    new_errors.push((entry.name.clone(), e));
+                }
+            }
+        }
+        Ok(new_errors)
+    }
 }
 
 /// A running agent's state between ticks.
 pub struct Agent {
     host: String,
+    modules_dir: std::path::PathBuf,
+    default_interval: Duration,
+    next_scan: Instant,
     loaded: LoadedModules,
     outbox: Outbox,
     rates: Rates,
@@ -120,6 +164,9 @@ impl Agent {
         let outbox = Outbox::start(&OutboxConfig::from_agent(config, &config.servers)?)?;
         let mut agent = Agent {
             host: config.host_name(),
+            modules_dir: config.modules.clone(),
+            default_interval: config.interval,
+            next_scan: Instant::now() + RESCAN,
             loaded,
             outbox,
             rates: Rates::new(),
@@ -232,16 +279,40 @@ impl Agent {
     /// Runs until `shutdown`, then calls every module's cleanup and gives the senders
     /// up to `grace` to deliver what is pending (the rest goes to the spool).
     pub fn run(mut self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
-        while let Some(next) = self.next_due() {
+        loop {
+            let next = self
+                .next_due()
+                .map_or(self.next_scan, |n| n.min(self.next_scan));
             if shutdown.wait_until(next) {
                 break;
             }
-            self.tick(Instant::now());
+            let now = Instant::now();
+            if now >= self.next_scan {
+                self.rescan(now);
+            }
+            self.tick(now);
         }
         for m in &mut self.loaded.modules {
             m.module.cleanup();
         }
         self.outbox.close(grace)
+    }
+
+    /// Rereads the module folder (see [`LoadedModules::rescan`]); failures are reported
+    /// like load errors at start.
+    pub fn rescan(&mut self, now: Instant) {
+        self.next_scan = now + RESCAN;
+        match self
+            .loaded
+            .rescan(&self.modules_dir, self.default_interval, now)
+        {
+            Ok(errors) => {
+                for (m, e) in errors {
+                    self.note_error(&m, e.to_string());
+                }
+            }
+            Err(e) => tracing::warn!("module folder: {e}"),
+        }
     }
 
     /// Every server's counters.

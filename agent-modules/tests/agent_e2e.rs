@@ -184,3 +184,38 @@ fn a_too_small_buffer_reports_its_drops() {
     let last = docs.last().unwrap();
     assert!(leaf(last, "uptime,testhost,seconds").is_some());
 }
+
+#[test]
+fn on_and_off_files_switch_modules_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "uptime.conf", "");
+    write(d, "load.conf", "");
+    write(d, "load.off", "");
+    write(
+        d,
+        "bye.py",
+        &format!(
+            "def metric_init(p):\n    return {{'name': 'x', 'call_back': lambda n: 1}}\n\
+             def metric_cleanup():\n    open({:?}, 'w').write('bye')\n",
+            d.join("bye.log").display().to_string()
+        ),
+    );
+    let rx = TcpReceiver::start();
+    let mut a = agent::Agent::new(&config(d, vec![rx.url()], 1000)).unwrap();
+    assert_eq!(a.module_names(), ["bye", "uptime"]);
+    let table = treestat_agent::folder::modules_table(d).unwrap();
+    assert!(table.contains("load             off  built-in"), "{table}");
+
+    treestat_agent::folder::enable(d, "load").unwrap();
+    treestat_agent::folder::disable(d, "bye").unwrap();
+    a.rescan(std::time::Instant::now());
+    assert_eq!(a.module_names(), ["uptime", "load"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("bye.log")).unwrap(),
+        "bye",
+        "cleaned up"
+    );
+    let doc = a.tick(std::time::Instant::now()).unwrap();
+    assert!(leaf(&doc, "load,testhost,one").is_some(), "{doc}");
+}
