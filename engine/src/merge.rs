@@ -194,16 +194,50 @@ impl Merger<'_> {
                 action,
                 ts,
             } => {
-                let keys: Vec<&str> = path.split(',').collect();
-                let mut b = ROOT;
-                for i in 0..keys.len() - 1 {
-                    b = self.branch(b, keys[i], *action, &keys[..=i]);
-                }
-                let l = self.leaf(b, keys[keys.len() - 1], *action, &keys);
+                let l = self.path_leaf(path, *action);
                 self.sample(l, *value, ts.unwrap_or(self.now));
+            }
+            Update::Stats {
+                path,
+                stats,
+                action,
+            } => {
+                let l = self.path_leaf(path, *action);
+                self.merge_stats(l, stats);
             }
             Update::Marker { path, text } => self.marker(path.clone(), text),
         }
+    }
+
+    /// The leaf at a validated path, creating what is missing.
+    fn path_leaf(&mut self, path: &str, action: Option<Action>) -> u32 {
+        let keys: Vec<&str> = path.split(',').collect();
+        let mut b = ROOT;
+        for i in 0..keys.len() - 1 {
+            b = self.branch(b, keys[i], action, &keys[..=i]);
+        }
+        self.leaf(b, keys[keys.len() - 1], action, &keys)
+    }
+
+    /// Merges samples folded elsewhere into a leaf, now.
+    fn merge_stats(&mut self, l: u32, stats: &crate::Stats) {
+        let now = self.now;
+        let leaf = self.tree.leaf_mut(l);
+        let newest = now >= leaf.last_ts;
+        let last = if newest { stats.last } else { leaf.total.last };
+        leaf.total.merge(stats);
+        leaf.total.last = last;
+        if newest {
+            leaf.last_ts = now;
+        }
+        if leaf.cur == u32::MAX {
+            leaf.cur = u32::try_from(self.open.points.len()).unwrap_or(u32::MAX - 1);
+            self.open.points.push((l, crate::Stats::EMPTY));
+        }
+        let cur = leaf.cur as usize;
+        self.open.points[cur].1.merge(stats);
+        self.touched.leaves.push(l);
+        self.touched.samples += usize::try_from(stats.count).unwrap_or(usize::MAX);
     }
 }
 
@@ -249,7 +283,7 @@ pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
     let mut created: HashSet<&str> = HashSet::new();
     let mut n = 0;
     for u in updates {
-        let Update::Sample { path, .. } = u else {
+        let (Update::Sample { path, .. } | Update::Stats { path, .. }) = u else {
             continue;
         };
         let mut node = Some(ROOT);

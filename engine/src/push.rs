@@ -339,6 +339,16 @@ pub enum Update {
         /// Time stamp; `None` is now.
         ts: Option<i64>,
     },
+    /// Samples already folded elsewhere (a pipe's interval, a relay): merged whole, so
+    /// a mean over a million samples costs one update and stays exact.
+    Stats {
+        /// Comma-joined keys.
+        path: String,
+        /// The folded samples; `last` is taken as the newest.
+        stats: crate::Stats,
+        /// As for [`Update::Sample`].
+        action: Option<Action>,
+    },
     /// An annotation at a path.
     Marker {
         /// Comma-joined keys.
@@ -352,7 +362,9 @@ impl Update {
     /// The path the update goes to.
     pub fn path(&self) -> &str {
         match self {
-            Update::Sample { path, .. } | Update::Marker { path, .. } => path,
+            Update::Sample { path, .. }
+            | Update::Stats { path, .. }
+            | Update::Marker { path, .. } => path,
         }
     }
 }
@@ -386,6 +398,15 @@ impl Batch {
             value,
             action,
             ts: Some(ts),
+        });
+    }
+
+    /// Samples folded elsewhere, merged whole at `path` (see [`Update::Stats`]).
+    pub fn stats(&mut self, path: &str, stats: crate::Stats, action: Option<Action>) {
+        self.updates.push(Update::Stats {
+            path: path.to_string(),
+            stats,
+            action,
         });
     }
 
@@ -430,12 +451,20 @@ impl Batch {
                     format!("path {:?} is deeper than {max_depth} levels", u.path()),
                 ));
             }
-            if let Update::Sample { value, path, .. } = u
-                && !value.is_finite()
-            {
+            let finite = match u {
+                Update::Sample { value, .. } => value.is_finite(),
+                Update::Stats { stats, .. } => {
+                    stats.count > 0
+                        && [stats.sum, stats.min, stats.max, stats.last]
+                            .iter()
+                            .all(|v| v.is_finite())
+                }
+                Update::Marker { .. } => true,
+            };
+            if !finite {
                 return Err(Error::new(
                     ErrorKind::BadValue,
-                    format!("value {value} at {path:?} is not a finite number"),
+                    format!("the value at {:?} is not a finite number", u.path()),
                 ));
             }
         }

@@ -271,3 +271,22 @@ fn rows_from_elsewhere_aggregate_like_live_queries() {
         );
     }
 }
+
+#[test]
+fn folded_stats_merge_whole_and_keep_means_exact() {
+    let e = Engine::default();
+    let mut b = treestat_engine::Batch::new();
+    let mut s = treestat_engine::Stats::EMPTY;
+    for v in [30.0, 40.0, 50.0] {
+        s.add(v, true);
+    }
+    b.stats("lat", s, None);
+    b.stats("hits", treestat_engine::Stats::one(4.0), Some(Action::Add));
+    let summary = e.apply(&b).unwrap();
+    assert_eq!(summary.samples, 4);
+    e.push_json(br#"{"lat":60,"hits":1}"#).unwrap();
+    assert_eq!(q(&e, ""), rows(&[("hits", 5.0), ("lat", 45.0)]));
+    let mut bad = treestat_engine::Batch::new();
+    bad.stats("x", treestat_engine::Stats::EMPTY, None);
+    assert_eq!(e.apply(&bad).unwrap_err().kind(), ErrorKind::BadValue);
+}

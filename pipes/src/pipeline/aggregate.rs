@@ -2,14 +2,13 @@
 //!
 //! A busy log emits millions of samples per interval onto a few hundred paths; folding
 //! them here (a hash map keyed by path, no allocation for a path seen before) turns
-//! them into one update per path. The engine's [`Batch`] takes single samples, so at
-//! flush an `add` path becomes one sample of its sum, `max`/`min`/`last` one sample of
-//! that value, and an `average` (or inherited) path `count` samples of its mean, which
-//! keeps the engine's running sum and count exact. Batches are applied in chunks of
+//! them into one update per path: at flush each path becomes one [`Batch::stats`]
+//! update carrying its sum, count, min, max and last, so the engine's running mean
+//! stays exact however many samples were folded. Batches are applied in chunks of
 //! [`CHUNK`] so memory stays bounded.
 
 use std::collections::HashMap;
-use treestat_engine::{Batch, Engine, PushSummary};
+use treestat_engine::{Batch, Engine, PushSummary, Stats};
 use treestat_pipe_api::{Action, Emit};
 
 /// Most updates in one batch handed to the engine.
@@ -104,9 +103,10 @@ impl Aggregate {
 
     /// The updates as a push document for a remote server (`treestat tail --server`):
     /// a JSON array of trees, one per action, each with its `default_action` (none for
-    /// inherited paths). Average and inherited paths carry their samples as an array of
-    /// `count` means, as [`Aggregate::apply_to`] does, so the server's running mean
-    /// stays exact; the document grows with those counts.
+    /// inherited paths), one value per path. JSON pushes carry samples, not folded
+    /// counts, so an average path is sent as one sample of the interval's mean: on the
+    /// server each interval then weighs the same (in-process tailing, and the server's
+    /// own `[[tail]]` sources, stay exact through [`Aggregate::apply_to`]).
     pub fn to_push_json(&self) -> serde_json::Value {
         use serde_json::{Map, Value};
         let mut trees: Vec<(Option<Action>, Map<String, Value>)> = Vec::new();
@@ -124,13 +124,7 @@ impl Aggregate {
                     trees.len() - 1
                 }
             };
-            let value = match f.action {
-                Some(Action::Average) | None if f.count > 1 => {
-                    let mean = f.mean();
-                    Value::Array((0..f.count).map(|_| Value::from(mean)).collect())
-                }
-                _ => Value::from(f.value()),
-            };
+            let value = Value::from(f.value());
             insert_path(&mut trees[i].1, path, value);
         }
         Value::Array(trees.into_iter().map(|(_, m)| Value::Object(m)).collect())
@@ -174,18 +168,14 @@ impl Aggregate {
             *batch = Batch::new();
         };
         for (path, f) in &self.map {
-            match f.action {
-                Some(Action::Average) | None if f.count > 1 => {
-                    let mean = f.mean();
-                    for _ in 0..f.count {
-                        batch.sample(path, mean, f.action);
-                        if batch.len() >= CHUNK {
-                            send(&mut batch);
-                        }
-                    }
-                }
-                _ => batch.sample(path, f.value(), f.action),
-            }
+            let stats = Stats {
+                sum: f.sum,
+                count: f.count,
+                min: f.min,
+                max: f.max,
+                last: f.last,
+            };
+            batch.stats(path, stats, f.action);
             if batch.len() >= CHUNK {
                 send(&mut batch);
             }
@@ -295,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn push_json_groups_by_action_and_keeps_counts() {
+    fn push_json_groups_by_action_with_one_value_per_path() {
         let mut a = Aggregate::new(100);
         a.emit("br,IE,8.0", 1.0, Some(Action::Add));
         a.emit("br,IE,8.0", 1.0, Some(Action::Add));
@@ -307,7 +297,7 @@ mod tests {
             j,
             serde_json::json!([
                 {"default_action": "add", "br": {"IE": {"8.0": 2.0}}},
-                {"default_action": "average", "rt": {"avg": [2.0, 2.0]}},
+                {"default_action": "average", "rt": {"avg": 2.0}},
                 {"x": 4.0}
             ])
         );
