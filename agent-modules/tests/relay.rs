@@ -206,3 +206,52 @@ fn three_agents_through_a_relay() {
     rshut.trigger();
     rhandle.join().unwrap();
 }
+
+#[test]
+fn example_python_module_values_reach_an_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/modules/example.py");
+    assert!(Path::new(example).exists(), "missing {example}");
+    std::fs::copy(example, dir.path().join("example.py")).unwrap();
+    std::fs::write(
+        dir.path().join("example.conf"),
+        "RandomMax = 500\nConstantValue = 322\n",
+    )
+    .unwrap();
+    let upstream = TcpReceiver::start();
+    let relay = Relay::bind(&relay_config(upstream.url(), Duration::from_secs(3600))).unwrap();
+    let engine = relay.engine();
+    let tcp = relay.local_addrs()[0].clone();
+    let (rshut, rhandle) = start(relay);
+    let cfg = agent_config(dir.path(), "pyhost", tcp);
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    let h = std::thread::spawn(move || {
+        agent::run(&cfg, &s).unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rows = loop {
+        let rows = engine.query("example,pyhost").unwrap();
+        if rows.len() == 2
+            && engine
+                .query("_treestat,agent,pyhost,modules")
+                .unwrap()
+                .len()
+                == 1
+        {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "no example values: {rows:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        rows[0],
+        ("example,pyhost,example_constant".to_string(), 322.0)
+    );
+    assert_eq!(rows[1].0, "example,pyhost,example_random");
+    assert!((0.0..500.0).contains(&rows[1].1), "{rows:?}");
+    shutdown.trigger();
+    h.join().unwrap();
+    rshut.trigger();
+    rhandle.join().unwrap();
+}

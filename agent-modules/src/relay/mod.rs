@@ -96,6 +96,12 @@ impl Relay {
         Arc::clone(&self.counters)
     }
 
+    /// The relay's engine (a cheap-clone handle): what has been merged, with totals
+    /// since start, for queries.
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
     /// The bound addresses, as URLs (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<String> {
         self.listeners.iter().map(listen::Bound::url).collect()
