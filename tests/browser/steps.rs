@@ -203,6 +203,41 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
     {
         return Err(format!("the PNG link is {href}"));
     }
+    // The chart's links answer: the PNG renders, the NDJSON export holds the series.
+    let links = tab
+        .eval(
+            "(async () => { const a = [...document.querySelectorAll('.chart h3 a')];\
+             const png = await fetch(a[0].href); const nd = await fetch(a[1].href);\
+             return [png.status, png.headers.get('content-type'), nd.status, await nd.text()]; })()",
+        )
+        .await?;
+    if links[0] != 200
+        || !links[1]
+            .as_str()
+            .is_some_and(|t| t.starts_with("image/png"))
+        || links[2] != 200
+    {
+        return Err(format!("the chart's PNG and NDJSON links answered {links}"));
+    }
+    tab.eval("document.querySelector('#ranges button[data-range=\"3600\"]').click()")
+        .await?;
+    let export = tab
+        .wait_for(
+            "(async () => { const t = await (await fetch(document.querySelectorAll('.chart h3 a')[1].href)).text();\
+             return t.includes('\"br,ie,7\"') && t; })()",
+            "the NDJSON export of the last hour to hold br,ie,7",
+            PATIENCE,
+        )
+        .await?;
+    println!(
+        "export link: {}",
+        export
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+    );
     // Compare over the last hour again: overlay another path on the chart.
     tab.eval(
         "document.querySelector('#ranges button[data-range=\"3600\"]').click();\
