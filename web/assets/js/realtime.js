@@ -131,7 +131,7 @@ function addMarker(m) {
   const ul = $('#markers');
   ul.prepend(h('li', {}, h('span', { class: 'ts mono' }, time(m.ts)), h('b', {}, '⚑ '), h('code', {}, m.path), ' ', m.text));
   while (ul.children.length > MAX_MARKERS) ul.lastChild.remove();
-  $('#markerCount').textContent = `${state.markers.length}`;
+  $('#markerCount').textContent = `${state.markers.length} (newest first)`;
 }
 
 let totalsBusy = false;
