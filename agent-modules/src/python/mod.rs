@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::metric::MetricDesc;
@@ -82,15 +83,20 @@ impl PythonHost {
                 reply,
             })
             .map_err(|_| Error::module("the Python thread has stopped"))?;
-        let (id, descriptors) = rx
-            .recv()
-            .map_err(|_| Error::module("the Python thread has stopped"))??;
+        let (id, descriptors) = rx.recv_timeout(CALL_TIMEOUT).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Error::module(format!(
+                "{name}: metric_init gave no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )),
+            mpsc::RecvTimeoutError::Disconnected => Error::module("the Python thread has stopped"),
+        })??;
         Ok(PythonModule {
             name: name.to_string(),
             id,
             descriptors,
             tx: self.tx.clone(),
             cleaned: false,
+            waiting: None,
         })
     }
 }
@@ -102,7 +108,11 @@ pub struct PythonModule {
     descriptors: Vec<MetricDesc>,
     tx: mpsc::Sender<Request>,
     cleaned: bool,
+    waiting: Option<mpsc::Receiver<Collection>>,
 }
+
+/// How long a collection may take before the agent goes on without it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl PythonModule {
     /// The descriptors `metric_init` returned.
@@ -123,10 +133,13 @@ impl PythonModule {
         self.tx
             .send(Request::Cleanup { id: self.id, reply })
             .map_err(|_| Error::module("the Python thread has stopped"))?;
-        match rx.recv() {
+        match rx.recv_timeout(CALL_TIMEOUT) {
             Ok(None) => Ok(()),
             Ok(Some(e)) => Err(Error::module(e)),
-            Err(_) => Err(Error::module("the Python thread has stopped")),
+            Err(_) => Err(Error::module(format!(
+                "{}: metric_cleanup gave no answer (the Python thread is busy or stopped)",
+                self.name
+            ))),
         }
     }
 }
@@ -137,14 +150,40 @@ impl Module for PythonModule {
     }
 
     fn collect(&mut self) -> Collection {
+        let failed = |why: String| Collection {
+            samples: Vec::new(),
+            errors: vec![format!("{}: {why}", self.name)],
+        };
+        // A callback still running from an earlier interval: do not queue another call
+        // behind it (that would grow without bound), report it instead.
+        if let Some(rx) = &self.waiting {
+            match rx.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => {
+                    return failed("the previous collection is still running".into());
+                }
+                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => self.waiting = None,
+            }
+        }
         let (reply, rx) = mpsc::channel();
-        let sent = self.tx.send(Request::Collect { id: self.id, reply });
-        match sent.ok().and_then(|()| rx.recv().ok()) {
-            Some(c) => c,
-            None => Collection {
-                samples: Vec::new(),
-                errors: vec![format!("{}: the Python thread has stopped", self.name)],
-            },
+        if self
+            .tx
+            .send(Request::Collect { id: self.id, reply })
+            .is_err()
+        {
+            return failed("the Python thread has stopped".into());
+        }
+        match rx.recv_timeout(CALL_TIMEOUT) {
+            Ok(c) => c,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.waiting = Some(rx);
+                failed(format!(
+                    "no answer within {} s; skipped until it returns",
+                    CALL_TIMEOUT.as_secs()
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                failed("the Python thread has stopped".into())
+            }
         }
     }
 
