@@ -319,6 +319,12 @@ pub async fn import(chrome: &Chrome, site: &Site, dir: &Path) -> Result<(), Stri
         PATIENCE,
     )
     .await?;
+    tab.wait_for(
+        "document.querySelector('#tree [data-path=\"imported,disk,used\"] input:checked')",
+        "the imported series listed and selected in the tree",
+        PATIENCE,
+    )
+    .await?;
     tab.screenshot(&site.shots, "6-imported").await?;
     Ok(())
 }

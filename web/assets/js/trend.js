@@ -384,6 +384,8 @@ $('#import').addEventListener('change', async (ev) => {
     if (scan.paths.length && Number.isFinite(scan.lo)) {
       const pad = Math.max(60, (scan.hi - scan.lo) * 0.05);
       setFixed(scan.lo - pad, scan.hi + pad);
+      // Imported series live in the trend store, not in the live tree: list them too.
+      for (const p of scan.paths.slice(0, 1000)) state.tree.node(p);
       for (const p of scan.paths.slice(0, 6)) if (!state.selected.includes(p)) { state.selected.push(p); openTo(p); }
       relayout();
       saveURL();
