@@ -487,7 +487,7 @@ mod tests {
                     assert_eq!(*action, Some(Action::Last));
                     (path.as_str(), *value)
                 }
-                Update::Marker { .. } => panic!("no markers expected"),
+                other => panic!("a sample expected, got {other:?}"),
             })
             .collect();
         assert!(

@@ -169,6 +169,11 @@ impl ListenerMetrics {
         self.rejects[reason as usize].inc();
     }
 
+    /// Counts `n` refusals at once (a refused batch).
+    pub fn reject_n(&self, reason: Reject, n: u64) {
+        self.rejects[reason as usize].add(n);
+    }
+
     /// Refusals for one reason so far.
     pub fn rejects(&self, reason: Reject) -> u64 {
         self.rejects[reason as usize].get()

@@ -12,6 +12,7 @@
 //! [`bind`] and [`Listeners::serve`] are the one-call wiring for `treestat serve`.
 
 pub mod config;
+mod fold;
 pub mod graphite;
 pub mod keys;
 pub mod lines;

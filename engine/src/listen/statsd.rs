@@ -451,7 +451,7 @@ mod tests {
                 action,
                 ..
             } => (path.as_str(), *value, *action),
-            Update::Marker { .. } => panic!("no markers"),
+            other => panic!("a sample expected, got {other:?}"),
         }
     }
 

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::ListenConfig;
+use super::fold::fold;
 use super::graphite;
 use super::lines::{Frame, LineFramer};
 use super::metrics::{LineError, ListenerMetrics, Reject};
@@ -323,6 +324,6 @@ impl LineProto for GraphiteLines {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        apply_split(&self.engine, batch, &self.metrics);
+        apply_split(&self.engine, fold(batch), &self.metrics);
     }
 }

@@ -13,12 +13,13 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::config::ListenConfig;
+use super::fold::fold;
 use super::metrics::{LineError, ListenerMetrics, Reject};
 use super::simplestats::{self, Line};
 use super::statsd::Statsd;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use crate::push::{Batch, PushDoc, PushTree};
+use crate::push::{Batch, PushDoc, PushTree, Update};
 use crate::telemetry::Telemetry;
 
 /// The largest payload a UDP datagram can carry.
@@ -141,7 +142,7 @@ pub async fn serve_statsd(
             None => {
                 started = false;
                 if !batch.is_empty() {
-                    apply_split(&engine, std::mem::take(&mut batch), &metrics);
+                    apply_split(&engine, fold(std::mem::take(&mut batch)), &metrics);
                 }
             }
         },
@@ -220,14 +221,22 @@ pub(crate) fn apply_split(engine: &Engine, batch: Batch, metrics: &ListenerMetri
             apply_split(engine, Batch { updates: head }, metrics);
             apply_split(engine, Batch { updates: tail }, metrics);
         }
-        Err(e) => count_refused(&e, batch.len(), metrics),
+        Err(e) => {
+            let lines = batch.updates.iter().map(lines_in).sum();
+            count_refused(&e, lines, metrics);
+        }
+    }
+}
+
+/// Lines an update stands for (a folded one stands for all its samples).
+fn lines_in(u: &Update) -> usize {
+    match u {
+        Update::Stats { stats, .. } => usize::try_from(stats.count).unwrap_or(usize::MAX),
+        _ => 1,
     }
 }
 
 fn count_refused(e: &Error, n: usize, metrics: &ListenerMetrics) {
     tracing::debug!("push refused: {e}");
-    let reason = Reject::from(e.kind());
-    for _ in 0..n {
-        metrics.reject(reason);
-    }
+    metrics.reject_n(Reject::from(e.kind()), n as u64);
 }
