@@ -35,6 +35,9 @@ pub struct AgentConfig {
     /// The largest UDP datagram the agent sends, in bytes; larger pushes are split into
     /// several documents. Default 1400 (fits a typical Ethernet MTU).
     pub udp_max_datagram: usize,
+    /// The largest document sent over TCP (one line) or HTTP (one body), in bytes;
+    /// larger pushes are split. Default 60000 (under the server's 64 KiB line limit).
+    pub max_document: usize,
     /// The buffer that holds pushes while a server is unreachable.
     pub buffer: BufferConfig,
     /// The relay (`treestat relay`), when this host runs one.
@@ -50,6 +53,7 @@ impl Default for AgentConfig {
             modules: PathBuf::from("modules"),
             timeout: Duration::from_secs(5),
             udp_max_datagram: 1400,
+            max_document: 60000,
             buffer: BufferConfig::default(),
             relay: RelayConfig::default(),
         }
@@ -157,6 +161,9 @@ impl AgentConfig {
         }
         if self.udp_max_datagram < 64 || self.udp_max_datagram > 65507 {
             return Err(Error::config("udp_max_datagram must be in 64..=65507"));
+        }
+        if self.max_document < 64 {
+            return Err(Error::config("max_document must be at least 64"));
         }
         if let Some(host) = &self.host {
             crate::tree::check_key(host).map_err(|e| Error::config(format!("host: {e}")))?;

@@ -16,6 +16,7 @@ fn outbox(urls: &[String], count: usize, spool: Option<std::path::PathBuf>) -> O
         servers: urls.iter().map(|u| ServerUrl::parse(u).unwrap()).collect(),
         timeout: Duration::from_secs(2),
         udp_max_datagram: 300,
+        max_document: 1000,
         buffer_count: count,
         spool: spool.map(|p| (p, 1 << 20)),
         max_backoff: Duration::from_millis(100),
@@ -135,4 +136,24 @@ fn the_spool_carries_pushes_across_a_restart() {
     let docs = rx.got.wait_for("7 documents", |d| d.len() >= 7);
     assert_eq!(seqs(&docs), (0..7).collect::<Vec<_>>());
     again.close(Duration::from_secs(2));
+}
+
+#[test]
+fn tcp_splits_documents_over_the_line_limit() {
+    let tcp = TcpReceiver::start();
+    let out = outbox(&[tcp.url()], 10, None);
+    let mut m = serde_json::Map::new();
+    for i in 0..200 {
+        m.insert(format!("k{i}"), json!(i));
+    }
+    out.send(&json!({"big": m}));
+    let docs = tcp.got.wait_for("200 leaves", |d| {
+        d.iter()
+            .map(|doc| doc[0]["big"].as_object().map_or(0, |m| m.len()))
+            .sum::<usize>()
+            == 200
+    });
+    assert!(docs.len() > 1);
+    assert!(docs.iter().all(|d| d.to_string().len() <= 1000));
+    out.close(Duration::from_secs(2));
 }

@@ -61,6 +61,8 @@ pub struct OutboxConfig {
     pub timeout: Duration,
     /// The largest UDP datagram.
     pub udp_max_datagram: usize,
+    /// The largest TCP line or HTTP body.
+    pub max_document: usize,
     /// Documents in memory per server.
     pub buffer_count: usize,
     /// Spool file (the server's index is appended) and its size bound.
@@ -82,6 +84,7 @@ impl OutboxConfig {
                 .collect::<Result<_>>()?,
             timeout: config.timeout,
             udp_max_datagram: config.udp_max_datagram,
+            max_document: config.max_document,
             buffer_count: config.buffer.count,
             spool: config
                 .buffer
@@ -103,6 +106,7 @@ struct Server {
 pub struct Outbox {
     servers: Vec<Server>,
     udp_max: usize,
+    doc_max: usize,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -158,24 +162,21 @@ impl Outbox {
         Ok(Outbox {
             servers,
             udp_max: config.udp_max_datagram,
+            doc_max: config.max_document,
         })
     }
 
-    /// Queues `doc` for every server (split into datagrams for UDP servers).
+    /// Queues `doc` for every server, split into documents of at most the UDP datagram
+    /// size or the TCP/HTTP document size.
     pub fn send(&self, doc: &Json) {
-        let mut whole: Option<Vec<u8>> = None;
+        let mut udp: Option<(Vec<Vec<u8>>, usize)> = None;
+        let mut other: Option<(Vec<Vec<u8>>, usize)> = None;
         for s in &self.servers {
             let (docs, too_big) = match s.url {
-                ServerUrl::Udp(_) => split(doc, self.udp_max),
-                _ => (
-                    vec![
-                        whole
-                            .get_or_insert_with(|| serde_json::to_vec(doc).unwrap_or_default())
-                            .clone(),
-                    ],
-                    0,
-                ),
-            };
+                ServerUrl::Udp(_) => udp.get_or_insert_with(|| split(doc, self.udp_max)),
+                _ => other.get_or_insert_with(|| split(doc, self.doc_max)),
+            }
+            .clone();
             let mut st = s.shared.state.lock();
             st.stats.dropped += u64::try_from(too_big).unwrap_or(0);
             for d in docs {
