@@ -168,7 +168,8 @@ fn load_uptime_disk_network_ip_processes_report() {
 
     let disk = builtin::build("disk", &no_params()).unwrap().collect();
     assert!(disk.errors.is_empty(), "{:?}", disk.errors);
-    if let Some(root) = find(&disk.samples, &["/", "total"]) {
+    {
+        let root = find(&disk.samples, &["/", "total"]).expect("the root file system");
         let df = Command::new("df")
             .args(["-B1", "--output=size", "/"])
             .output()

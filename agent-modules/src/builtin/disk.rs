@@ -10,8 +10,9 @@ use crate::module::{Collection, Module};
 /// The disk space module.
 pub struct DiskSpace;
 
-/// Mounts of real block devices from /proc/mounts text: `(device, mount point)`, one per
-/// device (the first mount wins), octal escapes (`\040`) decoded.
+/// Mounts of real block devices (and the root file system, whatever its device) from
+/// /proc/mounts text: `(device, mount point)`, one per device (the first mount wins),
+/// octal escapes (`\040`) decoded.
 pub fn real_mounts(text: &str) -> Vec<(String, String)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
@@ -20,7 +21,9 @@ pub fn real_mounts(text: &str) -> Vec<(String, String)> {
         let (Some(dev), Some(mnt)) = (f.next(), f.next()) else {
             continue;
         };
-        if !dev.starts_with('/') || dev.starts_with("/dev/loop") || !seen.insert(dev) {
+        // Block devices, plus whatever holds `/` (overlay in a container).
+        let real = (dev.starts_with('/') && !dev.starts_with("/dev/loop")) || mnt == "/";
+        if !real || !seen.insert(dev) {
             continue;
         }
         out.push((dev.to_string(), unescape(mnt)));
@@ -167,13 +170,14 @@ mod tests {
     #[test]
     fn mounts_keep_block_devices_once() {
         let m = real_mounts(
-            "proc /proc proc rw 0 0\n/dev/sda1 / ext4 rw 0 0\n/dev/sda1 /x ext4 rw 0 0\n\
+            "overlay / overlay rw 0 0\nproc /proc proc rw 0 0\n/dev/sda1 /h ext4 rw 0 0\n/dev/sda1 /x ext4 rw 0 0\n\
              /dev/sdb1 /my\\040disk ext4 rw 0 0\n",
         );
         assert_eq!(
             m,
             vec![
-                ("/dev/sda1".into(), "/".into()),
+                ("overlay".into(), "/".into()),
+                ("/dev/sda1".into(), "/h".into()),
                 ("/dev/sdb1".into(), "/my disk".into())
             ]
         );
