@@ -74,3 +74,187 @@ pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result
     }
     Ok(())
 }
+
+/// Percent-encodes a query-string value.
+fn encode_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn query_string(params: &[(&str, String)]) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_value(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// GETs a path and returns the body bytes.
+fn fetch(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let mut resp = agent()
+        .get(&url(server, path))
+        .call()
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .context("reading the answer")?;
+    if !status.is_success() {
+        bail!(
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(body)
+}
+
+/// Renders a chart on the server and writes it to `out`; the format follows the
+/// file's extension (`png`, `svg`, `jpg`).
+///
+/// # Errors
+/// An unknown extension, an unreachable server, a refused option (its reason is in
+/// the message), or a file that cannot be written.
+pub fn graph(
+    server: &str,
+    pattern: &str,
+    out: &std::path::Path,
+    params: &[(&str, String)],
+) -> anyhow::Result<()> {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("png")
+        .to_ascii_lowercase();
+    if !matches!(ext.as_str(), "png" | "svg" | "jpg" | "jpeg") {
+        bail!("{}: the file must end in .png, .svg or .jpg", out.display());
+    }
+    let ext = if ext == "jpeg" {
+        "jpg".to_string()
+    } else {
+        ext
+    };
+    let body = fetch(
+        server,
+        &format!(
+            "/graph/{}.{ext}{}",
+            encode_pattern(pattern),
+            query_string(params)
+        ),
+    )?;
+    std::fs::write(out, body).with_context(|| format!("writing {}", out.display()))
+}
+
+#[derive(serde::Deserialize)]
+struct TrendRow {
+    path: String,
+    points: Vec<(i64, f64)>,
+}
+
+/// Prints series as a table: one row per time, one column per path.
+///
+/// # Errors
+/// An unreachable server or a refused pattern or time.
+pub fn trend_table(
+    server: &str,
+    pattern: &str,
+    from: &str,
+    until: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let body = fetch(
+        server,
+        &format!(
+            "/trend/{}.json{}",
+            encode_pattern(pattern),
+            query_string(&[("from", from.to_string()), ("until", until.to_string())])
+        ),
+    )?;
+    let series: Vec<TrendRow> =
+        serde_json::from_slice(&body).context("the server's answer is not a series list")?;
+    write!(out, "time")?;
+    for s in &series {
+        write!(out, "\t{}", s.path)?;
+    }
+    writeln!(out)?;
+    let mut times: Vec<i64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    for t in times {
+        write!(out, "{t}")?;
+        for s in &series {
+            match s.points.binary_search_by_key(&t, |p| p.0) {
+                Ok(i) => write!(out, "\t{}", s.points[i].1)?,
+                Err(_) => write!(out, "\t")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Downloads series as NDJSON or CSV.
+///
+/// # Errors
+/// An unreachable server or a refused pattern or time.
+pub fn export(
+    server: &str,
+    pattern: &str,
+    format: &str,
+    from: &str,
+    until: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let body = fetch(
+        server,
+        &format!(
+            "/export/{}.{format}{}",
+            encode_pattern(pattern),
+            query_string(&[("from", from.to_string()), ("until", until.to_string())])
+        ),
+    )?;
+    out.write_all(&body)?;
+    Ok(())
+}
+
+/// Uploads an NDJSON or CSV file of `["path", ts, value]` tuples; returns the
+/// server's report (imported, skipped, errors with line numbers).
+///
+/// # Errors
+/// An unreachable server or a refused upload.
+pub fn import(server: &str, body: Vec<u8>, format: &str, action: &str) -> anyhow::Result<String> {
+    let path = format!(
+        "/import{}",
+        query_string(&[
+            ("format", format.to_string()),
+            ("action", action.to_string())
+        ])
+    );
+    let mut resp = agent()
+        .post(&url(server, &path))
+        .send(&body[..])
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = resp.status();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    if !status.is_success() {
+        bail!("the server refused the import ({status}): {text}");
+    }
+    Ok(text)
+}

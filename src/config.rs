@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Deserializer};
+use treestat_amqp::AmqpSourceConfig;
 use treestat_engine::EngineConfig;
 use treestat_engine::listen::ListenConfig;
 use treestat_engine::trend::TrendConfig;
+use treestat_pipes::PipelineConfig;
 use treestat_web::{AuthConfig, WebConfig};
+
+use crate::pipes::TailConfig;
 
 /// The embedded default configuration.
 pub const DEFAULT_CONF: &str = include_str!("../conf/treestat.toml");
@@ -33,6 +37,13 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The trend store: retention archives and compaction.
     pub trend: TrendConfig,
+    /// The pipeline behind `POST /push` access logs, `text/plain` bodies and `PUT /raw`.
+    pub accesslog: PipelineConfig,
+    /// Log files the server follows, each through its own pipeline.
+    pub tail: Vec<TailConfig>,
+    /// The AMQP source (Psistats messages and JSON trees from RabbitMQ); on when this
+    /// section is present or `--amqp URL` is given.
+    pub amqp: Option<AmqpSourceConfig>,
 }
 
 /// The `[server]` section.
@@ -118,6 +129,19 @@ mod tests {
         assert_eq!(c.web, WebConfig::default());
         assert_eq!(c.auth, AuthConfig::default());
         assert_eq!(c.trend, TrendConfig::default());
+        assert_eq!(c.accesslog, PipelineConfig::default());
+        assert!(c.tail.is_empty() && c.amqp.is_none());
+    }
+
+    #[test]
+    fn tail_and_amqp_sections_parse() {
+        let c = Config::parse(
+            "[[tail]]\npaths = [\"/var/log/nginx/access.log\"]\n[tail.pipeline]\nname = \"www\"\nformat = \"combined\"\npipes = [\"ua\", \"status\"]\n[amqp]\nurl = \"amqp://127.0.0.1:5672/%2f\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.tail[0].pipeline.name, "www");
+        assert_eq!(c.tail[0].pipeline.pipes.len(), 2);
+        assert!(c.amqp.is_some());
     }
 
     #[test]

@@ -31,17 +31,175 @@ enum Command {
         /// The JSON tree or array of trees.
         json: String,
     },
-    /// Print `[path, value]` pairs from a running server.
+    /// Print `path<TAB>value` pairs from a running server, or with --from a series
+    /// table (one row per time, one column per path).
     Query {
         /// Server URL.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
         /// A tree-path pattern (`br,ie,,venders`, `*|sum,net`).
         pattern: String,
+        /// Start of a trend: epoch, `now`, `-30s`, `-10min`, `-6h`, `-1d`, `-1w`, `-1y`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End of the trend (default `now`).
+        #[arg(long, allow_hyphen_values = true, default_value = "now")]
+        until: String,
+    },
+    /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
+    Tail {
+        /// Log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A preset (combined, common, vcombined, peach) or an nginx log_format string.
+        #[arg(long, default_value = "combined")]
+        format: String,
+        /// Comma-separated pipes, e.g. `ua,status,geo=GeoLite2-City.mmdb,python=x.py`
+        /// (default: every built-in the format can feed).
+        #[arg(long, default_value = "")]
+        pipes: String,
+        /// Push each interval's tree to this server instead.
+        #[arg(long)]
+        server: Option<String>,
+        /// Read files from their start (default: only new lines).
+        #[arg(long)]
+        from_start: bool,
+        /// Read to the end, print the tree as JSON and exit.
+        #[arg(long)]
+        once: bool,
+        /// Keep read positions in this file, so a later run resumes.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Time between flushes.
+        #[arg(long, value_parser = parse_interval, default_value = "10s")]
+        interval: Duration,
+    },
+    /// Render a chart from a running server to a file (.png, .svg or .jpg).
+    Graph(GraphArgs),
+    /// Write trends as NDJSON `["path", ts, value]` tuples (or CSV) to stdout.
+    Export {
+        /// A tree-path pattern.
+        pattern: String,
+        /// `ndjson` or `csv`.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// Start (default: one year back).
+        #[arg(long, allow_hyphen_values = true, default_value = "-1y")]
+        from: String,
+        /// End.
+        #[arg(long, allow_hyphen_values = true, default_value = "now")]
+        until: String,
+        #[command(flatten)]
+        target: StoreTarget,
+    },
+    /// Read trends from an NDJSON or CSV file (SimpleStats exports import as they are).
+    Import {
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// `ndjson` or `csv` (default: from the extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Action of series the import creates.
+        #[arg(long, default_value = "average")]
+        action: String,
+        #[command(flatten)]
+        target: StoreTarget,
     },
     /// Read mmstats files ("/proc for your application"): slurp, poll, clean.
     #[command(subcommand)]
     Mmstats(MmstatsCommand),
+}
+
+/// Where export and import go: a running server, or a data directory directly (only
+/// while no server has it open).
+#[derive(Debug, Args)]
+struct StoreTarget {
+    /// Server URL.
+    #[arg(long, default_value = DEFAULT_SERVER, conflicts_with = "data")]
+    server: String,
+    /// Open this data directory instead of asking a server.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct GraphArgs {
+    /// A tree-path pattern; a wildcard draws one series per path.
+    pattern: String,
+    /// Output file; its extension picks the format.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Server URL.
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Start: epoch, `now`, `-6h`, `-1d`...
+    #[arg(long, allow_hyphen_values = true)]
+    from: Option<String>,
+    /// End.
+    #[arg(long, allow_hyphen_values = true)]
+    until: Option<String>,
+    /// Pixels.
+    #[arg(long)]
+    width: Option<u32>,
+    /// Pixels.
+    #[arg(long)]
+    height: Option<u32>,
+    /// default, cpu, net or url.
+    #[arg(long)]
+    style: Option<String>,
+    /// line, area, stacked or bar.
+    #[arg(long = "type")]
+    chart_type: Option<String>,
+    /// light or dark.
+    #[arg(long)]
+    theme: Option<String>,
+    /// Chart title.
+    #[arg(long)]
+    title: Option<String>,
+    /// on or off.
+    #[arg(long)]
+    legend: Option<String>,
+    /// Lower bound of the y axis.
+    #[arg(long, allow_hyphen_values = true)]
+    y_min: Option<f64>,
+    /// Upper bound of the y axis.
+    #[arg(long, allow_hyphen_values = true)]
+    y_max: Option<f64>,
+    /// Line width in pixels.
+    #[arg(long)]
+    line_width: Option<f64>,
+    /// Comma-separated hex colours.
+    #[arg(long)]
+    colors: Option<String>,
+    /// Time zone of the labels (`UTC`, `+08:00`, `Europe/Paris`).
+    #[arg(long)]
+    tz: Option<String>,
+}
+
+impl GraphArgs {
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        let mut put = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                p.push((k, v));
+            }
+        };
+        put("from", self.from.clone());
+        put("until", self.until.clone());
+        put("width", self.width.map(|v| v.to_string()));
+        put("height", self.height.map(|v| v.to_string()));
+        put("style", self.style.clone());
+        put("type", self.chart_type.clone());
+        put("theme", self.theme.clone());
+        put("title", self.title.clone());
+        put("legend", self.legend.clone());
+        put("yMin", self.y_min.map(|v| v.to_string()));
+        put("yMax", self.y_max.map(|v| v.to_string()));
+        put("lineWidth", self.line_width.map(|v| v.to_string()));
+        put("colors", self.colors.clone());
+        put("tz", self.tz.clone());
+        p
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +260,10 @@ struct ServeArgs {
     /// Interval length (`10s`, `1m`).
     #[arg(long, value_parser = parse_interval)]
     interval: Option<Duration>,
+    /// Consume Psistats messages and JSON trees from this RabbitMQ broker
+    /// (`amqp://user:pass@host:5672/%2f`).
+    #[arg(long)]
+    amqp: Option<String>,
 }
 
 /// A listen address, or `off` (`None`).
@@ -139,6 +301,9 @@ impl ServeArgs {
         if let Some(i) = self.interval {
             c.engine.interval = i;
         }
+        if let Some(url) = self.amqp {
+            c.amqp.get_or_insert_with(Default::default).url = url;
+        }
         Ok(c)
     }
 }
@@ -151,10 +316,131 @@ fn main() -> anyhow::Result<()> {
             println!("{}", client::push(&server, &json)?);
             Ok(())
         }
-        Command::Query { server, pattern } => {
-            client::query(&server, &pattern, &mut std::io::stdout().lock())
+        Command::Query {
+            server,
+            pattern,
+            from,
+            until,
+        } => {
+            let mut out = std::io::stdout().lock();
+            match from {
+                Some(from) => client::trend_table(&server, &pattern, &from, &until, &mut out),
+                None => client::query(&server, &pattern, &mut out),
+            }
         }
+        Command::Tail {
+            files,
+            format,
+            pipes,
+            server,
+            from_start,
+            once,
+            checkpoints,
+            interval,
+        } => {
+            let cmd = treestat::pipes::TailCommand {
+                files,
+                format,
+                pipes,
+                server,
+                from_start,
+                once,
+                checkpoints,
+                interval,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            // Ctrl-C: a last flush and checkpoint, then exit.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(wait_for_signal());
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            treestat::pipes::run_tail(&cmd, &stop)
+        }
+        Command::Graph(args) => {
+            client::graph(&args.server, &args.pattern, &args.output, &args.params())
+        }
+        Command::Export {
+            pattern,
+            format,
+            from,
+            until,
+            target,
+        } => export(&pattern, &format, &from, &until, &target),
+        Command::Import {
+            file,
+            format,
+            action,
+            target,
+        } => import(&file, format, &action, &target),
         Command::Mmstats(cmd) => mmstats(cmd),
+    }
+}
+
+fn export(
+    pattern: &str,
+    format: &str,
+    from: &str,
+    until: &str,
+    target: &StoreTarget,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match &target.data {
+        None => client::export(&target.server, pattern, format, from, until, &mut out),
+        Some(dir) => {
+            use treestat_engine::trend::{Format, TrendStore, parse_time};
+            let store = TrendStore::open(dir, &Config::embedded()?.trend)?;
+            let now = treestat_engine::Clock::now(&treestat_engine::SystemClock);
+            let (from, until) = (parse_time(from, now)?, parse_time(until, now)?);
+            let n = store.export(pattern, from, until, format.parse::<Format>()?, &mut out)?;
+            eprintln!("{n} points");
+            Ok(())
+        }
+    }
+}
+
+fn import(
+    file: &std::path::Path,
+    format: Option<String>,
+    action: &str,
+    target: &StoreTarget,
+) -> anyhow::Result<()> {
+    let format = format.unwrap_or_else(|| {
+        match file.extension().and_then(|e| e.to_str()) {
+            Some("csv") => "csv",
+            _ => "ndjson",
+        }
+        .to_string()
+    });
+    let body = if file.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)?;
+        v
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    match &target.data {
+        None => {
+            println!("{}", client::import(&target.server, body, &format, action)?);
+            Ok(())
+        }
+        Some(dir) => {
+            use treestat_engine::trend::{Format, TrendStore};
+            let store = TrendStore::open(dir, &Config::embedded()?.trend)?;
+            let action: treestat_engine::Action = action.parse()?;
+            let report = store.import(&body[..], format.parse::<Format>()?, action)?;
+            store.flush()?;
+            for e in &report.errors {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            println!("{} imported, {} skipped", report.imported, report.skipped);
+            Ok(())
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use treestat_engine::trend::TrendStore;
 use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
+use crate::pipes::{HttpLogs, TailTask};
 
 /// The addresses a started server listens on (`None`: that listener is off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,6 +53,7 @@ pub struct Server {
     pub bound: Bound,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    tails: Vec<TailTask>,
 }
 
 impl Server {
@@ -124,8 +126,10 @@ impl Server {
             if config.auth != AuthConfig::default() {
                 web.auth = config.auth.clone();
             }
+            let logs = HttpLogs::new(engine.clone(), &config.accesslog)?;
             let state = AppState::new(engine.clone(), web, telemetry.clone())
-                .with_view_store(Arc::new(store.clone()));
+                .with_view_store(Arc::new(store.clone()))
+                .with_log_sink(Arc::new(logs));
             let extra = treestat_web::pages::router()
                 .merge(treestat_web::trends::router(state.clone(), store.clone()))
                 .merge(treestat_web::graphs::router(
@@ -138,6 +142,24 @@ impl Server {
                     warn!("the HTTP server failed: {err}");
                 }
             });
+        }
+
+        let mut tails = Vec::new();
+        for t in &config.tail {
+            tails.push(TailTask::start(
+                t,
+                engine.clone(),
+                store.clone(),
+                config.engine.interval,
+            )?);
+            info!(name = %t.pipeline.name, files = t.paths.len(), "following access logs");
+        }
+
+        if let Some(amqp) = &config.amqp {
+            let source = treestat_amqp::AmqpSource::new(amqp.clone(), engine.clone(), &telemetry)
+                .context("[amqp] configuration")?;
+            info!(url = %amqp.url, exchange = %amqp.exchange, "consuming from AMQP");
+            tasks.spawn(source.run(shutdown.clone()));
         }
 
         tasks.spawn(run_intervals(
@@ -153,6 +175,7 @@ impl Server {
             bound,
             shutdown,
             tasks,
+            tails,
         })
     }
 
@@ -175,7 +198,12 @@ impl Server {
             }
         }
         let (engine, store) = (self.engine.clone(), self.store.clone());
+        let tails = std::mem::take(&mut self.tails);
         tokio::task::spawn_blocking(move || {
+            // Each tail flushes what it read and saves its checkpoints first.
+            for t in tails {
+                t.stop();
+            }
             engine.close_now();
             store.sync()
         })

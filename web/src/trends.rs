@@ -158,6 +158,7 @@ pub fn router(app: AppState, store: TrendStore) -> Router {
     let reads = Router::new()
         .route("/trend/{*pattern}", get(trend))
         .route("/export/{*pattern}", get(export))
+        .route("/markers/{*pattern}", get(markers))
         .route_layer(from_fn_with_state(app.clone(), require_read));
     let writes = Router::new()
         .route("/import", post(import))
@@ -192,6 +193,37 @@ async fn trend(
             .map_err(AppError::internal)?
             .map_err(trend_error)?;
     Ok(Json(series))
+}
+
+/// `GET /markers/<pattern>.json?from=&until=`: the markers under a pattern in a range,
+/// oldest first, as `[{"path", "ts", "text"}]` (those of the open interval included).
+async fn markers(
+    State(t): State<Trends>,
+    PathParam(pattern): PathParam<String>,
+    Query(range): Query<RangeParams>,
+) -> Result<Json<Vec<treestat_engine::Marker>>, AppError> {
+    let Some(text) = pattern.strip_suffix(".json") else {
+        return Err(AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.json`"
+        )));
+    };
+    let selector = Pattern::parse(text)?.selector();
+    let (from, until) = range.resolve(t.app.engine().now())?;
+    let store = t.store.clone();
+    let sel = selector.clone();
+    let mut stored = tokio::task::spawn_blocking(move || store.markers(&sel, from, until))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(trend_error)?;
+    // Markers of the interval still open are only in the engine so far.
+    let newest = stored.last().map_or(i64::MIN, |m| m.ts);
+    for m in t.app.engine().markers(&selector, from)? {
+        if m.ts < until && (m.ts > newest || !stored.contains(&m)) {
+            stored.push(m);
+        }
+    }
+    stored.sort_by_key(|m| m.ts);
+    Ok(Json(stored))
 }
 
 async fn export(

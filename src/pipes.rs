@@ -1,0 +1,323 @@
+//! Access logs in the server and the CLI: the `[accesslog]` pipelines behind `POST
+//! /push` (form `accesslog`, `text/plain` bodies) and `PUT /raw`, the `[[tail]]`
+//! sources with their checkpoints in the trend store, and the `treestat tail` command.
+
+use std::collections::HashMap;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use tracing::warn;
+use treestat_engine::Engine;
+use treestat_engine::trend::TrendStore;
+use treestat_pipes::tail::{self, Checkpoint, CheckpointStore, RunOptions, TailOptions, Tailer};
+use treestat_pipes::{Pipeline, PipelineConfig};
+use treestat_web::{LogSink, LogSummary};
+
+/// One `[[tail]]` entry: files to follow and the pipeline their lines go through.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TailConfig {
+    /// The files to follow (rotation by rename or copytruncate is followed).
+    pub paths: Vec<PathBuf>,
+    /// Read files the checkpoints do not know from their start (default: only new
+    /// lines, as `tail -f` does).
+    #[serde(default)]
+    pub from_start: bool,
+    /// Format and pipes (`[tail.pipeline]`: `name`, `format`, `pipes`, `max_paths`; see
+    /// docs/PIPES.md). Its `name` keys the checkpoints and the `_treestat` counters.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+}
+
+/// The pipelines behind the HTTP log endpoints: one per source (`push`, `raw`,
+/// `tornado`), each built from the `[accesslog]` configuration, each flushed into the
+/// engine after every request so a request's lines are in the tree when it is answered.
+pub struct HttpLogs {
+    engine: Engine,
+    pipelines: HashMap<&'static str, Mutex<Pipeline>>,
+}
+
+impl HttpLogs {
+    /// Builds a pipeline per source.
+    ///
+    /// # Errors
+    /// The `[accesslog]` configuration does not build (unknown format or pipe, a plugin
+    /// that does not load); the message names it.
+    pub fn new(engine: Engine, cfg: &PipelineConfig) -> anyhow::Result<HttpLogs> {
+        let mut pipelines = HashMap::new();
+        for source in ["push", "raw", "tornado"] {
+            let mut c = cfg.clone();
+            c.name = format!("{}-{source}", cfg.name);
+            let p = Pipeline::from_config(&c).with_context(|| format!("[accesslog] ({source})"))?;
+            pipelines.insert(source, Mutex::new(p));
+        }
+        Ok(HttpLogs { engine, pipelines })
+    }
+}
+
+impl LogSink for HttpLogs {
+    fn lines(&self, source: &str, lines: &[&str]) -> Result<LogSummary, String> {
+        let pipeline = self
+            .pipelines
+            .get(source)
+            .or_else(|| self.pipelines.get("push"))
+            .ok_or_else(|| "no access-log pipeline".to_string())?;
+        let mut p = pipeline.lock();
+        let (lines_before, bad_before) = p.counts();
+        for line in lines {
+            p.feed_line(line);
+        }
+        let (lines_after, bad_after) = p.counts();
+        let summary = p.flush(&self.engine).map_err(|e| e.to_string())?;
+        Ok(LogSummary {
+            lines: lines_after - lines_before,
+            bad_lines: bad_after - bad_before,
+            samples: summary.samples as u64,
+        })
+    }
+}
+
+/// Tail checkpoints in the trend store's key-value space, so a restarted server
+/// resumes after the last line it flushed.
+pub struct StoreCheckpoints {
+    store: TrendStore,
+    prefix: String,
+}
+
+impl StoreCheckpoints {
+    /// Checkpoints of the `[[tail]]` source named `name`.
+    pub fn new(store: TrendStore, name: &str) -> StoreCheckpoints {
+        StoreCheckpoints {
+            store,
+            prefix: format!("tail/{name}/"),
+        }
+    }
+}
+
+impl CheckpointStore for StoreCheckpoints {
+    fn load(&self, key: &str) -> io::Result<Option<Checkpoint>> {
+        let bytes = self
+            .store
+            .meta_get(&format!("{}{key}", self.prefix))
+            .map_err(io::Error::other)?;
+        bytes
+            .map(|b| serde_json::from_slice(&b).map_err(io::Error::other))
+            .transpose()
+    }
+
+    fn save(&mut self, entries: &[(String, Checkpoint)]) -> io::Result<()> {
+        for (key, cp) in entries {
+            let bytes = serde_json::to_vec(cp).map_err(io::Error::other)?;
+            self.store
+                .meta_put(&format!("{}{key}", self.prefix), &bytes)
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checkpoints kept only for the life of the process (`treestat tail` without
+/// `--checkpoints`: a replay reads its files again next time).
+#[derive(Default)]
+struct MemoryCheckpoints(HashMap<String, Checkpoint>);
+
+impl CheckpointStore for MemoryCheckpoints {
+    fn load(&self, key: &str) -> io::Result<Option<Checkpoint>> {
+        Ok(self.0.get(key).copied())
+    }
+    fn save(&mut self, entries: &[(String, Checkpoint)]) -> io::Result<()> {
+        self.0.extend(entries.iter().cloned());
+        Ok(())
+    }
+}
+
+/// A running `[[tail]]` source: its thread, stopped through the flag.
+#[derive(Debug)]
+pub struct TailTask {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl TailTask {
+    /// Starts following `cfg.paths` on a thread of its own, flushing into `engine`
+    /// every `flush_every`.
+    ///
+    /// # Errors
+    /// The pipeline does not build.
+    pub fn start(
+        cfg: &TailConfig,
+        engine: Engine,
+        store: TrendStore,
+        flush_every: Duration,
+    ) -> anyhow::Result<TailTask> {
+        let mut pipeline = Pipeline::from_config(&cfg.pipeline)
+            .with_context(|| format!("[[tail]] {}", cfg.pipeline.name))?;
+        let checkpoints = StoreCheckpoints::new(store, &cfg.pipeline.name);
+        let opts = TailOptions {
+            from_start: cfg.from_start,
+            ..TailOptions::default()
+        };
+        let mut tailer = Tailer::new(&cfg.paths, opts, Box::new(checkpoints));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let name = cfg.pipeline.name.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tail-{name}"))
+            .spawn(move || {
+                let run = RunOptions {
+                    flush_every,
+                    ..RunOptions::default()
+                };
+                let result = tail::run(
+                    &mut tailer,
+                    &mut pipeline,
+                    &run,
+                    &flag,
+                    &mut tail::engine_sink(&engine),
+                    &mut |_, _| {},
+                );
+                if let Err(e) = result {
+                    warn!("tail {name} stopped: {e}");
+                }
+                pipeline.cleanup();
+            })?;
+        Ok(TailTask { stop, thread })
+    }
+
+    /// Stops after a last flush and checkpoint, and waits for the thread.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if self.thread.join().is_err() {
+            warn!("a tail thread panicked");
+        }
+    }
+}
+
+/// What `treestat tail` was asked to do.
+#[derive(Debug, Clone)]
+pub struct TailCommand {
+    /// Files to follow.
+    pub files: Vec<PathBuf>,
+    /// A preset name or an nginx `log_format` string.
+    pub format: String,
+    /// Comma-separated pipes (`ua,status,geo=GeoLite2-City.mmdb,python=x.py`); empty:
+    /// every built-in the format can feed.
+    pub pipes: String,
+    /// Push each interval's tree to this server instead of an in-process engine.
+    pub server: Option<String>,
+    /// Read files from their start.
+    pub from_start: bool,
+    /// Read to the end, print the tree as JSON and exit.
+    pub once: bool,
+    /// Keep checkpoints in this file (a later run resumes after the last line read).
+    pub checkpoints: Option<PathBuf>,
+    /// Time between flushes.
+    pub interval: Duration,
+}
+
+/// Runs `treestat tail`. With `--once` it prints the resulting tree (in-process) or
+/// returns after the last push (`--server`); otherwise it runs until interrupted,
+/// printing the tree after each flush when in process.
+///
+/// # Errors
+/// A bad format or pipe list, unreadable files, a refused push.
+pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
+    let cfg = PipelineConfig::from_cli("tail", &cmd.format, &cmd.pipes)?;
+    let mut pipeline = Pipeline::from_config(&cfg)?;
+    let checkpoints: Box<dyn CheckpointStore> = match &cmd.checkpoints {
+        Some(p) => Box::new(tail::FileCheckpoints::open(p)?),
+        None => Box::<MemoryCheckpoints>::default(),
+    };
+    let opts = TailOptions {
+        from_start: cmd.from_start || cmd.once,
+        ..TailOptions::default()
+    };
+    let mut tailer = Tailer::new(&cmd.files, opts, checkpoints);
+    let engine = Engine::default();
+    let run = RunOptions {
+        flush_every: cmd.interval,
+        once: cmd.once,
+        ..RunOptions::default()
+    };
+    let bar = (cmd.once && io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut progress = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let stats = match &cmd.server {
+        Some(server) => {
+            let server = server.clone();
+            let mut flush = move |agg: treestat_pipes::pipeline::Aggregate| {
+                if agg.is_empty() {
+                    return Ok(());
+                }
+                crate::client::push(&server, &agg.to_push_json().to_string())
+                    .map(|_| ())
+                    .map_err(|e| {
+                        treestat_pipes::Error::new(treestat_pipes::ErrorKind::Engine, e.to_string())
+                    })
+            };
+            tail::run(
+                &mut tailer,
+                &mut pipeline,
+                &run,
+                stop,
+                &mut flush,
+                &mut progress,
+            )?
+        }
+        None => {
+            let mut sink = tail::engine_sink(&engine);
+            let mut flush = |agg: treestat_pipes::pipeline::Aggregate| {
+                sink(agg)?;
+                if !cmd.once {
+                    print_tree(&engine).map_err(|e| {
+                        treestat_pipes::Error::new(treestat_pipes::ErrorKind::Io, e.to_string())
+                    })?;
+                }
+                Ok(())
+            };
+            tail::run(
+                &mut tailer,
+                &mut pipeline,
+                &run,
+                stop,
+                &mut flush,
+                &mut progress,
+            )?
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    pipeline.cleanup();
+    if cmd.once && cmd.server.is_none() {
+        print_tree(&engine)?;
+    }
+    eprintln!("{} lines read, {} flushes", stats.lines, stats.flushes);
+    Ok(())
+}
+
+fn print_tree(engine: &Engine) -> io::Result<()> {
+    let tree = engine.tree_json("").map_err(io::Error::other)?;
+    let mut out = io::stdout().lock();
+    serde_json::to_writer(&mut out, &tree)?;
+    writeln!(out)
+}
