@@ -33,7 +33,8 @@ fn values_land_in_the_interval_they_arrived_in() {
     let (e, clock) = engine(360);
     let sink = Arc::new(Collect::default());
     e.add_sink(sink.clone());
-    e.push_json(br#"{"default_action":"add","hits":1,"lat":5}"#).unwrap();
+    e.push_json(br#"{"default_action":"add","hits":1,"lat":5}"#)
+        .unwrap();
     e.push_json(br#"{"hits":2}"#).unwrap();
     assert!(e.close_due().is_none(), "not due yet");
     clock.advance(10);
@@ -79,7 +80,8 @@ fn the_ring_keeps_the_configured_number_and_windows_fold_by_action() {
     for i in 1..=5 {
         e.push_json(format!(r#"{{"default_action":"add","c":{i}}}"#).as_bytes())
             .unwrap();
-        e.push_json(format!(r#"{{"g":{}}}"#, i * 10).as_bytes()).unwrap();
+        e.push_json(format!(r#"{{"g":{}}}"#, i * 10).as_bytes())
+            .unwrap();
         e.push_json(format!(r#"{{"g":{}}}"#, i * 10 + 2).as_bytes())
             .unwrap();
         clock.advance(10);
@@ -95,7 +97,10 @@ fn the_ring_keeps_the_configured_number_and_windows_fold_by_action() {
     let series = e.recent_series("c").unwrap();
     assert_eq!(
         series,
-        [("c".to_string(), vec![(T0 + 20, 3.0), (T0 + 30, 4.0), (T0 + 40, 5.0)])]
+        [(
+            "c".to_string(),
+            vec![(T0 + 20, 3.0), (T0 + 30, 4.0), (T0 + 40, 5.0)]
+        )]
     );
     // Totals cover everything.
     assert_eq!(e.query("c").unwrap(), [("c".to_string(), 15.0)]);
@@ -130,7 +135,8 @@ fn timestamped_samples_go_to_the_interval_that_holds_their_time() {
 #[test]
 fn markers_are_handed_out_with_their_interval() {
     let (e, clock) = engine(360);
-    e.push_json(br#"{"deploy":{"web":"v2 rolled out"}}"#).unwrap();
+    e.push_json(br#"{"deploy":{"web":"v2 rolled out"}}"#)
+        .unwrap();
     clock.advance(10);
     let c = e.close_due().unwrap();
     assert_eq!(c.markers.len(), 1);
