@@ -278,7 +278,18 @@ impl Agent {
 
     /// Runs until `shutdown`, then calls every module's cleanup and gives the senders
     /// up to `grace` to deliver what is pending (the rest goes to the spool).
-    pub fn run(mut self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
+    pub fn run(self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
+        self.run_with(shutdown, grace, |_| {})
+    }
+
+    /// As [`Agent::run`], also handing each push document to `on_push` (after it was
+    /// queued for the servers).
+    pub fn run_with(
+        mut self,
+        shutdown: &Shutdown,
+        grace: Duration,
+        mut on_push: impl FnMut(&Json),
+    ) -> Vec<ServerStats> {
         loop {
             let next = self
                 .next_due()
@@ -290,7 +301,9 @@ impl Agent {
             if now >= self.next_scan {
                 self.rescan(now);
             }
-            self.tick(now);
+            if let Some(doc) = self.tick(now) {
+                on_push(&doc);
+            }
         }
         for m in &mut self.loaded.modules {
             m.module.cleanup();
@@ -336,6 +349,27 @@ pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>
         "agent started"
     );
     Ok(agent.run(shutdown, config.timeout))
+}
+
+/// The built-in host modules of `treestat serve` (no `--no-agent`): runs the agent
+/// described by `config` and merges every push straight into `engine` (no socket), as
+/// well as sending it to `config.servers` (usually none here). A push the engine refuses
+/// is logged. Blocking, like [`run`].
+///
+/// # Errors
+/// As [`run`].
+pub fn run_local(
+    config: &AgentConfig,
+    engine: &treestat_engine::Engine,
+    shutdown: &Shutdown,
+) -> Result<Vec<ServerStats>> {
+    let agent = Agent::new(config)?;
+    Ok(agent.run_with(shutdown, config.timeout, |doc| {
+        let bytes = serde_json::to_vec(doc).unwrap_or_default();
+        if let Err(e) = engine.push_json(&bytes) {
+            tracing::warn!("local agent push refused: {e}");
+        }
+    }))
 }
 
 /// Collects every enabled module once (counters need two readings, so they are read

@@ -135,3 +135,25 @@ fn udp_pushes_land_in_the_engine() {
     token.cancel();
     rt.block_on(server).unwrap().unwrap();
 }
+
+#[test]
+fn run_local_merges_into_an_engine_without_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    for m in ["cpu", "memory", "load", "uptime"] {
+        std::fs::write(dir.path().join(format!("{m}.conf")), "").unwrap();
+    }
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let mut cfg = agent_config(dir.path(), String::new());
+    cfg.servers.clear();
+    let shutdown = Shutdown::new();
+    let (s, e) = (shutdown.clone(), engine.clone());
+    let h = std::thread::spawn(move || agent::run_local(&cfg, &e, &s).unwrap());
+    wait_until("host values", || {
+        engine.query("cpu,e2e,idle").is_ok_and(|r| r.len() == 1)
+            && engine.query("memory,e2e,total").is_ok_and(|r| r.len() == 1)
+    });
+    shutdown.trigger();
+    assert!(h.join().unwrap().is_empty(), "no servers");
+    let total = engine.query("memory,e2e,total").unwrap()[0].1;
+    assert!(total > 0.0);
+}
