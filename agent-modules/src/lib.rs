@@ -7,8 +7,11 @@
 //! relay takes such pushes from many agents, merges them per interval in an in-process
 //! engine and forwards one tree upstream.
 //!
-//! Entry points for the CLI: [`agent::run`], [`relay::run`], [`folder::modules_table`],
-//! [`folder::enable`], [`folder::disable`].
+//! Entry points for the CLI (all blocking; call them from a plain thread or
+//! `spawn_blocking`, with a [`Shutdown`] the caller triggers on SIGINT/SIGTERM):
+//! [`agent::run`] (`treestat agent`), [`agent::run_local`] (the built-in host modules
+//! inside `treestat serve`), [`relay::run`] (`treestat relay`), [`folder::modules_table`]
+//! (`treestat agent modules`), [`folder::enable`] and [`folder::disable`].
 
 pub mod agent;
 pub mod builtin;
