@@ -75,11 +75,24 @@ impl LogSink for HttpLogs {
         }
         let (lines_after, bad_after) = p.counts();
         let summary = p.flush(&self.engine).map_err(|e| e.to_string())?;
+        // The pipeline counts parsed lines and bad lines apart.
+        let bad_lines = bad_after - bad_before;
         Ok(LogSummary {
-            lines: lines_after - lines_before,
-            bad_lines: bad_after - bad_before,
+            lines: lines_after - lines_before + bad_lines,
+            bad_lines,
             samples: summary.samples as u64,
         })
+    }
+}
+
+/// The log sink of a server whose `[accesslog]` pipeline did not build: every batch is
+/// refused with the cause, so clients learn why instead of losing lines silently.
+#[derive(Debug)]
+pub struct BrokenLogs(pub String);
+
+impl LogSink for BrokenLogs {
+    fn lines(&self, _source: &str, _lines: &[&str]) -> Result<LogSummary, String> {
+        Err(format!("the access-log pipes did not load: {}", self.0))
     }
 }
 

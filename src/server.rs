@@ -15,7 +15,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use treestat_engine::Engine;
 use treestat_engine::listen;
 use treestat_engine::telemetry::Telemetry;
@@ -23,7 +23,7 @@ use treestat_engine::trend::TrendStore;
 use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
-use crate::pipes::{HttpLogs, TailTask};
+use crate::pipes::{BrokenLogs, HttpLogs, TailTask};
 
 /// The addresses a started server listens on (`None`: that listener is off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,10 +126,21 @@ impl Server {
             if config.auth != AuthConfig::default() {
                 web.auth = config.auth.clone();
             }
-            let logs = HttpLogs::new(engine.clone(), &config.accesslog)?;
+            // A pipeline that does not build (a plugin with the wrong ABI, a Python
+            // syntax error) must not take the server down: it is logged, and the log
+            // endpoints answer with the cause while everything else serves.
+            let logs: Arc<dyn treestat_web::LogSink> =
+                match HttpLogs::new(engine.clone(), &config.accesslog) {
+                    Ok(l) => Arc::new(l),
+                    Err(e) => {
+                        let cause = format!("{e:#}");
+                        error!("access-log pipes disabled: {cause}");
+                        Arc::new(BrokenLogs(cause))
+                    }
+                };
             let state = AppState::new(engine.clone(), web, telemetry.clone())
                 .with_view_store(Arc::new(store.clone()))
-                .with_log_sink(Arc::new(logs));
+                .with_log_sink(logs);
             let extra = treestat_web::pages::router()
                 .merge(treestat_web::trends::router(state.clone(), store.clone()))
                 .merge(treestat_web::graphs::router(
@@ -146,13 +157,13 @@ impl Server {
 
         let mut tails = Vec::new();
         for t in &config.tail {
-            tails.push(TailTask::start(
-                t,
-                engine.clone(),
-                store.clone(),
-                config.engine.interval,
-            )?);
-            info!(name = %t.pipeline.name, files = t.paths.len(), "following access logs");
+            match TailTask::start(t, engine.clone(), store.clone(), config.engine.interval) {
+                Ok(task) => {
+                    tails.push(task);
+                    info!(name = %t.pipeline.name, files = t.paths.len(), "following access logs");
+                }
+                Err(e) => error!("[[tail]] {} not started: {e:#}", t.pipeline.name),
+            }
         }
 
         if let Some(amqp) = &config.amqp {
