@@ -55,6 +55,12 @@ pub struct ServerConfig {
     /// HTTP API and pages (default `127.0.0.1:8080`; `off` disables).
     #[serde(deserialize_with = "de_addr")]
     pub http: Option<SocketAddr>,
+    /// Run the built-in host modules in the server, reporting this machine into the
+    /// tree (default true; `--no-agent` turns it off).
+    pub agent: bool,
+    /// The agent configuration those modules read (default `conf/agent.toml`; its
+    /// `servers` are ignored here: the modules push straight into the engine).
+    pub agent_conf: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +68,8 @@ impl Default for ServerConfig {
         ServerConfig {
             data: PathBuf::from("./data"),
             http: "127.0.0.1:8080".parse().ok(),
+            agent: true,
+            agent_conf: PathBuf::from("conf/agent.toml"),
         }
     }
 }

@@ -74,6 +74,25 @@ enum Command {
         #[arg(long, value_parser = parse_interval, default_value = "10s")]
         interval: Duration,
     },
+    /// Run the agent: modules measure this host and push to one or more servers.
+    Agent(AgentArgs),
+    /// Take pushes from many agents, merge them for an interval, forward one tree.
+    Relay {
+        /// Where to listen: `tcp://ADDR`, `udp://ADDR` or `http://ADDR` (repeatable; a
+        /// bare ADDR listens on TCP and UDP).
+        #[arg(long, required = true)]
+        listen: Vec<String>,
+        /// Where to forward: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
+        /// (repeatable).
+        #[arg(long, required = true)]
+        upstream: Vec<String>,
+        /// Agent configuration (buffer sizes, timeouts).
+        #[arg(long)]
+        conf: Option<PathBuf>,
+        /// Merge interval.
+        #[arg(long, value_parser = parse_interval)]
+        interval: Option<Duration>,
+    },
     /// Render a chart from a running server to a file (.png, .svg or .jpg).
     Graph(GraphArgs),
     /// Write trends as NDJSON `["path", ts, value]` tuples (or CSV) to stdout.
@@ -108,6 +127,111 @@ enum Command {
     /// Read mmstats files ("/proc for your application"): slurp, poll, clean.
     #[command(subcommand)]
     Mmstats(MmstatsCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AgentArgs {
+    #[command(subcommand)]
+    action: Option<AgentAction>,
+    /// Agent configuration (default: conf/agent.toml when it exists).
+    #[arg(long, global = true)]
+    conf: Option<PathBuf>,
+    /// Server to push to: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
+    /// (repeatable; replaces the configuration's list).
+    #[arg(long)]
+    server: Vec<String>,
+    /// Module folder.
+    #[arg(long, global = true)]
+    modules: Option<PathBuf>,
+    /// Collection interval.
+    #[arg(long, value_parser = parse_interval)]
+    interval: Option<Duration>,
+    /// Host name in the pushed tree.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentAction {
+    /// List the modules with their state (on/off, kind, where their code is).
+    Modules,
+    /// Switch a module on (removes NAME.off, creates NAME.on).
+    Enable {
+        /// Module name.
+        name: String,
+    },
+    /// Switch a module off (creates NAME.off).
+    Disable {
+        /// Module name.
+        name: String,
+    },
+}
+
+fn agent_config(
+    conf: Option<&std::path::Path>,
+    modules: Option<PathBuf>,
+) -> anyhow::Result<treestat_agent::AgentConfig> {
+    let default = std::path::Path::new("conf/agent.toml");
+    let mut cfg = match conf {
+        Some(p) => treestat_agent::AgentConfig::load(p)?,
+        None if default.exists() => treestat_agent::AgentConfig::load(default)?,
+        None => treestat_agent::AgentConfig {
+            modules: PathBuf::from("conf/modules"),
+            ..treestat_agent::AgentConfig::default()
+        },
+    };
+    if let Some(m) = modules {
+        cfg.modules = m;
+    }
+    Ok(cfg)
+}
+
+/// Runs a blocking agent or relay loop until SIGINT/SIGTERM.
+fn until_signal<T>(
+    run: impl FnOnce(&treestat_agent::Shutdown) -> treestat_agent::Result<T>,
+) -> anyhow::Result<T> {
+    init_logging();
+    let shutdown = treestat_agent::Shutdown::new();
+    let trigger = shutdown.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(wait_for_signal());
+            trigger.trigger();
+        }
+    });
+    Ok(run(&shutdown)?)
+}
+
+fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let mut cfg = agent_config(args.conf.as_deref(), args.modules)?;
+    match args.action {
+        Some(AgentAction::Modules) => {
+            print!("{}", treestat_agent::folder::modules_table(&cfg.modules)?);
+            Ok(())
+        }
+        Some(AgentAction::Enable { name }) => {
+            Ok(treestat_agent::folder::enable(&cfg.modules, &name)?)
+        }
+        Some(AgentAction::Disable { name }) => {
+            Ok(treestat_agent::folder::disable(&cfg.modules, &name)?)
+        }
+        None => {
+            if !args.server.is_empty() {
+                cfg.servers = args.server;
+            }
+            if let Some(i) = args.interval {
+                cfg.interval = i;
+            }
+            if args.host.is_some() {
+                cfg.host = args.host;
+            }
+            until_signal(|stop| treestat_agent::agent::run(&cfg, stop)).map(drop)
+        }
+    }
 }
 
 /// Where export and import go: a running server, or a data directory directly (only
@@ -260,6 +384,9 @@ struct ServeArgs {
     /// Interval length (`10s`, `1m`).
     #[arg(long, value_parser = parse_interval)]
     interval: Option<Duration>,
+    /// Do not run the built-in host modules in the server.
+    #[arg(long)]
+    no_agent: bool,
     /// Consume Psistats messages and JSON trees from this RabbitMQ broker
     /// (`amqp://user:pass@host:5672/%2f`).
     #[arg(long)]
@@ -300,6 +427,9 @@ impl ServeArgs {
         }
         if let Some(i) = self.interval {
             c.engine.interval = i;
+        }
+        if self.no_agent {
+            c.server.agent = false;
         }
         if let Some(url) = self.amqp {
             c.amqp.get_or_insert_with(Default::default).url = url;
@@ -361,6 +491,21 @@ fn main() -> anyhow::Result<()> {
                 }
             });
             treestat::pipes::run_tail(&cmd, &stop)
+        }
+        Command::Agent(args) => agent(args),
+        Command::Relay {
+            listen,
+            upstream,
+            conf,
+            interval,
+        } => {
+            let mut cfg = agent_config(conf.as_deref(), None)?;
+            cfg.relay.listen = listen;
+            cfg.relay.upstream = upstream;
+            if let Some(i) = interval {
+                cfg.relay.interval = i;
+            }
+            until_signal(|stop| treestat_agent::relay::run(&cfg, stop)).map(drop)
         }
         Command::Graph(args) => {
             client::graph(&args.server, &args.pattern, &args.output, &args.params())
@@ -474,12 +619,16 @@ fn mmstats(cmd: MmstatsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let server = Server::start(config).await?;

@@ -54,6 +54,7 @@ pub struct Server {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     tails: Vec<TailTask>,
+    agent: Option<LocalAgent>,
 }
 
 impl Server {
@@ -173,6 +174,12 @@ impl Server {
             tasks.spawn(source.run(shutdown.clone()));
         }
 
+        let agent = if config.server.agent {
+            LocalAgent::start(&config.server.agent_conf, engine.clone())
+        } else {
+            None
+        };
+
         tasks.spawn(run_intervals(
             engine.clone(),
             telemetry.clone(),
@@ -187,6 +194,7 @@ impl Server {
             shutdown,
             tasks,
             tails,
+            agent,
         })
     }
 
@@ -210,7 +218,11 @@ impl Server {
         }
         let (engine, store) = (self.engine.clone(), self.store.clone());
         let tails = std::mem::take(&mut self.tails);
+        let agent = self.agent.take();
         tokio::task::spawn_blocking(move || {
+            if let Some(a) = agent {
+                a.stop();
+            }
             // Each tail flushes what it read and saves its checkpoints first.
             for t in tails {
                 t.stop();
@@ -223,6 +235,61 @@ impl Server {
         .context("writing the last interval")?;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// The built-in host modules running inside the server, on their own thread.
+#[derive(Debug)]
+struct LocalAgent {
+    shutdown: treestat_agent::Shutdown,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl LocalAgent {
+    /// Starts the modules of `conf` (or the defaults when the file is absent). A module
+    /// folder that cannot be read is logged and the server runs without them.
+    fn start(conf: &std::path::Path, engine: Engine) -> Option<LocalAgent> {
+        let mut cfg = if conf.exists() {
+            match treestat_agent::AgentConfig::load(conf) {
+                Ok(c) => c,
+                Err(e) => {
+                    error!("host modules off: {e}");
+                    return None;
+                }
+            }
+        } else {
+            treestat_agent::AgentConfig {
+                modules: std::path::PathBuf::from("conf/modules"),
+                ..treestat_agent::AgentConfig::default()
+            }
+        };
+        if !cfg.modules.is_dir() {
+            warn!(
+                "host modules off: no module folder at {} (see docs/AGENT.md)",
+                cfg.modules.display()
+            );
+            return None;
+        }
+        cfg.servers.clear();
+        let shutdown = treestat_agent::Shutdown::new();
+        let stop = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name("host-modules".into())
+            .spawn(move || {
+                if let Err(e) = treestat_agent::agent::run_local(&cfg, &engine, &stop) {
+                    error!("host modules stopped: {e}");
+                }
+            })
+            .ok()?;
+        info!(folder = %conf.display(), "host modules reporting this machine");
+        Some(LocalAgent { shutdown, thread })
+    }
+
+    fn stop(self) {
+        self.shutdown.trigger();
+        if self.thread.join().is_err() {
+            warn!("the host-modules thread panicked");
+        }
     }
 }
 
