@@ -165,10 +165,29 @@ impl IntervalBlob {
     /// # Errors
     /// `Corrupt` when they do not decode.
     pub fn decode(b: &[u8]) -> Result<IntervalBlob> {
+        IntervalBlob::decode_parts(b, true)
+    }
+
+    /// Decodes everything but the points (left empty): what open, restore and
+    /// marker reads need, without parsing 100k point records.
+    ///
+    /// # Errors
+    /// `Corrupt` when the bytes do not decode.
+    pub fn decode_without_points(b: &[u8]) -> Result<IntervalBlob> {
+        IntervalBlob::decode_parts(b, false)
+    }
+
+    fn decode_parts(b: &[u8], with_points: bool) -> Result<IntervalBlob> {
         let mut c = Cursor { b, at: 0 };
         let (start, len) = header(b)?;
         c.at = HEADER;
-        let points = c.recs()?;
+        let points = if with_points {
+            c.recs()?
+        } else {
+            let n = c.count(REC_BYTES)?;
+            c.take(n * REC_BYTES)?;
+            Vec::new()
+        };
         let totals = c.recs()?;
         let n = c.count(8)?;
         let mut paths = Vec::with_capacity(n);
@@ -301,6 +320,11 @@ mod tests {
         };
         let b = blob.encode();
         assert_eq!(IntervalBlob::decode(&b).unwrap(), blob);
+        let light = IntervalBlob::decode_without_points(&b).unwrap();
+        assert_eq!(
+            (light.points.len(), light.totals, light.markers),
+            (0, blob.totals.clone(), blob.markers.clone())
+        );
         assert_eq!(header(&b).unwrap(), (1_700_000_000, 10));
         assert_eq!(find_point(&b, 30).unwrap(), Some(rec(30, 10.0)));
         assert_eq!(find_point(&b, 31).unwrap(), None);

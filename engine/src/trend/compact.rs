@@ -190,7 +190,10 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     }
     // The blobs that told the newest time on open are going: keep it in the state.
     ops.push(core.newest_op());
-    core.storage.apply(ops)?;
+    {
+        let _view = core.view.write();
+        core.storage.apply(ops)?;
+    }
     Ok(CompactStats {
         intervals: blobs.len(),
         chunks_written: written,

@@ -67,6 +67,10 @@ pub(crate) struct Core {
     newest: AtomicI64,
     /// Serializes blob writes with compaction (both rewrite interval blobs).
     write_lock: Mutex<()>,
+    /// Readers hold it shared while they read blobs then chunks; compaction holds it
+    /// exclusively while it moves points from blobs to chunks, so no read sees a
+    /// point twice or not at all.
+    view: RwLock<()>,
     /// End of the newest interval written and flushed.
     persisted: Mutex<i64>,
     persisted_cv: Condvar,
@@ -190,7 +194,7 @@ impl TrendStore {
         };
         let mut totals = load_stored_totals(&*storage)?;
         for (_, v) in storage.scan(Space::Intervals, &[], None)? {
-            let b = IntervalBlob::decode(&v)?;
+            let b = IntervalBlob::decode_without_points(&v)?;
             newest = newest.max(b.start.saturating_add(b.len));
             for (id, path) in &b.paths {
                 index.insert(*id, path);
@@ -205,6 +209,7 @@ impl TrendStore {
             index: RwLock::new(index),
             newest: AtomicI64::new(newest),
             write_lock: Mutex::new(()),
+            view: RwLock::new(()),
             persisted: Mutex::new(newest),
             persisted_cv: Condvar::new(),
             dropped: AtomicU64::new(0),
@@ -366,7 +371,7 @@ impl TrendStore {
         let _w = core.write_lock.lock();
         let mut totals = load_stored_totals(&*core.storage)?;
         for (_, v) in core.storage.scan(Space::Intervals, &[], None)? {
-            for r in IntervalBlob::decode(&v)?.totals {
+            for r in IntervalBlob::decode_without_points(&v)?.totals {
                 totals.insert(r.id, r);
             }
         }

@@ -32,6 +32,9 @@ fn ser_action<S: serde::Serializer>(a: &Action, s: S) -> std::result::Result<S::
     s.serialize_str(a.as_str())
 }
 
+/// Largest time (absolute unix seconds) a query may name.
+pub const MAX_TIME: i64 = 1 << 50;
+
 /// Longest range a query may ask for in buckets before downsampling (bounds memory
 /// when `points` is 0).
 pub const MAX_BUCKETS: i64 = 10_000_000;
@@ -62,7 +65,11 @@ impl TrendStore {
                 "from ({from}) must be before until ({until})"
             )));
         }
+        if !(-MAX_TIME..=MAX_TIME).contains(&from) || !(-MAX_TIME..=MAX_TIME).contains(&until) {
+            return Err(TrendError::bad_query("time out of range"));
+        }
         let core = &*self.inner.core;
+        let _view = core.view.read();
         let ids = core.index.read().matching(&p);
         let newest = core.newest();
         if ids.is_empty() || newest == i64::MIN {
@@ -120,6 +127,7 @@ impl TrendStore {
     pub fn markers(&self, pattern: &str, from: i64, until: i64) -> Result<Vec<Marker>> {
         let p = Pattern::parse(pattern)?;
         let core = &*self.inner.core;
+        let _view = core.view.read();
         let mut out = Vec::new();
         for (_, v) in core
             .storage
@@ -129,9 +137,12 @@ impl TrendStore {
                 .map_err(|e| TrendError::corrupt(format!("marker: {e}")))?;
             out.push(m);
         }
-        for (_, v) in core.storage.scan(Space::Intervals, &[], None)? {
+        for (_, v) in core
+            .storage
+            .scan(Space::Intervals, &[], Some(&ts_key(until)))?
+        {
             out.extend(
-                IntervalBlob::decode(&v)?
+                IntervalBlob::decode_without_points(&v)?
                     .markers
                     .into_iter()
                     .filter(|m| m.ts >= from && m.ts < until),
