@@ -3,6 +3,7 @@
 //! the command line. `src/main.rs` only parses flags and calls into here, and the
 //! integration tests drive the same functions.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod pipes;

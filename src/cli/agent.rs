@@ -1,0 +1,114 @@
+//! `treestat agent` (with `modules`, `enable`, `disable`) and `treestat relay`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::parse_interval;
+use super::serve::{init_logging, wait_for_signal};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    action: Option<AgentAction>,
+    /// Agent configuration (default: conf/agent.toml when it exists).
+    #[arg(long, global = true)]
+    conf: Option<PathBuf>,
+    /// Server to push to: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
+    /// (repeatable; replaces the configuration's list).
+    #[arg(long)]
+    server: Vec<String>,
+    /// Module folder.
+    #[arg(long, global = true)]
+    modules: Option<PathBuf>,
+    /// Collection interval.
+    #[arg(long, value_parser = parse_interval)]
+    interval: Option<Duration>,
+    /// Host name in the pushed tree.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// List the modules with their state (on/off, kind, where their code is).
+    Modules,
+    /// Switch a module on (removes NAME.off, creates NAME.on).
+    Enable {
+        /// Module name.
+        name: String,
+    },
+    /// Switch a module off (creates NAME.off).
+    Disable {
+        /// Module name.
+        name: String,
+    },
+}
+
+pub(super) fn agent_config(
+    conf: Option<&std::path::Path>,
+    modules: Option<PathBuf>,
+) -> anyhow::Result<treestat_agent::AgentConfig> {
+    let default = std::path::Path::new("conf/agent.toml");
+    let mut cfg = match conf {
+        Some(p) => treestat_agent::AgentConfig::load(p)?,
+        None if default.exists() => treestat_agent::AgentConfig::load(default)?,
+        None => treestat_agent::AgentConfig {
+            modules: PathBuf::from("conf/modules"),
+            ..treestat_agent::AgentConfig::default()
+        },
+    };
+    if let Some(m) = modules {
+        cfg.modules = m;
+    }
+    Ok(cfg)
+}
+
+/// Runs a blocking agent or relay loop until SIGINT/SIGTERM.
+pub(super) fn until_signal<T>(
+    run: impl FnOnce(&treestat_agent::Shutdown) -> treestat_agent::Result<T>,
+) -> anyhow::Result<T> {
+    init_logging();
+    let shutdown = treestat_agent::Shutdown::new();
+    let trigger = shutdown.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(wait_for_signal());
+            trigger.trigger();
+        }
+    });
+    Ok(run(&shutdown)?)
+}
+
+pub(super) fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let mut cfg = agent_config(args.conf.as_deref(), args.modules)?;
+    match args.action {
+        Some(AgentAction::Modules) => {
+            print!("{}", treestat_agent::folder::modules_table(&cfg.modules)?);
+            Ok(())
+        }
+        Some(AgentAction::Enable { name }) => {
+            Ok(treestat_agent::folder::enable(&cfg.modules, &name)?)
+        }
+        Some(AgentAction::Disable { name }) => {
+            Ok(treestat_agent::folder::disable(&cfg.modules, &name)?)
+        }
+        None => {
+            if !args.server.is_empty() {
+                cfg.servers = args.server;
+            }
+            if let Some(i) = args.interval {
+                cfg.interval = i;
+            }
+            if args.host.is_some() {
+                cfg.host = args.host;
+            }
+            until_signal(|stop| treestat_agent::agent::run(&cfg, stop)).map(drop)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The command line: flags and subcommands (DESIGN.md §5 names them; scripts rely on
+//! them), each turned into calls of the library. One file per command family.
+
+mod agent;
+mod mmstats;
+mod serve;
+mod trends;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{self, DEFAULT_SERVER};
+use agent::{AgentArgs, agent, agent_config, until_signal};
+use mmstats::{MmstatsCommand, mmstats};
+use serve::{ServeArgs, serve, wait_for_signal};
+use trends::{GraphArgs, StoreTarget, export, import};
+
+/// treestat: a tree aggregation engine for metrics.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default command).
+    Serve(ServeArgs),
+    /// Push one JSON document to a running server.
+    Push {
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+        /// The JSON tree or array of trees.
+        json: String,
+    },
+    /// Print `path<TAB>value` pairs from a running server, or with --from a series
+    /// table (one row per time, one column per path).
+    Query {
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+        /// A tree-path pattern (`br,ie,,venders`, `*|sum,net`).
+        pattern: String,
+        /// Start of a trend: epoch, `now`, `-30s`, `-10min`, `-6h`, `-1d`, `-1w`, `-1y`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End of the trend (default `now`).
+        #[arg(long, allow_hyphen_values = true, default_value = "now")]
+        until: String,
+    },
+    /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
+    Tail {
+        /// Log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A preset (combined, common, vcombined, peach) or an nginx log_format string.
+        #[arg(long, default_value = "combined")]
+        format: String,
+        /// Comma-separated pipes, e.g. `ua,status,geo=GeoLite2-City.mmdb,python=x.py`
+        /// (default: every built-in the format can feed).
+        #[arg(long, default_value = "")]
+        pipes: String,
+        /// Push each interval's tree to this server instead.
+        #[arg(long)]
+        server: Option<String>,
+        /// Read files from their start (default: only new lines).
+        #[arg(long)]
+        from_start: bool,
+        /// Read to the end, print the tree as JSON and exit.
+        #[arg(long)]
+        once: bool,
+        /// Keep read positions in this file, so a later run resumes.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Time between flushes.
+        #[arg(long, value_parser = parse_interval, default_value = "10s")]
+        interval: Duration,
+    },
+    /// Run the agent: modules measure this host and push to one or more servers.
+    Agent(AgentArgs),
+    /// Take pushes from many agents, merge them for an interval, forward one tree.
+    Relay {
+        /// Where to listen: `tcp://ADDR`, `udp://ADDR` or `http://ADDR` (repeatable; a
+        /// bare ADDR listens on TCP and UDP).
+        #[arg(long, required = true)]
+        listen: Vec<String>,
+        /// Where to forward: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
+        /// (repeatable).
+        #[arg(long, required = true)]
+        upstream: Vec<String>,
+        /// Agent configuration (buffer sizes, timeouts).
+        #[arg(long)]
+        conf: Option<PathBuf>,
+        /// Merge interval.
+        #[arg(long, value_parser = parse_interval)]
+        interval: Option<Duration>,
+    },
+    /// Render a chart from a running server to a file (.png, .svg or .jpg).
+    Graph(GraphArgs),
+    /// Write trends as NDJSON `["path", ts, value]` tuples (or CSV) to stdout.
+    Export {
+        /// A tree-path pattern.
+        pattern: String,
+        /// `ndjson` or `csv`.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// Start (default: one year back).
+        #[arg(long, allow_hyphen_values = true, default_value = "-1y")]
+        from: String,
+        /// End.
+        #[arg(long, allow_hyphen_values = true, default_value = "now")]
+        until: String,
+        #[command(flatten)]
+        target: StoreTarget,
+    },
+    /// Read trends from an NDJSON or CSV file (SimpleStats exports import as they are).
+    Import {
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// `ndjson` or `csv` (default: from the extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Action of series the import creates.
+        #[arg(long, default_value = "average")]
+        action: String,
+        #[command(flatten)]
+        target: StoreTarget,
+    },
+    /// Read mmstats files ("/proc for your application"): slurp, poll, clean.
+    #[command(subcommand)]
+    Mmstats(MmstatsCommand),
+}
+
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    treestat_engine::parse_duration(s)
+}
+
+/// Parses the command line and runs the command.
+///
+/// # Errors
+/// Whatever the command failed with, for `main` to print.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args.config()?),
+        Command::Push { server, json } => {
+            println!("{}", client::push(&server, &json)?);
+            Ok(())
+        }
+        Command::Query {
+            server,
+            pattern,
+            from,
+            until,
+        } => {
+            let mut out = std::io::stdout().lock();
+            match from {
+                Some(from) => client::trend_table(&server, &pattern, &from, &until, &mut out),
+                None => client::query(&server, &pattern, &mut out),
+            }
+        }
+        Command::Tail {
+            files,
+            format,
+            pipes,
+            server,
+            from_start,
+            once,
+            checkpoints,
+            interval,
+        } => {
+            let cmd = crate::pipes::TailCommand {
+                files,
+                format,
+                pipes,
+                server,
+                from_start,
+                once,
+                checkpoints,
+                interval,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            // Ctrl-C: a last flush and checkpoint, then exit.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(wait_for_signal());
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            crate::pipes::run_tail(&cmd, &stop)
+        }
+        Command::Agent(args) => agent(args),
+        Command::Relay {
+            listen,
+            upstream,
+            conf,
+            interval,
+        } => {
+            let mut cfg = agent_config(conf.as_deref(), None)?;
+            cfg.relay.listen = listen;
+            cfg.relay.upstream = upstream;
+            if let Some(i) = interval {
+                cfg.relay.interval = i;
+            }
+            until_signal(|stop| treestat_agent::relay::run(&cfg, stop)).map(drop)
+        }
+        Command::Graph(args) => {
+            client::graph(&args.server, &args.pattern, &args.output, &args.params())
+        }
+        Command::Export {
+            pattern,
+            format,
+            from,
+            until,
+            target,
+        } => export(&pattern, &format, &from, &until, &target),
+        Command::Import {
+            file,
+            format,
+            action,
+            target,
+        } => import(&file, format, &action, &target),
+        Command::Mmstats(cmd) => mmstats(cmd),
+    }
+}

@@ -1,0 +1,124 @@
+//! `treestat serve` (and plain `treestat`): flags over the configuration file, logging,
+//! the runtime, and shutdown on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tracing::info;
+
+use super::parse_interval;
+use crate::config::{Config, parse_addr};
+use crate::server::Server;
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Configuration file (default: the embedded conf/treestat.toml).
+    #[arg(long)]
+    conf: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// HTTP address, or `off`.
+    #[arg(long, value_parser = parse_addr_flag)]
+    http: Option<Addr>,
+    /// TCP JSON / SimpleStats address, or `off`.
+    #[arg(long, value_parser = parse_addr_flag)]
+    tcp: Option<Addr>,
+    /// UDP JSON address, or `off`.
+    #[arg(long, value_parser = parse_addr_flag)]
+    udp: Option<Addr>,
+    /// StatsD address (UDP), or `off`.
+    #[arg(long, value_parser = parse_addr_flag)]
+    statsd: Option<Addr>,
+    /// Graphite plaintext address (TCP), or `off`.
+    #[arg(long, value_parser = parse_addr_flag)]
+    graphite: Option<Addr>,
+    /// Interval length (`10s`, `1m`).
+    #[arg(long, value_parser = parse_interval)]
+    interval: Option<Duration>,
+    /// Do not run the built-in host modules in the server.
+    #[arg(long)]
+    no_agent: bool,
+    /// Consume Psistats messages and JSON trees from this RabbitMQ broker
+    /// (`amqp://user:pass@host:5672/%2f`).
+    #[arg(long)]
+    amqp: Option<String>,
+}
+
+/// A listen address, or `off` (`None`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Addr(Option<std::net::SocketAddr>);
+
+pub(super) fn parse_addr_flag(s: &str) -> Result<Addr, String> {
+    parse_addr(s).map(Addr)
+}
+
+impl ServeArgs {
+    pub(super) fn config(self) -> anyhow::Result<Config> {
+        let mut c = Config::load(self.conf.as_deref())?;
+        if let Some(d) = self.data {
+            c.server.data = d;
+        }
+        if let Some(Addr(addr)) = self.http {
+            c.server.http = addr;
+        }
+        let l = &mut c.listen;
+        for (flag, slot) in [
+            (self.tcp, &mut l.tcp),
+            (self.udp, &mut l.udp),
+            (self.statsd, &mut l.statsd),
+            (self.graphite, &mut l.graphite),
+        ] {
+            if let Some(Addr(addr)) = flag {
+                *slot = addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+            }
+        }
+        if let Some(i) = self.interval {
+            c.engine.interval = i;
+        }
+        if self.no_agent {
+            c.server.agent = false;
+        }
+        if let Some(url) = self.amqp {
+            c.amqp.get_or_insert_with(Default::default).url = url;
+        }
+        Ok(c)
+    }
+}
+
+pub(super) fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+pub(super) fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging();
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async {
+        let server = Server::start(config).await?;
+        let stop = server.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("shutting down");
+            stop.cancel();
+        });
+        server.wait().await
+    })
+}
+
+pub(super) async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
