@@ -128,3 +128,34 @@ fn markers_are_kept_with_their_time() {
     assert_eq!(store.markers("", T0, T0 + 100).unwrap(), want);
     assert!(store.markers("cpu", T0, T0 + 100).unwrap().is_empty());
 }
+
+#[test]
+fn aggregating_patterns_fold_series_like_tree_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, clock) = engine();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    store.attach(&e);
+    for i in 0..3 {
+        e.push_json(
+            format!(r#"{{"default_action":"add","ip1":{{"net":{i},"cpu":5}},"ip2":{{"net":10}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        clock.advance(10);
+        e.close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let sum = store.series("*|sum,net", T0, T0 + 30, 0).unwrap();
+    assert_eq!(sum.len(), 1);
+    assert_eq!(sum[0].path, "*,net");
+    assert_eq!(
+        sum[0].points,
+        vec![(T0, 10.0), (T0 + 10, 11.0), (T0 + 20, 12.0)]
+    );
+    let max = store.series("ip*|list,*|max", T0, T0 + 30, 0).unwrap();
+    let paths: Vec<&str> = max.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["ip1,*", "ip2,*"]);
+    assert_eq!(max[0].points[0], (T0, 5.0));
+    let err = store.series("**|sum", T0, T0 + 30, 0).unwrap_err();
+    assert!(err.message().contains("**"), "{err}");
+}

@@ -23,6 +23,7 @@
 //! `1111`+64 bits of zigzag delta); aux (`0` = same, `1` + 6 bits width + zigzag
 //! delta).
 
+use super::bits::{BitReader, BitWriter, unzigzag, zigzag};
 use super::error::{Result, TrendError};
 
 /// One decoded point.
@@ -34,142 +35,6 @@ pub struct Point {
     pub value: f64,
     /// The auxiliary column.
     pub aux: u64,
-}
-
-/// Writes bits most significant first.
-#[derive(Debug, Default)]
-pub struct BitWriter {
-    bytes: Vec<u8>,
-    used: u8,
-}
-
-impl BitWriter {
-    /// An empty writer.
-    pub fn new() -> BitWriter {
-        BitWriter::default()
-    }
-
-    /// Appends the low `n` bits of `v` (n <= 64).
-    pub fn write(&mut self, v: u64, n: u32) {
-        let mut left = n;
-        while left > 0 {
-            if self.used == 0 || self.used == 8 {
-                self.bytes.push(0);
-                self.used = 0;
-            }
-            let room = 8 - u32::from(self.used);
-            let take = room.min(left);
-            let shift = left - take;
-            let chunk = (v >> shift) & ((1u64 << take) - 1);
-            let last = self.bytes.len() - 1;
-            // `chunk` has at most `take` <= 8 bits and is shifted into the free room.
-            let bits = u8::try_from(chunk << (room - take)).unwrap_or(0);
-            self.bytes[last] |= bits;
-            self.used += u8::try_from(take).unwrap_or(8);
-            left -= take;
-        }
-    }
-
-    /// Appends one bit.
-    pub fn bit(&mut self, b: bool) {
-        self.write(u64::from(b), 1);
-    }
-
-    /// Appends an LEB128 number (byte-sized groups through the bit stream).
-    pub fn varint(&mut self, mut v: u64) {
-        loop {
-            let low = v & 0x7f;
-            v >>= 7;
-            if v == 0 {
-                self.write(low, 8);
-                return;
-            }
-            self.write(low | 0x80, 8);
-        }
-    }
-
-    /// The written bytes (the last one zero-padded).
-    pub fn finish(self) -> Vec<u8> {
-        self.bytes
-    }
-}
-
-/// Reads what a [`BitWriter`] wrote; every read is bounds-checked.
-#[derive(Debug)]
-pub struct BitReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    /// A reader at the first bit.
-    pub fn new(bytes: &'a [u8]) -> BitReader<'a> {
-        BitReader { bytes, pos: 0 }
-    }
-
-    /// Reads `n` bits (n <= 64).
-    ///
-    /// # Errors
-    /// `Corrupt` when the stream ends first.
-    pub fn read(&mut self, n: u32) -> Result<u64> {
-        let n_us = n as usize;
-        if n > 64 || self.pos + n_us > self.bytes.len() * 8 {
-            return Err(TrendError::corrupt("chunk ends early"));
-        }
-        let mut v: u64 = 0;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.bytes[self.pos / 8];
-            let off = u32::try_from(self.pos % 8).unwrap_or(0);
-            let room = 8 - off;
-            let take = room.min(left);
-            let bits = (u64::from(byte) >> (room - take)) & ((1u64 << take) - 1);
-            v = (v << take) | bits;
-            left -= take;
-            self.pos += take as usize;
-        }
-        Ok(v)
-    }
-
-    /// Reads one bit.
-    ///
-    /// # Errors
-    /// `Corrupt` at the end of the stream.
-    pub fn bit(&mut self) -> Result<bool> {
-        Ok(self.read(1)? == 1)
-    }
-
-    /// Reads an LEB128 number.
-    ///
-    /// # Errors
-    /// `Corrupt` at the end of the stream or for an over-long number.
-    pub fn varint(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.read(8)?;
-            v |= (b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(TrendError::corrupt("over-long varint"))
-    }
-}
-
-/// Zigzag: small negative and positive numbers become small unsigned ones.
-pub fn zigzag(v: i64) -> u64 {
-    // Reinterpreting the bits is the point of zigzag encoding.
-    #[allow(clippy::cast_sign_loss)]
-    let u = ((v << 1) ^ (v >> 63)) as u64;
-    u
-}
-
-/// The inverse of [`zigzag`].
-pub fn unzigzag(u: u64) -> i64 {
-    // Reinterpreting the bits is the point of zigzag encoding.
-    #[allow(clippy::cast_possible_wrap)]
-    let v = ((u >> 1) as i64) ^ -((u & 1) as i64);
-    v
 }
 
 /// Largest decimal exponent tried (values with up to 9 decimal places).
@@ -472,23 +337,6 @@ mod tests {
             && a.iter()
                 .zip(b)
                 .all(|(x, y)| x.ts == y.ts && x.aux == y.aux && close_enough(x.value, y.value))
-    }
-
-    #[test]
-    fn bits_round_trip() {
-        let mut w = BitWriter::new();
-        w.write(0b101, 3);
-        w.write(u64::MAX, 64);
-        w.varint(300);
-        w.write(0, 0);
-        w.bit(true);
-        let b = w.finish();
-        let mut r = BitReader::new(&b);
-        assert_eq!(r.read(3).unwrap(), 0b101);
-        assert_eq!(r.read(64).unwrap(), u64::MAX);
-        assert_eq!(r.varint().unwrap(), 300);
-        assert!(r.bit().unwrap());
-        assert!(r.read(64).is_err());
     }
 
     #[test]

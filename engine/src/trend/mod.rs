@@ -17,6 +17,7 @@
 //! The storage sits behind the [`Storage`] trait; sled is one implementation, a
 //! `BTreeMap` the other.
 
+mod bits;
 mod blob;
 mod codec;
 mod compact;

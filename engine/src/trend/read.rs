@@ -5,13 +5,15 @@
 //! interval blobs not yet compacted (binary-searched per series, rolled up to the
 //! archive's step on the fly). A bucket split between the two is merged.
 
+use std::collections::BTreeMap;
+
 use super::blob::{self, IntervalBlob, chunk_key, ts_key};
 use super::compact::chunk_start;
 use super::error::{Result, TrendError};
 use super::rollup::{Agg, decode_sorted, downsample, merge_sorted};
 use super::storage::{Bytes, Space};
 use super::{Core, TrendStore};
-use crate::pattern::Pattern;
+use crate::pattern::{Agg as PAgg, Match, Pattern};
 use crate::{Action, Marker};
 
 /// One series of a trend query.
@@ -40,7 +42,7 @@ pub const MAX_TIME: i64 = 1 << 50;
 pub const MAX_BUCKETS: i64 = 10_000_000;
 
 impl TrendStore {
-    /// Series under `pattern` (DESIGN.md §4; aggregation suffixes are refused) with
+    /// Series under `pattern` (DESIGN.md §4; `|sum` and friends fold series) with
     /// their points in `[from, until)`: buckets overlapping the range, from the finest
     /// archive whose span reaches back to `from` (else the coarsest), folded to at
     /// most `points` buckets per series by the action (`points` 0: no folding).
@@ -55,11 +57,7 @@ impl TrendStore {
         points: usize,
     ) -> Result<Vec<Series>> {
         let p = Pattern::parse(pattern)?;
-        if p.aggregates() {
-            return Err(TrendError::bad_query(
-                "trend queries take plain patterns; aggregation (|sum, |avg...) is not supported",
-            ));
-        }
+        check_aggregation(&p)?;
         if from >= until {
             return Err(TrendError::bad_query(format!(
                 "from ({from}) must be before until ({until})"
@@ -117,7 +115,11 @@ impl TrendStore {
                 points: downsample(&pts, out_step, action),
             });
         }
-        Ok(out)
+        Ok(if p.aggregates() {
+            fold_series(&p, out)
+        } else {
+            out
+        })
     }
 
     /// Markers whose path the pattern selects with `from <= ts < until`, oldest first.
@@ -152,6 +154,64 @@ impl TrendStore {
         out.sort_by_key(|m| m.ts);
         Ok(out)
     }
+}
+
+/// Aggregation suffixes (`*|sum,net`) fold series like the tree query does
+/// (DESIGN.md §4); a `**` at or before an aggregating segment leaves the display
+/// path undefined and is refused.
+fn check_aggregation(p: &Pattern) -> Result<()> {
+    let last_agg = p.segments().iter().rposition(|s| s.agg != PAgg::List);
+    if let Some(i) = last_agg
+        && p.segments()[..=i].iter().any(|s| s.matcher == Match::Deep)
+    {
+        return Err(TrendError::bad_query(
+            "a trend query cannot aggregate at or after a ** segment",
+        ));
+    }
+    Ok(())
+}
+
+/// A folded series being built: action, step, values per time.
+type Group = (Action, i64, BTreeMap<i64, Vec<f64>>);
+
+/// Folds series whose paths differ only at aggregating segments into one series
+/// per display path (the segment's pattern text in place of the key); at each time
+/// the members' values fold with the segment's aggregation (the innermost one when
+/// several segments aggregate). The action shown is the first member's.
+fn fold_series(p: &Pattern, series: Vec<Series>) -> Vec<Series> {
+    let segs = p.segments();
+    let agg = segs
+        .iter()
+        .rev()
+        .find(|s| s.agg != PAgg::List)
+        .map_or(PAgg::Sum, |s| s.agg);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for s in series {
+        let display: Vec<&str> = s
+            .path
+            .split(',')
+            .enumerate()
+            .map(|(i, k)| match segs.get(i) {
+                Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
+                _ => k,
+            })
+            .collect();
+        let g = groups
+            .entry(display.join(","))
+            .or_insert_with(|| (s.action, s.step, BTreeMap::new()));
+        for (t, v) in s.points {
+            g.2.entry(t).or_default().push(v);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(path, (action, step, pts))| Series {
+            path,
+            action,
+            step,
+            points: pts.into_iter().map(|(t, vs)| (t, agg.fold(&vs))).collect(),
+        })
+        .collect()
 }
 
 /// The smallest multiple of `step` whose epoch-aligned buckets over
