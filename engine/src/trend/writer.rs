@@ -38,9 +38,12 @@ pub(crate) fn spawn(
 ) -> Result<JoinHandle<()>> {
     let mut w = Writer {
         core,
-        leaves: HashMap::new(),
-        totals,
+        leaves: Vec::new(),
+        totals: Vec::new(),
     };
+    for t in totals.into_values() {
+        w.set_total(t);
+    }
     std::thread::Builder::new()
         .name("trend-writer".into())
         .spawn(move || w.run(&rx))
@@ -49,13 +52,41 @@ pub(crate) fn spawn(
 
 struct Writer {
     core: Arc<Core>,
-    /// Engine leaf id -> series id.
-    leaves: HashMap<u32, u32>,
+    /// Engine leaf id -> series id (`u32::MAX`: not announced). Both ids are dense
+    /// indexes, so vectors beat maps here.
+    leaves: Vec<u32>,
     /// Series id -> last known totals.
-    totals: HashMap<u32, Rec>,
+    totals: Vec<Option<Rec>>,
 }
 
 impl Writer {
+    fn series_of(&self, leaf: u32) -> Option<u32> {
+        self.leaves
+            .get(leaf as usize)
+            .copied()
+            .filter(|&id| id != u32::MAX)
+    }
+
+    fn set_series(&mut self, leaf: u32, id: u32) {
+        let i = leaf as usize;
+        if self.leaves.len() <= i {
+            self.leaves.resize(i + 1, u32::MAX);
+        }
+        self.leaves[i] = id;
+    }
+
+    fn total(&self, id: u32) -> Option<Rec> {
+        self.totals.get(id as usize).copied().flatten()
+    }
+
+    fn set_total(&mut self, t: Rec) {
+        let i = t.id as usize;
+        if self.totals.len() <= i {
+            self.totals.resize(i + 1, None);
+        }
+        self.totals[i] = Some(t);
+    }
+
     fn run(&mut self, rx: &Receiver<Msg>) {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
@@ -107,19 +138,22 @@ impl Writer {
             ..IntervalBlob::default()
         };
         {
-            let mut index = self.core.index.write();
+            let core = self.core.clone();
+            let mut index = core.index.write();
             for (leaf, path) in &iv.new_paths {
                 let (id, fresh) = index.intern(path);
-                self.leaves.insert(leaf.0, id);
+                self.set_series(leaf.0, id);
                 if fresh {
                     blob.paths.push((id, path.clone()));
                 }
             }
         }
-        let mut totals: BTreeMap<u32, Rec> = BTreeMap::new();
-        let mut points: BTreeMap<u32, Rec> = BTreeMap::new();
+        // Vectors sorted once rather than maps: 100k points per interval is the
+        // case to be fast for (the engine hands them in leaf order, nearly sorted).
+        let mut points: Vec<Rec> = Vec::with_capacity(iv.points.len());
+        let mut totals: Vec<Rec> = Vec::with_capacity(iv.points.len());
         for p in &iv.points {
-            let Some(&id) = self.leaves.get(&p.leaf.0) else {
+            let Some(id) = self.series_of(p.leaf.0) else {
                 self.unknown_leaf(p.leaf.0);
                 continue;
             };
@@ -129,23 +163,25 @@ impl Writer {
                 stats: p.stats,
                 last_ts: p.last_ts,
             };
-            points
-                .entry(id)
-                .and_modify(|r| merge_rec(r, &point))
-                .or_insert(point);
-            totals.insert(
-                id,
-                Rec {
-                    stats: p.total,
-                    ..point
-                },
-            );
+            points.push(point);
+            totals.push(Rec {
+                stats: p.total,
+                ..point
+            });
         }
+        points.sort_by_key(|r| r.id);
+        points.dedup_by(|later, kept| {
+            let same = later.id == kept.id;
+            if same {
+                merge_rec(kept, later);
+            }
+            same
+        });
         // Late points: into the interval that holds their time; and into the totals
         // of leaves this interval did not otherwise report.
         let mut late: BTreeMap<i64, Vec<(u32, crate::Action, i64, f64)>> = BTreeMap::new();
         for lp in &iv.late {
-            let Some(&id) = self.leaves.get(&lp.leaf.0) else {
+            let Some(id) = self.series_of(lp.leaf.0) else {
                 self.unknown_leaf(lp.leaf.0);
                 continue;
             };
@@ -153,8 +189,8 @@ impl Writer {
             late.entry(start)
                 .or_default()
                 .push((id, lp.action, lp.ts, lp.value));
-            if !points.contains_key(&id) {
-                let t = self.totals.entry(id).or_insert(Rec {
+            if points.binary_search_by_key(&id, |r| r.id).is_err() {
+                let mut t = self.total(id).unwrap_or(Rec {
                     id,
                     action: lp.action,
                     stats: Stats::EMPTY,
@@ -166,14 +202,20 @@ impl Writer {
                 if newest {
                     t.last_ts = lp.ts;
                 }
-                totals.insert(id, *t);
+                self.set_total(t);
+                totals.push(t);
             }
         }
-        for (id, t) in &totals {
-            self.totals.insert(*id, *t);
+        // Stable: for an id reported twice the later record wins.
+        totals.sort_by_key(|r| r.id);
+        totals.reverse();
+        totals.dedup_by_key(|r| r.id);
+        totals.reverse();
+        for t in &totals {
+            self.set_total(*t);
         }
-        blob.points = points.into_values().collect();
-        blob.totals = totals.into_values().collect();
+        blob.points = points;
+        blob.totals = totals;
 
         let core = &self.core;
         let _w = core.write_lock.lock();
