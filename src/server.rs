@@ -142,12 +142,13 @@ impl Server {
             let state = AppState::new(engine.clone(), web, telemetry.clone())
                 .with_view_store(Arc::new(store.clone()))
                 .with_log_sink(logs);
+            let graphs = treestat_web::graphs::Graphs::new(state.clone(), store.clone());
             let extra = treestat_web::pages::router()
                 .merge(treestat_web::trends::router(state.clone(), store.clone()))
-                .merge(treestat_web::graphs::router(
-                    treestat_web::graphs::Graphs::new(state.clone(), store.clone()),
-                ));
-            let router = treestat_web::app_with(state.clone(), extra);
+                .merge(treestat_web::graphs::router(graphs.clone()));
+            // The chart forms of /diff reach the renderer through this extension.
+            let router =
+                treestat_web::app_with(state.clone(), extra).layer(axum::Extension(graphs));
             let token = shutdown.clone();
             tasks.spawn(async move {
                 if let Err(err) = treestat_web::serve_router(listener, state, router, token).await {

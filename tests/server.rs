@@ -231,6 +231,15 @@ async fn trends_and_graphs_over_http_and_totals_survive_a_restart() {
         assert!(body.contains("Web") && body.contains("web,a"), "{body}");
         let (status, _) = get(&format!("{base}/graph/web,*.png?from=-5min&width=100000"));
         assert_eq!(status, 400);
+        // /diff draws both subtrees on one chart.
+        let (status, body) = get(&format!("{base}/diff/web/web.svg?from=-5min"));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("a: web,a") && body.contains("b: web,b"),
+            "{body}"
+        );
+        let (status, body) = get(&format!("{base}/diff/web/web.json"));
+        assert_eq!(status, 200, "{body}");
     })
     .await
     .unwrap();
