@@ -27,7 +27,7 @@ pub const CHUNK_POINTS: i64 = 720;
 const MAX_BLOBS_PER_PASS: usize = 120;
 
 /// What one compaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CompactStats {
     /// Interval blobs folded into chunks.
     pub intervals: usize,

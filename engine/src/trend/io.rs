@@ -41,7 +41,7 @@ impl std::str::FromStr for Format {
 }
 
 /// A line import skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LineError {
     /// 1-based line number.
     pub line: u64,
@@ -49,8 +49,9 @@ pub struct LineError {
     pub message: String,
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What an import did (serializes as `{"imported", "skipped", "errors": [{"line",
+/// "message"}]}` for `POST /import`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     /// Samples stored.
     pub imported: u64,
