@@ -232,7 +232,8 @@ impl Engine {
             |m| {
                 let mut keys = Vec::new();
                 for t in &doc.trees {
-                    m.merge_tree(ROOT, t, None, &mut keys);
+                    let ts = t.ts.unwrap_or(m.now);
+                    m.merge_tree(ROOT, t, None, ts, &mut keys);
                 }
             },
         )

@@ -75,11 +75,13 @@ impl Merger<'_> {
         Ok(())
     }
 
+    /// Merges a pushed tree whose samples are dated `ts`.
     pub(crate) fn merge_tree<'d>(
         &mut self,
         branch: u32,
         tree: &'d PushTree,
         ctx: Option<Action>,
+        ts: i64,
         keys: &mut Vec<&'d str>,
     ) {
         let ctx = tree.action.or(ctx);
@@ -90,22 +92,22 @@ impl Merger<'_> {
                     if sub.nodes > 0 {
                         let own = sub.action.or(ctx);
                         let b = self.branch(branch, key, own, keys);
-                        self.merge_tree(b, sub, ctx, keys);
+                        self.merge_tree(b, sub, ctx, ts, keys);
                     } else {
-                        self.markers_only(sub, keys);
+                        self.markers_only(sub, ts, keys);
                     }
                 }
                 PushValue::Number(v) => {
                     let l = self.leaf(branch, key, ctx, keys);
-                    self.sample(l, *v, self.now);
+                    self.sample(l, *v, ts);
                 }
                 PushValue::Samples(vs) if !vs.is_empty() => {
                     let l = self.leaf(branch, key, ctx, keys);
                     for v in vs {
-                        self.sample(l, *v, self.now);
+                        self.sample(l, *v, ts);
                     }
                 }
-                PushValue::Marker(text) => self.marker(keys.join(","), text),
+                PushValue::Marker(text) => self.marker(keys.join(","), text, ts),
                 PushValue::Samples(_) | PushValue::Skip | PushValue::BadArray => {}
             }
             keys.pop();
@@ -113,12 +115,12 @@ impl Merger<'_> {
     }
 
     /// A subtree with no numbers: keep its markers, create no nodes.
-    fn markers_only<'d>(&mut self, tree: &'d PushTree, keys: &mut Vec<&'d str>) {
+    fn markers_only<'d>(&mut self, tree: &'d PushTree, ts: i64, keys: &mut Vec<&'d str>) {
         for (key, value) in &tree.entries {
             keys.push(key.as_str());
             match value {
-                PushValue::Tree(sub) => self.markers_only(sub, keys),
-                PushValue::Marker(text) => self.marker(keys.join(","), text),
+                PushValue::Tree(sub) => self.markers_only(sub, ts, keys),
+                PushValue::Marker(text) => self.marker(keys.join(","), text, ts),
                 _ => {}
             }
             keys.pop();
@@ -169,14 +171,14 @@ impl Merger<'_> {
         self.touched.samples += 1;
     }
 
-    fn marker(&mut self, path: String, text: &str) {
+    fn marker(&mut self, path: String, text: &str, ts: i64) {
         let mut end = text.len().min(self.limits.max_marker_len);
         while !text.is_char_boundary(end) {
             end -= 1;
         }
         let m = Marker {
             path,
-            ts: self.now,
+            ts,
             text: text[..end].to_string(),
         };
         if self.open.markers.len() < self.limits.max_markers {
@@ -205,7 +207,7 @@ impl Merger<'_> {
                 let l = self.path_leaf(path, *action);
                 self.merge_stats(l, stats);
             }
-            Update::Marker { path, text } => self.marker(path.clone(), text),
+            Update::Marker { path, text } => self.marker(path.clone(), text, self.now),
         }
     }
 

@@ -37,6 +37,9 @@ pub enum PushValue {
 pub struct PushTree {
     /// `default_action` / `defaultaction` given at this level.
     pub action: Option<Action>,
+    /// `timestamp` (unix seconds) at the top of a pushed tree: the time of all its
+    /// samples; `None` is now.
+    pub ts: Option<i64>,
     /// Key and value pairs, in document order.
     pub entries: Vec<(CompactString, PushValue)>,
     /// Upper bound of the nodes this subtree adds when none exists yet (filled in by
@@ -142,6 +145,9 @@ fn trunc(path: &str) -> &str {
 
 const ACTION_KEYS: [&str; 2] = ["default_action", "defaultaction"];
 
+/// The key that dates a whole pushed tree (top level only).
+pub const TIMESTAMP_KEY: &str = "timestamp";
+
 impl<'de> serde::Deserialize<'de> for PushDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PushDoc, D::Error> {
         struct DocVisitor;
@@ -152,7 +158,7 @@ impl<'de> serde::Deserialize<'de> for PushDoc {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PushDoc, A::Error> {
                 Ok(PushDoc {
-                    trees: vec![TreeVisitor.visit_map(map)?],
+                    trees: vec![TreeVisitor { top: true }.visit_map(map)?],
                 })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PushDoc, A::Error> {
@@ -171,11 +177,16 @@ struct TreeOnly(PushTree);
 
 impl<'de> serde::Deserialize<'de> for TreeOnly {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TreeOnly, D::Error> {
-        d.deserialize_map(TreeVisitor).map(TreeOnly)
+        d.deserialize_map(TreeVisitor { top: true }).map(TreeOnly)
     }
 }
 
-struct TreeVisitor;
+/// Reads one tree. At the top of a pushed tree (`top`), a `timestamp` key (unix seconds)
+/// dates every sample of the tree, so a push replayed from a buffer lands in the
+/// interval it was measured in; below the top, `timestamp` is an ordinary key.
+struct TreeVisitor {
+    top: bool,
+}
 
 impl<'de> Visitor<'de> for TreeVisitor {
     type Value = PushTree;
@@ -189,6 +200,16 @@ impl<'de> Visitor<'de> for TreeVisitor {
                 let name: String = map.next_value()?;
                 let action = name.parse::<Action>().map_err(de::Error::custom)?;
                 tree.action = Some(action);
+            } else if self.top && key.0 == TIMESTAMP_KEY {
+                let ts: f64 = map.next_value()?;
+                if !ts.is_finite() || !(0.0..=1e11).contains(&ts) {
+                    return Err(de::Error::custom(format!(
+                        "timestamp {ts} is not unix seconds"
+                    )));
+                }
+                #[allow(clippy::cast_possible_truncation)] // checked range, whole seconds
+                let secs = ts.floor() as i64;
+                tree.ts = Some(secs);
             } else {
                 let value: PushValue = map.next_value()?;
                 tree.entries.push((key.0, value));
@@ -273,7 +294,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PushValue, A::Error> {
-        TreeVisitor.visit_map(map).map(PushValue::Tree)
+        TreeVisitor { top: false }
+            .visit_map(map)
+            .map(PushValue::Tree)
     }
 }
 

@@ -173,3 +173,37 @@ fn push_events_and_cursors() {
     assert_eq!(paths, [Some("br,ff".to_string())]);
     assert_eq!(events[1].changes[0].1, 2.0);
 }
+
+#[test]
+fn a_top_level_timestamp_dates_the_whole_tree() {
+    let (e, clock) = engine(360);
+    for _ in 0..3 {
+        clock.advance(10);
+        e.close_due().unwrap();
+    }
+    // Replayed from an agent's buffer: measured 25 s ago, in a closed interval.
+    let doc = format!(
+        r#"[{{"timestamp":{},"default_action":"add","cpu":{{"h1":{{"n":4}}}},"note":"late"}},{{"cpu":{{"h1":{{"m":1}}}}}}]"#,
+        T0 + 5
+    );
+    e.push_json(doc.as_bytes()).unwrap();
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    assert_eq!(
+        c.late.iter().map(|p| (p.ts, p.value)).collect::<Vec<_>>(),
+        [(T0 + 5, 4.0)]
+    );
+    assert_eq!(
+        c.points.len(),
+        1,
+        "the undated tree is in the open interval"
+    );
+    assert_eq!(c.markers[0].ts, T0 + 5);
+    // Below the top, `timestamp` is an ordinary key.
+    e.push_json(br#"{"app":{"timestamp":7}}"#).unwrap();
+    assert_eq!(
+        e.query("app").unwrap(),
+        [("app,timestamp".to_string(), 7.0)]
+    );
+    assert!(e.push_json(br#"{"timestamp":"yesterday","a":1}"#).is_err());
+}
