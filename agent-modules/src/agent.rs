@@ -5,6 +5,11 @@
 //! `pending`, `rejected` (documents, summed over servers), `modules` (loaded) and
 //! `module_errors` (cumulative), all with action `last`; and `errors,<module>` as a
 //! marker holding the latest failure text (a traceback for Python) whenever it changes.
+//!
+//! Every tree of a push is dated (`"timestamp"`) with the time the collection was due
+//! (the schedule, which the collection follows within milliseconds): buffered pushes
+//! that reach the server late still land in the interval they were measured in, and two
+//! collections one interval apart never share a server interval because of jitter.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,7 +27,7 @@ use crate::native::NativeModule;
 use crate::python::PythonHost;
 use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
-use crate::tree::{Rates, build_push};
+use crate::tree::{Rates, build_push, stamp, unix_secs_at};
 
 /// How often the agent rereads the module folder, so `.on`/`.off` switch modules while
 /// it runs.
@@ -220,12 +225,12 @@ impl Agent {
     pub fn tick(&mut self, now: Instant) -> Option<Json> {
         let mut samples: Vec<Sample> = Vec::new();
         let mut failures: Vec<(String, String)> = Vec::new();
-        let mut any = false;
+        let mut due: Option<Instant> = None;
         for m in &mut self.loaded.modules {
             if m.next > now {
                 continue;
             }
-            any = true;
+            due = Some(due.map_or(m.next, |d| d.min(m.next)));
             let c = m.module.collect();
             samples.extend(c.samples);
             if !c.errors.is_empty() {
@@ -233,15 +238,17 @@ impl Agent {
             }
             m.advance(now);
         }
-        if !any {
-            return None;
-        }
+        let due = due?;
         for (module, text) in failures {
             self.note_error(&module, text);
         }
         let markers = std::mem::take(&mut self.pending_markers);
         let samples = self.rates.apply(samples, now);
-        let doc = self.document(&samples, &markers);
+        let mut doc = self.document(&samples, &markers);
+        // The schedule, not `now`: a collection that ran a little late is still dated
+        // in its own interval. A module that skipped ticks is dated by its last due time.
+        let due = due.max(now.checked_sub(self.default_interval).unwrap_or(due));
+        stamp(&mut doc, unix_secs_at(due, now));
         self.outbox.send(&doc);
         Some(doc)
     }

@@ -201,18 +201,31 @@ pub enum ServerUrl {
         /// The request path, default `/push`.
         path: String,
     },
+    /// `amqp://user:pass@host:port/vhost?format=json|psistats&exchange=..&routing_key=..`:
+    /// published to a RabbitMQ exchange (the whole URL, checked when parsed; see
+    /// [`crate::transport::amqp`]). Not a listen address.
+    Amqp(String),
 }
 
 impl ServerUrl {
-    /// Parses `udp://host:port`, `tcp://host:port` or `http://host:port[/path]`.
+    /// Parses `udp://host:port`, `tcp://host:port`, `http://host:port[/path]` or
+    /// `amqp://[user:pass@]host:port/vhost[?query]`.
     ///
     /// # Errors
-    /// An unknown scheme, or a missing host or port.
+    /// An unknown scheme, a missing host or port, or a bad AMQP query parameter.
     pub fn parse(url: &str) -> Result<ServerUrl> {
         let bad = |why: &str| Error::config(format!("server URL {url:?}: {why}"));
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| bad("expected udp://, tcp:// or http://"))?;
+            .ok_or_else(|| bad("expected udp://, tcp://, http:// or amqp://"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "amqp" => {
+                crate::transport::amqp::output_config(url)?;
+                return Ok(ServerUrl::Amqp(url.to_string()));
+            }
+            "amqps" => return Err(bad("amqps (TLS) is not supported; use amqp://")),
+            _ => {}
+        }
         let (addr, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -235,14 +248,14 @@ impl ServerUrl {
                 },
             }),
             "https" => Err(bad("https is not supported; use a local relay or http")),
-            _ => Err(bad("expected udp://, tcp:// or http://")),
+            _ => Err(bad("expected udp://, tcp://, http:// or amqp://")),
         }
     }
 
-    /// `host:port`.
+    /// `host:port` (for `amqp://`, the whole URL).
     pub fn addr(&self) -> &str {
         match self {
-            ServerUrl::Udp(a) | ServerUrl::Tcp(a) => a,
+            ServerUrl::Udp(a) | ServerUrl::Tcp(a) | ServerUrl::Amqp(a) => a,
             ServerUrl::Http { addr, .. } => addr,
         }
     }
@@ -254,6 +267,7 @@ impl fmt::Display for ServerUrl {
             ServerUrl::Udp(a) => write!(f, "udp://{a}"),
             ServerUrl::Tcp(a) => write!(f, "tcp://{a}"),
             ServerUrl::Http { addr, path } => write!(f, "http://{addr}{path}"),
+            ServerUrl::Amqp(url) => f.write_str(&crate::transport::amqp::redact(url)),
         }
     }
 }
@@ -311,6 +325,13 @@ mod tests {
         assert!(ServerUrl::parse("ftp://h:1").is_err());
         assert!(ServerUrl::parse("tcp://h").is_err());
         assert!(ServerUrl::parse("tcp://h:1/x").is_err());
+        let amqp = ServerUrl::parse("amqp://u:pw@127.0.0.1:5672/%2f?format=psistats").unwrap();
+        assert_eq!(
+            amqp.to_string(),
+            "amqp://u:***@127.0.0.1:5672/%2f?format=psistats"
+        );
+        assert!(ServerUrl::parse("amqp://h:1/%2f?format=xml").is_err());
+        assert!(ServerUrl::parse("amqps://h:1/%2f").is_err());
     }
 
     #[test]

@@ -4,14 +4,52 @@
 //! Counters (slope `positive`) become rates per second here, from the previous reading
 //! of the same path; the first reading of a counter and a counter that went backwards
 //! (a reset) send nothing for that interval.
+//!
+//! Every tree of a push carries `"timestamp": <unix seconds>`, the time its values were
+//! collected, so a push replayed from a buffer after an outage lands in the server
+//! interval it was measured in rather than the one in which it arrives.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
 use treestat_pipe_api::Action;
 
 use crate::metric::{Sample, Slope, Value};
+
+/// The top-level key that dates a pushed tree (the engine's `TIMESTAMP_KEY`).
+pub const TIMESTAMP_KEY: &str = "timestamp";
+
+/// The wall-clock time (whole unix seconds) of the monotonic instant `at`, given that
+/// the monotonic clock reads `now` at this moment. An `at` in the past is measured back
+/// from the current wall clock; one in the future forward.
+pub fn unix_secs_at(at: Instant, now: Instant) -> i64 {
+    let wall = SystemTime::now();
+    let wall = if at <= now {
+        wall.checked_sub(now - at)
+    } else {
+        wall.checked_add(at - now)
+    }
+    .unwrap_or(wall);
+    wall.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Dates every tree of `doc` (one tree or an array of trees) with `ts`, replacing any
+/// time stamp it had.
+pub fn stamp(doc: &mut Json, ts: i64) {
+    match doc {
+        Json::Array(trees) => {
+            for t in trees {
+                stamp(t, ts);
+            }
+        }
+        Json::Object(m) => {
+            m.insert(TIMESTAMP_KEY.into(), Json::from(ts));
+        }
+        _ => {}
+    }
+}
 
 /// Checks one tree key: 1..=255 bytes, no `,`, no control characters.
 ///
@@ -201,6 +239,32 @@ mod tests {
                  "cpu": {"web1": {"user": 12.5, "core0": {"user": 10.0}}}},
                 {"default_action": "last",
                  "load": {"web1": {"one": 0.5}}, "ip": {"web1": {"eth0": "10.0.0.1"}}}
+            ])
+        );
+    }
+
+    #[test]
+    fn stamps_date_every_tree_with_the_collection_time() {
+        let now = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let wall = i64::try_from(wall).unwrap();
+        let ago = unix_secs_at(now.checked_sub(Duration::from_secs(30)).unwrap(), now);
+        assert!((wall - 31..=wall - 29).contains(&ago), "{ago} vs {wall}");
+        let ahead = unix_secs_at(now + Duration::from_secs(30), now);
+        assert!(
+            (wall + 29..=wall + 31).contains(&ahead),
+            "{ahead} vs {wall}"
+        );
+        let mut doc = serde_json::json!([{"a": {"h": {"x": 1}}}, {"timestamp": 5, "b": 2}]);
+        stamp(&mut doc, 1_700_000_000);
+        assert_eq!(
+            doc,
+            serde_json::json!([
+                {"timestamp": 1_700_000_000, "a": {"h": {"x": 1}}},
+                {"timestamp": 1_700_000_000, "b": 2}
             ])
         );
     }

@@ -44,6 +44,12 @@ impl Bound {
                 TcpListener::bind(addr.as_str()).map_err(named)?,
                 path.clone(),
             ),
+            ServerUrl::Amqp(_) => {
+                return Err(Error::config(format!(
+                    "relay.listen: {url}: amqp:// is an upstream only (the server consumes \
+                     from the broker with its [amqp] source)"
+                )));
+            }
         })
     }
 

@@ -8,6 +8,12 @@
 //! agents pushed, `average` averages it, ...), grouped into one tree per action with
 //! `default_action`, plus the interval's markers. The relay's counters go under
 //! `_treestat,relay,<host>` in the same push.
+//!
+//! Every forwarded tree is dated (`"timestamp"`): the interval's aggregates with the
+//! interval's start, markers with their own time. Samples the agents dated before the
+//! relay's open interval (replayed from an agent's buffer) are not folded into it: they
+//! go upstream as arrays of the raw samples, one tree per action and time stamp, so the
+//! server files each in the interval it was measured in.
 
 mod listen;
 
@@ -23,7 +29,7 @@ use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
-use crate::tree::{insert, sanitize_key};
+use crate::tree::{TIMESTAMP_KEY, insert, sanitize_key};
 
 /// Counters shared by the listeners.
 #[derive(Debug, Default)]
@@ -149,7 +155,8 @@ fn forward(engine: &Engine, outbox: &Outbox, host: &str, counters: &RelayCounter
     let closed = engine.close_now();
     let ids: Vec<_> = closed.points.iter().map(|p| p.leaf).collect();
     let paths = engine.leaf_paths(&ids);
-    let mut trees: Vec<(Action, Map<String, Json>)> = Vec::new();
+    let start = closed.start;
+    let mut trees: Vec<(Action, i64, Map<String, Json>)> = Vec::new();
     for (p, path) in closed.points.iter().zip(paths) {
         let Some(path) = path else { continue };
         let value = p.stats.value(p.action);
@@ -157,13 +164,24 @@ fn forward(engine: &Engine, outbox: &Outbox, host: &str, counters: &RelayCounter
             continue;
         }
         let keys: Vec<String> = path.split(',').map(str::to_string).collect();
-        let i = tree_for(&mut trees, p.action);
-        insert(&mut trees[i].1, &keys, Json::from(value));
+        let i = tree_for(&mut trees, p.action, start);
+        insert(&mut trees[i].2, &keys, Json::from(value));
+    }
+    let late_ids: Vec<_> = closed.late.iter().map(|p| p.leaf).collect();
+    let late_paths = engine.leaf_paths(&late_ids);
+    for (p, path) in closed.late.iter().zip(late_paths) {
+        let Some(path) = path else { continue };
+        if !p.value.is_finite() {
+            continue;
+        }
+        let keys: Vec<String> = path.split(',').map(str::to_string).collect();
+        let i = tree_for(&mut trees, p.action, p.ts);
+        append_sample(&mut trees[i].2, &keys, p.value);
     }
     for m in &closed.markers {
         let keys: Vec<String> = m.path.split(',').map(str::to_string).collect();
-        let i = tree_for(&mut trees, Action::Last);
-        insert(&mut trees[i].1, &keys, Json::String(m.text.clone()));
+        let i = tree_for(&mut trees, Action::Last, m.ts);
+        insert(&mut trees[i].2, &keys, Json::String(m.text.clone()));
     }
     if trees.is_empty() {
         return None;
@@ -175,26 +193,49 @@ fn forward(engine: &Engine, outbox: &Outbox, host: &str, counters: &RelayCounter
         "dropped": stats.iter().map(|s| s.dropped).sum::<u64>(),
         "pending": stats.iter().map(|s| s.pending).sum::<usize>(),
     });
-    let i = tree_for(&mut trees, Action::Last);
+    let i = tree_for(&mut trees, Action::Last, start);
     insert(
-        &mut trees[i].1,
+        &mut trees[i].2,
         &["_treestat".into(), "relay".into(), sanitize_key(host)],
         own,
     );
-    let doc = Json::Array(trees.into_iter().map(|(_, t)| Json::Object(t)).collect());
+    let doc = Json::Array(trees.into_iter().map(|(_, _, t)| Json::Object(t)).collect());
     outbox.send(&doc);
     Some(doc)
 }
 
-/// The index of the tree for `action` in `trees`, added (with `default_action`) if new.
-fn tree_for(trees: &mut Vec<(Action, Map<String, Json>)>, action: Action) -> usize {
-    if let Some(i) = trees.iter().position(|(a, _)| *a == action) {
+/// The index of the tree for `action` dated `ts` in `trees`, added (with
+/// `default_action` and `timestamp`) if new.
+fn tree_for(trees: &mut Vec<(Action, i64, Map<String, Json>)>, action: Action, ts: i64) -> usize {
+    if let Some(i) = trees.iter().position(|(a, t, _)| *a == action && *t == ts) {
         return i;
     }
     let mut m = Map::new();
     m.insert("default_action".into(), Json::from(action.as_str()));
-    trees.push((action, m));
+    m.insert(TIMESTAMP_KEY.into(), Json::from(ts));
+    trees.push((action, ts, m));
     trees.len() - 1
+}
+
+/// Adds one raw sample at `keys`: the leaf becomes an array of samples (the engine
+/// applies each), so several late samples of one leaf and second all arrive.
+fn append_sample(tree: &mut Map<String, Json>, keys: &[String], value: f64) {
+    let mut node = &*tree;
+    for k in keys.iter().take(keys.len().saturating_sub(1)) {
+        match node.get(k) {
+            Some(Json::Object(m)) => node = m,
+            _ => break,
+        }
+    }
+    let existing = keys.last().and_then(|k| node.get(k)).cloned();
+    let leaf = match existing {
+        Some(Json::Array(mut v)) => {
+            v.push(Json::from(value));
+            Json::Array(v)
+        }
+        _ => Json::Array(vec![Json::from(value)]),
+    };
+    insert(tree, keys, leaf);
 }
 
 /// `treestat relay`: binds `config.relay.listen`, forwards to `config.relay.upstream`
@@ -207,4 +248,70 @@ pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>
     let relay = Relay::bind(config)?;
     tracing::info!(listen = ?relay.local_addrs(), upstream = ?config.relay.upstream, "relay started");
     Ok(relay.run(shutdown, config.timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(EngineConfig {
+            interval: Duration::from_secs(10),
+            ring: 1,
+            ring_bytes: 1 << 20,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn no_upstream() -> Outbox {
+        Outbox::start(&OutboxConfig {
+            servers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            udp_max_datagram: 1400,
+            max_document: 60000,
+            buffer_count: 1,
+            spool: None,
+            max_backoff: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn forwarded_trees_are_dated_and_late_samples_keep_their_time() {
+        let e = engine();
+        let late = crate::tree::unix_secs_at(
+            Instant::now()
+                .checked_sub(Duration::from_secs(120))
+                .unwrap(),
+            Instant::now(),
+        );
+        let doc = json!([
+            {"default_action": "add", "app": {"a": {"hits": 2}}},
+            {"default_action": "add", "timestamp": late, "app": {"b": {"hits": 1}}},
+            {"default_action": "add", "timestamp": late, "app": {"b": {"hits": 4}}}
+        ]);
+        e.push_json(doc.to_string().as_bytes()).unwrap();
+        let start = e.stats().open_start;
+        let counters = RelayCounters::default();
+        let out = forward(&e, &no_upstream(), "r", &counters).unwrap();
+        let trees = out.as_array().unwrap();
+        let on_time = trees
+            .iter()
+            .find(|t| t["default_action"] == "add" && t["timestamp"] == start)
+            .unwrap();
+        assert_eq!(on_time["app"], json!({"a": {"hits": 2.0}}));
+        let replayed = trees
+            .iter()
+            .find(|t| t["default_action"] == "add" && t["timestamp"] == late)
+            .unwrap();
+        assert_eq!(replayed["app"], json!({"b": {"hits": [1.0, 4.0]}}));
+        // The upstream server applies each sample in the interval of `late`.
+        let server = engine();
+        server.push_json(out.to_string().as_bytes()).unwrap();
+        assert_eq!(server.query("app,b,hits").unwrap()[0].1, 5.0);
+        let closed = server.close_now();
+        assert_eq!(closed.late.len(), 2);
+        assert!(closed.late.iter().all(|p| p.ts == late));
+    }
 }

@@ -5,7 +5,12 @@
 //! A document is removed from a buffer only when the server took it (UDP: sent; TCP:
 //! `--OK`; HTTP: 2xx) or refused it for its content (`--ERR`, 4xx: counted as
 //! rejected, never resent). Connection failures keep it and retry with backoff.
+//!
+//! `amqp://` servers are the exception: each is an [`treestat_amqp::AmqpOutput`] with
+//! its own buffer and publisher thread ([`amqp`]); its counters are reported the same
+//! way.
 
+pub mod amqp;
 mod buffer;
 mod split;
 mod wire;
@@ -105,6 +110,7 @@ struct Server {
 /// Sends documents to every configured server through per-server buffers.
 pub struct Outbox {
     servers: Vec<Server>,
+    amqp: Vec<amqp::AmqpServer>,
     udp_max: usize,
     doc_max: usize,
 }
@@ -124,7 +130,12 @@ impl Outbox {
     /// A spool file cannot be opened, or a thread cannot be started.
     pub fn start(config: &OutboxConfig) -> Result<Outbox> {
         let mut servers = Vec::new();
+        let mut amqp_servers = Vec::new();
         for (i, url) in config.servers.iter().enumerate() {
+            if let ServerUrl::Amqp(u) = url {
+                amqp_servers.push(amqp::AmqpServer::start(u)?);
+                continue;
+            }
             let spool = config.spool.as_ref().map(|(p, max)| {
                 let mut name = p.as_os_str().to_owned();
                 name.push(format!(".{i}"));
@@ -161,6 +172,7 @@ impl Outbox {
         }
         Ok(Outbox {
             servers,
+            amqp: amqp_servers,
             udp_max: config.udp_max_datagram,
             doc_max: config.max_document,
         })
@@ -186,6 +198,9 @@ impl Outbox {
             drop(st);
             s.shared.wake.notify_one();
         }
+        for a in &self.amqp {
+            a.send(doc);
+        }
     }
 
     /// Every server's counters.
@@ -199,6 +214,7 @@ impl Outbox {
                 stats.pending = st.buffer.len();
                 stats
             })
+            .chain(self.amqp.iter().map(amqp::AmqpServer::stats))
             .collect()
     }
 
@@ -229,7 +245,13 @@ impl Outbox {
             }
             s.shared.state.lock().buffer.persist();
         }
-        self.stats()
+        let amqp: Vec<ServerStats> = std::mem::take(&mut self.amqp)
+            .into_iter()
+            .map(|a| a.close(grace))
+            .collect();
+        let mut stats = self.stats();
+        stats.extend(amqp);
+        stats
     }
 }
 

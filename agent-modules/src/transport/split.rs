@@ -1,12 +1,19 @@
 //! Splits a push document into several that each fit a size limit (UDP datagrams),
-//! without losing a leaf or changing its action.
+//! without losing a leaf or changing its action or its time stamp: every part carries
+//! the top-level header keys (`default_action`, `timestamp`) of the tree it came from.
 
 use serde_json::{Map, Value as Json};
 
 use crate::tree::insert;
 
-/// One leaf of a push: its tree's `default_action` (if any), path and value.
-type FlatLeaf = (Option<Json>, Vec<String>, Json);
+/// The top-level keys of a tree that describe it rather than hold a metric.
+const HEADER_KEYS: [&str; 3] = ["default_action", "defaultaction", "timestamp"];
+
+/// A tree's header: its [`HEADER_KEYS`] entries, in document order.
+type Header = Vec<(String, Json)>;
+
+/// One leaf of a push: its tree's header, path and value.
+type FlatLeaf = (Header, Vec<String>, Json);
 
 /// Serialises `doc` (a tree or an array of trees) into documents of at most `max`
 /// bytes each. Returns the documents and the number of leaves too large to fit alone
@@ -23,11 +30,12 @@ pub fn split(doc: &Json, max: usize) -> (Vec<Vec<u8>>, usize) {
     };
     for t in trees {
         if let Json::Object(m) = t {
-            let action = m
-                .get("default_action")
-                .or_else(|| m.get("defaultaction"))
-                .cloned();
-            flatten(m, &mut Vec::new(), &action, &mut leaves);
+            let header: Header = m
+                .iter()
+                .filter(|(k, _)| HEADER_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            flatten(m, &mut Vec::new(), &header, &mut leaves);
         }
     }
     let mut out = Vec::new();
@@ -39,33 +47,30 @@ pub fn split(doc: &Json, max: usize) -> (Vec<Vec<u8>>, usize) {
 fn flatten(
     m: &Map<String, Json>,
     path: &mut Vec<String>,
-    action: &Option<Json>,
+    header: &Header,
     out: &mut Vec<FlatLeaf>,
 ) {
     for (k, v) in m {
-        if path.is_empty() && (k == "default_action" || k == "defaultaction") {
+        if path.is_empty() && HEADER_KEYS.contains(&k.as_str()) {
             continue;
         }
         path.push(k.clone());
         match v {
-            Json::Object(child) => flatten(child, path, action, out),
-            leaf => out.push((action.clone(), path.clone(), leaf.clone())),
+            Json::Object(child) => flatten(child, path, header, out),
+            leaf => out.push((header.clone(), path.clone(), leaf.clone())),
         }
         path.pop();
     }
 }
 
 fn build(leaves: &[FlatLeaf]) -> Vec<u8> {
-    let mut trees: Vec<(Option<Json>, Map<String, Json>)> = Vec::new();
-    for (action, path, value) in leaves {
-        let idx = match trees.iter().position(|(a, _)| a == action) {
+    let mut trees: Vec<(&Header, Map<String, Json>)> = Vec::new();
+    for (header, path, value) in leaves {
+        let idx = match trees.iter().position(|(h, _)| *h == header) {
             Some(i) => i,
             None => {
-                let mut m = Map::new();
-                if let Some(a) = action {
-                    m.insert("default_action".into(), a.clone());
-                }
-                trees.push((action.clone(), m));
+                let m: Map<String, Json> = header.iter().cloned().collect();
+                trees.push((header, m));
                 trees.len() - 1
             }
         };
@@ -115,11 +120,49 @@ mod tests {
             for t in v.as_array().unwrap() {
                 assert!(t.get("default_action").is_some());
                 let mut leaves = Vec::new();
-                flatten(t.as_object().unwrap(), &mut Vec::new(), &None, &mut leaves);
+                flatten(
+                    t.as_object().unwrap(),
+                    &mut Vec::new(),
+                    &Vec::new(),
+                    &mut leaves,
+                );
                 seen += leaves.len();
             }
         }
         assert_eq!(seen, 201);
+    }
+
+    #[test]
+    fn every_part_keeps_its_trees_time_stamp() {
+        let mut net = Map::new();
+        for i in 0..50 {
+            net.insert(format!("eth{i}"), Json::from(i));
+        }
+        let doc = serde_json::json!([
+            {"default_action": "add", "timestamp": 1_700_000_000, "network": {"h": net}},
+            {"default_action": "last", "timestamp": 1_700_000_001, "uptime": {"h": {"s": 5}}}
+        ]);
+        let (parts, too_big) = split(&doc, 200);
+        assert_eq!(too_big, 0);
+        assert!(parts.len() > 2);
+        let mut leaves = 0;
+        for p in &parts {
+            let v: Json = serde_json::from_slice(p).unwrap();
+            for t in v.as_array().unwrap() {
+                let (action, ts) = (t["default_action"].clone(), t["timestamp"].clone());
+                let want = if action == "add" {
+                    1_700_000_000
+                } else {
+                    1_700_000_001
+                };
+                assert_eq!(ts, want, "{t}");
+                let mut l = Vec::new();
+                flatten(t.as_object().unwrap(), &mut Vec::new(), &Vec::new(), &mut l);
+                assert!(l.iter().all(|(_, path, _)| path[0] != "timestamp"), "{t}");
+                leaves += l.len();
+            }
+        }
+        assert_eq!(leaves, 51);
     }
 
     #[test]

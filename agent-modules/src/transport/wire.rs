@@ -50,6 +50,9 @@ impl Wire {
             ServerUrl::Udp(addr) => self.send_udp(&addr, doc),
             ServerUrl::Tcp(addr) => self.send_tcp(&addr, doc),
             ServerUrl::Http { addr, path } => self.send_http(&addr, &path, doc),
+            ServerUrl::Amqp(_) => Err(Error::push(
+                "amqp:// servers publish through the AMQP output, not a wire",
+            )),
         };
         if result.is_err() {
             self.udp = None;

@@ -1,0 +1,195 @@
+//! `amqp://` servers: the push goes to a RabbitMQ exchange through
+//! [`treestat_amqp::AmqpOutput`] instead of a socket to a treestat server.
+//!
+//! The URL is the broker's, with the output's settings as query parameters:
+//! `amqp://user:pass@host:port/vhost?format=psistats&exchange=psistats&routing_key=...&buffer=N`.
+//! `format` (`json`, the default, or `psistats`), `exchange`, `routing_key` and `buffer`
+//! belong to the agent and are taken out; any other parameter (`heartbeat`,
+//! `connection_timeout`, ...) stays in the URL for the AMQP client. The output keeps its
+//! own bounded buffer (messages, not pushes) and reconnects by itself; what it drops
+//! and what is still buffered at shutdown are counted in the agent's `dropped`.
+
+use std::time::Duration;
+
+use treestat_amqp::{AmqpOutput, AmqpOutputConfig, OutputFormat};
+
+use super::ServerStats;
+use crate::error::{Error, Result};
+
+/// The output settings of an `amqp://` server URL.
+///
+/// # Errors
+/// A query parameter of ours with a bad value (named), or a URL the AMQP client refuses.
+pub fn output_config(url: &str) -> Result<AmqpOutputConfig> {
+    let bad = |why: String| Error::config(format!("server URL {}: {why}", redact(url)));
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let mut cfg = AmqpOutputConfig::default();
+    let mut passed: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = || percent_decode(raw).map_err(|e| bad(format!("{key}: {e}")));
+        match key {
+            "format" => {
+                cfg.format = match value()?.as_str() {
+                    "json" => OutputFormat::Json,
+                    "psistats" => OutputFormat::Psistats,
+                    other => {
+                        return Err(bad(format!("format {other:?}: expected json or psistats")));
+                    }
+                };
+            }
+            "exchange" => cfg.exchange = Some(value()?),
+            "routing_key" => cfg.routing_key = Some(value()?),
+            "buffer" => {
+                cfg.buffer = value()?
+                    .parse()
+                    .map_err(|_| bad(format!("buffer {raw:?}: expected a number of messages")))?;
+            }
+            _ => passed.push(pair),
+        }
+    }
+    cfg.url = if passed.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", passed.join("&"))
+    };
+    cfg.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// `url` with the password replaced by `***`, for logs and stats.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad escape in {s:?}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
+}
+
+/// One `amqp://` server of an outbox.
+pub(super) struct AmqpServer {
+    name: String,
+    output: AmqpOutput,
+}
+
+impl AmqpServer {
+    /// Starts the output (it connects in the background; pushes before the broker
+    /// answers are buffered).
+    pub(super) fn start(url: &str) -> Result<AmqpServer> {
+        let cfg = output_config(url)?;
+        let output = AmqpOutput::connect(cfg)
+            .map_err(|e| Error::config(format!("server URL {}: {e}", redact(url))))?;
+        Ok(AmqpServer {
+            name: redact(url),
+            output,
+        })
+    }
+
+    /// Queues one push (never blocks).
+    pub(super) fn send(&self, doc: &serde_json::Value) {
+        self.output.publish_tree(doc);
+    }
+
+    /// The output's counters as a server's: messages published, dropped and buffered.
+    pub(super) fn stats(&self) -> ServerStats {
+        let s = self.output.stats();
+        ServerStats {
+            url: self.name.clone(),
+            sent: s.published,
+            rejected: 0,
+            dropped: s.dropped,
+            pending: s.buffered,
+            down: !s.connected,
+        }
+    }
+
+    /// Publishes what is buffered for up to `grace`; what is left is counted dropped.
+    pub(super) fn close(self, grace: Duration) -> ServerStats {
+        let s = self.output.close(grace);
+        ServerStats {
+            url: self.name,
+            sent: s.published,
+            rejected: 0,
+            dropped: s.dropped + u64::try_from(s.buffered).unwrap_or(u64::MAX),
+            pending: 0,
+            down: !s.connected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_set_the_output_and_the_rest_reach_the_client() {
+        let c = output_config(
+            "amqp://u:p@127.0.0.1:5672/%2f?format=psistats&exchange=ps&heartbeat=10&buffer=50",
+        )
+        .unwrap();
+        assert_eq!(c.format, OutputFormat::Psistats);
+        assert_eq!(c.exchange_name(), "ps");
+        assert_eq!(c.buffer, 50);
+        assert_eq!(c.url, "amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10");
+        let c = output_config("amqp://127.0.0.1:5672/%2f?routing_key=treestat.web%2E1").unwrap();
+        assert_eq!(c.format, OutputFormat::Json);
+        assert_eq!(c.exchange_name(), "treestat");
+        assert_eq!(c.json_routing_key(), "treestat.web.1");
+        assert_eq!(c.url, "amqp://127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn bad_parameters_are_named_and_the_password_is_not() {
+        let err = |u: &str| output_config(u).unwrap_err().to_string();
+        let e = err("amqp://u:secret@h:1/%2f?format=xml");
+        assert!(
+            e.contains("format") && e.contains("xml") && !e.contains("secret"),
+            "{e}"
+        );
+        assert!(err("amqp://h:1/%2f?buffer=0").contains("buffer"));
+        assert!(err("amqp://h:1/%2f?buffer=lots").contains("buffer"));
+        assert!(err("amqp://h:1/%2f?exchange=%zz").contains("exchange"));
+        assert_eq!(
+            redact("amqp://guest:guest@h:5672/%2f?format=json"),
+            "amqp://guest:***@h:5672/%2f?format=json"
+        );
+        assert_eq!(redact("amqp://h:5672"), "amqp://h:5672");
+    }
+}
