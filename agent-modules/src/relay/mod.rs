@@ -3,7 +3,8 @@
 //! [`Engine`], and at each interval forwards one tree upstream through the same
 //! buffered [`Outbox`] the agent uses.
 //!
-//! The merge uses the engine's own interval: each forward closes the open interval and
+//! The merge uses the engine's own interval, closed on the wall clock's interval
+//! boundaries as the server closes its own: each forward closes the open interval and
 //! sends every touched leaf's interval aggregate under its action (`add` sums what the
 //! agents pushed, `average` averages it, ...), grouped into one tree per action with
 //! `default_action`, plus the interval's markers. The relay's counters go under
@@ -23,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
-use treestat_engine::{Action, Engine, EngineConfig};
+use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
 use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
@@ -44,7 +45,6 @@ pub struct RelayCounters {
 pub struct Relay {
     engine: Engine,
     outbox: Outbox,
-    interval: Duration,
     host: String,
     listeners: Vec<listen::Bound>,
     counters: Arc<RelayCounters>,
@@ -90,7 +90,6 @@ impl Relay {
         Ok(Relay {
             engine,
             outbox,
-            interval: rc.interval,
             host: config.host_name(),
             listeners,
             counters: Arc::new(RelayCounters::default()),
@@ -129,17 +128,27 @@ impl Relay {
                 Err(e) => tracing::error!("relay listener: {e}"),
             }
         }
-        let mut next = Instant::now() + self.interval;
         loop {
-            let stop = shutdown.wait_until(next);
-            forward(&self.engine, &self.outbox, &self.host, &self.counters);
+            // On the wall clock's interval boundaries, as the server closes its own: a
+            // push dated in second k that arrives just after k ends is then late here
+            // and forwarded at its own time, never folded into the next interval.
+            let stop = shutdown.wait_until(Instant::now() + until_boundary(&self.engine));
+            let closed = if stop {
+                Some(self.engine.close_now())
+            } else {
+                self.engine.close_due()
+            };
+            if let Some(closed) = closed {
+                forward(
+                    &self.engine,
+                    &closed,
+                    &self.outbox,
+                    &self.host,
+                    &self.counters,
+                );
+            }
             if stop {
                 break;
-            }
-            next += self.interval;
-            let now = Instant::now();
-            while next <= now {
-                next += self.interval;
             }
         }
         for t in threads {
@@ -149,10 +158,26 @@ impl Relay {
     }
 }
 
-/// Closes the engine's open interval and queues its merged tree upstream; returns the
-/// document (`None` when nothing arrived).
-fn forward(engine: &Engine, outbox: &Outbox, host: &str, counters: &RelayCounters) -> Option<Json> {
-    let closed = engine.close_now();
+/// Time left until the engine's open interval ends on the wall clock (a few
+/// milliseconds more, so the clock has surely passed the boundary).
+fn until_boundary(engine: &Engine) -> Duration {
+    let stats = engine.stats();
+    let end_ms = (stats.open_start + engine.interval_secs()).saturating_mul(1000);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Duration::from_millis(u64::try_from(end_ms - now_ms).unwrap_or(0) + 5)
+}
+
+/// Queues the merged tree of the `closed` interval upstream; returns the document
+/// (`None` when nothing arrived).
+fn forward(
+    engine: &Engine,
+    closed: &ClosedInterval,
+    outbox: &Outbox,
+    host: &str,
+    counters: &RelayCounters,
+) -> Option<Json> {
     let ids: Vec<_> = closed.points.iter().map(|p| p.leaf).collect();
     let paths = engine.leaf_paths(&ids);
     let start = closed.start;
@@ -294,7 +319,8 @@ mod tests {
         e.push_json(doc.to_string().as_bytes()).unwrap();
         let start = e.stats().open_start;
         let counters = RelayCounters::default();
-        let out = forward(&e, &no_upstream(), "r", &counters).unwrap();
+        let closed = e.close_now();
+        let out = forward(&e, &closed, &no_upstream(), "r", &counters).unwrap();
         let trees = out.as_array().unwrap();
         let on_time = trees
             .iter()
