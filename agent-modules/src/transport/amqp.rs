@@ -8,6 +8,9 @@
 //! `connection_timeout`, ...) stays in the URL for the AMQP client. The output keeps its
 //! own bounded buffer (messages, not pushes) and reconnects by itself; what it drops
 //! and what is still buffered at shutdown are counted in the agent's `dropped`.
+//!
+//! In `psistats` format the agent's own subtree (`_treestat,agent,<host>`, whose host
+//! is not at the second level) is left out: Psistats consumers know only host stats.
 
 use std::time::Duration;
 
@@ -103,9 +106,29 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
 }
 
+/// `doc` without the `_treestat` group of any of its trees.
+fn without_own_stats(doc: &serde_json::Value) -> serde_json::Value {
+    let mut doc = doc.clone();
+    match &mut doc {
+        serde_json::Value::Array(trees) => {
+            for t in trees {
+                if let Some(m) = t.as_object_mut() {
+                    m.remove("_treestat");
+                }
+            }
+        }
+        serde_json::Value::Object(m) => {
+            m.remove("_treestat");
+        }
+        _ => {}
+    }
+    doc
+}
+
 /// One `amqp://` server of an outbox.
 pub(super) struct AmqpServer {
     name: String,
+    psistats: bool,
     output: AmqpOutput,
 }
 
@@ -114,17 +137,23 @@ impl AmqpServer {
     /// answers are buffered).
     pub(super) fn start(url: &str) -> Result<AmqpServer> {
         let cfg = output_config(url)?;
+        let psistats = cfg.format == OutputFormat::Psistats;
         let output = AmqpOutput::connect(cfg)
             .map_err(|e| Error::config(format!("server URL {}: {e}", redact(url))))?;
         Ok(AmqpServer {
             name: redact(url),
+            psistats,
             output,
         })
     }
 
     /// Queues one push (never blocks).
     pub(super) fn send(&self, doc: &serde_json::Value) {
-        self.output.publish_tree(doc);
+        if self.psistats {
+            self.output.publish_tree(&without_own_stats(doc));
+        } else {
+            self.output.publish_tree(doc);
+        }
     }
 
     /// The output's counters as a server's: messages published, dropped and buffered.
@@ -173,6 +202,17 @@ mod tests {
         assert_eq!(c.exchange_name(), "treestat");
         assert_eq!(c.json_routing_key(), "treestat.web.1");
         assert_eq!(c.url, "amqp://127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn psistats_leaves_out_the_agents_own_subtree() {
+        let doc = serde_json::json!([
+            {"default_action": "average", "mem": {"h": {"used_percent": 42}}},
+            {"default_action": "last", "_treestat": {"agent": {"h": {"dropped": 0}}}}
+        ]);
+        let msgs = treestat_amqp::encode::psistats_messages(&without_own_stats(&doc));
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert_eq!(msgs[0].routing_key, "psistats.h");
     }
 
     #[test]

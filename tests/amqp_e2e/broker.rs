@@ -1,0 +1,205 @@
+//! A real RabbitMQ for the root package's AMQP end-to-end tests, copied from the AMQP
+//! crate's harness (amqp/tests/common/mod.rs) without its lapin helpers: one broker per
+//! test binary, on its own ports (AMQP, Erlang distribution, its own epmd), node name
+//! and temp directory, loopback only.
+//!
+//! Processes: epmd leads a process group and the broker joins it. A watchdog shell
+//! holds a pipe from this process; when the test binary exits (normally, or after a
+//! panic) the pipe closes and the watchdog kills that group and removes the directory,
+//! so nothing outlives the tests even though the broker lives in a `static`.
+//!
+//! Without `rabbitmq-server` installed the tests print that they skipped and pass,
+//! unless `CI` is set: then they fail with the package to install.
+
+#![allow(
+    dead_code,
+    reason = "stop/restart are kept with the harness they belong to"
+)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Longest wait for the broker to start or stop (a loaded 2-core machine).
+const BOOT_LIMIT: Duration = Duration::from_secs(120);
+
+/// A running broker; see the module doc.
+pub struct Broker {
+    pub port: u16,
+    dist_port: u16,
+    epmd_port: u16,
+    node: String,
+    dir: PathBuf,
+    group: i32,
+    server: Mutex<Option<Child>>,
+    _epmd: Child,
+    _watchdog: Mutex<ChildStdin>,
+}
+
+static BROKER: OnceLock<Option<Broker>> = OnceLock::new();
+
+/// The broker of this test binary, started on first use; `None` means skip.
+pub fn broker() -> Option<&'static Broker> {
+    BROKER.get_or_init(Broker::start).as_ref()
+}
+
+fn server_binary() -> Option<PathBuf> {
+    // Debian's /usr/sbin/rabbitmq-server is a wrapper that switches to the rabbitmq
+    // user; the real script runs as any user with our environment.
+    let debian = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+    if debian.exists() {
+        return Some(debian.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("rabbitmq-server"))
+        .find(|p| p.exists())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn port_answers(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+impl Broker {
+    fn start() -> Option<Broker> {
+        let (Some(server), Ok(_)) = (server_binary(), Command::new("epmd").arg("-help").output())
+        else {
+            let msg = "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)";
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}: the AMQP tests need a real broker in CI");
+            }
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("treestat-rabbitmq-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        std::fs::write(dir.join("enabled_plugins"), "").expect("plugins file");
+        let epmd_port = free_port();
+        let epmd = Command::new("epmd")
+            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("epmd starts");
+        let group = i32::try_from(epmd.id()).expect("pid fits i32");
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cat >/dev/null; kill -KILL -{group} 2>/dev/null; rm -rf '{}'",
+                dir.display()
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("watchdog starts")
+            .stdin
+            .take()
+            .expect("watchdog stdin");
+        let broker = Broker {
+            port: free_port(),
+            dist_port: free_port(),
+            epmd_port,
+            node: format!("treestat-test-{}@localhost", std::process::id()),
+            dir,
+            group,
+            server: Mutex::new(None),
+            _epmd: epmd,
+            _watchdog: Mutex::new(watchdog),
+        };
+        broker.launch(&server);
+        Some(broker)
+    }
+
+    fn launch(&self, server: &Path) {
+        let d = &self.dir;
+        let out = std::fs::File::create(d.join("server.log")).expect("log file");
+        let child = Command::new(server)
+            .current_dir(d)
+            .env("HOME", d)
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false",
+            )
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .process_group(self.group)
+            .spawn()
+            .expect("rabbitmq-server starts");
+        *self.server.lock().unwrap() = Some(child);
+        let deadline = Instant::now() + BOOT_LIMIT;
+        while !port_answers(self.port) {
+            let exited = self.server.lock().unwrap().as_mut().map(|c| c.try_wait());
+            if let Some(Ok(Some(status))) = exited {
+                panic!("rabbitmq-server exited ({status}):\n{}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rabbitmq-server did not open port {} in {BOOT_LIMIT:?}:\n{}",
+                self.port,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let lines: Vec<_> = log.lines().rev().take(30).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// `amqp://` URL of the broker (guest may log in from loopback).
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Stops the broker gracefully (SIGTERM to the Erlang VM) and waits for it.
+    pub fn stop(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("pid")).expect("broker pid file");
+        let status = Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+        if let Some(mut child) = self.server.lock().unwrap().take() {
+            child.wait().expect("rabbitmq-server ends");
+        }
+        let deadline = Instant::now() + BOOT_LIMIT;
+        while port_answers(self.port) {
+            assert!(Instant::now() < deadline, "the broker still answers");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the broker again on the same port, node and directory.
+    pub fn restart(&self) {
+        let server = server_binary().expect("rabbitmq-server");
+        self.launch(&server);
+    }
+}
