@@ -92,6 +92,7 @@ impl Bound {
 }
 
 fn merge(engine: &Engine, counters: &RelayCounters, doc: &[u8]) -> std::result::Result<(), String> {
+    counters.close_due(engine);
     match engine.push_json(doc) {
         Ok(_) => {
             counters.received.fetch_add(1, Ordering::Relaxed);
