@@ -15,9 +15,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
-    /// Servers to push to, each a URL: `udp://host:port`, `tcp://host:port` or
-    /// `http://host:port[/path]` (the path defaults to `/push`). Every push goes to all
-    /// of them. Default: `["http://127.0.0.1:8080"]`.
+    /// Servers to push to, each a URL: `udp://host:port`, `tcp://host:port`,
+    /// `http://host:port[/path]` (the path defaults to `/push`) or
+    /// `amqp://user:pass@host:port/vhost[?format=psistats&...]` (a RabbitMQ exchange; see
+    /// [`crate::transport::amqp`]). Every push goes to all of them. Default:
+    /// `["http://127.0.0.1:8080"]`.
     pub servers: Vec<String>,
     /// The host key in the pushed tree. Default: the machine's host name.
     pub host: Option<String>,

@@ -3,9 +3,9 @@
 //! Modules (built-in Rust, Python with the Ganglia gmond interface, native `.so` with a
 //! small C ABI) are collected at their intervals on one collector thread; their samples
 //! become the push tree `{<group>: {<host>: {<metric>: value}}}`, which goes to every
-//! configured server over UDP, TCP or HTTP through a bounded buffer per server. The
-//! relay takes such pushes from many agents, merges them per interval in an in-process
-//! engine and forwards one tree upstream.
+//! configured server over UDP, TCP, HTTP or AMQP through a bounded buffer per server,
+//! dated with the time it was collected. The relay takes such pushes from many agents,
+//! merges them per interval in an in-process engine and forwards one tree upstream.
 //!
 //! Entry points for the CLI (all blocking; call them from a plain thread or
 //! `spawn_blocking`, with a [`Shutdown`] the caller triggers on SIGINT/SIGTERM):
