@@ -2,7 +2,8 @@
 //! and 5): an agent whose server is an `amqp://...?format=psistats` URL publishes its
 //! tree as Psistats messages; the server's `[amqp]` source consumes them into
 //! `psistats,<host>,...`, read back over HTTP `/get`; the treestat server restarts while
-//! messages wait in its queue, and none is lost.
+//! messages wait in its queue, and none is lost. With `format=json` the agent's dated
+//! trees go through the tree exchange and land in the seconds they were measured in.
 //!
 //! The broker is started by the test (tests/amqp_e2e/broker.rs). Without
 //! `rabbitmq-server` installed the test prints that it skipped and passes, unless `CI`
@@ -13,8 +14,8 @@ mod broker;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -129,7 +130,9 @@ fn agent_psistats_over_rabbitmq_reach_the_server_and_survive_its_restart() {
     let data = tempfile::tempdir().unwrap();
     // `add`: each message's values are summed, so the totals count the messages.
     let amqp = AmqpSourceConfig {
-        queue: format!("treestat.e2e-{}", std::process::id()),
+        queue: format!("treestat.e2e-psistats-{}", std::process::id()),
+        binding_key: "psistats.psihost".into(),
+        tree_binding_key: "none".into(),
         action: Action::Add,
         reconnect_min: Duration::from_millis(200),
         reconnect_max: Duration::from_secs(2),
@@ -196,5 +199,98 @@ fn agent_psistats_over_rabbitmq_reach_the_server_and_survive_its_restart() {
         "none twice: {totals:?}"
     );
     assert_eq!(totals["psistats,psihost,mem"], 42.0 * n, "{totals:?}");
+    stop(&rt, server);
+}
+
+/// A tree module: a constant 1 per collection, summed by the server.
+const TICK_PY: &str = r#"
+def one(name):
+    return 1
+
+def metric_init(params):
+    return [{"name": "one", "call_back": one, "value_type": "uint", "slope": "both",
+             "groups": "e2e", "action": "add"}]
+"#;
+
+/// `format=json`: the agent's dated trees go to the `treestat` exchange and the source
+/// applies them as pushes; every collection is counted once, in its own second.
+#[test]
+fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::write(modules.path().join("tick.py"), TICK_PY).unwrap();
+    std::fs::write(modules.path().join("tick.conf"), "").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let amqp = AmqpSourceConfig {
+        queue: format!("treestat.e2e-json-{}", std::process::id()),
+        binding_key: "psistats.none".into(),
+        tree_binding_key: "treestat.jsonhost".into(),
+        reconnect_min: Duration::from_millis(200),
+        reconnect_max: Duration::from_secs(2),
+        ..AmqpSourceConfig::with_url(&broker.url())
+    };
+    let (server, base) = start_consuming(&rt, server_config(data.path(), &amqp));
+    let agent = Agent::new(&AgentConfig {
+        servers: vec![format!(
+            "{}?format=json&routing_key=treestat.jsonhost",
+            broker.url()
+        )],
+        host: Some("jsonhost".into()),
+        interval: Duration::from_secs(1),
+        modules: modules.path().to_path_buf(),
+        ..AgentConfig::default()
+    })
+    .expect("agent starts");
+    let stamps = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let thread = {
+        let (s, st) = (shutdown.clone(), Arc::clone(&stamps));
+        std::thread::spawn(move || {
+            agent.run_with(&s, Duration::from_secs(30), |doc| {
+                let ts = doc[0]["timestamp"].as_i64().expect("a dated push");
+                st.lock().unwrap().push(ts);
+            })
+        })
+    };
+    wait_for("four collections", || {
+        (stamps.lock().unwrap().len() >= 4).then_some(())
+    });
+    shutdown.trigger();
+    let stats = thread.join().expect("agent thread");
+    assert!(
+        stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
+        "{stats:?}"
+    );
+    let stamps = stamps.lock().unwrap().clone();
+    let n = stamps.len() as f64;
+    wait_for("every tree applied", || {
+        let v = get_values(&base, "e2e,jsonhost,one");
+        (v.get("e2e,jsonhost,one") == Some(&n)).then_some(())
+    });
+    // The agent's own subtree travels with the tree in json format.
+    let own = get_values(&base, "_treestat,agent,jsonhost");
+    assert!(
+        own.contains_key("_treestat,agent,jsonhost,dropped"),
+        "{own:?}"
+    );
+    let (from, until) = (stamps[0], stamps[stamps.len() - 1] + 1);
+    let points = wait_for("a trend point per collection", || {
+        let body = get_text(&format!(
+            "{base}/trend/e2e,jsonhost,one.json?from={from}&until={until}&points=0"
+        ));
+        let series: Json = serde_json::from_str(&body).ok()?;
+        let points: BTreeMap<i64, f64> = series[0]["points"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| Some((p[0].as_i64()?, p[1].as_f64()?)))
+            .collect();
+        (points.len() >= stamps.len()).then_some(points)
+    });
+    for ts in &stamps {
+        assert_eq!(points.get(ts), Some(&1.0), "second {ts}: {points:?}");
+    }
     stop(&rt, server);
 }
