@@ -399,3 +399,41 @@ pub fn collect_once(config: &AgentConfig, gap: Duration) -> Result<Json> {
         .tick(Instant::now())
         .ok_or_else(|| Error::module("no module is enabled"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tree_of_a_push_is_dated_with_its_collection_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("load.conf"), "").unwrap();
+        let config = AgentConfig {
+            servers: Vec::new(),
+            host: Some("h".into()),
+            interval: Duration::from_secs(1),
+            modules: dir.path().to_path_buf(),
+            ..AgentConfig::default()
+        };
+        let mut agent = Agent::new(&config).unwrap();
+        let now = Instant::now();
+        let due = agent.next_due().unwrap();
+        // The wall clock moves while tick runs: its stamp is between these two readings.
+        let before = unix_secs_at(due, now);
+        let doc = agent.tick(now).unwrap();
+        let after = unix_secs_at(due, now);
+        let trees = doc.as_array().unwrap();
+        assert!(trees.len() >= 2, "{doc}");
+        let ts = trees[0]["timestamp"].as_i64().unwrap();
+        assert!((before..=after).contains(&ts), "{doc}");
+        assert!(trees.iter().all(|t| t["timestamp"] == ts), "{doc}");
+        // A collection run two intervals late is dated one interval before it ran.
+        let late = agent.next_due().unwrap() + Duration::from_secs(2);
+        let ran = late.checked_sub(Duration::from_secs(1)).unwrap();
+        let before = unix_secs_at(ran, late);
+        let doc = agent.tick(late).unwrap();
+        let after = unix_secs_at(ran, late);
+        let ts = doc[0]["timestamp"].as_i64().unwrap();
+        assert!((before..=after).contains(&ts), "{doc}");
+    }
+}
