@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
@@ -25,14 +25,14 @@ pub struct AgentConfig {
     pub host: Option<String>,
     /// How often modules are collected and a push is made, unless a module's `.conf`
     /// sets its own `interval`. Default `10s`.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "treestat_engine::de_duration")]
     pub interval: Duration,
     /// The module folder (`<module>.conf`, `.on`, `.off`, `.py`, `.so`). A relative path
     /// is taken from the directory holding the config file. Default `modules` (beside
     /// `agent.toml`, i.e. `conf/modules`).
     pub modules: PathBuf,
     /// Connect, send and answer timeout for one push. Default `5s`.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "treestat_engine::de_duration")]
     pub timeout: Duration,
     /// The largest UDP datagram the agent sends, in bytes; larger pushes are split into
     /// several documents. Default 1400 (fits a typical Ethernet MTU).
@@ -99,7 +99,7 @@ pub struct RelayConfig {
     /// Where the merged tree goes, as server URLs (see `servers`). Default: none.
     pub upstream: Vec<String>,
     /// How long pushes are merged before one tree is forwarded. Default `10s`.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "treestat_engine::de_duration")]
     pub interval: Duration,
 }
 
@@ -274,40 +274,13 @@ impl fmt::Display for ServerUrl {
     }
 }
 
-/// Parses a duration: `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
+/// Parses a duration: `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds
+/// (the same units as every other treestat configuration file).
 ///
 /// # Errors
 /// Anything else, named.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| Error::config(format!("bad duration {text:?} (expected e.g. 10s)")))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(Error::config(format!("bad duration unit in {text:?}"))),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| Error::config(format!("bad duration {text:?}")))
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Num(n) => Duration::try_from_secs_f64(n).map_err(serde::de::Error::custom),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
+    treestat_engine::parse_duration(text).map_err(Error::config)
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 //! cannot (a bad URL, min backoff above max) before anything connects.
 
 use std::time::Duration;
+use treestat_engine::{de_action, de_duration};
 
-use serde::{Deserialize, Deserializer};
-use treestat_engine::{Action, parse_duration};
+use serde::Deserialize;
+use treestat_engine::Action;
 
 use crate::error::Error;
 
@@ -255,24 +256,6 @@ fn check_backoff(min: Duration, max: Duration) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
 }
 
 #[cfg(test)]

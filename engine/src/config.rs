@@ -87,20 +87,31 @@ impl Default for Limits {
     }
 }
 
-fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+/// Reads an action by name (`add`, `average`, ...); shared by every config section that
+/// names one.
+///
+/// # Errors
+/// The name is not an action.
+pub fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// Reads a duration written as text (`"10s"`, `"500ms"`, `"1m"`, see [`parse_duration`])
+/// or as a number of seconds; shared by every config section, so every file takes the
+/// same units.
+///
+/// # Errors
+/// The text does not parse, or the number is negative or not finite.
+pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
-        Secs(u64),
+        Secs(f64),
         Text(String),
     }
     match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Secs(s) => Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom),
         Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }

@@ -20,7 +20,7 @@ pub mod telemetry;
 mod tree;
 pub mod trend;
 
-pub use config::{ActionRule, EngineConfig, Limits, parse_duration};
+pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
 pub use engine::{Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, nest};
 pub use error::{Error, ErrorKind};
 pub use interval::{

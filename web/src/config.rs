@@ -5,8 +5,9 @@
 //! refused: a typo is an error, not a silently ignored setting.
 
 use std::time::Duration;
+use treestat_engine::de_duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// Limits, timeouts and authentication of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -79,19 +80,6 @@ pub struct AuthConfig {
     pub token: Option<String>,
     /// When true and a token is set, every read needs the token too (default false).
     pub reads: bool,
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => treestat_engine::parse_duration(&t).map_err(serde::de::Error::custom),
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! [`ListenConfig`]: the `[listen]` section of the server configuration, the bind
 //! addresses and every bound that keeps a hostile client from exhausting memory.
 
+use crate::config::de_duration;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
-
-use crate::config::parse_duration;
+use serde::Deserialize;
 
 /// Push listener settings. Unknown keys are refused.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -79,19 +78,6 @@ impl ListenConfig {
     pub fn enabled(addr: &str) -> Option<&str> {
         let a = addr.trim();
         (!a.is_empty() && !a.eq_ignore_ascii_case("off")).then_some(a)
-    }
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Each archive after the first must have a step that is a multiple of the one before
 //! and a longer span, so a coarser archive can always be built by folding finer points.
 
+use crate::config::de_duration;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -192,19 +193,6 @@ fn secs(text: &str, part: &str) -> Result<i64> {
 fn de_retention<'de, D: Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
     let s = String::deserialize(d)?;
     Retention::parse(&s).map_err(serde::de::Error::custom)
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
 }
 
 #[cfg(test)]
