@@ -9,7 +9,7 @@
 //! `rabbitmq-server` installed the test prints that it skipped and passes, unless `CI`
 //! is set.
 
-#[path = "amqp_e2e/broker.rs"]
+#[path = "../amqp/tests/common/broker.rs"]
 mod broker;
 
 use std::collections::BTreeMap;

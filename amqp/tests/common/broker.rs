@@ -1,7 +1,7 @@
-//! A real RabbitMQ for the root package's AMQP end-to-end tests, copied from the AMQP
-//! crate's harness (amqp/tests/common/mod.rs) without its lapin helpers: one broker per
-//! test binary, on its own ports (AMQP, Erlang distribution, its own epmd), node name
-//! and temp directory, loopback only.
+//! A real RabbitMQ for tests: one broker per test binary, on its own ports (AMQP,
+//! Erlang distribution, its own epmd), node name and temp directory, loopback only.
+//! Shared by the AMQP crate's tests (through `common/mod.rs`, which adds its lapin
+//! helpers) and the root package's end-to-end tests (`#[path]` from tests/amqp_e2e.rs).
 //!
 //! Processes: epmd leads a process group and the broker joins it. A watchdog shell
 //! holds a pipe from this process; when the test binary exits (normally, or after a
