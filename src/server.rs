@@ -77,7 +77,13 @@ impl Server {
             })?;
         let restored = {
             let (s, e) = (store.clone(), engine.clone());
-            tokio::task::spawn_blocking(move || s.restore_into(&e)).await??
+            tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+                let leaves = s.restore_into(&e)?;
+                // Markers come back with their own times, beside the restored totals.
+                e.restore_markers(s.markers("", i64::MIN, i64::MAX)?);
+                Ok(leaves)
+            })
+            .await??
         };
         store.attach(&engine);
         info!(

@@ -204,6 +204,9 @@ async fn trends_and_graphs_over_http_and_totals_survive_a_restart() {
     let server = Server::start(config(dir.path())).await.unwrap();
     let base = http(&server);
     let engine = server.engine.clone();
+    engine
+        .push_json(br#"{"web":{"deploy":"v2 rolled out"}}"#)
+        .unwrap();
     for i in 0..3 {
         engine
             .push_json(format!(r#"{{"default_action":"add","web":{{"a":{i},"b":1}}}}"#).as_bytes())

@@ -588,6 +588,20 @@ impl Engine {
         skipped
     }
 
+    /// Puts back markers kept elsewhere (the trend store, after a restart), with their
+    /// original times, oldest first; only the newest `limits.max_markers` stay.
+    pub fn restore_markers(&self, mut markers: Vec<Marker>) {
+        markers.sort_by_key(|m| m.ts);
+        let max = self.shared.config.limits.max_markers;
+        let mut st = self.shared.state.write();
+        for m in markers.into_iter().rev().take(max).rev() {
+            if st.markers.len() >= max {
+                st.markers.pop_front();
+            }
+            st.markers.push_back(m);
+        }
+    }
+
     /// Every leaf with its path, action and totals (for snapshots and `/all`).
     pub fn snapshot(&self) -> Vec<(String, Action, Stats, i64)> {
         let st = self.shared.state.read();
