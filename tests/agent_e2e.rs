@@ -8,15 +8,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value as Json;
 use treestat::config::Config;
 use treestat::server::Server;
 use treestat_agent::agent::Agent;
 use treestat_agent::config::{BufferConfig, RelayConfig};
 use treestat_agent::relay::Relay;
 use treestat_agent::{AgentConfig, Shutdown};
+
+mod common;
+
+use common::{base, get_json, get_values, quiet_config, stop, wait_for};
 
 /// A module of this test: a constant 1 per collection, summed by the server (`add`).
 const TICK_PY: &str = r#"
@@ -29,16 +32,10 @@ def metric_init(params):
 "#;
 
 fn server_config(data: &Path, http: SocketAddr) -> Config {
-    let mut c = Config::default();
-    c.server.data = data.to_path_buf();
+    let mut c = quiet_config(data);
     c.server.http = Some(http);
-    c.server.agent = false;
     c.listen.tcp = "127.0.0.1:0".into();
     c.listen.udp = "127.0.0.1:0".into();
-    c.listen.statsd = "off".into();
-    c.listen.graphite = "off".into();
-    c.engine.interval = Duration::from_secs(1);
-    c.trend = toml::from_str("retention = \"1s:2h\"").unwrap();
     c
 }
 
@@ -48,51 +45,6 @@ fn any_port() -> SocketAddr {
 
 fn start(rt: &tokio::runtime::Runtime, config: Config) -> Server {
     rt.block_on(Server::start(config)).expect("server starts")
-}
-
-fn stop(rt: &tokio::runtime::Runtime, server: Server) {
-    server.shutdown_token().cancel();
-    rt.block_on(server.wait()).expect("server stops cleanly");
-}
-
-fn base(server: &Server) -> String {
-    format!("http://{}", server.bound.http.unwrap())
-}
-
-fn get_json(url: &str) -> Json {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().expect(url);
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    assert_eq!(status, 200, "{url}: {body}");
-    serde_json::from_str(&body).expect(url)
-}
-
-/// `/get/<pattern>` as a map from path to value.
-fn get_values(base: &str, pattern: &str) -> BTreeMap<String, f64> {
-    let rows = get_json(&format!("{base}/get/{pattern}"));
-    rows.as_array()
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| Some((r[0].as_str()?.to_string(), r[1].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Polls `probe` until it returns `Some` (60 s at most: far beyond any normal run).
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A module folder holding `files` (`(name, contents)`).

@@ -11,12 +11,13 @@
 
 #[path = "../amqp/tests/common/broker.rs"]
 mod broker;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 use treestat::config::Config;
@@ -25,6 +26,8 @@ use treestat_agent::agent::Agent;
 use treestat_agent::{AgentConfig, Shutdown};
 use treestat_amqp::AmqpSourceConfig;
 use treestat_engine::Action;
+
+use common::{get_text, get_values, quiet_config, stop, wait_for};
 
 /// A module of this test: memory at 42 percent (Psistats `mem`) and a constant 1 per
 /// collection in a group of its own (passed through as `{"e2e": {"one": 1}}`).
@@ -43,58 +46,9 @@ def metric_init(params):
 "#;
 
 fn server_config(data: &Path, amqp: &AmqpSourceConfig) -> Config {
-    let mut c = Config::default();
-    c.server.data = data.to_path_buf();
-    c.server.http = Some("127.0.0.1:0".parse().unwrap());
-    c.server.agent = false;
-    for addr in [
-        &mut c.listen.tcp,
-        &mut c.listen.udp,
-        &mut c.listen.statsd,
-        &mut c.listen.graphite,
-    ] {
-        *addr = "off".into();
-    }
-    c.engine.interval = Duration::from_secs(1);
-    c.trend = toml::from_str("retention = \"1s:2h\"").unwrap();
+    let mut c = quiet_config(data);
     c.amqp = Some(amqp.clone());
     c
-}
-
-fn get_text(url: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().expect(url);
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    assert_eq!(status, 200, "{url}: {body}");
-    body
-}
-
-/// `/get/<pattern>` as a map from path to value.
-fn get_values(base: &str, pattern: &str) -> BTreeMap<String, f64> {
-    let rows: Json = serde_json::from_str(&get_text(&format!("{base}/get/{pattern}"))).unwrap();
-    rows.as_array()
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| Some((r[0].as_str()?.to_string(), r[1].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Polls `probe` until it returns `Some` (120 s at most: a loaded machine's broker).
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Starts a server and waits until its AMQP source has its queue bound and consumes.
@@ -109,11 +63,6 @@ fn start_consuming(rt: &tokio::runtime::Runtime, config: Config) -> (Server, Str
             .then_some(())
     });
     (server, base)
-}
-
-fn stop(rt: &tokio::runtime::Runtime, server: Server) {
-    server.shutdown_token().cancel();
-    rt.block_on(server.wait()).expect("server stops cleanly");
 }
 
 #[test]

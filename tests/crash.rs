@@ -5,17 +5,12 @@
 //! not yet flushed) may be lost.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+
+use common::free_port;
 
 fn now_f() -> f64 {
     SystemTime::now()
