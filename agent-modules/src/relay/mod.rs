@@ -152,10 +152,14 @@ impl Relay {
             } else {
                 self.engine.close_due()
             };
-            if let Some(closed) = closed {
+            // Intervals a listener closed when a push arrived after their boundary come
+            // first (they are older), then the one closed here.
+            let mut due = std::mem::take(&mut *self.counters.closed.lock());
+            due.extend(closed);
+            for closed in &due {
                 forward(
                     &self.engine,
-                    &closed,
+                    closed,
                     &self.outbox,
                     &self.host,
                     &self.counters,
