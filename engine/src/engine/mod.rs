@@ -6,6 +6,9 @@
 //! short; async callers hold it only between awaits. Closed intervals and push events
 //! are handed out after unlocking, through sinks and tokio broadcast channels.
 
+mod close;
+mod restore;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +21,7 @@ use crate::Action;
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::interval::{
-    Clock, ClosedInterval, IntervalPoint, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
+    Clock, ClosedInterval, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
 };
 use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
 use crate::pattern::Pattern;
@@ -478,138 +481,6 @@ impl Engine {
             None => cursor < st.seq,
         };
         (events, missed)
-    }
-
-    /// Closes the open interval if its time is up; hands it to the sinks and returns it.
-    pub fn close_due(&self) -> Option<Arc<ClosedInterval>> {
-        let now = self.shared.clock.now();
-        {
-            let st = self.shared.state.read();
-            if now < st.open.start + st.open.len {
-                return None;
-            }
-        }
-        Some(self.close_now())
-    }
-
-    /// Closes the open interval now, whatever the time (shutdown, tests).
-    pub fn close_now(&self) -> Arc<ClosedInterval> {
-        let sh = &*self.shared;
-        let now = sh.clock.now();
-        let closed = {
-            let mut st = sh.state.write();
-            let st = &mut *st;
-            let mut next = OpenInterval::new(now, sh.interval);
-            if next.start <= st.open.start {
-                // Closed early: the next interval starts where this one ends.
-                next.start = st.open.start + st.open.len;
-            }
-            let open = std::mem::replace(&mut st.open, next);
-            let mut closed = ClosedInterval {
-                start: open.start,
-                len: open.len,
-                points: Vec::with_capacity(open.points.len()),
-                late: open.late,
-                new_paths: Vec::new(),
-                markers: open.markers,
-            };
-            for (l, stats) in open.points {
-                let leaf = st.tree.leaf_mut(l);
-                leaf.cur = u32::MAX;
-                closed.points.push(IntervalPoint {
-                    leaf: LeafId(l),
-                    action: leaf.action,
-                    stats,
-                    total: leaf.total,
-                    last_ts: leaf.last_ts,
-                });
-            }
-            let mut fresh: Vec<u32> = closed
-                .points
-                .iter()
-                .map(|p| p.leaf.0)
-                .chain(closed.late.iter().map(|p| p.leaf.0))
-                .filter(|&l| !st.tree.leaf_mut(l).announced)
-                .collect();
-            fresh.sort_unstable();
-            fresh.dedup();
-            for l in fresh {
-                if let Some(path) = st.tree.leaf_path(LeafId(l)) {
-                    closed.new_paths.push((LeafId(l), path));
-                }
-                st.tree.leaf_mut(l).announced = true;
-            }
-            st.ring.push(&closed);
-            Arc::new(closed)
-        };
-        sh.counters.intervals.fetch_add(1, Ordering::Relaxed);
-        let sinks = sh.sinks.lock().clone();
-        for s in sinks {
-            s.interval_closed(&closed);
-        }
-        // An error only means nobody is subscribed right now.
-        let _ = sh.closed_tx.send(closed.clone());
-        closed
-    }
-
-    /// Seconds until the open interval is due to close.
-    pub fn secs_until_close(&self) -> i64 {
-        let st = self.shared.state.read();
-        (st.open.start + st.open.len - self.shared.clock.now()).max(0)
-    }
-
-    /// Restores leaves (totals and action) from a snapshot, as after a restart.
-    /// Existing leaves at those paths are replaced. Paths that break the key rules are
-    /// skipped and counted in the returned number.
-    pub fn restore<I>(&self, leaves: I) -> usize
-    where
-        I: IntoIterator<Item = (String, Action, Stats, i64)>,
-    {
-        let mut skipped = 0;
-        let mut st = self.shared.state.write();
-        for (path, action, total, last_ts) in leaves {
-            if crate::path::check_path(&path).is_err() {
-                skipped += 1;
-                continue;
-            }
-            let keys: Vec<&str> = path.split(',').collect();
-            let mut b = ROOT;
-            for k in &keys[..keys.len() - 1] {
-                let a = st.tree.branch_action(b);
-                b = st.tree.branch_child(b, k, a);
-            }
-            let l = st.tree.leaf_child(b, keys[keys.len() - 1], action);
-            let leaf = st.tree.leaf_mut(l);
-            leaf.action = action;
-            leaf.total = total;
-            leaf.last_ts = last_ts;
-            leaf.announced = false;
-        }
-        skipped
-    }
-
-    /// Puts back markers kept elsewhere (the trend store, after a restart), with their
-    /// original times, oldest first; only the newest `limits.max_markers` stay.
-    pub fn restore_markers(&self, mut markers: Vec<Marker>) {
-        markers.sort_by_key(|m| m.ts);
-        let max = self.shared.config.limits.max_markers;
-        let mut st = self.shared.state.write();
-        for m in markers.into_iter().rev().take(max).rev() {
-            if st.markers.len() >= max {
-                st.markers.pop_front();
-            }
-            st.markers.push_back(m);
-        }
-    }
-
-    /// Every leaf with its path, action and totals (for snapshots and `/all`).
-    pub fn snapshot(&self) -> Vec<(String, Action, Stats, i64)> {
-        let st = self.shared.state.read();
-        st.tree
-            .leaves_with_paths()
-            .into_iter()
-            .map(|(_, path, leaf)| (path, leaf.action, leaf.total, leaf.last_ts))
-            .collect()
     }
 }
 
