@@ -123,6 +123,22 @@ fn fetch(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
     Ok(body)
 }
 
+/// GETs `/<endpoint>/<pattern>.<ext>?from=&until=`.
+fn fetch_range(
+    server: &str,
+    endpoint: &str,
+    pattern: &str,
+    ext: &str,
+    from: &str,
+    until: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let range = query_string(&[("from", from.to_string()), ("until", until.to_string())]);
+    fetch(
+        server,
+        &format!("/{endpoint}/{}.{ext}{range}", encode_pattern(pattern)),
+    )
+}
+
 /// Renders a chart on the server and writes it to `out`; the format follows the
 /// file's extension (`png`, `svg`, `jpg`).
 ///
@@ -176,14 +192,7 @@ pub fn trend_table(
     until: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let body = fetch(
-        server,
-        &format!(
-            "/trend/{}.json{}",
-            encode_pattern(pattern),
-            query_string(&[("from", from.to_string()), ("until", until.to_string())])
-        ),
-    )?;
+    let body = fetch_range(server, "trend", pattern, "json", from, until)?;
     let series: Vec<TrendRow> =
         serde_json::from_slice(&body).context("the server's answer is not a series list")?;
     write!(out, "time")?;
@@ -222,14 +231,7 @@ pub fn export(
     until: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let body = fetch(
-        server,
-        &format!(
-            "/export/{}.{format}{}",
-            encode_pattern(pattern),
-            query_string(&[("from", from.to_string()), ("until", until.to_string())])
-        ),
-    )?;
+    let body = fetch_range(server, "export", pattern, format, from, until)?;
     out.write_all(&body)?;
     Ok(())
 }

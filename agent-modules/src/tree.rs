@@ -71,18 +71,7 @@ pub fn check_key(key: &str) -> Result<(), String> {
 /// Makes any text a valid key: `,` and control characters become `_`, the result is
 /// cut to 255 bytes (on a character boundary), and an empty text becomes `_`.
 pub fn sanitize_key(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(255));
-    for c in text.chars() {
-        let c = if c == ',' || c.is_control() { '_' } else { c };
-        if out.len() + c.len_utf8() > 255 {
-            break;
-        }
-        out.push(c);
-    }
-    if out.is_empty() {
-        out.push('_');
-    }
-    out
+    treestat_engine::path::sanitize_key_or(text, "_").into_owned()
 }
 
 /// Turns counter readings into rates per second between two collections.

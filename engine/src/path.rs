@@ -6,7 +6,11 @@
 //! query results come out sorted without a sort in the common case.
 
 use std::cmp::Ordering;
+
 use std::fmt;
+/// Making any text a valid key lives with the pipe API (every pipe needs it); the
+/// engine's other users (agent, AMQP source) take it from here.
+pub use treestat_pipe_api::{sanitize_key, sanitize_key_or};
 
 /// The longest key, in bytes.
 pub const MAX_KEY_LEN: usize = 255;

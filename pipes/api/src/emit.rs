@@ -22,12 +22,18 @@ impl Emit for Vec<(String, f64, Option<Action>)> {
 pub const MAX_KEY_LEN: usize = 255;
 
 /// Makes any text a valid key: `,` and control characters become `_`, an empty text
-/// becomes `-`, and a long one is cut at a character boundary to [`MAX_KEY_LEN`] bytes.
-/// Borrows when nothing had to change.
+/// becomes `-` (the log formats' placeholder), and a long one is cut at a character
+/// boundary to [`MAX_KEY_LEN`] bytes. Borrows when nothing had to change.
 pub fn sanitize_key(text: &str) -> Cow<'_, str> {
+    sanitize_key_or(text, "-")
+}
+
+/// As [`sanitize_key`], with `empty` standing for an empty text (the agent and the
+/// AMQP source use `_`).
+pub fn sanitize_key_or<'a>(text: &'a str, empty: &'static str) -> Cow<'a, str> {
     let bad = |c: char| c == ',' || c.is_control();
     if text.is_empty() {
-        return Cow::Borrowed("-");
+        return Cow::Borrowed(empty);
     }
     if text.len() <= MAX_KEY_LEN && !text.contains(bad) {
         return Cow::Borrowed(text);

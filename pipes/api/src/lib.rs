@@ -16,6 +16,6 @@ pub mod plugin;
 mod record;
 
 pub use action::{Action, ParseActionError};
-pub use emit::{Emit, MAX_KEY_LEN, join_path, sanitize_key};
+pub use emit::{Emit, MAX_KEY_LEN, join_path, sanitize_key, sanitize_key_or};
 pub use pipe::{Pipe, PipeError};
 pub use record::{Record, Schema, Span};
