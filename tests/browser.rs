@@ -43,13 +43,7 @@ async fn pages_in_real_chromium() {
     }
 
     let data = tempfile::tempdir().expect("a temp data dir");
-    // Only HTTP on a free loopback port; every push listener off; 1 s intervals.
-    let conf = format!(
-        "[server]\ndata = {data:?}\nhttp = \"127.0.0.1:0\"\n\
-         [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = \"off\"\ngraphite = \"off\"\n\
-         [engine]\ninterval = \"1s\"\n",
-        data = data.path().display().to_string()
-    );
+    let conf = config_text(data.path());
     let config = Config::parse(&conf).expect("the test configuration parses");
     let server = Server::start(config).await.expect("the server starts");
     let addr = server
@@ -77,12 +71,53 @@ async fn pages_in_real_chromium() {
         steps::same_host(&chrome, &site).await
     }
     .await;
-    chrome.close().await;
     server.shutdown_token().cancel();
+    server.wait().await.expect("the server stops cleanly");
+    let outcome = match outcome {
+        Ok(requests) => with_token(&chrome, site.shots.clone())
+            .await
+            .map(|()| requests),
+        Err(e) => Err(e),
+    };
+    chrome.close().await;
     let requests = outcome.unwrap_or_else(|e| panic!("{e}"));
     println!(
         "{requests} requests, every one to http://{addr}/; screenshots in {}",
         site.shots.display()
     );
-    server.wait().await.expect("the server stops cleanly");
+}
+
+/// Only HTTP on a free loopback port; every push listener off; 1 s intervals.
+fn config_text(data: &Path) -> String {
+    format!(
+        "[server]\ndata = {data:?}\nhttp = \"127.0.0.1:0\"\n\
+         [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = \"off\"\ngraphite = \"off\"\n\
+         [engine]\ninterval = \"1s\"\n",
+        data = data.display().to_string()
+    )
+}
+
+/// The same pages against a second server whose reads and writes need a token.
+async fn with_token(chrome: &cdp::Chrome, shots: PathBuf) -> Result<(), String> {
+    // A space, a `;` and a `%` in the token: the cookie must carry it encoded.
+    let token = "s3 cr;et%42";
+    let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let conf = format!(
+        "{}[auth]\ntoken = {token:?}\nreads = true\n",
+        config_text(data.path())
+    );
+    let config = Config::parse(&conf).map_err(|e| e.to_string())?;
+    let server = Server::start(config).await.map_err(|e| e.to_string())?;
+    let addr = server.bound.http.ok_or("no HTTP listener")?;
+    let engine = server.engine.clone();
+    let site = steps::Site {
+        addr,
+        interval: 1,
+        open_start: Box::new(move || engine.stats().open_start),
+        shots,
+    };
+    let outcome = steps::auth(chrome, &site, token).await;
+    server.shutdown_token().cancel();
+    server.wait().await.map_err(|e| e.to_string())?;
+    outcome
 }

@@ -35,10 +35,16 @@ impl Site {
 
 /// POSTs a JSON document to `/push` and checks it was applied.
 pub async fn push(addr: SocketAddr, doc: &Value) -> Result<(), String> {
+    push_as(addr, doc, None).await
+}
+
+/// [`push`] with `Authorization: Bearer <token>` when a token is given.
+pub async fn push_as(addr: SocketAddr, doc: &Value, token: Option<&str>) -> Result<(), String> {
     let body = doc.to_string();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     let req = format!(
         "POST /push HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut s = TcpStream::connect(addr)
@@ -536,4 +542,105 @@ pub async fn same_host(chrome: &Chrome, site: &Site) -> Result<usize, String> {
     } else {
         Err(format!("pages requested other hosts: {foreign:?}"))
     }
+}
+
+/// With `auth.token` set and `auth.reads` on: a page without the token asks for it in
+/// a dialog; once given, the tree, its event stream (the cookie), a graph `<img>` and
+/// saving a view (the header) all work, while a write with only the cookie is refused.
+/// `#token=` in an address stores the token and leaves the address bar.
+pub async fn auth(chrome: &Chrome, site: &Site, token: &str) -> Result<(), String> {
+    push_as(site.addr, &json!({"auth": {"seen": {"a": 5}}}), Some(token)).await?;
+    if push(site.addr, &json!({"auth": {"anon": 1}})).await.is_ok() {
+        return Err("a push without the token was accepted".into());
+    }
+    let tab = chrome.page(&site.url("/realtime/auth"), 1280, 860).await?;
+    tab.wait_for(
+        "(() => { const d = document.getElementById('token-dialog'); return d && d.open; })()",
+        "the token dialog after the 401",
+        PATIENCE,
+    )
+    .await?;
+    tab.screenshot(&site.shots, "9-token-dialog").await?;
+    tab.eval(&format!(
+        "document.querySelector('#token-dialog input').value = {};\
+         document.querySelector('#token-dialog button[value=ok]').click()",
+        js_str(token)
+    ))
+    .await?;
+    tab.wait_for(
+        "document.querySelector('[data-path=\"auth,seen,a\"]') !== null",
+        "the tree after giving the token",
+        PATIENCE,
+    )
+    .await?;
+    tab.wait_for(
+        "window.treestat.streams > 0",
+        "the event stream with the cookie",
+        PATIENCE,
+    )
+    .await?;
+    push_as(site.addr, &json!({"auth": {"seen": {"b": 7}}}), Some(token)).await?;
+    tab.wait_for(
+        "(() => { const r = document.querySelector('[data-path=\"auth,seen,b\"]');\
+         return r && r.querySelector('.cur').textContent === '7'; })()",
+        "a live update through the authenticated stream",
+        PATIENCE,
+    )
+    .await?;
+    // The cookie serves reads (an <img> cannot send a header) and nothing else.
+    let (img, get, write) = (
+        tab.eval(
+            "new Promise((ok) => { const i = new Image(); i.onload = () => ok(i.naturalWidth);\
+             i.onerror = () => ok(-1); i.src = '/graph/auth,seen,a.png?from=-1h'; })",
+        )
+        .await?,
+        tab.eval("fetch('/get/auth,seen').then((r) => r.status)").await?,
+        tab.eval(
+            "fetch('/push', { method: 'POST', body: '{\"auth\":{\"csrf\":1}}' }).then((r) => r.status)",
+        )
+        .await?,
+    );
+    if img.as_i64().unwrap_or(-1) <= 0 || get != json!(200) || write != json!(401) {
+        return Err(format!(
+            "with the token cookie: graph <img> width {img}, GET /get {get}, \
+             cookie-only POST /push {write} (want > 0, 200, 401)"
+        ));
+    }
+    tab.goto(&site.url("/setting/view")).await?;
+    tab.wait_for(
+        "document.getElementById('empty') && true",
+        "the views page",
+        PATIENCE,
+    )
+    .await?;
+    tab.eval(
+        "document.getElementById('name').value = 'guarded';\
+         document.getElementById('patterns').value = 'auth,seen';\
+         document.getElementById('save').click()",
+    )
+    .await?;
+    tab.wait_for(
+        "document.querySelector('#list li[data-name=\"guarded\"]')",
+        "a view saved with the token",
+        PATIENCE,
+    )
+    .await?;
+    // Forget the token, then bring it back through the address.
+    tab.eval("localStorage.removeItem('treestat.token'); document.cookie = 'treestat_token=; path=/; max-age=0'")
+        .await?;
+    let enc = tab
+        .eval(&format!("encodeURIComponent({})", js_str(token)))
+        .await?;
+    let enc = enc.as_str().unwrap_or_default().to_owned();
+    tab.goto(&site.url(&format!("/realtime/auth#token={enc}")))
+        .await?;
+    tab.wait_for(
+        "document.querySelector('[data-path=\"auth,seen,b\"]') !== null\
+         && location.hash === '' && !document.getElementById('token-dialog')",
+        "the tree from #token=, with the token gone from the address",
+        PATIENCE,
+    )
+    .await?;
+    tab.screenshot(&site.shots, "10-token-given").await?;
+    Ok(())
 }

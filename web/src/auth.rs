@@ -4,6 +4,10 @@
 //! `auth.reads` is also true. What counts as a write is decided per route when the
 //! router is built ([`require_write`] vs [`require_read`]), not guessed from the method
 //! alone: `GET /add_data_point` writes.
+//!
+//! Reads also take the token from the `treestat_token` cookie, which the pages set:
+//! a browser cannot add a header to an `EventSource` or an `<img>` graph. Writes take
+//! only the header, so a cookie never lets another site's form write here.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -62,13 +66,18 @@ fn check(state: &AppState, headers: &HeaderMap, write: bool) -> Result<(), AppEr
     if !write && !auth.reads {
         return Ok(());
     }
-    let given = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|v| v.trim().as_bytes().to_vec());
+    let given = if write {
+        bearer
+    } else {
+        bearer.or_else(|| cookie_token(headers))
+    };
     match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(g) if constant_time_eq(&g, token.as_bytes()) => Ok(()),
         Some(_) => Err(AppError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -80,6 +89,42 @@ fn check(state: &AppState, headers: &HeaderMap, write: bool) -> Result<(), AppEr
             "this request needs `Authorization: Bearer <token>` (auth.token is set)",
         )),
     }
+}
+
+/// The name of the cookie the pages keep the token in (reads only).
+pub const TOKEN_COOKIE: &str = "treestat_token";
+
+/// The percent-decoded value of the first `treestat_token` cookie, if any.
+fn cookie_token(headers: &HeaderMap) -> Option<Vec<u8>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == TOKEN_COOKIE)
+        .map(|(_, value)| percent_decode(value.trim_matches('"')))
+}
+
+/// `%XX` escapes to bytes; anything malformed is kept as it is (and then won't match).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Compares without an early exit, so the time taken does not tell how much matched.
@@ -103,12 +148,34 @@ pub(crate) async fn count(State(state): State<AppState>, req: Request, next: Nex
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::{constant_time_eq, cookie_token, percent_decode};
 
     #[test]
     fn token_comparison() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn cookie_is_found_among_others_and_decoded() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; theme=dark"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("x=y;treestat_token=s3%20cr%3Bet; z=2"),
+        );
+        assert_eq!(cookie_token(&h).as_deref(), Some(&b"s3 cr;et"[..]));
+        assert_eq!(cookie_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn malformed_escapes_are_kept() {
+        assert_eq!(percent_decode("a%2"), b"a%2");
+        assert_eq!(percent_decode("%zz%41"), b"%zzA");
+        assert_eq!(percent_decode("%"), b"%");
+        assert_eq!(percent_decode("%e2%82%ac"), "€".as_bytes());
     }
 }

@@ -126,3 +126,57 @@ async fn bad_views_are_refused_and_writes_need_the_token() {
         "reads need no token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_take_the_token_from_header_or_cookie_writes_only_from_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = WebConfig {
+        auth: AuthConfig {
+            token: Some("s3 cr;et".into()),
+            reads: true,
+        },
+        ..WebConfig::default()
+    };
+    let srv = start(state(dir.path(), cfg)).await;
+    let a = srv.addr;
+    let json_type = ("Content-Type", "application/json");
+    let bearer = [("Authorization", "Bearer s3 cr;et"), json_type];
+    let cookie = [
+        ("Cookie", "theme=dark; treestat_token=s3%20cr%3Bet"),
+        json_type,
+    ];
+    let doc = br#"{"a": {"b": 1}}"#;
+
+    let r = request(a, "GET", "/get/a", &[], b"").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(request(a, "POST", "/push", &cookie, doc).await.status, 401);
+    let r = request(a, "POST", "/push", &bearer, doc).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(request(a, "GET", "/get/a", &bearer, b"").await.status, 200);
+    let r = request(a, "GET", "/get/a", &cookie, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!([["a,b", 1.0]]));
+    assert_eq!(
+        request(a, "PUT", "/api/views/x", &cookie, br#"{"patterns": ["a"]}"#)
+            .await
+            .status,
+        401,
+        "a cookie never writes"
+    );
+
+    // Wrong, unencoded, malformed and oversized cookies are refused, nothing more.
+    let long = format!("treestat_token={}", "A".repeat(7000));
+    for bad in [
+        "treestat_token=s3 cr;et",
+        "treestat_token=wrong",
+        "treestat_token=%zz%",
+        "treestat_token",
+        "=;;=;treestat_token==",
+        long.as_str(),
+    ] {
+        let r = request(a, "GET", "/get/a", &[("Cookie", bad)], b"").await;
+        assert_eq!(r.status, 401, "{bad:.40}: {}", r.text());
+    }
+    assert_eq!(get(a, "/get/a").await.status, 401);
+}

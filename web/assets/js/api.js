@@ -5,6 +5,76 @@ export function enc(pattern) {
   return encodeURIComponent(pattern).replace(/%2C/gi, ',').replace(/%2A/gi, '*');
 }
 
+// The bearer token (`auth.token`), when the server has one. Kept in localStorage;
+// `#token=...` in a page's address stores it (the fragment never reaches the server
+// or its logs). Reads also get it as the `treestat_token` cookie, because an
+// EventSource or an <img> graph cannot carry a header; writes send the header only.
+const TOKEN_KEY = 'treestat.token';
+const TOKEN_COOKIE = 'treestat_token';
+
+function storedToken() {
+  try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (_) { return ''; }
+}
+
+function setCookie(token) {
+  const v = token ? encodeURIComponent(token) : '';
+  const age = token ? '' : '; max-age=0';
+  document.cookie = `${TOKEN_COOKIE}=${v}; path=/; SameSite=Strict${age}`;
+}
+
+/** Stores (or with '' forgets) the token for this browser. */
+export function setToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch (_) { /* storage off: the cookie still lasts the session */ }
+  setCookie(token);
+}
+
+(function takeToken() {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) {
+    setToken(decodeURIComponent(m[1]));
+    const rest = location.hash.replace(/(?:^#|&)token=[^&]*/, '').replace(/^&/, '');
+    history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  } else {
+    setCookie(storedToken());
+  }
+}());
+
+function withToken(headers = {}) {
+  const t = storedToken();
+  return t ? { ...headers, authorization: `Bearer ${t}` } : headers;
+}
+
+let asking = false;
+/** Asks for the token once per page after a 401; a new token reloads the page. */
+function askToken(message) {
+  if (asking || typeof HTMLDialogElement === 'undefined') return;
+  asking = true;
+  const dlg = document.createElement('dialog');
+  dlg.id = 'token-dialog';
+  dlg.innerHTML = '<form method="dialog"><p></p>'
+    + '<label>Token <input name="token" type="password" autocomplete="current-password" required></label>'
+    + '<menu><button value="cancel" formnovalidate>Cancel</button><button class="primary" value="ok">Use token</button></menu></form>';
+  dlg.querySelector('p').textContent = storedToken()
+    ? 'The server refused the stored token. Enter its access token (auth.token).'
+    : 'This server needs its access token (auth.token) to show its data.';
+  dlg.title = message;
+  dlg.addEventListener('close', () => {
+    const token = dlg.querySelector('input').value.trim();
+    if (dlg.returnValue === 'ok' && token) {
+      setToken(token);
+      location.reload();
+    } else {
+      asking = false;
+      dlg.remove();
+    }
+  });
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
 async function answer(res) {
   if (res.ok) {
     if (res.status === 204) return null;
@@ -16,13 +86,15 @@ async function answer(res) {
     const body = await res.json();
     if (body && body.error) msg = body.error;
   } catch (_) { /* not JSON: keep the status line */ }
+  if (res.status === 401) askToken(msg);
   const err = new Error(msg);
   err.status = res.status;
   throw err;
 }
 
 export async function getJSON(url, opts = {}) {
-  return answer(await fetch(url, { headers: { accept: 'application/json' }, ...opts }));
+  const headers = withToken(opts.headers || { accept: 'application/json' });
+  return answer(await fetch(url, { ...opts, headers }));
 }
 
 /** `[[path, value], ...]`: current totals under a pattern. */
@@ -67,7 +139,7 @@ export async function importFile(file) {
   const csv = /\.csv$/i.test(file.name) || file.type === 'text/csv';
   return answer(await fetch('/import', {
     method: 'POST',
-    headers: { 'content-type': csv ? 'text/csv' : 'application/x-ndjson' },
+    headers: withToken({ 'content-type': csv ? 'text/csv' : 'application/x-ndjson' }),
     body: file,
   }));
 }
