@@ -181,10 +181,18 @@ impl Tab {
 
     /// Polls `js` until it is truthy; fails with `what` after `limit` (a bound for a
     /// broken page, far above what a working one needs, not a speed requirement).
+    /// A page that is navigating (a reload it started itself) is polled again.
     pub async fn wait_for(&self, js: &str, what: &str, limit: Duration) -> Result<Value, String> {
         let start = tokio::time::Instant::now();
         loop {
-            let v = self.eval(js).await?;
+            let v = match self.eval(js).await {
+                Ok(v) => v,
+                Err(e) if navigating(&e) && start.elapsed() <= limit => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let truthy = !matches!(&v, Value::Null | Value::Bool(false)) && v != 0 && v != "";
             if truthy {
                 return Ok(v);
@@ -287,4 +295,15 @@ impl Tab {
             .map_err(|e| format!("upload: {e}"))?;
         Ok(())
     }
+}
+
+/// Whether an evaluation failed only because the page was between documents.
+fn navigating(error: &str) -> bool {
+    [
+        "navigated or closed",
+        "context was destroyed",
+        "Cannot find context",
+    ]
+    .iter()
+    .any(|m| error.contains(m))
 }

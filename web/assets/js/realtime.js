@@ -136,9 +136,19 @@ function addMarker(m) {
 
 let totalsBusy = false;
 let totalsAt = 0;
+let totalsLater = 0;
 async function refreshTotals(now = false) {
   const t = performance.now();
-  if (totalsBusy || (!now && t - totalsAt < 2000)) return;
+  if (totalsBusy || (!now && t - totalsAt < 2000)) {
+    // Held back: refresh once the 2 s are up, so that the last push's totals show
+    // even when no interval follows it.
+    if (!totalsLater) {
+      totalsLater = setTimeout(() => { totalsLater = 0; refreshTotals(); }, Math.max(100, 2000 - (t - totalsAt)));
+    }
+    return;
+  }
+  clearTimeout(totalsLater);
+  totalsLater = 0;
   totalsBusy = true;
   totalsAt = t;
   try {
