@@ -267,28 +267,46 @@ pub async fn trend(chrome: &Chrome, site: &Site) -> Result<(), String> {
     Ok(())
 }
 
-/// Saved views: create one on /setting/view, reopen it on /realtime/view/<name>.
-pub async fn views(chrome: &Chrome, site: &Site) -> Result<(), String> {
-    let tab = chrome.page(&site.url("/setting/view"), 1280, 860).await?;
+/// On /setting/view: fills the form, saves, and waits for the view in the list.
+async fn save_view(
+    tab: &Tab,
+    name: &str,
+    patterns: &[&str],
+    from: Option<&str>,
+) -> Result<(), String> {
     tab.wait_for(
         "document.getElementById('empty') && true",
         "the views page",
         PATIENCE,
     )
     .await?;
-    tab.eval(
-        "document.getElementById('name').value = 'browsers';\
-         document.getElementById('patterns').value = 'br,ie\\nbr,webkit';\
-         document.getElementById('g-from').value = '-6h';\
+    let from = from.map_or_else(String::new, |f| {
+        format!("document.getElementById('g-from').value = {};", js_str(f))
+    });
+    tab.eval(&format!(
+        "document.getElementById('name').value = {};\
+         document.getElementById('patterns').value = {};{from}\
          document.getElementById('save').click()",
-    )
+        js_str(name),
+        js_str(&patterns.join("\n")),
+    ))
     .await?;
     tab.wait_for(
-        "document.querySelector('#list li[data-name=\"browsers\"]')",
-        "the saved view in the list",
+        &format!(
+            "document.querySelector('#list li[data-name={}]')",
+            js_str(name)
+        ),
+        &format!("the saved view {name} in the list"),
         PATIENCE,
     )
     .await?;
+    Ok(())
+}
+
+/// Saved views: create one on /setting/view, reopen it on /realtime/view/<name>.
+pub async fn views(chrome: &Chrome, site: &Site) -> Result<(), String> {
+    let tab = chrome.page(&site.url("/setting/view"), 1280, 860).await?;
+    save_view(&tab, "browsers", &["br,ie", "br,webkit"], Some("-6h")).await?;
     tab.screenshot(&site.shots, "4-view-saved").await?;
     tab.goto(&site.url("/realtime/view/browsers")).await?;
     tab.wait_for(
@@ -628,24 +646,7 @@ pub async fn auth(chrome: &Chrome, site: &Site, token: &str) -> Result<(), Strin
         ));
     }
     tab.goto(&site.url("/setting/view")).await?;
-    tab.wait_for(
-        "document.getElementById('empty') && true",
-        "the views page",
-        PATIENCE,
-    )
-    .await?;
-    tab.eval(
-        "document.getElementById('name').value = 'guarded';\
-         document.getElementById('patterns').value = 'auth,seen';\
-         document.getElementById('save').click()",
-    )
-    .await?;
-    tab.wait_for(
-        "document.querySelector('#list li[data-name=\"guarded\"]')",
-        "a view saved with the token",
-        PATIENCE,
-    )
-    .await?;
+    save_view(&tab, "guarded", &["auth,seen"], None).await?;
     // Forget the token, then bring it back through the address.
     tab.eval("localStorage.removeItem('treestat.token'); document.cookie = 'treestat_token=; path=/; max-age=0'")
         .await?;
