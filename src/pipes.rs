@@ -238,11 +238,25 @@ pub struct TailCommand {
 /// returns after the last push (`--server`); otherwise it runs until interrupted,
 /// printing the tree after each flush when in process.
 ///
+/// `-` (standard input) and gzip files (rotated logs) are read once, to their end,
+/// before the plain files are followed. A stream that breaks off (a truncated `.gz`)
+/// keeps the lines read before the break; the run goes on and fails at its end.
+///
 /// # Errors
-/// A bad format or pipe list, unreadable files, a refused push.
+/// A bad format or pipe list, unreadable files, a refused push, a broken stream.
 pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
     let cfg = PipelineConfig::from_cli("tail", &cmd.format, &cmd.pipes)?;
     let mut pipeline = Pipeline::from_config(&cfg)?;
+    let mut streams = Vec::new();
+    let mut followed = Vec::new();
+    for f in &cmd.files {
+        // A file that cannot be read (yet) is followed: it may appear later.
+        if tail::is_stream(f).unwrap_or(false) {
+            streams.push(f.clone());
+        } else {
+            followed.push(f.clone());
+        }
+    }
     let checkpoints: Box<dyn CheckpointStore> = match &cmd.checkpoints {
         Some(p) => Box::new(tail::FileCheckpoints::open(p)?),
         None => Box::<MemoryCheckpoints>::default(),
@@ -251,14 +265,14 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
         from_start: cmd.from_start || cmd.once,
         ..TailOptions::default()
     };
-    let mut tailer = Tailer::new(&cmd.files, opts, checkpoints);
+    let mut tailer = Tailer::new(&followed, opts, checkpoints);
     let engine = Engine::default();
     let run = RunOptions {
         flush_every: cmd.interval,
         once: cmd.once,
         ..RunOptions::default()
     };
-    let bar = (cmd.once && io::stderr().is_terminal()).then(|| {
+    let bar = (cmd.once && !followed.is_empty() && io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
             indicatif::ProgressStyle::with_template(
@@ -274,49 +288,66 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
             b.set_position(done);
         }
     };
-    let stats = match &cmd.server {
-        Some(server) => {
-            let server = server.clone();
-            let mut flush = move |agg: treestat_pipes::pipeline::Aggregate| {
-                if agg.is_empty() {
-                    return Ok(());
+    let mut sink = tail::engine_sink(&engine);
+    let mut flush =
+        |agg: treestat_pipes::pipeline::Aggregate| -> Result<(), treestat_pipes::Error> {
+            match &cmd.server {
+                Some(server) => {
+                    if agg.is_empty() {
+                        return Ok(());
+                    }
+                    crate::client::push(server, &agg.to_push_json().to_string())
+                        .map(|_| ())
+                        .map_err(|e| {
+                            treestat_pipes::Error::new(
+                                treestat_pipes::ErrorKind::Engine,
+                                e.to_string(),
+                            )
+                        })
                 }
-                crate::client::push(&server, &agg.to_push_json().to_string())
-                    .map(|_| ())
-                    .map_err(|e| {
-                        treestat_pipes::Error::new(treestat_pipes::ErrorKind::Engine, e.to_string())
-                    })
-            };
-            tail::run(
-                &mut tailer,
-                &mut pipeline,
-                &run,
-                stop,
-                &mut flush,
-                &mut progress,
-            )?
-        }
-        None => {
-            let mut sink = tail::engine_sink(&engine);
-            let mut flush = |agg: treestat_pipes::pipeline::Aggregate| {
-                sink(agg)?;
-                if !cmd.once {
-                    print_tree(&engine).map_err(|e| {
-                        treestat_pipes::Error::new(treestat_pipes::ErrorKind::Io, e.to_string())
-                    })?;
+                None => {
+                    sink(agg)?;
+                    if !cmd.once {
+                        print_tree(&engine).map_err(|e| {
+                            treestat_pipes::Error::new(treestat_pipes::ErrorKind::Io, e.to_string())
+                        })?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            };
-            tail::run(
-                &mut tailer,
-                &mut pipeline,
-                &run,
-                stop,
-                &mut flush,
-                &mut progress,
-            )?
+            }
+        };
+    let mut stats = tail::RunStats::default();
+    let mut broken = Vec::new();
+    for path in &streams {
+        let name = path.display().to_string();
+        let input = tail::open_stream(path).with_context(|| format!("opening {name}"))?;
+        let (s, failed) = tail::run_stream(&name, input, &mut pipeline, &run, stop, &mut flush)?;
+        stats.lines += s.lines;
+        stats.flushes += s.flushes;
+        if let Some(e) = failed {
+            // The lines before the break were fed and flushed; say so and go on.
+            eprintln!(
+                "treestat: {name}: input broke off after {} lines: {e}",
+                s.lines
+            );
+            broken.push(name);
         }
-    };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    if !followed.is_empty() {
+        let s = tail::run(
+            &mut tailer,
+            &mut pipeline,
+            &run,
+            stop,
+            &mut flush,
+            &mut progress,
+        )?;
+        stats.lines += s.lines;
+        stats.flushes += s.flushes;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -325,6 +356,9 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
         print_tree(&engine)?;
     }
     eprintln!("{} lines read, {} flushes", stats.lines, stats.flushes);
+    if !broken.is_empty() {
+        anyhow::bail!("broken input: {} (see above)", broken.join(", "));
+    }
     Ok(())
 }
 

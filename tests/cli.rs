@@ -21,6 +21,8 @@ fn every_documented_form_parses() {
         "query br,ie,,venders",
         "query --server http://127.0.0.1:8080 br --from -1h --until now",
         "tail access.log",
+        "tail - --once",
+        "tail access.log.2.gz access.log.1 access.log --once",
         "tail a.log b.log --format combined --pipes ua,status --server http://127.0.0.1:8080 --from-start --once",
         "tail a.log --format $remote_addr",
         "graph cpu,* -o out.png",

@@ -54,7 +54,8 @@ pub enum Command {
     },
     /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
     Tail {
-        /// Log files.
+        /// Log files to follow. `-` reads standard input, and gzip files (rotated
+        /// logs such as access.log.2.gz) are read once, to their end, first.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// A preset (combined, common, vcombined, peach) or an nginx log_format string.

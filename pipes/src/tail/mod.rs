@@ -4,12 +4,15 @@
 //! - [`CheckpointStore`] (checkpoint.rs): where reading stopped, saved after each flush.
 //! - [`run`]: the loop the CLI and the server use: poll, feed, flush every interval,
 //!   checkpoint, until stopped or (`once`) until the files are read to their end.
+//! - [`run_stream`] (stream.rs): standard input or a gzip file, read once to its end.
 
 mod checkpoint;
 mod follow;
+mod stream;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpoints, fnv1a};
 pub use follow::{FP_LEN, TailOptions, Tailer};
+pub use stream::{is_stream, open_stream, run_stream};
 
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::{Aggregate, Pipeline};
