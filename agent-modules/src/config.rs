@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// Servers to push to, each a URL: `udp://host:port`, `tcp://host:port`,
-    /// `http://host:port[/path]` (the path defaults to `/push`) or
+    /// `http[s]://host[:port][/path]` (the path defaults to `/push`) or
     /// `amqp://user:pass@host:port/vhost[?format=psistats&...]` (a RabbitMQ exchange; see
     /// [`crate::transport::amqp`]). Every push goes to all of them. Default:
     /// `["http://127.0.0.1:8080"]`.
@@ -40,6 +40,10 @@ pub struct AgentConfig {
     /// The largest document sent over TCP (one line) or HTTP (one body), in bytes;
     /// larger pushes are split. Default 60000 (under the server's 64 KiB line limit).
     pub max_document: usize,
+    /// A PEM file of CA certificates that `https://` servers may also be signed by,
+    /// beside Mozilla's built-in roots (a private CA). A relative path is taken from
+    /// the directory holding the config file. Default: none.
+    pub tls_ca: Option<PathBuf>,
     /// The buffer that holds pushes while a server is unreachable.
     pub buffer: BufferConfig,
     /// The relay (`treestat relay`), when this host runs one.
@@ -56,6 +60,7 @@ impl Default for AgentConfig {
             timeout: Duration::from_secs(5),
             udp_max_datagram: 1400,
             max_document: 60000,
+            tls_ca: None,
             buffer: BufferConfig::default(),
             relay: RelayConfig::default(),
         }
@@ -124,9 +129,12 @@ impl AgentConfig {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io_at(path, &e))?;
         let mut config = AgentConfig::parse(&text)
             .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if config.modules.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             config.modules = base.join(&config.modules);
+        }
+        if let Some(ca) = config.tls_ca.as_mut().filter(|ca| ca.is_relative()) {
+            *ca = base.join(&*ca);
         }
         Ok(config)
     }
@@ -196,12 +204,14 @@ pub enum ServerUrl {
     Udp(String),
     /// One JSON document per line, answered `--OK` / `--ERR`.
     Tcp(String),
-    /// `POST <path>` with a JSON body.
+    /// `POST <path>` with a JSON body, over TLS for `https://`.
     Http {
         /// `host:port`.
         addr: String,
         /// The request path, default `/push`.
         path: String,
+        /// `https://`.
+        tls: bool,
     },
     /// `amqp://user:pass@host:port/vhost?format=json|psistats&exchange=..&routing_key=..`:
     /// published to a RabbitMQ exchange (the whole URL, checked when parsed; see
@@ -210,8 +220,8 @@ pub enum ServerUrl {
 }
 
 impl ServerUrl {
-    /// Parses `udp://host:port`, `tcp://host:port`, `http://host:port[/path]` or
-    /// `amqp://[user:pass@]host:port/vhost[?query]`.
+    /// Parses `udp://host:port`, `tcp://host:port`, `http[s]://host[:port][/path]` (ports
+    /// 80 and 443 by default) or `amqp://[user:pass@]host:port/vhost[?query]`.
     ///
     /// # Errors
     /// An unknown scheme, a missing host or port, or a bad AMQP query parameter.
@@ -219,7 +229,7 @@ impl ServerUrl {
         let bad = |why: &str| Error::config(format!("server URL {url:?}: {why}"));
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| bad("expected udp://, tcp://, http:// or amqp://"))?;
+            .ok_or_else(|| bad("expected udp://, tcp://, http://, https:// or amqp://"))?;
         match scheme.to_ascii_lowercase().as_str() {
             "amqp" => {
                 crate::transport::amqp::output_config(url)?;
@@ -232,25 +242,41 @@ impl ServerUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("missing :port"))?;
-        if host.is_empty() {
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        };
+        let with_port;
+        let addr = match (addr.rsplit_once(':'), default_port) {
+            (Some((_, p)), _) if !addr.ends_with(']') => {
+                p.parse::<u16>().map_err(|_| bad("bad port"))?;
+                addr
+            }
+            (_, Some(port)) => {
+                with_port = format!("{addr}:{port}");
+                &with_port
+            }
+            (_, None) => return Err(bad("missing :port")),
+        };
+        if addr.starts_with(':') {
             return Err(bad("missing host"));
         }
-        port.parse::<u16>().map_err(|_| bad("bad port"))?;
-        match scheme.to_ascii_lowercase().as_str() {
+        match scheme.as_str() {
             "udp" | "tcp" if !path.is_empty() && path != "/" => Err(bad("no path allowed")),
             "udp" => Ok(ServerUrl::Udp(addr.to_string())),
             "tcp" => Ok(ServerUrl::Tcp(addr.to_string())),
-            "http" => Ok(ServerUrl::Http {
+            "http" | "https" => Ok(ServerUrl::Http {
                 addr: addr.to_string(),
                 path: if path.is_empty() || path == "/" {
                     "/push".to_string()
                 } else {
                     path.to_string()
                 },
+                tls: scheme == "https",
             }),
-            "https" => Err(bad("https is not supported; use a local relay or http")),
-            _ => Err(bad("expected udp://, tcp://, http:// or amqp://")),
+            _ => Err(bad("expected udp://, tcp://, http://, https:// or amqp://")),
         }
     }
 
@@ -268,7 +294,10 @@ impl fmt::Display for ServerUrl {
         match self {
             ServerUrl::Udp(a) => write!(f, "udp://{a}"),
             ServerUrl::Tcp(a) => write!(f, "tcp://{a}"),
-            ServerUrl::Http { addr, path } => write!(f, "http://{addr}{path}"),
+            ServerUrl::Http { addr, path, tls } => {
+                let scheme = if *tls { "https" } else { "http" };
+                write!(f, "{scheme}://{addr}{path}")
+            }
             ServerUrl::Amqp(url) => f.write_str(&crate::transport::amqp::redact(url)),
         }
     }
@@ -307,6 +336,35 @@ mod tests {
         );
         assert!(ServerUrl::parse("amqp://h:1/%2f?format=xml").is_err());
         assert!(ServerUrl::parse("amqps://h:1/%2f").is_err());
+        assert_eq!(
+            ServerUrl::parse("https://metrics.example.com"),
+            Ok(ServerUrl::Http {
+                addr: "metrics.example.com:443".into(),
+                path: "/push".into(),
+                tls: true,
+            })
+        );
+        assert_eq!(
+            ServerUrl::parse("HTTP://[::1]/in").unwrap().to_string(),
+            "http://[::1]:80/in"
+        );
+        for bad in [
+            "https://:443/",
+            "https://h:99999/",
+            "http://",
+            "udp://[::1]",
+        ] {
+            assert!(ServerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_relative_tls_ca_is_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "tls_ca = \"ca.pem\"\n").unwrap();
+        let config = AgentConfig::load(&path).unwrap();
+        assert_eq!(config.tls_ca, Some(dir.path().join("ca.pem")));
     }
 
     #[test]

@@ -373,3 +373,130 @@ fn nginx_module_against_a_real_nginx() {
     assert_eq!(num(&p.samples, &["index", "status"]), 200.0);
     assert_eq!(num(&p.samples, &["index", "bytes"]), 15.0);
 }
+
+/// `https://` for the URL probe, nginx's status page and the HTTP transport, against
+/// a real TLS server (rustls, a CA made here): trusted through `ca`, refused without
+/// it, for a certificate naming another host, and when the server speaks plain HTTP.
+#[test]
+fn probes_and_pushes_over_https() {
+    use treestat_agent::config::ServerUrl;
+    use treestat_agent::httpc::Tls;
+    use treestat_agent::transport::{Outcome, Wire};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::TestPki::new(&["127.0.0.1"]);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let ca_param = ca.to_str().unwrap();
+    let (good, _) = common::serve_tls(&pki, 200, STUB);
+    let other = common::TestPki::new(&["other.example"]);
+    let (wrong_name, _) = common::serve_tls(&other, 200, "x");
+    let plain = common::serve_static(200, "plain");
+
+    let mut probe = builtin::build(
+        "urlprobe",
+        &params(&[
+            ("url.secure", &format!("https://{good}/")),
+            ("url.unknown_ca", &format!("https://{wrong_name}/")),
+            ("url.not_tls", &format!("https://{plain}/")),
+            ("timeout", "3s"),
+            ("ca", ca_param),
+        ]),
+    )
+    .unwrap();
+    let p = probe.collect();
+    assert_eq!(num(&p.samples, &["secure", "up"]), 1.0, "{:?}", p.errors);
+    assert_eq!(num(&p.samples, &["secure", "status"]), 200.0);
+    assert_eq!(num(&p.samples, &["secure", "bytes"]), STUB.len() as f64);
+    assert!(num(&p.samples, &["secure", "ttfb_ms"]) <= num(&p.samples, &["secure", "total_ms"]));
+    // Signed by a CA nobody trusts (and for another name).
+    assert_eq!(num(&p.samples, &["unknown_ca", "up"]), 0.0);
+    assert_eq!(num(&p.samples, &["not_tls", "up"]), 0.0);
+    assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
+    assert!(
+        p.errors
+            .iter()
+            .any(|e| e.contains("unknown_ca") && e.contains("certificate")),
+        "{:?}",
+        p.errors
+    );
+    assert!(
+        p.errors.iter().any(|e| e.contains("not_tls")),
+        "{:?}",
+        p.errors
+    );
+
+    // Without `ca`, the same server is refused: only Mozilla's roots are trusted.
+    let mut strict = builtin::build(
+        "urlprobe",
+        &params(&[
+            ("url.secure", &format!("https://{good}/")),
+            ("timeout", "3s"),
+        ]),
+    )
+    .unwrap();
+    let s = strict.collect();
+    assert_eq!(num(&s.samples, &["secure", "up"]), 0.0);
+    assert!(s.errors[0].contains("UnknownIssuer"), "{:?}", s.errors);
+
+    // A certificate for another name, from a trusted CA.
+    let other_ca = dir.path().join("other.pem");
+    std::fs::write(&other_ca, &other.ca_pem).unwrap();
+    let mut named = builtin::build(
+        "urlprobe",
+        &params(&[
+            ("url.x", &format!("https://{wrong_name}/")),
+            ("ca", other_ca.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    let n = named.collect();
+    assert_eq!(num(&n.samples, &["x", "up"]), 0.0);
+    assert!(n.errors[0].contains("not valid for name"), "{:?}", n.errors);
+
+    let mut nginx = builtin::build(
+        "nginx",
+        &params(&[
+            ("url", &format!("https://{good}/nginx_status")),
+            ("ca", ca_param),
+        ]),
+    )
+    .unwrap();
+    let c = nginx.collect();
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(num(&c.samples, &["requests"]), 19.0);
+
+    // A CA file that holds no certificate is a configuration error, by name.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let err = builtin::build(
+        "urlprobe",
+        &params(&[
+            ("url", "https://example.org/"),
+            ("ca", junk.to_str().unwrap()),
+        ]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("junk.pem") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+
+    // The HTTP transport: a push over https reaches the server whole.
+    let (server, bodies) = common::serve_tls(&pki, 200, "");
+    let url = ServerUrl::parse(&format!("https://{server}")).unwrap();
+    assert_eq!(url.to_string(), format!("https://{server}/push"));
+    let tls = Tls::new(Some(&ca)).unwrap();
+    let mut wire = Wire::new(url.clone(), Duration::from_secs(3), Some(tls));
+    let doc = br#"{"web":{"h1":{"load":0.5}}}"#;
+    assert_eq!(wire.send(doc).unwrap(), Outcome::Accepted);
+    assert_eq!(
+        bodies.recv_timeout(Duration::from_secs(10)).unwrap(),
+        doc.to_vec()
+    );
+    let mut untrusting = Wire::new(url, Duration::from_secs(3), None);
+    let err = untrusting.send(doc).unwrap_err().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}

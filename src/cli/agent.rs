@@ -16,8 +16,8 @@ pub struct AgentArgs {
     /// Agent configuration (default: conf/agent.toml when it exists).
     #[arg(long, global = true)]
     conf: Option<PathBuf>,
-    /// Server to push to: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
-    /// (repeatable; replaces the configuration's list).
+    /// Server to push to: `http://host:8080`, `https://host/push`, `tcp://host:8007`,
+    /// `udp://host:8007` (repeatable; replaces the configuration's list).
     #[arg(long)]
     server: Vec<String>,
     /// Module folder.

@@ -89,8 +89,8 @@ pub enum Command {
         /// bare ADDR listens on TCP and UDP).
         #[arg(long, required = true)]
         listen: Vec<String>,
-        /// Where to forward: `http://host:8080`, `tcp://host:8007`, `udp://host:8007`
-        /// (repeatable).
+        /// Where to forward: `http://host:8080`, `https://host/push`, `tcp://host:8007`,
+        /// `udp://host:8007` (repeatable).
         #[arg(long, required = true)]
         upstream: Vec<String>,
         /// Agent configuration (buffer sizes, timeouts).

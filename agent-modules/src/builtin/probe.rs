@@ -5,13 +5,16 @@
 //! nginx parameters: `url` (required), `timeout` (default 5s). urlprobe parameters:
 //! every key starting with `url` is a URL to probe, named by what follows `url.` (or by
 //! the key itself: `url.home = http://...` reports under `home`); `timeout` (default 5s).
+//! Both take `http://` and `https://` URLs; `ca` names a PEM file of extra CA
+//! certificates to trust beside Mozilla's roots (a private CA).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
-use crate::httpc;
+use crate::httpc::{self, Tls, Url};
 use crate::metric::Sample;
 use crate::module::{Collection, Module};
 use crate::tree::sanitize_key;
@@ -85,27 +88,37 @@ pub fn parse_stub_status(text: &str) -> std::result::Result<StubStatus, String> 
     Ok(s)
 }
 
+/// The `ca` parameter: Mozilla's roots plus that file's certificates, or `None` for
+/// the built-in roots alone.
+fn tls_param(module: &str, params: &BTreeMap<String, String>) -> Result<Option<Tls>> {
+    params
+        .get("ca")
+        .map(|ca| {
+            Tls::new(Some(Path::new(ca))).map_err(|e| Error::config(format!("{module}: ca: {e}")))
+        })
+        .transpose()
+}
+
 /// The nginx module.
 pub struct Nginx {
-    addr: String,
-    path: String,
+    url: Url,
     timeout: Duration,
+    tls: Option<Tls>,
 }
 
 impl Nginx {
     /// Reads `url` and `timeout`.
     ///
     /// # Errors
-    /// `url` missing or not `http://`.
+    /// `url` missing or not `http[s]://`, or a `ca` file that cannot be used.
     pub fn new(params: &BTreeMap<String, String>) -> Result<Nginx> {
         let url = params.get("url").ok_or_else(|| {
             Error::config("nginx: parameter url (the stub_status URL) is missing")
         })?;
-        let (addr, path) = httpc::split_url(url)?;
         Ok(Nginx {
-            addr,
-            path,
+            url: Url::parse(url)?,
             timeout: timeout_param("nginx", params)?,
+            tls: tls_param("nginx", params)?,
         })
     }
 }
@@ -117,13 +130,14 @@ impl Module for Nginx {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let got = httpc::request("GET", &self.addr, &self.path, None, self.timeout)
+        let got = httpc::request("GET", &self.url, None, self.timeout, self.tls.as_ref())
             .map_err(|e| e.to_string())
             .and_then(|r| {
                 if r.status == 200 {
                     parse_stub_status(&String::from_utf8_lossy(&r.body))
+                        .map_err(|e| format!("{}: {e}", self.url))
                 } else {
-                    Err(format!("status {}", r.status))
+                    Err(format!("{}: status {}", self.url, r.status))
                 }
             });
         match got {
@@ -143,8 +157,7 @@ impl Module for Nginx {
             }
             Err(e) => {
                 out.samples.push(Sample::gauge("nginx", &["up"], 0.0));
-                out.errors
-                    .push(format!("nginx: http://{}{}: {e}", self.addr, self.path));
+                out.errors.push(format!("nginx: {e}"));
             }
         }
         out
@@ -153,22 +166,22 @@ impl Module for Nginx {
 
 /// The URL probe module.
 pub struct UrlProbe {
-    targets: Vec<(String, String, String)>,
+    targets: Vec<(String, Url)>,
     timeout: Duration,
+    tls: Option<Tls>,
 }
 
 impl UrlProbe {
     /// Reads the `url*` parameters and `timeout`.
     ///
     /// # Errors
-    /// No URL configured, or one is not `http://`.
+    /// No URL configured, one is not `http[s]://`, or a `ca` file that cannot be used.
     pub fn new(params: &BTreeMap<String, String>) -> Result<UrlProbe> {
         let mut targets = Vec::new();
         for (k, v) in params.iter().filter(|(k, _)| k.starts_with("url")) {
             let name = k.strip_prefix("url.").unwrap_or(k);
-            let (addr, path) =
-                httpc::split_url(v).map_err(|e| Error::config(format!("urlprobe: {k}: {e}")))?;
-            targets.push((sanitize_key(name), addr, path));
+            let url = Url::parse(v).map_err(|e| Error::config(format!("urlprobe: {k}: {e}")))?;
+            targets.push((sanitize_key(name), url));
         }
         if targets.is_empty() {
             return Err(Error::config(
@@ -178,6 +191,7 @@ impl UrlProbe {
         Ok(UrlProbe {
             targets,
             timeout: timeout_param("urlprobe", params)?,
+            tls: tls_param("urlprobe", params)?,
         })
     }
 }
@@ -193,9 +207,9 @@ impl Module for UrlProbe {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        for (name, addr, path) in &self.targets {
+        for (name, url) in &self.targets {
             let s = |k: &str, v: f64| Sample::gauge("urlprobe", &[name, k], v);
-            match httpc::request("GET", addr, path, None, self.timeout) {
+            match httpc::request("GET", url, None, self.timeout, self.tls.as_ref()) {
                 Ok(r) => {
                     #[allow(clippy::cast_precision_loss, reason = "body sizes below 2^53")]
                     let bytes = r.bytes as f64;
@@ -209,8 +223,7 @@ impl Module for UrlProbe {
                 }
                 Err(e) => {
                     out.samples.push(s("up", 0.0));
-                    out.errors
-                        .push(format!("urlprobe: {name}: http://{addr}{path}: {e}"));
+                    out.errors.push(format!("urlprobe: {name}: {e}"));
                 }
             }
         }

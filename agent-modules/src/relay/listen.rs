@@ -40,7 +40,13 @@ impl Bound {
         Ok(match url {
             ServerUrl::Tcp(a) => Bound::Tcp(TcpListener::bind(a.as_str()).map_err(named)?),
             ServerUrl::Udp(a) => Bound::Udp(UdpSocket::bind(a.as_str()).map_err(named)?),
-            ServerUrl::Http { addr, path } => Bound::Http(
+            ServerUrl::Http { tls: true, .. } => {
+                return Err(Error::config(format!(
+                    "relay.listen: {url}: the relay listens on plain http (put a TLS \
+                     proxy in front of it)"
+                )));
+            }
+            ServerUrl::Http { addr, path, .. } => Bound::Http(
                 TcpListener::bind(addr.as_str()).map_err(named)?,
                 path.clone(),
             ),

@@ -316,6 +316,7 @@ mod tests {
             buffer_count: 1,
             spool: None,
             max_backoff: Duration::from_secs(1),
+            tls: None,
         })
         .unwrap()
     }

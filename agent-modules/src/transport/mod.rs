@@ -28,6 +28,7 @@ pub use wire::{Outcome, Wire};
 
 use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
+use crate::httpc::Tls;
 
 /// Counters of one server's sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct OutboxConfig {
     pub spool: Option<(std::path::PathBuf, u64)>,
     /// The longest wait between two retries.
     pub max_backoff: Duration,
+    /// What `https://` servers may be signed by beside Mozilla's roots (`tls_ca`).
+    pub tls: Option<Tls>,
 }
 
 impl OutboxConfig {
@@ -97,6 +100,11 @@ impl OutboxConfig {
                 .clone()
                 .map(|p| (p, config.buffer.spool_max_bytes)),
             max_backoff: Duration::from_secs(5),
+            tls: config
+                .tls_ca
+                .as_deref()
+                .map(|ca| Tls::new(Some(ca)))
+                .transpose()?,
         })
     }
 }
@@ -157,7 +165,7 @@ impl Outbox {
                 }),
                 wake: Condvar::new(),
             });
-            let wire = Wire::new(url.clone(), config.timeout);
+            let wire = Wire::new(url.clone(), config.timeout, config.tls.clone());
             let s2 = Arc::clone(&shared);
             let backoff = config.max_backoff;
             let thread = std::thread::Builder::new()

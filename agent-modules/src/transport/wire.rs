@@ -1,5 +1,5 @@
 //! The three wire protocols, one connection each, blocking (run on the server's own
-//! sender thread): UDP datagrams, TCP lines answered `--OK`/`--ERR`, HTTP `POST`.
+//! sender thread): UDP datagrams, TCP lines answered `--OK`/`--ERR`, HTTP(S) `POST`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::ServerUrl;
 use crate::error::{Error, Result};
-use crate::httpc;
+use crate::httpc::{self, Tls, Url};
 
 /// What a server made of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,7 @@ pub enum Outcome {
 pub struct Wire {
     url: ServerUrl,
     timeout: Duration,
+    tls: Option<Tls>,
     udp: Option<UdpSocket>,
     tcp: Option<BufReader<TcpStream>>,
 }
@@ -30,11 +31,13 @@ pub struct Wire {
 const ANSWER_MAX: usize = 64 * 1024;
 
 impl Wire {
-    /// A wire to `url` (connected lazily).
-    pub fn new(url: ServerUrl, timeout: Duration) -> Wire {
+    /// A wire to `url` (connected lazily); `tls` is what an `https://` server may be
+    /// signed by (default: Mozilla's roots).
+    pub fn new(url: ServerUrl, timeout: Duration, tls: Option<Tls>) -> Wire {
         Wire {
             url,
             timeout,
+            tls,
             udp: None,
             tcp: None,
         }
@@ -49,7 +52,10 @@ impl Wire {
         let result = match self.url.clone() {
             ServerUrl::Udp(addr) => self.send_udp(&addr, doc),
             ServerUrl::Tcp(addr) => self.send_tcp(&addr, doc),
-            ServerUrl::Http { addr, path } => self.send_http(&addr, &path, doc),
+            ServerUrl::Http { addr, path, tls } => {
+                let url = Url { tls, addr, path };
+                self.send_http(&url, doc)
+            }
             ServerUrl::Amqp(_) => Err(Error::push(
                 "amqp:// servers publish through the AMQP output, not a wire",
             )),
@@ -124,20 +130,17 @@ impl Wire {
         }
     }
 
-    fn send_http(&mut self, addr: &str, path: &str, doc: &[u8]) -> Result<Outcome> {
+    fn send_http(&mut self, url: &Url, doc: &[u8]) -> Result<Outcome> {
         let r = httpc::request(
             "POST",
-            addr,
-            path,
+            url,
             Some(("application/json", doc)),
             self.timeout,
+            self.tls.as_ref(),
         )?;
         match r.status {
             200..=299 => Ok(Outcome::Accepted),
-            408 | 429 => Err(Error::push(format!(
-                "http://{addr}{path}: status {}",
-                r.status
-            ))),
+            408 | 429 => Err(Error::push(format!("{url}: status {}", r.status))),
             400..=499 => Ok(Outcome::Rejected(format!(
                 "status {}: {}",
                 r.status,
@@ -146,7 +149,7 @@ impl Wire {
                     .take(200)
                     .collect::<String>()
             ))),
-            s => Err(Error::push(format!("http://{addr}{path}: status {s}"))),
+            s => Err(Error::push(format!("{url}: status {s}"))),
         }
     }
 }

@@ -301,3 +301,96 @@ pub fn leaf(doc: &Json, path: &str) -> Option<Json> {
     }
     None
 }
+
+/// A test CA and a certificate it signed for `names`, with the leaf's key.
+pub struct TestPki {
+    /// The CA certificate, PEM (what a client adds to its roots).
+    pub ca_pem: String,
+    /// The server's certificate chain.
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The server's key.
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    pub fn new(names: &[&str]) -> TestPki {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "treestat test CA");
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        let leaf = rcgen::CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            chain: vec![leaf.der().clone()],
+            key: rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+        }
+    }
+}
+
+/// An HTTPS server on 127.0.0.1 that answers every request with `status` and `body`
+/// and sends each request body (read by its Content-Length) to the returned channel.
+/// It closes without TLS's close_notify, as many servers do.
+pub fn serve_tls(
+    pki: &TestPki,
+    status: u16,
+    body: &'static str,
+) -> (SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = bind_retry("127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let config = std::sync::Arc::clone(&config);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut r = BufReader::new(&mut tls);
+                let mut line = String::new();
+                let mut length = 0usize;
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return; // a failed handshake or a client that went away
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("content-length")
+                    {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut got = vec![0u8; length];
+                if std::io::Read::read_exact(&mut r, &mut got).is_err() {
+                    return;
+                }
+                let _ = tx.send(got);
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+            });
+        }
+    });
+    (addr, rx)
+}
