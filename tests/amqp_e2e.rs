@@ -3,7 +3,8 @@
 //! tree as Psistats messages; the server's `[amqp]` source consumes them into
 //! `psistats,<host>,...`, read back over HTTP `/get`; the treestat server restarts while
 //! messages wait in its queue, and none is lost. With `format=json` the agent's dated
-//! trees go through the tree exchange and land in the seconds they were measured in.
+//! trees go through the tree exchange and land in the seconds they were measured in,
+//! also when a relay forwards them.
 //!
 //! The broker is started by the test (tests/amqp_e2e/broker.rs). Without
 //! `rabbitmq-server` installed the test prints that it skipped and passes, unless `CI`
@@ -241,5 +242,99 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
     for ts in &stamps {
         assert_eq!(points.get(ts), Some(&1.0), "second {ts}: {points:?}");
     }
+    stop(&rt, server);
+}
+
+/// A relay whose upstream is RabbitMQ (`format=json`): an agent pushes to the relay over
+/// TCP, the relay forwards one dated tree per interval to the tree exchange, and the
+/// server's source applies them; every collection arrives once.
+#[test]
+fn a_relay_forwards_through_rabbitmq() {
+    use treestat_agent::config::RelayConfig;
+    use treestat_agent::relay::Relay;
+
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::write(modules.path().join("tick.py"), TICK_PY).unwrap();
+    std::fs::write(modules.path().join("tick.conf"), "").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let amqp = AmqpSourceConfig {
+        queue: format!("treestat.e2e-relay-{}", std::process::id()),
+        binding_key: "psistats.none".into(),
+        tree_binding_key: "treestat.relayed".into(),
+        reconnect_min: Duration::from_millis(200),
+        reconnect_max: Duration::from_secs(2),
+        ..AmqpSourceConfig::with_url(&broker.url())
+    };
+    let (server, base) = start_consuming(&rt, server_config(data.path(), &amqp));
+
+    let relay = Relay::bind(&AgentConfig {
+        host: Some("relay1".into()),
+        timeout: Duration::from_secs(2),
+        relay: RelayConfig {
+            listen: vec!["tcp://127.0.0.1:0".into()],
+            upstream: vec![format!(
+                "{}?format=json&routing_key=treestat.relayed",
+                broker.url()
+            )],
+            interval: Duration::from_secs(1),
+        },
+        ..AgentConfig::default()
+    })
+    .expect("relay binds");
+    let relay_addr = relay.local_addrs()[0].clone();
+    let relay_stop = Shutdown::new();
+    let relay_thread = {
+        let s = relay_stop.clone();
+        std::thread::spawn(move || relay.run(&s, Duration::from_secs(10)))
+    };
+
+    let agent = Agent::new(&AgentConfig {
+        servers: vec![relay_addr],
+        host: Some("relayedhost".into()),
+        interval: Duration::from_secs(1),
+        modules: modules.path().to_path_buf(),
+        ..AgentConfig::default()
+    })
+    .expect("agent starts");
+    let collected = Arc::new(AtomicUsize::new(0));
+    let shutdown = Shutdown::new();
+    let thread = {
+        let (s, n) = (shutdown.clone(), Arc::clone(&collected));
+        std::thread::spawn(move || {
+            agent.run_with(&s, Duration::from_secs(30), |_| {
+                n.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+    };
+    wait_for("four collections", || {
+        (collected.load(Ordering::SeqCst) >= 4).then_some(())
+    });
+    shutdown.trigger();
+    let stats = thread.join().expect("agent thread");
+    assert!(
+        stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
+        "{stats:?}"
+    );
+    relay_stop.trigger();
+    let upstream = relay_thread.join().expect("relay thread");
+    assert!(
+        upstream.iter().all(|s| s.dropped == 0 && s.pending == 0),
+        "{upstream:?}"
+    );
+    let n = collected.load(Ordering::SeqCst) as f64;
+    wait_for("every relayed collection applied", || {
+        let v = get_values(&base, "e2e,relayedhost,one");
+        (v.get("e2e,relayedhost,one") == Some(&n)).then_some(())
+    });
+    // The relay's own counters travel upstream with the merged tree.
+    let received = get_values(&base, "_treestat,relay,relay1,received");
+    assert!(
+        !received.is_empty(),
+        "the relay's own subtree: {received:?}"
+    );
     stop(&rt, server);
 }
