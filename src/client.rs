@@ -33,6 +33,29 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// The bearer token sent to servers whose `auth.token` is set: `TREESTAT_TOKEN` from
+/// the environment (not a flag, so it stays out of `ps` and shell history).
+fn token() -> Option<String> {
+    std::env::var("TREESTAT_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}
+
+fn with_token<B>(req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    match token() {
+        Some(t) => req.header("authorization", format!("Bearer {}", t.trim())),
+        None => req,
+    }
+}
+
+fn get(server: &str, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    with_token(agent().get(&url(server, path)))
+}
+
+fn post(server: &str, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    with_token(agent().post(&url(server, path)))
+}
+
 /// Pushes one JSON document; returns the server's answer.
 ///
 /// # Errors
@@ -40,8 +63,7 @@ fn agent() -> ureq::Agent {
 /// it refused the push (its reason is in the message).
 pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
     serde_json::from_str::<serde_json::Value>(json).context("the document is not JSON")?;
-    let mut resp = agent()
-        .post(&url(server, "/push"))
+    let mut resp = post(server, "/push")
         .header("content-type", "application/json")
         .send(json)
         .with_context(|| format!("cannot reach {server}"))?;
@@ -58,8 +80,7 @@ pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
 /// # Errors
 /// The server cannot be reached or refused the pattern.
 pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut resp = agent()
-        .get(&url(server, &format!("/get/{}", encode_pattern(pattern))))
+    let mut resp = get(server, &format!("/get/{}", encode_pattern(pattern)))
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -103,8 +124,7 @@ fn query_string(params: &[(&str, String)]) -> String {
 
 /// GETs a path and returns the body bytes.
 fn fetch(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let mut resp = agent()
-        .get(&url(server, path))
+    let mut resp = get(server, path)
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -249,8 +269,7 @@ pub fn import(server: &str, body: Vec<u8>, format: &str, action: &str) -> anyhow
             ("action", action.to_string())
         ])
     );
-    let mut resp = agent()
-        .post(&url(server, &path))
+    let mut resp = post(server, &path)
         .send(&body[..])
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();

@@ -343,3 +343,43 @@ fn three_agents_through_a_relay_reach_the_server_merged() {
     assert_eq!(tree.as_array().map(Vec::len), Some(3), "{tree}");
     stop(&rt, server);
 }
+
+/// A server with `auth.token` set: an agent with the token pushes over HTTP; one
+/// without it is refused (401), counted as rejected, not retried forever.
+#[test]
+fn http_pushes_carry_the_servers_token() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/modules/example.py");
+    let code = std::fs::read_to_string(example).unwrap();
+    let modules = module_folder(&[
+        ("example.py", &code),
+        ("example.conf", "RandomMax = 500\nConstantValue = \"322\"\n"),
+    ]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = server_config(data.path(), any_port());
+    config.auth.token = Some("agent-s3cret".into());
+    let server = start(&rt, config);
+    let url = base(&server);
+    let target = format!("http://{}", server.bound.http.unwrap());
+
+    let with = RunningAgent::start(&AgentConfig {
+        token: Some("agent-s3cret".into()),
+        ..agent_config(modules.path(), "withtoken", target.clone())
+    });
+    let values = wait_for("values pushed with the token", || {
+        let v = get_values(&url, "example,withtoken");
+        (v.len() == 2).then_some(v)
+    });
+    assert_eq!(values["example,withtoken,example_constant"], 322.0);
+    let (_, stats) = with.stop();
+    assert!(stats.iter().all(|s| s.rejected == 0), "{stats:?}");
+
+    let without = RunningAgent::start(&agent_config(modules.path(), "notoken", target));
+    wait_for("two collections without the token", || {
+        (without.collections() >= 2).then_some(())
+    });
+    let (_, stats) = without.stop();
+    assert!(stats[0].rejected >= 1, "{stats:?}");
+    assert!(get_values(&url, "example,notoken").is_empty());
+    stop(&rt, server);
+}

@@ -302,3 +302,49 @@ fn the_cli_pushes_and_queries_a_running_server() {
     server.shutdown_token().cancel();
     rt.block_on(server.wait()).unwrap();
 }
+
+/// With `auth.token` set (reads too), the CLI sends `TREESTAT_TOKEN` as its bearer
+/// token; without it the server's 401 reaches the user as a clear failure.
+#[test]
+fn the_cli_sends_the_token_from_its_environment() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.auth.token = Some("cli-s3cret".into());
+    c.auth.reads = true;
+    let server = rt.block_on(Server::start(c)).unwrap();
+    let base = http(&server);
+    let run = |token: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_treestat"));
+        cmd.args(args).env_remove("TREESTAT_TOKEN");
+        if let Some(t) = token {
+            cmd.env("TREESTAT_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let doc = r#"{"cli":{"auth":5}}"#;
+    let out = run(None, &["push", "--server", &base, doc]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401") && err.contains("Bearer"), "{err}");
+    let out = run(Some("wrong"), &["push", "--server", &base, doc]);
+    assert!(!out.status.success());
+
+    let out = run(Some("cli-s3cret"), &["push", "--server", &base, doc]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(Some("cli-s3cret"), &["query", "--server", &base, "cli"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cli,auth\t5\n");
+    let out = run(None, &["query", "--server", &base, "cli"]);
+    assert!(!out.status.success(), "reads need the token too");
+    server.shutdown_token().cancel();
+    rt.block_on(server.wait()).unwrap();
+}

@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// beside Mozilla's built-in roots (a private CA). A relative path is taken from
     /// the directory holding the config file. Default: none.
     pub tls_ca: Option<PathBuf>,
+    /// The bearer token for `http(s)://` servers whose `auth.token` is set (sent as
+    /// `Authorization: Bearer <token>`). Default: none.
+    pub token: Option<String>,
     /// The buffer that holds pushes while a server is unreachable.
     pub buffer: BufferConfig,
     /// The relay (`treestat relay`), when this host runs one.
@@ -61,6 +64,7 @@ impl Default for AgentConfig {
             udp_max_datagram: 1400,
             max_document: 60000,
             tls_ca: None,
+            token: None,
             buffer: BufferConfig::default(),
             relay: RelayConfig::default(),
         }

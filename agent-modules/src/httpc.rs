@@ -201,7 +201,8 @@ impl Write for Conn {
 }
 
 /// Sends one request and reads the whole answer. `tls` is what an `https://` URL
-/// trusts (default: [`Tls::default_roots`]). Every error names the URL.
+/// trusts (default: [`Tls::default_roots`]); `bearer` is sent as
+/// `Authorization: Bearer <token>`. Every error names the URL.
 ///
 /// # Errors
 /// Resolve, connect, TLS, write or read failure or timeout, or a malformed answer.
@@ -211,6 +212,7 @@ pub fn request(
     body: Option<(&str, &[u8])>,
     timeout: Duration,
     tls: Option<&Tls>,
+    bearer: Option<&str>,
 ) -> Result<Response> {
     let start = Instant::now();
     let addr = &url.addr;
@@ -240,6 +242,9 @@ pub fn request(
          Connection: close\r\n",
         url.path
     );
+    if let Some(token) = bearer {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
     if let Some((ctype, b)) = body {
         head.push_str(&format!(
             "Content-Type: {ctype}\r\nContent-Length: {}\r\n",

@@ -489,14 +489,14 @@ fn probes_and_pushes_over_https() {
     let url = ServerUrl::parse(&format!("https://{server}")).unwrap();
     assert_eq!(url.to_string(), format!("https://{server}/push"));
     let tls = Tls::new(Some(&ca)).unwrap();
-    let mut wire = Wire::new(url.clone(), Duration::from_secs(3), Some(tls));
+    let mut wire = Wire::new(url.clone(), Duration::from_secs(3), Some(tls), None);
     let doc = br#"{"web":{"h1":{"load":0.5}}}"#;
     assert_eq!(wire.send(doc).unwrap(), Outcome::Accepted);
     assert_eq!(
         bodies.recv_timeout(Duration::from_secs(10)).unwrap(),
         doc.to_vec()
     );
-    let mut untrusting = Wire::new(url, Duration::from_secs(3), None);
+    let mut untrusting = Wire::new(url, Duration::from_secs(3), None, None);
     let err = untrusting.send(doc).unwrap_err().to_string();
     assert!(err.contains("UnknownIssuer"), "{err}");
 }

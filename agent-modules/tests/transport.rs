@@ -21,6 +21,7 @@ fn outbox(urls: &[String], count: usize, spool: Option<std::path::PathBuf>) -> O
         spool: spool.map(|p| (p, 1 << 20)),
         max_backoff: Duration::from_millis(100),
         tls: None,
+        token: None,
     })
     .unwrap()
 }

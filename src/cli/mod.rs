@@ -19,7 +19,12 @@ use trends::{GraphArgs, StoreTarget, export, import};
 
 /// treestat: a tree aggregation engine for metrics.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Client commands send TREESTAT_TOKEN, when set, as the bearer token of \
+                  servers whose auth.token is set."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -130,16 +130,23 @@ impl Module for Nginx {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let got = httpc::request("GET", &self.url, None, self.timeout, self.tls.as_ref())
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                if r.status == 200 {
-                    parse_stub_status(&String::from_utf8_lossy(&r.body))
-                        .map_err(|e| format!("{}: {e}", self.url))
-                } else {
-                    Err(format!("{}: status {}", self.url, r.status))
-                }
-            });
+        let got = httpc::request(
+            "GET",
+            &self.url,
+            None,
+            self.timeout,
+            self.tls.as_ref(),
+            None,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            if r.status == 200 {
+                parse_stub_status(&String::from_utf8_lossy(&r.body))
+                    .map_err(|e| format!("{}: {e}", self.url))
+            } else {
+                Err(format!("{}: status {}", self.url, r.status))
+            }
+        });
         match got {
             Ok(s) => {
                 let g = |k: &str, v: f64| Sample::gauge("nginx", &[k], v);
@@ -209,7 +216,7 @@ impl Module for UrlProbe {
         let mut out = Collection::default();
         for (name, url) in &self.targets {
             let s = |k: &str, v: f64| Sample::gauge("urlprobe", &[name, k], v);
-            match httpc::request("GET", url, None, self.timeout, self.tls.as_ref()) {
+            match httpc::request("GET", url, None, self.timeout, self.tls.as_ref(), None) {
                 Ok(r) => {
                     #[allow(clippy::cast_precision_loss, reason = "body sizes below 2^53")]
                     let bytes = r.bytes as f64;

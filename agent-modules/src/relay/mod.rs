@@ -317,6 +317,7 @@ mod tests {
             spool: None,
             max_backoff: Duration::from_secs(1),
             tls: None,
+            token: None,
         })
         .unwrap()
     }

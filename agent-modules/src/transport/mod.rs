@@ -77,6 +77,8 @@ pub struct OutboxConfig {
     pub max_backoff: Duration,
     /// What `https://` servers may be signed by beside Mozilla's roots (`tls_ca`).
     pub tls: Option<Tls>,
+    /// The bearer token HTTP(S) pushes carry (`token`).
+    pub token: Option<String>,
 }
 
 impl OutboxConfig {
@@ -105,6 +107,7 @@ impl OutboxConfig {
                 .as_deref()
                 .map(|ca| Tls::new(Some(ca)))
                 .transpose()?,
+            token: config.token.clone(),
         })
     }
 }
@@ -165,7 +168,12 @@ impl Outbox {
                 }),
                 wake: Condvar::new(),
             });
-            let wire = Wire::new(url.clone(), config.timeout, config.tls.clone());
+            let wire = Wire::new(
+                url.clone(),
+                config.timeout,
+                config.tls.clone(),
+                config.token.clone(),
+            );
             let s2 = Arc::clone(&shared);
             let backoff = config.max_backoff;
             let thread = std::thread::Builder::new()

@@ -23,6 +23,7 @@ pub struct Wire {
     url: ServerUrl,
     timeout: Duration,
     tls: Option<Tls>,
+    token: Option<String>,
     udp: Option<UdpSocket>,
     tcp: Option<BufReader<TcpStream>>,
 }
@@ -32,12 +33,14 @@ const ANSWER_MAX: usize = 64 * 1024;
 
 impl Wire {
     /// A wire to `url` (connected lazily); `tls` is what an `https://` server may be
-    /// signed by (default: Mozilla's roots).
-    pub fn new(url: ServerUrl, timeout: Duration, tls: Option<Tls>) -> Wire {
+    /// signed by (default: Mozilla's roots); HTTP(S) pushes carry `token` as a bearer
+    /// token (the server's `auth.token`).
+    pub fn new(url: ServerUrl, timeout: Duration, tls: Option<Tls>, token: Option<String>) -> Wire {
         Wire {
             url,
             timeout,
             tls,
+            token,
             udp: None,
             tcp: None,
         }
@@ -137,6 +140,7 @@ impl Wire {
             Some(("application/json", doc)),
             self.timeout,
             self.tls.as_ref(),
+            self.token.as_deref(),
         )?;
         match r.status {
             200..=299 => Ok(Outcome::Accepted),
