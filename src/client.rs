@@ -26,11 +26,33 @@ pub fn encode_pattern(pattern: &str) -> String {
     out
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// An HTTP(S) client. `https://` servers are checked against Mozilla's roots (built
+/// in), or, when `SSL_CERT_FILE` names a PEM file (as for curl and OpenSSL), against
+/// the certificates in it.
+fn agent() -> anyhow::Result<ureq::Agent> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let roots = match std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let name = || format!("SSL_CERT_FILE={}", path.to_string_lossy());
+            let pem = std::fs::read(&path).with_context(name)?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                bail!("{}: no PEM certificate in the file", name());
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+        None => RootCerts::WebPki,
+    };
+    Ok(ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build()
-        .into()
+        .into())
 }
 
 /// The bearer token sent to servers whose `auth.token` is set: `TREESTAT_TOKEN` from
@@ -48,12 +70,18 @@ fn with_token<B>(req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
     }
 }
 
-fn get(server: &str, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-    with_token(agent().get(&url(server, path)))
+fn get(
+    server: &str,
+    path: &str,
+) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>> {
+    Ok(with_token(agent()?.get(&url(server, path))))
 }
 
-fn post(server: &str, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-    with_token(agent().post(&url(server, path)))
+fn post(
+    server: &str,
+    path: &str,
+) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithBody>> {
+    Ok(with_token(agent()?.post(&url(server, path))))
 }
 
 /// Pushes one JSON document; returns the server's answer.
@@ -63,7 +91,7 @@ fn post(server: &str, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithB
 /// it refused the push (its reason is in the message).
 pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
     serde_json::from_str::<serde_json::Value>(json).context("the document is not JSON")?;
-    let mut resp = post(server, "/push")
+    let mut resp = post(server, "/push")?
         .header("content-type", "application/json")
         .send(json)
         .with_context(|| format!("cannot reach {server}"))?;
@@ -80,7 +108,7 @@ pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
 /// # Errors
 /// The server cannot be reached or refused the pattern.
 pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut resp = get(server, &format!("/get/{}", encode_pattern(pattern)))
+    let mut resp = get(server, &format!("/get/{}", encode_pattern(pattern)))?
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -124,7 +152,7 @@ fn query_string(params: &[(&str, String)]) -> String {
 
 /// GETs a path and returns the body bytes.
 fn fetch(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let mut resp = get(server, path)
+    let mut resp = get(server, path)?
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -269,7 +297,7 @@ pub fn import(server: &str, body: Vec<u8>, format: &str, action: &str) -> anyhow
             ("action", action.to_string())
         ])
     );
-    let mut resp = post(server, &path)
+    let mut resp = post(server, &path)?
         .send(&body[..])
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();

@@ -348,3 +348,128 @@ fn the_cli_sends_the_token_from_its_environment() {
     server.shutdown_token().cancel();
     rt.block_on(server.wait()).unwrap();
 }
+
+/// A TLS front for `backend`, as nginx would be: each connection's request is read
+/// whole, passed on with `Connection: close`, and the answer written back.
+fn tls_front(backend: std::net::SocketAddr, names: &[&str]) -> (std::net::SocketAddr, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+    let leaf = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let config = std::sync::Arc::clone(&config);
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut r = BufReader::new(&mut tls);
+                let (mut head, mut line, mut length) = (String::new(), String::new(), 0);
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return; // a refused handshake, or the client went away
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    if name == "content-length" {
+                        length = line[15..].trim().parse().unwrap_or(0);
+                    }
+                    if name != "connection" {
+                        head.push_str(&line);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut up = std::net::TcpStream::connect(backend).unwrap();
+                up.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+                    .unwrap();
+                up.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                let _ = tls.write_all(&answer);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    (addr, ca.pem())
+}
+
+/// The CLI over https (behind a TLS front): trusted through `SSL_CERT_FILE`, refused
+/// without it (the certificate is from a private CA), and a CA file with no
+/// certificate is a clear error.
+#[test]
+fn the_cli_speaks_https() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = rt.block_on(Server::start(config(dir.path()))).unwrap();
+    let (front, ca_pem) = tls_front(server.bound.http.unwrap(), &["127.0.0.1"]);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "no certificate here\n").unwrap();
+    let base = format!("https://{front}");
+    let run = |roots: Option<&std::path::Path>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_treestat"));
+        cmd.args(args).env_remove("SSL_CERT_FILE");
+        if let Some(r) = roots {
+            cmd.env("SSL_CERT_FILE", r);
+        }
+        cmd.output().unwrap()
+    };
+    let doc = r#"{"tls":{"ok":7}}"#;
+    let out = run(Some(&ca), &["push", "--server", &base, doc]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(Some(&ca), &["query", "--server", &base, "tls"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tls,ok\t7\n");
+
+    let out = run(None, &["query", "--server", &base, "tls"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&base) && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    let out = run(Some(&junk), &["query", "--server", &base, "tls"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.pem") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+    server.shutdown_token().cancel();
+    rt.block_on(server.wait()).unwrap();
+}

@@ -23,7 +23,8 @@ use trends::{GraphArgs, StoreTarget, export, import};
     version,
     about,
     after_help = "Client commands send TREESTAT_TOKEN, when set, as the bearer token of \
-                  servers whose auth.token is set."
+                  servers whose auth.token is set. https:// servers are checked against \
+                  Mozilla's roots, or the PEM file SSL_CERT_FILE names."
 )]
 pub struct Cli {
     #[command(subcommand)]
