@@ -13,13 +13,12 @@ use std::time::Duration;
 use treestat::config::Config;
 use treestat::server::Server;
 use treestat_agent::agent::Agent;
-use treestat_agent::config::{BufferConfig, RelayConfig};
-use treestat_agent::relay::Relay;
+use treestat_agent::config::BufferConfig;
 use treestat_agent::{AgentConfig, Shutdown};
 
 mod common;
 
-use common::{base, get_json, get_values, quiet_config, stop, wait_for};
+use common::{RunningRelay, base, get_json, get_values, quiet_config, stop, wait_for};
 
 /// A module of this test: a constant 1 per collection, summed by the server (`add`).
 const TICK_PY: &str = r#"
@@ -270,34 +269,17 @@ fn three_agents_through_a_relay_reach_the_server_merged() {
     let data = tempfile::tempdir().unwrap();
     let server = start(&rt, server_config(data.path(), any_port()));
     let url = base(&server);
-    let relay = Relay::bind(&AgentConfig {
-        host: Some("relay1".into()),
-        timeout: Duration::from_secs(2),
-        relay: RelayConfig {
-            listen: vec!["tcp://127.0.0.1:0".into()],
-            upstream: vec![url.clone()],
-            interval: Duration::from_secs(1),
-        },
-        ..AgentConfig::default()
-    })
-    .expect("relay binds");
-    let relay_addr = relay.local_addrs()[0].clone();
-    let relay_stop = Shutdown::new();
-    let relay_thread = {
-        let s = relay_stop.clone();
-        std::thread::spawn(move || relay.run(&s, Duration::from_secs(10)))
-    };
+    let relay = RunningRelay::start("relay1", url.clone());
     let hosts = ["a1", "a2", "a3"];
     let agents: Vec<RunningAgent> = hosts
         .iter()
-        .map(|h| RunningAgent::start(&agent_config(modules.path(), h, relay_addr.clone())))
+        .map(|h| RunningAgent::start(&agent_config(modules.path(), h, relay.addr.clone())))
         .collect();
     wait_for("five collections each", || {
         agents.iter().all(|a| a.collections() >= 5).then_some(())
     });
     let stamps: Vec<Vec<i64>> = agents.into_iter().map(|a| a.stop().0).collect();
-    relay_stop.trigger();
-    let upstream = relay_thread.join().expect("relay thread");
+    let upstream = relay.stop();
     assert!(
         upstream.iter().all(|s| s.dropped == 0 && s.pending == 0),
         "{upstream:?}"

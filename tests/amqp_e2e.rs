@@ -28,7 +28,7 @@ use treestat_agent::{AgentConfig, Shutdown};
 use treestat_amqp::AmqpSourceConfig;
 use treestat_engine::Action;
 
-use common::{get_text, get_values, quiet_config, stop, wait_for};
+use common::{RunningRelay, get_text, get_values, quiet_config, stop, wait_for};
 
 /// A module of this test: memory at 42 percent (Psistats `mem`) and a constant 1 per
 /// collection in a group of its own (passed through as `{"e2e": {"one": 1}}`).
@@ -162,6 +162,27 @@ def metric_init(params):
              "groups": "e2e", "action": "add"}]
 "#;
 
+/// A module folder holding `tick.py` (1 per collection under `e2e`).
+fn tick_modules() -> tempfile::TempDir {
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::write(modules.path().join("tick.py"), TICK_PY).unwrap();
+    std::fs::write(modules.path().join("tick.conf"), "").unwrap();
+    modules
+}
+
+/// A source on a queue of its own (`name`) that takes trees routed with `key` and no
+/// Psistats messages.
+fn tree_source(broker_url: &str, name: &str, key: &str) -> AmqpSourceConfig {
+    AmqpSourceConfig {
+        queue: format!("treestat.e2e-{name}-{}", std::process::id()),
+        binding_key: "psistats.none".into(),
+        tree_binding_key: key.into(),
+        reconnect_min: Duration::from_millis(200),
+        reconnect_max: Duration::from_secs(2),
+        ..AmqpSourceConfig::with_url(broker_url)
+    }
+}
+
 /// `format=json`: the agent's dated trees go to the `treestat` exchange and the source
 /// applies them as pushes; every collection is counted once, in its own second.
 #[test]
@@ -169,19 +190,10 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
     let Some(broker) = broker::broker() else {
         return;
     };
-    let modules = tempfile::tempdir().unwrap();
-    std::fs::write(modules.path().join("tick.py"), TICK_PY).unwrap();
-    std::fs::write(modules.path().join("tick.conf"), "").unwrap();
+    let modules = tick_modules();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let amqp = AmqpSourceConfig {
-        queue: format!("treestat.e2e-json-{}", std::process::id()),
-        binding_key: "psistats.none".into(),
-        tree_binding_key: "treestat.jsonhost".into(),
-        reconnect_min: Duration::from_millis(200),
-        reconnect_max: Duration::from_secs(2),
-        ..AmqpSourceConfig::with_url(&broker.url())
-    };
+    let amqp = tree_source(&broker.url(), "json", "treestat.jsonhost");
     let (server, base) = start_consuming(&rt, server_config(data.path(), &amqp));
     let agent = Agent::new(&AgentConfig {
         servers: vec![format!(
@@ -250,50 +262,21 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
 /// server's source applies them; every collection arrives once.
 #[test]
 fn a_relay_forwards_through_rabbitmq() {
-    use treestat_agent::config::RelayConfig;
-    use treestat_agent::relay::Relay;
-
     let Some(broker) = broker::broker() else {
         return;
     };
-    let modules = tempfile::tempdir().unwrap();
-    std::fs::write(modules.path().join("tick.py"), TICK_PY).unwrap();
-    std::fs::write(modules.path().join("tick.conf"), "").unwrap();
+    let modules = tick_modules();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let amqp = AmqpSourceConfig {
-        queue: format!("treestat.e2e-relay-{}", std::process::id()),
-        binding_key: "psistats.none".into(),
-        tree_binding_key: "treestat.relayed".into(),
-        reconnect_min: Duration::from_millis(200),
-        reconnect_max: Duration::from_secs(2),
-        ..AmqpSourceConfig::with_url(&broker.url())
-    };
+    let amqp = tree_source(&broker.url(), "relay", "treestat.relayed");
     let (server, base) = start_consuming(&rt, server_config(data.path(), &amqp));
-
-    let relay = Relay::bind(&AgentConfig {
-        host: Some("relay1".into()),
-        timeout: Duration::from_secs(2),
-        relay: RelayConfig {
-            listen: vec!["tcp://127.0.0.1:0".into()],
-            upstream: vec![format!(
-                "{}?format=json&routing_key=treestat.relayed",
-                broker.url()
-            )],
-            interval: Duration::from_secs(1),
-        },
-        ..AgentConfig::default()
-    })
-    .expect("relay binds");
-    let relay_addr = relay.local_addrs()[0].clone();
-    let relay_stop = Shutdown::new();
-    let relay_thread = {
-        let s = relay_stop.clone();
-        std::thread::spawn(move || relay.run(&s, Duration::from_secs(10)))
-    };
+    let relay = RunningRelay::start(
+        "relay1",
+        format!("{}?format=json&routing_key=treestat.relayed", broker.url()),
+    );
 
     let agent = Agent::new(&AgentConfig {
-        servers: vec![relay_addr],
+        servers: vec![relay.addr.clone()],
         host: Some("relayedhost".into()),
         interval: Duration::from_secs(1),
         modules: modules.path().to_path_buf(),
@@ -319,8 +302,7 @@ fn a_relay_forwards_through_rabbitmq() {
         stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
         "{stats:?}"
     );
-    relay_stop.trigger();
-    let upstream = relay_thread.join().expect("relay thread");
+    let upstream = relay.stop();
     assert!(
         upstream.iter().all(|s| s.dropped == 0 && s.pending == 0),
         "{upstream:?}"

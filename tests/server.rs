@@ -303,6 +303,21 @@ fn the_cli_pushes_and_queries_a_running_server() {
     rt.block_on(server.wait()).unwrap();
 }
 
+/// Runs the `treestat` binary with the environment variable `var` set to `value`, or
+/// removed for `None`.
+fn treestat_with(
+    var: &str,
+    value: Option<impl AsRef<std::ffi::OsStr>>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_treestat"));
+    cmd.args(args).env_remove(var);
+    if let Some(v) = value {
+        cmd.env(var, v);
+    }
+    cmd.output().unwrap()
+}
+
 /// With `auth.token` set (reads too), the CLI sends `TREESTAT_TOKEN` as its bearer
 /// token; without it the server's 401 reaches the user as a clear failure.
 #[test]
@@ -314,14 +329,7 @@ fn the_cli_sends_the_token_from_its_environment() {
     c.auth.reads = true;
     let server = rt.block_on(Server::start(c)).unwrap();
     let base = http(&server);
-    let run = |token: Option<&str>, args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_treestat"));
-        cmd.args(args).env_remove("TREESTAT_TOKEN");
-        if let Some(t) = token {
-            cmd.env("TREESTAT_TOKEN", t);
-        }
-        cmd.output().unwrap()
-    };
+    let run = |token: Option<&str>, args: &[&str]| treestat_with("TREESTAT_TOKEN", token, args);
     let doc = r#"{"cli":{"auth":5}}"#;
     let out = run(None, &["push", "--server", &base, doc]);
     assert!(!out.status.success());
@@ -433,12 +441,7 @@ fn the_cli_speaks_https() {
     std::fs::write(&junk, "no certificate here\n").unwrap();
     let base = format!("https://{front}");
     let run = |roots: Option<&std::path::Path>, args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_treestat"));
-        cmd.args(args).env_remove("SSL_CERT_FILE");
-        if let Some(r) = roots {
-            cmd.env("SSL_CERT_FILE", r);
-        }
-        cmd.output().unwrap()
+        treestat_with("SSL_CERT_FILE", roots.map(std::path::Path::as_os_str), args)
     };
     let doc = r#"{"tls":{"ok":7}}"#;
     let out = run(Some(&ca), &["push", "--server", &base, doc]);

@@ -93,3 +93,40 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `treestat relay` on its own thread: listens on TCP (127.0.0.1, port 0) and forwards
+/// one merged tree per second to `upstream`.
+pub struct RunningRelay {
+    /// Where agents push to (`tcp://127.0.0.1:<port>`).
+    pub addr: String,
+    stop: treestat_agent::Shutdown,
+    thread: std::thread::JoinHandle<Vec<treestat_agent::transport::ServerStats>>,
+}
+
+impl RunningRelay {
+    pub fn start(host: &str, upstream: String) -> RunningRelay {
+        let relay = treestat_agent::relay::Relay::bind(&treestat_agent::AgentConfig {
+            host: Some(host.into()),
+            timeout: Duration::from_secs(2),
+            relay: treestat_agent::config::RelayConfig {
+                listen: vec!["tcp://127.0.0.1:0".into()],
+                upstream: vec![upstream],
+                interval: Duration::from_secs(1),
+            },
+            ..treestat_agent::AgentConfig::default()
+        })
+        .expect("relay binds");
+        let addr = relay.local_addrs()[0].clone();
+        let stop = treestat_agent::Shutdown::new();
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || relay.run(&s, Duration::from_secs(10)));
+        RunningRelay { addr, stop, thread }
+    }
+
+    /// Stops the relay (it forwards what it holds, with 10 s to deliver); its upstream
+    /// counters.
+    pub fn stop(self) -> Vec<treestat_agent::transport::ServerStats> {
+        self.stop.trigger();
+        self.thread.join().expect("relay thread")
+    }
+}
