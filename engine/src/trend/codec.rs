@@ -99,12 +99,13 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
     let mut trail: u32 = 0;
     for p in &points[1..] {
         let d = p.ts.wrapping_sub(prev.ts);
-        put_dod(&mut w, d.wrapping_sub(delta));
+        put_tiered(&mut w, d.wrapping_sub(delta), DOD_WIDTHS);
         delta = d;
         match exp {
-            Some(_) => put_delta(
+            Some(_) => put_tiered(
                 &mut w,
                 scaled(p.value, scale).wrapping_sub(scaled(prev.value, scale)),
+                DELTA_WIDTHS,
             ),
             None => put_xor(
                 &mut w,
@@ -127,63 +128,43 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
     w.finish()
 }
 
-fn put_delta(w: &mut BitWriter, d: i64) {
-    match d {
-        0 => w.bit(false),
-        -32..=31 => {
-            w.write(0b10, 2);
-            w.write(zigzag(d), 6);
-        }
-        -2048..=2047 => {
-            w.write(0b110, 3);
-            w.write(zigzag(d), 12);
-        }
-        -524_288..=524_287 => {
-            w.write(0b1110, 4);
-            w.write(zigzag(d), 20);
-        }
-        _ => {
-            w.write(0b1111, 4);
-            w.write(zigzag(d), 64);
+/// Value widths of the prefix code of integer deltas (`10`, `110`, `1110` + value).
+const DELTA_WIDTHS: [u32; 3] = [6, 12, 20];
+/// Value widths of the prefix code of timestamp deltas-of-deltas.
+const DOD_WIDTHS: [u32; 3] = [7, 9, 12];
+
+/// Writes `v` in a prefix code: `0` for zero; `10`, `110`, `1110` followed by the
+/// zigzagged value in `widths[0..3]` bits, the first that holds it; else `1111` and all
+/// 64 bits.
+fn put_tiered(w: &mut BitWriter, v: i64, widths: [u32; 3]) {
+    if v == 0 {
+        w.bit(false);
+        return;
+    }
+    let z = zigzag(v);
+    for (ones, width) in (1u32..).zip(widths) {
+        if z < 1 << width {
+            // `ones` one bits, then a zero.
+            w.write((1 << (ones + 1)) - 2, ones + 1);
+            w.write(z, width);
+            return;
         }
     }
+    w.write(0b1111, 4);
+    w.write(z, 64);
 }
 
-fn get_delta(r: &mut BitReader<'_>) -> Result<i64> {
-    let width = if !r.bit()? {
+/// Reads what [`put_tiered`] wrote with the same `widths`.
+fn get_tiered(r: &mut BitReader<'_>, widths: [u32; 3]) -> Result<i64> {
+    if !r.bit()? {
         return Ok(0);
-    } else if !r.bit()? {
-        6
-    } else if !r.bit()? {
-        12
-    } else if !r.bit()? {
-        20
-    } else {
-        64
-    };
-    Ok(unzigzag(r.read(width)?))
-}
-
-fn put_dod(w: &mut BitWriter, dod: i64) {
-    match dod {
-        0 => w.bit(false),
-        -64..=63 => {
-            w.write(0b10, 2);
-            w.write(zigzag(dod), 7);
-        }
-        -256..=255 => {
-            w.write(0b110, 3);
-            w.write(zigzag(dod), 9);
-        }
-        -2048..=2047 => {
-            w.write(0b1110, 4);
-            w.write(zigzag(dod), 12);
-        }
-        _ => {
-            w.write(0b1111, 4);
-            w.write(zigzag(dod), 64);
+    }
+    for width in widths {
+        if !r.bit()? {
+            return Ok(unzigzag(r.read(width)?));
         }
     }
+    Ok(unzigzag(r.read(64)?))
 }
 
 fn put_xor(w: &mut BitWriter, x: u64, lead: &mut u32, trail: &mut u32) {
@@ -254,10 +235,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
     for _ in 1..n {
-        delta = delta.wrapping_add(get_dod(&mut r)?);
+        delta = delta.wrapping_add(get_tiered(&mut r, DOD_WIDTHS)?);
         let ts = prev.ts.wrapping_add(delta);
         let value = if exp.is_some() {
-            int = int.wrapping_add(get_delta(&mut r)?);
+            int = int.wrapping_add(get_tiered(&mut r, DELTA_WIDTHS)?);
             unscaled(int, scale)
         } else {
             let mut bits = prev.value.to_bits();
@@ -298,25 +279,46 @@ fn unscaled(int: i64, scale: f64) -> f64 {
     x / scale
 }
 
-fn get_dod(r: &mut BitReader<'_>) -> Result<i64> {
-    let width = if !r.bit()? {
-        return Ok(0);
-    } else if !r.bit()? {
-        7
-    } else if !r.bit()? {
-        9
-    } else if !r.bit()? {
-        12
-    } else {
-        64
-    };
-    Ok(unzigzag(r.read(width)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The bytes on disk do not change between versions: a fixed series that reaches
+    /// every tier of both prefix codes (deltas and deltas-of-deltas up to 64 bits),
+    /// decimal and raw float values, hashed.
+    #[test]
+    fn the_encoding_of_a_fixed_series_is_stable() {
+        let mut series = Vec::new();
+        let (mut ts, mut x) = (1_700_000_000_i64, 0x9e37_79b9_7f4a_7c15_u64);
+        for i in 0..400_i64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let step = [10, 10, 11, 70, 300, 3000, 1 << 40][usize::try_from(i % 7).unwrap()];
+            ts += step;
+            let jump = [0, 3, -30, 2000, -500_000, 1 << 50][usize::try_from(i % 6).unwrap()];
+            let value = (jump + i64::try_from(x % 100).unwrap()) as f64 / 10.0;
+            series.push((ts, value, x % 5));
+        }
+        let decimal = encode(&pts(&series));
+        let raw_series: Vec<_> = series
+            .iter()
+            .map(|&(t, v, a)| (t, v * std::f64::consts::PI, a))
+            .collect();
+        let raw = encode(&pts(&raw_series));
+        let fnv = |b: &[u8]| {
+            b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &c| {
+                (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3)
+            })
+        };
+        assert_eq!(
+            (decimal.len(), fnv(&decimal)),
+            (3710, 0x09e5_3414_c04e_3e71)
+        );
+        assert_eq!((raw.len(), fnv(&raw)), (5356, 0x325e_234d_cb2c_a696));
+        assert!(same(&decode(&raw).unwrap(), &pts(&raw_series)));
+    }
 
     fn pts(v: &[(i64, f64, u64)]) -> Vec<Point> {
         v.iter()
