@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::httpc::Url;
 
 /// The agent's configuration (`conf/agent.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -208,15 +209,8 @@ pub enum ServerUrl {
     Udp(String),
     /// One JSON document per line, answered `--OK` / `--ERR`.
     Tcp(String),
-    /// `POST <path>` with a JSON body, over TLS for `https://`.
-    Http {
-        /// `host:port`.
-        addr: String,
-        /// The request path, default `/push`.
-        path: String,
-        /// `https://`.
-        tls: bool,
-    },
+    /// `POST <path>` (default `/push`) with a JSON body, over TLS for `https://`.
+    Http(Url),
     /// `amqp://user:pass@host:port/vhost?format=json|psistats&exchange=..&routing_key=..`:
     /// published to a RabbitMQ exchange (the whole URL, checked when parsed; see
     /// [`crate::transport::amqp`]). Not a listen address.
@@ -234,61 +228,48 @@ impl ServerUrl {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected udp://, tcp://, http://, https:// or amqp://"))?;
-        match scheme.to_ascii_lowercase().as_str() {
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
             "amqp" => {
                 crate::transport::amqp::output_config(url)?;
                 return Ok(ServerUrl::Amqp(url.to_string()));
             }
             "amqps" => return Err(bad("amqps (TLS) is not supported; use amqp://")),
-            _ => {}
+            "http" | "https" => {
+                let mut u = Url::parse(&format!("{scheme}://{rest}"))
+                    .map_err(|e| Error::config(format!("server URL: {e}")))?;
+                if u.path == "/" {
+                    u.path = "/push".to_string();
+                }
+                return Ok(ServerUrl::Http(u));
+            }
+            "udp" | "tcp" => {}
+            _ => return Err(bad("expected udp://, tcp://, http://, https:// or amqp://")),
         }
         let (addr, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        };
-        let with_port;
-        let addr = match (addr.rsplit_once(':'), default_port) {
-            (Some((_, p)), _) if !addr.ends_with(']') => {
-                p.parse::<u16>().map_err(|_| bad("bad port"))?;
-                addr
-            }
-            (_, Some(port)) => {
-                with_port = format!("{addr}:{port}");
-                &with_port
-            }
-            (_, None) => return Err(bad("missing :port")),
-        };
-        if addr.starts_with(':') {
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("missing :port"))?;
+        if host.is_empty() {
             return Err(bad("missing host"));
         }
-        match scheme.as_str() {
-            "udp" | "tcp" if !path.is_empty() && path != "/" => Err(bad("no path allowed")),
-            "udp" => Ok(ServerUrl::Udp(addr.to_string())),
-            "tcp" => Ok(ServerUrl::Tcp(addr.to_string())),
-            "http" | "https" => Ok(ServerUrl::Http {
-                addr: addr.to_string(),
-                path: if path.is_empty() || path == "/" {
-                    "/push".to_string()
-                } else {
-                    path.to_string()
-                },
-                tls: scheme == "https",
-            }),
-            _ => Err(bad("expected udp://, tcp://, http://, https:// or amqp://")),
+        port.parse::<u16>().map_err(|_| bad("bad port"))?;
+        if !path.is_empty() && path != "/" {
+            return Err(bad("no path allowed"));
         }
+        Ok(if scheme == "udp" {
+            ServerUrl::Udp(addr.to_string())
+        } else {
+            ServerUrl::Tcp(addr.to_string())
+        })
     }
 
     /// `host:port` (for `amqp://`, the whole URL).
     pub fn addr(&self) -> &str {
         match self {
             ServerUrl::Udp(a) | ServerUrl::Tcp(a) | ServerUrl::Amqp(a) => a,
-            ServerUrl::Http { addr, .. } => addr,
+            ServerUrl::Http(u) => &u.addr,
         }
     }
 }
@@ -298,10 +279,7 @@ impl fmt::Display for ServerUrl {
         match self {
             ServerUrl::Udp(a) => write!(f, "udp://{a}"),
             ServerUrl::Tcp(a) => write!(f, "tcp://{a}"),
-            ServerUrl::Http { addr, path, tls } => {
-                let scheme = if *tls { "https" } else { "http" };
-                write!(f, "{scheme}://{addr}{path}")
-            }
+            ServerUrl::Http(u) => u.fmt(f),
             ServerUrl::Amqp(url) => f.write_str(&crate::transport::amqp::redact(url)),
         }
     }
@@ -342,11 +320,11 @@ mod tests {
         assert!(ServerUrl::parse("amqps://h:1/%2f").is_err());
         assert_eq!(
             ServerUrl::parse("https://metrics.example.com"),
-            Ok(ServerUrl::Http {
+            Ok(ServerUrl::Http(Url {
+                tls: true,
                 addr: "metrics.example.com:443".into(),
                 path: "/push".into(),
-                tls: true,
-            })
+            }))
         );
         assert_eq!(
             ServerUrl::parse("HTTP://[::1]/in").unwrap().to_string(),

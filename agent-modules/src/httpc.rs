@@ -53,7 +53,7 @@ impl Url {
     /// Parses `http[s]://host[:port][/path]`.
     ///
     /// # Errors
-    /// Another scheme, or no host.
+    /// Another scheme, no host, or a port that is not a number below 65536.
     pub fn parse(url: &str) -> Result<Url> {
         let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
@@ -69,13 +69,17 @@ impl Url {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
         };
-        if addr.is_empty() || addr.starts_with(':') {
-            return Err(Error::config(format!("{url:?}: no host")));
+        let bad = |why: &str| Error::config(format!("{url:?}: {why}"));
+        let (host, has_port) = match addr.rsplit_once(':') {
+            Some((host, port)) if !addr.ends_with(']') => {
+                port.parse::<u16>().map_err(|_| bad("bad port"))?;
+                (host, true)
+            }
+            _ => (addr, false),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
         }
-        let has_port = addr
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !addr.ends_with(']');
         let addr = if has_port {
             addr.to_string()
         } else {
@@ -95,23 +99,6 @@ impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "https" } else { "http" };
         write!(f, "{scheme}://{}{}", self.addr, self.path)
-    }
-}
-
-/// Splits `http://host:port/path` into `host:port` (port 80 by default) and the path.
-///
-/// # Errors
-/// Not an `http://` URL.
-pub fn split_url(url: &str) -> Result<(String, String)> {
-    match Url::parse(url)? {
-        Url {
-            tls: false,
-            addr,
-            path,
-        } => Ok((addr, path)),
-        Url { tls: true, .. } => Err(Error::config(format!(
-            "{url:?}: only http:// URLs are supported here"
-        ))),
     }
 }
 
@@ -370,15 +357,11 @@ mod tests {
 
     #[test]
     fn urls_split() {
-        assert_eq!(
-            split_url("http://127.0.0.1:81/s").unwrap(),
-            ("127.0.0.1:81".into(), "/s".into())
-        );
-        assert_eq!(
-            split_url("http://example").unwrap(),
-            ("example:80".into(), "/".into())
-        );
-        assert!(split_url("https://x/").is_err());
+        let u = Url::parse("http://127.0.0.1:81/s").unwrap();
+        assert_eq!((u.tls, &*u.addr, &*u.path), (false, "127.0.0.1:81", "/s"));
+        let u = Url::parse("http://example").unwrap();
+        assert_eq!((&*u.addr, &*u.path), ("example:80", "/"));
+        assert!(Url::parse("https://x/").unwrap().tls);
         let u = Url::parse("https://example.org?q=1").unwrap();
         assert_eq!(
             (u.tls, &*u.addr, &*u.path),
@@ -388,7 +371,14 @@ mod tests {
         let u = Url::parse("https://[::1]:8443/x").unwrap();
         assert_eq!((u.host(), &*u.addr), ("::1", "[::1]:8443"));
         assert_eq!(Url::parse("http://[::1]/").unwrap().addr, "[::1]:80");
-        for bad in ["ftp://x/", "https://", "http://:80/", "x"] {
+        for bad in [
+            "ftp://x/",
+            "https://",
+            "http://:80/",
+            "x",
+            "http://h:99999/",
+            "http://h:/",
+        ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
     }

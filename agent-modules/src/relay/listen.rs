@@ -40,15 +40,15 @@ impl Bound {
         Ok(match url {
             ServerUrl::Tcp(a) => Bound::Tcp(TcpListener::bind(a.as_str()).map_err(named)?),
             ServerUrl::Udp(a) => Bound::Udp(UdpSocket::bind(a.as_str()).map_err(named)?),
-            ServerUrl::Http { tls: true, .. } => {
+            ServerUrl::Http(u) if u.tls => {
                 return Err(Error::config(format!(
                     "relay.listen: {url}: the relay listens on plain http (put a TLS \
                      proxy in front of it)"
                 )));
             }
-            ServerUrl::Http { addr, path, .. } => Bound::Http(
-                TcpListener::bind(addr.as_str()).map_err(named)?,
-                path.clone(),
+            ServerUrl::Http(u) => Bound::Http(
+                TcpListener::bind(u.addr.as_str()).map_err(named)?,
+                u.path.clone(),
             ),
             ServerUrl::Amqp(_) => {
                 return Err(Error::config(format!(

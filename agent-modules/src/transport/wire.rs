@@ -55,10 +55,7 @@ impl Wire {
         let result = match self.url.clone() {
             ServerUrl::Udp(addr) => self.send_udp(&addr, doc),
             ServerUrl::Tcp(addr) => self.send_tcp(&addr, doc),
-            ServerUrl::Http { addr, path, tls } => {
-                let url = Url { tls, addr, path };
-                self.send_http(&url, doc)
-            }
+            ServerUrl::Http(url) => self.send_http(&url, doc),
             ServerUrl::Amqp(_) => Err(Error::push(
                 "amqp:// servers publish through the AMQP output, not a wire",
             )),
