@@ -108,23 +108,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<Vec<u8>> {
 
 /// `%XX` escapes to bytes; anything malformed is kept as it is (and then won't match).
 fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// Compares without an early exit, so the time taken does not tell how much matched.
