@@ -250,11 +250,11 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
     let mut streams = Vec::new();
     let mut followed = Vec::new();
     for f in &cmd.files {
-        // A file that cannot be read (yet) is followed: it may appear later.
-        if tail::is_stream(f).unwrap_or(false) {
-            streams.push(f.clone());
-        } else {
-            followed.push(f.clone());
+        match tail::open_stream(f) {
+            Ok(Some(input)) => streams.push((f.display().to_string(), input)),
+            // A plain file is followed, and so is one that cannot be read (yet): it
+            // may appear later.
+            Ok(None) | Err(_) => followed.push(f.clone()),
         }
     }
     let checkpoints: Box<dyn CheckpointStore> = match &cmd.checkpoints {
@@ -318,12 +318,9 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
         };
     let mut stats = tail::RunStats::default();
     let mut broken = Vec::new();
-    for path in &streams {
-        let name = path.display().to_string();
-        let input = tail::open_stream(path).with_context(|| format!("opening {name}"))?;
+    for (name, input) in streams {
         let (s, failed) = tail::run_stream(&name, input, &mut pipeline, &run, stop, &mut flush)?;
-        stats.lines += s.lines;
-        stats.flushes += s.flushes;
+        stats += s;
         if let Some(e) = failed {
             // The lines before the break were fed and flushed; say so and go on.
             eprintln!(
@@ -345,8 +342,7 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
             &mut flush,
             &mut progress,
         )?;
-        stats.lines += s.lines;
-        stats.flushes += s.flushes;
+        stats += s;
     }
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -12,7 +12,7 @@ mod stream;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpoints, fnv1a};
 pub use follow::{FP_LEN, TailOptions, Tailer};
-pub use stream::{is_stream, open_stream, run_stream};
+pub use stream::{open_stream, run_stream};
 
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::{Aggregate, Pipeline};
@@ -47,6 +47,13 @@ pub struct RunStats {
     pub lines: u64,
     /// Flushes done.
     pub flushes: u64,
+}
+
+impl std::ops::AddAssign for RunStats {
+    fn add_assign(&mut self, other: RunStats) {
+        self.lines += other.lines;
+        self.flushes += other.flushes;
+    }
 }
 
 /// The `flush` for [`run`] that applies each interval to an in-process engine.

@@ -8,7 +8,7 @@
 //! is idle (a `tail -F ... | treestat tail -` pipe).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -25,43 +25,26 @@ const QUEUE: usize = 8;
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Whether `path` is read as a stream rather than followed: `-` (standard input) or a
-/// file that starts with the gzip magic bytes.
+/// Opens `path` if it is read as a stream rather than followed: standard input for
+/// `-`, a gzip decoder (every member, as `zcat` reads them) for a file that starts with
+/// the gzip magic bytes. `None` for any other file.
 ///
 /// # Errors
 /// When the file cannot be opened or read.
-pub fn is_stream(path: &Path) -> io::Result<bool> {
+pub fn open_stream(path: &Path) -> io::Result<Option<Box<dyn Read + Send>>> {
     if path.as_os_str() == "-" {
-        return Ok(true);
+        return Ok(Some(Box::new(io::stdin())));
     }
-    let mut head = [0u8; 2];
-    let mut f = File::open(path)?;
-    let mut got = 0;
-    while got < head.len() {
-        match f.read(&mut head[got..])? {
-            0 => break,
-            n => got += n,
-        }
+    let mut file = File::open(path)?;
+    let mut head = Vec::with_capacity(2);
+    (&mut file).take(2).read_to_end(&mut head)?;
+    if head != GZIP_MAGIC {
+        return Ok(None);
     }
-    Ok(got == 2 && head == GZIP_MAGIC)
-}
-
-/// Opens `path` for [`run_stream`]: standard input for `-`, a gzip decoder (all members,
-/// as `zcat` reads them) for a compressed file, else the file as it is.
-///
-/// # Errors
-/// When the file cannot be opened.
-pub fn open_stream(path: &Path) -> io::Result<Box<dyn Read + Send>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(io::stdin()));
-    }
-    let gz = is_stream(path)?;
-    let file = File::open(path)?;
-    Ok(if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    })
+    file.rewind()?;
+    Ok(Some(Box::new(flate2::read::MultiGzDecoder::new(
+        BufReader::new(file),
+    ))))
 }
 
 /// Lines packed in one buffer: line `i` is `data[ends[i-1]..ends[i]]`.
