@@ -197,21 +197,13 @@ fn udp_json(args: &Args) -> Result<(), String> {
             .into_bytes()
         })
         .collect();
-    let rx = receiver(args, "udp_datagrams");
-    let before = rx.read()?;
-    let start = Instant::now();
-    let (sent, errors, took) = blast(
+    udp_run(
+        args,
         &addr,
-        Arc::new(payloads),
-        args.num("--threads", 1),
-        args.num("--secs", 5),
-        args.num("--rate", 0),
-    );
-    let (after, last) = rx.settle(start)?;
-    let got = after - before;
-    let span = last.duration_since(start).max(took);
-    report("udp-json", "datagrams", sent, errors, took, got, span);
-    Ok(())
+        payloads,
+        "udp_datagrams",
+        ("udp-json", "datagrams", 1),
+    )
 }
 
 fn statsd(args: &Args) -> Result<(), String> {
@@ -235,20 +227,45 @@ fn statsd(args: &Args) -> Result<(), String> {
             s.into_bytes()
         })
         .collect();
-    let rx = receiver(args, "statsd_lines");
+    udp_run(
+        args,
+        &addr,
+        payloads,
+        "statsd_lines",
+        ("statsd", "lines", per),
+    )
+}
+
+/// Blasts `payloads` at `addr` as the flags say, reads the server's `counter` before
+/// and after, and reports as `name` in `unit`s, `per` of them in each datagram.
+fn udp_run(
+    args: &Args,
+    addr: &str,
+    payloads: Vec<Vec<u8>>,
+    counter: &'static str,
+    (name, unit, per): (&str, &str, u64),
+) -> Result<(), String> {
+    let rx = receiver(args, counter);
     let before = rx.read()?;
     let start = Instant::now();
     let (sent, errors, took) = blast(
-        &addr,
+        addr,
         Arc::new(payloads),
         args.num("--threads", 1),
         args.num("--secs", 5),
         args.num("--rate", 0),
     );
     let (after, last) = rx.settle(start)?;
-    let got = after - before;
     let span = last.duration_since(start).max(took);
-    report("statsd", "lines", sent * per, errors * per, took, got, span);
+    report(
+        name,
+        unit,
+        sent * per,
+        errors * per,
+        took,
+        after - before,
+        span,
+    );
     Ok(())
 }
 
