@@ -21,7 +21,9 @@ mod tree;
 pub mod trend;
 
 pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
-pub use engine::{Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, nest};
+pub use engine::{
+    Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, insert_path, nest,
+};
 pub use error::{Error, ErrorKind};
 pub use interval::{
     Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,

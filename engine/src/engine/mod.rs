@@ -489,33 +489,38 @@ impl Engine {
 pub fn nest(rows: &[(String, f64)]) -> Value {
     let mut root = Map::new();
     for (path, value) in rows {
-        let keys: Vec<&str> = path.split(',').collect();
-        let mut map = &mut root;
-        for k in &keys[..keys.len() - 1] {
-            let slot = map
-                .entry((*k).to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                let old = std::mem::replace(slot, Value::Object(Map::new()));
-                if let Value::Object(m) = slot {
-                    m.insert("count".into(), old);
-                }
-            }
-            let Value::Object(m) = slot else {
-                unreachable!()
-            };
-            map = m;
-        }
-        let last = keys[keys.len() - 1].to_string();
         let v = serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number);
-        match map.get_mut(&last) {
-            Some(Value::Object(m)) => {
-                m.insert("count".into(), v);
-            }
-            _ => {
-                map.insert(last, v);
-            }
-        }
+        insert_path(&mut root, path, v);
     }
     Value::Object(root)
+}
+
+/// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
+/// subtree must go moves under `count`, and a value landing on a subtree goes to its
+/// `count`, as pushes do (DESIGN.md §2).
+pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+    let keys: Vec<&str> = path.split(',').collect();
+    let mut node = root;
+    for k in &keys[..keys.len() - 1] {
+        let slot = node
+            .entry((*k).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            let old = std::mem::replace(slot, Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                m.insert("count".into(), old);
+            }
+        }
+        let Value::Object(m) = slot else { return };
+        node = m;
+    }
+    let last = keys[keys.len() - 1].to_string();
+    match node.get_mut(&last) {
+        Some(Value::Object(m)) => {
+            m.insert("count".into(), value);
+        }
+        _ => {
+            node.insert(last, value);
+        }
+    }
 }

@@ -125,7 +125,7 @@ impl Aggregate {
                 }
             };
             let value = Value::from(f.value());
-            insert_path(&mut trees[i].1, path, value);
+            treestat_engine::insert_path(&mut trees[i].1, path, value);
         }
         Value::Array(trees.into_iter().map(|(_, m)| Value::Object(m)).collect())
     }
@@ -184,40 +184,6 @@ impl Aggregate {
         match first_err {
             Some(e) => Err(e),
             None => Ok(total),
-        }
-    }
-}
-
-/// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
-/// subtree must go moves under `count`, as the engine does (DESIGN.md §2).
-fn insert_path(
-    root: &mut serde_json::Map<String, serde_json::Value>,
-    path: &str,
-    value: serde_json::Value,
-) {
-    use serde_json::{Map, Value};
-    let keys: Vec<&str> = path.split(',').collect();
-    let mut node = root;
-    for k in &keys[..keys.len() - 1] {
-        let slot = node
-            .entry((*k).to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            let old = std::mem::replace(slot, Value::Object(Map::new()));
-            if let Value::Object(m) = slot {
-                m.insert("count".into(), old);
-            }
-        }
-        let Value::Object(m) = slot else { return };
-        node = m;
-    }
-    let last = keys[keys.len() - 1].to_string();
-    match node.get_mut(&last) {
-        Some(Value::Object(m)) => {
-            m.insert("count".into(), value);
-        }
-        _ => {
-            node.insert(last, value);
         }
     }
 }
