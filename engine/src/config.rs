@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Pushes remembered for `/pull?cursor=` (default 4096).
     pub pull_log: usize,
+    /// Upper bound of the `/pull` log's memory in bytes (default 64 MiB; 16 bytes per
+    /// changed leaf plus the markers). The oldest pushes go first when it is reached.
+    pub pull_log_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +47,7 @@ impl Default for EngineConfig {
             actions: Vec::new(),
             limits: Limits::default(),
             pull_log: 4096,
+            pull_log_bytes: 64 << 20,
         }
     }
 }
@@ -73,6 +77,15 @@ pub struct Limits {
     pub max_markers: usize,
     /// Longest marker text in bytes (default 1024; longer texts are cut).
     pub max_marker_len: usize,
+    /// Bytes of markers kept beside the tree, and again of markers held by the open
+    /// interval (default 4 MiB each; path, text and bookkeeping counted). Past it the
+    /// oldest kept markers go first, and markers pushed into a full open interval are
+    /// dropped and counted.
+    pub max_marker_bytes: usize,
+    /// Bytes of dated samples the open interval may hold for intervals already closed
+    /// (default 32 MiB, 24 bytes a sample). Past it, such samples are refused alone and
+    /// counted (`dropped` in the push's answer); samples for the open interval still land.
+    pub max_late_bytes: usize,
 }
 
 impl Default for Limits {
@@ -83,6 +96,8 @@ impl Default for Limits {
             max_nodes: 10_000_000,
             max_markers: 10_000,
             max_marker_len: 1024,
+            max_marker_bytes: 4 << 20,
+            max_late_bytes: 32 << 20,
         }
     }
 }

@@ -69,6 +69,13 @@ pub struct Marker {
     pub text: String,
 }
 
+impl Marker {
+    /// Bytes the marker holds (its own size, path and text), for the byte bounds.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Marker>() + self.path.len() + self.text.len()
+    }
+}
+
 /// One leaf's aggregate within a closed interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IntervalPoint {
@@ -131,6 +138,8 @@ pub(crate) struct OpenInterval {
     pub(crate) points: Vec<(u32, Stats)>,
     pub(crate) late: Vec<LatePoint>,
     pub(crate) markers: Vec<Marker>,
+    /// Bytes held by `markers` ([`Marker::bytes`]).
+    pub(crate) marker_bytes: usize,
 }
 
 impl OpenInterval {
@@ -141,6 +150,7 @@ impl OpenInterval {
             points: Vec::new(),
             late: Vec::new(),
             markers: Vec::new(),
+            marker_bytes: 0,
         }
     }
 

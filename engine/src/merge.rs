@@ -21,6 +21,9 @@ pub(crate) struct Touched {
     pub(crate) leaves: Vec<u32>,
     pub(crate) samples: usize,
     pub(crate) markers: Vec<Marker>,
+    /// Samples and markers refused by a byte bound (`max_late_bytes`,
+    /// `max_marker_bytes`), counted and told to the sender.
+    pub(crate) dropped: usize,
 }
 
 pub(crate) struct Merger<'a> {
@@ -98,13 +101,17 @@ impl Merger<'_> {
                     }
                 }
                 PushValue::Number(v) => {
-                    let l = self.leaf(branch, key, ctx, keys);
-                    self.sample(l, *v, ts);
+                    if self.room_for(ts, 1) {
+                        let l = self.leaf(branch, key, ctx, keys);
+                        self.sample(l, *v, ts);
+                    }
                 }
                 PushValue::Samples(vs) if !vs.is_empty() => {
-                    let l = self.leaf(branch, key, ctx, keys);
-                    for v in vs {
-                        self.sample(l, *v, ts);
+                    if self.room_for(ts, vs.len()) {
+                        let l = self.leaf(branch, key, ctx, keys);
+                        for v in vs {
+                            self.sample(l, *v, ts);
+                        }
                     }
                 }
                 PushValue::Marker(text) => self.marker(keys.join(","), text, ts),
@@ -145,6 +152,19 @@ impl Merger<'_> {
         l
     }
 
+    /// Whether `n` samples dated `ts` fit in the open interval's byte bound; when they
+    /// do not, they are refused (no node is created for them) and counted.
+    fn room_for(&mut self, ts: i64, n: usize) -> bool {
+        let late = self.open.late.len() + n;
+        if !self.open.is_late(ts)
+            || late.saturating_mul(std::mem::size_of::<LatePoint>()) <= self.limits.max_late_bytes
+        {
+            return true;
+        }
+        self.touched.dropped += n;
+        false
+    }
+
     pub(crate) fn sample(&mut self, l: u32, v: f64, ts: i64) {
         let leaf = self.tree.leaf_mut(l);
         let newest = ts >= leaf.last_ts;
@@ -181,9 +201,18 @@ impl Merger<'_> {
             ts,
             text: text[..end].to_string(),
         };
-        if self.open.markers.len() < self.limits.max_markers {
-            self.open.markers.push(m.clone());
+        // Markers beyond the open interval's bounds are dropped here, before they can
+        // reach the push log or the kept list: a push of a million markers costs at most
+        // the bound, not a copy per waiter.
+        let bytes = m.bytes();
+        if self.open.markers.len() >= self.limits.max_markers
+            || self.open.marker_bytes + bytes > self.limits.max_marker_bytes
+        {
+            self.touched.dropped += 1;
+            return;
         }
+        self.open.marker_bytes += bytes;
+        self.open.markers.push(m.clone());
         self.touched.markers.push(m);
     }
 
@@ -196,8 +225,11 @@ impl Merger<'_> {
                 action,
                 ts,
             } => {
-                let l = self.path_leaf(path, *action);
-                self.sample(l, *value, ts.unwrap_or(self.now));
+                let ts = ts.unwrap_or(self.now);
+                if self.room_for(ts, 1) {
+                    let l = self.path_leaf(path, *action);
+                    self.sample(l, *value, ts);
+                }
             }
             Update::Stats {
                 path,

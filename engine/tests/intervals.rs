@@ -207,3 +207,101 @@ fn a_top_level_timestamp_dates_the_whole_tree() {
     );
     assert!(e.push_json(br#"{"timestamp":"yesterday","a":1}"#).is_err());
 }
+
+/// Regression: 8 MiB pushes of a million empty markers kept +110 MB each, because every
+/// marker went into the push log (for `/pull`) whatever the bounds said.
+#[test]
+fn marker_floods_stay_within_the_byte_bounds() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut cfg = EngineConfig::default();
+    cfg.limits.max_markers = 1_000_000;
+    cfg.limits.max_marker_bytes = 1 << 20;
+    cfg.pull_log_bytes = 2 << 20;
+    let e = Engine::with_clock(cfg, clock.clone()).unwrap();
+    let start = e.cursor();
+    let mut doc = String::from("{");
+    for i in 0..200_000 {
+        doc.push_str(&format!(r#""m{i}":"","#));
+    }
+    doc.push_str(r#""n":1}"#);
+    let mut dropped = 0;
+    for _ in 0..4 {
+        let s = e.push_json(doc.as_bytes()).unwrap();
+        assert_eq!(s.samples, 1, "the number beside the markers lands");
+        dropped += s.dropped;
+    }
+    assert!(
+        dropped > 700_000,
+        "markers past the bound are counted: {dropped}"
+    );
+    assert_eq!(
+        e.counters()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        dropped as u64
+    );
+    let (events, _) = e.pushes_since(start);
+    let logged: usize = events.iter().map(|ev| ev.bytes()).sum();
+    assert!(logged <= 2 << 20, "the push log holds {logged} bytes");
+    let kept = e.markers("", i64::MIN).unwrap();
+    let kept_bytes: usize = kept.iter().map(|m| m.bytes()).sum();
+    assert!(
+        kept_bytes <= 1 << 20,
+        "kept markers hold {kept_bytes} bytes"
+    );
+    assert!(!kept.is_empty());
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    let open_bytes: usize = c.markers.iter().map(|m| m.bytes()).sum();
+    assert!(
+        open_bytes <= 1 << 20,
+        "the interval held {open_bytes} bytes"
+    );
+}
+
+/// Regression: pushes of 4M dated samples kept +95 MB each until the interval closed.
+#[test]
+fn dated_samples_for_closed_intervals_are_bounded_in_bytes() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut cfg = EngineConfig::default();
+    cfg.limits.max_late_bytes = 24 * 1000;
+    let e = Engine::with_clock(cfg, clock.clone()).unwrap();
+    clock.advance(100);
+    e.close_due().unwrap();
+    let samples = vec!["1"; 1500].join(",");
+    let doc = format!(
+        r#"{{"timestamp":{},"default_action":"add","old":[{samples}]}}"#,
+        T0 + 5
+    );
+    // 1500 dated samples in one array: refused together, beyond the 1000 the bound holds.
+    let s = e.push_json(doc.as_bytes()).unwrap();
+    assert_eq!((s.samples, s.dropped), (0, 1500));
+    let few = format!(
+        r#"{{"timestamp":{},"default_action":"add","old":[1,1,1]}}"#,
+        T0 + 5
+    );
+    for _ in 0..400 {
+        e.push_json(few.as_bytes()).unwrap();
+    }
+    // Samples for the open interval are never refused by the late bound.
+    let now = e
+        .push_json(br#"{"default_action":"add","new":[1,2,3]}"#)
+        .unwrap();
+    assert_eq!((now.samples, now.dropped), (3, 0));
+    let mut batch = Batch::new();
+    batch.sample_at("old2", T0 + 5, 1.0, Some(Action::Add));
+    batch.sample_at("old3", T0 + 5, 1.0, Some(Action::Add));
+    let s = e.apply(&batch).unwrap();
+    assert_eq!(
+        (s.samples, s.dropped),
+        (1, 1),
+        "the last room takes one dated sample; the next is refused alone"
+    );
+    clock.advance(10);
+    let c = e.close_due().unwrap();
+    assert_eq!(c.late.len(), 1000, "333 whole pushes of 3, then one");
+    // What was refused never entered the totals either.
+    assert_eq!(e.query("old").unwrap(), [("old".to_string(), 999.0)]);
+    assert_eq!(e.query("old2").unwrap(), [("old2".to_string(), 1.0)]);
+    assert_eq!(e.query("old3").unwrap(), []);
+}

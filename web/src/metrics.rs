@@ -78,6 +78,13 @@ pub fn render(state: &AppState) -> String {
         "Intervals closed.",
         load(&c.intervals),
     );
+    one(
+        &mut out,
+        "treestat_dropped_total",
+        "counter",
+        "Dated samples and markers refused by a byte bound (limits.max_late_bytes, limits.max_marker_bytes).",
+        load(&c.dropped),
+    );
     family(
         &mut out,
         "treestat_rejects_total",

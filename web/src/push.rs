@@ -41,6 +41,9 @@ pub struct PushAnswer {
     pub markers: usize,
     /// Nodes the JSON added to the tree.
     pub new_nodes: usize,
+    /// Dated samples and markers refused by a byte bound (the rest landed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped: usize,
     /// What the pipes made of access-log lines, when the push carried some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<LogAnswer>,
@@ -62,7 +65,12 @@ impl PushAnswer {
         self.leaves += s.leaves;
         self.markers += s.markers;
         self.new_nodes += s.new_nodes;
+        self.dropped += s.dropped;
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Routes of this area.

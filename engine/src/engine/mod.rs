@@ -44,6 +44,9 @@ pub struct PushSummary {
     pub markers: usize,
     /// Nodes the push added to the tree.
     pub new_nodes: usize,
+    /// Samples and markers refused by a byte bound (`limits.max_late_bytes`,
+    /// `limits.max_marker_bytes`); the rest of the push landed.
+    pub dropped: usize,
 }
 
 /// One applied push, as `/pull` waiters see it.
@@ -70,6 +73,9 @@ pub struct EngineCounters {
     pub rejects: [AtomicU64; 7],
     /// Intervals closed.
     pub intervals: AtomicU64,
+    /// Samples and markers refused by a byte bound (dated samples past
+    /// `limits.max_late_bytes`, markers past `limits.max_marker_bytes`).
+    pub dropped: AtomicU64,
 }
 
 /// A point-in-time view of the engine's size.
@@ -96,8 +102,50 @@ struct State {
     open: OpenInterval,
     ring: Ring,
     markers: VecDeque<Marker>,
+    /// Bytes held by `markers`.
+    marker_bytes: usize,
     log: VecDeque<Arc<PushEvent>>,
+    /// Bytes held by `log` ([`PushEvent::bytes`]).
+    log_bytes: usize,
     seq: u64,
+}
+
+impl State {
+    /// Keeps a marker beside the tree; the oldest go first past the count or byte bound.
+    fn keep_marker(&mut self, m: Marker, limits: &crate::config::Limits) {
+        self.marker_bytes += m.bytes();
+        self.markers.push_back(m);
+        while self.markers.len() > limits.max_markers
+            || (self.marker_bytes > limits.max_marker_bytes && self.markers.len() > 1)
+        {
+            let Some(old) = self.markers.pop_front() else {
+                break;
+            };
+            self.marker_bytes -= old.bytes();
+        }
+    }
+
+    /// Remembers a push for `/pull?cursor=`; the oldest go first past the count or byte
+    /// bound (the newest always stays, so a cursor can move on).
+    fn log_push(&mut self, ev: Arc<PushEvent>, max: usize, max_bytes: usize) {
+        self.log_bytes += ev.bytes();
+        self.log.push_back(ev);
+        while self.log.len() > max || (self.log_bytes > max_bytes && self.log.len() > 1) {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes -= old.bytes();
+        }
+    }
+}
+
+impl PushEvent {
+    /// Bytes the event holds, for the push log's byte bound.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<PushEvent>()
+            + self.changes.len() * std::mem::size_of::<(LeafId, f64)>()
+            + self.markers.iter().map(Marker::bytes).sum::<usize>()
+    }
 }
 
 struct Shared {
@@ -164,7 +212,9 @@ impl Engine {
             open: OpenInterval::new(clock.now(), interval),
             ring: Ring::new(config.ring, config.ring_bytes),
             markers: VecDeque::new(),
+            marker_bytes: 0,
             log: VecDeque::new(),
+            log_bytes: 0,
             seq: 0,
         };
         let (closed_tx, _) = broadcast::channel(64);
@@ -291,6 +341,7 @@ impl Engine {
             mut leaves,
             samples,
             markers,
+            dropped,
         } = m.touched;
         leaves.sort_unstable();
         leaves.dedup();
@@ -299,12 +350,10 @@ impl Engine {
             leaves: leaves.len(),
             markers: markers.len(),
             new_nodes: st.tree.node_count() - before,
+            dropped,
         };
         for mk in &markers {
-            if st.markers.len() >= sh.config.limits.max_markers {
-                st.markers.pop_front();
-            }
-            st.markers.push_back(mk.clone());
+            st.keep_marker(mk.clone(), &sh.config.limits);
         }
         let event = if sh.config.pull_log > 0 || sh.pushes_tx.receiver_count() > 0 {
             st.seq += 1;
@@ -319,10 +368,7 @@ impl Engine {
                 markers,
             });
             if sh.config.pull_log > 0 {
-                if st.log.len() >= sh.config.pull_log {
-                    st.log.pop_front();
-                }
-                st.log.push_back(ev.clone());
+                st.log_push(ev.clone(), sh.config.pull_log, sh.config.pull_log_bytes);
             }
             Some(ev)
         } else {
@@ -330,6 +376,11 @@ impl Engine {
         };
         drop(guard);
         sh.counters.pushes.fetch_add(1, Ordering::Relaxed);
+        if summary.dropped > 0 {
+            sh.counters
+                .dropped
+                .fetch_add(summary.dropped as u64, Ordering::Relaxed);
+        }
         sh.counters
             .samples
             .fetch_add(summary.samples as u64, Ordering::Relaxed);

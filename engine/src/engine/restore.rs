@@ -45,10 +45,7 @@ impl Engine {
         let max = self.shared.config.limits.max_markers;
         let mut st = self.shared.state.write();
         for m in markers.into_iter().rev().take(max).rev() {
-            if st.markers.len() >= max {
-                st.markers.pop_front();
-            }
-            st.markers.push_back(m);
+            st.keep_marker(m, &self.shared.config.limits);
         }
     }
 
