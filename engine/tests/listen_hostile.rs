@@ -256,6 +256,8 @@ async fn connect_many(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
 async fn connections_past_the_limit_are_closed_and_counted() {
     let cfg = ListenConfig {
         max_connections: 2,
+        // Nobody counts as idle here: the newcomer is refused.
+        reclaim_after: Duration::from_secs(3600),
         ..test_config()
     };
     let srv = start(cfg).await;
@@ -273,6 +275,48 @@ async fn connections_past_the_limit_are_closed_and_counted() {
     })
     .await;
     assert_eq!(a.ask(r#"{"x":1}"#).await, "--OK");
+    srv.stop().await;
+}
+
+/// Regression: 5,000 idle connections locked good clients out of 8007 for the whole
+/// 60 s idle timeout. At the cap, the connection idle longest now makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_make_room_for_new_ones_at_the_cap() {
+    let cfg = ListenConfig {
+        max_connections: 4,
+        reclaim_after: Duration::from_millis(100),
+        ..test_config()
+    };
+    let srv = start(cfg).await;
+    let mut idle = connect_many(srv.tcp, 4).await;
+    srv.wait("four connections open", |s| {
+        s.counter("treestat_listen_open_connections", "tcp") == 4.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut good = Vec::new();
+    for i in 0..3 {
+        let mut c = LineClient::connect_8007(srv.tcp).await;
+        assert_eq!(c.ask(&format!(r#"{{"good{i}":1}}"#)).await, "--OK");
+        good.push(c);
+    }
+    srv.wait("three idle connections reclaimed", |s| {
+        s.rejects("tcp", Reject::IdleReclaimed) == 3.0
+    })
+    .await;
+    assert_eq!(srv.rejects("tcp", Reject::TooManyConnections), 0.0);
+    let mut closed = 0;
+    for s in &mut idle {
+        let mut buf = [0u8; 256];
+        // The hint line first, then EOF for the reclaimed ones.
+        let _ = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 3, "the idle connections were closed: {closed}");
     srv.stop().await;
 }
 

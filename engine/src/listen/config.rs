@@ -26,9 +26,16 @@ pub struct ListenConfig {
     /// Largest UDP datagram, in bytes (default 65,536; larger ones are counted and
     /// dropped).
     pub max_datagram: usize,
-    /// Most open TCP connections per listener (default 1024). Past it, new connections
-    /// are closed at once and counted under reason `too_many_connections`.
+    /// Most open TCP connections per listener (default 1024). At the cap, a new
+    /// connection takes the place of the one idle longest, if it has been idle (no
+    /// complete line) for `reclaim_after` (counted under reason `idle_reclaimed`);
+    /// otherwise the newcomer is closed at once and counted under
+    /// `too_many_connections`.
     pub max_connections: usize,
+    /// How long a connection must have been idle before a newcomer may take its place
+    /// at `max_connections` (default `"1s"`).
+    #[serde(deserialize_with = "de_duration")]
+    pub reclaim_after: Duration,
     /// A TCP connection that completes no line within this time is closed (slowloris
     /// guard; `"60s"` by default). Also bounds how long a reply may wait for a client
     /// that does not read.
@@ -63,6 +70,7 @@ impl Default for ListenConfig {
             max_line: 64 << 10,
             max_datagram: 64 << 10,
             max_connections: 1024,
+            reclaim_after: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(60),
             read_buffer: 16 << 10,
             udp_recv_buffer: 4 << 20,

@@ -32,13 +32,16 @@ pub enum Reject {
     TooManyConnections,
     /// A connection that completed no line within `idle_timeout`.
     IdleTimeout,
+    /// An idle connection closed to make room for a new one at `max_connections`
+    /// (the longest idle goes first).
+    IdleReclaimed,
     /// A StatsD set member past `statsd_set_members`, or a set past `statsd_sets`.
     SetFull,
 }
 
 impl Reject {
     /// Every reason, in declaration order.
-    pub const ALL: [Reject; 13] = [
+    pub const ALL: [Reject; 14] = [
         Reject::LineTooLong,
         Reject::DatagramTooLarge,
         Reject::BadUtf8,
@@ -51,6 +54,7 @@ impl Reject {
         Reject::TreeFull,
         Reject::TooManyConnections,
         Reject::IdleTimeout,
+        Reject::IdleReclaimed,
         Reject::SetFull,
     ];
 
@@ -69,6 +73,7 @@ impl Reject {
             Reject::TreeFull => "tree_full",
             Reject::TooManyConnections => "too_many_connections",
             Reject::IdleTimeout => "idle_timeout",
+            Reject::IdleReclaimed => "idle_reclaimed",
             Reject::SetFull => "set_full",
         }
     }

@@ -1,16 +1,22 @@
 //! The TCP listeners: port 8007 (JSON trees and SimpleStats tuples, one per line, each
 //! answered `--OK` or `--ERR <reason>`) and Graphite's port 2003 (no replies).
 //!
-//! Both share one connection loop: a bounded number of connections (a semaphore; past
-//! it a connection is closed at once), a bounded line splitter, an idle deadline that
-//! only a complete line moves (slowloris guard), and replies gathered per read and
-//! written once. On shutdown the accept loop stops, each connection finishes the lines
+//! Both share one connection loop: a bounded number of connections (a semaphore), a
+//! bounded line splitter, an idle deadline that only a complete line moves (slowloris
+//! guard), and replies gathered per read and written once. At the cap, a new
+//! connection takes the place of the one idle longest (idle: no complete line for at
+//! least `reclaim_after`), so thousands of idle sockets cannot lock good clients out
+//! for the whole idle timeout; only when none is idle is the newcomer closed at once. On shutdown the accept loop stops, each connection finishes the lines
 //! it has already read, writes their answers (with a short grace) and closes, and
 //! `serve` returns once every connection task is done.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,6 +38,90 @@ use crate::telemetry::Telemetry;
 
 /// How long answers may still be written once shutdown is signalled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// The open connections with the time of their last complete line, so the one idle
+/// longest can be closed when a new connection finds the listener full.
+#[derive(Default)]
+struct Conns {
+    epoch: Option<Instant>,
+    next: u64,
+    open: HashMap<u64, Conn>,
+}
+
+struct Conn {
+    /// Milliseconds after `epoch` of the last complete line (or of the connect).
+    active: Arc<AtomicU64>,
+    close: CancellationToken,
+}
+
+impl Conns {
+    fn millis(&mut self) -> u64 {
+        let epoch = *self.epoch.get_or_insert_with(Instant::now);
+        u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Registers a connection; returns its id, activity clock and close token.
+    fn add(&mut self) -> (u64, Arc<AtomicU64>, CancellationToken, Instant) {
+        let now = self.millis();
+        let id = self.next;
+        self.next += 1;
+        let conn = Conn {
+            active: Arc::new(AtomicU64::new(now)),
+            close: CancellationToken::new(),
+        };
+        let out = (
+            id,
+            conn.active.clone(),
+            conn.close.clone(),
+            self.epoch.unwrap_or_else(Instant::now),
+        );
+        self.open.insert(id, conn);
+        out
+    }
+
+    /// Closes the connection idle longest, if one has been idle for `after`.
+    fn reclaim(&mut self, after: Duration) -> bool {
+        let now = self.millis();
+        let idle_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        let oldest = self
+            .open
+            .iter()
+            .filter(|(_, c)| !c.close.is_cancelled())
+            .map(|(id, c)| (c.active.load(Ordering::Relaxed), *id))
+            .min();
+        match oldest {
+            Some((active, id)) if now.saturating_sub(active) >= idle_ms => {
+                if let Some(c) = self.open.get(&id) {
+                    c.close.cancel();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A connection's handle on the registry: marks activity, leaves on drop.
+struct ConnSlot {
+    conns: Arc<Mutex<Conns>>,
+    id: u64,
+    active: Arc<AtomicU64>,
+    epoch: Instant,
+    close: CancellationToken,
+}
+
+impl ConnSlot {
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.active.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.conns.lock().open.remove(&self.id);
+    }
+}
 
 /// What a line protocol does with the lines of one connection.
 trait LineProto: Send + 'static {
@@ -102,6 +192,7 @@ async fn serve_lines<P: LineProto>(
     ));
     let tracker = TaskTracker::new();
     let cfg = Arc::new(cfg.clone());
+    let conns = Arc::new(Mutex::new(Conns::default()));
     loop {
         let stream = tokio::select! {
             biased;
@@ -119,10 +210,40 @@ async fn serve_lines<P: LineProto>(
             },
         };
         metrics.connections.inc();
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            metrics.reject(Reject::TooManyConnections);
-            drop(stream);
-            continue;
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: close the connection idle longest and take its place once its
+                // task has let go of its permit.
+                let reclaimed = conns.lock().reclaim(cfg.reclaim_after);
+                let got = if reclaimed {
+                    tokio::time::timeout(
+                        Duration::from_millis(500),
+                        permits.clone().acquire_owned(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match got {
+                    Some(p) => p,
+                    None => {
+                        metrics.reject(Reject::TooManyConnections);
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
+        };
+        let (id, active, close, epoch) = conns.lock().add();
+        let slot = ConnSlot {
+            conns: conns.clone(),
+            id,
+            active,
+            epoch,
+            close,
         };
         let proto = make();
         let (cfg, metrics, shutdown) = (cfg.clone(), metrics.clone(), shutdown.clone());
@@ -130,7 +251,7 @@ async fn serve_lines<P: LineProto>(
             let _permit = permit;
             metrics.open.inc();
             let _open = OpenGuard(&metrics);
-            connection(stream, proto, &cfg, &metrics, &shutdown).await;
+            connection(stream, proto, &cfg, &metrics, &shutdown, &slot).await;
         });
     }
     drop(listener);
@@ -153,6 +274,7 @@ async fn connection<P: LineProto>(
     cfg: &ListenConfig,
     metrics: &ListenerMetrics,
     shutdown: &CancellationToken,
+    slot: &ConnSlot,
 ) {
     // Small replies go out at once; there is no request pipelining to wait for.
     let _ = stream.set_nodelay(true);
@@ -171,6 +293,10 @@ async fn connection<P: LineProto>(
         let read = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
+            () = slot.close.cancelled() => {
+                metrics.reject(Reject::IdleReclaimed);
+                break;
+            }
             r = tokio::time::timeout_at(deadline, stream.read(&mut chunk)) => r,
         };
         let n = match read {
@@ -191,6 +317,7 @@ async fn connection<P: LineProto>(
         proto.flush(&mut out);
         if frames > 0 {
             deadline = Instant::now() + cfg.idle_timeout;
+            slot.touch();
         }
         if !send(&mut stream, &mut out, cfg, shutdown).await {
             break;
