@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::{Path as PathParam, Query, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,9 @@ use treestat_engine::pattern::{Agg, Pattern};
 use treestat_engine::query::aggregate_rows;
 use treestat_engine::trend::{Format, ImportReport, TrendError, TrendErrorKind, TrendStore};
 
+use crate::body::read_bounded;
 use crate::error::AppError;
+use crate::query::{PathParam, QueryParam};
 use crate::state::AppState;
 use crate::{require_read, require_write};
 
@@ -163,7 +164,9 @@ pub fn router(app: AppState, store: TrendStore) -> Router {
     let writes = Router::new()
         .route("/import", post(import))
         .route_layer(from_fn_with_state(app.clone(), require_write))
-        .layer(DefaultBodyLimit::max(app.config().body_limit));
+        // `import` bounds the body itself (JSON 413); axum's default limit must not
+        // refuse first with plain text.
+        .layer(DefaultBodyLimit::disable());
     reads.merge(writes).with_state(Trends { app, store })
 }
 
@@ -176,7 +179,7 @@ struct Trends {
 async fn trend(
     State(t): State<Trends>,
     PathParam(pattern): PathParam<String>,
-    Query(range): Query<RangeParams>,
+    QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Json<Vec<TrendSeries>>, AppError> {
     let Some(text) = pattern.strip_suffix(".json") else {
         return Err(AppError::not_found(format!(
@@ -200,7 +203,7 @@ async fn trend(
 async fn markers(
     State(t): State<Trends>,
     PathParam(pattern): PathParam<String>,
-    Query(range): Query<RangeParams>,
+    QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Json<Vec<treestat_engine::Marker>>, AppError> {
     let Some(text) = pattern.strip_suffix(".json") else {
         return Err(AppError::not_found(format!(
@@ -229,7 +232,7 @@ async fn markers(
 async fn export(
     State(t): State<Trends>,
     PathParam(pattern): PathParam<String>,
-    Query(range): Query<RangeParams>,
+    QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Response, AppError> {
     let (text, format, ctype) = if let Some(p) = pattern.strip_suffix(".ndjson") {
         (p.to_string(), Format::Ndjson, "application/x-ndjson")
@@ -283,10 +286,14 @@ struct ImportLineError {
 
 async fn import(
     State(t): State<Trends>,
-    Query(params): Query<ImportParams>,
+    QueryParam(params): QueryParam<ImportParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<ImportAnswer>, AppError> {
+    // Read here rather than by the `Bytes` extractor, whose refusals are plain text:
+    // an import over the limit gets the same JSON 413 as an over-long push.
+    let cfg = t.app.config();
+    let body = read_bounded(&headers, body, cfg.body_limit, cfg.body_timeout).await?;
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

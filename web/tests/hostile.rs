@@ -265,3 +265,58 @@ async fn a_ten_megabyte_log_line_is_skipped_and_counted_not_buffered() {
     );
     still_serving(srv.addr, "after_long_line").await;
 }
+
+/// Regression: query-string errors on `/trend` and `/export`, and an `/import` over the
+/// body limit, answered plain text and were not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trend_routes_refuse_with_json_and_count() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let cfg = WebConfig {
+        body_limit: 1 << 10,
+        ..WebConfig::default()
+    };
+    let state = server_state(cfg);
+    let router = treestat_web::app_with(
+        state.clone(),
+        treestat_web::trends::router(state.clone(), store),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(treestat_web::serve_router(
+        listener,
+        state,
+        router,
+        shutdown.clone(),
+    ));
+    for path in [
+        "/trend/a.json?points=many",
+        "/trend/a.json?from=-5m&from=x&until",
+        "/export/a.ndjson?points=-1",
+        "/markers/a.json?from=%ZZ",
+    ] {
+        let r = get(a, path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.json()["error"].is_string(), "{path}: {}", r.text());
+    }
+    let big = vec![b'\n'; 4 << 10];
+    let r = request(
+        a,
+        "POST",
+        "/import",
+        &[("Content-Type", "application/x-ndjson")],
+        &big,
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("body_limit"));
+    let r = request(a, "POST", "/import", &[], br#"["a",1700000000,1]"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = get(a, "/metrics").await.text();
+    assert_eq!(rejects(&m, "body_too_large"), 1, "{m}");
+    assert_eq!(rejects(&m, "bad_request"), 4, "{m}");
+    shutdown.cancel();
+    let _ = task.await;
+}
