@@ -11,7 +11,7 @@
 //! SimpleStats (which called Python's `float()` on them), the time stamp and value may
 //! also be numeric strings; fractional time stamps are floored to whole seconds.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::keys::{finite, short, timestamp};
 use super::metrics::{LineError, Reject};
@@ -63,29 +63,60 @@ pub fn parse_line(line: &str, max_depth: usize) -> Result<Line, LineError> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Field {
-    Num(f64),
-    Text(String),
+/// One item of a tuple as it came: the messages name what was wrong in the sender's
+/// terms (which item, what it should be, what it was), not in serde's.
+fn number(v: &Value, what: &str, item: usize) -> Result<f64, LineError> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| {
+            LineError::new(
+                Reject::BadValue,
+                format!("the {what} (item {item}) is out of range"),
+            )
+        }),
+        Value::String(s) => finite(s.trim(), what),
+        other => Err(LineError::new(
+            Reject::BadValue,
+            format!(
+                "the {what} (item {item}) must be a number or a numeric string, got {}",
+                kind_of(other)
+            ),
+        )),
+    }
 }
 
-fn number(f: Field, what: &str) -> Result<f64, LineError> {
-    match f {
-        Field::Num(v) => Ok(v),
-        Field::Text(s) => finite(s.trim(), what),
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
 fn parse_tuple(t: &str, max_depth: usize) -> Result<Line, LineError> {
-    let (name, ts, value): (String, Field, Field) = serde_json::from_str(t).map_err(|e| {
+    const FORM: &str = "a SimpleStats tuple is [name, timestamp, value]";
+    let items: Vec<Value> = serde_json::from_str(t).map_err(|e| {
+        LineError::new(Reject::BadDocument, format!("{FORM}: not valid JSON ({e})"))
+    })?;
+    let [name, ts, value] = <[Value; 3]>::try_from(items).map_err(|items| {
         LineError::new(
             Reject::BadDocument,
-            format!("a SimpleStats tuple is [name:str, timestamp:float, data:float]: {e}"),
+            format!("{FORM}: got {} items", items.len()),
         )
     })?;
-    let ts = timestamp(number(ts, "time stamp")?)?;
-    let value = number(value, "value")?;
+    let Value::String(name) = name else {
+        return Err(LineError::new(
+            Reject::BadDocument,
+            format!(
+                "{FORM}: the name (item 1) must be a string, got {}",
+                kind_of(&name)
+            ),
+        ));
+    };
+    let ts = timestamp(number(&ts, "time stamp", 2)?)?;
+    let value = number(&value, "value", 3)?;
     check_path(&name)?;
     let depth = name.split(',').count();
     if depth > max_depth {
@@ -146,6 +177,39 @@ mod tests {
         assert_eq!(p("[1,2,3]").unwrap_err().reason, Reject::BadDocument);
         assert_eq!(p(r#"["v",1,2,3]"#).unwrap_err().reason, Reject::BadDocument);
         assert_eq!(p("").unwrap_err().reason, Reject::BadLine);
+    }
+
+    /// Regression: `--ERR` leaked serde's "did not match any variant of untagged enum
+    /// Field"; the messages now say which item is wrong and what it should be.
+    #[test]
+    fn tuple_errors_speak_the_sender_s_terms() {
+        let msg = |s: &str| p(s).unwrap_err().message;
+        for (line, says) in [
+            (
+                r#"["v", true, 1]"#,
+                "time stamp (item 2) must be a number or a numeric string, got a boolean",
+            ),
+            (
+                r#"["v", 1, null]"#,
+                "value (item 3) must be a number or a numeric string, got null",
+            ),
+            (
+                r#"["v", 1, [2]]"#,
+                "value (item 3) must be a number or a numeric string, got an array",
+            ),
+            (r#"["v", 1]"#, "[name, timestamp, value]: got 2 items"),
+            (r#"["v", 1, 2, 3]"#, "got 4 items"),
+            (r#"["v", 1, 2"#, "not valid JSON"),
+        ] {
+            let m = msg(line);
+            assert!(m.contains(says), "{line}: {m}");
+            assert!(
+                !m.contains("untagged") && !m.contains("variant"),
+                "{line}: {m}"
+            );
+        }
+        assert!(msg(r#"[1, 2, 3]"#).contains("tree"));
+        assert!(msg(r#"["v", "abc", 1]"#).contains("time stamp"));
     }
 
     #[test]
