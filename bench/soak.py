@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,8 @@ def paced(per_sec, fn):
     while not stop.is_set():
         try:
             fn()
+        except urllib.error.HTTPError as e:
+            count("http_status:%d:%s" % (e.code, e.url.split("?")[0].split("/")[3]))
         except Exception as e:  # a sender error is counted, never fatal
             count("errors:" + type(e).__name__)
         nxt += gap
@@ -141,6 +144,9 @@ graphite = "127.0.0.1:{ports['graphite']}"
 
 [engine]
 interval = "10s"
+# Five minutes of intervals in memory (the default keeps an hour), so the ring is full
+# within the warm-up and what follows shows whether anything else grows.
+ring = 30
 
 [accesslog]
 format = "combined"
