@@ -32,6 +32,19 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Pushes remembered for `/pull?cursor=` (default 4096).
     pub pull_log: usize,
+    /// How far ahead of the server's clock a dated sample may be (default `"5m"`,
+    /// seconds or a duration). A later sample is refused and counted (`future`): one
+    /// sample dated in the year 33658 would otherwise freeze a gauge's `last` and move
+    /// the trend store's "now" past every real interval.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_future: Duration,
+}
+
+impl EngineConfig {
+    /// [`EngineConfig::max_future`] in whole seconds.
+    pub fn max_future_secs(&self) -> i64 {
+        i64::try_from(self.max_future.as_secs()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Default for EngineConfig {
@@ -44,6 +57,7 @@ impl Default for EngineConfig {
             actions: Vec::new(),
             limits: Limits::default(),
             pull_log: 4096,
+            max_future: Duration::from_secs(300),
         }
     }
 }
