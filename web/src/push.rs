@@ -41,6 +41,14 @@ pub struct PushAnswer {
     pub markers: usize,
     /// Nodes the JSON added to the tree.
     pub new_nodes: usize,
+    /// Samples skipped because their time stamp lies beyond `engine.max_future`
+    /// (shown only when some were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_future: usize,
+    /// Samples skipped because they, or their fold into a total, would not be a finite
+    /// number (shown only when some were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_nonfinite: usize,
     /// What the pipes made of access-log lines, when the push carried some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<LogAnswer>,
@@ -62,7 +70,14 @@ impl PushAnswer {
         self.leaves += s.leaves;
         self.markers += s.markers;
         self.new_nodes += s.new_nodes;
+        self.refused_future += s.refused_future;
+        self.refused_nonfinite += s.refused_nonfinite;
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Routes of this area.

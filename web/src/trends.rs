@@ -270,8 +270,14 @@ struct ImportParams {
 /// What `/import` answers.
 #[derive(Debug, Serialize)]
 struct ImportAnswer {
+    /// Samples stored, that can be read back.
     imported: u64,
+    /// Lines skipped (bad, or `future`).
     skipped: u64,
+    /// Lines dated beyond the server's clock plus `engine.max_future`.
+    future: u64,
+    /// Samples older than the longest archive's span: not stored.
+    outside_retention: u64,
     errors: Vec<ImportLineError>,
 }
 
@@ -313,6 +319,8 @@ async fn import(
     Ok(Json(ImportAnswer {
         imported: report.imported,
         skipped: report.skipped,
+        future: report.future,
+        outside_retention: report.outside_retention,
         errors: report
             .errors
             .into_iter()

@@ -281,7 +281,7 @@ fn fold_samples(
         sorted = v;
         &sorted
     };
-    let newest = core.newest();
+    let newest = core.retention_now();
     let mut ops = Vec::new();
     let mut kept_by_any = vec![false; samples.len()];
     for (a, arch) in core.cfg.retention.archives().iter().enumerate() {

@@ -10,13 +10,14 @@
 //! per-series chunks, one set per retention archive, in one transaction that also
 //! deletes the blobs, and drops chunks that fell out of an archive's span.
 //!
-//! "Now" for retention and compaction is the end of the newest interval the store has
-//! seen (data time), so a store that receives nothing keeps what it has, and tests on
-//! a manual clock behave like production; but it never passes the store's clock (the
-//! engine's, once attached) plus `engine.max_future`. Without that cap one imported
-//! sample dated in the year 33658 moved "now" there and every real point fell out of
-//! retention, even after a restart; with it, a store that already holds such a mark
-//! reads again, and the healed mark is written back at the next write.
+//! "Now" for retention and compaction is the wall clock of the engine the store is
+//! attached to (tests drive a [`ManualClock`](crate::ManualClock)), so an import
+//! older than retention is known as such at once; a store used without an engine (a
+//! tool's, a test's) goes by data time, the end of the newest interval it has seen.
+//! The newest mark itself never passes the clock plus `engine.max_future`: before,
+//! one imported sample dated in the year 33658 moved "now" there and every real point
+//! fell out of retention, even after a restart; a store that already holds such a
+//! mark reads again, and the healed mark is written back at the next write.
 //!
 //! The storage sits behind the [`Storage`] trait; sled is one implementation, a
 //! `BTreeMap` the other.
@@ -38,7 +39,7 @@ mod writer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 
@@ -85,6 +86,9 @@ pub(crate) struct Core {
     clock: RwLock<Arc<dyn Clock>>,
     /// How far ahead of the clock data may be (seconds; the engine's `max_future`).
     max_future: AtomicI64,
+    /// Whether a clock was given ([`TrendStore::attach`], [`TrendStore::set_clock`]):
+    /// retention then follows it.
+    clocked: AtomicBool,
 }
 
 /// `engine.max_future`'s default, for a store not attached to an engine.
@@ -107,6 +111,18 @@ impl Core {
             return n;
         }
         n.min(self.horizon())
+    }
+
+    /// "Now" for retention and compaction: on a store with a clock (attached to an
+    /// engine), the clock, or the newest interval if that is ahead (by less than
+    /// `max_future`); on a store without one (a tool's, a test's), [`Core::newest`].
+    fn retention_now(&self) -> i64 {
+        let n = self.newest();
+        if self.clocked.load(Ordering::Relaxed) {
+            n.max(self.clock.read().now())
+        } else {
+            n
+        }
     }
 
     fn bump_newest(&self, end: i64) {
@@ -241,6 +257,7 @@ impl TrendStore {
             dropped: AtomicU64::new(0),
             clock: RwLock::new(Arc::new(SystemClock)),
             max_future: AtomicI64::new(DEFAULT_MAX_FUTURE),
+            clocked: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::sync_channel(cfg.queue);
         let writer = writer::spawn(core.clone(), rx, totals)?;
@@ -283,6 +300,7 @@ impl TrendStore {
     pub fn set_clock(&self, clock: Arc<dyn Clock>, max_future: i64) {
         *self.core().clock.write() = clock;
         self.core().max_future.store(max_future, Ordering::Relaxed);
+        self.core().clocked.store(true, Ordering::Relaxed);
     }
 
     /// Waits until every interval handed over so far is written and flushed.
