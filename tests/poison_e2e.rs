@@ -59,7 +59,9 @@ fn json(body: &str) -> Json {
 fn browser_writes_only_from_the_same_origin_and_rebound_hosts_refused() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let server = rt.block_on(Server::start(quiet_config(dir.path()))).unwrap();
+    let server = rt
+        .block_on(Server::start(quiet_config(dir.path())))
+        .unwrap();
     let addr = server.bound.http.unwrap();
     let host = addr.to_string();
     let own = format!("http://{addr}");
@@ -78,14 +80,20 @@ fn browser_writes_only_from_the_same_origin_and_rebound_hosts_refused() {
         "[\"zz\",1e15,1]\n",
     );
     assert_eq!(status, 403, "{body}");
-    assert!(json(&body)["error"].as_str().unwrap().contains("own pages"), "{body}");
+    assert!(
+        json(&body)["error"].as_str().unwrap().contains("own pages"),
+        "{body}"
+    );
     // An older browser sends Origin only.
     let (status, _) = raw(
         addr,
         "POST",
         "/push",
         Some(&host),
-        &[("Content-Type", "application/json"), ("Origin", "http://evil.example")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://evil.example"),
+        ],
         r#"{"x":1}"#,
     );
     assert_eq!(status, 403);
@@ -133,13 +141,22 @@ fn browser_writes_only_from_the_same_origin_and_rebound_hosts_refused() {
     let evil = format!("evil.example:{}", addr.port());
     let (status, body) = raw(addr, "GET", "/get/", Some(&evil), &[], "");
     assert_eq!(status, 421, "{body}");
-    assert!(json(&body)["error"].as_str().unwrap().contains("web.allowed_hosts"), "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("web.allowed_hosts"),
+        "{body}"
+    );
     let (status, _) = raw(
         addr,
         "POST",
         "/push",
         Some(&evil),
-        &[("Origin", &format!("http://{evil}")), ("Sec-Fetch-Site", "same-origin")],
+        &[
+            ("Origin", &format!("http://{evil}")),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
         r#"{"rebound":1}"#,
     );
     assert_eq!(status, 421);
@@ -153,7 +170,9 @@ fn browser_writes_only_from_the_same_origin_and_rebound_hosts_refused() {
 fn no_line_wipes_history_and_no_push_poisons_a_total_across_a_restart() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let server = rt.block_on(Server::start(quiet_config(dir.path()))).unwrap();
+    let server = rt
+        .block_on(Server::start(quiet_config(dir.path())))
+        .unwrap();
     let addr = server.bound.http.unwrap();
     let host = addr.to_string();
     let push = |doc: &str| {
@@ -183,7 +202,11 @@ fn no_line_wipes_history_and_no_push_poisons_a_total_across_a_restart() {
     );
     assert_eq!(status, 200, "{body}");
     let report = json(&body);
-    assert_eq!((report["imported"].clone(), report["future"].clone()), (0.into(), 1.into()), "{body}");
+    assert_eq!(
+        (report["imported"].clone(), report["future"].clone()),
+        (0.into(), 1.into()),
+        "{body}"
+    );
     // Older than retention (two hours in this config): not "imported", but counted.
     let old = server.engine.now() - 10 * 86_400;
     let (_, body) = raw(
@@ -210,11 +233,15 @@ fn no_line_wipes_history_and_no_push_poisons_a_total_across_a_restart() {
         );
         json(&body)[0]["points"].as_array().map_or(0, Vec::len)
     };
-    wait_for("the pushes' interval in /trend", || (trend(addr) > 0).then_some(()));
+    wait_for("the pushes' interval in /trend", || {
+        (trend(addr) > 0).then_some(())
+    });
     server.shutdown_token().cancel();
     rt.block_on(server.wait()).unwrap();
 
-    let again = rt.block_on(Server::start(quiet_config(dir.path()))).unwrap();
+    let again = rt
+        .block_on(Server::start(quiet_config(dir.path())))
+        .unwrap();
     let addr = again.bound.http.unwrap();
     assert_eq!(ov(addr), 1e308);
     assert!(trend(addr) > 0);

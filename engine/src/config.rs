@@ -184,5 +184,8 @@ mod tests {
         assert_eq!(c.actions[0].action, Action::Add);
         assert_eq!(c.limits.max_depth, 8);
         assert!(toml::from_str::<EngineConfig>("intervall = 5").is_err());
+        assert_eq!(EngineConfig::default().max_future_secs(), 300);
+        let c: EngineConfig = toml::from_str("max_future = \"1h\"").unwrap();
+        assert_eq!(c.max_future_secs(), 3600);
     }
 }

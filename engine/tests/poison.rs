@@ -107,7 +107,12 @@ fn restore_heals_poisoned_totals_and_future_times() {
     nan.sum = f64::NAN;
     let skipped = e.restore(vec![
         ("bad".to_string(), Action::Add, nan, NOW),
-        ("fz".to_string(), Action::Last, Stats::one(999.0), 99_999_999_999),
+        (
+            "fz".to_string(),
+            Action::Last,
+            Stats::one(999.0),
+            99_999_999_999,
+        ),
         ("good".to_string(), Action::Add, Stats::one(4.0), NOW),
     ]);
     assert_eq!(skipped, 1);
@@ -186,7 +191,10 @@ async fn graphite_future_line_does_not_freeze_a_gauge() {
         drop(c);
         srv.wait_leaf("fz", |_, s| s.last == f64::from(v)).await;
     }
-    assert_eq!(srv.engine.query("fz").unwrap(), vec![("fz".to_string(), 3.0)]);
+    assert_eq!(
+        srv.engine.query("fz").unwrap(),
+        vec![("fz".to_string(), 3.0)]
+    );
     // TCP 8007: a future tuple is answered as refused, a good one lands.
     let mut c = LineClient::connect_8007(srv.tcp).await;
     let reply = c.ask(r#"["zz", 1e15, 1]"#).await;

@@ -41,7 +41,11 @@ fn a_future_import_line_is_refused_and_history_stays_readable() {
     let (_engine, store, _clock) = live_store(storage.clone());
     assert_eq!(readable(&store), 6);
     let report = store
-        .import(&b"[\"zz\",1e15,1]\n[\"zz\",1699999000,2]\n"[..], Format::Ndjson, Action::Average)
+        .import(
+            &b"[\"zz\",1e15,1]\n[\"zz\",1699999000,2]\n"[..],
+            Format::Ndjson,
+            Action::Average,
+        )
         .unwrap();
     assert_eq!((report.imported, report.future, report.skipped), (1, 1, 1));
     assert!(store.newest().unwrap() <= NOW + 60 + 300);
@@ -114,6 +118,12 @@ fn rollups_of_huge_values_stay_finite() {
         );
     }
     // The coarsest archive folds all of them into one bucket.
-    let s = store.series("big", NOW - 300 * 86_400, NOW + 60, 0).unwrap();
-    assert!(s[0].points.iter().all(|p| p.1.is_finite()), "{:?}", s[0].points);
+    let s = store
+        .series("big", NOW - 300 * 86_400, NOW + 60, 0)
+        .unwrap();
+    assert!(
+        s[0].points.iter().all(|p| p.1.is_finite()),
+        "{:?}",
+        s[0].points
+    );
 }

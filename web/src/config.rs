@@ -103,6 +103,9 @@ mod tests {
         assert_eq!(c.auth.token.as_deref(), Some("s3cret"));
         assert!(c.auth.reads);
         assert_eq!(c.max_waiters, 1024, "unset keys keep their default");
+        assert!(c.allowed_hosts.is_empty());
+        let c: WebConfig = toml::from_str("allowed_hosts = [\"stats.lan\"]").unwrap();
+        assert_eq!(c.allowed_hosts, ["stats.lan"]);
         assert!(toml::from_str::<WebConfig>("body_limt = 5").is_err());
         assert!(toml::from_str::<WebConfig>("pull_timeout = \"soon\"").is_err());
     }

@@ -160,7 +160,12 @@ mod tests {
         ] {
             assert!(host_allowed(ok, &none), "{ok}");
         }
-        for bad in ["evil.example:8080", "evil.example", "localhost.evil.example", ""] {
+        for bad in [
+            "evil.example:8080",
+            "evil.example",
+            "localhost.evil.example",
+            "",
+        ] {
             assert!(!host_allowed(bad, &none), "{bad}");
         }
         assert!(host_allowed("Stats.Lan:8080", &["stats.lan".to_string()]));
@@ -181,7 +186,10 @@ mod tests {
         assert!(check_origin(&headers(&[("origin", "http://127.0.0.1:8080")]), host).is_ok());
         assert!(
             check_origin(
-                &headers(&[("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")]),
+                &headers(&[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "http://127.0.0.1:8080")
+                ]),
                 host
             )
             .is_ok()
@@ -192,6 +200,12 @@ mod tests {
         assert!(check_origin(&headers(&[("origin", "http://127.0.0.1:3000")]), host).is_err());
         assert!(check_origin(&headers(&[("sec-fetch-site", "cross-site")]), host).is_err());
         assert!(check_origin(&headers(&[("sec-fetch-site", "same-site")]), host).is_err());
-        assert!(check_origin(&headers(&[("origin", "http://a.example")]), Some("a.example:80")).is_ok());
+        assert!(
+            check_origin(
+                &headers(&[("origin", "http://a.example")]),
+                Some("a.example:80")
+            )
+            .is_ok()
+        );
     }
 }

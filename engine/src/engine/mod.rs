@@ -395,7 +395,10 @@ impl Engine {
             sh.counters
                 .refused_nonfinite
                 .fetch_add(nonfinite as u64, Ordering::Relaxed);
-            tracing::debug!(nonfinite, "samples refused: not finite, or would overflow a total");
+            tracing::debug!(
+                nonfinite,
+                "samples refused: not finite, or would overflow a total"
+            );
         }
         if let Some(ev) = event {
             // An error only means nobody is subscribed right now.

@@ -313,7 +313,10 @@ impl Statsd {
         if values().any(|m| m.kind == Kind::Counter && !(m.value / m.rate).is_finite()) {
             return Err(LineError::new(
                 Reject::BadValue,
-                format!("counter {} divided by its sample rate is not finite", short(&path)),
+                format!(
+                    "counter {} divided by its sample rate is not finite",
+                    short(&path)
+                ),
             ));
         }
         let mut gauges = Vec::new();
