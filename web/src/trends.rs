@@ -316,6 +316,12 @@ async fn import(
             .await
             .map_err(AppError::internal)?
             .map_err(trend_error)?;
+    // Counted with the engine's own future refusals: one counter for every ingest path.
+    t.app
+        .engine()
+        .counters()
+        .refused_future
+        .fetch_add(report.future, std::sync::atomic::Ordering::Relaxed);
     Ok(Json(ImportAnswer {
         imported: report.imported,
         skipped: report.skipped,
