@@ -146,6 +146,7 @@ impl Server {
                     }
                 };
             let state = AppState::new(engine.clone(), web, telemetry.clone())
+                .with_bind(local)
                 .with_view_store(Arc::new(store.clone()))
                 .with_log_sink(logs);
             let graphs = treestat_web::graphs::Graphs::new(state.clone(), store.clone());

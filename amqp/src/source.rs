@@ -41,7 +41,7 @@ const REASONS: &[&str] = &[
 ];
 
 /// Engine refusals, in [`ErrorKind`] order, also reject reasons.
-const ENGINE_KINDS: [ErrorKind; 7] = [
+const ENGINE_KINDS: [ErrorKind; 8] = [
     ErrorKind::BadDocument,
     ErrorKind::BadKey,
     ErrorKind::BadValue,
@@ -49,6 +49,7 @@ const ENGINE_KINDS: [ErrorKind; 7] = [
     ErrorKind::PushTooLarge,
     ErrorKind::TreeFull,
     ErrorKind::BadPattern,
+    ErrorKind::FutureTime,
 ];
 
 /// How far in the future a message's time stamp may be before it is ignored (seconds).

@@ -35,6 +35,19 @@ pub struct EngineConfig {
     /// Upper bound of the `/pull` log's memory in bytes (default 64 MiB; 16 bytes per
     /// changed leaf plus the markers). The oldest pushes go first when it is reached.
     pub pull_log_bytes: usize,
+    /// How far ahead of the server's clock a dated sample may be (default `"5m"`,
+    /// seconds or a duration). A later sample is refused and counted (`future`): one
+    /// sample dated in the year 33658 would otherwise freeze a gauge's `last` and move
+    /// the trend store's "now" past every real interval.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_future: Duration,
+}
+
+impl EngineConfig {
+    /// [`EngineConfig::max_future`] in whole seconds.
+    pub fn max_future_secs(&self) -> i64 {
+        i64::try_from(self.max_future.as_secs()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Default for EngineConfig {
@@ -48,6 +61,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             pull_log: 4096,
             pull_log_bytes: 64 << 20,
+            max_future: Duration::from_secs(300),
         }
     }
 }
@@ -185,5 +199,8 @@ mod tests {
         assert_eq!(c.actions[0].action, Action::Add);
         assert_eq!(c.limits.max_depth, 8);
         assert!(toml::from_str::<EngineConfig>("intervall = 5").is_err());
+        assert_eq!(EngineConfig::default().max_future_secs(), 300);
+        let c: EngineConfig = toml::from_str("max_future = \"1h\"").unwrap();
+        assert_eq!(c.max_future_secs(), 3600);
     }
 }

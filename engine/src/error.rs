@@ -25,6 +25,8 @@ pub enum ErrorKind {
     TreeFull,
     /// A query pattern does not parse.
     BadPattern,
+    /// A dated push lies further ahead of the server's clock than `engine.max_future`.
+    FutureTime,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::PushTooLarge => "push_too_large",
             ErrorKind::TreeFull => "tree_full",
             ErrorKind::BadPattern => "bad_pattern",
+            ErrorKind::FutureTime => "future_time",
         }
     }
 }

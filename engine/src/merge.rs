@@ -4,6 +4,12 @@
 //! Validation happened before the lock ([`PushDoc::validate`](crate::push::PushDoc),
 //! [`Batch::validate`](crate::push::Batch)); the count and the apply run under one
 //! write lock, so a push is applied whole or not at all.
+//!
+//! Values are the exception, by design: a sample that is not finite, whose fold would
+//! make a total or an interval sum non-finite (`1e308` added twice), or whose time
+//! stamp lies beyond `engine.max_future`, is skipped alone and counted in [`Touched`].
+//! Refusing the whole batch instead would let one sender drop every other sender's
+//! lines that a listener merged into the same batch.
 
 use std::collections::HashSet;
 
@@ -24,6 +30,10 @@ pub(crate) struct Touched {
     /// Samples and markers refused by a byte bound (`max_late_bytes`,
     /// `max_marker_bytes`), counted and told to the sender.
     pub(crate) dropped: usize,
+    /// Samples skipped: dated later than `max_ts`.
+    pub(crate) future: usize,
+    /// Samples skipped: not finite, or their fold would not be.
+    pub(crate) nonfinite: usize,
 }
 
 pub(crate) struct Merger<'a> {
@@ -32,7 +42,15 @@ pub(crate) struct Merger<'a> {
     pub(crate) rules: &'a [(Pattern, Action)],
     pub(crate) limits: &'a Limits,
     pub(crate) now: i64,
+    /// Latest time stamp accepted (`now + max_future`).
+    pub(crate) max_ts: i64,
     pub(crate) touched: Touched,
+}
+
+/// Whether adding `sum` to both sums keeps them finite (min, max and last of finite
+/// samples are finite; the mean follows the sum).
+fn fits(total: f64, interval: Option<f64>, sum: f64) -> bool {
+    (total + sum).is_finite() && interval.is_none_or(|i| (i + sum).is_finite())
 }
 
 impl Merger<'_> {
@@ -165,14 +183,26 @@ impl Merger<'_> {
         false
     }
 
+    /// The open interval's sum for a leaf, if the leaf has a point there.
+    fn interval_sum(&self, l: u32) -> Option<f64> {
+        let cur = self.tree.leaf_at(l).cur;
+        (cur != u32::MAX).then(|| self.open.points[cur as usize].1.sum)
+    }
+
     pub(crate) fn sample(&mut self, l: u32, v: f64, ts: i64) {
+        let late = self.open.is_late(ts);
+        let interval = if late { None } else { self.interval_sum(l) };
+        if !fits(self.tree.leaf_at(l).total.sum, interval, v) {
+            self.touched.nonfinite += 1;
+            return;
+        }
         let leaf = self.tree.leaf_mut(l);
         let newest = ts >= leaf.last_ts;
         leaf.total.add(v, newest);
         if newest {
             leaf.last_ts = ts;
         }
-        if self.open.is_late(ts) {
+        if late {
             self.open.late.push(LatePoint {
                 leaf: LeafId(l),
                 action: leaf.action,
@@ -225,7 +255,16 @@ impl Merger<'_> {
                 action,
                 ts,
             } => {
+                // Refused before the path is walked, so a refused sample creates no node.
+                if !value.is_finite() {
+                    self.touched.nonfinite += 1;
+                    return;
+                }
                 let ts = ts.unwrap_or(self.now);
+                if ts > self.max_ts {
+                    self.touched.future += 1;
+                    return;
+                }
                 if self.room_for(ts, 1) {
                     let l = self.path_leaf(path, *action);
                     self.sample(l, *value, ts);
@@ -236,6 +275,16 @@ impl Merger<'_> {
                 stats,
                 action,
             } => {
+                if stats.count == 0 {
+                    return;
+                }
+                let finite = [stats.sum, stats.min, stats.max, stats.last]
+                    .iter()
+                    .all(|v| v.is_finite());
+                if !finite {
+                    self.touched.nonfinite += usize::try_from(stats.count).unwrap_or(usize::MAX);
+                    return;
+                }
                 let l = self.path_leaf(path, *action);
                 self.merge_stats(l, stats);
             }
@@ -255,6 +304,14 @@ impl Merger<'_> {
 
     /// Merges samples folded elsewhere into a leaf, now.
     fn merge_stats(&mut self, l: u32, stats: &crate::Stats) {
+        if !fits(
+            self.tree.leaf_at(l).total.sum,
+            self.interval_sum(l),
+            stats.sum,
+        ) {
+            self.touched.nonfinite += usize::try_from(stats.count).unwrap_or(usize::MAX);
+            return;
+        }
         let now = self.now;
         let leaf = self.tree.leaf_mut(l);
         let newest = now >= leaf.last_ts;

@@ -461,10 +461,13 @@ impl Batch {
         self.updates.is_empty()
     }
 
-    /// Checks every path and value.
+    /// Checks every path: a bad key or depth refuses the whole batch, as it does a
+    /// JSON push (DESIGN.md §2). Values are not refused here: a sample that is not
+    /// finite (or would make a total non-finite) is skipped alone when merged, and
+    /// counted in [`PushSummary::refused_nonfinite`](crate::PushSummary).
     ///
     /// # Errors
-    /// `BadKey` naming the key, `BadValue` for a NaN or infinite sample, `TooDeep`.
+    /// `BadKey` naming the key, `TooDeep`.
     pub fn validate(&self, max_depth: usize) -> Result<(), Error> {
         for u in &self.updates {
             check_path(u.path())?;
@@ -472,22 +475,6 @@ impl Batch {
                 return Err(Error::new(
                     ErrorKind::TooDeep,
                     format!("path {:?} is deeper than {max_depth} levels", u.path()),
-                ));
-            }
-            let finite = match u {
-                Update::Sample { value, .. } => value.is_finite(),
-                Update::Stats { stats, .. } => {
-                    stats.count > 0
-                        && [stats.sum, stats.min, stats.max, stats.last]
-                            .iter()
-                            .all(|v| v.is_finite())
-                }
-                Update::Marker { .. } => true,
-            };
-            if !finite {
-                return Err(Error::new(
-                    ErrorKind::BadValue,
-                    format!("the value at {:?} is not a finite number", u.path()),
                 ));
             }
         }
@@ -546,8 +533,9 @@ mod tests {
         b.sample("a,\u{7}", 1.0, None);
         let e = b.validate(32).unwrap_err();
         assert!(e.message().contains("U+0007"), "{e}");
+        // A value is never a reason to refuse the batch: the merge skips it alone.
         let mut b = Batch::new();
         b.sample("a", f64::NAN, None);
-        assert_eq!(b.validate(32).unwrap_err().kind(), ErrorKind::BadValue);
+        assert!(b.validate(32).is_ok());
     }
 }

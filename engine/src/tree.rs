@@ -122,6 +122,11 @@ impl Tree {
         &mut self.leaves[i as usize]
     }
 
+    /// A leaf by index, known to exist.
+    pub(crate) fn leaf_at(&self, i: u32) -> &Leaf {
+        &self.leaves[i as usize]
+    }
+
     pub(crate) fn branch(&self, i: u32) -> &Branch {
         &self.branches[i as usize]
     }

@@ -288,5 +288,8 @@ fn folded_stats_merge_whole_and_keep_means_exact() {
     assert_eq!(q(&e, ""), rows(&[("hits", 5.0), ("lat", 45.0)]));
     let mut bad = treestat_engine::Batch::new();
     bad.stats("x", treestat_engine::Stats::EMPTY, None);
-    assert_eq!(e.apply(&bad).unwrap_err().kind(), ErrorKind::BadValue);
+    // No samples: nothing to merge, no node made, and no reason to refuse the batch
+    // (issue #12: values are skipped alone, never the batch).
+    assert_eq!(e.apply(&bad).unwrap().samples, 0);
+    assert!(e.leaf_at("x").is_none());
 }

@@ -91,13 +91,16 @@ impl Model {
         let Some(newest) = self.newest else {
             return Vec::new();
         };
+        // An attached store measures retention against the engine's clock (issue #12),
+        // which stands at the open interval's start here; data never runs ahead of it.
+        let now = newest.max(self.open);
         let retention = Retention::parse(RETENTION).unwrap();
         let archives = retention.archives();
         let a = archives
             .iter()
-            .find(|a| newest - a.span <= from)
+            .find(|a| now - a.span <= from)
             .unwrap_or(&archives[archives.len() - 1]);
-        let keep_from = newest - a.span;
+        let keep_from = now - a.span;
         let first = from.max(keep_from).div_euclid(a.step) * a.step;
         let n = (until - first + a.step - 1) / a.step;
         let p = i64::try_from(points).unwrap();

@@ -48,6 +48,11 @@ pub struct WebConfig {
     /// server stops waiting for them (default 3 s; the process should exit within 5 s).
     #[serde(deserialize_with = "de_duration")]
     pub shutdown_grace: Duration,
+    /// Host names (as in the `Host` header, without the port) the server answers to
+    /// besides `localhost` and IP literals, when it is bound to a loopback address
+    /// (default none). Any other name is answered 421: a web page whose DNS name was
+    /// rebound to 127.0.0.1 cannot reach the server. Not checked on other binds.
+    pub allowed_hosts: Vec<String>,
     /// Optional bearer token.
     pub auth: AuthConfig,
 }
@@ -66,6 +71,7 @@ impl Default for WebConfig {
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(3),
+            allowed_hosts: Vec::new(),
             auth: AuthConfig::default(),
         }
     }
@@ -97,6 +103,9 @@ mod tests {
         assert_eq!(c.auth.token.as_deref(), Some("s3cret"));
         assert!(c.auth.reads);
         assert_eq!(c.max_waiters, 1024, "unset keys keep their default");
+        assert!(c.allowed_hosts.is_empty());
+        let c: WebConfig = toml::from_str("allowed_hosts = [\"stats.lan\"]").unwrap();
+        assert_eq!(c.allowed_hosts, ["stats.lan"]);
         assert!(toml::from_str::<WebConfig>("body_limt = 5").is_err());
         assert!(toml::from_str::<WebConfig>("pull_timeout = \"soon\"").is_err());
     }

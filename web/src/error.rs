@@ -123,7 +123,8 @@ impl From<treestat_engine::Error> for AppError {
             | ErrorKind::BadKey
             | ErrorKind::BadValue
             | ErrorKind::TooDeep
-            | ErrorKind::BadPattern => StatusCode::BAD_REQUEST,
+            | ErrorKind::BadPattern
+            | ErrorKind::FutureTime => StatusCode::BAD_REQUEST,
             ErrorKind::PushTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TreeFull => StatusCode::INSUFFICIENT_STORAGE,
         };

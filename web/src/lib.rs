@@ -13,6 +13,7 @@ mod error;
 mod events;
 pub mod graphs;
 mod metrics;
+mod origin;
 pub mod pages;
 mod pull;
 mod push;
@@ -71,6 +72,7 @@ pub fn app_with(state: AppState, extra: Router) -> Router {
         .with_state(state.clone());
     api.merge(extra)
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), origin::same_origin))
         .layer(from_fn_with_state(state, auth::count))
 }
 

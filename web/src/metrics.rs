@@ -17,7 +17,7 @@ use treestat_engine::ErrorKind;
 use crate::state::AppState;
 
 /// Engine reject reasons in `ErrorKind` declaration order (the counters' index).
-const KINDS: [ErrorKind; 7] = [
+const KINDS: [ErrorKind; 8] = [
     ErrorKind::BadDocument,
     ErrorKind::BadKey,
     ErrorKind::BadValue,
@@ -25,6 +25,7 @@ const KINDS: [ErrorKind; 7] = [
     ErrorKind::PushTooLarge,
     ErrorKind::TreeFull,
     ErrorKind::BadPattern,
+    ErrorKind::FutureTime,
 ];
 
 /// Routes of this area.
@@ -84,6 +85,20 @@ pub fn render(state: &AppState) -> String {
         "counter",
         "Dated samples and markers refused by a byte bound (limits.max_late_bytes, limits.max_marker_bytes).",
         load(&c.dropped),
+    );
+    one(
+        &mut out,
+        "treestat_refused_future_total",
+        "counter",
+        "Samples and dated pushes refused for a time stamp beyond engine.max_future.",
+        load(&c.refused_future),
+    );
+    one(
+        &mut out,
+        "treestat_refused_nonfinite_total",
+        "counter",
+        "Samples refused because they, or their fold into a total, would not be finite.",
+        load(&c.refused_nonfinite),
     );
     family(
         &mut out,

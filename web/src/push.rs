@@ -44,6 +44,14 @@ pub struct PushAnswer {
     /// Dated samples and markers refused by a byte bound (the rest landed).
     #[serde(skip_serializing_if = "is_zero")]
     pub dropped: usize,
+    /// Samples skipped because their time stamp lies beyond `engine.max_future`
+    /// (shown only when some were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_future: usize,
+    /// Samples skipped because they, or their fold into a total, would not be a finite
+    /// number (shown only when some were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_nonfinite: usize,
     /// What the pipes made of access-log lines, when the push carried some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<LogAnswer>,
@@ -66,9 +74,12 @@ impl PushAnswer {
         self.markers += s.markers;
         self.new_nodes += s.new_nodes;
         self.dropped += s.dropped;
+        self.refused_future += s.refused_future;
+        self.refused_nonfinite += s.refused_nonfinite;
     }
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -186,6 +186,9 @@ pub(crate) struct Inner {
     pub(crate) streams: Slots,
     /// Cancelled when the server shuts down: long-polls answer and streams end.
     pub(crate) shutdown: CancellationToken,
+    /// The address the HTTP server is bound to, when known: on a loopback address the
+    /// `Host` header is checked (DNS rebinding).
+    pub(crate) bind: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -222,6 +225,7 @@ impl AppState {
                 waiters,
                 streams,
                 shutdown: CancellationToken::new(),
+                bind: None,
             }),
         }
     }
@@ -239,6 +243,14 @@ impl AppState {
     #[must_use]
     pub fn with_log_sink(self, sink: Arc<dyn LogSink>) -> AppState {
         self.edit(|i| i.log_sink = Some(sink))
+    }
+
+    /// The address the HTTP server is bound to. On a loopback address every request's
+    /// `Host` must be a loopback name, an IP literal or one of `web.allowed_hosts`, so
+    /// that a DNS name rebound to 127.0.0.1 cannot reach the server from a web page.
+    #[must_use]
+    pub fn with_bind(self, addr: std::net::SocketAddr) -> AppState {
+        self.edit(|i| i.bind = Some(addr))
     }
 
     /// Where saved views are kept. Without one `/api/views` answers 501.

@@ -273,8 +273,14 @@ struct ImportParams {
 /// What `/import` answers.
 #[derive(Debug, Serialize)]
 struct ImportAnswer {
+    /// Samples stored, that can be read back.
     imported: u64,
+    /// Lines skipped (bad, or `future`).
     skipped: u64,
+    /// Lines dated beyond the server's clock plus `engine.max_future`.
+    future: u64,
+    /// Samples older than the longest archive's span: not stored.
+    outside_retention: u64,
     errors: Vec<ImportLineError>,
 }
 
@@ -317,9 +323,17 @@ async fn import(
             .await
             .map_err(AppError::internal)?
             .map_err(trend_error)?;
+    // Counted with the engine's own future refusals: one counter for every ingest path.
+    t.app
+        .engine()
+        .counters()
+        .refused_future
+        .fetch_add(report.future, std::sync::atomic::Ordering::Relaxed);
     Ok(Json(ImportAnswer {
         imported: report.imported,
         skipped: report.skipped,
+        future: report.future,
+        outside_retention: report.outside_retention,
         errors: report
             .errors
             .into_iter()

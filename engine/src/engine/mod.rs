@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 
 use crate::Action;
 use crate::config::EngineConfig;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::interval::{
     Clock, ClosedInterval, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
 };
@@ -47,6 +47,11 @@ pub struct PushSummary {
     /// Samples and markers refused by a byte bound (`limits.max_late_bytes`,
     /// `limits.max_marker_bytes`); the rest of the push landed.
     pub dropped: usize,
+    /// Samples skipped because their time stamp lies beyond `engine.max_future`.
+    pub refused_future: usize,
+    /// Samples skipped because they, or their fold into a total or interval sum,
+    /// would not be a finite number.
+    pub refused_nonfinite: usize,
 }
 
 /// One applied push, as `/pull` waiters see it.
@@ -70,12 +75,16 @@ pub struct EngineCounters {
     /// Samples merged.
     pub samples: AtomicU64,
     /// Pushes refused, per [`ErrorKind`](crate::ErrorKind) in its declaration order.
-    pub rejects: [AtomicU64; 7],
+    pub rejects: [AtomicU64; 8],
     /// Intervals closed.
     pub intervals: AtomicU64,
     /// Samples and markers refused by a byte bound (dated samples past
     /// `limits.max_late_bytes`, markers past `limits.max_marker_bytes`).
     pub dropped: AtomicU64,
+    /// Samples (and dated pushes) refused for a time stamp beyond `engine.max_future`.
+    pub refused_future: AtomicU64,
+    /// Samples refused because they, or their fold into a total, would not be finite.
+    pub refused_nonfinite: AtomicU64,
 }
 
 /// A point-in-time view of the engine's size.
@@ -249,6 +258,40 @@ impl Engine {
         self.shared.clock.now()
     }
 
+    /// The engine's clock (the trend store reads "now" from the same one).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.shared.clock.clone()
+    }
+
+    /// Refuses a push document dated beyond `engine.max_future` (whole: a JSON push is
+    /// all or nothing). Listeners that gather several documents call this per line so
+    /// that one bad line does not refuse the others.
+    ///
+    /// # Errors
+    /// `FutureTime`, naming the time stamp and the server's clock.
+    pub fn check_time(&self, doc: &PushDoc) -> Result<(), Error> {
+        let now = self.now();
+        let max = now.saturating_add(self.shared.config.max_future_secs());
+        match doc.trees.iter().filter_map(|t| t.ts).find(|&ts| ts > max) {
+            Some(ts) => {
+                self.shared
+                    .counters
+                    .refused_future
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(self.reject(Error::new(
+                    ErrorKind::FutureTime,
+                    format!(
+                        "timestamp {ts} is {}s ahead of the server's clock ({now}); \
+                         engine.max_future allows {}s",
+                        ts - now,
+                        self.shared.config.max_future_secs()
+                    ),
+                )))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Counters for `/metrics`.
     pub fn counters(&self) -> &EngineCounters {
         &self.shared.counters
@@ -269,11 +312,14 @@ impl Engine {
         self.push_doc(&doc)
     }
 
-    /// Merges a parsed, validated push document, all or nothing.
+    /// Merges a parsed, validated push document, all or nothing; only a sample whose
+    /// fold would not be finite is skipped alone (counted in the summary).
     ///
     /// # Errors
-    /// `PushTooLarge` or `TreeFull` when the push would pass a node limit.
+    /// `PushTooLarge` or `TreeFull` when the push would pass a node limit;
+    /// `FutureTime` for a `timestamp` beyond `engine.max_future`.
     pub fn push_doc(&self, doc: &PushDoc) -> Result<PushSummary, Error> {
+        self.check_time(doc)?;
         self.merge_with(
             doc.max_new_nodes(),
             |tree| {
@@ -292,7 +338,9 @@ impl Engine {
         )
     }
 
-    /// Merges flat updates, all or nothing.
+    /// Merges flat updates, all or nothing as to keys and limits. A sample that is not
+    /// finite, would make a total non-finite, or is dated beyond `engine.max_future`
+    /// is skipped alone and counted in the summary; the other updates land.
     ///
     /// # Errors
     /// `BadKey`, `BadValue`, `TooDeep` naming the update; `PushTooLarge`, `TreeFull`.
@@ -333,6 +381,7 @@ impl Engine {
             rules: &sh.rules,
             limits: &sh.config.limits,
             now,
+            max_ts: now.saturating_add(sh.config.max_future_secs()),
             touched: Touched::default(),
         };
         m.check_room(upper, exact).map_err(|e| self.reject(e))?;
@@ -342,6 +391,8 @@ impl Engine {
             samples,
             markers,
             dropped,
+            future,
+            nonfinite,
         } = m.touched;
         leaves.sort_unstable();
         leaves.dedup();
@@ -351,6 +402,8 @@ impl Engine {
             markers: markers.len(),
             new_nodes: st.tree.node_count() - before,
             dropped,
+            refused_future: future,
+            refused_nonfinite: nonfinite,
         };
         for mk in &markers {
             st.keep_marker(mk.clone(), &sh.config.limits);
@@ -384,6 +437,20 @@ impl Engine {
         sh.counters
             .samples
             .fetch_add(summary.samples as u64, Ordering::Relaxed);
+        if future > 0 {
+            sh.counters
+                .refused_future
+                .fetch_add(future as u64, Ordering::Relaxed);
+        }
+        if nonfinite > 0 {
+            sh.counters
+                .refused_nonfinite
+                .fetch_add(nonfinite as u64, Ordering::Relaxed);
+            tracing::debug!(
+                nonfinite,
+                "samples refused: not finite, or would overflow a total"
+            );
+        }
         if let Some(ev) = event {
             // An error only means nobody is subscribed right now.
             let _ = sh.pushes_tx.send(ev);

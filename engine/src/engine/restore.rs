@@ -9,19 +9,27 @@ use crate::tree::ROOT;
 
 impl Engine {
     /// Restores leaves (totals and action) from a snapshot, as after a restart.
-    /// Existing leaves at those paths are replaced. Paths that break the key rules are
-    /// skipped and counted in the returned number.
+    /// Existing leaves at those paths are replaced. Paths that break the key rules, and
+    /// totals that are not finite (stored before overflowing folds were refused), are
+    /// skipped and counted in the returned number. A newest-sample time beyond
+    /// `engine.max_future` (stored before future samples were refused) is brought back
+    /// to now, so the leaf's `last` follows new samples again.
     pub fn restore<I>(&self, leaves: I) -> usize
     where
         I: IntoIterator<Item = (String, Action, Stats, i64)>,
     {
         let mut skipped = 0;
+        let now = self.now();
+        let max_ts = now.saturating_add(self.shared.config.max_future_secs());
         let mut st = self.shared.state.write();
         for (path, action, total, last_ts) in leaves {
-            if crate::path::check_path(&path).is_err() {
+            let finite = [total.sum, total.last].iter().all(|v| v.is_finite())
+                && (total.count == 0 || (total.min.is_finite() && total.max.is_finite()));
+            if crate::path::check_path(&path).is_err() || !finite {
                 skipped += 1;
                 continue;
             }
+            let last_ts = if last_ts > max_ts { now } else { last_ts };
             let keys: Vec<&str> = path.split(',').collect();
             let mut b = ROOT;
             for k in &keys[..keys.len() - 1] {

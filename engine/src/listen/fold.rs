@@ -8,7 +8,9 @@
 //! interval aggregates and `last` are the same), for one walk per distinct name.
 //!
 //! Updates keep the order of their name's first appearance; time-stamped samples and
-//! markers are left as they are, in place.
+//! markers are left as they are, in place. A sample whose fold would make the sum
+//! non-finite (`1e308` twice) starts a new update instead, so the engine can refuse
+//! that one sample alone rather than the folded whole.
 
 use std::collections::HashMap;
 
@@ -28,7 +30,11 @@ pub(crate) fn fold(batch: Batch) -> Batch {
                 ts: None,
             } => {
                 let key = (path, action);
-                if let Some(&i) = slots.get(&key) {
+                let fits = |i: usize| match &out[i] {
+                    Update::Stats { stats, .. } => (stats.sum + value).is_finite(),
+                    _ => false,
+                };
+                if let Some(&i) = slots.get(&key).filter(|&&i| fits(i)) {
                     if let Update::Stats { stats, .. } = &mut out[i] {
                         stats.add(value, true);
                     }

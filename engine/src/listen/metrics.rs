@@ -37,11 +37,13 @@ pub enum Reject {
     IdleReclaimed,
     /// A StatsD set member past `statsd_set_members`, or a set past `statsd_sets`.
     SetFull,
+    /// A time stamp later than the server's clock plus `engine.max_future`.
+    FutureTime,
 }
 
 impl Reject {
     /// Every reason, in declaration order.
-    pub const ALL: [Reject; 14] = [
+    pub const ALL: [Reject; 15] = [
         Reject::LineTooLong,
         Reject::DatagramTooLarge,
         Reject::BadUtf8,
@@ -56,6 +58,7 @@ impl Reject {
         Reject::IdleTimeout,
         Reject::IdleReclaimed,
         Reject::SetFull,
+        Reject::FutureTime,
     ];
 
     /// The stable label value.
@@ -75,6 +78,7 @@ impl Reject {
             Reject::IdleTimeout => "idle_timeout",
             Reject::IdleReclaimed => "idle_reclaimed",
             Reject::SetFull => "set_full",
+            Reject::FutureTime => "future_time",
         }
     }
 }
@@ -88,6 +92,7 @@ impl From<ErrorKind> for Reject {
             ErrorKind::TooDeep => Reject::TooDeep,
             ErrorKind::PushTooLarge => Reject::PushTooLarge,
             ErrorKind::TreeFull => Reject::TreeFull,
+            ErrorKind::FutureTime => Reject::FutureTime,
         }
     }
 }
@@ -177,6 +182,16 @@ impl ListenerMetrics {
     /// Counts `n` refusals at once (a refused batch).
     pub fn reject_n(&self, reason: Reject, n: u64) {
         self.rejects[reason as usize].add(n);
+    }
+
+    /// Counts what the engine skipped alone in a merge that otherwise landed.
+    pub fn refused(&self, s: &crate::PushSummary) {
+        if s.refused_nonfinite > 0 {
+            self.reject_n(Reject::BadValue, s.refused_nonfinite as u64);
+        }
+        if s.refused_future > 0 {
+            self.reject_n(Reject::FutureTime, s.refused_future as u64);
+        }
     }
 
     /// Refusals for one reason so far.

@@ -308,6 +308,17 @@ impl Statsd {
                 ));
             }
         }
+        // `1e308|c|@0.5` counts 1e308 / 0.5 = inf: refused here, alone, so it never
+        // reaches a batch (or a fold) with other senders' lines.
+        if values().any(|m| m.kind == Kind::Counter && !(m.value / m.rate).is_finite()) {
+            return Err(LineError::new(
+                Reject::BadValue,
+                format!(
+                    "counter {} divided by its sample rate is not finite",
+                    short(&path)
+                ),
+            ));
+        }
         let mut gauges = Vec::new();
         let mut cur: Option<f64> = None;
         for m in values().filter(|m| m.kind == Kind::Gauge) {

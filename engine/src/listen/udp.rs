@@ -3,7 +3,9 @@
 //!
 //! For speed, each wake-up drains up to `max_batch` waiting datagrams without blocking
 //! and merges everything valid in them with one engine call (one write lock). Lines
-//! are validated before they join the batch, so a bad line never fails the good ones;
+//! are validated before they join the batch, so a bad line never fails the good ones
+//! (a value that only overflows once folded into a total is skipped alone by the
+//! engine and counted as `bad_value`; a sample dated too far ahead as `future_time`);
 //! if the merged batch is still refused (a node limit), it is split and retried so
 //! that only the part that does not fit is lost, and that part is counted.
 
@@ -62,7 +64,12 @@ pub async fn serve(
                         })
                         .and_then(|l| simplestats::parse_line(l, depth));
                     match parsed {
-                        Ok(Line::Tree(doc)) => trees.extend(doc.trees),
+                        // Checked per line: the trees of many datagrams merge as one
+                        // push, which a future `timestamp` would refuse whole.
+                        Ok(Line::Tree(doc)) => match engine.check_time(&doc) {
+                            Ok(()) => trees.extend(doc.trees),
+                            Err(e) => metrics.reject(e.kind().into()),
+                        },
                         Ok(Line::Tuple { path, ts, value }) => {
                             tuples.sample_at(&path, ts, value, None);
                         }
@@ -198,6 +205,7 @@ fn push_trees(engine: &Engine, mut doc: PushDoc, metrics: &ListenerMetrics) {
         Ok(s) => {
             metrics.pushes.inc();
             metrics.samples.add(s.samples as u64);
+            metrics.refused(&s);
         }
         Err(e) if e.kind() == ErrorKind::PushTooLarge && doc.trees.len() > 1 => {
             let tail = doc.trees.split_off(doc.trees.len() / 2);
@@ -214,6 +222,7 @@ pub(crate) fn apply_split(engine: &Engine, batch: Batch, metrics: &ListenerMetri
         Ok(s) => {
             metrics.pushes.inc();
             metrics.samples.add(s.samples as u64);
+            metrics.refused(&s);
         }
         Err(e) if e.kind() == ErrorKind::PushTooLarge && batch.len() > 1 => {
             let mut head = batch.updates;

@@ -80,7 +80,7 @@ type ChunkId = (u8, u32, i64);
 
 fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let _w = core.write_lock.lock();
-    let newest = core.newest();
+    let newest = core.retention_now();
     if newest == i64::MIN {
         return Ok(CompactStats::default());
     }
@@ -205,7 +205,7 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
 /// that straddles the boundary are dropped when that chunk is next rewritten; reads
 /// never return them (they filter by span), so they have left the archive already.
 fn expire(core: &Core) -> Result<usize> {
-    let newest = core.newest();
+    let newest = core.retention_now();
     if newest == i64::MIN {
         return Ok(0);
     }

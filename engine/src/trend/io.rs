@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read, Write};
+use std::sync::atomic::Ordering;
 
 use super::blob::chunk_key;
 use super::compact::chunk_start;
@@ -49,14 +50,20 @@ pub struct LineError {
     pub message: String,
 }
 
-/// What an import did (serializes as `{"imported", "skipped", "errors": [{"line",
-/// "message"}]}` for `POST /import`).
+/// What an import did (serializes as `{"imported", "skipped", "future",
+/// "outside_retention", "errors": [{"line", "message"}]}` for `POST /import`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
-    /// Samples stored.
+    /// Samples stored (and readable back).
     pub imported: u64,
-    /// Lines skipped (all of them, also those beyond `errors`).
+    /// Lines skipped (all of them, also those beyond `errors`), including `future`.
     pub skipped: u64,
+    /// Lines refused because their time lies beyond the store's clock plus
+    /// `engine.max_future` (also counted in `skipped`).
+    pub future: u64,
+    /// Well-formed samples older than the longest archive's span: not stored, since
+    /// nothing could read them back (not counted in `imported`).
+    pub outside_retention: u64,
     /// The first [`MAX_REPORTED`] skipped lines with their reason.
     pub errors: Vec<LineError>,
 }
@@ -154,6 +161,17 @@ impl TrendStore {
                 continue;
             }
             match parse_line(text, format) {
+                Ok((_, ts, _)) if ts > self.inner.core.horizon() => {
+                    report.future += 1;
+                    reject(
+                        &mut report,
+                        no,
+                        format!(
+                            "time {ts} is more than {}s ahead of the server's clock",
+                            self.inner.core.max_future.load(Ordering::Relaxed)
+                        ),
+                    );
+                }
                 Ok((path, ts, v)) => {
                     batch.entry(path).or_default().push((ts, v));
                     buffered += 1;
@@ -161,11 +179,11 @@ impl TrendStore {
                 Err(msg) => reject(&mut report, no, msg),
             }
             if buffered >= IMPORT_BATCH {
-                report.imported += self.import_batch(&mut batch, action)?;
+                self.import_batch(&mut batch, action, &mut report)?;
                 buffered = 0;
             }
         }
-        report.imported += self.import_batch(&mut batch, action)?;
+        self.import_batch(&mut batch, action, &mut report)?;
         self.inner.core.storage.flush()?;
         Ok(report)
     }
@@ -174,18 +192,22 @@ impl TrendStore {
         &self,
         batch: &mut HashMap<String, Vec<(i64, f64)>>,
         action: Action,
-    ) -> Result<u64> {
-        let mut n = 0;
+        report: &mut ImportReport,
+    ) -> Result<()> {
         for (path, samples) in batch.drain() {
-            n += self.import_compacted(&path, action, &samples)?;
+            let (stored, outside) = self.import_series(&path, action, &samples)?;
+            report.imported += stored;
+            report.outside_retention += outside;
         }
-        Ok(n)
+        Ok(())
     }
 
     /// The bulk path: folds `samples` (`(time, value)`, any order) of one series into
     /// the chunks of every archive in one transaction. A new series gets `action`;
-    /// an existing one keeps its own. Does not flush (call [`TrendStore::flush`]).
-    /// Returns the samples stored.
+    /// an existing one keeps its own. Samples beyond the store's clock plus
+    /// `max_future` are left out (they would move "now" for retention), and so are
+    /// samples older than every archive's span. Does not flush (call
+    /// [`TrendStore::flush`]). Returns the samples stored.
     ///
     /// # Errors
     /// `BadQuery` for a path that breaks the key rules; `Storage`, `Corrupt`.
@@ -195,12 +217,30 @@ impl TrendStore {
         action: Action,
         samples: &[(i64, f64)],
     ) -> Result<u64> {
+        Ok(self.import_series(path, action, samples)?.0)
+    }
+
+    /// As [`TrendStore::import_compacted`]: `(stored, older than retention)`.
+    fn import_series(
+        &self,
+        path: &str,
+        action: Action,
+        samples: &[(i64, f64)],
+    ) -> Result<(u64, u64)> {
         crate::path::check_path(path)
             .map_err(|e| TrendError::bad_query(e.message().to_string()))?;
-        if samples.is_empty() {
-            return Ok(0);
-        }
         let core = &*self.inner.core;
+        let horizon = core.horizon();
+        let kept: Vec<(i64, f64)>;
+        let samples = if samples.iter().any(|s| s.0 > horizon) {
+            kept = samples.iter().copied().filter(|s| s.0 <= horizon).collect();
+            &kept[..]
+        } else {
+            samples
+        };
+        if samples.is_empty() {
+            return Ok((0, 0));
+        }
         let (id, fresh) = core.index.write().intern(path);
         let step0 = core.cfg.retention.archives()[0].step;
         if let Some(max_ts) = samples.iter().map(|s| s.0).max() {
@@ -208,7 +248,7 @@ impl TrendStore {
             core.bump_newest(t.saturating_add(step0));
         }
         let _w = core.write_lock.lock();
-        let mut ops = fold_samples(core, id, action, samples)?;
+        let (mut ops, outside) = fold_samples(core, id, action, samples)?;
         if fresh {
             ops.push(Op::Put(
                 Space::Paths,
@@ -218,14 +258,20 @@ impl TrendStore {
         }
         ops.push(core.newest_op());
         core.storage.apply(ops)?;
-        Ok(samples.len() as u64)
+        Ok((samples.len() as u64 - outside, outside))
     }
 }
 
-/// Chunk writes that fold one series' samples into every archive.
+/// Chunk writes that fold one series' samples into every archive, and how many
+/// samples no archive keeps (older than the longest span).
 /// Time-sorted input (the usual case) folds in one linear pass per archive; other
 /// input is sorted first (stably, so equal times keep their order for `last`).
-fn fold_samples(core: &Core, id: u32, action: Action, samples: &[(i64, f64)]) -> Result<Vec<Op>> {
+fn fold_samples(
+    core: &Core,
+    id: u32,
+    action: Action,
+    samples: &[(i64, f64)],
+) -> Result<(Vec<Op>, u64)> {
     let sorted;
     let samples = if samples.is_sorted_by_key(|s| s.0) {
         samples
@@ -235,8 +281,9 @@ fn fold_samples(core: &Core, id: u32, action: Action, samples: &[(i64, f64)]) ->
         sorted = v;
         &sorted
     };
-    let newest = core.newest();
+    let newest = core.retention_now();
     let mut ops = Vec::new();
+    let mut kept_by_any = vec![false; samples.len()];
     for (a, arch) in core.cfg.retention.archives().iter().enumerate() {
         let a = u8::try_from(a).unwrap_or(u8::MAX);
         let keep_from = newest.saturating_sub(arch.span);
@@ -250,11 +297,12 @@ fn fold_samples(core: &Core, id: u32, action: Action, samples: &[(i64, f64)]) ->
                 .and_modify(|x| x.merge(&agg))
                 .or_insert(agg);
         };
-        for &(ts, v) in samples {
+        for (i, &(ts, v)) in samples.iter().enumerate() {
             let bucket = ts.div_euclid(arch.step) * arch.step;
             if bucket.saturating_add(arch.step) <= keep_from {
                 continue;
             }
+            kept_by_any[i] = true;
             let agg = Agg::of(Stats::one(v), ts);
             match &mut run {
                 Some((b, acc)) if *b == bucket => acc.merge(&agg),
@@ -288,7 +336,8 @@ fn fold_samples(core: &Core, id: u32, action: Action, samples: &[(i64, f64)]) ->
             ops.push(Op::Put(Space::Chunks, key.to_vec(), chunk.encode()));
         }
     }
-    Ok(ops)
+    let outside = kept_by_any.iter().filter(|k| !**k).count() as u64;
+    Ok((ops, outside))
 }
 
 fn reject(report: &mut ImportReport, line: u64, message: String) {

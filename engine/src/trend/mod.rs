@@ -10,9 +10,14 @@
 //! per-series chunks, one set per retention archive, in one transaction that also
 //! deletes the blobs, and drops chunks that fell out of an archive's span.
 //!
-//! "Now" for retention and compaction is the end of the newest interval the store has
-//! seen (data time), so a store that receives nothing keeps what it has, and tests on
-//! a manual clock behave like production.
+//! "Now" for retention and compaction is the wall clock of the engine the store is
+//! attached to (tests drive a [`ManualClock`](crate::ManualClock)), so an import
+//! older than retention is known as such at once; a store used without an engine (a
+//! tool's, a test's) goes by data time, the end of the newest interval it has seen.
+//! The newest mark itself never passes the clock plus `engine.max_future`: before,
+//! one imported sample dated in the year 33658 moved "now" there and every real point
+//! fell out of retention, even after a restart; a store that already holds such a
+//! mark reads again, and the healed mark is written back at the next write.
 //!
 //! The storage sits behind the [`Storage`] trait; sled is one implementation, a
 //! `BTreeMap` the other.
@@ -34,7 +39,7 @@ mod writer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 
@@ -52,7 +57,7 @@ use blob::{IntervalBlob, Rec};
 use index::Index;
 use writer::Msg;
 
-use crate::{ClosedInterval, Engine, IntervalSink};
+use crate::{Clock, ClosedInterval, Engine, IntervalSink, SystemClock};
 
 /// Longest metadata key in bytes.
 pub const MAX_META_KEY: usize = 1024;
@@ -77,11 +82,47 @@ pub(crate) struct Core {
     persisted_cv: Condvar,
     /// Points or writes the store had to drop (unknown leaf, storage failure).
     dropped: AtomicU64,
+    /// Where the store reads the wall clock (the engine's once attached).
+    clock: RwLock<Arc<dyn Clock>>,
+    /// How far ahead of the clock data may be (seconds; the engine's `max_future`).
+    max_future: AtomicI64,
+    /// Whether a clock was given ([`TrendStore::attach`], [`TrendStore::set_clock`]):
+    /// retention then follows it.
+    clocked: AtomicBool,
 }
 
+/// `engine.max_future`'s default, for a store not attached to an engine.
+const DEFAULT_MAX_FUTURE: i64 = 300;
+
 impl Core {
+    /// The latest time the store accepts: its clock plus `max_future`.
+    fn horizon(&self) -> i64 {
+        self.clock
+            .read()
+            .now()
+            .saturating_add(self.max_future.load(Ordering::Relaxed))
+    }
+
+    /// "Now" for retention: the end of the newest stored interval, capped at
+    /// [`Core::horizon`] so that no stored sample can move it past the clock.
     fn newest(&self) -> i64 {
-        self.newest.load(Ordering::SeqCst)
+        let n = self.newest.load(Ordering::SeqCst);
+        if n == i64::MIN {
+            return n;
+        }
+        n.min(self.horizon())
+    }
+
+    /// "Now" for retention and compaction: on a store with a clock (attached to an
+    /// engine), the clock, or the newest interval if that is ahead (by less than
+    /// `max_future`); on a store without one (a tool's, a test's), [`Core::newest`].
+    fn retention_now(&self) -> i64 {
+        let n = self.newest();
+        if self.clocked.load(Ordering::Relaxed) {
+            n.max(self.clock.read().now())
+        } else {
+            n
+        }
     }
 
     fn bump_newest(&self, end: i64) {
@@ -214,6 +255,9 @@ impl TrendStore {
             persisted: Mutex::new(newest),
             persisted_cv: Condvar::new(),
             dropped: AtomicU64::new(0),
+            clock: RwLock::new(Arc::new(SystemClock)),
+            max_future: AtomicI64::new(DEFAULT_MAX_FUTURE),
+            clocked: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::sync_channel(cfg.queue);
         let writer = writer::spawn(core.clone(), rx, totals)?;
@@ -243,9 +287,20 @@ impl TrendStore {
     /// only the channel, so dropping every `TrendStore` handle still shuts the store
     /// down (later intervals are then logged as lost).
     pub fn attach(&self, engine: &Engine) {
+        self.set_clock(engine.clock(), engine.config().max_future_secs());
         engine.add_sink(Arc::new(StoreSink {
             tx: self.inner.tx.clone(),
         }));
+    }
+
+    /// Sets where the store reads the time and how far ahead of it data may be
+    /// (seconds): the cap on "now" for retention and the import's refusal of future
+    /// samples. [`TrendStore::attach`] sets the engine's; tests drive a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn set_clock(&self, clock: Arc<dyn Clock>, max_future: i64) {
+        *self.core().clock.write() = clock;
+        self.core().max_future.store(max_future, Ordering::Relaxed);
+        self.core().clocked.store(true, Ordering::Relaxed);
     }
 
     /// Waits until every interval handed over so far is written and flushed.
@@ -278,7 +333,8 @@ impl TrendStore {
         true
     }
 
-    /// End of the newest interval the store knows (its "now" for retention).
+    /// End of the newest interval the store knows, capped at its clock plus
+    /// `max_future` (its "now" for retention).
     pub fn newest(&self) -> Option<i64> {
         let n = self.core().newest();
         (n != i64::MIN).then_some(n)

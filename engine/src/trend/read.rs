@@ -73,7 +73,7 @@ impl TrendStore {
         if ids.is_empty() || newest == i64::MIN {
             return Ok(Vec::new());
         }
-        let (archive, step, keep_from) = choose_archive(core, from, newest);
+        let (archive, step, keep_from) = choose_archive(core, from, core.retention_now());
         let lo = from.max(keep_from);
         let first_bucket = lo.div_euclid(step) * step;
         if first_bucket >= until {

@@ -28,11 +28,13 @@ impl Agg {
         Agg { stats, src }
     }
 
-    /// Folds `other` in under `action`.
+    /// Folds `other` in under `action`. The sum saturates at `±f64::MAX` rather than
+    /// overflow: a bucket folding many intervals near `1e307` would otherwise store
+    /// an infinity (and a later fold a NaN) that reads back as `null`.
     pub fn merge(&mut self, other: &Agg) {
         let s = &mut self.stats;
         let o = &other.stats;
-        s.sum += o.sum;
+        s.sum = saturating_sum(s.sum, o.sum);
         s.count += o.count;
         s.min = s.min.min(o.min);
         s.max = s.max.max(o.max);
@@ -103,6 +105,16 @@ impl Agg {
             _ => p.ts,
         };
         Agg { stats, src }
+    }
+}
+
+/// `a + b`, held at `±f64::MAX` when the exact sum is out of range (finite inputs).
+fn saturating_sum(a: f64, b: f64) -> f64 {
+    let t = a + b;
+    if t.is_infinite() && a.is_finite() && b.is_finite() {
+        f64::MAX.copysign(t)
+    } else {
+        t
     }
 }
 
