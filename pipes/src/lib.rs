@@ -18,4 +18,6 @@ pub mod python;
 pub mod tail;
 
 pub use error::{Error, ErrorKind};
-pub use pipeline::{LineOutcome, PipeConfig, PipeSpec, Pipeline, PipelineConfig};
+pub use pipeline::{
+    LineOutcome, PipeConfig, PipeSpec, PipeTrouble, Pipeline, PipelineConfig, Troubles,
+};
