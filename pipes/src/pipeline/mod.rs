@@ -119,11 +119,15 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// Builds one pipe from its config: a built-in, `native` or `python`.
+/// Builds one pipe from its config: a built-in, `native` or `python`, in process or
+/// (`isolate = true`) in a child process.
 ///
 /// # Errors
 /// Unknown pipe names and pipes that fail to build.
 pub fn build_pipe(cfg: &PipeConfig) -> Result<Box<dyn Pipe>, Error> {
+    if cfg.isolate {
+        return crate::isolate::IsolatedPipe::from_config(cfg).map(|p| Box::new(p) as _);
+    }
     if let Some(p) = crate::builtin::build(cfg) {
         return p.map_err(|e| Error::new(ErrorKind::PipeInit, e.0));
     }
