@@ -701,3 +701,44 @@ fn an_isolated_native_pipe_that_segfaults_is_restarted_and_the_server_keeps_serv
         "the plugin's stdout reaches the log"
     );
 }
+
+/// Issue 12: the same script that loops forever, isolated: its child is killed or
+/// ends itself at the budget, the pipe is restarted rather than taken out, and the
+/// server goes on (other pipes' lines land while it is down).
+#[test]
+fn an_isolated_python_pipe_that_loops_forever_is_killed_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let forever = dir.path().join("forever.py");
+    std::fs::write(
+        &forever,
+        "def process(fields):\n    while True:\n        pass\n\ndef result():\n    return {}\n",
+    )
+    .unwrap();
+    let conf = format!(
+        "[accesslog]\nformat = \"peach\"\npipes = [\"status\", \
+         {{ pipe = \"python\", path = {forever:?}, batch = 1, budget = \"1s\", isolate = true }}]\n"
+    );
+    let (mut child, base, log) = spawn_server(&conf, dir.path());
+    let (status, body) = post_lines(&base, PEACH);
+    assert_eq!(status, 200, "{body}");
+    eventually("the stuck child is counted lost", || {
+        post_lines(&base, PEACH);
+        metric_line(&base, "forever", "killed").unwrap_or(0.0)
+            + metric_line(&base, "forever", "crashes").unwrap_or(0.0)
+            >= 1.0
+    });
+    eventually("the child is restarted", || {
+        post_lines(&base, PEACH);
+        metric_line(&base, "forever", "restarts").unwrap_or(0.0) >= 1.0
+    });
+    assert!(
+        metric_line(&base, "forever", "taken_out").is_none(),
+        "restarted, not taken out"
+    );
+    let status = get(&base, "status,2xx,200");
+    assert!(status[0][1].as_f64().unwrap() >= 4.0, "{status}");
+    let exit = terminate(&mut child);
+    assert!(exit.success(), "exit status {exit:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("isolated pipe down"), "{text}");
+}

@@ -251,6 +251,35 @@ mod tests {
         assert!(toml::from_str::<PipelineConfig>("pipes = [3]").is_err());
     }
 
+    /// The pipe-table example commented in conf/treestat.toml parses, every key in it.
+    #[test]
+    fn the_documented_pipe_keys_parse() {
+        let conf = include_str!("../../../conf/treestat.toml");
+        let line = conf
+            .lines()
+            .find_map(|l| l.strip_prefix("# pipes = ["))
+            .expect("conf/treestat.toml documents the pipe table");
+        let cfg: PipelineConfig = toml::from_str(&format!("pipes = [{line}")).unwrap();
+        let py = cfg.pipes[1].to_config();
+        assert_eq!(py.budget, Some(Duration::from_secs(5)));
+        assert!(!py.isolate);
+        let d = PipeSpec::Name("x".into()).to_config();
+        assert_eq!((d.budget(), d.isolate), (DEFAULT_BUDGET, false));
+        let iso: PipelineConfig = toml::from_str(
+            r#"pipes = [{ pipe = "native", path = "x.so", isolate = true, budget = "250ms" }]"#,
+        )
+        .unwrap();
+        let iso = iso.pipes[0].to_config();
+        assert_eq!(
+            (iso.isolate, iso.budget()),
+            (true, Duration::from_millis(250))
+        );
+        assert!(
+            toml::from_str::<PipelineConfig>(r#"pipes = [{ pipe = "python", budget = "soon" }]"#)
+                .is_err()
+        );
+    }
+
     #[test]
     fn cli_lists() {
         let c = PipelineConfig::from_cli("a", "common", "ua, geo=/x.mmdb").unwrap();
