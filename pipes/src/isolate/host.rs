@@ -10,7 +10,7 @@
 use super::proto::{self, Hello};
 use crate::pipeline::build_pipe;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use treestat_pipe_api::{Action, Emit, Pipe, PipeHealth, Record, Schema};
 
 /// The exit status of a host whose pipe failed for good (a Python pipe over budget).
@@ -34,7 +34,7 @@ fn take_stdout() -> io::Result<std::fs::File> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(std::fs::File::from(OwnedFd::from(proto)))
+    Ok(std::fs::File::from(proto))
 }
 
 /// Runs the host until its parent says quit or goes away; returns the exit status.
