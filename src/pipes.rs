@@ -14,9 +14,10 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use tracing::warn;
 use treestat_engine::Engine;
+use treestat_engine::telemetry::Telemetry;
 use treestat_engine::trend::TrendStore;
 use treestat_pipes::tail::{self, Checkpoint, CheckpointStore, RunOptions, TailOptions, Tailer};
-use treestat_pipes::{Pipeline, PipelineConfig};
+use treestat_pipes::{PipeTrouble, Pipeline, PipelineConfig, Troubles};
 use treestat_web::{LogSink, LogSummary};
 
 /// One `[[tail]]` entry: files to follow and the pipeline their lines go through.
@@ -41,23 +42,51 @@ pub struct TailConfig {
 pub struct HttpLogs {
     engine: Engine,
     pipelines: HashMap<&'static str, Mutex<Pipeline>>,
+    troubles: Troubles,
 }
 
 impl HttpLogs {
-    /// Builds a pipeline per source.
+    /// Builds a pipeline per source; their pipes' events are counted in `telemetry`
+    /// (`treestat_pipe_events_total`).
     ///
     /// # Errors
     /// The `[accesslog]` configuration does not build (unknown format or pipe, a plugin
     /// that does not load); the message names it.
-    pub fn new(engine: Engine, cfg: &PipelineConfig) -> anyhow::Result<HttpLogs> {
+    pub fn new(
+        engine: Engine,
+        cfg: &PipelineConfig,
+        telemetry: &Telemetry,
+    ) -> anyhow::Result<HttpLogs> {
         let mut pipelines = HashMap::new();
+        let troubles = Troubles::default();
         for source in ["push", "raw", "tornado"] {
             let mut c = cfg.clone();
             c.name = format!("{}-{source}", cfg.name);
-            let p = Pipeline::from_config(&c).with_context(|| format!("[accesslog] ({source})"))?;
+            let p = Pipeline::from_config(&c)
+                .with_context(|| format!("[accesslog] ({source})"))?
+                .with_troubles(troubles.clone())
+                .with_telemetry(telemetry);
             pipelines.insert(source, Mutex::new(p));
         }
-        Ok(HttpLogs { engine, pipelines })
+        Ok(HttpLogs {
+            engine,
+            pipelines,
+            troubles,
+        })
+    }
+
+    /// The pipes that are not working now, for health reports: taken out for good (a
+    /// Python pipe over its budget) or down and restarting (an isolated pipe's child
+    /// that crashed). Cheap, and never waits for a pipeline at work: use it from
+    /// `/health`.
+    pub fn troubles(&self) -> Vec<PipeTrouble> {
+        self.troubles.list()
+    }
+
+    /// The handle [`HttpLogs::troubles`] reads, to keep after the logs are handed to
+    /// the web state.
+    pub fn troubles_handle(&self) -> Troubles {
+        self.troubles.clone()
     }
 }
 
@@ -159,7 +188,8 @@ pub struct TailTask {
 
 impl TailTask {
     /// Starts following `cfg.paths` on a thread of its own, flushing into `engine`
-    /// every `flush_every`.
+    /// every `flush_every`; its pipes' troubles go into the given list and their
+    /// events into the telemetry.
     ///
     /// # Errors
     /// The pipeline does not build.
@@ -168,9 +198,13 @@ impl TailTask {
         engine: Engine,
         store: TrendStore,
         flush_every: Duration,
+        troubles: Troubles,
+        telemetry: &Telemetry,
     ) -> anyhow::Result<TailTask> {
         let mut pipeline = Pipeline::from_config(&cfg.pipeline)
-            .with_context(|| format!("[[tail]] {}", cfg.pipeline.name))?;
+            .with_context(|| format!("[[tail]] {}", cfg.pipeline.name))?
+            .with_troubles(troubles)
+            .with_telemetry(telemetry);
         let checkpoints = StoreCheckpoints::new(store, &cfg.pipeline.name);
         let opts = TailOptions {
             from_start: cfg.from_start,

@@ -24,6 +24,7 @@ use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
 use crate::pipes::{BrokenLogs, HttpLogs, TailTask};
+use treestat_pipes::{PipeTrouble, Troubles};
 
 /// The addresses a started server listens on (`None`: that listener is off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,6 +56,9 @@ pub struct Server {
     tasks: JoinSet<()>,
     tails: Vec<TailTask>,
     agent: Option<LocalAgent>,
+    /// Where every pipeline (the HTTP ones and each `[[tail]]`) lists its pipes that
+    /// are not working.
+    pipe_troubles: Troubles,
 }
 
 impl Server {
@@ -122,6 +126,7 @@ impl Server {
             });
         }
 
+        let mut pipe_troubles = Troubles::default();
         if let Some(addr) = config.server.http {
             let listener = TcpListener::bind(addr)
                 .await
@@ -137,8 +142,11 @@ impl Server {
             // syntax error) must not take the server down: it is logged, and the log
             // endpoints answer with the cause while everything else serves.
             let logs: Arc<dyn treestat_web::LogSink> =
-                match HttpLogs::new(engine.clone(), &config.accesslog) {
-                    Ok(l) => Arc::new(l),
+                match HttpLogs::new(engine.clone(), &config.accesslog, &telemetry) {
+                    Ok(l) => {
+                        pipe_troubles = l.troubles_handle();
+                        Arc::new(l)
+                    }
                     Err(e) => {
                         let cause = format!("{e:#}");
                         error!("access-log pipes disabled: {cause}");
@@ -166,7 +174,14 @@ impl Server {
 
         let mut tails = Vec::new();
         for t in &config.tail {
-            match TailTask::start(t, engine.clone(), store.clone(), config.engine.interval) {
+            match TailTask::start(
+                t,
+                engine.clone(),
+                store.clone(),
+                config.engine.interval,
+                pipe_troubles.clone(),
+                &telemetry,
+            ) {
                 Ok(task) => {
                     tails.push(task);
                     info!(name = %t.pipeline.name, files = t.paths.len(), "following access logs");
@@ -203,7 +218,14 @@ impl Server {
             tasks,
             tails,
             agent,
+            pipe_troubles,
         })
+    }
+
+    /// The pipes that are not working now, of every pipeline (`[accesslog]` and each
+    /// `[[tail]]`): taken out for good, or down and restarting. Cheap; for `/health`.
+    pub fn pipe_troubles(&self) -> Vec<PipeTrouble> {
+        self.pipe_troubles.list()
     }
 
     /// The token that stops the server when cancelled.

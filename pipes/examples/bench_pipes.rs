@@ -7,11 +7,14 @@
 //!    with only that pipe minus one with no pipe); `examples/native-c/noop.c` gives
 //!    the cost of crossing the ABI, `methods.c` that of a pipe doing real work;
 //! 4. with `--python PY`: lines/s through a Python pipe (batched on its thread).
+//! 5. with `--isolated`: each native and Python pipe again with `isolate = true` (in a
+//!    child process, this very program started as `bench_pipes pipe-host`), to give the
+//!    per-line cost of isolation: wall lines/s, and CPU of parent plus child.
 //!
 //! ```text
 //! cargo run --release -p treestat-pipes --example gen_combined_log -- /tmp/combined-1m.log
 //! cargo run --release -p treestat-pipes --example bench_pipes -- /tmp/combined-1m.log \
-//!     [--native libmethods.so] [--python pipes/examples/python/referers.py]
+//!     [--native libmethods.so] [--python pipes/examples/python/referers.py] [--isolated]
 //! ```
 
 use std::path::PathBuf;
@@ -48,6 +51,38 @@ fn process_cpu_secs() -> f64 {
     f64::from(ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds of the process and of its reaped children (isolated pipes' hosts).
+fn process_and_children_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    f64::from(ticks(11) + ticks(12) + ticks(13) + ticks(14)) / 100.0
+}
+
+/// Lines/s through a pipeline of `cfg` alone, in process or isolated: wall time, and
+/// CPU of the process and (isolated) its child, counted once the child is reaped.
+fn whole_run(cfg: &PipeConfig, lines: &[&str]) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let mut with = Pipeline::new(
+        "bench",
+        Format::new("combined")?,
+        vec![build_pipe(cfg)?],
+        100_000,
+    )?;
+    feed_all(&mut with, &lines[..lines.len().min(10_000)]);
+    let before = process_and_children_cpu_secs();
+    let t = Instant::now();
+    for l in lines {
+        with.feed_line(l);
+    }
+    let _ = with.take_updates();
+    let wall = t.elapsed().as_secs_f64();
+    drop(with);
+    Ok((wall, process_and_children_cpu_secs() - before))
+}
+
 /// Wall and CPU time of `f`.
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     let (t, c) = (Instant::now(), cpu_secs());
@@ -78,14 +113,18 @@ fn feed_all(p: &mut Pipeline, lines: &[&str]) -> (f64, f64) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some(treestat_pipes::isolate::HOST_ARG) {
+        std::process::exit(treestat_pipes::isolate::host::run_host());
+    }
     let mut args = std::env::args().skip(1);
     let log = PathBuf::from(
         args.next()
             .ok_or("usage: bench_pipes LOG [--native SO] [--python PY]")?,
     );
-    let (mut native, mut python) = (Vec::new(), None);
+    let (mut native, mut python, mut isolated) = (Vec::new(), None, false);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--isolated" => isolated = true,
             "--native" => native.extend(args.next().map(PathBuf::from)),
             "--python" => python = args.next().map(PathBuf::from),
             other => return Err(format!("unknown argument {other}").into()),
@@ -157,6 +196,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100_000,
         )
     };
+    if isolated {
+        let mut cfgs: Vec<PipeConfig> = native
+            .iter()
+            .map(|so| PipeConfig {
+                pipe: "native".into(),
+                path: Some(so.clone()),
+                ..PipeConfig::default()
+            })
+            .collect();
+        cfgs.extend(python.iter().map(|py| PipeConfig {
+            pipe: "python".into(),
+            path: Some(py.clone()),
+            ..PipeConfig::default()
+        }));
+        #[allow(clippy::cast_precision_loss)]
+        let nf = n as f64;
+        for cfg in cfgs {
+            let (w0, c0) = whole_run(&cfg, &lines)?;
+            let iso = PipeConfig {
+                isolate: true,
+                ..cfg.clone()
+            };
+            let (w1, c1) = whole_run(&iso, &lines)?;
+            println!(
+                "{} {}: in process {:.0} lines/s wall ({:.0} ns/line CPU); isolated {:.0} \
+                 lines/s wall ({:.0} ns/line CPU, parent + child); isolation costs {:.0} \
+                 ns/line wall, {:.0} ns/line CPU",
+                cfg.pipe,
+                cfg.path
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string()),
+                nf / w0,
+                c0 * 1e9 / nf,
+                nf / w1,
+                c1 * 1e9 / nf,
+                (w1 - w0) * 1e9 / nf,
+                (c1 - c0) * 1e9 / nf,
+            );
+        }
+    }
     for so in native {
         let cfg = PipeConfig {
             pipe: "native".into(),

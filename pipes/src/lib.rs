@@ -5,6 +5,7 @@
 //! - [`pipeline`]: an ordered list of pipes per log source, aggregating per interval.
 //! - [`native`]: native (`.so`) pipes through the C ABI in `include/treestat_pipe.h`.
 //! - [`python`]: Python pipes on their own thread.
+//! - [`isolate`]: any pipe in a child process (`isolate = true`), restarted when it dies.
 //! - [`tail`]: the file tailer with rotation handling and checkpoints.
 
 pub mod format;
@@ -12,10 +13,13 @@ pub mod format;
 pub use treestat_pipe_api as api;
 pub mod builtin;
 pub mod error;
+pub mod isolate;
 pub mod native;
 pub mod pipeline;
 pub mod python;
 pub mod tail;
 
 pub use error::{Error, ErrorKind};
-pub use pipeline::{LineOutcome, PipeConfig, PipeSpec, Pipeline, PipelineConfig};
+pub use pipeline::{
+    LineOutcome, PipeConfig, PipeSpec, PipeTrouble, Pipeline, PipelineConfig, Troubles,
+};

@@ -152,3 +152,85 @@ fn missing_functions_and_failing_init_are_named() {
     let e = build_err(PathBuf::from("/nonexistent/x.py"));
     assert!(e.to_string().contains("no such file"), "{e}");
 }
+
+/// Issue 12: a script that never returns from `process` is taken out once its batch
+/// is over the budget; the other pipes go on, later batches skip it, and dropping the
+/// pipeline does not wait for its thread. (Before the budget, the first flush waited
+/// for the script forever.)
+#[test]
+fn a_stuck_script_is_taken_out_after_its_budget() {
+    let p = script(
+        "forever",
+        r#"
+def process(fields):
+    while True:
+        pass
+def result():
+    return {}
+"#,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let mut pl = common::pipeline(json!({"name": "stuck", "format": "peach", "pipes": [
+            "status",
+            {"pipe": "python", "path": p, "batch": 1, "budget": "200ms"}
+        ]}));
+        let troubles = pl.troubles();
+        let log = peach_log();
+        pl.feed_text(&log);
+        let first = pl.take_updates();
+        let listed = troubles.list();
+        // Later batches skip it: they neither wait nor count errors for it.
+        pl.feed_text(&log);
+        let second = pl.take_updates();
+        drop(pl);
+        tx.send((first, second, listed)).unwrap();
+    });
+    // Generous: the budget is 200 ms; without it the first flush never returns.
+    let (first, second, listed) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the pipeline is still waiting for the stuck script");
+    worker.join().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].pipe, "forever");
+    assert_eq!(listed[0].source, "stuck");
+    assert!(listed[0].taken_out);
+    assert!(listed[0].reason.contains("budget"), "{}", listed[0].reason);
+    let first = first.to_push_json().to_string();
+    assert!(first.contains("\"taken_out\""), "{first}");
+    assert!(first.contains("\"200\""), "status still counts: {first}");
+    let second = second.to_push_json().to_string();
+    assert!(!second.contains("taken_out"), "counted once: {second}");
+    assert!(!second.contains("errors"), "skipped, not failing: {second}");
+    assert!(second.contains("\"200\""), "status still counts: {second}");
+}
+
+/// A script that is slow but keeps within the budget per batch is not taken out,
+/// however long the whole run takes.
+#[test]
+fn a_slow_script_within_its_budget_stays() {
+    let p = script(
+        "slowish",
+        r#"
+import time
+n = 0
+def process(fields):
+    global n
+    time.sleep(0.02)
+    n += 1
+def result():
+    global n
+    out = {"default_action": "add", "slow": n}
+    n = 0
+    return out
+"#,
+    );
+    let mut pl = common::pipeline(json!({"format": "peach", "pipes": [
+        {"pipe": "python", "path": p, "batch": 1, "budget": "2s"}
+    ]}));
+    let log = peach_log();
+    pl.feed_text(&log);
+    let out = pl.take_updates().to_push_json().to_string();
+    assert!(pl.troubles().list().is_empty());
+    assert!(out.contains("\"slow\":"), "{out}");
+}

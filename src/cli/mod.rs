@@ -140,6 +140,10 @@ pub enum Command {
     /// Read mmstats files ("/proc for your application"): slurp, poll, clean.
     #[command(subcommand)]
     Mmstats(MmstatsCommand),
+    /// Run one isolated pipe for a server (`isolate = true`), speaking the frame
+    /// protocol on stdin and stdout. Started by the server, not by hand.
+    #[command(name = "pipe-host", hide = true)]
+    PipeHost,
 }
 
 pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -236,5 +240,16 @@ pub fn run() -> anyhow::Result<()> {
             target,
         } => import(&file, format, &action, &target),
         Command::Mmstats(cmd) => mmstats(cmd),
+        Command::PipeHost => {
+            // Logs go to stderr (the server's log); stdout carries the protocol.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .try_init();
+            std::process::exit(treestat_pipes::isolate::host::run_host())
+        }
     }
 }

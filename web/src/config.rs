@@ -28,6 +28,11 @@ pub struct WebConfig {
     pub max_waiters: usize,
     /// `/events` streams open at the same time (default 256); past it, 429.
     pub max_streams: usize,
+    /// Requests carrying access-log lines (`POST /push` with text or an `accesslog`
+    /// field, `PUT /raw`, `PUT /tornado`) handled at the same time (default 8); past
+    /// it, 429 with `too_many_log_requests`, at once. Each holds a blocking thread
+    /// while the pipes run, so this keeps slow pipes from filling the blocking pool.
+    pub max_log_requests: usize,
     /// How long `/pull` waits when the request names no `timeout` (default 30 s).
     #[serde(deserialize_with = "de_duration")]
     pub pull_timeout: Duration,
@@ -65,6 +70,7 @@ impl Default for WebConfig {
             body_timeout: Duration::from_secs(30),
             max_waiters: 1024,
             max_streams: 256,
+            max_log_requests: 8,
             pull_timeout: Duration::from_secs(30),
             pull_timeout_max: Duration::from_secs(300),
             sse_keepalive: Duration::from_secs(15),

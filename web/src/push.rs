@@ -6,6 +6,10 @@
 //! splits the stream into bounded lines and hands each chunk's lines to the
 //! [`LogSink`](crate::LogSink) before reading on, so a slow sink slows the sender
 //! instead of filling memory.
+//!
+//! Requests with log lines are bounded (`web.max_log_requests`, 429 past it): each
+//! holds a blocking thread while the pipes work, and unbounded they would fill the
+//! blocking pool that interval closes, big pushes and `/trend` share.
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use treestat_engine::PushSummary;
 
 use crate::body::{LineSplitter, body_timeout, read_bounded};
 use crate::error::AppError;
-use crate::state::{AppState, LogSink, LogSummary};
+use crate::state::{AppState, LogSink, LogSummary, SlotKind};
 
 /// JSON documents up to this size are merged on the async thread; larger ones on a
 /// blocking thread so a big push never stalls other connections.
@@ -152,6 +156,7 @@ async fn push(
     match kind_of(&headers, &bytes)? {
         Kind::Json => answer.add(push_json(&state, bytes.to_vec()).await?),
         Kind::Text => {
+            let _slot = state.take_slot(SlotKind::LogRequest)?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             answer.log = Some(log_text(&state, "push", text).await?);
         }
@@ -159,9 +164,12 @@ async fn push(
             let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|e| AppError::bad_request(format!("form does not parse: {e}")))?;
             // Refuse before applying anything when part of the form cannot be taken.
-            if fields.iter().any(|(n, _)| n == "accesslog") {
+            let _slot = if fields.iter().any(|(n, _)| n == "accesslog") {
                 sink(&state)?;
-            }
+                Some(state.take_slot(SlotKind::LogRequest)?)
+            } else {
+                None
+            };
             let mut any = false;
             for (name, value) in fields {
                 match name.as_str() {
@@ -282,6 +290,7 @@ async fn stream_lines(
     body: Body,
 ) -> Result<LogAnswer, AppError> {
     let sink = sink(&state)?;
+    let _slot = state.take_slot(SlotKind::LogRequest)?;
     let idle = state.config().body_timeout;
     let mut splitter = LineSplitter::new(state.config().line_limit);
     let mut stream = body.into_data_stream();

@@ -490,3 +490,71 @@ async fn interval_messages_fold_aggregating_patterns_over_the_interval() {
     let msg = interval_json(&engine, &pattern, &closed);
     assert_eq!(msg["values"], json!({"web1,net": 10.0, "web2,net": 20.0}));
 }
+
+/// Holds every batch until told to go on, so a test can keep a log request in flight.
+struct Gate {
+    entered: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl LogSink for Gate {
+    fn lines(&self, _source: &str, lines: &[&str]) -> Result<LogSummary, String> {
+        if let Some(tx) = self.entered.lock().take() {
+            let _ = tx.send(());
+            let _ = self.go.lock().recv();
+        }
+        Ok(LogSummary {
+            lines: lines.len() as u64,
+            ..LogSummary::default()
+        })
+    }
+}
+
+/// Issue 12: log requests are bounded; past the bound they are refused at once with
+/// 429 (before, each took a blocking thread and waited on the pipes, without bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_requests_past_the_bound_answer_429_at_once() {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let st = AppState::new(
+        Engine::default(),
+        WebConfig {
+            max_log_requests: 1,
+            ..WebConfig::default()
+        },
+        Telemetry::default(),
+    )
+    .with_log_sink(Arc::new(Gate {
+        entered: Mutex::new(Some(entered_tx)),
+        go: Mutex::new(go_rx),
+    }));
+    let first = {
+        let st = st.clone();
+        tokio::spawn(async move { post(&st, "/push", Some("text/plain"), "GET /a\n").await })
+    };
+    tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let (s, v) = post(&st, "/push", Some("text/plain"), "GET /b\n").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("access-log requests"),
+        "{v}"
+    );
+    let (s, _, _) = call(
+        &st,
+        Request::put("/raw").body(Body::from("GET /c\n")).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // JSON pushes are not log requests: they go through.
+    let (s, _) = post(&st, "/push", Some("application/json"), r#"{"a":1}"#).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(st.counters().rejects("too_many_log_requests"), 2);
+    go_tx.send(()).unwrap();
+    let (s, v) = first.await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The slot came back.
+    let (s, v) = post(&st, "/push", Some("text/plain"), "GET /d\n").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

@@ -150,6 +150,8 @@ pub(crate) struct Slot(Arc<Inner>, SlotKind);
 pub(crate) enum SlotKind {
     Waiter,
     Stream,
+    /// A request carrying access-log lines (`/push` text or `accesslog`, `/raw`).
+    LogRequest,
 }
 
 impl Slots {
@@ -170,6 +172,7 @@ impl Drop for Slot {
         let slots = match self.1 {
             SlotKind::Waiter => &self.0.waiters,
             SlotKind::Stream => &self.0.streams,
+            SlotKind::LogRequest => &self.0.log_requests,
         };
         slots.used.fetch_sub(1, Ordering::AcqRel);
     }
@@ -184,6 +187,10 @@ pub(crate) struct Inner {
     pub(crate) telemetry: Telemetry,
     pub(crate) waiters: Slots,
     pub(crate) streams: Slots,
+    /// Log requests at work: each may hold a blocking thread while the pipes run, so
+    /// they are bounded (`web.max_log_requests`) and refused with 429 past it, instead
+    /// of piling up in the blocking pool that intervals, big pushes and `/trend` need.
+    pub(crate) log_requests: Slots,
     /// Cancelled when the server shuts down: long-polls answer and streams end.
     pub(crate) shutdown: CancellationToken,
     /// The address the HTTP server is bound to, when known: on a loopback address the
@@ -214,6 +221,7 @@ impl AppState {
     pub fn new(engine: Engine, config: WebConfig, telemetry: Telemetry) -> AppState {
         let waiters = Slots::new(config.max_waiters);
         let streams = Slots::new(config.max_streams);
+        let log_requests = Slots::new(config.max_log_requests);
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -224,6 +232,7 @@ impl AppState {
                 telemetry,
                 waiters,
                 streams,
+                log_requests,
                 shutdown: CancellationToken::new(),
                 bind: None,
             }),
@@ -285,11 +294,16 @@ impl AppState {
         &self.inner.shutdown
     }
 
-    /// Takes a long-poll or stream slot, or refuses with 429.
+    /// Takes a long-poll, stream or log-request slot, or refuses with 429.
     pub(crate) fn take_slot(&self, kind: SlotKind) -> Result<Slot, AppError> {
         let (slots, what, reason) = match kind {
             SlotKind::Waiter => (&self.inner.waiters, "long-poll waiters", "too_many_waiters"),
             SlotKind::Stream => (&self.inner.streams, "event streams", "too_many_streams"),
+            SlotKind::LogRequest => (
+                &self.inner.log_requests,
+                "access-log requests at once",
+                "too_many_log_requests",
+            ),
         };
         let taken = slots
             .used

@@ -17,5 +17,5 @@ mod record;
 
 pub use action::{Action, ParseActionError};
 pub use emit::{Emit, MAX_KEY_LEN, join_path, sanitize_key, sanitize_key_or};
-pub use pipe::{Pipe, PipeError};
+pub use pipe::{Pipe, PipeError, PipeHealth};
 pub use record::{Record, Schema, Span};

@@ -60,6 +60,33 @@ pub trait Pipe: Send {
         0
     }
 
+    /// Whether the pipe is working. The pipeline asks after a call that failed and at
+    /// each flush; most pipes are always [`PipeHealth::Ok`].
+    fn health(&self) -> PipeHealth {
+        PipeHealth::Ok
+    }
+
+    /// The pipe's own event counts since the last call (besides errors), each as
+    /// `(name, count)`; the pipeline adds them under `_treestat,pipes,<source>,<pipe>,
+    /// <name>`. Isolated pipes count their crashes, restarts and dropped lines here.
+    fn take_counters(&mut self, out: &mut dyn FnMut(&'static str, u64)) {
+        let _ = out;
+    }
+
     /// Called once when the pipeline stops.
     fn cleanup(&mut self) {}
+}
+
+/// How a pipe is faring (see [`Pipe::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipeHealth {
+    /// Working.
+    Ok,
+    /// Not working for now, and trying to come back (an isolated pipe whose child is
+    /// being restarted): its records are dropped and counted meanwhile, and the
+    /// pipeline keeps calling it.
+    Down(String),
+    /// Out for good (a Python pipe over its time budget): the pipeline takes it out
+    /// and never calls it again.
+    Failed(String),
 }

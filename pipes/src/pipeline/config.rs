@@ -10,6 +10,7 @@
 use crate::error::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// One log source's pipeline.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -86,9 +87,40 @@ pub struct PipeConfig {
     /// Default `{}`.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
-    /// `python`: records per call into Python. Default 1024.
+    /// `python` (and any isolated pipe): records per call into Python or per message
+    /// to the child process. Default 1024.
     #[serde(default)]
     pub batch: Option<usize>,
+    /// `python`, and any pipe with `isolate = true`: the longest one batch (or one
+    /// `result()`/flush, or `init`) may take, as a duration (`"5s"`, `"500ms"`).
+    /// Default 5 s. A Python pipe over it is taken out of the pipeline for good (its
+    /// thread abandoned); an isolated pipe's child over it is killed and restarted.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub budget: Option<Duration>,
+    /// `native`, `python`: run the pipe in a child process (`treestat pipe-host`)
+    /// instead of in the server, so a crash (a segfault in a `.so`) or a hang costs
+    /// only that pipe: the child is restarted with backoff (1 s doubling to 60 s) and
+    /// the lines in flight meanwhile are dropped and counted. Costs a copy of every
+    /// line through a pipe (see docs/PIPES.md for the measured rate). Default false.
+    #[serde(default)]
+    pub isolate: bool,
+}
+
+/// The default time budget of a Python or isolated pipe's batch.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+
+impl PipeConfig {
+    /// The time budget, or its default.
+    pub fn budget(&self) -> Duration {
+        self.budget.unwrap_or(DEFAULT_BUDGET)
+    }
+}
+
+fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    use serde::de::Error as _;
+    let text = Option::<String>::deserialize(d)?;
+    text.map(|t| treestat_engine::parse_duration(&t).map_err(D::Error::custom))
+        .transpose()
 }
 
 fn default_name() -> String {
@@ -217,6 +249,35 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown field `capp`"), "{e}");
         assert!(toml::from_str::<PipelineConfig>("pipes = [3]").is_err());
+    }
+
+    /// The pipe-table example commented in conf/treestat.toml parses, every key in it.
+    #[test]
+    fn the_documented_pipe_keys_parse() {
+        let conf = include_str!("../../../conf/treestat.toml");
+        let line = conf
+            .lines()
+            .find_map(|l| l.strip_prefix("# pipes = ["))
+            .expect("conf/treestat.toml documents the pipe table");
+        let cfg: PipelineConfig = toml::from_str(&format!("pipes = [{line}")).unwrap();
+        let py = cfg.pipes[1].to_config();
+        assert_eq!(py.budget, Some(Duration::from_secs(5)));
+        assert!(!py.isolate);
+        let d = PipeSpec::Name("x".into()).to_config();
+        assert_eq!((d.budget(), d.isolate), (DEFAULT_BUDGET, false));
+        let iso: PipelineConfig = toml::from_str(
+            r#"pipes = [{ pipe = "native", path = "x.so", isolate = true, budget = "250ms" }]"#,
+        )
+        .unwrap();
+        let iso = iso.pipes[0].to_config();
+        assert_eq!(
+            (iso.isolate, iso.budget()),
+            (true, Duration::from_millis(250))
+        );
+        assert!(
+            toml::from_str::<PipelineConfig>(r#"pipes = [{ pipe = "python", budget = "soon" }]"#)
+                .is_err()
+        );
     }
 
     #[test]

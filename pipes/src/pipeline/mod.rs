@@ -3,25 +3,84 @@
 //!
 //! Own counters (all `add`), per source `<name>`: `_treestat,pipes,<name>,lines`
 //! (parsed), `...,bad_lines` (did not parse), `...,dropped` (updates past the path
-//! cap), and per pipe `_treestat,pipes,<name>,<pipe>,errors`. A bad line or a failing
-//! pipe never stops the pipeline (STYLE.md 6).
+//! cap), and per pipe `_treestat,pipes,<name>,<pipe>,errors` and the pipe's own events
+//! (`taken_out`, and for isolated pipes `crashes`, `restarts`, `killed`,
+//! `dropped_lines`). A bad line or a failing pipe never stops the pipeline (STYLE.md 6).
+//!
+//! A pipe that reports itself [`PipeHealth::Failed`] (a Python pipe over its time
+//! budget) is taken out: logged at ERROR, counted, listed in the pipeline's
+//! [`Troubles`], and never called again, so one stuck pipe cannot hold the others. A
+//! pipe [`PipeHealth::Down`] (an isolated pipe being restarted) stays in and is listed
+//! until it is back.
 
 mod aggregate;
 mod config;
 
 pub use aggregate::{Aggregate, CHUNK, Folded};
-pub use config::{DEFAULT_PIPES, PipeConfig, PipeSpec, PipelineConfig};
+pub use config::{DEFAULT_BUDGET, DEFAULT_PIPES, PipeConfig, PipeSpec, PipelineConfig};
 
 use crate::error::{Error, ErrorKind};
 use crate::format::Format;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Engine, PushSummary};
-use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Span};
+use treestat_pipe_api::{Action, Emit, Pipe, PipeError, PipeHealth, Span};
 
 struct Slot {
     pipe: Box<dyn Pipe>,
     errors: u64,
     errors_path: String,
+    /// `_treestat,pipes,<source>,<pipe>,` (event names follow).
+    events_prefix: String,
     last_error: Option<String>,
+    /// Why the pipe was taken out; it is not called again.
+    out: Option<String>,
+    /// The reason it is listed as down, while it is.
+    down: Option<String>,
+    /// Events to add at the next flush (`taken_out`).
+    pending: Vec<(&'static str, u64)>,
+}
+
+/// A pipe that is not working: taken out for good, or down for now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeTrouble {
+    /// The pipeline (log source) it belongs to.
+    pub source: String,
+    /// The pipe's name.
+    pub pipe: String,
+    /// What happened, in words (`over its time budget of 5s on one batch`, `child
+    /// killed by signal 11; restart 2 in 4s`).
+    pub reason: String,
+    /// True: taken out for good (only a restart of the server brings it back); false:
+    /// down and being restarted.
+    pub taken_out: bool,
+}
+
+/// The pipes that are not working, shared by any number of pipelines: a cheap-clone
+/// handle (`Arc` inside) that health reports read without touching a pipeline (which
+/// may be busy with a batch). A std-like short lock is right: entries change only when
+/// a pipe fails or comes back.
+#[derive(Debug, Clone, Default)]
+pub struct Troubles(Arc<Mutex<Vec<PipeTrouble>>>);
+
+impl Troubles {
+    /// The pipes not working now, in the order they failed.
+    pub fn list(&self) -> Vec<PipeTrouble> {
+        self.0.lock().clone()
+    }
+
+    fn set(&self, t: PipeTrouble) {
+        let mut v = self.0.lock();
+        v.retain(|x| !(x.source == t.source && x.pipe == t.pipe));
+        v.push(t);
+    }
+
+    fn clear(&self, source: &str, pipe: &str) {
+        self.0
+            .lock()
+            .retain(|x| !(x.source == source && x.pipe == pipe && !x.taken_out));
+    }
 }
 
 /// What became of one line.
@@ -46,6 +105,8 @@ pub struct Pipeline {
     bad_lines: u64,
     paths: [String; 3],
     cleaned: bool,
+    troubles: Troubles,
+    telemetry: Option<Telemetry>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -58,11 +119,15 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// Builds one pipe from its config: a built-in, `native` or `python`.
+/// Builds one pipe from its config: a built-in, `native` or `python`, in process or
+/// (`isolate = true`) in a child process.
 ///
 /// # Errors
 /// Unknown pipe names and pipes that fail to build.
 pub fn build_pipe(cfg: &PipeConfig) -> Result<Box<dyn Pipe>, Error> {
+    if cfg.isolate {
+        return crate::isolate::IsolatedPipe::from_config(cfg).map(|p| Box::new(p) as _);
+    }
     if let Some(p) = crate::builtin::build(cfg) {
         return p.map_err(|e| Error::new(ErrorKind::PipeInit, e.0));
     }
@@ -125,9 +190,13 @@ impl Pipeline {
             let pname = treestat_pipe_api::sanitize_key(pipe.name()).into_owned();
             slots.push(Slot {
                 errors_path: format!("_treestat,pipes,{key},{pname},errors"),
+                events_prefix: format!("_treestat,pipes,{key},{pname},"),
                 pipe,
                 errors: 0,
                 last_error: None,
+                out: None,
+                down: None,
+                pending: Vec::new(),
             });
         }
         Ok(Pipeline {
@@ -144,6 +213,8 @@ impl Pipeline {
             lines: 0,
             bad_lines: 0,
             cleaned: false,
+            troubles: Troubles::default(),
+            telemetry: None,
         }
         .with_max_paths(max_paths))
     }
@@ -151,6 +222,33 @@ impl Pipeline {
     fn with_max_paths(mut self, max_paths: usize) -> Pipeline {
         self.agg = Aggregate::new(max_paths);
         self
+    }
+
+    /// Reports this pipeline's troubles into `troubles` (shared with other pipelines)
+    /// instead of a list of its own.
+    #[must_use]
+    pub fn with_troubles(mut self, troubles: Troubles) -> Pipeline {
+        self.troubles = troubles;
+        self
+    }
+
+    /// Counts the pipes' events (taken out, crashes, restarts, ...) in `telemetry` too,
+    /// as `treestat_pipe_events_total{source, pipe, event}`.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: &Telemetry) -> Pipeline {
+        telemetry.describe(
+            "treestat_pipe_events_total",
+            "Pipe events by source, pipe and event (taken_out, crashes, restarts, killed, \
+             dropped_lines).",
+        );
+        self.telemetry = Some(telemetry.clone());
+        self
+    }
+
+    /// The pipes not working now (taken out, or down and restarting), from the handle
+    /// this pipeline reports into. Cheap; does not wait for a busy pipe.
+    pub fn troubles(&self) -> Troubles {
+        self.troubles.clone()
     }
 
     /// The source's name.
@@ -191,10 +289,12 @@ impl Pipeline {
             return LineOutcome::Empty;
         }
         let Pipeline {
+            name,
             format,
             spans,
             slots,
             agg,
+            troubles,
             ..
         } = self;
         let Ok(record) = format.parse(line, spans) else {
@@ -202,8 +302,12 @@ impl Pipeline {
             return LineOutcome::Bad;
         };
         for slot in slots.iter_mut() {
+            if slot.out.is_some() {
+                continue;
+            }
             if let Err(e) = slot.pipe.process(&record, agg) {
                 note_error(slot, &e);
+                check_health(slot, name, troubles);
             }
         }
         self.lines += 1;
@@ -237,11 +341,32 @@ impl Pipeline {
     /// updates, leaving the pipeline empty for the next interval.
     pub fn take_updates(&mut self) -> Aggregate {
         for slot in &mut self.slots {
-            if let Err(e) = slot.pipe.flush(&mut self.agg) {
-                note_error(slot, &e);
+            if slot.out.is_none() {
+                if let Err(e) = slot.pipe.flush(&mut self.agg) {
+                    note_error(slot, &e);
+                }
+                check_health(slot, &self.name, &self.troubles);
             }
             let late = slot.pipe.take_errors();
             slot.errors += late;
+            let mut events = std::mem::take(&mut slot.pending);
+            slot.pipe
+                .take_counters(&mut |name, n| events.push((name, n)));
+            for (event, n) in events {
+                if n == 0 {
+                    continue;
+                }
+                emit_count(&mut self.agg, &format!("{}{event}", slot.events_prefix), n);
+                if let Some(t) = &self.telemetry {
+                    let pipe = slot.pipe.name();
+                    let labels = [
+                        ("source", self.name.as_str()),
+                        ("pipe", pipe),
+                        ("event", event),
+                    ];
+                    t.counter("treestat_pipe_events_total", &labels).add(n);
+                }
+            }
         }
         let counters = [
             (0, self.lines),
@@ -295,6 +420,45 @@ fn emit_count(agg: &mut Aggregate, path: &str, n: u64) {
     // Counts stay far below 2^53.
     #[allow(clippy::cast_precision_loss)]
     agg.emit(path, n as f64, Some(Action::Add));
+}
+
+/// Takes a failed pipe out, or lists a down pipe (and unlists it once it is back).
+fn check_health(slot: &mut Slot, source: &str, troubles: &Troubles) {
+    match slot.pipe.health() {
+        PipeHealth::Ok => {
+            if slot.down.take().is_some() {
+                tracing::info!(source, pipe = slot.pipe.name(), "pipe is back");
+                troubles.clear(source, slot.pipe.name());
+            }
+        }
+        PipeHealth::Down(reason) => {
+            if slot.down.as_deref() != Some(reason.as_str()) {
+                troubles.set(PipeTrouble {
+                    source: source.to_string(),
+                    pipe: slot.pipe.name().to_string(),
+                    reason: reason.clone(),
+                    taken_out: false,
+                });
+                slot.down = Some(reason);
+            }
+        }
+        PipeHealth::Failed(reason) => {
+            tracing::error!(
+                source,
+                pipe = slot.pipe.name(),
+                "pipe taken out of the pipeline: {reason}"
+            );
+            troubles.set(PipeTrouble {
+                source: source.to_string(),
+                pipe: slot.pipe.name().to_string(),
+                reason: reason.clone(),
+                taken_out: true,
+            });
+            slot.out = Some(reason);
+            slot.down = None;
+            slot.pending.push(("taken_out", 1));
+        }
+    }
 }
 
 fn note_error(slot: &mut Slot, e: &PipeError) {

@@ -11,16 +11,24 @@
 //! `default_action` keys allowed) or a list of `(name, tree)` pairs, each put under
 //! the key `name`. Its numbers become samples, with the action the tree sets, or none
 //! (the node keeps or inherits its own).
+//!
+//! Every command has a time budget (`budget`, default 5 s): the worker stamps when it
+//! starts one, and whoever waits on it (a send into the full queue, a flush's answer,
+//! `init`, the stop at cleanup) gives up once the command at hand has run longer than
+//! the budget. The pipe then reports itself [`PipeHealth::Failed`], so the pipeline
+//! takes it out, and the thread is abandoned: Python code cannot be interrupted from
+//! outside, and joining it would hold the caller (and at shutdown the process) forever.
 
 mod worker;
 
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::PipeConfig;
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Record, Schema, Span};
+use std::time::{Duration, Instant};
+use treestat_pipe_api::{Action, Emit, Pipe, PipeError, PipeHealth, Record, Schema, Span};
 
 /// Records per call into Python, by default.
 pub const DEFAULT_BATCH: usize = 1024;
@@ -51,8 +59,52 @@ pub(crate) type Update = (String, f64, Option<Action>);
 
 pub(crate) enum Cmd {
     Records(RecordBatch),
-    Flush(SyncSender<Result<Vec<Update>, String>>),
+    Flush(Sender<Result<Vec<Update>, String>>),
     Stop,
+}
+
+/// When the worker started the command it is on: milliseconds since `epoch`, plus one
+/// (0: idle). Written by the worker, read by whoever waits on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Busy {
+    epoch: Instant,
+    since: Arc<AtomicU64>,
+}
+
+impl Busy {
+    fn new() -> Busy {
+        Busy {
+            epoch: Instant::now(),
+            since: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// The worker starts a command.
+    pub(crate) fn start(&self) {
+        self.since.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The worker is done with it.
+    pub(crate) fn idle(&self) {
+        self.since.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the command at hand has run, if any.
+    fn running(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(Duration::from_millis(self.now().saturating_sub(t))),
+        }
+    }
+}
+
+/// How often a waiter looks at the worker's progress: a slice of the budget.
+fn slice(budget: Duration) -> Duration {
+    (budget / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
 }
 
 /// A Python pipe.
@@ -62,9 +114,13 @@ pub struct PythonPipe {
     config: serde_json::Value,
     batch_size: usize,
     batch: RecordBatch,
-    tx: Option<SyncSender<Cmd>>,
+    tx: Option<Sender<Cmd>>,
     thread: Option<JoinHandle<()>>,
     errors: Arc<AtomicU64>,
+    budget: Duration,
+    busy: Busy,
+    /// Why the pipe was given up on; then it takes no more records.
+    failed: Option<String>,
 }
 
 impl PythonPipe {
@@ -97,6 +153,9 @@ impl PythonPipe {
             tx: None,
             thread: None,
             errors: Arc::new(AtomicU64::new(0)),
+            budget: cfg.budget(),
+            busy: Busy::new(),
+            failed: None,
         })
     }
 
@@ -107,12 +166,74 @@ impl PythonPipe {
         let fields = self.batch.fields;
         let full = std::mem::take(&mut self.batch);
         self.batch.fields = fields;
-        let tx = self.tx.as_ref().ok_or_else(|| self.gone())?;
-        tx.send(Cmd::Records(full)).map_err(|_| self.gone())
+        self.send(Cmd::Records(full))
+    }
+
+    /// Sends a command, waiting for room in the queue while the worker keeps within
+    /// its budget.
+    fn send(&mut self, cmd: Cmd) -> Result<(), PipeError> {
+        let mut cmd = cmd;
+        loop {
+            let tx = self.tx.as_ref().ok_or_else(|| self.gone())?;
+            match tx.send_timeout(cmd, slice(self.budget)) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Disconnected(_)) => return Err(self.gone()),
+                Err(SendTimeoutError::Timeout(back)) => {
+                    cmd = back;
+                    self.check_budget()?;
+                }
+            }
+        }
+    }
+
+    /// Waits for an answer while the worker keeps within its budget.
+    fn wait<T>(&mut self, rx: &Receiver<T>) -> Result<T, PipeError> {
+        loop {
+            match rx.recv_timeout(slice(self.budget)) {
+                Ok(v) => return Ok(v),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.gone()),
+                Err(RecvTimeoutError::Timeout) => self.check_budget()?,
+            }
+        }
+    }
+
+    /// Gives the pipe up when the worker's command has run past the budget.
+    fn check_budget(&mut self) -> Result<(), PipeError> {
+        match self.busy.running() {
+            Some(t) if t > self.budget => {
+                let reason = format!(
+                    "over its time budget of {:?} on one batch (stuck for {:?}); its \
+                     thread is abandoned",
+                    self.budget, t
+                );
+                self.give_up(&reason);
+                Err(PipeError::new(format!(
+                    "python pipe {}: {reason}",
+                    self.name
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops feeding the worker and lets its thread go without joining it.
+    fn give_up(&mut self, reason: &str) {
+        self.failed = Some(reason.to_string());
+        self.tx = None;
+        self.batch = RecordBatch {
+            fields: self.batch.fields,
+            ..RecordBatch::default()
+        };
+        // Dropping the handle detaches the thread: it ends on its own if the script
+        // ever returns (its channel is closed), and nobody waits for it.
+        drop(self.thread.take());
     }
 
     fn gone(&self) -> PipeError {
-        PipeError::new(format!("python pipe {}: its thread has stopped", self.name))
+        match &self.failed {
+            Some(why) => PipeError::new(format!("python pipe {}: {why}", self.name)),
+            None => PipeError::new(format!("python pipe {}: its thread has stopped", self.name)),
+        }
     }
 }
 
@@ -124,8 +245,8 @@ impl Pipe for PythonPipe {
     fn init(&mut self, schema: &Schema) -> Result<(), PipeError> {
         let code = std::fs::read_to_string(&self.path)
             .map_err(|e| PipeError::new(format!("{}: {e}", self.path.display())))?;
-        let (tx, rx): (SyncSender<Cmd>, Receiver<Cmd>) = sync_channel(QUEUE);
-        let (ready_tx, ready_rx) = sync_channel(1);
+        let (tx, rx): (Sender<Cmd>, Receiver<Cmd>) = bounded(QUEUE);
+        let (ready_tx, ready_rx) = bounded(1);
         let job = worker::Job {
             name: self.name.clone(),
             path: self.path.display().to_string(),
@@ -133,32 +254,40 @@ impl Pipe for PythonPipe {
             config: self.config.clone(),
             fields: schema.names().to_vec(),
             errors: self.errors.clone(),
+            busy: self.busy.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("py-pipe-{}", self.name))
             .spawn(move || worker::run(job, &rx, &ready_tx))
             .map_err(|e| PipeError::new(format!("cannot start a thread: {e}")))?;
-        match ready_rx.recv() {
+        self.thread = Some(thread);
+        match self.wait(&ready_rx) {
             Ok(Ok(())) => {}
             Ok(Err(msg)) => {
-                let _ = thread.join();
+                if let Some(t) = self.thread.take() {
+                    let _ = t.join();
+                }
                 return Err(PipeError::new(msg));
             }
-            Err(_) => {
-                let _ = thread.join();
-                return Err(PipeError::new(format!(
-                    "python pipe {}: the worker died while loading",
-                    self.name
-                )));
+            Err(e) => {
+                // Over budget (the thread is abandoned) or died while loading.
+                if self.failed.is_none()
+                    && let Some(t) = self.thread.take()
+                {
+                    let _ = t.join();
+                }
+                return Err(PipeError::new(format!("{e} (while loading)")));
             }
         }
         self.batch.fields = schema.len();
         self.tx = Some(tx);
-        self.thread = Some(thread);
         Ok(())
     }
 
     fn process(&mut self, record: &Record<'_>, _out: &mut dyn Emit) -> Result<(), PipeError> {
+        if self.failed.is_some() {
+            return Err(self.gone());
+        }
         let line = record.line();
         let base = self.batch.text.len();
         self.batch.starts.push(base);
@@ -174,13 +303,14 @@ impl Pipe for PythonPipe {
     }
 
     fn flush(&mut self, out: &mut dyn Emit) -> Result<(), PipeError> {
+        if self.failed.is_some() {
+            return Err(self.gone());
+        }
         self.send_batch()?;
-        let (rtx, rrx) = sync_channel(1);
-        let tx = self.tx.as_ref().ok_or_else(|| self.gone())?;
-        tx.send(Cmd::Flush(rtx)).map_err(|_| self.gone())?;
-        let updates = rrx
-            .recv()
-            .map_err(|_| self.gone())?
+        let (rtx, rrx) = bounded(1);
+        self.send(Cmd::Flush(rtx))?;
+        let updates = self
+            .wait(&rrx)?
             .map_err(|m| PipeError::new(format!("python pipe {}: result(): {m}", self.name)))?;
         for (path, value, action) in updates {
             out.emit(&path, value, action);
@@ -192,24 +322,34 @@ impl Pipe for PythonPipe {
         self.errors.swap(0, Ordering::Relaxed)
     }
 
-    fn cleanup(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = self.send_batch_to(&tx);
-            let _ = tx.send(Cmd::Stop);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    fn health(&self) -> PipeHealth {
+        match &self.failed {
+            Some(why) => PipeHealth::Failed(why.clone()),
+            None => PipeHealth::Ok,
         }
     }
-}
 
-impl PythonPipe {
-    fn send_batch_to(&mut self, tx: &SyncSender<Cmd>) -> Result<(), ()> {
-        if self.batch.len() == 0 {
-            return Ok(());
+    fn cleanup(&mut self) {
+        if self.failed.is_some() || self.tx.is_none() {
+            return;
         }
-        let full = std::mem::take(&mut self.batch);
-        tx.send(Cmd::Records(full)).map_err(|_| ())
+        // The last records and the stop keep to the budget like any batch; so does
+        // the script's own cleanup(): past it, the thread is left to itself.
+        if self.send_batch().is_err() || self.send(Cmd::Stop).is_err() {
+            return;
+        }
+        self.tx = None;
+        while let Some(t) = self.thread.take() {
+            if t.is_finished() {
+                let _ = t.join();
+                return;
+            }
+            self.thread = Some(t);
+            if self.check_budget().is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

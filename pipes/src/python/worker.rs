@@ -1,13 +1,13 @@
 //! The thread a Python pipe runs on: compiles the module, calls `init`, then serves
 //! record batches and flushes until told to stop, then calls `cleanup`.
 
-use super::{Cmd, RecordBatch, Update};
+use super::{Busy, Cmd, RecordBatch, Update};
+use crossbeam_channel::{Receiver, Sender};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
 use treestat_pipe_api::{Action, sanitize_key};
 
 /// Tracebacks logged per batch at most; the rest are only counted.
@@ -24,6 +24,7 @@ pub(super) struct Job {
     pub(super) config: serde_json::Value,
     pub(super) fields: Vec<String>,
     pub(super) errors: Arc<AtomicU64>,
+    pub(super) busy: Busy,
 }
 
 struct Loaded {
@@ -93,8 +94,10 @@ fn load(py: Python<'_>, job: &Job) -> Result<Loaded, String> {
     })
 }
 
-pub(super) fn run(job: Job, rx: &Receiver<Cmd>, ready: &SyncSender<Result<(), String>>) {
+pub(super) fn run(job: Job, rx: &Receiver<Cmd>, ready: &Sender<Result<(), String>>) {
+    job.busy.start();
     let loaded = Python::attach(|py| load(py, &job));
+    job.busy.idle();
     let loaded = match loaded {
         Ok(l) => {
             let _ = ready.send(Ok(()));
@@ -106,6 +109,7 @@ pub(super) fn run(job: Job, rx: &Receiver<Cmd>, ready: &SyncSender<Result<(), St
         }
     };
     while let Ok(cmd) = rx.recv() {
+        job.busy.start();
         match cmd {
             Cmd::Records(batch) => Python::attach(|py| process(py, &job, &loaded, &batch)),
             Cmd::Flush(reply) => {
@@ -114,7 +118,9 @@ pub(super) fn run(job: Job, rx: &Receiver<Cmd>, ready: &SyncSender<Result<(), St
             }
             Cmd::Stop => break,
         }
+        job.busy.idle();
     }
+    // Still marked busy from the stop: cleanup() keeps to the budget too.
     Python::attach(|py| {
         if let Some(c) = &loaded.cleanup
             && let Err(e) = c.call0(py)
