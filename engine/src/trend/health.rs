@@ -129,6 +129,11 @@ impl StoreHealth {
         }
     }
 
+    /// Reopening the storage after an error failed too: that is the reason shown.
+    pub(crate) fn reopen_failed(&self, e: &dyn std::fmt::Display) {
+        *self.last_error.lock() = format!("reopening the store after an error: {e}");
+    }
+
     /// A write and flush succeeded: ends an episode (logged once).
     pub(crate) fn storage_ok(&self) {
         if self.failing.swap(false, Ordering::Relaxed) {

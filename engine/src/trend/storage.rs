@@ -171,7 +171,7 @@ pub struct SledStorage {
     cache_bytes: u64,
     /// Swapped whole by `reopen`; each call clones the `Arc` and works on it unlocked,
     /// so a call stuck inside sled never blocks a reopen (or other calls).
-    /// `None` while a reopen is under way (calls then fail).
+    /// `None` while a reopen is under way or after it failed (calls then fail).
     db: RwLock<Option<Arc<Sled>>>,
 }
 
@@ -207,7 +207,10 @@ impl SledStorage {
         self.db.read().clone().ok_or_else(|| {
             TrendError::new(
                 TrendErrorKind::Storage,
-                format!("trend store at {} is being reopened", self.dir.display()),
+                format!(
+                    "trend store at {} is closed (reopening it failed)",
+                    self.dir.display()
+                ),
             )
         })
     }

@@ -191,7 +191,10 @@ impl Writer {
             h.idle();
             match reopened {
                 Ok(()) => h.reopens.inc(),
-                Err(e) => tracing::debug!("trend store: reopen failed: {e}"),
+                Err(e) => {
+                    tracing::debug!("trend store: reopen failed: {e}");
+                    h.reopen_failed(&e);
+                }
             }
         }
     }
