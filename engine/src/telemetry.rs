@@ -6,6 +6,9 @@
 //! [`Batch`] ([`Telemetry::to_batch`]) so the counters also live in the tree under
 //! `_treestat`.
 //!
+//! It also holds the [`Health`] registry behind `GET /health`: components report into
+//! it by name ([`Health::flag`], [`Health::probe`]).
+//!
 //! Tree paths follow one rule, so nobody has to pick them by hand: a metric named
 //! `treestat_<subsystem>_<what>[_total]` with labels `l1, l2, ...` lives at
 //! `_treestat,<subsystem>,<l1 value>,<what>,<l2 value>,...`. For example
