@@ -300,6 +300,9 @@ impl LocalAgent {
     /// against the working folder. A module folder that cannot be read is logged and
     /// the server runs without them.
     fn start(conf: &std::path::Path, engine: Engine) -> Option<LocalAgent> {
+        // A config built in code (not by `Config::load`) may still hold a relative
+        // path: it is the embedded defaults', never the working folder's.
+        let conf = &std::path::Path::new(crate::config::BUILT_IN_DIR).join(conf);
         let mut cfg = if conf.exists() {
             match treestat_agent::AgentConfig::load(conf) {
                 Ok(c) => c,
