@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Deserializer};
@@ -20,6 +21,12 @@ use crate::pipes::TailConfig;
 
 /// The embedded default configuration.
 pub const DEFAULT_CONF: &str = include_str!("../conf/treestat.toml");
+
+/// Where the embedded defaults' relative paths point: the `conf/` folder of the
+/// checkout the binary was built in (what `cargo run` uses), the folder the embedded
+/// file comes from. An installed binary whose checkout is gone finds nothing there
+/// and runs without host modules (logged).
+pub const BUILT_IN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/conf");
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,9 +65,21 @@ pub struct ServerConfig {
     /// Run the built-in host modules in the server, reporting this machine into the
     /// tree (default true; `--no-agent` turns it off).
     pub agent: bool,
-    /// The agent configuration those modules read (default `conf/agent.toml`; its
-    /// `servers` are ignored here: the modules push straight into the engine).
+    /// The agent configuration those modules read (default `agent.toml`; its
+    /// `servers` are ignored here: the modules push straight into the engine). A
+    /// relative path is taken from the configuration file's folder, never from the
+    /// working folder; with the embedded defaults (no `--conf`), from the checkout the
+    /// binary was built in (what `cargo run` uses). When the file is absent the modules
+    /// come from the `modules` folder beside it, and when that is absent too the host
+    /// modules are off (logged).
     pub agent_conf: PathBuf,
+    /// How long shutdown (SIGTERM, SIGINT) may take before the process exits anyway
+    /// (default `"4s"`): listeners stop, the open interval closes and the trend store
+    /// syncs within it. Past it, an ERROR names what did not finish and the process
+    /// exits with status 1 (what was not synced is lost; a restart on the same data
+    /// folder works).
+    #[serde(deserialize_with = "treestat_engine::de_duration")]
+    pub stop_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -69,7 +88,8 @@ impl Default for ServerConfig {
             data: PathBuf::from("./data"),
             http: "127.0.0.1:8080".parse().ok(),
             agent: true,
-            agent_conf: PathBuf::from("conf/agent.toml"),
+            agent_conf: PathBuf::from("agent.toml"),
+            stop_timeout: Duration::from_secs(4),
         }
     }
 }
@@ -112,15 +132,27 @@ impl Config {
     ///
     /// # Errors
     /// The file cannot be read or does not parse; the message names the file.
+    ///
+    /// Relative paths to other configuration (`server.agent_conf`) are resolved here:
+    /// from the file's folder, or for the embedded defaults from the checkout the
+    /// binary was built in ([`BUILT_IN_DIR`]), so what runs never depends on the
+    /// working folder.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        match path {
-            None => Config::embedded(),
+        let (mut config, base) = match path {
+            None => (Config::embedded()?, PathBuf::from(BUILT_IN_DIR)),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?;
-                Config::parse(&text).with_context(|| format!("in {}", p.display()))
+                let config = Config::parse(&text).with_context(|| format!("in {}", p.display()))?;
+                let file = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+                let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+                (config, dir)
             }
+        };
+        if config.server.agent_conf.is_relative() {
+            config.server.agent_conf = base.join(&config.server.agent_conf);
         }
+        Ok(config)
     }
 }
 
@@ -150,6 +182,34 @@ mod tests {
         assert_eq!(c.tail[0].pipeline.name, "www");
         assert_eq!(c.tail[0].pipeline.pipes.len(), 2);
         assert!(c.amqp.is_some());
+    }
+
+    #[test]
+    fn agent_conf_is_resolved_from_the_config_file_not_the_working_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("treestat.toml");
+        std::fs::write(
+            &file,
+            "[server]\nagent_conf = \"host/agent.toml\"\nstop_timeout = \"2500ms\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.server.agent_conf, dir.path().join("host/agent.toml"));
+        assert_eq!(c.server.stop_timeout, Duration::from_millis(2500));
+        std::fs::write(
+            &file,
+            "[server]\nagent_conf = \"/etc/treestat/agent.toml\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.server.agent_conf, Path::new("/etc/treestat/agent.toml"));
+        // The embedded defaults point into the checkout, wherever the server starts.
+        let c = Config::load(None).unwrap();
+        assert_eq!(
+            c.server.agent_conf,
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/agent.toml")
+        );
+        assert!(c.server.agent_conf.is_file());
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //!
 //! Shutdown: cancel the token; listeners stop accepting and answer what is in flight,
 //! then the open interval is closed (its points reach the trend store) and the store is
-//! flushed once.
+//! flushed once; all of it within `server.stop_timeout`, past which [`Server::wait`]
+//! returns an error naming the step that did not finish (a store stuck in sled must
+//! not keep the process alive).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -59,6 +61,7 @@ pub struct Server {
     /// Where every pipeline (the HTTP ones and each `[[tail]]`) lists its pipes that
     /// are not working.
     pipe_troubles: Troubles,
+    stop_timeout: Duration,
 }
 
 impl Server {
@@ -97,6 +100,7 @@ impl Server {
         );
 
         let telemetry = Telemetry::default();
+        store.register_telemetry(&telemetry);
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let mut bound = Bound::default();
@@ -203,6 +207,23 @@ impl Server {
             None
         };
 
+        // `/health` says degraded while a pipe is taken out or restarting.
+        let troubles = pipe_troubles.clone();
+        telemetry.health().probe("pipes", move || {
+            troubles
+                .list()
+                .into_iter()
+                .map(|t| {
+                    let state = if t.taken_out {
+                        "taken out"
+                    } else {
+                        "down, restarting"
+                    };
+                    format!("pipe {} of {}: {state}: {}", t.pipe, t.source, t.reason)
+                })
+                .collect()
+        });
+
         tasks.spawn(run_intervals(
             engine.clone(),
             telemetry.clone(),
@@ -219,6 +240,7 @@ impl Server {
             tails,
             agent,
             pipe_troubles,
+            stop_timeout: config.server.stop_timeout,
         })
     }
 
@@ -235,34 +257,71 @@ impl Server {
 
     /// Waits until the server has been told to stop and every task has ended, then
     /// closes the open interval so nothing pushed is left out of the trends, and
-    /// flushes the store.
+    /// flushes the store; all within `server.stop_timeout` of the token firing.
     ///
     /// # Errors
-    /// The last interval could not be written.
+    /// The last interval could not be written, or the deadline passed first (the
+    /// message names the step still running: the caller should exit the process
+    /// without waiting for it, as `serve` does).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
-        while let Some(done) = self.tasks.join_next().await {
-            if let Err(e) = done {
-                warn!("a server task failed: {e}");
+        let deadline = Instant::now() + self.stop_timeout;
+        let tasks = async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Err(e) = done {
+                    warn!("a server task failed: {e}");
+                }
             }
+        };
+        if tokio::time::timeout_at(deadline.into(), tasks)
+            .await
+            .is_err()
+        {
+            error!(
+                "shutdown: {} server task(s) (listeners, HTTP) still running after {} s; \
+                 not waiting for them",
+                self.tasks.len(),
+                self.stop_timeout.as_secs_f64()
+            );
+            self.tasks.detach_all();
         }
         let (engine, store) = (self.engine.clone(), self.store.clone());
         let tails = std::mem::take(&mut self.tails);
         let agent = self.agent.take();
-        tokio::task::spawn_blocking(move || {
+        let step = Arc::new(parking_lot::Mutex::new("stopping the host modules"));
+        let at = step.clone();
+        let last = tokio::task::spawn_blocking(move || {
             if let Some(a) = agent {
                 a.stop();
             }
             // Each tail flushes what it read and saves its checkpoints first.
+            *at.lock() = "stopping the [[tail]] sources";
             for t in tails {
                 t.stop();
             }
+            *at.lock() = "closing the last interval";
             engine.close_now();
-            store.sync()
-        })
-        .await
-        .context("closing the last interval")?
-        .context("writing the last interval")?;
+            *at.lock() = "syncing the trend store";
+            store.sync_within(deadline.saturating_duration_since(Instant::now()))
+        });
+        match tokio::time::timeout_at(deadline.into(), last).await {
+            Err(_) => {
+                let step = *step.lock();
+                error!(
+                    "shutdown did not finish within {} s: still {step} (the trend store's \
+                     health: {:?}); exiting without it",
+                    self.stop_timeout.as_secs_f64(),
+                    self.store.health_reasons()
+                );
+                anyhow::bail!(
+                    "shutdown did not finish within {} s: still {step}",
+                    self.stop_timeout.as_secs_f64()
+                );
+            }
+            Ok(joined) => joined
+                .context("closing the last interval")?
+                .context("writing the last interval")?,
+        }
         info!("stopped");
         Ok(())
     }
@@ -276,9 +335,14 @@ struct LocalAgent {
 }
 
 impl LocalAgent {
-    /// Starts the modules of `conf` (or the defaults when the file is absent). A module
-    /// folder that cannot be read is logged and the server runs without them.
+    /// Starts the modules of `conf` (or the defaults with the `modules` folder beside
+    /// `conf` when the file is absent). `conf` is resolved by `Config::load`, never
+    /// against the working folder. A module folder that cannot be read is logged and
+    /// the server runs without them.
     fn start(conf: &std::path::Path, engine: Engine) -> Option<LocalAgent> {
+        // A config built in code (not by `Config::load`) may still hold a relative
+        // path: it is the embedded defaults', never the working folder's.
+        let conf = &std::path::Path::new(crate::config::BUILT_IN_DIR).join(conf);
         let mut cfg = if conf.exists() {
             match treestat_agent::AgentConfig::load(conf) {
                 Ok(c) => c,
@@ -288,14 +352,20 @@ impl LocalAgent {
                 }
             }
         } else {
+            let beside = conf.parent().unwrap_or(std::path::Path::new("/"));
+            info!(
+                "no agent configuration at {}: host modules use the defaults",
+                conf.display()
+            );
             treestat_agent::AgentConfig {
-                modules: std::path::PathBuf::from("conf/modules"),
+                modules: beside.join("modules"),
                 ..treestat_agent::AgentConfig::default()
             }
         };
         if !cfg.modules.is_dir() {
             warn!(
-                "host modules off: no module folder at {} (see docs/AGENT.md)",
+                "host modules off: no module folder at {} (set server.agent_conf; see \
+                 docs/AGENT.md)",
                 cfg.modules.display()
             );
             return None;

@@ -554,6 +554,12 @@ fn a_python_pipe_that_loops_forever_does_not_take_the_server_with_it() {
                 && l.contains("event=\"taken_out\"")
         })
     });
+    let (status, health) = get_text(&base, "/health");
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health.contains("\"pipes\"") && health.contains("forever") && health.contains("taken out"),
+        "{health}"
+    );
     drop(streams);
     // Log lines land again: the status pipe goes on without the script.
     eventually("log lines are taken again", || {

@@ -6,6 +6,9 @@
 //! [`Batch`] ([`Telemetry::to_batch`]) so the counters also live in the tree under
 //! `_treestat`.
 //!
+//! It also holds the [`Health`] registry behind `GET /health`: components report into
+//! it by name ([`Health::flag`], [`Health::probe`]).
+//!
 //! Tree paths follow one rule, so nobody has to pick them by hand: a metric named
 //! `treestat_<subsystem>_<what>[_total]` with labels `l1, l2, ...` lives at
 //! `_treestat,<subsystem>,<l1 value>,<what>,<l2 value>,...`. For example
@@ -128,6 +131,7 @@ struct Family {
 #[derive(Clone, Default)]
 pub struct Telemetry {
     families: Arc<Mutex<BTreeMap<String, Family>>>,
+    health: Health,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -170,6 +174,33 @@ impl Telemetry {
             // rather than panic; it still counts, it is just not rendered.
             _ => Counter::default(),
         }
+    }
+
+    /// Registers a counter the caller already holds (one a component created before
+    /// it was given the registry, e.g. the trend store's), under `name{labels}`.
+    /// Registering the same name and labels again replaces the handle rendered.
+    pub fn register_counter(&self, name: &str, labels: &[(&str, &str)], counter: &Counter) {
+        let mut fams = self.families.lock();
+        let fam = family(&mut fams, name, Kind::Counter);
+        let handle = Handle::Counter(counter.clone());
+        if let Some(s) = fam
+            .series
+            .iter_mut()
+            .find(|s| same_labels(&s.labels, labels))
+        {
+            s.handle = handle;
+        } else {
+            fam.series.push(Series {
+                labels: own_labels(labels),
+                path: tree_path(name, labels),
+                handle,
+            });
+        }
+    }
+
+    /// The health registry every component reports into (`GET /health`).
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// The gauge `name{labels}`, created on first use.
@@ -303,6 +334,139 @@ impl Telemetry {
             })
             .map(|s| s.handle.value())
             .sum()
+    }
+}
+
+/// The server's health (DESIGN.md §5.1, `GET /health`): every component that can
+/// fail quietly reports into it by name, in one of two ways.
+///
+/// - A [`HealthFlag`] ([`Health::flag`]): the component sets a reason when it turns
+///   degraded and clears it when it recovers (cheap; for code that notices the change).
+/// - A probe ([`Health::probe`]): a function asked at every report that returns the
+///   current reasons, empty when all is well (for state read from elsewhere, e.g. a
+///   writer's heartbeat; it must not block: it runs on the `/health` request).
+///
+/// The server is `degraded` while any component has a reason, `ok` otherwise. A
+/// cheap-clone handle (`Arc` inside); registering a name again replaces the check.
+#[derive(Clone, Default)]
+pub struct Health {
+    checks: Arc<Mutex<BTreeMap<String, Check>>>,
+}
+
+type Probe = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+#[derive(Clone)]
+enum Check {
+    Flag(Arc<Mutex<Option<String>>>),
+    Probe(Probe),
+}
+
+/// A component's switch in the [`Health`] registry: `None` healthy, `Some(reason)`
+/// degraded. Clones share the state.
+#[derive(Debug, Clone, Default)]
+pub struct HealthFlag(Arc<Mutex<Option<String>>>);
+
+impl HealthFlag {
+    /// Marks the component degraded, saying why (replaces an earlier reason).
+    pub fn degraded(&self, reason: impl Into<String>) {
+        *self.0.lock() = Some(reason.into());
+    }
+
+    /// Marks the component healthy again.
+    pub fn ok(&self) {
+        *self.0.lock() = None;
+    }
+
+    /// The current reason, if degraded.
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+}
+
+/// One reason the server is degraded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HealthReason {
+    /// The component's registered name (`trend_store`, `pipe:www`, ...).
+    pub component: String,
+    /// What is wrong, for people.
+    pub reason: String,
+}
+
+/// What [`Health::report`] found: `ok` with no reasons, or `degraded` with them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HealthReport {
+    /// `"ok"` or `"degraded"`.
+    pub status: &'static str,
+    /// Why it is degraded, components in name order (left out when ok).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<HealthReason>,
+}
+
+impl HealthReport {
+    /// Whether nothing is degraded.
+    pub fn is_ok(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("checks", &self.checks.lock().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Health {
+    /// The flag of component `name`, created healthy on first use (the same flag
+    /// comes back for the same name, unless a probe replaced it).
+    pub fn flag(&self, name: &str) -> HealthFlag {
+        let mut checks = self.checks.lock();
+        if let Some(Check::Flag(f)) = checks.get(name) {
+            return HealthFlag(f.clone());
+        }
+        let flag = HealthFlag::default();
+        checks.insert(name.to_string(), Check::Flag(flag.0.clone()));
+        flag
+    }
+
+    /// Registers (or replaces) the probe of component `name`: called at every report,
+    /// it returns the component's reasons, none when healthy.
+    pub fn probe(&self, name: &str, probe: impl Fn() -> Vec<String> + Send + Sync + 'static) {
+        self.checks
+            .lock()
+            .insert(name.to_string(), Check::Probe(Arc::new(probe)));
+    }
+
+    /// Removes component `name` (a component that was shut down).
+    pub fn remove(&self, name: &str) {
+        self.checks.lock().remove(name);
+    }
+
+    /// Asks every component: `degraded` with the reasons if any has one, else `ok`.
+    pub fn report(&self) -> HealthReport {
+        // Probes run outside the registry lock, so a probe may itself register.
+        let checks: Vec<(String, Check)> = self
+            .checks
+            .lock()
+            .iter()
+            .map(|(k, c)| (k.clone(), c.clone()))
+            .collect();
+        let mut reasons = Vec::new();
+        for (component, check) in checks {
+            let found = match check {
+                Check::Flag(f) => f.lock().clone().into_iter().collect(),
+                Check::Probe(p) => p(),
+            };
+            reasons.extend(found.into_iter().map(|reason| HealthReason {
+                component: component.clone(),
+                reason,
+            }));
+        }
+        HealthReport {
+            status: if reasons.is_empty() { "ok" } else { "degraded" },
+            reasons,
+        }
     }
 }
 
@@ -503,6 +667,67 @@ mod tests {
         let (_, action, stats) = engine.leaf_at("_treestat,listen,tcp,lines").unwrap();
         assert_eq!(action, Action::Last);
         assert_eq!(stats.last, 3.0);
+    }
+
+    #[test]
+    fn health_reports_flags_and_probes_by_name() {
+        let t = Telemetry::default();
+        let h = t.health().clone();
+        assert_eq!(h.report().status, "ok");
+        let flag = h.flag("pipe:www");
+        let probed = Arc::new(AtomicU64::new(0));
+        {
+            let probed = probed.clone();
+            h.probe("trend_store", move || {
+                if probed.load(Ordering::Relaxed) > 0 {
+                    vec!["2 write errors".into()]
+                } else {
+                    Vec::new()
+                }
+            });
+        }
+        assert!(h.report().is_ok());
+        flag.degraded("stuck for 30 s");
+        probed.store(1, Ordering::Relaxed);
+        let r = t.health().report();
+        assert_eq!(r.status, "degraded");
+        assert_eq!(
+            r.reasons,
+            vec![
+                HealthReason {
+                    component: "pipe:www".into(),
+                    reason: "stuck for 30 s".into()
+                },
+                HealthReason {
+                    component: "trend_store".into(),
+                    reason: "2 write errors".into()
+                },
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"status":"degraded","reasons":[{"component":"pipe:www","reason":"stuck for 30 s"},{"component":"trend_store","reason":"2 write errors"}]}"#
+        );
+        flag.ok();
+        h.flag("pipe:www"); // the same flag, still healthy
+        probed.store(0, Ordering::Relaxed);
+        assert_eq!(
+            serde_json::to_string(&h.report()).unwrap(),
+            r#"{"status":"ok"}"#
+        );
+    }
+
+    #[test]
+    fn registered_counters_render_under_their_name() {
+        let t = Telemetry::default();
+        let c = Counter::default();
+        c.add(3);
+        t.register_counter("treestat_trend_write_errors_total", &[], &c);
+        c.inc();
+        assert_eq!(t.value("treestat_trend_write_errors_total", &[]), Some(4.0));
+        let mut out = String::new();
+        t.render_prometheus(&mut out);
+        assert!(out.contains("# TYPE treestat_trend_write_errors_total counter\n"));
     }
 
     #[test]

@@ -20,7 +20,13 @@ fn export_then_import_gives_identical_series() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
-    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    // 80 intervals close back to back below: a queue that holds them all, since a
+    // full queue drops intervals from the store rather than wait.
+    let cfg = TrendConfig {
+        queue: 256,
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
     store.attach(&engine);
     let leaves = [
         ("web,hits", Action::Add),

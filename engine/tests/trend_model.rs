@@ -168,6 +168,9 @@ fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Live {
         compact_after: std::time::Duration::from_secs(30),
         // The background compactor stays out of the way; the steps compact.
         compact_every: std::time::Duration::from_secs(3600),
+        // Hundreds of intervals close back to back: a queue that holds them all (a
+        // full queue drops intervals from the store rather than wait).
+        queue: 4096,
         ..TrendConfig::default()
     };
     let store = TrendStore::open(dir, &cfg).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tracing::info;
+use tracing::{error, info};
 
 use super::parse_interval;
 use crate::config::{Config, parse_addr};
@@ -96,8 +96,13 @@ pub(super) fn init_logging() {
         .init();
 }
 
+/// Past `server.stop_timeout`, how long the watchdog still gives the last steps (the
+/// error log, dropping what is left) before it ends the process.
+const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
+
 pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     init_logging();
+    let stop_timeout = config.server.stop_timeout;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let server = Server::start(config).await?;
@@ -105,10 +110,38 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(async move {
             wait_for_signal().await;
             info!("shutting down");
+            watchdog(stop_timeout + WATCHDOG_MARGIN);
             stop.cancel();
         });
-        server.wait().await
-    })
+        if let Err(e) = server.wait().await {
+            // Threads may be stuck for good (a trend store inside sled on a full
+            // disk): dropping the runtime or the store would wait for them. Exit now;
+            // the kernel releases the data folder's lock, so a restart works.
+            error!("{e:#}");
+            std::process::exit(1);
+        }
+        anyhow::Ok(())
+    })?;
+    rt.shutdown_timeout(WATCHDOG_MARGIN);
+    Ok(())
+}
+
+/// Ends the process `after` the shutdown began, whatever is still running: the last
+/// guarantee that SIGTERM stops the server (status 1).
+fn watchdog(after: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("shutdown-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(after);
+            error!(
+                "shutdown still not finished after {} s; exiting",
+                after.as_secs_f64()
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        error!("no shutdown watchdog: {e}");
+    }
 }
 
 pub(super) async fn wait_for_signal() {

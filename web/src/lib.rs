@@ -69,6 +69,7 @@ pub fn app_with(state: AppState, extra: Router) -> Router {
         .merge(writes)
         .merge(reads)
         .merge(mixed)
+        .merge(metrics::health_router())
         .with_state(state.clone());
     api.merge(extra)
         .fallback(not_found)

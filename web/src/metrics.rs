@@ -1,4 +1,6 @@
-//! `GET /metrics`: the server's own counters in the Prometheus text format.
+//! `GET /metrics`: the server's own counters in the Prometheus text format; and
+//! `GET /health`: `ok` or `degraded` with reasons, from the telemetry's health
+//! registry (DESIGN.md §5.1).
 //!
 //! The engine's counters and sizes, the long-poll and stream gauges, then the telemetry
 //! registry (the HTTP counters, the listeners', everyone's). Rendering reads atomics
@@ -9,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use treestat_engine::ErrorKind;
@@ -28,9 +30,31 @@ const KINDS: [ErrorKind; 8] = [
     ErrorKind::FutureTime,
 ];
 
-/// Routes of this area.
+/// Routes of this area (behind the read token when reads need one).
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
+}
+
+/// `GET /health`, open to all (load balancers and supervisors carry no token):
+/// `200 {"status":"ok"}`, or `503 {"status":"degraded","reasons":[{"component":
+/// ...,"reason":...}]}` while any component reports a reason (store write errors, a
+/// stuck store writer, stuck pipes).
+pub(crate) fn health_router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let report = state.telemetry().health().report();
+    let status = if report.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(report),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -302,6 +302,39 @@ async fn tokens_guard_writes_and_optionally_reads() {
     let st = AppState::new(Engine::default(), cfg, Telemetry::default());
     assert_eq!(get(&st, "/get/a").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(get(&st, "/metrics").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&st, "/health").await.0,
+        StatusCode::OK,
+        "load balancers carry no token"
+    );
+}
+
+#[tokio::test]
+async fn health_is_ok_or_degraded_with_reasons() {
+    let telemetry = Telemetry::default();
+    let st = AppState::new(Engine::default(), WebConfig::default(), telemetry.clone());
+    assert_eq!(
+        get(&st, "/health").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let pipe = telemetry.health().flag("pipe:www");
+    pipe.degraded("no line for 300 s");
+    telemetry.health().probe("trend_store", || {
+        vec!["storage errors (3 write, 0 flush so far)".into()]
+    });
+    assert_eq!(
+        get(&st, "/health").await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "degraded", "reasons": [
+                {"component": "pipe:www", "reason": "no line for 300 s"},
+                {"component": "trend_store", "reason": "storage errors (3 write, 0 flush so far)"},
+            ]})
+        )
+    );
+    pipe.ok();
+    telemetry.health().probe("trend_store", Vec::new);
+    assert_eq!(get(&st, "/health").await.0, StatusCode::OK);
 }
 
 #[tokio::test]

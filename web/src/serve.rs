@@ -5,10 +5,11 @@
 //! trickles its request head, slowloris-style, is cut off after `web.header_timeout`;
 //! axum's builder has no timer, so it would hold its connection forever) and a limit on
 //! open connections (`web.max_connections`: past it, new connections wait in the
-//! kernel's accept queue instead of costing memory). On shutdown: stop accepting, cancel
-//! the state's token (long-polls answer 503 with their cursor, event streams end), ask
-//! every connection to finish its request in flight and close, and wait for that at most
-//! `web.shutdown_grace`.
+//! kernel's accept queue instead of costing memory). Connections cut off by the
+//! header timeout are counted (`treestat_http_header_timeouts_total`). On shutdown:
+//! stop accepting, cancel the state's token (long-polls answer 503 with their cursor,
+//! event streams end), ask every connection to finish its request in flight and close,
+//! and wait for that at most `web.shutdown_grace`.
 
 use std::io;
 use std::sync::Arc;
@@ -83,8 +84,13 @@ pub async fn serve_router(
             TowerToHyperService::new(router.clone()),
         );
         let watched = graceful.watch(conn);
+        let timeouts = state.counters().header_timeouts.clone();
         tokio::spawn(async move {
             if let Err(e) = watched.await {
+                // hyper's only timer here is the header read timeout.
+                if e.is_timeout() {
+                    timeouts.inc();
+                }
                 tracing::debug!("HTTP connection from {addr}: {e}");
             }
             drop(permit);

@@ -87,6 +87,9 @@ pub struct WebCounters {
     pub bytes: Counter,
     /// Access-log lines received.
     pub lines: Counter,
+    /// Connections closed because their request head did not arrive within
+    /// `web.header_timeout` (slow or idle clients, slowloris).
+    pub header_timeouts: Counter,
 }
 
 impl WebCounters {
@@ -104,11 +107,17 @@ impl WebCounters {
             "treestat_http_rejects_total",
             "HTTP requests refused, by reason.",
         );
+        telemetry.describe(
+            "treestat_http_header_timeouts_total",
+            "HTTP connections closed because the request head did not arrive within \
+             web.header_timeout.",
+        );
         WebCounters {
             telemetry: telemetry.clone(),
             requests: telemetry.counter("treestat_http_requests_total", &[]),
             bytes: telemetry.counter("treestat_http_bytes_total", &[]),
             lines: telemetry.counter("treestat_http_lines_total", &[]),
+            header_timeouts: telemetry.counter("treestat_http_header_timeouts_total", &[]),
         }
     }
 

@@ -25,6 +25,15 @@ async fn still_serving(addr: std::net::SocketAddr, key: &str) {
     assert_eq!(r.json(), serde_json::json!([[format!("good,{key}"), 1.0]]));
 }
 
+/// The value of an unlabelled metric (0 when absent).
+fn metric(metrics: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
 fn rejects(metrics: &str, reason: &str) -> u64 {
     let prefix = format!("treestat_http_rejects_total{{reason=\"{reason}\"}} ");
     metrics
@@ -234,6 +243,21 @@ async fn slow_clients_do_not_hold_up_anyone_and_are_cut_off() {
         )
         .await;
         assert!(closed.is_ok(), "a slowloris connection was left open");
+    }
+    // ... and counted (at least those 50: an idle keep-alive connection of the checks
+    // above may be cut off too). The count lands just after the close.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let m = get(a, "/metrics").await.text();
+        let n = metric(&m, "treestat_http_header_timeouts_total");
+        if n >= 50.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} header timeouts counted\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     still_serving(a, "after_slow_clients").await;
 }

@@ -33,8 +33,16 @@ pub struct TrendConfig {
     #[serde(deserialize_with = "de_duration")]
     pub compact_every: Duration,
     /// Closed intervals that may wait for the writer thread (default 64). When the
-    /// queue is full the closing thread blocks rather than lose an interval.
+    /// queue is full (a slow or failing disk) the interval is not stored: it stays in
+    /// the engine's ring, is counted in `treestat_trend_dropped_intervals_total`, and
+    /// intervals keep closing (the closing thread never waits for the disk).
     pub queue: usize,
+    /// A storage call of the writer (a write or a flush) running longer than this
+    /// makes `/health` say `degraded` (default `"60s"`): the store is stuck. A
+    /// compaction pass of a very large store may hold the writer for a while, hence
+    /// the margin.
+    #[serde(deserialize_with = "de_duration")]
+    pub stall_after: Duration,
     /// sled's page cache in bytes (default 64 MiB).
     pub cache_bytes: u64,
 }
@@ -46,6 +54,7 @@ impl Default for TrendConfig {
             compact_after: Duration::from_secs(600),
             compact_every: Duration::from_secs(300),
             queue: 64,
+            stall_after: Duration::from_secs(60),
             cache_bytes: 64 << 20,
         }
     }
@@ -59,6 +68,9 @@ impl TrendConfig {
     pub fn validate(&self) -> Result<()> {
         if self.queue == 0 {
             return Err(TrendError::config("trend.queue must be at least 1"));
+        }
+        if self.stall_after.is_zero() {
+            return Err(TrendError::config("trend.stall_after must be above 0"));
         }
         if self.compact_every.is_zero() {
             return Err(TrendError::config("trend.compact_every must be above 0"));

@@ -28,6 +28,7 @@ mod codec;
 mod compact;
 mod config;
 mod error;
+mod health;
 mod index;
 mod io;
 mod read;
@@ -40,8 +41,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
@@ -54,6 +56,7 @@ pub use storage::{Bytes, MemStorage, Op, SledStorage, Space, Storage, scan_prefi
 pub use time::parse_time;
 
 use blob::{IntervalBlob, Rec};
+use health::StoreHealth;
 use index::Index;
 use writer::Msg;
 
@@ -89,6 +92,10 @@ pub(crate) struct Core {
     /// Whether a clock was given ([`TrendStore::attach`], [`TrendStore::set_clock`]):
     /// retention then follows it.
     clocked: AtomicBool,
+    /// Errors, queue, heartbeat (`/metrics`, `/health`).
+    health: Arc<StoreHealth>,
+    /// The last handle is gone: the writer stops retrying a failing storage.
+    closing: AtomicBool,
 }
 
 /// `engine.max_future`'s default, for a store not attached to an engine.
@@ -146,19 +153,59 @@ struct Inner {
     compactor: Option<JoinHandle<()>>,
 }
 
+/// How long dropping the last handle waits for the writer and the compactor before it
+/// leaves them behind (a storage call that never returns must not hang the process).
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The writer drains what is queued before it sees Stop.
-        let _ = self.tx.send(Msg::Stop);
-        if let Some(h) = self.writer.take() {
-            let _ = h.join();
-        }
+        let deadline = Instant::now() + STOP_WAIT;
+        // The writer drains what is queued before it sees Stop; a writer that keeps
+        // failing gives up once `closing` is set.
+        self.core.closing.store(true, Ordering::SeqCst);
+        send_until(&self.tx, Msg::Stop, deadline);
         drop(self.stop_compactor.take());
-        if let Some(h) = self.compactor.take() {
-            let _ = h.join();
+        let mut stuck = Vec::new();
+        for h in [self.writer.take(), self.compactor.take()]
+            .into_iter()
+            .flatten()
+        {
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                stuck.push(h.thread().name().unwrap_or("trend thread").to_string());
+            }
+        }
+        if !stuck.is_empty() {
+            tracing::error!(
+                "trend store: {} still inside the storage after {} s; not waiting for it",
+                stuck.join(" and "),
+                STOP_WAIT.as_secs()
+            );
+            return;
         }
         if let Err(e) = self.core.storage.flush() {
             tracing::error!("trend store: final flush failed: {e}");
+        }
+    }
+}
+
+/// Sends `msg`, waiting while the queue is full until `deadline`; whether it went.
+fn send_until(tx: &SyncSender<Msg>, mut msg: Msg, deadline: Instant) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(m)) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                msg = m;
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 }
@@ -258,6 +305,8 @@ impl TrendStore {
             clock: RwLock::new(Arc::new(SystemClock)),
             max_future: AtomicI64::new(DEFAULT_MAX_FUTURE),
             clocked: AtomicBool::new(false),
+            health: Arc::new(StoreHealth::new(cfg.queue, cfg.stall_after)),
+            closing: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::sync_channel(cfg.queue);
         let writer = writer::spawn(core.clone(), rx, totals)?;
@@ -290,6 +339,7 @@ impl TrendStore {
         self.set_clock(engine.clock(), engine.config().max_future_secs());
         engine.add_sink(Arc::new(StoreSink {
             tx: self.inner.tx.clone(),
+            health: self.core().health.clone(),
         }));
     }
 
@@ -303,6 +353,14 @@ impl TrendStore {
         self.core().clocked.store(true, Ordering::Relaxed);
     }
 
+    /// Puts the store's figures in the server's telemetry (`/metrics`, the tree under
+    /// `_treestat,trend,...`) and its reasons in the health registry as
+    /// `trend_store`: storage errors, a writer stuck in one storage call longer than
+    /// `stall_after`, a full queue.
+    pub fn register_telemetry(&self, telemetry: &crate::telemetry::Telemetry) {
+        self.core().health.register(telemetry);
+    }
+
     /// Waits until every interval handed over so far is written and flushed.
     ///
     /// # Errors
@@ -311,6 +369,44 @@ impl TrendStore {
         let (tx, rx) = mpsc::channel();
         self.inner.tx.send(Msg::Sync(tx)).map_err(|_| closed())?;
         rx.recv().map_err(|_| closed())?
+    }
+
+    /// As [`TrendStore::sync`], giving up after `timeout` (shutdown: a store stuck
+    /// in the storage must not hold the process).
+    ///
+    /// # Errors
+    /// `Closed` when the writer thread is gone; `Storage` when the flush failed or
+    /// `timeout` passed first.
+    pub fn sync_within(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = mpsc::channel();
+        if !send_until(&self.inner.tx, Msg::Sync(tx), deadline) {
+            return Err(sync_timeout(timeout, "the writer's queue stayed full"));
+        }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(sync_timeout(
+                timeout,
+                "the writer did not finish (stuck in the storage or still retrying)",
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(closed()),
+        }
+    }
+
+    /// Closed intervals dropped from the store because the writer's queue was full.
+    pub fn dropped_intervals(&self) -> u64 {
+        self.core().health.dropped_intervals.get()
+    }
+
+    /// Failed writes and flushes so far (each retry counts).
+    pub fn storage_errors(&self) -> u64 {
+        let h = &self.core().health;
+        h.write_errors.get() + h.flush_errors.get()
+    }
+
+    /// Why the store is degraded now, as `/health` says it (empty: healthy).
+    pub fn health_reasons(&self) -> Vec<String> {
+        self.core().health.reasons()
     }
 
     /// End of the newest interval that is written and flushed (durable), if any.
@@ -503,13 +599,13 @@ impl TrendStore {
     }
 
     fn send(&self, interval: &Arc<ClosedInterval>) {
-        send_interval(&self.inner.tx, interval);
+        send_interval(&self.inner.tx, &self.core().health, interval);
     }
 }
 
-/// Hands closed intervals to the writer thread. When the queue is full the closing
-/// thread blocks until the writer catches up: a slow disk delays the next close
-/// rather than lose an interval.
+/// Hands closed intervals to the writer thread without ever waiting: when the queue is
+/// full (a slow or failing disk) the interval is dropped from the store and counted;
+/// it stays in the engine's ring and the next close is on time.
 impl IntervalSink for TrendStore {
     fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
         self.send(interval);
@@ -518,21 +614,42 @@ impl IntervalSink for TrendStore {
 
 struct StoreSink {
     tx: SyncSender<Msg>,
+    health: Arc<StoreHealth>,
 }
 
 impl IntervalSink for StoreSink {
     fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
-        send_interval(&self.tx, interval);
+        send_interval(&self.tx, &self.health, interval);
     }
 }
 
-fn send_interval(tx: &SyncSender<Msg>, interval: &Arc<ClosedInterval>) {
-    if tx.send(Msg::Interval(interval.clone())).is_err() {
-        tracing::error!(
-            start = interval.start,
-            "trend store is closed: interval not stored"
-        );
+fn send_interval(tx: &SyncSender<Msg>, health: &StoreHealth, interval: &Arc<ClosedInterval>) {
+    // Counted before the send: the writer may take it (and count it down) at once.
+    health.queued.fetch_add(1, Ordering::Relaxed);
+    match tx.try_send(Msg::Interval(interval.clone())) {
+        Ok(()) => health.accepted(),
+        Err(TrySendError::Full(_)) => {
+            health.queued.fetch_sub(1, Ordering::Relaxed);
+            health.dropped(interval);
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            health.queued.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!(
+                start = interval.start,
+                "trend store is closed: interval not stored"
+            );
+        }
     }
+}
+
+fn sync_timeout(timeout: Duration, why: &str) -> TrendError {
+    TrendError::new(
+        TrendErrorKind::Storage,
+        format!(
+            "the trend store did not sync within {} s: {why}",
+            timeout.as_secs_f64()
+        ),
+    )
 }
 
 fn closed() -> TrendError {

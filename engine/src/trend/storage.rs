@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 pub use sled::IVec as Bytes;
@@ -119,6 +120,16 @@ pub trait Storage: Send + Sync + 'static {
     /// # Errors
     /// A storage failure.
     fn size_on_disk(&self) -> Result<u64>;
+
+    /// Starts afresh after a failure, keeping what is durable (sled: closes the
+    /// database and opens it again; a sled that saw an I/O error fails every later
+    /// call until then). Nothing to do by default.
+    ///
+    /// # Errors
+    /// The store cannot be opened again (yet).
+    fn reopen(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Every pair whose key starts with `prefix`.
@@ -148,9 +159,31 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The sled implementation: one tree per keyspace in one `sled::Db`.
+///
+/// What sled 0.34.7 does when its disk fills (measured on an 8 MB tmpfs): the call
+/// that hits ENOSPC returns an error, and from then on that `Db` fails every write
+/// and flush even after space returns (with large values, kept in sled's blob files,
+/// the first flush after space returns may instead block forever). Hence
+/// [`Storage::reopen`]: the trend writer, after an error, drops the `Db` and opens a
+/// fresh one before it retries.
 pub struct SledStorage {
+    dir: std::path::PathBuf,
+    cache_bytes: u64,
+    /// Swapped whole by `reopen`; each call clones the `Arc` and works on it unlocked,
+    /// so a call stuck inside sled never blocks a reopen (or other calls).
+    /// `None` while a reopen is under way or after it failed (calls then fail).
+    db: RwLock<Option<Arc<Sled>>>,
+}
+
+struct Sled {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+}
+
+impl Sled {
+    fn tree(&self, space: Space) -> &sled::Tree {
+        &self.trees[space.index()]
+    }
 }
 
 impl SledStorage {
@@ -163,6 +196,28 @@ impl SledStorage {
     /// shutting down (its I/O threads let go a moment after the last handle drops),
     /// opening retries for up to [`LOCK_WAIT`].
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStorage> {
+        Ok(SledStorage {
+            dir: dir.to_path_buf(),
+            cache_bytes,
+            db: RwLock::new(Some(Arc::new(Sled::open(dir, cache_bytes)?))),
+        })
+    }
+
+    fn sled(&self) -> Result<Arc<Sled>> {
+        self.db.read().clone().ok_or_else(|| {
+            TrendError::new(
+                TrendErrorKind::Storage,
+                format!(
+                    "trend store at {} is closed (reopening it failed)",
+                    self.dir.display()
+                ),
+            )
+        })
+    }
+}
+
+impl Sled {
+    fn open(dir: &Path, cache_bytes: u64) -> Result<Sled> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
             match sled::Config::new()
@@ -189,31 +244,28 @@ impl SledStorage {
             .iter()
             .map(|s| db.open_tree(s.name()))
             .collect::<Result<Vec<_>, sled::Error>>()?;
-        Ok(SledStorage { db, trees })
-    }
-
-    fn tree(&self, space: Space) -> &sled::Tree {
-        &self.trees[space.index()]
+        Ok(Sled { db, trees })
     }
 }
 
 impl Storage for SledStorage {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.tree(space).get(key)?)
+        Ok(self.sled()?.tree(space).get(key)?)
     }
 
     fn put(&self, space: Space, key: &[u8], value: &[u8]) -> Result<()> {
-        self.tree(space).insert(key, value)?;
+        self.sled()?.tree(space).insert(key, value)?;
         Ok(())
     }
 
     fn delete(&self, space: Space, key: &[u8]) -> Result<()> {
-        self.tree(space).remove(key)?;
+        self.sled()?.tree(space).remove(key)?;
         Ok(())
     }
 
     fn scan(&self, space: Space, from: &[u8], until: Option<&[u8]>) -> Result<Vec<(Bytes, Bytes)>> {
-        let tree = self.tree(space);
+        let sled = self.sled()?;
+        let tree = sled.tree(space);
         let iter = match until {
             Some(u) => tree.range(from..u),
             None => tree.range(from..),
@@ -224,7 +276,8 @@ impl Storage for SledStorage {
     fn apply(&self, ops: Vec<Op>) -> Result<()> {
         use sled::Transactional;
         use sled::transaction::{ConflictableTransactionError, TransactionError};
-        let trees: &[sled::Tree] = &self.trees;
+        let sled = self.sled()?;
+        let trees: &[sled::Tree] = &sled.trees;
         let res: Result<(), TransactionError<()>> = trees.transaction(|tx| {
             for op in &ops {
                 match op {
@@ -247,12 +300,29 @@ impl Storage for SledStorage {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.sled()?.db.flush()?;
         Ok(())
     }
 
     fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.sled()?.db.size_on_disk()?)
+    }
+
+    fn reopen(&self) -> Result<()> {
+        // The old database goes on a thread of its own: its drop may block on sled's
+        // flusher when the disk is gone. Opening waits up to LOCK_WAIT for its lock.
+        let old = self.db.write().take();
+        if let Some(old) = old {
+            let dropper = std::thread::Builder::new()
+                .name("trend-close".into())
+                .spawn(move || drop(old));
+            if let Err(e) = dropper {
+                tracing::warn!("trend store: no thread to close the old database: {e}");
+            }
+        }
+        let fresh = Arc::new(Sled::open(&self.dir, self.cache_bytes)?);
+        *self.db.write() = Some(fresh);
+        Ok(())
     }
 }
 

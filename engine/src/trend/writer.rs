@@ -5,12 +5,21 @@
 //! interval's `new_paths`) and the last known totals of every series, so that a leaf
 //! touched only by late points still gets its totals persisted (the engine reports
 //! totals only for leaves in `points`; the writer repeats the engine's fold).
+//!
+//! A storage failure does not lose the batch in hand: the writer counts the error
+//! (logged once per episode), waits (1 s, doubling up to 10 s), reopens the storage
+//! (sled stays broken after an I/O error until reopened) and writes the batch again,
+//! until it succeeds or the store shuts down. Meanwhile the queue fills and the
+//! engine's sink drops further intervals (counted); their paths and totals reach the
+//! store with the next interval written. Each storage call is timed by a heartbeat, so
+//! a call that never returns shows in `/health`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::blob::{IntervalBlob, Rec, ts_key};
 use super::error::Result;
@@ -30,6 +39,30 @@ pub(crate) enum Msg {
 
 /// Most queued messages written before one flush.
 const BATCH: usize = 32;
+
+/// First pause after a storage error; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest pause between attempts while the storage fails.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Late samples of one stored interval: `(series, action, time, value)`.
+type LateSamples = Vec<(u32, crate::Action, i64, f64)>;
+
+/// One closed interval made ready to store: everything but the storage calls, so a
+/// failed write can be retried without interning paths or folding totals twice.
+struct Prepared {
+    start: i64,
+    len: i64,
+    blob: Vec<u8>,
+    /// Late samples by the start of the interval that holds them.
+    late: BTreeMap<i64, LateSamples>,
+}
+
+/// Which storage call failed.
+struct Failed {
+    flush: bool,
+    error: TrendError,
+}
 
 pub(crate) fn spawn(
     core: Arc<Core>,
@@ -96,26 +129,21 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut end = None;
+            let mut items = Vec::new();
             let mut waiters = Vec::new();
             let mut stop = false;
             for m in batch {
                 match m {
                     Msg::Interval(iv) => {
-                        if let Err(e) = self.write(&iv) {
-                            self.core.dropped.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(start = iv.start, "trend store: interval lost: {e}");
-                        }
-                        end = Some(iv.start.saturating_add(iv.len));
+                        self.core.health.queued.fetch_sub(1, Ordering::Relaxed);
+                        items.push(self.prepare(&iv));
                     }
                     Msg::Sync(tx) => waiters.push(tx),
                     Msg::Stop => stop = true,
                 }
             }
-            let flushed = self.core.storage.flush();
-            if let Err(e) = &flushed {
-                tracing::error!("trend store: flush failed: {e}");
-            }
+            let flushed = self.store(&items);
+            let end = items.iter().map(|p| p.start.saturating_add(p.len)).max();
             if let (Some(end), Ok(())) = (end, &flushed) {
                 let mut p = self.core.persisted.lock();
                 *p = (*p).max(end);
@@ -130,17 +158,118 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, iv: &ClosedInterval) -> Result<()> {
+    /// Writes the batch and flushes, retrying through storage errors (reopening the
+    /// storage between attempts) until it succeeds or the store is shutting down.
+    fn store(&self, items: &[Prepared]) -> Result<()> {
+        let h = &*self.core.health;
+        let mut pause = RETRY_FIRST;
+        loop {
+            h.busy();
+            let done = self.persist(items);
+            h.idle();
+            let failed = match done {
+                Ok(()) => {
+                    h.storage_ok();
+                    return Ok(());
+                }
+                Err(f) => f,
+            };
+            h.storage_error(failed.flush, &failed.error);
+            if !self.wait(pause) {
+                self.core
+                    .dropped
+                    .fetch_add(items.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    intervals = items.len(),
+                    "trend store: shutting down while the storage fails; intervals not stored"
+                );
+                return Err(failed.error);
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+            h.busy();
+            let reopened = self.core.storage.reopen();
+            h.idle();
+            match reopened {
+                Ok(()) => h.reopens.inc(),
+                Err(e) => {
+                    tracing::debug!("trend store: reopen failed: {e}");
+                    h.reopen_failed(&e);
+                }
+            }
+        }
+    }
+
+    /// Sleeps `pause` unless the store is closing; whether to go on.
+    fn wait(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if self.core.closing.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(pause));
+        }
+        !self.core.closing.load(Ordering::SeqCst)
+    }
+
+    fn persist(&self, items: &[Prepared]) -> Result<(), Failed> {
+        for p in items {
+            self.persist_one(p).map_err(|error| Failed {
+                flush: false,
+                error,
+            })?;
+        }
+        self.core
+            .storage
+            .flush()
+            .map_err(|error| Failed { flush: true, error })
+    }
+
+    fn persist_one(&self, p: &Prepared) -> Result<()> {
+        let core = &self.core;
+        let _w = core.write_lock.lock();
+        let mut ops = Vec::with_capacity(p.late.len() + 1);
+        for (&start, samples) in &p.late {
+            let key = ts_key(start);
+            let mut old = match core.storage.get(Space::Intervals, &key)? {
+                Some(b) => IntervalBlob::decode(&b)?,
+                None => IntervalBlob {
+                    start,
+                    len: p.len,
+                    ..IntervalBlob::default()
+                },
+            };
+            add_late(&mut old, samples);
+            ops.push(Op::Put(Space::Intervals, key.to_vec(), old.encode()));
+        }
+        core.bump_newest(p.start.saturating_add(p.len));
+        if ops.is_empty() {
+            // The common case: one insert, atomic by itself (the newest mark is
+            // recomputed from the blobs on open).
+            return core
+                .storage
+                .put(Space::Intervals, &ts_key(p.start), &p.blob);
+        }
+        ops.push(Op::Put(
+            Space::Intervals,
+            ts_key(p.start).to_vec(),
+            p.blob.clone(),
+        ));
+        core.storage.apply(ops)
+    }
+
+    fn prepare(&mut self, iv: &ClosedInterval) -> Prepared {
         let mut blob = IntervalBlob {
             start: iv.start,
             len: iv.len,
             markers: iv.markers.clone(),
             ..IntervalBlob::default()
         };
+        // What intervals dropped at the queue announced (paths) and left at (totals).
+        let pending = self.core.health.take_pending();
         {
             let core = self.core.clone();
             let mut index = core.index.write();
-            for (leaf, path) in &iv.new_paths {
+            for (leaf, path) in pending.paths.iter().chain(&iv.new_paths) {
                 let (id, fresh) = index.intern(path);
                 self.set_series(leaf.0, id);
                 if fresh {
@@ -151,7 +280,18 @@ impl Writer {
         // Vectors sorted once rather than maps: 100k points per interval is the
         // case to be fast for (the engine hands them in leaf order, nearly sorted).
         let mut points: Vec<Rec> = Vec::with_capacity(iv.points.len());
-        let mut totals: Vec<Rec> = Vec::with_capacity(iv.points.len());
+        let mut totals: Vec<Rec> = Vec::with_capacity(iv.points.len() + pending.totals.len());
+        // First, so this interval's own totals win (see the dedup below).
+        for (leaf, (action, stats, last_ts)) in pending.totals {
+            if let Some(id) = self.series_of(leaf) {
+                totals.push(Rec {
+                    id,
+                    action,
+                    stats,
+                    last_ts,
+                });
+            }
+        }
         for p in &iv.points {
             let Some(id) = self.series_of(p.leaf.0) else {
                 self.unknown_leaf(p.leaf.0);
@@ -179,7 +319,7 @@ impl Writer {
         });
         // Late points: into the interval that holds their time; and into the totals
         // of leaves this interval did not otherwise report.
-        let mut late: BTreeMap<i64, Vec<(u32, crate::Action, i64, f64)>> = BTreeMap::new();
+        let mut late: BTreeMap<i64, LateSamples> = BTreeMap::new();
         for lp in &iv.late {
             let Some(id) = self.series_of(lp.leaf.0) else {
                 self.unknown_leaf(lp.leaf.0);
@@ -216,34 +356,12 @@ impl Writer {
         }
         blob.points = points;
         blob.totals = totals;
-
-        let core = &self.core;
-        let _w = core.write_lock.lock();
-        let mut ops = Vec::with_capacity(late.len() + 2);
-        for (start, samples) in late {
-            let key = ts_key(start);
-            let mut old = match core.storage.get(Space::Intervals, &key)? {
-                Some(b) => IntervalBlob::decode(&b)?,
-                None => IntervalBlob {
-                    start,
-                    len: iv.len,
-                    ..IntervalBlob::default()
-                },
-            };
-            add_late(&mut old, &samples);
-            ops.push(Op::Put(Space::Intervals, key.to_vec(), old.encode()));
+        Prepared {
+            start: iv.start,
+            len: iv.len,
+            blob: blob.encode(),
+            late,
         }
-        core.bump_newest(iv.start.saturating_add(iv.len));
-        let bytes = blob.encode();
-        if ops.is_empty() {
-            // The common case: one insert, atomic by itself (the newest mark is
-            // recomputed from the blobs on open).
-            return core
-                .storage
-                .put(Space::Intervals, &ts_key(iv.start), &bytes);
-        }
-        ops.push(Op::Put(Space::Intervals, ts_key(iv.start).to_vec(), bytes));
-        core.storage.apply(ops)
     }
 
     fn unknown_leaf(&self, leaf: u32) {
