@@ -78,6 +78,20 @@ pub fn render(state: &AppState) -> String {
         "Intervals closed.",
         load(&c.intervals),
     );
+    one(
+        &mut out,
+        "treestat_shared_path_resolves_total",
+        "counter",
+        "Pushes and closed intervals whose leaf paths were resolved for /pull, /events and the relay (once each, however many readers).",
+        load(&c.shared_path_resolves),
+    );
+    one(
+        &mut out,
+        "treestat_shared_pattern_matches_total",
+        "counter",
+        "Reader patterns matched against a push or a closed interval (once per distinct pattern per push or interval).",
+        load(&c.shared_pattern_matches),
+    );
     family(
         &mut out,
         "treestat_rejects_total",

@@ -7,6 +7,10 @@
 //! channel lags, the waiter falls back to the log. Every answer carries the cursor to
 //! use next in `X-Treestat-Cursor`; `X-Treestat-Missed: true` says the log had already
 //! dropped some pushes after the given cursor.
+//!
+//! Every waiter woken by a push shares one resolution of its leaf paths and one match
+//! per distinct pattern ([`Engine::event_paths`], [`Engine::select`]), so a thousand
+//! idle waiters cost a push about what one does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,12 +152,14 @@ fn collect(
     let mut upto = 0;
     for ev in events {
         upto = upto.max(ev.seq);
-        let ids: Vec<_> = ev.changes.iter().map(|(id, _)| *id).collect();
-        for (path, (_, value)) in engine.leaf_paths(&ids).into_iter().zip(&ev.changes) {
-            let Some(path) = path else { continue };
-            let keys: Vec<&str> = path.split(',').collect();
-            if pattern.matches_path(&keys) {
-                values.insert(path, *value);
+        if ev.changes.is_empty() {
+            continue;
+        }
+        // Resolved and matched once per push and distinct pattern, for every waiter.
+        let paths = engine.event_paths(ev);
+        for &i in engine.select(&paths, pattern).iter() {
+            if let (Some(path), Some((_, value))) = (paths.path(i), ev.changes.get(i as usize)) {
+                values.insert(path.to_string(), *value);
             }
         }
     }

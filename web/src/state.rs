@@ -186,6 +186,8 @@ pub(crate) struct Inner {
     pub(crate) streams: Slots,
     /// Cancelled when the server shuts down: long-polls answer and streams end.
     pub(crate) shutdown: CancellationToken,
+    /// `/events` message bodies of the newest interval, shared by the streams.
+    pub(crate) bodies: crate::events::BodyCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -222,6 +224,7 @@ impl AppState {
                 waiters,
                 streams,
                 shutdown: CancellationToken::new(),
+                bodies: crate::events::BodyCache::default(),
             }),
         }
     }
