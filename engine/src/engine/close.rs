@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::interval::{ClosedInterval, IntervalPoint, OpenInterval};
@@ -39,8 +40,10 @@ impl Engine {
     pub fn close_now(&self) -> Arc<ClosedInterval> {
         let sh = &*self.shared;
         let now = sh.clock.now();
+        let started = Instant::now();
         let (mut closed, fresh) = {
             let mut st = sh.state.write();
+            let locked = Instant::now();
             let st = &mut *st;
             let mut next = OpenInterval::new(now, sh.interval);
             if next.start <= st.open.start {
@@ -80,6 +83,9 @@ impl Engine {
                 }
             }
             st.ring.push(&closed);
+            sh.counters
+                .close_lock_micros
+                .store(micros(locked.elapsed()), Ordering::Relaxed);
             (closed, fresh)
         };
         closed.new_paths = self.paths_at_close(fresh);
@@ -91,6 +97,9 @@ impl Engine {
         }
         // An error only means nobody is subscribed right now.
         let _ = sh.closed_tx.send(closed.clone());
+        sh.counters
+            .close_micros
+            .store(micros(started.elapsed()), Ordering::Relaxed);
         closed
     }
 
@@ -114,4 +123,8 @@ impl Engine {
         let st = self.shared.state.read();
         (st.open.start + st.open.len - self.shared.clock.now()).max(0)
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

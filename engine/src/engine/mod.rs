@@ -80,6 +80,10 @@ pub struct EngineCounters {
     /// Patterns matched against a push's or interval's shared paths (once per distinct
     /// pattern text per push or interval, however many readers share it).
     pub shared_pattern_matches: AtomicU64,
+    /// Microseconds the last interval close held the write lock (pushes wait that long).
+    pub close_lock_micros: AtomicU64,
+    /// Microseconds the last interval close took in all (paths, sinks, subscribers).
+    pub close_micros: AtomicU64,
 }
 
 /// A point-in-time view of the engine's size.
