@@ -312,6 +312,23 @@ impl Tree {
         out.push(',');
     }
 
+    /// The key directly under the root on a leaf's path (its first key): O(depth), no
+    /// allocation.
+    pub(crate) fn top_key(&self, l: u32) -> Option<&str> {
+        let leaf = self.leaves.get(l as usize)?;
+        if leaf.parent == ROOT {
+            return Some(self.leaf_keys[l as usize].as_str());
+        }
+        let mut b = leaf.parent;
+        loop {
+            let br = &self.branches[b as usize];
+            if br.parent == ROOT {
+                return Some(br.key.as_str());
+            }
+            b = br.parent;
+        }
+    }
+
     /// The parent branch of a leaf (`u32::MAX` for an unknown id).
     pub(crate) fn leaf_parent(&self, l: u32) -> u32 {
         self.leaves

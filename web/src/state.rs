@@ -188,6 +188,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// `/events` message bodies of the newest interval, shared by the streams.
     pub(crate) bodies: crate::events::BodyCache,
+    /// Wakes `/pull` waiters whose pattern a push concerns.
+    pub(crate) dispatcher: crate::dispatch::Dispatcher,
 }
 
 impl std::fmt::Debug for Inner {
@@ -225,6 +227,7 @@ impl AppState {
                 streams,
                 shutdown: CancellationToken::new(),
                 bodies: crate::events::BodyCache::default(),
+                dispatcher: crate::dispatch::Dispatcher::default(),
             }),
         }
     }

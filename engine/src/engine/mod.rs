@@ -477,6 +477,32 @@ impl Engine {
         SharedPaths::new(self.leaf_paths(ids))
     }
 
+    /// The distinct first keys of a push's changed leaves, sorted: which patterns
+    /// starting with a literal key may concern the push, without building any path.
+    pub fn top_keys(&self, ev: &PushEvent) -> Vec<String> {
+        let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut last = String::new();
+        for chunk in ev.changes.chunks(PATHS_PER_LOCK) {
+            let st = self.shared.state.read();
+            for (id, _) in chunk {
+                let Some(k) = st.tree.top_key(id.0) else {
+                    continue;
+                };
+                // Changes come in leaf order, so one key's leaves mostly follow each other.
+                if k != last {
+                    if !keys.contains(k) {
+                        keys.insert(k.to_string());
+                    }
+                    last.clear();
+                    last.push_str(k);
+                }
+            }
+        }
+        let mut keys: Vec<String> = keys.into_iter().collect();
+        keys.sort_unstable();
+        keys
+    }
+
     /// Indices (ascending) of the shared paths that `pattern` selects, computed once per
     /// distinct pattern text for each push or interval.
     pub fn select(&self, paths: &SharedPaths, pattern: &Pattern) -> Arc<[u32]> {

@@ -6,13 +6,14 @@
 //!
 //! ```text
 //! stalls wide    [--width 1000000] [--touch 100000] [--intervals 6] [--interval-ms 2000]
-//! stalls waiters [--branch 20000] [--push 10000] [--pushes 40] [--waiters 1024] [--streams 20]
+//! stalls waiters [--branch 20000] [--push 10000] [--pushes 20] [--waiters 1024] [--streams 20]
 //! ```
 //! `wide`: fills one branch with `width` leaves, `touch` new ones per interval (each
 //! close then announces `touch` new paths in a wide branch), then touches `touch`
 //! existing leaves per interval, while a small push (`{"s":{"x":1}}`) is timed in a
 //! loop. Prints the small pushes' p50/p99/max, and every close's duration.
-//! `waiters`: times `pushes` pushes of `push` leaves into a `branch`-wide branch,
+//! `waiters`: times `pushes` pushes of `push` leaves into a branch of `branch` leaves
+//! (in groups of 100, so no sibling scan is involved),
 //! first alone, then with `waiters` idle `/pull` waiters (patterns that never match)
 //! and `streams` `/events` readers of the branch; prints wall time and process CPU per
 //! push for both, and the ratio.
@@ -143,6 +144,30 @@ fn branch_doc(branch: &str, keys: std::ops::Range<u64>) -> Vec<u8> {
         }
         // Zero-padded: the keys arrive in tree order.
         doc.push_str(&format!(r#""k{i:07}":1"#));
+    }
+    doc.push_str("}}");
+    doc.into_bytes()
+}
+
+/// `{"w":{"g0000":{"k00":1,...},...}}`: leaves `keys` of a branch grouped by 100, so
+/// that only the readers' work grows with the push, not a sibling scan.
+fn grouped_doc(keys: std::ops::Range<u64>) -> Vec<u8> {
+    let mut doc = String::from(r#"{"w":{"#);
+    let mut group = u64::MAX;
+    for i in keys {
+        if i / 100 != group {
+            if group != u64::MAX {
+                doc.push_str("},");
+            }
+            group = i / 100;
+            doc.push_str(&format!(r#""g{group:04}":{{"#));
+        } else {
+            doc.push(',');
+        }
+        doc.push_str(&format!(r#""k{:02}":1"#, i % 100));
+    }
+    if group != u64::MAX {
+        doc.push('}');
     }
     doc.push_str("}}");
     doc.into_bytes()
@@ -291,15 +316,15 @@ fn wide(args: &[String]) {
 fn waiters(args: &[String]) {
     let branch = arg(args, "--branch", 20_000);
     let push = arg(args, "--push", 10_000);
-    let pushes = arg(args, "--pushes", 40);
+    let pushes = arg(args, "--pushes", 20);
     let n_waiters = arg(args, "--waiters", 1024);
     let streams = arg(args, "--streams", 20);
     let srv = start(usize::try_from(n_waiters).unwrap_or(1024) + 16);
     let mut c = Conn::new(srv.addr);
-    assert_eq!(c.push(&branch_doc("w", 0..branch)), 200);
+    assert_eq!(c.push(&grouped_doc(0..branch)), 200);
     srv.engine.close_now();
     println!(
-        "waiters: {pushes} pushes of {push} leaves into a {branch}-wide branch, an interval closed every 10 pushes"
+        "waiters: {pushes} pushes of {push} leaves into a branch of {branch} (groups of 100), an interval closed every 10 pushes"
     );
     let run = |c: &mut Conn, label: &str| -> (f64, f64) {
         let mut lat = Vec::new();
@@ -307,7 +332,7 @@ fn waiters(args: &[String]) {
         let t0 = Instant::now();
         for i in 0..pushes {
             let start = (i * push) % branch;
-            let doc = branch_doc("w", start..(start + push).min(branch));
+            let doc = grouped_doc(start..(start + push).min(branch));
             let t = Instant::now();
             assert_eq!(c.push(&doc), 200);
             lat.push(ms(t.elapsed()));
