@@ -29,8 +29,11 @@ pub struct SharedPaths {
     /// Indices into `paths`, grouped by the path's first key.
     by_first: HashMap<String, Vec<u32>>,
     /// Indices selected by each pattern (by its text), computed once each.
-    matches: Mutex<HashMap<String, Arc<OnceLock<Arc<[u32]>>>>>,
+    matches: Mutex<HashMap<String, Arc<MatchCell>>>,
 }
+
+/// One pattern's selected indices, filled by the first reader that asks.
+type MatchCell = OnceLock<Arc<[u32]>>;
 
 impl SharedPaths {
     /// Indexes resolved paths (`None`: a leaf id the tree does not know).

@@ -481,20 +481,21 @@ impl Engine {
     /// starting with a literal key may concern the push, without building any path.
     pub fn top_keys(&self, ev: &PushEvent) -> Vec<String> {
         let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut last = String::new();
+        let mut last_parent = u32::MAX;
         for chunk in ev.changes.chunks(PATHS_PER_LOCK) {
             let st = self.shared.state.read();
             for (id, _) in chunk {
+                // Changes come in leaf order: siblings mostly follow each other.
+                let parent = st.tree.leaf_parent(id.0);
+                if parent == last_parent {
+                    continue;
+                }
+                last_parent = parent;
                 let Some(k) = st.tree.top_key(id.0) else {
                     continue;
                 };
-                // Changes come in leaf order, so one key's leaves mostly follow each other.
-                if k != last {
-                    if !keys.contains(k) {
-                        keys.insert(k.to_string());
-                    }
-                    last.clear();
-                    last.push_str(k);
+                if !keys.contains(k) {
+                    keys.insert(k.to_string());
                 }
             }
         }

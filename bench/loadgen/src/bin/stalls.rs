@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! stalls wide    [--width 1000000] [--touch 100000] [--intervals 6] [--interval-ms 2000]
-//! stalls waiters [--branch 20000] [--push 10000] [--pushes 20] [--waiters 1024] [--streams 20]
+//! stalls waiters [--branch 20000] [--push 10000] [--pushes 100] [--waiters 1024] [--streams 20]
 //! ```
 //! `wide`: fills one branch with `width` leaves, `touch` new ones per interval (each
 //! close then announces `touch` new paths in a wide branch), then touches `touch`
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use treestat_engine::telemetry::Telemetry;
-use treestat_engine::{Engine, EngineConfig};
+use treestat_engine::{Engine, EngineConfig, ManualClock};
 use treestat_web::{AppState, WebConfig, serve};
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
@@ -41,20 +41,25 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
 struct Server {
     addr: SocketAddr,
     engine: Engine,
+    /// The engine's clock: moved one interval before each close, so every push lands
+    /// in the open interval however fast the run closes them.
+    clock: Arc<ManualClock>,
     shutdown: CancellationToken,
     rt: tokio::runtime::Runtime,
 }
 
 fn start(max_waiters: usize) -> Server {
     let mut cfg = EngineConfig {
-        // Closed by hand (`close_now`) at least a second apart: each close starts the next
-        // interval at the current second, so samples never count as late.
-        interval: Duration::from_secs(1),
+        interval: Duration::from_secs(10),
         ..EngineConfig::default()
     };
     cfg.limits.max_push_nodes = 2_000_000;
     cfg.limits.max_nodes = 20_000_000;
-    let engine = Engine::new(cfg).expect("engine");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let clock = Arc::new(ManualClock::new(now));
+    let engine = Engine::with_clock(cfg, clock.clone()).expect("engine");
     let web = WebConfig {
         body_limit: 256 << 20,
         max_waiters,
@@ -76,6 +81,7 @@ fn start(max_waiters: usize) -> Server {
     Server {
         addr,
         engine,
+        clock,
         shutdown,
         rt,
     }
@@ -85,6 +91,14 @@ fn start(max_waiters: usize) -> Server {
 struct Conn {
     w: TcpStream,
     r: BufReader<TcpStream>,
+}
+
+impl Server {
+    /// Moves the clock one interval on and closes the open interval.
+    fn close(&self) -> Arc<treestat_engine::ClosedInterval> {
+        self.clock.advance(self.engine.interval_secs());
+        self.engine.close_now()
+    }
 }
 
 impl Conn {
@@ -260,7 +274,7 @@ fn wide(args: &[String]) {
         assert_eq!(big.push(&doc), 200);
         let pushed = ms(t0.elapsed());
         let c0 = Instant::now();
-        let closed = srv.engine.close_now();
+        let closed = srv.close();
         let took = c0.elapsed();
         let c1 = Instant::now();
         println!(
@@ -316,17 +330,15 @@ fn wide(args: &[String]) {
 fn waiters(args: &[String]) {
     let branch = arg(args, "--branch", 20_000);
     let push = arg(args, "--push", 10_000);
-    let pushes = arg(args, "--pushes", 20);
+    let pushes = arg(args, "--pushes", 100);
     let n_waiters = arg(args, "--waiters", 1024);
     let streams = arg(args, "--streams", 20);
     let srv = start(usize::try_from(n_waiters).unwrap_or(1024) + 16);
     let mut c = Conn::new(srv.addr);
     assert_eq!(c.push(&grouped_doc(0..branch)), 200);
-    srv.engine.close_now();
-    println!(
-        "waiters: {pushes} pushes of {push} leaves into a branch of {branch} (groups of 100), an interval closed every 10 pushes"
-    );
-    let run = |c: &mut Conn, label: &str| -> (f64, f64) {
+    srv.close();
+    println!("waiters: {pushes} pushes of {push} leaves into a branch of {branch} (groups of 100)");
+    let run = |c: &mut Conn, label: &str, close_every: u64| -> (f64, f64) {
         let mut lat = Vec::new();
         let cpu0 = cpu();
         let t0 = Instant::now();
@@ -336,8 +348,8 @@ fn waiters(args: &[String]) {
             let t = Instant::now();
             assert_eq!(c.push(&doc), 200);
             lat.push(ms(t.elapsed()));
-            if i % 10 == 9 {
-                srv.engine.close_now();
+            if close_every > 0 && i % close_every == close_every - 1 {
+                srv.close();
             }
         }
         // Let the readers finish with the last push and interval.
@@ -357,7 +369,7 @@ fn waiters(args: &[String]) {
         );
         (wall / n, cpu_ms / n)
     };
-    let base = run(&mut c, "alone");
+    let base = run(&mut c, "alone", 0);
     // Idle waiters: each its own pattern, none ever matching.
     let mut held = Vec::new();
     for i in 0..n_waiters {
@@ -379,6 +391,9 @@ fn waiters(args: &[String]) {
             while let Ok(n) = s.read(&mut buf) {
                 if n == 0 {
                     return;
+                }
+                if std::env::var_os("STALLS_DEBUG").is_some() {
+                    eprintln!("{}", String::from_utf8_lossy(&buf[..n.min(300)]));
                 }
                 got.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -404,7 +419,20 @@ fn waiters(args: &[String]) {
     let with = run(
         &mut c,
         &format!("with {n_waiters} waiters + {streams} streams"),
+        0,
     );
+    // Streams send at closes: 20 x the interval's values.
+    run(&mut c, "same, an interval closed every 10", 10);
+    // The streams' interval messages (20 x the branch's values) take a while to send.
+    let mut seen = got.load(Ordering::Relaxed);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = got.load(Ordering::Relaxed);
+        if now == seen && now > 0 {
+            break;
+        }
+        seen = now;
+    }
     println!(
         "RESULT waiters wall_ratio={:.2} cpu_ratio={:.2} stream_bytes={}",
         with.0 / base.0,
