@@ -114,3 +114,78 @@ fn sigterm_under_load_exits_zero_within_five_seconds() {
     // Nothing accepts any more.
     assert!(TcpStream::connect(("127.0.0.1", http)).is_err());
 }
+
+/// Regression (issue 12): SIGTERM closes the open interval, which names every new leaf
+/// for the trend store. Naming scanned the parent's children, so a server holding a 1M
+/// leaf branch hung for minutes (46 s measured in release, hours in a debug build).
+/// Paths are O(depth) now: the exit comes far within a minute.
+#[test]
+fn sigterm_with_a_million_leaf_branch_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+        .arg("serve")
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args([
+            "--tcp",
+            "off",
+            "--udp",
+            "off",
+            "--statsd",
+            "off",
+            "--graphite",
+            "off",
+            "--no-agent",
+        ])
+        // No close during the fill: the one at shutdown names all 1M leaves.
+        .args(["--interval", "3600s"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let agent = ureq::Agent::new_with_defaults();
+    let url = format!("http://127.0.0.1:{http}/push");
+    let per_push = 50_000; // under limits.max_push_nodes
+    for p in 0..20 {
+        let mut doc = String::from(r#"{"w":{"#);
+        for i in p * per_push..(p + 1) * per_push {
+            if i > p * per_push {
+                doc.push(',');
+            }
+            doc.push_str(&format!(r#""k{i:07}":1"#));
+        }
+        doc.push_str("}}");
+        let reply = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(doc.as_str())
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+
+    let t0 = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("still running 60 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    eprintln!("exited {:?} after SIGTERM", t0.elapsed());
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::Action;
+use crate::shared_paths::PathMemo;
 use crate::stats::Stats;
 use crate::tree::LeafId;
 
@@ -119,6 +120,9 @@ pub struct ClosedInterval {
     pub new_paths: Vec<(LeafId, String)>,
     /// Markers pushed during the interval.
     pub markers: Vec<Marker>,
+    /// The paths of `points`, resolved once for every reader by
+    /// [`Engine::interval_paths`](crate::Engine::interval_paths).
+    pub resolved: PathMemo,
 }
 
 /// Whoever wants each closed interval: the trend store, realtime streams.

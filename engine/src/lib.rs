@@ -15,6 +15,7 @@ pub mod path;
 pub mod pattern;
 mod push;
 pub mod query;
+mod shared_paths;
 mod stats;
 pub mod telemetry;
 mod tree;
@@ -30,6 +31,7 @@ pub use interval::{
 };
 pub use pattern::{Agg, Pattern};
 pub use push::{Batch, PushDoc, PushTree, PushValue, Update};
+pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;
 pub use tree::{Leaf, LeafId, Tree};
 pub use treestat_pipe_api::Action;

@@ -6,6 +6,12 @@
 //! index is a stable [`LeafId`]: a leaf never becomes a branch (a subtree pushed where a
 //! number stands gets a *new* branch and the old leaf moves under it as `count`), so the
 //! id that the interval ring and the trend store hold keeps meaning the same series.
+//!
+//! Every node also keeps its own key and its parent, so a node's path is built in
+//! O(depth) by walking up, never by searching a parent's children for the node: a
+//! branch 1M keys wide costs no more to name a leaf in than a narrow one. The key is
+//! therefore stored twice (inline in the parent's `Child` for the binary search, and
+//! with the node); that is 24 bytes per node, measured in `benches/memory.rs`.
 
 use compact_str::CompactString;
 
@@ -51,6 +57,8 @@ pub(crate) struct Child {
 pub(crate) struct Branch {
     pub(crate) children: Vec<Child>,
     parent: u32,
+    /// Its own key under `parent` (empty for the root).
+    key: CompactString,
     pub(crate) action: Action,
 }
 
@@ -81,6 +89,9 @@ impl Leaf {
 pub struct Tree {
     branches: Vec<Branch>,
     leaves: Vec<Leaf>,
+    /// Each leaf's own key under its parent, by leaf index (beside `leaves` so that
+    /// [`Leaf`] stays `Copy`).
+    leaf_keys: Vec<CompactString>,
 }
 
 pub(crate) const ROOT: u32 = 0;
@@ -97,9 +108,11 @@ impl Tree {
             branches: vec![Branch {
                 children: Vec::new(),
                 parent: ROOT,
+                key: CompactString::const_new(""),
                 action: root_action,
             }],
             leaves: Vec::new(),
+            leaf_keys: Vec::new(),
         }
     }
 
@@ -175,11 +188,12 @@ impl Tree {
                 }
                 let leaf = node.as_leaf().unwrap_or_default();
                 let action = self.leaves[leaf as usize].action;
-                let b = self.push_branch(parent, action);
+                let b = self.push_branch(parent, key, action);
                 self.branches[b as usize].children.push(Child {
                     key: CompactString::const_new(COUNT_KEY),
                     node: NodeRef::leaf(leaf),
                 });
+                self.leaf_keys[leaf as usize] = CompactString::const_new(COUNT_KEY);
                 let l = &mut self.leaves[leaf as usize];
                 l.parent = b;
                 // Its path changed: the trend store must learn the new one.
@@ -188,7 +202,7 @@ impl Tree {
                 b
             }
             Err(i) => {
-                let b = self.push_branch(parent, new_action);
+                let b = self.push_branch(parent, key, new_action);
                 self.branches[parent as usize].children.insert(
                     i,
                     Child {
@@ -227,6 +241,7 @@ impl Tree {
                     parent,
                     announced: false,
                 });
+                self.leaf_keys.push(CompactString::from(key));
                 self.branches[parent as usize].children.insert(
                     i,
                     Child {
@@ -239,42 +254,113 @@ impl Tree {
         }
     }
 
-    fn push_branch(&mut self, parent: u32, action: Action) -> u32 {
+    fn push_branch(&mut self, parent: u32, key: &str, action: Action) -> u32 {
         let b = u32::try_from(self.branches.len()).expect("fewer than 2^31 branches");
         assert!(b < LEAF_BIT, "fewer than 2^31 branches");
         self.branches.push(Branch {
             children: Vec::new(),
             parent,
+            key: CompactString::from(key),
             action,
         });
         b
     }
 
-    /// The keys from the root to a leaf.
+    /// The keys from the root to a leaf: O(depth), whatever the branches' widths.
     pub fn leaf_keys(&self, id: LeafId) -> Option<Vec<&str>> {
         let leaf = self.leaves.get(id.0 as usize)?;
-        let mut keys = vec![self.key_of(leaf.parent, NodeRef::leaf(id.0))?];
-        let mut b = leaf.parent;
-        while b != ROOT {
-            let parent = self.branches[b as usize].parent;
-            keys.push(self.key_of(parent, NodeRef::branch(b))?);
-            b = parent;
-        }
+        let mut keys = vec![self.leaf_keys[id.0 as usize].as_str()];
+        self.push_branch_keys(leaf.parent, &mut keys);
         keys.reverse();
         Some(keys)
     }
 
-    /// The text form of a leaf's path (`br,ie,7,count`).
-    pub fn leaf_path(&self, id: LeafId) -> Option<String> {
-        self.leaf_keys(id).map(|k| k.join(","))
+    /// Pushes the keys from `b` up to (not including) the root, innermost first.
+    fn push_branch_keys<'t>(&'t self, mut b: u32, keys: &mut Vec<&'t str>) {
+        while b != ROOT {
+            let br = &self.branches[b as usize];
+            keys.push(br.key.as_str());
+            b = br.parent;
+        }
     }
 
-    fn key_of(&self, parent: u32, node: NodeRef) -> Option<&str> {
-        self.branches[parent as usize]
-            .children
-            .iter()
-            .find(|c| c.node == node)
-            .map(|c| c.key.as_str())
+    /// The text form of a leaf's path (`br,ie,7,count`): O(depth).
+    pub fn leaf_path(&self, id: LeafId) -> Option<String> {
+        let mut out = String::new();
+        self.write_leaf_path(id, &mut out).then_some(out)
+    }
+
+    /// Appends a leaf's path to `out`; false (and `out` unchanged) for an unknown id.
+    pub fn write_leaf_path(&self, id: LeafId, out: &mut String) -> bool {
+        let Some(leaf) = self.leaves.get(id.0 as usize) else {
+            return false;
+        };
+        self.write_path(leaf.parent, &self.leaf_keys[id.0 as usize], out);
+        true
+    }
+
+    /// Appends the path of the child `key` of branch `parent` to `out`.
+    fn write_path(&self, parent: u32, key: &str, out: &mut String) {
+        self.write_branch_prefix(parent, out);
+        out.push_str(key);
+    }
+
+    /// Appends `b`'s path followed by a comma (nothing for the root). Recursion depth is
+    /// the branch's depth, bounded by `limits.max_depth`.
+    fn write_branch_prefix(&self, b: u32, out: &mut String) {
+        if b == ROOT {
+            return;
+        }
+        let br = &self.branches[b as usize];
+        self.write_branch_prefix(br.parent, out);
+        out.push_str(&br.key);
+        out.push(',');
+    }
+
+    /// The key directly under the root on a leaf's path (its first key): O(depth), no
+    /// allocation.
+    pub(crate) fn top_key(&self, l: u32) -> Option<&str> {
+        let leaf = self.leaves.get(l as usize)?;
+        if leaf.parent == ROOT {
+            return Some(self.leaf_keys[l as usize].as_str());
+        }
+        let mut b = leaf.parent;
+        loop {
+            let br = &self.branches[b as usize];
+            if br.parent == ROOT {
+                return Some(br.key.as_str());
+            }
+            b = br.parent;
+        }
+    }
+
+    /// The parent branch of a leaf (`u32::MAX` for an unknown id).
+    pub(crate) fn leaf_parent(&self, l: u32) -> u32 {
+        self.leaves
+            .get(l as usize)
+            .map_or(u32::MAX, |leaf| leaf.parent)
+    }
+
+    /// The path a leaf had while its parent was `parent`: the leaf may since have
+    /// moved under `count` (perhaps several times), which only inserts branches below
+    /// `parent`; branches never move, so the old path is `parent`'s path and the key of
+    /// the leaf's ancestor directly below `parent`. O(depth). `None` for an unknown id,
+    /// or when `parent` is not an ancestor of the leaf.
+    pub(crate) fn leaf_path_under(&self, l: u32, parent: u32) -> Option<String> {
+        let leaf = self.leaves.get(l as usize)?;
+        let mut key = self.leaf_keys[l as usize].as_str();
+        let mut b = leaf.parent;
+        while b != parent {
+            if b == ROOT {
+                return None;
+            }
+            let br = &self.branches[b as usize];
+            key = br.key.as_str();
+            b = br.parent;
+        }
+        let mut out = String::new();
+        self.write_path(parent, key, &mut out);
+        Some(out)
     }
 
     /// Calls `f` with every leaf under `node` in key order, `keys` holding the path.
@@ -309,8 +395,17 @@ impl Tree {
     /// Approximate heap bytes held by the tree (for `/metrics` and the memory bench).
     pub fn heap_bytes(&self) -> usize {
         let mut n = self.branches.capacity() * std::mem::size_of::<Branch>()
-            + self.leaves.capacity() * std::mem::size_of::<Leaf>();
+            + self.leaves.capacity() * std::mem::size_of::<Leaf>()
+            + self.leaf_keys.capacity() * std::mem::size_of::<CompactString>();
+        for k in &self.leaf_keys {
+            if k.is_heap_allocated() {
+                n += k.capacity();
+            }
+        }
         for b in &self.branches {
+            if b.key.is_heap_allocated() {
+                n += b.key.capacity();
+            }
             n += b.children.capacity() * std::mem::size_of::<Child>();
             for c in &b.children {
                 if c.key.is_heap_allocated() {
@@ -352,5 +447,58 @@ mod tests {
             .collect();
         // "b!" sorts before "b" because "b" is compared as "b,".
         assert_eq!(keys, ["a", "a0", "b!", "b", "c"]);
+    }
+
+    #[test]
+    fn paths_follow_moves_under_count() {
+        let mut t = Tree::new(Action::Average);
+        let a = t.branch_child(ROOT, "a", Action::Add);
+        let l = t.leaf_child(a, "x", Action::Add);
+        assert_eq!(t.leaf_keys(LeafId(l)).unwrap(), ["a", "x"]);
+        assert_eq!(t.leaf_parent(l), a);
+        // Moved twice: a,x -> a,x,count -> a,x,count,count.
+        let x = t.branch_child(a, "x", Action::Add);
+        t.branch_child(x, "count", Action::Add);
+        assert_eq!(t.leaf_path(LeafId(l)).unwrap(), "a,x,count,count");
+        assert_eq!(
+            t.leaf_keys(LeafId(l)).unwrap(),
+            ["a", "x", "count", "count"]
+        );
+        // The path it had while `a` was its parent, and while `x` was.
+        assert_eq!(t.leaf_path_under(l, a).unwrap(), "a,x");
+        assert_eq!(t.leaf_path_under(l, x).unwrap(), "a,x,count");
+        assert_eq!(t.leaf_path_under(l, ROOT).unwrap(), "a");
+        let other = t.branch_child(ROOT, "b", Action::Add);
+        assert_eq!(t.leaf_path_under(l, other), None);
+        assert_eq!(t.leaf_path(LeafId(99)), None);
+    }
+
+    /// Regression (issue 12): a leaf's path was found by scanning its parent's children
+    /// for it, so naming every leaf of a 300k-wide branch took O(width^2), minutes in a
+    /// debug build. Walking up is O(depth): this finishes in well under a second.
+    #[test]
+    fn paths_in_a_very_wide_branch_cost_no_sibling_scan() {
+        let mut t = Tree::new(Action::Average);
+        let w = t.branch_child(ROOT, "w", Action::Add);
+        let n = 300_000u32;
+        let ids: Vec<u32> = (0..n)
+            .map(|i| t.leaf_child(w, &format!("k{i:07}"), Action::Add))
+            .collect();
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for (i, &l) in ids.iter().enumerate() {
+            let p = t.leaf_path(LeafId(l)).unwrap();
+            assert_eq!(p.len(), "w,k0000000".len());
+            if i % 100_003 == 0 {
+                assert_eq!(p, format!("w,k{i:07}"));
+            }
+            bytes += p.len();
+        }
+        assert_eq!(bytes, 300_000 * 10);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(60),
+            "300k paths took {took:?}"
+        );
     }
 }

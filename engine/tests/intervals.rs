@@ -305,3 +305,44 @@ fn dated_samples_for_closed_intervals_are_bounded_in_bytes() {
     assert_eq!(e.query("old2").unwrap(), [("old2".to_string(), 1.0)]);
     assert_eq!(e.query("old3").unwrap(), []);
 }
+
+/// Regression (issue 12): closing named each new leaf by scanning its parent's children
+/// under the write lock, O(width) per leaf: announcing a 300k-wide branch took
+/// O(width^2) (minutes in a debug build) and every reader's `leaf_paths` did the same.
+/// Paths are now O(depth): the close and the readers' paths finish far within a minute.
+#[test]
+fn a_very_wide_branch_closes_and_names_its_leaves_without_sibling_scans() {
+    let mut cfg = EngineConfig::default();
+    cfg.limits.max_push_nodes = 1_000_000;
+    let e = Engine::with_clock(cfg, Arc::new(ManualClock::new(T0))).unwrap();
+    let n = 300_000;
+    let mut doc = String::from(r#"{"w":{"#);
+    for i in 0..n {
+        if i > 0 {
+            doc.push(',');
+        }
+        // Zero-padded: inserted in key order (this test is about naming, not inserting).
+        doc.push_str(&format!(r#""k{i:06}":1"#));
+    }
+    doc.push_str("}}");
+    e.push_json(doc.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let closed = e.close_now();
+    assert_eq!(closed.points.len(), n);
+    assert_eq!(closed.new_paths.len(), n);
+    let ids: Vec<_> = closed.points.iter().map(|p| p.leaf).collect();
+    let paths = e.leaf_paths(&ids);
+    let shared = e.interval_paths(&closed);
+    let took = started.elapsed();
+    for (i, (id, path)) in closed.new_paths.iter().enumerate() {
+        assert_eq!(*id, ids[i], "new paths come in leaf order");
+        assert_eq!(Some(path), paths[i].as_ref());
+        assert_eq!(shared.path(u32::try_from(i).unwrap()), Some(path.as_str()));
+    }
+    assert_eq!(closed.new_paths[123_456].1, "w,k123456");
+    assert_eq!(closed.new_paths[7].1, "w,k000007");
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    // Announced: the next close names none of them again.
+    e.push_json(br#"{"w":{"k000007":1}}"#).unwrap();
+    assert!(e.close_now().new_paths.is_empty());
+}

@@ -6,8 +6,15 @@
 //! is answered from the ring window of that interval's length instead. A stream holds
 //! one of `max_streams` slots, sends keep-alive comments, ends when the server shuts
 //! down, and reports a lag (the client read too slowly) as a `lagged` event.
+//!
+//! Streams share the work: each closed interval's leaf paths are resolved once
+//! ([`Engine::interval_paths`]) and each distinct pattern's message body is built once
+//! ([`BodyCache`]), however many streams ask for it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use axum::Router;
 use axum::extract::State;
@@ -73,7 +80,19 @@ impl Feed {
             () = self.state.shutdown_token().cancelled() => return None,
         };
         match got {
-            Ok(closed) => Some(interval_event(self.state.engine(), &self.pattern, &closed)),
+            Ok(closed) => {
+                let body =
+                    self.state
+                        .inner
+                        .bodies
+                        .body(self.state.engine(), &self.pattern, &closed);
+                Some(
+                    Event::default()
+                        .event("interval")
+                        .id(closed.start.to_string())
+                        .data(&*body),
+                )
+            }
             Err(RecvError::Lagged(n)) => Some(
                 Event::default()
                     .event("lagged")
@@ -84,13 +103,58 @@ impl Feed {
     }
 }
 
-/// The message for one closed interval.
-pub(crate) fn interval_event(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval) -> Event {
-    let body = interval_json(engine, pattern, closed);
-    Event::default()
-        .event("interval")
-        .id(closed.start.to_string())
-        .data(body.to_string())
+/// The message bodies of the newest closed interval, one per distinct pattern text:
+/// twenty streams on one pattern serialize the interval once.
+#[derive(Debug, Default)]
+pub(crate) struct BodyCache {
+    newest: Mutex<Option<Bodies>>,
+}
+
+#[derive(Debug)]
+struct Bodies {
+    interval: Weak<ClosedInterval>,
+    by_pattern: HashMap<String, Arc<str>>,
+}
+
+impl BodyCache {
+    /// The `interval` message body of `closed` under `pattern`, built on first use.
+    /// Only the newest interval is cached; a lagging stream's older one is built anew.
+    pub(crate) fn body(
+        &self,
+        engine: &Engine,
+        pattern: &Pattern,
+        closed: &Arc<ClosedInterval>,
+    ) -> Arc<str> {
+        let mut newest = self.newest.lock();
+        let current = newest
+            .as_ref()
+            .is_some_and(|b| std::ptr::eq(b.interval.as_ptr(), Arc::as_ptr(closed)));
+        if !current {
+            // A newer interval replaces the cache; an older one is not cached.
+            let older = newest
+                .as_ref()
+                .and_then(|b| b.interval.upgrade())
+                .is_some_and(|held| held.start > closed.start);
+            if older {
+                drop(newest);
+                return interval_json(engine, pattern, closed).to_string().into();
+            }
+            *newest = Some(Bodies {
+                interval: Arc::downgrade(closed),
+                by_pattern: HashMap::new(),
+            });
+        }
+        let bodies = newest.as_mut().map(|b| &mut b.by_pattern);
+        let Some(bodies) = bodies else {
+            return interval_json(engine, pattern, closed).to_string().into();
+        };
+        // Built under the cache's lock: the other streams on this interval want the
+        // same body or one built from the same shared paths, and wait for it.
+        bodies
+            .entry(pattern.as_str().to_string())
+            .or_insert_with(|| interval_json(engine, pattern, closed).to_string().into())
+            .clone()
+    }
 }
 
 /// `{"start", "len", "values": {path: value}, "markers": [...]}` for one interval.
@@ -100,17 +164,18 @@ pub fn interval_json(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval
         if let Ok(rows) = engine.query_window(pattern.as_str(), closed.len) {
             values.extend(rows.into_iter().map(|(p, v)| (p, num(v))));
         }
-    } else {
-        let ids: Vec<_> = closed.points.iter().map(|p| p.leaf).collect();
-        let mut rows: Vec<(String, f64)> = engine
-            .leaf_paths(&ids)
-            .into_iter()
-            .zip(&closed.points)
-            .filter_map(|(path, p)| Some((path?, p.stats.value(p.action))))
-            .filter(|(path, _)| pattern.matches_path(&path.split(',').collect::<Vec<_>>()))
+    } else if !closed.points.is_empty() {
+        let paths = engine.interval_paths(closed);
+        let mut rows: Vec<(&str, f64)> = engine
+            .select(&paths, pattern)
+            .iter()
+            .filter_map(|&i| {
+                let p = closed.points.get(i as usize)?;
+                Some((paths.path(i)?, p.stats.value(p.action)))
+            })
             .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        values.extend(rows.into_iter().map(|(p, v)| (p, num(v))));
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        values.extend(rows.into_iter().map(|(p, v)| (p.to_string(), num(v))));
     }
     let markers: Vec<_> = closed
         .markers

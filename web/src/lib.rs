@@ -9,6 +9,7 @@
 mod auth;
 mod body;
 mod config;
+mod dispatch;
 mod error;
 mod events;
 pub mod graphs;

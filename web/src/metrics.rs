@@ -124,6 +124,36 @@ pub fn render(state: &AppState) -> String {
         "Samples refused because they, or their fold into a total, would not be finite.",
         load(&c.refused_nonfinite),
     );
+    one(
+        &mut out,
+        "treestat_shared_path_resolves_total",
+        "counter",
+        "Pushes and closed intervals whose leaf paths were resolved for /pull, /events and the relay (once each, however many readers).",
+        load(&c.shared_path_resolves),
+    );
+    one(
+        &mut out,
+        "treestat_shared_pattern_matches_total",
+        "counter",
+        "Reader patterns matched against a push or a closed interval (once per distinct pattern per push or interval).",
+        load(&c.shared_pattern_matches),
+    );
+    for (name, help, micros) in [
+        (
+            "treestat_close_lock_seconds",
+            "How long the last interval close held the engine's write lock (pushes waited at most that long for it).",
+            &c.close_lock_micros,
+        ),
+        (
+            "treestat_close_seconds",
+            "How long the last interval close took in all: new paths, sinks, subscribers.",
+            &c.close_micros,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        let us = load(micros);
+        let _ = writeln!(out, "{name} {}.{:06}", us / 1_000_000, us % 1_000_000);
+    }
     family(
         &mut out,
         "treestat_rejects_total",

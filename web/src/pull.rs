@@ -1,12 +1,17 @@
 //! `GET /pull/<pattern>`: long-poll for the next push under a pattern.
 //!
-//! The waiter subscribes to the engine's push events *before* it reads the push log,
-//! so no push can fall between the two. Without `cursor` it answers with the next push
+//! The waiter registers with the server's dispatcher (`dispatch.rs`) *before* it
+//! reads the push log, so no push can fall between the two; the dispatcher wakes it
+//! only for pushes that touch a leaf its pattern selects. Without `cursor` it answers with the next push
 //! that touches a selected leaf; with `cursor=N` it answers at once with everything
-//! pushed after N that matches (or waits, when nothing does yet). When the broadcast
-//! channel lags, the waiter falls back to the log. Every answer carries the cursor to
+//! pushed after N that matches (or waits, when nothing does yet). When the dispatcher
+//! lags behind the pushes, the waiter falls back to the log. Every answer carries the cursor to
 //! use next in `X-Treestat-Cursor`; `X-Treestat-Missed: true` says the log had already
 //! dropped some pushes after the given cursor.
+//!
+//! Every waiter woken by a push shares one resolution of its leaf paths and one match
+//! per distinct pattern ([`Engine::event_paths`], [`Engine::select`]), so a thousand
+//! idle waiters cost a push about what one does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::sync::broadcast::error::RecvError;
 use treestat_engine::{Engine, Pattern, PushEvent};
 
+use crate::dispatch::Wake;
 use crate::error::AppError;
 use crate::query::{PathParam, QueryParam, num};
 use crate::state::{AppState, SlotKind};
@@ -75,7 +80,12 @@ async fn wait(state: &AppState, pattern: &str, params: PullParams) -> Result<Res
     let timeout = timeout_of(state, params.timeout.as_deref())?;
     let _slot = state.take_slot(SlotKind::Waiter)?;
     let engine = state.engine();
-    let mut rx = engine.subscribe_pushes();
+    // Registered before the log is read: a push is in the log or dispatched to us.
+    let (_registration, mut rx) =
+        state
+            .inner
+            .dispatcher
+            .register(engine, state.shutdown_token(), &pattern);
     let now = engine.cursor();
     let mut missed = false;
     let mut last = match params.cursor {
@@ -101,14 +111,14 @@ async fn wait(state: &AppState, pattern: &str, params: PullParams) -> Result<Res
         tokio::select! {
             got = rx.recv() => {
                 let events = match got {
-                    Ok(ev) if ev.seq <= last => continue,
-                    Ok(ev) => vec![ev],
-                    Err(RecvError::Lagged(_)) => {
+                    Some(Wake::Push(ev)) if ev.seq <= last => continue,
+                    Some(Wake::Push(ev)) => vec![ev],
+                    Some(Wake::Lagged) => {
                         let (events, dropped) = engine.pushes_since(last);
                         missed |= dropped;
                         events
                     }
-                    Err(RecvError::Closed) => return Err(AppError::shutting_down()),
+                    None => return Err(AppError::shutting_down()),
                 };
                 let (values, upto) = collect(engine, &pattern, &events);
                 last = last.max(upto);
@@ -148,12 +158,14 @@ fn collect(
     let mut upto = 0;
     for ev in events {
         upto = upto.max(ev.seq);
-        let ids: Vec<_> = ev.changes.iter().map(|(id, _)| *id).collect();
-        for (path, (_, value)) in engine.leaf_paths(&ids).into_iter().zip(&ev.changes) {
-            let Some(path) = path else { continue };
-            let keys: Vec<&str> = path.split(',').collect();
-            if pattern.matches_path(&keys) {
-                values.insert(path, *value);
+        if ev.changes.is_empty() {
+            continue;
+        }
+        // Resolved and matched once per push and distinct pattern, for every waiter.
+        let paths = engine.event_paths(ev);
+        for &i in engine.select(&paths, pattern).iter() {
+            if let (Some(path), Some((_, value))) = (paths.path(i), ev.changes.get(i as usize)) {
+                values.insert(path.to_string(), *value);
             }
         }
     }

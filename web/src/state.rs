@@ -205,6 +205,10 @@ pub(crate) struct Inner {
     /// The address the HTTP server is bound to, when known: on a loopback address the
     /// `Host` header is checked (DNS rebinding).
     pub(crate) bind: Option<std::net::SocketAddr>,
+    /// `/events` message bodies of the newest interval, shared by the streams.
+    pub(crate) bodies: crate::events::BodyCache,
+    /// Wakes `/pull` waiters whose pattern a push concerns.
+    pub(crate) dispatcher: crate::dispatch::Dispatcher,
 }
 
 impl std::fmt::Debug for Inner {
@@ -244,6 +248,8 @@ impl AppState {
                 log_requests,
                 shutdown: CancellationToken::new(),
                 bind: None,
+                bodies: crate::events::BodyCache::default(),
+                dispatcher: crate::dispatch::Dispatcher::default(),
             }),
         }
     }

@@ -128,3 +128,56 @@ async fn a_client_that_hangs_up_frees_its_slot_and_refusals_carry_a_cursor() {
     wait_metric(a, "treestat_http_pull_waiters", 0).await;
     assert_eq!(get(a, "/pull/y?timeout=0s").await.status, 204);
 }
+
+/// Regression (issue 12): every waiter woke for every push, resolved every pushed
+/// leaf's path under the engine's read lock and matched it itself, so 1,024 idle
+/// waiters made one 10k-leaf push cost a second. Now one dispatcher resolves a push's
+/// paths once, matches each distinct pattern once, and skips patterns whose literal
+/// first key the push did not touch: the engine's counters say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_share_one_resolution_and_one_match_per_pattern() {
+    let engine = Engine::default();
+    let srv = start(AppState::new(
+        engine.clone(),
+        WebConfig::default(),
+        Telemetry::default(),
+    ))
+    .await;
+    let addr = srv.addr;
+    let spawn = |p: &'static str| {
+        tokio::spawn(async move { get(addr, &format!("/pull/{p}?timeout=600s")).await })
+    };
+    let wide: Vec<_> = (0..100).map(|_| spawn("w,*")).collect();
+    let idle: Vec<_> = (0..100).map(|_| spawn("quiet,**")).collect();
+    wait_metric(addr, "treestat_http_pull_waiters", 200).await;
+
+    let mut doc = String::from(r#"{"w":{"#);
+    for i in 0..2000 {
+        if i > 0 {
+            doc.push(',');
+        }
+        doc.push_str(&format!(r#""k{i}":{i}"#));
+    }
+    doc.push_str("}}");
+    assert_eq!(push_json(addr, &doc).await.status, 200);
+    for w in wide {
+        let reply = tokio::time::timeout(PATIENCE, w).await.unwrap().unwrap();
+        assert_eq!(reply.status, 200);
+        let values = reply.json();
+        assert_eq!(values.as_object().unwrap().len(), 2000);
+        assert_eq!(values["w,k1999"], json!(1999.0));
+    }
+    // This push wakes the idle waiters (the first one never concerned them).
+    assert_eq!(push_json(addr, r#"{"quiet":{"x":7}}"#).await.status, 200);
+    for w in idle {
+        let reply = tokio::time::timeout(PATIENCE, w).await.unwrap().unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json(), json!({"quiet,x": 7.0}));
+    }
+    let c = engine.counters();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    // Two pushes, each resolved once for its 100 waiters.
+    assert_eq!(load(&c.shared_path_resolves), 2);
+    // Push 1: only "w,*" (it touched nothing under "quiet"); push 2: only "quiet,**".
+    assert_eq!(load(&c.shared_pattern_matches), 2);
+}

@@ -27,6 +27,7 @@ use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
 use crate::pattern::Pattern;
 use crate::push::{Batch, PushDoc};
 use crate::query;
+use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
 
@@ -65,6 +66,9 @@ pub struct PushEvent {
     pub changes: Vec<(LeafId, f64)>,
     /// Markers the push brought.
     pub markers: Vec<Marker>,
+    /// The paths of `changes`, resolved once for every reader by
+    /// [`Engine::event_paths`].
+    pub resolved: PathMemo,
 }
 
 /// Counters for `/metrics`; the hot path only increments them.
@@ -85,6 +89,16 @@ pub struct EngineCounters {
     pub refused_future: AtomicU64,
     /// Samples refused because they, or their fold into a total, would not be finite.
     pub refused_nonfinite: AtomicU64,
+    /// Pushes and closed intervals whose leaf paths were resolved for readers (once
+    /// each, however many readers: `/pull`, `/events`, the relay).
+    pub shared_path_resolves: AtomicU64,
+    /// Patterns matched against a push's or interval's shared paths (once per distinct
+    /// pattern text per push or interval, however many readers share it).
+    pub shared_pattern_matches: AtomicU64,
+    /// Microseconds the last interval close held the write lock (pushes wait that long).
+    pub close_lock_micros: AtomicU64,
+    /// Microseconds the last interval close took in all (paths, sinks, subscribers).
+    pub close_micros: AtomicU64,
 }
 
 /// A point-in-time view of the engine's size.
@@ -167,6 +181,8 @@ struct Shared {
     closed_tx: broadcast::Sender<Arc<ClosedInterval>>,
     pushes_tx: broadcast::Sender<Arc<PushEvent>>,
     counters: EngineCounters,
+    /// The last resolved shared paths, kept alive for readers still to come.
+    recent_paths: Mutex<VecDeque<Arc<SharedPaths>>>,
 }
 
 /// The metric engine: a cheap-clone handle (`Arc` inside), `Send + Sync`.
@@ -239,6 +255,7 @@ impl Engine {
                 closed_tx,
                 pushes_tx,
                 counters: EngineCounters::default(),
+                recent_paths: Mutex::new(VecDeque::new()),
             }),
         })
     }
@@ -419,6 +436,7 @@ impl Engine {
                 ts: now,
                 changes,
                 markers,
+                resolved: PathMemo::default(),
             });
             if sh.config.pull_log > 0 {
                 st.log_push(ev.clone(), sh.config.pull_log, sh.config.pull_log_bytes);
@@ -525,10 +543,94 @@ impl Engine {
         self.shared.state.read().tree.leaf_path(id)
     }
 
-    /// The paths of several leaves at once (one lock).
+    /// The paths of several leaves at once: O(depth) each, under short read locks
+    /// ([`PATHS_PER_LOCK`] paths per hold) so that pushes never wait for all of them.
     pub fn leaf_paths(&self, ids: &[LeafId]) -> Vec<Option<String>> {
-        let st = self.shared.state.read();
-        ids.iter().map(|&id| st.tree.leaf_path(id)).collect()
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PATHS_PER_LOCK) {
+            let st = self.shared.state.read();
+            out.extend(chunk.iter().map(|&id| st.tree.leaf_path(id)));
+        }
+        out
+    }
+
+    /// The paths of a push's `changes`, resolved by the first reader that asks and
+    /// shared with every other (`/pull` waiters).
+    pub fn event_paths(&self, ev: &PushEvent) -> Arc<SharedPaths> {
+        let (paths, fresh) = ev.resolved.get_or_init(|| {
+            let ids: Vec<LeafId> = ev.changes.iter().map(|c| c.0).collect();
+            self.shared_paths(&ids)
+        });
+        self.keep_recent(&paths, fresh);
+        paths
+    }
+
+    /// The paths of a closed interval's `points`, resolved by the first reader that
+    /// asks and shared with every other (`/events` streams, the relay).
+    pub fn interval_paths(&self, closed: &ClosedInterval) -> Arc<SharedPaths> {
+        let (paths, fresh) = closed.resolved.get_or_init(|| {
+            let ids: Vec<LeafId> = closed.points.iter().map(|p| p.leaf).collect();
+            self.shared_paths(&ids)
+        });
+        self.keep_recent(&paths, fresh);
+        paths
+    }
+
+    /// Keeps a new resolution alive for the readers still to come (see [`PathMemo`]).
+    fn keep_recent(&self, paths: &Arc<SharedPaths>, fresh: bool) {
+        if fresh {
+            let mut recent = self.shared.recent_paths.lock();
+            if recent.len() >= RECENT_RESOLVED {
+                recent.pop_front();
+            }
+            recent.push_back(paths.clone());
+        }
+    }
+
+    fn shared_paths(&self, ids: &[LeafId]) -> SharedPaths {
+        self.shared
+            .counters
+            .shared_path_resolves
+            .fetch_add(1, Ordering::Relaxed);
+        SharedPaths::new(self.leaf_paths(ids))
+    }
+
+    /// The distinct first keys of a push's changed leaves, sorted: which patterns
+    /// starting with a literal key may concern the push, without building any path.
+    pub fn top_keys(&self, ev: &PushEvent) -> Vec<String> {
+        let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut last_parent = u32::MAX;
+        for chunk in ev.changes.chunks(PATHS_PER_LOCK) {
+            let st = self.shared.state.read();
+            for (id, _) in chunk {
+                // Changes come in leaf order: siblings mostly follow each other.
+                let parent = st.tree.leaf_parent(id.0);
+                if parent == last_parent {
+                    continue;
+                }
+                last_parent = parent;
+                let Some(k) = st.tree.top_key(id.0) else {
+                    continue;
+                };
+                if !keys.contains(k) {
+                    keys.insert(k.to_string());
+                }
+            }
+        }
+        let mut keys: Vec<String> = keys.into_iter().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Indices (ascending) of the shared paths that `pattern` selects, computed once per
+    /// distinct pattern text for each push or interval.
+    pub fn select(&self, paths: &SharedPaths, pattern: &Pattern) -> Arc<[u32]> {
+        paths.matching(pattern, || {
+            self.shared
+                .counters
+                .shared_pattern_matches
+                .fetch_add(1, Ordering::Relaxed);
+        })
     }
 
     /// A leaf's action and totals by path.
