@@ -17,6 +17,7 @@ use crate::Action;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind};
 use crate::interval::{LatePoint, Marker, OpenInterval};
+use crate::path::cmp_keys;
 use crate::pattern::Pattern;
 use crate::push::{PushTree, PushValue, Update};
 use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
@@ -35,6 +36,10 @@ pub(crate) struct Touched {
     /// Samples skipped: not finite, or their fold would not be.
     pub(crate) nonfinite: usize,
 }
+
+/// From this many new keys on one level of a push, they are added to the branch in one
+/// merge pass ([`Tree::add_new_children`]) rather than one insert each.
+const BULK: usize = 64;
 
 pub(crate) struct Merger<'a> {
     pub(crate) tree: &'a mut Tree,
@@ -106,6 +111,9 @@ impl Merger<'_> {
         keys: &mut Vec<&'d str>,
     ) {
         let ctx = tree.action.or(ctx);
+        if tree.entries.len() >= BULK && !self.open.is_late(ts) {
+            self.add_missing(branch, tree, ctx, keys);
+        }
         for (key, value) in &tree.entries {
             keys.push(key.as_str());
             match value {
@@ -137,6 +145,43 @@ impl Merger<'_> {
             }
             keys.pop();
         }
+    }
+
+    /// Creates, in one merge pass, the children of `branch` that a wide pushed level
+    /// brings and the branch lacks (the per-key loop then finds them all), so a push of
+    /// 100k new keys in no particular order does not shift a wide branch's children once
+    /// per key. Nodes are made exactly as the per-key path would make them.
+    fn add_missing<'d>(
+        &mut self,
+        branch: u32,
+        tree: &'d PushTree,
+        ctx: Option<Action>,
+        keys: &mut Vec<&'d str>,
+    ) {
+        let parent_action = self.tree.branch_action(branch);
+        let mut missing: Vec<(&str, bool, Action)> = Vec::new();
+        for (key, value) in &tree.entries {
+            let (leaf, own) = match value {
+                PushValue::Tree(sub) if sub.nodes > 0 => (false, sub.action.or(ctx)),
+                PushValue::Number(_) => (true, ctx),
+                PushValue::Samples(vs) if !vs.is_empty() => (true, ctx),
+                _ => continue,
+            };
+            if self.tree.find(branch, key).is_ok() {
+                continue;
+            }
+            keys.push(key.as_str());
+            let action = self.new_action(own, parent_action, keys);
+            keys.pop();
+            missing.push((key.as_str(), leaf, action));
+        }
+        if missing.len() < BULK {
+            return;
+        }
+        missing.sort_by(|a, b| cmp_keys(a.0, b.0));
+        // A key given twice: the first one makes the node, as the per-key path does.
+        missing.dedup_by(|later, kept| later.0 == kept.0);
+        self.tree.add_new_children(branch, &missing);
     }
 
     /// A subtree with no numbers: keep its markers, create no nodes.

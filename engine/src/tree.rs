@@ -254,6 +254,51 @@ impl Tree {
         }
     }
 
+    /// Adds many children that `parent` does not have yet in one merge pass, instead of
+    /// one `Vec::insert` (a shift of every later sibling) per key: a push bringing 100k
+    /// new keys to a 1M-wide branch in no particular order costs O(width + new) rather
+    /// than O(width x new). `new` must be sorted by [`cmp_keys`], free of duplicates and
+    /// of keys already present; each entry says whether to make a leaf and its action.
+    pub(crate) fn add_new_children(&mut self, parent: u32, new: &[(&str, bool, Action)]) {
+        let mut fresh = Vec::with_capacity(new.len());
+        for &(key, leaf, action) in new {
+            let node = if leaf {
+                let l = u32::try_from(self.leaves.len()).expect("fewer than 2^31 leaves");
+                assert!(l < LEAF_BIT, "fewer than 2^31 leaves");
+                self.leaves.push(Leaf {
+                    total: Stats::EMPTY,
+                    last_ts: i64::MIN,
+                    action,
+                    cur: u32::MAX,
+                    parent,
+                    announced: false,
+                });
+                self.leaf_keys.push(CompactString::from(key));
+                NodeRef::leaf(l)
+            } else {
+                NodeRef::branch(self.push_branch(parent, key, action))
+            };
+            fresh.push(Child {
+                key: CompactString::from(key),
+                node,
+            });
+        }
+        let old = std::mem::take(&mut self.branches[parent as usize].children);
+        let mut merged = Vec::with_capacity(old.len() + fresh.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
+        loop {
+            let take_old = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => cmp_keys(&x.key, &y.key).is_lt(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_old { a.next() } else { b.next() };
+            merged.extend(next);
+        }
+        self.branches[parent as usize].children = merged;
+    }
+
     fn push_branch(&mut self, parent: u32, key: &str, action: Action) -> u32 {
         let b = u32::try_from(self.branches.len()).expect("fewer than 2^31 branches");
         assert!(b < LEAF_BIT, "fewer than 2^31 branches");

@@ -346,3 +346,80 @@ fn a_very_wide_branch_closes_and_names_its_leaves_without_sibling_scans() {
     e.push_json(br#"{"w":{"k000007":1}}"#).unwrap();
     assert!(e.close_now().new_paths.is_empty());
 }
+
+/// Regression (issue 12): each new key of a wide push was inserted on its own, shifting
+/// every later sibling: 1M unpadded keys (`k0..k999999`, which do not arrive in key
+/// order) into a branch already 1M wide cost O(width x new) memory moves under the write
+/// lock (about three minutes here in a debug build). They are now merged in one pass.
+#[test]
+fn a_wide_push_of_new_keys_in_no_order_merges_in_one_pass() {
+    let mut cfg = EngineConfig::default();
+    cfg.limits.max_push_nodes = 2_000_000;
+    let e = Engine::with_clock(cfg, Arc::new(ManualClock::new(T0))).unwrap();
+    let wide = |from: usize, n: usize| {
+        let body: Vec<String> = (from..from + n).map(|i| format!(r#""k{i}":1"#)).collect();
+        format!(r#"{{"default_action":"add","w":{{{}}}}}"#, body.join(","))
+    };
+    let started = std::time::Instant::now();
+    e.push_json(wide(0, 1_000_000).as_bytes()).unwrap();
+    e.push_json(wide(1_000_000, 1_000_000).as_bytes()).unwrap();
+    e.push_json(wide(500_000, 1_000).as_bytes()).unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    let rows = e.query("w").unwrap();
+    assert_eq!(rows.len(), 2_000_000);
+    assert!(
+        rows.windows(2).all(|p| p[0].0 < p[1].0),
+        "children stay sorted"
+    );
+    assert_eq!(
+        e.query("w,k500500").unwrap(),
+        [("w,k500500".to_string(), 2.0)]
+    );
+    assert_eq!(
+        e.query("w,k1999999").unwrap(),
+        [("w,k1999999".to_string(), 1.0)]
+    );
+}
+
+/// The one-pass path makes exactly the nodes, actions and values the per-key path makes:
+/// the same document merged whole and key by key gives the same tree.
+#[test]
+fn bulk_and_per_key_merges_build_the_same_tree() {
+    let mut entries = Vec::new();
+    for i in 0..300 {
+        entries.push(match i % 5 {
+            0 => format!(r#""n{i}":{i}"#),
+            1 => format!(r#""s{i}":{{"default_action":"max","x":{i},"y":{{"z":1}}}}"#),
+            2 => format!(r#""a{i}":[1,2,{i}]"#),
+            3 => format!(r#""m{i}":"marker""#),
+            _ => format!(r#""d{}":{i}"#, i % 7),
+        });
+    }
+    // A key given twice (a number, then a subtree), and one already present.
+    entries.push(r#""n0":{"deep":5}"#.to_string());
+    entries.push(r#""pre":2"#.to_string());
+    let whole = format!(
+        r#"{{"top":{{"default_action":"add",{}}}}}"#,
+        entries.join(",")
+    );
+    let bulk = Engine::with_clock(EngineConfig::default(), Arc::new(ManualClock::new(T0))).unwrap();
+    bulk.push_json(br#"{"top":{"pre":1}}"#).unwrap();
+    bulk.push_json(whole.as_bytes()).unwrap();
+    let single =
+        Engine::with_clock(EngineConfig::default(), Arc::new(ManualClock::new(T0))).unwrap();
+    single.push_json(br#"{"top":{"pre":1}}"#).unwrap();
+    for entry in &entries {
+        single
+            .push_json(format!(r#"{{"top":{{"default_action":"add",{entry}}}}}"#).as_bytes())
+            .unwrap();
+    }
+    let snap = |e: &Engine| {
+        e.snapshot()
+            .into_iter()
+            .map(|(p, a, s, _)| (p, a, s.sum, s.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(snap(&bulk), snap(&single));
+    assert_eq!(bulk.stats().nodes, single.stats().nodes);
+}
