@@ -1,8 +1,10 @@
 //! The data folder's disk fills up (issue #12), for real: the release binary on an
 //! 8 MB tmpfs, pushed thousands of leaves a second. Intervals keep closing, pushes
 //! keep being answered, `/health` says degraded and `/metrics` counts the storage
-//! errors and dropped intervals; SIGTERM still ends the process; and once space
-//! returns a restart on the same folder works and stores again.
+//! errors and dropped intervals; once space returns the same process recovers (healthy
+//! again, new intervals stored: the store keeps interval values in parts so sled never
+//! makes a blob file, which it could not recover from in process); SIGTERM ends the
+//! process on a full disk; and a restart on the same folder works and stores again.
 //!
 //! Mounting a tmpfs needs root (CI runs as root); elsewhere the test says so and
 //! passes without running.
@@ -59,8 +61,11 @@ impl Server {
             .args(["--http", &format!("127.0.0.1:{http}")])
             .args(["--tcp", "off", "--udp", "off", "--statsd", "off"])
             .args(["--graphite", "off", "--no-agent", "--interval", "1s"])
-            .env("RUST_LOG", "warn")
-            // TREESTAT_TEST_LOGS=1 shows the server's log.
+            // TREESTAT_TEST_LOGS=1 shows the server's log (at TREESTAT_TEST_RUST_LOG).
+            .env(
+                "RUST_LOG",
+                std::env::var("TREESTAT_TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(if std::env::var_os("TREESTAT_TEST_LOGS").is_some() {
                 Stdio::inherit()
             } else {
@@ -126,12 +131,38 @@ impl Drop for Server {
     }
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+/// How long the same process may take to store again once space returns: the writer
+/// retries every 10 s at most, a reopen takes well under a second (the old code never
+/// recovered at all).
+const RECOVERY: Duration = Duration::from_secs(60);
+
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_within(PATIENCE, what, done);
+}
+
+fn wait_within(patience: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn push(srv: &Server, json: &str) {
+    ureq::Agent::new_with_defaults()
+        .post(&srv.url("/push"))
+        .header("content-type", "application/json")
+        .send(json)
+        .unwrap();
+}
+
+/// Fills what is left of the file system with `path`.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0x5au8; 64 << 10];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
 }
 
 /// Pushes 4000 leaves with new values as fast as they are answered; counts answers
@@ -248,24 +279,46 @@ fn a_full_disk_is_visible_and_survivable_and_a_restart_recovers() {
     assert_eq!(status, 200, "{window}");
     assert!(window.contains("\"k1\""), "{window}");
 
-    // 2. SIGTERM on the full disk: the process ends whatever the store is doing
-    // (sled may be stuck for good; measured: its old database never lets go of the
-    // folder's lock after ENOSPC, so the writer cannot reopen it in this process).
+    // 2. Space back, the same process: healthy again and storing, no restart.
+    drop(load);
+    std::fs::remove_file(&filler).unwrap();
+    let t0 = Instant::now();
+    wait_within(RECOVERY, "/health to be ok again without a restart", || {
+        srv.get("/health").0 == 200
+    });
+    println!("space back: /health ok after {:?}", t0.elapsed());
+    assert!(srv.metric("treestat_trend_reopens_total") >= 1.0);
+    push(&srv, r#"{"during":{"recovery":1}}"#);
+    wait_within(
+        RECOVERY,
+        "a new interval in /trend without a restart",
+        || {
+            let (status, trend) = srv.get("/trend/during,recovery.json?from=-5m");
+            status == 200 && trend.contains("during,recovery") && !trend.contains("\"points\":[]")
+        },
+    );
+    println!(
+        "space back: new intervals in /trend after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(srv.get("/health"), (200, r#"{"status":"ok"}"#.to_string()));
+
+    // 3. SIGTERM on a full disk: the process ends whatever the store is doing.
+    fill(&filler);
+    let load = Load::start(srv.url("/push"));
+    wait_until("/health to say degraded again", || {
+        srv.get("/health").0 == 503
+    });
     drop(load);
     let (took, status) = srv.terminate();
     println!("SIGTERM on a full disk: exited in {took:?} with {status}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
 
-    // 3. Space back, the same data folder: the server starts and stores again.
+    // 4. Space back, the same data folder: the server starts and stores again.
     std::fs::remove_file(&filler).unwrap();
     let srv = Server::start(&conf, &data);
     let closed = srv.metric("treestat_intervals_total");
-    let agent = ureq::Agent::new_with_defaults();
-    agent
-        .post(&srv.url("/push"))
-        .header("content-type", "application/json")
-        .send(r#"{"after":{"restart":1}}"#)
-        .unwrap();
+    push(&srv, r#"{"after":{"restart":1}}"#);
     wait_until("intervals closing after the restart", || {
         srv.metric("treestat_intervals_total") >= closed + 2.0
     });
@@ -274,6 +327,9 @@ fn a_full_disk_is_visible_and_survivable_and_a_restart_recovers() {
     let (status, trend) = srv.get("/trend/after,restart.json?from=-5m");
     assert_eq!(status, 200, "{trend}");
     assert!(trend.contains("after,restart"), "{trend}");
+    let (status, trend) = srv.get("/trend/during,recovery.json?from=-10m");
+    assert_eq!(status, 200, "{trend}");
+    assert!(trend.contains("during,recovery"), "{trend}");
     let (took, status) = srv.terminate();
     println!("SIGTERM after the restart: exited in {took:?} with {status}");
     assert!(status.success(), "{status}");

@@ -6,13 +6,18 @@
 //! point reads, range scans, and an atomic batch across keyspaces. The batch is what
 //! makes compaction crash-safe: folding interval blobs into chunks and deleting the
 //! blobs happens in one transaction, so a crash never counts a point twice.
+//!
+//! sled keeps the `Intervals` keyspace in parts (see [`PART_BYTES`]): an interval's
+//! value (all its points, megabytes at 100k leaves) is split over keys
+//! `interval key + part index`, so sled never stores it in one of its blob files,
+//! which it cannot recover from in process after the disk filled.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 pub use sled::IVec as Bytes;
 
 use super::error::{Result, TrendError, TrendErrorKind};
@@ -155,6 +160,76 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The most bytes of an interval value sled stores under one key.
+///
+/// Why parts: sled 0.34.7 writes a log item over its blob threshold (a segment / 4
+/// less a header: about 128 KiB with the default 512 KiB segments) to a blob file of
+/// its own, and after ENOSPC a `Db` holding blob writes blocks forever in flush and
+/// drop, keeping the folder's lock (measured on an 8 MB tmpfs), so only a new process
+/// could open the store again. With small values a failed `Db` is simply dropped and
+/// the folder opened again. sled splits a leaf by count (more than 16 items), not by
+/// size, and writes whole leaves when it consolidates them: 16 parts of 4 KiB (64 KiB)
+/// keep even a whole leaf well under the threshold.
+pub const PART_BYTES: usize = 4096;
+
+/// The length of a key in `Space::Intervals` (`ts_key`); a part's key is that plus a
+/// `u32` BE part index. A bare 8-byte key is the layout before parts (the whole value
+/// under one key): still read, and replaced by parts at the next put.
+const INTERVAL_KEY_LEN: usize = 8;
+
+/// The key of part `index` of the interval value at `key`.
+fn part_key(key: &[u8], index: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 4);
+    k.extend_from_slice(key);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The interval key a stored key belongs to, and its part index (`None`: a whole value
+/// in the layout before parts).
+fn split_part_key(raw: &[u8]) -> (&[u8], Option<u32>) {
+    match raw.split_at_checked(INTERVAL_KEY_LEN) {
+        Some((key, idx)) if idx.len() == 4 => {
+            let idx: [u8; 4] = idx.try_into().unwrap_or_default();
+            (key, Some(u32::from_be_bytes(idx)))
+        }
+        _ => (raw, None),
+    }
+}
+
+/// One stored value from the pairs stored under its key (in key order: a whole value
+/// of the old layout first, then parts 0, 1, ...). Parts win over an old whole value
+/// (a put removes it in the same batch, so both are never there together).
+fn join_parts(key: &[u8], stored: Vec<(Bytes, Bytes)>) -> Result<Bytes> {
+    let mut whole = None;
+    let mut parts = Vec::with_capacity(stored.len());
+    for (raw, v) in stored {
+        match split_part_key(&raw).1 {
+            None => whole = Some(v),
+            Some(i) => {
+                if usize::try_from(i).ok() != Some(parts.len()) {
+                    return Err(TrendError::corrupt(format!(
+                        "interval {key:02x?}: part {i} follows {} parts",
+                        parts.len()
+                    )));
+                }
+                parts.push(v);
+            }
+        }
+    }
+    if parts.len() == 1 {
+        return Ok(parts.swap_remove(0));
+    }
+    if parts.is_empty() {
+        return whole.ok_or_else(|| TrendError::corrupt("an interval with no parts"));
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    Ok(Bytes::from(out))
+}
+
 /// How long opening waits for a lock held by a closing `sled::Db` of this process.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -163,7 +238,8 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// What sled 0.34.7 does when its disk fills (measured on an 8 MB tmpfs): the call
 /// that hits ENOSPC returns an error, and from then on that `Db` fails every write
 /// and flush even after space returns (with large values, kept in sled's blob files,
-/// the first flush after space returns may instead block forever). Hence
+/// the first flush after space returns may instead block forever, and so may dropping
+/// the `Db`: hence interval values in parts, [`PART_BYTES`]). Hence
 /// [`Storage::reopen`]: the trend writer, after an error, drops the `Db` and opens a
 /// fresh one before it retries.
 pub struct SledStorage {
@@ -173,6 +249,10 @@ pub struct SledStorage {
     /// so a call stuck inside sled never blocks a reopen (or other calls).
     /// `None` while a reopen is under way or after it failed (calls then fail).
     db: RwLock<Option<Arc<Sled>>>,
+    /// Held by every write to `Space::Intervals` from reading which parts a key has
+    /// to applying the batch that replaces them, so two writes of one key never leave
+    /// a stale part behind.
+    interval_writes: Mutex<()>,
 }
 
 struct Sled {
@@ -183,6 +263,124 @@ struct Sled {
 impl Sled {
     fn tree(&self, space: Space) -> &sled::Tree {
         &self.trees[space.index()]
+    }
+
+    /// The stored pairs (a whole old-layout value and/or parts) of interval `key`.
+    fn interval_pairs(&self, key: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        let tree = self.tree(Space::Intervals);
+        let iter = match prefix_end(key) {
+            Some(end) => tree.range(key..end.as_slice()),
+            None => tree.range(key..),
+        };
+        let mut out = Vec::new();
+        for kv in iter {
+            let (raw, v) = kv?;
+            if split_part_key(&raw).0 == key {
+                out.push((raw, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ops` as sled writes: each interval put or delete becomes writes of parts that
+    /// replace every part stored before (and an old-layout whole value). Later writes
+    /// of one key in a batch win over earlier ones, as in sled's own batches.
+    /// Callers hold `interval_writes`.
+    fn expand(&self, ops: Vec<Op>) -> Result<Vec<Op>> {
+        use std::collections::HashMap;
+        // The stored keys of each interval touched, as of the ops so far.
+        let mut present: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            let key = match &op {
+                Op::Put(Space::Intervals, k, _) | Op::Delete(Space::Intervals, k) => k.clone(),
+                _ => {
+                    out.push(op);
+                    continue;
+                }
+            };
+            let stored = match present.remove(&key) {
+                Some(s) => s,
+                None => self
+                    .interval_pairs(&key)?
+                    .into_iter()
+                    .map(|(k, _)| k.to_vec())
+                    .collect(),
+            };
+            let mut now = Vec::new();
+            let mut parts = 0u32;
+            if let Op::Put(_, _, value) = &op {
+                // An empty value is one empty part, so the key still exists.
+                let chunks: Vec<&[u8]> = if value.is_empty() {
+                    vec![&[]]
+                } else {
+                    value.chunks(PART_BYTES).collect()
+                };
+                for (i, part) in chunks.into_iter().enumerate() {
+                    let i = u32::try_from(i).map_err(|_| {
+                        TrendError::new(TrendErrorKind::Storage, "an interval value too large")
+                    })?;
+                    let pk = part_key(&key, i);
+                    now.push(pk.clone());
+                    out.push(Op::Put(Space::Intervals, pk, part.to_vec()));
+                    parts = i + 1;
+                }
+            }
+            // What the puts above do not overwrite: an old-layout whole value and
+            // parts past the new last one.
+            for k in stored {
+                if split_part_key(&k).1.is_none_or(|i| i >= parts) {
+                    out.push(Op::Delete(Space::Intervals, k));
+                }
+            }
+            present.insert(key, now);
+        }
+        Ok(out)
+    }
+
+    /// Applies sled writes atomically: one batch when they all go to one keyspace,
+    /// a transaction across keyspaces otherwise.
+    fn write(&self, ops: Vec<Op>) -> Result<()> {
+        use sled::Transactional;
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let space = match ops.first() {
+            Some(Op::Put(s, ..) | Op::Delete(s, _)) => *s,
+            None => return Ok(()),
+        };
+        let one_space = ops
+            .iter()
+            .all(|op| matches!(op, Op::Put(s, ..) | Op::Delete(s, _) if *s == space));
+        if one_space {
+            let mut batch = sled::Batch::default();
+            for op in ops {
+                match op {
+                    Op::Put(_, k, v) => batch.insert(k, v),
+                    Op::Delete(_, k) => batch.remove(k),
+                }
+            }
+            self.tree(space).apply_batch(batch)?;
+            return Ok(());
+        }
+        let trees: &[sled::Tree] = &self.trees;
+        let res: Result<(), TransactionError<()>> = trees.transaction(|tx| {
+            for op in &ops {
+                match op {
+                    Op::Put(s, k, v) => {
+                        tx[s.index()].insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Op::Delete(s, k) => {
+                        tx[s.index()].remove(k.as_slice())?;
+                    }
+                }
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        res.map_err(|e| match e {
+            TransactionError::Abort(()) => {
+                TrendError::new(TrendErrorKind::Storage, "trend batch aborted")
+            }
+            TransactionError::Storage(e) => TrendError::from(e),
+        })
     }
 }
 
@@ -200,6 +398,7 @@ impl SledStorage {
             dir: dir.to_path_buf(),
             cache_bytes,
             db: RwLock::new(Some(Arc::new(Sled::open(dir, cache_bytes)?))),
+            interval_writes: Mutex::new(()),
         })
     }
 
@@ -216,9 +415,41 @@ impl SledStorage {
     }
 }
 
+/// Removes snapshots sled left half written in `dir` (`snap.<lsn>.generating`).
+///
+/// sled 0.34.7 writes a snapshot to `snap.<lsn>.generating` and renames it to
+/// `snap.<lsn>` once complete and synced, but when opening it takes the newest of all
+/// `snap.*` files, `.generating` ones included: one torn by ENOSPC (an open or a flush
+/// on a full disk writes a snapshot) makes every later open fail with "Read corrupted
+/// data", in this process and after a restart (measured on an 8 MB tmpfs). Such a
+/// file never holds anything the log does not, so it is removed before opening. A
+/// closing `Db` of this process that is still writing one only fails its rename.
+fn remove_torn_snapshots(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::warn!(
+                    "trend store: removed a half-written sled snapshot {}",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!(
+                    "trend store: cannot remove a half-written sled snapshot {}: {e}",
+                    entry.path().display()
+                ),
+            }
+        }
+    }
+}
+
 impl Sled {
     fn open(dir: &Path, cache_bytes: u64) -> Result<Sled> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
+        remove_torn_snapshots(dir);
         let db = loop {
             match sled::Config::new()
                 .path(dir)
@@ -250,15 +481,29 @@ impl Sled {
 
 impl Storage for SledStorage {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.sled()?.tree(space).get(key)?)
+        let sled = self.sled()?;
+        if space != Space::Intervals {
+            return Ok(sled.tree(space).get(key)?);
+        }
+        let stored = sled.interval_pairs(key)?;
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        join_parts(key, stored).map(Some)
     }
 
     fn put(&self, space: Space, key: &[u8], value: &[u8]) -> Result<()> {
+        if space == Space::Intervals {
+            return self.apply(vec![Op::Put(space, key.to_vec(), value.to_vec())]);
+        }
         self.sled()?.tree(space).insert(key, value)?;
         Ok(())
     }
 
     fn delete(&self, space: Space, key: &[u8]) -> Result<()> {
+        if space == Space::Intervals {
+            return self.apply(vec![Op::Delete(space, key.to_vec())]);
+        }
         self.sled()?.tree(space).remove(key)?;
         Ok(())
     }
@@ -270,33 +515,42 @@ impl Storage for SledStorage {
             Some(u) => tree.range(from..u),
             None => tree.range(from..),
         };
-        iter.map(|kv| Ok(kv?)).collect()
+        if space != Space::Intervals {
+            return iter.map(|kv| Ok(kv?)).collect();
+        }
+        // Stored pairs come in key order, so an interval's parts are adjacent.
+        let mut out = Vec::new();
+        let mut group: Vec<(Bytes, Bytes)> = Vec::new();
+        for kv in iter {
+            let (raw, v) = kv?;
+            if let Some((first, _)) = group.first()
+                && split_part_key(first).0 != split_part_key(&raw).0
+            {
+                let key = Bytes::from(split_part_key(first).0);
+                out.push((key.clone(), join_parts(&key, std::mem::take(&mut group))?));
+            }
+            group.push((raw, v));
+        }
+        if let Some((first, _)) = group.first() {
+            let key = Bytes::from(split_part_key(first).0);
+            out.push((key.clone(), join_parts(&key, group)?));
+        }
+        Ok(out)
     }
 
     fn apply(&self, ops: Vec<Op>) -> Result<()> {
-        use sled::Transactional;
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
         let sled = self.sled()?;
-        let trees: &[sled::Tree] = &sled.trees;
-        let res: Result<(), TransactionError<()>> = trees.transaction(|tx| {
-            for op in &ops {
-                match op {
-                    Op::Put(s, k, v) => {
-                        tx[s.index()].insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Op::Delete(s, k) => {
-                        tx[s.index()].remove(k.as_slice())?;
-                    }
-                }
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
+        let intervals = ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::Put(Space::Intervals, ..) | Op::Delete(Space::Intervals, _)
+            )
         });
-        res.map_err(|e| match e {
-            TransactionError::Abort(()) => {
-                TrendError::new(TrendErrorKind::Storage, "trend batch aborted")
-            }
-            TransactionError::Storage(e) => TrendError::from(e),
-        })
+        if !intervals {
+            return sled.write(ops);
+        }
+        let _w = self.interval_writes.lock();
+        sled.write(sled.expand(ops)?)
     }
 
     fn flush(&self) -> Result<()> {
@@ -425,7 +679,185 @@ mod tests {
         );
         st.delete(Space::Meta, b"view/b").unwrap();
         assert_eq!(st.scan(Space::Meta, b"", None).unwrap().len(), 1);
+        exercise_intervals(st);
         st.flush().unwrap();
+    }
+
+    /// A value that does not repeat within a part (so a misplaced part shows).
+    fn big_value(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    fn intervals(st: &dyn Storage) -> Vec<(Vec<u8>, Vec<u8>)> {
+        st.scan(Space::Intervals, &[], None)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    /// Interval values of every size, replaced by smaller and larger ones, in batches
+    /// with other keyspaces, and scanned by ranges of interval keys.
+    fn exercise_intervals(st: &dyn Storage) {
+        let key = |i: u8| [0x80, 0, 0, 0, 0, 0, 0, i];
+        let big = big_value(5 << 20, 7);
+        let odd = big_value(3 * PART_BYTES + 17, 11);
+        st.put(Space::Intervals, &key(2), &big).unwrap();
+        st.put(Space::Intervals, &key(1), b"").unwrap();
+        st.apply(vec![
+            Op::Put(Space::Intervals, key(3).to_vec(), odd.clone()),
+            Op::Put(Space::Chunks, key(3).to_vec(), b"c".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(st.get(Space::Intervals, &key(2)).unwrap().unwrap(), big);
+        assert_eq!(st.get(Space::Intervals, &key(1)).unwrap().unwrap(), b"");
+        assert_eq!(st.get(Space::Intervals, &key(0)).unwrap(), None);
+        assert_eq!(
+            intervals(st),
+            vec![
+                (key(1).to_vec(), Vec::new()),
+                (key(2).to_vec(), big.clone()),
+                (key(3).to_vec(), odd.clone()),
+            ]
+        );
+        let middle = st.scan(Space::Intervals, &key(2), Some(&key(3))).unwrap();
+        assert_eq!(middle.len(), 1);
+        assert_eq!(middle[0].0, key(2));
+        assert_eq!(middle[0].1, big);
+        // Smaller, then larger again: nothing of the old value remains.
+        st.put(Space::Intervals, &key(2), &odd).unwrap();
+        assert_eq!(st.get(Space::Intervals, &key(2)).unwrap().unwrap(), odd);
+        st.apply(vec![
+            Op::Put(Space::Intervals, key(2).to_vec(), big.clone()),
+            Op::Delete(Space::Intervals, key(3).to_vec()),
+            Op::Put(Space::Intervals, key(1).to_vec(), b"late".to_vec()),
+            Op::Put(Space::Intervals, key(1).to_vec(), odd.clone()),
+            Op::Delete(Space::Chunks, key(3).to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(
+            intervals(st),
+            vec![(key(1).to_vec(), odd.clone()), (key(2).to_vec(), big)]
+        );
+        assert_eq!(st.get(Space::Chunks, &key(3)).unwrap(), None);
+        st.delete(Space::Intervals, &key(2)).unwrap();
+        st.apply(vec![Op::Delete(Space::Intervals, key(1).to_vec())])
+            .unwrap();
+        assert_eq!(intervals(st), Vec::new());
+    }
+
+    /// The pairs sled really holds in `Space::Intervals`.
+    fn stored(st: &SledStorage) -> Vec<(Vec<u8>, usize)> {
+        st.sled()
+            .unwrap()
+            .tree(Space::Intervals)
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.unwrap();
+                (k.to_vec(), v.len())
+            })
+            .collect()
+    }
+
+    /// Files in sled's blob folder (values it keeps out of its log: the ones it
+    /// cannot recover from in process after ENOSPC).
+    fn blob_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("blobs")).map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn an_interval_of_several_mib_is_stored_in_parts_and_never_in_a_sled_blob_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        let key = [0x80, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00];
+        let value = big_value((6 << 20) + 5, 3);
+        st.put(Space::Intervals, &key, &value).unwrap();
+        st.flush().unwrap();
+        let raw = stored(&st);
+        assert_eq!(raw.len(), value.len().div_ceil(PART_BYTES));
+        assert!(
+            raw.iter()
+                .all(|(k, len)| k.len() == 12 && *len <= PART_BYTES)
+        );
+        assert_eq!(blob_files(dir.path()), 0, "sled wrote a blob file");
+        drop(st);
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(st.get(Space::Intervals, &key).unwrap().unwrap(), value);
+        // A smaller value leaves no part of the larger one behind.
+        st.put(Space::Intervals, &key, &value[..PART_BYTES + 1])
+            .unwrap();
+        assert_eq!(stored(&st).len(), 2);
+        assert_eq!(
+            st.get(Space::Intervals, &key).unwrap().unwrap(),
+            &value[..PART_BYTES + 1]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_torn_by_a_full_disk_does_not_keep_the_store_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [0x80, 0, 0, 0, 0, 0, 0, 1];
+        let value = big_value(20 << 10, 1);
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        st.put(Space::Intervals, &key, &value).unwrap();
+        st.flush().unwrap();
+        drop(st);
+        // What a snapshot write cut short by ENOSPC leaves: sled names the file for
+        // an lsn past every complete snapshot, and writes 8 bytes of it.
+        std::fs::write(
+            dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
+            [1, 2, 3, 4, 5, 6, 7, 8],
+        )
+        .unwrap();
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(st.get(Space::Intervals, &key).unwrap().unwrap(), value);
+        // And through a reopen in process, as the writer does after an error.
+        std::fs::write(
+            dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
+            [0u8; 4],
+        )
+        .unwrap();
+        st.reopen().unwrap();
+        assert_eq!(st.get(Space::Intervals, &key).unwrap().unwrap(), value);
+    }
+
+    #[test]
+    fn an_interval_stored_before_parts_is_read_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        let (a, b) = ([0x80, 0, 0, 0, 0, 0, 0, 10], [0x80, 0, 0, 0, 0, 0, 0, 20]);
+        let old = big_value(300 << 10, 5);
+        // The layout before parts: the whole value under the 8-byte key.
+        {
+            let sled = st.sled().unwrap();
+            let tree = sled.tree(Space::Intervals);
+            tree.insert(a, old.as_slice()).unwrap();
+            tree.insert(b, &b"small"[..]).unwrap();
+        }
+        st.flush().unwrap();
+        drop(st);
+        let st = SledStorage::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(st.get(Space::Intervals, &a).unwrap().unwrap(), old);
+        assert_eq!(
+            intervals(&st),
+            vec![(a.to_vec(), old.clone()), (b.to_vec(), b"small".to_vec())]
+        );
+        let new = big_value(10 << 10, 9);
+        st.put(Space::Intervals, &a, &new).unwrap();
+        assert_eq!(st.get(Space::Intervals, &a).unwrap().unwrap(), new);
+        assert!(stored(&st).iter().all(|(k, _)| k.as_slice() != a));
+        st.apply(vec![Op::Delete(Space::Intervals, b.to_vec())])
+            .unwrap();
+        assert_eq!(intervals(&st), vec![(a.to_vec(), new)]);
+        assert_eq!(stored(&st).len(), 3);
     }
 
     #[test]
