@@ -239,10 +239,29 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
         "{own:?}"
     );
     let (from, until) = (stamps[0], stamps[stamps.len() - 1] + 1);
+    let url = format!("{base}/trend/e2e,jsonhost,one.json?from={from}&until={until}&points=0");
+    // Should this ever time out, say what the store did (dropped intervals, errors).
+    let store_state = || {
+        let metrics = get_text(&format!("{base}/metrics"));
+        let trend: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("treestat_trend_") || l.starts_with("treestat_intervals"))
+            .collect();
+        format!(
+            "{}\n{}\nstamps {stamps:?}",
+            get_text(&url),
+            trend.join("\n")
+        )
+    };
+    // Before wait_for's own 120 s, so the failure carries the store's state.
+    let deadline = std::time::Instant::now() + Duration::from_secs(110);
     let points = wait_for("a trend point per collection", || {
-        let body = get_text(&format!(
-            "{base}/trend/e2e,jsonhost,one.json?from={from}&until={until}&points=0"
-        ));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no trend point per collection: {}",
+            store_state()
+        );
+        let body = get_text(&url);
         let series: Json = serde_json::from_str(&body).ok()?;
         let points: BTreeMap<i64, f64> = series[0]["points"]
             .as_array()?
