@@ -298,11 +298,11 @@ format = "combined"
     def reads():
         which = random.randrange(6)
         if which == 0:
-            http(base, "GET", "/graph/soak,udp,*,k1.png?from=-10m&width=600&height=300")
+            http(base, "GET", "/graph/soak,udp,*,k1.png?from=-10min&width=600&height=300")
         elif which == 1:
-            http(base, "GET", "/graph/status,*.svg?from=-10m&type=stacked")
+            http(base, "GET", "/graph/status,*.svg?from=-10min&type=stacked")
         elif which == 2:
-            http(base, "GET", "/trend/soak,graphite,h1,*.json?from=-15m")
+            http(base, "GET", "/trend/soak,graphite,h1,*.json?from=-15min")
         elif which == 3:
             http(base, "GET", "/get/soak,*,*|sum")
         elif which == 4:
