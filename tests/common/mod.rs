@@ -27,7 +27,10 @@ pub fn quiet_config(data: &Path) -> Config {
         *addr = "off".into();
     }
     c.engine.interval = Duration::from_secs(1);
-    c.trend = toml::from_str("retention = \"1s:2h\"").unwrap();
+    // One-second intervals: a queue of 64 is a minute of disk stall, which a busy CI
+    // disk can reach; a full queue drops intervals from the store (by design, counted),
+    // and these tests read every interval back. tests/disk_full.rs checks the drops.
+    c.trend = toml::from_str("retention = \"1s:2h\"\nqueue = 4096").unwrap();
     c
 }
 
