@@ -19,7 +19,8 @@ server process) is sampled every SAMPLE seconds and printed as it goes; the end
 prints the curve per minute and the growth between the first sample after the
 warm-up (WARMUP seconds, default 300) and the last one.
 
-Usage: python3 bench/soak.py            (SECS=1800 SAMPLE=10 WARMUP=300 RATE=1.0)
+Usage: python3 bench/soak.py            (SECS=1800 SAMPLE=10 WARMUP=300 RATE=1.0
+                                         COMPACT_AFTER=2m COMPACT_EVERY=1m)
        SECS=120 WARMUP=30 python3 bench/soak.py   (a short check)
 RATE scales every sender's pace. Needs only the Python standard library and cargo.
 Exit status 0 when the run completed; the verdict on flatness is printed, not enforced
@@ -44,6 +45,9 @@ SECS = float(os.environ.get("SECS", "1800"))
 SAMPLE = float(os.environ.get("SAMPLE", "10"))
 WARMUP = float(os.environ.get("WARMUP", "300"))
 RATE = float(os.environ.get("RATE", "1.0"))
+# Trend compaction: after how long an interval is folded into chunks, and how often.
+COMPACT_AFTER = os.environ.get("COMPACT_AFTER", "2m")
+COMPACT_EVERY = os.environ.get("COMPACT_EVERY", "1m")
 
 stop = threading.Event()
 counts = {}
@@ -151,8 +155,8 @@ ring = 30
 [trend]
 # Compaction in steady state from the third minute on, so its memory is part of the
 # warm-up rather than a step in the middle of the measured part.
-compact_after = "2m"
-compact_every = "1m"
+compact_after = "{COMPACT_AFTER}"
+compact_every = "{COMPACT_EVERY}"
 
 [accesslog]
 format = "combined"
