@@ -36,11 +36,7 @@ fn sigterm_under_load_exits_zero_within_five_seconds() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(tcp);
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
@@ -151,11 +147,7 @@ fn sigterm_with_a_million_leaf_branch_exits_promptly() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(http);
     let agent = ureq::Agent::new_with_defaults();
     let url = format!("http://127.0.0.1:{http}/push");
     let per_push = 50_000; // under limits.max_push_nodes
@@ -194,4 +186,13 @@ fn sigterm_with_a_million_leaf_branch_exits_promptly() {
     };
     assert!(status.success(), "exit status {status:?}");
     eprintln!("exited {:?} after SIGTERM", t0.elapsed());
+}
+
+/// Waits until the server started on `port` accepts connections (20 s at most).
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
