@@ -489,12 +489,7 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 #[test]
 fn a_python_pipe_that_loops_forever_does_not_take_the_server_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let forever = dir.path().join("forever.py");
-    std::fs::write(
-        &forever,
-        "def process(fields):\n    while True:\n        pass\n\ndef result():\n    return {}\n",
-    )
-    .unwrap();
+    let forever = forever_pipe(dir.path());
     let conf = format!(
         "[web]\nmax_log_requests = 2\nbody_timeout = \"300s\"\n\
          [accesslog]\nformat = \"peach\"\npipes = [\"status\", \
@@ -714,12 +709,7 @@ fn an_isolated_native_pipe_that_segfaults_is_restarted_and_the_server_keeps_serv
 #[test]
 fn an_isolated_python_pipe_that_loops_forever_is_killed_and_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let forever = dir.path().join("forever.py");
-    std::fs::write(
-        &forever,
-        "def process(fields):\n    while True:\n        pass\n\ndef result():\n    return {}\n",
-    )
-    .unwrap();
+    let forever = forever_pipe(dir.path());
     let conf = format!(
         "[accesslog]\nformat = \"peach\"\npipes = [\"status\", \
          {{ pipe = \"python\", path = {forever:?}, batch = 1, budget = \"1s\", isolate = true }}]\n"
@@ -747,4 +737,15 @@ fn an_isolated_python_pipe_that_loops_forever_is_killed_and_restarted() {
     assert!(exit.success(), "exit status {exit:?}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("isolated pipe down"), "{text}");
+}
+
+/// Writes a Python pipe whose `process` never returns; its path.
+fn forever_pipe(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("forever.py");
+    std::fs::write(
+        &path,
+        "def process(fields):\n    while True:\n        pass\n\ndef result():\n    return {}\n",
+    )
+    .unwrap();
+    path
 }
