@@ -163,10 +163,11 @@ impl State {
 }
 
 impl PushEvent {
-    /// Bytes the event holds, for the push log's byte bound.
+    /// Bytes the event holds, for the push log's byte bound (what is allocated, not
+    /// what is used: a collected list may hold up to twice its length).
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<PushEvent>()
-            + self.changes.len() * std::mem::size_of::<(LeafId, f64)>()
+            + self.changes.capacity() * std::mem::size_of::<(LeafId, f64)>()
             + self.markers.iter().map(Marker::bytes).sum::<usize>()
     }
 }

@@ -7,8 +7,9 @@
 //! the store's writer thread, which writes one blob per closed interval (all its
 //! points, the touched leaves' totals, new paths, markers) in one insert and flushes.
 //! A compactor thread folds blobs older than `compact_after` into Gorilla-coded
-//! per-series chunks, one set per retention archive, in one transaction that also
-//! deletes the blobs, and drops chunks that fell out of an archive's span.
+//! per-series chunks, one set per retention archive, in bounded batches that carry
+//! how far the fold got, deletes the blobs last, and drops chunks that fell out of an
+//! archive's span.
 //!
 //! "Now" for retention and compaction is the wall clock of the engine the store is
 //! attached to (tests drive a [`ManualClock`](crate::ManualClock)), so an import
@@ -308,6 +309,7 @@ impl TrendStore {
             health: Arc::new(StoreHealth::new(cfg.queue, cfg.stall_after)),
             closing: AtomicBool::new(false),
         });
+        compact::resume(&core)?;
         let (tx, rx) = mpsc::sync_channel(cfg.queue);
         let writer = writer::spawn(core.clone(), rx, totals)?;
         let (stop_tx, stop_rx) = mpsc::channel();

@@ -4,8 +4,8 @@
 //!
 //! The store needs very little: a handful of named keyspaces of ordered byte keys,
 //! point reads, range scans, and an atomic batch across keyspaces. The batch is what
-//! makes compaction crash-safe: folding interval blobs into chunks and deleting the
-//! blobs happens in one transaction, so a crash never counts a point twice.
+//! makes compaction crash-safe: each batch of folded chunks carries the mark of how
+//! far the fold got, so a crash never counts a point twice (see `compact.rs`).
 //!
 //! sled keeps the `Intervals` keyspace in parts (see [`PART_BYTES`]): an interval's
 //! value (all its points, megabytes at 100k leaves) is split over keys
