@@ -147,7 +147,7 @@ pub enum Command {
 }
 
 pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
-    treestat_engine::parse_duration(s)
+    treestat_engine::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Parses the command line and runs the command.
