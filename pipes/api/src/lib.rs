@@ -20,6 +20,6 @@ pub use emit::Emit;
 pub use pipe::{Pipe, PipeError, PipeHealth};
 pub use record::{Record, Schema, Span};
 pub use treestat_model::{
-    Action, KeyProblem, MAX_KEY_LEN, ParseActionError, SEP, check_key, join_path, sanitize_key,
-    sanitize_key_or,
+    ACTION_KEYS, Action, DEFAULT_ACTION_KEY, KeyProblem, MAX_KEY_LEN, ParseActionError, SEP,
+    check_key, is_action_key, join_path, sanitize_key, sanitize_key_or,
 };
