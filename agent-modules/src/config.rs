@@ -291,7 +291,7 @@ impl fmt::Display for ServerUrl {
 /// # Errors
 /// Anything else, named.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    treestat_engine::parse_duration(text).map_err(Error::config)
+    treestat_engine::parse_duration(text).map_err(|e| Error::config(e.to_string()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use treestat_pipe_api::Action;
+use treestat_model::Action;
 
 /// Ganglia's `slope`: how a value moves over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

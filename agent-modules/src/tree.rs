@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
-use treestat_pipe_api::Action;
+use treestat_model::{
+    Action, COUNT_KEY, DEFAULT_ACTION_KEY, EMPTY_NAME_KEY, KeyProblem, TIMESTAMP_KEY,
+    sanitize_key_or,
+};
 
 use crate::metric::{Sample, Slope, Value};
-
-/// The top-level key that dates a pushed tree (the engine's `TIMESTAMP_KEY`).
-pub const TIMESTAMP_KEY: &str = "timestamp";
 
 /// The wall-clock time (whole unix seconds) of the monotonic instant `at`, given that
 /// the monotonic clock reads `now` at this moment. An `at` in the past is measured back
@@ -51,27 +51,25 @@ pub fn stamp(doc: &mut Json, ts: i64) {
     }
 }
 
-/// Checks one tree key: 1..=255 bytes, no `,`, no control characters.
+/// Checks one tree key against the key rules (treestat-model's `check_key`).
 ///
 /// # Errors
-/// A message naming the key and the problem.
+/// A message naming the key (its start, when it is long) and the problem.
 pub fn check_key(key: &str) -> Result<(), String> {
-    if key.is_empty() {
-        return Err("empty key".to_string());
-    }
-    if key.len() > 255 {
-        return Err(format!("key {:?}... longer than 255 bytes", &key[..32]));
-    }
-    if key.contains(',') || key.chars().any(char::is_control) {
-        return Err(format!("key {key:?} holds ',' or a control character"));
-    }
-    Ok(())
+    treestat_model::check_key(key).map_err(|problem| match problem {
+        KeyProblem::Empty => "empty key".to_string(),
+        KeyProblem::TooLong(_) => {
+            let start = &key[..key.floor_char_boundary(32)];
+            format!("key {start:?}... {problem}")
+        }
+        _ => format!("key {key:?} {problem}"),
+    })
 }
 
-/// Makes any text a valid key: `,` and control characters become `_`, the result is
-/// cut to 255 bytes (on a character boundary), and an empty text becomes `_`.
+/// Makes any text a valid key, an empty text becoming `_` (treestat-model's
+/// `sanitize_key_or` with `EMPTY_NAME_KEY`), owned as the JSON maps want it.
 pub fn sanitize_key(text: &str) -> String {
-    treestat_engine::path::sanitize_key_or(text, "_").into_owned()
+    sanitize_key_or(text, EMPTY_NAME_KEY).into_owned()
 }
 
 /// Turns counter readings into rates per second between two collections.
@@ -127,7 +125,7 @@ pub fn build_push(host: &str, samples: &[Sample]) -> Option<Json> {
             Some((_, t)) => t,
             None => {
                 let mut t = Map::new();
-                t.insert("default_action".into(), Json::from(s.action.as_str()));
+                t.insert(DEFAULT_ACTION_KEY.into(), Json::from(s.action.as_str()));
                 per_action.push((s.action, t));
                 &mut per_action.last_mut()?.1
             }
@@ -164,7 +162,7 @@ pub fn insert(tree: &mut Map<String, Json>, keys: &[String], leaf: Json) {
         if !slot.is_object() {
             let old = std::mem::replace(slot, Json::Object(Map::new()));
             if let Json::Object(m) = slot {
-                m.insert("count".into(), old);
+                m.insert(COUNT_KEY.into(), old);
             }
         }
         let Json::Object(m) = slot else { return };
@@ -172,7 +170,7 @@ pub fn insert(tree: &mut Map<String, Json>, keys: &[String], leaf: Json) {
     }
     match node.get_mut(last) {
         Some(Json::Object(m)) => {
-            m.insert("count".into(), leaf);
+            m.insert(COUNT_KEY.into(), leaf);
         }
         _ => {
             node.insert(last.clone(), leaf);
@@ -194,6 +192,10 @@ mod tests {
         assert_eq!(sanitize_key(&"é".repeat(200)).len(), 254);
         assert!(check_key("a,b").is_err());
         assert!(check_key("eth0").is_ok());
+        // A long key of three-byte characters: the message quotes its start cut on a
+        // character boundary (the old copy of the check sliced at byte 32 and panicked).
+        let e = check_key(&"あ".repeat(90)).unwrap_err();
+        assert!(e.contains("270 bytes long"), "{e}");
     }
 
     #[test]

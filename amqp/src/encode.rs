@@ -49,7 +49,7 @@ pub fn psistats_messages(tree: &Value) -> Vec<Message> {
     for t in trees {
         let Value::Object(groups) = t else { continue };
         for (group, per_host) in groups {
-            if group == "default_action" || group == "defaultaction" {
+            if treestat_model::is_action_key(group) {
                 continue;
             }
             let Value::Object(per_host) = per_host else {

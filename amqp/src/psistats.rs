@@ -14,12 +14,14 @@
 //! | `{"sensors": {"Core 0": {"value": 48.0, "unit": "C"}}}` | `...,sensors,Core 0` = 48 (a `{value, unit}` reading is one leaf; the unit is dropped) |
 //!
 //! Booleans are 0/1, `null` is skipped, other objects nest. Keys are made valid tree
-//! keys by [`sanitize_key`]: `,` and control characters become `_`, an empty key is `_`,
+//! keys by treestat-model's [`sanitize_key_or`] with [`EMPTY_NAME_KEY`]: `,` and control
+//! characters become `_`, an empty key is `_`,
 //! a key is cut to 255 bytes. `/` and spaces stay. A message that is not a JSON object,
 //! or nests deeper than [`MAX_DEPTH`], is refused whole ([`Problem`]), never half-applied.
 
 use serde_json::Value;
 use treestat_engine::{Action, Batch};
+use treestat_model::{EMPTY_NAME_KEY, sanitize_key_or};
 
 /// Deepest nesting under a reporter that a message may have.
 pub const MAX_DEPTH: usize = 16;
@@ -63,7 +65,9 @@ impl Problem {
 /// [`Problem::RoutingKey`] when nothing follows the first `.`.
 pub fn host_of(routing_key: &str) -> Result<String, Problem> {
     match routing_key.split_once('.') {
-        Some((_, host)) if !host.is_empty() => Ok(sanitize_key(host)),
+        Some((_, host)) if !host.is_empty() => {
+            Ok(sanitize_key_or(host, EMPTY_NAME_KEY).into_owned())
+        }
         _ => Err(Problem::RoutingKey(routing_key.chars().take(128).collect())),
     }
 }
@@ -88,24 +92,18 @@ pub fn to_batch(
         action,
         ts,
     };
-    let mut path = format!("{ROOT},{}", sanitize_key(host));
+    let mut path = format!("{ROOT},{}", sanitize_key_or(host, EMPTY_NAME_KEY));
     for (reporter, value) in &reporters {
         with_key(&mut path, reporter, |path| out.walk(path, value, 0))?;
     }
     Ok(out.batch)
 }
 
-/// Makes any text a valid tree key: `,` and control characters become `_`, the result
-/// is cut to 255 bytes on a character boundary, and an empty text becomes `_`.
-pub fn sanitize_key(text: &str) -> String {
-    treestat_engine::path::sanitize_key_or(text, "_").into_owned()
-}
-
 /// Appends `,<key>` to `path` for the duration of `f`.
 fn with_key<T>(path: &mut String, key: &str, f: impl FnOnce(&mut String) -> T) -> T {
     let len = path.len();
     path.push(',');
-    path.push_str(&sanitize_key(key));
+    path.push_str(&sanitize_key_or(key, EMPTY_NAME_KEY));
     let r = f(path);
     path.truncate(len);
     r

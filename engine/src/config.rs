@@ -145,48 +145,22 @@ pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     }
 }
 
-/// Parses a duration such as `500ms`, `10s`, `1m`, `1min`, `6h`, `1d`, `1w` or a plain
-/// number of seconds.
-///
-/// # Errors
-/// A message naming the text that does not parse.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 10s, 1m, 6h, 1d)"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" | "mins" => n * 60.0,
-        "h" | "hour" | "hours" => n * 3600.0,
-        "d" | "day" | "days" => n * 86_400.0,
-        "w" | "week" | "weeks" => n * 604_800.0,
-        "y" | "year" | "years" => n * 31_536_000.0,
-        other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
-    };
-    if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
-        return Err(format!("duration {text:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+/// Durations in config files are the one time grammar of treestat-model (`500ms`,
+/// `10s`, `1m`, `6h`, `1d`, a plain number of seconds).
+pub use treestat_model::parse_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("1parsec").is_err());
+    fn config_durations_take_the_time_grammar() {
+        let c: EngineConfig = toml::from_str("interval = \"1m\"").unwrap();
+        assert_eq!(c.interval, Duration::from_secs(60));
+        let c: EngineConfig = toml::from_str("interval = 2.5").unwrap();
+        assert_eq!(c.interval, Duration::from_millis(2500));
+        let e = toml::from_str::<EngineConfig>("interval = \"1parsec\"").unwrap_err();
+        assert!(e.to_string().contains("unknown unit"), "{e}");
     }
 
     #[test]

@@ -34,4 +34,4 @@ pub use push::{Batch, PushDoc, PushTree, PushValue, Update};
 pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;
 pub use tree::{Leaf, LeafId, Tree};
-pub use treestat_pipe_api::Action;
+pub use treestat_model::Action;

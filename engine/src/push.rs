@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::Action;
 use crate::error::{Error, ErrorKind};
 use crate::path::{SEP, check_key, check_path};
+use treestat_model::is_action_key;
 
 /// One value in a pushed tree.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,10 +144,9 @@ fn trunc(path: &str) -> &str {
     &path[..end]
 }
 
-const ACTION_KEYS: [&str; 2] = ["default_action", "defaultaction"];
-
-/// The key that dates a whole pushed tree (top level only).
-pub const TIMESTAMP_KEY: &str = "timestamp";
+/// The key that dates a whole pushed tree (top level only); the push format's reserved
+/// keys are the vocabulary's (treestat-model).
+pub use treestat_model::TIMESTAMP_KEY;
 
 impl<'de> serde::Deserialize<'de> for PushDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PushDoc, D::Error> {
@@ -196,7 +196,7 @@ impl<'de> Visitor<'de> for TreeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PushTree, A::Error> {
         let mut tree = PushTree::default();
         while let Some(key) = map.next_key::<KeyBuf>()? {
-            if ACTION_KEYS.contains(&key.0.as_str()) {
+            if is_action_key(&key.0) {
                 let name: String = map.next_value()?;
                 let action = name.parse::<Action>().map_err(de::Error::custom)?;
                 tree.action = Some(action);

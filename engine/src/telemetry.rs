@@ -534,21 +534,9 @@ fn tree_path(name: &str, labels: &[(&str, &str)]) -> String {
 }
 
 /// A label value as a tree key: `,` and control characters become `_`, empty becomes
-/// `_`, and it is cut to 255 bytes.
+/// `_`, and it is cut to 255 bytes (the key rules of treestat-model).
 fn path_key(v: &str) -> String {
-    let mut key: String = v
-        .chars()
-        .map(|c| if c == ',' || c.is_control() { '_' } else { c })
-        .collect();
-    if key.is_empty() {
-        key.push('_');
-    }
-    let mut end = key.len().min(crate::path::MAX_KEY_LEN);
-    while !key.is_char_boundary(end) {
-        end -= 1;
-    }
-    key.truncate(end);
-    key
+    treestat_model::sanitize_key_or(v, treestat_model::EMPTY_NAME_KEY).into_owned()
 }
 
 fn escape_label(v: &str) -> String {

@@ -19,8 +19,9 @@ use crate::Action;
 use crate::path::cmp_keys;
 use crate::stats::Stats;
 
-/// The key a number moves to when a subtree takes its place (DESIGN.md §2).
-pub const COUNT_KEY: &str = "count";
+/// The key a number moves to when a subtree takes its place (the push format's, from
+/// treestat-model).
+pub use treestat_model::COUNT_KEY;
 
 /// A stable handle to a leaf, valid for the life of the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

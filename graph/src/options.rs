@@ -397,7 +397,8 @@ mod tests {
             (vec![("tz", "Europe/Atlantis")], "tz"),
             (vec![("from", "-1h"), ("until", "-2h")], "from"),
             (vec![("from", "soon")], "from"),
-            (vec![("until", "-3m")], "until"),
+            // `-3m` was refused here before issue 17 (m is minutes now, as in /trend).
+            (vec![("until", "-3parsecs")], "until"),
         ] {
             let e = q(&pairs).unwrap_err();
             assert_eq!(e.param(), Some(param), "{pairs:?}: {e}");

@@ -13,13 +13,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use treestat_model::sanitize_key_or;
+
 use crate::format::Value;
 use crate::reader::{Field, read_file};
 
 /// Labels (by suffix) of the default fields, left out of the tree.
 const DEFAULT_FIELDS: [&str; 5] = ["sys.pid", "sys.tid", "sys.uid", "sys.gid", "sys.created"];
-/// Longest tree key, in bytes (DESIGN.md §2).
-const MAX_KEY: usize = 255;
 
 /// What one pass over the files gives the agent.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -35,22 +35,12 @@ pub struct TreeUpdates {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Makes one tree key from a piece of a label: `,` becomes `_`, control characters are
-/// dropped, the key is cut to 255 bytes at a character boundary; empty stays empty.
+/// Makes one tree key from a piece of a label: control characters are dropped, then the
+/// key rules of treestat-model apply (`,` becomes `_`, the key is cut to 255 bytes at a
+/// character boundary); empty stays empty.
 fn key(part: &str) -> String {
-    let mut k: String = part
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| if c == ',' { '_' } else { c })
-        .collect();
-    if k.len() > MAX_KEY {
-        let mut end = MAX_KEY;
-        while !k.is_char_boundary(end) {
-            end -= 1;
-        }
-        k.truncate(end);
-    }
-    k
+    let visible: String = part.chars().filter(|c| !c.is_control()).collect();
+    sanitize_key_or(&visible, "").into_owned()
 }
 
 /// The tree path of a label under `mmstats,<host>`; `None` when nothing usable is left.

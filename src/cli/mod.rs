@@ -51,7 +51,8 @@ pub enum Command {
         server: String,
         /// A tree-path pattern (`br,ie,,venders`, `*|sum,net`).
         pattern: String,
-        /// Start of a trend: epoch, `now`, `-30s`, `-10min`, `-6h`, `-1d`, `-1w`, `-1y`.
+        /// Start of a trend: `now`, an epoch (`1700000000.5`), or an offset such as `-30s`,
+        /// `-5m`, `-6h`, `now-1d`, `-1w`, `-1y` (docs/API.md, "Times and durations").
         #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
         /// End of the trend (default `now`).
@@ -147,7 +148,7 @@ pub enum Command {
 }
 
 pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
-    treestat_engine::parse_duration(s)
+    treestat_engine::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Parses the command line and runs the command.

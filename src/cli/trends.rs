@@ -31,7 +31,8 @@ pub struct GraphArgs {
     /// Server URL.
     #[arg(long, default_value = DEFAULT_SERVER)]
     pub(super) server: String,
-    /// Start: epoch, `now`, `-6h`, `-1d`...
+    /// Start: `now`, an epoch, or an offset such as `-5m`, `-6h`, `now-1d` (the time
+    /// grammar of docs/API.md).
     #[arg(long, allow_hyphen_values = true)]
     pub(super) from: Option<String>,
     /// End.

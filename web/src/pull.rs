@@ -143,7 +143,8 @@ fn timeout_of(state: &AppState, asked: Option<&str>) -> Result<Duration, AppErro
     let Some(text) = asked else {
         return Ok(cfg.pull_timeout.min(cfg.pull_timeout_max));
     };
-    let d = treestat_engine::parse_duration(text).map_err(AppError::bad_request)?;
+    let d =
+        treestat_engine::parse_duration(text).map_err(|e| AppError::bad_request(e.to_string()))?;
     Ok(d.min(cfg.pull_timeout_max))
 }
 

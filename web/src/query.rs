@@ -101,7 +101,8 @@ async fn subtree(
     let Some(window) = params.window else {
         return Ok(Json(state.engine().tree_json(pattern)?));
     };
-    let d = treestat_engine::parse_duration(&window).map_err(AppError::bad_request)?;
+    let d = treestat_engine::parse_duration(&window)
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
     let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     if secs == 0 {
         return Err(AppError::bad_request(format!(

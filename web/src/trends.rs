@@ -68,7 +68,7 @@ impl RangeParams {
     pub fn resolve(&self, now: i64) -> Result<(i64, i64), AppError> {
         let parse = |name: &str, v: Option<&str>, default: &str| {
             treestat_engine::trend::parse_time(v.unwrap_or(default), now)
-                .map_err(|e| AppError::bad_request(format!("{name}: {}", e.message())))
+                .map_err(|e| AppError::bad_request(format!("{name}: {e}")))
         };
         let from = parse("from", self.from.as_deref(), "-1d")?;
         let until = parse("until", self.until.as_deref(), "now")?;

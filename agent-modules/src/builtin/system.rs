@@ -1,7 +1,7 @@
 //! `load` (/proc/loadavg), `uptime` (/proc/uptime) and `temperature` (hwmon sensors and
 //! thermal zones under /sys, in degrees Celsius; a machine without any sends nothing).
 
-use treestat_pipe_api::Action;
+use treestat_model::Action;
 
 use crate::metric::Sample;
 use crate::module::{Collection, Module};

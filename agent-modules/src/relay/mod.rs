@@ -30,7 +30,8 @@ use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
-use crate::tree::{TIMESTAMP_KEY, insert, sanitize_key};
+use crate::tree::{insert, sanitize_key};
+use treestat_model::{DEFAULT_ACTION_KEY, TIMESTAMP_KEY};
 
 /// Counters shared by the listeners.
 #[derive(Debug, Default)]
@@ -254,7 +255,7 @@ fn tree_for(trees: &mut Vec<(Action, i64, Map<String, Json>)>, action: Action, t
         return i;
     }
     let mut m = Map::new();
-    m.insert("default_action".into(), Json::from(action.as_str()));
+    m.insert(DEFAULT_ACTION_KEY.into(), Json::from(action.as_str()));
     m.insert(TIMESTAMP_KEY.into(), Json::from(ts));
     trees.push((action, ts, m));
     trees.len() - 1

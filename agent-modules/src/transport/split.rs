@@ -5,9 +5,8 @@
 use serde_json::{Map, Value as Json};
 
 use crate::tree::insert;
-
-/// The top-level keys of a tree that describe it rather than hold a metric.
-const HEADER_KEYS: [&str; 3] = ["default_action", "defaultaction", "timestamp"];
+// The top-level keys of a tree that describe it rather than hold a metric.
+use treestat_model::HEADER_KEYS;
 
 /// A tree's header: its [`HEADER_KEYS`] entries, in document order.
 type Header = Vec<(String, Json)>;

@@ -29,7 +29,7 @@ use crate::push::{Batch, PushDoc};
 use crate::query;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
-use crate::tree::{LeafId, ROOT, Tree};
+use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
 
 /// A path and its per-interval values from the ring, oldest first.
 pub type RecentSeries = (String, Vec<(i64, f64)>);
@@ -729,7 +729,7 @@ pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
         if !slot.is_object() {
             let old = std::mem::replace(slot, Value::Object(Map::new()));
             if let Value::Object(m) = slot {
-                m.insert("count".into(), old);
+                m.insert(COUNT_KEY.into(), old);
             }
         }
         let Value::Object(m) = slot else { return };
@@ -738,7 +738,7 @@ pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
     let last = keys[keys.len() - 1].to_string();
     match node.get_mut(&last) {
         Some(Value::Object(m)) => {
-            m.insert("count".into(), value);
+            m.insert(COUNT_KEY.into(), value);
         }
         _ => {
             node.insert(last, value);

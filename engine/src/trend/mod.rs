@@ -35,7 +35,6 @@ mod io;
 mod read;
 mod rollup;
 mod storage;
-mod time;
 mod writer;
 
 use std::collections::HashMap;
@@ -54,7 +53,8 @@ pub use error::{Result, TrendError, TrendErrorKind};
 pub use io::{Format, ImportReport, LineError};
 pub use read::Series;
 pub use storage::{Bytes, MemStorage, Op, SledStorage, Space, Storage, scan_prefix};
-pub use time::parse_time;
+/// The `from=` / `until=` time grammar, the vocabulary's one definition (treestat-model).
+pub use treestat_model::parse_time;
 
 use blob::{IntervalBlob, Rec};
 use health::StoreHealth;

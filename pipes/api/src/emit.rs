@@ -1,8 +1,8 @@
-//! What a pipe hands back: updates `(path, value, action)`, and the key rules a path
-//! must follow (DESIGN.md §2).
+//! What a pipe hands back: updates `(path, value, action)`. The key rules a path must
+//! follow ([`sanitize_key`](crate::sanitize_key), [`join_path`](crate::join_path)) live
+//! in treestat-model and are re-exported at the crate root.
 
 use crate::Action;
-use std::borrow::Cow;
 
 /// Where a pipe sends its updates. The runner aggregates them per interval.
 pub trait Emit {
@@ -18,54 +18,13 @@ impl Emit for Vec<(String, f64, Option<Action>)> {
     }
 }
 
-/// The longest key, in bytes (DESIGN.md §2).
-pub const MAX_KEY_LEN: usize = 255;
-
-/// Makes any text a valid key: `,` and control characters become `_`, an empty text
-/// becomes `-` (the log formats' placeholder), and a long one is cut at a character
-/// boundary to [`MAX_KEY_LEN`] bytes. Borrows when nothing had to change.
-pub fn sanitize_key(text: &str) -> Cow<'_, str> {
-    sanitize_key_or(text, "-")
-}
-
-/// As [`sanitize_key`], with `empty` standing for an empty text (the agent and the
-/// AMQP source use `_`).
-pub fn sanitize_key_or<'a>(text: &'a str, empty: &'static str) -> Cow<'a, str> {
-    let bad = |c: char| c == ',' || c.is_control();
-    if text.is_empty() {
-        return Cow::Borrowed(empty);
-    }
-    if text.len() <= MAX_KEY_LEN && !text.contains(bad) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len().min(MAX_KEY_LEN));
-    for c in text.chars() {
-        let c = if bad(c) { '_' } else { c };
-        if out.len() + c.len_utf8() > MAX_KEY_LEN {
-            break;
-        }
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
-
-/// Joins keys into a path in `buf` (cleared first), sanitizing each key.
-pub fn join_path(buf: &mut String, keys: &[&str]) {
-    buf.clear();
-    for (i, k) in keys.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        buf.push_str(&sanitize_key(k));
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::{MAX_KEY_LEN, join_path, sanitize_key};
+    use std::borrow::Cow;
 
     #[test]
-    fn keys_are_made_valid() {
+    fn key_rules_are_reexported_for_plugins() {
         assert!(matches!(sanitize_key("Chrome"), Cow::Borrowed("Chrome")));
         assert_eq!(sanitize_key("a,b\tc"), "a_b_c");
         assert_eq!(sanitize_key(""), "-");

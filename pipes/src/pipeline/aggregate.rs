@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use treestat_engine::{Batch, Engine, PushSummary, Stats};
-use treestat_pipe_api::{Action, Emit};
+use treestat_pipe_api::{Action, DEFAULT_ACTION_KEY, Emit};
 
 /// Most updates in one batch handed to the engine.
 pub const CHUNK: usize = 50_000;
@@ -118,7 +118,7 @@ impl Aggregate {
                 None => {
                     let mut m = Map::new();
                     if let Some(a) = f.action {
-                        m.insert("default_action".into(), Value::from(a.as_str()));
+                        m.insert(DEFAULT_ACTION_KEY.into(), Value::from(a.as_str()));
                     }
                     trees.push((f.action, m));
                     trees.len() - 1

@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use treestat_pipe_api::{Action, sanitize_key};
+use treestat_pipe_api::{ACTION_KEYS, Action, is_action_key, sanitize_key};
 
 /// Tracebacks logged per batch at most; the rest are only counted.
 const LOGGED_PER_BATCH: usize = 3;
@@ -208,7 +208,7 @@ fn flatten(
     }
     if let Ok(d) = v.cast::<PyDict>() {
         let mut action = action;
-        for k in ["default_action", "defaultaction"] {
+        for k in ACTION_KEYS {
             if let Ok(Some(a)) = d.get_item(k) {
                 let s: String = a.extract().map_err(|_| format!("{k} must be a string"))?;
                 action = Some(s.parse::<Action>().map_err(|e| e.to_string())?);
@@ -219,7 +219,7 @@ fn flatten(
                 Ok(s) => s,
                 Err(_) => k.str().map_err(|e| e.to_string())?.to_string(),
             };
-            if key == "default_action" || key == "defaultaction" {
+            if is_action_key(&key) {
                 continue;
             }
             keys.push(sanitize_key(&key).into_owned());

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How a node folds its samples into one value (DESIGN.md §2).
+/// How a node folds its samples into one value (docs/API.md, `POST /push`).
 ///
 /// The action belongs to the node; a push may set it explicitly (`default_action`),
 /// otherwise a new node takes it from a config rule or from its parent.

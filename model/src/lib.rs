@@ -1,0 +1,31 @@
+//! treestat-model: the words every part of treestat speaks, in one crate with no
+//! dependencies (as ripgrep keeps `grep-matcher` apart and axum has `axum-core`). The
+//! engine, the pipes, the agent, the AMQP source, the graph and the pipe plugin API all
+//! take these from here; nothing here is defined twice.
+//!
+//! - [`Action`]: how a node folds its samples (`add`, `average`, `max`, `min`, `last`).
+//! - Key rules: [`SEP`], [`MAX_KEY_LEN`], [`check_key`], [`cmp_keys`],
+//!   [`sanitize_key`] / [`sanitize_key_or`], [`join_path`].
+//! - The push format's reserved keys: [`TIMESTAMP_KEY`], [`COUNT_KEY`],
+//!   [`DEFAULT_ACTION_KEY`] and its alias [`DEFAULT_ACTION_ALIAS`].
+//! - The time grammar: [`parse_duration`] and [`parse_time`] (`now`, `-5m`, `now-1d`,
+//!   epochs such as `1700000000.5`), one unit table for both.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod action;
+mod key;
+mod push;
+mod time;
+
+pub use action::{Action, ParseActionError};
+pub use key::{
+    EMPTY_NAME_KEY, KeyProblem, MAX_KEY_LEN, MISSING_FIELD_KEY, SEP, check_key, cmp_keys,
+    join_path, sanitize_key, sanitize_key_or,
+};
+pub use push::{
+    ACTION_KEYS, COUNT_KEY, DEFAULT_ACTION_ALIAS, DEFAULT_ACTION_KEY, HEADER_KEYS, TIMESTAMP_KEY,
+    is_action_key,
+};
+pub use time::{MAX_SPAN_SECS, MAX_TIME, TimeError, TimeErrorKind, parse_duration, parse_time};
