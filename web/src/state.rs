@@ -1,10 +1,13 @@
 //! [`AppState`]: what every handler shares, and the hooks the server is wired with.
 //!
-//! A cheap-clone handle (`Arc` inside) in the mini-redis way. It holds the engine, the
-//! config, the web counters, the bounded slots for long-polls and event streams, and
-//! three hooks defined here as small traits so this crate does not depend on who
-//! implements them: [`LogSink`] (access-log lines -> pipes) and [`ViewStore`] (the
-//! trend store's key-value space, implemented here for `TrendStore`).
+//! A cheap-clone handle (`Arc` inside) in the mini-redis way, and the only state of the
+//! router ([`crate::app`] builds every route over it). It holds the engine, the config,
+//! the telemetry and the web counters, the bounds on long-polls, event streams and log
+//! requests (semaphores taken without waiting), the graph render permits, the trend
+//! store when the server keeps trends, and two hooks defined here as small traits so
+//! this crate does not depend on who implements them: [`LogSink`] (access-log lines ->
+//! pipes) and [`ViewStore`] (the trend store's key-value space, implemented here for
+//! `TrendStore`).
 
 use std::sync::Arc;
 
