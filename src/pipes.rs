@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +12,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use tracing::warn;
 use treestat_engine::Engine;
+use treestat_engine::stop::CancellationToken;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::trend::TrendStore;
 use treestat_pipes::tail::{self, Checkpoint, CheckpointStore, RunOptions, TailOptions, Tailer};
@@ -179,17 +178,17 @@ impl CheckpointStore for MemoryCheckpoints {
     }
 }
 
-/// A running `[[tail]]` source: its thread, stopped through the flag.
+/// A running `[[tail]]` source: its thread, stopped through the server's token.
 #[derive(Debug)]
 pub struct TailTask {
-    stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl TailTask {
     /// Starts following `cfg.paths` on a thread of its own, flushing into `engine`
-    /// every `flush_every`; its pipes' troubles go into the given list and their
-    /// events into the telemetry.
+    /// every `flush_every`, until `stop` is cancelled (then a last flush and
+    /// checkpoint); its pipes' troubles go into the given list and their events into
+    /// the telemetry.
     ///
     /// # Errors
     /// The pipeline does not build.
@@ -200,6 +199,7 @@ impl TailTask {
         flush_every: Duration,
         troubles: Troubles,
         telemetry: &Telemetry,
+        stop: CancellationToken,
     ) -> anyhow::Result<TailTask> {
         let mut pipeline = Pipeline::from_config(&cfg.pipeline)
             .with_context(|| format!("[[tail]] {}", cfg.pipeline.name))?
@@ -211,8 +211,6 @@ impl TailTask {
             ..TailOptions::default()
         };
         let mut tailer = Tailer::new(&cfg.paths, opts, Box::new(checkpoints));
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
         let name = cfg.pipeline.name.clone();
         let thread = std::thread::Builder::new()
             .name(format!("tail-{name}"))
@@ -225,7 +223,7 @@ impl TailTask {
                     &mut tailer,
                     &mut pipeline,
                     &run,
-                    &flag,
+                    &stop,
                     &mut tail::engine_sink(&engine),
                     &mut |_, _| {},
                 );
@@ -234,12 +232,12 @@ impl TailTask {
                 }
                 pipeline.cleanup();
             })?;
-        Ok(TailTask { stop, thread })
+        Ok(TailTask { thread })
     }
 
-    /// Stops after a last flush and checkpoint, and waits for the thread.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
+    /// Waits for the thread: once its token is cancelled, it ends after a last flush
+    /// and checkpoint.
+    pub fn join(self) {
         if self.thread.join().is_err() {
             warn!("a tail thread panicked");
         }
@@ -278,7 +276,7 @@ pub struct TailCommand {
 ///
 /// # Errors
 /// A bad format or pipe list, unreadable files, a refused push, a broken stream.
-pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
+pub fn run_tail(cmd: &TailCommand, stop: &CancellationToken) -> anyhow::Result<()> {
     let cfg = PipelineConfig::from_cli("tail", &cmd.format, &cmd.pipes)?;
     let mut pipeline = Pipeline::from_config(&cfg)?;
     let mut streams = Vec::new();
@@ -363,7 +361,7 @@ pub fn run_tail(cmd: &TailCommand, stop: &AtomicBool) -> anyhow::Result<()> {
             );
             broken.push(name);
         }
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             break;
         }
     }

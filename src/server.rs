@@ -1,13 +1,15 @@
 //! Builds a running server from a [`Config`]: the engine, the trend store, the interval
-//! ticker, the push listeners and the HTTP API, each task handed the shutdown token
-//! (STYLE.md 8). Every socket is bound before `start` returns, so callers (and tests on
-//! port 0) learn the real addresses.
+//! ticker, the push listeners, the HTTP API, the `[[tail]]` sources, the AMQP source and
+//! the host modules, one named step each, every task and thread handed the one shutdown
+//! token (STYLE.md 8, `treestat_engine::stop`). Every socket is bound before `start`
+//! returns, so callers (and tests on port 0) learn the real addresses.
 //!
 //! Shutdown: cancel the token; listeners stop accepting and answer what is in flight,
-//! then the open interval is closed (its points reach the trend store) and the store is
-//! flushed once; all of it within `server.stop_timeout`, past which [`Server::wait`]
-//! returns an error naming the step that did not finish (a store stuck in sled must
-//! not keep the process alive).
+//! tails flush and checkpoint, then the open interval is closed (its points reach the
+//! trend store) and the store is flushed once; all of it within `server.stop_timeout`,
+//! past which [`Server::wait`] returns an error naming the step that did not finish (a
+//! store stuck in sled must not keep the process alive). Should the HTTP API fail, the
+//! server cancels its own token, stops the same way, and `wait` returns the error.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub struct Server {
     pub telemetry: Telemetry,
     /// Where it listens.
     pub bound: Bound,
+    /// The one stop signal: every task, the `[[tail]]` threads and the host modules
+    /// watch it.
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     tails: Vec<TailTask>,
@@ -61,155 +65,181 @@ pub struct Server {
     /// Where every pipeline (the HTTP ones and each `[[tail]]`) lists its pipes that
     /// are not working.
     pipe_troubles: Troubles,
+    /// Why a part the server cannot run without (the HTTP API) stopped, if one did:
+    /// the server then stops and [`Server::wait`] returns the error.
+    failed: Arc<parking_lot::Mutex<Option<String>>>,
     stop_timeout: Duration,
 }
 
 impl Server {
-    /// Builds every component and starts its task.
+    /// Builds every component and starts its task, in this order: the engine, the
+    /// trend store (totals restored from it), the telemetry, the push listeners, the
+    /// HTTP API, the `[[tail]]` sources, the AMQP source, the host modules, the health
+    /// probe of the pipes, and the interval ticker.
     ///
     /// # Errors
     /// A component's configuration is invalid, the data directory cannot be opened, or
     /// an address cannot be bound (the message names it).
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let engine = Engine::new(config.engine.clone()).context("[engine] configuration")?;
-        let data = config.server.data.clone();
-        let trend_cfg = config.trend.clone();
-        let store = tokio::task::spawn_blocking(move || TrendStore::open(&data, &trend_cfg))
-            .await?
-            .with_context(|| {
-                format!(
-                    "opening the trend store in {}",
-                    config.server.data.display()
-                )
-            })?;
-        let restored = {
-            let (s, e) = (store.clone(), engine.clone());
-            tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-                let leaves = s.restore_into(&e)?;
-                // Markers come back with their own times, beside the restored totals.
-                e.restore_markers(s.markers("", i64::MIN, i64::MAX)?);
-                Ok(leaves)
-            })
-            .await??
-        };
-        store.attach(&engine);
-        info!(
-            data = %config.server.data.display(),
-            leaves = restored,
-            "trend store open"
-        );
-
+        let store = open_store(&config, &engine).await?;
         let telemetry = Telemetry::default();
+        engine.register_telemetry(&telemetry);
         store.register_telemetry(&telemetry);
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut bound = Bound::default();
+        treestat_engine::process_metrics::register(&telemetry);
+        let mut server = Server {
+            engine,
+            store,
+            telemetry,
+            bound: Bound::default(),
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+            tails: Vec::new(),
+            agent: None,
+            pipe_troubles: Troubles::default(),
+            failed: Arc::default(),
+            stop_timeout: config.server.stop_timeout,
+        };
+        server.start_listeners(&config).await?;
+        if let Some(addr) = config.server.http {
+            server.start_http(addr, &config).await?;
+        }
+        server.start_tails(&config);
+        server.start_amqp(&config)?;
+        if config.server.agent {
+            server.agent =
+                LocalAgent::start(&config.server.agent_conf, &server.engine, &server.shutdown);
+        }
+        server.probe_pipes();
+        server.tasks.spawn(run_intervals(
+            server.engine.clone(),
+            server.telemetry.clone(),
+            server.shutdown.clone(),
+        ));
+        Ok(server)
+    }
 
+    /// Binds the push listeners (TCP, UDP, StatsD, Graphite) and serves them.
+    async fn start_listeners(&mut self, config: &Config) -> anyhow::Result<()> {
         let listeners = listen::bind(&config.listen).await?;
         for (name, addr) in listeners.addrs() {
             info!("{name} listener on {addr}");
             match name {
-                "tcp" => bound.tcp = Some(addr),
-                "udp" => bound.udp = Some(addr),
-                "statsd" => bound.statsd = Some(addr),
-                "graphite" => bound.graphite = Some(addr),
+                "tcp" => self.bound.tcp = Some(addr),
+                "udp" => self.bound.udp = Some(addr),
+                "statsd" => self.bound.statsd = Some(addr),
+                "graphite" => self.bound.graphite = Some(addr),
                 _ => {}
             }
         }
-        {
-            let (e, c, t, s) = (
-                engine.clone(),
-                config.listen.clone(),
-                telemetry.clone(),
-                shutdown.clone(),
-            );
-            tasks.spawn(async move {
-                if let Err(err) = listeners.serve(e, &c, &t, s).await {
-                    warn!("a push listener failed: {err}");
-                }
-            });
-        }
-
-        let mut pipe_troubles = Troubles::default();
-        if let Some(addr) = config.server.http {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot bind the HTTP server on {addr}"))?;
-            let local = listener.local_addr()?;
-            bound.http = Some(local);
-            info!("HTTP on http://{local}/");
-            let mut web = config.web.clone();
-            if config.auth != AuthConfig::default() {
-                web.auth = config.auth.clone();
+        let (e, c, t, s) = (
+            self.engine.clone(),
+            config.listen.clone(),
+            self.telemetry.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(async move {
+            if let Err(err) = listeners.serve(e, &c, &t, s).await {
+                warn!("a push listener failed: {err}");
             }
-            // A pipeline that does not build (a plugin with the wrong ABI, a Python
-            // syntax error) must not take the server down: it is logged, and the log
-            // endpoints answer with the cause while everything else serves.
-            let logs: Arc<dyn treestat_web::LogSink> =
-                match HttpLogs::new(engine.clone(), &config.accesslog, &telemetry) {
-                    Ok(l) => {
-                        pipe_troubles = l.troubles_handle();
-                        Arc::new(l)
-                    }
-                    Err(e) => {
-                        let cause = format!("{e:#}");
-                        error!("access-log pipes disabled: {cause}");
-                        Arc::new(BrokenLogs(cause))
-                    }
-                };
-            let state = AppState::new(engine.clone(), web, telemetry.clone())
-                .with_bind(local)
-                .with_view_store(Arc::new(store.clone()))
-                .with_log_sink(logs);
-            let graphs = treestat_web::graphs::Graphs::new(state.clone(), store.clone());
-            let extra = treestat_web::pages::router()
-                .merge(treestat_web::trends::router(state.clone(), store.clone()))
-                .merge(treestat_web::graphs::router(graphs.clone()));
-            // The chart forms of /diff reach the renderer through this extension.
-            let router =
-                treestat_web::app_with(state.clone(), extra).layer(axum::Extension(graphs));
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                if let Err(err) = treestat_web::serve_router(listener, state, router, token).await {
-                    warn!("the HTTP server failed: {err}");
-                }
-            });
-        }
+        });
+        Ok(())
+    }
 
-        let mut tails = Vec::new();
+    /// Binds the HTTP API on `addr` and serves the whole router, built by the web
+    /// crate from one state (engine, access-log pipes, trend store, saved views).
+    /// The server cannot do without its API: should the HTTP task end before the
+    /// server is told to stop (an error, a panic), the whole server stops and
+    /// [`Server::wait`] returns that error.
+    async fn start_http(&mut self, addr: SocketAddr, config: &Config) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind the HTTP server on {addr}"))?;
+        let local = listener.local_addr()?;
+        self.bound.http = Some(local);
+        info!("HTTP on http://{local}/");
+        let mut web = config.web.clone();
+        if config.auth != AuthConfig::default() {
+            web.auth = config.auth.clone();
+        }
+        let state = AppState::new(self.engine.clone(), web, self.telemetry.clone())
+            .with_bind(local)
+            .with_view_store(Arc::new(self.store.clone()))
+            .with_trend_store(self.store.clone())
+            .with_log_sink(self.access_log_pipes(config));
+        let serving = tokio::spawn(treestat_web::serve(listener, state, self.shutdown.clone()));
+        let (token, failed) = (self.shutdown.clone(), self.failed.clone());
+        self.tasks.spawn(async move {
+            let why = match serving.await {
+                Ok(Ok(())) if token.is_cancelled() => return,
+                Ok(Ok(())) => "it stopped by itself".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("its task failed: {e}"),
+            };
+            let why = format!("the HTTP server on {local} failed ({why}); stopping the server");
+            error!("{why}");
+            *failed.lock() = Some(why);
+            token.cancel();
+        });
+        Ok(())
+    }
+
+    /// The pipes behind the HTTP log endpoints. A pipeline that does not build (a
+    /// plugin with the wrong ABI, a Python syntax error) must not take the server
+    /// down: it is logged, and the log endpoints answer with the cause while
+    /// everything else serves.
+    fn access_log_pipes(&mut self, config: &Config) -> Arc<dyn treestat_web::LogSink> {
+        match HttpLogs::new(self.engine.clone(), &config.accesslog, &self.telemetry) {
+            Ok(l) => {
+                self.pipe_troubles = l.troubles_handle();
+                Arc::new(l)
+            }
+            Err(e) => {
+                let cause = format!("{e:#}");
+                error!("access-log pipes disabled: {cause}");
+                Arc::new(BrokenLogs(cause))
+            }
+        }
+    }
+
+    /// Starts each `[[tail]]` source on its thread; one that does not build is logged
+    /// and left out.
+    fn start_tails(&mut self, config: &Config) {
         for t in &config.tail {
             match TailTask::start(
                 t,
-                engine.clone(),
-                store.clone(),
+                self.engine.clone(),
+                self.store.clone(),
                 config.engine.interval,
-                pipe_troubles.clone(),
-                &telemetry,
+                self.pipe_troubles.clone(),
+                &self.telemetry,
+                self.shutdown.clone(),
             ) {
                 Ok(task) => {
-                    tails.push(task);
+                    self.tails.push(task);
                     info!(name = %t.pipeline.name, files = t.paths.len(), "following access logs");
                 }
                 Err(e) => error!("[[tail]] {} not started: {e:#}", t.pipeline.name),
             }
         }
+    }
 
+    /// Starts consuming from the `[amqp]` broker, when configured.
+    fn start_amqp(&mut self, config: &Config) -> anyhow::Result<()> {
         if let Some(amqp) = &config.amqp {
-            let source = treestat_amqp::AmqpSource::new(amqp.clone(), engine.clone(), &telemetry)
-                .context("[amqp] configuration")?;
+            let source =
+                treestat_amqp::AmqpSource::new(amqp.clone(), self.engine.clone(), &self.telemetry)
+                    .context("[amqp] configuration")?;
             info!(url = %amqp.url, exchange = %amqp.exchange, "consuming from AMQP");
-            tasks.spawn(source.run(shutdown.clone()));
+            self.tasks.spawn(source.run(self.shutdown.clone()));
         }
+        Ok(())
+    }
 
-        let agent = if config.server.agent {
-            LocalAgent::start(&config.server.agent_conf, engine.clone())
-        } else {
-            None
-        };
-
-        // `/health` says degraded while a pipe is taken out or restarting.
-        let troubles = pipe_troubles.clone();
-        telemetry.health().probe("pipes", move || {
+    /// `/health` says degraded while a pipe is taken out or restarting.
+    fn probe_pipes(&self) {
+        let troubles = self.pipe_troubles.clone();
+        self.telemetry.health().probe("pipes", move || {
             troubles
                 .list()
                 .into_iter()
@@ -223,25 +253,6 @@ impl Server {
                 })
                 .collect()
         });
-
-        tasks.spawn(run_intervals(
-            engine.clone(),
-            telemetry.clone(),
-            shutdown.clone(),
-        ));
-
-        Ok(Server {
-            engine,
-            store,
-            telemetry,
-            bound,
-            shutdown,
-            tasks,
-            tails,
-            agent,
-            pipe_troubles,
-            stop_timeout: config.server.stop_timeout,
-        })
     }
 
     /// The pipes that are not working now, of every pipeline (`[accesslog]` and each
@@ -255,14 +266,16 @@ impl Server {
         self.shutdown.clone()
     }
 
-    /// Waits until the server has been told to stop and every task has ended, then
-    /// closes the open interval so nothing pushed is left out of the trends, and
-    /// flushes the store; all within `server.stop_timeout` of the token firing.
+    /// Waits until the server has been told to stop (or stopped itself because its
+    /// HTTP API failed) and every task has ended, then closes the open interval so
+    /// nothing pushed is left out of the trends, and flushes the store; all within
+    /// `server.stop_timeout` of the token firing.
     ///
     /// # Errors
     /// The last interval could not be written, or the deadline passed first (the
     /// message names the step still running: the caller should exit the process
-    /// without waiting for it, as `serve` does).
+    /// without waiting for it, as `serve` does), or the HTTP API failed (after the
+    /// same orderly stop; the message says how).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         let deadline = Instant::now() + self.stop_timeout;
@@ -291,13 +304,14 @@ impl Server {
         let step = Arc::new(parking_lot::Mutex::new("stopping the host modules"));
         let at = step.clone();
         let last = tokio::task::spawn_blocking(move || {
+            // Both saw the token too; they end their step and stop.
             if let Some(a) = agent {
-                a.stop();
+                a.join();
             }
             // Each tail flushes what it read and saves its checkpoints first.
             *at.lock() = "stopping the [[tail]] sources";
             for t in tails {
-                t.stop();
+                t.join();
             }
             *at.lock() = "closing the last interval";
             engine.close_now();
@@ -322,15 +336,49 @@ impl Server {
                 .context("closing the last interval")?
                 .context("writing the last interval")?,
         }
+        if let Some(why) = self.failed.lock().take() {
+            anyhow::bail!("{why}");
+        }
         info!("stopped");
         Ok(())
     }
 }
 
+/// Opens the trend store in `server.data`, restores the engine's totals and markers
+/// from it, and attaches it as the engine's interval sink.
+async fn open_store(config: &Config, engine: &Engine) -> anyhow::Result<TrendStore> {
+    let data = config.server.data.clone();
+    let trend_cfg = config.trend.clone();
+    let store = tokio::task::spawn_blocking(move || TrendStore::open(&data, &trend_cfg))
+        .await?
+        .with_context(|| {
+            format!(
+                "opening the trend store in {}",
+                config.server.data.display()
+            )
+        })?;
+    let restored = {
+        let (s, e) = (store.clone(), engine.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let leaves = s.restore_into(&e)?;
+            // Markers come back with their own times, beside the restored totals.
+            e.restore_markers(s.markers("", i64::MIN, i64::MAX)?);
+            Ok(leaves)
+        })
+        .await??
+    };
+    store.attach(engine);
+    info!(
+        data = %config.server.data.display(),
+        leaves = restored,
+        "trend store open"
+    );
+    Ok(store)
+}
+
 /// The built-in host modules running inside the server, on their own thread.
 #[derive(Debug)]
 struct LocalAgent {
-    shutdown: treestat_agent::Shutdown,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -338,8 +386,12 @@ impl LocalAgent {
     /// Starts the modules of `conf` (or the defaults with the `modules` folder beside
     /// `conf` when the file is absent). `conf` is resolved by `Config::load`, never
     /// against the working folder. A module folder that cannot be read is logged and
-    /// the server runs without them.
-    fn start(conf: &std::path::Path, engine: Engine) -> Option<LocalAgent> {
+    /// the server runs without them. They stop when `stop` is cancelled.
+    fn start(
+        conf: &std::path::Path,
+        engine: &Engine,
+        stop: &CancellationToken,
+    ) -> Option<LocalAgent> {
         // A config built in code (not by `Config::load`) may still hold a relative
         // path: it is the embedded defaults', never the working folder's.
         let conf = &std::path::Path::new(crate::config::BUILT_IN_DIR).join(conf);
@@ -371,8 +423,7 @@ impl LocalAgent {
             return None;
         }
         cfg.servers.clear();
-        let shutdown = treestat_agent::Shutdown::new();
-        let stop = shutdown.clone();
+        let (engine, stop) = (engine.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("host-modules".into())
             .spawn(move || {
@@ -382,11 +433,11 @@ impl LocalAgent {
             })
             .ok()?;
         info!(folder = %conf.display(), "host modules reporting this machine");
-        Some(LocalAgent { shutdown, thread })
+        Some(LocalAgent { thread })
     }
 
-    fn stop(self) {
-        self.shutdown.trigger();
+    /// Waits for the modules' thread (it ends once the server's token is cancelled).
+    fn join(self) {
         if self.thread.join().is_err() {
             warn!("the host-modules thread panicked");
         }

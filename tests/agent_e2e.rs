@@ -14,7 +14,7 @@ use treestat::config::Config;
 use treestat::server::Server;
 use treestat_agent::agent::Agent;
 use treestat_agent::config::BufferConfig;
-use treestat_agent::{AgentConfig, Shutdown};
+use treestat_agent::{AgentConfig, CancellationToken};
 
 mod common;
 
@@ -68,7 +68,7 @@ fn agent_config(modules: &Path, host: &str, server: String) -> AgentConfig {
 
 /// An agent on its own thread; records the `timestamp` of every push it makes.
 struct RunningAgent {
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     thread: std::thread::JoinHandle<Vec<treestat_agent::transport::ServerStats>>,
     stamps: Arc<Mutex<Vec<i64>>>,
 }
@@ -77,7 +77,7 @@ impl RunningAgent {
     fn start(config: &AgentConfig) -> RunningAgent {
         let agent = Agent::new(config).expect("agent starts");
         assert!(agent.load_errors().is_empty(), "{:?}", agent.load_errors());
-        let shutdown = Shutdown::new();
+        let shutdown = CancellationToken::new();
         let stamps = Arc::new(Mutex::new(Vec::new()));
         let (s, st) = (shutdown.clone(), Arc::clone(&stamps));
         let thread = std::thread::spawn(move || {
@@ -99,7 +99,7 @@ impl RunningAgent {
 
     /// Stops the agent (its senders get 10 s to deliver); the push time stamps.
     fn stop(self) -> (Vec<i64>, Vec<treestat_agent::transport::ServerStats>) {
-        self.shutdown.trigger();
+        self.shutdown.cancel();
         let stats = self.thread.join().expect("agent thread");
         let stamps = self.stamps.lock().unwrap().clone();
         (stamps, stats)

@@ -24,7 +24,7 @@ use serde_json::Value as Json;
 use treestat::config::Config;
 use treestat::server::Server;
 use treestat_agent::agent::Agent;
-use treestat_agent::{AgentConfig, Shutdown};
+use treestat_agent::{AgentConfig, CancellationToken};
 use treestat_amqp::AmqpSourceConfig;
 use treestat_engine::Action;
 
@@ -100,7 +100,7 @@ fn agent_psistats_over_rabbitmq_reach_the_server_and_survive_its_restart() {
     .expect("agent starts");
     assert!(agent.load_errors().is_empty(), "{:?}", agent.load_errors());
     let pushes = Arc::new(AtomicUsize::new(0));
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let thread = {
         let (s, p) = (shutdown.clone(), Arc::clone(&pushes));
         std::thread::spawn(move || {
@@ -132,7 +132,7 @@ fn agent_psistats_over_rabbitmq_reach_the_server_and_survive_its_restart() {
     wait_for("pushes after the restart", || {
         (pushes.load(Ordering::SeqCst) >= resumed + 2).then_some(())
     });
-    shutdown.trigger();
+    shutdown.cancel();
     let stats = thread.join().expect("agent thread");
     assert!(
         stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
@@ -207,7 +207,7 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
     })
     .expect("agent starts");
     let stamps = Arc::new(Mutex::new(Vec::new()));
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let thread = {
         let (s, st) = (shutdown.clone(), Arc::clone(&stamps));
         std::thread::spawn(move || {
@@ -220,7 +220,7 @@ fn agent_json_trees_over_rabbitmq_land_in_their_own_seconds() {
     wait_for("four collections", || {
         (stamps.lock().unwrap().len() >= 4).then_some(())
     });
-    shutdown.trigger();
+    shutdown.cancel();
     let stats = thread.join().expect("agent thread");
     assert!(
         stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
@@ -303,7 +303,7 @@ fn a_relay_forwards_through_rabbitmq() {
     })
     .expect("agent starts");
     let collected = Arc::new(AtomicUsize::new(0));
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let thread = {
         let (s, n) = (shutdown.clone(), Arc::clone(&collected));
         std::thread::spawn(move || {
@@ -315,7 +315,7 @@ fn a_relay_forwards_through_rabbitmq() {
     wait_for("four collections", || {
         (collected.load(Ordering::SeqCst) >= 4).then_some(())
     });
-    shutdown.trigger();
+    shutdown.cancel();
     let stats = thread.join().expect("agent thread");
     assert!(
         stats.iter().all(|s| s.dropped == 0 && s.pending == 0),

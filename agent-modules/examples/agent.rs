@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use treestat_agent::config::parse_duration;
-use treestat_agent::{AgentConfig, Shutdown, agent};
+use treestat_agent::{AgentConfig, CancellationToken, agent};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
@@ -35,11 +35,11 @@ fn main() -> Result<(), String> {
     if !servers.is_empty() {
         config.servers = servers;
     }
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(seconds));
-        s.trigger();
+        s.cancel();
     });
     let stats = agent::run(&config, &shutdown).map_err(|e| e.to_string())?;
     for s in stats {

@@ -25,9 +25,9 @@ use crate::metric::Sample;
 use crate::module::{Module, Scheduled};
 use crate::native::NativeModule;
 use crate::python::PythonHost;
-use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
 use crate::tree::{Rates, build_push, stamp, unix_secs_at};
+use treestat_engine::stop::{CancellationToken, Wait};
 
 /// How often the agent rereads the module folder, so `.on`/`.off` switch modules while
 /// it runs.
@@ -285,7 +285,7 @@ impl Agent {
 
     /// Runs until `shutdown`, then calls every module's cleanup and gives the senders
     /// up to `grace` to deliver what is pending (the rest goes to the spool).
-    pub fn run(self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
+    pub fn run(self, shutdown: &CancellationToken, grace: Duration) -> Vec<ServerStats> {
         self.run_with(shutdown, grace, |_| {})
     }
 
@@ -293,7 +293,7 @@ impl Agent {
     /// queued for the servers).
     pub fn run_with(
         mut self,
-        shutdown: &Shutdown,
+        shutdown: &CancellationToken,
         grace: Duration,
         mut on_push: impl FnMut(&Json),
     ) -> Vec<ServerStats> {
@@ -347,7 +347,7 @@ impl Agent {
 /// # Errors
 /// The config is invalid, the module folder cannot be read, or a spool cannot be
 /// opened. Module failures are reported and skipped, never returned.
-pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>> {
+pub fn run(config: &AgentConfig, shutdown: &CancellationToken) -> Result<Vec<ServerStats>> {
     let agent = Agent::new(config)?;
     tracing::info!(
         host = %config.host_name(),
@@ -368,7 +368,7 @@ pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>
 pub fn run_local(
     config: &AgentConfig,
     engine: &treestat_engine::Engine,
-    shutdown: &Shutdown,
+    shutdown: &CancellationToken,
 ) -> Result<Vec<ServerStats>> {
     let agent = Agent::new(config)?;
     Ok(agent.run_with(shutdown, config.timeout, |doc| {

@@ -8,7 +8,8 @@
 //! merges them per interval in an in-process engine and forwards one tree upstream.
 //!
 //! Entry points for the CLI (all blocking; call them from a plain thread or
-//! `spawn_blocking`, with a [`Shutdown`] the caller triggers on SIGINT/SIGTERM):
+//! `spawn_blocking`, with a [`CancellationToken`] the caller cancels on SIGINT/SIGTERM,
+//! the same token as every other part of the process: see `treestat_engine::stop`):
 //! [`agent::run`] (`treestat agent`), [`agent::run_local`] (the built-in host modules
 //! inside `treestat serve`), [`relay::run`] (`treestat relay`), [`folder::modules_table`]
 //! (`treestat agent modules`), [`folder::enable`] and [`folder::disable`].
@@ -24,10 +25,9 @@ pub mod module;
 pub mod native;
 pub mod python;
 pub mod relay;
-pub mod shutdown;
 pub mod transport;
 pub mod tree;
 
 pub use config::AgentConfig;
 pub use error::{Error, ErrorKind, Result};
-pub use shutdown::Shutdown;
+pub use treestat_engine::stop::{CancellationToken, Wait};

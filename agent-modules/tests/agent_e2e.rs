@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{HttpReceiver, Received, TcpReceiver, leaf};
 use serde_json::Value as Json;
-use treestat_agent::{AgentConfig, Shutdown, agent};
+use treestat_agent::{AgentConfig, CancellationToken, agent};
 
 const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -36,8 +36,8 @@ fn config(modules: &Path, servers: Vec<String>, interval_ms: u64) -> AgentConfig
     }
 }
 
-fn run_agent(config: AgentConfig) -> (Shutdown, std::thread::JoinHandle<()>) {
-    let shutdown = Shutdown::new();
+fn run_agent(config: AgentConfig) -> (CancellationToken, std::thread::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     let handle = std::thread::spawn(move || {
         agent::run(&config, &s).expect("agent runs");
@@ -111,7 +111,7 @@ fn agent_pushes_modules_and_reports_failures() {
             "a counter becomes a rate: {counter:?}"
         );
     }
-    shutdown.trigger();
+    shutdown.cancel();
     handle.join().unwrap();
 }
 
@@ -140,7 +140,7 @@ fn every_interval_arrives_once_after_an_outage() {
     std::thread::sleep(Duration::from_millis(600));
     let rx = TcpReceiver::start_on(&addr, Received::default());
     rx.got.wait_for("20 intervals", |d| d.len() >= 20);
-    shutdown.trigger();
+    shutdown.cancel();
     handle.join().unwrap();
     let docs = rx.got.docs();
     let values: Vec<i64> = docs
@@ -179,7 +179,7 @@ fn a_too_small_buffer_reports_its_drops() {
                 .is_some_and(|n| n > 0)
         })
     });
-    shutdown.trigger();
+    shutdown.cancel();
     handle.join().unwrap();
     let last = docs.last().unwrap();
     assert!(leaf(last, "uptime,testhost,seconds").is_some());

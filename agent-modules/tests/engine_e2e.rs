@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use treestat_agent::{AgentConfig, Shutdown, agent};
+use treestat_agent::{AgentConfig, agent};
 use treestat_engine::listen::{ListenConfig, tcp, udp};
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Engine, EngineConfig};
@@ -48,7 +48,7 @@ fn every_interval_reaches_the_engine_once_after_an_outage() {
         .port();
     let addr = format!("127.0.0.1:{port}");
 
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     let cfg = agent_config(dir.path(), format!("tcp://{addr}"));
     let agent = std::thread::spawn(move || agent::run(&cfg, &s).unwrap());
@@ -76,7 +76,7 @@ fn every_interval_reaches_the_engine_once_after_an_outage() {
             .leaf_at("calls,e2e,n")
             .is_some_and(|(_, _, stats)| stats.count >= 20)
     });
-    shutdown.trigger();
+    shutdown.cancel();
     let stats = agent.join().unwrap();
     assert_eq!(stats[0].pending, 0, "{stats:?}");
     assert_eq!(stats[0].rejected, 0, "{stats:?}");
@@ -117,7 +117,7 @@ fn udp_pushes_land_in_the_engine() {
     let server = rt.spawn(async move {
         udp::serve(sock, e, &ListenConfig::default(), &Telemetry::default(), t).await
     });
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     let cfg = agent_config(dir.path(), format!("udp://{addr}"));
     let agent = std::thread::spawn(move || agent::run(&cfg, &s).unwrap());
@@ -127,7 +127,7 @@ fn udp_pushes_land_in_the_engine() {
                 .query("network,e2e,lo,rx_bytes")
                 .is_ok_and(|r| r.len() == 1)
     });
-    shutdown.trigger();
+    shutdown.cancel();
     agent.join().unwrap();
     let rows = engine.query("example,e2e").unwrap();
     assert_eq!(rows[0], ("example,e2e,example_constant".to_string(), 322.0));
@@ -145,14 +145,14 @@ fn run_local_merges_into_an_engine_without_sockets() {
     let engine = Engine::new(EngineConfig::default()).unwrap();
     let mut cfg = agent_config(dir.path(), String::new());
     cfg.servers.clear();
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let (s, e) = (shutdown.clone(), engine.clone());
     let h = std::thread::spawn(move || agent::run_local(&cfg, &e, &s).unwrap());
     wait_until("host values", || {
         engine.query("cpu,e2e,idle").is_ok_and(|r| r.len() == 1)
             && engine.query("memory,e2e,total").is_ok_and(|r| r.len() == 1)
     });
-    shutdown.trigger();
+    shutdown.cancel();
     assert!(h.join().unwrap().is_empty(), "no servers");
     let total = engine.query("memory,e2e,total").unwrap()[0].1;
     assert!(total > 0.0);

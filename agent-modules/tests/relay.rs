@@ -13,7 +13,7 @@ use common::{Received, TcpReceiver, leaf};
 use serde_json::{Value as Json, json};
 use treestat_agent::config::RelayConfig;
 use treestat_agent::relay::Relay;
-use treestat_agent::{AgentConfig, Shutdown, agent};
+use treestat_agent::{AgentConfig, CancellationToken, agent};
 
 fn relay_config(upstream: String, interval: Duration) -> AgentConfig {
     AgentConfig {
@@ -32,8 +32,8 @@ fn relay_config(upstream: String, interval: Duration) -> AgentConfig {
     }
 }
 
-fn start(relay: Relay) -> (Shutdown, std::thread::JoinHandle<()>) {
-    let shutdown = Shutdown::new();
+fn start(relay: Relay) -> (CancellationToken, std::thread::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     let h = std::thread::spawn(move || {
         relay.run(&s, Duration::from_secs(5));
@@ -115,7 +115,7 @@ fn relay_merges_by_action_and_forwards_one_tree() {
         assert!(Instant::now() < deadline, "the UDP documents never arrived");
         std::thread::sleep(Duration::from_millis(10));
     }
-    shutdown.trigger();
+    shutdown.cancel();
     handle.join().unwrap();
     let docs = upstream
         .got
@@ -175,7 +175,7 @@ fn three_agents_through_a_relay() {
     let mut agents = Vec::new();
     for (host, url) in ["a1", "a2", "a3"].iter().zip(&addrs) {
         let cfg = agent_config(dir.path(), host, url.clone());
-        let shutdown = Shutdown::new();
+        let shutdown = CancellationToken::new();
         let s = shutdown.clone();
         let h = std::thread::spawn(move || {
             agent::run(&cfg, &s).unwrap();
@@ -200,10 +200,10 @@ fn three_agents_through_a_relay() {
         assert!(leaf(merged, &format!("_treestat,agent,{h},dropped")).is_some());
     }
     for (s, h) in agents {
-        s.trigger();
+        s.cancel();
         h.join().unwrap();
     }
-    rshut.trigger();
+    rshut.cancel();
     rhandle.join().unwrap();
 }
 
@@ -224,7 +224,7 @@ fn example_python_module_values_reach_an_engine() {
     let tcp = relay.local_addrs()[0].clone();
     let (rshut, rhandle) = start(relay);
     let cfg = agent_config(dir.path(), "pyhost", tcp);
-    let shutdown = Shutdown::new();
+    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     let h = std::thread::spawn(move || {
         agent::run(&cfg, &s).unwrap();
@@ -250,8 +250,8 @@ fn example_python_module_values_reach_an_engine() {
     );
     assert_eq!(rows[1].0, "example,pyhost,example_random");
     assert!((0.0..500.0).contains(&rows[1].1), "{rows:?}");
-    shutdown.trigger();
+    shutdown.cancel();
     h.join().unwrap();
-    rshut.trigger();
+    rshut.cancel();
     rhandle.join().unwrap();
 }

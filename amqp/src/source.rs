@@ -40,18 +40,6 @@ const REASONS: &[&str] = &[
     "too_deep",
 ];
 
-/// Engine refusals, in [`ErrorKind`] order, also reject reasons.
-const ENGINE_KINDS: [ErrorKind; 8] = [
-    ErrorKind::BadDocument,
-    ErrorKind::BadKey,
-    ErrorKind::BadValue,
-    ErrorKind::TooDeep,
-    ErrorKind::PushTooLarge,
-    ErrorKind::TreeFull,
-    ErrorKind::BadPattern,
-    ErrorKind::FutureTime,
-];
-
 /// How far in the future a message's time stamp may be before it is ignored (seconds).
 const MAX_CLOCK_SKEW: i64 = 60;
 
@@ -86,7 +74,7 @@ impl Metrics {
         let reasons = REASONS
             .iter()
             .copied()
-            .chain(ENGINE_KINDS.iter().map(|k| k.as_str()));
+            .chain(ErrorKind::ALL.iter().map(|k| k.as_str()));
         Metrics {
             psistats: t.counter("treestat_amqp_messages_total", &[("format", "psistats")]),
             trees: t.counter("treestat_amqp_messages_total", &[("format", "tree")]),

@@ -30,6 +30,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::BadDocument,
+        ErrorKind::BadKey,
+        ErrorKind::BadValue,
+        ErrorKind::TooDeep,
+        ErrorKind::PushTooLarge,
+        ErrorKind::TreeFull,
+        ErrorKind::BadPattern,
+        ErrorKind::FutureTime,
+    ];
+
     /// A short stable name, used as the `reason` label of reject counters.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,3 +103,15 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn all_is_in_declaration_order() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i, "{k:?}");
+        }
+    }
+}

@@ -13,17 +13,19 @@ pub mod listen;
 mod merge;
 pub mod path;
 pub mod pattern;
+pub mod process_metrics;
 mod push;
 pub mod query;
 mod shared_paths;
 mod stats;
+pub mod stop;
 pub mod telemetry;
 mod tree;
 pub mod trend;
 
 pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
 pub use engine::{
-    Engine, EngineCounters, EngineStats, PushEvent, PushSummary, RecentSeries, insert_path, nest,
+    Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, insert_path, nest,
 };
 pub use error::{Error, ErrorKind};
 pub use interval::{

@@ -84,7 +84,7 @@ impl Gauge {
     }
 }
 
-/// A gauge read from elsewhere when rendered (e.g. the engine's tree size).
+/// A value read from elsewhere when rendered (e.g. the engine's tree size).
 type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
 #[derive(Clone)]
@@ -217,16 +217,31 @@ impl Telemetry {
     }
 
     /// A gauge whose value is read by calling `read` at render time (e.g. tree size
-    /// from `Engine::stats`). Registering the same name and labels again replaces it.
+    /// from the engine). Registering the same name and labels again replaces it.
+    /// `read` runs outside the registry's lock, so it may take other locks.
     pub fn gauge_fn(
         &self,
         name: &str,
         labels: &[(&str, &str)],
         read: impl Fn() -> f64 + Send + Sync + 'static,
     ) {
-        let read: GaugeFn = Arc::new(read);
+        self.register_fn(name, labels, Kind::Gauge, Arc::new(read));
+    }
+
+    /// A counter whose value is read by calling `read` at render time (e.g. the CPU
+    /// time the kernel counts for the process). Registering again replaces it.
+    pub fn counter_fn(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) {
+        self.register_fn(name, labels, Kind::Counter, Arc::new(read));
+    }
+
+    fn register_fn(&self, name: &str, labels: &[(&str, &str)], kind: Kind, read: GaugeFn) {
         let mut fams = self.families.lock();
-        let fam = family(&mut fams, name, Kind::Gauge);
+        let fam = family(&mut fams, name, kind);
         if let Some(s) = fam
             .series
             .iter_mut()
@@ -263,12 +278,40 @@ impl Telemetry {
         handle
     }
 
+    /// A copy of the registry's shape (cheap: the handles are `Arc`s), so values are
+    /// read outside the lock: a [`Telemetry::gauge_fn`] may take other locks (the
+    /// engine's), and a component may register while another renders.
+    fn snapshot(&self) -> Vec<(String, Family)> {
+        self.families
+            .lock()
+            .iter()
+            .map(|(name, fam)| {
+                let series = fam
+                    .series
+                    .iter()
+                    .map(|s| Series {
+                        labels: s.labels.clone(),
+                        path: s.path.clone(),
+                        handle: s.handle.clone(),
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    Family {
+                        help: fam.help.clone(),
+                        kind: fam.kind,
+                        series,
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// Appends every metric in Prometheus text exposition format (version 0.0.4):
     /// `# HELP` and `# TYPE` per family, then one line per series, families sorted by
-    /// name and series in registration order.
+    /// name and series in registration order. This is the only Prometheus writer.
     pub fn render_prometheus(&self, out: &mut String) {
-        let fams = self.families.lock();
-        for (name, fam) in fams.iter() {
+        for (name, fam) in self.snapshot() {
             if fam.series.is_empty() {
                 continue;
             }
@@ -279,7 +322,7 @@ impl Telemetry {
             let _ = writeln!(out, "# HELP {name} {}", escape_help(&fam.help));
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for s in &fam.series {
-                out.push_str(name);
+                out.push_str(&name);
                 if !s.labels.is_empty() {
                     out.push('{');
                     for (i, (k, v)) in s.labels.iter().enumerate() {
@@ -298,9 +341,8 @@ impl Telemetry {
     /// Every metric as one sample with action `last` at its `_treestat,...` path (see
     /// the module doc), for pushing into the engine once per interval.
     pub fn to_batch(&self) -> Batch {
-        let fams = self.families.lock();
         let mut batch = Batch::new();
-        for fam in fams.values() {
+        for (_, fam) in self.snapshot() {
             for s in &fam.series {
                 let v = s.handle.value();
                 if v.is_finite() {
@@ -313,27 +355,33 @@ impl Telemetry {
 
     /// The current value of `name{labels}`, if registered (tests, the bench server).
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let fams = self.families.lock();
-        let fam = fams.get(name)?;
-        let s = fam.series.iter().find(|s| same_labels(&s.labels, labels))?;
-        Some(s.handle.value())
+        let handle = {
+            let fams = self.families.lock();
+            let fam = fams.get(name)?;
+            let s = fam.series.iter().find(|s| same_labels(&s.labels, labels))?;
+            s.handle.clone()
+        };
+        Some(handle.value())
     }
 
     /// The sum over every series of `name` (e.g. all reject reasons of a listener).
     pub fn sum(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
-        let fams = self.families.lock();
-        let Some(fam) = fams.get(name) else {
-            return 0.0;
+        let handles: Vec<Handle> = {
+            let fams = self.families.lock();
+            let Some(fam) = fams.get(name) else {
+                return 0.0;
+            };
+            fam.series
+                .iter()
+                .filter(|s| {
+                    filter
+                        .iter()
+                        .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
+                .map(|s| s.handle.clone())
+                .collect()
         };
-        fam.series
-            .iter()
-            .filter(|s| {
-                filter
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|s| s.handle.value())
-            .sum()
+        handles.iter().map(Handle::value).sum()
     }
 }
 

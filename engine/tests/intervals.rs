@@ -234,12 +234,7 @@ fn marker_floods_stay_within_the_byte_bounds() {
         dropped > 700_000,
         "markers past the bound are counted: {dropped}"
     );
-    assert_eq!(
-        e.counters()
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed),
-        dropped as u64
-    );
+    assert_eq!(e.metrics().dropped.get(), dropped as u64);
     let (events, _) = e.pushes_since(start);
     let logged: usize = events.iter().map(|ev| ev.bytes()).sum();
     assert!(logged <= 2 << 20, "the push log holds {logged} bytes");

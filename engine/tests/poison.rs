@@ -35,12 +35,7 @@ fn add_overflow_pushed_twice_is_refused_alone_and_total_stays_finite() {
     // A third time would have turned inf into NaN (`null` at /get).
     e.push_json(doc).unwrap();
     assert!(e.query("").unwrap().iter().all(|(_, v)| v.is_finite()));
-    let c = e.counters();
-    assert_eq!(
-        c.refused_nonfinite
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(e.metrics().refused_nonfinite.get(), 2);
     // The interval's aggregate stays finite too.
     let closed = e.close_now();
     assert!(closed.points.iter().all(|p| p.stats.sum.is_finite()));
@@ -92,12 +87,7 @@ fn future_samples_are_refused_and_a_gauge_follows_later_values() {
     assert!(e.leaf_at("a").is_none());
     e.push_json(format!(r#"{{"timestamp":{},"a":1}}"#, NOW + 100).as_bytes())
         .unwrap();
-    assert_eq!(
-        e.counters()
-            .refused_future
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(e.metrics().refused_future.get(), 2);
 }
 
 #[test]

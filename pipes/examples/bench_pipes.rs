@@ -18,7 +18,6 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use treestat_engine::{Engine, EngineConfig};
 use treestat_pipes::format::Format;
@@ -170,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut tailer,
             &mut p,
             &once,
-            &AtomicBool::new(false),
+            &treestat_engine::stop::CancellationToken::new(),
             &mut |agg| {
                 agg.apply_to(&engine)
                     .map(|_| ())

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use treestat_pipes::tail::{self, FileCheckpoints, RunOptions, TailOptions, Tailer};
 
 fn append(path: &Path, lines: std::ops::RangeInclusive<u32>) {
@@ -253,7 +252,7 @@ fn run_once_through_a_pipeline_into_the_engine_and_again_after_restart() {
             &mut t,
             &mut p,
             &once,
-            &AtomicBool::new(false),
+            &treestat_engine::stop::CancellationToken::new(),
             &mut tail::engine_sink(&engine),
             &mut |done, total| last = (done, total),
         )

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use super::parse_interval;
-use super::serve::{init_logging, wait_for_signal};
+use super::serve::init_logging;
+use super::signal::cancel_on_signal;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -68,21 +70,12 @@ pub(super) fn agent_config(
 
 /// Runs a blocking agent or relay loop until SIGINT/SIGTERM.
 pub(super) fn until_signal<T>(
-    run: impl FnOnce(&treestat_agent::Shutdown) -> treestat_agent::Result<T>,
+    run: impl FnOnce(&CancellationToken) -> treestat_agent::Result<T>,
 ) -> anyhow::Result<T> {
     init_logging();
-    let shutdown = treestat_agent::Shutdown::new();
-    let trigger = shutdown.clone();
-    std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            rt.block_on(wait_for_signal());
-            trigger.trigger();
-        }
-    });
-    Ok(run(&shutdown)?)
+    let stop = CancellationToken::new();
+    cancel_on_signal(stop.clone(), || {});
+    Ok(run(&stop)?)
 }
 
 pub(super) fn agent(args: AgentArgs) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 mod agent;
 mod mmstats;
 mod serve;
+mod signal;
 mod trends;
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::client::{self, DEFAULT_SERVER};
 use agent::{AgentArgs, agent, agent_config, until_signal};
 use mmstats::{MmstatsCommand, mmstats};
-use serve::{ServeArgs, serve, wait_for_signal};
+use serve::{ServeArgs, serve};
 use trends::{GraphArgs, StoreTarget, export, import};
 
 /// treestat: a tree aggregation engine for metrics.
@@ -195,18 +196,9 @@ pub fn run() -> anyhow::Result<()> {
                 checkpoints,
                 interval,
             };
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = stop.clone();
             // Ctrl-C: a last flush and checkpoint, then exit.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(wait_for_signal());
-                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
+            let stop = tokio_util::sync::CancellationToken::new();
+            signal::cancel_on_signal(stop.clone(), || {});
             crate::pipes::run_tail(&cmd, &stop)
         }
         Command::Agent(args) => agent(args),

@@ -9,6 +9,7 @@ use clap::Args;
 use tracing::{error, info};
 
 use super::parse_interval;
+use super::signal::cancel_on_signal;
 use crate::config::{Config, parse_addr};
 use crate::server::Server;
 
@@ -106,17 +107,16 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let server = Server::start(config).await?;
-        let stop = server.shutdown_token();
-        tokio::spawn(async move {
-            wait_for_signal().await;
+        cancel_on_signal(server.shutdown_token(), move || {
             info!("shutting down");
             watchdog(stop_timeout + WATCHDOG_MARGIN);
-            stop.cancel();
         });
         if let Err(e) = server.wait().await {
-            // Threads may be stuck for good (a trend store inside sled on a full
-            // disk): dropping the runtime or the store would wait for them. Exit now;
-            // the kernel releases the data folder's lock, so a restart works.
+            // The shutdown ran over its time, or a part the server cannot run without
+            // (the HTTP API) failed. Threads may be stuck for good (a trend store
+            // inside sled on a full disk): dropping the runtime or the store would
+            // wait for them. Exit now; the kernel releases the data folder's lock, so
+            // a restart works.
             error!("{e:#}");
             std::process::exit(1);
         }
@@ -141,17 +141,5 @@ fn watchdog(after: Duration) {
         });
     if let Err(e) = spawned {
         error!("no shutdown watchdog: {e}");
-    }
-}
-
-pub(super) async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

@@ -102,7 +102,7 @@ pub fn free_port() -> u16 {
 pub struct RunningRelay {
     /// Where agents push to (`tcp://127.0.0.1:<port>`).
     pub addr: String,
-    stop: treestat_agent::Shutdown,
+    stop: treestat_agent::CancellationToken,
     thread: std::thread::JoinHandle<Vec<treestat_agent::transport::ServerStats>>,
 }
 
@@ -120,7 +120,7 @@ impl RunningRelay {
         })
         .expect("relay binds");
         let addr = relay.local_addrs()[0].clone();
-        let stop = treestat_agent::Shutdown::new();
+        let stop = treestat_agent::CancellationToken::new();
         let s = stop.clone();
         let thread = std::thread::spawn(move || relay.run(&s, Duration::from_secs(10)));
         RunningRelay { addr, stop, thread }
@@ -129,7 +129,7 @@ impl RunningRelay {
     /// Stops the relay (it forwards what it holds, with 10 s to deliver); its upstream
     /// counters.
     pub fn stop(self) -> Vec<treestat_agent::transport::ServerStats> {
-        self.stop.trigger();
+        self.stop.cancel();
         self.thread.join().expect("relay thread")
     }
 }

@@ -7,54 +7,27 @@
 //! `Cache-Control: max-age=<interval>`: a refresh that finds nothing new gets a 304.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path as PathParam, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::Semaphore;
 use treestat_engine::pattern::Pattern;
-use treestat_engine::trend::TrendStore;
 use treestat_graph::{Format, GraphOptions, Marker, Series, render};
 
 use crate::error::AppError;
-use crate::require_read;
 use crate::state::AppState;
-use crate::trends::{read_series, trend_error};
+use crate::trends::{read_series, store_of, trend_error};
 
 /// How long a request waits for a render slot before it is answered 503.
-const RENDER_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const RENDER_WAIT: Duration = Duration::from_secs(15);
 
-/// What the graph routes share.
-#[derive(Clone)]
-pub struct Graphs {
-    app: AppState,
-    store: TrendStore,
-    slots: Arc<Semaphore>,
-}
-
-impl Graphs {
-    /// The graph routes' state: one render slot per core.
-    pub fn new(app: AppState, store: TrendStore) -> Graphs {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Graphs {
-            app,
-            store,
-            slots: Arc::new(Semaphore::new(cores)),
-        }
-    }
-}
-
-/// `/graph/...`, guarded like every read.
-pub fn router(graphs: Graphs) -> Router {
-    Router::new()
-        .route("/graph/{*pattern}", get(graph))
-        .route_layer(from_fn_with_state(graphs.app.clone(), require_read))
-        .with_state(graphs)
+/// `/graph/...`; [`crate::app`] guards it like every read and mounts it when the
+/// state has a trend store.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/graph/{*pattern}", get(graph))
 }
 
 /// Splits `pattern.ext` into the pattern and the image format.
@@ -70,7 +43,7 @@ fn split_format(text: &str) -> Result<(&str, Format), AppError> {
 }
 
 async fn graph(
-    State(g): State<Graphs>,
+    State(g): State<AppState>,
     PathParam(text): PathParam<String>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -94,8 +67,8 @@ async fn graph(
 ///
 /// # Errors
 /// 400 for a bad pattern or option, 404 for an unknown extension.
-pub async fn diff_graph(
-    g: &Graphs,
+pub(crate) async fn diff_graph(
+    g: &AppState,
     a: &str,
     b_with_ext: &str,
     params: &[(String, String)],
@@ -110,20 +83,20 @@ pub async fn diff_graph(
 }
 
 async fn draw(
-    g: &Graphs,
+    g: &AppState,
     sides: Vec<(Pattern, String)>,
     default_title: String,
     format: Format,
     params: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    let now = g.app.engine().now();
+    let now = g.engine().now();
     let mut opts =
         GraphOptions::from_query(params, now).map_err(|e| AppError::bad_request(e.to_string()))?;
     if opts.title.is_none() {
         opts.title = Some(default_title);
     }
-    let store = g.store.clone();
+    let store = store_of(g)?;
     let (from, until, points) = (opts.from, opts.until, opts.width as usize);
     let (series, markers) = tokio::task::spawn_blocking(move || {
         let mut series = Vec::new();
@@ -151,7 +124,7 @@ async fn draw(
     .map_err(trend_error)?;
 
     let etag = etag(format, params, &series, &markers);
-    let max_age = g.app.engine().interval_secs();
+    let max_age = g.engine().interval_secs();
     if headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
@@ -159,7 +132,7 @@ async fn draw(
         return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag, max_age)).into_response());
     }
 
-    let permit = tokio::time::timeout(RENDER_WAIT, g.slots.clone().acquire_owned())
+    let permit = tokio::time::timeout(RENDER_WAIT, g.inner.renders.clone().acquire_owned())
         .await
         .map_err(|_| {
             AppError::new(

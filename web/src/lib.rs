@@ -1,10 +1,11 @@
 //! treestat-web: the HTTP API as one axum router over the engine (DESIGN.md §5).
 //!
-//! [`app`] builds the router from one sub-router per area (push, query, pull, events,
-//! views, metrics, StatsServer); every handler returns `Result<_, AppError>`, so every
-//! refusal is a status with a JSON `{"error": ...}` body. [`serve`] runs it on a
-//! listener with a connection bound and graceful shutdown. What the server is wired
-//! with (pipes, the trend store, telemetry) comes in through [`AppState`]'s hooks.
+//! [`app`] builds the whole router from one [`AppState`], one sub-router per area (push,
+//! query, pull, events, views, metrics, StatsServer, trends, graphs, pages), all on that
+//! one state; every handler returns `Result<_, AppError>`, so every refusal is a status
+//! with a JSON `{"error": ...}` body. [`serve`] runs it on a listener with a connection
+//! bound and graceful shutdown. What the server is wired with (pipes, the trend store,
+//! saved views, telemetry) comes in through [`AppState`]'s `with_*` hooks.
 
 mod auth;
 mod body;
@@ -12,7 +13,7 @@ mod config;
 mod dispatch;
 mod error;
 mod events;
-pub mod graphs;
+mod graphs;
 mod metrics;
 mod origin;
 pub mod pages;
@@ -36,44 +37,40 @@ pub use metrics::render as render_metrics;
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
 pub use query::DiffRow;
-pub use serve::{serve, serve_router};
+pub use serve::serve;
 pub use state::{AppState, LogSink, LogSummary, ViewStore, WebCounters};
 pub use views::{VIEW_PREFIX, View};
 
-/// The whole HTTP API. Writes need the bearer token when `auth.token` is set; reads
-/// need it too when `auth.reads` is true.
+/// The whole HTTP API and the pages, from one state: the trend and graph routes
+/// (`/trend`, `/export`, `/markers`, `/import`, `/graph`, the chart forms of `/diff`)
+/// are mounted when the state has a trend store ([`AppState::with_trend_store`]).
+/// Writes need the bearer token when `auth.token` is set; reads need it too when
+/// `auth.reads` is true; `/health` and the pages are open.
 pub fn app(state: AppState) -> Router {
-    app_with(state, Router::new())
-}
-
-/// The HTTP API plus routes of other areas (pages, trends, graphs), merged before the
-/// JSON 404 fallback and the request counter, so every route is counted and unknown
-/// paths answer alike. Guard `extra`'s routes with [`require_read`] /
-/// [`require_write`] (`axum::middleware::from_fn_with_state(state, ...)`).
-///
-/// # Panics
-/// As `Router::merge`: when `extra` has a fallback or a route that overlaps the API's.
-pub fn app_with(state: AppState, extra: Router) -> Router {
-    let writes = Router::new()
+    let mut writes = Router::new()
         .merge(push::router())
-        .merge(statsserver::router())
-        .route_layer(from_fn_with_state(state.clone(), require_write));
-    let reads = Router::new()
+        .merge(statsserver::router());
+    let mut reads = Router::new()
         .merge(query::router())
         .merge(pull::router())
         .merge(events::router())
-        .merge(metrics::router())
-        .route_layer(from_fn_with_state(state.clone(), require_read));
+        .merge(metrics::router());
+    if state.trend_store().is_some() {
+        writes = writes.merge(trends::write_router());
+        reads = reads.merge(trends::read_router()).merge(graphs::router());
+    }
+    let writes = writes.route_layer(from_fn_with_state(state.clone(), require_write));
+    let reads = reads.route_layer(from_fn_with_state(state.clone(), require_read));
     let mixed =
         views::router().route_layer(from_fn_with_state(state.clone(), auth::require_by_method));
-    let api: Router = Router::new()
+    Router::new()
         .merge(writes)
         .merge(reads)
         .merge(mixed)
         .merge(metrics::health_router())
-        .with_state(state.clone());
-    api.merge(extra)
+        .merge(pages::router())
         .fallback(not_found)
+        .with_state(state.clone())
         .layer(from_fn_with_state(state.clone(), origin::same_origin))
         .layer(from_fn_with_state(state, auth::count))
 }

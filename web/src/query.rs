@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Extension;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +17,6 @@ use treestat_engine::pattern::Match;
 use treestat_engine::{Pattern, nest};
 
 use crate::error::AppError;
-use crate::graphs::Graphs;
 use crate::state::AppState;
 
 /// A percent-decoded path parameter, refused with our JSON 400 when it does not decode.
@@ -150,19 +148,18 @@ fn relative(state: &AppState, text: &str) -> Result<BTreeMap<String, f64>, AppEr
 async fn diff(
     State(state): State<AppState>,
     PathParam((a, b)): PathParam<(String, String)>,
-    graphs: Option<Extension<Graphs>>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     if !b.ends_with(".json") {
         // The chart forms (`.png`, `.svg`, `.jpg`) draw both subtrees on one chart,
-        // when the server has wired the graph routes in.
-        let Some(Extension(g)) = graphs else {
+        // when the server keeps trends.
+        if state.trend_store().is_none() {
             return Err(AppError::not_found(
                 "this server draws no charts; ask for `<b>.json`",
             ));
-        };
-        return crate::graphs::diff_graph(&g, &a, &b, &params, &headers).await;
+        }
+        return crate::graphs::diff_graph(&state, &a, &b, &params, &headers).await;
     }
     diff_json(&state, &a, &b).map(IntoResponse::into_response)
 }

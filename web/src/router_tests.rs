@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Engine, EngineConfig, ManualClock};
 
-use crate::{AppState, AuthConfig, LogSink, LogSummary, WebConfig, app, app_with, interval_json};
+use crate::{AppState, AuthConfig, LogSink, LogSummary, WebConfig, app, interval_json};
 
 /// Keeps the lines it is handed; stands in for the pipes, which the server wires later.
 #[derive(Default)]
@@ -467,8 +467,8 @@ async fn views_without_a_store_answer_501() {
 }
 
 #[tokio::test]
-async fn other_areas_merge_in_before_the_fallback_and_are_counted() {
-    use axum::middleware::from_fn_with_state;
+async fn trend_routes_mount_with_a_store_guarded_and_counted() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
     let cfg = WebConfig {
         auth: AuthConfig {
             token: Some("t".into()),
@@ -476,27 +476,34 @@ async fn other_areas_merge_in_before_the_fallback_and_are_counted() {
         },
         ..WebConfig::default()
     };
-    let st = AppState::new(Engine::default(), cfg, Telemetry::default());
-    let pages: axum::Router = axum::Router::new()
-        .route("/realtime/", axum::routing::get(|| async { "page" }))
-        .route_layer(from_fn_with_state(st.clone(), crate::require_read));
-    let router = app_with(st.clone(), pages);
+    let bare = app(AppState::new(
+        Engine::default(),
+        cfg.clone(),
+        Telemetry::default(),
+    ));
+    let trend = || {
+        Request::get("/trend/a.json")
+            .header(header::AUTHORIZATION, "Bearer t")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let res = bare.oneshot(trend()).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "no store, no trend routes"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let st = AppState::new(Engine::default(), cfg, Telemetry::default()).with_trend_store(store);
+    let router = app(st.clone());
     let res = router
         .clone()
-        .oneshot(Request::get("/realtime/").body(Body::empty()).unwrap())
+        .oneshot(Request::get("/trend/a.json").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = router
-        .clone()
-        .oneshot(
-            Request::get("/realtime/")
-                .header(header::AUTHORIZATION, "Bearer t")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = router.clone().oneshot(trend()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let res = router
         .oneshot(Request::get("/nope").body(Body::empty()).unwrap())

@@ -25,33 +25,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-/// Serves the HTTP API on `listener` until `shutdown` is cancelled, then stops
-/// accepting, answers what is in flight (long-polls answer 503 with their cursor, event
-/// streams end) and returns, at the latest `web.shutdown_grace` after the token fired.
+/// Serves the whole HTTP API ([`crate::app`] over `state`) on `listener` until
+/// `shutdown` is cancelled, then stops accepting, answers what is in flight (long-polls
+/// answer 503 with their cursor, event streams end) and returns, at the latest
+/// `web.shutdown_grace` after the token fired.
 ///
 /// # Errors
-/// None today: accept errors are logged and retried; the signature leaves room for
-/// errors of the server itself.
+/// The listening socket stopped being one (accept fails with `EINVAL` or
+/// `EOPNOTSUPP`): connections in flight are finished as at shutdown, then the error
+/// is returned, so the caller can stop rather than run on without its API. Other
+/// accept errors (out of file descriptors, a connection reset before accept) are
+/// logged and retried.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let router = crate::app(state.clone());
-    serve_router(listener, state, router, shutdown).await
-}
-
-/// As [`serve`], with a router of one's own (e.g. from [`crate::app_with`]); `state`
-/// must be the one the router was built from.
-///
-/// # Errors
-/// As [`serve`].
-pub async fn serve_router(
-    listener: TcpListener,
-    state: AppState,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
     let cfg = state.config();
     let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
@@ -60,6 +50,7 @@ pub async fn serve_router(
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_timeout)
         .keep_alive(true);
+    let mut failed = None;
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.ok(),
@@ -71,6 +62,10 @@ pub async fn serve_router(
         };
         let (stream, addr) = match accepted {
             Ok(a) => a,
+            Err(e) if listener_gone(&e) => {
+                failed = Some(e);
+                break;
+            }
             Err(e) => {
                 accept_error(&e, &shutdown).await;
                 continue;
@@ -108,7 +103,23 @@ pub async fn serve_router(
             );
         }
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(io::Error::new(
+            e.kind(),
+            format!("the listening socket no longer accepts connections: {e}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An accept error that no retry can cure: the socket is no longer a listening one
+/// (`EINVAL`, as after `shutdown(2)` on it) or cannot accept at all (`EOPNOTSUPP`).
+/// The server would otherwise run on without its API, logging the error forever.
+fn listener_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+    )
 }
 
 /// Connection-level errors (reset before accept) are nothing; others (out of file

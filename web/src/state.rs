@@ -1,18 +1,22 @@
 //! [`AppState`]: what every handler shares, and the hooks the server is wired with.
 //!
-//! A cheap-clone handle (`Arc` inside) in the mini-redis way. It holds the engine, the
-//! config, the web counters, the bounded slots for long-polls and event streams, and
-//! three hooks defined here as small traits so this crate does not depend on who
-//! implements them: [`LogSink`] (access-log lines -> pipes) and [`ViewStore`] (the
-//! trend store's key-value space, implemented here for `TrendStore`).
+//! A cheap-clone handle (`Arc` inside) in the mini-redis way, and the only state of the
+//! router ([`crate::app`] builds every route over it). It holds the engine, the config,
+//! the telemetry and the web counters, the bounds on long-polls, event streams and log
+//! requests (semaphores taken without waiting), the graph render permits, the trend
+//! store when the server keeps trends, and two hooks defined here as small traits so
+//! this crate does not depend on who implements them: [`LogSink`] (access-log lines ->
+//! pipes) and [`ViewStore`] (the trend store's key-value space, implemented here for
+//! `TrendStore`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 use treestat_engine::Engine;
 use treestat_engine::telemetry::{Counter, Telemetry};
+use treestat_engine::trend::TrendStore;
 
 use crate::config::WebConfig;
 use crate::error::AppError;
@@ -144,16 +148,17 @@ impl WebCounters {
     }
 }
 
-/// A bounded count of things open at once (long-polls, event streams).
+/// A bound on things open at once (long-polls, event streams, log requests): a
+/// semaphore whose permits are taken without waiting ([`AppState::take_slot`]), so a
+/// request past the bound is refused at once rather than queued.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    used: AtomicUsize,
+    sem: Arc<Semaphore>,
     max: usize,
 }
 
 /// One taken slot; dropping it gives the slot back.
-#[derive(Debug)]
-pub(crate) struct Slot(Arc<Inner>, SlotKind);
+pub(crate) type Slot = OwnedSemaphorePermit;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum SlotKind {
@@ -165,25 +170,19 @@ pub(crate) enum SlotKind {
 
 impl Slots {
     fn new(max: usize) -> Slots {
+        let max = max.min(Semaphore::MAX_PERMITS);
         Slots {
-            used: AtomicUsize::new(0),
+            sem: Arc::new(Semaphore::new(max)),
             max,
         }
     }
 
-    pub(crate) fn in_use(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let slots = match self.1 {
-            SlotKind::Waiter => &self.0.waiters,
-            SlotKind::Stream => &self.0.streams,
-            SlotKind::LogRequest => &self.0.log_requests,
-        };
-        slots.used.fetch_sub(1, Ordering::AcqRel);
+    /// A gauge reading of the slots taken now, for the telemetry (holds only the
+    /// semaphore, not the state).
+    fn in_use_fn(&self) -> impl Fn() -> f64 + Send + Sync + 'static {
+        let (sem, max) = (self.sem.clone(), self.max);
+        #[allow(clippy::cast_precision_loss)] // slot counts stay far below 2^53
+        move || max.saturating_sub(sem.available_permits()) as f64
     }
 }
 
@@ -193,6 +192,12 @@ pub(crate) struct Inner {
     pub(crate) counters: WebCounters,
     pub(crate) log_sink: Option<Arc<dyn LogSink>>,
     pub(crate) views: Option<Arc<dyn ViewStore>>,
+    /// The trend store behind `/trend`, `/export`, `/markers`, `/import`, `/graph` and
+    /// the chart forms of `/diff`; without one those routes are not mounted.
+    pub(crate) trends: Option<TrendStore>,
+    /// Graph renders at once: one per core; a render waits for one (at most
+    /// `graphs::RENDER_WAIT`, then 503).
+    pub(crate) renders: Arc<Semaphore>,
     pub(crate) telemetry: Telemetry,
     pub(crate) waiters: Slots,
     pub(crate) streams: Slots,
@@ -217,6 +222,7 @@ impl std::fmt::Debug for Inner {
             .field("config", &self.config)
             .field("log_sink", &self.log_sink.is_some())
             .field("views", &self.views.is_some())
+            .field("trends", &self.trends.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -229,12 +235,18 @@ pub struct AppState {
 
 impl AppState {
     /// State over an engine, a config and the process's telemetry registry (where the
-    /// web counters are registered, and which `/metrics` renders). Add the hooks with
-    /// the `with_*` methods before building the router.
+    /// engine's and the web's counters are registered, and which `/metrics` renders).
+    /// Add the hooks with the `with_*` methods before building the router.
     pub fn new(engine: Engine, config: WebConfig, telemetry: Telemetry) -> AppState {
         let waiters = Slots::new(config.max_waiters);
         let streams = Slots::new(config.max_streams);
         let log_requests = Slots::new(config.max_log_requests);
+        engine.register_telemetry(&telemetry);
+        telemetry.describe("treestat_http_pull_waiters", "Long-polls waiting now.");
+        telemetry.gauge_fn("treestat_http_pull_waiters", &[], waiters.in_use_fn());
+        telemetry.describe("treestat_http_event_streams", "Event streams open now.");
+        telemetry.gauge_fn("treestat_http_event_streams", &[], streams.in_use_fn());
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -242,6 +254,8 @@ impl AppState {
                 counters: WebCounters::register(&telemetry),
                 log_sink: None,
                 views: None,
+                trends: None,
+                renders: Arc::new(Semaphore::new(cores)),
                 telemetry,
                 waiters,
                 streams,
@@ -283,6 +297,19 @@ impl AppState {
         self.edit(|i| i.views = Some(store))
     }
 
+    /// The trend store: [`crate::app`] then mounts the trend and graph routes
+    /// (`/trend`, `/export`, `/markers`, `/import`, `/graph`, the chart forms of
+    /// `/diff`).
+    #[must_use]
+    pub fn with_trend_store(self, store: TrendStore) -> AppState {
+        self.edit(|i| i.trends = Some(store))
+    }
+
+    /// The trend store, when the server keeps trends.
+    pub fn trend_store(&self) -> Option<&TrendStore> {
+        self.inner.trends.as_ref()
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
@@ -320,14 +347,9 @@ impl AppState {
                 "too_many_log_requests",
             ),
         };
-        let taken = slots
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < slots.max).then_some(n + 1)
-            });
-        match taken {
-            Ok(_) => Ok(Slot(self.inner.clone(), kind)),
-            Err(_) => Err(AppError::too_many(
+        match slots.sem.clone().try_acquire_owned() {
+            Ok(slot) => Ok(slot),
+            Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => Err(AppError::too_many(
                 reason,
                 format!("too many {what} (limit {}); retry later", slots.max),
             )),

@@ -13,7 +13,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,6 @@ use crate::body::read_bounded;
 use crate::error::AppError;
 use crate::query::{PathParam, QueryParam};
 use crate::state::AppState;
-use crate::{require_read, require_write};
 
 /// Points per series when a `/trend` request names none: enough for a wide chart,
 /// few enough to stay fast over a year.
@@ -154,30 +152,34 @@ pub fn trend_error(e: TrendError) -> AppError {
     }
 }
 
-/// The trend routes, guarded like the rest of the API (reads; `/import` is a write).
-pub fn router(app: AppState, store: TrendStore) -> Router {
-    let reads = Router::new()
+/// The trend reads (`/trend`, `/export`, `/markers`); [`crate::app`] guards them like
+/// every read and mounts them when the state has a trend store.
+pub(crate) fn read_router() -> Router<AppState> {
+    Router::new()
         .route("/trend/{*pattern}", get(trend))
         .route("/export/{*pattern}", get(export))
         .route("/markers/{*pattern}", get(markers))
-        .route_layer(from_fn_with_state(app.clone(), require_read));
-    let writes = Router::new()
-        .route("/import", post(import))
-        .route_layer(from_fn_with_state(app.clone(), require_write))
-        // `import` bounds the body itself (JSON 413); axum's default limit must not
-        // refuse first with plain text.
-        .layer(DefaultBodyLimit::disable());
-    reads.merge(writes).with_state(Trends { app, store })
 }
 
-#[derive(Clone)]
-struct Trends {
-    app: AppState,
-    store: TrendStore,
+/// `POST /import`, guarded like every write.
+pub(crate) fn write_router() -> Router<AppState> {
+    Router::new()
+        .route("/import", post(import))
+        // `import` bounds the body itself (JSON 413); axum's default limit must not
+        // refuse first with plain text.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The state's trend store; the routes that call this are mounted only with one.
+pub(crate) fn store_of(state: &AppState) -> Result<TrendStore, AppError> {
+    state
+        .trend_store()
+        .cloned()
+        .ok_or_else(|| AppError::not_found("this server keeps no trends"))
 }
 
 async fn trend(
-    State(t): State<Trends>,
+    State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
     QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Json<Vec<TrendSeries>>, AppError> {
@@ -187,9 +189,9 @@ async fn trend(
         )));
     };
     let pattern = Pattern::parse(text)?;
-    let (from, until) = range.resolve(t.app.engine().now())?;
+    let (from, until) = range.resolve(t.engine().now())?;
     let points = range.points.unwrap_or(DEFAULT_POINTS).min(MAX_POINTS);
-    let store = t.store.clone();
+    let store = store_of(&t)?;
     let series =
         tokio::task::spawn_blocking(move || read_series(&store, &pattern, from, until, points))
             .await
@@ -201,7 +203,7 @@ async fn trend(
 /// `GET /markers/<pattern>.json?from=&until=`: the markers under a pattern in a range,
 /// oldest first, as `[{"path", "ts", "text"}]` (those of the open interval included).
 async fn markers(
-    State(t): State<Trends>,
+    State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
     QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Json<Vec<treestat_engine::Marker>>, AppError> {
@@ -211,8 +213,8 @@ async fn markers(
         )));
     };
     let selector = Pattern::parse(text)?.selector();
-    let (from, until) = range.resolve(t.app.engine().now())?;
-    let store = t.store.clone();
+    let (from, until) = range.resolve(t.engine().now())?;
+    let store = store_of(&t)?;
     let sel = selector.clone();
     let mut stored = tokio::task::spawn_blocking(move || store.markers(&sel, from, until))
         .await
@@ -220,7 +222,7 @@ async fn markers(
         .map_err(trend_error)?;
     // Markers of the interval still open are only in the engine so far.
     let newest = stored.last().map_or(i64::MIN, |m| m.ts);
-    for m in t.app.engine().markers(&selector, from)? {
+    for m in t.engine().markers(&selector, from)? {
         if m.ts < until && (m.ts > newest || !stored.contains(&m)) {
             stored.push(m);
         }
@@ -230,7 +232,7 @@ async fn markers(
 }
 
 async fn export(
-    State(t): State<Trends>,
+    State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
     QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Response, AppError> {
@@ -244,8 +246,8 @@ async fn export(
         )));
     };
     Pattern::parse(&text)?;
-    let (from, until) = range.resolve(t.app.engine().now())?;
-    let store = t.store.clone();
+    let (from, until) = range.resolve(t.engine().now())?;
+    let store = store_of(&t)?;
     let body = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         store
@@ -291,14 +293,14 @@ struct ImportLineError {
 }
 
 async fn import(
-    State(t): State<Trends>,
+    State(t): State<AppState>,
     QueryParam(params): QueryParam<ImportParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportAnswer>, AppError> {
     // Read here rather than by the `Bytes` extractor, whose refusals are plain text:
     // an import over the limit gets the same JSON 413 as an over-long push.
-    let cfg = t.app.config();
+    let cfg = t.config();
     let body = read_bounded(&headers, body, cfg.body_limit, cfg.body_timeout).await?;
     let ctype = headers
         .get(header::CONTENT_TYPE)
@@ -317,18 +319,14 @@ async fn import(
             .map_err(|e| AppError::bad_request(format!("action: {e}")))?,
         None => Action::Average,
     };
-    let store = t.store.clone();
+    let store = store_of(&t)?;
     let report: ImportReport =
         tokio::task::spawn_blocking(move || store.import(&body[..], format, action))
             .await
             .map_err(AppError::internal)?
             .map_err(trend_error)?;
     // Counted with the engine's own future refusals: one counter for every ingest path.
-    t.app
-        .engine()
-        .counters()
-        .refused_future
-        .fetch_add(report.future, std::sync::atomic::Ordering::Relaxed);
+    t.engine().metrics().refused_future.add(report.future);
     Ok(Json(ImportAnswer {
         imported: report.imported,
         skipped: report.skipped,

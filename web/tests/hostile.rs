@@ -301,20 +301,11 @@ async fn trend_routes_refuse_with_json_and_count() {
         body_limit: 1 << 10,
         ..WebConfig::default()
     };
-    let state = server_state(cfg);
-    let router = treestat_web::app_with(
-        state.clone(),
-        treestat_web::trends::router(state.clone(), store),
-    );
+    let state = server_state(cfg).with_trend_store(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(treestat_web::serve_router(
-        listener,
-        state,
-        router,
-        shutdown.clone(),
-    ));
+    let task = tokio::spawn(treestat_web::serve(listener, state, shutdown.clone()));
     for path in [
         "/trend/a.json?points=many",
         "/trend/a.json?from=-5m&from=x&until",

@@ -174,10 +174,9 @@ async fn many_waiters_share_one_resolution_and_one_match_per_pattern() {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.json(), json!({"quiet,x": 7.0}));
     }
-    let c = engine.counters();
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let c = engine.metrics();
     // Two pushes, each resolved once for its 100 waiters.
-    assert_eq!(load(&c.shared_path_resolves), 2);
+    assert_eq!(c.shared_path_resolves.get(), 2);
     // Push 1: only "w,*" (it touched nothing under "quiet"); push 2: only "quiet,**".
-    assert_eq!(load(&c.shared_pattern_matches), 2);
+    assert_eq!(c.shared_pattern_matches.get(), 2);
 }

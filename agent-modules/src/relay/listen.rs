@@ -4,7 +4,7 @@
 //! HTTP (`POST /push` with a JSON body; 200, or 400 naming the problem).
 //!
 //! Bounds: lines and bodies up to 8 MiB, headers up to 64 KiB, 256 connections at once,
-//! idle connections closed after 5 minutes. Threads poll the shutdown flag every 50 ms.
+//! idle connections closed after 5 minutes. Threads check the shutdown token every 50 ms.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -18,7 +18,7 @@ use treestat_engine::Engine;
 use super::RelayCounters;
 use crate::config::ServerUrl;
 use crate::error::{Error, Result};
-use crate::shutdown::Shutdown;
+use treestat_engine::stop::{CancellationToken, Wait};
 
 const MAX_DOC: usize = 8 << 20;
 const MAX_HEAD: usize = 64 << 10;
@@ -81,7 +81,7 @@ impl Bound {
         self,
         engine: Engine,
         counters: Arc<RelayCounters>,
-        shutdown: Shutdown,
+        shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>> {
         let name = format!("treestat-relay-{}", self.url());
         std::thread::Builder::new()
@@ -115,7 +115,7 @@ fn accept_loop(
     listener: &TcpListener,
     engine: &Engine,
     counters: &Arc<RelayCounters>,
-    shutdown: &Shutdown,
+    shutdown: &CancellationToken,
     http_path: Option<String>,
 ) {
     if let Err(e) = listener.set_nonblocking(true) {
@@ -123,7 +123,7 @@ fn accept_loop(
         return;
     }
     let open = Arc::new(AtomicUsize::new(0));
-    while !shutdown.is_set() {
+    while !shutdown.is_cancelled() {
         let conn = match listener.accept() {
             Ok((c, _)) => c,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -166,7 +166,7 @@ fn serve_tcp(
     conn: TcpStream,
     engine: &Engine,
     counters: &RelayCounters,
-    shutdown: &Shutdown,
+    shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(POLL))?;
@@ -175,7 +175,7 @@ fn serve_tcp(
     let mut r = BufReader::new(conn);
     let mut line = Vec::new();
     let mut last = Instant::now();
-    while !shutdown.is_set() && last.elapsed() < IDLE {
+    while !shutdown.is_cancelled() && last.elapsed() < IDLE {
         let limit = u64::try_from(MAX_DOC + 1 - line.len().min(MAX_DOC)).unwrap_or(0);
         match r.by_ref().take(limit).read_until(b'\n', &mut line) {
             Ok(0) if line.is_empty() => return Ok(()),
@@ -277,13 +277,18 @@ fn answer(w: &mut TcpStream, status: u16, text: &str) -> std::io::Result<()> {
     )
 }
 
-fn udp_loop(sock: &UdpSocket, engine: &Engine, counters: &RelayCounters, shutdown: &Shutdown) {
+fn udp_loop(
+    sock: &UdpSocket,
+    engine: &Engine,
+    counters: &RelayCounters,
+    shutdown: &CancellationToken,
+) {
     if let Err(e) = sock.set_read_timeout(Some(POLL)) {
         tracing::error!("relay udp: {e}");
         return;
     }
     let mut buf = vec![0u8; 65536];
-    while !shutdown.is_set() {
+    while !shutdown.is_cancelled() {
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(e)

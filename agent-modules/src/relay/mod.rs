@@ -28,9 +28,9 @@ use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
 use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
-use crate::shutdown::Shutdown;
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
 use crate::tree::{insert, sanitize_key};
+use treestat_engine::stop::{CancellationToken, Wait};
 use treestat_model::{DEFAULT_ACTION_KEY, TIMESTAMP_KEY};
 
 /// Counters shared by the listeners.
@@ -130,7 +130,7 @@ impl Relay {
     /// Runs until `shutdown`: serves the listeners and forwards one tree per interval;
     /// at shutdown forwards what the open interval holds and gives the senders up to
     /// `grace` to deliver.
-    pub fn run(self, shutdown: &Shutdown, grace: Duration) -> Vec<ServerStats> {
+    pub fn run(self, shutdown: &CancellationToken, grace: Duration) -> Vec<ServerStats> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         for l in self.listeners {
             let (engine, counters, s) = (
@@ -288,7 +288,7 @@ fn append_sample(tree: &mut Map<String, Json>, keys: &[String], value: f64) {
 ///
 /// # Errors
 /// As [`Relay::bind`].
-pub fn run(config: &AgentConfig, shutdown: &Shutdown) -> Result<Vec<ServerStats>> {
+pub fn run(config: &AgentConfig, shutdown: &CancellationToken) -> Result<Vec<ServerStats>> {
     let relay = Relay::bind(config)?;
     tracing::info!(listen = ?relay.local_addrs(), upstream = ?config.relay.upstream, "relay started");
     Ok(relay.run(shutdown, config.timeout))

@@ -16,7 +16,6 @@
 //! leaf unannounced again, so the next close announces the new path.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Engine;
@@ -89,24 +88,20 @@ impl Engine {
                 }
             }
             st.ring.push(&closed);
-            sh.counters
-                .close_lock_micros
-                .store(micros(locked.elapsed()), Ordering::Relaxed);
+            sh.metrics.close_lock_micros.set(micros(locked.elapsed()));
             (closed, fresh, open.points)
         };
         drop(spent);
         closed.new_paths = self.paths_at_close(fresh);
         let closed = Arc::new(closed);
-        sh.counters.intervals.fetch_add(1, Ordering::Relaxed);
+        sh.metrics.intervals.inc();
         let sinks = sh.sinks.lock().clone();
         for s in sinks {
             s.interval_closed(&closed);
         }
         // An error only means nobody is subscribed right now.
         let _ = sh.closed_tx.send(closed.clone());
-        sh.counters
-            .close_micros
-            .store(micros(started.elapsed()), Ordering::Relaxed);
+        sh.metrics.close_micros.set(micros(started.elapsed()));
         closed
     }
 
@@ -140,6 +135,6 @@ const PLACEHOLDER: IntervalPoint = IntervalPoint {
     last_ts: 0,
 };
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

@@ -7,11 +7,13 @@
 //! are handed out after unlocking, through sinks and tokio broadcast channels.
 
 mod close;
+mod metrics;
 mod restore;
+
+pub use metrics::EngineMetrics;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
@@ -69,36 +71,6 @@ pub struct PushEvent {
     /// The paths of `changes`, resolved once for every reader by
     /// [`Engine::event_paths`].
     pub resolved: PathMemo,
-}
-
-/// Counters for `/metrics`; the hot path only increments them.
-#[derive(Debug, Default)]
-pub struct EngineCounters {
-    /// Pushes applied.
-    pub pushes: AtomicU64,
-    /// Samples merged.
-    pub samples: AtomicU64,
-    /// Pushes refused, per [`ErrorKind`](crate::ErrorKind) in its declaration order.
-    pub rejects: [AtomicU64; 8],
-    /// Intervals closed.
-    pub intervals: AtomicU64,
-    /// Samples and markers refused by a byte bound (dated samples past
-    /// `limits.max_late_bytes`, markers past `limits.max_marker_bytes`).
-    pub dropped: AtomicU64,
-    /// Samples (and dated pushes) refused for a time stamp beyond `engine.max_future`.
-    pub refused_future: AtomicU64,
-    /// Samples refused because they, or their fold into a total, would not be finite.
-    pub refused_nonfinite: AtomicU64,
-    /// Pushes and closed intervals whose leaf paths were resolved for readers (once
-    /// each, however many readers: `/pull`, `/events`, the relay).
-    pub shared_path_resolves: AtomicU64,
-    /// Patterns matched against a push's or interval's shared paths (once per distinct
-    /// pattern text per push or interval, however many readers share it).
-    pub shared_pattern_matches: AtomicU64,
-    /// Microseconds the last interval close held the write lock (pushes wait that long).
-    pub close_lock_micros: AtomicU64,
-    /// Microseconds the last interval close took in all (paths, sinks, subscribers).
-    pub close_micros: AtomicU64,
 }
 
 /// A point-in-time view of the engine's size.
@@ -181,7 +153,7 @@ struct Shared {
     sinks: Mutex<Vec<Arc<dyn IntervalSink>>>,
     closed_tx: broadcast::Sender<Arc<ClosedInterval>>,
     pushes_tx: broadcast::Sender<Arc<PushEvent>>,
-    counters: EngineCounters,
+    metrics: EngineMetrics,
     /// The last resolved shared paths, kept alive for readers still to come.
     recent_paths: Mutex<VecDeque<Arc<SharedPaths>>>,
 }
@@ -255,7 +227,7 @@ impl Engine {
                 sinks: Mutex::new(Vec::new()),
                 closed_tx,
                 pushes_tx,
-                counters: EngineCounters::default(),
+                metrics: EngineMetrics::default(),
                 recent_paths: Mutex::new(VecDeque::new()),
             }),
         })
@@ -292,10 +264,7 @@ impl Engine {
         let max = now.saturating_add(self.shared.config.max_future_secs());
         match doc.trees.iter().filter_map(|t| t.ts).find(|&ts| ts > max) {
             Some(ts) => {
-                self.shared
-                    .counters
-                    .refused_future
-                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.metrics.refused_future.inc();
                 Err(self.reject(Error::new(
                     ErrorKind::FutureTime,
                     format!(
@@ -310,13 +279,8 @@ impl Engine {
         }
     }
 
-    /// Counters for `/metrics`.
-    pub fn counters(&self) -> &EngineCounters {
-        &self.shared.counters
-    }
-
     fn reject(&self, e: Error) -> Error {
-        self.shared.counters.rejects[e.kind() as usize].fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.reject(e.kind());
         e
     }
 
@@ -447,24 +411,16 @@ impl Engine {
             None
         };
         drop(guard);
-        sh.counters.pushes.fetch_add(1, Ordering::Relaxed);
+        sh.metrics.pushes.inc();
         if summary.dropped > 0 {
-            sh.counters
-                .dropped
-                .fetch_add(summary.dropped as u64, Ordering::Relaxed);
+            sh.metrics.dropped.add(summary.dropped as u64);
         }
-        sh.counters
-            .samples
-            .fetch_add(summary.samples as u64, Ordering::Relaxed);
+        sh.metrics.samples.add(summary.samples as u64);
         if future > 0 {
-            sh.counters
-                .refused_future
-                .fetch_add(future as u64, Ordering::Relaxed);
+            sh.metrics.refused_future.add(future as u64);
         }
         if nonfinite > 0 {
-            sh.counters
-                .refused_nonfinite
-                .fetch_add(nonfinite as u64, Ordering::Relaxed);
+            sh.metrics.refused_nonfinite.add(nonfinite as u64);
             tracing::debug!(
                 nonfinite,
                 "samples refused: not finite, or would overflow a total"
@@ -589,10 +545,7 @@ impl Engine {
     }
 
     fn shared_paths(&self, ids: &[LeafId]) -> SharedPaths {
-        self.shared
-            .counters
-            .shared_path_resolves
-            .fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.shared_path_resolves.inc();
         SharedPaths::new(self.leaf_paths(ids))
     }
 
@@ -627,10 +580,7 @@ impl Engine {
     /// distinct pattern text for each push or interval.
     pub fn select(&self, paths: &SharedPaths, pattern: &Pattern) -> Arc<[u32]> {
         paths.matching(pattern, || {
-            self.shared
-                .counters
-                .shared_pattern_matches
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.shared_pattern_matches.inc();
         })
     }
 

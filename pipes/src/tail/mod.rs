@@ -14,10 +14,12 @@ pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpoints, fnv1a};
 pub use follow::{FP_LEN, TailOptions, Tailer};
 pub use stream::{open_stream, run_stream};
 
+use std::time::{Duration, Instant};
+
+use treestat_engine::stop::{CancellationToken, Wait};
+
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::{Aggregate, Pipeline};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 /// How [`run`] paces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +72,7 @@ pub fn engine_sink(
 /// Polls `tailer`, feeds `pipeline`, and every `flush_every` hands the interval's
 /// updates to `flush` (e.g. `|agg| agg.apply_to(&engine)` in process, or a push to a
 /// server), then saves checkpoints: a restart resumes after the last flushed line.
-/// Stops when `stop` is set (after a last flush), or in `once` mode when a poll finds
+/// Stops when `stop` is cancelled (after a last flush), or in `once` mode when a poll finds
 /// nothing new. `progress` is called after each poll with (bytes read, bytes total).
 ///
 /// # Errors
@@ -80,7 +82,7 @@ pub fn run(
     tailer: &mut Tailer,
     pipeline: &mut Pipeline,
     opts: &RunOptions,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     flush: &mut dyn FnMut(Aggregate) -> Result<(), Error>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunStats, Error> {
@@ -96,7 +98,7 @@ pub fn run(
         stats.lines += n;
         let (done, total) = tailer.progress();
         progress(done, total);
-        let stopping = stop.load(Ordering::Relaxed) || (opts.once && n == 0);
+        let stopping = stop.is_cancelled() || (opts.once && n == 0);
         if stopping || last_flush.elapsed() >= opts.flush_every {
             flush(pipeline.take_updates())?;
             tailer.checkpoint().map_err(io)?;
@@ -107,7 +109,8 @@ pub fn run(
             return Ok(stats);
         }
         if n == 0 {
-            std::thread::sleep(opts.poll);
+            // Wakes at once when stopped: the last flush need not wait for a poll.
+            stop.wait(opts.poll);
         }
     }
 }

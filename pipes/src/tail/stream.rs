@@ -10,9 +10,10 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
+
+use treestat_engine::stop::CancellationToken;
 
 use super::{RunOptions, RunStats};
 use crate::error::{Error, ErrorKind};
@@ -115,7 +116,7 @@ fn read_lines(input: Box<dyn Read + Send>, max_line: usize, tx: &SyncSender<io::
 }
 
 /// Reads `input` to its end through `pipeline`, flushing every `opts.flush_every`
-/// and once at the end. Returns early, after a last flush, when `stop` is set.
+/// and once at the end. Returns early, after a last flush, when `stop` is cancelled.
 ///
 /// Returns what was read, and the read or decompression error that ended the input
 /// early, if one did: the lines before it were fed and flushed.
@@ -128,7 +129,7 @@ pub fn run_stream(
     input: Box<dyn Read + Send>,
     pipeline: &mut Pipeline,
     opts: &RunOptions,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     flush: &mut dyn FnMut(Aggregate) -> Result<(), Error>,
 ) -> Result<(RunStats, Option<io::Error>), Error> {
     let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -161,7 +162,7 @@ pub fn run_stream(
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        let stopping = ended || stop.load(Ordering::Relaxed);
+        let stopping = ended || stop.is_cancelled();
         if stopping || last_flush.elapsed() >= opts.flush_every {
             flush(pipeline.take_updates())?;
             stats.flushes += 1;

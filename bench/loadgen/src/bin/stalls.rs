@@ -217,7 +217,7 @@ fn cpu() -> Duration {
 /// The engine's own figure for the last close's write-lock hold, where it has one.
 #[cfg(feature = "close-lock")]
 fn lock_held(engine: &Engine) -> String {
-    let us = engine.counters().close_lock_micros.load(Ordering::Relaxed);
+    let us = engine.metrics().close_lock_micros.get();
     #[allow(clippy::cast_precision_loss)]
     let held = us as f64 / 1000.0;
     format!(" (write lock {held:5.1} ms)")
