@@ -543,11 +543,7 @@ fn path_key(v: &str) -> String {
     if key.is_empty() {
         key.push('_');
     }
-    let mut end = key.len().min(crate::path::MAX_KEY_LEN);
-    while !key.is_char_boundary(end) {
-        end -= 1;
-    }
-    key.truncate(end);
+    key.truncate(key.floor_char_boundary(crate::path::MAX_KEY_LEN));
     key
 }
 

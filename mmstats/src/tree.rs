@@ -43,13 +43,7 @@ fn key(part: &str) -> String {
         .filter(|c| !c.is_control())
         .map(|c| if c == ',' { '_' } else { c })
         .collect();
-    if k.len() > MAX_KEY {
-        let mut end = MAX_KEY;
-        while !k.is_char_boundary(end) {
-            end -= 1;
-        }
-        k.truncate(end);
-    }
+    k.truncate(k.floor_char_boundary(MAX_KEY));
     k
 }
 
