@@ -172,6 +172,9 @@ pub struct Client {
 
 /// The last link of the connector chain: notes when the connection (TCP, then TLS for
 /// `https://`, whose handshake ureq completes when connecting) is ready.
+///
+/// This is ureq's `unversioned` transport API, which may change in a minor release of
+/// ureq 3 (Cargo.lock pins the version); if it does, only this stamp needs adapting.
 #[derive(Debug)]
 struct Stamp(Arc<Mutex<Option<Instant>>>);
 

@@ -132,9 +132,9 @@ impl Wire {
     }
 
     fn send_http(&mut self, url: &Url, doc: &[u8]) -> Result<Outcome> {
-        let client = self
-            .http
-            .get_or_insert_with(|| Client::new(self.timeout, None));
+        let Some(client) = &self.http else {
+            return Err(Error::push("no HTTP client"));
+        };
         let r = client.request(
             "POST",
             url,
