@@ -57,42 +57,39 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses `http[s]://host[:port][/path]`.
+    /// Parses `http[s]://host[:port][/path][?query]` (with the `url` crate: the host
+    /// lower-cased, IDNA names in ASCII, unsafe path bytes percent-encoded).
     ///
     /// # Errors
-    /// Another scheme, no host, or a port that is not a number below 65536.
-    pub fn parse(url: &str) -> Result<Url> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
-        } else {
-            return Err(Error::config(format!(
-                "{url:?}: only http:// and https:// URLs are supported"
-            )));
+    /// Another scheme, no host, a port that is not a number below 65536, or a user name
+    /// or password (not supported: the servers take a bearer token).
+    pub fn parse(text: &str) -> Result<Url> {
+        let bad = |why: &dyn fmt::Display| Error::config(format!("{text:?}: {why}"));
+        let u = url::Url::parse(text).map_err(|e| bad(&e))?;
+        let tls = match u.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(bad(&"only http:// and https:// URLs are supported")),
         };
-        let (addr, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let bad = |why: &str| Error::config(format!("{url:?}: {why}"));
-        let (host, has_port) = match addr.rsplit_once(':') {
-            Some((host, port)) if !addr.ends_with(']') => {
-                port.parse::<u16>().map_err(|_| bad("bad port"))?;
-                (host, true)
-            }
-            _ => (addr, false),
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
+        if !u.username().is_empty() || u.password().is_some() {
+            return Err(bad(&"a user or password in the URL is not supported"));
         }
-        let addr = if has_port {
-            addr.to_string()
-        } else {
-            format!("{addr}:{}", if tls { 443 } else { 80 })
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad(&"no host"))?;
+        let port = u
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
+        let path = match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
         };
-        Ok(Url { tls, addr, path })
+        Ok(Url {
+            tls,
+            addr: format!("{host}:{port}"),
+            path,
+        })
     }
 
     /// The host part of `addr`, without brackets (what TLS checks the certificate for).
@@ -319,13 +316,19 @@ mod tests {
         let u = Url::parse("https://[::1]:8443/x").unwrap();
         assert_eq!((u.host(), &*u.addr), ("::1", "[::1]:8443"));
         assert_eq!(Url::parse("http://[::1]/").unwrap().addr, "[::1]:80");
+        // An empty port is the default one (as for browsers).
+        assert_eq!(Url::parse("http://h:/").unwrap().addr, "h:80");
+        assert_eq!(
+            Url::parse("HTTP://Example.ORG:80").unwrap().addr,
+            "example.org:80"
+        );
         for bad in [
             "ftp://x/",
             "https://",
             "http://:80/",
             "x",
             "http://h:99999/",
-            "http://h:/",
+            "http://u:pw@h/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
