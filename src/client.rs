@@ -8,22 +8,23 @@ use anyhow::{Context, bail};
 /// The server the client commands talk to unless `--server` says otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
-fn url(server: &str, path: &str) -> String {
-    format!("{}{path}", server.trim_end_matches('/'))
-}
-
-/// Percent-encodes a pattern for a URL path (`,` and `*` stay readable).
-pub fn encode_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    for b in pattern.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b',' | b'*' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
+/// The URL of `segments` under `server` (whose own path, if any, is kept), each segment
+/// percent-encoded by the `url` crate (a pattern's `,` and `*` stay readable, `/`, `?`,
+/// `#`, `%` and spaces are escaped), with `query` form-encoded.
+///
+/// # Errors
+/// `server` is not an absolute `http(s)://` URL.
+fn endpoint(server: &str, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<String> {
+    let mut u = url::Url::parse(server)
+        .with_context(|| format!("server {server:?} is not a URL (http://host:port)"))?;
+    u.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("server {server:?} is not a URL (http://host:port)"))?
+        .pop_if_empty()
+        .extend(segments);
+    if !query.is_empty() {
+        u.query_pairs_mut().extend_pairs(query);
     }
-    out
+    Ok(u.into())
 }
 
 /// An HTTP(S) client. `https://` servers are checked against Mozilla's roots (built
@@ -70,18 +71,12 @@ fn with_token<B>(req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
     }
 }
 
-fn get(
-    server: &str,
-    path: &str,
-) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>> {
-    Ok(with_token(agent()?.get(&url(server, path))))
+fn get(url: &str) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>> {
+    Ok(with_token(agent()?.get(url)))
 }
 
-fn post(
-    server: &str,
-    path: &str,
-) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithBody>> {
-    Ok(with_token(agent()?.post(&url(server, path))))
+fn post(url: &str) -> anyhow::Result<ureq::RequestBuilder<ureq::typestate::WithBody>> {
+    Ok(with_token(agent()?.post(url)))
 }
 
 /// Pushes one JSON document; returns the server's answer.
@@ -91,7 +86,7 @@ fn post(
 /// it refused the push (its reason is in the message).
 pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
     serde_json::from_str::<serde_json::Value>(json).context("the document is not JSON")?;
-    let mut resp = post(server, "/push")?
+    let mut resp = post(&endpoint(server, &["push"], &[])?)?
         .header("content-type", "application/json")
         .send(json)
         .with_context(|| format!("cannot reach {server}"))?;
@@ -108,7 +103,7 @@ pub fn push(server: &str, json: &str) -> anyhow::Result<String> {
 /// # Errors
 /// The server cannot be reached or refused the pattern.
 pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut resp = get(server, &format!("/get/{}", encode_pattern(pattern)))?
+    let mut resp = get(&endpoint(server, &["get", pattern], &[])?)?
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -124,35 +119,9 @@ pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result
     Ok(())
 }
 
-/// Percent-encodes a query-string value.
-fn encode_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn query_string(params: &[(&str, String)]) -> String {
-    let parts: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode_value(v)))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
-
-/// GETs a path and returns the body bytes.
-fn fetch(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let mut resp = get(server, path)?
+/// GETs `segments?query` under `server` and returns the body bytes.
+fn fetch(server: &str, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<Vec<u8>> {
+    let mut resp = get(&endpoint(server, segments, query)?)?
         .call()
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -180,10 +149,10 @@ fn fetch_range(
     from: &str,
     until: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    let range = query_string(&[("from", from.to_string()), ("until", until.to_string())]);
     fetch(
         server,
-        &format!("/{endpoint}/{}.{ext}{range}", encode_pattern(pattern)),
+        &[endpoint, &format!("{pattern}.{ext}")],
+        &[("from", from), ("until", until)],
     )
 }
 
@@ -212,14 +181,8 @@ pub fn graph(
     } else {
         ext
     };
-    let body = fetch(
-        server,
-        &format!(
-            "/graph/{}.{ext}{}",
-            encode_pattern(pattern),
-            query_string(params)
-        ),
-    )?;
+    let query: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let body = fetch(server, &["graph", &format!("{pattern}.{ext}")], &query)?;
     std::fs::write(out, body).with_context(|| format!("writing {}", out.display()))
 }
 
@@ -290,14 +253,12 @@ pub fn export(
 /// # Errors
 /// An unreachable server or a refused upload.
 pub fn import(server: &str, body: Vec<u8>, format: &str, action: &str) -> anyhow::Result<String> {
-    let path = format!(
-        "/import{}",
-        query_string(&[
-            ("format", format.to_string()),
-            ("action", action.to_string())
-        ])
-    );
-    let mut resp = post(server, &path)?
+    let url = endpoint(
+        server,
+        &["import"],
+        &[("format", format), ("action", action)],
+    )?;
+    let mut resp = post(&url)?
         .send(&body[..])
         .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
@@ -306,4 +267,33 @@ pub fn import(server: &str, body: Vec<u8>, format: &str, action: &str) -> anyhow
         bail!("the server refused the import ({status}): {text}");
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn endpoints_encode_segments_and_queries() {
+        assert_eq!(
+            endpoint("http://h:1/", &["get", "a b/c,*%?#"], &[]).unwrap(),
+            "http://h:1/get/a%20b%2Fc,*%25%3F%23"
+        );
+        assert_eq!(
+            endpoint(
+                "https://h/ts",
+                &["trend", "web,*.json"],
+                &[("from", "-5m"), ("until", "now x")]
+            )
+            .unwrap(),
+            "https://h/ts/trend/web,*.json?from=-5m&until=now+x"
+        );
+        assert_eq!(
+            endpoint("http://h:8080/ts/", &["push"], &[]).unwrap(),
+            "http://h:8080/ts/push"
+        );
+        for bad in ["h:8080", "127.0.0.1:8080", "", "mailto:x@y"] {
+            assert!(endpoint(bad, &["push"], &[]).is_err(), "{bad}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::httpc::Url;
+use crate::http::Url;
 
 /// The agent's configuration (`conf/agent.toml`).
 #[derive(Debug, Clone, Deserialize)]

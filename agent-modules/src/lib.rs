@@ -19,7 +19,7 @@ pub mod builtin;
 pub mod config;
 pub mod error;
 pub mod folder;
-pub mod httpc;
+pub mod http;
 pub mod metric;
 pub mod module;
 pub mod native;

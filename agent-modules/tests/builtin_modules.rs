@@ -380,7 +380,7 @@ fn nginx_module_against_a_real_nginx() {
 #[test]
 fn probes_and_pushes_over_https() {
     use treestat_agent::config::ServerUrl;
-    use treestat_agent::httpc::Tls;
+    use treestat_agent::http::Tls;
     use treestat_agent::transport::{Outcome, Wire};
 
     let dir = tempfile::tempdir().unwrap();

@@ -221,15 +221,35 @@ pub fn hostname() -> String {
 }
 
 fn check_url(url: &str) -> Result<(), Error> {
+    let shown = redact(url);
     let parsed: lapin::uri::AMQPUri = url
         .parse()
-        .map_err(|e| Error::Config(format!("url {url:?} is not an AMQP URL: {e}")))?;
+        .map_err(|e| Error::Config(format!("url {shown:?} is not an AMQP URL: {e}")))?;
     if parsed.scheme != lapin::uri::AMQPScheme::AMQP {
         return Err(Error::Config(format!(
-            "url {url:?}: only amqp:// is supported (this build has no TLS)"
+            "url {shown:?}: only amqp:// is supported (this build has no TLS)"
         )));
     }
     Ok(())
+}
+
+/// `url` with its password replaced by `***`, for logs, stats and error messages. A URL
+/// the `url` crate cannot parse shows its scheme only: whatever follows may hold a
+/// password.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                // Only URLs that cannot have a password refuse one; this one has one.
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://***"),
+            None => "***".to_string(),
+        },
+    }
 }
 
 /// AMQP names (short strings) are at most 255 bytes.
@@ -261,6 +281,23 @@ fn check_backoff(min: Duration, max: Duration) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_hides_the_password_and_only_it() {
+        assert_eq!(
+            redact("amqp://u:secret@127.0.0.1:5672/%2f"),
+            "amqp://u:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
+        assert_eq!(redact("amqp://u@h:5672/v"), "amqp://u@h:5672/v");
+        // An `@` in the query is not the end of the credentials (the hand-written
+        // redaction searched the last `@` of the whole URL and cut the host out).
+        assert_eq!(
+            redact("amqp://u:p%40ss@h:5672/%2f?routing_key=a@b"),
+            "amqp://u:***@h:5672/%2f?routing_key=a@b"
+        );
+        assert_eq!(redact("amqp://u:secret@h:99999/"), "amqp://***");
+    }
 
     #[test]
     fn defaults_validate_and_name_the_host() {

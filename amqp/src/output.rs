@@ -23,10 +23,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Backoff};
-use crate::config::{AmqpOutputConfig, OutputFormat};
+use crate::config::{AmqpOutputConfig, OutputFormat, redact};
 use crate::encode::{self, Message};
 use crate::error::Error;
-use crate::source::redact;
 
 /// Messages published per round before waiting for their confirms.
 const BATCH: usize = 64;

@@ -27,7 +27,7 @@ use treestat_engine::telemetry::{Counter, Gauge, Telemetry};
 use treestat_engine::{Engine, ErrorKind};
 
 use crate::broker::{self, Backoff};
-use crate::config::AmqpSourceConfig;
+use crate::config::{AmqpSourceConfig, redact};
 use crate::error::Error;
 use crate::psistats;
 
@@ -329,30 +329,4 @@ impl AmqpSource {
 /// An AMQP integer argument; RabbitMQ takes any integer type for TTL and length.
 fn int_arg(v: u64) -> AMQPValue {
     AMQPValue::LongLongInt(i64::try_from(v).unwrap_or(i64::MAX))
-}
-
-/// The URL without its password, for logs.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_hides_the_password() {
-        assert_eq!(
-            redact("amqp://u:secret@127.0.0.1:5672/%2f"),
-            "amqp://u:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
-    }
 }

@@ -267,10 +267,7 @@ impl Merger<'_> {
     }
 
     fn marker(&mut self, path: String, text: &str, ts: i64) {
-        let mut end = text.len().min(self.limits.max_marker_len);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = text.floor_char_boundary(self.limits.max_marker_len);
         let m = Marker {
             path,
             ts,

@@ -137,11 +137,7 @@ fn validate_tree(
 
 /// At most 200 bytes of a path, for messages.
 fn trunc(path: &str) -> &str {
-    let mut end = path.len().min(200);
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    &path[..end]
+    &path[..path.floor_char_boundary(200)]
 }
 
 /// The key that dates a whole pushed tree (top level only); the push format's reserved

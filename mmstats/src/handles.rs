@@ -295,10 +295,7 @@ pub struct Text {
 impl Text {
     /// Sets the text, cut at the last whole character that fits.
     pub fn set(&mut self, s: &str) {
-        let mut end = s.len().min(self.slot.size);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = s.floor_char_boundary(self.slot.size);
         self.slot.publish_bytes(&s.as_bytes()[..end]);
     }
 

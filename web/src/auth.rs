@@ -111,12 +111,10 @@ fn percent_decode(s: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(s).collect()
 }
 
-/// Compares without an early exit, so the time taken does not tell how much matched.
+/// Compares in constant time (`subtle`), so the time taken does not tell how much of
+/// the token matched (only whether the lengths differ).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// Counts every request, and every refusal by the reason its error carried.

@@ -1,6 +1,6 @@
 //! `nginx` (reads nginx's `stub_status` page) and `urlprobe` (status code, time to
-//! first byte, total time and bytes per configured URL), both over the agent's small
-//! HTTP client.
+//! first byte, total time and bytes per configured URL), both over the agent's HTTP
+//! client ([`crate::http`]).
 //!
 //! nginx parameters: `url` (required), `timeout` (default 5s). urlprobe parameters:
 //! every key starting with `url` is a URL to probe, named by what follows `url.` (or by
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
-use crate::httpc::{self, Tls, Url};
+use crate::http::{Client, Tls, Url};
 use crate::metric::Sample;
 use crate::module::{Collection, Module};
 use crate::tree::sanitize_key;
@@ -102,8 +102,7 @@ fn tls_param(module: &str, params: &BTreeMap<String, String>) -> Result<Option<T
 /// The nginx module.
 pub struct Nginx {
     url: Url,
-    timeout: Duration,
-    tls: Option<Tls>,
+    client: Client,
 }
 
 impl Nginx {
@@ -115,10 +114,10 @@ impl Nginx {
         let url = params.get("url").ok_or_else(|| {
             Error::config("nginx: parameter url (the stub_status URL) is missing")
         })?;
+        let tls = tls_param("nginx", params)?;
         Ok(Nginx {
             url: Url::parse(url)?,
-            timeout: timeout_param("nginx", params)?,
-            tls: tls_param("nginx", params)?,
+            client: Client::new(timeout_param("nginx", params)?, tls.as_ref()),
         })
     }
 }
@@ -130,23 +129,18 @@ impl Module for Nginx {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let got = httpc::request(
-            "GET",
-            &self.url,
-            None,
-            self.timeout,
-            self.tls.as_ref(),
-            None,
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            if r.status == 200 {
-                parse_stub_status(&String::from_utf8_lossy(&r.body))
-                    .map_err(|e| format!("{}: {e}", self.url))
-            } else {
-                Err(format!("{}: status {}", self.url, r.status))
-            }
-        });
+        let got = self
+            .client
+            .request("GET", &self.url, None, None)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                if r.status == 200 {
+                    parse_stub_status(&String::from_utf8_lossy(&r.body))
+                        .map_err(|e| format!("{}: {e}", self.url))
+                } else {
+                    Err(format!("{}: status {}", self.url, r.status))
+                }
+            });
         match got {
             Ok(s) => {
                 let g = |k: &str, v: f64| Sample::gauge("nginx", &[k], v);
@@ -174,8 +168,7 @@ impl Module for Nginx {
 /// The URL probe module.
 pub struct UrlProbe {
     targets: Vec<(String, Url)>,
-    timeout: Duration,
-    tls: Option<Tls>,
+    client: Client,
 }
 
 impl UrlProbe {
@@ -195,10 +188,10 @@ impl UrlProbe {
                 "urlprobe: no URL configured (add `url.<name> = http://...` lines)",
             ));
         }
+        let tls = tls_param("urlprobe", params)?;
         Ok(UrlProbe {
             targets,
-            timeout: timeout_param("urlprobe", params)?,
-            tls: tls_param("urlprobe", params)?,
+            client: Client::new(timeout_param("urlprobe", params)?, tls.as_ref()),
         })
     }
 }
@@ -216,7 +209,7 @@ impl Module for UrlProbe {
         let mut out = Collection::default();
         for (name, url) in &self.targets {
             let s = |k: &str, v: f64| Sample::gauge("urlprobe", &[name, k], v);
-            match httpc::request("GET", url, None, self.timeout, self.tls.as_ref(), None) {
+            match self.client.request("GET", url, None, None) {
                 Ok(r) => {
                     #[allow(clippy::cast_precision_loss, reason = "body sizes below 2^53")]
                     let bytes = r.bytes as f64;

@@ -1,10 +1,17 @@
-//! The relay's listeners, one thread each (plus one per TCP/HTTP connection, capped):
-//! TCP (a hint line on connect, then one JSON document per line answered `--OK` or
-//! `--ERR <reason>`), UDP (one document per datagram, or several newline-separated),
-//! HTTP (`POST /push` with a JSON body; 200, or 400 naming the problem).
+//! The relay's listeners, one thread each (plus one per TCP connection, capped): TCP (a
+//! hint line on connect, then one JSON document per line answered `--OK` or `--ERR
+//! <reason>`), UDP (one document per datagram, or several newline-separated), HTTP
+//! (`POST /push` with a JSON body; 200, or 400 naming the problem).
 //!
-//! Bounds: lines and bodies up to 8 MiB, headers up to 64 KiB, 256 connections at once,
-//! idle connections closed after 5 minutes. Threads check the shutdown token every 50 ms.
+//! HTTP is served by hyper's HTTP/1 server on a current-thread tokio runtime owned by
+//! the listener's thread: `Expect: 100-continue` is answered at once and chunked bodies
+//! are taken, as the server's own listener does. One request per connection.
+//!
+//! Bounds: lines and bodies up to 8 MiB (413 past it over HTTP), headers up to 64 KiB
+//! (431), 256 connections at once per listener (further ones are closed), an HTTP head
+//! or body not received within 10 s ends the connection (the body: 408), idle TCP
+//! connections closed after 5 minutes. Listeners check the shutdown token every 50 ms;
+//! at shutdown HTTP requests in flight get up to 2 s to finish.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -13,6 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use treestat_engine::Engine;
 
 use super::RelayCounters;
@@ -24,6 +37,10 @@ const MAX_DOC: usize = 8 << 20;
 const MAX_HEAD: usize = 64 << 10;
 const MAX_CONNECTIONS: usize = 256;
 const IDLE: Duration = Duration::from_secs(300);
+/// How long an HTTP client has to send its request head, and then its body.
+const HTTP_READ: Duration = Duration::from_secs(10);
+/// How long HTTP requests in flight at shutdown may take to finish.
+const HTTP_GRACE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 const HINT: &[u8] = b"# treestat relay: send one JSON tree (or array of trees) per line\n";
 
@@ -87,10 +104,8 @@ impl Bound {
         std::thread::Builder::new()
             .name(name)
             .spawn(move || match self {
-                Bound::Tcp(l) => accept_loop(&l, &engine, &counters, &shutdown, None),
-                Bound::Http(l, path) => {
-                    accept_loop(&l, &engine, &counters, &shutdown, Some(path));
-                }
+                Bound::Tcp(l) => accept_loop(&l, &engine, &counters, &shutdown),
+                Bound::Http(l, path) => http_loop(l, engine, counters, &shutdown, path),
                 Bound::Udp(s) => udp_loop(&s, &engine, &counters, &shutdown),
             })
             .map_err(|e| Error::io("spawning a relay listener", &e))
@@ -116,7 +131,6 @@ fn accept_loop(
     engine: &Engine,
     counters: &Arc<RelayCounters>,
     shutdown: &CancellationToken,
-    http_path: Option<String>,
 ) {
     if let Err(e) = listener.set_nonblocking(true) {
         tracing::error!("relay: {e}");
@@ -140,20 +154,16 @@ fn accept_loop(
             continue; // dropped: closes the connection
         }
         open.fetch_add(1, Ordering::SeqCst);
-        let (engine, counters, shutdown, open2, path) = (
+        let (engine, counters, shutdown, open2) = (
             engine.clone(),
             Arc::clone(counters),
             shutdown.clone(),
             Arc::clone(&open),
-            http_path.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("treestat-relay-conn".into())
             .spawn(move || {
-                let _ = match path {
-                    None => serve_tcp(conn, &engine, &counters, &shutdown),
-                    Some(p) => serve_http(conn, &engine, &counters, &p),
-                };
+                let _ = serve_tcp(conn, &engine, &counters, &shutdown);
                 open2.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -208,81 +218,161 @@ fn serve_tcp(
     Ok(())
 }
 
-fn serve_http(
-    conn: TcpStream,
-    engine: &Engine,
-    counters: &RelayCounters,
-    path: &str,
-) -> std::io::Result<()> {
-    conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut w = conn.try_clone()?;
-    let mut r = BufReader::new(conn);
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
-        let n = r.by_ref().take(1).read_to_end(&mut head)?;
-        if n == 0 {
-            return Ok(());
+/// What every HTTP request of one listener shares.
+struct HttpCtx {
+    engine: Engine,
+    counters: Arc<RelayCounters>,
+    path: String,
+}
+
+/// Runs the HTTP listener on a current-thread runtime until `shutdown`.
+fn http_loop(
+    listener: TcpListener,
+    engine: Engine,
+    counters: Arc<RelayCounters>,
+    shutdown: &CancellationToken,
+    path: String,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("relay http: {e}");
+            return;
         }
-        if head.len() > MAX_HEAD {
-            return answer(&mut w, 431, "headers too large");
+    };
+    let ctx = Arc::new(HttpCtx {
+        engine,
+        counters,
+        path,
+    });
+    runtime.block_on(serve_http(listener, ctx, shutdown));
+}
+
+async fn serve_http(listener: TcpListener, ctx: Arc<HttpCtx>, shutdown: &CancellationToken) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("relay http: {e}");
+            return;
+        }
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HTTP_READ)
+        .max_header_size(MAX_HEAD)
+        .keep_alive(false);
+    let mut poll = tokio::time::interval(POLL);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = poll.tick() => {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("relay accept: {e}");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            continue; // dropped: closes the connection
+        };
+        let ctx = Arc::clone(&ctx);
+        let service = hyper::service::service_fn(move |req| {
+            let ctx = Arc::clone(&ctx);
+            async move { Ok::<_, std::convert::Infallible>(handle(req, &ctx).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("relay http connection: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(HTTP_GRACE) => {
+            tracing::warn!("relay http: requests still open at shutdown; not waiting longer");
         }
     }
-    let head = String::from_utf8_lossy(&head);
-    let mut lines = head.lines();
-    let request = lines.next().unwrap_or("");
-    let mut parts = request.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let mut length = None;
-    for l in lines {
-        if let Some((k, v)) = l.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse::<usize>().ok();
-        }
-    }
-    if target.split('?').next() != Some(path) {
+}
+
+/// One request: `POST <path>` with a JSON document, merged.
+async fn handle(req: Request<Incoming>, ctx: &HttpCtx) -> Response<Full<Bytes>> {
+    if req.uri().path() != ctx.path {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().to_string(), ToString::to_string);
         return answer(
-            &mut w,
-            404,
-            &format!("no route {target}; push to POST {path}"),
+            StatusCode::NOT_FOUND,
+            &format!("no route {target}; push to POST {}", ctx.path),
         );
     }
-    if method != "POST" {
-        return answer(&mut w, 405, "use POST");
+    if req.method() != Method::POST {
+        return answer(StatusCode::METHOD_NOT_ALLOWED, "use POST");
     }
-    let Some(length) = length else {
-        return answer(&mut w, 411, "Content-Length required");
+    let too_large = || {
+        ctx.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        answer(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 8 MiB")
     };
-    if length > MAX_DOC {
-        counters.rejected.fetch_add(1, Ordering::Relaxed);
-        return answer(&mut w, 413, "body larger than 8 MiB");
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_DOC as u64) {
+        // Answered before the body is read: no `100 Continue` is sent for it.
+        return too_large();
     }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body)?;
-    match merge(engine, counters, &body) {
-        Ok(()) => answer(&mut w, 200, "ok"),
-        Err(e) => answer(&mut w, 400, &e),
+    let body = Limited::new(req.into_body(), MAX_DOC).collect();
+    let body = match tokio::time::timeout(HTTP_READ, body).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(e)) => return answer(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
+        Err(_) => {
+            return answer(StatusCode::REQUEST_TIMEOUT, "body not received within 10 s");
+        }
+    };
+    let (engine, counters) = (ctx.engine.clone(), Arc::clone(&ctx.counters));
+    let merged = tokio::task::spawn_blocking(move || merge(&engine, &counters, &body)).await;
+    match merged {
+        Ok(Ok(())) => answer(StatusCode::OK, "ok"),
+        Ok(Err(e)) => answer(StatusCode::BAD_REQUEST, &e),
+        Err(e) => answer(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
-fn answer(w: &mut TcpStream, status: u16, text: &str) -> std::io::Result<()> {
-    let body = serde_json::json!({ "status": status, "message": text }).to_string();
-    write!(
-        w,
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        if status == 200 { "OK" } else { "Error" },
-        body.len()
-    )
+/// `{"status": <code>, "message": <text>}`, as JSON.
+fn answer(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "status": status.as_u16(), "message": text }).to_string();
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
-fn udp_loop(
-    sock: &UdpSocket,
-    engine: &Engine,
-    counters: &RelayCounters,
-    shutdown: &CancellationToken,
-) {
+fn udp_loop(sock: &UdpSocket, engine: &Engine, counters: &RelayCounters, shutdown: &CancellationToken) {
     if let Err(e) = sock.set_read_timeout(Some(POLL)) {
         tracing::error!("relay udp: {e}");
         return;

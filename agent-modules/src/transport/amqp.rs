@@ -25,18 +25,14 @@ use crate::error::{Error, Result};
 /// A query parameter of ours with a bad value (named), or a URL the AMQP client refuses.
 pub fn output_config(url: &str) -> Result<AmqpOutputConfig> {
     let bad = |why: String| Error::config(format!("server URL {}: {why}", redact(url)));
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, q),
-        None => (url, ""),
-    };
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    check_escapes(parsed.query().unwrap_or("")).map_err(bad)?;
     let mut cfg = AmqpOutputConfig::default();
-    let mut passed: Vec<&str> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = || percent_decode(raw).map_err(|e| bad(format!("{key}: {e}")));
-        match key {
+    let mut passed: Vec<(String, String)> = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        match &*key {
             "format" => {
-                cfg.format = match value()?.as_str() {
+                cfg.format = match &*value {
                     "json" => OutputFormat::Json,
                     "psistats" => OutputFormat::Psistats,
                     other => {
@@ -44,66 +40,46 @@ pub fn output_config(url: &str) -> Result<AmqpOutputConfig> {
                     }
                 };
             }
-            "exchange" => cfg.exchange = Some(value()?),
-            "routing_key" => cfg.routing_key = Some(value()?),
+            "exchange" => cfg.exchange = Some(value.into_owned()),
+            "routing_key" => cfg.routing_key = Some(value.into_owned()),
             "buffer" => {
-                cfg.buffer = value()?
+                cfg.buffer = value
                     .parse()
-                    .map_err(|_| bad(format!("buffer {raw:?}: expected a number of messages")))?;
+                    .map_err(|_| bad(format!("buffer {value:?}: expected a number of messages")))?;
             }
-            _ => passed.push(pair),
+            _ => passed.push((key.into_owned(), value.into_owned())),
         }
     }
-    cfg.url = if passed.is_empty() {
-        base.to_string()
+    if passed.is_empty() {
+        parsed.set_query(None);
     } else {
-        format!("{base}?{}", passed.join("&"))
-    };
+        parsed.query_pairs_mut().clear().extend_pairs(&passed);
+    }
+    cfg.url = parsed.into();
     cfg.validate().map_err(|e| bad(e.to_string()))?;
     Ok(cfg)
 }
 
 /// `url` with the password replaced by `***`, for logs and stats.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
+    treestat_amqp::redact(url)
 }
 
-fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad escape in {s:?}"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+/// Refuses a `%` not followed by two hex digits: form decoding keeps such an escape as
+/// it is, and a typo in an exchange or routing key would then go unnoticed.
+fn check_escapes(query: &str) -> std::result::Result<(), String> {
+    for pair in query.split('&') {
+        let b = pair.as_bytes();
+        let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+        if let Some((i, _)) = pair
+            .match_indices('%')
+            .find(|&(i, _)| !(hex(i + 1) && hex(i + 2)))
+        {
+            let key = pair.split('=').next().unwrap_or(pair);
+            return Err(format!("{key}: bad escape at byte {i} of {pair:?}"));
         }
     }
-    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
+    Ok(())
 }
 
 /// `doc` without the `_treestat` group of any of its trees.

@@ -28,7 +28,7 @@ pub use wire::{Outcome, Wire};
 
 use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
-use crate::httpc::Tls;
+use crate::http::Tls;
 
 /// Counters of one server's sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

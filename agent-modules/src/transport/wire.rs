@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::ServerUrl;
 use crate::error::{Error, Result};
-use crate::httpc::{self, Tls, Url};
+use crate::http::{Client, Tls, Url};
 
 /// What a server made of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Outcome {
 pub struct Wire {
     url: ServerUrl,
     timeout: Duration,
-    tls: Option<Tls>,
+    http: Option<Client>,
     token: Option<String>,
     udp: Option<UdpSocket>,
     tcp: Option<BufReader<TcpStream>>,
@@ -36,10 +36,11 @@ impl Wire {
     /// signed by (default: Mozilla's roots); HTTP(S) pushes carry `token` as a bearer
     /// token (the server's `auth.token`).
     pub fn new(url: ServerUrl, timeout: Duration, tls: Option<Tls>, token: Option<String>) -> Wire {
+        let http = matches!(url, ServerUrl::Http(_)).then(|| Client::new(timeout, tls.as_ref()));
         Wire {
             url,
             timeout,
-            tls,
+            http,
             token,
             udp: None,
             tcp: None,
@@ -131,12 +132,13 @@ impl Wire {
     }
 
     fn send_http(&mut self, url: &Url, doc: &[u8]) -> Result<Outcome> {
-        let r = httpc::request(
+        let Some(client) = &self.http else {
+            return Err(Error::push("no HTTP client"));
+        };
+        let r = client.request(
             "POST",
             url,
             Some(("application/json", doc)),
-            self.timeout,
-            self.tls.as_ref(),
             self.token.as_deref(),
         )?;
         match r.status {

@@ -100,10 +100,7 @@ impl TsErrBuf {
         if self.buf.is_null() || self.cap == 0 {
             return;
         }
-        let mut n = msg.len().min(self.cap - 1);
-        while !msg.is_char_boundary(n) {
-            n -= 1;
-        }
+        let n = msg.floor_char_boundary(self.cap - 1);
         // SAFETY: n + 1 <= cap bytes, the caller vouches for the buffer.
         unsafe {
             std::ptr::copy_nonoverlapping(msg.as_ptr(), self.buf, n);

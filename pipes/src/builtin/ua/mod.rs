@@ -42,7 +42,7 @@ impl UaPipe {
     pub fn with_regexes(path: &Path) -> Result<UaPipe, PipeError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PipeError::new(format!("ua: cannot read {}: {e}", path.display())))?;
-        let regexes: ua_parser::Regexes<'static> = serde_yaml::from_str(&text).map_err(|e| {
+        let regexes: ua_parser::Regexes<'static> = serde_norway::from_str(&text).map_err(|e| {
             PipeError::new(format!("ua: {} is not uap-core YAML: {e}", path.display()))
         })?;
         let ex = ua_parser::Extractor::try_from(regexes).map_err(|e| {
