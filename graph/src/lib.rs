@@ -22,6 +22,7 @@ mod data;
 mod decor;
 mod error;
 mod font;
+mod layout;
 mod model;
 mod options;
 mod raster;
@@ -30,7 +31,7 @@ mod svg;
 mod theme;
 mod ticks;
 mod time;
-mod url;
+mod top_bars;
 
 pub use data::MAX_SERIES;
 pub use error::{ErrorKind, GraphError};
@@ -38,9 +39,9 @@ pub use font::FONT_BYTES;
 pub use model::{Format, Marker, Series};
 pub use options::{
     ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, GraphOptions, LINE_WIDTH_RANGE,
-    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style, Theme,
+    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
 };
-pub use theme::Rgb;
+pub use theme::{Rgb, Theme};
 pub use time::{MAX_TIME, Tz, parse_time};
 
 /// Most markers drawn on one chart; later ones (by time) are left out.
