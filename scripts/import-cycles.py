@@ -91,7 +91,8 @@ def drop_test_modules(code):
 
 
 def expand_use_tree(tree):
-    """`a::{b, c::{d as e, *}}` -> [(['a','b'], 'b'), (['a','c','d'], 'e'), (['a','c','*'], '*')]."""
+    """`a::{b, c::{d@e, *}}` -> [['a','b'], ['a','c','d@e'], ['a','c','*']] (`@` marks
+    an `as` alias, put there by the caller)."""
     tree = re.sub(r"\s+", "", tree)
     out = []
 
@@ -112,19 +113,16 @@ def expand_use_tree(tree):
                 head = [x for x in p[:brace].split("::") if x]
                 walk(prefix + head, p[brace + 1:p.rfind("}")])
                 continue
-            alias = None
-            if "as" in p and re.search(r"[A-Za-z0-9_*}]as[A-Za-z_]", p):
-                # whitespace is gone: split `xasy` is ambiguous, so parse before stripping
-                pass
             segs = [x for x in p.split("::") if x]
             if not segs:
                 continue
-            out.append((prefix + segs, alias))
+            out.append(prefix + segs)
 
     walk([], tree)
     return out
 
 
+MOD_RE = re.compile(r"(pub(\([^)]*\))?\s+)?mod\s+" + IDENT + r"\s*;")
 USE_RE = re.compile(r"(^|[;{}\]\s])(pub(\([^)]*\))?\s+)?use\s+([^;]+);", re.S)
 
 
@@ -135,7 +133,7 @@ def parse_uses(code):
         body = m.group(4)
         # mark aliases before whitespace is removed
         body = re.sub(r"\s+as\s+(" + IDENT + ")", r"@\1", body)
-        for segs, _ in expand_use_tree(body):
+        for segs in expand_use_tree(body):
             alias = None
             if "@" in segs[-1]:
                 last, alias = segs[-1].split("@", 1)
@@ -234,7 +232,7 @@ def analyse(crate):
         return target
 
     for f, code in bodies.items():
-        body_wo_uses = USE_RE.sub(" ", code)
+        body_wo_uses = MOD_RE.sub(" ", USE_RE.sub(" ", code))
         for is_pub, (base, segs), name in imports[f]:
             if is_pub and name != "*" and not re.search(r"\b" + re.escape(name) + r"\b", body_wo_uses):
                 continue  # a facade re-export only
@@ -341,7 +339,10 @@ def main():
         for comp, loop in cycles(edges):
             bad += 1
             rel = [os.path.relpath(p, root) for p in loop]
-            print(f"cycle in {name} ({len(comp)} files): " + " -> ".join(rel))
+            print(f"cycle in {name}: " + " -> ".join(rel))
+            if len(comp) > len(loop) - 1:
+                others = sorted(os.path.relpath(p, root) for p in set(comp) - set(loop))
+                print(f"  tied into the same loop: {', '.join(others)}")
     if bad:
         print(f"{bad} import cycle(s); break each by moving the shared item into a file both can use")
         return 1

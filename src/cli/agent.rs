@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::parse_interval;
+use super::args::parse_interval;
 use super::serve::{init_logging, wait_for_signal};
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! them), each turned into calls of the library. One file per command family.
 
 mod agent;
+mod args;
 mod mmstats;
 mod serve;
 mod trends;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::{self, DEFAULT_SERVER};
 use agent::{AgentArgs, agent, agent_config, until_signal};
+use args::parse_interval;
 use mmstats::{MmstatsCommand, mmstats};
 use serve::{ServeArgs, serve, wait_for_signal};
 use trends::{GraphArgs, StoreTarget, export, import};
@@ -144,10 +146,6 @@ pub enum Command {
     /// protocol on stdin and stdout. Started by the server, not by hand.
     #[command(name = "pipe-host", hide = true)]
     PipeHost,
-}
-
-pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
-    treestat_engine::parse_duration(s)
 }
 
 /// Parses the command line and runs the command.
