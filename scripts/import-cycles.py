@@ -239,8 +239,8 @@ def analyse(crate):
             t = defining_file(base, segs)
             if t and t != f:
                 edges[f].add(t)
-        # inline paths: crate::a::b, super::x, self::x
-        for m in re.finditer(r"(?<![A-Za-z0-9_:])((?:crate|super|self)(?:::" + IDENT + ")+)", body_wo_uses):
+        # inline paths: crate::a::b, super::x, self::x, child::x (a child module)
+        for m in re.finditer(r"(?<![A-Za-z0-9_:])(" + IDENT + r"(?:::" + IDENT + ")+)", body_wo_uses):
             segs = m.group(1).split("::")
             a = crate.absolute(f, segs)
             if a is None:

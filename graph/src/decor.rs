@@ -6,9 +6,9 @@
 //! allowed (about a quarter of the height) fold into "+N more".
 
 use crate::layout::{Ctx, Legend, Mapper, legend_row_h, swatch};
+use crate::model::{MAX_MARKERS, Marker};
 use crate::scene::{Anchor, Item, Rect, Scene};
 use crate::ticks::time_ticks;
-use crate::{MAX_MARKERS, Marker};
 
 /// Centre of the pixel row or column holding `v`, so 1 px lines are crisp.
 pub(crate) fn crisp(v: f64) -> f64 {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use treestat_engine::Engine;
 
-use super::RelayCounters;
+use super::counters::RelayCounters;
 use crate::config::ServerUrl;
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;

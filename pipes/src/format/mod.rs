@@ -8,6 +8,9 @@
 
 mod split;
 
+pub use split::BadLine;
+use split::{Kind, RequestSlots, Step};
+
 use std::fmt;
 use treestat_pipe_api::{Record, Schema, Span};
 
@@ -45,46 +48,6 @@ impl fmt::Display for FormatError {
 }
 
 impl std::error::Error for FormatError {}
-
-/// Why a line did not parse. An expected outcome, counted and skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadLine {
-    /// Longer than [`MAX_LINE`].
-    TooLong,
-    /// A literal of the format was not where it should be (index of the step).
-    Mismatch(usize),
-}
-
-/// How a field's value ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    /// Between quotes: ends at the first unescaped `"`.
-    Quoted,
-    /// Ends where the next literal starts.
-    Until(Vec<u8>),
-    /// Ends where the next literal starts; `a, b` and `a : b` lists stay one value.
-    ListUntil(Vec<u8>),
-    /// The last field, unquoted: up to the next space or the end of the line (so
-    /// extra trailing fields are ignored, as for every other format).
-    Rest,
-    /// An unquoted `$request`: method, uri and an optional `HTTP/x` protocol.
-    BareRequest,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    Literal(Vec<u8>),
-    Field { slot: usize, kind: Kind },
-}
-
-/// Slots of the fields derived from `$request`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RequestSlots {
-    request: usize,
-    method: usize,
-    uri: usize,
-    protocol: usize,
-}
 
 /// A compiled log format.
 #[derive(Debug, Clone)]
