@@ -66,7 +66,8 @@ pub enum Command {
         /// logs such as access.log.2.gz) are read once, to their end, first.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// A preset (combined, common, vcombined, peach) or an nginx log_format string.
+        /// A preset (combined, common, vcombined, peach), an nginx log_format string, or
+        /// `regex:` and a regex whose named groups are the fields.
         #[arg(long, default_value = "combined")]
         format: String,
         /// Comma-separated pipes, e.g. `ua,status,geo=GeoLite2-City.mmdb,python=x.py`

@@ -129,7 +129,7 @@ fn bare_request(line: &str, from: usize, spans: &mut [Span], rs: RequestSlots) -
 }
 
 /// Method, uri and protocol out of a quoted request value.
-fn derive_request(line: &str, sp: Span, spans: &mut [Span], rs: RequestSlots) {
+pub(super) fn derive_request(line: &str, sp: Span, spans: &mut [Span], rs: RequestSlots) {
     if sp == Span::ABSENT {
         return;
     }
