@@ -12,8 +12,8 @@ mod error;
 mod regex_format;
 mod split;
 
-use regex_format::RegexFormat;
 pub use error::FormatError;
+use regex_format::RegexFormat;
 pub use split::BadLine;
 use split::{Kind, RequestSlots, Step};
 
