@@ -1,7 +1,7 @@
 //! `format = 'regex:...'` (issue 17): a log format given as a regex whose named groups
 //! are the fields, through real pipelines into a real engine.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 use treestat_pipes::format::Format;
