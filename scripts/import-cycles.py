@@ -5,10 +5,11 @@ For every crate root (src/lib.rs, src/main.rs, src/bin/*.rs of each workspace me
 it walks the `mod name;` declarations to map module paths to files, then reads each
 file's paths that name another file of the same crate: `use crate::...`, `use
 super::...`, `use self::...`, a `use child::...` of a child module, and the same paths
-written inline in code (`crate::a::f()`). A file A depends on file B when A names an
-item that B defines. Two things do not count:
+written inline in code (`crate::a::f()`, `super::x`, `child::f()`). A file A depends on
+file B when A names an item that B defines. Two things do not count:
 
-- `#[cfg(test)] mod ... { }` blocks: unit tests may reach anywhere in their crate;
+- `#[cfg(test)]` modules (inline or in their own file): unit tests may reach anywhere
+  in their crate;
 - a `pub use` whose name the file itself never uses: a module's facade re-exporting its
   children's items is its interface, not a dependency of its code.
 
@@ -167,8 +168,8 @@ class Crate:
             here = os.path.dirname(path)
         else:
             here = os.path.splitext(path)[0]
-        for m in re.finditer(r"(#\[path\s*=\s*\"\"\]\s*)?(pub(\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*;", code):
-            name = m.group(4)
+        for m in re.finditer(r"(pub(\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*;", drop_test_modules(code)):
+            name = m.group(3)
             for cand in (os.path.join(here, name + ".rs"), os.path.join(here, name, "mod.rs")):
                 if os.path.exists(cand):
                     self.walk(modpath + (name,), cand)
