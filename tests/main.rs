@@ -15,3 +15,4 @@ mod pipes_e2e;
 mod poison_e2e;
 mod server;
 mod shutdown;
+mod test_targets;
