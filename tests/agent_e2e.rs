@@ -16,7 +16,7 @@ use treestat_agent::agent::Agent;
 use treestat_agent::config::BufferConfig;
 use treestat_agent::{AgentConfig, CancellationToken};
 
-mod common;
+use crate::common;
 
 use common::{RunningRelay, base, get_json, get_values, quiet_config, stop, wait_for};
 

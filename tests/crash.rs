@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-mod common;
+use crate::common;
 
 use common::free_port;
 

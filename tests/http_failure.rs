@@ -4,7 +4,7 @@
 //! the accept loop logged that error every 200 ms forever while the rest of the
 //! server ran on, deaf; `Server::wait` never returned.
 
-mod common;
+use crate::common;
 
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! under the names scripts rely on and also land in the tree under `_treestat`; and
 //! the `process_*` metrics of Prometheus exporters are there with sane values.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

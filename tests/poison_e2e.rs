@@ -8,7 +8,7 @@
 //! made `/get` answer `null`, also after a restart; an import older than retention
 //! answered `"imported": 2`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

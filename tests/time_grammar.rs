@@ -6,7 +6,7 @@
 //! Before issue 17, `/graph/...svg?from=-5m` answered 400 ("unit m is ambiguous") while
 //! `/trend?from=-5m` meant five minutes ago, and `/graph` refused fractional epochs.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 use std::sync::Arc;

@@ -144,7 +144,11 @@ impl Sample {
     pub fn gauge(group: &str, path: &[&str], value: f64) -> Sample {
         Sample {
             group: group.to_string(),
-            path: path.iter().map(|k| crate::tree::sanitize_key(k)).collect(),
+            // As `tree::sanitize_key`: the key rules live below the tree builder.
+            path: path
+                .iter()
+                .map(|k| treestat_engine::path::sanitize_key_or(k, "_").into_owned())
+                .collect(),
             slope: Slope::Both,
             action: Action::Average,
             value: Value::Number(value),

@@ -2,7 +2,7 @@
 //! to TCP and HTTP receivers; failing modules reported in the agent's own subtree;
 //! every interval delivered once after a server outage.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! to the byte), and the nginx and URL probes against local HTTP servers (and a real
 //! nginx when one is installed).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! The relay: pushes over TCP, UDP and HTTP merge into one tree per interval that goes
 //! upstream; three agents -> relay -> upstream receiver.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, UdpSocket};

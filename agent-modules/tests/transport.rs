@@ -1,7 +1,7 @@
 //! Transports against real sockets on 127.0.0.1: UDP splitting, TCP and HTTP answers,
 //! buffering while a server is down and replay in order, drop counts, the spool.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use crate::path::KeyProblem;
-
 /// What went wrong, for callers that react differently (HTTP status, counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -72,7 +70,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn bad_key(key: &str, at: &str, problem: KeyProblem) -> Error {
+    /// `BadKey` naming the key, where it is (`at`, may be empty) and its problem
+    /// (a [`crate::path::KeyProblem`]).
+    pub(crate) fn bad_key(key: &str, at: &str, problem: impl fmt::Display) -> Error {
         let shown: String = key.chars().take(64).collect();
         let at: String = at.chars().take(128).collect();
         if at.is_empty() {

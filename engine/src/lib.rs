@@ -5,6 +5,7 @@
 //! pipes), the [`Engine`] validates it whole, merges it under one write lock, and at each
 //! interval close hands a [`ClosedInterval`] to its [`IntervalSink`]s.
 
+mod batch;
 mod config;
 mod engine;
 mod error;
@@ -23,16 +24,15 @@ pub mod telemetry;
 mod tree;
 pub mod trend;
 
+pub use batch::{Batch, Update};
 pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
-pub use engine::{
-    Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, insert_path, nest,
-};
+pub use engine::{Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries};
 pub use error::{Error, ErrorKind};
 pub use interval::{
     Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,
 };
 pub use pattern::{Agg, Pattern};
-pub use push::{Batch, PushDoc, PushTree, PushValue, Update};
+pub use push::{PushDoc, PushTree, PushValue, insert_path, nest};
 pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;
 pub use tree::{Leaf, LeafId, Tree};

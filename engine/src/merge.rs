@@ -2,7 +2,7 @@
 //! limit is refused before anything changes), then applying it.
 //!
 //! Validation happened before the lock ([`PushDoc::validate`](crate::push::PushDoc),
-//! [`Batch::validate`](crate::push::Batch)); the count and the apply run under one
+//! [`Batch::validate`](crate::Batch)); the count and the apply run under one
 //! write lock, so a push is applied whole or not at all.
 //!
 //! Values are the exception, by design: a sample that is not finite, whose fold would
@@ -14,12 +14,13 @@
 use std::collections::HashSet;
 
 use crate::Action;
+use crate::batch::Update;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind};
 use crate::interval::{LatePoint, Marker, OpenInterval};
 use crate::path::cmp_keys;
 use crate::pattern::Pattern;
-use crate::push::{PushTree, PushValue, Update};
+use crate::push::{PushTree, PushValue};
 use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
 
 /// What one merge touched.

@@ -1,6 +1,7 @@
 //! Push documents: a JSON tree (or array of trees) parsed straight into a compact form,
-//! validated whole before anything touches the tree, and [`Batch`], the flat form that
-//! line protocols and pipes build.
+//! validated whole before anything touches the tree; and the way back, flat paths
+//! nested into a JSON tree as pushes nest them ([`nest`], [`insert_path`]). The flat
+//! form that line protocols and pipes build is [`crate::Batch`] (`batch.rs`).
 //!
 //! Parsing goes through a serde visitor instead of `serde_json::Value`, so a document
 //! is read once with no intermediate maps. Validation (keys, depth, value shapes) runs
@@ -10,11 +11,12 @@ use std::fmt;
 
 use compact_str::CompactString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::Action;
 use crate::error::{Error, ErrorKind};
-use crate::path::{SEP, check_key, check_path};
-use treestat_model::is_action_key;
+use crate::path::{SEP, check_key};
+use treestat_model::{COUNT_KEY, is_action_key};
 
 /// One value in a pushed tree.
 #[derive(Debug, Clone, PartialEq)]
@@ -343,138 +345,44 @@ impl<'de> serde::Deserialize<'de> for SampleElem {
     }
 }
 
-/// One flat update in a [`Batch`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Update {
-    /// A sample now, or at a time stamp (unix seconds).
-    Sample {
-        /// Comma-joined keys.
-        path: String,
-        /// The sample.
-        value: f64,
-        /// Applied to every node the update creates or touches, like a push's
-        /// `default_action`.
-        action: Option<Action>,
-        /// Time stamp; `None` is now.
-        ts: Option<i64>,
-    },
-    /// Samples already folded elsewhere (a pipe's interval, a relay): merged whole, so
-    /// a mean over a million samples costs one update and stays exact.
-    Stats {
-        /// Comma-joined keys.
-        path: String,
-        /// The folded samples; `last` is taken as the newest.
-        stats: crate::Stats,
-        /// As for [`Update::Sample`].
-        action: Option<Action>,
-    },
-    /// An annotation at a path.
-    Marker {
-        /// Comma-joined keys.
-        path: String,
-        /// The text.
-        text: String,
-    },
+/// Turns `[path, value]` pairs into nested JSON. A path that passes through a number
+/// moves the number under `count`, as pushes do.
+pub fn nest(rows: &[(String, f64)]) -> Value {
+    let mut root = Map::new();
+    for (path, value) in rows {
+        let v = serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number);
+        insert_path(&mut root, path, v);
+    }
+    Value::Object(root)
 }
 
-impl Update {
-    /// The path the update goes to.
-    pub fn path(&self) -> &str {
-        match self {
-            Update::Sample { path, .. }
-            | Update::Stats { path, .. }
-            | Update::Marker { path, .. } => path,
-        }
-    }
-}
-
-/// Flat updates built by line protocols and pipes, applied atomically.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
-    pub(crate) updates: Vec<Update>,
-}
-
-impl Batch {
-    /// An empty batch.
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    /// A sample now at `path` (comma-joined keys; checked when applied).
-    pub fn sample(&mut self, path: &str, value: f64, action: Option<Action>) {
-        self.updates.push(Update::Sample {
-            path: path.to_string(),
-            value,
-            action,
-            ts: None,
-        });
-    }
-
-    /// A sample at time stamp `ts` (unix seconds).
-    pub fn sample_at(&mut self, path: &str, ts: i64, value: f64, action: Option<Action>) {
-        self.updates.push(Update::Sample {
-            path: path.to_string(),
-            value,
-            action,
-            ts: Some(ts),
-        });
-    }
-
-    /// Samples folded elsewhere, merged whole at `path` (see [`Update::Stats`]).
-    pub fn stats(&mut self, path: &str, stats: crate::Stats, action: Option<Action>) {
-        self.updates.push(Update::Stats {
-            path: path.to_string(),
-            stats,
-            action,
-        });
-    }
-
-    /// An annotation at `path`.
-    pub fn marker(&mut self, path: &str, text: &str) {
-        self.updates.push(Update::Marker {
-            path: path.to_string(),
-            text: text.to_string(),
-        });
-    }
-
-    /// Appends an update.
-    pub fn push(&mut self, update: Update) {
-        self.updates.push(update);
-    }
-
-    /// The updates, in order.
-    pub fn updates(&self) -> &[Update] {
-        &self.updates
-    }
-
-    /// Number of updates.
-    pub fn len(&self) -> usize {
-        self.updates.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.updates.is_empty()
-    }
-
-    /// Checks every path: a bad key or depth refuses the whole batch, as it does a
-    /// JSON push (DESIGN.md §2). Values are not refused here: a sample that is not
-    /// finite (or would make a total non-finite) is skipped alone when merged, and
-    /// counted in [`PushSummary::refused_nonfinite`](crate::PushSummary).
-    ///
-    /// # Errors
-    /// `BadKey` naming the key, `TooDeep`.
-    pub fn validate(&self, max_depth: usize) -> Result<(), Error> {
-        for u in &self.updates {
-            check_path(u.path())?;
-            if u.path().split(SEP).count() > max_depth {
-                return Err(Error::new(
-                    ErrorKind::TooDeep,
-                    format!("path {:?} is deeper than {max_depth} levels", u.path()),
-                ));
+/// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
+/// subtree must go moves under `count`, and a value landing on a subtree goes to its
+/// `count`, as pushes do (DESIGN.md §2).
+pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+    let keys: Vec<&str> = path.split(',').collect();
+    let mut node = root;
+    for k in &keys[..keys.len() - 1] {
+        let slot = node
+            .entry((*k).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            let old = std::mem::replace(slot, Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                m.insert(COUNT_KEY.into(), old);
             }
         }
-        Ok(())
+        let Value::Object(m) = slot else { return };
+        node = m;
+    }
+    let last = keys[keys.len() - 1].to_string();
+    match node.get_mut(&last) {
+        Some(Value::Object(m)) => {
+            m.insert(COUNT_KEY.into(), value);
+        }
+        _ => {
+            node.insert(last, value);
+        }
     }
 }
 
@@ -520,18 +428,5 @@ mod tests {
         // serde_json's own recursion limit guards the stack before our depth check.
         let bomb = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
         assert_eq!(parse(&bomb).unwrap_err().kind(), ErrorKind::BadDocument);
-    }
-
-    #[test]
-    fn batch_validation_names_the_key() {
-        let mut b = Batch::new();
-        b.sample("a,b", 1.0, None);
-        b.sample("a,\u{7}", 1.0, None);
-        let e = b.validate(32).unwrap_err();
-        assert!(e.message().contains("U+0007"), "{e}");
-        // A value is never a reason to refuse the batch: the merge skips it alone.
-        let mut b = Batch::new();
-        b.sample("a", f64::NAN, None);
-        assert!(b.validate(32).is_ok());
     }
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::Action;
-use crate::push::Batch;
+use crate::batch::Batch;
 
 /// A monotonically increasing count; clones share the same value.
 #[derive(Debug, Clone, Default)]

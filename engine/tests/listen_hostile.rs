@@ -4,7 +4,7 @@
 //! server must not panic, must keep its memory bounded, must keep serving good
 //! clients, and must count every refusal.
 
-mod listen_common;
+use crate::listen_common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! engine: the value sent lands at the right path with the right action (issue 3,
 //! acceptance 1 and 2).
 
-mod listen_common;
+use crate::listen_common;
 
 use listen_common::{LineClient, start, test_config, udp_client};
 use treestat_engine::Action;

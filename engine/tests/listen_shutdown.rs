@@ -2,7 +2,7 @@
 //! the listeners from accepting, answers the lines already read, and every serve
 //! future returns within 5 s.
 
-mod listen_common;
+use crate::listen_common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

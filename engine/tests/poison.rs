@@ -4,7 +4,7 @@
 //! fails as the issue describes (the batch dropped, the total inf then NaN, the gauge
 //! frozen).
 
-mod listen_common;
+use crate::listen_common;
 
 use std::sync::Arc;
 

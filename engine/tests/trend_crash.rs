@@ -19,7 +19,8 @@ const LEN: i64 = 10;
 const LEAVES: i64 = 40;
 const REPS: i64 = 5;
 const ENV: &str = "TREND_CRASH_CHILD";
-const TEST: &str = "kill_9_loses_at_most_the_open_interval";
+/// The test's full name in the integration binary (`<module>::<test>`), for `--exact`.
+const TEST: &str = "trend_crash::kill_9_loses_at_most_the_open_interval";
 
 fn action(k: i64) -> Action {
     if k % 2 == 0 {

@@ -1,5 +1,6 @@
-//! Layout and drawing of time charts (every style but `url`): the frame (title, plot,
-//! axes, legend), the value range, and the series as lines, areas, stacked bands or bars.
+//! Drawing of time charts (every style but `url`): the value range of the data, then,
+//! in the places `layout.rs` gives, the series as lines, areas, stacked bands or bars
+//! with the grid, markers, legend and title of `decor.rs`.
 //!
 //! How style and type combine: `cpu` always stacks (line -> cumulative lines,
 //! area/stacked -> bands, bar -> stacked bars) on a fixed 0-100 axis; `net` negates the
@@ -8,28 +9,12 @@
 //! the axis to the data; areas, stacks and bars always include zero.
 
 use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared};
-use crate::decor;
-use crate::font::{Face, face};
+use crate::font::face;
+use crate::layout::{self, Ctx, Mapper, cols};
 use crate::options::{ChartType, GraphOptions, Style};
 use crate::scene::{Anchor, Item, Rect, Scene};
 use crate::theme::{Palette, Rgb};
-use crate::ticks::{SiScale, YAxis, mirrored_axis, y_axis};
-use crate::{GraphError, Marker, Series, url};
-
-/// What everything drawing a chart shares.
-pub(crate) struct Ctx<'a> {
-    pub face: &'static Face,
-    pub pal: Palette,
-    pub opts: &'a GraphOptions,
-    /// Base font size in pixels (tick labels, legend).
-    pub fs: f64,
-}
-
-impl Ctx<'_> {
-    pub fn color(&self, i: usize) -> Rgb {
-        self.pal.series_color(&self.opts.colors, i)
-    }
-}
+use crate::{GraphError, Marker, Series, decor, top_bars};
 
 /// Lays the chart out into a scene.
 pub(crate) fn build(
@@ -56,7 +41,7 @@ pub(crate) fn build(
     let prepared = data::prepare(series, opts.from, opts.until, MAX_SERIES);
     let mut scene = Scene::new(opts.width, opts.height, pal.background.opaque());
     if opts.style == Style::Url {
-        url::draw(&ctx, &prepared, &mut scene);
+        top_bars::draw(&ctx, &prepared, &mut scene);
     } else {
         time_chart(&ctx, &prepared, markers, &mut scene);
     }
@@ -102,43 +87,6 @@ pub fn outbound(label: &str) -> bool {
     false
 }
 
-/// Maps time and value to pixels inside the plot.
-pub(crate) struct Mapper {
-    pub plot: Rect,
-    from: f64,
-    span: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl Mapper {
-    pub fn x(&self, t: f64) -> f64 {
-        self.plot.x + (t - self.from) / self.span * self.plot.w
-    }
-
-    pub fn y(&self, v: f64) -> f64 {
-        let y = self.plot.bottom() - (v - self.lo) / (self.hi - self.lo) * self.plot.h;
-        y.clamp(self.plot.y - 2000.0, self.plot.bottom() + 2000.0)
-    }
-}
-
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "clamped to 1..=4096 first"
-)]
-fn cols(px: f64) -> usize {
-    px.clamp(1.0, 4096.0) as usize
-}
-
-/// Where everything goes.
-struct Frame2 {
-    plot: Rect,
-    show_axes: bool,
-    legend: Option<decor::Legend>,
-    title_y: Option<f64>,
-}
-
 fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
     let o = ctx.opts;
     let (w, h) = (f64::from(o.width), f64::from(o.height));
@@ -156,97 +104,15 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
         })
         .collect();
 
-    // Vertical bands first: they do not depend on the y labels.
-    let pad = if w < 200.0 || h < 120.0 { 4.0 } else { 8.0 };
-    let show_axes = w >= 100.0 && h >= 60.0;
-    let title_h = if o.title.is_some() && h >= 80.0 {
-        fs + 2.0 + 8.0
-    } else {
-        0.0
-    };
-    let legend = if o.legend && h >= 120.0 && w >= 120.0 {
-        let entries: Vec<(String, Rgb)> = p
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.label.clone(), ctx.color(i)))
-            .collect();
-        let max_rows = cols((h * 0.28 / decor::legend_row_h(fs)).floor()).min(8);
-        decor::legend_layout(ctx, &entries, p.hidden, w - 2.0 * pad, max_rows)
-    } else {
-        None
-    };
-    let legend_h = legend.as_ref().map_or(0.0, |l| l.height + 4.0);
-    let xlab_h = if show_axes { fs + 8.0 } else { 0.0 };
-    let top = pad + title_h + if show_axes { fs * 0.5 } else { 0.0 };
-    let plot_h = h - pad - legend_h - xlab_h - top;
-
-    // Value range, then the y labels, then the horizontal bands.
     let frame = frame_for(mode, p, o, w, &sign);
-    let (dmin, dmax) = extent(mode, p, &frame, &sign);
-    let axis = value_axis(o, dmin, dmax, (plot_h / 36.0).floor().clamp(2.0, 10.0));
-    let unit = if o.style == Style::Net { "B/s" } else { "" };
-    let max_abs = axis.ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let si = SiScale::new(max_abs, axis.step, unit);
-    let labels: Vec<String> = axis
-        .ticks
-        .iter()
-        .map(|v| {
-            let s = si.format(if o.style == Style::Net { v.abs() } else { *v });
-            if o.style == Style::Cpu {
-                format!("{s}%")
-            } else {
-                s
-            }
-        })
-        .collect();
-    let ylab_w = if show_axes {
-        labels
-            .iter()
-            .map(|l| ctx.face.width(l, fs))
-            .fold(0.0, f64::max)
-            + 8.0
-    } else {
-        0.0
-    };
-    let right = if show_axes { pad + 12.0 } else { pad };
-    let mut f = Frame2 {
-        plot: Rect {
-            x: pad + ylab_w,
-            y: top,
-            w: w - pad - ylab_w - right,
-            h: plot_h,
-        },
-        show_axes,
-        legend,
-        title_y: (title_h > 0.0).then_some(pad + fs + 2.0),
-    };
-    if f.plot.w < 8.0 || f.plot.h < 8.0 {
-        // Too small for chrome: the data fills the image.
-        f = Frame2 {
-            plot: Rect {
-                x: 0.0,
-                y: 0.0,
-                w,
-                h,
-            },
-            show_axes: false,
-            legend: None,
-            title_y: None,
-        };
-    }
-    let m = Mapper {
-        plot: f.plot,
-        from: o.from as f64,
-        span: (o.until - o.from) as f64,
-        lo: axis.lo,
-        hi: axis.hi,
-    };
+    let (lo, hi) = extent(mode, p, &frame, &sign);
+    let f = layout::time_chart(ctx, p, lo, hi);
+    let (m, axis, pad) = (&f.map, &f.axis, f.pad);
     scene.clip = f.plot;
 
     if f.show_axes {
-        decor::y_grid(ctx, scene, &m, &axis.ticks, &labels);
-        decor::x_grid(ctx, scene, &m, o.from, o.until);
+        decor::y_grid(ctx, scene, m, &axis.ticks, &f.labels);
+        decor::x_grid(ctx, scene, m, o.from, o.until);
     }
     if axis.lo < 0.0 && axis.hi > 0.0 {
         let y = decor::crisp(m.y(0.0));
@@ -261,12 +127,12 @@ fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
         });
     }
     match mode {
-        Mode::Lines => draw_lines(ctx, scene, &m, &p.series, &sign, false),
-        Mode::Areas => draw_lines(ctx, scene, &m, &p.series, &sign, true),
-        Mode::Stacked { fill } => draw_stacked(ctx, scene, &m, &frame, fill),
-        Mode::Bars { stacked } => draw_bars(ctx, scene, &m, &frame, stacked),
+        Mode::Lines => draw_lines(ctx, scene, m, &p.series, &sign, false),
+        Mode::Areas => draw_lines(ctx, scene, m, &p.series, &sign, true),
+        Mode::Stacked { fill } => draw_stacked(ctx, scene, m, &frame, fill),
+        Mode::Bars { stacked } => draw_bars(ctx, scene, m, &frame, stacked),
     }
-    decor::markers(ctx, scene, &m, markers);
+    decor::markers(ctx, scene, m, markers);
     if f.show_axes {
         let y = decor::crisp(f.plot.bottom());
         scene.push(Item::Line {
@@ -351,28 +217,6 @@ fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
         hi = hi.max(0.0);
     }
     (lo, hi)
-}
-
-fn value_axis(o: &GraphOptions, lo: f64, hi: f64, target: f64) -> YAxis {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "2..=10"
-    )]
-    let target = target as usize;
-    match o.style {
-        Style::Cpu => y_axis(
-            0.0,
-            100.0,
-            5,
-            Some(o.y_min.unwrap_or(0.0)),
-            Some(o.y_max.unwrap_or(100.0)),
-        ),
-        Style::Net if lo < 0.0 && lo.is_finite() && o.y_min.is_none() && o.y_max.is_none() => {
-            mirrored_axis(lo.abs().max(hi), target >= 4)
-        }
-        _ => y_axis(lo, hi, target, o.y_min, o.y_max),
-    }
 }
 
 fn draw_lines(

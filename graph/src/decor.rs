@@ -5,11 +5,10 @@
 //! that fits none is left out (its line is still drawn); legend entries beyond the rows
 //! allowed (about a quarter of the height) fold into "+N more".
 
-use crate::chart::{Ctx, Mapper};
+use crate::layout::{Ctx, Legend, Mapper, legend_row_h, swatch};
+use crate::model::{MAX_MARKERS, Marker};
 use crate::scene::{Anchor, Item, Rect, Scene};
-use crate::theme::Rgb;
 use crate::ticks::time_ticks;
-use crate::{MAX_MARKERS, Marker};
 
 /// Centre of the pixel row or column holding `v`, so 1 px lines are crisp.
 pub(crate) fn crisp(v: f64) -> f64 {
@@ -185,84 +184,6 @@ pub(crate) fn markers(ctx: &Ctx, scene: &mut Scene, m: &Mapper, markers: &[Marke
             bold: false,
         });
     }
-}
-
-/// A laid-out legend: rows of `(x offset, label, swatch colour)`; an entry without a
-/// colour is the "+N more" note.
-#[derive(Debug, Clone)]
-pub(crate) struct Legend {
-    pub rows: Vec<Vec<(f64, String, Option<Rgb>)>>,
-    pub height: f64,
-}
-
-pub(crate) fn legend_row_h(fs: f64) -> f64 {
-    fs + 6.0
-}
-
-/// Side of a legend colour square: 10 px at the usual 11 px text, growing with it.
-fn swatch(fs: f64) -> f64 {
-    (fs * 0.9).round()
-}
-const ENTRY_GAP: f64 = 16.0;
-
-/// Flows the entries into at most `max_rows` rows of `width` pixels; what does not fit
-/// (plus `hidden` series never drawn) is summarised as "+N more". `None` when there is
-/// nothing to show.
-pub(crate) fn legend_layout(
-    ctx: &Ctx,
-    entries: &[(String, Rgb)],
-    hidden: usize,
-    width: f64,
-    max_rows: usize,
-) -> Option<Legend> {
-    if (entries.is_empty() && hidden == 0) || max_rows == 0 {
-        return None;
-    }
-    let fs = ctx.fs;
-    let max_label = (width * 0.45).max(40.0);
-    let swatch_w = swatch(fs);
-    let item_w = |label: &str, with_swatch: bool| {
-        ctx.face.width(label, fs) + if with_swatch { swatch_w + 5.0 } else { 0.0 }
-    };
-    let mut rows: Vec<Vec<(f64, String, Option<Rgb>)>> = vec![Vec::new()];
-    let mut x = 0.0;
-    let mut shown = 0;
-    for (label, color) in entries {
-        let label = ctx.face.fit(label, fs, max_label);
-        let w = item_w(&label, true);
-        if x > 0.0 && x + w > width {
-            if rows.len() == max_rows {
-                break;
-            }
-            rows.push(Vec::new());
-            x = 0.0;
-        }
-        if let Some(row) = rows.last_mut() {
-            row.push((x, label, Some(*color)));
-        }
-        x += w + ENTRY_GAP;
-        shown += 1;
-    }
-    let mut more = hidden + entries.len() - shown;
-    if more > 0 {
-        // Make room for the note on the last row, dropping entries if needed.
-        loop {
-            let note = format!("+{more} more");
-            let nw = item_w(&note, false);
-            let row = rows.last_mut()?;
-            let end = row
-                .last()
-                .map_or(0.0, |(x, l, _)| x + item_w(l, true) + ENTRY_GAP);
-            if end + nw <= width || row.is_empty() {
-                row.push((end, note, None));
-                break;
-            }
-            row.pop();
-            more += 1;
-        }
-    }
-    let height = legend_row_h(fs) * rows.len() as f64;
-    Some(Legend { rows, height })
 }
 
 /// Draws a laid-out legend with its top-left corner at `(x, y)`.

@@ -22,6 +22,7 @@ mod data;
 mod decor;
 mod error;
 mod font;
+mod layout;
 mod model;
 mod options;
 mod raster;
@@ -30,21 +31,18 @@ mod svg;
 mod theme;
 mod ticks;
 mod time;
-mod url;
+mod top_bars;
 
 pub use data::MAX_SERIES;
 pub use error::{ErrorKind, GraphError};
 pub use font::FONT_BYTES;
-pub use model::{Format, Marker, Series};
+pub use model::{Format, MAX_MARKERS, Marker, Series};
 pub use options::{
     ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, GraphOptions, LINE_WIDTH_RANGE,
-    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style, Theme,
+    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
 };
-pub use theme::Rgb;
+pub use theme::{Rgb, Theme};
 pub use time::{MAX_TIME, Tz, parse_time};
-
-/// Most markers drawn on one chart; later ones (by time) are left out.
-pub const MAX_MARKERS: usize = 100;
 
 /// Renders `series` with `markers` as a chart image in `format`.
 ///

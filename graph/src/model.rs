@@ -2,6 +2,9 @@
 
 use crate::GraphError;
 
+/// Most markers drawn on one chart; later ones (by time) are left out.
+pub const MAX_MARKERS: usize = 100;
+
 /// One line on the chart: a label (usually the tree path), the node's action, and its
 /// points as `(unix seconds, value)`. Points need not be sorted; non-finite values are
 /// gaps.

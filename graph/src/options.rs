@@ -6,7 +6,7 @@
 //! options); unknown values of known parameters are errors naming the parameter.
 
 use crate::GraphError;
-use crate::theme::Rgb;
+use crate::theme::{Rgb, Theme};
 use crate::time::{Tz, parse_time};
 
 /// Smallest accepted width or height, in pixels.
@@ -53,16 +53,6 @@ pub enum Style {
     Net,
     /// Horizontal bars of the top series by total (a "top URLs" chart); ignores `type`.
     Url,
-}
-
-/// Colour scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Theme {
-    /// Dark text on white.
-    #[default]
-    Light,
-    /// Light text on a near-black background.
-    Dark,
 }
 
 /// Everything about a chart except its data. Build with [`GraphOptions::new`] or

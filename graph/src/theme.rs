@@ -1,10 +1,19 @@
-//! Colours: the public `Rgb` type, the two themes' chrome colours and series palettes.
+//! Colours: the public `Rgb` and `Theme` types, the two themes' chrome colours and
+//! series palettes.
 //!
 //! The light palette is Tableau 10 followed by its lighter partners (Tableau 20's second
 //! half): muted, distinguishable, print well. The dark palette uses brighter tints of the
 //! same hues so thin lines stay visible on a near-black background.
 
-use crate::options::Theme;
+/// Colour scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Dark text on white.
+    #[default]
+    Light,
+    /// Light text on a near-black background.
+    Dark,
+}
 
 /// An opaque colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

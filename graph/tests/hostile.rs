@@ -1,7 +1,7 @@
 //! Hostile and degenerate input: every case either renders a bounded chart or returns a
 //! clear error naming the bad parameter; none panics.
 
-mod common;
+use crate::common;
 
 use common::{NOW, options, params};
 use treestat_graph::{

@@ -4,7 +4,7 @@
 //!
 //! Regenerate the references with `TREESTAT_BLESS=1 cargo test -p treestat-graph`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use crate::writer::{Placed, Region, Spec};
+use crate::layout::{Placed, Spec};
+use crate::mem::Region;
 
 /// One double-buffered field in the mapped file.
 pub struct Slot {

@@ -35,16 +35,19 @@
 //! ```
 
 mod commands;
+mod error;
 mod format;
 mod handles;
+mod layout;
 mod mem;
 mod reader;
 mod tree;
 mod writer;
 
 pub use commands::{CleanReport, SlurpReport, clean, default_files, expand_files, poll, slurp};
+pub use error::WriteError;
 pub use format::{Kind, MAX_STRING_LEN, UNBUFFERED, VERSION_1, Value};
 pub use handles::{Average, Counter, FieldHandle, Gauge, MovingAverage, Text, Timer, TimerGuard};
 pub use reader::{Field, MAX_FIELDS, MAX_FILE_LEN, ReadError, StatsFile, parse, read_file};
 pub use tree::{TreeUpdates, tree_updates};
-pub use writer::{Builder, Decl, MmStats, PATH_ENV, WriteError, default_dir, gettid};
+pub use writer::{Builder, Decl, MmStats, PATH_ENV, default_dir, gettid};

@@ -155,3 +155,20 @@ impl Mem for Live {
         true
     }
 }
+
+/// The mapped file, kept alive by the [`crate::MmStats`] and every handle.
+pub(crate) struct Region {
+    // Field order: `live` points into `_map`, which must outlive it.
+    pub live: Live,
+    _map: memmap2::MmapRaw,
+}
+
+impl Region {
+    /// The live view of a shared mapping of a whole file, owning the mapping.
+    pub(crate) fn new(map: memmap2::MmapRaw) -> Region {
+        // SAFETY: the shared mapping is page-aligned and lives in `Region` beside `live`;
+        // this process touches it only through `Live`'s atomics.
+        let live = unsafe { Live::new(map.as_mut_ptr(), map.len()) };
+        Region { live, _map: map }
+    }
+}

@@ -1,6 +1,6 @@
 //! Issue 4, acceptance 1: the original's own pipe test, exactly.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 

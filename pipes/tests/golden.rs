@@ -3,7 +3,7 @@
 //! `tests/golden/<case>.json`. Run with `TREESTAT_BLESS=1` to rewrite the files after a
 //! deliberate change, and read the diff.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! config, run over a log into an engine; broken plugins refused or reported with a
 //! message naming the cause, and the pipeline going on.
 
-mod common;
+use crate::common;
 
 use common::plugins;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Python pipes end to end: the example script, the `(name, tree)` form, exceptions
 //! counted while the pipeline goes on, and load errors naming their cause.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! The tailer against real files: append, rename rotation, copytruncate, truncation,
 //! delete and recreate, a restart in the middle. Every line counted exactly once.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use super::parse_interval;
+use super::args::parse_interval;
 use super::serve::init_logging;
 use super::signal::cancel_on_signal;
 

@@ -2,6 +2,7 @@
 //! them), each turned into calls of the library. One file per command family.
 
 mod agent;
+mod args;
 mod mmstats;
 mod serve;
 mod signal;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::{self, DEFAULT_SERVER};
 use agent::{AgentArgs, agent, agent_config, until_signal};
+use args::parse_interval;
 use mmstats::{MmstatsCommand, mmstats};
 use serve::{ServeArgs, serve};
 use trends::{GraphArgs, StoreTarget, export, import};
@@ -66,7 +68,8 @@ pub enum Command {
         /// logs such as access.log.2.gz) are read once, to their end, first.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// A preset (combined, common, vcombined, peach) or an nginx log_format string.
+        /// A preset (combined, common, vcombined, peach), an nginx log_format string, or
+        /// `regex:` and a regex whose named groups are the fields.
         #[arg(long, default_value = "combined")]
         format: String,
         /// Comma-separated pipes, e.g. `ua,status,geo=GeoLite2-City.mmdb,python=x.py`
@@ -146,10 +149,6 @@ pub enum Command {
     /// protocol on stdin and stdout. Started by the server, not by hand.
     #[command(name = "pipe-host", hide = true)]
     PipeHost,
-}
-
-pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
-    treestat_engine::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Parses the command line and runs the command.

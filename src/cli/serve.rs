@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use tracing::{error, info};
 
-use super::parse_interval;
+use super::args::parse_interval;
 use super::signal::cancel_on_signal;
 use crate::config::{Config, parse_addr};
 use crate::server::Server;

@@ -28,7 +28,7 @@ use treestat_engine::{Engine, Pattern, PushEvent};
 
 use crate::dispatch::Wake;
 use crate::error::AppError;
-use crate::query::{PathParam, QueryParam, num};
+use crate::extract::{PathParam, QueryParam, num};
 use crate::state::{AppState, SlotKind};
 
 /// The response header holding the next cursor.

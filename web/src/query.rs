@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,17 +17,8 @@ use treestat_engine::pattern::Match;
 use treestat_engine::{Pattern, nest};
 
 use crate::error::AppError;
+use crate::extract::{PathParam, QueryParam, num};
 use crate::state::AppState;
-
-/// A percent-decoded path parameter, refused with our JSON 400 when it does not decode.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(Path), rejection(AppError))]
-pub(crate) struct PathParam<T>(pub T);
-
-/// A query string, refused with our JSON 400 when it does not parse.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(Query), rejection(AppError))]
-pub(crate) struct QueryParam<T>(pub T);
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {
@@ -38,11 +29,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/all", get(all))
         .route("/api/q/{*pattern}", get(subtree))
         .route("/diff/{a}/{*b}", get(diff))
-}
-
-/// A number for JSON: NaN and infinities (which the engine keeps out) become null.
-pub(crate) fn num(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
 /// `[[path, value], ...]` serialized straight from the engine's rows (no `Value` per

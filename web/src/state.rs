@@ -211,7 +211,7 @@ pub(crate) struct Inner {
     /// `Host` header is checked (DNS rebinding).
     pub(crate) bind: Option<std::net::SocketAddr>,
     /// `/events` message bodies of the newest interval, shared by the streams.
-    pub(crate) bodies: crate::events::BodyCache,
+    pub(crate) bodies: crate::interval_json::BodyCache,
     /// Wakes `/pull` waiters whose pattern a push concerns.
     pub(crate) dispatcher: crate::dispatch::Dispatcher,
 }
@@ -262,7 +262,7 @@ impl AppState {
                 log_requests,
                 shutdown: CancellationToken::new(),
                 bind: None,
-                bodies: crate::events::BodyCache::default(),
+                bodies: crate::interval_json::BodyCache::default(),
                 dispatcher: crate::dispatch::Dispatcher::default(),
             }),
         }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use treestat_engine::Batch;
 
 use crate::error::AppError;
-use crate::query::{QueryParam, num};
+use crate::extract::{QueryParam, num};
 use crate::state::AppState;
 
 /// Routes of this area.

@@ -23,7 +23,7 @@ use treestat_engine::trend::{Format, ImportReport, TrendError, TrendErrorKind, T
 
 use crate::body::read_bounded;
 use crate::error::AppError;
-use crate::query::{PathParam, QueryParam};
+use crate::extract::{PathParam, QueryParam};
 use crate::state::AppState;
 
 /// Points per series when a `/trend` request names none: enough for a wide chart,

@@ -19,7 +19,7 @@ use treestat_engine::trend::TrendStore;
 
 use crate::body::read_bounded;
 use crate::error::AppError;
-use crate::query::PathParam;
+use crate::extract::PathParam;
 use crate::state::{AppState, ViewStore};
 
 /// Key prefix of views in the store.

@@ -1,7 +1,7 @@
 //! `/events` Server-Sent Events against a real server on a manual clock: one message per
 //! closed interval with the pattern's values and markers, and keep-alive comments.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

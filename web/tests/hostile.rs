@@ -2,7 +2,7 @@
 //! bombs, NaN, bad keys and patterns, and 10,000 connections opened and dropped. After
 //! each, good input from another client still lands, and every refusal is counted.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

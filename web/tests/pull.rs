@@ -1,7 +1,7 @@
 //! `/pull` long-polling against a real server: wildcard waiters fire on one push, and a
 //! client that follows the cursor sees every push, none lost.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

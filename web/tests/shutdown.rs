@@ -1,7 +1,7 @@
 //! Graceful shutdown: once the token fires the server stops accepting, answers the
 //! requests in flight (a body still arriving, a waiting long-poll) and `serve` returns.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Saved views against a real trend store (sled in a temp dir), through a real server,
 //! including a reopen of the store: views survive a restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -70,7 +70,7 @@ pub struct Cpu {
 impl Cpu {
     /// Takes the first snapshot now, so the first collection has a delta.
     pub fn new() -> Cpu {
-        let last = super::read_file("/proc/stat")
+        let last = super::procfs::read_file("/proc/stat")
             .map(|t| parse_proc_stat(&t))
             .unwrap_or_default();
         Cpu { last }
@@ -84,7 +84,7 @@ impl Module for Cpu {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let now = match super::read_file("/proc/stat") {
+        let now = match super::procfs::read_file("/proc/stat") {
             Ok(t) => parse_proc_stat(&t),
             Err(e) => {
                 out.errors.push(format!("cpu: {e}"));

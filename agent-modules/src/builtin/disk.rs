@@ -82,7 +82,7 @@ impl Module for DiskSpace {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let text = match super::read_file("/proc/mounts") {
+        let text = match super::procfs::read_file("/proc/mounts") {
             Ok(t) => t,
             Err(e) => {
                 out.errors.push(format!("disk: {e}"));
@@ -127,7 +127,7 @@ impl Module for DiskIo {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        let text = match super::read_file("/proc/diskstats") {
+        let text = match super::procfs::read_file("/proc/diskstats") {
             Ok(t) => t,
             Err(e) => {
                 out.errors.push(format!("diskio: {e}"));

@@ -69,7 +69,7 @@ impl Module for Memory {
     }
 
     fn collect(&mut self) -> Collection {
-        match super::read_file("/proc/meminfo") {
+        match super::procfs::read_file("/proc/meminfo") {
             Ok(t) => Collection {
                 samples: memory_samples(&parse_meminfo(&t), self.swap),
                 errors: Vec::new(),

@@ -11,6 +11,7 @@ mod disk;
 mod memory;
 mod net;
 mod probe;
+mod procfs;
 mod procs;
 mod system;
 
@@ -60,9 +61,4 @@ pub fn build(name: &str, params: &BTreeMap<String, String>) -> Result<Box<dyn Mo
         "urlprobe" => Box::new(probe::UrlProbe::new(params)?),
         _ => return Err(Error::module(format!("no built-in module {name:?}"))),
     })
-}
-
-/// A module that reads one snapshot with no state: the closure does the work.
-pub(crate) fn read_file(path: &str) -> std::result::Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }

@@ -49,7 +49,7 @@ impl Module for Network {
 
     fn collect(&mut self) -> Collection {
         let mut out = Collection::default();
-        match super::read_file("/proc/net/dev") {
+        match super::procfs::read_file("/proc/net/dev") {
             Ok(t) => {
                 for (iface, vals) in parse_net_dev(&t) {
                     for (k, v) in KEYS.iter().zip(vals) {

@@ -7,7 +7,7 @@ use crate::metric::Sample;
 use crate::module::{Collection, Module};
 
 fn one_file(name: &str, path: &str, parse: impl Fn(&str) -> Vec<Sample>) -> Collection {
-    match super::read_file(path) {
+    match super::procfs::read_file(path) {
         Ok(t) => Collection {
             samples: parse(&t),
             errors: Vec::new(),

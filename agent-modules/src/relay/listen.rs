@@ -28,7 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use treestat_engine::Engine;
 
-use super::RelayCounters;
+use super::counters::RelayCounters;
 use crate::config::ServerUrl;
 use crate::error::{Error, Result};
 use treestat_engine::stop::{CancellationToken, Wait};
@@ -372,7 +372,12 @@ fn answer(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-fn udp_loop(sock: &UdpSocket, engine: &Engine, counters: &RelayCounters, shutdown: &CancellationToken) {
+fn udp_loop(
+    sock: &UdpSocket,
+    engine: &Engine,
+    counters: &RelayCounters,
+    shutdown: &CancellationToken,
+) {
     if let Err(e) = sock.set_read_timeout(Some(POLL)) {
         tracing::error!("relay udp: {e}");
         return;

@@ -16,10 +16,11 @@
 //! go upstream as arrays of the raw samples, one tree per action and time stamp, so the
 //! server files each in the interval it was measured in.
 
+mod counters;
 mod listen;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,34 +28,13 @@ use serde_json::{Map, Value as Json, json};
 use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
 use crate::config::{AgentConfig, ServerUrl};
+pub use counters::RelayCounters;
+
 use crate::error::{Error, Result};
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
 use crate::tree::{insert, sanitize_key};
 use treestat_engine::stop::{CancellationToken, Wait};
 use treestat_model::{DEFAULT_ACTION_KEY, TIMESTAMP_KEY};
-
-/// Counters shared by the listeners.
-#[derive(Debug, Default)]
-pub struct RelayCounters {
-    /// Documents merged.
-    pub received: AtomicU64,
-    /// Documents refused (not JSON, bad key, over a limit).
-    pub rejected: AtomicU64,
-    /// Intervals a listener closed (its time was up when a push arrived), waiting for
-    /// the relay loop to forward them.
-    closed: parking_lot::Mutex<Vec<Arc<ClosedInterval>>>,
-}
-
-impl RelayCounters {
-    /// Closes the open interval if its time is up, before a push is merged: a push that
-    /// arrives just after the boundary, before the relay loop woke, must not be folded
-    /// into the interval that ended.
-    pub(crate) fn close_due(&self, engine: &Engine) {
-        if let Some(c) = engine.close_due() {
-            self.closed.lock().push(c);
-        }
-    }
-}
 
 /// A relay with its sockets bound, not yet running.
 pub struct Relay {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use treestat_amqp::{AmqpOutput, AmqpOutputConfig, OutputFormat};
 
-use super::ServerStats;
+use super::stats::ServerStats;
 use crate::error::{Error, Result};
 
 /// The output settings of an `amqp://` server URL.

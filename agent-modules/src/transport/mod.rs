@@ -13,6 +13,7 @@
 pub mod amqp;
 mod buffer;
 mod split;
+mod stats;
 mod wire;
 
 use std::sync::Arc;
@@ -24,28 +25,12 @@ use serde_json::Value as Json;
 
 pub use buffer::Buffer;
 pub use split::split;
+pub use stats::ServerStats;
 pub use wire::{Outcome, Wire};
 
 use crate::config::{AgentConfig, ServerUrl};
 use crate::error::{Error, Result};
 use crate::http::Tls;
-
-/// Counters of one server's sender.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    /// The server's URL.
-    pub url: String,
-    /// Documents the server took.
-    pub sent: u64,
-    /// Documents the server refused (not resent).
-    pub rejected: u64,
-    /// Documents dropped because the buffer was full (or too large for a datagram).
-    pub dropped: u64,
-    /// Documents waiting.
-    pub pending: usize,
-    /// True while the last attempt failed.
-    pub down: bool,
-}
 
 struct State {
     buffer: Buffer,

@@ -1,17 +1,10 @@
-//! The engine's counters and gauges: handles of the telemetry registry (STYLE.md 7),
-//! created with the engine so the hot path only increments, and registered by name in
-//! the process's [`Telemetry`] with [`Engine::register_telemetry`], where they render at
+//! The engine's counters: handles of the telemetry registry, created with the engine
+//! so the hot path only increments, and registered by name in the process's
+//! [`Telemetry`](crate::telemetry::Telemetry) by `register.rs`, where they render at
 //! `/metrics` and land in the tree under `_treestat` like every other counter.
-//!
-//! The size gauges (`treestat_tree_nodes`, ...) are read from the engine when rendered
-//! ([`Telemetry::gauge_fn`]); each takes the read lock for its one figure.
-
-use std::sync::{Arc, Weak};
 
 use crate::error::ErrorKind;
-use crate::telemetry::{Counter, Gauge, Telemetry};
-
-use super::{Engine, Shared, State};
+use crate::telemetry::{Counter, Gauge};
 
 /// The engine's counters; clones of the handles share the values.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +14,7 @@ pub struct EngineMetrics {
     /// Samples merged (`treestat_samples_total`).
     pub samples: Counter,
     /// Pushes refused, one per [`ErrorKind::ALL`] (`treestat_rejects_total{reason}`).
-    rejects: [Counter; ErrorKind::ALL.len()],
+    pub(super) rejects: [Counter; ErrorKind::ALL.len()],
     /// Intervals closed (`treestat_intervals_total`).
     pub intervals: Counter,
     /// Samples and markers refused by a byte bound (dated samples past
@@ -62,7 +55,7 @@ impl EngineMetrics {
 }
 
 /// Counter families: name, help, handle.
-fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Counter); 8] {
+pub(super) fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Counter); 8] {
     [
         (
             "treestat_pushes_total",
@@ -109,97 +102,6 @@ fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Counter); 8] {
             &m.shared_pattern_matches,
         ),
     ]
-}
-
-/// Reads one size figure from the engine's state.
-type SizeOf = fn(&State) -> usize;
-
-/// Size gauges read from the engine's state: name, help, reader.
-const SIZES: [(&str, &str, SizeOf); 6] = [
-    ("treestat_tree_nodes", "Nodes in the tree.", |s| {
-        s.tree.node_count()
-    }),
-    ("treestat_tree_leaves", "Leaves in the tree.", |s| {
-        s.tree.leaf_count()
-    }),
-    (
-        "treestat_tree_bytes",
-        "Approximate heap bytes of the tree.",
-        |s| s.tree.heap_bytes(),
-    ),
-    (
-        "treestat_ring_intervals",
-        "Closed intervals held in memory.",
-        |s| s.ring.len(),
-    ),
-    (
-        "treestat_ring_bytes",
-        "Bytes held by the interval ring.",
-        |s| s.ring.bytes(),
-    ),
-    ("treestat_markers", "Markers kept beside the tree.", |s| {
-        s.markers.len()
-    }),
-];
-
-impl Engine {
-    /// The engine's counters (tests and tools read them; `/metrics` reads them through
-    /// the registry they are registered in).
-    pub fn metrics(&self) -> &EngineMetrics {
-        &self.shared.metrics
-    }
-
-    /// Registers the engine's counters and gauges in `telemetry` (registering again
-    /// replaces them with the same handles). The size gauges hold the engine weakly:
-    /// the registry does not keep a dropped engine (and its sinks) alive.
-    pub fn register_telemetry(&self, telemetry: &Telemetry) {
-        let m = &self.shared.metrics;
-        for (name, help, counter) in counters(m) {
-            telemetry.describe(name, help);
-            telemetry.register_counter(name, &[], counter);
-        }
-        telemetry.describe(
-            "treestat_rejects_total",
-            "Pushes the engine refused, by reason.",
-        );
-        for kind in ErrorKind::ALL {
-            telemetry.register_counter(
-                "treestat_rejects_total",
-                &[("reason", kind.as_str())],
-                &m.rejects[kind as usize],
-            );
-        }
-        for (name, help, micros) in [
-            (
-                "treestat_close_lock_seconds",
-                "How long the last interval close held the engine's write lock (pushes \
-                 waited at most that long for it).",
-                &m.close_lock_micros,
-            ),
-            (
-                "treestat_close_seconds",
-                "How long the last interval close took in all: new paths, sinks, \
-                 subscribers.",
-                &m.close_micros,
-            ),
-        ] {
-            telemetry.describe(name, help);
-            let micros = micros.clone();
-            #[allow(clippy::cast_precision_loss)] // microseconds stay far below 2^53
-            telemetry.gauge_fn(name, &[], move || micros.get() as f64 / 1e6);
-        }
-        for (name, help, read) in SIZES {
-            telemetry.describe(name, help);
-            let shared: Weak<Shared> = Arc::downgrade(&self.shared);
-            telemetry.gauge_fn(name, &[], move || {
-                shared.upgrade().map_or(0.0, |sh| {
-                    #[allow(clippy::cast_precision_loss)] // sizes stay far below 2^53
-                    let v = read(&sh.state.read()) as f64;
-                    v
-                })
-            });
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod close;
 mod metrics;
+mod register;
 mod restore;
 
 pub use metrics::EngineMetrics;
@@ -16,10 +17,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::Action;
+use crate::batch::Batch;
 use crate::config::EngineConfig;
 use crate::error::{Error, ErrorKind};
 use crate::interval::{
@@ -27,11 +29,11 @@ use crate::interval::{
 };
 use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
 use crate::pattern::Pattern;
-use crate::push::{Batch, PushDoc};
+use crate::push::{PushDoc, nest};
 use crate::query;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
-use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
+use crate::tree::{LeafId, ROOT, Tree};
 
 /// A path and its per-interval values from the ring, oldest first.
 pub type RecentSeries = (String, Vec<(i64, f64)>);
@@ -652,46 +654,5 @@ impl Engine {
             None => cursor < st.seq,
         };
         (events, missed)
-    }
-}
-
-/// Turns `[path, value]` pairs into nested JSON. A path that passes through a number
-/// moves the number under `count`, as pushes do.
-pub fn nest(rows: &[(String, f64)]) -> Value {
-    let mut root = Map::new();
-    for (path, value) in rows {
-        let v = serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number);
-        insert_path(&mut root, path, v);
-    }
-    Value::Object(root)
-}
-
-/// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
-/// subtree must go moves under `count`, and a value landing on a subtree goes to its
-/// `count`, as pushes do (DESIGN.md §2).
-pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
-    let keys: Vec<&str> = path.split(',').collect();
-    let mut node = root;
-    for k in &keys[..keys.len() - 1] {
-        let slot = node
-            .entry((*k).to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            let old = std::mem::replace(slot, Value::Object(Map::new()));
-            if let Value::Object(m) = slot {
-                m.insert(COUNT_KEY.into(), old);
-            }
-        }
-        let Value::Object(m) = slot else { return };
-        node = m;
-    }
-    let last = keys[keys.len() - 1].to_string();
-    match node.get_mut(&last) {
-        Some(Value::Object(m)) => {
-            m.insert(COUNT_KEY.into(), value);
-        }
-        _ => {
-            node.insert(last, value);
-        }
     }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::push::{Batch, Update};
+use crate::batch::{Batch, Update};
 use crate::stats::Stats;
 
 /// The batch with every untimed sample folded into one update per (path, action).

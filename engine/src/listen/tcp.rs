@@ -32,8 +32,8 @@ use super::lines::{Frame, LineFramer};
 use super::metrics::{LineError, ListenerMetrics, Reject};
 use super::simplestats::{self, HINT};
 use super::udp::apply_split;
+use crate::batch::Batch;
 use crate::engine::Engine;
-use crate::push::Batch;
 use crate::telemetry::Telemetry;
 
 /// How long answers may still be written once shutdown is signalled.

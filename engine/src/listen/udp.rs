@@ -19,9 +19,10 @@ use super::fold::fold;
 use super::metrics::{LineError, ListenerMetrics, Reject};
 use super::simplestats::{self, Line};
 use super::statsd::Statsd;
+use crate::batch::{Batch, Update};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use crate::push::{Batch, PushDoc, PushTree, Update};
+use crate::push::{PushDoc, PushTree};
 use crate::telemetry::Telemetry;
 
 /// The largest payload a UDP datagram can carry.

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 
-use super::Core;
 use super::blob::{self, IntervalBlob, Rec, chunk_key, ts_key};
 use super::error::{Result, TrendError};
 use super::rollup::{Agg, Chunk};
+use super::shared::Core;
 use super::storage::{Op, Space};
 use crate::Action;
 

@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read, Write};
 use std::sync::atomic::Ordering;
 
+use super::TrendStore;
 use super::blob::chunk_key;
 use super::compact::chunk_start;
 use super::error::{Result, TrendError};
 use super::rollup::{Agg, Chunk};
+use super::shared::Core;
 use super::storage::{Op, Space};
-use super::{Core, TrendStore};
 use crate::{Action, Stats};
 
 /// An export/import format.

@@ -34,6 +34,7 @@ mod index;
 mod io;
 mod read;
 mod rollup;
+mod shared;
 mod storage;
 mod writer;
 
@@ -61,90 +62,15 @@ use health::StoreHealth;
 use index::Index;
 use writer::Msg;
 
+use shared::{Core, NEWEST_KEY};
+
 use crate::{Clock, ClosedInterval, Engine, IntervalSink, SystemClock};
 
 /// Longest metadata key in bytes.
 pub const MAX_META_KEY: usize = 1024;
 
-const NEWEST_KEY: &[u8] = b"newest";
-
-/// State shared by the handle, the writer and the compactor.
-pub(crate) struct Core {
-    storage: Arc<dyn Storage>,
-    cfg: TrendConfig,
-    index: RwLock<Index>,
-    /// End of the newest interval stored (data time; `i64::MIN`: none yet).
-    newest: AtomicI64,
-    /// Serializes blob writes with compaction (both rewrite interval blobs).
-    write_lock: Mutex<()>,
-    /// Readers hold it shared while they read blobs then chunks; compaction holds it
-    /// exclusively while it moves points from blobs to chunks, so no read sees a
-    /// point twice or not at all.
-    view: RwLock<()>,
-    /// End of the newest interval written and flushed.
-    persisted: Mutex<i64>,
-    persisted_cv: Condvar,
-    /// Points or writes the store had to drop (unknown leaf, storage failure).
-    dropped: AtomicU64,
-    /// Where the store reads the wall clock (the engine's once attached).
-    clock: RwLock<Arc<dyn Clock>>,
-    /// How far ahead of the clock data may be (seconds; the engine's `max_future`).
-    max_future: AtomicI64,
-    /// Whether a clock was given ([`TrendStore::attach`], [`TrendStore::set_clock`]):
-    /// retention then follows it.
-    clocked: AtomicBool,
-    /// Errors, queue, heartbeat (`/metrics`, `/health`).
-    health: Arc<StoreHealth>,
-    /// The last handle is gone: the writer stops retrying a failing storage.
-    closing: AtomicBool,
-}
-
 /// `engine.max_future`'s default, for a store not attached to an engine.
 const DEFAULT_MAX_FUTURE: i64 = 300;
-
-impl Core {
-    /// The latest time the store accepts: its clock plus `max_future`.
-    fn horizon(&self) -> i64 {
-        self.clock
-            .read()
-            .now()
-            .saturating_add(self.max_future.load(Ordering::Relaxed))
-    }
-
-    /// "Now" for retention: the end of the newest stored interval, capped at
-    /// [`Core::horizon`] so that no stored sample can move it past the clock.
-    fn newest(&self) -> i64 {
-        let n = self.newest.load(Ordering::SeqCst);
-        if n == i64::MIN {
-            return n;
-        }
-        n.min(self.horizon())
-    }
-
-    /// "Now" for retention and compaction: on a store with a clock (attached to an
-    /// engine), the clock, or the newest interval if that is ahead (by less than
-    /// `max_future`); on a store without one (a tool's, a test's), [`Core::newest`].
-    fn retention_now(&self) -> i64 {
-        let n = self.newest();
-        if self.clocked.load(Ordering::Relaxed) {
-            n.max(self.clock.read().now())
-        } else {
-            n
-        }
-    }
-
-    fn bump_newest(&self, end: i64) {
-        self.newest.fetch_max(end, Ordering::SeqCst);
-    }
-
-    fn newest_op(&self) -> Op {
-        Op::Put(
-            Space::State,
-            NEWEST_KEY.to_vec(),
-            self.newest().to_le_bytes().to_vec(),
-        )
-    }
-}
 
 struct Inner {
     core: Arc<Core>,

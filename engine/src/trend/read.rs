@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use super::TrendStore;
 use super::blob::{self, IntervalBlob, chunk_key, ts_key};
 use super::compact::chunk_start;
 use super::error::{Result, TrendError};
 use super::rollup::{Agg, decode_sorted, downsample, merge_sorted};
+use super::shared::Core;
 use super::storage::{Bytes, Space};
-use super::{Core, TrendStore};
 use crate::pattern::{Agg as PAgg, Match, Pattern};
 use crate::{Action, Marker};
 

@@ -21,10 +21,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::TrendError;
 use super::blob::{IntervalBlob, Rec, ts_key};
 use super::error::Result;
+use super::shared::Core;
 use super::storage::{Op, Space};
-use super::{Core, TrendError};
 use crate::{ClosedInterval, Stats};
 
 /// What the writer thread is asked to do.

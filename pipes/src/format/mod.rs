@@ -1,14 +1,22 @@
 //! Access-log formats: the presets and any nginx `log_format` string, compiled once into
-//! a hand-written splitter (see [`split`]) that fills field spans without allocating.
+//! a hand-written splitter (see [`split`]) that fills field spans without allocating;
+//! or, for logs no `log_format` describes, a `regex:` whose named groups are the fields
+//! (see `regex_format.rs`).
 //!
 //! Compiling turns the format text into steps: literals the line must contain, and
 //! fields, each knowing how it ends (a quote, the next literal, the end of the line).
 //! Derived fields: a `$request` also yields `method`, `uri` and `protocol`; an
 //! `$upstream_*` or `$remote_addr` value may be a list (`0.001, 0.002`, `a : b`).
 
+mod error;
+mod regex_format;
 mod split;
 
-use std::fmt;
+pub use error::FormatError;
+use regex_format::RegexFormat;
+pub use split::BadLine;
+use split::{Kind, RequestSlots, Step};
+
 use treestat_pipe_api::{Record, Schema, Span};
 
 /// The presets by name, as nginx `log_format` strings.
@@ -34,57 +42,8 @@ pub const PRESETS: [(&str, &str); 4] = [
 /// The longest line a format will split, in bytes; longer lines are bad lines.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Why a format string could not be compiled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormatError(pub String);
-
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad log format: {}", self.0)
-    }
-}
-
-impl std::error::Error for FormatError {}
-
-/// Why a line did not parse. An expected outcome, counted and skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadLine {
-    /// Longer than [`MAX_LINE`].
-    TooLong,
-    /// A literal of the format was not where it should be (index of the step).
-    Mismatch(usize),
-}
-
-/// How a field's value ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    /// Between quotes: ends at the first unescaped `"`.
-    Quoted,
-    /// Ends where the next literal starts.
-    Until(Vec<u8>),
-    /// Ends where the next literal starts; `a, b` and `a : b` lists stay one value.
-    ListUntil(Vec<u8>),
-    /// The last field, unquoted: up to the next space or the end of the line (so
-    /// extra trailing fields are ignored, as for every other format).
-    Rest,
-    /// An unquoted `$request`: method, uri and an optional `HTTP/x` protocol.
-    BareRequest,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    Literal(Vec<u8>),
-    Field { slot: usize, kind: Kind },
-}
-
-/// Slots of the fields derived from `$request`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RequestSlots {
-    request: usize,
-    method: usize,
-    uri: usize,
-    protocol: usize,
-}
+/// The prefix of a format given as a regular expression (`regex:^(?P<remote_addr>\S+) ...`).
+pub const REGEX_PREFIX: &str = "regex:";
 
 /// A compiled log format.
 #[derive(Debug, Clone)]
@@ -92,8 +51,17 @@ pub struct Format {
     name: String,
     text: String,
     schema: Schema,
-    steps: Vec<Step>,
+    splitter: Splitter,
     request: Option<RequestSlots>,
+}
+
+/// How a format finds the fields of a line.
+#[derive(Debug, Clone)]
+enum Splitter {
+    /// A `log_format` string's steps, walked by `split.rs`.
+    Steps(Vec<Step>),
+    /// A `regex:` format.
+    Regex(RegexFormat),
 }
 
 fn is_list_field(name: &str) -> bool {
@@ -143,13 +111,17 @@ fn tokenize(text: &str) -> Result<Vec<(bool, String)>, FormatError> {
 }
 
 impl Format {
-    /// A preset by name, or else `text` taken as an nginx `log_format` string (the
+    /// A preset by name, a regular expression after [`REGEX_PREFIX`] (see
+    /// [`Format::regex`]), or else `text` taken as an nginx `log_format` string (the
     /// part in quotes, pasted as is; `'...'` quotes around it are removed).
     ///
     /// # Errors
     /// When the text has no variable, two variables with nothing between them, or a
-    /// variable twice.
+    /// variable twice; for a regex, as [`Format::regex`].
     pub fn new(name_or_format: &str) -> Result<Format, FormatError> {
+        if let Some(pattern) = name_or_format.trim_start().strip_prefix(REGEX_PREFIX) {
+            return Format::regex(pattern);
+        }
         let t = name_or_format.trim();
         if let Some((name, text)) = PRESETS.iter().find(|(n, _)| n.eq_ignore_ascii_case(t)) {
             return Format::compile(name, text);
@@ -166,6 +138,28 @@ impl Format {
             .and_then(|s| s.strip_suffix('\''))
             .unwrap_or(t);
         Format::compile("custom", t)
+    }
+
+    /// A format whose fields are the named groups of the regular expression `pattern`
+    /// (Rust `regex` syntax, no `regex:` prefix), named as nginx variables so that the
+    /// pipes find them: `(?P<status>\d{3})`. A `request` group also yields `method`,
+    /// `uri` and `protocol` unless the regex names those itself. A line the regex does
+    /// not match is a bad line ([`BadLine::Mismatch`]`(0)`); a group that took no part
+    /// in the match is absent. Display name `regex`.
+    ///
+    /// # Errors
+    /// A regex that does not compile (the message is the `regex` crate's, pointing at
+    /// the place), one without named groups, or a group name that is no nginx variable
+    /// name.
+    pub fn regex(pattern: &str) -> Result<Format, FormatError> {
+        let (re, names, request) = RegexFormat::compile(pattern)?;
+        Ok(Format {
+            name: "regex".to_string(),
+            text: format!("{REGEX_PREFIX}{pattern}"),
+            schema: Schema::new(names),
+            splitter: Splitter::Regex(re),
+            request,
+        })
     }
 
     /// Compiles a `log_format` string under a display name.
@@ -228,17 +222,17 @@ impl Format {
             name: name.to_string(),
             text: text.to_string(),
             schema: Schema::new(names),
-            steps,
+            splitter: Splitter::Steps(steps),
             request,
         })
     }
 
-    /// The preset name, or `custom`.
+    /// The preset name, `custom`, or `regex`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The `log_format` text this was compiled from.
+    /// The `log_format` text this was compiled from (a regex with its `regex:` prefix).
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -272,7 +266,10 @@ impl Format {
         }
         spans.clear();
         spans.resize(self.schema.len(), Span::ABSENT);
-        split::run(&self.steps, self.request, line, spans)
+        match &self.splitter {
+            Splitter::Steps(steps) => split::run(steps, self.request, line, spans),
+            Splitter::Regex(re) => re.run(self.request, line, spans),
+        }
     }
 }
 

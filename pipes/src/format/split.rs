@@ -6,8 +6,47 @@
 //! `str::find`, which uses memchr for one-byte needles. Text after the last step is
 //! ignored, so a line with extra trailing fields (common in the wild) still parses.
 
-use super::{BadLine, Kind, RequestSlots, Step};
 use treestat_pipe_api::Span;
+
+/// Why a line did not parse. An expected outcome, counted and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadLine {
+    /// Longer than [`super::MAX_LINE`].
+    TooLong,
+    /// A literal of the format was not where it should be (index of the step).
+    Mismatch(usize),
+}
+
+/// How a field's value ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Between quotes: ends at the first unescaped `"`.
+    Quoted,
+    /// Ends where the next literal starts.
+    Until(Vec<u8>),
+    /// Ends where the next literal starts; `a, b` and `a : b` lists stay one value.
+    ListUntil(Vec<u8>),
+    /// The last field, unquoted: up to the next space or the end of the line (so
+    /// extra trailing fields are ignored, as for every other format).
+    Rest,
+    /// An unquoted `$request`: method, uri and an optional `HTTP/x` protocol.
+    BareRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    Literal(Vec<u8>),
+    Field { slot: usize, kind: Kind },
+}
+
+/// Slots of the fields derived from `$request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RequestSlots {
+    pub(super) request: usize,
+    pub(super) method: usize,
+    pub(super) uri: usize,
+    pub(super) protocol: usize,
+}
 
 /// Position of the closing quote of a quoted value starting at `from`, skipping
 /// backslash escapes (`\"` in Apache logs; nginx writes `\x22`). Finds quotes with
@@ -90,7 +129,7 @@ fn bare_request(line: &str, from: usize, spans: &mut [Span], rs: RequestSlots) -
 }
 
 /// Method, uri and protocol out of a quoted request value.
-fn derive_request(line: &str, sp: Span, spans: &mut [Span], rs: RequestSlots) {
+pub(super) fn derive_request(line: &str, sp: Span, spans: &mut [Span], rs: RequestSlots) {
     if sp == Span::ABSENT {
         return;
     }

@@ -20,8 +20,9 @@ pub struct PipelineConfig {
     /// Default `access`.
     #[serde(default = "default_name")]
     pub name: String,
-    /// A preset (`combined`, `common`, `vcombined`, `peach`) or an nginx `log_format`
-    /// string pasted as is. Default `combined`.
+    /// A preset (`combined`, `common`, `vcombined`, `peach`), an nginx `log_format`
+    /// string pasted as is, or `regex:` and a regular expression whose named groups
+    /// are the fields. Default `combined`.
     #[serde(default = "default_format")]
     pub format: String,
     /// The pipes, in order. Default (or empty): every built-in except `geo` (which

@@ -15,9 +15,11 @@
 
 mod aggregate;
 mod config;
+mod registry;
 
 pub use aggregate::{Aggregate, CHUNK, Folded};
 pub use config::{DEFAULT_BUDGET, DEFAULT_PIPES, PipeConfig, PipeSpec, PipelineConfig};
+pub use registry::build_pipe;
 
 use crate::error::{Error, ErrorKind};
 use crate::format::Format;
@@ -116,31 +118,6 @@ impl std::fmt::Debug for Pipeline {
             .field("format", &self.format.name())
             .field("pipes", &self.pipe_names())
             .finish()
-    }
-}
-
-/// Builds one pipe from its config: a built-in, `native` or `python`, in process or
-/// (`isolate = true`) in a child process.
-///
-/// # Errors
-/// Unknown pipe names and pipes that fail to build.
-pub fn build_pipe(cfg: &PipeConfig) -> Result<Box<dyn Pipe>, Error> {
-    if cfg.isolate {
-        return crate::isolate::IsolatedPipe::from_config(cfg).map(|p| Box::new(p) as _);
-    }
-    if let Some(p) = crate::builtin::build(cfg) {
-        return p.map_err(|e| Error::new(ErrorKind::PipeInit, e.0));
-    }
-    match cfg.pipe.as_str() {
-        "native" => crate::native::NativePipe::from_config(cfg).map(|p| Box::new(p) as _),
-        "python" => crate::python::PythonPipe::from_config(cfg).map(|p| Box::new(p) as _),
-        other => Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "unknown pipe {other:?} (built-ins: {}; or native, python)",
-                crate::builtin::BUILTINS.join(", ")
-            ),
-        )),
     }
 }
 

@@ -19,6 +19,7 @@
 //! takes it out, and the thread is abandoned: Python code cannot be interrupted from
 //! outside, and joining it would hold the caller (and at shutdown the process) forever.
 
+mod messages;
 mod worker;
 
 use crate::error::{Error, ErrorKind};
@@ -27,80 +28,15 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bo
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use treestat_pipe_api::{Action, Emit, Pipe, PipeError, PipeHealth, Record, Schema, Span};
+use std::time::Duration;
+use treestat_pipe_api::{Emit, Pipe, PipeError, PipeHealth, Record, Schema, Span};
+
+use messages::{Busy, Cmd, RecordBatch};
 
 /// Records per call into Python, by default.
 pub const DEFAULT_BATCH: usize = 1024;
 /// Batches that may wait for the worker before the reader blocks.
 pub const QUEUE: usize = 4;
-
-/// Records copied out of their lines: one text buffer, spans relative to it.
-#[derive(Debug, Default)]
-pub(crate) struct RecordBatch {
-    /// The records' lines, one after the other.
-    pub(crate) text: String,
-    /// `fields` spans per record, relative to the record's own line.
-    pub(crate) spans: Vec<Span>,
-    /// Where each record's line starts in `text`.
-    pub(crate) starts: Vec<usize>,
-    /// Spans per record (the schema's length).
-    pub(crate) fields: usize,
-}
-
-impl RecordBatch {
-    fn len(&self) -> usize {
-        self.starts.len()
-    }
-}
-
-/// An update coming back from `result()`.
-pub(crate) type Update = (String, f64, Option<Action>);
-
-pub(crate) enum Cmd {
-    Records(RecordBatch),
-    Flush(Sender<Result<Vec<Update>, String>>),
-    Stop,
-}
-
-/// When the worker started the command it is on: milliseconds since `epoch`, plus one
-/// (0: idle). Written by the worker, read by whoever waits on it.
-#[derive(Debug, Clone)]
-pub(crate) struct Busy {
-    epoch: Instant,
-    since: Arc<AtomicU64>,
-}
-
-impl Busy {
-    fn new() -> Busy {
-        Busy {
-            epoch: Instant::now(),
-            since: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
-    }
-
-    /// The worker starts a command.
-    pub(crate) fn start(&self) {
-        self.since.store(self.now(), Ordering::Relaxed);
-    }
-
-    /// The worker is done with it.
-    pub(crate) fn idle(&self) {
-        self.since.store(0, Ordering::Relaxed);
-    }
-
-    /// How long the command at hand has run, if any.
-    fn running(&self) -> Option<Duration> {
-        match self.since.load(Ordering::Relaxed) {
-            0 => None,
-            t => Some(Duration::from_millis(self.now().saturating_sub(t))),
-        }
-    }
-}
 
 /// How often a waiter looks at the worker's progress: a slice of the budget.
 fn slice(budget: Duration) -> Duration {

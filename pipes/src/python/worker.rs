@@ -1,7 +1,7 @@
 //! The thread a Python pipe runs on: compiles the module, calls `init`, then serves
 //! record batches and flushes until told to stop, then calls `cleanup`.
 
-use super::{Busy, Cmd, RecordBatch, Update};
+use super::messages::{Busy, Cmd, RecordBatch, Update};
 use crossbeam_channel::{Receiver, Sender};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};

@@ -5,8 +5,8 @@
 //! apply; the legend is replaced by the labels, and a "+N more" line says what was left
 //! out.
 
-use crate::chart::Ctx;
 use crate::data::{Prepared, total};
+use crate::layout::Ctx;
 use crate::scene::{Anchor, Item, Rect, Scene};
 use crate::ticks::format_value;
 

@@ -1,0 +1,26 @@
+//! StatsD lines (`name:value|type[|@rate][|#tags]`) parsed and turned into engine
+//! updates, as Etsy's statsd reads them.
+//!
+//! - Several lines per datagram, separated by `\n` (a `\r` before it is dropped).
+//! - Several values per line, as Etsy's statsd accepts: `name:1|c:5|ms`; a bare
+//!   `name` counts as `name:1|c`.
+//! - Dots in the name become tree levels; a `,` or control character in a key refuses
+//!   the line (it is never rewritten).
+//! - `c` -> `add` of `value / rate`; `g` -> `last`, a leading `+` or `-` is a delta on
+//!   the gauge's current value (0 when it has none yet); `ms` and `h` -> `average` (the
+//!   rate does not change a mean and is ignored); `s` -> the number of distinct members
+//!   seen in the current interval, sent with action `last` (members are kept as 64-bit
+//!   hashes, bounded in number).
+//! - `|#tags` are accepted and ignored: the tree has no tag dimension, and mapping
+//!   tags into keys (as Etsy does with `;tag=value`) would explode the tree.
+//! - A line with any bad part is refused whole and counted; the other lines of the
+//!   datagram are kept.
+//!
+//! The parser (`parse.rs`) is a pure function of a line; the state between datagrams
+//! (`state.rs`: set members, gauges) turns parsed lines into updates.
+
+mod parse;
+mod state;
+
+pub use parse::{Kind, Parsed, Value, parse_line};
+pub use state::Statsd;

@@ -1,0 +1,270 @@
+//! What StatsD keeps between datagrams, and the parsed lines turned into engine
+//! updates with it: set members per interval, gauge values within a batch.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::parse::{INLINE, Kind, Parsed, parse_line};
+use crate::Action;
+use crate::batch::{Batch, Update};
+use crate::listen::keys::short;
+use crate::listen::metrics::{LineError, Reject};
+
+/// What StatsD keeps between datagrams: the distinct members of each set in the current
+/// interval, bounded; and gauge values of the batch being built, so that several deltas
+/// to one gauge in one batch add up.
+#[derive(Debug)]
+pub struct Statsd {
+    max_depth: usize,
+    max_members: usize,
+    max_sets: usize,
+    interval: i64,
+    members: usize,
+    sets: HashMap<String, HashSet<u64>>,
+    gauges: HashMap<String, f64>,
+}
+
+impl Statsd {
+    /// State with bounds: `max_members` set members in total and `max_sets` set names,
+    /// per interval.
+    pub fn new(max_depth: usize, max_members: usize, max_sets: usize) -> Statsd {
+        Statsd {
+            max_depth,
+            max_members,
+            max_sets,
+            interval: i64::MIN,
+            members: 0,
+            sets: HashMap::new(),
+            gauges: HashMap::new(),
+        }
+    }
+
+    /// Starts a batch; `interval` is the start of the current interval (sets reset
+    /// when it changes).
+    pub fn begin(&mut self, interval: i64) {
+        self.gauges.clear();
+        if interval != self.interval {
+            self.interval = interval;
+            self.sets.clear();
+            self.members = 0;
+        }
+    }
+
+    /// Parses one line and appends its updates to `batch`. `current` reads a gauge's
+    /// value from the tree (for `+`/`-` deltas). Returns the number of updates added.
+    ///
+    /// # Errors
+    /// As [`parse_line`], plus `SetFull` past the set bounds; nothing is added then.
+    pub fn add_line(
+        &mut self,
+        line: &str,
+        batch: &mut Batch,
+        current: impl Fn(&str) -> Option<f64>,
+    ) -> Result<usize, LineError> {
+        let Parsed {
+            path,
+            inline,
+            len,
+            spill,
+        } = parse_line(line, self.max_depth)?;
+        let values = || inline[..len.min(INLINE)].iter().chain(spill.iter());
+        // Everything that can refuse the line is checked before anything is added.
+        for m in values().filter(|m| m.kind == Kind::Set) {
+            let known = self.sets.get(&path);
+            if known.is_none() && self.sets.len() >= self.max_sets {
+                return Err(LineError::new(
+                    Reject::SetFull,
+                    format!("more than {} sets in this interval", self.max_sets),
+                ));
+            }
+            if self.members >= self.max_members
+                && !known.is_some_and(|s| s.contains(&hash(m.member)))
+            {
+                return Err(LineError::new(
+                    Reject::SetFull,
+                    format!(
+                        "more than {} set members in this interval",
+                        self.max_members
+                    ),
+                ));
+            }
+        }
+        // `1e308|c|@0.5` counts 1e308 / 0.5 = inf: refused here, alone, so it never
+        // reaches a batch (or a fold) with other senders' lines.
+        if values().any(|m| m.kind == Kind::Counter && !(m.value / m.rate).is_finite()) {
+            return Err(LineError::new(
+                Reject::BadValue,
+                format!(
+                    "counter {} divided by its sample rate is not finite",
+                    short(&path)
+                ),
+            ));
+        }
+        let mut gauges = Vec::new();
+        let mut cur: Option<f64> = None;
+        for m in values().filter(|m| m.kind == Kind::Gauge) {
+            let v = if m.delta {
+                let base = cur
+                    .or_else(|| self.gauges.get(&path).copied())
+                    .or_else(|| current(&path))
+                    .unwrap_or(0.0);
+                base + m.value
+            } else {
+                m.value
+            };
+            if !v.is_finite() {
+                return Err(LineError::new(
+                    Reject::BadValue,
+                    format!("gauge {} overflows", short(&path)),
+                ));
+            }
+            gauges.push(v);
+            cur = Some(v);
+        }
+        if let Some(v) = cur {
+            self.gauges.insert(path.clone(), v);
+        }
+        let mut gauges = gauges.into_iter();
+        let mut last = None;
+        for m in values() {
+            let (value, action) = match m.kind {
+                Kind::Counter => (m.value / m.rate, Action::Add),
+                Kind::Timer | Kind::Histogram => (m.value, Action::Average),
+                Kind::Gauge => (gauges.next().unwrap_or(m.value), Action::Last),
+                Kind::Set => {
+                    let set = self.sets.entry(path.clone()).or_default();
+                    if set.insert(hash(m.member)) {
+                        self.members += 1;
+                    }
+                    (count(set.len()), Action::Last)
+                }
+            };
+            if let Some((value, action)) = last.replace((value, action)) {
+                batch.push(Update::Sample {
+                    path: path.clone(),
+                    value,
+                    action: Some(action),
+                    ts: None,
+                });
+            }
+        }
+        // The last value takes the path without a copy.
+        if let Some((value, action)) = last {
+            batch.push(Update::Sample {
+                path,
+                value,
+                action: Some(action),
+                ts: None,
+            });
+        }
+        Ok(len)
+    }
+}
+
+fn hash(member: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    member.hash(&mut h);
+    h.finish()
+}
+
+#[allow(clippy::cast_precision_loss)] // set sizes are bounded far below 2^53
+fn count(n: usize) -> f64 {
+    n as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listen::Reject;
+
+    fn sample(u: &Update) -> (&str, f64, Option<Action>) {
+        match u {
+            Update::Sample {
+                path,
+                value,
+                action,
+                ..
+            } => (path.as_str(), *value, *action),
+            other => panic!("a sample expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn updates_follow_etsy_semantics() {
+        let mut s = Statsd::new(32, 100, 10);
+        let mut b = Batch::new();
+        s.begin(0);
+        s.add_line("c:5|c|@0.5", &mut b, |_| None).unwrap();
+        s.add_line("g:+3|g", &mut b, |_| Some(10.0)).unwrap();
+        s.add_line("g:-1|g", &mut b, |_| Some(10.0)).unwrap();
+        s.add_line("m:1|c:2|g:+1|g", &mut b, |_| None).unwrap();
+        s.add_line("t:7|ms", &mut b, |_| None).unwrap();
+        s.add_line("u:a|s", &mut b, |_| None).unwrap();
+        s.add_line("u:b|s", &mut b, |_| None).unwrap();
+        s.add_line("u:a|s", &mut b, |_| None).unwrap();
+        let got: Vec<_> = b.updates().iter().map(sample).collect();
+        assert_eq!(
+            got,
+            [
+                ("c", 10.0, Some(Action::Add)),
+                ("g", 13.0, Some(Action::Last)),
+                ("g", 12.0, Some(Action::Last)),
+                ("m", 1.0, Some(Action::Add)),
+                ("m", 2.0, Some(Action::Last)),
+                ("m", 3.0, Some(Action::Last)),
+                ("t", 7.0, Some(Action::Average)),
+                ("u", 1.0, Some(Action::Last)),
+                ("u", 2.0, Some(Action::Last)),
+                ("u", 2.0, Some(Action::Last)),
+            ]
+        );
+        // A new interval starts the sets afresh.
+        s.begin(10);
+        let mut b = Batch::new();
+        s.add_line("u:a|s", &mut b, |_| None).unwrap();
+        assert_eq!(sample(&b.updates()[0]).1, 1.0);
+    }
+
+    #[test]
+    fn sets_are_bounded() {
+        let mut s = Statsd::new(32, 3, 2);
+        let mut b = Batch::new();
+        s.begin(0);
+        for m in ["a", "b", "c"] {
+            s.add_line(&format!("u:{m}|s"), &mut b, |_| None).unwrap();
+        }
+        assert_eq!(
+            s.add_line("u:d|s", &mut b, |_| None).unwrap_err().reason,
+            Reject::SetFull
+        );
+        // A member already known still counts.
+        s.add_line("u:a|s", &mut b, |_| None).unwrap();
+        s.add_line("v:a|s", &mut b, |_| None).unwrap_err();
+        let mut s = Statsd::new(32, 100, 1);
+        s.begin(0);
+        s.add_line("u:a|s", &mut b, |_| None).unwrap();
+        assert_eq!(
+            s.add_line("v:a|s", &mut b, |_| None).unwrap_err().reason,
+            Reject::SetFull
+        );
+    }
+
+    #[test]
+    fn a_refused_line_adds_nothing() {
+        let mut s = Statsd::new(32, 100, 10);
+        let mut b = Batch::new();
+        s.begin(0);
+        assert!(s.add_line("x:1|c:oops|c", &mut b, |_| None).is_err());
+        assert!(
+            s.add_line("x:1|c:+1e308|g:+1e308|g", &mut b, |_| Some(1.7e308))
+                .is_err()
+        );
+        assert!(b.is_empty());
+        assert_eq!(
+            s.add_line("g:+1e308|g", &mut b, |_| Some(1.7e308))
+                .unwrap_err()
+                .reason,
+            Reject::BadValue
+        );
+    }
+}

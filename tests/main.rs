@@ -1,0 +1,21 @@
+//! The integration tests of the `treestat` binary and its library, one module per file, linked into one test binary
+//! (issue 17: one binary per crate instead of one per file, each linking the whole
+//! crate and its dependencies). Run one file's tests with
+//! `cargo test --test integration <file>::`.
+
+mod common;
+
+mod agent_conf;
+mod agent_e2e;
+mod cli;
+mod crash;
+mod disk_full;
+mod http_failure;
+mod import_cycles;
+mod own_metrics;
+mod pipes_e2e;
+mod poison_e2e;
+mod server;
+mod shutdown;
+mod test_targets;
+mod time_grammar;

@@ -1,0 +1,99 @@
+//! The `interval` message of `/events`: one closed interval's values and markers under
+//! a pattern as JSON ([`interval_json`]), and the cache that builds each distinct
+//! pattern's body once per interval however many streams want it ([`BodyCache`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use treestat_engine::{ClosedInterval, Engine, Pattern};
+
+use crate::extract::num;
+
+/// The message bodies of the newest closed interval, one per distinct pattern text:
+/// twenty streams on one pattern serialize the interval once.
+#[derive(Debug, Default)]
+pub(crate) struct BodyCache {
+    newest: Mutex<Option<Bodies>>,
+}
+
+#[derive(Debug)]
+struct Bodies {
+    interval: Weak<ClosedInterval>,
+    by_pattern: HashMap<String, Arc<str>>,
+}
+
+impl BodyCache {
+    /// The `interval` message body of `closed` under `pattern`, built on first use.
+    /// Only the newest interval is cached; a lagging stream's older one is built anew.
+    pub(crate) fn body(
+        &self,
+        engine: &Engine,
+        pattern: &Pattern,
+        closed: &Arc<ClosedInterval>,
+    ) -> Arc<str> {
+        let mut newest = self.newest.lock();
+        let current = newest
+            .as_ref()
+            .is_some_and(|b| std::ptr::eq(b.interval.as_ptr(), Arc::as_ptr(closed)));
+        if !current {
+            // A newer interval replaces the cache; an older one is not cached.
+            let older = newest
+                .as_ref()
+                .and_then(|b| b.interval.upgrade())
+                .is_some_and(|held| held.start > closed.start);
+            if older {
+                drop(newest);
+                return interval_json(engine, pattern, closed).to_string().into();
+            }
+            *newest = Some(Bodies {
+                interval: Arc::downgrade(closed),
+                by_pattern: HashMap::new(),
+            });
+        }
+        let bodies = newest.as_mut().map(|b| &mut b.by_pattern);
+        let Some(bodies) = bodies else {
+            return interval_json(engine, pattern, closed).to_string().into();
+        };
+        // Built under the cache's lock: the other streams on this interval want the
+        // same body or one built from the same shared paths, and wait for it.
+        bodies
+            .entry(pattern.as_str().to_string())
+            .or_insert_with(|| interval_json(engine, pattern, closed).to_string().into())
+            .clone()
+    }
+}
+
+/// `{"start", "len", "values": {path: value}, "markers": [...]}` for one interval.
+pub fn interval_json(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval) -> Value {
+    let mut values = Map::new();
+    if pattern.aggregates() {
+        if let Ok(rows) = engine.query_window(pattern.as_str(), closed.len) {
+            values.extend(rows.into_iter().map(|(p, v)| (p, num(v))));
+        }
+    } else if !closed.points.is_empty() {
+        let paths = engine.interval_paths(closed);
+        let mut rows: Vec<(&str, f64)> = engine
+            .select(&paths, pattern)
+            .iter()
+            .filter_map(|&i| {
+                let p = closed.points.get(i as usize)?;
+                Some((paths.path(i)?, p.stats.value(p.action)))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        values.extend(rows.into_iter().map(|(p, v)| (p.to_string(), num(v))));
+    }
+    let markers: Vec<_> = closed
+        .markers
+        .iter()
+        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
+        .collect();
+    json!({
+        "start": closed.start,
+        "len": closed.len,
+        "values": values,
+        "markers": markers,
+    })
+}
