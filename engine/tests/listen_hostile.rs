@@ -227,14 +227,13 @@ async fn ten_thousand_connections_opened_and_dropped() {
             "--OK"
         );
     }
-    srv.wait("every dropped connection closed", |s| {
-        s.counter("treestat_listen_open_connections", "tcp") == 1.0
+    // Accepted and closed, all of them: a loaded machine may still hold some in the
+    // kernel's accept queue when the open count first reads 1.
+    srv.wait("every dropped connection accepted and closed", |s| {
+        s.counter("treestat_listen_connections_total", "tcp") == 10_001.0
+            && s.counter("treestat_listen_open_connections", "tcp") == 1.0
     })
     .await;
-    assert_eq!(
-        srv.counter("treestat_listen_connections_total", "tcp"),
-        10_001.0
-    );
     assert_eq!(srv.engine.leaf_at("alive").unwrap().2.sum, 50.0);
     srv.stop().await;
 }
