@@ -17,7 +17,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 pub use sled::IVec as Bytes;
 
 use super::error::{Result, TrendError, TrendErrorKind};
@@ -249,10 +249,12 @@ pub struct SledStorage {
     /// so a call stuck inside sled never blocks a reopen (or other calls).
     /// `None` while a reopen is under way or after it failed (calls then fail).
     db: RwLock<Option<Arc<Sled>>>,
-    /// Held by every write to `Space::Intervals` from reading which parts a key has
-    /// to applying the batch that replaces them, so two writes of one key never leave
-    /// a stale part behind.
-    interval_writes: Mutex<()>,
+    /// Held for writing by every write to `Space::Intervals` from reading which parts
+    /// a key has to applying the batch that replaces them, so two writes of one key
+    /// never leave a stale part behind; held for reading by every read of intervals, as
+    /// sled shows a batch to a concurrent reader part by part (a `/graph` read during a
+    /// write got some parts of an interval and answered 500 in the soak).
+    interval_writes: RwLock<()>,
 }
 
 struct Sled {
@@ -398,7 +400,7 @@ impl SledStorage {
             dir: dir.to_path_buf(),
             cache_bytes,
             db: RwLock::new(Some(Arc::new(Sled::open(dir, cache_bytes)?))),
-            interval_writes: Mutex::new(()),
+            interval_writes: RwLock::new(()),
         })
     }
 
@@ -485,6 +487,7 @@ impl Storage for SledStorage {
         if space != Space::Intervals {
             return Ok(sled.tree(space).get(key)?);
         }
+        let _r = self.interval_writes.read();
         let stored = sled.interval_pairs(key)?;
         if stored.is_empty() {
             return Ok(None);
@@ -518,6 +521,7 @@ impl Storage for SledStorage {
         if space != Space::Intervals {
             return iter.map(|kv| Ok(kv?)).collect();
         }
+        let _r = self.interval_writes.read();
         // Stored pairs come in key order, so an interval's parts are adjacent.
         let mut out = Vec::new();
         let mut group: Vec<(Bytes, Bytes)> = Vec::new();
@@ -549,7 +553,7 @@ impl Storage for SledStorage {
         if !intervals {
             return sled.write(ops);
         }
-        let _w = self.interval_writes.lock();
+        let _w = self.interval_writes.write();
         sled.write(sled.expand(ops)?)
     }
 
@@ -681,6 +685,50 @@ mod tests {
         assert_eq!(st.scan(Space::Meta, b"", None).unwrap().len(), 1);
         exercise_intervals(st);
         st.flush().unwrap();
+    }
+
+    /// Readers see an interval whole, never a write of it half-way: sled shows a batch
+    /// to a concurrent iterator part by part.
+    #[test]
+    fn interval_reads_never_see_a_write_half_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Arc::new(SledStorage::open(dir.path(), 8 << 20).unwrap());
+        let key = [0x80, 0, 0, 0, 0, 0, 0, 1];
+        // Each value is one byte repeated, its length saying which byte: a mix of two
+        // writes, or a prefix of one, shows as a wrong length or a foreign byte.
+        let value = |round: usize| {
+            let b = u8::try_from(round % 251).unwrap();
+            vec![b; (8 + round % 5) * PART_BYTES + usize::from(b)]
+        };
+        st.put(Space::Intervals, &key, &value(0)).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (st, stop) = (st.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for round in 1..400 {
+                    st.put(Space::Intervals, &key, &value(round)).unwrap();
+                }
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let mut reads = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            for (_, v) in st.scan(Space::Intervals, &[], None).unwrap() {
+                let b = v[0];
+                let round_len = (8 + usize::from(b) % 5) * PART_BYTES + usize::from(b);
+                assert!(
+                    v.len() % PART_BYTES == usize::from(b) % PART_BYTES
+                        && v.iter().all(|&x| x == b),
+                    "torn read: {} bytes, first {b}, expected {round_len}",
+                    v.len()
+                );
+            }
+            let v = st.get(Space::Intervals, &key).unwrap().unwrap();
+            assert!(v.iter().all(|&x| x == v[0]), "torn get");
+            reads += 1;
+        }
+        writer.join().unwrap();
+        assert!(reads > 0);
     }
 
     /// A value that does not repeat within a part (so a misplaced part shows).
