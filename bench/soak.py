@@ -168,8 +168,10 @@ from_start = true
 name = "soak"
 format = "combined"
 """)
+    # The server logs to stdout: keep it (an error answered 500 is explained only there).
+    server_log = open(os.path.join(work, "server.log"), "w")
     server = subprocess.Popen([binary, "serve", "--conf", conf], cwd=work,
-                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
+                              stdout=server_log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % ports["http"]
     for _ in range(200):
         try:
@@ -379,6 +381,11 @@ format = "combined"
     print("== load sent:", json.dumps(dict(sorted(counts.items()))))
     print("== SIGTERM exit:", code)
     print("== server log:", os.path.join(work, "server.log"))
+    with open(os.path.join(work, "server.log"), errors="replace") as f:
+        bad = [line.rstrip() for line in f if " ERROR " in line or " WARN " in line]
+    print("== server log: %d ERROR/WARN lines" % len(bad))
+    for line in bad[:10]:
+        print("   " + line[:300])
     return 0
 
 
