@@ -2,7 +2,8 @@
 //! every 10 s interval on a manual clock, compaction after 2 minutes every minute, as
 //! bench/soak.py runs the server. Prints the process RSS after each compaction, so a
 //! step or a creep in the store shows without the rest of the server around it.
-//! CACHE_MIB sets sled's cache (default 64), TRIM=1 calls malloc_trim after each
+//! CACHE_MIB sets sled's cache (default 64), PULL_LOG the engine's push log (default
+//! 4096 pushes; its byte bound fills slowly at 6 pushes a minute), TRIM=1 calls malloc_trim after each
 //! compaction, LEAVE=1 exits without dropping (a heap profiler's "leaks" are then
 //! what was live at the end).
 //!
@@ -89,6 +90,7 @@ fn main() {
         EngineConfig {
             // As the soak: five minutes of intervals in memory, full within the warm-up.
             ring: 30,
+            pull_log: env("PULL_LOG", 4096),
             limits: Limits {
                 max_push_nodes: 1_000_000,
                 ..Limits::default()
