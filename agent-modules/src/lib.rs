@@ -14,6 +14,8 @@
 //! inside `treestat serve`), [`relay::run`] (`treestat relay`), [`folder::modules_table`]
 //! (`treestat agent modules`), [`folder::enable`] and [`folder::disable`].
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod builtin;
 pub mod config;

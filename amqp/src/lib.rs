@@ -10,6 +10,9 @@
 //! - Agent / relay: [`AmqpOutput::connect`] then [`AmqpOutput::publish_tree`] each
 //!   interval, [`AmqpOutput::close`] at the end.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod broker;
 pub mod config;
 pub mod encode;

@@ -5,6 +5,9 @@
 //! pipes), the [`Engine`] validates it whole, merges it under one write lock, and at each
 //! interval close hands a [`ClosedInterval`] to its [`IntervalSink`]s.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod batch;
 mod config;
 mod engine;

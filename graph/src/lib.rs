@@ -17,6 +17,9 @@
 //! assert_eq!(&png[1..4], b"PNG");
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod chart;
 mod data;
 mod decor;

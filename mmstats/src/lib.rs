@@ -34,6 +34,8 @@
 //! # Ok::<(), treestat_mmstats::WriteError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod commands;
 mod error;
 mod format;

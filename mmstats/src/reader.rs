@@ -41,7 +41,9 @@ pub enum ReadError {
     /// Opening, inspecting or mapping the file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The stats file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
     /// The file has no version byte.
@@ -49,20 +51,33 @@ pub enum ReadError {
     Empty,
     /// The version byte is not 0x01 (a writer still laying out its file shows 0x00).
     #[error("unsupported version byte 0x{found:02x} (this reader knows version 1)")]
-    WrongVersion { found: u8 },
+    WrongVersion {
+        /// The version byte found.
+        found: u8,
+    },
     /// Larger than [`MAX_FILE_LEN`].
     #[error("file of {len} bytes is larger than the {limit}-byte limit")]
-    TooLarge { len: u64, limit: u64 },
+    TooLarge {
+        /// The file's length in bytes.
+        len: u64,
+        /// The largest length read.
+        limit: u64,
+    },
     /// The file ends inside a record.
     #[error(
         "truncated at offset {offset}{}: {what} needs {need} bytes, {left} left",
         in_field(label.as_deref())
     )]
     Truncated {
+        /// Where the record starts.
         offset: usize,
+        /// The field's label, when it was read before the end.
         label: Option<String>,
+        /// The part of the record that did not fit.
         what: &'static str,
+        /// Bytes that part needs.
         need: usize,
+        /// Bytes left in the file.
         left: usize,
     },
     /// The type string is not one value of a known Python `struct` code.
@@ -71,8 +86,11 @@ pub enum ReadError {
         in_field(Some(label))
     )]
     UnsupportedType {
+        /// Where the record starts.
         offset: usize,
+        /// The field's label.
         label: String,
+        /// The type string found.
         type_code: String,
     },
     /// `write_buffer` is neither 0, 1 nor 0xff.
@@ -81,16 +99,27 @@ pub enum ReadError {
         in_field(Some(label))
     )]
     BadWriteBuffer {
+        /// Where the record starts.
         offset: usize,
+        /// The field's label.
         label: String,
+        /// The byte found.
         value: u8,
     },
     /// More than [`MAX_FIELDS`] records.
     #[error("more than {limit} fields")]
-    TooManyFields { limit: usize },
+    TooManyFields {
+        /// The most fields read.
+        limit: usize,
+    },
     /// The writer flipped the buffer during every attempt to read the value.
     #[error("field {label:?} at offset {offset} changed during every read attempt")]
-    Unstable { offset: usize, label: String },
+    Unstable {
+        /// Where the record starts.
+        offset: usize,
+        /// The field's label.
+        label: String,
+    },
 }
 
 fn in_field(label: Option<&str>) -> String {

@@ -8,6 +8,8 @@
 //! - [`isolate`]: any pipe in a child process (`isolate = true`), restarted when it dies.
 //! - [`tail`]: the file tailer with rotation handling and checkpoints.
 
+#![warn(missing_docs)]
+
 pub mod format;
 
 pub use treestat_pipe_api as api;

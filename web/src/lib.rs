@@ -7,6 +7,9 @@
 //! bound and graceful shutdown. What the server is wired with (pipes, the trend store,
 //! saved views, telemetry) comes in through [`AppState`]'s `with_*` hooks.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod auth;
 mod body;
 mod config;

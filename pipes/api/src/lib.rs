@@ -10,6 +10,8 @@
 //! - [`Pipe`]: the life cycle `init` / `process` / `flush` / `cleanup`.
 //! - [`abi`], [`plugin`], [`declare_pipe!`]: the C ABI of native pipes.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 mod emit;
 mod pipe;
