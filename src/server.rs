@@ -1,8 +1,9 @@
 //! Builds a running server from a [`Config`]: the engine, the trend store, the interval
 //! ticker, the push listeners, the HTTP API, the `[[tail]]` sources, the AMQP source and
 //! the host modules, one named step each, every task and thread handed the one shutdown
-//! token (STYLE.md 8, `treestat_engine::stop`). Every socket is bound before `start`
-//! returns, so callers (and tests on port 0) learn the real addresses.
+//! token (`treestat_engine::stop`; docs/ARCHITECTURE.md, "Stopping"). Every socket is
+//! bound before `start` returns, so callers (and tests on port 0) learn the real
+//! addresses.
 //!
 //! Shutdown: cancel the token; listeners stop accepting and answer what is in flight,
 //! tails flush and checkpoint, then the open interval is closed (its points reach the

@@ -1,5 +1,5 @@
-//! The command line is a contract (DESIGN.md §5): scripts outside the code rely on these
-//! exact names. Every documented form must parse; typos must not.
+//! The command line is a contract: scripts outside the code rely on these exact names.
+//! Every documented form must parse; typos must not.
 
 use clap::Parser;
 use treestat::cli::Cli;

@@ -1,4 +1,5 @@
-//! `AgentConfig`: what `conf/agent.toml` holds, validated in one step (STYLE.md 4).
+//! `AgentConfig`: what `conf/agent.toml` holds, validated in one step, apart from the
+//! agent it configures.
 //!
 //! Durations are written as strings with a unit (`"10s"`, `"500ms"`, `"1m"`) or as a
 //! plain number of seconds. Server addresses are URLs whose scheme picks the transport.

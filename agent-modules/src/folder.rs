@@ -1,5 +1,6 @@
-//! The module folder (DESIGN.md §8): `<module>.conf` parameters, `.on`/`.off` markers,
-//! and the module's code beside it; plus `treestat agent modules|enable|disable`.
+//! The module folder (docs/AGENT.md, "The module folder"): `<module>.conf` parameters,
+//! `.on`/`.off` markers, and the module's code beside it; plus
+//! `treestat agent modules|enable|disable`.
 //!
 //! A module is any name that has a `.conf`, `.py` or `.so` in the folder. It runs unless
 //! `<module>.off` exists (`.off` wins over `.on`). Two `.conf` keys are the agent's, not

@@ -1,4 +1,4 @@
-//! treestat-agent: the per-host agent (DESIGN.md §8).
+//! treestat-agent: the per-host agent (docs/AGENT.md).
 //!
 //! Modules (built-in Rust, Python with the Ganglia gmond interface, native `.so` with a
 //! small C ABI) are collected at their intervals on one collector thread; their samples

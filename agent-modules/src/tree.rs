@@ -1,5 +1,6 @@
 //! The push tree: `{<group>: {<host>: {<metric>: value}}}`, one tree per action, each
-//! carrying `default_action` at its top (DESIGN.md §2), sent as one JSON array.
+//! carrying `default_action` at its top (docs/CONCEPTS.md, "The push format"), sent as
+//! one JSON array.
 //!
 //! Counters (slope `positive`) become rates per second here, from the previous reading
 //! of the same path; the first reading of a counter and a counter that went backwards

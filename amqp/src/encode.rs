@@ -2,8 +2,9 @@
 //! (one per host and reporter) for consumers that speak Psistats.
 //!
 //! The agent's tree is `{<group>: {<host>: {<metric>: value}}}`, or an array of such
-//! trees each with a `default_action` (DESIGN.md §2, §8). For Psistats the groups map to
-//! the reporters the Psistats client sends:
+//! trees each with a `default_action` (docs/CONCEPTS.md, "The push format";
+//! docs/AGENT.md). For Psistats the groups map to the reporters the Psistats client
+//! sends:
 //!
 //! | agent group | Psistats message |
 //! |---|---|

@@ -119,9 +119,9 @@ impl Batch {
         self.updates.is_empty()
     }
 
-    /// Checks every path: a bad key or depth refuses the whole batch, as it does a
-    /// JSON push (DESIGN.md §2). Values are not refused here: a sample that is not
-    /// finite (or would make a total non-finite) is skipped alone when merged, and
+    /// Checks every path: a bad key or depth refuses the whole batch, as it does a JSON push
+    /// (docs/CONCEPTS.md, "The push format"). Values are not refused here: a sample that is
+    /// not finite (or would make a total non-finite) is skipped alone when merged, and
     /// counted in [`PushSummary::refused_nonfinite`](crate::PushSummary).
     ///
     /// # Errors

@@ -70,7 +70,8 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRule {
-    /// A query pattern (DESIGN.md §4), matched against the new node's path as a prefix.
+    /// A query pattern (docs/CONCEPTS.md, "Query patterns"), matched against the new
+    /// node's path as a prefix.
     pub pattern: String,
     /// The action to give.
     #[serde(deserialize_with = "de_action")]

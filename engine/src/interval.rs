@@ -59,7 +59,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// A string annotation kept beside the tree (DESIGN.md §2).
+/// A string annotation kept beside the tree (docs/CONCEPTS.md, "The push format").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Marker {
     /// Comma-joined path.

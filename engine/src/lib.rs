@@ -1,5 +1,5 @@
-//! treestat-engine: the metric tree, actions, path queries and intervals (DESIGN.md
-//! §2-§4). The trend store and the push listeners build on it.
+//! treestat-engine: the metric tree, actions, path queries and intervals
+//! (docs/CONCEPTS.md). The trend store and the push listeners build on it.
 //!
 //! The flow inside: a source builds a [`PushDoc`] (JSON) or a [`Batch`] (line protocols,
 //! pipes), the [`Engine`] validates it whole, merges it under one write lock, and at each

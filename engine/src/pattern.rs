@@ -1,4 +1,5 @@
-//! Tree-path query patterns (DESIGN.md §4): parsing and per-key matching.
+//! Tree-path query patterns (docs/CONCEPTS.md, "Query patterns"): parsing and per-key
+//! matching.
 //!
 //! ```text
 //! pattern := segment ( "," segment )*      trailing commas ignored; "" matches everything

@@ -358,7 +358,7 @@ pub fn nest(rows: &[(String, f64)]) -> Value {
 
 /// Puts `value` at a comma-separated path in a JSON tree. A number standing where a
 /// subtree must go moves under `count`, and a value landing on a subtree goes to its
-/// `count`, as pushes do (DESIGN.md §2).
+/// `count`, as pushes do (docs/CONCEPTS.md, "The tree").
 pub fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
     let keys: Vec<&str> = path.split(',').collect();
     let mut node = root;

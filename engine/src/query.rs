@@ -1,4 +1,5 @@
-//! Running a [`Pattern`] over the tree: selection, then aggregation (DESIGN.md §4).
+//! Running a [`Pattern`] over the tree: selection, then aggregation (docs/CONCEPTS.md,
+//! "Query patterns").
 //!
 //! Selection is a depth-first walk driven by the segments: a literal is a binary search,
 //! `""` and globs scan one level, `**` tries zero levels first and then each child. When

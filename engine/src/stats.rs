@@ -83,7 +83,7 @@ impl Stats {
         }
     }
 
-    /// The one value this aggregate reports under `action` (DESIGN.md §2).
+    /// The one value this aggregate reports under `action` (docs/CONCEPTS.md, "Actions").
     pub fn value(&self, action: Action) -> f64 {
         if self.count == 0 {
             return 0.0;

@@ -1,5 +1,5 @@
-//! The one stop signal of the process (STYLE.md 8): a [`CancellationToken`], handed to
-//! every long-running task and thread. Async code awaits
+//! The one stop signal of the process (docs/ARCHITECTURE.md, "Stopping"): a
+//! [`CancellationToken`], handed to every long-running task and thread. Async code awaits
 //! [`CancellationToken::cancelled`]; threads check [`CancellationToken::is_cancelled`]
 //! between steps and sleep with [`Wait::wait`], which wakes at once when the token is
 //! cancelled. So one `cancel()` (the signal handler's, a test's, the server's own when

@@ -1,5 +1,5 @@
 //! The server's own counters and gauges: a registry of named handles created once when a
-//! component is built, so the hot path only does an atomic increment (STYLE.md 7).
+//! component is built, so the hot path only does an atomic increment.
 //!
 //! One [`Telemetry`] (a cheap-clone handle) is shared by every component. It renders as
 //! Prometheus text for `GET /metrics` ([`Telemetry::render_prometheus`]) and as a
@@ -385,7 +385,7 @@ impl Telemetry {
     }
 }
 
-/// The server's health (DESIGN.md §5.1, `GET /health`): every component that can
+/// The server's health (`GET /health`, docs/OPERATIONS.md): every component that can
 /// fail quietly reports into it by name, in one of two ways.
 ///
 /// - A [`HealthFlag`] ([`Health::flag`]): the component sets a reason when it turns

@@ -1,4 +1,4 @@
-//! The original's behaviour and DESIGN.md §2-§4 as tests: queries over the README's
+//! The original's behaviour and docs/CONCEPTS.md as tests: queries over the README's
 //! browser tree, actions, conflicts, markers and aggregating queries.
 
 use treestat_engine::{Action, Engine, EngineConfig, ErrorKind};

@@ -80,7 +80,8 @@ impl Model {
         (s.count > 0).then_some(s)
     }
 
-    /// The series a query must return, folded the way DESIGN.md §7 says.
+    /// The series a query must return, folded by action as docs/API.md's `GET /trend`
+    /// says.
     fn query(
         &self,
         leaf: Option<usize>,

@@ -1,4 +1,4 @@
-//! treestat-pipes: turns access-log lines into tree updates (DESIGN.md §6).
+//! treestat-pipes: turns access-log lines into tree updates (docs/PIPES.md).
 //!
 //! - [`format`]: presets and nginx `log_format` strings compiled into fast splitters.
 //! - [`builtin`]: the built-in pipes (`ua`, `status`, `errors`, `bytes`, ...).

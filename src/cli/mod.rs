@@ -1,5 +1,6 @@
-//! The command line: flags and subcommands (DESIGN.md §5 names them; scripts rely on
-//! them), each turned into calls of the library. One file per command family.
+//! The command line: flags and subcommands (docs/API.md and docs/AGENT.md use their
+//! names, and scripts rely on them), each turned into calls of the library. One file per
+//! command family.
 
 mod agent;
 mod args;

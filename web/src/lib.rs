@@ -1,4 +1,4 @@
-//! treestat-web: the HTTP API as one axum router over the engine (DESIGN.md §5).
+//! treestat-web: the HTTP API as one axum router over the engine (docs/API.md).
 //!
 //! [`app`] builds the whole router from one [`AppState`], one sub-router per area (push,
 //! query, pull, events, views, metrics, StatsServer, trends, graphs, pages), all on that

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the server's own counters in the Prometheus text format; and
 //! `GET /health`: `ok` or `degraded` with reasons, from the telemetry's health
-//! registry (DESIGN.md §5.1).
+//! registry (docs/API.md, "The server's own metrics"; docs/OPERATIONS.md, "Is it well?").
 //!
 //! Everything comes from the one telemetry registry ([`Telemetry::render_prometheus`],
 //! the only Prometheus writer): the engine's counters and sizes, the long-poll and

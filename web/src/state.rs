@@ -79,7 +79,7 @@ pub trait ViewStore: Send + Sync {
     fn meta_list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
 }
 
-/// The HTTP layer's counters, registered once in the telemetry registry (STYLE.md 7):
+/// The HTTP layer's counters, registered once in the telemetry registry:
 /// the hot path only increments. They render at `/metrics` and land in the tree under
 /// `_treestat,http,...`.
 #[derive(Debug, Clone)]

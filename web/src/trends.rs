@@ -1,5 +1,6 @@
 //! Trend routes: `GET /trend/<pattern>.json`, `GET /export/<pattern>.ndjson|.csv` and
-//! `POST /import`, over the trend store (DESIGN.md §5, §7).
+//! `POST /import`, over the trend store (docs/API.md, "History: trends, charts, export and
+//! import").
 //!
 //! The store answers plain patterns; an aggregating pattern (`*|sum,net`) is answered by
 //! reading the leaves its selector matches and folding each time bucket with

@@ -1,8 +1,8 @@
 //! Python modules with the Ganglia gmond interface, run on one dedicated thread.
 //!
-//! The interpreter is only ever entered from the thread [`PythonHost`] starts (STYLE.md
-//! 10): each [`PythonModule`] is a handle that sends its requests there over a channel
-//! and waits for the answer, so the collector and async workers never hold the GIL.
+//! The interpreter is only ever entered from the thread [`PythonHost`] starts: each
+//! [`PythonModule`] is a handle that sends its requests there over a channel and waits
+//! for the answer, so the collector and async workers never hold the GIL.
 
 mod gmond;
 

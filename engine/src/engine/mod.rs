@@ -435,7 +435,8 @@ impl Engine {
         Ok(summary)
     }
 
-    /// `[path, value]` pairs of the current totals under a pattern (DESIGN.md §4).
+    /// `[path, value]` pairs of the current totals under a pattern (docs/CONCEPTS.md,
+    /// "Query patterns").
     ///
     /// # Errors
     /// `BadPattern` naming the segment that does not parse.

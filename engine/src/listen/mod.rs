@@ -1,6 +1,6 @@
-//! The push listeners (DESIGN.md §5): TCP 8007 (JSON trees and SimpleStats tuples, one
-//! per line, answered `--OK` / `--ERR <reason>`), UDP 8007 (JSON per datagram), StatsD
-//! over UDP 8125, and Graphite plaintext over TCP 2003.
+//! The push listeners (docs/PROTOCOLS.md): TCP 8007 (JSON trees and SimpleStats tuples,
+//! one per line, answered `--OK` / `--ERR <reason>`), UDP 8007 (JSON per datagram),
+//! StatsD over UDP 8125, and Graphite plaintext over TCP 2003.
 //!
 //! Layering: one pure parser per protocol ([`simplestats`], [`statsd`], [`graphite`],
 //! with [`keys`] for the dotted names), a bounded line splitter ([`lines`]), and the

@@ -52,8 +52,8 @@ impl Index {
         self.by_path.len()
     }
 
-    /// Series whose path the pattern selects (DESIGN.md §4), sorted by path.
-    /// Aggregation suffixes are ignored here; the caller folds.
+    /// Series whose path the pattern selects (docs/CONCEPTS.md, "Query patterns"), sorted by
+    /// path. Aggregation suffixes are ignored here; the caller folds.
     pub fn matching(&self, pattern: &Pattern) -> Vec<(u32, Arc<str>)> {
         let head: Vec<&str> = pattern
             .segments()

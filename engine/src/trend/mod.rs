@@ -1,5 +1,5 @@
-//! The trend store (DESIGN.md §7): history of every leaf in sled, with rollups,
-//! compaction, restart without loss, and small metadata (saved views, tail
+//! The trend store (docs/ARCHITECTURE.md, "Trend store"): history of every leaf in sled,
+//! with rollups, compaction, restart without loss, and small metadata (saved views, tail
 //! checkpoints).
 //!
 //! [`TrendStore`] is a cheap-clone handle over one `sled::Db` in the data directory.

@@ -43,9 +43,9 @@ pub const MAX_TIME: i64 = 1 << 50;
 pub const MAX_BUCKETS: i64 = 10_000_000;
 
 impl TrendStore {
-    /// Series under `pattern` (DESIGN.md §4; `|sum` and friends fold series) with
-    /// their points in `[from, until)`: buckets overlapping the range, from the finest
-    /// archive whose span reaches back to `from` (else the coarsest), folded to at
+    /// Series under `pattern` (docs/CONCEPTS.md, "Query patterns"; `|sum` and friends fold
+    /// series) with their points in `[from, until)`: buckets overlapping the range, from the
+    /// finest archive whose span reaches back to `from` (else the coarsest), folded to at
     /// most `points` buckets per series by the action (`points` 0: no folding).
     ///
     /// # Errors
@@ -158,8 +158,8 @@ impl TrendStore {
 }
 
 /// Aggregation suffixes (`*|sum,net`) fold series like the tree query does
-/// (DESIGN.md §4); a `**` at or before an aggregating segment leaves the display
-/// path undefined and is refused.
+/// (docs/CONCEPTS.md, "Query patterns"); a `**` at or before an aggregating segment
+/// leaves the display path undefined and is refused.
 fn check_aggregation(p: &Pattern) -> Result<()> {
     let last_agg = p.segments().iter().rposition(|s| s.agg != PAgg::List);
     if let Some(i) = last_agg

@@ -1,5 +1,5 @@
-//! Rollups by action (DESIGN.md §7): how interval aggregates fold into an archive's
-//! buckets, how a bucket is stored in a chunk, and how a query downsamples.
+//! Rollups by action (docs/API.md, `GET /trend`): how interval aggregates fold into an
+//! archive's buckets, how a bucket is stored in a chunk, and how a query downsamples.
 //!
 //! A bucket keeps what its action needs to fold further without loss: `add` the sum,
 //! `average` the sum and the count (so a coarser mean is weighted by count), `max`,

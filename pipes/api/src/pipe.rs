@@ -1,4 +1,4 @@
-//! The life cycle every pipe follows, whatever it is written in (DESIGN.md §6):
+//! The life cycle every pipe follows, whatever it is written in (docs/PIPES.md):
 //! bind to a schema (`init`), `process` each record, `flush` at each interval,
 //! `cleanup` once.
 

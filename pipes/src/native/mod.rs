@@ -1,11 +1,11 @@
 //! Native pipes: shared libraries speaking the C ABI of `include/treestat_pipe.h`.
 //!
-//! Loading follows the plugin conventions of polars and dora (STYLE.md 9): the ABI
-//! version symbol is read and checked before anything else; then every function is
-//! resolved up front, and one error names all that are missing. A library is never
-//! unloaded (code it started may still run, and `dlclose` of Rust cdylibs is unsafe),
-//! so it is leaked on purpose. An error return, or a panic caught by `declare_pipe!`,
-//! becomes a [`PipeError`] with the plugin's message; the pipeline goes on.
+//! Loading follows the plugin conventions of polars and dora: the ABI version symbol is
+//! read and checked before anything else; then every function is resolved up front, and
+//! one error names all that are missing. A library is never unloaded (code it started may
+//! still run, and `dlclose` of Rust cdylibs is unsafe), so it is leaked on purpose. An
+//! error return, or a panic caught by `declare_pipe!`, becomes a [`PipeError`] with the
+//! plugin's message; the pipeline goes on.
 
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::PipeConfig;
@@ -152,7 +152,7 @@ unsafe extern "C" fn host_emit(
     }));
 }
 
-/// Whether every key of a path is already valid (DESIGN.md §2).
+/// Whether every key of a path is already valid (docs/CONCEPTS.md, "The tree").
 fn path_is_valid(path: &str) -> bool {
     !path.is_empty()
         && path

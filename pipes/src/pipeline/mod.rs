@@ -5,7 +5,7 @@
 //! (parsed), `...,bad_lines` (did not parse), `...,dropped` (updates past the path
 //! cap), and per pipe `_treestat,pipes,<name>,<pipe>,errors` and the pipe's own events
 //! (`taken_out`, and for isolated pipes `crashes`, `restarts`, `killed`,
-//! `dropped_lines`). A bad line or a failing pipe never stops the pipeline (STYLE.md 6).
+//! `dropped_lines`). A bad line or a failing pipe never stops the pipeline.
 //!
 //! A pipe that reports itself [`PipeHealth::Failed`] (a Python pipe over its time
 //! budget) is taken out: logged at ERROR, counted, listed in the pipeline's

@@ -1,16 +1,15 @@
 //! Python pipes: a `.py` with `init(config)`, `process(fields)`, `result()` and
 //! `cleanup()` (`init` and `cleanup` optional), run on a dedicated thread.
 //!
-//! As arrow-udf-python and dora do (STYLE.md 10): the module is compiled once; records
-//! are copied into batches (one string buffer plus spans per batch) and sent over a
-//! bounded channel, so a slow script slows the reader instead of filling memory; the
-//! worker enters the interpreter once per batch. `process` gets a dict of the fields
-//! that have a value. An exception in `process` counts one error for the pipe, its
-//! traceback goes to the log (the first few per interval), and the batch goes on.
-//! `result()` is called at each flush; it returns a tree (nested dicts of numbers,
-//! `default_action` keys allowed) or a list of `(name, tree)` pairs, each put under
-//! the key `name`. Its numbers become samples, with the action the tree sets, or none
-//! (the node keeps or inherits its own).
+//! As arrow-udf-python and dora do: the module is compiled once; records are copied into
+//! batches (one string buffer plus spans per batch) and sent over a bounded channel, so a
+//! slow script slows the reader instead of filling memory; the worker enters the
+//! interpreter once per batch. `process` gets a dict of the fields that have a value. An
+//! exception in `process` counts one error for the pipe, its traceback goes to the log
+//! (the first few per interval), and the batch goes on. `result()` is called at each
+//! flush; it returns a tree (nested dicts of numbers, `default_action` keys allowed) or a
+//! list of `(name, tree)` pairs, each put under the key `name`. Its numbers become
+//! samples, with the action the tree sets, or none (the node keeps or inherits its own).
 //!
 //! Every command has a time budget (`budget`, default 5 s): the worker stamps when it
 //! starts one, and whoever waits on it (a send into the full queue, a flush's answer,

@@ -1,4 +1,4 @@
-// The JSON API the pages use (DESIGN.md §5); nothing else is fetched.
+// The JSON API the pages use (docs/API.md); nothing else is fetched.
 
 /** A pattern as a URL path part: percent-encoded, commas kept readable. */
 export function enc(pattern) {

@@ -1,4 +1,4 @@
-//! The web pages (DESIGN.md §5): `/realtime/`, `/realtime/<pattern>`,
+//! The web pages (docs/API.md): `/realtime/`, `/realtime/<pattern>`,
 //! `/realtime/view/<name>`, `/trend/view/`, `/setting/view`, and their static files
 //! under `/assets/`.
 //!
