@@ -1,5 +1,5 @@
 /*
- * treestat_pipe.h: the C ABI of treestat native pipes (DESIGN.md section 6).
+ * treestat_pipe.h: the C ABI of treestat native pipes (docs/PIPES.md, "Native pipes").
  *
  * A native pipe is a shared library exporting, with these exact names:
  *
@@ -40,7 +40,7 @@ extern "C" {
 
 #define TREESTAT_PIPE_ABI_VERSION 1u
 
-/* Actions (DESIGN.md section 2); TS_ACTION_INHERIT keeps the node's own. */
+/* Actions (docs/CONCEPTS.md, "Actions"); TS_ACTION_INHERIT keeps the node's own. */
 #define TS_ACTION_ADD 0
 #define TS_ACTION_AVERAGE 1
 #define TS_ACTION_MAX 2
