@@ -11,12 +11,12 @@ fn main() -> anyhow::Result<()> {
 const MALLOC_ARENAS: libc::c_int = 2;
 
 /// glibc gives each thread that meets a locked arena one of its own, up to eight per
-/// core, and keeps what each arena once held. The server's threads (tokio workers,
-/// blocking renders and reads, the store's writer and compactor) then grow RSS for
-/// half an hour without holding more: the 45-minute soak rose from 292 to 355 MiB
-/// after its warm-up, and with two arenas it stayed at 232-241 MiB from minute 7
-/// (`bench/soak.py`, docs/OPERATIONS.md). Set before any thread starts; an operator's
-/// own `MALLOC_ARENA_MAX` wins.
+/// core, and keeps what each arena once held. With the server's many threads (tokio
+/// workers, blocking renders and reads, the store's writer and compactor) the 30-minute
+/// soak (`bench/soak.py`) ran about 90 MiB lower with two arenas than with glibc's
+/// default: peak 268 against 367 MiB. Both runs still rose about 75 MiB an hour after
+/// their warm-up; that rise is not explained yet (docs/OPERATIONS.md). Set before any
+/// thread starts; an operator's own `MALLOC_ARENA_MAX` wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
