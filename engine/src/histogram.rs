@@ -164,7 +164,7 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
     }
     let clamp = |v: f64| v.clamp(s.min, s.max);
     if let Stat::Quantile(m) = stat {
-        return src.hist?.sketch.quantile(Stat::quantile(m)).map(clamp);
+        return clamped_quantile(&src.hist?.sketch, Stat::quantile(m), s.min, s.max);
     }
     if let Some(e) = etsy {
         return e.stat(stat);
@@ -195,6 +195,19 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
         Stat::Threshold(what, milli) => sketch_threshold(sk, s, what, milli),
         _ => None,
     }
+}
+
+/// A sketch's `q`-quantile clamped to the samples' `[min, max]`; `p0` and `p100` are
+/// the exact min and max. `None` for an empty sketch.
+pub fn clamped_quantile(sk: &Sketch, q: f64, min: f64, max: f64) -> Option<f64> {
+    let v = sk.quantile(q)?;
+    Some(if q >= 1.0 {
+        max
+    } else if q <= 0.0 {
+        min
+    } else {
+        v.clamp(min, max)
+    })
 }
 
 /// Etsy's number of samples within a threshold: `round(|pct| / 100 * count)`, all of

@@ -4,6 +4,7 @@
 //! `cargo test -p treestat-engine --test integration <file>::`.
 
 mod histogram;
+mod histogram_props;
 mod intervals;
 mod listen_common;
 mod listen_hostile;

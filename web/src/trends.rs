@@ -122,7 +122,7 @@ pub fn read_series(
         .iter()
         .map(|s| s.agg)
         .find(|&a| a != Agg::List)
-        .map_or("list", agg_name);
+        .map_or_else(|| "list".to_string(), |a| a.to_string());
     Ok(out
         .into_iter()
         .map(|(path, points)| TrendSeries {
@@ -132,17 +132,6 @@ pub fn read_series(
             points,
         })
         .collect())
-}
-
-fn agg_name(a: Agg) -> &'static str {
-    match a {
-        Agg::Sum => "sum",
-        Agg::Avg => "avg",
-        Agg::Min => "min",
-        Agg::Max => "max",
-        Agg::Count => "count",
-        Agg::List => "list",
-    }
 }
 
 /// Maps a store error to a status: bad queries are the client's, the rest ours.
