@@ -83,6 +83,12 @@ impl IntervalHist {
     #[inline]
     pub fn add_slot(&mut self, v: f64, slot: Slot, max_raw: usize) {
         self.hist.add_slot(v, slot);
+        self.push_raw(v, max_raw);
+    }
+
+    /// Keeps `v` raw (its sketch is fed elsewhere) while fewer than `max_raw` are.
+    #[inline]
+    pub fn push_raw(&mut self, v: f64, max_raw: usize) {
         if !self.overflowed {
             if self.raw.len() < max_raw {
                 self.raw.push(v);

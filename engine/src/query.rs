@@ -339,6 +339,16 @@ fn fold_group(agg: Agg, parts: Vec<String>, members: Vec<Row>, sketch_of: Sketch
             merged: None,
         };
     }
+    let q = treestat_model::Stat::quantile(m);
+    if let ([r], [Some(s)]) = (members.as_slice(), sketches.as_slice()) {
+        // One leaf: its own sketch answers, and an outer fold finds it by the leaf.
+        return Row {
+            parts,
+            value: crate::histogram::clamped_quantile(s.sketch, q, s.min, s.max).unwrap_or(0.0),
+            leaf: r.leaf,
+            merged: None,
+        };
+    }
     let mut acc = Merged::empty();
     for (r, s) in members.iter().zip(&sketches) {
         if let Some(m) = &r.merged {
@@ -354,7 +364,7 @@ fn fold_group(agg: Agg, parts: Vec<String>, members: Vec<Row>, sketch_of: Sketch
     }
     Row {
         parts,
-        value: acc.quantile(treestat_model::Stat::quantile(m)),
+        value: acc.quantile(q),
         leaf: NO_LEAF,
         merged: Some(Box::new(acc)),
     }

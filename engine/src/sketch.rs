@@ -154,9 +154,19 @@ impl Store {
         }
         // After a collapse the lowest keys land in the lowest bucket kept.
         let skip = i64::from(other.offset) - i64::from(self.offset);
-        for (i, &n) in other.counts.iter().enumerate() {
-            let at = usize::try_from(skip + i64::try_from(i).unwrap_or(0)).unwrap_or(0);
-            self.counts[at] += n;
+        let (below, aligned) = match usize::try_from(skip) {
+            Ok(at) => (&[][..], (at, &other.counts[..])),
+            Err(_) => {
+                let cut = usize::try_from(-skip)
+                    .unwrap_or(usize::MAX)
+                    .min(other.counts.len());
+                (&other.counts[..cut], (0, &other.counts[cut..]))
+            }
+        };
+        self.counts[0] += below.iter().sum::<u64>();
+        let (at, src) = aligned;
+        for (d, s) in self.counts[at..at + src.len()].iter_mut().zip(src) {
+            *d += s;
         }
         self.total += other.total;
     }
