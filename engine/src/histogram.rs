@@ -58,6 +58,24 @@ impl Hist {
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Hist>() + self.sketch.heap_bytes()
     }
+
+    /// Appends the stored form: the sum of squares (8 bytes LE), then the sketch
+    /// ([`Sketch::encode`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sum_sq.to_le_bytes());
+        self.sketch.encode(out);
+    }
+
+    /// Reads what [`Hist::encode`] wrote, advancing `input`; `None` when malformed.
+    pub fn decode(input: &mut &[u8]) -> Option<Hist> {
+        let (sq, rest) = input.split_first_chunk::<8>()?;
+        *input = rest;
+        let sketch = Sketch::decode(input)?;
+        Some(Hist {
+            sketch,
+            sum_sq: f64::from_le_bytes(*sq),
+        })
+    }
 }
 
 /// A histogram leaf's samples within one interval.

@@ -16,6 +16,7 @@ mod semantics;
 mod trend_crash;
 mod trend_fold;
 mod trend_health;
+mod trend_histogram;
 mod trend_io;
 mod trend_meta;
 mod trend_model;
