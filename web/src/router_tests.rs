@@ -627,3 +627,62 @@ async fn get_takes_stat() {
     // An empty list is no list.
     assert_eq!(get(&st, "/get/t?stat=").await.1, json!([["t,a", 5.5]]));
 }
+
+/// Issue 15: `/api/q` with `window` and `stat` reads the closed intervals' sketches, and
+/// one interval's raw samples give Etsy's exact statistics; leaves become objects.
+#[tokio::test]
+async fn api_q_takes_stat_with_a_window() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default());
+    let push = |body: &'static str| {
+        let st = st.clone();
+        async move { post(&st, "/push", Some("application/json"), body).await }
+    };
+    push(r#"{"default_action":"histogram","t":{"a":[3,1,2]},"g":4}"#).await;
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    let (s, v) = get(
+        &st,
+        "/api/q/t.json?window=10s&stat=upper_80,mean_80,count_ps,p100",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"t": {"a": {"upper_80": 2.0, "mean_80": 1.5, "count_ps": 0.3, "p100": 3.0}}})
+    );
+    // Without a window: the totals, as /get?stat= reads them.
+    let (_, v) = get(&st, "/api/q/t.json?stat=count,max").await;
+    assert_eq!(v, json!({"t": {"a": {"count": 3.0, "max": 3.0}}}));
+    // A second interval: the window merges both; the raw samples no longer apply.
+    push(r#"{"default_action":"histogram","t":{"a":[10]}}"#).await;
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    let (_, v) = get(&st, "/api/q/t.json?window=20s&stat=count,max,count_ps").await;
+    assert_eq!(
+        v,
+        json!({"t": {"a": {"count": 4.0, "max": 10.0, "count_ps": 0.2}}})
+    );
+}
+
+/// Issue 15: an `/events` message with `?stat=` carries each leaf's stats of that
+/// interval (Etsy's exact ones from its raw samples).
+#[test]
+fn an_interval_message_takes_stat() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    engine
+        .push_json(br#"{"default_action":"histogram","t":{"a":[3,1,2]},"g":5}"#)
+        .unwrap();
+    clock.advance(10);
+    let closed = engine.close_due().unwrap();
+    let pattern = treestat_engine::Pattern::parse("").unwrap();
+    let stats = treestat_engine::parse_stats("upper_80,count").unwrap();
+    let v = crate::interval_json::interval_stats_json(&engine, &pattern, &stats, &closed);
+    assert_eq!(
+        v["values"],
+        json!({"g": {"upper_80": 5.0, "count": 1.0}, "t,a": {"upper_80": 2.0, "count": 3.0}})
+    );
+    assert_eq!(v["start"], 1_700_000_000);
+}
