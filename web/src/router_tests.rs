@@ -686,3 +686,48 @@ fn an_interval_message_takes_stat() {
     );
     assert_eq!(v["start"], 1_700_000_000);
 }
+
+/// Issue 15: `/trend?stat=` answers a column per stat per interval, and `/graph` draws
+/// one line per stat (an SVG naming each).
+#[tokio::test]
+async fn trend_and_graph_take_stat() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default())
+        .with_trend_store(store.clone());
+    for vs in ["[3,1,2]", "[10,20]"] {
+        let body = format!(r#"{{"default_action":"histogram","t":{{"a":{vs}}},"g":{{"x":1}}}}"#);
+        let (s, _) = post(&st, "/push", Some("application/json"), body).await;
+        assert_eq!(s, StatusCode::OK);
+        clock.advance(10);
+        st.engine().close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let (s, v) = get(
+        &st,
+        "/trend/t.json?points=0&from=1700000000&until=1700000020&stat=count,p100,upper_90",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!([{"path": "t,a", "step": 10, "stats": ["count", "p100", "upper_90"],
+                "points": [[1_700_000_000_i64, 3.0, 3.0, 3.0], [1_700_000_010_i64, 2.0, 20.0, 20.0]]}])
+    );
+    let (s, v) = get(&st, "/trend/t.json?stat=bogus").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _, body) = call(
+        &st,
+        Request::get("/graph/t.svg?from=1700000000&until=1700000020&stat=p50,p100")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let svg = String::from_utf8(body).unwrap();
+    assert!(svg.contains("t,a p50") && svg.contains("t,a p100"), "{svg}");
+}
