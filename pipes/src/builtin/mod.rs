@@ -6,7 +6,7 @@
 //! | `status` | `status,<c>xx,<code>` |
 //! | `errors` | `errors,<code>,<url>` for 4xx and 5xx |
 //! | `bytes` | `bytes,total`, `bytes,avg` |
-//! | `request_time`, `upstream_time` | `<name>,avg`, `<name>,max`, `<name>,bucket,<le>` |
+//! | `request_time`, `upstream_time` | `<name>,avg`, `<name>,max`, `<name>,bucket,<le>`; histograms `<name>,hist`, `<name>,status,<c>xx`, `<name>,host,<host>`, `<name>,url,<path>` |
 //! | `url` | `url,<path>` (capped, rest under `url,other`) |
 //! | `host` | `host,<host>` (capped) |
 //! | `geo` | `geo,<continent>,<country>,<city>` (needs `path` to a MaxMind database) |
