@@ -10,12 +10,11 @@
 //!   percentiles that merge across hosts and time (`?stat=p99`, `|p99` folds):
 //!   `<name>,hist` for every request, `<name>,status,<class>xx`, `<name>,host,<host>`
 //!   and `<name>,url,<url path>` when the format has `$status`, `$host`, `$uri`
-//!   (hosts and URLs capped as the `host` and `url` pipes cap them: past the cap they
-//!   go under `other`). The buckets stay, so readers of them keep working.
+//!   (hosts and URLs capped by the pipe's `cap`, default 1000, as the `host` and `url`
+//!   pipes cap them: past the cap they go under `other`). The buckets stay, so readers of them keep working.
 //! - `bytes`: `bytes,total` (`add`) and `bytes,avg` (`average`), from `$bytes_sent` or,
 //!   failing that, `$body_bytes_sent`.
 
-use super::DEFAULT_CAP;
 use super::counts::{Capped, status_code, url_path};
 use crate::format::sum_times;
 use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Record, Schema, join_path};
@@ -48,20 +47,22 @@ pub struct LatencyPipe {
 }
 
 impl LatencyPipe {
-    /// The `request_time` pipe.
-    pub fn request_time(buckets: Option<Vec<f64>>) -> Result<LatencyPipe, PipeError> {
-        LatencyPipe::new("request_time", "request_time", buckets)
+    /// The `request_time` pipe; `cap` bounds the distinct hosts and URLs of its
+    /// histogram leaves.
+    pub fn request_time(buckets: Option<Vec<f64>>, cap: usize) -> Result<LatencyPipe, PipeError> {
+        LatencyPipe::new("request_time", "request_time", buckets, cap)
     }
 
-    /// The `upstream_time` pipe.
-    pub fn upstream_time(buckets: Option<Vec<f64>>) -> Result<LatencyPipe, PipeError> {
-        LatencyPipe::new("upstream_time", "upstream_response_time", buckets)
+    /// The `upstream_time` pipe (`cap` as for [`LatencyPipe::request_time`]).
+    pub fn upstream_time(buckets: Option<Vec<f64>>, cap: usize) -> Result<LatencyPipe, PipeError> {
+        LatencyPipe::new("upstream_time", "upstream_response_time", buckets, cap)
     }
 
     fn new(
         name: &'static str,
         field_name: &'static str,
         buckets: Option<Vec<f64>>,
+        cap: usize,
     ) -> Result<LatencyPipe, PipeError> {
         let bounds = buckets.unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
         if bounds.is_empty()
@@ -90,8 +91,8 @@ impl LatencyPipe {
             status: usize::MAX,
             host: usize::MAX,
             uri: usize::MAX,
-            hosts: Capped::new(DEFAULT_CAP),
-            urls: Capped::new(DEFAULT_CAP),
+            hosts: Capped::new(cap),
+            urls: Capped::new(cap),
             path: String::new(),
         })
     }

@@ -50,9 +50,9 @@ pub fn build(cfg: &PipeConfig) -> Option<Result<Box<dyn Pipe>, PipeError>> {
         "url" => boxed(Box::new(CountPipe::new(CountKind::Url, cap))),
         "host" => boxed(Box::new(CountPipe::new(CountKind::Host, cap))),
         "bytes" => boxed(Box::<latency::BytesPipe>::default()),
-        "request_time" => latency::LatencyPipe::request_time(cfg.buckets.clone())
+        "request_time" => latency::LatencyPipe::request_time(cfg.buckets.clone(), cap)
             .map(|p| Box::new(p) as Box<dyn Pipe>),
-        "upstream_time" => latency::LatencyPipe::upstream_time(cfg.buckets.clone())
+        "upstream_time" => latency::LatencyPipe::upstream_time(cfg.buckets.clone(), cap)
             .map(|p| Box::new(p) as Box<dyn Pipe>),
         "geo" => match &cfg.path {
             Some(p) => geo::GeoPipe::open(p).map(|p| Box::new(p) as Box<dyn Pipe>),
