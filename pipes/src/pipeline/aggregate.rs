@@ -374,4 +374,30 @@ mod tests {
         assert_eq!(tree["rt"]["hist"], serde_json::json!([0.5, 0.1, 2.0, 0.1]));
         assert_eq!(a.unsketched(), 0);
     }
+
+    /// Past [`MAX_HELD_SAMPLES`] a histogram sample still counts in its path's fold
+    /// but not in the held samples, and is counted as unsketched.
+    #[test]
+    fn held_samples_are_bounded() {
+        let mut a = Aggregate::new(10);
+        for i in 0..MAX_HELD_SAMPLES + 3 {
+            a.emit(
+                "h",
+                f64::from(u32::try_from(i % 7).unwrap()),
+                Some(Action::Histogram),
+            );
+        }
+        assert_eq!(a.samples("h").map(<[f64]>::len), Some(MAX_HELD_SAMPLES));
+        assert_eq!(a.unsketched(), 3);
+        assert_eq!(a.get("h").unwrap().count, MAX_HELD_SAMPLES as u64 + 3);
+        let e = Engine::default();
+        a.apply_to(&e).unwrap();
+        let p = treestat_engine::Pattern::parse("h").unwrap();
+        let stats = treestat_engine::parse_stats("count,max").unwrap();
+        // The leaf's count has every sample; its sketch the held ones.
+        assert_eq!(
+            e.query_stats(&p, &stats)[0].1,
+            [Some(MAX_HELD_SAMPLES as f64 + 3.0), Some(6.0)]
+        );
+    }
 }
