@@ -124,3 +124,49 @@ fn interval_sketches_are_stored_and_rollups_merge_them() {
     let plain = store.series("svc,cpu", T0, T0 + 120, 0).unwrap();
     assert_eq!(plain[0].points.len(), 12);
 }
+
+/// A quantile fold over series (`api,*|p99,lat` on `/trend`) merges the hosts'
+/// sketches per bucket: the p99 of all hosts' samples, never a p99 of their means;
+/// before and after compaction.
+#[test]
+fn a_quantile_fold_over_series_merges_their_sketches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrendConfig {
+        compact_every: Duration::from_secs(86_400),
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let mut unions = Vec::new();
+    for i in 0..3u64 {
+        let mut b = Batch::new();
+        let mut union = Vec::new();
+        for h in 0..4u64 {
+            let vs = samples(10 * i + h + 1, 50 + 40 * usize::try_from(h).unwrap());
+            b.samples(&format!("api,h{h},lat"), &vs, Some(Action::Histogram));
+            union.extend(vs);
+        }
+        engine.apply(&b).unwrap();
+        unions.push(union);
+        clock.advance(10);
+        engine.close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let pattern = treestat_engine::Pattern::parse("api,*|p99,lat").unwrap();
+    let check = |store: &TrendStore| {
+        let s = store.quantile_fold(&pattern, T0, T0 + 30, 0).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].path, "api,*,lat");
+        assert_eq!(s[0].points.len(), 3);
+        for ((_, got), union) in s[0].points.iter().zip(&unions) {
+            let mut sk = Sketch::new();
+            sk.extend(union);
+            assert_eq!(*got, q(&sk, union, 0.99));
+        }
+    };
+    check(&store);
+    store.compact_all().unwrap();
+    check(&store);
+}

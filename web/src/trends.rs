@@ -103,6 +103,26 @@ pub fn read_series(
             })
             .collect());
     }
+    // A quantile fold merges the series' sketches per bucket in the store: a quantile
+    // of their values would be a quantile of means.
+    let innermost = pattern
+        .segments()
+        .iter()
+        .rev()
+        .map(|s| s.agg)
+        .find(|&a| a != Agg::List);
+    if let Some(Agg::Quantile(_)) = innermost {
+        return Ok(store
+            .quantile_fold(pattern, from, until, points)?
+            .into_iter()
+            .map(|s| TrendSeries {
+                path: s.path,
+                action: innermost.map_or_else(String::new, |a| a.to_string()),
+                step: s.step,
+                points: s.points,
+            })
+            .collect());
+    }
     let raw = store.series(&pattern.selector(), from, until, points)?;
     let step = raw.first().map_or(0, |s| s.step);
     let mut buckets: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();

@@ -14,7 +14,7 @@ use super::error::{Result, TrendError};
 use super::rollup::{Agg, decode_chunk_hists, decode_sorted, downsample, merge_sorted};
 use super::shared::Core;
 use super::storage::{Bytes, Space};
-use crate::histogram::{Hist, StatSource, eval_stats};
+use crate::histogram::{Hist, StatSource, clamped_quantile, eval_stats};
 use crate::pattern::{Agg as PAgg, Match, Pattern};
 use crate::{Action, Marker, Stat};
 
@@ -162,6 +162,105 @@ impl TrendStore {
                 "a trend query with `stat` cannot aggregate (yet): ask for the leaves",
             ));
         }
+        let folded = self.folded(&p, from, until, points)?;
+        Ok(folded
+            .into_iter()
+            .map(|f| {
+                #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
+                let secs = f.step as f64;
+                let points = f
+                    .buckets
+                    .into_iter()
+                    .map(|(t, (agg, hist))| {
+                        let s = bucket_stats(&agg, hist.as_ref());
+                        let src = StatSource {
+                            stats: &s,
+                            hist: hist.as_ref(),
+                            raw: None,
+                            secs: Some(secs),
+                        };
+                        (t, eval_stats(stats, &src))
+                    })
+                    .collect();
+                StatSeries {
+                    path: f.path,
+                    step: f.step,
+                    points,
+                }
+            })
+            .collect())
+    }
+
+    /// A pattern whose innermost fold is a quantile (`api,*|p99,latency`): per bucket,
+    /// the sketches of the series folded together are merged and the quantile read
+    /// from the union (a series without a sketch counts its bucket's value as one
+    /// sample), never a quantile of the series' means.
+    ///
+    /// # Errors
+    /// As [`TrendStore::series`].
+    pub fn quantile_fold(
+        &self,
+        pattern: &Pattern,
+        from: i64,
+        until: i64,
+        points: usize,
+    ) -> Result<Vec<Series>> {
+        check_aggregation(pattern)?;
+        let segs = pattern.segments();
+        let Some(PAgg::Quantile(m)) = segs.iter().rev().map(|s| s.agg).find(|a| *a != PAgg::List)
+        else {
+            return Err(TrendError::bad_query("the pattern has no quantile fold"));
+        };
+        let q = Stat::quantile(m);
+        let selector = Pattern::parse(&pattern.selector())?;
+        let mut groups: BTreeMap<String, (i64, BTreeMap<i64, Merged>)> = BTreeMap::new();
+        for f in self.folded(&selector, from, until, points)? {
+            let display: Vec<&str> = f
+                .path
+                .split(',')
+                .enumerate()
+                .map(|(i, k)| match segs.get(i) {
+                    Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
+                    _ => k,
+                })
+                .collect();
+            let g = groups
+                .entry(display.join(","))
+                .or_insert_with(|| (f.step, BTreeMap::new()));
+            for (t, (agg, hist)) in f.buckets {
+                let s = bucket_stats(&agg, hist.as_ref());
+                let acc = g.1.entry(t).or_default();
+                match &hist {
+                    Some(h) => acc.hist.merge(h),
+                    None => acc.hist.sketch.add(agg.value(f.action)),
+                }
+                let (lo, hi) = match hist {
+                    Some(_) => (s.min, s.max),
+                    None => (agg.value(f.action), agg.value(f.action)),
+                };
+                acc.min = acc.min.min(lo);
+                acc.max = acc.max.max(hi);
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(path, (step, buckets))| Series {
+                path,
+                action: Action::Histogram,
+                step,
+                points: buckets
+                    .into_iter()
+                    .filter_map(|(t, m)| {
+                        Some((t, clamped_quantile(&m.hist.sketch, q, m.min, m.max)?))
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Every series the pattern selects with its buckets folded to the output step:
+    /// aggregates and, for histogram series, sketches merged.
+    fn folded(&self, p: &Pattern, from: i64, until: i64, points: usize) -> Result<Vec<Folded>> {
         if from >= until {
             return Err(TrendError::bad_query(format!(
                 "from ({from}) must be before until ({until})"
@@ -172,7 +271,7 @@ impl TrendStore {
         }
         let core = &*self.inner.core;
         let _view = core.view.read();
-        let ids = core.index.read().matching(&p);
+        let ids = core.index.read().matching(p);
         let newest = core.newest();
         if ids.is_empty() || newest == i64::MIN {
             return Ok(Vec::new());
@@ -206,7 +305,6 @@ impl TrendStore {
                 series_buckets(core, archive, step, id, first_bucket, until, &blobs)?;
             let Some(action) = action else { continue };
             let hists = series_hists(core, archive, step, id, first_bucket, until, &blob_hists)?;
-            // Fold to the output step: aggregates and sketches alike.
             let mut folded: BTreeMap<i64, (Agg, Option<Hist>)> = BTreeMap::new();
             for (t, agg) in buckets {
                 if t.saturating_add(step) <= keep_from {
@@ -231,33 +329,11 @@ impl TrendStore {
             if folded.is_empty() {
                 continue;
             }
-            #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
-            let secs = out_step as f64;
-            let points = folded
-                .into_iter()
-                .map(|(t, (agg, hist))| {
-                    let mut s = agg.stats;
-                    if action.scalar() != Action::Add
-                        && let Some(h) = &hist
-                        && !(s.min.is_finite() && s.max.is_finite())
-                    {
-                        // A compacted bucket kept sum and count only.
-                        s.min = h.sketch.quantile(0.0).unwrap_or(f64::NAN);
-                        s.max = h.sketch.quantile(1.0).unwrap_or(f64::NAN);
-                    }
-                    let src = StatSource {
-                        stats: &s,
-                        hist: hist.as_ref(),
-                        raw: None,
-                        secs: Some(secs),
-                    };
-                    (t, eval_stats(stats, &src))
-                })
-                .collect();
-            out.push(StatSeries {
+            out.push(Folded {
                 path: path.to_string(),
+                action,
                 step: out_step,
-                points,
+                buckets: folded,
             });
         }
         Ok(out)
@@ -394,6 +470,44 @@ fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, Bytes)>> {
         }
     }
     Ok(out)
+}
+
+/// One series' buckets at the output step (see `TrendStore::folded`).
+struct Folded {
+    path: String,
+    action: Action,
+    step: i64,
+    buckets: BTreeMap<i64, (Agg, Option<Hist>)>,
+}
+
+/// Sketches merged across series for one bucket of a quantile fold.
+struct Merged {
+    hist: Hist,
+    min: f64,
+    max: f64,
+}
+
+impl Default for Merged {
+    fn default() -> Merged {
+        Merged {
+            hist: Hist::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// A bucket's sum, count, min and max: a compacted histogram bucket kept its sum and
+/// count only (the `average` rollup), so its min and max are read from its sketch.
+fn bucket_stats(agg: &Agg, hist: Option<&Hist>) -> crate::Stats {
+    let mut s = agg.stats;
+    if let Some(h) = hist
+        && !(s.min.is_finite() && s.max.is_finite())
+    {
+        s.min = h.sketch.quantile(0.0).unwrap_or(f64::NAN);
+        s.max = h.sketch.quantile(1.0).unwrap_or(f64::NAN);
+    }
+    s
 }
 
 /// One series' sketches by bucket of the archive over `[from, until)`: from its
