@@ -17,6 +17,7 @@ use crate::Action;
 use crate::batch::Update;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind};
+use crate::histogram::IntervalHist;
 use crate::interval::{LatePoint, Marker, OpenInterval};
 use crate::path::cmp_keys;
 use crate::pattern::Pattern;
@@ -242,6 +243,13 @@ impl Merger<'_> {
             self.touched.nonfinite += 1;
             return;
         }
+        let max_raw = self.limits.max_histogram_raw;
+        if self.tree.leaf_at(l).action == Action::Histogram {
+            self.tree.hist_mut(l).add(v);
+            if !late {
+                self.open.hists.entry(l).or_default().add(v, max_raw);
+            }
+        }
         let leaf = self.tree.leaf_mut(l);
         let newest = ts >= leaf.last_ts;
         leaf.total.add(v, newest);
@@ -331,8 +339,87 @@ impl Merger<'_> {
                 let l = self.path_leaf(path, *action);
                 self.merge_stats(l, stats);
             }
+            Update::Samples {
+                path,
+                values,
+                action,
+            } => {
+                // As for one sample: refused values create no node.
+                let finite = values.iter().filter(|v| v.is_finite()).count();
+                self.touched.nonfinite += values.len() - finite;
+                if finite > 0 {
+                    let l = self.path_leaf(path, *action);
+                    self.samples_now(l, values);
+                }
+            }
             Update::Marker { path, text } => self.marker(path.clone(), text, self.now),
         }
+    }
+
+    /// Merges samples dated now into a leaf: they are folded into one aggregate (and
+    /// for a histogram leaf one sketch) first, which then merges into the leaf's totals
+    /// and its interval, so a sample costs one sketch insert, not two. The sums
+    /// are then the batch's sum added once, as an [`Update::Stats`] adds it; a sample
+    /// whose fold would make either sum non-finite is refused alone.
+    fn samples_now(&mut self, l: u32, values: &[f64]) {
+        let now = self.now;
+        let max_raw = self.limits.max_histogram_raw;
+        let leaf = self.tree.leaf_at(l);
+        let newest = now >= leaf.last_ts;
+        let (total_sum, action) = (leaf.total.sum, leaf.action);
+        let iv_sum = match leaf.cur {
+            u32::MAX => 0.0,
+            cur => self.open.points[cur as usize].1.sum,
+        };
+        let hist = action == Action::Histogram;
+        let mut ih = if hist {
+            self.open.hists.remove(&l).unwrap_or_default()
+        } else {
+            IntervalHist::default()
+        };
+        let mut batch = crate::histogram::Hist::default();
+        let mut acc = crate::Stats::EMPTY;
+        for &v in values {
+            if !v.is_finite() {
+                // Counted by the caller.
+                continue;
+            }
+            let sum = acc.sum + v;
+            if !fits(total_sum, Some(iv_sum), sum) {
+                self.touched.nonfinite += 1;
+                continue;
+            }
+            acc.add(v, true);
+            if hist {
+                batch.add(v);
+                ih.push_raw(v, max_raw);
+            }
+        }
+        if hist {
+            self.tree.hist_mut(l).merge(&batch);
+            ih.hist.merge(&batch);
+            if ih.hist.sketch.count() > 0 {
+                self.open.hists.insert(l, ih);
+            }
+        }
+        if acc.count == 0 {
+            return;
+        }
+        let taken = usize::try_from(acc.count).unwrap_or(usize::MAX);
+        let leaf = self.tree.leaf_mut(l);
+        let last = if newest { acc.last } else { leaf.total.last };
+        leaf.total.merge(&acc);
+        leaf.total.last = last;
+        if newest {
+            leaf.last_ts = now;
+        }
+        if leaf.cur == u32::MAX {
+            leaf.cur = u32::try_from(self.open.points.len()).unwrap_or(u32::MAX - 1);
+            self.open.points.push((l, crate::Stats::EMPTY));
+        }
+        self.open.points[leaf.cur as usize].1.merge(&acc);
+        self.touched.leaves.push(l);
+        self.touched.samples += taken;
     }
 
     /// The leaf at a validated path, creating what is missing.
@@ -417,7 +504,10 @@ pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
     let mut created: HashSet<&str> = HashSet::new();
     let mut n = 0;
     for u in updates {
-        let (Update::Sample { path, .. } | Update::Stats { path, .. }) = u else {
+        let (Update::Sample { path, .. }
+        | Update::Stats { path, .. }
+        | Update::Samples { path, .. }) = u
+        else {
             continue;
         };
         let mut node = Some(ROOT);

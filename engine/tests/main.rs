@@ -3,6 +3,8 @@
 //! crate and its dependencies). Run one file's tests with
 //! `cargo test -p treestat-engine --test integration <file>::`.
 
+mod histogram;
+mod histogram_props;
 mod intervals;
 mod listen_common;
 mod listen_hostile;
@@ -14,6 +16,7 @@ mod semantics;
 mod trend_crash;
 mod trend_fold;
 mod trend_health;
+mod trend_histogram;
 mod trend_io;
 mod trend_meta;
 mod trend_model;

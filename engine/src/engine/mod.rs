@@ -24,6 +24,7 @@ use crate::Action;
 use crate::batch::Batch;
 use crate::config::EngineConfig;
 use crate::error::{Error, ErrorKind};
+use crate::histogram::{StatSource, eval_stat};
 use crate::interval::{
     Clock, ClosedInterval, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
 };
@@ -34,6 +35,7 @@ use crate::query;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
+use treestat_model::Stat;
 
 /// A path and its per-interval values from the ring, oldest first.
 pub type RecentSeries = (String, Vec<(i64, f64)>);
@@ -183,6 +185,24 @@ impl Default for Engine {
 fn unreachable_default() -> Engine {
     // The default config has no rules, so building it cannot fail.
     panic!("the default engine configuration is valid")
+}
+
+/// One row of [`Engine::query_stats`]: a path and one value per stat asked (`None`:
+/// the leaf, or no leaf folded there, has that stat).
+pub type StatRow = (String, Vec<Option<f64>>);
+
+/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
+/// list, or a value that is not finite, is `None` there).
+fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<StatRow> {
+    let width = columns.len();
+    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
+        std::collections::BTreeMap::new();
+    for (i, col) in columns.into_iter().enumerate() {
+        for (path, v) in col {
+            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
+        }
+    }
+    rows.into_iter().collect()
 }
 
 impl Engine {
@@ -451,6 +471,31 @@ impl Engine {
         query::run(&st.tree, pattern, |_, leaf| Some(leaf.value()))
     }
 
+    /// `[path, stat, stat, ...]` rows of the current totals under a pattern, one column
+    /// per stat in `stats` (docs/API.md, `?stat=`): a histogram leaf answers every stat
+    /// from its totals since start (quantiles and threshold stats from its sketch); any
+    /// other leaf answers `count`, `sum`, `mean`, `min`, `max`, `lower`, `upper` from its
+    /// sum, count, min and max, and `None` for the rest. Aggregating segments fold each
+    /// column as they fold values, over the leaves that answer it.
+    pub fn query_stats(&self, pattern: &Pattern, stats: &[Stat]) -> Vec<StatRow> {
+        let st = self.shared.state.read();
+        let columns: Vec<Vec<(String, f64)>> = stats
+            .iter()
+            .map(|&stat| {
+                query::run(&st.tree, pattern, |id, leaf| {
+                    let src = StatSource {
+                        stats: &leaf.total,
+                        hist: st.tree.hist(LeafId(id)),
+                        raw: None,
+                        secs: None,
+                    };
+                    eval_stat(stat, &src)
+                })
+            })
+            .collect();
+        join_columns(columns)
+    }
+
     /// `[path, value]` pairs folded over the closed intervals of the last `secs`
     /// seconds (leaves untouched in that window are left out).
     ///
@@ -461,6 +506,56 @@ impl Engine {
         let st = self.shared.state.read();
         let values = st.ring.window(st.open.start - secs);
         Ok(query::run(&st.tree, &p, |id, _| values.get(&id).copied()))
+    }
+
+    /// As [`Engine::query_stats`] over the closed intervals of the last `secs` seconds:
+    /// a histogram leaf answers from its intervals' stats and sketches merged (and,
+    /// when the window holds one interval of it whose raw samples were all kept, Etsy's
+    /// statistics exactly from them; `count_ps` over the intervals in the window); a
+    /// leaf that is not a histogram answers `None`. Quantile folds merge the window's
+    /// sketches.
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn query_window_stats(
+        &self,
+        pattern: &str,
+        secs: i64,
+        stats: &[Stat],
+    ) -> Result<Vec<StatRow>, Error> {
+        let p = Pattern::parse(pattern)?;
+        let st = self.shared.state.read();
+        let (hists, blocks) = st.ring.window_hists(st.open.start - secs);
+        #[allow(clippy::cast_precision_loss)] // seconds far below 2^53
+        let span = (blocks as i64 * st.open.len) as f64;
+        let sketch_of = |l: u32| {
+            hists.get(&l).map(|w| query::SketchRef {
+                sketch: &w.hist.sketch,
+                min: w.stats.min,
+                max: w.stats.max,
+            })
+        };
+        let columns = stats
+            .iter()
+            .map(|&stat| {
+                query::run_with(
+                    &st.tree,
+                    &p,
+                    |id, _| {
+                        let w = hists.get(&id)?;
+                        let src = StatSource {
+                            stats: &w.stats,
+                            hist: Some(&w.hist),
+                            raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
+                            secs: Some(span),
+                        };
+                        eval_stat(stat, &src)
+                    },
+                    &sketch_of,
+                )
+            })
+            .collect();
+        Ok(join_columns(columns))
     }
 
     /// The tree under a pattern as nested JSON (`""`: the whole tree).

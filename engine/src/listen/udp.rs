@@ -242,6 +242,7 @@ pub(crate) fn apply_split(engine: &Engine, batch: Batch, metrics: &ListenerMetri
 fn lines_in(u: &Update) -> usize {
     match u {
         Update::Stats { stats, .. } => usize::try_from(stats.count).unwrap_or(usize::MAX),
+        Update::Samples { values, .. } => values.len(),
         _ => 1,
     }
 }

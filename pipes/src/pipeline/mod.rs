@@ -3,7 +3,9 @@
 //!
 //! Own counters (all `add`), per source `<name>`: `_treestat,pipes,<name>,lines`
 //! (parsed), `...,bad_lines` (did not parse), `...,dropped` (updates past the path
-//! cap), and per pipe `_treestat,pipes,<name>,<pipe>,errors` and the pipe's own events
+//! cap), `...,unsketched` (histogram samples past the interval's bound of held samples,
+//! [`MAX_HELD_SAMPLES`]: counted in their leaf's sum and count, not in its sketch), and
+//! per pipe `_treestat,pipes,<name>,<pipe>,errors` and the pipe's own events
 //! (`taken_out`, and for isolated pipes `crashes`, `restarts`, `killed`,
 //! `dropped_lines`). A bad line or a failing pipe never stops the pipeline.
 //!
@@ -17,7 +19,7 @@ mod aggregate;
 mod config;
 mod registry;
 
-pub use aggregate::{Aggregate, CHUNK, Folded};
+pub use aggregate::{Aggregate, CHUNK, Folded, MAX_HELD_SAMPLES};
 pub use config::{DEFAULT_BUDGET, DEFAULT_PIPES, PipeConfig, PipeSpec, PipelineConfig};
 pub use registry::build_pipe;
 
@@ -105,7 +107,7 @@ pub struct Pipeline {
     agg: Aggregate,
     lines: u64,
     bad_lines: u64,
-    paths: [String; 3],
+    paths: [String; 4],
     cleaned: bool,
     troubles: Troubles,
     telemetry: Option<Telemetry>,
@@ -181,6 +183,7 @@ impl Pipeline {
                 format!("_treestat,pipes,{key},lines"),
                 format!("_treestat,pipes,{key},bad_lines"),
                 format!("_treestat,pipes,{key},dropped"),
+                format!("_treestat,pipes,{key},unsketched"),
             ],
             name: name.to_string(),
             format,
@@ -349,6 +352,7 @@ impl Pipeline {
             (0, self.lines),
             (1, self.bad_lines),
             (2, self.agg.dropped()),
+            (3, self.agg.unsketched()),
         ];
         for (i, n) in counters {
             if n > 0 {
