@@ -120,6 +120,10 @@ pub struct ClosedInterval {
     pub new_paths: Vec<(LeafId, String)>,
     /// Markers pushed during the interval.
     pub markers: Vec<Marker>,
+    /// The write-ahead log's sequence number of the last push merged before the
+    /// close (0: none logged): once the trend store holds this interval, it holds
+    /// every logged push up to it (`crate::wal`).
+    pub wal_seq: u64,
     /// The paths of `points`, resolved once for every reader by
     /// [`Engine::interval_paths`](crate::Engine::interval_paths).
     pub resolved: PathMemo,
