@@ -246,6 +246,7 @@ impl Wal {
             metrics,
             health,
             failing: false,
+            pause_until: None,
             owner: Arc::downgrade(&inner),
         };
         let h = std::thread::Builder::new()
@@ -434,11 +435,16 @@ struct Writer {
     health: Option<HealthFlag>,
     /// In an error episode (logged once).
     failing: bool,
+    /// After a failure, no new segment is tried before this (a full disk must not get
+    /// a new empty file per group of records); records meanwhile are not logged.
+    pause_until: Option<Instant>,
     owner: std::sync::Weak<Inner>,
 }
 
 /// Records gathered into one write at most (a burst is written in pieces this large).
 const GROUP_BYTES: usize = 4 << 20;
+/// How long after a failed write the writer tries a new segment.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often an idle writer looks for segments to delete.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
@@ -475,7 +481,8 @@ impl Writer {
                     } => {
                         let switch = self.cur.is_none()
                             || self.segments.last().is_none_or(|s| s.interval != interval);
-                        if switch {
+                        let paused = self.pause_until.is_some_and(|t| Instant::now() < t);
+                        if switch && !paused {
                             self.write_out(&mut buf);
                             if unsynced {
                                 self.fsync();
@@ -640,6 +647,7 @@ impl Writer {
 
     fn failed(&mut self, what: &str, path: &Path, e: &std::io::Error) {
         self.metrics.errors.inc();
+        self.pause_until = Some(Instant::now() + RETRY_AFTER);
         if !std::mem::replace(&mut self.failing, true) {
             tracing::error!(
                 "write-ahead log: {what} {} failed: {e}; pushes meanwhile may not survive a \
@@ -653,6 +661,7 @@ impl Writer {
     }
 
     fn ok(&mut self) {
+        self.pause_until = None;
         if std::mem::replace(&mut self.failing, false) {
             tracing::info!("write-ahead log: writing again");
             if let Some(h) = &self.health {
