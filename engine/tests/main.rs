@@ -20,3 +20,4 @@ mod trend_model;
 mod trend_poison;
 mod trend_retention;
 mod trend_store;
+mod wal;
