@@ -18,7 +18,8 @@ GB=${GB:-1}
 HTTP=18180
 STATSD=18125
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release --quiet --bin treestat
+# BUILD=0 uses the release binary as it is.
+[ "${BUILD:-1}" = 0 ] || cargo build --release --quiet --bin treestat
 BIN=${CARGO_TARGET_DIR:-target}/release/treestat
 WORK=$(mktemp -d /tmp/treestat-wal-bench.XXXXXX)
 PID=""

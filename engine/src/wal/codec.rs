@@ -309,9 +309,9 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+#[allow(clippy::cast_possible_truncation)] // each byte is masked or below 0x80 first
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
-        // The low seven bits, with the continuation bit: fits a byte by construction.
         out.push((v & 0x7f) as u8 | 0x80);
         v >>= 7;
     }

@@ -35,7 +35,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -144,17 +144,25 @@ impl WalMetrics {
     }
 }
 
-/// What a sender hands the writer.
-enum Msg {
-    Record {
-        seq: u64,
-        interval: i64,
-        len: i64,
-        now: i64,
-        body: Vec<u8>,
-    },
-    /// Write and fsync what is queued, delete what is persisted, stop.
-    Stop(Sender<()>),
+/// A record handed to the writer.
+struct Pending {
+    seq: u64,
+    interval: i64,
+    len: i64,
+    now: i64,
+    body: Vec<u8>,
+}
+
+/// What senders hand the writer: a plain vector under a mutex rather than a channel,
+/// so that a push in `batch` mode never wakes the writer (a futex call per push cost
+/// half the HTTP throughput); `sync` wakes it, which costs nothing while it is busy.
+#[derive(Default)]
+struct Queue {
+    recs: Vec<Pending>,
+    bytes: usize,
+    /// Write and fsync what is queued, delete what is persisted, stop; then ack.
+    stop: Option<Sender<()>>,
+    closed: bool,
 }
 
 /// One segment file.
@@ -175,7 +183,8 @@ struct Inner {
     mode: WalMode,
     when_full: WalFull,
     max_bytes: u64,
-    tx: Mutex<Option<Sender<Msg>>>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
     /// Bytes on disk plus bytes handed to the writer and not yet written.
     bytes: Arc<AtomicU64>,
     full: AtomicBool,
@@ -218,7 +227,6 @@ impl Wal {
         health: Option<HealthFlag>,
     ) -> std::io::Result<Wal> {
         std::fs::create_dir_all(dir)?;
-        let (tx, rx) = mpsc::channel();
         let bytes = Arc::new(AtomicU64::new(leftovers.iter().map(|s| s.bytes).sum()));
         let (durable, _) = watch::channel(0u64);
         let durable_blocking = Arc::new((Mutex::new(0u64), Condvar::new()));
@@ -226,7 +234,8 @@ impl Wal {
             mode: cfg.wal,
             when_full: cfg.wal_full,
             max_bytes: cfg.wal_max_bytes,
-            tx: Mutex::new(Some(tx)),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
             bytes: bytes.clone(),
             full: AtomicBool::new(false),
             sent: AtomicU64::new(0),
@@ -248,10 +257,11 @@ impl Wal {
             failing: false,
             pause_until: None,
             owner: Arc::downgrade(&inner),
+            inner: inner.clone(),
         };
         let h = std::thread::Builder::new()
             .name("wal-writer".into())
-            .spawn(move || writer.run(&rx))?;
+            .spawn(move || writer.run())?;
         *inner.thread.lock() = Some(h);
         Ok(Wal { inner })
     }
@@ -359,15 +369,23 @@ impl Wal {
         i.bytes
             .fetch_add(codec::frame_len(body.len()) as u64, Ordering::Relaxed);
         i.sent.store(seq, Ordering::Release);
-        if let Some(tx) = &*i.tx.lock() {
-            // An error only means the writer has stopped (shutdown): nothing to wait for.
-            let _ = tx.send(Msg::Record {
-                seq,
-                interval,
-                len,
-                now,
-                body,
-            });
+        let mut q = i.queue.lock();
+        if q.closed {
+            // The writer has stopped (shutdown): nothing is logged any more.
+            return;
+        }
+        q.bytes += body.len();
+        q.recs.push(Pending {
+            seq,
+            interval,
+            len,
+            now,
+            body,
+        });
+        let wake = i.mode == WalMode::Sync || q.bytes >= GROUP_BYTES;
+        drop(q);
+        if wake {
+            i.wake.notify_one();
         }
     }
 
@@ -405,13 +423,17 @@ impl Wal {
     /// the writer (shutdown, after the last interval is persisted). Pushes after this
     /// are not logged.
     pub fn stop(&self) {
-        let tx = self.inner.tx.lock().take();
-        if let Some(tx) = tx {
-            let (ack, done) = mpsc::channel();
-            if tx.send(Msg::Stop(ack)).is_ok() {
-                let _ = done.recv();
+        let (ack, done) = mpsc::channel();
+        {
+            let mut q = self.inner.queue.lock();
+            if q.closed {
+                return;
             }
+            q.closed = true;
+            q.stop = Some(ack);
         }
+        self.inner.wake.notify_one();
+        let _ = done.recv();
         if let Some(h) = self.inner.thread.lock().take() {
             let _ = h.join();
         }
@@ -439,74 +461,84 @@ struct Writer {
     /// a new empty file per group of records); records meanwhile are not logged.
     pause_until: Option<Instant>,
     owner: std::sync::Weak<Inner>,
+    /// The queue's side of the handle (the writer ends when told to stop).
+    inner: Arc<Inner>,
 }
 
 /// Records gathered into one write at most (a burst is written in pieces this large).
 const GROUP_BYTES: usize = 4 << 20;
 /// How long after a failed write the writer tries a new segment.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often the writer in `batch` mode writes what is queued (without fsync): what a
+/// killed process can lose at most; a power cut loses at most `wal_flush`.
+const WRITE_EVERY: Duration = Duration::from_millis(50);
 /// How often an idle writer looks for segments to delete.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Msg>) {
+    /// Takes what is queued: in `sync` as soon as there is anything; in `batch` every
+    /// [`WRITE_EVERY`] (or once a group's worth is queued).
+    fn take(&self, unsynced: bool, last_sync: Instant) -> (Vec<Pending>, Option<Sender<()>>) {
+        let i = &*self.inner;
+        let mut q = i.queue.lock();
+        if self.sync_each {
+            while q.recs.is_empty() && q.stop.is_none() {
+                if i.wake.wait_for(&mut q, IDLE_CHECK).timed_out() {
+                    break;
+                }
+            }
+        } else if q.bytes < GROUP_BYTES && q.stop.is_none() {
+            let wait = if unsynced {
+                self.flush
+                    .saturating_sub(last_sync.elapsed())
+                    .min(WRITE_EVERY)
+            } else {
+                WRITE_EVERY
+            };
+            i.wake.wait_for(&mut q, wait);
+        }
+        q.bytes = 0;
+        (std::mem::take(&mut q.recs), q.stop.take())
+    }
+
+    fn run(mut self) {
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
         let mut last_sync = Instant::now();
         let mut unsynced = false;
-        // Highest sequence number written, and fsynced.
+        // Highest sequence number written.
         let mut written = 0u64;
         loop {
-            let wait = if unsynced {
-                self.flush.saturating_sub(last_sync.elapsed())
-            } else {
-                IDLE_CHECK
-            };
-            let mut stop = None;
-            let mut next = match rx.recv_timeout(wait) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    let (tx, _rx) = mpsc::channel();
-                    Some(Msg::Stop(tx))
-                }
-            };
-            while let Some(msg) = next.take() {
-                match msg {
-                    Msg::Record {
-                        seq,
-                        interval,
-                        len,
-                        now,
-                        body,
-                    } => {
-                        let switch = self.cur.is_none()
-                            || self.segments.last().is_none_or(|s| s.interval != interval);
-                        let paused = self.pause_until.is_some_and(|t| Instant::now() < t);
-                        if switch && !paused {
-                            self.write_out(&mut buf);
-                            if unsynced {
-                                self.fsync();
-                            }
-                            self.cur = None;
-                            self.create(seq, interval);
-                        }
-                        codec::frame(&mut buf, seq, interval, len, now, &body);
-                        if self.cur.is_some() {
-                            if let Some(s) = self.segments.last_mut() {
-                                s.max_seq = seq;
-                            }
-                        }
-                        self.metrics.records.inc();
-                        written = seq;
-                        unsynced = true;
-                        if buf.len() >= GROUP_BYTES {
-                            self.write_out(&mut buf);
-                        }
+            let (recs, stop) = self.take(unsynced, last_sync);
+            for Pending {
+                seq,
+                interval,
+                len,
+                now,
+                body,
+            } in recs
+            {
+                let switch = self.cur.is_none()
+                    || self.segments.last().is_none_or(|s| s.interval != interval);
+                let paused = self.pause_until.is_some_and(|t| Instant::now() < t);
+                if switch && !paused {
+                    self.write_out(&mut buf);
+                    if unsynced {
+                        self.fsync();
                     }
-                    Msg::Stop(ack) => stop = Some(ack),
+                    self.cur = None;
+                    self.create(seq, interval);
                 }
-                if stop.is_none() {
-                    next = rx.try_recv().ok();
+                codec::frame(&mut buf, seq, interval, len, now, &body);
+                if self.cur.is_some() {
+                    if let Some(s) = self.segments.last_mut() {
+                        s.max_seq = seq;
+                    }
+                }
+                self.metrics.records.inc();
+                written = seq;
+                unsynced = true;
+                if buf.len() >= GROUP_BYTES {
+                    self.write_out(&mut buf);
                 }
             }
             self.write_out(&mut buf);
