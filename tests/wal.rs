@@ -312,9 +312,9 @@ fn batch_wal_loses_at_most_the_last_flush_window() {
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports::new();
     let log = dir.path().join("server.log");
-    // wal_flush is 200 ms; a killed process keeps what reached the page cache, so
-    // the loss is what the writer had not written yet. A second of slack for a
-    // loaded machine's scheduling; typically nothing at all is lost.
+    // A killed process keeps what reached the page cache, so the loss is what the
+    // writer had not written yet: at most its 50 ms cadence, within wal_flush (200 ms).
+    // A second of slack for a loaded machine's scheduling.
     let run = crash_run(dir.path(), &ports, "batch", &log, 1200);
     let conf = write_conf(dir.path(), &ports, "1s", "batch");
     let server = start(&conf, &ports, &log);

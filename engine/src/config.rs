@@ -43,9 +43,9 @@ pub struct EngineConfig {
     pub max_future: Duration,
     /// The write-ahead log of accepted pushes, in `<server.data>/wal` (default
     /// `"batch"`; docs/OPERATIONS.md, "Write-ahead log"): `"off"` keeps nothing, and a
-    /// crash loses the open interval; `"batch"` appends every accepted push and fsyncs
-    /// at most every `wal_flush`, so a power cut loses at most that window (a killed
-    /// process loses only what was still queued in memory); `"sync"` answers HTTP
+    /// crash loses the open interval; `"batch"` appends every accepted push (written
+    /// every 50 ms) and fsyncs every `wal_flush`, so a power cut loses at most that
+    /// window (a killed process at most 50 ms); `"sync"` answers HTTP
     /// pushes (`200`) and TCP lines (`--OK`) only once they are fsynced, one fsync
     /// shared by every sender waiting at the time.
     pub wal: WalMode,

@@ -12,8 +12,8 @@
 //! - The writer thread appends frames ([`codec`]) to one segment file per interval
 //!   (`<data>/wal/<first seq>.wal`), writing each group of records it finds queued with
 //!   one `write`, and fsyncs: in `sync` mode after every group (group commit: every
-//!   sender queued meanwhile shares the fsync), in `batch` mode at most every
-//!   `wal_flush`. Senders in `sync` mode wait for [`Engine::wal_synced`]
+//!   sender queued meanwhile shares the fsync), in `batch` mode it writes every 50 ms
+//!   and fsyncs every `wal_flush`. Senders in `sync` mode wait for [`Engine::wal_synced`]
 //!   before they answer.
 //! - A segment is deleted once the trend store's mark covers its last record.
 //! - On start ([`replay`]), records above the mark are merged again, into the interval
