@@ -78,7 +78,8 @@ pub struct Server {
 
 impl Server {
     /// Builds every component and starts its task, in this order: the engine, the
-    /// trend store (totals restored from it), the telemetry, the push listeners, the
+    /// trend store (totals restored from it), the telemetry, the write-ahead log
+    /// (replayed, then started), the push listeners, the
     /// HTTP API, the `[[tail]]` sources, the AMQP source, the host modules, the health
     /// probe of the pipes, and the interval ticker.
     ///

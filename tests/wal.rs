@@ -374,6 +374,22 @@ fn a_torn_last_record_is_dropped_alone_with_a_warning() {
     assert!(text.contains("WARN") && text.contains("torn"), "{text}");
     // Every record before it replays (whether or not a close persisted some first).
     assert_eq!(get(ports.http, "h,n"), 20.0);
+    let metrics = common::get_text(&format!("http://127.0.0.1:{}/metrics", ports.http));
+    for line in [
+        "treestat_wal_torn_total 1",
+        "treestat_wal_full 0",
+        "treestat_wal_full_episodes_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    for name in [
+        "treestat_wal_replayed_total",
+        "treestat_wal_disk_bytes",
+        "treestat_wal_fsyncs_total",
+        "treestat_wal_fsync_last_seconds",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(name)), "{name} in {metrics}");
+    }
     kill(server);
 }
 

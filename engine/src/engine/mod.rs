@@ -171,8 +171,8 @@ struct Shared {
 enum WalStep {
     /// Nothing: no log, the log is full, or the push is not logged.
     Skip,
-    /// Log this encoded body once merged.
-    Log(Vec<u8>),
+    /// Log the body encoded on this thread ([`Wal::admit`]) once merged.
+    Log,
     /// A record replayed on start, with its sequence number.
     Replayed(u64),
 }
@@ -359,8 +359,8 @@ impl Engine {
             return Ok(WalStep::Skip);
         };
         match wal.admit(encode) {
-            Ok(Some(body)) => Ok(WalStep::Log(body)),
-            Ok(None) => Ok(WalStep::Skip),
+            Ok(true) => Ok(WalStep::Log),
+            Ok(false) => Ok(WalStep::Skip),
             Err(e) => Err(self.reject(e)),
         }
     }
@@ -521,12 +521,12 @@ impl Engine {
         }
         match wal {
             WalStep::Skip => {}
-            WalStep::Log(body) => {
+            WalStep::Log => {
                 if let Some(w) = sh.wal.get() {
                     // Numbered and queued under the lock: the log's order is the
                     // merge order, and a close sees every push merged before it.
                     st.wal_seq += 1;
-                    w.send(st.wal_seq, st.open.start, st.open.len, now, body);
+                    w.send(st.wal_seq, st.open.start, st.open.len, now);
                 }
             }
             WalStep::Replayed(seq) => st.wal_seq = st.wal_seq.max(seq),

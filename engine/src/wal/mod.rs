@@ -144,14 +144,25 @@ impl WalMetrics {
     }
 }
 
-/// A record handed to the writer.
+/// A record handed to the writer; its body is `Queue::data[start..end]`.
 struct Pending {
     seq: u64,
     interval: i64,
     len: i64,
     now: i64,
-    body: Vec<u8>,
+    start: usize,
+    end: usize,
 }
+
+thread_local! {
+    /// Where a sender encodes a push before the engine's lock, reused: no allocation
+    /// per push, and nothing allocated on one thread is freed on the writer's.
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A sender's buffer larger than this is given back after use (one huge push must not
+/// pin its memory on every worker thread).
+const KEEP_ENCODED: usize = 1 << 20;
 
 /// What senders hand the writer: a plain vector under a mutex rather than a channel,
 /// so that a push in `batch` mode never wakes the writer (a futex call per push cost
@@ -159,6 +170,8 @@ struct Pending {
 #[derive(Default)]
 struct Queue {
     recs: Vec<Pending>,
+    /// The bodies of `recs`, back to back.
+    data: Vec<u8>,
     bytes: usize,
     /// Write and fsync what is queued, delete what is persisted, stop; then ack.
     stop: Option<Sender<()>>,
@@ -310,16 +323,20 @@ impl Wal {
         });
     }
 
-    /// Encodes a push for the log if there is room: `Ok(None)` when the log is full
-    /// and falls back to not logging.
+    /// Encodes a push for the log (into this thread's buffer, which [`Wal::send`] then
+    /// queues) if there is room: `Ok(false)` when the log is full and falls back to
+    /// not logging.
     ///
     /// # Errors
     /// `WalFull` when the log is full and `wal_full = "refuse"`.
-    pub(crate) fn admit(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) fn admit(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<bool, Error> {
         let i = &*self.inner;
-        let mut body = Vec::new();
-        encode(&mut body);
-        let need = codec::frame_len(body.len()) as u64;
+        let body_len = ENCODED.with_borrow_mut(|b| {
+            b.clear();
+            encode(b);
+            b.len()
+        });
+        let need = codec::frame_len(body_len) as u64;
         let held = i.bytes.load(Ordering::Relaxed);
         if held.saturating_add(need) <= i.max_bytes {
             if i.full.swap(false, Ordering::Relaxed) {
@@ -328,7 +345,7 @@ impl Wal {
                     "write-ahead log has room again: pushes are logged again"
                 );
             }
-            return Ok(Some(body));
+            return Ok(true);
         }
         if !i.full.swap(true, Ordering::Relaxed) {
             i.metrics.full_episodes.inc();
@@ -346,7 +363,7 @@ impl Wal {
         match i.when_full {
             WalFull::Off => {
                 i.metrics.unlogged.inc();
-                Ok(None)
+                Ok(false)
             }
             WalFull::Refuse => {
                 i.metrics.refused.inc();
@@ -364,23 +381,33 @@ impl Wal {
 
     /// Hands a record to the writer; called under the engine's write lock so that
     /// sequence numbers follow merge order.
-    pub(crate) fn send(&self, seq: u64, interval: i64, len: i64, now: i64, body: Vec<u8>) {
+    /// Queues the body [`Wal::admit`] encoded on this thread.
+    pub(crate) fn send(&self, seq: u64, interval: i64, len: i64, now: i64) {
         let i = &*self.inner;
-        i.bytes
-            .fetch_add(codec::frame_len(body.len()) as u64, Ordering::Relaxed);
         i.sent.store(seq, Ordering::Release);
         let mut q = i.queue.lock();
         if q.closed {
             // The writer has stopped (shutdown): nothing is logged any more.
             return;
         }
-        q.bytes += body.len();
+        let start = q.data.len();
+        ENCODED.with_borrow_mut(|b| {
+            q.data.extend_from_slice(b);
+            if b.capacity() > KEEP_ENCODED {
+                *b = Vec::new();
+            }
+        });
+        let end = q.data.len();
+        i.bytes
+            .fetch_add(codec::frame_len(end - start) as u64, Ordering::Relaxed);
+        q.bytes += end - start;
         q.recs.push(Pending {
             seq,
             interval,
             len,
             now,
-            body,
+            start,
+            end,
         });
         let wake = i.mode == WalMode::Sync || q.bytes >= GROUP_BYTES;
         drop(q);
@@ -478,7 +505,12 @@ const IDLE_CHECK: Duration = Duration::from_millis(500);
 impl Writer {
     /// Takes what is queued: in `sync` as soon as there is anything; in `batch` every
     /// [`WRITE_EVERY`] (or once a group's worth is queued).
-    fn take(&self, unsynced: bool, last_sync: Instant) -> (Vec<Pending>, Option<Sender<()>>) {
+    fn take(
+        &self,
+        unsynced: bool,
+        last_sync: Instant,
+        data: &mut Vec<u8>,
+    ) -> (Vec<Pending>, Option<Sender<()>>) {
         let i = &*self.inner;
         let mut q = i.queue.lock();
         if self.sync_each {
@@ -495,9 +527,12 @@ impl Writer {
             } else {
                 WRITE_EVERY
             };
-            i.wake.wait_for(&mut q, wait);
+            let _ = i.wake.wait_for(&mut q, wait);
         }
         q.bytes = 0;
+        // The emptied buffer of the last round goes back: no allocation per round.
+        data.clear();
+        std::mem::swap(&mut q.data, data);
         (std::mem::take(&mut q.recs), q.stop.take())
     }
 
@@ -507,14 +542,16 @@ impl Writer {
         let mut unsynced = false;
         // Highest sequence number written.
         let mut written = 0u64;
+        let mut data = Vec::new();
         loop {
-            let (recs, stop) = self.take(unsynced, last_sync);
+            let (recs, stop) = self.take(unsynced, last_sync, &mut data);
             for Pending {
                 seq,
                 interval,
                 len,
                 now,
-                body,
+                start,
+                end,
             } in recs
             {
                 let switch = self.cur.is_none()
@@ -528,7 +565,7 @@ impl Writer {
                     self.cur = None;
                     self.create(seq, interval);
                 }
-                codec::frame(&mut buf, seq, interval, len, now, &body);
+                codec::frame(&mut buf, seq, interval, len, now, &data[start..end]);
                 if self.cur.is_some() {
                     if let Some(s) = self.segments.last_mut() {
                         s.max_seq = seq;
