@@ -22,11 +22,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use treestat_engine::Engine;
+use treestat_engine::WalMode;
 use treestat_engine::listen;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::trend::TrendStore;
 use treestat_engine::wal::{Wal, WalMetrics};
-use treestat_engine::WalMode;
 use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;

@@ -149,7 +149,11 @@ impl Acks {
 }
 
 /// HTTP and TCP senders pushing one `add` sample per request until `stop`.
-fn senders(ports: &Ports, stop: &Arc<AtomicBool>, begin: Instant) -> (Arc<Acks>, Arc<Acks>, Vec<std::thread::JoinHandle<()>>) {
+fn senders(
+    ports: &Ports,
+    stop: &Arc<AtomicBool>,
+    begin: Instant,
+) -> (Arc<Acks>, Arc<Acks>, Vec<std::thread::JoinHandle<()>>) {
     let (http_acks, tcp_acks) = (Arc::new(Acks::default()), Arc::new(Acks::default()));
     let mut threads = Vec::new();
     {
@@ -184,7 +188,9 @@ fn senders(ports: &Ports, stop: &Arc<AtomicBool>, begin: Instant) -> (Arc<Acks>,
             let mut line = String::new();
             r.read_line(&mut line).unwrap(); // the greeting
             while !stop.load(Ordering::SeqCst) {
-                if s.write_all(b"{\"default_action\":\"add\",\"t\":{\"n\":1}}\n").is_err() {
+                if s.write_all(b"{\"default_action\":\"add\",\"t\":{\"n\":1}}\n")
+                    .is_err()
+                {
                     return;
                 }
                 line.clear();
@@ -221,7 +227,11 @@ fn udp_phase(ports: &Ports, n: u64) {
     #[allow(clippy::cast_precision_loss)] // small counts
     let want = n as f64;
     while get(ports.http, "u,n") < want {
-        assert!(Instant::now() < deadline, "UDP datagrams not merged: {}", get(ports.http, "u,n"));
+        assert!(
+            Instant::now() < deadline,
+            "UDP datagrams not merged: {}",
+            get(ports.http, "u,n")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -278,10 +288,22 @@ fn sync_wal_keeps_every_acknowledged_sample_through_sigkill() {
     // Restart with 1 s intervals: the replayed 60 s interval closes at once.
     let conf = write_conf(dir.path(), &ports, "1s", "sync");
     let server = start(&conf, &ports, &log);
-    let (h, t, u) = (get(ports.http, "h,n"), get(ports.http, "t,n"), get(ports.http, "u,n"));
+    let (h, t, u) = (
+        get(ports.http, "h,n"),
+        get(ports.http, "t,n"),
+        get(ports.http, "u,n"),
+    );
     // Every acknowledged push is there; at most the one in flight per sender more.
-    assert!(h >= f(run.http) && h <= f(run.http + 1), "HTTP {h} vs {} acked", run.http);
-    assert!(t >= f(run.tcp) && t <= f(run.tcp + 1), "TCP {t} vs {} acked", run.tcp);
+    assert!(
+        h >= f(run.http) && h <= f(run.http + 1),
+        "HTTP {h} vs {} acked",
+        run.http
+    );
+    assert!(
+        t >= f(run.tcp) && t <= f(run.tcp + 1),
+        "TCP {t} vs {} acked",
+        run.tcp
+    );
     assert_eq!(u, 200.0, "UDP merged before acknowledged pushes");
     // Once persisted, the trend holds each sample exactly once.
     for (path, want) in [("h,n", h), ("t,n", t), ("u,n", u)] {
@@ -298,11 +320,19 @@ fn sync_wal_keeps_every_acknowledged_sample_through_sigkill() {
     kill(server);
     let server = start(&conf, &ports, &log);
     assert_eq!(
-        (get(ports.http, "h,n"), get(ports.http, "t,n"), get(ports.http, "u,n")),
+        (
+            get(ports.http, "h,n"),
+            get(ports.http, "t,n"),
+            get(ports.http, "u,n")
+        ),
         (h, t, u)
     );
     for (path, want) in [("h,n", h), ("t,n", t), ("u,n", u)] {
-        assert_eq!(trend_sum(ports.http, path, from), want, "{path} after the second crash");
+        assert_eq!(
+            trend_sum(ports.http, path, from),
+            want,
+            "{path} after the second crash"
+        );
     }
     kill(server);
 }
@@ -318,14 +348,22 @@ fn batch_wal_loses_at_most_the_last_flush_window() {
     let run = crash_run(dir.path(), &ports, "batch", &log, 1200);
     let conf = write_conf(dir.path(), &ports, "1s", "batch");
     let server = start(&conf, &ports, &log);
-    let (h, t, u) = (get(ports.http, "h,n"), get(ports.http, "t,n"), get(ports.http, "u,n"));
+    let (h, t, u) = (
+        get(ports.http, "h,n"),
+        get(ports.http, "t,n"),
+        get(ports.http, "u,n"),
+    );
     let lost = f(run.http + run.tcp) - (h + t);
     assert!(
         lost <= f(run.recent),
         "lost {lost}, more than the {} acknowledged in the last window",
         run.recent
     );
-    assert!(h <= f(run.http + 1) && t <= f(run.tcp + 1), "{h} {t} {}", run.http);
+    assert!(
+        h <= f(run.http + 1) && t <= f(run.tcp + 1),
+        "{h} {t} {}",
+        run.http
+    );
     // UDP datagrams went long before the kill: written and synced by then.
     assert_eq!(u, 200.0);
     kill(server);
@@ -388,7 +426,10 @@ fn a_torn_last_record_is_dropped_alone_with_a_warning() {
         "treestat_wal_fsyncs_total",
         "treestat_wal_fsync_last_seconds",
     ] {
-        assert!(metrics.lines().any(|l| l.starts_with(name)), "{name} in {metrics}");
+        assert!(
+            metrics.lines().any(|l| l.starts_with(name)),
+            "{name} in {metrics}"
+        );
     }
     kill(server);
 }

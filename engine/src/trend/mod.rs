@@ -363,7 +363,10 @@ impl TrendStore {
     /// writer thread holds it).
     pub fn wal_mark_probe(&self) -> crate::wal::MarkProbe {
         let core = Arc::downgrade(&self.inner.core);
-        Arc::new(move || core.upgrade().map_or(0, |c| c.wal_mark.load(Ordering::Acquire)))
+        Arc::new(move || {
+            core.upgrade()
+                .map_or(0, |c| c.wal_mark.load(Ordering::Acquire))
+        })
     }
 
     /// Blocks until the interval ending at `end` (or a later one) is durable, or

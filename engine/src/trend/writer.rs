@@ -250,8 +250,13 @@ impl Writer {
         // The write-ahead log's mark goes in the same atomic write as the interval it
         // covers: a mark without its interval would skip pushes on replay, an interval
         // without its mark would merge them twice.
-        let mark = (p.wal_seq > core.wal_mark.load(Ordering::Acquire))
-            .then(|| Op::Put(Space::State, WAL_KEY.to_vec(), p.wal_seq.to_le_bytes().to_vec()));
+        let mark = (p.wal_seq > core.wal_mark.load(Ordering::Acquire)).then(|| {
+            Op::Put(
+                Space::State,
+                WAL_KEY.to_vec(),
+                p.wal_seq.to_le_bytes().to_vec(),
+            )
+        });
         if ops.is_empty() && mark.is_none() {
             // The common case without a log: one insert, atomic by itself (the newest
             // mark is recomputed from the blobs on open).

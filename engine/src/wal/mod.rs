@@ -83,10 +83,26 @@ pub struct WalMetrics {
 impl WalMetrics {
     fn counters(&self) -> [(&'static str, &'static str, &Counter); 11] {
         [
-            ("treestat_wal_records_total", "Records written to the write-ahead log.", &self.records),
-            ("treestat_wal_bytes_total", "Bytes written to the write-ahead log.", &self.bytes),
-            ("treestat_wal_fsyncs_total", "fsyncs of write-ahead log segments.", &self.fsyncs),
-            ("treestat_wal_replayed_total", "Log records merged again on start.", &self.replayed),
+            (
+                "treestat_wal_records_total",
+                "Records written to the write-ahead log.",
+                &self.records,
+            ),
+            (
+                "treestat_wal_bytes_total",
+                "Bytes written to the write-ahead log.",
+                &self.bytes,
+            ),
+            (
+                "treestat_wal_fsyncs_total",
+                "fsyncs of write-ahead log segments.",
+                &self.fsyncs,
+            ),
+            (
+                "treestat_wal_replayed_total",
+                "Log records merged again on start.",
+                &self.replayed,
+            ),
             (
                 "treestat_wal_skipped_total",
                 "Log records on start that the trend store already held.",
@@ -579,9 +595,7 @@ impl Writer {
                 }
             }
             self.write_out(&mut buf);
-            if unsynced
-                && (self.sync_each || stop.is_some() || last_sync.elapsed() >= self.flush)
-            {
+            if unsynced && (self.sync_each || stop.is_some() || last_sync.elapsed() >= self.flush) {
                 self.fsync();
                 last_sync = Instant::now();
                 unsynced = false;
@@ -725,7 +739,10 @@ impl Writer {
             );
         }
         if let Some(h) = &self.health {
-            h.degraded(format!("write-ahead log: {what} {} failed: {e}", path.display()));
+            h.degraded(format!(
+                "write-ahead log: {what} {} failed: {e}",
+                path.display()
+            ));
         }
     }
 
