@@ -582,10 +582,8 @@ impl Writer {
                     self.create(seq, interval);
                 }
                 codec::frame(&mut buf, seq, interval, len, now, &data[start..end]);
-                if self.cur.is_some() {
-                    if let Some(s) = self.segments.last_mut() {
-                        s.max_seq = seq;
-                    }
+                if let (Some(_), Some(s)) = (&self.cur, self.segments.last_mut()) {
+                    s.max_seq = seq;
                 }
                 self.metrics.records.inc();
                 written = seq;
