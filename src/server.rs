@@ -22,9 +22,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use treestat_engine::Engine;
+use treestat_engine::WalMode;
 use treestat_engine::listen;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::trend::TrendStore;
+use treestat_engine::wal::{Wal, WalMetrics};
 use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
@@ -55,6 +57,8 @@ pub struct Server {
     pub store: TrendStore,
     /// The server's own counters (`/metrics`, `_treestat,...`).
     pub telemetry: Telemetry,
+    /// The write-ahead log (`None`: `engine.wal = "off"`).
+    pub wal: Option<Wal>,
     /// Where it listens.
     pub bound: Bound,
     /// The one stop signal: every task, the `[[tail]]` threads and the host modules
@@ -74,7 +78,8 @@ pub struct Server {
 
 impl Server {
     /// Builds every component and starts its task, in this order: the engine, the
-    /// trend store (totals restored from it), the telemetry, the push listeners, the
+    /// trend store (totals restored from it), the telemetry, the write-ahead log
+    /// (replayed, then started), the push listeners, the
     /// HTTP API, the `[[tail]]` sources, the AMQP source, the host modules, the health
     /// probe of the pipes, and the interval ticker.
     ///
@@ -85,6 +90,7 @@ impl Server {
         let engine = Engine::new(config.engine.clone()).context("[engine] configuration")?;
         let store = open_store(&config, &engine).await?;
         let telemetry = Telemetry::default();
+        let wal = open_wal(&config, &engine, &store, &telemetry).await?;
         engine.register_telemetry(&telemetry);
         store.register_telemetry(&telemetry);
         treestat_engine::process_metrics::register(&telemetry);
@@ -92,6 +98,7 @@ impl Server {
             engine,
             store,
             telemetry,
+            wal,
             bound: Bound::default(),
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
@@ -299,7 +306,7 @@ impl Server {
             );
             self.tasks.detach_all();
         }
-        let (engine, store) = (self.engine.clone(), self.store.clone());
+        let (engine, store, wal) = (self.engine.clone(), self.store.clone(), self.wal.clone());
         let tails = std::mem::take(&mut self.tails);
         let agent = self.agent.take();
         let step = Arc::new(parking_lot::Mutex::new("stopping the host modules"));
@@ -317,7 +324,13 @@ impl Server {
             *at.lock() = "closing the last interval";
             engine.close_now();
             *at.lock() = "syncing the trend store";
-            store.sync_within(deadline.saturating_duration_since(Instant::now()))
+            let synced = store.sync_within(deadline.saturating_duration_since(Instant::now()));
+            // The store holds every logged push now: the log deletes its segments.
+            *at.lock() = "stopping the write-ahead log";
+            if let Some(w) = wal {
+                w.stop();
+            }
+            synced
         });
         match tokio::time::timeout_at(deadline.into(), last).await {
             Err(_) => {
@@ -375,6 +388,65 @@ async fn open_store(config: &Config, engine: &Engine) -> anyhow::Result<TrendSto
         "trend store open"
     );
     Ok(store)
+}
+
+/// Replays the write-ahead log in `<server.data>/wal` into the engine (whatever
+/// `engine.wal` says now: a log left by an earlier run is never ignored), then starts
+/// it unless `engine.wal = "off"`. Runs before any source opens, so replayed pushes
+/// come first; each interval replay closes is persisted before the next is replayed.
+async fn open_wal(
+    config: &Config,
+    engine: &Engine,
+    store: &TrendStore,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Option<Wal>> {
+    let dir = config.server.data.join("wal");
+    let metrics = WalMetrics::default();
+    metrics.register(telemetry);
+    let started = Instant::now();
+    let report = {
+        let (e, s, d, m) = (engine.clone(), store.clone(), dir.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || {
+            let mark = s.wal_mark();
+            treestat_engine::wal::replay(&e, &d, mark, &m, &|closed| {
+                if let Err(err) = s.sync() {
+                    warn!(
+                        start = closed.start,
+                        "write-ahead log replay: the trend store did not persist a replayed \
+                         interval: {err}"
+                    );
+                }
+            })
+        })
+        .await?
+        .with_context(|| format!("replaying the write-ahead log in {}", dir.display()))?
+    };
+    if report.segments > 0 {
+        info!(
+            segments = report.segments,
+            replayed = report.replayed,
+            skipped = report.skipped,
+            torn = report.torn,
+            refused = report.refused,
+            seconds = started.elapsed().as_secs_f64(),
+            "write-ahead log replayed"
+        );
+    }
+    if config.engine.wal == WalMode::Off {
+        return Ok(None);
+    }
+    let wal = Wal::open(
+        &dir,
+        &config.engine,
+        store.wal_mark_probe(),
+        report.leftovers,
+        metrics,
+        Some(telemetry.health().flag("wal")),
+    )
+    .with_context(|| format!("starting the write-ahead log in {}", dir.display()))?;
+    wal.register(telemetry);
+    engine.attach_wal(wal.clone(), report.last_seq);
+    Ok(Some(wal))
 }
 
 /// The built-in host modules running inside the server, on their own thread.

@@ -19,3 +19,4 @@ mod server;
 mod shutdown;
 mod test_targets;
 mod time_grammar;
+mod wal;

@@ -284,6 +284,9 @@ impl AmqpSource {
     async fn handle(&self, delivery: Delivery) -> Result<(), Error> {
         match self.apply(&delivery) {
             Ok(()) => {
+                // With `engine.wal = "sync"`, the broker forgets the message only once
+                // the log holds it.
+                self.engine.wal_synced().await;
                 delivery.ack(BasicAckOptions::default()).await?;
             }
             Err(reason) => {

@@ -25,11 +25,13 @@ pub enum ErrorKind {
     BadPattern,
     /// A dated push lies further ahead of the server's clock than `engine.max_future`.
     FutureTime,
+    /// The write-ahead log is full and `engine.wal_full = "refuse"`: overload, try later.
+    WalFull,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::BadDocument,
         ErrorKind::BadKey,
         ErrorKind::BadValue,
@@ -38,6 +40,7 @@ impl ErrorKind {
         ErrorKind::TreeFull,
         ErrorKind::BadPattern,
         ErrorKind::FutureTime,
+        ErrorKind::WalFull,
     ];
 
     /// A short stable name, used as the `reason` label of reject counters.
@@ -51,6 +54,7 @@ impl ErrorKind {
             ErrorKind::TreeFull => "tree_full",
             ErrorKind::BadPattern => "bad_pattern",
             ErrorKind::FutureTime => "future_time",
+            ErrorKind::WalFull => "wal_full",
         }
     }
 }

@@ -124,6 +124,10 @@ pub struct ClosedInterval {
     /// The sketch and raw samples of each histogram leaf touched, in leaf order (each
     /// leaf also has its point in `points`, with its sum, count, min and max).
     pub hists: Vec<(LeafId, Arc<IntervalHist>)>,
+    /// The write-ahead log's sequence number of the last push merged before the
+    /// close (0: none logged): once the trend store holds this interval, it holds
+    /// every logged push up to it (`crate::wal`).
+    pub wal_seq: u64,
     /// The paths of `points`, resolved once for every reader by
     /// [`Engine::interval_paths`](crate::Engine::interval_paths).
     pub resolved: PathMemo,

@@ -28,9 +28,12 @@ pub mod stop;
 pub mod telemetry;
 mod tree;
 pub mod trend;
+pub mod wal;
 
 pub use batch::{Batch, Update};
-pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
+pub use config::{
+    ActionRule, EngineConfig, Limits, WalFull, WalMode, de_action, de_duration, parse_duration,
+};
 pub use engine::{
     Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, StatRow,
 };

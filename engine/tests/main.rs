@@ -23,3 +23,4 @@ mod trend_model;
 mod trend_poison;
 mod trend_retention;
 mod trend_store;
+mod wal;

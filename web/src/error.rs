@@ -127,6 +127,8 @@ impl From<treestat_engine::Error> for AppError {
             | ErrorKind::FutureTime => StatusCode::BAD_REQUEST,
             ErrorKind::PushTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TreeFull => StatusCode::INSUFFICIENT_STORAGE,
+            // Overload, as every other exhausted bound answers (`AppError::too_many`).
+            ErrorKind::WalFull => StatusCode::TOO_MANY_REQUESTS,
         };
         AppError::new(status, e.kind().as_str(), e.message().to_string())
     }

@@ -194,6 +194,9 @@ async fn push(
             }
         }
     }
+    // `engine.wal = "sync"`: the 200 goes out only once the push is fsynced (one
+    // fsync shared by every push waiting here meanwhile).
+    state.engine().wal_synced().await;
     Ok(Json(answer))
 }
 

@@ -56,6 +56,7 @@ async fn add_data_point(
     let mut batch = Batch::new();
     batch.sample(&path, value, None);
     let summary = state.engine().apply(&batch)?;
+    state.engine().wal_synced().await;
     Ok(Json(json!({
         "ok": true,
         "path": path,

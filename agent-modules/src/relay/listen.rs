@@ -116,6 +116,8 @@ fn merge(engine: &Engine, counters: &RelayCounters, doc: &[u8]) -> std::result::
     counters.close_due(engine);
     match engine.push_json(doc) {
         Ok(_) => {
+            // The relay's own engine answers its agents only once logged, in `sync`.
+            engine.wal_synced_blocking();
             counters.received.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }

@@ -38,6 +38,12 @@ impl Engine {
 
     /// Closes the open interval now, whatever the time (shutdown, tests).
     pub fn close_now(&self) -> Arc<ClosedInterval> {
+        self.close_into(None)
+    }
+
+    /// Closes the open interval; the next one starts at `next_start` when given and
+    /// later than the closing one (the log's replay), else at the clock's interval.
+    pub(crate) fn close_into(&self, next_start: Option<i64>) -> Arc<ClosedInterval> {
         let sh = &*self.shared;
         let now = sh.clock.now();
         let started = Instant::now();
@@ -55,6 +61,9 @@ impl Engine {
                 // Closed early: the next interval starts where this one ends.
                 next.start = st.open.start + st.open.len;
             }
+            if let Some(s) = next_start.filter(|&s| s > st.open.start) {
+                next.start = s;
+            }
             let open = std::mem::replace(&mut st.open, next);
             let mut hists: Vec<_> = open
                 .hists
@@ -70,6 +79,7 @@ impl Engine {
                 new_paths: Vec::new(),
                 markers: open.markers,
                 hists,
+                wal_seq: st.wal_seq,
                 resolved: PathMemo::default(),
             };
             // (leaf, its parent now) for each leaf whose path the sinks must learn.

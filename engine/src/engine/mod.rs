@@ -14,7 +14,7 @@ mod restore;
 pub use metrics::EngineMetrics;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
@@ -35,6 +35,8 @@ use crate::query;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
+use crate::wal::Wal;
+use crate::wal::codec::{self, Body, Record};
 use treestat_model::Stat;
 
 /// A path and its per-interval values from the ring, oldest first.
@@ -107,6 +109,9 @@ struct State {
     /// Bytes held by `log` ([`PushEvent::bytes`]).
     log_bytes: usize,
     seq: u64,
+    /// The write-ahead log's sequence number of the last push merged (logged now or
+    /// replayed); closed intervals carry it.
+    wal_seq: u64,
 }
 
 impl State {
@@ -160,6 +165,18 @@ struct Shared {
     metrics: EngineMetrics,
     /// The last resolved shared paths, kept alive for readers still to come.
     recent_paths: Mutex<VecDeque<Arc<SharedPaths>>>,
+    /// The write-ahead log, once the server has replayed it and started it.
+    wal: OnceLock<Wal>,
+}
+
+/// What the merge does with the write-ahead log.
+enum WalStep {
+    /// Nothing: no log, the log is full, or the push is not logged.
+    Skip,
+    /// Log the body encoded on this thread ([`Wal::admit`]) once merged.
+    Log,
+    /// A record replayed on start, with its sequence number.
+    Replayed(u64),
 }
 
 /// The metric engine: a cheap-clone handle (`Arc` inside), `Send + Sync`.
@@ -236,6 +253,7 @@ impl Engine {
             log: VecDeque::new(),
             log_bytes: 0,
             seq: 0,
+            wal_seq: 0,
         };
         let (closed_tx, _) = broadcast::channel(64);
         let (pushes_tx, _) = broadcast::channel(1024);
@@ -251,6 +269,7 @@ impl Engine {
                 pushes_tx,
                 metrics: EngineMetrics::default(),
                 recent_paths: Mutex::new(VecDeque::new()),
+                wal: OnceLock::new(),
             }),
         })
     }
@@ -324,6 +343,16 @@ impl Engine {
     /// `FutureTime` for a `timestamp` beyond `engine.max_future`.
     pub fn push_doc(&self, doc: &PushDoc) -> Result<PushSummary, Error> {
         self.check_time(doc)?;
+        let wal = self.wal_step(|out| codec::encode_doc(doc, out))?;
+        self.merge_doc(doc, None, wal)
+    }
+
+    fn merge_doc(
+        &self,
+        doc: &PushDoc,
+        at: Option<i64>,
+        wal: WalStep,
+    ) -> Result<PushSummary, Error> {
         self.merge_with(
             doc.max_new_nodes(),
             |tree| {
@@ -339,7 +368,91 @@ impl Engine {
                     m.merge_tree(ROOT, t, None, ts, &mut keys);
                 }
             },
+            at,
+            wal,
         )
+    }
+
+    /// Encodes a push for the write-ahead log, when there is one with room.
+    fn wal_step(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<WalStep, Error> {
+        let Some(wal) = self.shared.wal.get() else {
+            return Ok(WalStep::Skip);
+        };
+        match wal.admit(encode) {
+            Ok(true) => Ok(WalStep::Log),
+            Ok(false) => Ok(WalStep::Skip),
+            Err(e) => Err(self.reject(e)),
+        }
+    }
+
+    /// Starts logging every accepted push to `wal`, numbering them after `last_seq`
+    /// (the highest sequence number the log or the trend store has seen). The server
+    /// calls it once, after [`crate::wal::replay`] and before any source starts.
+    pub fn attach_wal(&self, wal: Wal, last_seq: u64) {
+        {
+            let mut st = self.shared.state.write();
+            st.wal_seq = st.wal_seq.max(last_seq);
+        }
+        if self.shared.wal.set(wal).is_err() {
+            tracing::warn!("a write-ahead log was already attached; keeping the first");
+        }
+    }
+
+    /// The attached write-ahead log, if any.
+    pub fn wal(&self) -> Option<&Wal> {
+        self.shared.wal.get()
+    }
+
+    /// With `engine.wal = "sync"`, waits until every push merged so far (the
+    /// caller's included) is fsynced to the log; at once otherwise. HTTP and TCP
+    /// call it before they answer.
+    pub async fn wal_synced(&self) {
+        if let Some(w) = self.shared.wal.get() {
+            w.synced().await;
+        }
+    }
+
+    /// As [`Engine::wal_synced`], blocking the thread (for callers off the async
+    /// runtime).
+    pub fn wal_synced_blocking(&self) {
+        if let Some(w) = self.shared.wal.get() {
+            w.synced_blocking();
+        }
+    }
+
+    /// Merges one record of the write-ahead log again, on start: into the interval
+    /// it first went to (moving a fresh engine's open interval back to it, or
+    /// closing the open interval to move on to it), at the time it was first merged,
+    /// without logging it again. Returns the interval it closed on the way, if any.
+    ///
+    /// # Errors
+    /// The record no longer validates or fits (a limit lowered since).
+    pub(crate) fn replay_record(&self, rec: Record) -> Result<Option<Arc<ClosedInterval>>, Error> {
+        let sh = &*self.shared;
+        let open = sh.state.read().open.start;
+        let mut closed = None;
+        if rec.interval > open {
+            closed = Some(self.close_into(Some(rec.interval)));
+        } else if rec.interval < open {
+            let mut st = sh.state.write();
+            let o = &st.open;
+            if o.points.is_empty() && o.late.is_empty() && o.markers.is_empty() {
+                st.open = OpenInterval::new(rec.interval, sh.interval);
+            }
+        }
+        let step = WalStep::Replayed(rec.seq);
+        let depth = sh.config.limits.max_depth;
+        match rec.body {
+            Body::Doc(mut doc) => {
+                doc.validate(depth)?;
+                self.merge_doc(&doc, Some(rec.now), step)?;
+            }
+            Body::Batch(batch) => {
+                batch.validate(depth)?;
+                self.merge_batch(&batch, Some(rec.now), step)?;
+            }
+        }
+        Ok(closed)
     }
 
     /// Merges flat updates, all or nothing as to keys and limits. A sample that is not
@@ -352,6 +465,16 @@ impl Engine {
         batch
             .validate(self.shared.config.limits.max_depth)
             .map_err(|e| self.reject(e))?;
+        let wal = self.wal_step(|out| codec::encode_batch(batch, out))?;
+        self.merge_batch(batch, None, wal)
+    }
+
+    fn merge_batch(
+        &self,
+        batch: &Batch,
+        at: Option<i64>,
+        wal: WalStep,
+    ) -> Result<PushSummary, Error> {
         let upper = batch
             .updates()
             .iter()
@@ -365,6 +488,8 @@ impl Engine {
                     m.apply_update(u);
                 }
             },
+            at,
+            wal,
         )
     }
 
@@ -373,9 +498,11 @@ impl Engine {
         upper: u64,
         exact: impl FnOnce(&Tree) -> u64,
         apply: impl FnOnce(&mut Merger<'_>),
+        at: Option<i64>,
+        wal: WalStep,
     ) -> Result<PushSummary, Error> {
         let sh = &*self.shared;
-        let now = sh.clock.now();
+        let now = at.unwrap_or_else(|| sh.clock.now());
         let mut guard = sh.state.write();
         let st = &mut *guard;
         let before = st.tree.node_count();
@@ -411,6 +538,18 @@ impl Engine {
         };
         for mk in &markers {
             st.keep_marker(mk.clone(), &sh.config.limits);
+        }
+        match wal {
+            WalStep::Skip => {}
+            WalStep::Log => {
+                if let Some(w) = sh.wal.get() {
+                    // Numbered and queued under the lock: the log's order is the
+                    // merge order, and a close sees every push merged before it.
+                    st.wal_seq += 1;
+                    w.send(st.wal_seq, st.open.start, st.open.len, now);
+                }
+            }
+            WalStep::Replayed(seq) => st.wal_seq = st.wal_seq.max(seq),
         }
         let event = if sh.config.pull_log > 0 || sh.pushes_tx.receiver_count() > 0 {
             st.seq += 1;

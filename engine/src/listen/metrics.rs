@@ -39,11 +39,13 @@ pub enum Reject {
     SetFull,
     /// A time stamp later than the server's clock plus `engine.max_future`.
     FutureTime,
+    /// The write-ahead log is full and `engine.wal_full = "refuse"`.
+    WalFull,
 }
 
 impl Reject {
     /// Every reason, in declaration order.
-    pub const ALL: [Reject; 15] = [
+    pub const ALL: [Reject; 16] = [
         Reject::LineTooLong,
         Reject::DatagramTooLarge,
         Reject::BadUtf8,
@@ -59,6 +61,7 @@ impl Reject {
         Reject::IdleReclaimed,
         Reject::SetFull,
         Reject::FutureTime,
+        Reject::WalFull,
     ];
 
     /// The stable label value.
@@ -79,6 +82,7 @@ impl Reject {
             Reject::IdleReclaimed => "idle_reclaimed",
             Reject::SetFull => "set_full",
             Reject::FutureTime => "future_time",
+            Reject::WalFull => "wal_full",
         }
     }
 }
@@ -93,6 +97,7 @@ impl From<ErrorKind> for Reject {
             ErrorKind::PushTooLarge => Reject::PushTooLarge,
             ErrorKind::TreeFull => Reject::TreeFull,
             ErrorKind::FutureTime => Reject::FutureTime,
+            ErrorKind::WalFull => Reject::WalFull,
         }
     }
 }

@@ -133,6 +133,11 @@ trait LineProto: Send + 'static {
     fn line(&mut self, line: Result<&str, LineError>, crlf: bool, out: &mut Vec<u8>);
     /// Called after the lines of one read.
     fn flush(&mut self, _out: &mut Vec<u8>) {}
+    /// The engine whose write-ahead log must hold the lines before their answers go
+    /// out (`engine.wal = "sync"`); `None` for protocols that answer nothing.
+    fn acks(&self) -> Option<&Engine> {
+        None
+    }
 }
 
 /// Serves TCP port 8007: JSON trees, arrays of trees and SimpleStats tuples, one per
@@ -315,6 +320,11 @@ async fn connection<P: LineProto>(
         metrics.bytes.add(n as u64);
         let frames = framer.feed(&chunk[..n], &mut |f| handle(&mut proto, f, &mut out));
         proto.flush(&mut out);
+        if let (false, Some(engine)) = (out.is_empty(), proto.acks()) {
+            // Every `--OK` of this read waits for one fsync, shared with every other
+            // connection waiting meanwhile.
+            engine.wal_synced().await;
+        }
         if frames > 0 {
             deadline = Instant::now() + cfg.idle_timeout;
             slot.touch();
@@ -411,6 +421,10 @@ impl JsonLines {
 impl LineProto for JsonLines {
     fn greeting(&self) -> Option<&'static str> {
         Some(HINT)
+    }
+
+    fn acks(&self) -> Option<&Engine> {
+        Some(&self.engine)
     }
 
     fn line(&mut self, line: Result<&str, LineError>, crlf: bool, out: &mut Vec<u8>) {

@@ -62,7 +62,7 @@ use health::StoreHealth;
 use index::Index;
 use writer::Msg;
 
-use shared::{Core, NEWEST_KEY};
+use shared::{Core, NEWEST_KEY, WAL_KEY};
 
 use crate::{Clock, ClosedInterval, Engine, IntervalSink, SystemClock};
 
@@ -208,6 +208,14 @@ impl TrendStore {
             ),
             None => i64::MIN,
         };
+        let wal_mark = match storage.get(Space::State, WAL_KEY)? {
+            Some(b) => u64::from_le_bytes(
+                b.as_ref()
+                    .try_into()
+                    .map_err(|_| TrendError::corrupt("write-ahead log mark"))?,
+            ),
+            None => 0,
+        };
         let mut totals = load_stored_totals(&*storage)?;
         for (_, v) in storage.scan(Space::Intervals, &[], None)? {
             let b = IntervalBlob::decode_without_points(&v)?;
@@ -228,6 +236,7 @@ impl TrendStore {
             view: RwLock::new(()),
             persisted: Mutex::new(newest),
             persisted_cv: Condvar::new(),
+            wal_mark: AtomicU64::new(wal_mark),
             dropped: AtomicU64::new(0),
             clock: RwLock::new(Arc::new(SystemClock)),
             max_future: AtomicI64::new(DEFAULT_MAX_FUTURE),
@@ -341,6 +350,23 @@ impl TrendStore {
     pub fn persisted_through(&self) -> Option<i64> {
         let p = *self.core().persisted.lock();
         (p != i64::MIN).then_some(p)
+    }
+
+    /// The write-ahead log's mark: the highest log sequence number whose push is in an
+    /// interval written and flushed here (0: none). Replay skips records up to it; the
+    /// log deletes segments it covers.
+    pub fn wal_mark(&self) -> u64 {
+        self.core().wal_mark.load(Ordering::Acquire)
+    }
+
+    /// Reads [`TrendStore::wal_mark`] without keeping the store open (the log's
+    /// writer thread holds it).
+    pub fn wal_mark_probe(&self) -> crate::wal::MarkProbe {
+        let core = Arc::downgrade(&self.inner.core);
+        Arc::new(move || {
+            core.upgrade()
+                .map_or(0, |c| c.wal_mark.load(Ordering::Acquire))
+        })
     }
 
     /// Blocks until the interval ending at `end` (or a later one) is durable, or

@@ -14,6 +14,10 @@ use crate::Clock;
 /// The state key holding the end of the newest stored interval.
 pub(super) const NEWEST_KEY: &[u8] = b"newest";
 
+/// The state key holding the write-ahead log's mark: the highest log sequence number
+/// whose push is in a stored interval (`crate::wal`).
+pub(super) const WAL_KEY: &[u8] = b"wal_seq";
+
 /// State shared by the handle, the writer and the compactor.
 pub(crate) struct Core {
     pub(super) storage: Arc<dyn Storage>,
@@ -30,6 +34,8 @@ pub(crate) struct Core {
     /// End of the newest interval written and flushed.
     pub(super) persisted: Mutex<i64>,
     pub(super) persisted_cv: Condvar,
+    /// The write-ahead log's mark, as of the last flush ([`WAL_KEY`]).
+    pub(super) wal_mark: AtomicU64,
     /// Points or writes the store had to drop (unknown leaf, storage failure).
     pub(super) dropped: AtomicU64,
     /// Where the store reads the wall clock (the engine's once attached).

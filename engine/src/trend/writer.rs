@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::TrendError;
 use super::blob::{IntervalBlob, Rec, ts_key};
 use super::error::Result;
-use super::shared::Core;
+use super::shared::{Core, WAL_KEY};
 use super::storage::{Op, Space};
 use crate::{ClosedInterval, Stats};
 
@@ -54,6 +54,8 @@ type LateSamples = Vec<(u32, crate::Action, i64, f64)>;
 struct Prepared {
     start: i64,
     len: i64,
+    /// The write-ahead log's sequence number the interval covers (0: none).
+    wal_seq: u64,
     blob: Vec<u8>,
     /// Late samples by the start of the interval that holds them.
     late: BTreeMap<i64, LateSamples>,
@@ -146,6 +148,8 @@ impl Writer {
             let flushed = self.store(&items);
             let end = items.iter().map(|p| p.start.saturating_add(p.len)).max();
             if let (Some(end), Ok(())) = (end, &flushed) {
+                let wal = items.iter().map(|p| p.wal_seq).max().unwrap_or(0);
+                self.core.wal_mark.fetch_max(wal, Ordering::AcqRel);
                 let mut p = self.core.persisted.lock();
                 *p = (*p).max(end);
                 self.core.persisted_cv.notify_all();
@@ -243,9 +247,19 @@ impl Writer {
             ops.push(Op::Put(Space::Intervals, key.to_vec(), old.encode()));
         }
         core.bump_newest(p.start.saturating_add(p.len));
-        if ops.is_empty() {
-            // The common case: one insert, atomic by itself (the newest mark is
-            // recomputed from the blobs on open).
+        // The write-ahead log's mark goes in the same atomic write as the interval it
+        // covers: a mark without its interval would skip pushes on replay, an interval
+        // without its mark would merge them twice.
+        let mark = (p.wal_seq > core.wal_mark.load(Ordering::Acquire)).then(|| {
+            Op::Put(
+                Space::State,
+                WAL_KEY.to_vec(),
+                p.wal_seq.to_le_bytes().to_vec(),
+            )
+        });
+        if ops.is_empty() && mark.is_none() {
+            // The common case without a log: one insert, atomic by itself (the newest
+            // mark is recomputed from the blobs on open).
             return core
                 .storage
                 .put(Space::Intervals, &ts_key(p.start), &p.blob);
@@ -255,6 +269,7 @@ impl Writer {
             ts_key(p.start).to_vec(),
             p.blob.clone(),
         ));
+        ops.extend(mark);
         core.storage.apply(ops)
     }
 
@@ -373,6 +388,7 @@ impl Writer {
         Prepared {
             start: iv.start,
             len: iv.len,
+            wal_seq: iv.wal_seq,
             blob: blob.encode(),
             late,
         }
