@@ -7,15 +7,17 @@
 //! which keys each segment consumed, so aggregation can replace them by the segment's
 //! text and fold the values that then share a path.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::pattern::{Agg, Match, Pattern, Segment};
 use crate::sketch::Sketch;
 use crate::tree::{Leaf, LeafId, NodeRef, Tree, root_node};
 
-/// One selected leaf: its keys and, per segment, the range of keys it consumed.
-struct Hit {
-    keys: Vec<String>,
+/// One selected leaf: its keys (borrowed from the tree or the rows) and, per segment,
+/// the range of keys it consumed.
+struct Hit<'a> {
+    keys: Vec<&'a str>,
     spans: Vec<(usize, usize)>,
     value: f64,
     /// The leaf, for its sketch in a quantile fold (`NO_LEAF` for rows from elsewhere).
@@ -75,7 +77,7 @@ struct Walker<'t, 'p, F> {
     value_of: F,
     keys: Vec<&'t str>,
     spans: Vec<(usize, usize)>,
-    hits: Vec<Hit>,
+    hits: Vec<Hit<'t>>,
     /// Leaves already selected; only needed when `**` can reach a leaf twice.
     seen: Option<HashSet<u32>>,
 }
@@ -94,7 +96,7 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
                 }
                 if let Some(value) = value_of(id, leaf) {
                     hits.push(Hit {
-                        keys: k.iter().map(|s| (*s).to_string()).collect(),
+                        keys: k.to_vec(),
                         spans: spans.clone(),
                         value,
                         leaf: id,
@@ -177,9 +179,9 @@ where
 
 /// As [`run`], quantile folds reading each leaf's sketch from `sketch_of` (a window's
 /// merged sketches rather than the totals).
-pub(crate) fn run_with<F>(
-    tree: &Tree,
-    pattern: &Pattern,
+pub(crate) fn run_with<'a, F>(
+    tree: &'a Tree,
+    pattern: &'a Pattern,
     value_of: F,
     sketch_of: SketchOf<'_>,
 ) -> Vec<(String, f64)>
@@ -230,7 +232,7 @@ pub fn aggregate_rows(pattern: &Pattern, rows: &[(String, f64)]) -> Vec<(String,
     let hits = rows
         .iter()
         .filter_map(|(path, value)| {
-            let keys: Vec<String> = path.split(',').map(str::to_string).collect();
+            let keys: Vec<&str> = path.split(',').collect();
             let spans = pattern.bind(&keys)?;
             Some(Hit {
                 keys,
@@ -245,26 +247,34 @@ pub fn aggregate_rows(pattern: &Pattern, rows: &[(String, f64)]) -> Vec<(String,
 
 /// One row being folded: one part per segment (the keys it consumed, or its text once
 /// folded), then the keys below the pattern; its value; the leaf it is, or the sketches
-/// a quantile fold merged into it.
-struct Row {
-    parts: Vec<String>,
+/// a quantile fold merged into it. A part of one key borrows it.
+struct Row<'a> {
+    parts: Vec<Cow<'a, str>>,
     value: f64,
     leaf: u32,
     merged: Option<Box<Merged>>,
 }
 
 /// Folds hits segment by segment, innermost aggregation first.
-fn aggregate(segs: &[Segment], hits: Vec<Hit>, sketch_of: SketchOf<'_>) -> Vec<(String, f64)> {
-    let mut rows: Vec<Row> = hits
+fn aggregate<'a>(
+    segs: &'a [Segment],
+    hits: Vec<Hit<'a>>,
+    sketch_of: SketchOf<'_>,
+) -> Vec<(String, f64)> {
+    let part = |keys: &[&'a str]| -> Cow<'a, str> {
+        match keys {
+            [] => Cow::Borrowed(""),
+            [k] => Cow::Borrowed(*k),
+            more => Cow::Owned(more.join(",")),
+        }
+    };
+    let mut rows: Vec<Row<'a>> = hits
         .into_iter()
         .map(|h| {
-            let mut parts: Vec<String> = h
-                .spans
-                .iter()
-                .map(|&(a, b)| h.keys[a..b].join(","))
-                .collect();
+            let mut parts: Vec<Cow<'a, str>> = Vec::with_capacity(h.spans.len() + 1);
+            parts.extend(h.spans.iter().map(|&(a, b)| part(&h.keys[a..b])));
             let end = h.spans.last().map_or(0, |s| s.1);
-            parts.push(h.keys[end..].join(","));
+            parts.push(part(&h.keys[end..]));
             Row {
                 parts,
                 value: h.value,
@@ -277,9 +287,9 @@ fn aggregate(segs: &[Segment], hits: Vec<Hit>, sketch_of: SketchOf<'_>) -> Vec<(
         if seg.agg == Agg::List {
             continue;
         }
-        let mut groups: BTreeMap<Vec<String>, Vec<Row>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<Cow<'a, str>>, Vec<Row<'a>>> = BTreeMap::new();
         for mut row in rows {
-            row.parts[i].clone_from(&seg.text);
+            row.parts[i] = Cow::Borrowed(seg.text.as_str());
             groups
                 .entry(std::mem::take(&mut row.parts))
                 .or_default()
@@ -296,7 +306,7 @@ fn aggregate(segs: &[Segment], hits: Vec<Hit>, sketch_of: SketchOf<'_>) -> Vec<(
             let path = parts
                 .iter()
                 .filter(|p| !p.is_empty())
-                .map(String::as_str)
+                .map(|p| p.as_ref())
                 .collect::<Vec<_>>()
                 .join(",");
             (path, value)
@@ -307,7 +317,12 @@ fn aggregate(segs: &[Segment], hits: Vec<Hit>, sketch_of: SketchOf<'_>) -> Vec<(
 }
 
 /// Folds the rows that share `parts` under `agg`.
-fn fold_group(agg: Agg, parts: Vec<String>, members: Vec<Row>, sketch_of: SketchOf<'_>) -> Row {
+fn fold_group<'a>(
+    agg: Agg,
+    parts: Vec<Cow<'a, str>>,
+    members: Vec<Row<'a>>,
+    sketch_of: SketchOf<'_>,
+) -> Row<'a> {
     let sketches: Vec<Option<SketchRef<'_>>> = members
         .iter()
         .map(|r| {
