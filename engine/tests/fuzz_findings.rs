@@ -1,0 +1,73 @@
+//! Regression tests for what the fuzz targets (fuzz/, fuzz/CAMPAIGN.md) found in the
+//! engine's parsers, one test per finding, named after what it guards.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use treestat_engine::{Batch, Engine, EngineConfig, Pattern};
+
+/// Runs `f` on a thread; fails if it has not returned within `limit` (the old code
+/// took far longer: hours, not seconds).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}"))
+}
+
+/// `n` segments `**`, then `last`.
+fn many_deep(n: usize, last: &str) -> String {
+    let mut p = "**,".repeat(n);
+    p.push_str(last);
+    p
+}
+
+/// fuzz/ `pattern`: `**,**,...,x` over a deep path walked every way the `**` could
+/// split the path, exponential in their number, under the engine's read lock (the
+/// fuzzer's input hung for longer than its 5 s limit on a 12-deep tree). The old code
+/// does not finish this in hours; the fix walks each (node, segment) once.
+#[test]
+fn many_double_stars_over_a_deep_tree_finish() {
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let path = vec!["a"; 24].join(",");
+    let mut b = Batch::new();
+    b.sample(&path, 7.0, None);
+    b.sample("a,b", 1.0, None);
+    engine.apply(&b).unwrap();
+    let (miss, hit, agg) = within(Duration::from_secs(60), move || {
+        (
+            engine.query(&many_deep(24, "x")).unwrap(),
+            engine.query(&many_deep(24, "a")).unwrap(),
+            engine.query(&many_deep(20, "a|sum")).unwrap(),
+        )
+    });
+    assert!(miss.is_empty(), "{miss:?}");
+    // The `**` take nothing, `a` the first key: every leaf below `a`.
+    assert_eq!(hit, vec![(path.clone(), 7.0), ("a,b".to_string(), 1.0)]);
+    assert_eq!(agg, vec![(path, 7.0), ("a,b".to_string(), 1.0)]);
+}
+
+/// The same blow-up in `Pattern::matches_path` and `bind` (pushes to `/pull` and
+/// `/events` waiters, trend queries, markers), which walk one path.
+#[test]
+fn many_double_stars_against_one_path_finish() {
+    let keys = vec!["a"; 24];
+    let (miss, hit, bound) = within(Duration::from_secs(60), move || {
+        let miss = Pattern::parse(&many_deep(24, "x")).unwrap();
+        let hit = Pattern::parse(&many_deep(24, "a")).unwrap();
+        (
+            miss.matches_path(&keys) || miss.bind(&keys).is_some(),
+            hit.matches_path(&keys),
+            hit.bind(&keys),
+        )
+    });
+    assert!(!miss);
+    assert!(hit);
+    // `**` takes as few levels as it can: all 24 empty, then `a` the first key.
+    let mut want = vec![(0, 0); 24];
+    want.push((0, 1));
+    assert_eq!(bound, Some(want));
+}
