@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use treestat_engine::{Batch, Engine, EngineConfig, Pattern};
+use treestat_engine::{Batch, Engine, EngineConfig, Pattern, PushDoc, PushValue};
 
 /// Runs `f` on a thread; fails if it has not returned within `limit` (the old code
 /// took far longer: hours, not seconds).
@@ -70,4 +70,32 @@ fn many_double_stars_against_one_path_finish() {
     let mut want = vec![(0, 0); 24];
     want.push((0, 1));
     assert_eq!(bound, Some(want));
+}
+
+/// fuzz/ `push_json`: a decimal was read one unit in the last place off the nearest
+/// f64 (serde_json's default fast parse), so `6.6666666666666665e+41`, which is how
+/// the value of the integer below is written, came back as `6.666666666666667e41`:
+/// a pushed value was not what the client sent, and depended on its spelling.
+#[test]
+fn pushed_decimals_are_read_to_the_nearest_float() {
+    let want = 6.666_666_666_666_666_5e41_f64;
+    let doc = PushDoc::from_json(
+        br#"{"d":6.6666666666666665e+41,"i":666666666666666666666666666666666666666660}"#,
+        32,
+    )
+    .unwrap();
+    let values: Vec<f64> = doc.trees[0]
+        .entries
+        .iter()
+        .map(|(_, v)| match v {
+            PushValue::Number(x) => *x,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, vec![want, want]);
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    engine
+        .push_json(br#"{"d":{"default_action":"last","x":0.30000000000000004}}"#)
+        .unwrap();
+    assert_eq!(engine.query("d,x").unwrap(), vec![("d,x".to_string(), 0.1 + 0.2)]);
 }
