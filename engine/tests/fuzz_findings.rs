@@ -97,5 +97,8 @@ fn pushed_decimals_are_read_to_the_nearest_float() {
     engine
         .push_json(br#"{"d":{"default_action":"last","x":0.30000000000000004}}"#)
         .unwrap();
-    assert_eq!(engine.query("d,x").unwrap(), vec![("d,x".to_string(), 0.1 + 0.2)]);
+    assert_eq!(
+        engine.query("d,x").unwrap(),
+        vec![("d,x".to_string(), 0.1 + 0.2)]
+    );
 }
