@@ -195,7 +195,7 @@ impl Pattern {
 /// The `**` states known not to match: `(segments left, keys left)`. Each is tried
 /// once, so matching is O(segments x keys^2) instead of exponential in the number of
 /// `**` (20 of them against a 20-key path that does not match took ~10^11 steps;
-/// found by fuzz/ `pattern`). Allocates only when a `**` fails.
+/// found writing the fuzz target `pattern`). Allocates only when a `**` fails.
 #[derive(Default)]
 struct Failed(std::collections::HashSet<(usize, usize)>);
 

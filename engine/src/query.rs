@@ -32,7 +32,7 @@ struct Walker<'t, 'p, F> {
     /// lead to one state, and a state walked again can only reach leaves already
     /// selected, so it is skipped: the walk is O(nodes x segments). Without this,
     /// `**,**,...,x` took time exponential in the number of `**` under the read lock
-    /// (20 of them over a 20-deep path: ~10^11 steps; found by fuzz/ `pattern`).
+    /// (20 of them over a 20-deep path: ~10^11 steps; found writing fuzz/ `pattern`).
     walked: Option<HashSet<(NodeRef, usize)>>,
 }
 
