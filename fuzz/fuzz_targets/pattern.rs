@@ -50,14 +50,22 @@ fn ref_parse(text: &str) -> Option<(Vec<RefMatch>, bool)> {
     (segs.len() <= 64).then_some((segs, aggregates))
 }
 
-/// `*` any run of characters, `?` one character, anything else itself.
+/// `*` any run of characters, `?` one character, anything else itself: `m[i][j]` says
+/// whether `p[i..]` matches `t[j..]`, filled from the ends (a table, not recursion: a
+/// recursive reference took exponential time on `***...*x`, a timeout in run 5).
 fn ref_glob(p: &[char], t: &[char]) -> bool {
-    match p.split_first() {
-        None => t.is_empty(),
-        Some(('*', rest)) => (0..=t.len()).any(|i| ref_glob(rest, &t[i..])),
-        Some(('?', rest)) => !t.is_empty() && ref_glob(rest, &t[1..]),
-        Some((c, rest)) => t.first() == Some(c) && ref_glob(rest, &t[1..]),
+    let mut m = vec![vec![false; t.len() + 1]; p.len() + 1];
+    m[p.len()][t.len()] = true;
+    for i in (0..p.len()).rev() {
+        for j in (0..=t.len()).rev() {
+            m[i][j] = match p[i] {
+                '*' => m[i + 1][j] || (j < t.len() && m[i][j + 1]),
+                '?' => j < t.len() && m[i + 1][j + 1],
+                c => j < t.len() && t[j] == c && m[i + 1][j + 1],
+            };
+        }
     }
+    m[0][0]
 }
 
 fn accepts(m: &RefMatch, key: &str) -> bool {
