@@ -24,7 +24,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 use treestat_engine::telemetry::{Counter, Gauge, Telemetry};
-use treestat_engine::{Engine, ErrorKind};
+use treestat_engine::{Action, Batch, Engine, ErrorKind};
 
 use crate::broker::{self, Backoff};
 use crate::config::{AmqpSourceConfig, redact};
@@ -301,32 +301,86 @@ impl AmqpSource {
 
     /// Pushes a delivery into the engine; the reject reason when it cannot.
     fn apply(&self, d: &Delivery) -> Result<(), &'static str> {
-        if d.data.len() > self.cfg.max_message_bytes {
-            tracing::debug!(bytes = d.data.len(), "amqp source: message too large");
-            return Err("too_large");
-        }
         let engine_reason = |e: treestat_engine::Error| {
             tracing::debug!(error = %e, "amqp source: push refused");
             e.kind().as_str()
         };
-        if !self.cfg.tree_exchange.is_empty() && d.exchange.as_str() == self.cfg.tree_exchange {
-            self.engine.push_json(&d.data).map_err(engine_reason)?;
-            self.metrics.trees.inc();
-            return Ok(());
-        }
+        let from_tree_exchange =
+            !self.cfg.tree_exchange.is_empty() && d.exchange.as_str() == self.cfg.tree_exchange;
         let ts = (*d.properties.timestamp())
             .and_then(|t| i64::try_from(t).ok())
             .filter(|&t| t <= self.engine.now() + MAX_CLOCK_SKEW);
-        let batch = psistats::host_of(d.routing_key.as_str())
-            .and_then(|host| psistats::to_batch(&host, &d.data, self.cfg.action, ts))
-            .map_err(|p| {
-                tracing::debug!(problem = %p, "amqp source: bad psistats message");
-                p.reason()
-            })?;
-        self.engine.apply(&batch).map_err(engine_reason)?;
-        self.metrics.psistats.inc();
+        let limits = Limits {
+            max_bytes: self.cfg.max_message_bytes,
+            action: self.cfg.action,
+        };
+        match decode(
+            from_tree_exchange,
+            d.routing_key.as_str(),
+            &d.data,
+            ts,
+            &limits,
+        )? {
+            Message::Tree(body) => {
+                self.engine.push_json(body).map_err(engine_reason)?;
+                self.metrics.trees.inc();
+            }
+            Message::Psistats(batch) => {
+                self.engine.apply(&batch).map_err(engine_reason)?;
+                self.metrics.psistats.inc();
+            }
+        }
         Ok(())
     }
+}
+
+/// What a delivery holds for the engine.
+#[derive(Debug)]
+pub enum Message<'a> {
+    /// A treestat JSON tree (from the tree exchange), parsed by [`Engine::push_json`].
+    Tree(&'a [u8]),
+    /// A Psistats message mapped to updates.
+    Psistats(Batch),
+}
+
+/// What [`decode`] needs from the source's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `max_message_bytes`: larger bodies are refused.
+    pub max_bytes: usize,
+    /// The action of Psistats samples.
+    pub action: Action,
+}
+
+/// Decodes one delivery: `from_tree_exchange` says the body is a JSON tree, else it is
+/// a Psistats message whose host is in `routing_key`; `ts` (unix seconds, already
+/// checked against the clock) dates its samples. Pure, so the fuzz target (`fuzz/`)
+/// runs exactly what the consumer runs before the engine.
+///
+/// # Errors
+/// The reject reason (one of the `treestat_amqp_rejects_total` reasons).
+#[doc(hidden)]
+pub fn decode<'a>(
+    from_tree_exchange: bool,
+    routing_key: &str,
+    body: &'a [u8],
+    ts: Option<i64>,
+    limits: &Limits,
+) -> Result<Message<'a>, &'static str> {
+    if body.len() > limits.max_bytes {
+        tracing::debug!(bytes = body.len(), "amqp source: message too large");
+        return Err("too_large");
+    }
+    if from_tree_exchange {
+        return Ok(Message::Tree(body));
+    }
+    psistats::host_of(routing_key)
+        .and_then(|host| psistats::to_batch(&host, body, limits.action, ts))
+        .map(Message::Psistats)
+        .map_err(|p| {
+            tracing::debug!(problem = %p, "amqp source: bad psistats message");
+            p.reason()
+        })
 }
 
 /// An AMQP integer argument; RabbitMQ takes any integer type for TTL and length.

@@ -210,14 +210,14 @@ impl Pattern {
     /// Whether a leaf or node at `keys` is selected: the pattern matches a prefix
     /// of `keys` (a pattern longer than the path does not match, unless the rest is `**`).
     pub fn matches_path<S: AsRef<str>>(&self, keys: &[S]) -> bool {
-        matches_from(&self.segments, keys)
+        matches_from(&self.segments, keys, &mut Failed::default())
     }
 
     /// For a path the pattern selects, the range of keys each segment consumed;
     /// `None` when it does not select the path.
     pub fn bind<S: AsRef<str>>(&self, keys: &[S]) -> Option<Vec<(usize, usize)>> {
         let mut spans = Vec::with_capacity(self.segments.len());
-        bind_from(&self.segments, keys, 0, &mut spans).then_some(spans)
+        bind_from(&self.segments, keys, 0, &mut spans, &mut Failed::default()).then_some(spans)
     }
 
     /// The pattern without its aggregations: what selects the leaves that an
@@ -231,6 +231,13 @@ impl Pattern {
     }
 }
 
+/// The `**` states known not to match: `(segments left, keys left)`. Each is tried
+/// once, so matching is O(segments x keys^2) instead of exponential in the number of
+/// `**` (20 of them against a 20-key path that does not match took ~10^11 steps;
+/// found writing the fuzz target `pattern`). Allocates only when a `**` fails.
+#[derive(Default)]
+struct Failed(std::collections::HashSet<(usize, usize)>);
+
 /// The keys each segment consumes when `segs` match a prefix of `keys` (the first way
 /// found, `**` taking as few levels as it can), as `(start, end)` ranges.
 fn bind_from<S: AsRef<str>>(
@@ -238,26 +245,32 @@ fn bind_from<S: AsRef<str>>(
     keys: &[S],
     at: usize,
     spans: &mut Vec<(usize, usize)>,
+    failed: &mut Failed,
 ) -> bool {
     let Some((seg, rest)) = segs.split_first() else {
         return true;
     };
     let n = spans.len();
     if seg.matcher == Match::Deep {
+        let state = (segs.len(), keys.len());
+        if failed.0.contains(&state) {
+            return false;
+        }
         for skip in 0..=keys.len() {
             spans.truncate(n);
             spans.push((at, at + skip));
-            if bind_from(rest, &keys[skip..], at + skip, spans) {
+            if bind_from(rest, &keys[skip..], at + skip, spans, failed) {
                 return true;
             }
         }
         spans.truncate(n);
+        failed.0.insert(state);
         return false;
     }
     match keys.split_first() {
         Some((k, more)) if seg.matcher.accepts(k.as_ref()) => {
             spans.push((at, at + 1));
-            if bind_from(rest, more, at + 1, spans) {
+            if bind_from(rest, more, at + 1, spans, failed) {
                 return true;
             }
             spans.truncate(n);
@@ -267,15 +280,23 @@ fn bind_from<S: AsRef<str>>(
     }
 }
 
-fn matches_from<S: AsRef<str>>(segs: &[Segment], keys: &[S]) -> bool {
+fn matches_from<S: AsRef<str>>(segs: &[Segment], keys: &[S], failed: &mut Failed) -> bool {
     let Some((seg, rest)) = segs.split_first() else {
         return true;
     };
     if seg.matcher == Match::Deep {
-        return (0..=keys.len()).any(|skip| matches_from(rest, &keys[skip..]));
+        let state = (segs.len(), keys.len());
+        if failed.0.contains(&state) {
+            return false;
+        }
+        let ok = (0..=keys.len()).any(|skip| matches_from(rest, &keys[skip..], failed));
+        if !ok {
+            failed.0.insert(state);
+        }
+        return ok;
     }
     match keys.split_first() {
-        Some((k, more)) => seg.matcher.accepts(k.as_ref()) && matches_from(rest, more),
+        Some((k, more)) => seg.matcher.accepts(k.as_ref()) && matches_from(rest, more, failed),
         None => false,
     }
 }

@@ -80,6 +80,12 @@ struct Walker<'t, 'p, F> {
     hits: Vec<Hit<'t>>,
     /// Leaves already selected; only needed when `**` can reach a leaf twice.
     seen: Option<HashSet<u32>>,
+    /// `(node, segment)` states already walked, kept with `seen`. With `**` many ways
+    /// lead to one state, and a state walked again can only reach leaves already
+    /// selected, so it is skipped: the walk is O(nodes x segments). Without this,
+    /// `**,**,...,x` took time exponential in the number of `**` under the read lock
+    /// (20 of them over a 20-deep path: ~10^11 steps; found writing fuzz/ `pattern`).
+    walked: Option<HashSet<(NodeRef, usize)>>,
 }
 
 impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
@@ -106,7 +112,15 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
         self.keys = keys;
     }
 
+    /// Whether `(node, pos)` is walked for the first time (always, without `**`).
+    fn first_visit(&mut self, node: NodeRef, pos: usize) -> bool {
+        self.walked.as_mut().is_none_or(|w| w.insert((node, pos)))
+    }
+
     fn walk(&mut self, node: NodeRef, pos: usize) {
+        if !self.first_visit(node, pos) {
+            return;
+        }
         if pos == self.segs.len() {
             self.emit_all(node);
             return;
@@ -152,6 +166,10 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
         if let Some(b) = node.as_branch() {
             let tree = self.tree;
             for c in &tree.branch(b).children {
+                // `**` still consuming at the child is the state (child, pos).
+                if !self.first_visit(c.node, pos) {
+                    continue;
+                }
                 self.keys.push(&c.key);
                 self.deep(c.node, pos, start);
                 self.keys.pop();
@@ -189,6 +207,7 @@ where
     F: FnMut(u32, &Leaf) -> Option<f64>,
 {
     let segs = pattern.segments();
+    let deep = segs.iter().any(|s| s.matcher == Match::Deep);
     let mut w = Walker {
         tree,
         segs,
@@ -196,10 +215,8 @@ where
         keys: Vec::new(),
         spans: vec![(0, 0); segs.len()],
         hits: Vec::new(),
-        seen: segs
-            .iter()
-            .any(|s| s.matcher == Match::Deep)
-            .then(HashSet::new),
+        seen: deep.then(HashSet::new),
+        walked: deep.then(HashSet::new),
     };
     match pattern.literal_keys() {
         // Fast path: a plain path is a direct descent.

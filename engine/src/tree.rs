@@ -33,7 +33,7 @@ pub struct LeafId(pub u32);
 const LEAF_BIT: u32 = 1 << 31;
 
 /// A child reference: a branch index, or a leaf index with the top bit set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct NodeRef(u32);
 
 impl NodeRef {

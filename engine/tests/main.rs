@@ -5,6 +5,7 @@
 
 mod histogram;
 mod histogram_props;
+mod fuzz_findings;
 mod intervals;
 mod listen_common;
 mod listen_hostile;

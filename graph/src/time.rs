@@ -111,7 +111,8 @@ impl Tz {
         let body = &rest[1..];
         let (h, m) = match body.split_once(':') {
             Some((h, m)) => (h, m),
-            None if body.len() == 4 => body.split_at(2),
+            // `+HHMM`; only ASCII can be cut at byte 2 (anything else is refused below).
+            None if body.len() == 4 && body.is_ascii() => body.split_at(2),
             None => (body, "0"),
         };
         let num = |x: &str| {
@@ -249,6 +250,15 @@ mod tests {
             let e = parse_time(bad, NOW).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::BadTime, "{bad}");
             assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+    }
+
+    /// fuzz/ `graph_options`: a 4-byte offset was cut at byte 2 to read `+HHMM`, which
+    /// panicked inside a character (`tz=+a€`, a 500 from `/graph`).
+    #[test]
+    fn tz_offsets_with_non_ascii_text_are_refused_not_cut() {
+        for text in ["+a€", "-€a", "UTC+é1", "+1é", "-\u{10348}"] {
+            assert!(Tz::parse(text).is_err(), "{text:?}");
         }
     }
 

@@ -48,6 +48,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+/// The chunk codec's entry points, public for the fuzz targets (`fuzz/`) only: the
+/// store itself is the one user, and chunks are read back from its own files.
+#[doc(hidden)]
+pub use codec::{Point as ChunkPoint, decode as decode_chunk, encode as encode_chunk};
 pub use compact::CompactStats;
 pub use config::{Archive, MAX_ARCHIVES, Retention, TrendConfig};
 pub use error::{Result, TrendError, TrendErrorKind};
