@@ -10,6 +10,7 @@ mod agent_e2e;
 mod cli;
 mod crash;
 mod disk_full;
+mod fuzz_smoke;
 mod http_failure;
 mod import_cycles;
 mod own_metrics;

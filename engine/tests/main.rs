@@ -3,9 +3,9 @@
 //! crate and its dependencies). Run one file's tests with
 //! `cargo test -p treestat-engine --test integration <file>::`.
 
+mod fuzz_findings;
 mod histogram;
 mod histogram_props;
-mod fuzz_findings;
 mod intervals;
 mod listen_common;
 mod listen_hostile;

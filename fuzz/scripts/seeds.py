@@ -161,3 +161,47 @@ write("psistats", ["psistats.web1.example.com\n" + b for b in PSI] + [
 write("amqp_message", [b"\x00psistats.web1\n" + p.encode() for p in PSI[:6]] + [
     b"\x01\n" + p.encode() for p in PUSHES[:4]
 ] + [b"\x00nohost\n{}", b"\x00psistats.h\n" + b"[" * 40])
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def wal_str(x):
+    x = x.encode()
+    return varint(len(x)) + x
+
+
+def wal_frame(seq, body):
+    head = struct.pack("<Qqqq", seq, 1_700_000_000, 10, 1_700_000_003)
+    return struct.pack("<II", len(head) + len(body), crc32c(head + body)) + head + body
+
+
+assert crc32c(b"123456789") == 0xE3069283
+# A batch (tag 1): a sample, a marker, a sample list; a document (tag 0): {"x": 2.0}.
+WAL_BATCH = (bytes([1]) + varint(3)
+             + bytes([0]) + wal_str("a,b") + struct.pack("<d", 1.5) + bytes([1, 0])
+             + bytes([2]) + wal_str("m") + wal_str("deploy")
+             + bytes([3]) + wal_str("api,latency") + varint(2) + struct.pack("<dd", 12.5, 0.25)
+             + bytes([6]))
+WAL_DOC = bytes([0]) + varint(1) + bytes([0, 0]) + varint(1) + wal_str("x") + bytes([1]) + struct.pack("<d", 2.0)
+WAL_LOG = wal_frame(1, WAL_BATCH) + wal_frame(2, WAL_DOC)
+WAL_BAD = bytearray(WAL_LOG)
+WAL_BAD[20] ^= 0xFF
+write("wal_records", [
+    b"\x00" + WAL_LOG, b"\x00" + WAL_LOG[:-5], b"\x00" + bytes(WAL_BAD),
+    b"\x01\x80" + bytes(range(40)), b"\x01\x40" + bytes((k * 37 + 11) % 256 for k in range(100)),
+])

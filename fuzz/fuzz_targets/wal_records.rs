@@ -1,0 +1,4 @@
+#![no_main]
+//! libFuzzer over [`treestat_fuzz_checks::wal_records`] (the check and its model live there).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| treestat_fuzz_checks::wal_records::run(data));
