@@ -17,5 +17,6 @@ mod pipes_e2e;
 mod poison_e2e;
 mod server;
 mod shutdown;
+mod statsd_etsy;
 mod test_targets;
 mod time_grammar;

@@ -58,6 +58,13 @@ pub struct ListenConfig {
     pub statsd_set_members: usize,
     /// Distinct StatsD set names per interval (default 10,000).
     pub statsd_sets: usize,
+    /// StatsD gauges whose value is carried into every interval, as Etsy's statsd
+    /// flushes every gauge it knows (`deleteGauges: false`): each closed interval then
+    /// has a point for them even when no line set them (default 100,000 gauges; 0
+    /// carries none, as Etsy's `deleteGauges: true`). Gauges past the bound still take
+    /// their lines, but their intervals without lines have no point; their lines are
+    /// counted in `treestat_listen_gauges_not_kept_total`.
+    pub statsd_gauges: usize,
 }
 
 impl Default for ListenConfig {
@@ -77,6 +84,7 @@ impl Default for ListenConfig {
             max_batch: 256,
             statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
+            statsd_gauges: 100_000,
         }
     }
 }

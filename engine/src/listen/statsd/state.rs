@@ -11,17 +11,21 @@ use crate::listen::keys::short;
 use crate::listen::metrics::{LineError, Reject};
 
 /// What StatsD keeps between datagrams: the distinct members of each set in the current
-/// interval, bounded; and gauge values of the batch being built, so that several deltas
-/// to one gauge in one batch add up.
+/// interval, bounded; gauge values of the batch being built, so that several deltas
+/// to one gauge in one batch add up; and the names of the gauges seen, so that each
+/// closed interval has their value (Etsy's `deleteGauges: false`), bounded.
 #[derive(Debug)]
 pub struct Statsd {
     max_depth: usize,
     max_members: usize,
     max_sets: usize,
+    max_gauges: usize,
     interval: i64,
     members: usize,
     sets: HashMap<String, HashSet<u64>>,
     gauges: HashMap<String, f64>,
+    kept: HashSet<String>,
+    not_kept: u64,
 }
 
 impl Statsd {
@@ -32,11 +36,57 @@ impl Statsd {
             max_depth,
             max_members,
             max_sets,
+            max_gauges: 0,
             interval: i64::MIN,
             members: 0,
             sets: HashMap::new(),
             gauges: HashMap::new(),
+            kept: HashSet::new(),
+            not_kept: 0,
         }
+    }
+
+    /// Keeps the names of up to `max` gauges (0: none), for [`Statsd::carry_gauges`].
+    #[must_use]
+    pub fn keeping_gauges(mut self, max: usize) -> Statsd {
+        self.max_gauges = max;
+        self
+    }
+
+    /// Appends to `batch` the current value of every gauge kept, as `current` reads it
+    /// from the tree, so that the interval just opened has it even if no line sets it
+    /// (Etsy flushes every gauge it knows at every flush). A gauge whose leaf is gone
+    /// (deleted, or turned into a branch) is forgotten. Returns the number appended.
+    pub fn carry_gauges(
+        &mut self,
+        batch: &mut Batch,
+        current: impl Fn(&str) -> Option<f64>,
+    ) -> usize {
+        let before = batch.len();
+        self.kept.retain(|path| {
+            let Some(v) = current(path) else {
+                return false;
+            };
+            batch.push(Update::Sample {
+                path: path.clone(),
+                value: v,
+                action: Some(Action::Last),
+                ts: None,
+            });
+            true
+        });
+        batch.len() - before
+    }
+
+    /// Gauges kept now.
+    pub fn kept_gauges(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Gauge lines whose gauge could not be kept because `max` of
+    /// [`Statsd::keeping_gauges`] was reached, since the last call (the count is reset).
+    pub fn take_not_kept(&mut self) -> u64 {
+        std::mem::take(&mut self.not_kept)
     }
 
     /// Starts a batch; `interval` is the start of the current interval (sets reset
@@ -89,9 +139,9 @@ impl Statsd {
                 ));
             }
         }
-        // `1e308|c|@0.5` counts 1e308 / 0.5 = inf: refused here, alone, so it never
+        // `1e308|c|@0.5` counts 1e308 * 2 = inf: refused here, alone, so it never
         // reaches a batch (or a fold) with other senders' lines.
-        if values().any(|m| m.kind == Kind::Counter && !(m.value / m.rate).is_finite()) {
+        if values().any(|m| m.kind == Kind::Counter && !scaled(m.value, m.rate).is_finite()) {
             return Err(LineError::new(
                 Reject::BadValue,
                 format!(
@@ -123,12 +173,19 @@ impl Statsd {
         }
         if let Some(v) = cur {
             self.gauges.insert(path.clone(), v);
+            if self.max_gauges > 0 && !self.kept.contains(&path) {
+                if self.kept.len() < self.max_gauges {
+                    self.kept.insert(path.clone());
+                } else {
+                    self.not_kept += 1;
+                }
+            }
         }
         let mut gauges = gauges.into_iter();
         let mut last = None;
         for m in values() {
             let (value, action) = match m.kind {
-                Kind::Counter => (m.value / m.rate, Action::Add),
+                Kind::Counter => (scaled(m.value, m.rate), Action::Add),
                 Kind::Timer | Kind::Histogram => (m.value, Action::Average),
                 Kind::Gauge => (gauges.next().unwrap_or(m.value), Action::Last),
                 Kind::Set => {
@@ -159,6 +216,13 @@ impl Statsd {
         }
         Ok(len)
     }
+}
+
+/// A counter's value scaled by its sample rate as Etsy's statsd does it, `value *
+/// (1 / rate)`: `3|c|@0.9` counts 3.3333333333333335 there, where `3 / 0.9` would be
+/// 3.333333333333333 (acceptance 1 of issue 15 compares the bits).
+fn scaled(value: f64, rate: f64) -> f64 {
+    value * (1.0 / rate)
 }
 
 fn hash(member: &str) -> u64 {
@@ -223,6 +287,33 @@ mod tests {
         let mut b = Batch::new();
         s.add_line("u:a|s", &mut b, |_| None).unwrap();
         assert_eq!(sample(&b.updates()[0]).1, 1.0);
+    }
+
+    #[test]
+    fn gauges_are_kept_bounded_and_forgotten_when_gone() {
+        let mut s = Statsd::new(32, 100, 10).keeping_gauges(2);
+        let mut b = Batch::new();
+        s.begin(0);
+        for line in ["a:1|g", "b:+2|g", "a:3|g", "c:4|g", "c:5|g", "n:1|c"] {
+            s.add_line(line, &mut b, |_| None).unwrap();
+        }
+        assert_eq!((s.kept_gauges(), s.take_not_kept()), (2, 2));
+        assert_eq!(s.take_not_kept(), 0);
+        let mut carried = Batch::new();
+        let n = s.carry_gauges(&mut carried, |p| (p == "a").then_some(3.0));
+        assert_eq!(n, 1);
+        assert_eq!(
+            carried.updates().iter().map(sample).collect::<Vec<_>>(),
+            [("a", 3.0, Some(Action::Last))]
+        );
+        // `b` had no leaf: forgotten, which makes room.
+        assert_eq!(s.kept_gauges(), 1);
+        s.add_line("c:6|g", &mut b, |_| None).unwrap();
+        assert_eq!(s.kept_gauges(), 2);
+        // Nothing is kept by default.
+        let mut s = Statsd::new(32, 100, 10);
+        s.add_line("a:1|g", &mut b, |_| None).unwrap();
+        assert_eq!((s.kept_gauges(), s.take_not_kept()), (0, 0));
     }
 
     #[test]
