@@ -18,5 +18,6 @@ mod poison_e2e;
 mod server;
 mod shutdown;
 mod statsd_etsy;
+mod statsd_tags;
 mod test_targets;
 mod time_grammar;

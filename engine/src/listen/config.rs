@@ -1,6 +1,7 @@
 //! [`ListenConfig`]: the `[listen]` section of the server configuration, the bind
 //! addresses and every bound that keeps a hostile client from exhausting memory.
 
+use super::tags::TagConfig;
 use crate::config::de_duration;
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ pub struct ListenConfig {
     /// their lines, but their intervals without lines have no point; their lines are
     /// counted in `treestat_listen_gauges_not_kept_total`.
     pub statsd_gauges: usize,
+    /// StatsD and Graphite tags as tree levels: the `[listen.tags]` section
+    /// ([`TagConfig`]; by default every tag is dropped and counted).
+    pub tags: TagConfig,
 }
 
 impl Default for ListenConfig {
@@ -85,6 +89,7 @@ impl Default for ListenConfig {
             statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
             statsd_gauges: 100_000,
+            tags: TagConfig::default(),
         }
     }
 }

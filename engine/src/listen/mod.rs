@@ -19,6 +19,7 @@ pub mod lines;
 pub mod metrics;
 pub mod simplestats;
 pub mod statsd;
+pub mod tags;
 pub mod tcp;
 pub mod udp;
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::ListenConfig;
 use super::fold::fold;
-use super::metrics::{LineError, ListenerMetrics, Reject};
+use super::metrics::{LineError, ListenerMetrics, Reject, tags_dropped};
 use super::simplestats::{self, Line};
 use super::statsd::Statsd;
 use crate::Action;
@@ -128,7 +128,9 @@ pub async fn serve_statsd(
         cfg.statsd_set_members,
         cfg.statsd_sets,
     )
-    .keeping_gauges(cfg.statsd_gauges);
+    .keeping_gauges(cfg.statsd_gauges)
+    .with_tags(cfg.tags.clone());
+    let dropped_tags = tags_dropped(telemetry, "statsd");
     let mut batch = Batch::new();
     let mut started = false;
     let current = |path: &str| engine.leaf_at(path).map(|(_, _, stats)| stats.last);
@@ -187,6 +189,7 @@ pub async fn serve_statsd(
                     apply_split(&engine, fold(std::mem::take(&mut batch)), &metrics);
                 }
                 not_kept.add(state.take_not_kept());
+                dropped_tags.add(state.take_tags_dropped());
             }
         },
     )

@@ -14,8 +14,9 @@
 //! - A gauge keeps its value across intervals, as Etsy's `deleteGauges: false`: the
 //!   server carries each gauge's value into the interval that opens at every close
 //!   (bounded by `statsd_gauges`; `state.rs` keeps the names, `udp.rs` carries them).
-//! - `|#tags` are accepted and ignored: the tree has no tag dimension, and mapping
-//!   tags into keys (as Etsy does with `;tag=value`) would explode the tree.
+//! - Tags, DogStatsD's `|#k:v,k2:v2` and Graphite's `;k=v` after the name, are placed
+//!   as levels by the `[listen.tags]` template (`listen/tags.rs`), or dropped and
+//!   counted.
 //! - A line with any bad part is refused whole and counted; the other lines of the
 //!   datagram are kept.
 //!

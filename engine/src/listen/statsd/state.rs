@@ -9,6 +9,7 @@ use crate::Action;
 use crate::batch::{Batch, Update};
 use crate::listen::keys::short;
 use crate::listen::metrics::{LineError, Reject};
+use crate::listen::tags::TagConfig;
 
 /// What StatsD keeps between datagrams: the distinct members of each set in the current
 /// interval, bounded; gauge values of the batch being built, so that several deltas
@@ -26,6 +27,8 @@ pub struct Statsd {
     gauges: HashMap<String, f64>,
     kept: HashSet<String>,
     not_kept: u64,
+    tags: TagConfig,
+    tags_dropped: u64,
 }
 
 impl Statsd {
@@ -43,7 +46,21 @@ impl Statsd {
             gauges: HashMap::new(),
             kept: HashSet::new(),
             not_kept: 0,
+            tags: TagConfig::default(),
+            tags_dropped: 0,
         }
+    }
+
+    /// Places tags by `tags` (the default drops them all, counted).
+    #[must_use]
+    pub fn with_tags(mut self, tags: TagConfig) -> Statsd {
+        self.tags = tags;
+        self
+    }
+
+    /// Tags dropped since the last call (the count is reset).
+    pub fn take_tags_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.tags_dropped)
     }
 
     /// Keeps the names of up to `max` gauges (0: none), for [`Statsd::carry_gauges`].
@@ -113,10 +130,22 @@ impl Statsd {
     ) -> Result<usize, LineError> {
         let Parsed {
             path,
+            tags,
             inline,
             len,
             spill,
         } = parse_line(line, self.max_depth)?;
+        let (path, dropped) = self.tags.apply(path, tags)?;
+        if !tags.is_empty() && path.split(',').count() > self.max_depth {
+            return Err(LineError::new(
+                Reject::TooDeep,
+                format!(
+                    "{} with its tags has more than {} levels",
+                    short(&path),
+                    self.max_depth
+                ),
+            ));
+        }
         let values = || inline[..len.min(INLINE)].iter().chain(spill.iter());
         // Everything that can refuse the line is checked before anything is added.
         for m in values().filter(|m| m.kind == Kind::Set) {
@@ -205,6 +234,7 @@ impl Statsd {
                 });
             }
         }
+        self.tags_dropped += dropped as u64;
         // The last value takes the path without a copy.
         if let Some((value, action)) = last {
             batch.push(Update::Sample {
@@ -314,6 +344,39 @@ mod tests {
         let mut s = Statsd::new(32, 100, 10);
         s.add_line("a:1|g", &mut b, |_| None).unwrap();
         assert_eq!((s.kept_gauges(), s.take_not_kept()), (0, 0));
+    }
+
+    #[test]
+    fn tags_make_levels_by_the_template() {
+        let tags: TagConfig = toml::from_str("template = [\"host\"]").unwrap();
+        let mut s = Statsd::new(4, 100, 10).with_tags(tags);
+        let mut b = Batch::new();
+        s.begin(0);
+        s.add_line("api.lat:5|ms|#host:web1,env:prod", &mut b, |_| None)
+            .unwrap();
+        s.add_line("api.hits;host=web2:1|c", &mut b, |_| None)
+            .unwrap();
+        s.add_line("api.hits:1|c", &mut b, |_| None).unwrap();
+        let got: Vec<_> = b.updates().iter().map(sample).collect();
+        assert_eq!(
+            got,
+            [
+                ("api,web1,lat", 5.0, Some(Action::Average)),
+                ("api,web2,hits", 1.0, Some(Action::Add)),
+                ("api,hits", 1.0, Some(Action::Add)),
+            ]
+        );
+        assert_eq!(s.take_tags_dropped(), 1);
+        // Depth counts the tag levels; a refused line counts no dropped tag.
+        let e = s.add_line("a.b.c.d:1|c|#host:h,x:1", &mut b, |_| None);
+        assert_eq!(e.unwrap_err().reason, Reject::TooDeep);
+        assert_eq!(s.take_tags_dropped(), 0);
+        // Without a template, tags are dropped and counted; the path is unchanged.
+        let mut s = Statsd::new(32, 100, 10);
+        let mut b = Batch::new();
+        s.add_line("x:1|c|#a:1,b:2", &mut b, |_| None).unwrap();
+        assert_eq!(sample(&b.updates()[0]).0, "x");
+        assert_eq!(s.take_tags_dropped(), 2);
     }
 
     #[test]
