@@ -30,6 +30,18 @@ pub enum Update {
         /// As for [`Update::Sample`].
         action: Option<Action>,
     },
+    /// Samples of one path now, in order, merged as if each were an
+    /// [`Update::Sample`] but for one walk of the path: the form line protocols fold a
+    /// batch's repeated names into, and how a `histogram` leaf takes many samples at
+    /// once (each one reaches its sketch, which an [`Update::Stats`] cannot do).
+    Samples {
+        /// Comma-joined keys.
+        path: String,
+        /// The samples; each non-finite one is refused alone.
+        values: Vec<f64>,
+        /// As for [`Update::Sample`].
+        action: Option<Action>,
+    },
     /// An annotation at a path.
     Marker {
         /// Comma-joined keys.
@@ -45,6 +57,7 @@ impl Update {
         match self {
             Update::Sample { path, .. }
             | Update::Stats { path, .. }
+            | Update::Samples { path, .. }
             | Update::Marker { path, .. } => path,
         }
     }
@@ -87,6 +100,15 @@ impl Batch {
         self.updates.push(Update::Stats {
             path: path.to_string(),
             stats,
+            action,
+        });
+    }
+
+    /// Samples now at `path`, merged in one walk (see [`Update::Samples`]).
+    pub fn samples(&mut self, path: &str, values: &[f64], action: Option<Action>) {
+        self.updates.push(Update::Samples {
+            path: path.to_string(),
+            values: values.to_vec(),
             action,
         });
     }

@@ -101,6 +101,11 @@ pub struct Limits {
     /// (default 32 MiB, 24 bytes a sample). Past it, such samples are refused alone and
     /// counted (`dropped` in the push's answer); samples for the open interval still land.
     pub max_late_bytes: usize,
+    /// Raw samples a `histogram` leaf keeps per interval so that Etsy statsd's
+    /// statistics of that interval are exact (default 8192 samples, 8 bytes each: 64
+    /// KiB per leaf per interval at most). Past it the interval's statistics come from
+    /// its sketch (within 1 %); 0 keeps none.
+    pub max_histogram_raw: usize,
 }
 
 impl Default for Limits {
@@ -113,6 +118,7 @@ impl Default for Limits {
             max_marker_len: 1024,
             max_marker_bytes: 4 << 20,
             max_late_bytes: 32 << 20,
+            max_histogram_raw: crate::histogram::DEFAULT_MAX_RAW,
         }
     }
 }

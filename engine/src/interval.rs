@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::Action;
+use crate::histogram::IntervalHist;
 use crate::shared_paths::PathMemo;
 use crate::stats::Stats;
 use crate::tree::LeafId;
@@ -120,6 +121,9 @@ pub struct ClosedInterval {
     pub new_paths: Vec<(LeafId, String)>,
     /// Markers pushed during the interval.
     pub markers: Vec<Marker>,
+    /// The sketch and raw samples of each histogram leaf touched, in leaf order (each
+    /// leaf also has its point in `points`, with its sum, count, min and max).
+    pub hists: Vec<(LeafId, Arc<IntervalHist>)>,
     /// The paths of `points`, resolved once for every reader by
     /// [`Engine::interval_paths`](crate::Engine::interval_paths).
     pub resolved: PathMemo,
@@ -144,6 +148,8 @@ pub(crate) struct OpenInterval {
     pub(crate) markers: Vec<Marker>,
     /// Bytes held by `markers` ([`Marker::bytes`]).
     pub(crate) marker_bytes: usize,
+    /// The interval's sketch and raw samples of each histogram leaf it touched.
+    pub(crate) hists: HashMap<u32, IntervalHist>,
 }
 
 impl OpenInterval {
@@ -155,6 +161,7 @@ impl OpenInterval {
             late: Vec::new(),
             markers: Vec::new(),
             marker_bytes: 0,
+            hists: HashMap::new(),
         }
     }
 
@@ -188,7 +195,7 @@ impl RingEntry {
         let count = u32::try_from(stats.count)
             .unwrap_or(COUNT_MAX)
             .min(COUNT_MAX);
-        let value = match action {
+        let value = match action.scalar() {
             Action::Average => stats.sum,
             other => stats.value(other),
         };
@@ -288,7 +295,7 @@ impl Ring {
         let mut acc: HashMap<u32, Acc> = HashMap::new();
         for b in self.blocks.iter().filter(|b| b.start >= since) {
             for e in &b.entries {
-                let action = e.action();
+                let action = e.action().scalar();
                 let a = acc.entry(e.leaf).or_insert(Acc {
                     action,
                     value: match action {
@@ -302,7 +309,7 @@ impl Ring {
                     Action::Add | Action::Average => a.value += e.value,
                     Action::Max => a.value = a.value.max(e.value),
                     Action::Min => a.value = a.value.min(e.value),
-                    Action::Last => a.value = e.value,
+                    Action::Last | Action::Histogram => a.value = e.value,
                 }
                 a.count += u64::from(e.count());
             }
@@ -331,7 +338,7 @@ impl Ring {
             let mut s = Stats::EMPTY;
             let mut action = Action::Average;
             for e in b.entries.iter().filter(|e| e.leaf == leaf) {
-                action = e.action();
+                action = e.action().scalar();
                 let n = e.count();
                 let v = e.value;
                 match action {

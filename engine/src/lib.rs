@@ -12,6 +12,7 @@ mod batch;
 mod config;
 mod engine;
 mod error;
+pub mod histogram;
 mod interval;
 pub mod listen;
 mod merge;
@@ -21,6 +22,7 @@ pub mod process_metrics;
 mod push;
 pub mod query;
 mod shared_paths;
+pub mod sketch;
 mod stats;
 pub mod stop;
 pub mod telemetry;
@@ -29,7 +31,9 @@ pub mod trend;
 
 pub use batch::{Batch, Update};
 pub use config::{ActionRule, EngineConfig, Limits, de_action, de_duration, parse_duration};
-pub use engine::{Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries};
+pub use engine::{
+    Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, StatRow,
+};
 pub use error::{Error, ErrorKind};
 pub use interval::{
     Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,
@@ -39,4 +43,4 @@ pub use push::{PushDoc, PushTree, PushValue, insert_path, nest};
 pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;
 pub use tree::{Leaf, LeafId, Tree};
-pub use treestat_model::Action;
+pub use treestat_model::{Action, Stat, parse_stats};

@@ -242,6 +242,13 @@ impl Merger<'_> {
             self.touched.nonfinite += 1;
             return;
         }
+        let max_raw = self.limits.max_histogram_raw;
+        if self.tree.leaf_at(l).action == Action::Histogram {
+            self.tree.hist_mut(l).add(v);
+            if !late {
+                self.open.hists.entry(l).or_default().add(v, max_raw);
+            }
+        }
         let leaf = self.tree.leaf_mut(l);
         let newest = ts >= leaf.last_ts;
         leaf.total.add(v, newest);
@@ -331,8 +338,81 @@ impl Merger<'_> {
                 let l = self.path_leaf(path, *action);
                 self.merge_stats(l, stats);
             }
+            Update::Samples {
+                path,
+                values,
+                action,
+            } => {
+                // As for one sample: refused values create no node.
+                let finite = values.iter().filter(|v| v.is_finite()).count();
+                self.touched.nonfinite += values.len() - finite;
+                if finite > 0 {
+                    let l = self.path_leaf(path, *action);
+                    self.samples_now(l, values);
+                }
+            }
             Update::Marker { path, text } => self.marker(path.clone(), text, self.now),
         }
+    }
+
+    /// Merges samples dated now into a leaf with one lookup of its interval entry and
+    /// sketches: the tree ends as if each went through [`Merger::sample`].
+    fn samples_now(&mut self, l: u32, values: &[f64]) {
+        let now = self.now;
+        let max_raw = self.limits.max_histogram_raw;
+        let leaf = self.tree.leaf_at(l);
+        let newest = now >= leaf.last_ts;
+        let (mut total, action) = (leaf.total, leaf.action);
+        let mut iv = match leaf.cur {
+            u32::MAX => crate::Stats::EMPTY,
+            cur => self.open.points[cur as usize].1,
+        };
+        let mut hists = (action == Action::Histogram).then(|| {
+            (
+                std::mem::take(self.tree.hist_mut(l)),
+                self.open.hists.remove(&l).unwrap_or_default(),
+            )
+        });
+        let mut taken = 0;
+        for &v in values {
+            if !v.is_finite() {
+                // Counted by the caller.
+                continue;
+            }
+            if !fits(total.sum, Some(iv.sum), v) {
+                self.touched.nonfinite += 1;
+                continue;
+            }
+            total.add(v, newest);
+            iv.add(v, true);
+            if let Some((t, i)) = &mut hists {
+                let slot = crate::sketch::Slot::of(v);
+                t.add_slot(v, slot);
+                i.add_slot(v, slot, max_raw);
+            }
+            taken += 1;
+        }
+        if let Some((t, i)) = hists {
+            *self.tree.hist_mut(l) = t;
+            if i.hist.sketch.count() > 0 {
+                self.open.hists.insert(l, i);
+            }
+        }
+        if taken == 0 {
+            return;
+        }
+        let leaf = self.tree.leaf_mut(l);
+        leaf.total = total;
+        if newest {
+            leaf.last_ts = now;
+        }
+        if leaf.cur == u32::MAX {
+            leaf.cur = u32::try_from(self.open.points.len()).unwrap_or(u32::MAX - 1);
+            self.open.points.push((l, crate::Stats::EMPTY));
+        }
+        self.open.points[leaf.cur as usize].1 = iv;
+        self.touched.leaves.push(l);
+        self.touched.samples += taken;
     }
 
     /// The leaf at a validated path, creating what is missing.
@@ -417,7 +497,10 @@ pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
     let mut created: HashSet<&str> = HashSet::new();
     let mut n = 0;
     for u in updates {
-        let (Update::Sample { path, .. } | Update::Stats { path, .. }) = u else {
+        let (Update::Sample { path, .. }
+        | Update::Stats { path, .. }
+        | Update::Samples { path, .. }) = u
+        else {
             continue;
         };
         let mut node = Some(ROOT);

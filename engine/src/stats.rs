@@ -88,12 +88,13 @@ impl Stats {
         if self.count == 0 {
             return 0.0;
         }
-        match action {
+        match action.scalar() {
             Action::Add => self.sum,
             Action::Average => self.mean(),
             Action::Max => self.max,
             Action::Min => self.min,
             Action::Last => self.last,
+            Action::Histogram => self.mean(),
         }
     }
 }

@@ -13,9 +13,12 @@
 //! therefore stored twice (inline in the parent's `Child` for the binary search, and
 //! with the node); that is 24 bytes per node, measured in `benches/memory.rs`.
 
+use std::collections::HashMap;
+
 use compact_str::CompactString;
 
 use crate::Action;
+use crate::histogram::Hist;
 use crate::path::cmp_keys;
 use crate::stats::Stats;
 
@@ -93,6 +96,9 @@ pub struct Tree {
     /// Each leaf's own key under its parent, by leaf index (beside `leaves` so that
     /// [`Leaf`] stays `Copy`).
     leaf_keys: Vec<CompactString>,
+    /// The sketches of leaves that took samples as `histogram` leaves, by leaf index:
+    /// a map, so other leaves pay nothing for them.
+    hists: HashMap<u32, Hist>,
 }
 
 pub(crate) const ROOT: u32 = 0;
@@ -114,7 +120,24 @@ impl Tree {
             }],
             leaves: Vec::new(),
             leaf_keys: Vec::new(),
+            hists: HashMap::new(),
         }
+    }
+
+    /// A histogram leaf's totals since start (`None`: the leaf never took a sample as
+    /// a histogram).
+    pub fn hist(&self, id: LeafId) -> Option<&Hist> {
+        self.hists.get(&id.0)
+    }
+
+    /// The histogram of leaf `l`, created empty at its first histogram sample.
+    pub(crate) fn hist_mut(&mut self, l: u32) -> &mut Hist {
+        self.hists.entry(l).or_default()
+    }
+
+    /// Number of leaves that keep a sketch.
+    pub fn hist_count(&self) -> usize {
+        self.hists.len()
     }
 
     /// Number of nodes (branches and leaves, not the root).
@@ -440,7 +463,13 @@ impl Tree {
 
     /// Approximate heap bytes held by the tree (for `/metrics` and the memory bench).
     pub fn heap_bytes(&self) -> usize {
-        let mut n = self.branches.capacity() * std::mem::size_of::<Branch>()
+        let mut n = self.hists.capacity() * (std::mem::size_of::<(u32, Hist)>() + 1)
+            + self
+                .hists
+                .values()
+                .map(|h| h.sketch.heap_bytes())
+                .sum::<usize>()
+            + self.branches.capacity() * std::mem::size_of::<Branch>()
             + self.leaves.capacity() * std::mem::size_of::<Leaf>()
             + self.leaf_keys.capacity() * std::mem::size_of::<CompactString>();
         for k in &self.leaf_keys {

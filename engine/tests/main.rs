@@ -3,6 +3,7 @@
 //! crate and its dependencies). Run one file's tests with
 //! `cargo test -p treestat-engine --test integration <file>::`.
 
+mod histogram;
 mod intervals;
 mod listen_common;
 mod listen_hostile;

@@ -144,7 +144,9 @@ impl Model {
                     }
                     let v = match action {
                         Action::Add => s.sum,
-                        Action::Average => s.sum / f64::from(u32::try_from(s.count).unwrap()),
+                        Action::Average | Action::Histogram => {
+                            s.sum / f64::from(u32::try_from(s.count).unwrap())
+                        }
                         Action::Max => s.max,
                         Action::Min => s.min,
                         Action::Last => list.last().unwrap().1.last,

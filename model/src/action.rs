@@ -1,4 +1,4 @@
-//! The five actions a node can have: how its samples fold into one reported value.
+//! The six actions a node can have: how its samples fold into one reported value.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,16 +21,20 @@ pub enum Action {
     Min = 3,
     /// The newest sample.
     Last = 4,
+    /// Timers and latencies: a mergeable quantile sketch beside sum, count, min and max;
+    /// reports the mean unless a reader asks for another [`Stat`](crate::Stat).
+    Histogram = 5,
 }
 
 impl Action {
     /// Every action, in the order of their `u8` codes.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Add,
         Action::Average,
         Action::Max,
         Action::Min,
         Action::Last,
+        Action::Histogram,
     ];
 
     /// The name used in pushes, configs and the API (`add`, `average`, ...).
@@ -41,12 +45,22 @@ impl Action {
             Action::Max => "max",
             Action::Min => "min",
             Action::Last => "last",
+            Action::Histogram => "histogram",
         }
     }
 
     /// The action for a `u8` code as used in the C ABI and on disk.
     pub fn from_code(code: u8) -> Option<Action> {
         Action::ALL.get(usize::from(code)).copied()
+    }
+
+    /// The action whose one number this action reports: a histogram reports (and rolls
+    /// up, and folds in windows) its mean as `average` does; every other is itself.
+    pub fn scalar(self) -> Action {
+        match self {
+            Action::Histogram => Action::Average,
+            other => other,
+        }
     }
 
     /// The `u8` code of this action (stable: used in the C ABI and on disk).
@@ -69,7 +83,7 @@ impl fmt::Display for ParseActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown action {:?} (expected add, average, max, min or last)",
+            "unknown action {:?} (expected add, average, max, min, last or histogram)",
             self.0
         )
     }
@@ -80,8 +94,9 @@ impl std::error::Error for ParseActionError {}
 impl FromStr for Action {
     type Err = ParseActionError;
 
-    /// Accepts the five names, case-insensitively, plus the aliases `avg`, `sum`
-    /// and `mean` that users of StatsD and Graphite type by habit.
+    /// Accepts the six names, case-insensitively, plus the aliases `avg`, `sum`
+    /// and `mean` that users of StatsD and Graphite type by habit, and `timer` for
+    /// `histogram`.
     fn from_str(s: &str) -> Result<Action, ParseActionError> {
         match s.to_ascii_lowercase().as_str() {
             "add" | "sum" => Ok(Action::Add),
@@ -89,6 +104,7 @@ impl FromStr for Action {
             "max" => Ok(Action::Max),
             "min" => Ok(Action::Min),
             "last" => Ok(Action::Last),
+            "histogram" | "timer" => Ok(Action::Histogram),
             _ => Err(ParseActionError(s.to_string())),
         }
     }

@@ -3,7 +3,9 @@
 //! engine, the pipes, the agent, the AMQP source, the graph and the pipe plugin API all
 //! take these from here; nothing here is defined twice.
 //!
-//! - [`Action`]: how a node folds its samples (`add`, `average`, `max`, `min`, `last`).
+//! - [`Action`]: how a node folds its samples (`add`, `average`, `max`, `min`, `last`,
+//!   `histogram`).
+//! - [`Stat`]: what a reader may ask of a leaf (`?stat=p99,upper_90`).
 //! - Key rules: [`SEP`], [`MAX_KEY_LEN`], [`check_key`], [`cmp_keys`],
 //!   [`sanitize_key`] / [`sanitize_key_or`], [`join_path`].
 //! - The push format's reserved keys: [`TIMESTAMP_KEY`], [`COUNT_KEY`],
@@ -17,6 +19,7 @@
 mod action;
 mod key;
 mod push;
+mod stat;
 mod time;
 
 pub use action::{Action, ParseActionError};
@@ -28,4 +31,5 @@ pub use push::{
     ACTION_KEYS, COUNT_KEY, DEFAULT_ACTION_ALIAS, DEFAULT_ACTION_KEY, HEADER_KEYS, TIMESTAMP_KEY,
     is_action_key,
 };
+pub use stat::{PERCENT, ParseStatError, Stat, ThresholdStat, parse_stats};
 pub use time::{MAX_SPAN_SECS, MAX_TIME, TimeError, TimeErrorKind, parse_duration, parse_time};

@@ -16,6 +16,22 @@ pub(crate) struct PathParam<T>(pub T);
 #[from_request(via(Query), rejection(AppError))]
 pub(crate) struct QueryParam<T>(pub T);
 
+/// The `stat` query parameter (`?stat=p99` or `?stat=p50,p99,upper_90`), shared by
+/// every route that takes it: `None` when absent or empty (the route's usual values).
+///
+/// # Errors
+/// 400 naming the first name that is not a stat.
+pub(crate) fn stats_param(
+    stat: Option<&str>,
+) -> Result<Option<Vec<treestat_engine::Stat>>, AppError> {
+    let Some(text) = stat else {
+        return Ok(None);
+    };
+    let stats =
+        treestat_engine::parse_stats(text).map_err(|e| AppError::bad_request(e.to_string()))?;
+    Ok((!stats.is_empty()).then_some(stats))
+}
+
 /// A number for JSON: NaN and infinities (which the engine keeps out) become null.
 pub(crate) fn num(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)

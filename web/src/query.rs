@@ -14,10 +14,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use treestat_engine::pattern::Match;
-use treestat_engine::{Pattern, nest};
+use treestat_engine::{Pattern, StatRow, nest};
 
 use crate::error::AppError;
-use crate::extract::{PathParam, QueryParam, num};
+use crate::extract::{PathParam, QueryParam, num, stats_param};
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -50,15 +50,62 @@ fn pairs(rows: Vec<(String, f64)>) -> Json<Pairs> {
     Json(Pairs(rows))
 }
 
-async fn get_all_pairs(State(state): State<AppState>) -> Result<Json<Pairs>, AppError> {
-    Ok(pairs(state.engine().query("")?))
+/// `[[path, stat, stat, ...], ...]`: a `/get` row with one column per stat asked.
+struct StatRows(Vec<StatRow>);
+
+impl Serialize for StatRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeTuple};
+        struct Row<'a>(&'a StatRow);
+        impl Serialize for Row<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (path, values) = self.0;
+                let mut t = s.serialize_tuple(1 + values.len())?;
+                t.serialize_element(path)?;
+                for v in values {
+                    t.serialize_element(&v.filter(|v| v.is_finite()))?;
+                }
+                t.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for row in &self.0 {
+            seq.serialize_element(&Row(row))?;
+        }
+        seq.end()
+    }
+}
+
+/// `?stat=` of `/get`.
+#[derive(Debug, Deserialize)]
+struct StatParams {
+    stat: Option<String>,
+}
+
+async fn get_all_pairs(
+    State(state): State<AppState>,
+    QueryParam(params): QueryParam<StatParams>,
+) -> Result<Response, AppError> {
+    get_rows(&state, "", &params)
 }
 
 async fn get_pairs(
     State(state): State<AppState>,
     PathParam(pattern): PathParam<String>,
-) -> Result<Json<Pairs>, AppError> {
-    Ok(pairs(state.engine().query(&pattern)?))
+    QueryParam(params): QueryParam<StatParams>,
+) -> Result<Response, AppError> {
+    get_rows(&state, &pattern, &params)
+}
+
+/// `[path, value]` pairs, or with `?stat=` a column per stat (docs/API.md).
+fn get_rows(state: &AppState, pattern: &str, params: &StatParams) -> Result<Response, AppError> {
+    match stats_param(params.stat.as_deref())? {
+        None => Ok(pairs(state.engine().query(pattern)?).into_response()),
+        Some(stats) => {
+            let p = Pattern::parse(pattern)?;
+            Ok(Json(StatRows(state.engine().query_stats(&p, &stats))).into_response())
+        }
+    }
 }
 
 async fn all(State(state): State<AppState>) -> Result<Json<Value>, AppError> {

@@ -598,3 +598,32 @@ async fn log_requests_past_the_bound_answer_429_at_once() {
     let (s, v) = post(&st, "/push", Some("text/plain"), "GET /d\n").await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// Issue 15: `/get` keeps `[path, value]` (a histogram leaf's mean); `?stat=` adds one
+/// column per stat, `null` where a leaf has no such stat; a bad name is a 400.
+#[tokio::test]
+async fn get_takes_stat() {
+    let st = state();
+    let (s, _) = post(
+        &st,
+        "/push",
+        Some("application/json"),
+        r#"{"default_action":"histogram","t":{"a":[1,2,3,4,5,6,7,8,9,10]}}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    post(&st, "/push", Some("application/json"), r#"{"g":3}"#).await;
+    assert_eq!(get(&st, "/get/t").await.1, json!([["t,a", 5.5]]));
+    assert_eq!(
+        get(&st, "/get/t?stat=count,upper,sum").await.1,
+        json!([["t,a", 10.0, 10.0, 55.0]])
+    );
+    let (s, v) = get(&st, "/get/?stat=max,p100").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!([["g", 3.0, null], ["t,a", 10.0, 10.0]]));
+    let (s, v) = get(&st, "/get/t?stat=p50,upper_99x").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("upper_99x"), "{v}");
+    // An empty list is no list.
+    assert_eq!(get(&st, "/get/t?stat=").await.1, json!([["t,a", 5.5]]));
+}

@@ -56,6 +56,12 @@ impl Engine {
                 next.start = st.open.start + st.open.len;
             }
             let open = std::mem::replace(&mut st.open, next);
+            let mut hists: Vec<_> = open
+                .hists
+                .into_iter()
+                .map(|(l, h)| (LeafId(l), Arc::new(h)))
+                .collect();
+            hists.sort_unstable_by_key(|h| h.0);
             let mut closed = ClosedInterval {
                 start: open.start,
                 len: open.len,
@@ -63,6 +69,7 @@ impl Engine {
                 late: open.late,
                 new_paths: Vec::new(),
                 markers: open.markers,
+                hists,
                 resolved: PathMemo::default(),
             };
             // (leaf, its parent now) for each leaf whose path the sinks must learn.

@@ -24,6 +24,7 @@ use crate::Action;
 use crate::batch::Batch;
 use crate::config::EngineConfig;
 use crate::error::{Error, ErrorKind};
+use crate::histogram::{StatSource, eval_stat};
 use crate::interval::{
     Clock, ClosedInterval, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
 };
@@ -34,6 +35,7 @@ use crate::query;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
+use treestat_model::Stat;
 
 /// A path and its per-interval values from the ring, oldest first.
 pub type RecentSeries = (String, Vec<(i64, f64)>);
@@ -183,6 +185,24 @@ impl Default for Engine {
 fn unreachable_default() -> Engine {
     // The default config has no rules, so building it cannot fail.
     panic!("the default engine configuration is valid")
+}
+
+/// One row of [`Engine::query_stats`]: a path and one value per stat asked (`None`:
+/// the leaf, or no leaf folded there, has that stat).
+pub type StatRow = (String, Vec<Option<f64>>);
+
+/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
+/// list, or a value that is not finite, is `None` there).
+fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<StatRow> {
+    let width = columns.len();
+    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
+        std::collections::BTreeMap::new();
+    for (i, col) in columns.into_iter().enumerate() {
+        for (path, v) in col {
+            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
+        }
+    }
+    rows.into_iter().collect()
 }
 
 impl Engine {
@@ -449,6 +469,31 @@ impl Engine {
     pub fn query_pattern(&self, pattern: &Pattern) -> Vec<(String, f64)> {
         let st = self.shared.state.read();
         query::run(&st.tree, pattern, |_, leaf| Some(leaf.value()))
+    }
+
+    /// `[path, stat, stat, ...]` rows of the current totals under a pattern, one column
+    /// per stat in `stats` (docs/API.md, `?stat=`): a histogram leaf answers every stat
+    /// from its totals since start (quantiles and threshold stats from its sketch); any
+    /// other leaf answers `count`, `sum`, `mean`, `min`, `max`, `lower`, `upper` from its
+    /// sum, count, min and max, and `None` for the rest. Aggregating segments fold each
+    /// column as they fold values, over the leaves that answer it.
+    pub fn query_stats(&self, pattern: &Pattern, stats: &[Stat]) -> Vec<StatRow> {
+        let st = self.shared.state.read();
+        let columns: Vec<Vec<(String, f64)>> = stats
+            .iter()
+            .map(|&stat| {
+                query::run(&st.tree, pattern, |id, leaf| {
+                    let src = StatSource {
+                        stats: &leaf.total,
+                        hist: st.tree.hist(LeafId(id)),
+                        raw: None,
+                        secs: None,
+                    };
+                    eval_stat(stat, &src)
+                })
+            })
+            .collect();
+        join_columns(columns)
     }
 
     /// `[path, value]` pairs folded over the closed intervals of the last `secs`

@@ -3,19 +3,20 @@
 //! A busy StatsD or Graphite stream repeats the same few hundred names thousands of
 //! times per batch. As flat updates, every line costs the engine a path check and a
 //! walk of the tree. Folded, all the untimed samples of one (path, action) become one
-//! [`Update::Stats`] carrying their sum, count, min, max and last, which the engine
-//! merges whole: the tree ends exactly as if each sample had been merged (totals,
-//! interval aggregates and `last` are the same), for one walk per distinct name.
+//! [`Update::Samples`] carrying the values in order, which the engine merges in one
+//! walk: the tree ends exactly as if each sample had been merged (totals, interval
+//! aggregates, `last`, a histogram leaf's sketch and raw samples), for one walk per
+//! distinct name. (They were folded into an [`Update::Stats`] before; that lost every
+//! sample's place in a `histogram` leaf's sketch, and the fold cannot know a leaf's
+//! action, which a config rule may give.)
 //!
 //! Updates keep the order of their name's first appearance; time-stamped samples and
-//! markers are left as they are, in place. A sample whose fold would make the sum
-//! non-finite (`1e308` twice) starts a new update instead, so the engine can refuse
-//! that one sample alone rather than the folded whole.
+//! markers are left as they are, in place. The engine refuses a non-finite sample, or
+//! one whose fold would make a sum non-finite, alone, as it does a single sample.
 
 use std::collections::HashMap;
 
 use crate::batch::{Batch, Update};
-use crate::stats::Stats;
 
 /// The batch with every untimed sample folded into one update per (path, action).
 pub(crate) fn fold(batch: Batch) -> Batch {
@@ -30,19 +31,15 @@ pub(crate) fn fold(batch: Batch) -> Batch {
                 ts: None,
             } => {
                 let key = (path, action);
-                let fits = |i: usize| match &out[i] {
-                    Update::Stats { stats, .. } => (stats.sum + value).is_finite(),
-                    _ => false,
-                };
-                if let Some(&i) = slots.get(&key).filter(|&&i| fits(i)) {
-                    if let Update::Stats { stats, .. } = &mut out[i] {
-                        stats.add(value, true);
+                if let Some(&i) = slots.get(&key) {
+                    if let Update::Samples { values, .. } = &mut out[i] {
+                        values.push(value);
                     }
                 } else {
                     slots.insert(key.clone(), out.len());
-                    out.push(Update::Stats {
+                    out.push(Update::Samples {
                         path: key.0,
-                        stats: Stats::one(value),
+                        values: vec![value],
                         action: key.1,
                     });
                 }
@@ -115,8 +112,33 @@ mod tests {
         assert_eq!(f.len(), 8);
         let g = f.updates().iter().find(|u| u.path() == "g").unwrap();
         match g {
-            Update::Stats { stats, .. } => assert_eq!((stats.last, stats.count), (1.0, 2)),
-            other => panic!("folded stats expected, got {other:?}"),
+            Update::Samples { values, .. } => assert_eq!(values, &[3.0, 1.0]),
+            other => panic!("folded samples expected, got {other:?}"),
         }
+    }
+
+    /// Regression (issue 15): the fold made one `Update::Stats` per name, which reaches
+    /// a histogram leaf's sum and count but not its sketch; a rule-made histogram leaf
+    /// fed through a listener then had no quantiles. Folded samples keep every value.
+    #[test]
+    fn folded_samples_reach_a_histogram_leafs_sketch() {
+        let mut b = Batch::new();
+        for i in 0..300 {
+            b.sample("t,api", f64::from(i % 37), Some(Action::Histogram));
+        }
+        b.sample("t,api", f64::NAN, Some(Action::Histogram));
+        let flat = Engine::default();
+        let folded = Engine::default();
+        let s1 = flat.apply(&b).unwrap();
+        let s2 = folded.apply(&fold(b.clone())).unwrap();
+        assert_eq!(fold(b).len(), 1);
+        assert_eq!(
+            (s1.samples, s1.refused_nonfinite),
+            (s2.samples, s2.refused_nonfinite)
+        );
+        let (a, b) = (flat.close_now(), folded.close_now());
+        assert_eq!(a.hists.len(), 1);
+        assert_eq!(a.hists, b.hists);
+        assert_eq!(b.hists[0].1.hist.sketch.count(), 300);
     }
 }

@@ -314,6 +314,7 @@ fn carry_apply(engine: &Engine, carry: &Batch, metrics: &ListenerMetrics) {
 fn lines_in(u: &Update) -> usize {
     match u {
         Update::Stats { stats, .. } => usize::try_from(stats.count).unwrap_or(usize::MAX),
+        Update::Samples { values, .. } => values.len(),
         _ => 1,
     }
 }

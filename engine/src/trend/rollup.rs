@@ -46,19 +46,20 @@ impl Agg {
 
     /// The value the action reports.
     pub fn value(&self, action: Action) -> f64 {
-        match action {
+        match action.scalar() {
             Action::Add => self.stats.sum,
             Action::Average => self.stats.mean(),
             Action::Max => self.stats.max,
             Action::Min => self.stats.min,
             Action::Last => self.stats.last,
+            Action::Histogram => self.stats.mean(),
         }
     }
 
     /// The stored form at `bucket`: the action's value (the sum for `average`) and
     /// the count, or for `last` the offset of the newest source in the bucket.
     pub fn to_point(self, action: Action, bucket: i64) -> Point {
-        let value = match action {
+        let value = match action.scalar() {
             Action::Average => self.stats.sum,
             other => self.value(other),
         };
@@ -82,7 +83,7 @@ impl Agg {
             _ => p.aux,
         };
         let stats = Stats {
-            sum: if matches!(action, Action::Add | Action::Average) {
+            sum: if matches!(action.scalar(), Action::Add | Action::Average) {
                 v
             } else {
                 0.0

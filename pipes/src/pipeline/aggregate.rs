@@ -39,7 +39,7 @@ impl Folded {
             Some(Action::Max) => self.max,
             Some(Action::Min) => self.min,
             Some(Action::Last) => self.last,
-            Some(Action::Average) | None => self.mean(),
+            Some(Action::Average | Action::Histogram) | None => self.mean(),
         }
     }
 

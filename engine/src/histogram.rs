@@ -1,0 +1,447 @@
+//! What a `histogram` leaf keeps beside its [`Stats`], and how every [`Stat`] is read
+//! from it.
+//!
+//! A histogram leaf has a [`Hist`] for its totals since start (a [`Sketch`] and the
+//! sum of squares) and, per open interval, an [`IntervalHist`]: the same plus the raw
+//! samples of the interval up to `limits.max_histogram_raw` (default 8192 samples, 64
+//! KiB). While the raw samples are complete, Etsy statsd's statistics (`median`,
+//! `upper_90`, `mean_90`, `std`, ...) are computed from them exactly as Etsy's
+//! `lib/process_metrics.js` does (sorted ascending, cumulative sums in that order), so
+//! one interval of one leaf reads the numbers Etsy flushes; beyond the bound they come
+//! from the sketch (within 1 % for bounds, from bucket values for sums and means).
+//!
+//! Quantiles (`p50`, `p99.9`) always come from the sketch, clamped to `[min, max]`, so a
+//! leaf's `p99`, the `|p99` fold of a level and a rollup's `p99` are the same
+//! computation over merged sketches.
+
+use treestat_model::{Stat, ThresholdStat};
+
+use crate::sketch::{Sketch, Slot};
+use crate::stats::Stats;
+
+/// The default of `limits.max_histogram_raw`: raw samples kept per histogram leaf per
+/// interval (8 bytes each, 64 KiB).
+pub const DEFAULT_MAX_RAW: usize = 8192;
+
+/// A histogram's sketch and sum of squares (its sum, count, min and max are the leaf's
+/// [`Stats`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hist {
+    /// The samples' sketch.
+    pub sketch: Sketch,
+    /// Sum of the squared samples.
+    pub sum_sq: f64,
+}
+
+impl Hist {
+    /// Folds one finite sample in.
+    #[inline]
+    pub fn add(&mut self, v: f64) {
+        self.sketch.add(v);
+        self.sum_sq += v * v;
+    }
+
+    /// Folds one finite sample whose slot is known in.
+    #[inline]
+    pub fn add_slot(&mut self, v: f64, slot: Slot) {
+        self.sketch.add_slot(slot);
+        self.sum_sq += v * v;
+    }
+
+    /// Folds another histogram in.
+    pub fn merge(&mut self, other: &Hist) {
+        self.sketch.merge(&other.sketch);
+        self.sum_sq += other.sum_sq;
+    }
+
+    /// Heap and inline bytes held.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Hist>() + self.sketch.heap_bytes()
+    }
+}
+
+/// A histogram leaf's samples within one interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntervalHist {
+    /// Sketch and sum of squares of every sample of the interval.
+    pub hist: Hist,
+    /// The samples in arrival order while there are at most the bound; emptied (and
+    /// `overflowed` set) at the first sample past it.
+    pub raw: Vec<f64>,
+    /// Whether the interval had more samples than the bound kept.
+    pub overflowed: bool,
+}
+
+impl IntervalHist {
+    /// Folds one finite sample in, keeping it raw while fewer than `max_raw` are.
+    #[inline]
+    pub fn add(&mut self, v: f64, max_raw: usize) {
+        self.add_slot(v, Slot::of(v), max_raw);
+    }
+
+    /// As [`IntervalHist::add`], the slot known.
+    #[inline]
+    pub fn add_slot(&mut self, v: f64, slot: Slot, max_raw: usize) {
+        self.hist.add_slot(v, slot);
+        if !self.overflowed {
+            if self.raw.len() < max_raw {
+                self.raw.push(v);
+            } else {
+                self.overflowed = true;
+                self.raw = Vec::new();
+            }
+        }
+    }
+
+    /// The interval's raw samples if every one was kept.
+    pub fn complete_raw(&self) -> Option<&[f64]> {
+        (!self.overflowed).then_some(self.raw.as_slice())
+    }
+
+    /// Heap and inline bytes held.
+    pub fn bytes(&self) -> usize {
+        self.hist.bytes() + std::mem::size_of::<IntervalHist>() - std::mem::size_of::<Hist>()
+            + self.raw.capacity() * std::mem::size_of::<f64>()
+    }
+}
+
+/// Everything a stat may be read from: a leaf's totals or one interval of it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatSource<'a> {
+    /// Sum, count, min, max.
+    pub stats: &'a Stats,
+    /// The sketch and sum of squares, for a histogram leaf.
+    pub hist: Option<&'a Hist>,
+    /// Every raw sample, when all were kept (one interval of one leaf).
+    pub raw: Option<&'a [f64]>,
+    /// The seconds the samples span, for `count_ps` (an interval's length).
+    pub secs: Option<f64>,
+}
+
+/// Reads several stats of one source; the raw samples are sorted once.
+pub fn eval_stats(stats: &[Stat], src: &StatSource<'_>) -> Vec<Option<f64>> {
+    let needs_sorted = src.raw.is_some() && stats.iter().any(|s| s.needs_histogram());
+    let sorted = needs_sorted.then(|| {
+        let mut v = src.raw.unwrap_or_default().to_vec();
+        v.sort_by(f64::total_cmp);
+        Etsy::new(v)
+    });
+    stats
+        .iter()
+        .map(|&s| eval(s, src, sorted.as_ref()))
+        .collect()
+}
+
+/// Reads one stat of one source.
+pub fn eval_stat(stat: Stat, src: &StatSource<'_>) -> Option<f64> {
+    eval_stats(&[stat], src).pop().flatten()
+}
+
+#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+fn as_f64(n: u64) -> f64 {
+    n as f64
+}
+
+fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
+    let s = src.stats;
+    if s.count == 0 {
+        return match stat {
+            Stat::Count | Stat::Threshold(ThresholdStat::Count, _) => Some(0.0),
+            Stat::CountPs => src.secs.map(|_| 0.0),
+            _ => None,
+        };
+    }
+    let n = as_f64(s.count);
+    // Etsy's sums run over the sorted samples; with them at hand, match it bit for bit.
+    match stat {
+        Stat::Count => return Some(n),
+        Stat::Sum => return Some(etsy.map_or(s.sum, |e| e.sum)),
+        Stat::Mean => return Some(etsy.map_or(s.mean(), |e| e.sum / as_f64(e.count()))),
+        Stat::Min | Stat::Lower => return Some(s.min),
+        Stat::Max | Stat::Upper => return Some(s.max),
+        Stat::CountPs => return src.secs.filter(|t| *t > 0.0).map(|t| n / t),
+        _ => {}
+    }
+    let clamp = |v: f64| v.clamp(s.min, s.max);
+    if let Stat::Quantile(m) = stat {
+        return src.hist?.sketch.quantile(Stat::quantile(m)).map(clamp);
+    }
+    if let Some(e) = etsy {
+        return e.stat(stat);
+    }
+    let h = src.hist?;
+    let sk = &h.sketch;
+    match stat {
+        Stat::SumSquares => Some(h.sum_sq),
+        Stat::Std => {
+            let mean = s.mean();
+            Some((h.sum_sq / n - mean * mean).max(0.0).sqrt())
+        }
+        Stat::Median => {
+            let c = sk.count();
+            if c == 0 {
+                return None;
+            }
+            let mid = c / 2;
+            Some(if c % 2 == 1 {
+                clamp(sk.value_at_rank(mid))
+            } else {
+                f64::midpoint(
+                    clamp(sk.value_at_rank(mid - 1)),
+                    clamp(sk.value_at_rank(mid)),
+                )
+            })
+        }
+        Stat::Threshold(what, milli) => sketch_threshold(sk, s, what, milli),
+        _ => None,
+    }
+}
+
+/// Etsy's number of samples within a threshold: `round(|pct| / 100 * count)`, all of
+/// them when there is one; `None` when that rounds to 0 (Etsy then writes nothing).
+fn within(milli: i32, count: u64) -> Option<u64> {
+    if count <= 1 {
+        return Some(count);
+    }
+    let pct = Stat::threshold_percent(milli).abs();
+    // A count of samples, rounded as JavaScript's Math.round rounds a non-negative.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let k = (pct / 100.0 * as_f64(count)).round() as u64;
+    (k > 0).then_some(k.min(count))
+}
+
+/// A threshold stat from the sketch's buckets (the raw samples were not all kept).
+fn sketch_threshold(sk: &Sketch, s: &Stats, what: ThresholdStat, milli: i32) -> Option<f64> {
+    let count = sk.count();
+    let k = within(milli, count)?;
+    if what == ThresholdStat::Count {
+        return Some(as_f64(k));
+    }
+    // The k lowest (positive threshold) or highest (negative) samples' bucket values.
+    let (mut sum, mut sum_sq, mut left) = (0.0, 0.0, k);
+    let mut buckets: Vec<(f64, u64)> = sk.buckets().collect();
+    if milli < 0 {
+        buckets.reverse();
+    }
+    for (v, c) in buckets {
+        if left == 0 {
+            break;
+        }
+        let t = c.min(left);
+        let v = v.clamp(s.min, s.max);
+        sum += v * as_f64(t);
+        sum_sq += v * v * as_f64(t);
+        left -= t;
+    }
+    let bound = if milli > 0 {
+        sk.value_at_rank(k - 1)
+    } else {
+        sk.value_at_rank(count - k)
+    };
+    Some(match what {
+        ThresholdStat::Bound => bound.clamp(s.min, s.max),
+        ThresholdStat::Sum => sum,
+        ThresholdStat::Mean => sum / as_f64(k),
+        ThresholdStat::SumSquares => sum_sq,
+        ThresholdStat::Count => as_f64(k),
+    })
+}
+
+/// The sorted samples of one interval, with Etsy's cumulative sums.
+struct Etsy {
+    values: Vec<f64>,
+    cumul: Vec<f64>,
+    cumul_sq: Vec<f64>,
+    sum: f64,
+}
+
+impl Etsy {
+    fn new(values: Vec<f64>) -> Etsy {
+        let mut cumul = Vec::with_capacity(values.len());
+        let mut cumul_sq = Vec::with_capacity(values.len());
+        let (mut c, mut q) = (0.0, 0.0);
+        for (i, &v) in values.iter().enumerate() {
+            // Etsy starts its sums at the first value, not at 0 + it (same result for
+            // every finite value but -0.0).
+            if i == 0 {
+                (c, q) = (v, v * v);
+            } else {
+                c += v;
+                q += v * v;
+            }
+            cumul.push(c);
+            cumul_sq.push(q);
+        }
+        Etsy {
+            sum: c,
+            values,
+            cumul,
+            cumul_sq,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.values.len() as u64
+    }
+
+    /// A stat of the sorted samples, computed as `process_metrics.js` does.
+    fn stat(&self, stat: Stat) -> Option<f64> {
+        let v = &self.values;
+        let count = v.len();
+        if count == 0 {
+            return None;
+        }
+        let n = as_f64(self.count());
+        match stat {
+            Stat::SumSquares => Some(self.cumul_sq[count - 1]),
+            Stat::Std => {
+                let mean = self.sum / n;
+                let diffs: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+                Some((diffs / n).sqrt())
+            }
+            Stat::Median => {
+                let mid = count / 2;
+                Some(if count % 2 == 1 {
+                    v[mid]
+                } else {
+                    f64::midpoint(v[mid - 1], v[mid])
+                })
+            }
+            Stat::Threshold(what, milli) => {
+                let k = usize::try_from(within(milli, self.count())?).ok()?;
+                let (bound, sum, sum_sq) = if count == 1 {
+                    (v[0], v[0], v[0] * v[0])
+                } else if milli > 0 {
+                    (v[k - 1], self.cumul[k - 1], self.cumul_sq[k - 1])
+                } else if k == count {
+                    // Etsy reads cumulativeValues[-1] here (undefined: NaN); the whole
+                    // set is the honest answer.
+                    (v[0], self.cumul[count - 1], self.cumul_sq[count - 1])
+                } else {
+                    (
+                        v[count - k],
+                        self.cumul[count - 1] - self.cumul[count - k - 1],
+                        self.cumul_sq[count - 1] - self.cumul_sq[count - k - 1],
+                    )
+                };
+                Some(match what {
+                    ThresholdStat::Bound => bound,
+                    ThresholdStat::Sum => sum,
+                    ThresholdStat::Mean => sum / as_f64(k as u64),
+                    ThresholdStat::Count => as_f64(k as u64),
+                    ThresholdStat::SumSquares => sum_sq,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interval(vs: &[f64], max_raw: usize) -> (Stats, IntervalHist) {
+        let mut s = Stats::EMPTY;
+        let mut h = IntervalHist::default();
+        for &v in vs {
+            s.add(v, true);
+            h.add(v, max_raw);
+        }
+        (s, h)
+    }
+
+    fn read(stat: &str, s: &Stats, h: &IntervalHist) -> Option<f64> {
+        eval_stat(
+            stat.parse().unwrap(),
+            &StatSource {
+                stats: s,
+                hist: Some(&h.hist),
+                raw: h.complete_raw(),
+                secs: Some(10.0),
+            },
+        )
+    }
+
+    /// The figures Etsy's `lib/process_metrics.js` (statsd 0.9.0, run under node)
+    /// flushes for these values in a 10 s flush: 3, 1, 2 with thresholds 80, -80 and
+    /// 10; 4, 1, 3, 2; and 7 alone with 90 and 10.
+    #[test]
+    fn raw_samples_give_etsys_numbers() {
+        let (s, h) = interval(&[3.0, 1.0, 2.0], 100);
+        assert_eq!(read("upper", &s, &h), Some(3.0));
+        assert_eq!(read("lower", &s, &h), Some(1.0));
+        assert_eq!(read("count", &s, &h), Some(3.0));
+        assert_eq!(read("sum", &s, &h), Some(6.0));
+        assert_eq!(read("sum_squares", &s, &h), Some(14.0));
+        assert_eq!(read("mean", &s, &h), Some(2.0));
+        assert_eq!(read("median", &s, &h), Some(2.0));
+        assert_eq!(read("std", &s, &h), Some((2.0f64 / 3.0).sqrt()));
+        assert_eq!(read("count_ps", &s, &h), Some(0.3));
+        // 80 % of 3 rounds to 2: the lowest two.
+        assert_eq!(read("upper_80", &s, &h), Some(2.0));
+        assert_eq!(read("mean_80", &s, &h), Some(1.5));
+        assert_eq!(read("sum_80", &s, &h), Some(3.0));
+        assert_eq!(read("count_80", &s, &h), Some(2.0));
+        assert_eq!(read("sum_squares_80", &s, &h), Some(5.0));
+        // The top 80 %: the highest two.
+        assert_eq!(read("lower_top80", &s, &h), Some(2.0));
+        assert_eq!(read("sum_top80", &s, &h), Some(5.0));
+        // 10 % of 3 rounds to 0: Etsy writes nothing.
+        assert_eq!(read("upper_10", &s, &h), None);
+        // An even count: the median is the mean of the middle two.
+        let (s, h) = interval(&[4.0, 1.0, 3.0, 2.0], 100);
+        assert_eq!(read("median", &s, &h), Some(2.5));
+        // One sample: every threshold holds it.
+        let (s, h) = interval(&[7.0], 100);
+        assert_eq!(read("upper_90", &s, &h), Some(7.0));
+        assert_eq!(read("mean_10", &s, &h), Some(7.0));
+    }
+
+    #[test]
+    fn past_the_bound_the_sketch_answers_within_accuracy() {
+        let vs: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let (s, exact) = interval(&vs, 10_000);
+        let (s2, approx) = interval(&vs, 10);
+        assert!(approx.overflowed && approx.raw.is_empty());
+        assert_eq!(s, s2);
+        for stat in [
+            "upper_90",
+            "mean_90",
+            "sum_90",
+            "median",
+            "std",
+            "p99",
+            "p50",
+            "lower_top10",
+        ] {
+            let want = read(stat, &s, &exact).unwrap();
+            let got = read(stat, &s2, &approx).unwrap();
+            assert!(
+                (got - want).abs() <= 0.01 * want.abs(),
+                "{stat}: {got} vs {want}"
+            );
+        }
+        assert_eq!(read("count_90", &s2, &approx), Some(900.0));
+        assert_eq!(
+            read("sum_squares", &s2, &approx),
+            read("sum_squares", &s, &exact)
+        );
+    }
+
+    #[test]
+    fn a_leaf_without_a_sketch_answers_only_what_its_stats_hold() {
+        let s = Stats::one(4.0);
+        let src = StatSource {
+            stats: &s,
+            hist: None,
+            raw: None,
+            secs: None,
+        };
+        let stats = treestat_model::parse_stats("mean,max,p99,count_ps,upper").unwrap();
+        assert_eq!(
+            eval_stats(&stats, &src),
+            [Some(4.0), Some(4.0), None, None, Some(4.0)]
+        );
+    }
+}
