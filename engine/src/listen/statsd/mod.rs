@@ -7,8 +7,9 @@
 //! - Dots in the name become tree levels; a `,` or control character in a key refuses
 //!   the line (it is never rewritten).
 //! - `c` -> `add` of `value * (1 / rate)` (Etsy's rounding); `g` -> `last`, a leading `+` or `-` is a delta on
-//!   the gauge's current value (0 when it has none yet); `ms` and `h` -> `average` (the
-//!   rate does not change a mean and is ignored); `s` -> the number of distinct members
+//!   the gauge's current value (0 when it has none yet); `ms` and `h` -> `histogram` (the
+//!   leaf keeps a sketch and the interval's raw samples, so Etsy's timer statistics
+//!   can be read with `?stat=`; the rate does not change the samples and is ignored); `s` -> the number of distinct members
 //!   seen in the current interval, sent with action `last` (members are kept as 64-bit
 //!   hashes, bounded in number).
 //! - A gauge keeps its value across intervals, as Etsy's `deleteGauges: false`: the

@@ -215,7 +215,7 @@ impl Statsd {
         for m in values() {
             let (value, action) = match m.kind {
                 Kind::Counter => (scaled(m.value, m.rate), Action::Add),
-                Kind::Timer | Kind::Histogram => (m.value, Action::Average),
+                Kind::Timer | Kind::Histogram => (m.value, Action::Histogram),
                 Kind::Gauge => (gauges.next().unwrap_or(m.value), Action::Last),
                 Kind::Set => {
                     let set = self.sets.entry(path.clone()).or_default();
@@ -306,7 +306,7 @@ mod tests {
                 ("m", 1.0, Some(Action::Add)),
                 ("m", 2.0, Some(Action::Last)),
                 ("m", 3.0, Some(Action::Last)),
-                ("t", 7.0, Some(Action::Average)),
+                ("t", 7.0, Some(Action::Histogram)),
                 ("u", 1.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("api,web1,lat", 5.0, Some(Action::Average)),
+                ("api,web1,lat", 5.0, Some(Action::Histogram)),
                 ("api,web2,hits", 1.0, Some(Action::Add)),
                 ("api,hits", 1.0, Some(Action::Add)),
             ]
