@@ -58,6 +58,24 @@ impl Hist {
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Hist>() + self.sketch.heap_bytes()
     }
+
+    /// Appends the stored form: the sum of squares (8 bytes LE), then the sketch
+    /// ([`Sketch::encode`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sum_sq.to_le_bytes());
+        self.sketch.encode(out);
+    }
+
+    /// Reads what [`Hist::encode`] wrote, advancing `input`; `None` when malformed.
+    pub fn decode(input: &mut &[u8]) -> Option<Hist> {
+        let (sq, rest) = input.split_first_chunk::<8>()?;
+        *input = rest;
+        let sketch = Sketch::decode(input)?;
+        Some(Hist {
+            sketch,
+            sum_sq: f64::from_le_bytes(*sq),
+        })
+    }
 }
 
 /// A histogram leaf's samples within one interval.
@@ -83,6 +101,12 @@ impl IntervalHist {
     #[inline]
     pub fn add_slot(&mut self, v: f64, slot: Slot, max_raw: usize) {
         self.hist.add_slot(v, slot);
+        self.push_raw(v, max_raw);
+    }
+
+    /// Keeps `v` raw (its sketch is fed elsewhere) while fewer than `max_raw` are.
+    #[inline]
+    pub fn push_raw(&mut self, v: f64, max_raw: usize) {
         if !self.overflowed {
             if self.raw.len() < max_raw {
                 self.raw.push(v);
@@ -164,7 +188,7 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
     }
     let clamp = |v: f64| v.clamp(s.min, s.max);
     if let Stat::Quantile(m) = stat {
-        return src.hist?.sketch.quantile(Stat::quantile(m)).map(clamp);
+        return clamped_quantile(&src.hist?.sketch, Stat::quantile(m), s.min, s.max);
     }
     if let Some(e) = etsy {
         return e.stat(stat);
@@ -195,6 +219,19 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
         Stat::Threshold(what, milli) => sketch_threshold(sk, s, what, milli),
         _ => None,
     }
+}
+
+/// A sketch's `q`-quantile clamped to the samples' `[min, max]`; `p0` and `p100` are
+/// the exact min and max. `None` for an empty sketch.
+pub fn clamped_quantile(sk: &Sketch, q: f64, min: f64, max: f64) -> Option<f64> {
+    let v = sk.quantile(q)?;
+    Some(if q >= 1.0 {
+        max
+    } else if q <= 0.0 {
+        min
+    } else {
+        v.clamp(min, max)
+    })
 }
 
 /// Etsy's number of samples within a threshold: `round(|pct| / 100 * count)`, all of

@@ -17,6 +17,7 @@ use crate::Action;
 use crate::batch::Update;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind};
+use crate::histogram::IntervalHist;
 use crate::interval::{LatePoint, Marker, OpenInterval};
 use crate::path::cmp_keys;
 use crate::pattern::Pattern;
@@ -355,54 +356,60 @@ impl Merger<'_> {
         }
     }
 
-    /// Merges samples dated now into a leaf with one lookup of its interval entry and
-    /// sketches: the tree ends as if each went through [`Merger::sample`].
+    /// Merges samples dated now into a leaf: they are folded into one aggregate (and
+    /// for a histogram leaf one sketch) first, which then merges into the leaf's totals
+    /// and its interval, so a sample costs one sketch insert, not two. The sums
+    /// are then the batch's sum added once, as an [`Update::Stats`] adds it; a sample
+    /// whose fold would make either sum non-finite is refused alone.
     fn samples_now(&mut self, l: u32, values: &[f64]) {
         let now = self.now;
         let max_raw = self.limits.max_histogram_raw;
         let leaf = self.tree.leaf_at(l);
         let newest = now >= leaf.last_ts;
-        let (mut total, action) = (leaf.total, leaf.action);
-        let mut iv = match leaf.cur {
-            u32::MAX => crate::Stats::EMPTY,
-            cur => self.open.points[cur as usize].1,
+        let (total_sum, action) = (leaf.total.sum, leaf.action);
+        let iv_sum = match leaf.cur {
+            u32::MAX => 0.0,
+            cur => self.open.points[cur as usize].1.sum,
         };
-        let mut hists = (action == Action::Histogram).then(|| {
-            (
-                std::mem::take(self.tree.hist_mut(l)),
-                self.open.hists.remove(&l).unwrap_or_default(),
-            )
-        });
-        let mut taken = 0;
+        let hist = action == Action::Histogram;
+        let mut ih = if hist {
+            self.open.hists.remove(&l).unwrap_or_default()
+        } else {
+            IntervalHist::default()
+        };
+        let mut batch = crate::histogram::Hist::default();
+        let mut acc = crate::Stats::EMPTY;
         for &v in values {
             if !v.is_finite() {
                 // Counted by the caller.
                 continue;
             }
-            if !fits(total.sum, Some(iv.sum), v) {
+            let sum = acc.sum + v;
+            if !fits(total_sum, Some(iv_sum), sum) {
                 self.touched.nonfinite += 1;
                 continue;
             }
-            total.add(v, newest);
-            iv.add(v, true);
-            if let Some((t, i)) = &mut hists {
-                let slot = crate::sketch::Slot::of(v);
-                t.add_slot(v, slot);
-                i.add_slot(v, slot, max_raw);
-            }
-            taken += 1;
-        }
-        if let Some((t, i)) = hists {
-            *self.tree.hist_mut(l) = t;
-            if i.hist.sketch.count() > 0 {
-                self.open.hists.insert(l, i);
+            acc.add(v, true);
+            if hist {
+                batch.add(v);
+                ih.push_raw(v, max_raw);
             }
         }
-        if taken == 0 {
+        if hist {
+            self.tree.hist_mut(l).merge(&batch);
+            ih.hist.merge(&batch);
+            if ih.hist.sketch.count() > 0 {
+                self.open.hists.insert(l, ih);
+            }
+        }
+        if acc.count == 0 {
             return;
         }
+        let taken = usize::try_from(acc.count).unwrap_or(usize::MAX);
         let leaf = self.tree.leaf_mut(l);
-        leaf.total = total;
+        let last = if newest { acc.last } else { leaf.total.last };
+        leaf.total.merge(&acc);
+        leaf.total.last = last;
         if newest {
             leaf.last_ts = now;
         }
@@ -410,7 +417,7 @@ impl Merger<'_> {
             leaf.cur = u32::try_from(self.open.points.len()).unwrap_or(u32::MAX - 1);
             self.open.points.push((l, crate::Stats::EMPTY));
         }
-        self.open.points[leaf.cur as usize].1 = iv;
+        self.open.points[leaf.cur as usize].1.merge(&acc);
         self.touched.leaves.push(l);
         self.touched.samples += taken;
     }

@@ -5,13 +5,18 @@
 //! pattern := segment ( "," segment )*      trailing commas ignored; "" matches everything
 //! segment := match [ "|" agg ]
 //! match   := "" (one level) | glob (* and ?) | "**" (zero or more levels) | literal
-//! agg     := sum | avg | min | max | count | list
+//! agg     := sum | avg | min | max | count | list | pN | pN.N   (p50, p99, p999, p99.9)
 //! ```
+//! A quantile fold (`|p99`) merges the sketches of the histogram leaves it folds
+//! (`query.rs`), so it is the quantile of the union of their samples, never a mean of
+//! quantiles.
 //! Patterns are compiled once; matching one key is a byte comparison for literals and a
 //! small backtracking glob for `*`/`?`.
 
 use std::fmt;
 use std::str::FromStr;
+
+use treestat_model::Stat;
 
 use crate::error::{Error, ErrorKind};
 use crate::path::check_key;
@@ -31,6 +36,10 @@ pub enum Agg {
     Count,
     /// No folding: one result per match (the default).
     List,
+    /// A quantile, in thousandths of a percent (`|p99` is 99 000): of the union of the
+    /// folded histogram leaves' samples (their sketches merged), a plain value counting
+    /// as one sample.
+    Quantile(u32),
 }
 
 impl Agg {
@@ -51,6 +60,33 @@ impl Agg {
             Agg::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             #[allow(clippy::cast_precision_loss)]
             Agg::Count => values.len() as f64,
+            Agg::Quantile(m) => {
+                // Plain values only (no sketch at hand): the value at rank q (n - 1),
+                // as a sketch would answer within its accuracy.
+                let mut sorted = values.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let rank = (Stat::quantile(m) * (sorted.len().max(1) - 1) as f64).floor() as usize;
+                sorted.get(rank).copied().unwrap_or(0.0)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Agg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Agg::Sum => f.write_str("sum"),
+            Agg::Avg => f.write_str("avg"),
+            Agg::Min => f.write_str("min"),
+            Agg::Max => f.write_str("max"),
+            Agg::Count => f.write_str("count"),
+            Agg::List => f.write_str("list"),
+            Agg::Quantile(m) => Stat::Quantile(*m).fmt(f),
         }
     }
 }
@@ -65,7 +101,10 @@ impl FromStr for Agg {
             "max" => Agg::Max,
             "count" => Agg::Count,
             "list" => Agg::List,
-            other => return Err(other.to_string()),
+            other => match other.parse::<Stat>() {
+                Ok(Stat::Quantile(m)) if other.starts_with('p') => Agg::Quantile(m),
+                _ => return Err(other.to_string()),
+            },
         })
     }
 }
@@ -249,7 +288,7 @@ fn parse_segment(raw: &str) -> Result<Segment, Error> {
                     ErrorKind::BadPattern,
                     format!(
                         "unknown aggregation {bad:?} in segment {raw:?} \
-                         (expected sum, avg, min, max, count or list)"
+                         (expected sum, avg, min, max, count, list or a quantile: p50, p99.9)"
                     ),
                 )
             })?;

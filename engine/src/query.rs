@@ -10,13 +10,63 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::pattern::{Agg, Match, Pattern, Segment};
-use crate::tree::{Leaf, NodeRef, Tree, root_node};
+use crate::sketch::Sketch;
+use crate::tree::{Leaf, LeafId, NodeRef, Tree, root_node};
 
 /// One selected leaf: its keys and, per segment, the range of keys it consumed.
 struct Hit {
     keys: Vec<String>,
     spans: Vec<(usize, usize)>,
     value: f64,
+    /// The leaf, for its sketch in a quantile fold (`NO_LEAF` for rows from elsewhere).
+    leaf: u32,
+}
+
+const NO_LEAF: u32 = u32::MAX;
+
+/// A leaf's sketch as a quantile fold reads it, with the min and max that clamp the
+/// answer (so `|p100` is the true max).
+#[derive(Debug, Clone, Copy)]
+pub struct SketchRef<'a> {
+    /// The samples' sketch.
+    pub sketch: &'a Sketch,
+    /// The smallest sample.
+    pub min: f64,
+    /// The largest sample.
+    pub max: f64,
+}
+
+/// Where a quantile fold finds a leaf's sketch (`None`: the leaf has none and its value
+/// counts as one sample).
+pub type SketchOf<'a> = &'a dyn Fn(u32) -> Option<SketchRef<'a>>;
+
+/// Sketches merged by a quantile fold, kept on its row so an outer quantile fold
+/// merges on (`*|p99,*|p99` is the p99 of everything).
+#[derive(Debug, Clone)]
+struct Merged {
+    sketch: Sketch,
+    min: f64,
+    max: f64,
+}
+
+impl Merged {
+    fn empty() -> Merged {
+        Merged {
+            sketch: Sketch::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    fn merge(&mut self, s: &Sketch, min: f64, max: f64) {
+        self.sketch.merge(s);
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        crate::histogram::clamped_quantile(&self.sketch, q, self.min, self.max).unwrap_or(0.0)
+    }
 }
 
 struct Walker<'t, 'p, F> {
@@ -47,6 +97,7 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
                         keys: k.iter().map(|s| (*s).to_string()).collect(),
                         spans: spans.clone(),
                         value,
+                        leaf: id,
                     });
                 }
             });
@@ -108,8 +159,30 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
 }
 
 /// Selects and aggregates; `value_of` gives a leaf's value (totals, or a window) or
-/// `None` to leave it out.
+/// `None` to leave it out. Quantile folds merge the leaves' sketches of their totals.
 pub(crate) fn run<F>(tree: &Tree, pattern: &Pattern, value_of: F) -> Vec<(String, f64)>
+where
+    F: FnMut(u32, &Leaf) -> Option<f64>,
+{
+    let totals = |l: u32| {
+        let leaf = tree.leaf(LeafId(l))?;
+        tree.hist(LeafId(l)).map(|h| SketchRef {
+            sketch: &h.sketch,
+            min: leaf.total.min,
+            max: leaf.total.max,
+        })
+    };
+    run_with(tree, pattern, value_of, &totals)
+}
+
+/// As [`run`], quantile folds reading each leaf's sketch from `sketch_of` (a window's
+/// merged sketches rather than the totals).
+pub(crate) fn run_with<F>(
+    tree: &Tree,
+    pattern: &Pattern,
+    value_of: F,
+    sketch_of: SketchOf<'_>,
+) -> Vec<(String, f64)>
 where
     F: FnMut(u32, &Leaf) -> Option<f64>,
 {
@@ -147,7 +220,7 @@ where
         }
         return out;
     }
-    aggregate(segs, hits)
+    aggregate(segs, hits, sketch_of)
 }
 
 /// Folds `[path, value]` rows of leaves by the pattern's aggregations, as
@@ -163,17 +236,26 @@ pub fn aggregate_rows(pattern: &Pattern, rows: &[(String, f64)]) -> Vec<(String,
                 keys,
                 spans,
                 value: *value,
+                leaf: NO_LEAF,
             })
         })
         .collect();
-    aggregate(pattern.segments(), hits)
+    aggregate(pattern.segments(), hits, &|_| None)
+}
+
+/// One row being folded: one part per segment (the keys it consumed, or its text once
+/// folded), then the keys below the pattern; its value; the leaf it is, or the sketches
+/// a quantile fold merged into it.
+struct Row {
+    parts: Vec<String>,
+    value: f64,
+    leaf: u32,
+    merged: Option<Box<Merged>>,
 }
 
 /// Folds hits segment by segment, innermost aggregation first.
-fn aggregate(segs: &[Segment], hits: Vec<Hit>) -> Vec<(String, f64)> {
-    // Each row: one part per segment (the keys it consumed, or its text once folded),
-    // then the keys below the pattern; and the row's value.
-    let mut rows: Vec<(Vec<String>, f64)> = hits
+fn aggregate(segs: &[Segment], hits: Vec<Hit>, sketch_of: SketchOf<'_>) -> Vec<(String, f64)> {
+    let mut rows: Vec<Row> = hits
         .into_iter()
         .map(|h| {
             let mut parts: Vec<String> = h
@@ -183,26 +265,34 @@ fn aggregate(segs: &[Segment], hits: Vec<Hit>) -> Vec<(String, f64)> {
                 .collect();
             let end = h.spans.last().map_or(0, |s| s.1);
             parts.push(h.keys[end..].join(","));
-            (parts, h.value)
+            Row {
+                parts,
+                value: h.value,
+                leaf: h.leaf,
+                merged: None,
+            }
         })
         .collect();
     for (i, seg) in segs.iter().enumerate().rev() {
         if seg.agg == Agg::List {
             continue;
         }
-        let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
-        for (mut parts, value) in rows {
-            parts[i].clone_from(&seg.text);
-            groups.entry(parts).or_default().push(value);
+        let mut groups: BTreeMap<Vec<String>, Vec<Row>> = BTreeMap::new();
+        for mut row in rows {
+            row.parts[i].clone_from(&seg.text);
+            groups
+                .entry(std::mem::take(&mut row.parts))
+                .or_default()
+                .push(row);
         }
         rows = groups
             .into_iter()
-            .map(|(parts, values)| (parts, seg.agg.fold(&values)))
+            .map(|(parts, members)| fold_group(seg.agg, parts, members, sketch_of))
             .collect();
     }
     let mut out: Vec<(String, f64)> = rows
         .into_iter()
-        .map(|(parts, value)| {
+        .map(|Row { parts, value, .. }| {
             let path = parts
                 .iter()
                 .filter(|p| !p.is_empty())
@@ -214,4 +304,68 @@ fn aggregate(segs: &[Segment], hits: Vec<Hit>) -> Vec<(String, f64)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Folds the rows that share `parts` under `agg`.
+fn fold_group(agg: Agg, parts: Vec<String>, members: Vec<Row>, sketch_of: SketchOf<'_>) -> Row {
+    let sketches: Vec<Option<SketchRef<'_>>> = members
+        .iter()
+        .map(|r| {
+            (r.leaf != NO_LEAF && r.merged.is_none())
+                .then(|| sketch_of(r.leaf))
+                .flatten()
+        })
+        .collect();
+    let plain = members
+        .iter()
+        .zip(&sketches)
+        .all(|(r, s)| r.merged.is_none() && s.is_none());
+    let Agg::Quantile(m) = agg else {
+        let values: Vec<f64> = members.iter().map(|r| r.value).collect();
+        return Row {
+            parts,
+            value: agg.fold(&values),
+            leaf: NO_LEAF,
+            merged: None,
+        };
+    };
+    if plain {
+        // Plain values only: exact, the value at rank q (n - 1).
+        let values: Vec<f64> = members.iter().map(|r| r.value).collect();
+        return Row {
+            parts,
+            value: agg.fold(&values),
+            leaf: NO_LEAF,
+            merged: None,
+        };
+    }
+    let q = treestat_model::Stat::quantile(m);
+    if let ([r], [Some(s)]) = (members.as_slice(), sketches.as_slice()) {
+        // One leaf: its own sketch answers, and an outer fold finds it by the leaf.
+        return Row {
+            parts,
+            value: crate::histogram::clamped_quantile(s.sketch, q, s.min, s.max).unwrap_or(0.0),
+            leaf: r.leaf,
+            merged: None,
+        };
+    }
+    let mut acc = Merged::empty();
+    for (r, s) in members.iter().zip(&sketches) {
+        if let Some(m) = &r.merged {
+            acc.merge(&m.sketch, m.min, m.max);
+        } else if let Some(s) = s {
+            acc.merge(s.sketch, s.min, s.max);
+        } else {
+            // No sketch: the row's value is one sample.
+            acc.sketch.add(r.value);
+            acc.min = acc.min.min(r.value);
+            acc.max = acc.max.max(r.value);
+        }
+    }
+    Row {
+        parts,
+        value: acc.quantile(q),
+        leaf: NO_LEAF,
+        merged: Some(Box::new(acc)),
+    }
 }

@@ -134,12 +134,47 @@ impl Store {
         self.offset += i32::try_from(cut).unwrap_or(0);
     }
 
+    /// Adds another store's counts: the range is grown once, then one pass adds
+    /// bucket to bucket (a fold over 10k leaves merges millions of buckets).
     fn merge(&mut self, other: &Store) {
-        for (i, &n) in other.counts.iter().enumerate() {
-            if n > 0 {
-                self.add(other.offset + i32::try_from(i).unwrap_or(0), n);
-            }
+        let Some(other_top) = other.top() else {
+            return;
+        };
+        if self.counts.is_empty() {
+            self.offset = other.offset;
+            self.counts.extend_from_slice(&other.counts);
+            self.total = other.total;
+            return;
         }
+        if other.offset < self.offset {
+            self.grow_down(other.offset);
+        }
+        if self.top().is_some_and(|top| other_top > top) {
+            self.grow_up(other_top);
+        }
+        // After a collapse the lowest keys land in the lowest bucket kept.
+        let skip = i64::from(other.offset) - i64::from(self.offset);
+        let (below, aligned) = match usize::try_from(skip) {
+            Ok(at) => (&[][..], (at, &other.counts[..])),
+            Err(_) => {
+                let cut = usize::try_from(-skip)
+                    .unwrap_or(usize::MAX)
+                    .min(other.counts.len());
+                (&other.counts[..cut], (0, &other.counts[cut..]))
+            }
+        };
+        self.counts[0] += below.iter().sum::<u64>();
+        let (at, src) = aligned;
+        for (d, s) in self.counts[at..at + src.len()].iter_mut().zip(src) {
+            *d += s;
+        }
+        self.total += other.total;
+    }
+
+    /// The highest key held.
+    fn top(&self) -> Option<i32> {
+        let len = i32::try_from(self.counts.len()).ok()?;
+        (len > 0).then(|| self.offset + len - 1)
     }
 
     /// The key of the bucket holding the sample at `rank` (0-based, from the lowest key).

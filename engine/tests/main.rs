@@ -4,6 +4,7 @@
 //! `cargo test -p treestat-engine --test integration <file>::`.
 
 mod histogram;
+mod histogram_props;
 mod intervals;
 mod listen_common;
 mod listen_hostile;
@@ -15,6 +16,7 @@ mod semantics;
 mod trend_crash;
 mod trend_fold;
 mod trend_health;
+mod trend_histogram;
 mod trend_io;
 mod trend_meta;
 mod trend_model;

@@ -24,7 +24,7 @@ use treestat_engine::trend::{Format, ImportReport, TrendError, TrendErrorKind, T
 
 use crate::body::read_bounded;
 use crate::error::AppError;
-use crate::extract::{PathParam, QueryParam};
+use crate::extract::{PathParam, QueryParam, stats_param};
 use crate::state::AppState;
 
 /// Points per series when a `/trend` request names none: enough for a wide chart,
@@ -122,7 +122,7 @@ pub fn read_series(
         .iter()
         .map(|s| s.agg)
         .find(|&a| a != Agg::List)
-        .map_or("list", agg_name);
+        .map_or_else(|| "list".to_string(), |a| a.to_string());
     Ok(out
         .into_iter()
         .map(|(path, points)| TrendSeries {
@@ -132,17 +132,6 @@ pub fn read_series(
             points,
         })
         .collect())
-}
-
-fn agg_name(a: Agg) -> &'static str {
-    match a {
-        Agg::Sum => "sum",
-        Agg::Avg => "avg",
-        Agg::Min => "min",
-        Agg::Max => "max",
-        Agg::Count => "count",
-        Agg::List => "list",
-    }
 }
 
 /// Maps a store error to a status: bad queries are the client's, the rest ours.
@@ -179,11 +168,33 @@ pub(crate) fn store_of(state: &AppState) -> Result<TrendStore, AppError> {
         .ok_or_else(|| AppError::not_found("this server keeps no trends"))
 }
 
+/// `?stat=` of `/trend` (docs/API.md).
+#[derive(Debug, Default, Deserialize)]
+pub struct StatParam {
+    /// A comma-separated list of stats.
+    pub stat: Option<String>,
+}
+
+/// A `/trend` series with `?stat=`: the stats asked, then `[time, value per stat]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendStatSeries {
+    /// Comma-joined path.
+    pub path: String,
+    /// Seconds between points.
+    pub step: i64,
+    /// The stats, in the order of each point's values.
+    pub stats: Vec<String>,
+    /// `[time, value, value, ...]`, oldest first; `null` where the series has no such
+    /// stat.
+    pub points: Vec<Vec<Option<f64>>>,
+}
+
 async fn trend(
     State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
     QueryParam(range): QueryParam<RangeParams>,
-) -> Result<Json<Vec<TrendSeries>>, AppError> {
+    QueryParam(stat): QueryParam<StatParam>,
+) -> Result<Response, AppError> {
     let Some(text) = pattern.strip_suffix(".json") else {
         return Err(AppError::not_found(format!(
             "{pattern:?}: this endpoint answers `<pattern>.json`"
@@ -193,12 +204,42 @@ async fn trend(
     let (from, until) = range.resolve(t.engine().now())?;
     let points = range.points.unwrap_or(DEFAULT_POINTS).min(MAX_POINTS);
     let store = store_of(&t)?;
+    if let Some(stats) = stats_param(stat.stat.as_deref())? {
+        let names: Vec<String> = stats.iter().map(ToString::to_string).collect();
+        let series = tokio::task::spawn_blocking(move || {
+            store.stat_series(pattern.as_str(), from, until, points, &stats)
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(trend_error)?;
+        let out: Vec<TrendStatSeries> = series
+            .into_iter()
+            .map(|s| TrendStatSeries {
+                path: s.path,
+                step: s.step,
+                stats: names.clone(),
+                points: s
+                    .points
+                    .into_iter()
+                    .map(|(ts, vs)| {
+                        // Seconds are far below 2^53.
+                        #[allow(clippy::cast_precision_loss)]
+                        let t = ts as f64;
+                        std::iter::once(Some(t))
+                            .chain(vs.into_iter().map(|v| v.filter(|v| v.is_finite())))
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
+        return Ok(Json(out).into_response());
+    }
     let series =
         tokio::task::spawn_blocking(move || read_series(&store, &pattern, from, until, points))
             .await
             .map_err(AppError::internal)?
             .map_err(trend_error)?;
-    Ok(Json(series))
+    Ok(Json(series).into_response())
 }
 
 /// `GET /markers/<pattern>.json?from=&until=`: the markers under a pattern in a range,

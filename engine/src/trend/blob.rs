@@ -7,6 +7,7 @@
 //! Also here: the order-preserving key encodings every keyspace uses.
 
 use super::error::{Result, TrendError};
+use crate::histogram::Hist;
 use crate::{Action, Marker, Stats};
 
 const VERSION: u8 = 1;
@@ -42,6 +43,10 @@ pub struct IntervalBlob {
     pub paths: Vec<(u32, String)>,
     /// Markers pushed during the interval.
     pub markers: Vec<Marker>,
+    /// The sketches of the histogram leaves among `points`, sorted by id. Written after
+    /// the markers only when there are any, so an interval without histogram leaves
+    /// is stored byte for byte as before, and a store written before them reads.
+    pub hists: Vec<(u32, Hist)>,
 }
 
 /// Order-preserving bytes of an i64 (sign bit flipped, big-endian).
@@ -157,6 +162,13 @@ impl IntervalBlob {
             out.extend_from_slice(&m.ts.to_le_bytes());
             put_str(&mut out, &m.text);
         }
+        if !self.hists.is_empty() {
+            put_u32(&mut out, self.hists.len());
+            for (id, h) in &self.hists {
+                out.extend_from_slice(&id.to_le_bytes());
+                h.encode(&mut out);
+            }
+        }
         out
     }
 
@@ -203,6 +215,20 @@ impl IntervalBlob {
             let text = c.string()?;
             markers.push(Marker { path, ts, text });
         }
+        let mut hists = Vec::new();
+        if c.at < b.len() {
+            let n = c.count(4 + 8 + 3)?;
+            let mut rest = &b[c.at..];
+            for _ in 0..n {
+                let (id, after) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or_else(|| TrendError::corrupt("histogram record"))?;
+                rest = after;
+                let h = Hist::decode(&mut rest)
+                    .ok_or_else(|| TrendError::corrupt("histogram sketch"))?;
+                hists.push((u32::from_le_bytes(*id), h));
+            }
+        }
         Ok(IntervalBlob {
             start,
             len,
@@ -210,6 +236,7 @@ impl IntervalBlob {
             totals,
             paths,
             markers,
+            hists,
         })
     }
 }
@@ -317,6 +344,7 @@ mod tests {
                 ts: 1_700_000_001,
                 text: "deploy".into(),
             }],
+            hists: Vec::new(),
         };
         let b = blob.encode();
         assert_eq!(IntervalBlob::decode(&b).unwrap(), blob);
@@ -331,6 +359,19 @@ mod tests {
         assert_eq!(find_point(&b, 147).unwrap(), Some(rec(147, 49.0)));
         for cut in 0..b.len() {
             assert!(IntervalBlob::decode(&b[..cut]).is_err());
+        }
+        // Histogram sketches come after the markers; without them nothing is written.
+        let mut with = blob.clone();
+        let mut h = Hist::default();
+        for v in [1.0, 2.5, 300.0] {
+            h.add(v);
+        }
+        with.hists = vec![(3, h.clone()), (6, h)];
+        let wb = with.encode();
+        assert_eq!(&wb[..b.len()], &b[..], "the section only appends");
+        assert_eq!(IntervalBlob::decode(&wb).unwrap(), with);
+        for cut in b.len() + 1..wb.len() {
+            assert!(IntervalBlob::decode(&wb[..cut]).is_err(), "cut at {cut}");
         }
     }
 

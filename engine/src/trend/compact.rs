@@ -21,6 +21,7 @@ use super::rollup::{Agg, Chunk};
 use super::shared::Core;
 use super::storage::{Op, Space};
 use crate::Action;
+use crate::histogram::Hist;
 
 /// Buckets per chunk: 2 h at 10 s, 12 h at 1 min, 5 days at 10 min.
 pub const CHUNK_POINTS: i64 = 720;
@@ -182,6 +183,9 @@ fn pass_blobs(
     Ok(blobs)
 }
 
+/// A chunk's new buckets in a fold pass: the series' action, aggregates and sketches.
+type Fresh = (Action, BTreeMap<i64, Agg>, BTreeMap<i64, Hist>);
+
 fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let _w = core.write_lock.lock();
     let newest = core.retention_now();
@@ -207,7 +211,7 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let mut paths = Vec::new();
     let mut last = Vec::new();
     let mut totals: HashMap<u32, Rec> = HashMap::new();
-    let mut fresh: BTreeMap<ChunkId, (Action, BTreeMap<i64, Agg>)> = BTreeMap::new();
+    let mut fresh: BTreeMap<ChunkId, Fresh> = BTreeMap::new();
     for (key, bytes) in &blobs {
         let b = IntervalBlob::decode(bytes)?;
         for (id, path) in &b.paths {
@@ -238,13 +242,19 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
             for r in &b.points {
                 let slot = fresh
                     .entry((a, r.id, chunk_start(bucket, arch.step)))
-                    .or_insert_with(|| (r.action, BTreeMap::new()));
+                    .or_insert_with(|| (r.action, BTreeMap::new(), BTreeMap::new()));
                 slot.0 = r.action;
                 let agg = Agg::of(r.stats, b.start);
                 slot.1
                     .entry(bucket)
                     .and_modify(|x| x.merge(&agg))
                     .or_insert(agg);
+            }
+            // Rollups merge sketches: a bucket's sketch is its intervals' union.
+            for (id, h) in &b.hists {
+                if let Some(slot) = fresh.get_mut(&(a, *id, chunk_start(bucket, arch.step))) {
+                    slot.2.entry(bucket).or_default().merge(h);
+                }
             }
         }
         last.push(Op::Delete(Space::Intervals, key.to_vec()));
@@ -255,7 +265,7 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let done = mark.map(|m| m.done);
     let mut written = 0;
     let mut ops = Vec::with_capacity(SLICE + 1);
-    for ((a, id, cstart), (action, buckets)) in fresh {
+    for ((a, id, cstart), (action, buckets, hists)) in fresh {
         let key = chunk_key(a, id, cstart);
         if done.as_deref().is_some_and(|d| key.as_slice() <= d) {
             continue;
@@ -265,6 +275,7 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
             None => Chunk {
                 action,
                 buckets: BTreeMap::new(),
+                hists: BTreeMap::new(),
             },
         };
         chunk.action = action;
@@ -273,12 +284,18 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
         chunk
             .buckets
             .retain(|&t, _| t.saturating_add(step) > keep_from);
+        chunk
+            .hists
+            .retain(|&t, _| t.saturating_add(step) > keep_from);
         for (t, agg) in buckets {
             chunk
                 .buckets
                 .entry(t)
                 .and_modify(|x| x.merge(&agg))
                 .or_insert(agg);
+        }
+        for (t, h) in hists {
+            chunk.hists.entry(t).or_default().merge(&h);
         }
         ops.push(Op::Put(Space::Chunks, key.to_vec(), chunk.encode()));
         written += 1;

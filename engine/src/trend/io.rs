@@ -325,6 +325,7 @@ fn fold_samples(
                 None => Chunk {
                     action,
                     buckets: BTreeMap::new(),
+                    hists: BTreeMap::new(),
                 },
             };
             for (t, agg) in buckets {

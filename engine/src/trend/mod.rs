@@ -52,7 +52,7 @@ pub use compact::CompactStats;
 pub use config::{Archive, MAX_ARCHIVES, Retention, TrendConfig};
 pub use error::{Result, TrendError, TrendErrorKind};
 pub use io::{Format, ImportReport, LineError};
-pub use read::Series;
+pub use read::{Series, StatSeries};
 pub use storage::{Bytes, MemStorage, Op, SledStorage, Space, Storage, scan_prefix};
 /// The `from=` / `until=` time grammar, the vocabulary's one definition (treestat-model).
 pub use treestat_model::parse_time;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::codec::{self, Point};
 use super::error::{Result, TrendError};
+use crate::histogram::Hist;
 use crate::{Action, Stats};
 
 /// A bucket's aggregate: the samples' stats and, for `last`, the time of the newest
@@ -126,18 +127,47 @@ pub struct Chunk {
     pub action: Action,
     /// Bucket start -> aggregate.
     pub buckets: BTreeMap<i64, Agg>,
+    /// Bucket start -> merged sketch, for a histogram series (empty otherwise).
+    pub hists: BTreeMap<i64, Hist>,
 }
 
+/// The action byte's flag saying a histogram section follows the points.
+const HIST_FLAG: u8 = 0x80;
+
 impl Chunk {
-    /// The stored bytes: action code, then the Gorilla-coded points.
+    /// The stored bytes: action code, then the Gorilla-coded points. With sketches
+    /// (a histogram series), the action byte has [`HIST_FLAG`] set, the points are
+    /// preceded by their length (u32 LE) and followed by the buckets' sketches (u32
+    /// count, then per bucket its start as i64 LE and [`Hist::encode`]); every other
+    /// series' chunk is stored byte for byte as before.
     pub fn encode(&self) -> Vec<u8> {
         let points: Vec<Point> = self
             .buckets
             .iter()
             .map(|(&ts, a)| a.to_point(self.action, ts))
             .collect();
-        let mut out = vec![self.action.code()];
-        out.extend_from_slice(&codec::encode(&points));
+        let gorilla = codec::encode(&points);
+        if self.hists.is_empty() {
+            let mut out = vec![self.action.code()];
+            out.extend_from_slice(&gorilla);
+            return out;
+        }
+        let mut out = vec![self.action.code() | HIST_FLAG];
+        out.extend_from_slice(
+            &u32::try_from(gorilla.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(&gorilla);
+        out.extend_from_slice(
+            &u32::try_from(self.hists.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        for (t, h) in &self.hists {
+            out.extend_from_slice(&t.to_le_bytes());
+            h.encode(&mut out);
+        }
         out
     }
 
@@ -146,17 +176,71 @@ impl Chunk {
     /// # Errors
     /// `Corrupt` when they do not decode.
     pub fn decode(b: &[u8]) -> Result<Chunk> {
-        let (&code, rest) = b
-            .split_first()
-            .ok_or_else(|| TrendError::corrupt("empty chunk"))?;
-        let action =
-            Action::from_code(code).ok_or_else(|| TrendError::corrupt("chunk action code"))?;
-        let buckets = codec::decode(rest)?
+        let (action, gorilla, hist_bytes) = split_chunk(b)?;
+        let buckets = codec::decode(gorilla)?
             .iter()
             .map(|p| (p.ts, Agg::from_point(p, action)))
             .collect();
-        Ok(Chunk { action, buckets })
+        let hists = decode_hists(hist_bytes)?.into_iter().collect();
+        Ok(Chunk {
+            action,
+            buckets,
+            hists,
+        })
     }
+}
+
+/// A stored chunk's action, its Gorilla bytes and its histogram section (empty when
+/// it has none).
+fn split_chunk(b: &[u8]) -> Result<(Action, &[u8], &[u8])> {
+    let (&code, rest) = b
+        .split_first()
+        .ok_or_else(|| TrendError::corrupt("empty chunk"))?;
+    let action = Action::from_code(code & !HIST_FLAG)
+        .ok_or_else(|| TrendError::corrupt("chunk action code"))?;
+    if code & HIST_FLAG == 0 {
+        return Ok((action, rest, &[]));
+    }
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| TrendError::corrupt("chunk length"))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(TrendError::corrupt("chunk length"));
+    }
+    let (gorilla, hists) = rest.split_at(len);
+    Ok((action, gorilla, hists))
+}
+
+/// The `(bucket, sketch)` pairs of a chunk's histogram section, time-ordered.
+fn decode_hists(mut b: &[u8]) -> Result<Vec<(i64, Hist)>> {
+    if b.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = || TrendError::corrupt("chunk histogram section");
+    let (n, rest) = b.split_first_chunk::<4>().ok_or_else(bad)?;
+    b = rest;
+    let n = u32::from_le_bytes(*n) as usize;
+    if n > b.len() / 11 {
+        return Err(bad());
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (t, rest) = b.split_first_chunk::<8>().ok_or_else(bad)?;
+        b = rest;
+        let h = Hist::decode(&mut b).ok_or_else(bad)?;
+        out.push((i64::from_le_bytes(*t), h));
+    }
+    Ok(out)
+}
+
+/// A stored chunk's sketches by bucket, time-ordered (the read path of `?stat=`).
+///
+/// # Errors
+/// `Corrupt` when the bytes do not decode.
+pub fn decode_chunk_hists(b: &[u8]) -> Result<Vec<(i64, Hist)>> {
+    let (_, _, hists) = split_chunk(b)?;
+    decode_hists(hists)
 }
 
 /// Decodes a stored chunk into time-ordered `(bucket, aggregate)` pairs (the read
@@ -165,10 +249,7 @@ impl Chunk {
 /// # Errors
 /// `Corrupt` when the bytes do not decode.
 pub fn decode_sorted(b: &[u8]) -> Result<(Action, Vec<(i64, Agg)>)> {
-    let (&code, rest) = b
-        .split_first()
-        .ok_or_else(|| TrendError::corrupt("empty chunk"))?;
-    let action = Action::from_code(code).ok_or_else(|| TrendError::corrupt("chunk action code"))?;
+    let (action, rest, _) = split_chunk(b)?;
     let pts = codec::decode(rest)?
         .iter()
         .map(|p| (p.ts, Agg::from_point(p, action)))
@@ -275,6 +356,7 @@ mod tests {
     #[test]
     fn chunks_round_trip_and_downsample() {
         let mut c = Chunk {
+            hists: BTreeMap::new(),
             action: Action::Average,
             buckets: BTreeMap::new(),
         };

@@ -357,6 +357,19 @@ impl Writer {
         }
         blob.points = points;
         blob.totals = totals;
+        blob.hists = iv
+            .hists
+            .iter()
+            .filter_map(|(leaf, h)| Some((self.series_of(leaf.0)?, h.hist.clone())))
+            .collect();
+        blob.hists.sort_by_key(|h| h.0);
+        blob.hists.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.merge(&later.1);
+            }
+            same
+        });
         Prepared {
             start: iv.start,
             len: iv.len,
