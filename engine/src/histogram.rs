@@ -171,7 +171,7 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
     if s.count == 0 {
         return match stat {
             Stat::Count | Stat::Threshold(ThresholdStat::Count, _) => Some(0.0),
-            Stat::CountPs => src.secs.map(|_| 0.0),
+            Stat::CountPs | Stat::Rate => src.secs.map(|_| 0.0),
             _ => None,
         };
     }
@@ -184,6 +184,7 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
         Stat::Min | Stat::Lower => return Some(s.min),
         Stat::Max | Stat::Upper => return Some(s.max),
         Stat::CountPs => return src.secs.filter(|t| *t > 0.0).map(|t| n / t),
+        Stat::Rate => return src.secs.filter(|t| *t > 0.0).map(|t| s.sum / t),
         _ => {}
     }
     let clamp = |v: f64| v.clamp(s.min, s.max);
@@ -415,6 +416,7 @@ mod tests {
         assert_eq!(read("median", &s, &h), Some(2.0));
         assert_eq!(read("std", &s, &h), Some((2.0f64 / 3.0).sqrt()));
         assert_eq!(read("count_ps", &s, &h), Some(0.3));
+        assert_eq!(read("rate", &s, &h), Some(0.6));
         // 80 % of 3 rounds to 2: the lowest two.
         assert_eq!(read("upper_80", &s, &h), Some(2.0));
         assert_eq!(read("mean_80", &s, &h), Some(1.5));

@@ -32,6 +32,9 @@ pub enum Stat {
     Quantile(u32),
     /// Etsy's `count_ps`: samples per second of the interval.
     CountPs,
+    /// The sum per second of the interval: a counter's (an `add` leaf's) rate, Etsy
+    /// statsd's `stats.<name>` beside `stats_counts.<name>` (the plain value).
+    Rate,
     /// Etsy's `sum_squares`: the sum of the squared samples.
     SumSquares,
     /// Etsy's `median`: the middle sample, or the mean of the two middle ones.
@@ -83,6 +86,7 @@ impl Stat {
             self,
             Stat::Count
                 | Stat::Sum
+                | Stat::Rate
                 | Stat::Mean
                 | Stat::Min
                 | Stat::Max
@@ -112,7 +116,7 @@ impl fmt::Display for ParseStatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown stat {:?} (expected count, sum, mean, min, max, pN or pN.N, count_ps, \
+            "unknown stat {:?} (expected count, sum, rate, mean, min, max, pN or pN.N, count_ps, \
              sum_squares, median, lower, upper, std, upper_N, mean_N, sum_N, count_N, \
              sum_squares_N or lower_topN)",
             self.0
@@ -170,6 +174,7 @@ impl FromStr for Stat {
             "min" => Some(Stat::Min),
             "max" => Some(Stat::Max),
             "count_ps" => Some(Stat::CountPs),
+            "rate" => Some(Stat::Rate),
             "sum_squares" => Some(Stat::SumSquares),
             "median" => Some(Stat::Median),
             "lower" => Some(Stat::Lower),
@@ -234,6 +239,7 @@ impl fmt::Display for Stat {
             Stat::Min => "min",
             Stat::Max => "max",
             Stat::CountPs => "count_ps",
+            Stat::Rate => "rate",
             Stat::SumSquares => "sum_squares",
             Stat::Median => "median",
             Stat::Lower => "lower",
@@ -281,6 +287,7 @@ mod tests {
             "p99.9",
             "p12.345",
             "count_ps",
+            "rate",
             "sum_squares",
             "median",
             "lower",
