@@ -55,17 +55,29 @@ fn find_or_install_etsy() -> Result<PathBuf, String> {
         _ => return Err("node is not on this machine".into()),
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let out = Command::new("npm")
+    // npm retries an unreachable registry for minutes: bounded here.
+    let mut npm = Command::new("npm")
         .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)
         .arg(ETSY_PACKAGE)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(|e| format!("cannot run npm: {e}"))?;
-    if !out.status.success() || !js.is_file() {
-        return Err(format!(
-            "npm install statsd failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = npm.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = npm.kill();
+            let _ = npm.wait();
+            return Err(format!("npm install {ETSY_PACKAGE} took over 300 s"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.success() || !js.is_file() {
+        return Err(format!("npm install {ETSY_PACKAGE} failed ({status})"));
     }
     Ok(js)
 }
