@@ -271,10 +271,14 @@ fn sketch_threshold(sk: &Sketch, s: &Stats, what: ThresholdStat, milli: i32) -> 
         sum_sq += v * v * as_f64(t);
         left -= t;
     }
-    let bound = if milli > 0 {
-        sk.value_at_rank(k - 1)
+    let rank = if milli > 0 { k - 1 } else { count - k };
+    // The ends of the set are known exactly.
+    let bound = if rank == count - 1 {
+        s.max
+    } else if rank == 0 {
+        s.min
     } else {
-        sk.value_at_rank(count - k)
+        sk.value_at_rank(rank)
     };
     Some(match what {
         ThresholdStat::Bound => bound.clamp(s.min, s.max),

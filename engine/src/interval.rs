@@ -176,6 +176,23 @@ impl OpenInterval {
 struct Block {
     start: i64,
     entries: Vec<RingEntry>,
+    /// Histogram leaves: the interval's stats, sketch and raw samples (shared with the
+    /// closed interval, not copied).
+    hists: Vec<(u32, Stats, Arc<IntervalHist>)>,
+}
+
+/// A histogram leaf over a window of closed intervals (see [`Ring::window_hists`]).
+#[derive(Debug, Clone)]
+pub(crate) struct WindowHist {
+    pub(crate) stats: Stats,
+    pub(crate) hist: crate::histogram::Hist,
+    /// The raw samples when the window holds one interval of the leaf and all were kept.
+    pub(crate) raw: Option<Arc<IntervalHist>>,
+}
+
+/// Ring bytes charged for a histogram leaf's interval: its sketch and raw samples.
+fn hist_bytes(h: &IntervalHist) -> usize {
+    h.bytes() + std::mem::size_of::<(u32, Stats, Arc<IntervalHist>)>()
 }
 
 /// 16 bytes: the leaf, its action and sample count packed, and the action's value
@@ -246,9 +263,22 @@ impl Ring {
             .collect();
         entries.shrink_to_fit();
         self.bytes += entries.len() * ENTRY_BYTES;
+        // Points come in the order leaves were first touched: look them up by leaf.
+        let stats_of: HashMap<u32, Stats> = if closed.hists.is_empty() {
+            HashMap::new()
+        } else {
+            closed.points.iter().map(|p| (p.leaf.0, p.stats)).collect()
+        };
+        let hists: Vec<(u32, Stats, Arc<IntervalHist>)> = closed
+            .hists
+            .iter()
+            .filter_map(|(leaf, h)| Some((leaf.0, *stats_of.get(&leaf.0)?, h.clone())))
+            .collect();
+        self.bytes += hists.iter().map(|h| hist_bytes(&h.2)).sum::<usize>();
         self.blocks.push_back(Block {
             start: closed.start,
             entries,
+            hists,
         });
         for late in &closed.late {
             self.add_late(late, closed.len);
@@ -258,6 +288,7 @@ impl Ring {
         {
             if let Some(old) = self.blocks.pop_front() {
                 self.bytes -= old.entries.len() * ENTRY_BYTES;
+                self.bytes -= old.hists.iter().map(|h| hist_bytes(&h.2)).sum::<usize>();
             }
         }
     }
@@ -272,6 +303,34 @@ impl Ring {
             ));
             self.bytes += ENTRY_BYTES;
         }
+    }
+
+    /// Each histogram leaf over the blocks that start at or after `since`: stats and
+    /// sketches merged; and how many blocks the window holds.
+    pub(crate) fn window_hists(&self, since: i64) -> (HashMap<u32, WindowHist>, usize) {
+        let mut out: HashMap<u32, WindowHist> = HashMap::new();
+        let mut blocks = 0;
+        for b in self.blocks.iter().filter(|b| b.start >= since) {
+            blocks += 1;
+            for (leaf, stats, h) in &b.hists {
+                match out.entry(*leaf) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        let w = e.get_mut();
+                        w.stats.merge(stats);
+                        w.hist.merge(&h.hist);
+                        w.raw = None;
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(WindowHist {
+                            stats: *stats,
+                            hist: h.hist.clone(),
+                            raw: h.complete_raw().is_some().then(|| h.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        (out, blocks)
     }
 
     /// Number of blocks held.

@@ -199,3 +199,28 @@ fn a_missing_database_or_field_is_a_clear_error() {
     let e = treestat_pipes::Pipeline::from_config(&cfg).unwrap_err();
     assert!(e.to_string().contains("unknown pipe \"nope\""), "{e}");
 }
+
+/// Issue 15: `request_time` records every request into histogram leaves (overall, per
+/// status class, host and URL) whose sketches hold each sample, through the pipeline's
+/// per-interval fold; the buckets stay beside them.
+#[test]
+fn request_time_records_into_histogram_leaves() {
+    let e = golden(
+        "pipe-request_time",
+        "peach",
+        json!(["request_time"]),
+        &common::local("golden/peach.log"),
+    );
+    let stats = treestat_engine::parse_stats("count,p0,p100,max").unwrap();
+    let pattern = treestat_engine::Pattern::parse("request_time,hist").unwrap();
+    let rows = e.query_stats(&pattern, &stats);
+    assert_eq!(rows.len(), 1);
+    // 7 requests; the sketch's ends are the true min and max (12 s).
+    assert_eq!(rows[0].1, [Some(7.0), Some(0.0), Some(12.0), Some(12.0)]);
+    // The p100 over every status class is the overall max: the union's sketch.
+    let all = e.query("request_time,status,*|p100").unwrap();
+    assert_eq!(all, [("request_time,status,*".to_string(), 12.0)]);
+    let (_, action, _) = e.leaf_at("request_time,host,hdn.xnimg.cn").unwrap();
+    assert_eq!(action, treestat_engine::Action::Histogram);
+    assert!(e.leaf_at("request_time,bucket,inf").is_some());
+}

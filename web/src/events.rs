@@ -21,11 +21,12 @@ use axum::routing::get;
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
-use treestat_engine::{ClosedInterval, Pattern};
+use treestat_engine::{ClosedInterval, Pattern, Stat};
 
 use crate::error::AppError;
-use crate::extract::PathParam;
+use crate::extract::{PathParam, QueryParam, stats_param};
 use crate::state::{AppState, Slot, SlotKind};
+use crate::trends::StatParam;
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {
@@ -35,21 +36,27 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/events/{*pattern}", get(events))
 }
 
-async fn events_everything(state: State<AppState>) -> Result<Response, AppError> {
-    events(state, PathParam(String::new())).await
+async fn events_everything(
+    state: State<AppState>,
+    params: QueryParam<StatParam>,
+) -> Result<Response, AppError> {
+    events(state, PathParam(String::new()), params).await
 }
 
 async fn events(
     State(state): State<AppState>,
     PathParam(pattern): PathParam<String>,
+    QueryParam(params): QueryParam<StatParam>,
 ) -> Result<Response, AppError> {
     let pattern = Pattern::parse(&pattern)?;
+    let stats = stats_param(params.stat.as_deref())?;
     let slot = state.take_slot(SlotKind::Stream)?;
     let rx = state.engine().subscribe_intervals();
     let keepalive = state.config().sse_keepalive;
     let feed = Feed {
         state,
         pattern,
+        stats,
         rx,
         _slot: slot,
     };
@@ -65,6 +72,8 @@ async fn events(
 struct Feed {
     state: AppState,
     pattern: Pattern,
+    /// `?stat=`: each leaf's stats instead of its value.
+    stats: Option<Vec<Stat>>,
     rx: Receiver<Arc<ClosedInterval>>,
     _slot: Slot,
 }
@@ -78,11 +87,12 @@ impl Feed {
         };
         match got {
             Ok(closed) => {
-                let body =
-                    self.state
-                        .inner
-                        .bodies
-                        .body(self.state.engine(), &self.pattern, &closed);
+                let body = self.state.inner.bodies.body(
+                    self.state.engine(),
+                    &self.pattern,
+                    self.stats.as_deref(),
+                    &closed,
+                );
                 Some(
                     Event::default()
                         .event("interval")

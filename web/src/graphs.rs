@@ -18,6 +18,7 @@ use treestat_engine::pattern::Pattern;
 use treestat_graph::{Format, GraphOptions, Marker, Series, render};
 
 use crate::error::AppError;
+use crate::extract::stats_param;
 use crate::state::AppState;
 use crate::trends::{read_series, store_of, trend_error};
 
@@ -97,17 +98,40 @@ async fn draw(
         opts.title = Some(default_title);
     }
     let store = store_of(g)?;
+    // `?stat=p50,p99`: one line per series and stat (docs/API.md).
+    let stat = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "stat")
+        .map(|(_, v)| v.as_str());
+    let stats = stats_param(stat)?;
     let (from, until, points) = (opts.from, opts.until, opts.width as usize);
     let (series, markers) = tokio::task::spawn_blocking(move || {
         let mut series = Vec::new();
         let mut markers = Vec::new();
         for (pattern, prefix) in &sides {
-            for s in read_series(&store, pattern, from, until, points)? {
-                series.push(Series {
-                    label: format!("{prefix}{}", s.path),
-                    action: Some(s.action),
-                    points: s.points,
-                });
+            if let Some(stats) = &stats {
+                for s in store.stat_series(pattern.as_str(), from, until, points, stats)? {
+                    for (i, stat) in stats.iter().enumerate() {
+                        series.push(Series {
+                            label: format!("{prefix}{} {stat}", s.path),
+                            action: Some("average".to_string()),
+                            points: s
+                                .points
+                                .iter()
+                                .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
+                                .collect(),
+                        });
+                    }
+                }
+            } else {
+                for s in read_series(&store, pattern, from, until, points)? {
+                    series.push(Series {
+                        label: format!("{prefix}{}", s.path),
+                        action: Some(s.action),
+                        points: s.points,
+                    });
+                }
             }
             for m in store.markers(&pattern.selector(), from, until)? {
                 markers.push(Marker {

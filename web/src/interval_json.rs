@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
-use treestat_engine::{ClosedInterval, Engine, Pattern};
+use treestat_engine::{ClosedInterval, Engine, Pattern, Stat};
 
 use crate::extract::num;
 
@@ -31,8 +31,13 @@ impl BodyCache {
         &self,
         engine: &Engine,
         pattern: &Pattern,
+        stats: Option<&[Stat]>,
         closed: &Arc<ClosedInterval>,
     ) -> Arc<str> {
+        let build = || match stats {
+            Some(stats) => interval_stats_json(engine, pattern, stats, closed),
+            None => interval_json(engine, pattern, closed),
+        };
         let mut newest = self.newest.lock();
         let current = newest
             .as_ref()
@@ -45,7 +50,7 @@ impl BodyCache {
                 .is_some_and(|held| held.start > closed.start);
             if older {
                 drop(newest);
-                return interval_json(engine, pattern, closed).to_string().into();
+                return build().to_string().into();
             }
             *newest = Some(Bodies {
                 interval: Arc::downgrade(closed),
@@ -54,15 +59,57 @@ impl BodyCache {
         }
         let bodies = newest.as_mut().map(|b| &mut b.by_pattern);
         let Some(bodies) = bodies else {
-            return interval_json(engine, pattern, closed).to_string().into();
+            return build().to_string().into();
         };
+        let mut key = pattern.as_str().to_string();
+        if let Some(stats) = stats {
+            // `?` cannot start a key, so no pattern text spells this.
+            key.push_str("\n?stat=");
+            for s in stats {
+                key.push_str(&s.to_string());
+                key.push(',');
+            }
+        }
         // Built under the cache's lock: the other streams on this interval want the
         // same body or one built from the same shared paths, and wait for it.
         bodies
-            .entry(pattern.as_str().to_string())
-            .or_insert_with(|| interval_json(engine, pattern, closed).to_string().into())
+            .entry(key)
+            .or_insert_with(|| build().to_string().into())
             .clone()
     }
+}
+
+/// As [`interval_json`] with `?stat=`: `"values": {path: {"<stat>": value, ...}}`, read
+/// from the ring window of the interval's length (that interval: its histogram leaves'
+/// sketches and raw samples; other leaves answer `null`).
+pub fn interval_stats_json(
+    engine: &Engine,
+    pattern: &Pattern,
+    stats: &[Stat],
+    closed: &ClosedInterval,
+) -> Value {
+    let mut values = Map::new();
+    if let Ok(rows) = engine.query_window_stats(pattern.as_str(), closed.len, stats) {
+        for (path, vs) in rows {
+            let cols: Map<String, Value> = stats
+                .iter()
+                .zip(vs)
+                .map(|(s, v)| (s.to_string(), v.map_or(Value::Null, num)))
+                .collect();
+            values.insert(path, Value::Object(cols));
+        }
+    }
+    let markers: Vec<_> = closed
+        .markers
+        .iter()
+        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
+        .collect();
+    json!({
+        "start": closed.start,
+        "len": closed.len,
+        "values": values,
+        "markers": markers,
+    })
 }
 
 /// `{"start", "len", "values": {path: value}, "markers": [...]}` for one interval.

@@ -115,6 +115,20 @@ async fn all(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
 #[derive(Debug, Deserialize)]
 struct WindowParams {
     window: Option<String>,
+    stat: Option<String>,
+}
+
+/// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects.
+fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
+    let mut root = serde_json::Map::new();
+    for (path, values) in rows {
+        let mut leaf = serde_json::Map::new();
+        for (s, v) in stats.iter().zip(values) {
+            leaf.insert(s.to_string(), v.map_or(Value::Null, num));
+        }
+        treestat_engine::insert_path(&mut root, path, Value::Object(leaf));
+    }
+    Value::Object(root)
 }
 
 fn strip_json(text: &str) -> Result<&str, AppError> {
@@ -129,7 +143,13 @@ async fn subtree(
     QueryParam(params): QueryParam<WindowParams>,
 ) -> Result<Json<Value>, AppError> {
     let pattern = strip_json(&pattern)?;
+    let stats = stats_param(params.stat.as_deref())?;
     let Some(window) = params.window else {
+        if let Some(stats) = stats {
+            let p = Pattern::parse(pattern)?;
+            let rows = state.engine().query_stats(&p, &stats);
+            return Ok(Json(nest_stats(&rows, &stats)));
+        }
         return Ok(Json(state.engine().tree_json(pattern)?));
     };
     let d = treestat_engine::parse_duration(&window)
@@ -139,6 +159,10 @@ async fn subtree(
         return Err(AppError::bad_request(format!(
             "window {window:?} is shorter than one second"
         )));
+    }
+    if let Some(stats) = stats {
+        let rows = state.engine().query_window_stats(pattern, secs, &stats)?;
+        return Ok(Json(nest_stats(&rows, &stats)));
     }
     Ok(Json(nest(&state.engine().query_window(pattern, secs)?)))
 }

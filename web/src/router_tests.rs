@@ -627,3 +627,107 @@ async fn get_takes_stat() {
     // An empty list is no list.
     assert_eq!(get(&st, "/get/t?stat=").await.1, json!([["t,a", 5.5]]));
 }
+
+/// Issue 15: `/api/q` with `window` and `stat` reads the closed intervals' sketches, and
+/// one interval's raw samples give Etsy's exact statistics; leaves become objects.
+#[tokio::test]
+async fn api_q_takes_stat_with_a_window() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default());
+    let push = |body: &'static str| {
+        let st = st.clone();
+        async move { post(&st, "/push", Some("application/json"), body).await }
+    };
+    push(r#"{"default_action":"histogram","t":{"a":[3,1,2]},"g":4}"#).await;
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    let (s, v) = get(
+        &st,
+        "/api/q/t.json?window=10s&stat=upper_80,mean_80,count_ps,p100",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"t": {"a": {"upper_80": 2.0, "mean_80": 1.5, "count_ps": 0.3, "p100": 3.0}}})
+    );
+    // Without a window: the totals, as /get?stat= reads them.
+    let (_, v) = get(&st, "/api/q/t.json?stat=count,max").await;
+    assert_eq!(v, json!({"t": {"a": {"count": 3.0, "max": 3.0}}}));
+    // A second interval: the window merges both; the raw samples no longer apply.
+    push(r#"{"default_action":"histogram","t":{"a":[10]}}"#).await;
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    let (_, v) = get(&st, "/api/q/t.json?window=20s&stat=count,max,count_ps").await;
+    assert_eq!(
+        v,
+        json!({"t": {"a": {"count": 4.0, "max": 10.0, "count_ps": 0.2}}})
+    );
+}
+
+/// Issue 15: an `/events` message with `?stat=` carries each leaf's stats of that
+/// interval (Etsy's exact ones from its raw samples).
+#[test]
+fn an_interval_message_takes_stat() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    engine
+        .push_json(br#"{"default_action":"histogram","t":{"a":[3,1,2]},"g":5}"#)
+        .unwrap();
+    clock.advance(10);
+    let closed = engine.close_due().unwrap();
+    let pattern = treestat_engine::Pattern::parse("").unwrap();
+    let stats = treestat_engine::parse_stats("upper_80,count").unwrap();
+    let v = crate::interval_json::interval_stats_json(&engine, &pattern, &stats, &closed);
+    assert_eq!(
+        v["values"],
+        json!({"g": {"upper_80": 5.0, "count": 1.0}, "t,a": {"upper_80": 2.0, "count": 3.0}})
+    );
+    assert_eq!(v["start"], 1_700_000_000);
+}
+
+/// Issue 15: `/trend?stat=` answers a column per stat per interval, and `/graph` draws
+/// one line per stat (an SVG naming each).
+#[tokio::test]
+async fn trend_and_graph_take_stat() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default())
+        .with_trend_store(store.clone());
+    for vs in ["[3,1,2]", "[10,20]"] {
+        let body = format!(r#"{{"default_action":"histogram","t":{{"a":{vs}}},"g":{{"x":1}}}}"#);
+        let (s, _) = post(&st, "/push", Some("application/json"), body).await;
+        assert_eq!(s, StatusCode::OK);
+        clock.advance(10);
+        st.engine().close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let (s, v) = get(
+        &st,
+        "/trend/t.json?points=0&from=1700000000&until=1700000020&stat=count,p100,upper_90",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!([{"path": "t,a", "step": 10, "stats": ["count", "p100", "upper_90"],
+                "points": [[1_700_000_000_i64, 3.0, 3.0, 3.0], [1_700_000_010_i64, 2.0, 20.0, 20.0]]}])
+    );
+    let (s, v) = get(&st, "/trend/t.json?stat=bogus").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _, body) = call(
+        &st,
+        Request::get("/graph/t.svg?from=1700000000&until=1700000020&stat=p50,p100")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let svg = String::from_utf8(body).unwrap();
+    assert!(svg.contains("t,a p50") && svg.contains("t,a p100"), "{svg}");
+}

@@ -186,7 +186,23 @@ pub struct TrendStatSeries {
     pub stats: Vec<String>,
     /// `[time, value, value, ...]`, oldest first; `null` where the series has no such
     /// stat.
-    pub points: Vec<Vec<Option<f64>>>,
+    pub points: Vec<StatPoint>,
+}
+
+/// One `/trend?stat=` point, serialized as `[time, value, value, ...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatPoint(pub i64, pub Vec<Option<f64>>);
+
+impl Serialize for StatPoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(1 + self.1.len())?;
+        t.serialize_element(&self.0)?;
+        for v in &self.1 {
+            t.serialize_element(&v.filter(|v| v.is_finite()))?;
+        }
+        t.end()
+    }
 }
 
 async fn trend(
@@ -221,14 +237,7 @@ async fn trend(
                 points: s
                     .points
                     .into_iter()
-                    .map(|(ts, vs)| {
-                        // Seconds are far below 2^53.
-                        #[allow(clippy::cast_precision_loss)]
-                        let t = ts as f64;
-                        std::iter::once(Some(t))
-                            .chain(vs.into_iter().map(|v| v.filter(|v| v.is_finite())))
-                            .collect()
-                    })
+                    .map(|(ts, vs)| StatPoint(ts, vs))
                     .collect(),
             })
             .collect();

@@ -181,6 +181,13 @@ fn forward(
     let paths = engine.leaf_paths(&ids);
     let start = closed.start;
     let mut trees: Vec<(Action, i64, Map<String, Json>)> = Vec::new();
+    // A histogram leaf goes upstream as its interval's raw samples (an array: samples
+    // for the server's sketch) when the relay kept them all, else as its mean.
+    let raw: std::collections::HashMap<_, _> = closed
+        .hists
+        .iter()
+        .filter_map(|(leaf, h)| Some((*leaf, h.complete_raw()?)))
+        .collect();
     for (p, path) in closed.points.iter().zip(paths) {
         let Some(path) = path else { continue };
         let value = p.stats.value(p.action);
@@ -189,7 +196,11 @@ fn forward(
         }
         let keys: Vec<String> = path.split(',').map(str::to_string).collect();
         let i = tree_for(&mut trees, p.action, start);
-        insert(&mut trees[i].2, &keys, Json::from(value));
+        let json = match raw.get(&p.leaf) {
+            Some(samples) if p.action == Action::Histogram => Json::from(samples.to_vec()),
+            _ => Json::from(value),
+        };
+        insert(&mut trees[i].2, &keys, json);
     }
     let late_ids: Vec<_> = closed.late.iter().map(|p| p.leaf).collect();
     let late_paths = engine.leaf_paths(&late_ids);
@@ -340,5 +351,32 @@ mod tests {
         let closed = server.close_now();
         assert_eq!(closed.late.len(), 2);
         assert!(closed.late.iter().all(|p| p.ts == late));
+    }
+
+    /// Issue 15: a histogram leaf goes upstream as its interval's samples, so the
+    /// server's sketch holds the same distribution (it went as one mean before).
+    #[test]
+    fn histogram_leaves_are_forwarded_as_their_samples() {
+        let e = engine();
+        e.push_json(br#"{"default_action":"histogram","app":{"lat":[5,1,250]}}"#)
+            .unwrap();
+        let start = e.stats().open_start;
+        let closed = e.close_now();
+        let out = forward(&e, &closed, &no_upstream(), "r", &RelayCounters::default()).unwrap();
+        let tree = out
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["default_action"] == "histogram" && t["timestamp"] == start)
+            .unwrap();
+        assert_eq!(tree["app"], json!({"lat": [5.0, 1.0, 250.0]}));
+        let server = engine();
+        server.push_json(out.to_string().as_bytes()).unwrap();
+        let p = treestat_engine::Pattern::parse("app,lat").unwrap();
+        let stats = treestat_engine::parse_stats("count,p100,p0").unwrap();
+        assert_eq!(
+            server.query_stats(&p, &stats)[0].1,
+            [Some(3.0), Some(250.0), Some(1.0)]
+        );
     }
 }

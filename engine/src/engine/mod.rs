@@ -508,6 +508,56 @@ impl Engine {
         Ok(query::run(&st.tree, &p, |id, _| values.get(&id).copied()))
     }
 
+    /// As [`Engine::query_stats`] over the closed intervals of the last `secs` seconds:
+    /// a histogram leaf answers from its intervals' stats and sketches merged (and,
+    /// when the window holds one interval of it whose raw samples were all kept, Etsy's
+    /// statistics exactly from them; `count_ps` over the intervals in the window); a
+    /// leaf that is not a histogram answers `None`. Quantile folds merge the window's
+    /// sketches.
+    ///
+    /// # Errors
+    /// `BadPattern`.
+    pub fn query_window_stats(
+        &self,
+        pattern: &str,
+        secs: i64,
+        stats: &[Stat],
+    ) -> Result<Vec<StatRow>, Error> {
+        let p = Pattern::parse(pattern)?;
+        let st = self.shared.state.read();
+        let (hists, blocks) = st.ring.window_hists(st.open.start - secs);
+        #[allow(clippy::cast_precision_loss)] // seconds far below 2^53
+        let span = (blocks as i64 * st.open.len) as f64;
+        let sketch_of = |l: u32| {
+            hists.get(&l).map(|w| query::SketchRef {
+                sketch: &w.hist.sketch,
+                min: w.stats.min,
+                max: w.stats.max,
+            })
+        };
+        let columns = stats
+            .iter()
+            .map(|&stat| {
+                query::run_with(
+                    &st.tree,
+                    &p,
+                    |id, _| {
+                        let w = hists.get(&id)?;
+                        let src = StatSource {
+                            stats: &w.stats,
+                            hist: Some(&w.hist),
+                            raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
+                            secs: Some(span),
+                        };
+                        eval_stat(stat, &src)
+                    },
+                    &sketch_of,
+                )
+            })
+            .collect();
+        Ok(join_columns(columns))
+    }
+
     /// The tree under a pattern as nested JSON (`""`: the whole tree).
     ///
     /// # Errors

@@ -52,7 +52,7 @@ fn need(schema: &Schema, pipe: &str, field: &str) -> Result<usize, PipeError> {
         .ok_or_else(|| PipeError::new(format!("{pipe}: the log format has no ${field} field")))
 }
 
-fn status_code(record: &Record<'_>, i: usize) -> Result<Option<u16>, PipeError> {
+pub(crate) fn status_code(record: &Record<'_>, i: usize) -> Result<Option<u16>, PipeError> {
     let Some(s) = record.get(i) else {
         return Ok(None);
     };

@@ -6,11 +6,18 @@
 //!   last. Buckets are disjoint, so a percentile is read by adding counts up to the rank.
 //!   An upstream list (`0.001, 0.002` after retries or internal redirects) counts as
 //!   its sum: the time the request spent upstream.
+//!   Beside them, `histogram` leaves (issue 15), whose sketches give true
+//!   percentiles that merge across hosts and time (`?stat=p99`, `|p99` folds):
+//!   `<name>,hist` for every request, `<name>,status,<class>xx`, `<name>,host,<host>`
+//!   and `<name>,url,<url path>` when the format has `$status`, `$host`, `$uri`
+//!   (hosts and URLs capped by the pipe's `cap`, default 1000, as the `host` and `url`
+//!   pipes cap them: past the cap they go under `other`). The buckets stay, so readers of them keep working.
 //! - `bytes`: `bytes,total` (`add`) and `bytes,avg` (`average`), from `$bytes_sent` or,
 //!   failing that, `$body_bytes_sent`.
 
+use super::counts::{Capped, status_code, url_path};
 use crate::format::sum_times;
-use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Record, Schema};
+use treestat_pipe_api::{Action, Emit, Pipe, PipeError, Record, Schema, join_path};
 
 /// Default latency bucket bounds in seconds (Prometheus' defaults).
 pub const DEFAULT_BUCKETS: [f64; 11] = [
@@ -27,23 +34,35 @@ pub struct LatencyPipe {
     paths: Vec<String>,
     avg: String,
     max: String,
+    /// `<name>,hist`.
+    hist: String,
+    /// The `status`, `host` and `uri` fields, `usize::MAX` when the format lacks one.
+    status: usize,
+    host: usize,
+    uri: usize,
+    hosts: Capped,
+    urls: Capped,
+    /// A path being built.
+    path: String,
 }
 
 impl LatencyPipe {
-    /// The `request_time` pipe.
-    pub fn request_time(buckets: Option<Vec<f64>>) -> Result<LatencyPipe, PipeError> {
-        LatencyPipe::new("request_time", "request_time", buckets)
+    /// The `request_time` pipe; `cap` bounds the distinct hosts and URLs of its
+    /// histogram leaves.
+    pub fn request_time(buckets: Option<Vec<f64>>, cap: usize) -> Result<LatencyPipe, PipeError> {
+        LatencyPipe::new("request_time", "request_time", buckets, cap)
     }
 
-    /// The `upstream_time` pipe.
-    pub fn upstream_time(buckets: Option<Vec<f64>>) -> Result<LatencyPipe, PipeError> {
-        LatencyPipe::new("upstream_time", "upstream_response_time", buckets)
+    /// The `upstream_time` pipe (`cap` as for [`LatencyPipe::request_time`]).
+    pub fn upstream_time(buckets: Option<Vec<f64>>, cap: usize) -> Result<LatencyPipe, PipeError> {
+        LatencyPipe::new("upstream_time", "upstream_response_time", buckets, cap)
     }
 
     fn new(
         name: &'static str,
         field_name: &'static str,
         buckets: Option<Vec<f64>>,
+        cap: usize,
     ) -> Result<LatencyPipe, PipeError> {
         let bounds = buckets.unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
         if bounds.is_empty()
@@ -68,6 +87,13 @@ impl LatencyPipe {
             paths,
             avg: format!("{name},avg"),
             max: format!("{name},max"),
+            hist: format!("{name},hist"),
+            status: usize::MAX,
+            host: usize::MAX,
+            uri: usize::MAX,
+            hosts: Capped::new(cap),
+            urls: Capped::new(cap),
+            path: String::new(),
         })
     }
 }
@@ -84,6 +110,9 @@ impl Pipe for LatencyPipe {
                 self.name, self.field_name
             ))
         })?;
+        self.status = schema.index("status").unwrap_or(usize::MAX);
+        self.host = schema.index("host").unwrap_or(usize::MAX);
+        self.uri = schema.index("uri").unwrap_or(usize::MAX);
         Ok(())
     }
 
@@ -97,6 +126,23 @@ impl Pipe for LatencyPipe {
         out.emit(&self.avg, t, Some(Action::Average));
         out.emit(&self.max, t, Some(Action::Max));
         out.emit(&self.paths[k], 1.0, Some(Action::Add));
+        let h = Some(Action::Histogram);
+        out.emit(&self.hist, t, h);
+        if let Ok(Some(c)) = status_code(record, self.status) {
+            let class = format!("{}xx", c / 100);
+            join_path(&mut self.path, &[self.name, "status", &class]);
+            out.emit(&self.path, t, h);
+        }
+        if let Some(host) = record.get(self.host) {
+            let host = self.hosts.admit(host);
+            join_path(&mut self.path, &[self.name, "host", host]);
+            out.emit(&self.path, t, h);
+        }
+        if let Some(uri) = record.get(self.uri) {
+            let url = self.urls.admit(url_path(uri));
+            join_path(&mut self.path, &[self.name, "url", url]);
+            out.emit(&self.path, t, h);
+        }
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 //! | `status` | `status,<c>xx,<code>` |
 //! | `errors` | `errors,<code>,<url>` for 4xx and 5xx |
 //! | `bytes` | `bytes,total`, `bytes,avg` |
-//! | `request_time`, `upstream_time` | `<name>,avg`, `<name>,max`, `<name>,bucket,<le>` |
+//! | `request_time`, `upstream_time` | `<name>,avg`, `<name>,max`, `<name>,bucket,<le>`; histograms `<name>,hist`, `<name>,status,<c>xx`, `<name>,host,<host>`, `<name>,url,<path>` |
 //! | `url` | `url,<path>` (capped, rest under `url,other`) |
 //! | `host` | `host,<host>` (capped) |
 //! | `geo` | `geo,<continent>,<country>,<city>` (needs `path` to a MaxMind database) |
@@ -50,9 +50,9 @@ pub fn build(cfg: &PipeConfig) -> Option<Result<Box<dyn Pipe>, PipeError>> {
         "url" => boxed(Box::new(CountPipe::new(CountKind::Url, cap))),
         "host" => boxed(Box::new(CountPipe::new(CountKind::Host, cap))),
         "bytes" => boxed(Box::<latency::BytesPipe>::default()),
-        "request_time" => latency::LatencyPipe::request_time(cfg.buckets.clone())
+        "request_time" => latency::LatencyPipe::request_time(cfg.buckets.clone(), cap)
             .map(|p| Box::new(p) as Box<dyn Pipe>),
-        "upstream_time" => latency::LatencyPipe::upstream_time(cfg.buckets.clone())
+        "upstream_time" => latency::LatencyPipe::upstream_time(cfg.buckets.clone(), cap)
             .map(|p| Box::new(p) as Box<dyn Pipe>),
         "geo" => match &cfg.path {
             Some(p) => geo::GeoPipe::open(p).map(|p| Box::new(p) as Box<dyn Pipe>),

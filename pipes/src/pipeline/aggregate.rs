@@ -14,6 +14,13 @@ use treestat_pipe_api::{Action, DEFAULT_ACTION_KEY, Emit};
 /// Most updates in one batch handed to the engine.
 pub const CHUNK: usize = 50_000;
 
+/// Most samples of `histogram` paths one interval's aggregate holds (8 bytes each: 32
+/// MiB). A histogram leaf needs every sample for its sketch, so those paths keep their
+/// samples rather than only a fold; past the bound a sample still counts in its path's
+/// sum, count, min and max but misses the sketch, and is counted in
+/// [`Aggregate::unsketched`].
+pub const MAX_HELD_SAMPLES: usize = 1 << 22;
+
 /// The folded samples of one path.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Folded {
@@ -57,6 +64,12 @@ pub struct Aggregate {
     map: HashMap<String, Folded>,
     max_paths: usize,
     dropped: u64,
+    /// The samples of paths emitted as `histogram`, in order.
+    samples: HashMap<String, Vec<f64>>,
+    /// Samples held in `samples`.
+    held: usize,
+    /// Histogram samples past [`MAX_HELD_SAMPLES`].
+    unsketched: u64,
 }
 
 impl Aggregate {
@@ -67,6 +80,34 @@ impl Aggregate {
             map: HashMap::new(),
             max_paths,
             dropped: 0,
+            samples: HashMap::new(),
+            held: 0,
+            unsketched: 0,
+        }
+    }
+
+    /// Histogram samples that missed their sketch (past [`MAX_HELD_SAMPLES`]).
+    pub fn unsketched(&self) -> u64 {
+        self.unsketched
+    }
+
+    /// The samples held for a `histogram` path, in order.
+    pub fn samples(&self, path: &str) -> Option<&[f64]> {
+        self.samples.get(path).map(Vec::as_slice)
+    }
+
+    /// Keeps a histogram path's sample for its sketch, within the bound.
+    fn hold(&mut self, path: &str, value: f64) {
+        if self.held >= MAX_HELD_SAMPLES {
+            self.unsketched += 1;
+            return;
+        }
+        self.held += 1;
+        match self.samples.get_mut(path) {
+            Some(v) => v.push(value),
+            None => {
+                self.samples.insert(path.to_string(), vec![value]);
+            }
         }
     }
 
@@ -124,7 +165,12 @@ impl Aggregate {
                     trees.len() - 1
                 }
             };
-            let value = Value::from(f.value());
+            // A histogram path's samples go as an array: samples, each reaching the
+            // remote leaf's sketch.
+            let value = match self.samples.get(path.as_str()) {
+                Some(vs) if vs.len() as u64 == f.count => Value::from(vs.clone()),
+                _ => Value::from(f.value()),
+            };
             treestat_engine::insert_path(&mut trees[i].1, path, value);
         }
         Value::Array(trees.into_iter().map(|(_, m)| Value::Object(m)).collect())
@@ -168,13 +214,26 @@ impl Aggregate {
             *batch = Batch::new();
         };
         for (path, f) in &self.map {
-            let stats = Stats {
+            let mut stats = Stats {
                 sum: f.sum,
                 count: f.count,
                 min: f.min,
                 max: f.max,
                 last: f.last,
             };
+            if let Some(vs) = self.samples.get(path) {
+                // Every held sample reaches the sketch; the rest (past the bound) as a
+                // fold: its sum and count, bounded by the whole set's min and max.
+                batch.samples(path, vs, f.action);
+                stats.count -= vs.len() as u64;
+                stats.sum -= vs.iter().sum::<f64>();
+                if stats.count == 0 {
+                    if batch.len() >= CHUNK {
+                        send(&mut batch);
+                    }
+                    continue;
+                }
+            }
             batch.stats(path, stats, f.action);
             if batch.len() >= CHUNK {
                 send(&mut batch);
@@ -193,6 +252,15 @@ impl Emit for Aggregate {
     fn emit(&mut self, path: &str, value: f64, action: Option<Action>) {
         if !value.is_finite() {
             return;
+        }
+        let histogram = action == Some(Action::Histogram)
+            || (action.is_none()
+                && self
+                    .map
+                    .get(path)
+                    .is_some_and(|f| f.action == Some(Action::Histogram)));
+        if histogram && (self.map.contains_key(path) || self.map.len() < self.max_paths) {
+            self.hold(path, value);
         }
         if let Some(f) = self.map.get_mut(path) {
             f.sum += value;
@@ -274,5 +342,36 @@ mod tests {
             engine.query("rt,avg").unwrap(),
             vec![("rt,avg".to_string(), 2.0)]
         );
+    }
+
+    /// Regression (issue 15): the fold kept sum, count, min and max only, so a
+    /// histogram path reached the engine as one `Stats` update and its sketch stayed
+    /// empty. Its samples are now kept and sent as samples.
+    #[test]
+    fn histogram_paths_keep_their_samples() {
+        let mut a = Aggregate::new(100);
+        for v in [0.5, 0.1, 2.0, 0.1] {
+            a.emit("rt,hist", v, Some(Action::Histogram));
+        }
+        a.emit("rt,avg", 1.0, Some(Action::Average));
+        assert_eq!(a.samples("rt,hist"), Some(&[0.5, 0.1, 2.0, 0.1][..]));
+        assert_eq!(a.samples("rt,avg"), None);
+        let e = Engine::default();
+        a.apply_to(&e).unwrap();
+        let stats = treestat_engine::parse_stats("count,p100,p0").unwrap();
+        let p = treestat_engine::Pattern::parse("rt,hist").unwrap();
+        assert_eq!(
+            e.query_stats(&p, &stats)[0].1,
+            [Some(4.0), Some(2.0), Some(0.1)]
+        );
+        let json = a.to_push_json();
+        let tree = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["default_action"] == "histogram")
+            .unwrap();
+        assert_eq!(tree["rt"]["hist"], serde_json::json!([0.5, 0.1, 2.0, 0.1]));
+        assert_eq!(a.unsketched(), 0);
     }
 }
