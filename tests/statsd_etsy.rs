@@ -422,19 +422,6 @@ fn statsd_matches_etsy_statsd_number_for_number() {
                 .as_f64()
                 .unwrap_or_else(|| panic!("no {stat} in {q}"));
             let theirs = etsy_at(&etsy, &name);
-            if stat.starts_with("mean_") {
-                // TODO(issue 15): /api/q's window answers mean_90 one ulp below Etsy's
-                // (454.3157407407407 for 454.31574074074075 = sum_90 / count_90, both
-                // of which it answers exactly); bounded here to that ulp until found.
-                approx.push(format!(
-                    "{name} (raw samples): etsy {theirs} treestat {ours}"
-                ));
-                assert!(
-                    ours.to_bits().abs_diff(theirs.to_bits()) <= 1,
-                    "{name} (raw samples): etsy {theirs}, treestat {ours}"
-                );
-                continue;
-            }
             check(&format!("{name} (raw samples)"), theirs, ours);
         }
     }
