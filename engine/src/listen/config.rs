@@ -66,6 +66,18 @@ pub struct ListenConfig {
     /// their lines, but their intervals without lines have no point; their lines are
     /// counted in `treestat_listen_gauges_not_kept_total`.
     pub statsd_gauges: usize,
+    /// Etsy statsd's `percentThreshold` (default `[90]`; percents, at most three
+    /// decimals, in -100..=100 but not 0; negative ones are Etsy's top thresholds,
+    /// `lower_topN`). For each, every closed interval of a histogram leaf (StatsD
+    /// timers `|ms` and histograms `|h` among them) whose raw samples were all kept
+    /// (`limits.max_histogram_raw`) stores `upper_N`, `mean_N`, `sum_N`, `count_N`
+    /// and `sum_squares_N` exactly as Etsy flushes them (with `median`, `std`, `sum`,
+    /// `mean`, `sum_squares`), so `/trend?stat=upper_90&points=0` reads Etsy's numbers
+    /// per interval. Other thresholds, and rollups over several intervals, are read
+    /// from the sketches. Costs 13 bytes per stored value, and only where the sketch
+    /// would answer otherwise; `[]` stores only those five overall stats.
+    #[serde(deserialize_with = "de_thresholds")]
+    pub statsd_percent_threshold: Vec<f64>,
     /// StatsD and Graphite tags as tree levels: the `[listen.tags]` section
     /// ([`TagConfig`]; by default every tag is dropped and counted).
     pub tags: TagConfig,
@@ -89,12 +101,41 @@ impl Default for ListenConfig {
             statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
             statsd_gauges: 100_000,
+            statsd_percent_threshold: vec![90.0],
             tags: TagConfig::default(),
         }
     }
 }
 
+/// A percent threshold in thousandths of a percent, if it is one (nonzero, at most
+/// 100 either way, at most three decimals).
+fn threshold_milli(pct: f64) -> Option<i32> {
+    let m = (pct * 1000.0).round();
+    #[allow(clippy::cast_possible_truncation)] // checked to be within ±100,000
+    ((pct * 1000.0 - m).abs() < 1e-6 && m != 0.0 && m.abs() <= 100_000.0).then_some(m as i32)
+}
+
+fn de_thresholds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v = Vec::<f64>::deserialize(d)?;
+    if let Some(bad) = v.iter().find(|&&p| threshold_milli(p).is_none()) {
+        return Err(serde::de::Error::custom(format!(
+            "statsd_percent_threshold {bad} is not a percent in -100..=100, nonzero, with \
+             at most three decimals"
+        )));
+    }
+    Ok(v)
+}
+
 impl ListenConfig {
+    /// `statsd_percent_threshold` in thousandths of a percent, as the trend store and
+    /// [`treestat_model::Stat`] take it.
+    pub fn percent_thresholds(&self) -> Vec<i32> {
+        self.statsd_percent_threshold
+            .iter()
+            .filter_map(|&p| threshold_milli(p))
+            .collect()
+    }
+
     /// `None` when `addr` is `"off"` (or empty): the listener is disabled.
     pub fn enabled(addr: &str) -> Option<&str> {
         let a = addr.trim();
@@ -118,6 +159,15 @@ mod tests {
         assert_eq!(c.max_line, 100);
         assert_eq!(c.udp_recv_buffer, 0);
         assert!(toml::from_str::<ListenConfig>("max_lines = 5").is_err());
+        let c: ListenConfig = toml::from_str("statsd_percent_threshold = [90, 99.9, -10]").unwrap();
+        assert_eq!(c.percent_thresholds(), [90_000, 99_900, -10_000]);
+        for bad in ["[0]", "[101]", "[-100.5]", "[99.9999]"] {
+            assert!(
+                toml::from_str::<ListenConfig>(&format!("statsd_percent_threshold = {bad}"))
+                    .is_err(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             toml::from_str::<ListenConfig>("").unwrap(),
             ListenConfig::default()

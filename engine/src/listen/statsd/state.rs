@@ -225,6 +225,15 @@ impl Statsd {
                     (count(set.len()), Action::Last)
                 }
             };
+            // A sampled timer line counts 1 / rate in Etsy's `count`: it goes alone.
+            if matches!(m.kind, Kind::Timer | Kind::Histogram) && m.rate < 1.0 {
+                batch.push(Update::Weighted {
+                    path: path.clone(),
+                    value,
+                    weight: 1.0 / m.rate,
+                });
+                continue;
+            }
             if let Some((value, action)) = last.replace((value, action)) {
                 batch.push(Update::Sample {
                     path: path.clone(),
@@ -310,6 +319,25 @@ mod tests {
                 ("u", 1.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
+            ]
+        );
+        // A sampled timer line counts 1 / rate in Etsy's `count`: a weighted update.
+        let mut b = Batch::new();
+        s.add_line("t:7|ms|@0.25", &mut b, |_| None).unwrap();
+        s.add_line("h:2|h|@0.5", &mut b, |_| None).unwrap();
+        assert_eq!(
+            b.updates(),
+            [
+                Update::Weighted {
+                    path: "t".into(),
+                    value: 7.0,
+                    weight: 4.0
+                },
+                Update::Weighted {
+                    path: "h".into(),
+                    value: 2.0,
+                    weight: 2.0
+                },
             ]
         );
         // A new interval starts the sets afresh.
