@@ -137,7 +137,9 @@ fn start_etsy(js: &Path, dir: &Path, udp: u16, graphite: u16) -> Etsy {
             "{{ address: \"127.0.0.1\", port: {udp}, mgmt_address: \"127.0.0.1\", \
              mgmt_port: {mgmt}, flushInterval: {ms}, percentThreshold: [90, -10], \
              backends: [\"./backends/graphite\"], graphiteHost: \"127.0.0.1\", \
-             graphitePort: {graphite}, deleteIdleStats: false }}\n",
+             graphitePort: {graphite}, deleteIdleStats: false, \
+             histogram: [{{ metric: \"etsy.rt\", bins: [100, 500.5, \"inf\"] }}, \
+             {{ metric: \"odd\", bins: [0.5, 250] }}] }}\n",
             mgmt = common::free_port(),
             ms = FLUSH_SECS * 1000,
         ),
@@ -296,6 +298,12 @@ fn statsd_matches_etsy_statsd_number_for_number() {
     let mut c = common::quiet_config(&dir.path().join("data"));
     c.listen.statsd = "127.0.0.1:0".into();
     c.listen.statsd_percent_threshold = vec![90.0, -10.0];
+    c.listen.statsd_histogram = toml::from_str::<treestat_engine::listen::ListenConfig>(
+        "[[statsd_histogram]]\nmetric = \"etsy.rt\"\nbins = [100, 500.5, \"inf\"]\n\
+         [[statsd_histogram]]\nmetric = \"odd\"\nbins = [0.5, 250]\n",
+    )
+    .unwrap()
+    .statsd_histogram;
     c.engine.interval = Duration::from_secs(FLUSH_SECS);
     c.trend = toml::from_str(&format!("retention = \"{FLUSH_SECS}s:2h\"\nqueue = 4096")).unwrap();
     let server = rt.block_on(Server::start(c)).unwrap();
@@ -405,6 +413,17 @@ fn statsd_matches_etsy_statsd_number_for_number() {
         let got = trend_stats(&base, &format!("etsy,{timer}"), &stats);
         for (i, stat) in stats.iter().enumerate() {
             let name = format!("stats.timers.etsy.{timer}.{stat}");
+            check(&name, etsy_at(&etsy, &name), stat_at(&got, t, i));
+        }
+    }
+    // Etsy's histogram bins (`histogram: [{ metric, bins }]`), per interval.
+    for (timer, bins) in [
+        ("rt", &["bin_100", "bin_500_5", "bin_inf"][..]),
+        ("odd", &["bin_0_5", "bin_250"][..]),
+    ] {
+        let got = trend_stats(&base, &format!("etsy,{timer}"), bins);
+        for (i, bin) in bins.iter().enumerate() {
+            let name = format!("stats.timers.etsy.{timer}.histogram.{bin}");
             check(&name, etsy_at(&etsy, &name), stat_at(&got, t, i));
         }
     }

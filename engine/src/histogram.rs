@@ -191,6 +191,8 @@ fn stat_code(stat: Stat) -> (u8, i32) {
         Stat::Upper => (10, 0),
         Stat::Std => (11, 0),
         Stat::Quantile(m) => (12, i32::try_from(m).unwrap_or(i32::MAX)),
+        Stat::Bin(Some(m)) => (13, m),
+        Stat::Bin(None) => (14, 0),
         Stat::Threshold(what, m) => (
             match what {
                 ThresholdStat::Bound => 20,
@@ -223,6 +225,8 @@ fn stat_of_code(kind: u8, milli: i32) -> Option<Stat> {
     Some(match kind {
         0..=11 => plain[usize::from(kind)],
         12 => Stat::Quantile(u32::try_from(milli).ok()?),
+        13 => Stat::Bin(Some(milli)),
+        14 => Stat::Bin(None),
         20..=24 => Stat::Threshold(
             [
                 ThresholdStat::Bound,
@@ -241,10 +245,17 @@ fn stat_of_code(kind: u8, milli: i32) -> Option<Stat> {
 /// them), kept where reading `stats` and `hist` alone would answer otherwise: `sum`,
 /// `mean`, `sum_squares`, `std`, `median`, and per percent threshold (thousandths,
 /// negative for Etsy's top ones) `upper_N`, `mean_N`, `sum_N`, `count_N`,
-/// `sum_squares_N`. With them in [`Hist::exact`], a stored interval answers what
-/// Etsy flushed for it after its raw samples are gone. A weighed `count` already in
-/// `hist` is kept.
-pub fn exact_stats(stats: &Stats, hist: &Hist, raw: &[f64], thresholds: &[i32]) -> Option<Exact> {
+/// `sum_squares_N`; and Etsy's histogram bins `bin_<upper>` for the upper bounds
+/// `bins` (thousandths, `None` for `inf`, in Etsy's order), always. With them in
+/// [`Hist::exact`], a stored interval answers what Etsy flushed for it after its raw
+/// samples are gone. A weighed `count` already in `hist` is kept.
+pub fn exact_stats(
+    stats: &Stats,
+    hist: &Hist,
+    raw: &[f64],
+    thresholds: &[i32],
+    bins: &[Option<i32>],
+) -> Option<Exact> {
     let mut wanted = vec![
         Stat::Sum,
         Stat::Mean,
@@ -285,6 +296,22 @@ pub fn exact_stats(stats: &Stats, hist: &Hist, raw: &[f64], thresholds: &[i32]) 
             && s.map(f64::to_bits) != Some(e.to_bits())
         {
             out.push((stat, e));
+        }
+    }
+    if !bins.is_empty() {
+        // As Etsy: the sorted values walked once, each bin taking those below its
+        // upper bound that the bins before it left (values past a last finite bound
+        // are in no bin).
+        let mut v = raw.to_vec();
+        v.sort_by(f64::total_cmp);
+        let mut i = 0;
+        for &b in bins {
+            let upper = b.map_or(f64::INFINITY, |m| f64::from(m) / 1000.0);
+            let from = i;
+            while i < v.len() && (b.is_none() || v[i] < upper) {
+                i += 1;
+            }
+            out.push((Stat::Bin(b), as_f64((i - from) as u64)));
         }
     }
     (!out.is_empty()).then(|| out.into_boxed_slice())
@@ -725,7 +752,7 @@ mod tests {
         assert_eq!(read("count_90", &s, &h), Some(3.0));
         assert_eq!(read("mean", &s, &h), Some(2.0));
         // An interval's Etsy statistics, kept where the sketch would answer otherwise.
-        let exact = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[90_000]).unwrap();
+        let exact = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[90_000], &[]).unwrap();
         assert_eq!(exact[0], (Stat::Count, want));
         assert!(exact.contains(&(Stat::Median, 2.0)));
         assert!(
@@ -759,6 +786,21 @@ mod tests {
             bucket.exact.as_deref(),
             Some(&[(Stat::Count, 2.0 * want)][..])
         );
+        // Etsy's bins: below 1.5, then below 2.5, then the rest (`inf`).
+        let bins = [Some(1500), Some(2500), None];
+        let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &bins).unwrap();
+        let got: Vec<_> = e.iter().filter(|x| matches!(x.0, Stat::Bin(_))).collect();
+        assert_eq!(
+            got,
+            [
+                &(Stat::Bin(Some(1500)), 1.0),
+                &(Stat::Bin(Some(2500)), 1.0),
+                &(Stat::Bin(None), 1.0)
+            ]
+        );
+        // Past a last finite bound, values are in no bin.
+        let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &[Some(2000)]).unwrap();
+        assert!(e.contains(&(Stat::Bin(Some(2000)), 1.0)));
         // A histogram never weighed keeps none.
         let mut plain = Hist::default();
         plain.add(1.0);

@@ -78,6 +78,14 @@ pub struct ListenConfig {
     /// would answer otherwise; `[]` stores only those five overall stats.
     #[serde(deserialize_with = "de_thresholds")]
     pub statsd_percent_threshold: Vec<f64>,
+    /// Etsy statsd's `histogram` setting, as `[[listen.statsd_histogram]]` tables
+    /// (default none): a histogram leaf whose dotted name contains `metric` (`""`:
+    /// every one) takes the first table's `bins`, upper bounds in Etsy's order (numbers
+    /// with at most three decimals, and `"inf"`), and each closed interval whose raw
+    /// samples were all kept stores Etsy's `bin_<upper>` counts (samples below the
+    /// bound and not in an earlier bin; past a last finite bound, in none), read with
+    /// `?stat=bin_100,bin_0_5,bin_inf` on `/trend`. 13 bytes per bin per interval.
+    pub statsd_histogram: Vec<StatsdHistogram>,
     /// StatsD and Graphite tags as tree levels: the `[listen.tags]` section
     /// ([`TagConfig`]; by default every tag is dropped and counted).
     pub tags: TagConfig,
@@ -102,6 +110,7 @@ impl Default for ListenConfig {
             statsd_sets: 10_000,
             statsd_gauges: 100_000,
             statsd_percent_threshold: vec![90.0],
+            statsd_histogram: Vec::new(),
             tags: TagConfig::default(),
         }
     }
@@ -126,7 +135,49 @@ fn de_thresholds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::
     Ok(v)
 }
 
+/// One `[[listen.statsd_histogram]]` table: Etsy's `{ metric, bins }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsdHistogram {
+    /// A part of the dotted name the bins are for (`""`: every histogram leaf).
+    pub metric: String,
+    /// Upper bounds, in thousandths (`None`: `"inf"`).
+    #[serde(deserialize_with = "de_bins")]
+    pub bins: Vec<Option<i32>>,
+}
+
+fn de_bins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Option<i32>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Number(f64),
+        Text(String),
+    }
+    Vec::<Bound>::deserialize(d)?
+        .into_iter()
+        .map(|b| match b {
+            Bound::Text(t) if t == "inf" => Ok(None),
+            Bound::Number(n) => treestat_model::Stat::bin_milli(n).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "histogram bin {n} has more than three decimals or is too large"
+                ))
+            }),
+            Bound::Text(t) => Err(serde::de::Error::custom(format!(
+                "histogram bin {t:?} is neither a number nor \"inf\""
+            ))),
+        })
+        .collect()
+}
+
 impl ListenConfig {
+    /// `statsd_histogram` as the trend store takes it: `(metric, upper bounds)`.
+    pub fn histogram_bins(&self) -> Vec<(String, Vec<Option<i32>>)> {
+        self.statsd_histogram
+            .iter()
+            .map(|h| (h.metric.clone(), h.bins.clone()))
+            .collect()
+    }
+
     /// `statsd_percent_threshold` in thousandths of a percent, as the trend store and
     /// [`treestat_model::Stat`] take it.
     pub fn percent_thresholds(&self) -> Vec<i32> {
@@ -161,6 +212,14 @@ mod tests {
         assert!(toml::from_str::<ListenConfig>("max_lines = 5").is_err());
         let c: ListenConfig = toml::from_str("statsd_percent_threshold = [90, 99.9, -10]").unwrap();
         assert_eq!(c.percent_thresholds(), [90_000, 99_900, -10_000]);
+        let c: ListenConfig =
+            toml::from_str("[[statsd_histogram]]\nmetric = \"api\"\nbins = [0.5, 100, \"inf\"]\n")
+                .unwrap();
+        assert_eq!(c.statsd_histogram[0].bins, [Some(500), Some(100_000), None]);
+        for bad in ["bins = [\"x\"]", "bins = [0.0001]", "bins = [1]\nextra = 1"] {
+            let t = format!("[[statsd_histogram]]\nmetric = \"\"\n{bad}\n");
+            assert!(toml::from_str::<ListenConfig>(&t).is_err(), "{bad}");
+        }
         for bad in ["[0]", "[101]", "[-100.5]", "[99.9999]"] {
             assert!(
                 toml::from_str::<ListenConfig>(&format!("statsd_percent_threshold = {bad}"))

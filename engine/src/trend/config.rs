@@ -52,6 +52,12 @@ pub struct TrendConfig {
     /// (default `[90]`).
     #[serde(skip)]
     pub percent_thresholds: Vec<i32>,
+    /// Etsy's histogram bins: `(metric, upper bounds)` (thousandths, `None` for
+    /// `inf`); a histogram leaf whose dotted path contains `metric` takes the first
+    /// such bins, counted per stored interval from its raw samples. Not a key of
+    /// `[trend]`: the server sets it from `[[listen.statsd_histogram]]` (default none).
+    #[serde(skip)]
+    pub histogram_bins: Vec<(String, Vec<Option<i32>>)>,
 }
 
 impl Default for TrendConfig {
@@ -64,6 +70,7 @@ impl Default for TrendConfig {
             stall_after: Duration::from_secs(60),
             cache_bytes: 64 << 20,
             percent_thresholds: vec![90_000],
+            histogram_bins: Vec::new(),
         }
     }
 }

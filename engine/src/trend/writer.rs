@@ -361,6 +361,22 @@ impl Writer {
         // Etsy's statistics of each histogram whose raw samples were all kept, computed
         // here, off the engine's lock, while the samples are at hand.
         let thresholds = &self.core.cfg.percent_thresholds;
+        let bin_confs = &self.core.cfg.histogram_bins;
+        let index = self.core.index.read();
+        // Etsy's `key.indexOf(metric) > -1`, on the dotted name.
+        let bins_of = |id: u32| -> &[Option<i32>] {
+            if bin_confs.is_empty() {
+                return &[];
+            }
+            let Some(path) = index.path(id) else {
+                return &[];
+            };
+            let dotted = path.replace(',', ".");
+            bin_confs
+                .iter()
+                .find(|(metric, _)| dotted.contains(metric.as_str()))
+                .map_or(&[], |(_, b)| b.as_slice())
+        };
         let raw_leaves: HashSet<u32> = iv
             .hists
             .iter()
@@ -380,13 +396,15 @@ impl Writer {
             .hists
             .iter()
             .filter_map(|(leaf, h)| {
+                let id = self.series_of(leaf.0)?;
                 let mut hist = h.hist.clone();
                 if let (Some(raw), Some(stats)) = (h.complete_raw(), stats_of.get(&leaf.0)) {
-                    hist.exact = exact_stats(stats, &h.hist, raw, thresholds);
+                    hist.exact = exact_stats(stats, &h.hist, raw, thresholds, bins_of(id));
                 }
-                Some((self.series_of(leaf.0)?, hist))
+                Some((id, hist))
             })
             .collect();
+        drop(index);
         blob.hists.sort_by_key(|h| h.0);
         blob.hists.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
