@@ -88,8 +88,13 @@ impl Hist {
         self.exact = c.map(|c| Box::new([(Stat::Count, c + w)]) as Exact);
     }
 
-    /// A stat's exact value, if kept.
+    /// A stat's exact value, if kept (`min` and `max` are kept as `lower`, `upper`).
     pub fn exact_value(&self, stat: Stat) -> Option<f64> {
+        let stat = match stat {
+            Stat::Min => Stat::Lower,
+            Stat::Max => Stat::Upper,
+            s => s,
+        };
         self.exact
             .as_ref()?
             .iter()
@@ -242,8 +247,9 @@ fn stat_of_code(kind: u8, milli: i32) -> Option<Stat> {
 }
 
 /// Etsy's statistics of one interval computed exactly from its raw samples (all of
-/// them), kept where reading `stats` and `hist` alone would answer otherwise: `sum`,
-/// `mean`, `sum_squares`, `std`, `median`, and per percent threshold (thousandths,
+/// them), kept where reading `stats` and `hist` alone would answer otherwise (with
+/// `stats`' min and max, or, as after compaction, the sketch's): `sum`, `mean`,
+/// `sum_squares`, `std`, `median`, `lower`, `upper`, and per percent threshold (thousandths,
 /// negative for Etsy's top ones) `upper_N`, `mean_N`, `sum_N`, `count_N`,
 /// `sum_squares_N`; and Etsy's histogram bins `bin_<upper>` for the upper bounds
 /// `bins` (thousandths, `None` for `inf`, in Etsy's order), always. With them in
@@ -262,6 +268,8 @@ pub fn exact_stats(
         Stat::SumSquares,
         Stat::Std,
         Stat::Median,
+        Stat::Lower,
+        Stat::Upper,
     ];
     for &t in thresholds {
         for what in [
@@ -283,6 +291,20 @@ pub fn exact_stats(
         secs: None,
     };
     let sketched = eval_stats(&wanted, &src);
+    // A compacted interval keeps its sum and count but not its min and max, which are
+    // then read from the sketch: what differs from that reading is kept too.
+    let compacted = Stats {
+        min: bare.sketch.quantile(0.0).unwrap_or(stats.min),
+        max: bare.sketch.quantile(1.0).unwrap_or(stats.max),
+        ..*stats
+    };
+    let sketched_compacted = eval_stats(
+        &wanted,
+        &StatSource {
+            stats: &compacted,
+            ..src
+        },
+    );
     let exact = eval_stats(
         &wanted,
         &StatSource {
@@ -291,11 +313,17 @@ pub fn exact_stats(
         },
     );
     let mut out: Vec<(Stat, f64)> = hist.exact.iter().flat_map(|e| e.iter().copied()).collect();
-    for ((stat, e), s) in wanted.into_iter().zip(exact).zip(sketched) {
-        if let Some(e) = e
-            && s.map(f64::to_bits) != Some(e.to_bits())
+    for (((stat, e), s), c) in wanted
+        .into_iter()
+        .zip(exact)
+        .zip(sketched)
+        .zip(sketched_compacted)
+    {
+        let same = |x: Option<f64>| x.map(f64::to_bits) == e.map(f64::to_bits);
+        if let Some(v) = e
+            && !(same(s) && same(c))
         {
-            out.push((stat, e));
+            out.push((stat, v));
         }
     }
     if !bins.is_empty() {

@@ -152,6 +152,8 @@ fn etsy(values: &[f64], weights: &[f64], thresholds: &[f64]) -> Vec<(String, f64
         ("sum_squares".into(), cumul_sq[n - 1]),
         ("std".into(), (diffs / nf).sqrt()),
         ("median".into(), median),
+        ("lower".into(), v[0]),
+        ("upper".into(), v[n - 1]),
     ];
     for &pct in thresholds {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a count
