@@ -362,7 +362,9 @@ impl Server {
 /// from it, and attaches it as the engine's interval sink.
 async fn open_store(config: &Config, engine: &Engine) -> anyhow::Result<TrendStore> {
     let data = config.server.data.clone();
-    let trend_cfg = config.trend.clone();
+    let mut trend_cfg = config.trend.clone();
+    trend_cfg.percent_thresholds = config.listen.percent_thresholds();
+    trend_cfg.histogram_bins = config.listen.histogram_bins();
     let store = tokio::task::spawn_blocking(move || TrendStore::open(&data, &trend_cfg))
         .await?
         .with_context(|| {

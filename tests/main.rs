@@ -18,6 +18,8 @@ mod pipes_e2e;
 mod poison_e2e;
 mod server;
 mod shutdown;
+mod statsd_etsy;
+mod statsd_tags;
 mod test_targets;
 mod time_grammar;
 mod wal;

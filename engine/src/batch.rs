@@ -42,6 +42,18 @@ pub enum Update {
         /// As for [`Update::Sample`].
         action: Option<Action>,
     },
+    /// A histogram sample now that counts `weight` times in the interval's `count`
+    /// and `count_ps` (and once in every other stat): a StatsD timer line with a sample
+    /// rate, whose `count` Etsy's statsd raises by `1 / rate`. The leaf takes the
+    /// `histogram` action (a leaf of another action takes the value as a sample).
+    Weighted {
+        /// Comma-joined keys.
+        path: String,
+        /// The sample.
+        value: f64,
+        /// How much it counts (`1 / rate`); finite and positive.
+        weight: f64,
+    },
     /// An annotation at a path.
     Marker {
         /// Comma-joined keys.
@@ -58,6 +70,7 @@ impl Update {
             Update::Sample { path, .. }
             | Update::Stats { path, .. }
             | Update::Samples { path, .. }
+            | Update::Weighted { path, .. }
             | Update::Marker { path, .. } => path,
         }
     }

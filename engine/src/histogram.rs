@@ -23,6 +23,10 @@ use crate::stats::Stats;
 /// interval (8 bytes each, 64 KiB).
 pub const DEFAULT_MAX_RAW: usize = 8192;
 
+/// Values of stats known exactly for a [`Hist`], which override what its sketch and
+/// [`Stats`] would answer (see [`Hist::exact`]).
+pub type Exact = Box<[(Stat, f64)]>;
+
 /// A histogram's sketch and sum of squares (its sum, count, min and max are the leaf's
 /// [`Stats`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,6 +35,13 @@ pub struct Hist {
     pub sketch: Sketch,
     /// Sum of the squared samples.
     pub sum_sq: f64,
+    /// Stats known exactly, read before the sketch: `count` when some sample weighed
+    /// other than 1 (a StatsD timer with a sample rate counts `1 / rate`, as Etsy's
+    /// `count` does), and for one closed interval whose raw samples were all kept,
+    /// Etsy's statistics computed from them where the sketch would answer otherwise
+    /// ([`exact_stats`]). A merge of two histograms with samples keeps only `count`
+    /// (summed); `None` for nearly every histogram.
+    pub exact: Option<Exact>,
 }
 
 impl Hist {
@@ -39,6 +50,9 @@ impl Hist {
     pub fn add(&mut self, v: f64) {
         self.sketch.add(v);
         self.sum_sq += v * v;
+        if self.exact.is_some() {
+            self.weigh(1.0);
+        }
     }
 
     /// Folds one finite sample whose slot is known in.
@@ -46,17 +60,76 @@ impl Hist {
     pub fn add_slot(&mut self, v: f64, slot: Slot) {
         self.sketch.add_slot(slot);
         self.sum_sq += v * v;
+        if self.exact.is_some() {
+            self.weigh(1.0);
+        }
     }
 
-    /// Folds another histogram in.
+    /// Folds one finite sample in that counts `weight` times in `count` (Etsy's
+    /// `1 / rate` for a sampled timer line); every other stat takes it once.
+    pub fn add_weighted(&mut self, v: f64, weight: f64) {
+        let before = self.weight();
+        self.sketch.add(v);
+        self.sum_sq += v * v;
+        self.exact = Some(Box::new([(Stat::Count, before + weight)]));
+    }
+
+    /// The samples' count, weighed: the exact `count` if one is kept, else the
+    /// sketch's count.
+    pub fn weight(&self) -> f64 {
+        self.exact_value(Stat::Count)
+            .unwrap_or_else(|| as_f64(self.sketch.count()))
+    }
+
+    /// Adds `w` to a kept `count` (after a sample was folded in), dropping every
+    /// other exact stat, which no longer holds.
+    fn weigh(&mut self, w: f64) {
+        let c = self.exact_value(Stat::Count);
+        self.exact = c.map(|c| Box::new([(Stat::Count, c + w)]) as Exact);
+    }
+
+    /// A stat's exact value, if kept (`min` and `max` are kept as `lower`, `upper`).
+    pub fn exact_value(&self, stat: Stat) -> Option<f64> {
+        let stat = match stat {
+            Stat::Min => Stat::Lower,
+            Stat::Max => Stat::Upper,
+            s => s,
+        };
+        self.exact
+            .as_ref()?
+            .iter()
+            .find(|(s, _)| *s == stat)
+            .map(|&(_, v)| v)
+    }
+
+    /// Folds another histogram in. Exact stats survive only where one side has no
+    /// samples (a rollup bucket of one interval keeps them); a weighed `count` on
+    /// either side is summed.
     pub fn merge(&mut self, other: &Hist) {
+        if other.sketch.count() == 0 && other.exact.is_none() {
+            self.sum_sq += other.sum_sq;
+            return;
+        }
+        let weighed =
+            self.exact_value(Stat::Count).is_some() || other.exact_value(Stat::Count).is_some();
+        let count = weighed.then(|| self.weight() + other.weight());
+        self.exact = if self.sketch.count() == 0 {
+            other.exact.clone()
+        } else {
+            count.map(|c| Box::new([(Stat::Count, c)]) as Exact)
+        };
         self.sketch.merge(&other.sketch);
         self.sum_sq += other.sum_sq;
     }
 
     /// Heap and inline bytes held.
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Hist>() + self.sketch.heap_bytes()
+        std::mem::size_of::<Hist>()
+            + self.sketch.heap_bytes()
+            + self
+                .exact
+                .as_ref()
+                .map_or(0, |e| e.len() * std::mem::size_of::<(Stat, f64)>())
     }
 
     /// Appends the stored form: the sum of squares (8 bytes LE), then the sketch
@@ -74,8 +147,202 @@ impl Hist {
         Some(Hist {
             sketch,
             sum_sq: f64::from_le_bytes(*sq),
+            exact: None,
         })
     }
+}
+
+/// Appends exact stats' stored form: their number (u8), then per stat its code
+/// ([`stat_code`], 5 bytes) and its value (f64 LE): 13 bytes each.
+pub fn encode_exact(exact: &[(Stat, f64)], out: &mut Vec<u8>) {
+    let n = exact.len().min(usize::from(u8::MAX));
+    out.push(u8::try_from(n).unwrap_or(u8::MAX));
+    for &(stat, v) in &exact[..n] {
+        let (kind, milli) = stat_code(stat);
+        out.push(kind);
+        out.extend_from_slice(&milli.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Reads what [`encode_exact`] wrote, advancing `input`; `None` when malformed.
+pub fn decode_exact(input: &mut &[u8]) -> Option<Exact> {
+    let (&n, rest) = input.split_first()?;
+    *input = rest;
+    let mut out = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        let (rec, rest) = input.split_first_chunk::<13>()?;
+        *input = rest;
+        let milli = i32::from_le_bytes(rec[1..5].try_into().ok()?);
+        let v = f64::from_le_bytes(rec[5..].try_into().ok()?);
+        out.push((stat_of_code(rec[0], milli)?, v));
+    }
+    Some(out.into_boxed_slice())
+}
+
+/// A stat's stored code: a kind byte and its percent in thousandths (0 when none).
+fn stat_code(stat: Stat) -> (u8, i32) {
+    match stat {
+        Stat::Count => (0, 0),
+        Stat::Sum => (1, 0),
+        Stat::Mean => (2, 0),
+        Stat::Min => (3, 0),
+        Stat::Max => (4, 0),
+        Stat::CountPs => (5, 0),
+        Stat::Rate => (6, 0),
+        Stat::SumSquares => (7, 0),
+        Stat::Median => (8, 0),
+        Stat::Lower => (9, 0),
+        Stat::Upper => (10, 0),
+        Stat::Std => (11, 0),
+        Stat::Quantile(m) => (12, i32::try_from(m).unwrap_or(i32::MAX)),
+        Stat::Bin(Some(m)) => (13, m),
+        Stat::Bin(None) => (14, 0),
+        Stat::Threshold(what, m) => (
+            match what {
+                ThresholdStat::Bound => 20,
+                ThresholdStat::Mean => 21,
+                ThresholdStat::Sum => 22,
+                ThresholdStat::Count => 23,
+                ThresholdStat::SumSquares => 24,
+            },
+            m,
+        ),
+    }
+}
+
+/// The inverse of [`stat_code`].
+fn stat_of_code(kind: u8, milli: i32) -> Option<Stat> {
+    let plain = [
+        Stat::Count,
+        Stat::Sum,
+        Stat::Mean,
+        Stat::Min,
+        Stat::Max,
+        Stat::CountPs,
+        Stat::Rate,
+        Stat::SumSquares,
+        Stat::Median,
+        Stat::Lower,
+        Stat::Upper,
+        Stat::Std,
+    ];
+    Some(match kind {
+        0..=11 => plain[usize::from(kind)],
+        12 => Stat::Quantile(u32::try_from(milli).ok()?),
+        13 => Stat::Bin(Some(milli)),
+        14 => Stat::Bin(None),
+        20..=24 => Stat::Threshold(
+            [
+                ThresholdStat::Bound,
+                ThresholdStat::Mean,
+                ThresholdStat::Sum,
+                ThresholdStat::Count,
+                ThresholdStat::SumSquares,
+            ][usize::from(kind - 20)],
+            milli,
+        ),
+        _ => return None,
+    })
+}
+
+/// Etsy's statistics of one interval computed exactly from its raw samples (all of
+/// them), kept where reading `stats` and `hist` alone would answer otherwise (with
+/// `stats`' min and max, or, as after compaction, the sketch's): `sum`, `mean`,
+/// `sum_squares`, `std`, `median`, `lower`, `upper`, and per percent threshold (thousandths,
+/// negative for Etsy's top ones) `upper_N`, `mean_N`, `sum_N`, `count_N`,
+/// `sum_squares_N`; and Etsy's histogram bins `bin_<upper>` for the upper bounds
+/// `bins` (thousandths, `None` for `inf`, in Etsy's order), always. With them in
+/// [`Hist::exact`], a stored interval answers what Etsy flushed for it after its raw
+/// samples are gone. A weighed `count` already in `hist` is kept.
+pub fn exact_stats(
+    stats: &Stats,
+    hist: &Hist,
+    raw: &[f64],
+    thresholds: &[i32],
+    bins: &[Option<i32>],
+) -> Option<Exact> {
+    let mut wanted = vec![
+        Stat::Sum,
+        Stat::Mean,
+        Stat::SumSquares,
+        Stat::Std,
+        Stat::Median,
+        Stat::Lower,
+        Stat::Upper,
+    ];
+    for &t in thresholds {
+        for what in [
+            ThresholdStat::Bound,
+            ThresholdStat::Mean,
+            ThresholdStat::Sum,
+            ThresholdStat::Count,
+            ThresholdStat::SumSquares,
+        ] {
+            wanted.push(Stat::Threshold(what, t));
+        }
+    }
+    let mut bare = hist.clone();
+    bare.exact = None;
+    let src = StatSource {
+        stats,
+        hist: Some(&bare),
+        raw: None,
+        secs: None,
+    };
+    let sketched = eval_stats(&wanted, &src);
+    // A compacted interval keeps its sum and count but not its min and max, which are
+    // then read from the sketch: what differs from that reading is kept too.
+    let compacted = Stats {
+        min: bare.sketch.quantile(0.0).unwrap_or(stats.min),
+        max: bare.sketch.quantile(1.0).unwrap_or(stats.max),
+        ..*stats
+    };
+    let sketched_compacted = eval_stats(
+        &wanted,
+        &StatSource {
+            stats: &compacted,
+            ..src
+        },
+    );
+    let exact = eval_stats(
+        &wanted,
+        &StatSource {
+            raw: Some(raw),
+            ..src
+        },
+    );
+    let mut out: Vec<(Stat, f64)> = hist.exact.iter().flat_map(|e| e.iter().copied()).collect();
+    for (((stat, e), s), c) in wanted
+        .into_iter()
+        .zip(exact)
+        .zip(sketched)
+        .zip(sketched_compacted)
+    {
+        let same = |x: Option<f64>| x.map(f64::to_bits) == e.map(f64::to_bits);
+        if let Some(v) = e
+            && !(same(s) && same(c))
+        {
+            out.push((stat, v));
+        }
+    }
+    if !bins.is_empty() {
+        // As Etsy: the sorted values walked once, each bin taking those below its
+        // upper bound that the bins before it left (values past a last finite bound
+        // are in no bin).
+        let mut v = raw.to_vec();
+        v.sort_by(f64::total_cmp);
+        let mut i = 0;
+        for &b in bins {
+            let upper = b.map_or(f64::INFINITY, |m| f64::from(m) / 1000.0);
+            let from = i;
+            while i < v.len() && (b.is_none() || v[i] < upper) {
+                i += 1;
+            }
+            out.push((Stat::Bin(b), as_f64((i - from) as u64)));
+        }
+    }
+    (!out.is_empty()).then(|| out.into_boxed_slice())
 }
 
 /// A histogram leaf's samples within one interval.
@@ -101,6 +368,13 @@ impl IntervalHist {
     #[inline]
     pub fn add_slot(&mut self, v: f64, slot: Slot, max_raw: usize) {
         self.hist.add_slot(v, slot);
+        self.push_raw(v, max_raw);
+    }
+
+    /// As [`IntervalHist::add`], the sample counting `weight` times in `count`
+    /// ([`Hist::add_weighted`]).
+    pub fn add_weighted(&mut self, v: f64, weight: f64, max_raw: usize) {
+        self.hist.add_weighted(v, weight);
         self.push_raw(v, max_raw);
     }
 
@@ -168,10 +442,24 @@ fn as_f64(n: u64) -> f64 {
 
 fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
     let s = src.stats;
+    // Exact values kept with the sketch come first: a weighed count, an interval's
+    // Etsy statistics once its raw samples are gone.
+    if let Some(h) = src.hist
+        && h.exact.is_some()
+    {
+        if let Some(v) = h.exact_value(stat) {
+            return Some(v);
+        }
+        if stat == Stat::CountPs
+            && let Some(c) = h.exact_value(Stat::Count)
+        {
+            return src.secs.filter(|t| *t > 0.0).map(|t| c / t);
+        }
+    }
     if s.count == 0 {
         return match stat {
             Stat::Count | Stat::Threshold(ThresholdStat::Count, _) => Some(0.0),
-            Stat::CountPs => src.secs.map(|_| 0.0),
+            Stat::CountPs | Stat::Rate => src.secs.map(|_| 0.0),
             _ => None,
         };
     }
@@ -184,6 +472,7 @@ fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
         Stat::Min | Stat::Lower => return Some(s.min),
         Stat::Max | Stat::Upper => return Some(s.max),
         Stat::CountPs => return src.secs.filter(|t| *t > 0.0).map(|t| n / t),
+        Stat::Rate => return src.secs.filter(|t| *t > 0.0).map(|t| s.sum / t),
         _ => {}
     }
     let clamp = |v: f64| v.clamp(s.min, s.max);
@@ -419,6 +708,7 @@ mod tests {
         assert_eq!(read("median", &s, &h), Some(2.0));
         assert_eq!(read("std", &s, &h), Some((2.0f64 / 3.0).sqrt()));
         assert_eq!(read("count_ps", &s, &h), Some(0.3));
+        assert_eq!(read("rate", &s, &h), Some(0.6));
         // 80 % of 3 rounds to 2: the lowest two.
         assert_eq!(read("upper_80", &s, &h), Some(2.0));
         assert_eq!(read("mean_80", &s, &h), Some(1.5));
@@ -468,6 +758,82 @@ mod tests {
             read("sum_squares", &s2, &approx),
             read("sum_squares", &s, &exact)
         );
+    }
+
+    /// Issue 15: a sampled timer's samples count `1 / rate` in `count` and `count_ps`
+    /// (Etsy's `timer_counters`), once in everything else; merges sum the weights and
+    /// keep an interval's other exact stats only while the other side is empty.
+    #[test]
+    fn weighed_counts_and_exact_stats_merge_as_documented() {
+        let mut h = IntervalHist::default();
+        let mut s = Stats::EMPTY;
+        for (v, w) in [(3.0, None), (1.0, Some(1.0 / 0.3)), (2.0, None)] {
+            s.add(v, true);
+            match w {
+                Some(w) => h.add_weighted(v, w, 100),
+                None => h.add(v, 100),
+            }
+        }
+        let want = 1.0 + 1.0 / 0.3 + 1.0;
+        assert_eq!(read("count", &s, &h), Some(want));
+        assert_eq!(read("count_ps", &s, &h), Some(want / 10.0));
+        assert_eq!(read("count_90", &s, &h), Some(3.0));
+        assert_eq!(read("mean", &s, &h), Some(2.0));
+        // An interval's Etsy statistics, kept where the sketch would answer otherwise.
+        let exact = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[90_000], &[]).unwrap();
+        assert_eq!(exact[0], (Stat::Count, want));
+        assert!(exact.contains(&(Stat::Median, 2.0)));
+        assert!(
+            !exact
+                .iter()
+                .any(|e| e.0 == Stat::Threshold(ThresholdStat::Count, 90_000))
+        );
+        let mut closed = h.hist.clone();
+        closed.exact = Some(exact.clone());
+        let mut buf = Vec::new();
+        encode_exact(&exact, &mut buf);
+        assert_eq!(buf.len(), 1 + 13 * exact.len());
+        assert_eq!(
+            decode_exact(&mut buf.as_slice()).as_deref(),
+            Some(&exact[..])
+        );
+        let src = StatSource {
+            stats: &s,
+            hist: Some(&closed),
+            raw: None,
+            secs: Some(10.0),
+        };
+        assert_eq!(eval_stat(Stat::Median, &src), Some(2.0));
+        // Into an empty histogram (a rollup bucket of one interval): all kept.
+        let mut bucket = Hist::default();
+        bucket.merge(&closed);
+        assert_eq!(bucket.exact, closed.exact);
+        // Two intervals: the weights summed, the rest from the sketch.
+        bucket.merge(&closed);
+        assert_eq!(
+            bucket.exact.as_deref(),
+            Some(&[(Stat::Count, 2.0 * want)][..])
+        );
+        // Etsy's bins: below 1.5, then below 2.5, then the rest (`inf`).
+        let bins = [Some(1500), Some(2500), None];
+        let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &bins).unwrap();
+        let got: Vec<_> = e.iter().filter(|x| matches!(x.0, Stat::Bin(_))).collect();
+        assert_eq!(
+            got,
+            [
+                &(Stat::Bin(Some(1500)), 1.0),
+                &(Stat::Bin(Some(2500)), 1.0),
+                &(Stat::Bin(None), 1.0)
+            ]
+        );
+        // Past a last finite bound, values are in no bin.
+        let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &[Some(2000)]).unwrap();
+        assert!(e.contains(&(Stat::Bin(Some(2000)), 1.0)));
+        // A histogram never weighed keeps none.
+        let mut plain = Hist::default();
+        plain.add(1.0);
+        plain.merge(&plain.clone());
+        assert_eq!(plain.exact, None);
     }
 
     #[test]

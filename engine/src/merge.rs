@@ -237,6 +237,12 @@ impl Merger<'_> {
     }
 
     pub(crate) fn sample(&mut self, l: u32, v: f64, ts: i64) {
+        self.sample_weighted(l, v, ts, None);
+    }
+
+    /// As [`Merger::sample`]; a histogram leaf's sample counts `weight` times in its
+    /// `count` when given (see [`Update::Weighted`]).
+    pub(crate) fn sample_weighted(&mut self, l: u32, v: f64, ts: i64, weight: Option<f64>) {
         let late = self.open.is_late(ts);
         let interval = if late { None } else { self.interval_sum(l) };
         if !fits(self.tree.leaf_at(l).total.sum, interval, v) {
@@ -245,9 +251,20 @@ impl Merger<'_> {
         }
         let max_raw = self.limits.max_histogram_raw;
         if self.tree.leaf_at(l).action == Action::Histogram {
-            self.tree.hist_mut(l).add(v);
-            if !late {
-                self.open.hists.entry(l).or_default().add(v, max_raw);
+            match weight {
+                Some(w) => {
+                    self.tree.hist_mut(l).add_weighted(v, w);
+                    if !late {
+                        let ih = self.open.hists.entry(l).or_default();
+                        ih.add_weighted(v, w, max_raw);
+                    }
+                }
+                None => {
+                    self.tree.hist_mut(l).add(v);
+                    if !late {
+                        self.open.hists.entry(l).or_default().add(v, max_raw);
+                    }
+                }
             }
         }
         let leaf = self.tree.leaf_mut(l);
@@ -350,6 +367,22 @@ impl Merger<'_> {
                 if finite > 0 {
                     let l = self.path_leaf(path, *action);
                     self.samples_now(l, values);
+                }
+            }
+            Update::Weighted {
+                path,
+                value,
+                weight,
+            } => {
+                if !value.is_finite() {
+                    self.touched.nonfinite += 1;
+                    return;
+                }
+                let now = self.now;
+                if self.room_for(now, 1) {
+                    let l = self.path_leaf(path, Some(Action::Histogram));
+                    let w = (weight.is_finite() && *weight > 0.0).then_some(*weight);
+                    self.sample_weighted(l, *value, now, w);
                 }
             }
             Update::Marker { path, text } => self.marker(path.clone(), text, self.now),
@@ -506,7 +539,8 @@ pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
     for u in updates {
         let (Update::Sample { path, .. }
         | Update::Stats { path, .. }
-        | Update::Samples { path, .. }) = u
+        | Update::Samples { path, .. }
+        | Update::Weighted { path, .. }) = u
         else {
             continue;
         };

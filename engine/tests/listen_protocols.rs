@@ -108,8 +108,9 @@ async fn statsd_types() {
     let (a, s) = srv.engine.leaf_at("s,g").map(|(_, a, s)| (a, s)).unwrap();
     assert_eq!((a, s.last), (Action::Last, 7.0));
     let (_, a, s) = srv.engine.leaf_at("s,t").unwrap();
-    assert_eq!((a, s.sum / s.count as f64), (Action::Average, 15.0));
-    assert_eq!(srv.engine.leaf_at("s,h").unwrap().1, Action::Average);
+    // Timers and histograms are histogram leaves (issue 15): their value is the mean.
+    assert_eq!((a, s.sum / s.count as f64), (Action::Histogram, 15.0));
+    assert_eq!(srv.engine.leaf_at("s,h").unwrap().1, Action::Histogram);
     let (_, a, s) = srv.engine.leaf_at("s,u").unwrap();
     assert_eq!((a, s.last), (Action::Last, 2.0));
     assert_eq!(srv.engine.leaf_at("s,m").unwrap().2.sum, 3.0);

@@ -125,6 +125,154 @@ fn interval_sketches_are_stored_and_rollups_merge_them() {
     assert_eq!(plain[0].points.len(), 12);
 }
 
+/// Etsy's `process_metrics.js` on one interval's values (`1 / rate` weights summed in
+/// arrival order for `count`), as the reference: name -> value.
+fn etsy(values: &[f64], weights: &[f64], thresholds: &[f64]) -> Vec<(String, f64)> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let (mut cumul, mut cumul_sq) = (vec![v[0]], vec![v[0] * v[0]]);
+    for i in 1..n {
+        cumul.push(v[i] + cumul[i - 1]);
+        cumul_sq.push(v[i] * v[i] + cumul_sq[i - 1]);
+    }
+    let nf = n as f64;
+    let mean = cumul[n - 1] / nf;
+    let diffs: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    let count = weights.iter().fold(0.0, |c, w| c + w);
+    let mut out: Vec<(String, f64)> = vec![
+        ("count".into(), count),
+        ("sum".into(), cumul[n - 1]),
+        ("mean".into(), mean),
+        ("sum_squares".into(), cumul_sq[n - 1]),
+        ("std".into(), (diffs / nf).sqrt()),
+        ("median".into(), median),
+        ("lower".into(), v[0]),
+        ("upper".into(), v[n - 1]),
+    ];
+    for &pct in thresholds {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a count
+        let k = (f64::abs(pct) / 100.0 * nf).round() as usize;
+        let (bound, sum, sq) = if pct > 0.0 {
+            (v[k - 1], cumul[k - 1], cumul_sq[k - 1])
+        } else {
+            (
+                v[n - k],
+                cumul[n - 1] - cumul[n - k - 1],
+                cumul_sq[n - 1] - cumul_sq[n - k - 1],
+            )
+        };
+        let name = format!("{pct}").replace('-', "top");
+        let bound_name = if pct > 0.0 { "upper_" } else { "lower_" };
+        out.push((format!("{bound_name}{name}"), bound));
+        out.push((format!("mean_{name}"), sum / k as f64));
+        out.push((format!("sum_{name}"), sum));
+        out.push((format!("count_{name}"), k as f64));
+        out.push((format!("sum_squares_{name}"), sq));
+    }
+    out
+}
+
+/// Issue 15: a stored interval of a histogram leaf answers Etsy's flush exactly after
+/// its raw samples are gone (the configured thresholds' `upper_N`, `mean_N`, ...,
+/// `median`, `std`, sums in Etsy's sorted order, a sampled timer's weighed `count`),
+/// from its blob and, after compaction, from the finest archive's chunk; a rollup of
+/// several intervals answers from the merged sketch, its `count` the weights summed.
+/// Before, `/trend?stat=median` answered the sketch's 1 % (and `count` the samples).
+#[test]
+fn stored_intervals_keep_etsys_exact_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrendConfig {
+        compact_every: Duration::from_secs(86_400),
+        percent_thresholds: vec![90_000, -10_000],
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let mut expected = Vec::new();
+    let mut weight_total = 0.0;
+    for i in 0..6u64 {
+        // Sevenths, whose sums depend on their order; every third sampled at 0.3.
+        let vs: Vec<f64> = samples(i + 1, 150 + 20 * usize::try_from(i).unwrap())
+            .iter()
+            .map(|v| (v * 7.0).round() / 7.0)
+            .collect();
+        let mut weights = Vec::new();
+        let mut b = Batch::new();
+        for (j, &v) in vs.iter().enumerate() {
+            if j % 3 == 0 {
+                b.push(treestat_engine::Update::Weighted {
+                    path: "svc,lat".into(),
+                    value: v,
+                    weight: 1.0 / 0.3,
+                });
+                weights.push(1.0 / 0.3);
+            } else {
+                b.sample("svc,lat", v, Some(Action::Histogram));
+                weights.push(1.0);
+            }
+        }
+        engine.apply(&b).unwrap();
+        weight_total += weights.iter().sum::<f64>();
+        expected.push(etsy(&vs, &weights, &[90.0, -10.0]));
+        clock.advance(10);
+        engine.close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let names: Vec<&str> = expected[0].iter().map(|(n, _)| n.as_str()).collect();
+    let stats = p(&names.join(","));
+    let check = |store: &TrendStore, when: &str| {
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 60, 0, &stats)
+            .unwrap();
+        assert_eq!(s[0].step, 10);
+        assert_eq!(s[0].points.len(), 6);
+        for ((t, row), want) in s[0].points.iter().zip(&expected) {
+            for ((name, w), got) in want.iter().zip(row) {
+                // Weighed counts: the fold of one batch may add a run of 1s at once.
+                if *name == "count" {
+                    let g = got.unwrap();
+                    assert!(
+                        (g - w).abs() <= 1e-9 * w,
+                        "{when} {name} at {t}: {g} vs {w}"
+                    );
+                    continue;
+                }
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    Some(w.to_bits()),
+                    "{when}: {name} at {t}: {got:?} vs {w}"
+                );
+            }
+        }
+    };
+    check(&store, "from the blobs");
+    // The minute: six intervals merged, `count` the weights summed, `median` from the
+    // sketch (the intervals' exact medians are no longer the minute's).
+    let minute = |store: &TrendStore| {
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 60, 1, &p("count,median"))
+            .unwrap();
+        assert_eq!(s[0].points.len(), 1);
+        let row = &s[0].points[0].1;
+        assert!((row[0].unwrap() - weight_total).abs() <= 1e-9 * weight_total);
+        let all: Vec<f64> = expected.iter().map(|e| e[5].1).collect();
+        assert!(!all.contains(&row[1].unwrap()), "a sketch median");
+    };
+    minute(&store);
+    let st = store.compact_all().unwrap();
+    assert_eq!(st.intervals, 6);
+    check(&store, "from the chunks");
+    minute(&store);
+}
+
 /// A quantile fold over series (`api,*|p99,lat` on `/trend`) merges the hosts'
 /// sketches per bucket: the p99 of all hosts' samples, never a p99 of their means;
 /// before and after compaction.

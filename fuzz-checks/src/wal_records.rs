@@ -5,12 +5,12 @@
 //! - Arbitrary bytes: reading never panics, a torn tail keeps at most the bytes there
 //!   are, and every record read re-encodes to a frame that reads back the same.
 //! - Model: records built from the input (samples, folded stats, markers, sample
-//!   lists, any f64 bits) are encoded and concatenated; reading gives them back exactly
+//!   lists, weighted samples, any f64 bits) are encoded and concatenated; reading gives them back exactly
 //!   with no damage, and the log cut anywhere gives back exactly the records wholly
 //!   before the cut, with a torn tail unless the cut falls between frames.
 
 use treestat_engine::wal::codec::{Body, Record, encode_record, read_records};
-use treestat_engine::{Action, Batch, Stats};
+use treestat_engine::{Action, Batch, Stats, Update};
 
 const ACTIONS: [Option<Action>; 7] = [
     None,
@@ -39,7 +39,7 @@ fn records(data: &[u8]) -> Vec<Record> {
         let b1 = c.get(1).copied().unwrap_or(0);
         let path = format!("k{},{b1}", c[0] >> 4);
         let action = ACTIONS[usize::from(c[0]) % ACTIONS.len()];
-        match c[0] % 5 {
+        match c[0] % 6 {
             0 => batch.sample(&path, f64_at(c, 2), action),
             1 => batch.sample_at(&path, i64::from(b1) * 1_000_000, f64_at(c, 2), action),
             2 => batch.stats(
@@ -57,6 +57,11 @@ fn records(data: &[u8]) -> Vec<Record> {
                 &path,
                 &String::from_utf8_lossy(c.get(1..).unwrap_or_default()),
             ),
+            4 => batch.push(Update::Weighted {
+                path,
+                value: f64_at(c, 2),
+                weight: f64_at(c, 1),
+            }),
             _ => {
                 let values: Vec<f64> = (1..c.len()).map(|k| f64_at(c, k)).collect();
                 batch.samples(&path, &values, action);

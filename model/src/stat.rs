@@ -32,6 +32,9 @@ pub enum Stat {
     Quantile(u32),
     /// Etsy's `count_ps`: samples per second of the interval.
     CountPs,
+    /// The sum per second of the interval: a counter's (an `add` leaf's) rate, Etsy
+    /// statsd's `stats.<name>` beside `stats_counts.<name>` (the plain value).
+    Rate,
     /// Etsy's `sum_squares`: the sum of the squared samples.
     SumSquares,
     /// Etsy's `median`: the middle sample, or the mean of the two middle ones.
@@ -45,6 +48,10 @@ pub enum Stat {
     /// A statistic of the samples within a percent threshold (Etsy's
     /// `percentThreshold`, in thousandths of a percent; negative: the top ones).
     Threshold(ThresholdStat, i32),
+    /// Etsy's histogram bin `bin_<upper>`: how many samples of the interval fall below
+    /// `upper` (in thousandths; `None`: Etsy's `inf`) and at or above the bin before it
+    /// in the configured bins. Known only where stored (`[[listen.statsd_histogram]]`).
+    Bin(Option<i32>),
 }
 
 /// What [`Stat::Threshold`] reports of the samples within the threshold.
@@ -83,12 +90,21 @@ impl Stat {
             self,
             Stat::Count
                 | Stat::Sum
+                | Stat::Rate
                 | Stat::Mean
                 | Stat::Min
                 | Stat::Max
                 | Stat::Lower
                 | Stat::Upper
         )
+    }
+
+    /// A bin's upper bound in thousandths, if `upper` is one (at most three decimals,
+    /// within ±2,147,483).
+    pub fn bin_milli(upper: f64) -> Option<i32> {
+        let m = (upper * 1000.0).round();
+        #[allow(clippy::cast_possible_truncation)] // checked to fit
+        ((upper * 1000.0 - m).abs() < 1e-6 && m.abs() <= f64::from(i32::MAX)).then_some(m as i32)
     }
 }
 
@@ -112,9 +128,9 @@ impl fmt::Display for ParseStatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown stat {:?} (expected count, sum, mean, min, max, pN or pN.N, count_ps, \
+            "unknown stat {:?} (expected count, sum, rate, mean, min, max, pN or pN.N, count_ps, \
              sum_squares, median, lower, upper, std, upper_N, mean_N, sum_N, count_N, \
-             sum_squares_N or lower_topN)",
+             sum_squares_N, lower_topN or bin_N)",
             self.0
         )
     }
@@ -170,6 +186,7 @@ impl FromStr for Stat {
             "min" => Some(Stat::Min),
             "max" => Some(Stat::Max),
             "count_ps" => Some(Stat::CountPs),
+            "rate" => Some(Stat::Rate),
             "sum_squares" => Some(Stat::SumSquares),
             "median" => Some(Stat::Median),
             "lower" => Some(Stat::Lower),
@@ -179,6 +196,16 @@ impl FromStr for Stat {
         };
         if let Some(stat) = plain {
             return Ok(stat);
+        }
+        if let Some(n) = lower.strip_prefix("bin_") {
+            if n == "inf" {
+                return Ok(Stat::Bin(None));
+            }
+            // Etsy writes `bin_0_5` for 0.5.
+            let (neg, n) = n.strip_prefix('-').map_or((false, n), |r| (true, r));
+            let milli = parse_milli(n).ok_or_else(bad)?;
+            let milli = i32::try_from(milli).map_err(|_| bad())?;
+            return Ok(Stat::Bin(Some(if neg { -milli } else { milli })));
         }
         if let Some(n) = lower.strip_prefix('p') {
             // `p999` is the common spelling of 99.9 (digits after a leading `99` are
@@ -234,6 +261,7 @@ impl fmt::Display for Stat {
             Stat::Min => "min",
             Stat::Max => "max",
             Stat::CountPs => "count_ps",
+            Stat::Rate => "rate",
             Stat::SumSquares => "sum_squares",
             Stat::Median => "median",
             Stat::Lower => "lower",
@@ -242,6 +270,14 @@ impl fmt::Display for Stat {
             Stat::Quantile(m) => {
                 f.write_str("p")?;
                 return write_milli(f, *m, '.');
+            }
+            Stat::Bin(None) => "bin_inf",
+            Stat::Bin(Some(m)) => {
+                f.write_str("bin_")?;
+                if *m < 0 {
+                    f.write_str("-")?;
+                }
+                return write_milli(f, m.unsigned_abs(), '_');
             }
             Stat::Threshold(what, milli) => {
                 let top = *milli < 0;
@@ -281,6 +317,7 @@ mod tests {
             "p99.9",
             "p12.345",
             "count_ps",
+            "rate",
             "sum_squares",
             "median",
             "lower",
@@ -294,11 +331,16 @@ mod tests {
             "sum_squares_90",
             "lower_top10",
             "mean_top10",
+            "bin_100",
+            "bin_0_5",
+            "bin_inf",
         ] {
             let s: Stat = name.parse().unwrap();
             assert_eq!(s.to_string(), name);
         }
         assert_eq!("p999".parse(), Ok(Stat::Quantile(99_900)));
+        assert_eq!("bin_0_5".parse(), Ok(Stat::Bin(Some(500))));
+        assert_eq!("bin_inf".parse(), Ok(Stat::Bin(None)));
         assert_eq!("p9999".parse(), Ok(Stat::Quantile(99_990)));
         assert_eq!("p100".parse(), Ok(Stat::Quantile(100_000)));
         assert_eq!("p5".parse(), Ok(Stat::Quantile(5_000)));

@@ -731,3 +731,19 @@ async fn trend_and_graph_take_stat() {
     let svg = String::from_utf8(body).unwrap();
     assert!(svg.contains("t,a p50") && svg.contains("t,a p100"), "{svg}");
 }
+
+/// A pushed number is the f64 nearest to its decimal text: serde_json's default float
+/// parser is best-effort and read `454.31574074074075` one ulp low (454.3157407407407),
+/// so a value read from JSON differed from the one its sender wrote (workspace feature
+/// `float_roundtrip`; issue 15, Etsy's `mean_90` compared bit for bit).
+#[tokio::test]
+async fn pushed_numbers_keep_every_bit() {
+    let st = state();
+    let text = "454.31574074074075";
+    let (s, v) = post(&st, "/push", None, format!(r#"{{"x":{text}}}"#)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let want: f64 = text.parse().unwrap();
+    let got = st.engine().query("x").unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.to_bits(), want.to_bits(), "{} vs {want}", got[0].1);
+}

@@ -5,6 +5,8 @@
 //! ```text
 //! loadgen udp-json [--addr 127.0.0.1:18007] [--secs 5] [--threads 1] [--rate 0]
 //! loadgen statsd   [--addr 127.0.0.1:18125] [--secs 5] [--threads 1] [--lines 25] [--rate 0]
+//!                  [--kind mixed|timers]   timers: every line `|ms` (histogram leaves),
+//!                  received counted as samples merged (bench server) instead of lines
 //! loadgen tcp      [--addr 127.0.0.1:18007] [--secs 5] [--conns 4] [--batch 100]
 //! loadgen graphite [--addr 127.0.0.1:12003] [--secs 5] [--conns 2]
 //! common:          [--control 127.0.0.1:18099]   the bench server's counters, or
@@ -209,31 +211,48 @@ fn udp_json(args: &Args) -> Result<(), String> {
 fn statsd(args: &Args) -> Result<(), String> {
     let addr = args.get("--addr", "127.0.0.1:18125");
     let per = args.num("--lines", 25).max(1);
+    let timers = match args.get("--kind", "mixed").as_str() {
+        "mixed" => false,
+        "timers" => true,
+        other => return Err(format!("--kind {other}: mixed or timers")),
+    };
     let kinds = ["c", "c", "ms", "g", "c|@0.5", "h"];
     let payloads: Vec<Vec<u8>> = (0..1000u64)
         .map(|d| {
             let mut s = String::new();
             for l in 0..per {
                 let i = d * per + l;
-                s.push_str(&format!(
-                    "bench.app{}.metric{}:{}|{}\n",
-                    i % 10,
-                    i % 500,
-                    i % 100,
-                    kinds[(i % 6) as usize]
-                ));
+                if timers {
+                    // 500 timers; latencies spread over 0.01 .. 1000 ms so that the
+                    // sketches have many buckets, as real latencies do.
+                    s.push_str(&format!(
+                        "bench.app{}.timer{}:{}|ms\n",
+                        i % 10,
+                        i % 500,
+                        (i * 7919 % 100_000) as f64 / 100.0
+                    ));
+                } else {
+                    s.push_str(&format!(
+                        "bench.app{}.metric{}:{}|{}\n",
+                        i % 10,
+                        i % 500,
+                        i % 100,
+                        kinds[(i % 6) as usize]
+                    ));
+                }
             }
             s.pop();
             s.into_bytes()
         })
         .collect();
-    udp_run(
-        args,
-        &addr,
-        payloads,
-        "statsd_lines",
-        ("statsd", "lines", per),
-    )
+    // Timers: what reached the histogram leaves (samples merged) against Etsy's
+    // `metrics_received` (lines); a timer line is one sample.
+    let (counter, name) = if timers {
+        ("statsd_samples", "statsd_timers")
+    } else {
+        ("statsd_lines", "statsd")
+    };
+    udp_run(args, &addr, payloads, counter, (name, "lines", per))
 }
 
 /// Blasts `payloads` at `addr` as the flags say, reads the server's `counter` before

@@ -1,6 +1,7 @@
 //! [`ListenConfig`]: the `[listen]` section of the server configuration, the bind
 //! addresses and every bound that keeps a hostile client from exhausting memory.
 
+use super::tags::TagConfig;
 use crate::config::de_duration;
 use std::time::Duration;
 
@@ -58,6 +59,36 @@ pub struct ListenConfig {
     pub statsd_set_members: usize,
     /// Distinct StatsD set names per interval (default 10,000).
     pub statsd_sets: usize,
+    /// StatsD gauges whose value is carried into every interval, as Etsy's statsd
+    /// flushes every gauge it knows (`deleteGauges: false`): each closed interval then
+    /// has a point for them even when no line set them (default 100,000 gauges; 0
+    /// carries none, as Etsy's `deleteGauges: true`). Gauges past the bound still take
+    /// their lines, but their intervals without lines have no point; their lines are
+    /// counted in `treestat_listen_gauges_not_kept_total`.
+    pub statsd_gauges: usize,
+    /// Etsy statsd's `percentThreshold` (default `[90]`; percents, at most three
+    /// decimals, in -100..=100 but not 0; negative ones are Etsy's top thresholds,
+    /// `lower_topN`). For each, every closed interval of a histogram leaf (StatsD
+    /// timers `|ms` and histograms `|h` among them) whose raw samples were all kept
+    /// (`limits.max_histogram_raw`) stores `upper_N`, `mean_N`, `sum_N`, `count_N`
+    /// and `sum_squares_N` exactly as Etsy flushes them (with `median`, `std`, `sum`,
+    /// `mean`, `sum_squares`), so `/trend?stat=upper_90&points=0` reads Etsy's numbers
+    /// per interval. Other thresholds, and rollups over several intervals, are read
+    /// from the sketches. Costs 13 bytes per stored value, and only where the sketch
+    /// would answer otherwise; `[]` stores only those five overall stats.
+    #[serde(deserialize_with = "de_thresholds")]
+    pub statsd_percent_threshold: Vec<f64>,
+    /// Etsy statsd's `histogram` setting, as `[[listen.statsd_histogram]]` tables
+    /// (default none): a histogram leaf whose dotted name contains `metric` (`""`:
+    /// every one) takes the first table's `bins`, upper bounds in Etsy's order (numbers
+    /// with at most three decimals, and `"inf"`), and each closed interval whose raw
+    /// samples were all kept stores Etsy's `bin_<upper>` counts (samples below the
+    /// bound and not in an earlier bin; past a last finite bound, in none), read with
+    /// `?stat=bin_100,bin_0_5,bin_inf` on `/trend`. 13 bytes per bin per interval.
+    pub statsd_histogram: Vec<StatsdHistogram>,
+    /// StatsD and Graphite tags as tree levels: the `[listen.tags]` section
+    /// ([`TagConfig`]; by default every tag is dropped and counted).
+    pub tags: TagConfig,
 }
 
 impl Default for ListenConfig {
@@ -77,11 +108,85 @@ impl Default for ListenConfig {
             max_batch: 256,
             statsd_set_members: 1_000_000,
             statsd_sets: 10_000,
+            statsd_gauges: 100_000,
+            statsd_percent_threshold: vec![90.0],
+            statsd_histogram: Vec::new(),
+            tags: TagConfig::default(),
         }
     }
 }
 
+/// A percent threshold in thousandths of a percent, if it is one (nonzero, at most
+/// 100 either way, at most three decimals).
+fn threshold_milli(pct: f64) -> Option<i32> {
+    let m = (pct * 1000.0).round();
+    #[allow(clippy::cast_possible_truncation)] // checked to be within ±100,000
+    ((pct * 1000.0 - m).abs() < 1e-6 && m != 0.0 && m.abs() <= 100_000.0).then_some(m as i32)
+}
+
+fn de_thresholds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v = Vec::<f64>::deserialize(d)?;
+    if let Some(bad) = v.iter().find(|&&p| threshold_milli(p).is_none()) {
+        return Err(serde::de::Error::custom(format!(
+            "statsd_percent_threshold {bad} is not a percent in -100..=100, nonzero, with \
+             at most three decimals"
+        )));
+    }
+    Ok(v)
+}
+
+/// One `[[listen.statsd_histogram]]` table: Etsy's `{ metric, bins }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsdHistogram {
+    /// A part of the dotted name the bins are for (`""`: every histogram leaf).
+    pub metric: String,
+    /// Upper bounds, in thousandths (`None`: `"inf"`).
+    #[serde(deserialize_with = "de_bins")]
+    pub bins: Vec<Option<i32>>,
+}
+
+fn de_bins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Option<i32>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Number(f64),
+        Text(String),
+    }
+    Vec::<Bound>::deserialize(d)?
+        .into_iter()
+        .map(|b| match b {
+            Bound::Text(t) if t == "inf" => Ok(None),
+            Bound::Number(n) => treestat_model::Stat::bin_milli(n).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "histogram bin {n} has more than three decimals or is too large"
+                ))
+            }),
+            Bound::Text(t) => Err(serde::de::Error::custom(format!(
+                "histogram bin {t:?} is neither a number nor \"inf\""
+            ))),
+        })
+        .collect()
+}
+
 impl ListenConfig {
+    /// `statsd_histogram` as the trend store takes it: `(metric, upper bounds)`.
+    pub fn histogram_bins(&self) -> Vec<(String, Vec<Option<i32>>)> {
+        self.statsd_histogram
+            .iter()
+            .map(|h| (h.metric.clone(), h.bins.clone()))
+            .collect()
+    }
+
+    /// `statsd_percent_threshold` in thousandths of a percent, as the trend store and
+    /// [`treestat_model::Stat`] take it.
+    pub fn percent_thresholds(&self) -> Vec<i32> {
+        self.statsd_percent_threshold
+            .iter()
+            .filter_map(|&p| threshold_milli(p))
+            .collect()
+    }
+
     /// `None` when `addr` is `"off"` (or empty): the listener is disabled.
     pub fn enabled(addr: &str) -> Option<&str> {
         let a = addr.trim();
@@ -105,6 +210,23 @@ mod tests {
         assert_eq!(c.max_line, 100);
         assert_eq!(c.udp_recv_buffer, 0);
         assert!(toml::from_str::<ListenConfig>("max_lines = 5").is_err());
+        let c: ListenConfig = toml::from_str("statsd_percent_threshold = [90, 99.9, -10]").unwrap();
+        assert_eq!(c.percent_thresholds(), [90_000, 99_900, -10_000]);
+        let c: ListenConfig =
+            toml::from_str("[[statsd_histogram]]\nmetric = \"api\"\nbins = [0.5, 100, \"inf\"]\n")
+                .unwrap();
+        assert_eq!(c.statsd_histogram[0].bins, [Some(500), Some(100_000), None]);
+        for bad in ["bins = [\"x\"]", "bins = [0.0001]", "bins = [1]\nextra = 1"] {
+            let t = format!("[[statsd_histogram]]\nmetric = \"\"\n{bad}\n");
+            assert!(toml::from_str::<ListenConfig>(&t).is_err(), "{bad}");
+        }
+        for bad in ["[0]", "[101]", "[-100.5]", "[99.9999]"] {
+            assert!(
+                toml::from_str::<ListenConfig>(&format!("statsd_percent_threshold = {bad}"))
+                    .is_err(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             toml::from_str::<ListenConfig>("").unwrap(),
             ListenConfig::default()

@@ -1,5 +1,6 @@
 //! Graphite's plaintext protocol: `a.b.c value [timestamp]`, fields separated by
-//! spaces or tabs.
+//! spaces or tabs; a tagged name `a.b.c;k=v;k2=v2` has its tags placed by the
+//! `[listen.tags]` template (`tags.rs`).
 //!
 //! Dots become tree levels. A missing timestamp or `-1` (carbon's "now") is now; a
 //! fractional one is floored to whole seconds. NaN and infinities are refused (carbon
@@ -9,6 +10,7 @@
 
 use super::keys::{dotted_path, finite, short, timestamp};
 use super::metrics::{LineError, Reject};
+use super::tags::{RawTags, TagConfig, split_name};
 
 /// One parsed Graphite line.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,12 +23,25 @@ pub struct Sample {
     pub ts: Option<i64>,
 }
 
-/// Parses one line (without its line ending).
+/// Parses one line (without its line ending), tags dropped.
 ///
 /// # Errors
 /// `BadLine` for a wrong number of fields, `BadKey`, `BadValue` (not a finite number,
 /// time stamp out of range), `TooDeep`.
 pub fn parse_line(line: &str, max_depth: usize) -> Result<Sample, LineError> {
+    parse_tagged(line, max_depth, &TagConfig::default()).map(|(s, _)| s)
+}
+
+/// Parses one line, its tags placed by `tags`; also returns the number of tags
+/// dropped.
+///
+/// # Errors
+/// As [`parse_line`]; the depth counts the levels the tags add.
+pub fn parse_tagged(
+    line: &str,
+    max_depth: usize,
+    tags: &TagConfig,
+) -> Result<(Sample, usize), LineError> {
     let mut fields = line.split([' ', '\t']).filter(|f| !f.is_empty());
     let (Some(name), Some(value)) = (fields.next(), fields.next()) else {
         return Err(LineError::new(
@@ -41,7 +56,9 @@ pub fn parse_line(line: &str, max_depth: usize) -> Result<Sample, LineError> {
             format!("more than three fields in {}", short(line)),
         ));
     }
-    let path = dotted_path(name)?;
+    let (name, graphite) = split_name(name);
+    let raw = RawTags { dog: "", graphite };
+    let (path, dropped) = tags.apply(dotted_path(name)?, raw)?;
     if path.split(',').count() > max_depth {
         return Err(LineError::new(
             Reject::TooDeep,
@@ -53,7 +70,7 @@ pub fn parse_line(line: &str, max_depth: usize) -> Result<Sample, LineError> {
         None | Some("-1") => None,
         Some(t) => Some(timestamp(finite(t, "time stamp")?)?),
     };
-    Ok(Sample { path, value, ts })
+    Ok((Sample { path, value, ts }, dropped))
 }
 
 #[cfg(test)]
@@ -78,6 +95,16 @@ mod tests {
         assert_eq!(p("a.b\t3\t-1").unwrap().ts, None);
         assert_eq!(p("  a  4  1.9 ").unwrap().ts, Some(1));
         assert!(p("a -0").unwrap().value.is_sign_negative());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(p("a.b;k=v;x=y 1").unwrap().path, "a,b");
+        let t: TagConfig = toml::from_str("template = [\"host\"]").unwrap();
+        let (s, dropped) = parse_tagged("cpu.user;host=web1;dc=eu 5", 32, &t).unwrap();
+        assert_eq!((s.path.as_str(), dropped), ("cpu,web1,user", 1));
+        let e = parse_tagged("a.b;host=x 1", 2, &t).unwrap_err();
+        assert_eq!(e.reason, Reject::TooDeep);
     }
 
     #[test]

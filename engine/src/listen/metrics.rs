@@ -205,6 +205,19 @@ impl ListenerMetrics {
     }
 }
 
+/// The counter of tags a listener dropped (not in the `[listen.tags]` template, with
+/// `other = "drop"`), `treestat_listen_tags_dropped_total{listener}`.
+pub fn tags_dropped(t: &Telemetry, listener: &str) -> Counter {
+    t.describe(
+        "treestat_listen_tags_dropped_total",
+        "Tags a StatsD or Graphite listener dropped: not in the [listen.tags] template.",
+    );
+    t.counter(
+        "treestat_listen_tags_dropped_total",
+        &[("listener", listener)],
+    )
+}
+
 fn describe(t: &Telemetry) {
     for (name, help) in [
         (

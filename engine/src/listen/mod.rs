@@ -19,6 +19,7 @@ pub mod lines;
 pub mod metrics;
 pub mod simplestats;
 pub mod statsd;
+pub mod tags;
 pub mod tcp;
 pub mod udp;
 
@@ -28,7 +29,7 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-pub use config::ListenConfig;
+pub use config::{ListenConfig, StatsdHistogram};
 pub use metrics::{LineError, ListenerMetrics, Reject};
 
 use crate::engine::Engine;

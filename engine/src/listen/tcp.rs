@@ -29,12 +29,13 @@ use super::config::ListenConfig;
 use super::fold::fold;
 use super::graphite;
 use super::lines::{Frame, LineFramer};
-use super::metrics::{LineError, ListenerMetrics, Reject};
+use super::metrics::{LineError, ListenerMetrics, Reject, tags_dropped};
 use super::simplestats::{self, HINT};
+use super::tags::TagConfig;
 use super::udp::apply_split;
 use crate::batch::Batch;
 use crate::engine::Engine;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Counter, Telemetry};
 
 /// How long answers may still be written once shutdown is signalled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -176,10 +177,14 @@ pub async fn serve_graphite(
 ) -> io::Result<()> {
     let metrics = ListenerMetrics::new(telemetry, "graphite");
     let m = metrics.clone();
+    let tags = Arc::new(cfg.tags.clone());
+    let dropped = tags_dropped(telemetry, "graphite");
     serve_lines(listener, cfg, metrics, shutdown, move || GraphiteLines {
         engine: engine.clone(),
         metrics: m.clone(),
         batch: Batch::new(),
+        tags: tags.clone(),
+        dropped: dropped.clone(),
     })
     .await
 }
@@ -456,6 +461,8 @@ struct GraphiteLines {
     engine: Engine,
     metrics: ListenerMetrics,
     batch: Batch,
+    tags: Arc<TagConfig>,
+    dropped: Counter,
 }
 
 impl LineProto for GraphiteLines {
@@ -467,11 +474,14 @@ impl LineProto for GraphiteLines {
             other => other,
         };
         self.metrics.lines.inc();
-        match line.and_then(|l| graphite::parse_line(l, depth)) {
-            Ok(s) => match s.ts {
-                Some(ts) => self.batch.sample_at(&s.path, ts, s.value, None),
-                None => self.batch.sample(&s.path, s.value, None),
-            },
+        match line.and_then(|l| graphite::parse_tagged(l, depth, &self.tags)) {
+            Ok((s, dropped)) => {
+                self.dropped.add(dropped as u64);
+                match s.ts {
+                    Some(ts) => self.batch.sample_at(&s.path, ts, s.value, None),
+                    None => self.batch.sample(&s.path, s.value, None),
+                }
+            }
             Err(e) => {
                 tracing::debug!(reason = e.reason.as_str(), "graphite line refused: {e}");
                 self.metrics.reject(e.reason);

@@ -10,18 +10,22 @@
 //! that only the part that does not fit is lost, and that part is counted.
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::config::ListenConfig;
 use super::fold::fold;
-use super::metrics::{LineError, ListenerMetrics, Reject};
+use super::metrics::{LineError, ListenerMetrics, Reject, tags_dropped};
 use super::simplestats::{self, Line};
 use super::statsd::Statsd;
+use crate::Action;
 use crate::batch::{Batch, Update};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
+use crate::interval::ClosedInterval;
 use crate::push::{PushDoc, PushTree};
 use crate::telemetry::Telemetry;
 
@@ -48,8 +52,9 @@ pub async fn serve(
         cfg,
         &metrics,
         &shutdown,
-        |datagram| match datagram {
-            Some(text) => {
+        None,
+        |event| match event {
+            Event::Datagram(text) => {
                 for line in text.split(|&b| b == b'\n') {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     if line.iter().all(u8::is_ascii_whitespace) {
@@ -78,7 +83,8 @@ pub async fn serve(
                     }
                 }
             }
-            None => {
+            Event::Closed => {}
+            Event::Drained => {
                 if !trees.is_empty() {
                     let doc = PushDoc {
                         trees: std::mem::take(&mut trees),
@@ -106,21 +112,51 @@ pub async fn serve_statsd(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let metrics = ListenerMetrics::new(telemetry, "statsd");
+    let l = [("listener", "statsd")];
+    telemetry.describe(
+        "treestat_listen_gauges_kept",
+        "StatsD gauges whose value is carried into every interval (statsd_gauges).",
+    );
+    telemetry.describe(
+        "treestat_listen_gauges_not_kept_total",
+        "StatsD gauge lines whose gauge is not carried: statsd_gauges was reached.",
+    );
+    let kept = telemetry.gauge("treestat_listen_gauges_kept", &l);
+    let not_kept = telemetry.counter("treestat_listen_gauges_not_kept_total", &l);
     let mut state = Statsd::new(
         engine.config().limits.max_depth,
         cfg.statsd_set_members,
         cfg.statsd_sets,
-    );
+    )
+    .keeping_gauges(cfg.statsd_gauges)
+    .with_tags(cfg.tags.clone());
+    let dropped_tags = tags_dropped(telemetry, "statsd");
     let mut batch = Batch::new();
     let mut started = false;
     let current = |path: &str| engine.leaf_at(path).map(|(_, _, stats)| stats.last);
+    // A kept gauge is carried while its leaf is still a `last` leaf.
+    let gauge = |path: &str| {
+        engine
+            .leaf_at(path)
+            .and_then(|(_, action, stats)| (action == Action::Last).then_some(stats.last))
+    };
+    let closed = (cfg.statsd_gauges > 0).then(|| engine.subscribe_intervals());
     drain_loop(
         &socket,
         cfg,
         &metrics,
         &shutdown,
-        |datagram| match datagram {
-            Some(text) => {
+        closed,
+        |event| match event {
+            Event::Closed => {
+                // The interval just opened gets every gauge's value, as Etsy's flush.
+                let mut carry = Batch::new();
+                if state.carry_gauges(&mut carry, gauge) > 0 {
+                    carry_apply(&engine, &carry, &metrics);
+                }
+                kept.set(i64::try_from(state.kept_gauges()).unwrap_or(i64::MAX));
+            }
+            Event::Datagram(text) => {
                 if !started {
                     let len = engine.interval_secs();
                     state.begin(engine.now().div_euclid(len) * len);
@@ -147,33 +183,61 @@ pub async fn serve_statsd(
                 }
                 metrics.lines.add(lines);
             }
-            None => {
+            Event::Drained => {
                 started = false;
                 if !batch.is_empty() {
                     apply_split(&engine, fold(std::mem::take(&mut batch)), &metrics);
                 }
+                not_kept.add(state.take_not_kept());
+                dropped_tags.add(state.take_tags_dropped());
             }
         },
     )
     .await
 }
 
-/// Waits for datagrams and hands each to `on(Some(bytes))`, up to `max_batch` per
-/// wake-up, then calls `on(None)` to merge what they brought.
+/// What [`drain_loop`] hands its caller.
+enum Event<'a> {
+    /// One datagram.
+    Datagram(&'a [u8]),
+    /// The datagrams of one wake-up are all handed over: merge them.
+    Drained,
+    /// The engine closed an interval (only with a receiver of closed intervals).
+    Closed,
+}
+
+/// Waits for datagrams and hands each to `on(Event::Datagram)`, up to `max_batch` per
+/// wake-up, then calls `on(Event::Drained)` to merge what they brought. With `closed`,
+/// also calls `on(Event::Closed)` after each interval the engine closes.
 async fn drain_loop(
     socket: &UdpSocket,
     cfg: &ListenConfig,
     metrics: &ListenerMetrics,
     shutdown: &CancellationToken,
-    mut on: impl FnMut(Option<&[u8]>),
+    mut closed: Option<broadcast::Receiver<Arc<ClosedInterval>>>,
+    mut on: impl FnMut(Event<'_>),
 ) -> io::Result<()> {
     let max = cfg.max_datagram.min(UDP_MAX);
     // One byte more than allowed, so an oversized datagram shows as `n > max`.
     let mut buf = vec![0u8; max + 1];
     loop {
+        let close = async {
+            match closed.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(()),
+            r = close => {
+                match r {
+                    // Lagging behind still means an interval closed.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => on(Event::Closed),
+                    Err(broadcast::error::RecvError::Closed) => closed = None,
+                }
+                continue;
+            }
             r = socket.readable() => r?,
         }
         for _ in 0..cfg.max_batch.max(1) {
@@ -184,7 +248,7 @@ async fn drain_loop(
                     if n > max {
                         metrics.reject(Reject::DatagramTooLarge);
                     } else {
-                        on(Some(&buf[..n]));
+                        on(Event::Datagram(&buf[..n]));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -195,7 +259,7 @@ async fn drain_loop(
                 }
             }
         }
-        on(None);
+        on(Event::Drained);
     }
 }
 
@@ -235,6 +299,14 @@ pub(crate) fn apply_split(engine: &Engine, batch: Batch, metrics: &ListenerMetri
             let lines = batch.updates.iter().map(lines_in).sum();
             count_refused(&e, lines, metrics);
         }
+    }
+}
+
+/// Applies the gauges carried into a new interval. They are not lines: only a refusal
+/// (a full tree) is counted, under its reason, one per gauge.
+fn carry_apply(engine: &Engine, carry: &Batch, metrics: &ListenerMetrics) {
+    if let Err(e) = engine.apply(carry) {
+        count_refused(&e, carry.len(), metrics);
     }
 }
 

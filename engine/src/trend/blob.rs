@@ -7,7 +7,7 @@
 //! Also here: the order-preserving key encodings every keyspace uses.
 
 use super::error::{Result, TrendError};
-use crate::histogram::Hist;
+use crate::histogram::{Hist, decode_exact, encode_exact};
 use crate::{Action, Marker, Stats};
 
 const VERSION: u8 = 1;
@@ -45,7 +45,8 @@ pub struct IntervalBlob {
     pub markers: Vec<Marker>,
     /// The sketches of the histogram leaves among `points`, sorted by id. Written after
     /// the markers only when there are any, so an interval without histogram leaves
-    /// is stored byte for byte as before, and a store written before them reads.
+    /// is stored byte for byte as before, and a store written before them reads. Their
+    /// exact stats ([`Hist::exact`]) follow, only when some sketch has them.
     pub hists: Vec<(u32, Hist)>,
 }
 
@@ -168,6 +169,18 @@ impl IntervalBlob {
                 out.extend_from_slice(&id.to_le_bytes());
                 h.encode(&mut out);
             }
+            // Then, only when some sketch has them, the exact stats: their number
+            // (u32), then per histogram its id and `encode_exact`.
+            let exact = self.hists.iter().filter(|h| h.1.exact.is_some()).count();
+            if exact > 0 {
+                put_u32(&mut out, exact);
+                for (id, h) in &self.hists {
+                    if let Some(e) = &h.exact {
+                        out.extend_from_slice(&id.to_le_bytes());
+                        encode_exact(e, &mut out);
+                    }
+                }
+            }
         }
         out
     }
@@ -227,6 +240,21 @@ impl IntervalBlob {
                 let h = Hist::decode(&mut rest)
                     .ok_or_else(|| TrendError::corrupt("histogram sketch"))?;
                 hists.push((u32::from_le_bytes(*id), h));
+            }
+            if !rest.is_empty() {
+                let bad = || TrendError::corrupt("histogram exact stats");
+                let (n, after) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+                rest = after;
+                for _ in 0..u32::from_le_bytes(*n) {
+                    let (id, after) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+                    rest = after;
+                    let e = decode_exact(&mut rest).ok_or_else(bad)?;
+                    let id = u32::from_le_bytes(*id);
+                    let i = hists
+                        .binary_search_by_key(&id, |h| h.0)
+                        .map_err(|_| bad())?;
+                    hists[i].1.exact = Some(e);
+                }
             }
         }
         Ok(IntervalBlob {
@@ -372,6 +400,22 @@ mod tests {
         assert_eq!(IntervalBlob::decode(&wb).unwrap(), with);
         for cut in b.len() + 1..wb.len() {
             assert!(IntervalBlob::decode(&wb[..cut]).is_err(), "cut at {cut}");
+        }
+        // Exact stats come last, only for the sketches that have them: the blob
+        // without them is unchanged, and each costs 13 bytes (+ 4 + 1 per sketch, +4).
+        let mut exact = with.clone();
+        let mut h = exact.hists[1].1.clone();
+        h.exact = Some(Box::new([
+            (crate::Stat::Median, 2.5),
+            ("upper_90".parse().unwrap(), 300.0),
+        ]));
+        exact.hists[1].1 = h;
+        let eb = exact.encode();
+        assert_eq!(&eb[..wb.len()], &wb[..], "the section only appends");
+        assert_eq!(eb.len(), wb.len() + 4 + 4 + 1 + 2 * 13);
+        assert_eq!(IntervalBlob::decode(&eb).unwrap(), exact);
+        for cut in wb.len() + 1..eb.len() {
+            assert!(IntervalBlob::decode(&eb[..cut]).is_err(), "cut at {cut}");
         }
     }
 

@@ -45,6 +45,19 @@ pub struct TrendConfig {
     pub stall_after: Duration,
     /// sled's page cache in bytes (default 64 MiB).
     pub cache_bytes: u64,
+    /// Percent thresholds (thousandths of a percent; negative: Etsy's top ones) whose
+    /// `upper_N`, `mean_N`, `sum_N`, `count_N`, `sum_squares_N` each stored interval
+    /// of a histogram leaf keeps exactly, computed from its raw samples. Not a key
+    /// of `[trend]`: the server sets it from `[listen] statsd_percent_threshold`
+    /// (default `[90]`).
+    #[serde(skip)]
+    pub percent_thresholds: Vec<i32>,
+    /// Etsy's histogram bins: `(metric, upper bounds)` (thousandths, `None` for
+    /// `inf`); a histogram leaf whose dotted path contains `metric` takes the first
+    /// such bins, counted per stored interval from its raw samples. Not a key of
+    /// `[trend]`: the server sets it from `[[listen.statsd_histogram]]` (default none).
+    #[serde(skip)]
+    pub histogram_bins: Vec<(String, Vec<Option<i32>>)>,
 }
 
 impl Default for TrendConfig {
@@ -56,6 +69,8 @@ impl Default for TrendConfig {
             queue: 64,
             stall_after: Duration::from_secs(60),
             cache_bytes: 64 << 20,
+            percent_thresholds: vec![90_000],
+            histogram_bins: Vec::new(),
         }
     }
 }

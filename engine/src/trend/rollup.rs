@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::codec::{self, Point};
 use super::error::{Result, TrendError};
-use crate::histogram::Hist;
+use crate::histogram::{Hist, decode_exact, encode_exact};
 use crate::{Action, Stats};
 
 /// A bucket's aggregate: the samples' stats and, for `last`, the time of the newest
@@ -168,6 +168,18 @@ impl Chunk {
             out.extend_from_slice(&t.to_le_bytes());
             h.encode(&mut out);
         }
+        // Then, only when some bucket has them, its exact stats (one interval's Etsy
+        // statistics): their number (u32), per bucket its start and `encode_exact`.
+        let exact = self.hists.values().filter(|h| h.exact.is_some()).count();
+        if exact > 0 {
+            out.extend_from_slice(&u32::try_from(exact).unwrap_or(u32::MAX).to_le_bytes());
+            for (t, h) in &self.hists {
+                if let Some(e) = &h.exact {
+                    out.extend_from_slice(&t.to_le_bytes());
+                    encode_exact(e, &mut out);
+                }
+            }
+        }
         out
     }
 
@@ -230,6 +242,18 @@ fn decode_hists(mut b: &[u8]) -> Result<Vec<(i64, Hist)>> {
         b = rest;
         let h = Hist::decode(&mut b).ok_or_else(bad)?;
         out.push((i64::from_le_bytes(*t), h));
+    }
+    if !b.is_empty() {
+        let (n, rest) = b.split_first_chunk::<4>().ok_or_else(bad)?;
+        b = rest;
+        for _ in 0..u32::from_le_bytes(*n) {
+            let (t, rest) = b.split_first_chunk::<8>().ok_or_else(bad)?;
+            b = rest;
+            let e = decode_exact(&mut b).ok_or_else(bad)?;
+            let t = i64::from_le_bytes(*t);
+            let i = out.binary_search_by_key(&t, |h| h.0).map_err(|_| bad())?;
+            out[i].1.exact = Some(e);
+        }
     }
     Ok(out)
 }

@@ -14,7 +14,7 @@
 //! store with the next interval written. Each storage call is timed by a heartbeat, so
 //! a call that never returns shows in `/health`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
@@ -26,6 +26,7 @@ use super::blob::{IntervalBlob, Rec, ts_key};
 use super::error::Result;
 use super::shared::{Core, WAL_KEY};
 use super::storage::{Op, Space};
+use crate::histogram::exact_stats;
 use crate::{ClosedInterval, Stats};
 
 /// What the writer thread is asked to do.
@@ -372,11 +373,53 @@ impl Writer {
         }
         blob.points = points;
         blob.totals = totals;
+        // Etsy's statistics of each histogram whose raw samples were all kept, computed
+        // here, off the engine's lock, while the samples are at hand.
+        let thresholds = &self.core.cfg.percent_thresholds;
+        let bin_confs = &self.core.cfg.histogram_bins;
+        let index = self.core.index.read();
+        // Etsy's `key.indexOf(metric) > -1`, on the dotted name.
+        let bins_of = |id: u32| -> &[Option<i32>] {
+            if bin_confs.is_empty() {
+                return &[];
+            }
+            let Some(path) = index.path(id) else {
+                return &[];
+            };
+            let dotted = path.replace(',', ".");
+            bin_confs
+                .iter()
+                .find(|(metric, _)| dotted.contains(metric.as_str()))
+                .map_or(&[], |(_, b)| b.as_slice())
+        };
+        let raw_leaves: HashSet<u32> = iv
+            .hists
+            .iter()
+            .filter(|(_, h)| h.complete_raw().is_some_and(|r| !r.is_empty()))
+            .map(|(leaf, _)| leaf.0)
+            .collect();
+        let stats_of: HashMap<u32, Stats> = if raw_leaves.is_empty() {
+            HashMap::new()
+        } else {
+            iv.points
+                .iter()
+                .filter(|p| raw_leaves.contains(&p.leaf.0))
+                .map(|p| (p.leaf.0, p.stats))
+                .collect()
+        };
         blob.hists = iv
             .hists
             .iter()
-            .filter_map(|(leaf, h)| Some((self.series_of(leaf.0)?, h.hist.clone())))
+            .filter_map(|(leaf, h)| {
+                let id = self.series_of(leaf.0)?;
+                let mut hist = h.hist.clone();
+                if let (Some(raw), Some(stats)) = (h.complete_raw(), stats_of.get(&leaf.0)) {
+                    hist.exact = exact_stats(stats, &h.hist, raw, thresholds, bins_of(id));
+                }
+                Some((id, hist))
+            })
             .collect();
+        drop(index);
         blob.hists.sort_by_key(|h| h.0);
         blob.hists.dedup_by(|later, kept| {
             let same = later.0 == kept.0;

@@ -257,6 +257,16 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                 }
                 opt_action(out, *action);
             }
+            Update::Weighted {
+                path,
+                value,
+                weight,
+            } => {
+                out.push(4);
+                string(out, path);
+                out.extend_from_slice(&value.to_bits().to_le_bytes());
+                out.extend_from_slice(&weight.to_bits().to_le_bytes());
+            }
         }
     }
 }
@@ -521,6 +531,11 @@ impl Reader<'_> {
                     action: self.action()?,
                 }
             }
+            4 => Update::Weighted {
+                path: self.str()?.to_string(),
+                value: self.f64()?,
+                weight: self.f64()?,
+            },
             _ => return None,
         })
     }

@@ -38,6 +38,11 @@ fn records() -> Vec<Record> {
     b.marker("m", "deploy \u{1F680}");
     b.samples("api,latency", &[12.5, 0.25, 900.0], Some(Action::Histogram));
     b.samples("empty", &[], None);
+    b.push(crate::Update::Weighted {
+        path: "api,sampled".into(),
+        value: 3.25,
+        weight: 10.0,
+    });
     b.sample("nan", f64::NAN, Some(Action::Last));
     vec![
         Record {

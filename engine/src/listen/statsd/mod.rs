@@ -6,13 +6,18 @@
 //!   `name` counts as `name:1|c`.
 //! - Dots in the name become tree levels; a `,` or control character in a key refuses
 //!   the line (it is never rewritten).
-//! - `c` -> `add` of `value / rate`; `g` -> `last`, a leading `+` or `-` is a delta on
-//!   the gauge's current value (0 when it has none yet); `ms` and `h` -> `average` (the
-//!   rate does not change a mean and is ignored); `s` -> the number of distinct members
+//! - `c` -> `add` of `value * (1 / rate)` (Etsy's rounding); `g` -> `last`, a leading `+` or `-` is a delta on
+//!   the gauge's current value (0 when it has none yet); `ms` and `h` -> `histogram` (the
+//!   leaf keeps a sketch and the interval's raw samples, so Etsy's timer statistics
+//!   can be read with `?stat=`; the rate does not change the samples and is ignored); `s` -> the number of distinct members
 //!   seen in the current interval, sent with action `last` (members are kept as 64-bit
 //!   hashes, bounded in number).
-//! - `|#tags` are accepted and ignored: the tree has no tag dimension, and mapping
-//!   tags into keys (as Etsy does with `;tag=value`) would explode the tree.
+//! - A gauge keeps its value across intervals, as Etsy's `deleteGauges: false`: the
+//!   server carries each gauge's value into the interval that opens at every close
+//!   (bounded by `statsd_gauges`; `state.rs` keeps the names, `udp.rs` carries them).
+//! - Tags, DogStatsD's `|#k:v,k2:v2` and Graphite's `;k=v` after the name, are placed
+//!   as levels by the `[listen.tags]` template (`listen/tags.rs`), or dropped and
+//!   counted.
 //! - A line with any bad part is refused whole and counted; the other lines of the
 //!   datagram are kept.
 //!

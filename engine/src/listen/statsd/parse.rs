@@ -3,6 +3,7 @@
 
 use crate::listen::keys::{dotted_path_depth, finite, short};
 use crate::listen::metrics::{LineError, Reject};
+use crate::listen::tags::{RawTags, split_name};
 
 /// A StatsD metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +53,10 @@ pub(crate) const INLINE: usize = 4;
 /// values in the common case (the hot path runs this a million times a second).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed<'a> {
-    /// Comma-joined tree path.
+    /// Comma-joined tree path (of the name without its tags).
     pub path: String,
+    /// The line's tags, as written (`;k=v` after the name, `|#k:v` after the values).
+    pub tags: RawTags<'a>,
     pub(crate) inline: [Value<'a>; INLINE],
     pub(crate) len: usize,
     pub(crate) spill: Vec<Value<'a>>,
@@ -94,14 +97,20 @@ impl<'a> Parsed<'a> {
 /// is not a finite number (or a rate outside (0, 1]), `TooDeep` past `max_depth`.
 pub fn parse_line(line: &str, max_depth: usize) -> Result<Parsed<'_>, LineError> {
     // Tags are rare: look for `#` (a fast byte search) before looking for `|#`.
-    let body = match line.find('#').and_then(|_| line.find("|#")) {
-        Some(i) => &line[..i],
-        None => line,
+    let (body, dog) = match line.find('#').and_then(|_| line.find("|#")) {
+        // DogStatsD tags run to the next `|` (a `|T<time>` or `|c:<container>` after
+        // them is not read).
+        Some(i) => (
+            &line[..i],
+            line[i + 2..].split('|').next().unwrap_or_default(),
+        ),
+        None => (line, ""),
     };
     let (name, mut rest) = match body.find(':') {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
     };
+    let (name, graphite) = split_name(name.trim());
     let name = name.trim();
     if name.is_empty() {
         return Err(LineError::new(
@@ -118,6 +127,7 @@ pub fn parse_line(line: &str, max_depth: usize) -> Result<Parsed<'_>, LineError>
     }
     let mut parsed = Parsed {
         path,
+        tags: RawTags { dog, graphite },
         inline: [Value::ONE; INLINE],
         len: 0,
         spill: Vec::new(),
@@ -239,6 +249,17 @@ mod tests {
         assert_eq!(one("bare").1.value, 1.0);
         assert_eq!(one("empty:|c").1.value, 1.0);
         assert_eq!(one("hash#tag:1|c").0, "hash#tag");
+        let p = parse_line("a.b;k=v;x=y:1|c|@0.5|#env:prod,host:a|T1700000000", 32).unwrap();
+        assert_eq!(p.path, "a,b");
+        assert_eq!(
+            p.tags,
+            RawTags {
+                dog: "env:prod,host:a",
+                graphite: "k=v;x=y"
+            }
+        );
+        assert_eq!(p.values().next().unwrap().rate, 0.5);
+        assert!(parse_line("a:1|c", 32).unwrap().tags.is_empty());
         let p = parse_line("multi:1|c:2|c:5|ms", 32).unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!(p.values().nth(2).unwrap().kind, Kind::Timer);

@@ -9,19 +9,26 @@ use crate::Action;
 use crate::batch::{Batch, Update};
 use crate::listen::keys::short;
 use crate::listen::metrics::{LineError, Reject};
+use crate::listen::tags::TagConfig;
 
 /// What StatsD keeps between datagrams: the distinct members of each set in the current
-/// interval, bounded; and gauge values of the batch being built, so that several deltas
-/// to one gauge in one batch add up.
+/// interval, bounded; gauge values of the batch being built, so that several deltas
+/// to one gauge in one batch add up; and the names of the gauges seen, so that each
+/// closed interval has their value (Etsy's `deleteGauges: false`), bounded.
 #[derive(Debug)]
 pub struct Statsd {
     max_depth: usize,
     max_members: usize,
     max_sets: usize,
+    max_gauges: usize,
     interval: i64,
     members: usize,
     sets: HashMap<String, HashSet<u64>>,
     gauges: HashMap<String, f64>,
+    kept: HashSet<String>,
+    not_kept: u64,
+    tags: TagConfig,
+    tags_dropped: u64,
 }
 
 impl Statsd {
@@ -32,11 +39,71 @@ impl Statsd {
             max_depth,
             max_members,
             max_sets,
+            max_gauges: 0,
             interval: i64::MIN,
             members: 0,
             sets: HashMap::new(),
             gauges: HashMap::new(),
+            kept: HashSet::new(),
+            not_kept: 0,
+            tags: TagConfig::default(),
+            tags_dropped: 0,
         }
+    }
+
+    /// Places tags by `tags` (the default drops them all, counted).
+    #[must_use]
+    pub fn with_tags(mut self, tags: TagConfig) -> Statsd {
+        self.tags = tags;
+        self
+    }
+
+    /// Tags dropped since the last call (the count is reset).
+    pub fn take_tags_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.tags_dropped)
+    }
+
+    /// Keeps the names of up to `max` gauges (0: none), for [`Statsd::carry_gauges`].
+    #[must_use]
+    pub fn keeping_gauges(mut self, max: usize) -> Statsd {
+        self.max_gauges = max;
+        self
+    }
+
+    /// Appends to `batch` the current value of every gauge kept, as `current` reads it
+    /// from the tree, so that the interval just opened has it even if no line sets it
+    /// (Etsy flushes every gauge it knows at every flush). A gauge whose leaf is gone
+    /// (deleted, or turned into a branch) is forgotten. Returns the number appended.
+    pub fn carry_gauges(
+        &mut self,
+        batch: &mut Batch,
+        current: impl Fn(&str) -> Option<f64>,
+    ) -> usize {
+        let before = batch.len();
+        self.kept.retain(|path| {
+            let Some(v) = current(path) else {
+                return false;
+            };
+            batch.push(Update::Sample {
+                path: path.clone(),
+                value: v,
+                action: Some(Action::Last),
+                ts: None,
+            });
+            true
+        });
+        batch.len() - before
+    }
+
+    /// Gauges kept now.
+    pub fn kept_gauges(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Gauge lines whose gauge could not be kept because `max` of
+    /// [`Statsd::keeping_gauges`] was reached, since the last call (the count is reset).
+    pub fn take_not_kept(&mut self) -> u64 {
+        std::mem::take(&mut self.not_kept)
     }
 
     /// Starts a batch; `interval` is the start of the current interval (sets reset
@@ -63,10 +130,22 @@ impl Statsd {
     ) -> Result<usize, LineError> {
         let Parsed {
             path,
+            tags,
             inline,
             len,
             spill,
         } = parse_line(line, self.max_depth)?;
+        let (path, dropped) = self.tags.apply(path, tags)?;
+        if !tags.is_empty() && path.split(',').count() > self.max_depth {
+            return Err(LineError::new(
+                Reject::TooDeep,
+                format!(
+                    "{} with its tags has more than {} levels",
+                    short(&path),
+                    self.max_depth
+                ),
+            ));
+        }
         let values = || inline[..len.min(INLINE)].iter().chain(spill.iter());
         // Everything that can refuse the line is checked before anything is added.
         for m in values().filter(|m| m.kind == Kind::Set) {
@@ -89,9 +168,9 @@ impl Statsd {
                 ));
             }
         }
-        // `1e308|c|@0.5` counts 1e308 / 0.5 = inf: refused here, alone, so it never
+        // `1e308|c|@0.5` counts 1e308 * 2 = inf: refused here, alone, so it never
         // reaches a batch (or a fold) with other senders' lines.
-        if values().any(|m| m.kind == Kind::Counter && !(m.value / m.rate).is_finite()) {
+        if values().any(|m| m.kind == Kind::Counter && !scaled(m.value, m.rate).is_finite()) {
             return Err(LineError::new(
                 Reject::BadValue,
                 format!(
@@ -123,13 +202,20 @@ impl Statsd {
         }
         if let Some(v) = cur {
             self.gauges.insert(path.clone(), v);
+            if self.max_gauges > 0 && !self.kept.contains(&path) {
+                if self.kept.len() < self.max_gauges {
+                    self.kept.insert(path.clone());
+                } else {
+                    self.not_kept += 1;
+                }
+            }
         }
         let mut gauges = gauges.into_iter();
         let mut last = None;
         for m in values() {
             let (value, action) = match m.kind {
-                Kind::Counter => (m.value / m.rate, Action::Add),
-                Kind::Timer | Kind::Histogram => (m.value, Action::Average),
+                Kind::Counter => (scaled(m.value, m.rate), Action::Add),
+                Kind::Timer | Kind::Histogram => (m.value, Action::Histogram),
                 Kind::Gauge => (gauges.next().unwrap_or(m.value), Action::Last),
                 Kind::Set => {
                     let set = self.sets.entry(path.clone()).or_default();
@@ -139,6 +225,15 @@ impl Statsd {
                     (count(set.len()), Action::Last)
                 }
             };
+            // A sampled timer line counts 1 / rate in Etsy's `count`: it goes alone.
+            if matches!(m.kind, Kind::Timer | Kind::Histogram) && m.rate < 1.0 {
+                batch.push(Update::Weighted {
+                    path: path.clone(),
+                    value,
+                    weight: 1.0 / m.rate,
+                });
+                continue;
+            }
             if let Some((value, action)) = last.replace((value, action)) {
                 batch.push(Update::Sample {
                     path: path.clone(),
@@ -148,6 +243,7 @@ impl Statsd {
                 });
             }
         }
+        self.tags_dropped += dropped as u64;
         // The last value takes the path without a copy.
         if let Some((value, action)) = last {
             batch.push(Update::Sample {
@@ -159,6 +255,13 @@ impl Statsd {
         }
         Ok(len)
     }
+}
+
+/// A counter's value scaled by its sample rate as Etsy's statsd does it, `value *
+/// (1 / rate)`: `3|c|@0.9` counts 3.3333333333333335 there, where `3 / 0.9` would be
+/// 3.333333333333333 (acceptance 1 of issue 15 compares the bits).
+fn scaled(value: f64, rate: f64) -> f64 {
+    value * (1.0 / rate)
 }
 
 fn hash(member: &str) -> u64 {
@@ -212,10 +315,29 @@ mod tests {
                 ("m", 1.0, Some(Action::Add)),
                 ("m", 2.0, Some(Action::Last)),
                 ("m", 3.0, Some(Action::Last)),
-                ("t", 7.0, Some(Action::Average)),
+                ("t", 7.0, Some(Action::Histogram)),
                 ("u", 1.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
                 ("u", 2.0, Some(Action::Last)),
+            ]
+        );
+        // A sampled timer line counts 1 / rate in Etsy's `count`: a weighted update.
+        let mut b = Batch::new();
+        s.add_line("t:7|ms|@0.25", &mut b, |_| None).unwrap();
+        s.add_line("h:2|h|@0.5", &mut b, |_| None).unwrap();
+        assert_eq!(
+            b.updates(),
+            [
+                Update::Weighted {
+                    path: "t".into(),
+                    value: 7.0,
+                    weight: 4.0
+                },
+                Update::Weighted {
+                    path: "h".into(),
+                    value: 2.0,
+                    weight: 2.0
+                },
             ]
         );
         // A new interval starts the sets afresh.
@@ -223,6 +345,66 @@ mod tests {
         let mut b = Batch::new();
         s.add_line("u:a|s", &mut b, |_| None).unwrap();
         assert_eq!(sample(&b.updates()[0]).1, 1.0);
+    }
+
+    #[test]
+    fn gauges_are_kept_bounded_and_forgotten_when_gone() {
+        let mut s = Statsd::new(32, 100, 10).keeping_gauges(2);
+        let mut b = Batch::new();
+        s.begin(0);
+        for line in ["a:1|g", "b:+2|g", "a:3|g", "c:4|g", "c:5|g", "n:1|c"] {
+            s.add_line(line, &mut b, |_| None).unwrap();
+        }
+        assert_eq!((s.kept_gauges(), s.take_not_kept()), (2, 2));
+        assert_eq!(s.take_not_kept(), 0);
+        let mut carried = Batch::new();
+        let n = s.carry_gauges(&mut carried, |p| (p == "a").then_some(3.0));
+        assert_eq!(n, 1);
+        assert_eq!(
+            carried.updates().iter().map(sample).collect::<Vec<_>>(),
+            [("a", 3.0, Some(Action::Last))]
+        );
+        // `b` had no leaf: forgotten, which makes room.
+        assert_eq!(s.kept_gauges(), 1);
+        s.add_line("c:6|g", &mut b, |_| None).unwrap();
+        assert_eq!(s.kept_gauges(), 2);
+        // Nothing is kept by default.
+        let mut s = Statsd::new(32, 100, 10);
+        s.add_line("a:1|g", &mut b, |_| None).unwrap();
+        assert_eq!((s.kept_gauges(), s.take_not_kept()), (0, 0));
+    }
+
+    #[test]
+    fn tags_make_levels_by_the_template() {
+        let tags: TagConfig = toml::from_str("template = [\"host\"]").unwrap();
+        let mut s = Statsd::new(4, 100, 10).with_tags(tags);
+        let mut b = Batch::new();
+        s.begin(0);
+        s.add_line("api.lat:5|ms|#host:web1,env:prod", &mut b, |_| None)
+            .unwrap();
+        s.add_line("api.hits;host=web2:1|c", &mut b, |_| None)
+            .unwrap();
+        s.add_line("api.hits:1|c", &mut b, |_| None).unwrap();
+        let got: Vec<_> = b.updates().iter().map(sample).collect();
+        assert_eq!(
+            got,
+            [
+                ("api,web1,lat", 5.0, Some(Action::Histogram)),
+                ("api,web2,hits", 1.0, Some(Action::Add)),
+                ("api,hits", 1.0, Some(Action::Add)),
+            ]
+        );
+        assert_eq!(s.take_tags_dropped(), 1);
+        // Depth counts the tag levels; a refused line counts no dropped tag.
+        let e = s.add_line("a.b.c.d:1|c|#host:h,x:1", &mut b, |_| None);
+        assert_eq!(e.unwrap_err().reason, Reject::TooDeep);
+        assert_eq!(s.take_tags_dropped(), 0);
+        // Without a template, tags are dropped and counted; the path is unchanged.
+        let mut s = Statsd::new(32, 100, 10);
+        let mut b = Batch::new();
+        s.add_line("x:1|c|#a:1,b:2", &mut b, |_| None).unwrap();
+        assert_eq!(sample(&b.updates()[0]).0, "x");
+        assert_eq!(s.take_tags_dropped(), 2);
     }
 
     #[test]
