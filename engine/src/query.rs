@@ -8,7 +8,7 @@
 //! text and fold the values that then share a path.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::pattern::{Agg, Match, Pattern, Segment};
 use crate::sketch::Sketch;
@@ -304,18 +304,27 @@ fn aggregate<'a>(
         if seg.agg == Agg::List {
             continue;
         }
-        let mut groups: BTreeMap<Vec<Cow<'a, str>>, Vec<Row<'a>>> = BTreeMap::new();
-        for mut row in rows {
+        for row in &mut rows {
             row.parts[i] = Cow::Borrowed(seg.text.as_str());
-            groups
-                .entry(std::mem::take(&mut row.parts))
-                .or_default()
-                .push(row);
         }
-        rows = groups
-            .into_iter()
-            .map(|(parts, members)| fold_group(seg.agg, parts, members, sketch_of))
-            .collect();
+        // Rows that now share their parts fold together. The walk yields them in key
+        // order, so they are usually sorted already (a fold over a level, or one per
+        // listed key): then grouping is one pass. The sort is stable, so a group's
+        // members keep the walk's order.
+        if !rows.is_sorted_by(|a, b| a.parts <= b.parts) {
+            rows.sort_by(|a, b| a.parts.cmp(&b.parts));
+        }
+        let mut folded = Vec::new();
+        let mut rest = rows.into_iter().peekable();
+        while let Some(mut first) = rest.next() {
+            let parts = std::mem::take(&mut first.parts);
+            let mut members = vec![first];
+            while let Some(next) = rest.next_if(|r| r.parts == parts) {
+                members.push(next);
+            }
+            folded.push(fold_group(seg.agg, parts, members, sketch_of));
+        }
+        rows = folded;
     }
     let mut out: Vec<(String, f64)> = rows
         .into_iter()
