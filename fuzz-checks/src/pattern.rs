@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use treestat_engine::path::check_key;
 use treestat_engine::query::aggregate_rows;
-use treestat_engine::{Action, Batch, Engine, EngineConfig, Pattern};
+use treestat_engine::{Action, Batch, Engine, EngineConfig, Pattern, Stat};
 
 #[derive(Debug, Clone)]
 enum RefMatch {
@@ -31,7 +31,10 @@ fn ref_parse(text: &str) -> Option<(Vec<RefMatch>, bool)> {
     }
     for raw in trimmed.split(',') {
         let (m, agg) = raw.split_once('|').unwrap_or((raw, "list"));
-        if !["sum", "avg", "min", "max", "count", "list"].contains(&agg) {
+        // The quantile folds `|p50` .. `|p999`, `|pN.N` (issue 15): a `p` and a percent
+        // the stat vocabulary reads as a quantile (its spelling has tests of its own).
+        let quantile = agg.starts_with('p') && matches!(agg.parse(), Ok(Stat::Quantile(_)));
+        if !quantile && !["sum", "avg", "min", "max", "count", "list"].contains(&agg) {
             return None;
         }
         aggregates |= agg != "list";
