@@ -361,25 +361,19 @@ fn fold_group<'a>(
         .iter()
         .zip(&sketches)
         .all(|(r, s)| r.merged.is_none() && s.is_none());
-    let Agg::Quantile(m) = agg else {
-        let values: Vec<f64> = members.iter().map(|r| r.value).collect();
-        return Row {
-            parts,
-            value: agg.fold(&values),
-            leaf: NO_LEAF,
-            merged: None,
-        };
+    // Not a quantile fold, or plain values only (exact: the value at rank q (n - 1)).
+    let m = match agg {
+        Agg::Quantile(m) if !plain => m,
+        _ => {
+            let values: Vec<f64> = members.iter().map(|r| r.value).collect();
+            return Row {
+                parts,
+                value: agg.fold(&values),
+                leaf: NO_LEAF,
+                merged: None,
+            };
+        }
     };
-    if plain {
-        // Plain values only: exact, the value at rank q (n - 1).
-        let values: Vec<f64> = members.iter().map(|r| r.value).collect();
-        return Row {
-            parts,
-            value: agg.fold(&values),
-            leaf: NO_LEAF,
-            merged: None,
-        };
-    }
     let q = treestat_model::Stat::quantile(m);
     if let ([r], [Some(s)]) = (members.as_slice(), sketches.as_slice()) {
         // One leaf: its own sketch answers, and an outer fold finds it by the leaf.
