@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each, one after the other on one core
-# (-jobs=1), and prints target / execs / findings. Exits non-zero when any target
+# (-jobs=1), and prints target / execs / CPU seconds / findings. Exits non-zero when any target
 # found a crash, a hang (-timeout=5) or an out-of-memory, leaving the input in
 # fuzz/artifacts/<target>/ (reproduce: fuzz/run.sh --repro ARTIFACT).
 #
@@ -46,24 +46,28 @@ for t in $targets; do
   log="target/logs/$t.log"
   mkdir -p target/logs
   status=ok
-  if ! "$BIN/$t" "target/corpus/$t" "corpus/$t" \
+  # The CPU seconds the target got (user + system): under `nice` beside other work a
+  # wall-clock slot is less fuzzing, and the campaign counts CPU seconds.
+  TIMEFORMAT='%3U %3S'
+  if ! { time "$BIN/$t" "target/corpus/$t" "corpus/$t" \
       -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -max_len=4096 \
       -detect_leaks=0 -print_final_stats=1 \
-      -artifact_prefix="artifacts/$t/" >"$log" 2>&1; then
+      -artifact_prefix="artifacts/$t/" >"$log" 2>&1; } 2>"$log.cpu"; then
     status=FAILED
     failed=1
   fi
+  cpu=$(awk '{ printf "%.0f", $1 + $2 }' "$log.cpu")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   after=$(find "artifacts/$t" -type f | wc -l)
   new=$((after - before))
   if [ "$status" = FAILED ] && [ "$new" -eq 0 ]; then new="?"; fi
-  rows+=("$(printf '%-20s %12s %9s  %s' "$t" "${execs:-?}" "$new" "$status")")
+  rows+=("$(printf '%-20s %12s %8s %9s  %s' "$t" "${execs:-?}" "${cpu:-?}" "$new" "$status")")
   if [ "$status" = FAILED ]; then
     echo "== $t failed; the end of $log:" >&2
     tail -n 30 "$log" >&2
   fi
 done
 
-printf '\n%-20s %12s %9s  %s\n' target execs findings status
+printf '\n%-20s %12s %8s %9s  %s\n' target execs cpu_s findings status
 for r in "${rows[@]}"; do echo "$r"; done
 exit $failed
