@@ -1,7 +1,7 @@
 //! treestat-web: the HTTP API as one axum router over the engine (docs/API.md).
 //!
 //! [`app`] builds the whole router from one [`AppState`], one sub-router per area (push,
-//! query, pull, events, views, metrics, StatsServer, trends, graphs, pages), all on that
+//! query, pull, events, views, dashboards, metrics, StatsServer, trends, graphs, pages), all on that
 //! one state; every handler returns `Result<_, AppError>`, so every refusal is a status
 //! with a JSON `{"error": ...}` body. [`serve`] runs it on a listener with a connection
 //! bound and graceful shutdown. What the server is wired with (pipes, the trend store,
@@ -13,6 +13,7 @@
 mod auth;
 mod body;
 mod config;
+mod dashboards;
 mod dispatch;
 mod error;
 mod events;
@@ -36,6 +37,7 @@ use axum::middleware::from_fn_with_state;
 
 pub use auth::{require_read, require_write};
 pub use config::{AuthConfig, WebConfig};
+pub use dashboards::{DASHBOARD_PREFIX, Dashboard};
 pub use error::{AppError, RejectReason};
 pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
@@ -66,8 +68,9 @@ pub fn app(state: AppState) -> Router {
     }
     let writes = writes.route_layer(from_fn_with_state(state.clone(), require_write));
     let reads = reads.route_layer(from_fn_with_state(state.clone(), require_read));
-    let mixed =
-        views::router().route_layer(from_fn_with_state(state.clone(), auth::require_by_method));
+    let mixed = views::router()
+        .merge(dashboards::router())
+        .route_layer(from_fn_with_state(state.clone(), auth::require_by_method));
     Router::new()
         .merge(writes)
         .merge(reads)

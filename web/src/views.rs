@@ -61,7 +61,7 @@ fn store(state: &AppState) -> Result<Arc<dyn ViewStore>, AppError> {
     })
 }
 
-fn check_name(name: &str) -> Result<(), AppError> {
+pub(crate) fn check_name(name: &str) -> Result<(), AppError> {
     let ok = (1..=128).contains(&name.chars().count())
         && name
             .chars()

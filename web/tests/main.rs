@@ -5,6 +5,7 @@
 
 mod common;
 
+mod dashboards;
 mod events;
 mod hostile;
 mod pull;

@@ -17,7 +17,9 @@ const body = document.body;
 const state = {
   patterns: [],
   tree: new Tree(),
-  collapsed: new Set(),
+  // The server's own counters are folded away until asked for (they are many, and
+  // rarely what a visitor came for).
+  collapsed: new Set(['_treestat']),
   filter: '',
   paused: false,
   sources: [],

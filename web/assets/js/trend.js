@@ -88,6 +88,7 @@ async function loadTree() {
     state.collapsed = new Set();
     const closeDeep = (n) => { for (const c of n.kids()) if (!c.leaf) { if (c.depth >= 1) state.collapsed.add(c.path); closeDeep(c); } };
     closeDeep(tree.root);
+    state.collapsed.add('_treestat'); // the server's own counters: folded until asked for
     for (const p of state.selected) openTo(p);
     relayout();
   } catch (e) {

@@ -58,6 +58,7 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("js/chart.js", "text/javascript; charset=utf-8"),
     asset!("js/trend.js", "text/javascript; charset=utf-8"),
     asset!("js/views.js", "text/javascript; charset=utf-8"),
+    asset!("js/dashboard.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",

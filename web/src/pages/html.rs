@@ -4,6 +4,8 @@
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Page {
+    /// A dashboard's grid of live charts (`/`, `/dashboard/<name>`).
+    Dashboard,
     /// The live tree.
     Realtime,
     /// Trend charts.
@@ -15,6 +17,7 @@ pub(crate) enum Page {
 impl Page {
     fn title(self) -> &'static str {
         match self {
+            Page::Dashboard => "Overview",
             Page::Realtime => "Realtime",
             Page::Trend => "Trend",
             Page::Settings => "Views",
@@ -23,6 +26,7 @@ impl Page {
 
     fn script(self) -> &'static str {
         match self {
+            Page::Dashboard => "dashboard.js",
             Page::Realtime => "realtime.js",
             Page::Trend => "trend.js",
             Page::Settings => "views.js",
@@ -31,6 +35,7 @@ impl Page {
 
     fn body(self) -> &'static str {
         match self {
+            Page::Dashboard => include_str!("../../assets/html/dashboard.html"),
             Page::Realtime => include_str!("../../assets/html/realtime.html"),
             Page::Trend => include_str!("../../assets/html/trend.html"),
             Page::Settings => include_str!("../../assets/html/views.html"),
@@ -54,7 +59,8 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-/// The whole document for a page; `pattern` and `view` come from the URL.
+/// The whole document for a page; `pattern` and `view` (a view's or a dashboard's
+/// name) come from the URL.
 pub(crate) fn render(page: Page, pattern: &str, view: &str) -> String {
     let nav = |p: Page, href: &str| {
         let current = if p == page {
@@ -64,7 +70,7 @@ pub(crate) fn render(page: Page, pattern: &str, view: &str) -> String {
         };
         format!("<a href=\"{href}\"{current}>{}</a>", p.title())
     };
-    let vendor = if page == Page::Trend {
+    let vendor = if matches!(page, Page::Trend | Page::Dashboard) {
         "<link rel=\"stylesheet\" href=\"/assets/vendor/uplot/uPlot.min.css\">\n\
          <script src=\"/assets/vendor/uplot/uPlot.iife.min.js\"></script>\n"
     } else {
@@ -80,8 +86,8 @@ pub(crate) fn render(page: Page, pattern: &str, view: &str) -> String {
          <link rel=\"stylesheet\" href=\"/assets/css/app.css\">\n{vendor}\
          <script type=\"module\" src=\"/assets/js/{script}\"></script>\n</head>\n\
          <body data-page=\"{page_id}\" data-pattern=\"{pattern}\" data-view=\"{view}\">\n\
-         <header class=\"top\">\n<a class=\"brand\" href=\"/realtime/\">treestat</a>\n\
-         <nav>{n1}{n2}{n3}</nav>\n\
+         <header class=\"top\">\n<a class=\"brand\" href=\"/\">treestat</a>\n\
+         <nav>{n0}{n1}{n2}{n3}</nav>\n\
          <button type=\"button\" id=\"theme\" class=\"icon\" title=\"Light or dark theme\" \
          aria-label=\"Toggle theme\">◐</button>\n</header>\n\
          <main id=\"main\">\n{body}</main>\n<div id=\"toast\" role=\"status\" aria-live=\"polite\"></div>\n\
@@ -91,6 +97,7 @@ pub(crate) fn render(page: Page, pattern: &str, view: &str) -> String {
         page_id = page.title().to_ascii_lowercase(),
         pattern = escape(pattern),
         view = escape(view),
+        n0 = nav(Page::Dashboard, "/"),
         n1 = nav(Page::Realtime, "/realtime/"),
         n2 = nav(Page::Trend, "/trend/view/"),
         n3 = nav(Page::Settings, "/setting/view"),

@@ -1,6 +1,6 @@
-//! The web pages (docs/API.md): `/realtime/`, `/realtime/<pattern>`,
-//! `/realtime/view/<name>`, `/trend/view/`, `/setting/view`, and their static files
-//! under `/assets/`.
+//! The web pages (docs/API.md): `/` (the overview dashboard), `/dashboard/` (the list),
+//! `/dashboard/<name>`, `/realtime/`, `/realtime/<pattern>`, `/realtime/view/<name>`,
+//! `/trend/view/`, `/setting/view`, and their static files under `/assets/`.
 //!
 //! Pages are small HTML shells; everything they show comes from the JSON API through
 //! plain ES modules (no framework, no build step), and uPlot draws the charts. The
@@ -22,7 +22,13 @@ use html::{Page, render};
 /// The pages and their assets, mergeable into the app's router.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/realtime/") }))
+        .route("/", get(|| async { page(Page::Dashboard, "", "overview") }))
+        .route("/dashboard", get(|| async { Redirect::to("/dashboard/") }))
+        .route(
+            "/dashboard/",
+            get(|| async { page(Page::Dashboard, "", "") }),
+        )
+        .route("/dashboard/{name}", get(dashboard))
         .route("/realtime", get(|| async { Redirect::to("/realtime/") }))
         .route("/realtime/", get(|| async { page(Page::Realtime, "", "") }))
         .route("/realtime/{*rest}", get(realtime))
@@ -48,6 +54,11 @@ async fn realtime(Path(rest): Path<String>) -> Response {
         Some(name) => page(Page::Realtime, "", name),
         None => page(Page::Realtime, &rest, ""),
     }
+}
+
+/// `/dashboard/<name>`.
+async fn dashboard(Path(name): Path<String>) -> Response {
+    page(Page::Dashboard, "", &name)
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {

@@ -29,6 +29,9 @@ async fn get(
 #[tokio::test]
 async fn every_page_renders_with_its_script() {
     for (uri, script) in [
+        ("/", "dashboard.js"),
+        ("/dashboard/", "dashboard.js"),
+        ("/dashboard/my%20board", "dashboard.js"),
         ("/realtime/", "realtime.js"),
         ("/realtime/br,ie", "realtime.js"),
         ("/realtime/view/ops", "realtime.js"),
@@ -59,12 +62,17 @@ async fn the_pattern_and_view_from_the_url_reach_the_page_escaped() {
     let (_, _, body) = get("/realtime/view/my%20view", None).await;
     assert!(body.contains("data-view=\"my view\""));
     assert!(body.contains("data-pattern=\"\""));
+    let (_, _, body) = get("/dashboard/a%22%3E%3Cb%3E", None).await;
+    assert!(body.contains("data-view=\"a&quot;&gt;&lt;b&gt;\""));
+    let (_, _, body) = get("/", None).await;
+    assert!(body.contains("data-view=\"overview\""));
+    assert!(body.contains("uPlot.iife.min.js"));
 }
 
 #[tokio::test]
 async fn short_forms_redirect_to_the_pages() {
     for (uri, to) in [
-        ("/", "/realtime/"),
+        ("/dashboard", "/dashboard/"),
         ("/realtime", "/realtime/"),
         ("/trend/view", "/trend/view/"),
     ] {
@@ -120,13 +128,14 @@ fn pages_reference_only_assets_that_exist_and_no_other_host() {
         }
     }
     for html in [
+        include_str!("../../assets/html/dashboard.html"),
         include_str!("../../assets/html/realtime.html"),
         include_str!("../../assets/html/trend.html"),
         include_str!("../../assets/html/views.html"),
     ] {
         assert!(!html.contains("http://") && !html.contains("https://"));
     }
-    let shell = super::html::render(super::html::Page::Trend, "", "");
+    let shell = super::html::render(super::html::Page::Dashboard, "", "overview");
     for part in shell.split("\"/assets/").skip(1) {
         refs.push(part[..part.find('"').unwrap()].to_string());
     }
