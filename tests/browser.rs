@@ -10,6 +10,8 @@
 
 #[path = "browser/cdp.rs"]
 mod cdp;
+#[path = "browser/dash.rs"]
+mod dash;
 #[path = "browser/steps.rs"]
 mod steps;
 
@@ -79,6 +81,7 @@ async fn pages_in_real_chromium() {
             .map(|()| requests),
         Err(e) => Err(e),
     };
+
     chrome.close().await;
     let requests = outcome.unwrap_or_else(|e| panic!("{e}"));
     println!(
@@ -117,6 +120,81 @@ async fn with_token(chrome: &cdp::Chrome, shots: PathBuf) -> Result<(), String> 
         shots,
     };
     let outcome = steps::auth(chrome, &site, token).await;
+    server.shutdown_token().cancel();
+    server.wait().await.map_err(|e| e.to_string())?;
+    outcome
+}
+
+/// The overview dashboard (issue 19's acceptance 1) in its own Chromium, on a server
+/// started fresh with the built-in host modules collecting every second and a pipe
+/// tailing an access log that the test writes to (the shared fixture logs' lines).
+/// Screenshots `2x-*.png` go to `target/screenshots/`; the time from page load to the
+/// first chart is printed (`cargo test --test browser dashboards -- --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_in_real_chromium() {
+    let exe = Path::new(cdp::CHROMIUM);
+    if !exe.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing: install it with `apt-get install -y chromium`",
+            exe.display()
+        );
+        println!("skipped: {} not found", exe.display());
+        return;
+    }
+    let chrome = cdp::Chrome::launch(exe).await.expect("chromium starts");
+    let outcome = dashboards(&chrome, screenshot_dir()).await;
+    chrome.close().await;
+    outcome.unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn dashboards(chrome: &cdp::Chrome, shots: PathBuf) -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let testdata = root.join("../shared/testdata");
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let agent = dir.path().join("agent.toml");
+    std::fs::write(
+        &agent,
+        format!(
+            "interval = \"1s\"\nmodules = {:?}\n",
+            root.join("conf/modules").display().to_string()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").map_err(|e| e.to_string())?;
+    let geo = testdata.join("geoip/GeoLite2-City-Test.mmdb");
+    let data = dir.path().join("data");
+    let server_keys = format!(
+        "[server]\nagent = true\nagent_conf = {:?}\n",
+        agent.display().to_string()
+    );
+    let conf = format!(
+        "{}[[tail]]\npaths = [{:?}]\nfrom_start = true\n\
+         [tail.pipeline]\nname = \"www\"\nformat = {:?}\n\
+         pipes = [\"ua\", \"status\", \"errors\", \"bytes\", \"request_time\", \"url\", \"host\", \
+         {{ pipe = \"geo\", path = {:?} }}]\n",
+        config_text(&data).replacen("[server]\n", &server_keys, 1),
+        log.display().to_string(),
+        dash::LOG_FORMAT,
+        geo.display().to_string(),
+    );
+    let config = Config::parse(&conf).map_err(|e| format!("{e:#}\n{conf}"))?;
+    let server = Server::start(config).await.map_err(|e| e.to_string())?;
+    let addr = server.bound.http.ok_or("no HTTP listener")?;
+    let engine = server.engine.clone();
+    let site = steps::Site {
+        addr,
+        interval: 1,
+        open_start: Box::new(move || engine.stats().open_start),
+        shots,
+    };
+    let outcome = async {
+        dash::overview(chrome, &site, &log, &testdata).await?;
+        dash::edit(chrome, &site).await?;
+        dash::realtime_folded(chrome, &site).await
+    }
+    .await;
     server.shutdown_token().cancel();
     server.wait().await.map_err(|e| e.to_string())?;
     outcome

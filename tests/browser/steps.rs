@@ -28,7 +28,7 @@ pub struct Site {
 }
 
 impl Site {
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }

@@ -1,7 +1,8 @@
 // `/` and /dashboard/<name>: a dashboard (docs/DASHBOARDS.md) as a grid of live uPlot
-// charts. Each panel is seeded with the recent past from /trend, then fed by /events:
-// one stream of every value for the plain panels, one per pattern for the panels that
-// read stats (p50/p90/p99), so a page holds few of the browser's ~6 connections.
+// charts. Each panel is seeded with the recent past from /trend, then fed by one
+// /events stream of every value; the panels that read stats (p50/p90/p99) ask
+// /api/q for the interval just closed, so a page holds one of the browser's ~6
+// connections per host.
 // A panel shows only once one of its series has a value; a section without a shown
 // panel is hidden. `/dashboard/` (no name) lists the dashboards.
 
@@ -11,14 +12,14 @@ import { color } from './chart.js';
 
 setupTheme();
 
-const MAX_STAT_STREAMS = 3;
 const name = document.body.dataset.view || '';
 const state = { dash: null, panels: [], sources: [], lastTs: 0, listed: [] };
 // Figures for the browser test and for curious users (`treestat` in the console).
 const stats = {
   firstChartMs: null,
   streams: 0,
-  intervals: 0,
+  intervals: 0, // interval messages received
+
   panels: () => state.panels.map((p) => ({
     title: p.spec.title, shown: !p.box.hidden, series: p.keys.slice(), points: p.points,
   })),
@@ -78,6 +79,19 @@ function fmt(v, style) {
   if (a >= 1e6) return `${n(v / 1e6, 2)}M`;
   if (a >= 1e4) return `${n(v / 1e3, 1)}k`;
   return n(v, a < 1 ? 3 : 2);
+}
+
+/** The last value that is not null. */
+function lastOf(values) {
+  for (let i = values.length - 1; i >= 0; i -= 1) if (values[i] !== null) return values[i];
+  return null;
+}
+
+/** An x-axis tick: the local time of day. */
+function clock(ts) {
+  const d = new Date(ts * 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}${d.getSeconds() ? `:${two(d.getSeconds())}` : ''}`;
 }
 
 function cssVar(v) { return getComputedStyle(document.documentElement).getPropertyValue(v).trim(); }
@@ -185,7 +199,12 @@ class Panel {
   }
 
   draw(now, force) {
+    // A chart spans the window, or less while less of the past exists (a fresh start),
+    // so the first minutes are not a sliver at the right edge.
+    let first = Infinity;
+    for (const m of this.series.values()) for (const ts of m.keys()) if (ts < first) first = ts;
     this.now = now;
+    this.from = Math.max(now - this.win, Math.min(first, now - 60));
     if (!this.dirty && !force && this.u) { this.u.setData(this.u.data); return; }
     this.dirty = false;
     const from = now - this.win;
@@ -194,7 +213,9 @@ class Panel {
     const xs = [...new Set(ks.flatMap((k) => [...this.series.get(k).keys()]))].filter((t) => t >= from).sort((a, b) => a - b);
     this.points = xs.length;
     if (!ks.length || !xs.length) { this.box.hidden = true; return; }
+    // Shown (with its section) before a chart is built: a hidden box has no width.
     this.box.hidden = false;
+    this.box.closest('.dash-section').hidden = false;
     const raw = ks.map((k) => xs.map((t) => { const v = this.series.get(k).get(t); return v === undefined ? null : v; }));
     let ys = raw;
     const stacked = this.spec.chart === 'stacked';
@@ -212,6 +233,10 @@ class Panel {
     }
     if (this.u) this.u.destroy();
     this.u = new uPlot(this.options(ks), data, this.plot);
+    if (!this.ro) {
+      this.ro = new ResizeObserver(() => this.resize());
+      this.ro.observe(this.box);
+    }
     if (stats.firstChartMs === null) {
       performance.mark('treestat:first-chart');
       stats.firstChartMs = performance.now();
@@ -236,7 +261,8 @@ class Panel {
       const c = color(i);
       const s = {
         label: labels[i], stroke: c, width: 1.5, spanGaps: false,
-        value: (u, v, si, di) => fmt(di === null || di === undefined ? v : raw()[si - 1][di], style),
+        // At the cursor: the value there; otherwise the latest value.
+        value: (u, v, si, di) => fmt(di === null || di === undefined ? lastOf(raw()[si - 1]) : raw()[si - 1][di], style),
       };
       if (chart === 'area' || chart === 'stacked') s.fill = fill(c);
       if (chart === 'bar') { s.paths = uPlot.paths.bars({ size: [0.8, 40] }); s.fill = fill(c); }
@@ -250,10 +276,10 @@ class Panel {
       legend: { live: true },
       bands,
       scales: {
-        x: { time: true, range: () => [this.now - this.win, this.now] },
+        x: { time: true, range: () => [this.from, this.now] },
         y: style === 'percent' && chart === 'stacked' ? { range: [0, 100] } : { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.05 : 1] },
       },
-      axes: [{ ...axis }, { ...axis, size: 64, values: (u, vals) => vals.map((v) => fmt(v, style)) }],
+      axes: [{ ...axis, values: (u, ts) => ts.map(clock) }, { ...axis, size: style === 'bytes' ? 76 : 60, values: (u, vals) => vals.map((v) => fmt(v, style)) }],
       series,
     };
   }
@@ -307,38 +333,54 @@ async function seed() {
   redraw();
 }
 
-function onInterval(panels, ev) {
+/** `{"a": {"b": {"p50": 1, "p99": 2}}}` as `[["a,b", {"p50": 1, "p99": 2}]]`. */
+function flatten(tree, names) {
+  const out = [];
+  const walk = (node, path) => {
+    if (node === null || typeof node !== 'object') return;
+    const ks = Object.keys(node);
+    if (ks.length && ks.every((k) => names.includes(k))) { out.push([path.join(','), node]); return; }
+    for (const k of ks) walk(node[k], [...path, k]);
+  };
+  walk(tree, []);
+  return out;
+}
+
+/** The stats panels' values for the interval just closed: one short request each. */
+async function fetchStats(msg) {
+  await Promise.all(state.panels.filter((p) => p.stats).map(async (p) => {
+    const q = new URLSearchParams({ window: `${msg.len}s`, stat: p.stats.join(',') });
+    try {
+      const tree = await api.getJSON(`/api/q/${api.enc(p.spec.pattern)}.json?${q}`);
+      p.add(msg.start, msg.len, flatten(tree, p.stats));
+    } catch (_) { /* counted as no data; the next interval tries again */ }
+  }));
+}
+
+async function onInterval(ev) {
   const msg = JSON.parse(ev.data);
   const rows = Object.entries(msg.values || {});
   state.lastTs = Math.max(state.lastTs, msg.start);
-  for (const p of panels) p.add(msg.start, msg.len, rows);
+  for (const p of state.panels) if (!p.stats) p.add(msg.start, msg.len, rows);
   stats.intervals += 1;
   status('live', `live · ${new Date(msg.start * 1000).toLocaleTimeString(undefined, { hour12: false })}`);
   redraw();
+  await fetchStats(msg);
+  redraw();
 }
 
+/**
+ * One stream of every value, whatever the panels: a browser holds ~6 connections
+ * per host across its tabs, and a page holding one per panel would starve the
+ * others (and its own saves). The stats panels ask `/api/q` once per interval.
+ */
 function connect() {
   for (const s of state.sources) s.close();
-  state.sources = [];
-  const plain = state.panels.filter((p) => !p.stats);
-  const streams = [];
-  if (plain.length) streams.push({ url: '', panels: plain });
-  const byStat = new Map();
-  for (const p of state.panels.filter((x) => x.stats)) {
-    const key = `${p.spec.pattern}?${p.stats.join(',')}`;
-    if (!byStat.has(key)) byStat.set(key, []);
-    byStat.get(key).push(p);
-  }
-  [...byStat.values()].slice(0, MAX_STAT_STREAMS).forEach((ps) => {
-    streams.push({ url: `${api.enc(ps[0].spec.pattern)}?stat=${encodeURIComponent(ps[0].stats.join(','))}`, panels: ps });
-  });
-  for (const s of streams) {
-    const src = new EventSource(`/events/${s.url}`);
-    src.addEventListener('open', () => { stats.streams += 1; status('live', 'live'); });
-    src.addEventListener('interval', (ev) => onInterval(s.panels, ev));
-    src.addEventListener('error', () => status('down', 'reconnecting…'));
-    state.sources.push(src);
-  }
+  const src = new EventSource('/events/');
+  src.addEventListener('open', () => { stats.streams += 1; status('live', 'live'); });
+  src.addEventListener('interval', onInterval);
+  src.addEventListener('error', () => status('down', 'reconnecting…'));
+  state.sources = [src];
 }
 
 // ---- editing: copy, change and save a dashboard as JSON ------------------------------
