@@ -151,9 +151,18 @@ pub async fn overview(
     let stop = tokio_util::sync::CancellationToken::new();
     let feeder = feed_log(log.to_path_buf(), log_lines(testdata)?, stop.clone());
     let filled = wait_panels(&tab, &LOG_PANELS, "the access-log panels to fill").await;
+    // Some history for the screenshots: 15 interval messages in all.
+    let more = tab
+        .wait_for(
+            "window.treestat.intervals >= 15",
+            "15 interval messages",
+            PATIENCE,
+        )
+        .await;
     stop.cancel();
     feeder.await.map_err(|e| e.to_string())??;
     let filled = filled?;
+    more?;
     let vendors = tab
         .eval("window.treestat.panels().find((p) => p.title === 'Vendors').shown")
         .await?;
@@ -167,12 +176,15 @@ pub async fn overview(
         return Err(format!("the status panel links to {links}"));
     }
     println!("overview: access-log panels {filled}");
+    // The whole grid in one picture (the charts' size does not follow the height).
+    tab.viewport(1400, 1700).await?;
     tab.eval("window.scrollTo(0, 0)").await?;
     tab.screenshot(&site.shots, "20-overview").await?;
     tab.eval("document.getElementById('theme').click()").await?;
     wait_panels(&tab, &HOST_PANELS, "the panels redrawn in the dark theme").await?;
     tab.screenshot(&site.shots, "21-overview-dark").await?;
     tab.eval("document.getElementById('theme').click()").await?;
+    tab.viewport(1400, 1000).await?;
 
     // The phone layout: one column, no sideways scrolling.
     let phone = chrome.page(&site.url("/"), 360, 740).await?;
@@ -181,6 +193,16 @@ pub async fn overview(
         .eval("[document.documentElement.scrollWidth, document.documentElement.clientWidth, document.body.scrollWidth]")
         .await?;
     phone.screenshot(&site.shots, "22-phone-overview").await?;
+    phone
+        .eval("document.getElementById('theme').click()")
+        .await?;
+    wait_panels(&phone, &HOST_PANELS, "the phone layout in the dark theme").await?;
+    phone
+        .screenshot(&site.shots, "22b-phone-overview-dark")
+        .await?;
+    phone
+        .eval("document.getElementById('theme').click()")
+        .await?;
     let client = w[1].as_i64().unwrap_or(0);
     if w[0].as_i64().unwrap_or(0) > client || w[2].as_i64().unwrap_or(0) > client {
         return Err(format!("/ scrolls sideways at 360 px: {w}"));

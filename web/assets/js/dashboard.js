@@ -204,7 +204,7 @@ class Panel {
     let first = Infinity;
     for (const m of this.series.values()) for (const ts of m.keys()) if (ts < first) first = ts;
     this.now = now;
-    this.from = Math.max(now - this.win, Math.min(first, now - 60));
+    this.from = Math.max(now - this.win, Math.min(first, now - 30));
     if (!this.dirty && !force && this.u) { this.u.setData(this.u.data); return; }
     this.dirty = false;
     const from = now - this.win;
