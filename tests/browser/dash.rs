@@ -302,7 +302,7 @@ pub async fn realtime_folded(chrome: &Chrome, site: &Site) -> Result<(), String>
             js_str("_treestat,")
         ))
         .await?;
-    if inside != Value::from(0) {
+    if inside != 0 {
         return Err(format!("{inside} rows under _treestat are open by default"));
     }
     let nav = tab
