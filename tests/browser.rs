@@ -192,7 +192,10 @@ async fn dashboards(chrome: &cdp::Chrome, shots: PathBuf) -> Result<(), String> 
     let outcome = async {
         dash::overview(chrome, &site, &log, &testdata).await?;
         dash::edit(chrome, &site).await?;
-        dash::realtime_folded(chrome, &site).await
+        dash::realtime_folded(chrome, &site).await?;
+        let requests = steps::same_host(chrome, &site).await?;
+        println!("dashboards: {requests} requests, every one to http://{addr}/");
+        Ok::<(), String>(())
     }
     .await;
     server.shutdown_token().cancel();

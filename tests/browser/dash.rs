@@ -213,6 +213,7 @@ pub async fn overview(
     for _ in 0..5 {
         tab.goto(&site.url("/")).await?;
         times.push(first_chart_ms(&tab).await?);
+        wait_panels(&tab, &LOG_PANELS, "every panel after a reload").await?;
     }
     times.sort_by(f64::total_cmp);
     println!(

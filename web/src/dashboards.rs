@@ -9,7 +9,7 @@
 //! rules (1..=128 letters, digits, `-`, `_`, `.` and space).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -249,11 +249,9 @@ impl Dashboard {
     }
 }
 
-/// The compiled-in dashboards, parsed, by name.
-///
-/// # Panics
-/// When a file in `conf/dashboards/` does not parse, which a test rules out.
-pub fn built_in() -> BTreeMap<String, Dashboard> {
+/// The compiled-in dashboards, parsed once (on first use; [`crate::app`] makes that
+/// the start), by name.
+static DEFAULTS: LazyLock<BTreeMap<String, Dashboard>> = LazyLock::new(|| {
     BUILT_IN
         .iter()
         .map(|(name, text)| {
@@ -263,6 +261,14 @@ pub fn built_in() -> BTreeMap<String, Dashboard> {
             (d.name.clone(), d)
         })
         .collect()
+});
+
+/// The compiled-in dashboards, by name.
+///
+/// # Panics
+/// When a file in `conf/dashboards/` does not parse, which a test rules out.
+pub fn built_in() -> &'static BTreeMap<String, Dashboard> {
+    &DEFAULTS
 }
 
 /// One row of `GET /api/dashboards`.
@@ -364,7 +370,8 @@ async fn fetch(
         }
     }
     built_in()
-        .remove(&name)
+        .get(&name)
+        .cloned()
         .map(Json)
         .ok_or_else(|| AppError::not_found(format!("no dashboard named {name:?}")))
 }

@@ -54,6 +54,8 @@ pub use views::{VIEW_PREFIX, View};
 /// Writes need the bearer token when `auth.token` is set; reads need it too when
 /// `auth.reads` is true; `/health` and the pages are open.
 pub fn app(state: AppState) -> Router {
+    // The compiled-in dashboards are parsed here, at start, not on the first request.
+    dashboards::built_in();
     let mut writes = Router::new()
         .merge(push::router())
         .merge(statsserver::router());

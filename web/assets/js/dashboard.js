@@ -328,9 +328,9 @@ async function seed() {
       const rows = await api.getJSON(`/trend/${api.enc(p.spec.pattern)}.json?${q}`);
       p.addTrend(rows);
       for (const s of rows) for (const pt of s.points) state.lastTs = Math.max(state.lastTs, pt[0]);
+      redraw(); // each panel as soon as its past is here, not after the slowest
     } catch (_) { /* no trend store, or nothing yet: the stream fills the panel */ }
   }));
-  redraw();
 }
 
 /** `{"a": {"b": {"p50": 1, "p99": 2}}}` as `[["a,b", {"p50": 1, "p99": 2}]]`. */
