@@ -132,6 +132,9 @@ async fn bad_dashboards_are_refused_and_writes_need_the_token_and_the_same_origi
             r.text()
         );
     }
+    let big = format!(r#"{{"title": "{}", "sections": []}}"#, "x".repeat(70 << 10));
+    let r = request(a, "PUT", "/api/dashboards/x", &auth, big.as_bytes()).await;
+    assert_eq!(r.status, 413, "a document past 64 KiB: {}", r.text());
     let r = request(a, "PUT", "/api/dashboards/x", &[], MINE).await;
     assert_eq!(r.status, 401);
     let cross = [
