@@ -208,7 +208,10 @@ class Panel {
     if (!this.dirty && !force && this.u) { this.u.setData(this.u.data); return; }
     this.dirty = false;
     const from = now - this.win;
-    for (const m of this.series.values()) for (const ts of m.keys()) if (ts < from - this.win) m.delete(ts);
+    for (const [k, m] of this.series) {
+      for (const ts of m.keys()) if (ts < from - this.win) m.delete(ts);
+      if (!m.size) this.series.delete(k); // a URL gone from the log is forgotten
+    }
     const ks = this.order(from);
     const xs = [...new Set(ks.flatMap((k) => [...this.series.get(k).keys()]))].filter((t) => t >= from).sort((a, b) => a - b);
     this.points = xs.length;
