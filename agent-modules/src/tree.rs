@@ -21,11 +21,13 @@ use treestat_model::{
 
 use crate::metric::{Sample, Slope, Value};
 
-/// The wall-clock time (whole unix seconds) of the monotonic instant `at`, given that
-/// the monotonic clock reads `now` at this moment. An `at` in the past is measured back
-/// from the current wall clock; one in the future forward.
-pub fn unix_secs_at(at: Instant, now: Instant) -> i64 {
-    let wall = SystemTime::now();
+/// The wall-clock time (whole unix seconds) of the monotonic instant `at`. An `at` in
+/// the past is measured back from the current wall clock; one in the future forward.
+pub fn unix_secs_at(at: Instant) -> i64 {
+    // Both clocks read together: a caller's own `now` may be seconds old by the time it
+    // stamps (a slow collection), and pairing it with a fresh wall clock would date the
+    // collection that much later, into the next one's second.
+    let (now, wall) = (Instant::now(), SystemTime::now());
     let wall = if at <= now {
         wall.checked_sub(now - at)
     } else {
@@ -243,9 +245,9 @@ mod tests {
             .unwrap()
             .as_secs();
         let wall = i64::try_from(wall).unwrap();
-        let ago = unix_secs_at(now.checked_sub(Duration::from_secs(30)).unwrap(), now);
+        let ago = unix_secs_at(now.checked_sub(Duration::from_secs(30)).unwrap());
         assert!((wall - 31..=wall - 29).contains(&ago), "{ago} vs {wall}");
-        let ahead = unix_secs_at(now + Duration::from_secs(30), now);
+        let ahead = unix_secs_at(now + Duration::from_secs(30));
         assert!(
             (wall + 29..=wall + 31).contains(&ahead),
             "{ahead} vs {wall}"

@@ -219,3 +219,28 @@ fn on_and_off_files_switch_modules_while_running() {
     let doc = a.tick(std::time::Instant::now()).unwrap();
     assert!(leaf(&doc, "load,testhost,one").is_some(), "{doc}");
 }
+
+/// A collection is dated by when it was due, however long its modules take: a module
+/// that needs 1.5 s must not push its collection into the next second (two collections
+/// in one second were counted twice there, under load).
+#[test]
+fn a_slow_collection_is_dated_when_it_was_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "slow.py",
+        "import time\n\
+         def handler(name):\n    time.sleep(1.5)\n    return 1\n\
+         def metric_init(p):\n    return [{'name': 'x', 'call_back': handler}]\n",
+    );
+    let mut a = agent::Agent::new(&config(d, Vec::new(), 1000)).unwrap();
+    let due = a.next_due().unwrap();
+    let now = std::time::Instant::now().max(due);
+    let due_wall = treestat_agent::tree::unix_secs_at(due);
+    let doc = a.tick(now).unwrap();
+    let ts = doc[0]["timestamp"].as_i64().unwrap();
+    // The old code read the wall clock after the 1.5 s collection: `due_wall + 1` or more.
+    assert!(ts <= due_wall, "dated {ts}, due at {due_wall}: {doc}");
+    assert!(ts >= due_wall - 1, "dated {ts}, due at {due_wall}: {doc}");
+}

@@ -321,7 +321,6 @@ mod tests {
             Instant::now()
                 .checked_sub(Duration::from_secs(120))
                 .unwrap(),
-            Instant::now(),
         );
         let doc = json!([
             {"default_action": "add", "app": {"a": {"hits": 2}}},
