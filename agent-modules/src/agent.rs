@@ -21,6 +21,7 @@ use crate::builtin;
 use crate::config::AgentConfig;
 use crate::error::{Error, Result};
 use crate::folder::{self, ModuleEntry, ModuleKind};
+use crate::ganglia::GangliaModule;
 use crate::metric::Sample;
 use crate::module::{Module, Scheduled};
 use crate::native::NativeModule;
@@ -76,6 +77,13 @@ impl LoadedModules {
             Ok(ModuleKind::Builtin) => builtin::build(&entry.name, &entry.params),
             Ok(ModuleKind::Native(path)) => NativeModule::load(&entry.name, path, &entry.params)
                 .map(|m| Box::new(m) as Box<dyn Module>),
+            Ok(ModuleKind::Ganglia { path, symbol }) => GangliaModule::load(
+                &entry.name,
+                path,
+                symbol,
+                entry.params.get("params").map(String::as_str),
+            )
+            .map(|m| Box::new(m) as Box<dyn Module>),
             Ok(ModuleKind::Python(path)) => {
                 let host = match &self.python {
                     Some(h) => h.clone(),

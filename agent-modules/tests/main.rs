@@ -8,6 +8,7 @@ mod common;
 mod agent_e2e;
 mod builtin_modules;
 mod engine_e2e;
+mod ganglia_modules;
 mod http_client;
 mod native_modules;
 mod python_modules;
