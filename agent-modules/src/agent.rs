@@ -88,7 +88,7 @@ pub fn load_modules(dir: &Path, default_interval: Duration) -> Result<LoadedModu
 }
 
 impl LoadedModules {
-    fn load_entry(&mut self, entry: &ModuleEntry) -> Result<Box<dyn Module>> {
+    fn load_entry(&mut self, dir: &Path, entry: &ModuleEntry) -> Result<Box<dyn Module>> {
         match &entry.kind {
             Err(e) => Err(e.clone()),
             Ok(ModuleKind::Builtin) => builtin::build(&entry.name, &entry.params),
@@ -110,7 +110,7 @@ impl LoadedModules {
                         h
                     }
                 };
-                host.load(&entry.name, path, entry.params.clone())
+                host.load_cached(&entry.name, path, entry.params.clone(), Some(dir))
                     .map(|m| Box::new(m) as Box<dyn Module>)
             }
         }
@@ -157,7 +157,7 @@ impl LoadedModules {
                 continue;
             }
             let interval = entry.interval.unwrap_or(default_interval);
-            match self.load_entry(entry) {
+            match self.load_entry(dir, entry) {
                 Ok(m) => {
                     if let Some(i) = previous {
                         self.errors.remove(i);

@@ -237,19 +237,35 @@ fn set_state(dir: &Path, name: &str, on: bool) -> Result<()> {
     std::fs::write(&mk, b"").map_err(|e| Error::io_at(&mk, &e))
 }
 
-/// The table `treestat agent modules` prints: name, state, kind, one line each.
+/// The table `treestat agent modules` prints: a header, then name, state, ported and
+/// kind, one line each. `ported` is `2to3` for a Python 2 module whose translation of
+/// its current source is cached in the folder's `.ported/` (the agent loaded it through
+/// that translation), `-` otherwise.
 ///
 /// # Errors
 /// The folder cannot be read.
 pub fn modules_table(dir: &Path) -> Result<String> {
-    let mut out = String::new();
+    let mut out = format!(
+        "{:<16} {:<5} {:<6} {}\n",
+        "MODULE", "STATE", "PORTED", "KIND"
+    );
     for m in list_modules(dir)? {
         let state = if m.enabled { "on" } else { "off" };
+        let ported = match &m.kind {
+            Ok(ModuleKind::Python(p)) => std::fs::read(p)
+                .ok()
+                .filter(|src| crate::python::port::cache_path(dir, &m.name, src).exists())
+                .map_or("-", |_| "2to3"),
+            _ => "-",
+        };
         let kind = match &m.kind {
             Ok(k) => k.to_string(),
             Err(e) => format!("error: {e}"),
         };
-        out.push_str(&format!("{:<16} {:<4} {}\n", m.name, state, kind));
+        out.push_str(&format!(
+            "{:<16} {:<5} {:<6} {}\n",
+            m.name, state, ported, kind
+        ));
     }
     Ok(out)
 }
@@ -291,7 +307,7 @@ mod tests {
         assert!(
             modules_table(d)
                 .unwrap()
-                .contains("cpu              on   built-in")
+                .contains("cpu              on    -      built-in")
         );
 
         assert!(enable(d, "nosuch").is_err());

@@ -12,6 +12,7 @@ mod ganglia_modules;
 mod http_client;
 mod module_retry;
 mod native_modules;
+mod python2_modules;
 mod python_modules;
 mod relay;
 mod relay_http;
