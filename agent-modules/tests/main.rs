@@ -10,6 +10,7 @@ mod builtin_modules;
 mod engine_e2e;
 mod ganglia_modules;
 mod http_client;
+mod mmstats_module;
 mod module_retry;
 mod native_modules;
 mod python2_modules;
