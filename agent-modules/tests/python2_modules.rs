@@ -72,7 +72,7 @@ fn a_python2_module_loads_through_2to3_and_reports() {
 
     // The translation is cached, keyed by the source's hash, and the table says so.
     let cached = cache_path(d, "py2style", source.as_bytes());
-    assert_eq!(ported_files(d), [cached.clone()]);
+    assert_eq!(ported_files(d), std::slice::from_ref(&cached));
     let text = std::fs::read_to_string(&cached).unwrap();
     assert!(text.contains("except ValueError as e:"), "{text}");
     let table = treestat_agent::folder::modules_table(d).unwrap();

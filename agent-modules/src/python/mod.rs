@@ -19,13 +19,17 @@ use crate::module::{Collection, Module};
 
 pub use gmond::format_py_error;
 
+/// What a load answers: the module's id on the Python thread, its descriptors, and
+/// where its 2to3 translation is when it was ported.
+type LoadReply = Result<(usize, Vec<MetricDesc>, Option<String>)>;
+
 enum Request {
     Load {
         name: String,
         path: PathBuf,
         params: BTreeMap<String, String>,
         cache: Option<PathBuf>,
-        reply: mpsc::Sender<Result<(usize, Vec<MetricDesc>, Option<String>)>>,
+        reply: mpsc::Sender<LoadReply>,
     },
     Collect {
         id: usize,
