@@ -196,13 +196,15 @@ fn c_text(p: *const c_char) -> String {
 }
 
 /// The `*_module` symbol a `.so` exports if it is a Ganglia module: `Ok(None)` for any
-/// other library (treestat's own ABI, not ELF, no such symbol).
+/// other library (treestat's own ABI, not ELF, no such symbol). Reads only the ELF
+/// header, the section headers and the dynamic symbol table (the folder is listed every
+/// 10 s).
 ///
 /// # Errors
-/// The file cannot be read.
+/// The file cannot be opened.
 pub fn module_symbol(path: &Path) -> std::io::Result<Option<String>> {
-    let bytes = std::fs::read(path)?;
-    let names = elf_data_symbols(&bytes).unwrap_or_default();
+    let file = std::fs::File::open(path)?;
+    let names = elf_dynamic_symbols(&file).unwrap_or_default();
     if names.iter().any(|n| n == "treestat_module_abi_version") {
         return Ok(None);
     }
@@ -211,37 +213,51 @@ pub fn module_symbol(path: &Path) -> std::io::Result<Option<String>> {
         .find(|n| n.ends_with("_module") && n.len() > "_module".len()))
 }
 
-/// The names of the symbols an ELF64 little-endian file defines in its dynamic symbol
-/// table (functions and data), or `None` when it is not such a file or is malformed.
-fn elf_data_symbols(b: &[u8]) -> Option<Vec<String>> {
-    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
-    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
-    let u64_at = |o: usize| {
-        let v = u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?);
-        usize::try_from(v).ok()
+/// The most bytes read for one table of an ELF file (a bound for a malformed one).
+const ELF_TABLE_MAX: usize = 64 << 20;
+
+/// The names of the symbols (functions and data) an ELF64 little-endian file defines in
+/// its dynamic symbol table, or `None` when it is not such a file or is malformed.
+fn elf_dynamic_symbols(file: &std::fs::File) -> Option<Vec<String>> {
+    use std::os::unix::fs::FileExt;
+    let read = |off: usize, len: usize| {
+        if len > ELF_TABLE_MAX {
+            return None;
+        }
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, u64::try_from(off).ok()?)
+            .ok()?;
+        Some(buf)
     };
-    if b.get(..6)? != b"\x7fELF\x02\x01" {
+    let u16_at = |b: &[u8], o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |b: &[u8], o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let usize_at = |b: &[u8], o: usize| {
+        usize::try_from(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?)).ok()
+    };
+    let header = read(0, 64)?;
+    if header.get(..6)? != b"\x7fELF\x02\x01" {
         return None;
     }
-    let shoff = u64_at(0x28)?;
-    let shentsize = usize::from(u16_at(0x3A)?);
-    let shnum = usize::from(u16_at(0x3C)?);
-    let section = |i: usize| shoff.checked_add(i.checked_mul(shentsize)?);
+    let shoff = usize_at(&header, 0x28)?;
+    let shentsize = usize::from(u16_at(&header, 0x3A)?);
+    let shnum = usize::from(u16_at(&header, 0x3C)?);
+    if shentsize < 64 {
+        return None;
+    }
+    let sections = read(shoff, shnum.checked_mul(shentsize)?)?;
+    let section = |i: usize| sections.get(i * shentsize..(i + 1) * shentsize);
     let mut out = Vec::new();
     for i in 0..shnum {
         let sh = section(i)?;
-        if u32_at(sh + 4)? != 11 {
+        if u32_at(sh, 4)? != 11 {
             continue; // not SHT_DYNSYM
         }
-        let (off, size) = (u64_at(sh + 0x18)?, u64_at(sh + 0x20)?);
-        let link = usize::try_from(u32_at(sh + 0x28)?).ok()?;
-        let strtab = section(link)?;
-        let (str_off, str_size) = (u64_at(strtab + 0x18)?, u64_at(strtab + 0x20)?);
-        let strings = b.get(str_off..str_off.checked_add(str_size)?)?;
-        let syms = b.get(off..off.checked_add(size)?)?;
+        let syms = read(usize_at(sh, 0x18)?, usize_at(sh, 0x20)?)?;
+        let strtab = section(usize::try_from(u32_at(sh, 0x28)?).ok()?)?;
+        let strings = read(usize_at(strtab, 0x18)?, usize_at(strtab, 0x20)?)?;
         for s in syms.chunks_exact(24) {
-            let name = usize::try_from(u32::from_le_bytes(s[0..4].try_into().ok()?)).ok()?;
-            let defined = u16::from_le_bytes([s[6], s[7]]) != 0;
+            let name = usize::try_from(u32_at(s, 0)?).ok()?;
+            let defined = u16_at(s, 6)? != 0;
             let kind = s[4] & 0xf; // 1 object, 2 function
             if !defined || !(kind == 1 || kind == 2) || name >= strings.len() {
                 continue;

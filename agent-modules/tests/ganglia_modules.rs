@@ -164,3 +164,113 @@ fn string_metrics_of_modsys_are_text() {
         .unwrap_or_else(|| panic!("{:?}", c.samples));
     assert_eq!(os.value, Value::Text("Linux".into()));
 }
+
+/// A module in Ganglia's ABI (gm_metric.h's `mmodule`, declared here as the header does),
+/// whose init is `INIT` and which declares one double `fake_value` = 41.5.
+const FAKE: &str = r#"
+#include <stddef.h>
+typedef struct { int key; char *name; int tmax; int type; char *units; char *slope;
+                 char *fmt; int msg_size; char *desc; void *metadata; } Ganglia_25metric;
+typedef union { double d; char str[64]; } g_val_t;
+typedef struct mmodule_struct { int version, minor_version; const char *name;
+  void *dynamic_load_handle; char *module_name, *metric_name, *module_params;
+  void *module_params_list, *config_file; struct mmodule_struct *next;
+  unsigned long magic; int (*init)(void *); void (*cleanup)(void);
+  Ganglia_25metric *metrics_info; g_val_t (*handler)(int); } mmodule;
+static int init_ok(void *pool) { return pool == NULL; }
+static int init_fail(void *pool) { (void)pool; return 7; }
+static Ganglia_25metric info[] = {
+  {0, "fake_value", 90, 7, "x", "both", "%f", 8, "a fake", NULL},
+  {0, NULL, 0, 0, NULL, NULL, NULL, 0, NULL, NULL}};
+static g_val_t handler(int i) { g_val_t v; v.d = 41.5 + i; return v; }
+mmodule fake_module = {20080913, 0, __FILE__, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       MAGIC, INIT, NULL, info, handler};
+"#;
+
+fn compile_fake(dir: &Path, name: &str, init: &str, magic: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, FAKE).unwrap();
+    let out = dir.join(format!("{name}.so"));
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1"])
+        .arg(format!("-DINIT={init}"))
+        .arg(format!("-DMAGIC={magic}"))
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("running cc");
+    assert!(status.success());
+    std::fs::remove_file(src).unwrap();
+    out
+}
+
+#[test]
+fn failing_and_foreign_ganglia_modules_are_reported_and_the_agent_goes_on() {
+    if ganglia_dir().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    compile_fake(d, "good", "init_ok", "0x474D3332UL");
+    compile_fake(d, "fails", "init_fail", "0x474D3332UL");
+    compile_fake(d, "foreign", "init_ok", "0x12345678UL");
+    let kinds: Vec<String> = list_modules(d)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.as_ref().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k.starts_with("ganglia ") && k.ends_with("(fake_module)")),
+        "{kinds:?}"
+    );
+
+    let mut loaded = load_modules(d, Duration::from_secs(1)).unwrap();
+    let errors: Vec<String> = loaded
+        .errors
+        .iter()
+        .map(|(m, e)| format!("{m}: {e}"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("fails: ") && errors[0].contains("init failed (7)"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("foreign: ") && errors[1].contains("not a Ganglia module"),
+        "{errors:?}"
+    );
+    assert_eq!(loaded.modules.len(), 1);
+    let c = loaded.modules[0].module.collect();
+    assert_eq!(c.samples.len(), 1, "{:?}", c.errors);
+    assert_eq!(c.samples[0].value, Value::Number(41.5));
+    assert_eq!(
+        c.samples[0].group, "good",
+        "no GROUP metadata: the module's name"
+    );
+}
+
+#[test]
+fn treestat_native_modules_stay_native() {
+    let tmp = tempfile::tempdir().unwrap();
+    let so = tmp.path().join("example_c.so");
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-I"])
+        .arg(format!("{crate_dir}/include"))
+        .arg("-o")
+        .arg(&so)
+        .arg(format!("{crate_dir}/native/example_module.c"))
+        .status()
+        .expect("running cc");
+    assert!(status.success());
+    assert_eq!(treestat_agent::ganglia::module_symbol(&so).unwrap(), None);
+    let kind = &list_modules(tmp.path()).unwrap()[0].kind;
+    assert_eq!(kind.as_ref().unwrap(), &ModuleKind::Native(so));
+    // Not ELF at all: not a Ganglia module either (the native loader reports it).
+    let text = tmp.path().join("text.so");
+    std::fs::write(&text, "hello").unwrap();
+    assert_eq!(treestat_agent::ganglia::module_symbol(&text).unwrap(), None);
+}
