@@ -105,3 +105,97 @@ fn the_backoff_stops_doubling_at_an_hour() {
     assert_eq!(waits[1..], [120, 240, 480, 960, 1920, 3600, 3600, 3600]);
     assert_eq!(RETRY_MAX.as_secs(), 3600);
 }
+
+/// The log lines of the whole test binary: the global subscriber (a scoped one loses
+/// events when other test threads register the same call sites first), set once.
+fn global_log() -> Log {
+    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Log::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        log
+    })
+    .clone()
+}
+
+/// Log lines written (by every thread).
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
+#[test]
+fn the_agent_logs_a_failing_module_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("absent.py"),
+        "def metric_init(p):\n    raise IOError('connection refused: localhost:11211')\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("uptime.conf"), "").unwrap();
+    let config = treestat_agent::AgentConfig {
+        servers: Vec::new(),
+        host: Some("h".into()),
+        modules: d.to_path_buf(),
+        ..treestat_agent::AgentConfig::default()
+    };
+    let log = global_log();
+    let (tries, doc) = {
+        let mut agent = treestat_agent::agent::Agent::new(&config).unwrap();
+        let t0 = Instant::now();
+        // Rescans every 10 s for 20 minutes: tries at 1, 3, 7 and 15 minutes.
+        for s in (10..1200).step_by(10) {
+            agent.rescan(t0 + Duration::from_secs(s));
+        }
+        let doc = agent.tick(t0 + Duration::from_secs(1200)).unwrap();
+        (agent.load_errors().len(), doc)
+    };
+    let text = String::from_utf8(log.0.lock().clone()).unwrap();
+    // Each event holds the traceback once (an event spans several lines); the address
+    // is this test's alone: other tests log into the same buffer.
+    assert_eq!(text.matches("localhost:11211')\n").count(), 1, "{text}");
+    let event = text
+        .split("\n20")
+        .find(|e| e.contains("localhost:11211"))
+        .unwrap();
+    assert!(
+        event.contains(" ERROR ") && event.contains("next try in 60 s"),
+        "{text}"
+    );
+    assert_eq!(tries, 1);
+    // The error marker and the count are there for the operator.
+    let own = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t.pointer("/_treestat/agent/h"))
+        .unwrap();
+    assert!(
+        own["errors"]["absent"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{own}"
+    );
+    assert_eq!(own["module_errors"], 1, "{own}");
+}

@@ -102,12 +102,7 @@ pub(super) fn load(
                             format_py_error(py, &t)
                         ))
                     })?;
-                tracing::info!(
-                    module = name,
-                    "a Python 2 module: loaded through its 2to3 translation ({}, {shown})",
-                    p.how
-                );
-                (m, Some(shown))
+                (m, Some((shown, p.how)))
             }
             Err(e) => return Err(fail(&cannot, &e)),
         };
@@ -154,6 +149,14 @@ pub(super) fn load(
         for e in &errors {
             tracing::warn!("{e}");
         }
+        // Said once, when the module is in use (not at each retry of a failing init).
+        if let Some((shown, how)) = &ported {
+            tracing::info!(
+                module = name,
+                "a Python 2 module: loaded through its 2to3 translation ({how}, {shown})"
+            );
+        }
+        let ported = ported.map(|(shown, _)| shown);
         Ok(Loaded {
             name: name.to_string(),
             module: module.unbind(),
