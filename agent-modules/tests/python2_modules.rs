@@ -178,6 +178,24 @@ fn python2_imports_and_shims_without_syntax_errors() {
     assert_eq!(number(&c.samples, "answer"), 4.5);
     assert_eq!(number(&c.samples, "parts"), 258.0);
 
+    // A ported module keeps its `__file__` (modules read files beside themselves).
+    let beside = d.join("beside.py");
+    std::fs::write(
+        &beside,
+        "import os\nHERE = os.path.dirname(os.path.abspath(__file__))\n\n\
+         def metric_init(params):\n    print 'ported'\n    \
+         return [{'name': 'limit', 'value_type': 'uint', 'call_back': lambda n: \
+         int(open(os.path.join(HERE, 'limit.txt')).read())}]\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("limit.txt"), "77\n").unwrap();
+    let mut m = host
+        .load_cached("beside", &beside, params(&[]), Some(d))
+        .unwrap();
+    assert!(m.ported().is_some());
+    let c = treestat_agent::module::Module::collect(&mut m);
+    assert_eq!(number(&c.samples, "limit"), 77.0, "{:?}", c.errors);
+
     // A module that is neither Python 3 nor Python 2 fails with both errors.
     let broken = d.join("broken.py");
     std::fs::write(&broken, "def metric_init(params:\n    return []\n").unwrap();

@@ -94,14 +94,15 @@ pub(super) fn load(
                     |f| f.display().to_string(),
                 );
                 let ported_code = CString::new(p.source).map_err(|_| nul("the translation"))?;
-                let ported_file = CString::new(shown.clone()).map_err(|_| nul("the path"))?;
-                let m =
-                    PyModule::from_code(py, &ported_code, &ported_file, &modname).map_err(|t| {
-                        Error::module(format!(
-                            "{name}: {cannot}:\n{first}\nnor its 2to3 translation ({shown}):\n{}",
-                            format_py_error(py, &t)
-                        ))
-                    })?;
+                // Imported as the original file: `__file__` stays where the module looks
+                // for what lies beside it, and tracebacks name the file the user wrote
+                // (2to3 keeps line numbers).
+                let m = PyModule::from_code(py, &ported_code, &file, &modname).map_err(|t| {
+                    Error::module(format!(
+                        "{name}: {cannot}:\n{first}\nnor its 2to3 translation ({shown}):\n{}",
+                        format_py_error(py, &t)
+                    ))
+                })?;
                 (m, Some((shown, p.how)))
             }
             Err(e) => return Err(fail(&cannot, &e)),
