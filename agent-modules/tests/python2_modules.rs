@@ -1,6 +1,6 @@
 //! Python 2 modules in the Ganglia style (tests/py2/py2style.py: print statements,
 //! `dict.iteritems`, `has_key`, `except X, e`, urllib2, commands, `string.atoi`, long
-//! literals, xrange) load under the embedded Python 3 through their 2to3 translation,
+//! literals, xrange, tabs mixed with spaces) load under the embedded Python 3 through their 2to3 translation,
 //! cached in the module folder keyed by the source's hash, and report (issue 18).
 
 use std::collections::BTreeMap;
@@ -63,6 +63,11 @@ fn a_python2_module_loads_through_2to3_and_reports() {
     );
     assert_eq!(number(&c.samples, "py2_sum"), 10.0, "0L + xrange");
     assert_eq!(number(&c.samples, "py2_caught"), 2.0, "except X, e");
+    assert_eq!(
+        number(&c.samples, "py2_tabbed"),
+        3.0,
+        "a tab in the indentation"
+    );
     assert_eq!(
         number(&c.samples, "py2_scale"),
         2.5,

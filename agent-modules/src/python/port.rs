@@ -1,5 +1,6 @@
 //! Python 2 modules under the embedded Python 3: a module that does not import because
-//! it is Python 2 (a `SyntaxError`: print statements, `except X, e`, `0777`, ...; or a
+//! it is Python 2 (a `SyntaxError`: print statements, `except X, e`, `0777`, tabs mixed
+//! with spaces in indentation (expanded to Python 2's tab stops of 8 first), ...; or a
 //! Python 2 standard module missing: `urllib2`, `ConfigParser`, ...) is translated with
 //! the 2to3 fixers (`lib2to3` from the standard library, or the maintained `fissix` fork
 //! where `lib2to3` is gone, Python 3.13 on) and the translation is imported instead.
@@ -104,7 +105,18 @@ def translate(source, name):
         tool = refactor.RefactoringTool(fixers)
         if not source.endswith('\n'):
             source += '\n'
-        return str(tool.refactor_string(source, name)), package
+        return str(tool.refactor_string(expand_indent(source), name)), package
+
+def expand_indent(source):
+    # Python 2 read a tab in indentation as a move to the next multiple of 8 columns;
+    # Python 3 refuses tabs mixed with spaces (TabError). Expanding them so keeps the
+    # module's blocks as Python 2 saw them.
+    out = []
+    for line in source.splitlines(True):
+        body = line.lstrip(' \t')
+        indent = line[:len(line) - len(body)]
+        out.append(indent.expandtabs(8) + body if '\t' in indent else line)
+    return ''.join(out)
 "#;
 
 /// Installs the shims, once per interpreter: the shim module stays in `sys.modules`,

@@ -1,6 +1,6 @@
 # A module in the style of Ganglia's gmond_python_modules, written for Python 2:
 # print statements, dict.iteritems and has_key, `except X, e`, urllib2 (imported only),
-# commands, the string module's functions, long literals, xrange.
+# commands, the string module's functions, long literals, xrange, a tab in indentation.
 import os
 import sys
 import string
@@ -38,6 +38,13 @@ def caught_handler(name):
     return 0
 
 
+def tabbed_handler(name):
+    # Indented with a tab below spaces: Python 2 read the tab as 8 columns.
+    if name:
+	return 3
+    return 0
+
+
 def build(name, handler, value_type, units):
     return {'name': name, 'call_back': handler, 'time_max': 90,
             'value_type': value_type, 'units': units, 'slope': 'both',
@@ -52,7 +59,8 @@ def metric_init(params):
             _values['py2_' + key] = string.atof(value)
     descriptors = [build('py2_echo', echo_handler, 'uint', 'n'),
                    build('py2_sum', sum_handler, 'uint', 'n'),
-                   build('py2_caught', caught_handler, 'uint', 'n')]
+                   build('py2_caught', caught_handler, 'uint', 'n'),
+                   build('py2_tabbed', tabbed_handler, 'uint', 'n')]
     for name in sorted(_values.keys()):
         descriptors.append(build(name, param_handler, 'float', 'x'))
     return descriptors
