@@ -434,10 +434,17 @@ fn read_value(v: &GVal, t: GType) -> Value {
             GType::I16 => Value::Number(f64::from(v.int16)),
             GType::U32 => Value::Number(f64::from(v.uint32)),
             GType::I32 => Value::Number(f64::from(v.int32)),
-            GType::F32 => Value::Number(f64::from(v.f)),
+            // Through the float's shortest decimal form: 10.71f32 reads 10.71, not
+            // 10.710000038146973 (what gmond prints with its "%.2f" is kept honest).
+            GType::F32 => Value::Number(f32_decimal(v.f)),
             GType::F64 => Value::Number(v.d),
         }
     }
+}
+
+/// A float as the decimal it prints as, widened: the value the module meant.
+fn f32_decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 impl Module for GangliaModule {
@@ -481,5 +488,18 @@ impl Drop for GangliaModule {
             // SAFETY: the pool made in load, used by nothing once the module is cleaned.
             unsafe { (host.pool_destroy)(self.pool) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_read_as_the_decimal_they_print_as() {
+        assert_eq!(f32_decimal(10.71), 10.71);
+        assert_eq!(f32_decimal(0.1), 0.1);
+        assert_eq!(f32_decimal(f32::INFINITY), f64::INFINITY);
+        assert!(f32_decimal(f32::NAN).is_nan());
     }
 }
