@@ -278,3 +278,33 @@ fn treestat_native_modules_stay_native() {
     std::fs::write(&text, "hello").unwrap();
     assert_eq!(treestat_agent::ganglia::module_symbol(&text).unwrap(), None);
 }
+
+#[test]
+fn every_debian_module_loads_and_reports() {
+    let Some(lib) = ganglia_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&lib).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|e| e == "so") {
+            conf(tmp.path(), &stem, &path);
+            names.push(stem);
+        }
+    }
+    names.sort();
+    let mut loaded = load_modules(tmp.path(), Duration::from_secs(1)).unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let got: Vec<&str> = loaded.modules.iter().map(|m| m.module.name()).collect();
+    assert_eq!(got, names);
+    for m in &mut loaded.modules {
+        let c = m.module.collect();
+        assert!(c.errors.is_empty(), "{}: {:?}", m.module.name(), c.errors);
+        assert!(
+            !c.samples.is_empty(),
+            "{} reported nothing",
+            m.module.name()
+        );
+        eprintln!("{}: {} metrics", m.module.name(), c.samples.len());
+    }
+}
