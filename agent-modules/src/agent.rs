@@ -21,6 +21,7 @@ use crate::builtin;
 use crate::config::AgentConfig;
 use crate::error::{Error, Result};
 use crate::folder::{self, ModuleEntry, ModuleKind};
+use crate::ganglia::GangliaModule;
 use crate::metric::Sample;
 use crate::module::{Module, Scheduled};
 use crate::native::NativeModule;
@@ -33,6 +34,20 @@ use treestat_engine::stop::{CancellationToken, Wait};
 /// it runs.
 pub const RESCAN: Duration = Duration::from_secs(10);
 
+/// How long after a failed load a module is first tried again; each further failure
+/// doubles the wait, up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_secs(60);
+
+/// The longest wait between two tries of a module that fails to load.
+pub const RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// When a module that failed to load is tried again.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    at: Instant,
+    wait: Duration,
+}
+
 /// The modules of a folder, loaded, and what failed to load.
 pub struct LoadedModules {
     /// Modules that loaded, scheduled.
@@ -40,6 +55,8 @@ pub struct LoadedModules {
     /// `(module, error)` for each enabled module that failed to load (with the Python
     /// traceback where there is one). Disabled modules are not loaded and not listed.
     pub errors: Vec<(String, Error)>,
+    // When each module of `errors` is tried again.
+    retry: HashMap<String, Retry>,
     // Started on the first Python module; lives as long as the modules.
     python: Option<PythonHost>,
 }
@@ -63,6 +80,7 @@ pub fn load_modules(dir: &Path, default_interval: Duration) -> Result<LoadedModu
     let mut loaded = LoadedModules {
         modules: Vec::new(),
         errors: Vec::new(),
+        retry: HashMap::new(),
         python: None,
     };
     loaded.rescan(dir, default_interval, Instant::now())?;
@@ -70,12 +88,19 @@ pub fn load_modules(dir: &Path, default_interval: Duration) -> Result<LoadedModu
 }
 
 impl LoadedModules {
-    fn load_entry(&mut self, entry: &ModuleEntry) -> Result<Box<dyn Module>> {
+    fn load_entry(&mut self, dir: &Path, entry: &ModuleEntry) -> Result<Box<dyn Module>> {
         match &entry.kind {
             Err(e) => Err(e.clone()),
             Ok(ModuleKind::Builtin) => builtin::build(&entry.name, &entry.params),
             Ok(ModuleKind::Native(path)) => NativeModule::load(&entry.name, path, &entry.params)
                 .map(|m| Box::new(m) as Box<dyn Module>),
+            Ok(ModuleKind::Ganglia { path, symbol }) => GangliaModule::load(
+                &entry.name,
+                path,
+                symbol,
+                entry.params.get("params").map(String::as_str),
+            )
+            .map(|m| Box::new(m) as Box<dyn Module>),
             Ok(ModuleKind::Python(path)) => {
                 let host = match &self.python {
                     Some(h) => h.clone(),
@@ -85,14 +110,18 @@ impl LoadedModules {
                         h
                     }
                 };
-                host.load(&entry.name, path, entry.params.clone())
+                host.load_cached(&entry.name, path, entry.params.clone(), Some(dir))
                     .map(|m| Box::new(m) as Box<dyn Module>)
             }
         }
     }
 
     /// Rereads `dir`: cleans up and drops modules switched off, loads modules switched
-    /// on (first due at `now`). Returns the errors of modules that failed to load now.
+    /// on (first due at `now`), and tries again the modules that failed to load whose
+    /// wait is over ([`RETRY_FIRST`], doubling to [`RETRY_MAX`]: a module polling an
+    /// absent service is not retried every interval). Returns the errors to report: a
+    /// module's first failure and a failure whose cause changed, each logged here once;
+    /// the same failure again is not reported again.
     ///
     /// # Errors
     /// The folder cannot be read (nothing changes then).
@@ -116,24 +145,57 @@ impl LoadedModules {
         }
         self.modules = kept;
         self.errors.retain(|(name, _)| on(name));
+        self.retry.retain(|name, _| on(name));
         let mut new_errors = Vec::new();
         for entry in enabled {
-            let known = self.modules.iter().any(|m| m.module.name() == entry.name)
-                || self.errors.iter().any(|(n, _)| *n == entry.name);
-            if known {
+            if self.modules.iter().any(|m| m.module.name() == entry.name) {
+                continue;
+            }
+            let previous = self.errors.iter().position(|(n, _)| *n == entry.name);
+            let retry = self.retry.get(&entry.name).copied();
+            if previous.is_some() && retry.is_some_and(|r| r.at > now) {
                 continue;
             }
             let interval = entry.interval.unwrap_or(default_interval);
-            match self.load_entry(entry) {
-                Ok(m) => self.modules.push(Scheduled::new(m, interval, now)),
+            match self.load_entry(dir, entry) {
+                Ok(m) => {
+                    if let Some(i) = previous {
+                        self.errors.remove(i);
+                        self.retry.remove(&entry.name);
+                        tracing::info!(module = %entry.name, "module loaded on a retry");
+                    }
+                    self.modules.push(Scheduled::new(m, interval, now));
+                }
                 Err(e) => {
-                    tracing::error!(module = %entry.name, "module not loaded: {e}");
-                    self.errors.push((entry.name.clone(), e.clone()));
-                    new_errors.push((entry.name.clone(), e));
+                    let wait = retry.map_or(RETRY_FIRST, |r| (r.wait * 2).min(RETRY_MAX));
+                    self.retry.insert(
+                        entry.name.clone(),
+                        Retry {
+                            at: now + wait,
+                            wait,
+                        },
+                    );
+                    let same = previous.is_some_and(|i| self.errors[i].1 == e);
+                    if same {
+                        tracing::debug!(module = %entry.name, "module still not loaded; next try in {} s", wait.as_secs());
+                    } else {
+                        tracing::error!(module = %entry.name, "module not loaded (next try in {} s): {e}", wait.as_secs());
+                        new_errors.push((entry.name.clone(), e.clone()));
+                    }
+                    match previous {
+                        Some(i) => self.errors[i].1 = e,
+                        None => self.errors.push((entry.name.clone(), e)),
+                    }
                 }
             }
         }
         Ok(new_errors)
+    }
+
+    /// When the module `name`, which failed to load, is tried next (`None` when it did
+    /// not fail).
+    pub fn next_retry(&self, name: &str) -> Option<Instant> {
+        self.retry.get(name).map(|r| r.at)
     }
 }
 
@@ -186,7 +248,7 @@ impl Agent {
             .map(|(m, e)| (m.clone(), e.to_string()))
             .collect();
         for (m, e) in load_errors {
-            agent.note_error(&m, e);
+            agent.note_error(&m, e, false);
         }
         Ok(agent)
     }
@@ -210,10 +272,15 @@ impl Agent {
         self.loaded.modules.iter().map(|m| m.next).min()
     }
 
-    fn note_error(&mut self, module: &str, text: String) {
+    /// Counts a failure and, when its text changed, queues it as the module's error
+    /// marker; `log` says whether it still needs logging (load errors are logged by
+    /// [`LoadedModules::rescan`]).
+    fn note_error(&mut self, module: &str, text: String, log: bool) {
         self.error_count += 1;
         if self.last_error.get(module) != Some(&text) {
-            tracing::warn!(module, "{text}");
+            if log {
+                tracing::warn!(module, "{text}");
+            }
             self.pending_markers
                 .push((module.to_string(), text.clone()));
             self.last_error.insert(module.to_string(), text);
@@ -240,7 +307,7 @@ impl Agent {
         }
         let due = due?;
         for (module, text) in failures {
-            self.note_error(&module, text);
+            self.note_error(&module, text, true);
         }
         let markers = std::mem::take(&mut self.pending_markers);
         let samples = self.rates.apply(samples, now);
@@ -328,7 +395,7 @@ impl Agent {
         {
             Ok(errors) => {
                 for (m, e) in errors {
-                    self.note_error(&m, e.to_string());
+                    self.note_error(&m, e.to_string(), false);
                 }
             }
             Err(e) => tracing::warn!("module folder: {e}"),

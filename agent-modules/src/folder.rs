@@ -22,6 +22,14 @@ pub enum ModuleKind {
     Python(PathBuf),
     /// A shared library with the C ABI of `treestat_module.h`.
     Native(PathBuf),
+    /// One of Ganglia's own C modules (`modcpu.so`...): a shared library exporting an
+    /// `mmodule` struct under `symbol` (`cpu_module`); see [`crate::ganglia`].
+    Ganglia {
+        /// The library.
+        path: PathBuf,
+        /// The exported `*_module` struct.
+        symbol: String,
+    },
     /// A module built into the agent.
     Builtin,
 }
@@ -31,6 +39,9 @@ impl fmt::Display for ModuleKind {
         match self {
             ModuleKind::Python(p) => write!(f, "python {}", p.display()),
             ModuleKind::Native(p) => write!(f, "native {}", p.display()),
+            ModuleKind::Ganglia { path, symbol } => {
+                write!(f, "ganglia {} ({symbol})", path.display())
+            }
             ModuleKind::Builtin => f.write_str("built-in"),
         }
     }
@@ -156,7 +167,7 @@ fn resolve_kind(dir: &Path, name: &str, code_path: Option<&str>) -> Result<Modul
         let p = dir.join(p);
         return match p.extension().and_then(|e| e.to_str()) {
             Some("py") => Ok(ModuleKind::Python(p)),
-            Some(_) => Ok(ModuleKind::Native(p)),
+            Some(_) => Ok(shared_library(p)),
             None => Err(Error::config(format!(
                 "{name}.conf: path {} has no .py or .so extension",
                 p.display()
@@ -169,7 +180,7 @@ fn resolve_kind(dir: &Path, name: &str, code_path: Option<&str>) -> Result<Modul
     }
     let so = dir.join(format!("{name}.so"));
     if so.exists() {
-        return Ok(ModuleKind::Native(so));
+        return Ok(shared_library(so));
     }
     if crate::builtin::NAMES.contains(&name) {
         return Ok(ModuleKind::Builtin);
@@ -178,6 +189,15 @@ fn resolve_kind(dir: &Path, name: &str, code_path: Option<&str>) -> Result<Modul
         "module {name}: no {name}.py or {name}.so, no path = ... in {name}.conf, \
          and no built-in module of that name"
     )))
+}
+
+/// A `.so` is a Ganglia module when it exports a `*_module` struct, else treestat's own
+/// native ABI (an unreadable file is left to the native loader to report).
+fn shared_library(path: PathBuf) -> ModuleKind {
+    match crate::ganglia::module_symbol(&path) {
+        Ok(Some(symbol)) => ModuleKind::Ganglia { path, symbol },
+        _ => ModuleKind::Native(path),
+    }
 }
 
 /// Switches a module on: removes `<name>.off` and writes `<name>.on`.
@@ -217,19 +237,35 @@ fn set_state(dir: &Path, name: &str, on: bool) -> Result<()> {
     std::fs::write(&mk, b"").map_err(|e| Error::io_at(&mk, &e))
 }
 
-/// The table `treestat agent modules` prints: name, state, kind, one line each.
+/// The table `treestat agent modules` prints: a header, then name, state, ported and
+/// kind, one line each. `ported` is `2to3` for a Python 2 module whose translation of
+/// its current source is cached in the folder's `.ported/` (the agent loaded it through
+/// that translation), `-` otherwise.
 ///
 /// # Errors
 /// The folder cannot be read.
 pub fn modules_table(dir: &Path) -> Result<String> {
-    let mut out = String::new();
+    let mut out = format!(
+        "{:<16} {:<5} {:<6} {}\n",
+        "MODULE", "STATE", "PORTED", "KIND"
+    );
     for m in list_modules(dir)? {
         let state = if m.enabled { "on" } else { "off" };
+        let ported = match &m.kind {
+            Ok(ModuleKind::Python(p)) => std::fs::read(p)
+                .ok()
+                .filter(|src| crate::python::port::cache_path(dir, &m.name, src).exists())
+                .map_or("-", |_| "2to3"),
+            _ => "-",
+        };
         let kind = match &m.kind {
             Ok(k) => k.to_string(),
             Err(e) => format!("error: {e}"),
         };
-        out.push_str(&format!("{:<16} {:<4} {}\n", m.name, state, kind));
+        out.push_str(&format!(
+            "{:<16} {:<5} {:<6} {}\n",
+            m.name, state, ported, kind
+        ));
     }
     Ok(out)
 }
@@ -271,7 +307,7 @@ mod tests {
         assert!(
             modules_table(d)
                 .unwrap()
-                .contains("cpu              on   built-in")
+                .contains("cpu              on    -      built-in")
         );
 
         assert!(enable(d, "nosuch").is_err());

@@ -21,6 +21,7 @@ pub mod builtin;
 pub mod config;
 pub mod error;
 pub mod folder;
+pub mod ganglia;
 pub mod http;
 pub mod metric;
 pub mod module;

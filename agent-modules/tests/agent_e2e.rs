@@ -205,7 +205,10 @@ fn on_and_off_files_switch_modules_while_running() {
     let mut a = agent::Agent::new(&config(d, vec![rx.url()], 1000)).unwrap();
     assert_eq!(a.module_names(), ["bye", "uptime"]);
     let table = treestat_agent::folder::modules_table(d).unwrap();
-    assert!(table.contains("load             off  built-in"), "{table}");
+    assert!(
+        table.contains("load             off   -      built-in"),
+        "{table}"
+    );
 
     treestat_agent::folder::enable(d, "load").unwrap();
     treestat_agent::folder::disable(d, "bye").unwrap();

@@ -35,7 +35,9 @@ pub struct AgentArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentAction {
-    /// List the modules with their state (on/off, kind, where their code is).
+    /// List the modules: name, state (on/off), ported (`2to3` for a Python 2 module
+    /// loaded through its cached translation) and kind (built-in, python, native,
+    /// ganglia, with where the code is).
     Modules,
     /// Switch a module on (removes NAME.off, creates NAME.on).
     Enable {

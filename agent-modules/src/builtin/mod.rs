@@ -9,6 +9,7 @@
 mod cpu;
 mod disk;
 mod memory;
+mod mmstats;
 mod net;
 mod probe;
 mod procfs;
@@ -38,6 +39,7 @@ pub const NAMES: &[&str] = &[
     "processes",
     "nginx",
     "urlprobe",
+    "mmstats",
 ];
 
 /// Builds the built-in module `name` with its `.conf` parameters.
@@ -59,6 +61,7 @@ pub fn build(name: &str, params: &BTreeMap<String, String>) -> Result<Box<dyn Mo
         "processes" => Box::new(procs::Processes::new(params)?),
         "nginx" => Box::new(probe::Nginx::new(params)?),
         "urlprobe" => Box::new(probe::UrlProbe::new(params)?),
+        "mmstats" => Box::new(mmstats::Mmstats::new(params)?),
         _ => return Err(Error::module(format!("no built-in module {name:?}"))),
     })
 }

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::metric::{MetricDesc, Sample, Slope, Value, ValueType};
 use crate::module::Collection;
 
+use super::port;
+
 /// A module imported and initialised on the Python thread.
 pub(super) struct Loaded {
     name: String,
@@ -24,6 +26,8 @@ pub(super) struct Loaded {
     metrics: Vec<(MetricDesc, Py<PyAny>)>,
     /// Problems with single descriptors, reported with the first collection.
     pending_errors: std::cell::RefCell<Vec<String>>,
+    /// Where its 2to3 translation is, when it is a Python 2 module.
+    pub(super) ported: Option<String>,
 }
 
 /// Formats a Python exception with its traceback, as Python prints it.
@@ -43,16 +47,24 @@ pub fn format_py_error(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
-pub(super) fn load(name: &str, path: &Path, params: &BTreeMap<String, String>) -> Result<Loaded> {
-    let code = std::fs::read_to_string(path).map_err(|e| Error::io_at(path, &e))?;
+/// Imports the module at `path` (through its 2to3 translation when it is Python 2,
+/// cached in `cache`'s `.ported/` folder when given) and calls its `metric_init`.
+pub(super) fn load(
+    name: &str,
+    path: &Path,
+    params: &BTreeMap<String, String>,
+    cache: Option<&Path>,
+) -> Result<Loaded> {
+    let source = std::fs::read_to_string(path).map_err(|e| Error::io_at(path, &e))?;
     let nul = |what: &str| Error::module(format!("{name}: {what} holds a NUL byte"));
-    let code = CString::new(code).map_err(|_| nul("the source"))?;
+    let code = CString::new(source.as_str()).map_err(|_| nul("the source"))?;
     let file = CString::new(path.display().to_string()).map_err(|_| nul("the path"))?;
     let modname = CString::new(format!("treestat_module_{name}")).map_err(|_| nul("the name"))?;
     Python::attach(|py| {
         let fail = |what: &str, e: &PyErr| {
             Error::module(format!("{name}: {what}:\n{}", format_py_error(py, e)))
         };
+        port::install_shims(py).map_err(|e| fail("installing the Python 2 shims", &e))?;
         if let Some(dir) = path.parent().and_then(Path::to_str) {
             let added = py
                 .import("sys")
@@ -66,8 +78,35 @@ pub(super) fn load(name: &str, path: &Path, params: &BTreeMap<String, String>) -
                 });
             added.map_err(|e| fail("cannot extend sys.path", &e))?;
         }
-        let module = PyModule::from_code(py, &code, &file, &modname)
-            .map_err(|e| fail(&format!("cannot import {}", path.display()), &e))?;
+        let cannot = format!("cannot import {}", path.display());
+        let (module, ported) = match PyModule::from_code(py, &code, &file, &modname) {
+            Ok(m) => (m, None),
+            Err(e) if port::is_python2_failure(py, &e) => {
+                let first = format_py_error(py, &e);
+                let p = port::port(py, name, &source, cache).map_err(|t| {
+                    Error::module(format!(
+                        "{name}: {cannot}:\n{first}\nand 2to3 cannot translate it:\n{}",
+                        format_py_error(py, &t)
+                    ))
+                })?;
+                let shown = p.file.as_ref().map_or_else(
+                    || format!("{} (2to3)", path.display()),
+                    |f| f.display().to_string(),
+                );
+                let ported_code = CString::new(p.source).map_err(|_| nul("the translation"))?;
+                // Imported as the original file: `__file__` stays where the module looks
+                // for what lies beside it, and tracebacks name the file the user wrote
+                // (2to3 keeps line numbers).
+                let m = PyModule::from_code(py, &ported_code, &file, &modname).map_err(|t| {
+                    Error::module(format!(
+                        "{name}: {cannot}:\n{first}\nnor its 2to3 translation ({shown}):\n{}",
+                        format_py_error(py, &t)
+                    ))
+                })?;
+                (m, Some((shown, p.how)))
+            }
+            Err(e) => return Err(fail(&cannot, &e)),
+        };
         let init = module
             .getattr("metric_init")
             .map_err(|e| fail("no metric_init", &e))?;
@@ -111,11 +150,20 @@ pub(super) fn load(name: &str, path: &Path, params: &BTreeMap<String, String>) -
         for e in &errors {
             tracing::warn!("{e}");
         }
+        // Said once, when the module is in use (not at each retry of a failing init).
+        if let Some((shown, how)) = &ported {
+            tracing::info!(
+                module = name,
+                "a Python 2 module: loaded through its 2to3 translation ({how}, {shown})"
+            );
+        }
+        let ported = ported.map(|(shown, _)| shown);
         Ok(Loaded {
             name: name.to_string(),
             module: module.unbind(),
             metrics,
             pending_errors: std::cell::RefCell::new(errors),
+            ported,
         })
     })
 }

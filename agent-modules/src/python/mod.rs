@@ -5,6 +5,7 @@
 //! for the answer, so the collector and async workers never hold the GIL.
 
 mod gmond;
+pub mod port;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,12 +19,17 @@ use crate::module::{Collection, Module};
 
 pub use gmond::format_py_error;
 
+/// What a load answers: the module's id on the Python thread, its descriptors, and
+/// where its 2to3 translation is when it was ported.
+type LoadReply = Result<(usize, Vec<MetricDesc>, Option<String>)>;
+
 enum Request {
     Load {
         name: String,
         path: PathBuf,
         params: BTreeMap<String, String>,
-        reply: mpsc::Sender<Result<(usize, Vec<MetricDesc>)>>,
+        cache: Option<PathBuf>,
+        reply: mpsc::Sender<LoadReply>,
     },
     Collect {
         id: usize,
@@ -63,7 +69,8 @@ impl PythonHost {
     }
 
     /// Imports the module at `path`, calls `metric_init(params)` and returns a handle
-    /// that collects its metrics.
+    /// that collects its metrics. A Python 2 module is translated in memory; see
+    /// [`PythonHost::load_cached`].
     ///
     /// # Errors
     /// The file does not import (syntax error...), `metric_init` raises or returns no
@@ -74,16 +81,32 @@ impl PythonHost {
         path: &Path,
         params: BTreeMap<String, String>,
     ) -> Result<PythonModule> {
+        self.load_cached(name, path, params, None)
+    }
+
+    /// As [`PythonHost::load`], a Python 2 module's 2to3 translation cached in
+    /// `cache`'s `.ported/` folder (see [`port`]).
+    ///
+    /// # Errors
+    /// As [`PythonHost::load`]; for a Python 2 module, with the translation's error too.
+    pub fn load_cached(
+        &self,
+        name: &str,
+        path: &Path,
+        params: BTreeMap<String, String>,
+        cache: Option<&Path>,
+    ) -> Result<PythonModule> {
         let (reply, rx) = mpsc::channel();
         self.tx
             .send(Request::Load {
                 name: name.to_string(),
                 path: path.to_path_buf(),
                 params,
+                cache: cache.map(Path::to_path_buf),
                 reply,
             })
             .map_err(|_| Error::module("the Python thread has stopped"))?;
-        let (id, descriptors) = rx.recv_timeout(CALL_TIMEOUT).map_err(|e| match e {
+        let (id, descriptors, ported) = rx.recv_timeout(CALL_TIMEOUT).map_err(|e| match e {
             mpsc::RecvTimeoutError::Timeout => Error::module(format!(
                 "{name}: metric_init gave no answer within {} s",
                 CALL_TIMEOUT.as_secs()
@@ -94,6 +117,7 @@ impl PythonHost {
             name: name.to_string(),
             id,
             descriptors,
+            ported,
             tx: self.tx.clone(),
             cleaned: false,
             waiting: None,
@@ -106,6 +130,7 @@ pub struct PythonModule {
     name: String,
     id: usize,
     descriptors: Vec<MetricDesc>,
+    ported: Option<String>,
     tx: mpsc::Sender<Request>,
     cleaned: bool,
     waiting: Option<mpsc::Receiver<Collection>>,
@@ -118,6 +143,12 @@ impl PythonModule {
     /// The descriptors `metric_init` returned.
     pub fn descriptors(&self) -> &[MetricDesc] {
         &self.descriptors
+    }
+
+    /// Where the module's 2to3 translation is, when it is a Python 2 module loaded
+    /// through one (a file, or `<path> (2to3)` when it was not cached).
+    pub fn ported(&self) -> Option<&str> {
+        self.ported.as_deref()
     }
 
     /// Calls `metric_cleanup()` (once; later calls do nothing).
@@ -208,12 +239,14 @@ fn serve(rx: &mpsc::Receiver<Request>) {
                 name,
                 path,
                 params,
+                cache,
                 reply,
             } => {
-                let result = gmond::load(&name, &path, &params).map(|loaded| {
+                let result = gmond::load(&name, &path, &params, cache.as_deref()).map(|loaded| {
                     let descs = loaded.descriptors();
+                    let ported = loaded.ported.clone();
                     modules.push(Some(loaded));
-                    (modules.len() - 1, descs)
+                    (modules.len() - 1, descs, ported)
                 });
                 let _ = reply.send(result);
             }
