@@ -108,7 +108,9 @@ impl Hist {
 
     /// Folds another histogram in. Exact stats survive only where one side has no
     /// samples (a rollup bucket of one interval keeps them); a weighed `count` on
-    /// either side is summed.
+    /// either side is summed, and so are Etsy's histogram bins (`bin_N`) that both
+    /// sides have: a bin counts samples, so the bins of several intervals add up
+    /// (a side without them, e.g. an interval past the raw bound, leaves them unknown).
     pub fn merge(&mut self, other: &Hist) {
         if other.sketch.count() == 0 && other.exact.is_none() {
             self.sum_sq += other.sum_sq;
@@ -120,7 +122,20 @@ impl Hist {
         self.exact = if self.sketch.count() == 0 {
             other.exact.clone()
         } else {
-            count.map(|c| Box::new([(Stat::Count, c)]) as Exact)
+            let bins = self
+                .exact
+                .iter()
+                .flat_map(|e| e.iter())
+                .filter_map(|&(s, v)| {
+                    let Stat::Bin(_) = s else { return None };
+                    Some((s, v + other.exact_value(s)?))
+                });
+            let kept: Vec<(Stat, f64)> = count
+                .map(|c| (Stat::Count, c))
+                .into_iter()
+                .chain(bins)
+                .collect();
+            (!kept.is_empty()).then(|| kept.into_boxed_slice())
         };
         self.sketch.merge(&other.sketch);
         self.sum_sq += other.sum_sq;
@@ -330,23 +345,45 @@ pub fn exact_stats(
             out.push((stat, v));
         }
     }
-    if !bins.is_empty() {
-        // As Etsy: the sorted values walked once, each bin taking those below its
-        // upper bound that the bins before it left (values past a last finite bound
-        // are in no bin).
-        let mut v = raw.to_vec();
-        v.sort_by(f64::total_cmp);
-        let mut i = 0;
-        for &b in bins {
+    out.extend(etsy_bins(raw, bins));
+    (!out.is_empty()).then(|| out.into_boxed_slice())
+}
+
+/// Etsy's histogram bins of one interval's raw samples, `(Stat::Bin(upper), count)`
+/// for the upper bounds `bins` in Etsy's order: the sorted values walked once, each
+/// bin taking those below its upper bound that the bins before it left (values past a
+/// last finite bound are in no bin).
+pub fn etsy_bins(raw: &[f64], bins: &[Option<i32>]) -> Vec<(Stat, f64)> {
+    if bins.is_empty() {
+        return Vec::new();
+    }
+    let mut v = raw.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mut i = 0;
+    bins.iter()
+        .map(|&b| {
             let upper = b.map_or(f64::INFINITY, |m| f64::from(m) / 1000.0);
             let from = i;
             while i < v.len() && (b.is_none() || v[i] < upper) {
                 i += 1;
             }
-            out.push((Stat::Bin(b), as_f64((i - from) as u64)));
-        }
+            (Stat::Bin(b), as_f64((i - from) as u64))
+        })
+        .collect()
+}
+
+/// The bins configured for a leaf (`[[listen.statsd_histogram]]`): the first
+/// `(metric, bins)` whose metric is part of the leaf's dotted name, as Etsy's
+/// `key.indexOf(metric) > -1`; none when no metric is.
+pub fn bins_for<'a>(confs: &'a [(String, Vec<Option<i32>>)], path: &str) -> &'a [Option<i32>] {
+    if confs.is_empty() {
+        return &[];
     }
-    (!out.is_empty()).then(|| out.into_boxed_slice())
+    let dotted = path.replace(',', ".");
+    confs
+        .iter()
+        .find(|(metric, _)| dotted.contains(metric.as_str()))
+        .map_or(&[], |(_, b)| b.as_slice())
 }
 
 /// A histogram leaf's samples within one interval.
@@ -686,6 +723,20 @@ mod tests {
                 &(Stat::Bin(None), 1.0)
             ]
         );
+        // Two intervals' bins add up (a bin counts samples); an interval without them
+        // (past the raw bound) leaves them unknown. (Before: dropped on any merge.)
+        let with_bins = Hist {
+            exact: Some(e.clone()),
+            ..h.hist.clone()
+        };
+        let mut two = with_bins.clone();
+        two.merge(&with_bins);
+        for &(stat, v) in got {
+            assert_eq!(two.exact_value(stat), Some(2.0 * v), "{stat}");
+        }
+        assert_eq!(two.exact_value(Stat::Median), None);
+        two.merge(&h.hist);
+        assert_eq!(two.exact_value(Stat::Bin(None)), None);
         // Past a last finite bound, values are in no bin.
         let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &[Some(2000)]).unwrap();
         assert!(e.contains(&(Stat::Bin(Some(2000)), 1.0)));

@@ -448,3 +448,95 @@ fn stat_folds_pool_the_series_samples() {
     store.compact_all().unwrap();
     check(&store, true);
 }
+
+/// Etsy's histogram bins over several intervals (`bin_N` answered `null` before): a
+/// trend bucket of six intervals (by `points` and in the rolled-up 1 m archive, before
+/// and after compaction) and an `/api/q` window of two intervals answer each bin's
+/// count summed over the intervals; an interval past the raw bound makes them unknown.
+#[test]
+fn bins_add_up_over_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let bins = vec![Some(100_000), Some(500_000), None];
+    let cfg = TrendConfig {
+        compact_every: Duration::from_secs(86_400),
+        histogram_bins: vec![("lat".to_string(), bins.clone())],
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut ecfg = EngineConfig {
+        histogram_bins: cfg.histogram_bins.clone(),
+        ..EngineConfig::default()
+    };
+    ecfg.limits.max_histogram_raw = 1000;
+    let engine = Engine::with_clock(ecfg, clock.clone()).unwrap();
+    store.attach(&engine);
+    // Per interval: below 100, 100..500, 500 and above.
+    let count = |vs: &[f64]| -> [f64; 3] {
+        let mut c = [0.0; 3];
+        for &v in vs {
+            c[usize::from(v >= 100.0) + usize::from(v >= 500.0)] += 1.0;
+        }
+        c
+    };
+    let names = p("bin_100,bin_500,bin_inf");
+    let mut per_interval = Vec::new();
+    for i in 0..12u64 {
+        // The 12th interval holds more samples than the raw bound keeps.
+        let n = if i == 11 {
+            1500
+        } else {
+            100 + 20 * usize::try_from(i).unwrap()
+        };
+        let vs = samples(i + 40, n);
+        let mut b = Batch::new();
+        b.samples("svc,lat", &vs, Some(Action::Histogram));
+        engine.apply(&b).unwrap();
+        per_interval.push(count(&vs));
+        clock.advance(10);
+        engine.close_due().unwrap();
+        if i == 1 {
+            // The ring's window of the last two intervals.
+            let rows = engine.query_window_stats("svc,lat", 20, &names).unwrap();
+            let want: Vec<Option<f64>> = (0..3)
+                .map(|k| Some(per_interval[0][k] + per_interval[1][k]))
+                .collect();
+            assert_eq!(rows[0].1, want, "/api/q window of two intervals");
+        }
+    }
+    // A window holding the interval past the raw bound: unknown.
+    let rows = engine
+        .query_window_stats("svc,lat", 20, &p("count,bin_100,bin_500,bin_inf"))
+        .unwrap();
+    assert_eq!(rows[0].1, [Some(1500.0 + 300.0), None, None, None]);
+    store.sync().unwrap();
+    let minute = |m: usize| -> Vec<Option<f64>> {
+        (0..3)
+            .map(|k| Some(per_interval[m * 6..m * 6 + 6].iter().map(|c| c[k]).sum()))
+            .collect()
+    };
+    let check = |store: &TrendStore| {
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 120, 2, &names)
+            .unwrap();
+        assert_eq!(s[0].step, 60);
+        assert_eq!(s[0].points[0].1, minute(0), "the first minute");
+        assert_eq!(s[0].points[1].1, [None, None, None], "past the raw bound");
+        // One interval still answers its own.
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 10, 0, &names)
+            .unwrap();
+        let want: Vec<Option<f64>> = per_interval[0].iter().map(|&c| Some(c)).collect();
+        assert_eq!(s[0].points[0].1, want);
+    };
+    check(&store);
+    store.compact_all().unwrap();
+    check(&store);
+    // The rolled-up 1 m archive.
+    let s = store
+        .stat_series("svc,lat", T0 - 2 * 86_400, T0 + 120, 0, &names)
+        .unwrap();
+    assert_eq!(s[0].step, 60);
+    let got: Vec<_> = s[0].points.iter().filter(|(t, _)| *t >= T0).collect();
+    assert_eq!(got[0].1, minute(0), "the rolled-up minute");
+}
