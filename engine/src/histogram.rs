@@ -21,7 +21,7 @@ use crate::stats::Stats;
 
 mod etsy;
 
-use etsy::{Etsy, sketch_threshold};
+use etsy::{Etsy, as_f64, sketch_threshold};
 
 /// The default of `limits.max_histogram_raw`: raw samples kept per histogram leaf per
 /// interval (8 bytes each, 64 KiB).
@@ -474,11 +474,6 @@ pub fn eval_stats(stats: &[Stat], src: &StatSource<'_>) -> Vec<Option<f64>> {
 /// Reads one stat of one source.
 pub fn eval_stat(stat: Stat, src: &StatSource<'_>) -> Option<f64> {
     eval_stats(&[stat], src).pop().flatten()
-}
-
-#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
-fn as_f64(n: u64) -> f64 {
-    n as f64
 }
 
 fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {

@@ -4,9 +4,15 @@
 
 use treestat_model::{Stat, ThresholdStat};
 
-use super::as_f64;
 use crate::sketch::Sketch;
 use crate::stats::Stats;
+
+/// A count as f64 (here, not in `histogram.rs`, which imports this file: a `use
+/// super::` back would be an import cycle).
+#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+pub(super) fn as_f64(n: u64) -> f64 {
+    n as f64
+}
 
 /// Etsy's number of samples within a threshold: `round(|pct| / 100 * count)`, all of
 /// them when there is one; `None` when that rounds to 0 (Etsy then writes nothing).
