@@ -87,7 +87,9 @@ impl Server {
     /// A component's configuration is invalid, the data directory cannot be opened, or
     /// an address cannot be bound (the message names it).
     pub async fn start(config: Config) -> anyhow::Result<Server> {
-        let engine = Engine::new(config.engine.clone()).context("[engine] configuration")?;
+        let mut engine_cfg = config.engine.clone();
+        engine_cfg.histogram_bins = config.listen.histogram_bins();
+        let engine = Engine::new(engine_cfg).context("[engine] configuration")?;
         let store = open_store(&config, &engine).await?;
         let telemetry = Telemetry::default();
         let wal = open_wal(&config, &engine, &store, &telemetry).await?;

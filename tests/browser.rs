@@ -65,6 +65,7 @@ async fn pages_in_real_chromium() {
     let outcome: Result<usize, String> = async {
         steps::realtime(&chrome, &site).await?;
         steps::trend(&chrome, &site).await?;
+        steps::stat_picker(&chrome, &site).await?;
         steps::views(&chrome, &site).await?;
         steps::import(&chrome, &site, files.path()).await?;
         steps::phone(&chrome, &site).await?;

@@ -446,6 +446,23 @@ fn statsd_matches_etsy_statsd_number_for_number() {
             check(&format!("{name} (window)"), etsy_at(&etsy, &name), ours);
         }
     }
+    // And the bins from the ring's window (`null` there before).
+    for (timer, bins) in [
+        ("rt", &["bin_100", "bin_500_5", "bin_inf"][..]),
+        ("odd", &["bin_0_5", "bin_250"][..]),
+    ] {
+        let q = common::get_json(&format!(
+            "{base}/api/q/etsy,{timer}.json?window=600s&stat={}",
+            bins.join(",")
+        ));
+        for bin in bins {
+            let name = format!("stats.timers.etsy.{timer}.histogram.{bin}");
+            let ours = q["etsy"][timer][bin]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no {bin} in {q}"));
+            check(&format!("{name} (window)"), etsy_at(&etsy, &name), ours);
+        }
+    }
     eprintln!("compared:\n  {}", compared.join("\n  "));
     common::stop(&rt, server);
 }

@@ -1,6 +1,8 @@
 //! Histogram leaves (issue 15, acceptance 3): samples merged per second on one core
 //! when a batch brings them folded per leaf (`Update::Samples`, as the line protocols
-//! fold), the quantile fold `api,*|p99,latency` over 10,000 leaves, and the bytes a
+//! fold), sampled StatsD timer samples (`|ms|@0.1`) one by one as `Update::Weighted`
+//! against folded per leaf as `Update::WeightedSamples`, the quantile fold
+//! `api,*|p99,latency` over 10,000 leaves, and the bytes a
 //! histogram leaf holds in memory and its interval sketch takes encoded.
 //!
 //! `cargo bench -p treestat-engine --bench histogram`
@@ -8,7 +10,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use treestat_engine::histogram::{Hist, IntervalHist};
 use treestat_engine::sketch::Sketch;
-use treestat_engine::{Action, Batch, Engine, EngineConfig};
+use treestat_engine::{Action, Batch, Engine, EngineConfig, Update};
 
 /// Latency-like samples in milliseconds: log-normal around 20 ms (a seeded xorshift
 /// and Box-Muller, so every run measures the same numbers).
@@ -128,6 +130,51 @@ fn benches(c: &mut Criterion) {
     #[allow(clippy::cast_precision_loss)]
     let rate = (per_leaf * leaves) as f64 / cpu / 1e6;
     println!("CPU time: {rate:.1} M samples/s (1M samples per batch and interval)");
+    // Sampled timer lines (rate 0.1): the same 1M samples as weighted updates, one per
+    // sample (how the listeners handed them over before) and folded per leaf (now).
+    let mut one_by_one = Batch::new();
+    let mut folded = Batch::new();
+    for l in 0..leaves {
+        let path = format!("svc,api{l:02},sampled");
+        let vs = latencies(per_leaf, 1 + l as u64);
+        for &value in &vs {
+            one_by_one.push(Update::Weighted {
+                path: path.clone(),
+                value,
+                weight: 10.0,
+            });
+        }
+        folded.push(Update::WeightedSamples {
+            path,
+            samples: vs.iter().map(|&v| (v, 10.0)).collect(),
+        });
+    }
+    for (name, batch) in [
+        ("one Update::Weighted per sample", &one_by_one),
+        ("folded per leaf (Update::WeightedSamples)", &folded),
+    ] {
+        let e = engine();
+        let cpu = cpu_per_call(|| {
+            e.apply(batch).unwrap();
+            e.close_now();
+        });
+        #[allow(clippy::cast_precision_loss)]
+        let rate = (per_leaf * leaves) as f64 / cpu / 1e6;
+        println!(
+            "CPU time: sampled timers, {name}: {rate:.1} M samples/s (1M per batch and interval)"
+        );
+    }
+    let e = engine();
+    g.bench_function(
+        "apply 1M sampled timer samples folded per leaf, then close",
+        |b| {
+            b.iter(|| {
+                e.apply(&folded).unwrap();
+                e.close_now();
+            });
+        },
+    );
+    drop((one_by_one, folded));
     let e = engine();
     g.bench_function("apply 1M samples folded per leaf, then close", |b| {
         b.iter(|| {

@@ -54,6 +54,18 @@ pub enum Update {
         /// How much it counts (`1 / rate`); finite and positive.
         weight: f64,
     },
+    /// Histogram samples of one path now, in order, each with the weight it counts in
+    /// `count` (as [`Update::Weighted`]; 1 for an unsampled line): the form the line
+    /// protocols fold a batch's timer lines of one name into when some are sampled, so
+    /// that they cost one walk of the path and one sketch merge, not one each. The
+    /// leaf ends as if each were merged alone, its weighed `count` summed in order.
+    WeightedSamples {
+        /// Comma-joined keys.
+        path: String,
+        /// `(sample, weight)`: each non-finite sample is refused alone; a weight that
+        /// is not finite and positive counts 1.
+        samples: Vec<(f64, f64)>,
+    },
     /// An annotation at a path.
     Marker {
         /// Comma-joined keys.
@@ -71,6 +83,7 @@ impl Update {
             | Update::Stats { path, .. }
             | Update::Samples { path, .. }
             | Update::Weighted { path, .. }
+            | Update::WeightedSamples { path, .. }
             | Update::Marker { path, .. } => path,
         }
     }

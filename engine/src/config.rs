@@ -62,6 +62,11 @@ pub struct EngineConfig {
     /// them without logging (counted in `treestat_wal_unlogged_total`); `"refuse"`
     /// refuses them as overload (HTTP 429, `--ERR` on TCP).
     pub wal_full: WalFull,
+    /// Etsy's histogram bins per metric (`(dotted name part, upper bounds in
+    /// thousandths, None for inf)`), for `bin_N` over `/api/q` windows. Not a key of
+    /// `[engine]`: the server sets it from `[[listen.statsd_histogram]]` (default none).
+    #[serde(skip)]
+    pub histogram_bins: Vec<(String, Vec<Option<i32>>)>,
 }
 
 /// `engine.wal`: how accepted pushes are logged.
@@ -111,6 +116,7 @@ impl Default for EngineConfig {
             wal_flush: Duration::from_millis(200),
             wal_max_bytes: 1 << 30,
             wal_full: WalFull::Off,
+            histogram_bins: Vec::new(),
         }
     }
 }

@@ -19,6 +19,10 @@ use treestat_model::{Stat, ThresholdStat};
 use crate::sketch::{Sketch, Slot};
 use crate::stats::Stats;
 
+mod etsy;
+
+use etsy::{Etsy, as_f64, sketch_threshold};
+
 /// The default of `limits.max_histogram_raw`: raw samples kept per histogram leaf per
 /// interval (8 bytes each, 64 KiB).
 pub const DEFAULT_MAX_RAW: usize = 8192;
@@ -104,7 +108,9 @@ impl Hist {
 
     /// Folds another histogram in. Exact stats survive only where one side has no
     /// samples (a rollup bucket of one interval keeps them); a weighed `count` on
-    /// either side is summed.
+    /// either side is summed, and so are Etsy's histogram bins (`bin_N`) that both
+    /// sides have: a bin counts samples, so the bins of several intervals add up
+    /// (a side without them, e.g. an interval past the raw bound, leaves them unknown).
     pub fn merge(&mut self, other: &Hist) {
         if other.sketch.count() == 0 && other.exact.is_none() {
             self.sum_sq += other.sum_sq;
@@ -116,7 +122,20 @@ impl Hist {
         self.exact = if self.sketch.count() == 0 {
             other.exact.clone()
         } else {
-            count.map(|c| Box::new([(Stat::Count, c)]) as Exact)
+            let bins = self
+                .exact
+                .iter()
+                .flat_map(|e| e.iter())
+                .filter_map(|&(s, v)| {
+                    let Stat::Bin(_) = s else { return None };
+                    Some((s, v + other.exact_value(s)?))
+                });
+            let kept: Vec<(Stat, f64)> = count
+                .map(|c| (Stat::Count, c))
+                .into_iter()
+                .chain(bins)
+                .collect();
+            (!kept.is_empty()).then(|| kept.into_boxed_slice())
         };
         self.sketch.merge(&other.sketch);
         self.sum_sq += other.sum_sq;
@@ -326,23 +345,45 @@ pub fn exact_stats(
             out.push((stat, v));
         }
     }
-    if !bins.is_empty() {
-        // As Etsy: the sorted values walked once, each bin taking those below its
-        // upper bound that the bins before it left (values past a last finite bound
-        // are in no bin).
-        let mut v = raw.to_vec();
-        v.sort_by(f64::total_cmp);
-        let mut i = 0;
-        for &b in bins {
+    out.extend(etsy_bins(raw, bins));
+    (!out.is_empty()).then(|| out.into_boxed_slice())
+}
+
+/// Etsy's histogram bins of one interval's raw samples, `(Stat::Bin(upper), count)`
+/// for the upper bounds `bins` in Etsy's order: the sorted values walked once, each
+/// bin taking those below its upper bound that the bins before it left (values past a
+/// last finite bound are in no bin).
+pub fn etsy_bins(raw: &[f64], bins: &[Option<i32>]) -> Vec<(Stat, f64)> {
+    if bins.is_empty() {
+        return Vec::new();
+    }
+    let mut v = raw.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mut i = 0;
+    bins.iter()
+        .map(|&b| {
             let upper = b.map_or(f64::INFINITY, |m| f64::from(m) / 1000.0);
             let from = i;
             while i < v.len() && (b.is_none() || v[i] < upper) {
                 i += 1;
             }
-            out.push((Stat::Bin(b), as_f64((i - from) as u64)));
-        }
+            (Stat::Bin(b), as_f64((i - from) as u64))
+        })
+        .collect()
+}
+
+/// The bins configured for a leaf (`[[listen.statsd_histogram]]`): the first
+/// `(metric, bins)` whose metric is part of the leaf's dotted name, as Etsy's
+/// `key.indexOf(metric) > -1`; none when no metric is.
+pub fn bins_for<'a>(confs: &'a [(String, Vec<Option<i32>>)], path: &str) -> &'a [Option<i32>] {
+    if confs.is_empty() {
+        return &[];
     }
-    (!out.is_empty()).then(|| out.into_boxed_slice())
+    let dotted = path.replace(',', ".");
+    confs
+        .iter()
+        .find(|(metric, _)| dotted.contains(metric.as_str()))
+        .map_or(&[], |(_, b)| b.as_slice())
 }
 
 /// A histogram leaf's samples within one interval.
@@ -435,11 +476,6 @@ pub fn eval_stat(stat: Stat, src: &StatSource<'_>) -> Option<f64> {
     eval_stats(&[stat], src).pop().flatten()
 }
 
-#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
-fn as_f64(n: u64) -> f64 {
-    n as f64
-}
-
 fn eval(stat: Stat, src: &StatSource<'_>, etsy: Option<&Etsy>) -> Option<f64> {
     let s = src.stats;
     // Exact values kept with the sketch come first: a weighed count, an interval's
@@ -521,150 +557,6 @@ pub fn clamped_quantile(sk: &Sketch, q: f64, min: f64, max: f64) -> Option<f64> 
     } else {
         v.clamp(min, max)
     })
-}
-
-/// Etsy's number of samples within a threshold: `round(|pct| / 100 * count)`, all of
-/// them when there is one; `None` when that rounds to 0 (Etsy then writes nothing).
-fn within(milli: i32, count: u64) -> Option<u64> {
-    if count <= 1 {
-        return Some(count);
-    }
-    let pct = Stat::threshold_percent(milli).abs();
-    // A count of samples, rounded as JavaScript's Math.round rounds a non-negative.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let k = (pct / 100.0 * as_f64(count)).round() as u64;
-    (k > 0).then_some(k.min(count))
-}
-
-/// A threshold stat from the sketch's buckets (the raw samples were not all kept).
-fn sketch_threshold(sk: &Sketch, s: &Stats, what: ThresholdStat, milli: i32) -> Option<f64> {
-    let count = sk.count();
-    let k = within(milli, count)?;
-    if what == ThresholdStat::Count {
-        return Some(as_f64(k));
-    }
-    // The k lowest (positive threshold) or highest (negative) samples' bucket values.
-    let (mut sum, mut sum_sq, mut left) = (0.0, 0.0, k);
-    let mut buckets: Vec<(f64, u64)> = sk.buckets().collect();
-    if milli < 0 {
-        buckets.reverse();
-    }
-    for (v, c) in buckets {
-        if left == 0 {
-            break;
-        }
-        let t = c.min(left);
-        let v = v.clamp(s.min, s.max);
-        sum += v * as_f64(t);
-        sum_sq += v * v * as_f64(t);
-        left -= t;
-    }
-    let rank = if milli > 0 { k - 1 } else { count - k };
-    // The ends of the set are known exactly.
-    let bound = if rank == count - 1 {
-        s.max
-    } else if rank == 0 {
-        s.min
-    } else {
-        sk.value_at_rank(rank)
-    };
-    Some(match what {
-        ThresholdStat::Bound => bound.clamp(s.min, s.max),
-        ThresholdStat::Sum => sum,
-        ThresholdStat::Mean => sum / as_f64(k),
-        ThresholdStat::SumSquares => sum_sq,
-        ThresholdStat::Count => as_f64(k),
-    })
-}
-
-/// The sorted samples of one interval, with Etsy's cumulative sums.
-struct Etsy {
-    values: Vec<f64>,
-    cumul: Vec<f64>,
-    cumul_sq: Vec<f64>,
-    sum: f64,
-}
-
-impl Etsy {
-    fn new(values: Vec<f64>) -> Etsy {
-        let mut cumul = Vec::with_capacity(values.len());
-        let mut cumul_sq = Vec::with_capacity(values.len());
-        let (mut c, mut q) = (0.0, 0.0);
-        for (i, &v) in values.iter().enumerate() {
-            // Etsy starts its sums at the first value, not at 0 + it (same result for
-            // every finite value but -0.0).
-            if i == 0 {
-                (c, q) = (v, v * v);
-            } else {
-                c += v;
-                q += v * v;
-            }
-            cumul.push(c);
-            cumul_sq.push(q);
-        }
-        Etsy {
-            sum: c,
-            values,
-            cumul,
-            cumul_sq,
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.values.len() as u64
-    }
-
-    /// A stat of the sorted samples, computed as `process_metrics.js` does.
-    fn stat(&self, stat: Stat) -> Option<f64> {
-        let v = &self.values;
-        let count = v.len();
-        if count == 0 {
-            return None;
-        }
-        let n = as_f64(self.count());
-        match stat {
-            Stat::SumSquares => Some(self.cumul_sq[count - 1]),
-            Stat::Std => {
-                let mean = self.sum / n;
-                let diffs: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
-                Some((diffs / n).sqrt())
-            }
-            Stat::Median => {
-                let mid = count / 2;
-                Some(if count % 2 == 1 {
-                    v[mid]
-                } else {
-                    f64::midpoint(v[mid - 1], v[mid])
-                })
-            }
-            Stat::Threshold(what, milli) => {
-                let k = usize::try_from(within(milli, self.count())?).ok()?;
-                let (bound, sum, sum_sq) = if count == 1 {
-                    (v[0], v[0], v[0] * v[0])
-                } else if milli > 0 {
-                    (v[k - 1], self.cumul[k - 1], self.cumul_sq[k - 1])
-                } else if k == count {
-                    // Etsy reads cumulativeValues[-1] here (undefined: NaN); the whole
-                    // set is the honest answer.
-                    (v[0], self.cumul[count - 1], self.cumul_sq[count - 1])
-                } else {
-                    (
-                        v[count - k],
-                        self.cumul[count - 1] - self.cumul[count - k - 1],
-                        self.cumul_sq[count - 1] - self.cumul_sq[count - k - 1],
-                    )
-                };
-                Some(match what {
-                    ThresholdStat::Bound => bound,
-                    ThresholdStat::Sum => sum,
-                    ThresholdStat::Mean => sum / as_f64(k as u64),
-                    ThresholdStat::Count => as_f64(k as u64),
-                    ThresholdStat::SumSquares => sum_sq,
-                })
-            }
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -826,6 +718,20 @@ mod tests {
                 &(Stat::Bin(None), 1.0)
             ]
         );
+        // Two intervals' bins add up (a bin counts samples); an interval without them
+        // (past the raw bound) leaves them unknown. (Before: dropped on any merge.)
+        let with_bins = Hist {
+            exact: Some(e.clone()),
+            ..h.hist.clone()
+        };
+        let mut two = with_bins.clone();
+        two.merge(&with_bins);
+        for &(stat, v) in got {
+            assert_eq!(two.exact_value(stat), Some(2.0 * v), "{stat}");
+        }
+        assert_eq!(two.exact_value(Stat::Median), None);
+        two.merge(&h.hist);
+        assert_eq!(two.exact_value(Stat::Bin(None)), None);
         // Past a last finite bound, values are in no bin.
         let e = exact_stats(&s, &h.hist, h.complete_raw().unwrap(), &[], &[Some(2000)]).unwrap();
         assert!(e.contains(&(Stat::Bin(Some(2000)), 1.0)));

@@ -309,6 +309,34 @@ impl Ring {
         }
     }
 
+    /// Etsy's histogram bins of one leaf over the blocks that start at or after
+    /// `since`: each block's counted from its raw samples, and added up (a bin counts
+    /// samples); `None` when a block holding the leaf did not keep all of its raw
+    /// samples, or none holds it.
+    pub(crate) fn window_bins(
+        &self,
+        since: i64,
+        leaf: u32,
+        bins: &[Option<i32>],
+    ) -> Option<Vec<(crate::Stat, f64)>> {
+        let mut acc: Option<Vec<(crate::Stat, f64)>> = None;
+        for b in self.blocks.iter().filter(|b| b.start >= since) {
+            let Some((_, _, h)) = b.hists.iter().find(|(l, _, _)| *l == leaf) else {
+                continue;
+            };
+            let counts = crate::histogram::etsy_bins(h.complete_raw()?, bins);
+            match &mut acc {
+                Some(a) => {
+                    for (x, (_, c)) in a.iter_mut().zip(counts) {
+                        x.1 += c;
+                    }
+                }
+                None => acc = Some(counts),
+            }
+        }
+        acc
+    }
+
     /// Each histogram leaf over the blocks that start at or after `since`: stats and
     /// sketches merged; and how many blocks the window holds.
     pub(crate) fn window_hists(&self, since: i64) -> (HashMap<u32, WindowHist>, usize) {

@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 
-use crate::Action;
 use crate::batch::Update;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind};
@@ -23,6 +22,7 @@ use crate::path::cmp_keys;
 use crate::pattern::Pattern;
 use crate::push::{PushTree, PushValue};
 use crate::tree::{COUNT_KEY, LeafId, ROOT, Tree};
+use crate::{Action, Stat};
 
 /// What one merge touched.
 #[derive(Debug, Default)]
@@ -385,6 +385,15 @@ impl Merger<'_> {
                     self.sample_weighted(l, *value, now, w);
                 }
             }
+            Update::WeightedSamples { path, samples } => {
+                // As for one sample: refused values create no node.
+                let finite = samples.iter().filter(|(v, _)| v.is_finite()).count();
+                self.touched.nonfinite += samples.len() - finite;
+                if finite > 0 {
+                    let l = self.path_leaf(path, Some(Action::Histogram));
+                    self.fold_now(l, samples.iter().map(|&(v, w)| (v, Some(w))));
+                }
+            }
             Update::Marker { path, text } => self.marker(path.clone(), text, self.now),
         }
     }
@@ -395,6 +404,15 @@ impl Merger<'_> {
     /// are then the batch's sum added once, as an [`Update::Stats`] adds it; a sample
     /// whose fold would make either sum non-finite is refused alone.
     fn samples_now(&mut self, l: u32, values: &[f64]) {
+        self.fold_now(l, values.iter().map(|&v| (v, None)));
+    }
+
+    /// As [`Merger::samples_now`], each sample with the weight it counts in a
+    /// histogram leaf's `count` (`None`: 1, and no weighed count is started). The
+    /// weighed counts of the leaf's totals and of its interval run on sample by
+    /// sample, as [`Merger::sample_weighted`] would leave them, bit for bit (Etsy's
+    /// `count` sums `1 / rate` in arrival order).
+    fn fold_now(&mut self, l: u32, samples: impl Iterator<Item = (f64, Option<f64>)>) {
         let now = self.now;
         let max_raw = self.limits.max_histogram_raw;
         let leaf = self.tree.leaf_at(l);
@@ -412,7 +430,16 @@ impl Merger<'_> {
         };
         let mut batch = crate::histogram::Hist::default();
         let mut acc = crate::Stats::EMPTY;
-        for &v in values {
+        // The weighed counts of the totals and of the interval (`None` while not kept),
+        // and their sketches' counts before the batch.
+        let (mut tc, t0) = if hist {
+            let th = self.tree.hist_mut(l);
+            (th.exact_value(Stat::Count), th.sketch.count())
+        } else {
+            (None, 0)
+        };
+        let (mut ic, i0) = (ih.hist.exact_value(Stat::Count), ih.hist.sketch.count());
+        for (v, w) in samples {
             if !v.is_finite() {
                 // Counted by the caller.
                 continue;
@@ -424,13 +451,32 @@ impl Merger<'_> {
             }
             acc.add(v, true);
             if hist {
+                // As `Hist::add_weighted` (a weight) or `Hist::add` (none) would count.
+                let before = batch.sketch.count();
+                match w.filter(|w| w.is_finite() && *w > 0.0) {
+                    Some(w) => {
+                        tc = Some(tc.unwrap_or_else(|| count_f64(t0 + before)) + w);
+                        ic = Some(ic.unwrap_or_else(|| count_f64(i0 + before)) + w);
+                    }
+                    None => {
+                        tc = tc.map(|c| c + 1.0);
+                        ic = ic.map(|c| c + 1.0);
+                    }
+                }
                 batch.add(v);
                 ih.push_raw(v, max_raw);
             }
         }
         if hist {
-            self.tree.hist_mut(l).merge(&batch);
+            let th = self.tree.hist_mut(l);
+            th.merge(&batch);
+            if let Some(c) = tc {
+                th.exact = Some(Box::new([(Stat::Count, c)]));
+            }
             ih.hist.merge(&batch);
+            if let Some(c) = ic {
+                ih.hist.exact = Some(Box::new([(Stat::Count, c)]));
+            }
             if ih.hist.sketch.count() > 0 {
                 self.open.hists.insert(l, ih);
             }
@@ -495,6 +541,11 @@ impl Merger<'_> {
     }
 }
 
+#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+fn count_f64(n: u64) -> f64 {
+    n as f64
+}
+
 /// Exactly how many nodes a pushed tree adds under `branch` (`None`: a branch that
 /// does not exist yet).
 pub(crate) fn count_new_tree(tree: &Tree, branch: Option<u32>, doc: &PushTree) -> u64 {
@@ -540,7 +591,8 @@ pub(crate) fn count_new_batch(tree: &Tree, updates: &[Update]) -> u64 {
         let (Update::Sample { path, .. }
         | Update::Stats { path, .. }
         | Update::Samples { path, .. }
-        | Update::Weighted { path, .. }) = u
+        | Update::Weighted { path, .. }
+        | Update::WeightedSamples { path, .. }) = u
         else {
             continue;
         };

@@ -61,17 +61,16 @@ impl Agg {
             #[allow(clippy::cast_precision_loss)]
             Agg::Count => values.len() as f64,
             Agg::Quantile(m) => {
-                // Plain values only (no sketch at hand): the value at rank q (n - 1),
+                // Plain values only (no sketch at hand): the value of the nearest rank,
                 // as a sketch would answer within its accuracy.
                 let mut sorted = values.to_vec();
                 sorted.sort_by(f64::total_cmp);
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
-                let rank = (Stat::quantile(m) * (sorted.len().max(1) - 1) as f64).floor() as usize;
-                sorted.get(rank).copied().unwrap_or(0.0)
+                let rank = Stat::quantile_rank(Stat::quantile(m), sorted.len() as u64);
+                usize::try_from(rank)
+                    .ok()
+                    .and_then(|r| sorted.get(r))
+                    .copied()
+                    .unwrap_or(0.0)
             }
         }
     }

@@ -361,7 +361,7 @@ fn fold_group<'a>(
         .iter()
         .zip(&sketches)
         .all(|(r, s)| r.merged.is_none() && s.is_none());
-    // Not a quantile fold, or plain values only (exact: the value at rank q (n - 1)).
+    // Not a quantile fold, or plain values only (exact: the value of the nearest rank).
     let m = match agg {
         Agg::Quantile(m) if !plain => m,
         _ => {

@@ -10,8 +10,8 @@
 //!
 //! Accuracy: a sample `v > 0` goes to bucket `k = ceil(ln v / ln γ)` with
 //! `γ = (1 + α) / (1 - α)`, `α = 0.01`; the bucket reports `2 γ^k / (γ + 1)`, within
-//! `α` of every value in `(γ^(k-1), γ^k]`. A quantile is the bucket of the sample at
-//! rank `q (n - 1)`, so it is within 1 % of that sample. Merging adds bucket counts, so
+//! `α` of every value in `(γ^(k-1), γ^k]`. A quantile is the bucket of the sample of
+//! the nearest rank (`ceil(q n)`-th smallest), so it is within 1 % of that sample. Merging adds bucket counts, so
 //! the sketch of a union is exactly the merge of the parts' sketches, in any order.
 //!
 //! Bounds: each store holds at most [`MAX_BUCKETS`] buckets; beyond, the lowest buckets
@@ -260,21 +260,15 @@ impl Sketch {
         self.zeros += other.zeros;
     }
 
-    /// The `q`-quantile (`0..=1`) of the samples, within 1 % of the sample at rank
-    /// `q (n - 1)`; `None` when empty.
+    /// The `q`-quantile (`0..=1`) of the samples, within 1 % of the sample of the
+    /// nearest rank ([`Stat::quantile_rank`](treestat_model::Stat::quantile_rank):
+    /// the `ceil(q n)`-th smallest); `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let n = self.count();
         if n == 0 {
             return None;
         }
-        // The rank is at most n - 1 < 2^53 in practice.
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
-        Some(self.value_at_rank(rank))
+        Some(self.value_at_rank(treestat_model::Stat::quantile_rank(q, n)))
     }
 
     /// The value of the sample at `rank` (0-based, ascending).
@@ -399,14 +393,15 @@ pub(crate) fn get_varint(input: &mut &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The sample of the nearest rank: the `ceil(q n)`-th smallest.
     fn exact(sorted: &[f64], q: f64) -> f64 {
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss
         )]
-        let i = (q * (sorted.len() - 1) as f64).floor() as usize;
-        sorted[i]
+        let k = ((q * sorted.len() as f64) - 1e-9).ceil().max(1.0) as usize;
+        sorted[k.min(sorted.len()) - 1]
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn a_pushed_array_is_samples_of_a_histogram_leaf() {
             Some(1000.0)
         ]
     );
-    // Quantiles within 1 % of the sample at rank q (n - 1).
+    // Quantiles within 1 % of the sample of the nearest rank (the ceil(q n)-th).
     for (got, want) in row[5..].iter().zip([500.0, 990.0, 1000.0]) {
         let got = got.unwrap();
         assert!((got - want).abs() <= 0.01 * want, "{got} vs {want}");
@@ -195,4 +195,29 @@ fn raw_samples_are_bounded_per_interval() {
         .map(|(_, h)| h)
         .find(|h| h.hist.sketch.count() == 2);
     assert_eq!(small.unwrap().complete_raw(), Some(&[1.0, 2.0][..]));
+}
+
+/// Issue 15: a percentile is the sample of the nearest rank (the `ceil(q n)`-th), so
+/// `p99` of `{12, 20, 250}` is 250, as Etsy's `upper_90` reads it (the rank
+/// `floor(q (n - 1))` read 20 before); the same for a `|p99` fold over plain values.
+#[test]
+fn percentiles_of_tiny_sets_are_nearest_ranks() {
+    let e = Engine::default();
+    e.push_json(br#"{"default_action":"histogram","t":{"a":[12,20,250],"b":[1,2,3,4]}}"#)
+        .unwrap();
+    let near = |got: Option<f64>, want: f64| {
+        let got = got.unwrap();
+        assert!((got - want).abs() <= 0.01 * want, "{got} vs {want}");
+    };
+    let a = one_row(&e, "t,a", "p99,p90,p50,p0,upper_90");
+    near(a[0], 250.0);
+    near(a[1], 250.0);
+    near(a[2], 20.0);
+    assert_eq!(a[3], Some(12.0));
+    let b = one_row(&e, "t,b", "p50,p75,p25");
+    near(b[0], 2.0);
+    near(b[1], 3.0);
+    near(b[2], 1.0);
+    e.push_json(br#"{"u":{"x":12,"y":20,"z":250}}"#).unwrap();
+    assert_eq!(e.query("u,*|p99").unwrap(), [("u,*".to_string(), 250.0)]);
 }

@@ -19,14 +19,16 @@ fn sample() -> impl Strategy<Value = f64> {
 
 const QS: [f64; 9] = [0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0];
 
-/// The sample at rank `floor(q (n - 1))`, what a quantile approximates.
+/// The sample of the nearest rank, what a quantile approximates (docs/CONCEPTS.md,
+/// "Stats"): the `ceil(q n)`-th smallest, counted out independently of the engine's
+/// `Stat::quantile_rank` (an integer walk: the first sample at which at least `q n`
+/// samples are covered).
 fn exact(sorted: &[f64], q: f64) -> f64 {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = (q * (sorted.len() - 1) as f64).floor() as usize;
+    #[allow(clippy::cast_precision_loss)]
+    let need = q * sorted.len() as f64;
+    let i = (0..sorted.len())
+        .find(|&i| (i + 1) as f64 >= need - 1e-9)
+        .unwrap_or(sorted.len() - 1);
     sorted[i]
 }
 

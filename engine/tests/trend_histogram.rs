@@ -318,3 +318,225 @@ fn a_quantile_fold_over_series_merges_their_sketches() {
     store.compact_all().unwrap();
     check(&store);
 }
+
+/// `?stat=` with an aggregating pattern (`api,*|sum,lat`, `api,*|p99,lat`): per bucket
+/// the hosts' samples are pooled, so `count` is the sum of counts, `mean` the pooled
+/// sum over the pooled count (never a mean of the hosts' means: their counts differ
+/// tenfold here), min and max the extremes, and `p99` the p99 of the union's sketch;
+/// `|max` folds each stat's column (the worst host's p99). Per interval and over a
+/// bucket of several intervals, before and after compaction. (Before: a 400.)
+#[test]
+fn stat_folds_pool_the_series_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrendConfig {
+        compact_every: Duration::from_secs(86_400),
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    // per_host[i][h]: interval i's samples of host h.
+    let mut per_host: Vec<Vec<Vec<f64>>> = Vec::new();
+    for i in 0..3u64 {
+        let mut b = Batch::new();
+        let mut hosts = Vec::new();
+        for h in 0..3u64 {
+            let n = [30, 300, 3000][usize::try_from(h).unwrap()];
+            let vs: Vec<f64> = samples(100 * i + h + 7, n)
+                .into_iter()
+                .map(|v| v * (h + 1) as f64)
+                .collect();
+            b.samples(&format!("api,h{h},lat"), &vs, Some(Action::Histogram));
+            hosts.push(vs);
+        }
+        engine.apply(&b).unwrap();
+        per_host.push(hosts);
+        clock.advance(10);
+        engine.close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let stats = p("count,sum,mean,min,max,p99,p50");
+    let pooled = |vs: &[f64]| -> Vec<f64> {
+        let mut sk = Sketch::new();
+        sk.extend(vs);
+        let sum: f64 = vs.iter().sum();
+        vec![
+            vs.len() as f64,
+            sum,
+            sum / vs.len() as f64,
+            vs.iter().copied().fold(f64::INFINITY, f64::min),
+            vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            q(&sk, vs, 0.99),
+            q(&sk, vs, 0.5),
+        ]
+    };
+    // Sums add in another order: within 1e-12; the rest are exact, but for a compacted
+    // bucket's min and max (stats 3, 4), read from its sketch: within its 1 %.
+    let close = |got: &[Option<f64>], want: &[f64], what: &str, compacted: bool| {
+        assert_eq!(got.len(), want.len());
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            let g = g.unwrap_or_else(|| panic!("{what}: stat {k} is null"));
+            let tol = if compacted && (k == 3 || k == 4) {
+                0.01
+            } else {
+                1e-12
+            };
+            assert!(
+                (g - w).abs() <= tol * w.abs(),
+                "{what}: stat {k}: {g} vs {w}"
+            );
+        }
+    };
+    let check = |store: &TrendStore, compacted: bool| {
+        for pattern in ["api,*|sum,lat", "api,*|p99,lat", "api,h*|sum,lat"] {
+            let s = store.stat_series(pattern, T0, T0 + 30, 0, &stats).unwrap();
+            assert_eq!(s.len(), 1, "{pattern}");
+            assert_eq!(
+                s[0].path,
+                format!("{},lat", &pattern[..pattern.find('|').unwrap()])
+            );
+            assert_eq!(s[0].points.len(), 3, "{pattern}");
+            for (i, (_, row)) in s[0].points.iter().enumerate() {
+                close(
+                    row,
+                    &pooled(&per_host[i].concat()),
+                    &format!("{pattern} at {i}"),
+                    compacted,
+                );
+            }
+            // One bucket over the three intervals: the pool of nine sets.
+            let s = store.stat_series(pattern, T0, T0 + 30, 1, &stats).unwrap();
+            assert_eq!(s[0].points.len(), 1);
+            let all: Vec<f64> = per_host.iter().flatten().flatten().copied().collect();
+            close(
+                &s[0].points[0].1,
+                &pooled(&all),
+                &format!("{pattern} in one bucket"),
+                compacted,
+            );
+            // Not a mean of the hosts' means.
+            let means: f64 = per_host[0]
+                .iter()
+                .map(|vs| vs.iter().sum::<f64>() / vs.len() as f64)
+                .sum::<f64>()
+                / 3.0;
+            let s = store
+                .stat_series(pattern, T0, T0 + 10, 0, &p("mean"))
+                .unwrap();
+            assert!((s[0].points[0].1[0].unwrap() - means).abs() > 1.0);
+        }
+        // `|max`: each host's p99 (its own sketch), the largest of them.
+        let s = store
+            .stat_series("api,*|max,lat", T0, T0 + 30, 0, &p("p99,count"))
+            .unwrap();
+        assert_eq!(s[0].path, "api,*,lat");
+        for (i, (_, row)) in s[0].points.iter().enumerate() {
+            let worst = per_host[i]
+                .iter()
+                .map(|vs| {
+                    let mut sk = Sketch::new();
+                    sk.extend(vs);
+                    q(&sk, vs, 0.99)
+                })
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(row[0], Some(worst), "interval {i}");
+            assert_eq!(row[1], Some(3000.0));
+        }
+    };
+    check(&store, false);
+    store.compact_all().unwrap();
+    check(&store, true);
+}
+
+/// Etsy's histogram bins over several intervals (`bin_N` answered `null` before): a
+/// trend bucket of six intervals (by `points` and in the rolled-up 1 m archive, before
+/// and after compaction) and an `/api/q` window of two intervals answer each bin's
+/// count summed over the intervals; an interval past the raw bound makes them unknown.
+#[test]
+fn bins_add_up_over_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let bins = vec![Some(100_000), Some(500_000), None];
+    let cfg = TrendConfig {
+        compact_every: Duration::from_secs(86_400),
+        histogram_bins: vec![("lat".to_string(), bins.clone())],
+        ..TrendConfig::default()
+    };
+    let store = TrendStore::open(dir.path(), &cfg).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut ecfg = EngineConfig {
+        histogram_bins: cfg.histogram_bins.clone(),
+        ..EngineConfig::default()
+    };
+    ecfg.limits.max_histogram_raw = 1000;
+    let engine = Engine::with_clock(ecfg, clock.clone()).unwrap();
+    store.attach(&engine);
+    // Per interval: below 100, 100..500, 500 and above.
+    let count = |vs: &[f64]| -> [f64; 3] {
+        let mut c = [0.0; 3];
+        for &v in vs {
+            c[usize::from(v >= 100.0) + usize::from(v >= 500.0)] += 1.0;
+        }
+        c
+    };
+    let names = p("bin_100,bin_500,bin_inf");
+    let mut per_interval = Vec::new();
+    for i in 0..12u64 {
+        // The 12th interval holds more samples than the raw bound keeps.
+        let n = if i == 11 {
+            1500
+        } else {
+            100 + 20 * usize::try_from(i).unwrap()
+        };
+        let vs = samples(i + 40, n);
+        let mut b = Batch::new();
+        b.samples("svc,lat", &vs, Some(Action::Histogram));
+        engine.apply(&b).unwrap();
+        per_interval.push(count(&vs));
+        clock.advance(10);
+        engine.close_due().unwrap();
+        if i == 1 {
+            // The ring's window of the last two intervals.
+            let rows = engine.query_window_stats("svc,lat", 20, &names).unwrap();
+            let want: Vec<Option<f64>> = (0..3)
+                .map(|k| Some(per_interval[0][k] + per_interval[1][k]))
+                .collect();
+            assert_eq!(rows[0].1, want, "/api/q window of two intervals");
+        }
+    }
+    // A window holding the interval past the raw bound: unknown.
+    let rows = engine
+        .query_window_stats("svc,lat", 20, &p("count,bin_100,bin_500,bin_inf"))
+        .unwrap();
+    assert_eq!(rows[0].1, [Some(1500.0 + 300.0), None, None, None]);
+    store.sync().unwrap();
+    let minute = |m: usize| -> Vec<Option<f64>> {
+        (0..3)
+            .map(|k| Some(per_interval[m * 6..m * 6 + 6].iter().map(|c| c[k]).sum()))
+            .collect()
+    };
+    let check = |store: &TrendStore| {
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 120, 2, &names)
+            .unwrap();
+        assert_eq!(s[0].step, 60);
+        assert_eq!(s[0].points[0].1, minute(0), "the first minute");
+        assert_eq!(s[0].points[1].1, [None, None, None], "past the raw bound");
+        // One interval still answers its own.
+        let s = store
+            .stat_series("svc,lat", T0, T0 + 10, 0, &names)
+            .unwrap();
+        let want: Vec<Option<f64>> = per_interval[0].iter().map(|&c| Some(c)).collect();
+        assert_eq!(s[0].points[0].1, want);
+    };
+    check(&store);
+    store.compact_all().unwrap();
+    check(&store);
+    // The rolled-up 1 m archive.
+    let s = store
+        .stat_series("svc,lat", T0 - 2 * 86_400, T0 + 120, 0, &names)
+        .unwrap();
+    assert_eq!(s[0].step, 60);
+    let got: Vec<_> = s[0].points.iter().filter(|(t, _)| *t >= T0).collect();
+    assert_eq!(got[0].1, minute(0), "the rolled-up minute");
+}

@@ -57,6 +57,10 @@ fn records(data: &[u8]) -> Vec<Record> {
                 &path,
                 &String::from_utf8_lossy(c.get(1..).unwrap_or_default()),
             ),
+            4 if b1 % 2 == 1 => batch.push(Update::WeightedSamples {
+                path,
+                samples: (2..c.len()).map(|k| (f64_at(c, k), f64_at(c, 1))).collect(),
+            }),
             4 => batch.push(Update::Weighted {
                 path,
                 value: f64_at(c, 2),

@@ -78,6 +78,24 @@ impl Stat {
         f64::from(per_mille_percent) / f64::from(PERCENT * 100)
     }
 
+    /// The 0-based rank of the `q`-quantile of `n > 0` samples: the nearest rank,
+    /// `ceil(q n)`-th smallest (`p99` of 3 samples is the largest, as Etsy's
+    /// `upper_90` and most users read it; DDSketch's paper reads `floor(q (n - 1))`,
+    /// the second). `q n` within a few ulps of a whole number counts as that number
+    /// (`0.07 * 100` is `7.000000000000001` in floating point, and p7 of 100 samples
+    /// is the 7th); `p0` is rank 0, `p100` rank `n - 1`.
+    pub fn quantile_rank(q: f64, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Exact below 2^53 samples.
+        #[allow(clippy::cast_precision_loss)]
+        let x = q.clamp(0.0, 1.0) * n as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let k = (x - x * 4.0 * f64::EPSILON).ceil() as u64;
+        k.clamp(1, n) - 1
+    }
+
     /// The threshold as Etsy's configured number (`90`, `99.9`, `-10`).
     pub fn threshold_percent(milli: i32) -> f64 {
         f64::from(milli) / f64::from(PERCENT)
@@ -371,5 +389,29 @@ mod tests {
         ] {
             assert!(bad.parse::<Stat>().is_err(), "{bad}");
         }
+    }
+
+    /// Nearest rank (issue 15): p99 of three samples is the largest, p50 of four the
+    /// second; products a hair above a whole number in floating point are that number.
+    #[test]
+    fn quantile_ranks_are_nearest_ranks() {
+        let r = Stat::quantile_rank;
+        assert_eq!(r(0.99, 3), 2);
+        assert_eq!(r(0.9, 3), 2);
+        assert_eq!(r(0.5, 4), 1);
+        assert_eq!(r(0.5, 5), 2);
+        assert_eq!(r(0.0, 7), 0);
+        assert_eq!(r(1.0, 7), 6);
+        assert_eq!(r(0.5, 1), 0);
+        for p in 1..=100u32 {
+            // p-th of 1..=100 is the p-th sample: rank p - 1.
+            assert_eq!(
+                r(Stat::quantile(p * PERCENT), 100),
+                u64::from(p) - 1,
+                "p{p}"
+            );
+        }
+        assert_eq!(r(Stat::quantile(99_900), 1000), 998);
+        assert_eq!(r(Stat::quantile(99_900), 1001), 999);
     }
 }

@@ -732,6 +732,51 @@ async fn trend_and_graph_take_stat() {
     assert!(svg.contains("t,a p50") && svg.contains("t,a p100"), "{svg}");
 }
 
+/// `/trend?stat=` and `/graph?stat=` take an aggregating pattern (a 400 before): the
+/// folded hosts' samples are pooled per interval, so `mean` is the pooled sum over the
+/// pooled count (8.0, not the mean of means 8.5) and `p100` the largest sample.
+#[tokio::test]
+async fn trend_and_graph_take_stat_with_a_fold() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default())
+        .with_trend_store(store.clone());
+    let body = r#"{"default_action":"histogram","t":{"h1":{"a":[3,1,2]},"h2":{"a":[10,24]}}}"#;
+    let (s, _) = post(&st, "/push", Some("application/json"), body.to_string()).await;
+    assert_eq!(s, StatusCode::OK);
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    store.sync().unwrap();
+    let (s, v) = get(
+        &st,
+        "/trend/t,*%7Csum,a.json?points=0&from=1700000000&until=1700000010&stat=count,sum,mean,p100",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!([{"path": "t,*,a", "step": 10, "stats": ["count", "sum", "mean", "p100"],
+                "points": [[1_700_000_000_i64, 5.0, 40.0, 8.0, 24.0]]}])
+    );
+    let (s, _, body) = call(
+        &st,
+        Request::get("/graph/t,*%7Cp99,a.svg?from=1700000000&until=1700000010&stat=p50,mean")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let svg = String::from_utf8(body).unwrap();
+    assert!(
+        svg.contains("t,*,a p50") && svg.contains("t,*,a mean"),
+        "{svg}"
+    );
+}
+
 /// A pushed number is the f64 nearest to its decimal text: serde_json's default float
 /// parser is best-effort and read `454.31574074074075` one ulp low (454.3157407407407),
 /// so a value read from JSON differed from the one its sender wrote (workspace feature

@@ -378,19 +378,13 @@ impl Writer {
         let thresholds = &self.core.cfg.percent_thresholds;
         let bin_confs = &self.core.cfg.histogram_bins;
         let index = self.core.index.read();
-        // Etsy's `key.indexOf(metric) > -1`, on the dotted name.
         let bins_of = |id: u32| -> &[Option<i32>] {
             if bin_confs.is_empty() {
                 return &[];
             }
-            let Some(path) = index.path(id) else {
-                return &[];
-            };
-            let dotted = path.replace(',', ".");
-            bin_confs
-                .iter()
-                .find(|(metric, _)| dotted.contains(metric.as_str()))
-                .map_or(&[], |(_, b)| b.as_slice())
+            index
+                .path(id)
+                .map_or(&[], |path| crate::histogram::bins_for(bin_confs, path))
         };
         let raw_leaves: HashSet<u32> = iv
             .hists

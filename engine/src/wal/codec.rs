@@ -267,6 +267,15 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                 out.extend_from_slice(&value.to_bits().to_le_bytes());
                 out.extend_from_slice(&weight.to_bits().to_le_bytes());
             }
+            Update::WeightedSamples { path, samples } => {
+                out.push(5);
+                string(out, path);
+                varint(out, samples.len() as u64);
+                for (v, w) in samples {
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
+                    out.extend_from_slice(&w.to_bits().to_le_bytes());
+                }
+            }
         }
     }
 }
@@ -536,6 +545,15 @@ impl Reader<'_> {
                 value: self.f64()?,
                 weight: self.f64()?,
             },
+            5 => {
+                let path = self.str()?.to_string();
+                let k = self.count()?;
+                let mut samples = Vec::with_capacity(k);
+                for _ in 0..k {
+                    samples.push((self.f64()?, self.f64()?));
+                }
+                Update::WeightedSamples { path, samples }
+            }
             _ => return None,
         })
     }

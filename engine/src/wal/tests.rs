@@ -43,6 +43,10 @@ fn records() -> Vec<Record> {
         value: 3.25,
         weight: 10.0,
     });
+    b.push(crate::Update::WeightedSamples {
+        path: "api,sampled".into(),
+        samples: vec![(3.25, 10.0), (1.5, 1.0), (f64::NAN, 4.0)],
+    });
     b.sample("nan", f64::NAN, Some(Action::Last));
     vec![
         Record {

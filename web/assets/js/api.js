@@ -97,17 +97,40 @@ export async function getJSON(url, opts = {}) {
   return answer(await fetch(url, { ...opts, headers }));
 }
 
-/** `[[path, value], ...]`: current totals under a pattern. */
-export const totals = (pattern) => getJSON(pattern ? `/get/${enc(pattern)}` : '/get');
+/**
+ * `[[path, value], ...]`: current totals under a pattern; with `stat` (one stat name,
+ * docs/API.md `?stat=`) each value is that stat of the leaf.
+ */
+export function totals(pattern, stat) {
+  const q = stat ? `?${new URLSearchParams({ stat })}` : '';
+  return getJSON(pattern ? `/get/${enc(pattern)}${q}` : `/get${q}`);
+}
 
 /** Nested JSON of the whole tree. */
 export const all = () => getJSON('/all');
 
-/** Series `[{path, action, points: [[ts, value], ...]}]` between two times. */
-export function trend(pattern, from, until, points) {
+/**
+ * Series `[{path, action, points: [[ts, value], ...]}]` between two times. With `stat`
+ * (`p50,p99`, docs/API.md `?stat=`) the server answers
+ * `[{path, step, stats, points: [[ts, v1, v2, ...]]}]`: see `statLines`.
+ */
+export function trend(pattern, from, until, points, stat) {
   const q = new URLSearchParams({ from: String(from), until: String(until) });
   if (points) q.set('points', String(Math.max(2, Math.round(points))));
+  if (stat) q.set('stat', stat);
   return getJSON(`/trend/${enc(pattern)}.json?${q}`);
+}
+
+/**
+ * A `/trend?stat=` answer as one line per series and stat, `{path: '<path> <stat>',
+ * points: [[ts, value], ...]}`, the points where the stat has a value.
+ */
+export function statLines(series) {
+  return series.flatMap((s) => (s.stats || []).map((stat, i) => ({
+    path: `${s.path} ${stat}`,
+    step: s.step,
+    points: s.points.filter((p) => p[i + 1] !== null).map((p) => [p[0], p[i + 1]]),
+  })));
 }
 
 /** Markers under a pattern between two times (`[{path, ts, text}]`); [] when unsupported. */
@@ -155,7 +178,8 @@ export const views = {
   remove: (name) => getJSON(`/api/views/${encodeURIComponent(name)}`, { method: 'DELETE' }),
 };
 
-/** An EventSource on `/events/<pattern>`. */
-export function events(pattern) {
-  return new EventSource(pattern ? `/events/${enc(pattern)}` : '/events/');
+/** An EventSource on `/events/<pattern>` (with `?stat=` when a stat is given). */
+export function events(pattern, stat) {
+  const q = stat ? `?${new URLSearchParams({ stat })}` : '';
+  return new EventSource(pattern ? `/events/${enc(pattern)}${q}` : `/events/${q}`);
 }

@@ -1,7 +1,9 @@
 // /realtime/<pattern> and /realtime/view/<name>: the live tree under one or more
 // patterns. Seeded from /get (totals) and /trend (recent history), then updated by one
 // Server-Sent Events message per closed interval. Updates only touch the model; one
-// animation frame repaints the rows in view.
+// animation frame repaints the rows in view. `?stat=p99` (docs/API.md) shows that stat
+// of each leaf instead of its value (`–` where a leaf has none: a quantile of a leaf
+// that is not a histogram), from /get, /trend and /events with the same `stat`.
 
 import * as api from './api.js';
 import { $, h, num, time, toast, setupTheme, onTheme } from './ui.js';
@@ -16,6 +18,7 @@ setupTheme();
 const body = document.body;
 const state = {
   patterns: [],
+  stat: new URLSearchParams(location.search).get('stat') || '',
   tree: new Tree(),
   // The server's own counters are folded away until asked for (they are many, and
   // rarely what a visitor came for).
@@ -29,6 +32,7 @@ const state = {
 };
 // Figures for the browser test and for curious users (`treestat` in the console).
 window.treestat = state.stats;
+state.stats.stat = state.stat;
 
 let sparkColor = '#1f6feb';
 function readColors() {
@@ -104,7 +108,9 @@ function apply(msg) {
   }
   for (const path in values) {
     const n = tree.node(path);
-    const v = values[path];
+    const raw = values[path];
+    // With `stat`, each value is `{"<stat>": value}`.
+    const v = state.stat && raw !== null && typeof raw === 'object' ? raw[state.stat] ?? null : raw;
     n.value = v;
     n.fresh = true;
     if (n.seenAt === undefined) n.seenAt = msg.start;
@@ -155,7 +161,7 @@ async function refreshTotals(now = false) {
   totalsAt = t;
   try {
     for (const p of state.patterns) {
-      const rows = await api.totals(p);
+      const rows = await api.totals(p, state.stat);
       for (const [path, v] of rows) {
         const n = state.tree.node(path);
         if (n.total !== v) { n.total = v; n.ver++; }
@@ -172,7 +178,7 @@ async function refreshTotals(now = false) {
 async function seed() {
   const t0 = performance.now();
   for (const p of state.patterns) {
-    const rows = await api.totals(p);
+    const rows = await api.totals(p, state.stat);
     for (const [path, v] of rows) { const n = state.tree.node(path); n.total = v; }
   }
   relayout();
@@ -183,7 +189,8 @@ async function seed() {
   const now = Math.floor(Date.now() / 1000);
   for (const p of state.patterns) {
     try {
-      const series = await api.trend(p, now - 10 * 60, now, HISTORY);
+      // With a stat, points are `[ts, value]` of that one stat.
+      const series = await api.trend(p, now - 10 * 60, now, HISTORY, state.stat);
       for (const s of series) {
         const n = state.tree.leaves.get(s.path);
         if (!n || n.hist.length) continue;
@@ -198,7 +205,7 @@ async function seed() {
 function connect() {
   for (const s of state.sources) s.close();
   state.sources = state.patterns.slice(0, MAX_STREAMS).map((p) => {
-    const src = api.events(p);
+    const src = api.events(p, state.stat);
     src.addEventListener('open', () => {
       state.stats.streams = state.sources.filter((x) => x.readyState === EventSource.OPEN).length;
       setStatus('live', 'live');
@@ -215,6 +222,28 @@ function connect() {
     toast(`showing live updates for the first ${MAX_STREAMS} patterns only`);
   }
 }
+
+/** The picker and the column heads show the stat picked. */
+function paintStat() {
+  const sel = $('#stat');
+  if (state.stat && ![...sel.options].some((o) => o.value === state.stat)) {
+    sel.append(h('option', { value: state.stat }, state.stat));
+  }
+  sel.value = state.stat;
+  $('#headCur').textContent = state.stat ? `interval ${state.stat}` : 'interval';
+  $('#headTotal').textContent = state.stat ? `total ${state.stat}` : 'total';
+  state.stats.stat = state.stat;
+}
+
+/** `?stat=` of this page's address, kept across pattern changes. */
+const statQuery = () => (state.stat ? `?${new URLSearchParams({ stat: state.stat })}` : '');
+
+$('#stat').addEventListener('change', (ev) => {
+  state.stat = ev.target.value;
+  history.replaceState(null, '', location.pathname + statQuery());
+  paintStat();
+  start(state.patterns);
+});
 
 async function start(patterns) {
   state.patterns = patterns;
@@ -250,6 +279,7 @@ $('#collapse').addEventListener('click', () => {
   relayout();
 });
 
+paintStat();
 const view = body.dataset.view;
 if (view) {
   const input = $('#pattern');
@@ -268,7 +298,7 @@ if (view) {
   $('#patternForm').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const p = $('#pattern').value.trim();
-    history.pushState(null, '', `/realtime/${api.enc(p)}`);
+    history.pushState(null, '', `/realtime/${api.enc(p)}${statQuery()}`);
     start([p]);
   });
   window.addEventListener('popstate', () => {

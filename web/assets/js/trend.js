@@ -1,7 +1,9 @@
 // /trend/view/: the tree on the left, one chart per selected path on the right.
 //
 // State lives in the URL (`?p=<pattern>&p=...&range=3600` or `&from=&until=`,
-// `&compare=prev|<pattern>`, `&view=<name>`), so a chart can be linked and reloaded.
+// `&compare=prev|<pattern>`, `&stat=p50,p90,p99`, `&view=<name>`), so a chart can be
+// linked and reloaded. With a stat (docs/API.md `?stat=`) each series is drawn as one
+// line per stat, labelled `<path> <stat>`.
 
 import * as api from './api.js';
 import { $, h, dateTime, toast, setupTheme, onTheme, debounce } from './ui.js';
@@ -22,6 +24,7 @@ const state = {
   from: now() - 3600,
   until: now(),
   compare: '',
+  stat: '',
   view: '',
   graph: {},
   charts: new Map(), // pattern -> {box, chart, labels}
@@ -37,6 +40,7 @@ window.treestat = {
     points: c.chart ? c.chart.u.data.slice(1).map((ys) => ys.filter((v) => v !== null).length) : [],
   })),
   range: () => ({ from: state.from, until: state.until }),
+  stat: () => state.stat,
   loading: () => inflight,
 };
 let inflight = 0;
@@ -195,6 +199,27 @@ $('#comparePath').addEventListener('change', (ev) => {
   refreshAll();
 });
 
+$('#stat').addEventListener('change', (ev) => {
+  state.stat = ev.target.value;
+  saveURL();
+  refreshAll();
+});
+
+/** Shows `stat` in the picker, adding it as an option when the URL named another. */
+function paintStat() {
+  const sel = $('#stat');
+  if (state.stat && ![...sel.options].some((o) => o.value === state.stat)) {
+    sel.append(h('option', { value: state.stat }, state.stat));
+  }
+  sel.value = state.stat;
+}
+
+/** A pattern's series between two times, one line per stat when a stat is picked. */
+async function lines(pattern, from, until, points) {
+  const series = await api.trend(pattern, from, until, points, state.stat);
+  return state.stat ? api.statLines(series) : series;
+}
+
 setInterval(() => {
   if (state.span && $('#live').checked && document.visibilityState === 'visible') {
     setSpan(state.span);
@@ -226,6 +251,7 @@ function paintLinks(box, pattern) {
 function graphOpts() {
   const out = {};
   for (const k of ['style', 'type', 'title', 'legend']) if (state.graph[k] !== undefined) out[k] = state.graph[k];
+  if (state.stat) out.stat = state.stat;
   return out;
 }
 
@@ -260,7 +286,7 @@ async function loadChart(pattern) {
   inflight++;
   try {
     const [series, marks, extra] = await Promise.all([
-      api.trend(pattern, from, until, points),
+      lines(pattern, from, until, points),
       api.markers(pattern, from, until),
       compareSeries(pattern, from, until, points),
     ]);
@@ -306,13 +332,13 @@ async function compareSeries(pattern, from, until, points) {
   try {
     if (state.compare === 'prev') {
       const d = until - from;
-      const prev = await api.trend(pattern, from - d, until - d, points);
+      const prev = await lines(pattern, from - d, until - d, points);
       return prev.map((s, i) => ({
         ...s, base: i, dash: [5, 4], label: `${s.path} (previous)`,
         points: s.points.map(([t, v]) => [t + d, v]),
       }));
     }
-    const other = await api.trend(state.compare, from, until, points);
+    const other = await lines(state.compare, from, until, points);
     return other.map((s, i) => ({ ...s, base: i + 5, dash: [2, 3], label: `${s.path} (compare)` }));
   } catch (e) {
     toast(`compare: ${e.message}`, true);
@@ -409,6 +435,7 @@ function saveURL() {
   if (state.span) q.set('range', String(state.span));
   else { q.set('from', String(state.from)); q.set('until', String(state.until)); }
   if (state.compare) q.set('compare', state.compare);
+  if (state.stat) q.set('stat', state.stat);
   history.replaceState(null, '', `/trend/view/?${q}`);
 }
 
@@ -440,6 +467,8 @@ async function start() {
   const u = Number(q.get('until'));
   if (q.has('from') && q.has('until') && f < u) setFixed(f, u);
   else setSpan(Number(q.get('range')) || 3600);
+  state.stat = q.get('stat') || '';
+  paintStat();
   state.compare = q.get('compare') || '';
   if (state.compare) {
     $('#compare').value = state.compare === 'prev' ? 'prev' : 'path';
