@@ -247,7 +247,7 @@ mod tests {
             }
         }
         assert!(t.is_exact());
-        assert_eq!(t.top()[0], ("k19", t.top()[0].1));
+        assert_eq!(t.top()[0].0, "k19");
         assert_eq!(t.top()[0].1.hits, 20);
         assert_eq!(t.top().len(), 10);
         // 1000 keys seen once each, then the heavy ones again: memory stays bounded
