@@ -8,11 +8,13 @@
 # Needs Debian's goaccess (installed here with apt-get when missing and run as root).
 # The log comes from the pipes' generator (as bench/tail-vs-goaccess.sh) and is reused.
 # Pauses the fuzz campaign (/work/fuzz-pause) while timing when that script exists,
-# and resumes it on any exit. Each tool runs RUNS times (default 3); the best run counts.
+# and resumes it on any exit. treestat runs RUNS times (default 3), GoAccess GA_RUNS
+# times (default 1: about a minute of CPU per run); the best run of each counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-1000000}
 runs=${RUNS:-3}
+ga_runs=${GA_RUNS:-1}
 log=${LOG:-/tmp/treestat-combined-$lines.log}
 out=$(mktemp -d)
 resume() { [ -x /work/fuzz-resume ] && /work/fuzz-resume >/dev/null 2>&1 || true; rm -rf "$out"; }
@@ -31,8 +33,8 @@ fi
 [ -x /work/fuzz-pause ] && /work/fuzz-pause >/dev/null 2>&1 || true
 echo "log: $log ($lines lines, $(stat -c %s "$log") bytes); $(goaccess --version | head -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-measure() { # name output command...
-  local name=$1 file=$2; shift 2
+measure() { # name runs output command...
+  local name=$1 runs=$2 file=$3; shift 3
   local best="" t; t=$(mktemp)
   for _ in $(seq "$runs"); do
     rm -f "$file"
@@ -53,8 +55,8 @@ PY
 }
 
 res="$out/results"
-measure treestat "$out/treestat.html" target/release/treestat report "$log" -o "$out/treestat.html" | tee -a "$res"
-measure goaccess "$out/goaccess.html" goaccess "$log" --log-format=COMBINED -o "$out/goaccess.html" | tee -a "$res"
+measure treestat "$runs" "$out/treestat.html" target/release/treestat report "$log" -o "$out/treestat.html" | tee -a "$res"
+measure goaccess "$ga_runs" "$out/goaccess.html" goaccess "$log" --log-format=COMBINED -o "$out/goaccess.html" | tee -a "$res"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$res" <<'PY'
 import sys
