@@ -78,6 +78,12 @@ fn panel<'a>(r: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("panel {id} missing"))
 }
 
+/// A counter of the tree (a float such as `5.0`) as the integer it holds.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn int(f: f64) -> u64 {
+    f.round().max(0.0) as u64
+}
+
 /// Leaves of a tree as `a,b,c -> value`.
 fn flatten(v: &Value, prefix: &str, out: &mut BTreeMap<String, u64>) {
     match v {
@@ -92,7 +98,7 @@ fn flatten(v: &Value, prefix: &str, out: &mut BTreeMap<String, u64>) {
             }
         }
         Value::Number(n) => {
-            out.insert(prefix.to_string(), n.as_f64().unwrap().round() as u64);
+            out.insert(prefix.to_string(), int(n.as_f64().unwrap()));
         }
         _ => {}
     }
@@ -172,7 +178,7 @@ fn check_against_tail(r: &Value, tree: &Value, what: &str) {
     let g = &r["general"];
     let pipes = &tree["_treestat"]["pipes"]["tail"];
     // The tree's numbers are floats (`5.0`); absent counters are 0.
-    let n = |v: &Value| v.as_f64().map_or(0, |f| f.round() as u64);
+    let n = |v: &Value| v.as_f64().map_or(0, int);
     assert_eq!(
         n(&g["valid"]),
         n(&pipes["lines"]),
@@ -295,7 +301,7 @@ fn generate(path: &Path, lines: u64) -> usize {
     let mut visitors = HashSet::new();
     for i in 0..lines {
         let ip = format!("10.{}.{}.{}", rnd(4), rnd(100), rnd(100));
-        let ua = UAS[rnd(UAS.len() as u64) as usize];
+        let ua = UAS[usize::try_from(rnd(UAS.len() as u64)).unwrap()];
         let sec = i * 3 * 86_400 / lines;
         let day = format!("{:02}/Nov/2023", 1 + sec / 86_400);
         let time = format!(
@@ -313,7 +319,7 @@ fn generate(path: &Path, lines: u64) -> usize {
         let status = if k < 5 {
             404
         } else {
-            [200, 200, 200, 304, 500, 301][rnd(6) as usize]
+            [200, 200, 200, 304, 500, 301][usize::try_from(rnd(6)).unwrap()]
         };
         let referer = if rnd(3) == 0 {
             "-".to_string()

@@ -124,7 +124,9 @@ fn leaves(engine: &Engine, top: &str) -> Vec<(Vec<String>, u64)> {
 /// A two-level panel from the tree (`br,<family>,<version>`): one row per family with
 /// its versions as children, most hits first.
 fn tree_panel(engine: &Engine, top: &str, id: &str, title: &str, missing: &str) -> Value {
-    let mut groups: BTreeMap<String, (u64, Vec<(String, u64)>)> = BTreeMap::new();
+    /// A family's hits and its children's.
+    type Group = (u64, Vec<(String, u64)>);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (keys, n) in leaves(engine, top) {
         let head = keys.first().cloned().unwrap_or_default();
         let child = keys[1.min(keys.len())..].join(" / ");
@@ -132,7 +134,7 @@ fn tree_panel(engine: &Engine, top: &str, id: &str, title: &str, missing: &str) 
         g.0 += n;
         g.1.push((child, n));
     }
-    let mut rows: Vec<(String, (u64, Vec<(String, u64)>))> = groups.into_iter().collect();
+    let mut rows: Vec<(String, Group)> = groups.into_iter().collect();
     rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
     let rows = rows
         .into_iter()
