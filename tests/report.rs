@@ -400,6 +400,46 @@ fn generated_log_matches_tail_and_estimates_visitors_within_the_stated_error() {
         .sum();
     assert!(held + ips["evicted"]["hits"].as_u64().unwrap() <= 200_000);
 
+    // Two halves read in parallel (a pipeline per file) merge into the report of the
+    // whole: counts add, visitor sets and sketches merge exactly.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let cut = text.match_indices('\n').nth(99_999).unwrap().0 + 1;
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, &text[..cut]).unwrap();
+    std::fs::write(&b, &text[cut..]).unwrap();
+    drop(text);
+    let (m, _) = report(&[&a, &b], "combined", &dir.path().join("merged.json"));
+    for id in [
+        "status",
+        "urls",
+        "browsers",
+        "os",
+        "visitors",
+        "timeline",
+        "hour_of_day",
+        "not_found",
+        "referring_sites",
+    ] {
+        assert_eq!(
+            panel(&m, id)["rows"],
+            panel(&r, id)["rows"],
+            "{id} of two halves"
+        );
+    }
+    for k in [
+        "requests",
+        "valid",
+        "unique_visitors",
+        "unique_urls",
+        "unique_referrers",
+        "bandwidth",
+        "log_size",
+        "first",
+        "last",
+    ] {
+        assert_eq!(m["general"][k], r["general"][k], "{k} of two halves");
+    }
+
     // `tail --once --report` writes the same report.
     let via_tail = dir.path().join("tail.json");
     let (_, stderr) = treestat(
