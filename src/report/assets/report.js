@@ -137,8 +137,9 @@
   }
 
   // A sortable, filterable table; rows may have children (shown when opened).
-  function table(p, cols, total) {
-    const state = { key: "hits", dir: -1, filter: "", all: false };
+  function table(p, cols, total, byKey) {
+    // Time series read in time order; the other tables most hits first.
+    const state = byKey ? { key: "key", dir: 1, filter: "", all: false } : { key: "hits", dir: -1, filter: "", all: false };
     const box = $("div", {});
     const input = $("input", { type: "search", placeholder: "Filter", "aria-label": "Filter " + p.title });
     const count = $("span", {});
@@ -217,7 +218,7 @@
       const labels = p.rows.map((r) => (p.id === "timeline" ? r.key.slice(5).replace("T", " ") + "h" : p.id === "visitors" ? r.key.slice(5) : r.key));
       const series = [{ name: "requests", values: p.rows.map((r) => r.hits) }, { name: "visitors", values: p.rows.map((r) => r.visitors) }];
       s.append(chart(labels, series, p.chart, wide));
-      s.append(table(p, [{ k: "key", label: p.id === "hour_of_day" ? "Hour" : "Time", nobar: true }, { k: "hits", label: "Hits" }, { k: "visitors", label: "Visitors" }, { k: "bytes", label: "Bandwidth", f: bytes }], total));
+      s.append(table(p, [{ k: "key", label: p.id === "hour_of_day" ? "Hour" : "Time", nobar: true }, { k: "hits", label: "Hits" }, { k: "visitors", label: "Visitors" }, { k: "bytes", label: "Bandwidth", f: bytes }], total, true));
     } else if (p.kind === "percentiles") {
       const b = p.buckets;
       s.append(chart(b.map((x) => secs(x[0])), [{ name: "requests", values: b.map((x) => x[1]) }], "bars"));
