@@ -470,3 +470,62 @@ fn generated_log_matches_tail_and_estimates_visitors_within_the_stated_error() {
         assert_eq!(t["general"][k], r["general"][k], "{k}");
     }
 }
+
+/// With `--pipes ua,geo=DB` the geo panel groups the geo pipe's tree by continent,
+/// countries and cities as children; an address without a record is `unknown`.
+#[test]
+fn geo_panel_from_the_geo_pipe() {
+    let db = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/geoip/GeoLite2-City-Test.mmdb");
+    assert!(db.exists(), "test data missing: {}", db.display());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("geo.log");
+    let line = |ip: &str| {
+        format!(r#"{ip} - - [01/Nov/2023:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.4.0""#)
+    };
+    let text: Vec<String> = ["81.2.69.142", "81.2.69.142", "89.160.20.112", "8.8.8.8"]
+        .iter()
+        .map(|ip| line(ip))
+        .collect();
+    std::fs::write(&log, text.join("\n") + "\n").unwrap();
+    let out = dir.path().join("geo.json");
+    let pipes = format!("ua,geo={}", db.display());
+    let o = out.to_str().unwrap();
+    treestat(&["report", "--pipes", &pipes, "-o", o], &[&log]);
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let geo = panel(&r, "geo");
+    assert_eq!(geo["available"], true);
+    let rows = geo["rows"].as_array().unwrap();
+    assert_eq!(
+        (rows[0]["key"].as_str(), rows[0]["hits"].as_u64()),
+        (Some("EU"), Some(3))
+    );
+    let kids: Vec<(String, u64)> = rows[0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["hits"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kids,
+        [
+            ("GB / London".to_string(), 2),
+            ("SE / Linköping".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        (rows[1]["key"].as_str(), rows[1]["hits"].as_u64()),
+        (Some("unknown"), Some(1))
+    );
+    assert_eq!(rows[1]["children"], serde_json::json!([]));
+    assert_eq!(
+        panel(&r, "browsers")["available"],
+        true,
+        "ua named beside geo"
+    );
+}

@@ -132,7 +132,10 @@ fn tree_panel(engine: &Engine, top: &str, id: &str, title: &str, missing: &str) 
         let child = keys[1.min(keys.len())..].join(" / ");
         let g = groups.entry(head).or_default();
         g.0 += n;
-        g.1.push((child, n));
+        // A leaf at the family's own level (`geo,unknown`) has no children.
+        if !child.is_empty() {
+            g.1.push((child, n));
+        }
     }
     let mut rows: Vec<(String, Group)> = groups.into_iter().collect();
     rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
