@@ -7,4 +7,5 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod pipes;
+pub mod report;
 pub mod server;

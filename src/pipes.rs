@@ -264,6 +264,8 @@ pub struct TailCommand {
     pub checkpoints: Option<PathBuf>,
     /// Time between flushes.
     pub interval: Duration,
+    /// With `once`: write the report of the lines read here (`.json`: JSON, else HTML).
+    pub report: Option<PathBuf>,
 }
 
 /// Runs `treestat tail`. With `--once` it prints the resulting tree (in-process) or
@@ -277,8 +279,16 @@ pub struct TailCommand {
 /// # Errors
 /// A bad format or pipe list, unreadable files, a refused push, a broken stream.
 pub fn run_tail(cmd: &TailCommand, stop: &CancellationToken) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let cfg = PipelineConfig::from_cli("tail", &cmd.format, &cmd.pipes)?;
-    let mut pipeline = Pipeline::from_config(&cfg)?;
+    let mut collector = None;
+    let mut extra: Vec<Box<dyn treestat_pipes::api::Pipe>> = Vec::new();
+    if cmd.report.is_some() {
+        let pipe = crate::report::collect::ReportPipe::new(crate::report::collect::Caps::default());
+        collector = Some(pipe.handle());
+        extra.push(Box::new(pipe));
+    }
+    let mut pipeline = Pipeline::from_config_with(&cfg, extra)?;
     let mut streams = Vec::new();
     let mut followed = Vec::new();
     for f in &cmd.files {
@@ -328,14 +338,14 @@ pub fn run_tail(cmd: &TailCommand, stop: &CancellationToken) -> anyhow::Result<(
                     if agg.is_empty() {
                         return Ok(());
                     }
-                    crate::client::push(server, &agg.to_push_json().to_string())
-                        .map(|_| ())
-                        .map_err(|e| {
-                            treestat_pipes::Error::new(
-                                treestat_pipes::ErrorKind::Engine,
-                                e.to_string(),
-                            )
-                        })
+                    crate::client::push(server, &agg.to_push_json().to_string()).map_err(|e| {
+                        treestat_pipes::Error::new(treestat_pipes::ErrorKind::Engine, e.to_string())
+                    })?;
+                    // The report's browser, OS and geo panels read the local tree.
+                    if collector.is_some() {
+                        sink(agg)?;
+                    }
+                    Ok(())
                 }
                 None => {
                     sink(agg)?;
@@ -384,6 +394,17 @@ pub fn run_tail(cmd: &TailCommand, stop: &CancellationToken) -> anyhow::Result<(
         print_tree(&engine)?;
     }
     eprintln!("{} lines read, {} flushes", stats.lines, stats.flushes);
+    if let (Some(out), Some(c)) = (&cmd.report, &collector) {
+        let line = crate::report::write_tail_report(
+            &c.lock(),
+            &engine,
+            &cmd.files,
+            &cmd.format,
+            started,
+            out,
+        )?;
+        eprintln!("{line}");
+    }
     if !broken.is_empty() {
         anyhow::bail!("broken input: {} (see above)", broken.join(", "));
     }

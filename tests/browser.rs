@@ -12,6 +12,8 @@
 mod cdp;
 #[path = "browser/dash.rs"]
 mod dash;
+#[path = "browser/report.rs"]
+mod report;
 #[path = "browser/steps.rs"]
 mod steps;
 
@@ -28,8 +30,9 @@ fn screenshot_dir() -> PathBuf {
     target.join("screenshots")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_in_real_chromium() {
+/// Debian's Chromium, or `None` (after saying so) where it is not installed; under
+/// `CI` a missing browser fails the test.
+fn chromium() -> Option<&'static Path> {
     let exe = Path::new(cdp::CHROMIUM);
     if !exe.exists() {
         assert!(
@@ -41,8 +44,24 @@ async fn pages_in_real_chromium() {
             "skipped: {} not found; `apt-get install -y chromium` to run the browser tests",
             exe.display()
         );
-        return;
+        return None;
     }
+    Some(exe)
+}
+
+/// `treestat report`'s page, opened from a file (issue 19): see browser/report.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_page_in_real_chromium() {
+    let Some(exe) = chromium() else { return };
+    let chrome = cdp::Chrome::launch(exe).await.expect("chromium starts");
+    let outcome = report::report_page(&chrome, &screenshot_dir()).await;
+    chrome.close().await;
+    outcome.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_in_real_chromium() {
+    let Some(exe) = chromium() else { return };
 
     let data = tempfile::tempdir().expect("a temp data dir");
     let conf = config_text(data.path());

@@ -25,6 +25,11 @@ fn every_documented_form_parses() {
         "tail access.log.2.gz access.log.1 access.log --once",
         "tail a.log b.log --format combined --pipes ua,status --server http://127.0.0.1:8080 --from-start --once",
         "tail a.log --format $remote_addr",
+        "tail access.log --once --report report.html",
+        "report access.log",
+        "report access.log -o report.html",
+        "report access.log.2.gz access.log.1 access.log -o report.json",
+        "report - --format combined --pipes ua,geo=GeoLite2-City.mmdb --output r.html --json --rows 50",
         "graph cpu,* -o out.png",
         "graph cpu,* -o out.svg --server http://127.0.0.1:8080 --from -6h --until now --width 800 --height 400 \
          --style cpu --type stacked --theme dark --title CPU --legend off",
@@ -53,6 +58,9 @@ fn bad_forms_are_refused() {
         "serve --http localhost",
         "serve --interval ten",
         "graph cpu",
+        "report",
+        "report a.log --rows many",
+        "tail a.log --report r.html",
         "relay --listen tcp://0.0.0.0:8007",
         "nosuchcommand",
     ] {

@@ -16,6 +16,7 @@ mod import_cycles;
 mod own_metrics;
 mod pipes_e2e;
 mod poison_e2e;
+mod report;
 mod server;
 mod shutdown;
 mod statsd_etsy;

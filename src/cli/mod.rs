@@ -92,6 +92,34 @@ pub enum Command {
         /// Time between flushes.
         #[arg(long, value_parser = parse_interval, default_value = "10s")]
         interval: Duration,
+        /// With --once: also write the GoAccess-style report of the lines read to this
+        /// file (`.json`: the JSON form; anything else: one self-contained HTML page).
+        #[arg(long, requires = "once")]
+        report: Option<PathBuf>,
+    },
+    /// Write a GoAccess-style report of access logs: one self-contained HTML page
+    /// (opens offline) or, for `-o report.json`, JSON (docs/REPORT.md).
+    Report {
+        /// The logs. `-` reads standard input; gzip files are decompressed.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A preset (combined, common, vcombined, peach), an nginx log_format string, or
+        /// `regex:` and a regex whose named groups are the fields.
+        #[arg(long, default_value = "combined")]
+        format: String,
+        /// Pipes whose trees feed the browser, OS and geo panels, e.g.
+        /// `ua,geo=GeoLite2-City.mmdb` (default: `ua` when the format has the user agent).
+        #[arg(long, default_value = "")]
+        pipes: String,
+        /// The output file: `.json` writes JSON, anything else HTML.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// Write JSON whatever the output's extension.
+        #[arg(long)]
+        json: bool,
+        /// Rows each table shows (each holds at most twice as many while reading).
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
     },
     /// Run the agent: modules measure this host and push to one or more servers.
     Agent(AgentArgs),
@@ -185,6 +213,7 @@ pub fn run() -> anyhow::Result<()> {
             once,
             checkpoints,
             interval,
+            report,
         } => {
             let cmd = crate::pipes::TailCommand {
                 files,
@@ -195,11 +224,32 @@ pub fn run() -> anyhow::Result<()> {
                 once,
                 checkpoints,
                 interval,
+                report,
             };
             // Ctrl-C: a last flush and checkpoint, then exit.
             let stop = tokio_util::sync::CancellationToken::new();
             signal::cancel_on_signal(stop.clone(), || {});
             crate::pipes::run_tail(&cmd, &stop)
+        }
+        Command::Report {
+            files,
+            format,
+            pipes,
+            output,
+            json,
+            rows,
+        } => {
+            let cmd = crate::report::ReportCommand {
+                files,
+                format,
+                pipes,
+                output,
+                json,
+                rows,
+            };
+            let stop = tokio_util::sync::CancellationToken::new();
+            signal::cancel_on_signal(stop.clone(), || {});
+            crate::report::run_report(&cmd, &stop)
         }
         Command::Agent(args) => agent(args),
         Command::Relay {

@@ -130,6 +130,18 @@ impl Pipeline {
     /// A bad format, an unknown pipe, or a pipe that refuses to start; the message
     /// names the pipe.
     pub fn from_config(cfg: &PipelineConfig) -> Result<Pipeline, Error> {
+        Pipeline::from_config_with(cfg, Vec::new())
+    }
+
+    /// As [`Pipeline::from_config`], with `extra` pipes (already built, e.g. the
+    /// report's collector) after the configured ones.
+    ///
+    /// # Errors
+    /// As [`Pipeline::from_config`].
+    pub fn from_config_with(
+        cfg: &PipelineConfig,
+        extra: Vec<Box<dyn Pipe>>,
+    ) -> Result<Pipeline, Error> {
         let format = Format::new(&cfg.format)?;
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         if cfg.pipes.is_empty() {
@@ -144,6 +156,7 @@ impl Pipeline {
         for spec in &cfg.pipes {
             pipes.push(build_pipe(&spec.to_config())?);
         }
+        pipes.extend(extra);
         Pipeline::new(&cfg.name, format, pipes, cfg.max_paths)
     }
 
