@@ -62,6 +62,13 @@ pub struct EngineConfig {
     /// them without logging (counted in `treestat_wal_unlogged_total`); `"refuse"`
     /// refuses them as overload (HTTP 429, `--ERR` on TCP).
     pub wal_full: WalFull,
+    /// Size of a log segment file in bytes (default 8 MiB; 0 turns preallocation off).
+    /// Each segment is written with zeros and fsynced by a helper thread before it is
+    /// needed, so an fsync in `sync` mode flushes the records only, not the file
+    /// system's block allocation; a new segment starts when one is full or a new
+    /// interval begins. The log takes this much disk per segment it holds (at least
+    /// one per interval not yet persisted) plus one spare being prepared.
+    pub wal_segment_bytes: u64,
 }
 
 /// `engine.wal`: how accepted pushes are logged.
@@ -111,6 +118,7 @@ impl Default for EngineConfig {
             wal_flush: Duration::from_millis(200),
             wal_max_bytes: 1 << 30,
             wal_full: WalFull::Off,
+            wal_segment_bytes: 8 << 20,
         }
     }
 }
@@ -239,6 +247,9 @@ mod tests {
         assert_eq!(c.wal, WalMode::Sync);
         assert_eq!(c.wal_flush, Duration::from_millis(50));
         assert_eq!((c.wal_max_bytes, c.wal_full), (4096, WalFull::Refuse));
+        assert_eq!(c.wal_segment_bytes, 8 << 20);
+        let c: EngineConfig = toml::from_str("wal_segment_bytes = 0").unwrap();
+        assert_eq!(c.wal_segment_bytes, 0);
         assert!(toml::from_str::<EngineConfig>("wal = \"always\"").is_err());
     }
 }

@@ -31,7 +31,7 @@ mod writer;
 
 pub use replay::{ReplayReport, replay};
 
-use writer::{GROUP_BYTES, Writer};
+use writer::{GROUP_BYTES, Spare, Writer};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,10 +78,14 @@ pub struct WalMetrics {
     pub refused: Counter,
     /// Failed writes, fsyncs, file creations or deletions (`treestat_wal_errors_total`).
     pub errors: Counter,
+    /// Segments started without a prepared file (written with zeros and fsynced),
+    /// because preparing one failed: they grow as written and their fsyncs are slower
+    /// (`treestat_wal_unprepared_segments_total`).
+    pub unprepared: Counter,
 }
 
 impl WalMetrics {
-    fn counters(&self) -> [(&'static str, &'static str, &Counter); 11] {
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 12] {
         [
             (
                 "treestat_wal_records_total",
@@ -137,6 +141,12 @@ impl WalMetrics {
                 "treestat_wal_fsync_micros_total",
                 "Microseconds spent in fsync of log segments, in all.",
                 &self.fsync_micros,
+            ),
+            (
+                "treestat_wal_unprepared_segments_total",
+                "Log segments started without a prepared (zeroed and fsynced) file, \
+                 because preparing one failed: their fsyncs also journal block allocation.",
+                &self.unprepared,
             ),
         ]
     }
@@ -283,6 +293,8 @@ impl Wal {
             bytes,
             metrics,
             health,
+            segment_bytes: cfg.wal_segment_bytes,
+            spare: Spare::start(dir, cfg.wal_segment_bytes),
             failing: false,
             pause_until: None,
             owner: Arc::downgrade(&inner),

@@ -1,14 +1,16 @@
 //! The writer thread: takes what senders queued, frames it into the current segment
 //! with one `write` per group, fsyncs (every group in `sync` mode, every `wal_flush` in
 //! `batch` mode), tells waiting senders how far the log is durable, and deletes the
-//! segments the trend store holds.
+//! segments the trend store holds. A helper thread prepares the next segment (written
+//! with zeros and fsynced) while the current one fills: see [`Spare`].
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Inner, MarkProbe, Pending, Segment, WalMetrics, codec};
@@ -16,6 +18,8 @@ use crate::telemetry::HealthFlag;
 /// The segment being appended to: always the last of `Writer::segments`.
 pub(super) struct Current {
     pub(super) file: File,
+    /// Where the next write goes (the bytes of records in it, for a prepared file).
+    pub(super) at: u64,
 }
 
 pub(super) struct Writer {
@@ -28,6 +32,11 @@ pub(super) struct Writer {
     pub(super) bytes: Arc<AtomicU64>,
     pub(super) metrics: WalMetrics,
     pub(super) health: Option<HealthFlag>,
+    /// `engine.wal_segment_bytes`: a segment this full is followed by a new one (0: a
+    /// segment takes its whole interval, and none is prepared).
+    pub(super) segment_bytes: u64,
+    /// The helper preparing the next segment (none when `segment_bytes` is 0).
+    pub(super) spare: Option<Spare>,
     /// In an error episode (logged once).
     pub(super) failing: bool,
     /// After a failure, no new segment is tried before this (a full disk must not get
@@ -100,8 +109,10 @@ impl Writer {
                 end,
             } in recs
             {
+                let need = codec::frame_len(end - start) as u64;
                 let switch = self.cur.is_none()
-                    || self.segments.last().is_none_or(|s| s.interval != interval);
+                    || self.segments.last().is_none_or(|s| s.interval != interval)
+                    || self.is_full(buf.len() as u64, need);
                 let paused = self.pause_until.is_some_and(|t| Instant::now() < t);
                 if switch && !paused {
                     self.write_out(&mut buf);
@@ -131,6 +142,9 @@ impl Writer {
             }
             self.truncate();
             if let Some(ack) = stop {
+                if let Some(s) = &mut self.spare {
+                    s.stop();
+                }
                 self.publish(u64::MAX);
                 let _ = ack.send(());
                 return;
@@ -149,26 +163,63 @@ impl Writer {
         cv.notify_all();
     }
 
+    /// Whether the current segment, with `buffered` bytes still to write, has no room
+    /// for `need` more (a record larger than a segment still gets one of its own).
+    fn is_full(&self, buffered: u64, need: u64) -> bool {
+        let Some(c) = &self.cur else {
+            return false;
+        };
+        let at = c.at + buffered;
+        self.segment_bytes > 0 && at > 0 && at + need > self.segment_bytes
+    }
+
+    /// Starts the segment for record `seq`: the prepared spare renamed, or (preparing
+    /// failed, counted) a new empty file that grows as it is written.
     fn create(&mut self, seq: u64, interval: i64) {
         let path = self.dir.join(format!("{seq:020}.wal"));
-        let made = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|f| {
-                // The new name must survive a crash too.
-                File::open(&self.dir)?.sync_all()?;
-                Ok(f)
-            });
+        let prepared = match self.spare.as_mut().map(|s| s.take(&path)) {
+            Some(Ok(Some(f))) => Some(f),
+            Some(Ok(None)) => {
+                self.metrics.unprepared.inc();
+                None
+            }
+            Some(Err(e)) => {
+                self.metrics.unprepared.inc();
+                self.metrics.errors.inc();
+                tracing::warn!(
+                    "write-ahead log: preparing a segment failed: {e}; {} grows as it is \
+                     written (slower fsyncs)",
+                    path.display()
+                );
+                None
+            }
+            None => None,
+        };
+        let made = match prepared {
+            Some(file) => Ok(Current { file, at: 0 }),
+            None => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|file| {
+                    let at = file.metadata()?.len();
+                    Ok(Current { file, at })
+                }),
+        }
+        .and_then(|c| {
+            // The new name must survive a crash too.
+            File::open(&self.dir)?.sync_all()?;
+            Ok(c)
+        });
         match made {
-            Ok(file) => {
+            Ok(cur) => {
                 self.segments.push(Segment {
                     path,
                     interval,
                     max_seq: seq,
                     bytes: 0,
                 });
-                self.cur = Some(Current { file });
+                self.cur = Some(cur);
             }
             Err(e) => self.failed("creating a segment", &path, &e),
         }
@@ -188,6 +239,7 @@ impl Writer {
         let seg = self.segments.len() - 1;
         match c.file.write_all(buf) {
             Ok(()) => {
+                c.at += n;
                 self.segments[seg].bytes += n;
                 self.metrics.bytes.add(n);
                 self.ok();
@@ -283,4 +335,129 @@ impl Writer {
             }
         }
     }
+}
+
+/// Name of the segment being prepared: not `*.wal`, so replay never reads it.
+pub(super) const SPARE: &str = "next-segment.tmp";
+
+/// The helper thread that prepares the next segment while the current one fills:
+/// `segment_bytes` of zeros written and fsynced, so that appends to it overwrite
+/// allocated, written blocks and `fdatasync` flushes the records alone (appending to
+/// a growing file, or to `fallocate`d unwritten extents, makes ext4 journal the
+/// allocation in every fsync: 4 ms rather than 0.15 ms here). Like PostgreSQL's WAL
+/// segments, but zero-filled new rather than recycled, so no stale record can follow
+/// the last one (replay stops at the first all-zero frame header).
+pub(super) struct Spare {
+    path: PathBuf,
+    /// Asks the helper for one more file (dropped to stop it).
+    ask: Option<Sender<()>>,
+    ready: Receiver<std::io::Result<()>>,
+    /// A file was asked for and has not been taken yet.
+    asked: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spare {
+    /// Starts the helper, which prepares the first spare at once; `None` when
+    /// `size` is 0 or the thread cannot start (segments then grow as written).
+    pub(super) fn start(dir: &Path, size: u64) -> Option<Spare> {
+        if size == 0 {
+            return None;
+        }
+        let path = dir.join(SPARE);
+        let (ask, asked) = mpsc::channel::<()>();
+        let (done, ready) = mpsc::channel();
+        let target = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("wal-prepare".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    if done.send(zero_fill(&target, size)).is_err() {
+                        break;
+                    }
+                }
+            });
+        match thread {
+            Ok(h) => {
+                let mut s = Spare {
+                    path,
+                    ask: Some(ask),
+                    ready,
+                    asked: false,
+                    thread: Some(h),
+                };
+                s.ask();
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "write-ahead log: the thread preparing segments did not start: {e}; \
+                     segments grow as they are written (slower fsyncs)"
+                );
+                None
+            }
+        }
+    }
+
+    fn ask(&mut self) {
+        if let Some(a) = &self.ask {
+            self.asked = a.send(()).is_ok();
+        }
+    }
+
+    /// The prepared file renamed to `path` and opened (the next is asked for at once),
+    /// waiting for the helper if it is still at it: it is asked as soon as the last
+    /// one is taken, so it waits only when records come faster than the disk writes
+    /// zeros, and a segment that grows as written would be slower for its whole life.
+    /// `Ok(None)` when the helper is gone.
+    fn take(&mut self, path: &Path) -> std::io::Result<Option<File>> {
+        if !self.asked {
+            self.ask();
+            return Ok(None);
+        }
+        match self.ready.recv() {
+            Ok(Ok(())) => {
+                self.asked = false;
+                let opened = std::fs::rename(&self.path, path)
+                    .and_then(|()| OpenOptions::new().write(true).open(path));
+                self.ask();
+                opened.map(Some)
+            }
+            Ok(Err(e)) => {
+                self.asked = false;
+                self.ask();
+                Err(e)
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Stops the helper (after the file in hand) and deletes the spare: a stopped log
+    /// holds no disk it does not need.
+    fn stop(&mut self) {
+        self.ask = None;
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Writes `size` zeros to a fresh file at `path` and fsyncs it.
+fn zero_fill(path: &Path, size: u64) -> std::io::Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        #[allow(clippy::cast_possible_truncation)] // at most CHUNK
+        f.write_all(&zeros[..n as usize])?;
+        left -= n;
+    }
+    f.sync_all()
 }
