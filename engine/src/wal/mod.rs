@@ -9,9 +9,11 @@
 //!   interval knows the last sequence number merged before it closed
 //!   (`ClosedInterval::wal_seq`). The trend store keeps the highest such number it has
 //!   made durable (its *WAL mark*); everything at or below the mark is in the store.
-//! - The writer thread appends frames ([`codec`]) to one segment file per interval
-//!   (`<data>/wal/<first seq>.wal`), writing each group of records it finds queued with
-//!   one `write`, and fsyncs: in `sync` mode after every group (group commit: every
+//! - The writer thread (`writer.rs`) appends frames ([`codec`]) to segment files
+//!   (`<data>/wal/<first seq>.wal`, a new one with each interval and whenever one holds
+//!   `wal_segment_bytes`; each written with zeros and fsynced beforehand by a helper
+//!   thread, so appends overwrite written blocks), writing each group of records it
+//!   finds queued with one `write`, and fsyncs: in `sync` mode after every group (group commit: every
 //!   sender queued meanwhile shares the fsync), in `batch` mode it writes every 50 ms
 //!   and fsyncs every `wal_flush`. Senders in `sync` mode wait for [`Engine::wal_synced`]
 //!   before they answer.
