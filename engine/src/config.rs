@@ -62,12 +62,13 @@ pub struct EngineConfig {
     /// them without logging (counted in `treestat_wal_unlogged_total`); `"refuse"`
     /// refuses them as overload (HTTP 429, `--ERR` on TCP).
     pub wal_full: WalFull,
-    /// Size of a log segment file in bytes (default 8 MiB; 0 turns preallocation off).
-    /// Each segment is written with zeros and fsynced by a helper thread before it is
-    /// needed, so an fsync in `sync` mode flushes the records only, not the file
-    /// system's block allocation; a new segment starts when one is full or a new
-    /// interval begins. The log takes this much disk per segment it holds (at least
-    /// one per interval not yet persisted) plus one spare being prepared.
+    /// Size of a log segment file in bytes (default 8 MiB; 0: one segment per
+    /// interval, none preallocated). A new segment starts when one is full or a new
+    /// interval begins. With `wal = "sync"` each segment is written with zeros and
+    /// fsynced by a helper thread before it is needed, so an fsync flushes the records
+    /// only, not the file system's block allocation; the log then takes this much disk
+    /// per segment it holds (at least one per interval not yet persisted) plus one
+    /// spare being prepared. `batch` does not preallocate (it fsyncs 5 times a second).
     pub wal_segment_bytes: u64,
 }
 

@@ -186,24 +186,34 @@ fn segments_are_prepared_with_zeros_and_records_overwrite_them() {
 
 #[test]
 fn without_preallocation_segments_grow_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = EngineConfig {
-        wal: WalMode::Sync,
-        wal_segment_bytes: 0,
-        ..EngineConfig::default()
-    };
-    let mark = Arc::new(AtomicU64::new(0));
-    let (engine, wal) = engine_with_wal(dir.path(), cfg, &mark);
-    for i in 0..50 {
-        engine.apply(&sample("k", f64::from(i))).unwrap();
+    // `wal_segment_bytes = 0`, and `batch` mode (which fsyncs 5 times a second and
+    // does not preallocate).
+    for (mode, seg) in [(WalMode::Sync, 0), (WalMode::Batch, 8 << 20)] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EngineConfig {
+            wal: mode,
+            wal_segment_bytes: seg,
+            ..EngineConfig::default()
+        };
+        let mark = Arc::new(AtomicU64::new(0));
+        let (engine, wal) = engine_with_wal(dir.path(), cfg, &mark);
+        for i in 0..50 {
+            engine.apply(&sample("k", f64::from(i))).unwrap();
+        }
+        engine.wal_synced_blocking();
+        eventually("50 records on disk", || on_disk(dir.path()).len() == 50);
+        let segs = segment_files(dir.path()).unwrap();
+        assert_eq!(segs.len(), 1, "{mode:?}");
+        assert_eq!(
+            std::fs::metadata(&segs[0]).unwrap().len(),
+            wal.metrics().bytes.get(),
+            "{mode:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no spare prepared: {names:?}");
+        wal.stop();
     }
-    engine.wal_synced_blocking();
-    let segs = segment_files(dir.path()).unwrap();
-    assert_eq!(segs.len(), 1);
-    assert_eq!(
-        std::fs::metadata(&segs[0]).unwrap().len(),
-        wal.metrics().bytes.get()
-    );
-    assert_eq!(on_disk(dir.path()).len(), 50);
-    wal.stop();
 }

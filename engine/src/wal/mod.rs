@@ -11,8 +11,8 @@
 //!   made durable (its *WAL mark*); everything at or below the mark is in the store.
 //! - The writer thread (`writer.rs`) appends frames ([`codec`]) to segment files
 //!   (`<data>/wal/<first seq>.wal`, a new one with each interval and whenever one holds
-//!   `wal_segment_bytes`; each written with zeros and fsynced beforehand by a helper
-//!   thread, so appends overwrite written blocks), writing each group of records it
+//!   `wal_segment_bytes`; in `sync` mode each written with zeros and fsynced
+//!   beforehand by a helper thread, so appends overwrite written blocks), writing each group of records it
 //!   finds queued with one `write`, and fsyncs: in `sync` mode after every group (group commit: every
 //!   sender queued meanwhile shares the fsync), in `batch` mode it writes every 50 ms
 //!   and fsyncs every `wal_flush`. Senders in `sync` mode wait for [`Engine::wal_synced`]
@@ -296,7 +296,13 @@ impl Wal {
             metrics,
             health,
             segment_bytes: cfg.wal_segment_bytes,
-            spare: Spare::start(dir, cfg.wal_segment_bytes),
+            // Only `sync` waits for fsyncs: `batch` fsyncs five times a second and
+            // would only write every segment twice.
+            spare: if cfg.wal == WalMode::Sync {
+                Spare::start(dir, cfg.wal_segment_bytes)
+            } else {
+                None
+            },
             failing: false,
             pause_until: None,
             owner: Arc::downgrade(&inner),

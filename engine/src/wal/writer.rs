@@ -35,7 +35,7 @@ pub(super) struct Writer {
     /// `engine.wal_segment_bytes`: a segment this full is followed by a new one (0: a
     /// segment takes its whole interval, and none is prepared).
     pub(super) segment_bytes: u64,
-    /// The helper preparing the next segment (none when `segment_bytes` is 0).
+    /// The helper preparing the next segment (`sync` mode, `segment_bytes` above 0).
     pub(super) spare: Option<Spare>,
     /// In an error episode (logged once).
     pub(super) failing: bool,
