@@ -15,7 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::codec::{self, FRAME_HEADER, Frame, MAX_PAYLOAD};
-use super::{Segment, WalMetrics, segment_files};
+use super::segment_files;
+use super::state::{Segment, WalMetrics};
 use crate::{ClosedInterval, Engine};
 
 /// What a replay found.

@@ -13,7 +13,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Inner, MarkProbe, Pending, Segment, WalMetrics, codec};
+use super::codec;
+use super::state::{Inner, MarkProbe, Pending, Segment, WalMetrics};
 use crate::telemetry::HealthFlag;
 /// The segment being appended to: always the last of `Writer::segments`.
 pub(super) struct Current {
