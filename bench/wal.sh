@@ -11,6 +11,8 @@
 #        GB=0 bench/wal.sh        skips the restart measurement
 #        ROUNDS=3 bench/wal.sh    runs off, batch, sync in turn 3 times and compares the
 #                                 best of each (on a shared machine, noise only slows)
+#        MODES="off sync sync0"   the modes to run; sync0 is sync with
+#                                 wal_segment_bytes = 0 (segments not preallocated)
 # Server and senders share this machine ($(nproc) cores): compare the modes with each
 # other, not with another box.
 set -euo pipefail
@@ -32,6 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 conf() { # mode interval max_bytes
+    local wal=$1 seg=8388608
+    if [ "$1" = sync0 ]; then wal=sync; seg=0; fi
     cat >"$WORK/$1.toml" <<EOF
 [server]
 data = "$WORK/data-$1"
@@ -43,8 +47,9 @@ graphite = "off"
 statsd = "127.0.0.1:$STATSD"
 [engine]
 interval = "$2"
-wal = "$1"
+wal = "$wal"
 wal_max_bytes = $3
+wal_segment_bytes = $seg
 EOF
 }
 
@@ -96,22 +101,24 @@ PY
 
 ROUNDS=${ROUNDS:-1}
 best() { python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$@"; }
+MODES=${MODES:-off batch sync}
 declare -A RPS LINES FSYNCS FSYNC_MS ALL_RPS ALL_LINES
 for round in $(seq "$ROUNDS"); do
-    for mode in off batch sync; do
+    for mode in $MODES; do
         rm -rf "$WORK/data-$mode"
         conf "$mode" 10s 1073741824
         start "$mode"
         out=$(wrk -t1 -c32 -d"${SECS}s" -s bench/http/push.lua "http://127.0.0.1:$HTTP/push")
         ALL_RPS[$mode]="${ALL_RPS[$mode]:-} $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-        ALL_LINES[$mode]="${ALL_LINES[$mode]:-} $(statsd_run "$SECS")"
+        # fsyncs of the HTTP run alone (the StatsD run's come after).
         FSYNCS[$mode]=$(metric treestat_wal_fsyncs_total)
         us=$(metric treestat_wal_fsync_micros_total)
+        ALL_LINES[$mode]="${ALL_LINES[$mode]:-} $(statsd_run "$SECS")"
         FSYNC_MS[$mode]=$(python3 -c "n=float('${FSYNCS[$mode]:-0}' or 0); print(f'{float(\"${us:-0}\" or 0) / n / 1000:.2f}' if n else '-')")
         stop
     done
 done
-for mode in off batch sync; do
+for mode in $MODES; do
     # shellcheck disable=SC2086 # the lists split on purpose
     RPS[$mode]=$(best ${ALL_RPS[$mode]})
     # shellcheck disable=SC2086
@@ -119,17 +126,22 @@ for mode in off batch sync; do
 done
 
 echo
-echo "wal mode    HTTP /push req/s (32 clients)    StatsD lines/s    fsyncs (last run)   mean fsync ms"
-for mode in off batch sync; do
+echo "wal mode    HTTP /push req/s (32 clients)    StatsD lines/s    fsyncs (last HTTP run)   mean fsync ms"
+for mode in $MODES; do
     printf '%-10s  %28s    %14s    %17s   %13s\n' "$mode" "${RPS[$mode]}" "${LINES[$mode]}" "${FSYNCS[$mode]:--}" "${FSYNC_MS[$mode]}"
     echo "    all runs: HTTP${ALL_RPS[$mode]}; StatsD${ALL_LINES[$mode]}"
 done
-python3 - "${RPS[off]}" "${RPS[batch]}" "${RPS[sync]}" "${LINES[off]}" "${LINES[batch]}" "${LINES[sync]}" <<'PY'
+if [ -n "${RPS[off]:-}" ]; then
+    for mode in $MODES; do
+        [ "$mode" = off ] && continue
+        python3 - "$mode" "${RPS[off]}" "${RPS[$mode]}" "${LINES[off]}" "${LINES[$mode]}" <<'PY'
 import sys
-h0, hb, hs, s0, sb, ss = map(float, sys.argv[1:])
-print(f"cost vs off: HTTP batch {100 * (1 - hb / h0):.1f}%  sync {100 * (1 - hs / h0):.1f}%;"
-      f"  StatsD batch {100 * (1 - sb / s0):.1f}%  sync {100 * (1 - ss / s0):.1f}%")
+mode = sys.argv[1]
+h0, h, s0, s = map(float, sys.argv[2:])
+print(f"cost of {mode} vs off: HTTP {100 * (1 - h / h0):.1f}%  StatsD {100 * (1 - s / s0):.1f}%")
 PY
+    done
+fi
 
 [ "$GB" = 0 ] && exit 0
 echo

@@ -380,6 +380,17 @@ fn last_segment(dir: &Path) -> PathBuf {
     segs.pop().expect("a segment")
 }
 
+/// Where the records of a segment end: the first all-zero frame header (the rest of
+/// the preallocated file) or the end of the file.
+fn records_end(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while at + 8 <= bytes.len() && bytes[at..at + 8].iter().any(|&b| b != 0) {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    at.min(bytes.len())
+}
+
 fn pushes_then_kill(dir: &Path, ports: &Ports, log: &Path, n: u64) {
     let conf = write_conf(dir, ports, "60s", "sync");
     let server = start(&conf, ports, log);
@@ -400,12 +411,15 @@ fn a_torn_last_record_is_dropped_alone_with_a_warning() {
     let ports = Ports::new();
     let log = dir.path().join("server.log");
     pushes_then_kill(dir.path(), &ports, &log, 20);
-    // A crash in the middle of a write: half a frame at the end.
+    // A crash in the middle of a write: part of a frame after the last record (over
+    // the zeros the segment was prepared with).
     let seg = last_segment(dir.path());
-    let bytes = std::fs::read(&seg).unwrap();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    f.write_all(&bytes[..bytes.len().min(30)]).unwrap();
-    drop(f);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let end = records_end(&bytes);
+    assert!(end > 30 && end + 30 <= bytes.len(), "a prepared segment");
+    let part = bytes[..30].to_vec();
+    bytes[end..end + 30].copy_from_slice(&part);
+    std::fs::write(&seg, &bytes).unwrap();
     let conf = write_conf(dir.path(), &ports, "60s", "sync");
     let server = start(&conf, &ports, &log);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -443,7 +457,7 @@ fn a_corrupt_last_record_is_dropped_alone_with_a_warning() {
     pushes_then_kill(dir.path(), &ports, &log, 20);
     let seg = last_segment(dir.path());
     let mut bytes = std::fs::read(&seg).unwrap();
-    let last = bytes.len() - 1;
+    let last = records_end(&bytes) - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&seg, &bytes).unwrap();
     let conf = write_conf(dir.path(), &ports, "60s", "sync");

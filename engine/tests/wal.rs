@@ -141,3 +141,79 @@ fn a_full_log_refuses_pushes_when_told_to() {
     assert_eq!(merged, 10 - refused);
     wal.stop();
 }
+
+#[test]
+fn segments_are_prepared_with_zeros_and_records_overwrite_them() {
+    // Appending to a growing file makes every fsync journal the block allocation
+    // (4 ms rather than 0.15 ms on ext4): each segment is written with zeros and
+    // fsynced before its first record, so records overwrite blocks that exist and the
+    // file never grows.
+    let dir = tempfile::tempdir().unwrap();
+    let size = 16 << 10;
+    let cfg = EngineConfig {
+        wal: WalMode::Sync,
+        wal_segment_bytes: size,
+        ..EngineConfig::default()
+    };
+    let mark = Arc::new(AtomicU64::new(0));
+    let (engine, wal) = engine_with_wal(dir.path(), cfg, &mark);
+    for i in 0..600 {
+        engine
+            .apply(&sample(&format!("k,n{}", i % 7), f64::from(i)))
+            .unwrap();
+        engine.wal_synced_blocking();
+    }
+    let segs = segment_files(dir.path()).unwrap();
+    // 600 records of ~60 bytes take 3 segments of 16 KiB at least.
+    assert!(segs.len() >= 3, "{segs:?}");
+    for p in &segs {
+        assert_eq!(std::fs::metadata(p).unwrap().len(), size, "{}", p.display());
+    }
+    // Every record reads back in order: the zeros after them are the end, not damage.
+    let seqs: Vec<u64> = on_disk(dir.path()).iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=600).collect::<Vec<u64>>());
+    assert_eq!(wal.metrics().unprepared.get(), 0);
+    assert_eq!(wal.metrics().records.get(), 600);
+    // A stopped log leaves no spare behind.
+    wal.stop();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.ends_with(".wal"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn without_preallocation_segments_grow_as_written() {
+    // `wal_segment_bytes = 0`, and `batch` mode (which fsyncs 5 times a second and
+    // does not preallocate).
+    for (mode, seg) in [(WalMode::Sync, 0), (WalMode::Batch, 8 << 20)] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EngineConfig {
+            wal: mode,
+            wal_segment_bytes: seg,
+            ..EngineConfig::default()
+        };
+        let mark = Arc::new(AtomicU64::new(0));
+        let (engine, wal) = engine_with_wal(dir.path(), cfg, &mark);
+        for i in 0..50 {
+            engine.apply(&sample("k", f64::from(i))).unwrap();
+        }
+        engine.wal_synced_blocking();
+        eventually("50 records on disk", || on_disk(dir.path()).len() == 50);
+        let segs = segment_files(dir.path()).unwrap();
+        assert_eq!(segs.len(), 1, "{mode:?}");
+        assert_eq!(
+            std::fs::metadata(&segs[0]).unwrap().len(),
+            wal.metrics().bytes.get(),
+            "{mode:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no spare prepared: {names:?}");
+        wal.stop();
+    }
+}

@@ -8,6 +8,10 @@
 //!   lists, weighted samples, any f64 bits) are encoded and concatenated; reading gives them back exactly
 //!   with no damage, and the log cut anywhere gives back exactly the records wholly
 //!   before the cut, with a torn tail unless the cut falls between frames.
+//! - Model, preallocated: the log followed by zeros (a segment written with zeros
+//!   before its records) reads the same, the zeros being the end; and a write cut
+//!   short there (zeros from the cut on) gives back exactly the frames the zeros left
+//!   whole, the damaged one dropped as the tail with the length worth keeping.
 
 use treestat_engine::wal::codec::{Body, Record, encode_record, read_records};
 use treestat_engine::{Action, Batch, Stats, Update};
@@ -153,5 +157,36 @@ pub fn run(data: &[u8]) {
     );
     if let Some(t) = torn {
         assert_eq!(t.valid_len, end, "cut at {at}");
+    }
+
+    // The same log in a preallocated segment: zeros after it are the end.
+    let mut padded = log.clone();
+    padded.resize(log.len() + 64, 0);
+    let (back, bad, torn) = read_records(&padded);
+    assert!(same(&back, &recs), "zero tail: read {back:?}");
+    assert_eq!((bad, torn), (0, None), "zero tail");
+
+    // A write cut short at `at` in a preallocated segment: zeros from there on. A
+    // frame stays whole if the zeros change none of its bytes.
+    padded[at..].fill(0);
+    let mut whole = 0;
+    let mut end = 0;
+    for f in &frames {
+        if padded[end..end + f.len()] != f[..] {
+            break;
+        }
+        end += f.len();
+        whole += 1;
+    }
+    let (back, _bad, torn) = read_records(&padded);
+    assert!(
+        same(&back, &recs[..whole]),
+        "zeros from {at}: expected {whole} records, read {}",
+        back.len()
+    );
+    let header_zero = padded[end..end + 8].iter().all(|&b| b == 0);
+    match torn {
+        Some(t) => assert_eq!(t.valid_len, end, "zeros from {at}"),
+        None => assert!(header_zero, "zeros from {at}: damage not reported"),
     }
 }

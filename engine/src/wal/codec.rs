@@ -9,6 +9,13 @@
 //!         | 1 | batch              (flat updates of line protocols, pipes, relays)
 //! ```
 //!
+//! A segment is preallocated: written with zeros and fsynced before its first record
+//! (docs/ARCHITECTURE.md, "write-ahead log"), so appends overwrite blocks that exist
+//! and an fsync flushes data, not file-system metadata. The frames are followed by
+//! those zeros: an all-zero frame header (`len` 0 and `crc` 0, which no record has,
+//! since a payload is at least [`RECORD_HEADER`] bytes) is the end of the log, not
+//! damage. Logs written before preallocation have no such tail and read the same.
+//!
 //! Integers are little-endian; counts and string lengths are LEB128 varints; floats
 //! are their IEEE bits. The body is the already-parsed form the engine merged, not the
 //! request: replay needs no parser, a record costs a few bytes per sample rather than
@@ -90,12 +97,28 @@ pub enum Frame {
     Bad(usize),
     /// The bytes end inside the frame.
     Torn,
+    /// An all-zero frame header: the preallocated rest of the segment, the end of its
+    /// records.
+    End,
+}
+
+/// Whether a frame header is the zeros a preallocated segment holds after its records.
+pub fn is_end(header: &[u8]) -> bool {
+    header.iter().all(|&b| b == 0)
 }
 
 /// Reads the frame at the start of `bytes` (which must not be empty).
 pub fn read_frame(bytes: &[u8]) -> Frame {
     if bytes.len() < FRAME_HEADER {
-        return Frame::Torn;
+        // Zeros too few for a header: the end of a preallocated segment.
+        return if is_end(bytes) {
+            Frame::End
+        } else {
+            Frame::Torn
+        };
+    }
+    if is_end(&bytes[..FRAME_HEADER]) {
+        return Frame::End;
     }
     let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
     let crc = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
@@ -118,7 +141,8 @@ pub fn read_frame(bytes: &[u8]) -> Frame {
 
 /// Reads every record of a segment's bytes. A whole frame with a bad checksum is
 /// skipped alone (counted in the second value); the bytes ending inside a frame end
-/// the reading, reported as a [`TornTail`] with the length worth keeping.
+/// the reading, reported as a [`TornTail`] with the length worth keeping; an all-zero
+/// frame header (a preallocated segment's tail) ends it too, as the end of the log.
 pub fn read_records(bytes: &[u8]) -> (Vec<Record>, usize, Option<TornTail>) {
     let mut out = Vec::new();
     let mut at = 0;
@@ -138,6 +162,7 @@ pub fn read_records(bytes: &[u8]) -> (Vec<Record>, usize, Option<TornTail>) {
                 at += used;
                 last_bad = Some(at);
             }
+            Frame::End => break,
             Frame::Torn => {
                 return (
                     out,

@@ -9,9 +9,11 @@
 //!   interval knows the last sequence number merged before it closed
 //!   (`ClosedInterval::wal_seq`). The trend store keeps the highest such number it has
 //!   made durable (its *WAL mark*); everything at or below the mark is in the store.
-//! - The writer thread appends frames ([`codec`]) to one segment file per interval
-//!   (`<data>/wal/<first seq>.wal`), writing each group of records it finds queued with
-//!   one `write`, and fsyncs: in `sync` mode after every group (group commit: every
+//! - The writer thread (`writer.rs`) appends frames ([`codec`]) to segment files
+//!   (`<data>/wal/<first seq>.wal`, a new one with each interval and whenever one holds
+//!   `wal_segment_bytes`; in `sync` mode each written with zeros and fsynced
+//!   beforehand by a helper thread, so appends overwrite written blocks), writing each group of records it
+//!   finds queued with one `write`, and fsyncs: in `sync` mode after every group (group commit: every
 //!   sender queued meanwhile shares the fsync), in `batch` mode it writes every 50 ms
 //!   and fsyncs every `wal_flush`. Senders in `sync` mode wait for [`Engine::wal_synced`]
 //!   before they answer.
@@ -27,148 +29,27 @@
 
 pub mod codec;
 mod replay;
+mod state;
+mod writer;
 
 pub use replay::{ReplayReport, replay};
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+pub use state::{MarkProbe, Segment, WalMetrics};
+
+use state::{Inner, Pending, Queue};
+use writer::{GROUP_BYTES, Spare, Writer};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
 
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::config::{EngineConfig, WalFull, WalMode};
 use crate::error::{Error, ErrorKind};
-use crate::telemetry::{Counter, Gauge, HealthFlag, Telemetry};
-
-/// Reads the trend store's WAL mark: the highest sequence number it holds durably.
-pub type MarkProbe = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The log's counters and gauges (`treestat_wal_*` at `/metrics`, `_treestat,wal,...`).
-#[derive(Debug, Clone, Default)]
-pub struct WalMetrics {
-    /// Records written (`treestat_wal_records_total`).
-    pub records: Counter,
-    /// Bytes written (`treestat_wal_bytes_total`).
-    pub bytes: Counter,
-    /// fsyncs of segment files (`treestat_wal_fsyncs_total`).
-    pub fsyncs: Counter,
-    /// Microseconds spent in fsync in all (`treestat_wal_fsync_seconds_total`).
-    pub fsync_micros: Counter,
-    /// Microseconds of the last fsync (`treestat_wal_fsync_last_seconds`).
-    pub fsync_last_micros: Gauge,
-    /// Records merged again on start (`treestat_wal_replayed_total`).
-    pub replayed: Counter,
-    /// Records on start that were already in the trend store (`treestat_wal_skipped_total`).
-    pub skipped: Counter,
-    /// Torn or corrupt records dropped on start (`treestat_wal_torn_total`).
-    pub torn: Counter,
-    /// Times the log became full (`treestat_wal_full_episodes_total`).
-    pub full_episodes: Counter,
-    /// Pushes merged without being logged because the log was full
-    /// (`treestat_wal_unlogged_total`).
-    pub unlogged: Counter,
-    /// Pushes refused because the log was full, `wal_full = "refuse"`
-    /// (`treestat_wal_refused_total`).
-    pub refused: Counter,
-    /// Failed writes, fsyncs, file creations or deletions (`treestat_wal_errors_total`).
-    pub errors: Counter,
-}
-
-impl WalMetrics {
-    fn counters(&self) -> [(&'static str, &'static str, &Counter); 11] {
-        [
-            (
-                "treestat_wal_records_total",
-                "Records written to the write-ahead log.",
-                &self.records,
-            ),
-            (
-                "treestat_wal_bytes_total",
-                "Bytes written to the write-ahead log.",
-                &self.bytes,
-            ),
-            (
-                "treestat_wal_fsyncs_total",
-                "fsyncs of write-ahead log segments.",
-                &self.fsyncs,
-            ),
-            (
-                "treestat_wal_replayed_total",
-                "Log records merged again on start.",
-                &self.replayed,
-            ),
-            (
-                "treestat_wal_skipped_total",
-                "Log records on start that the trend store already held.",
-                &self.skipped,
-            ),
-            (
-                "treestat_wal_torn_total",
-                "Torn or corrupt log records dropped on start.",
-                &self.torn,
-            ),
-            (
-                "treestat_wal_full_episodes_total",
-                "Times the write-ahead log reached engine.wal_max_bytes.",
-                &self.full_episodes,
-            ),
-            (
-                "treestat_wal_unlogged_total",
-                "Pushes merged without being logged because the log was full.",
-                &self.unlogged,
-            ),
-            (
-                "treestat_wal_refused_total",
-                "Pushes refused because the log was full (engine.wal_full = \"refuse\").",
-                &self.refused,
-            ),
-            (
-                "treestat_wal_errors_total",
-                "Failed writes, fsyncs, creations or deletions of log segments.",
-                &self.errors,
-            ),
-            (
-                "treestat_wal_fsync_micros_total",
-                "Microseconds spent in fsync of log segments, in all.",
-                &self.fsync_micros,
-            ),
-        ]
-    }
-
-    /// Registers the counters in `telemetry` (replay counts before the writer starts,
-    /// so the server registers once it knows both).
-    pub fn register(&self, telemetry: &Telemetry) {
-        for (name, help, c) in self.counters() {
-            telemetry.describe(name, help);
-            telemetry.register_counter(name, &[], c);
-        }
-        let last = self.fsync_last_micros.clone();
-        telemetry.describe(
-            "treestat_wal_fsync_last_seconds",
-            "How long the last fsync of a log segment took.",
-        );
-        #[allow(clippy::cast_precision_loss)] // microseconds stay far below 2^53
-        telemetry.gauge_fn("treestat_wal_fsync_last_seconds", &[], move || {
-            last.get() as f64 / 1e6
-        });
-    }
-}
-
-/// A record handed to the writer; its body is `Queue::data[start..end]`.
-struct Pending {
-    seq: u64,
-    interval: i64,
-    len: i64,
-    now: i64,
-    start: usize,
-    end: usize,
-}
+use crate::telemetry::{HealthFlag, Telemetry};
 
 thread_local! {
     /// Where a sender encodes a push before the engine's lock, reused: no allocation
@@ -179,52 +60,6 @@ thread_local! {
 /// A sender's buffer larger than this is given back after use (one huge push must not
 /// pin its memory on every worker thread).
 const KEEP_ENCODED: usize = 1 << 20;
-
-/// What senders hand the writer: a plain vector under a mutex rather than a channel,
-/// so that a push in `batch` mode never wakes the writer (a futex call per push cost
-/// half the HTTP throughput); `sync` wakes it, which costs nothing while it is busy.
-#[derive(Default)]
-struct Queue {
-    recs: Vec<Pending>,
-    /// The bodies of `recs`, back to back.
-    data: Vec<u8>,
-    bytes: usize,
-    /// Write and fsync what is queued, delete what is persisted, stop; then ack.
-    stop: Option<Sender<()>>,
-    closed: bool,
-}
-
-/// One segment file.
-#[derive(Debug, Clone)]
-pub struct Segment {
-    /// Where it is.
-    pub path: PathBuf,
-    /// Start of the interval its records were merged into (the last one, for a
-    /// segment of an earlier run).
-    pub interval: i64,
-    /// Highest sequence number in it.
-    pub max_seq: u64,
-    /// Bytes on disk.
-    pub bytes: u64,
-}
-
-struct Inner {
-    mode: WalMode,
-    when_full: WalFull,
-    max_bytes: u64,
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    /// Bytes on disk plus bytes handed to the writer and not yet written.
-    bytes: Arc<AtomicU64>,
-    full: AtomicBool,
-    /// Highest sequence number handed to the writer.
-    sent: AtomicU64,
-    /// Highest sequence number on disk and fsynced (`u64::MAX` once stopped).
-    durable: watch::Sender<u64>,
-    durable_blocking: Arc<(Mutex<u64>, Condvar)>,
-    metrics: WalMetrics,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
 
 /// The running log: a cheap-clone handle.
 #[derive(Clone)]
@@ -283,6 +118,14 @@ impl Wal {
             bytes,
             metrics,
             health,
+            segment_bytes: cfg.wal_segment_bytes,
+            // Only `sync` waits for fsyncs: `batch` fsyncs five times a second and
+            // would only write every segment twice.
+            spare: if cfg.wal == WalMode::Sync {
+                Spare::start(dir, cfg.wal_segment_bytes)
+            } else {
+                None
+            },
             failing: false,
             pause_until: None,
             owner: Arc::downgrade(&inner),
@@ -479,278 +322,6 @@ impl Wal {
         let _ = done.recv();
         if let Some(h) = self.inner.thread.lock().take() {
             let _ = h.join();
-        }
-    }
-}
-
-/// The segment being appended to: always the last of `Writer::segments`.
-struct Current {
-    file: File,
-}
-
-struct Writer {
-    dir: PathBuf,
-    sync_each: bool,
-    flush: Duration,
-    mark: MarkProbe,
-    segments: Vec<Segment>,
-    cur: Option<Current>,
-    bytes: Arc<AtomicU64>,
-    metrics: WalMetrics,
-    health: Option<HealthFlag>,
-    /// In an error episode (logged once).
-    failing: bool,
-    /// After a failure, no new segment is tried before this (a full disk must not get
-    /// a new empty file per group of records); records meanwhile are not logged.
-    pause_until: Option<Instant>,
-    owner: std::sync::Weak<Inner>,
-    /// The queue's side of the handle (the writer ends when told to stop).
-    inner: Arc<Inner>,
-}
-
-/// Records gathered into one write at most (a burst is written in pieces this large).
-const GROUP_BYTES: usize = 4 << 20;
-/// How long after a failed write the writer tries a new segment.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How often the writer in `batch` mode writes what is queued (without fsync): what a
-/// killed process can lose at most; a power cut loses at most `wal_flush`.
-const WRITE_EVERY: Duration = Duration::from_millis(50);
-/// How often an idle writer looks for segments to delete.
-const IDLE_CHECK: Duration = Duration::from_millis(500);
-
-impl Writer {
-    /// Takes what is queued: in `sync` as soon as there is anything; in `batch` every
-    /// [`WRITE_EVERY`] (or once a group's worth is queued).
-    fn take(
-        &self,
-        unsynced: bool,
-        last_sync: Instant,
-        data: &mut Vec<u8>,
-    ) -> (Vec<Pending>, Option<Sender<()>>) {
-        let i = &*self.inner;
-        let mut q = i.queue.lock();
-        if self.sync_each {
-            while q.recs.is_empty() && q.stop.is_none() {
-                if i.wake.wait_for(&mut q, IDLE_CHECK).timed_out() {
-                    break;
-                }
-            }
-        } else if q.bytes < GROUP_BYTES && q.stop.is_none() {
-            let wait = if unsynced {
-                self.flush
-                    .saturating_sub(last_sync.elapsed())
-                    .min(WRITE_EVERY)
-            } else {
-                WRITE_EVERY
-            };
-            let _ = i.wake.wait_for(&mut q, wait);
-        }
-        q.bytes = 0;
-        // The emptied buffer of the last round goes back: no allocation per round.
-        data.clear();
-        std::mem::swap(&mut q.data, data);
-        (std::mem::take(&mut q.recs), q.stop.take())
-    }
-
-    fn run(mut self) {
-        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-        let mut last_sync = Instant::now();
-        let mut unsynced = false;
-        // Highest sequence number written.
-        let mut written = 0u64;
-        let mut data = Vec::new();
-        loop {
-            let (recs, stop) = self.take(unsynced, last_sync, &mut data);
-            for Pending {
-                seq,
-                interval,
-                len,
-                now,
-                start,
-                end,
-            } in recs
-            {
-                let switch = self.cur.is_none()
-                    || self.segments.last().is_none_or(|s| s.interval != interval);
-                let paused = self.pause_until.is_some_and(|t| Instant::now() < t);
-                if switch && !paused {
-                    self.write_out(&mut buf);
-                    if unsynced {
-                        self.fsync();
-                    }
-                    self.cur = None;
-                    self.create(seq, interval);
-                }
-                codec::frame(&mut buf, seq, interval, len, now, &data[start..end]);
-                if let (Some(_), Some(s)) = (&self.cur, self.segments.last_mut()) {
-                    s.max_seq = seq;
-                }
-                self.metrics.records.inc();
-                written = seq;
-                unsynced = true;
-                if buf.len() >= GROUP_BYTES {
-                    self.write_out(&mut buf);
-                }
-            }
-            self.write_out(&mut buf);
-            if unsynced && (self.sync_each || stop.is_some() || last_sync.elapsed() >= self.flush) {
-                self.fsync();
-                last_sync = Instant::now();
-                unsynced = false;
-                self.publish(written);
-            }
-            self.truncate();
-            if let Some(ack) = stop {
-                self.publish(u64::MAX);
-                let _ = ack.send(());
-                return;
-            }
-        }
-    }
-
-    /// Tells waiting senders how far the log is durable.
-    fn publish(&self, seq: u64) {
-        let Some(inner) = self.owner.upgrade() else {
-            return;
-        };
-        inner.durable.send_replace(seq);
-        let (m, cv) = &*inner.durable_blocking;
-        *m.lock() = seq;
-        cv.notify_all();
-    }
-
-    fn create(&mut self, seq: u64, interval: i64) {
-        let path = self.dir.join(format!("{seq:020}.wal"));
-        let made = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|f| {
-                // The new name must survive a crash too.
-                File::open(&self.dir)?.sync_all()?;
-                Ok(f)
-            });
-        match made {
-            Ok(file) => {
-                self.segments.push(Segment {
-                    path,
-                    interval,
-                    max_seq: seq,
-                    bytes: 0,
-                });
-                self.cur = Some(Current { file });
-            }
-            Err(e) => self.failed("creating a segment", &path, &e),
-        }
-    }
-
-    fn write_out(&mut self, buf: &mut Vec<u8>) {
-        if buf.is_empty() {
-            return;
-        }
-        let n = buf.len() as u64;
-        let Some(c) = &mut self.cur else {
-            // No segment (creating it failed): these records are not logged.
-            self.bytes.fetch_sub(n, Ordering::Relaxed);
-            buf.clear();
-            return;
-        };
-        let seg = self.segments.len() - 1;
-        match c.file.write_all(buf) {
-            Ok(()) => {
-                self.segments[seg].bytes += n;
-                self.metrics.bytes.add(n);
-                self.ok();
-            }
-            Err(e) => {
-                self.bytes.fetch_sub(n, Ordering::Relaxed);
-                let path = self.segments[seg].path.clone();
-                self.failed("writing", &path, &e);
-                // Start a fresh file for what comes next rather than append after a
-                // partial write.
-                self.cur = None;
-            }
-        }
-        buf.clear();
-    }
-
-    fn fsync(&mut self) {
-        let Some(c) = &self.cur else {
-            return;
-        };
-        let started = Instant::now();
-        let done = c.file.sync_data();
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.metrics.fsyncs.inc();
-        self.metrics.fsync_micros.add(micros);
-        self.metrics
-            .fsync_last_micros
-            .set(i64::try_from(micros).unwrap_or(i64::MAX));
-        if let Err(e) = done {
-            let path = self.segments[self.segments.len() - 1].path.clone();
-            self.failed("fsyncing", &path, &e);
-            self.cur = None;
-        }
-    }
-
-    /// Deletes the segments whose every record the trend store holds.
-    fn truncate(&mut self) {
-        let mark = (self.mark)();
-        if !self.segments.iter().any(|s| s.max_seq <= mark) {
-            return;
-        }
-        let last = self.segments.len() - 1;
-        let mut keep = Vec::with_capacity(self.segments.len());
-        for (i, s) in std::mem::take(&mut self.segments).into_iter().enumerate() {
-            if s.max_seq > mark {
-                keep.push(s);
-                continue;
-            }
-            if i == last {
-                // Later records of the same interval go to a new file.
-                self.cur = None;
-            }
-            match std::fs::remove_file(&s.path) {
-                Ok(()) => {
-                    self.bytes.fetch_sub(s.bytes, Ordering::Relaxed);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    self.bytes.fetch_sub(s.bytes, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.failed("deleting", &s.path, &e);
-                    keep.push(s);
-                }
-            }
-        }
-        self.segments = keep;
-    }
-
-    fn failed(&mut self, what: &str, path: &Path, e: &std::io::Error) {
-        self.metrics.errors.inc();
-        self.pause_until = Some(Instant::now() + RETRY_AFTER);
-        if !std::mem::replace(&mut self.failing, true) {
-            tracing::error!(
-                "write-ahead log: {what} {} failed: {e}; pushes meanwhile may not survive a \
-                 crash (treestat_wal_errors_total counts each failure)",
-                path.display()
-            );
-        }
-        if let Some(h) = &self.health {
-            h.degraded(format!(
-                "write-ahead log: {what} {} failed: {e}",
-                path.display()
-            ));
-        }
-    }
-
-    fn ok(&mut self) {
-        self.pause_until = None;
-        if std::mem::replace(&mut self.failing, false) {
-            tracing::info!("write-ahead log: writing again");
-            if let Some(h) = &self.health {
-                h.ok();
-            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Replay on start: every segment is read frame by frame (never whole: a 1 GB log
-//! costs one record of memory at a time), records above the trend store's WAL mark are
+//! costs one record of memory at a time) up to its end or its zeroed (preallocated)
+//! tail, records above the trend store's WAL mark are
 //! merged again into the interval they first went to, and a damaged tail is cut off
 //! the file so that later appends follow good frames.
 //!
@@ -14,7 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::codec::{self, FRAME_HEADER, Frame, MAX_PAYLOAD};
-use super::{Segment, WalMetrics, segment_files};
+use super::segment_files;
+use super::state::{Segment, WalMetrics};
 use crate::{ClosedInterval, Engine};
 
 /// What a replay found.
@@ -111,14 +113,18 @@ pub fn replay(
                     );
                 }
                 Frame::Torn => break Some("torn"),
+                // `next_frame` stops at the zeroed tail before handing a frame over.
+                Frame::End => break None,
             }
         };
-        let len = std::fs::metadata(&path)?.len();
-        // A bad frame right at the end is the last write gone wrong, like a torn one:
-        // the file is cut back to the last good frame either way.
+        // A bad frame right at the end (before the end of the file or its zeroed
+        // tail) is the last write gone wrong, like a torn one: the file is cut back to
+        // the last good frame either way.
         let cut = match tail {
             Some(why) => Some(why),
-            None if good_end < len => Some("corrupt (bad checksum)"),
+            // In a preallocated segment a write cut short leaves a whole frame of
+            // zeros after the part written: it reads as a bad checksum too.
+            None if good_end < at => Some("torn or corrupt (bad checksum)"),
             None => None,
         };
         if let Some(why) = cut {
@@ -160,7 +166,8 @@ fn next_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<Next> {
     buf.clear();
     buf.resize(FRAME_HEADER, 0);
     let got = read_full(r, &mut buf[..])?;
-    if got == 0 {
+    // The end of the file, or the zeros of a preallocated segment after its records.
+    if got == 0 || codec::is_end(&buf[..got]) {
         return Ok(Next::End);
     }
     if got < FRAME_HEADER {

@@ -122,6 +122,41 @@ fn a_torn_tail_is_dropped_alone_and_reported() {
 }
 
 #[test]
+fn a_zeroed_tail_is_the_end_of_the_log_not_damage() {
+    // A preallocated segment: the frames, then zeros to its end (even fewer than a
+    // header's worth).
+    let recs = records();
+    for zeros in [0, 3, 8, 4096] {
+        let mut bytes = log(&recs);
+        bytes.resize(bytes.len() + zeros, 0);
+        let (back, bad, tail) = read_records(&bytes);
+        assert_eq!((bad, tail), (0, None), "{zeros} zeros");
+        let back: Vec<Record> = back.into_iter().map(revalidated).collect();
+        same(&recs, &back);
+    }
+    // A prepared segment no record reached yet.
+    assert_eq!(read_records(&[0; 4096]), (Vec::new(), 0, None));
+}
+
+#[test]
+fn a_write_cut_short_in_a_zeroed_segment_is_dropped_alone() {
+    let recs = records();
+    let whole = log(&recs[..2]);
+    let first = encode_record(&recs[0]).len();
+    // Only the first `cut` bytes of the second frame reached the disk; zeros follow
+    // (cut before its last byte that is not a zero, or the frame is whole).
+    let last_nonzero = whole.iter().rposition(|&b| b != 0).unwrap();
+    assert!(last_nonzero > first + 20);
+    for cut in [first + 1, first + 4, first + 8, first + 20, last_nonzero] {
+        let mut bytes = whole[..cut].to_vec();
+        bytes.resize(whole.len() + 4096, 0);
+        let (back, bad, tail) = read_records(&bytes);
+        assert_eq!((back.len(), bad), (1, 0), "cut at {cut}");
+        assert_eq!(tail.map(|t| t.valid_len), Some(first), "cut at {cut}");
+    }
+}
+
+#[test]
 fn a_bad_checksum_in_the_middle_skips_that_record_alone() {
     let recs = records();
     let mut bytes = log(&recs);
