@@ -118,7 +118,13 @@ impl Args<'_> {
     ///
     /// # Errors
     /// As [`Args::series`].
-    pub fn series_in(&self, i: usize, key: &str, start: i64, end: i64) -> Result<Vec<Series>, Error> {
+    pub fn series_in(
+        &self,
+        i: usize,
+        key: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, Error> {
         let e = self
             .get(i, key)
             .ok_or_else(|| self.bad(format!("missing argument {key}")))?;
@@ -220,7 +226,9 @@ impl Args<'_> {
                 #[allow(clippy::cast_possible_truncation)] // node numbers are small
                 Expr::Num(v, true) => Ok(NodeRef::Index(*v as i64)),
                 Expr::Str(s) => Ok(NodeRef::Tag(s.clone())),
-                e => Err(self.bad(format!("a node must be an integer or a tag name, not {e:?}"))),
+                e => Err(self.bad(format!(
+                    "a node must be an integer or a tag name, not {e:?}"
+                ))),
             })
             .collect()
     }

@@ -64,10 +64,7 @@ fn ends_path(b: u8) -> bool {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> Error {
-        Error::bad_request(format!(
-            "target {:?}: {what} at byte {}",
-            self.text, self.i
-        ))
+        Error::bad_request(format!("target {:?}: {what} at byte {}", self.text, self.i))
     }
 
     fn ws(&mut self) {
@@ -92,9 +89,7 @@ impl Parser<'_> {
                 }
                 let save = self.i;
                 self.ws();
-                let is_name = word
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                let is_name = word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     && word.as_bytes()[0].is_ascii_alphabetic();
                 if is_name && self.peek() == Some(b'(') {
                     self.i += 1;
@@ -214,7 +209,9 @@ fn number(w: &str) -> Option<Expr> {
         return None;
     }
     let v: f64 = w.parse().ok()?;
-    let int = b.iter().all(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+');
+    let int = b
+        .iter()
+        .all(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+');
     Some(Expr::Num(v, int))
 }
 
@@ -256,7 +253,10 @@ mod tests {
                 "sumSeries",
                 vec![
                     Expr::Path("a.{x,y}.*".into()),
-                    call("scale", vec![Expr::Path("b.c".into()), Expr::Num(-2.5, false)]),
+                    call(
+                        "scale",
+                        vec![Expr::Path("b.c".into()), Expr::Num(-2.5, false)]
+                    ),
                     Expr::Str("h(\\d)".into()),
                     Expr::Bool(true),
                     Expr::Num(3.0, true),
@@ -269,7 +269,10 @@ mod tests {
         };
         assert_eq!(kwargs, vec![("func".to_string(), Expr::Str("max".into()))]);
         assert_eq!(parse("200.count").unwrap(), Expr::Path("200.count".into()));
-        assert_eq!(parse("cpu.10_3_1_12.idle").unwrap(), Expr::Path("cpu.10_3_1_12.idle".into()));
+        assert_eq!(
+            parse("cpu.10_3_1_12.idle").unwrap(),
+            Expr::Path("cpu.10_3_1_12.idle".into())
+        );
     }
 
     #[test]

@@ -74,7 +74,12 @@ pub fn align(from: i64, until: i64, step: i64) -> (i64, i64) {
 ///
 /// # Errors
 /// 400 for a bad target (the message names it); 500 from the source.
-pub fn render(targets: &[String], from: i64, until: i64, source: &dyn Source) -> Result<Vec<Series>, Error> {
+pub fn render(
+    targets: &[String],
+    from: i64,
+    until: i64,
+    source: &dyn Source,
+) -> Result<Vec<Series>, Error> {
     let cx = Ctx {
         start: from,
         end: until,

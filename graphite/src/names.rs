@@ -6,7 +6,7 @@
 //!   is `br.webkit.14_0`;
 //! - a character Graphite's grammar cannot carry in a bare path (space, `( ) , ' " = \`,
 //!   the glob characters `* ? [ ] { }`, `%`, and other ASCII punctuation outside
-//!   `- _ : @ ! $ ^ & ~ + ; # < > |`) becomes `%XX` for each of its UTF-8 bytes
+//!   `- _ : @ ! $ ^ & ~ ; # < > |`) becomes `%XX` for each of its UTF-8 bytes
 //!   (`a b` is `a%20b`). Letters and digits of any script stay as they are.
 //!
 //! A query node matches a key when it matches the key's shown form, so `10_3_1_12`
@@ -20,8 +20,9 @@ use crate::Error;
 
 /// Whether `c` is shown as itself in a node.
 fn plain(c: char) -> bool {
-    c.is_alphanumeric() || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
-        || "-_:@!$^&~+;#<>|".contains(c)
+    c.is_alphanumeric()
+        || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+        || "-_:@!$^&~;#<>|".contains(c)
 }
 
 /// The Graphite node showing one treestat key.
@@ -44,7 +45,10 @@ pub fn node_of_key(key: &str) -> String {
 
 /// The Graphite name of a treestat path (`,`-joined keys).
 pub fn name_of_path(path: &str) -> String {
-    path.split(',').map(node_of_key).collect::<Vec<_>>().join(".")
+    path.split(',')
+        .map(node_of_key)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// One node of a Graphite query: a literal, or a glob compiled to a regex.

@@ -40,7 +40,8 @@ pub fn consolidate(list: &mut [Series], max: usize) {
 
 /// A number as JSON (non-finite values as `null`).
 fn num(v: Option<f64>) -> Value {
-    v.filter(|v| v.is_finite()).map_or(Value::Null, |v| json!(v))
+    v.filter(|v| v.is_finite())
+        .map_or(Value::Null, |v| json!(v))
 }
 
 /// `format=json`: `[{"target", "tags", "datapoints": [[value|null, ts], ...]}]`.
@@ -165,7 +166,12 @@ mod tests {
     fn consolidates_like_graphite_web() {
         // 180 values at 60 s from a start 180 s past a 240 s boundary.
         let start = 1_796_545_020;
-        let mut l = vec![Series::new("a", start, 60, (0..180).map(|i| Some(f64::from(i))).collect())];
+        let mut l = vec![Series::new(
+            "a",
+            start,
+            60,
+            (0..180).map(|i| Some(f64::from(i))).collect(),
+        )];
         consolidate(&mut l, 50);
         let pts = l[0].datapoints();
         assert_eq!(l[0].values_per_point, 4);

@@ -242,6 +242,9 @@ mod tests {
         let mut s = Series::new("a", 0, 10, vec![Some(1.0), None, Some(3.0), None, None]);
         s.values_per_point = 2;
         assert_eq!(s.points(), vec![Some(1.0), Some(3.0), None]);
-        assert_eq!(s.datapoints(), vec![(Some(1.0), 0), (Some(3.0), 20), (None, 40)]);
+        assert_eq!(
+            s.datapoints(),
+            vec![(Some(1.0), 0), (Some(3.0), 20), (None, 40)]
+        );
     }
 }

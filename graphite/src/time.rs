@@ -126,7 +126,10 @@ pub fn parse_time(text: &str, now: i64) -> Result<i64, Error> {
         "tomorrow" => today + DAY,
         r => {
             if let Some((hm, date)) = r.split_once('_') {
-                hhmm(hm).zip(ymd(date)).map(|(a, b)| a + b).ok_or_else(bad)?
+                hhmm(hm)
+                    .zip(ymd(date))
+                    .map(|(a, b)| a + b)
+                    .ok_or_else(bad)?
             } else if let Some(hm) = hhmm(r) {
                 today + hm
             } else if let Some(t) = ymd(r) {
@@ -156,7 +159,10 @@ mod tests {
         assert_eq!(parse_time("-90min", now).unwrap(), now - 5400);
         assert_eq!(parse_time("1700000000", now).unwrap(), 1_700_000_000);
         assert_eq!(parse_time("20240101", now).unwrap(), 1_704_067_200);
-        assert_eq!(parse_time("13:30_20240101", now).unwrap(), 1_704_067_200 + 48_600);
+        assert_eq!(
+            parse_time("13:30_20240101", now).unwrap(),
+            1_704_067_200 + 48_600
+        );
         assert!(parse_time("-6x", now).is_err());
         assert!(parse_time("soon", now).is_err());
     }

@@ -26,7 +26,7 @@ import time
 import urllib.parse
 
 STEP = 60
-N = 240  # four hours of points
+N = 150  # two and a half hours of points
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web", "tests", "golden", "graphite.json")
 
 
@@ -48,7 +48,7 @@ def points(now_aligned):
     add("a.h2.b", "a,h2,b", lambda i: None if 100 <= i < 120 or i % 13 == 0 else (i * 7 % 23) - 5)
     add("a.h3.b", "a,h3,b", lambda i: None if i % 5 == 0 else 2.5 * (i % 9))
     # counters: one with a reset, for the derivatives
-    add("a.h1.c", "a,h1,c", lambda i: 1000 + 30 * i if i < 150 else 30 * (i - 150))
+    add("a.h1.c", "a,h1,c", lambda i: 1000 + 30 * i if i < 100 else 30 * (i - 100))
     add("a.h2.c", "a,h2,c", lambda i: None if i % 11 == 0 else 5 * i * i % 997 + 10 * i)
     # treestat keys holding dots: shown with `_`
     add("cpu.10_3_1_12.idle", "cpu,10.3.1.12,idle", lambda i: 50 + (i * 37 % 41))
@@ -56,14 +56,16 @@ def points(now_aligned):
     add("br.webkit.14_0.count", "br,webkit,14.0,count", lambda i: i % 4)
     add("web.status.200.count", "web,status,200,count", lambda i: 100 + (i * 3 % 50))
     add("web.status.404.count", "web,status,404,count", lambda i: None if i % 7 == 0 else i % 6)
-    add("web.status.500.count", "web,status,500,count", lambda i: None if i < 200 else 1)
-    # the last point just before now: highestCurrent and friends see it
+    add("web.status.500.count", "web,status,500,count", lambda i: None if i < 130 else 1)
+    # keys holding a space and non-ASCII letters
+    add("odd.a%20b.x", "odd,a b,x", lambda i: 3)
+    add("odd.größe.x", "odd,größe,x", lambda i: None if i % 2 else 4)
     return out
 
 
 def cases(now):
     """(target list, params) pairs."""
-    rng = {"from": str(now - 3 * 3600), "until": str(now)}
+    rng = {"from": str(now - 2 * 3600), "until": str(now)}
     c = []
 
     def t(*targets, **params):
@@ -101,7 +103,18 @@ def cases(now):
         "averageSeriesWithWildcards(a.*.*,2)", "percentileOfSeries(a.*.b,50)",
         "nPercentile(a.h2.b,90)", "exclude(a.*.b,'h2')", "grep(a.*.b,'h[23]')",
         "constantLine(42)", "consolidateBy(a.h2.b,'max')", "sumSeries(scale(a.*.b,2))",
-        "alias(sumSeries(a.*.b),'total')", "cactiStyle(a.h1.b)",
+        "alias(sumSeries(a.*.b),'total')", "aliasByNode(sumSeries(a.*.b),1)",
+        "summarize(a.h2.b,'15min','avg')", "summarize(a.h3.b,'7min','last')", "movingMax(a.h2.b,'5min')",
+        "asPercent(a.*.b,a.*.b)", "divideSeries(a.*.b,a.h3.b)", "groupByNode(cpu.*.idle,2,'maxSeries')",
+        "highestCurrent(web.status.*.count,1)", "lowestCurrent(cpu.*.idle,1)",
+        "legendValue(a.h1.b,'avg','max')", "stacked(a.*.b)", "color(a.h1.b,'red')", "lineWidth(a.h1.b,3)",
+        "constantLine(2.5)", "percentileOfSeries(a.*.b,50,true)", "percentileOfSeries(a.*.b,90)",
+        "nonNegativeDerivative(a.h1.c,5000)", "perSecond(a.h2.c)", "sortByName(web.status.*.count,true,true)",
+        "timeShift(a.h1.b,'1h',false)", "keepLastValue(a.h2.b,25)", "transformNull(a.h2.b,2.5)",
+        "aliasByNode(web.status.*.count,-2)", "groupByNodes(web.status.*.count,'max',0,1)",
+        "countSeries(a.*.c)", "maxSeries(cpu.*.idle)", "sumSeries(a.h1.b,nothing.*)",
+        "odd.*.x", "sumSeries(odd.*.x)", "aliasByNode(odd.*.x,1)", "odd.a%20b.x", "odd.größe.x",
+        "sumSeries(a.*.nothing)", "delay(a.h2.b,-2)", "scale(a.h2.b,-0.001)", "offset(a.h1.b,1000000)",
     ]
     for f in fns:
         t(f)
@@ -113,6 +126,9 @@ def cases(now):
     t("consolidateBy(a.h2.b,'max')", maxDataPoints="50")
     t("consolidateBy(a.h2.b,'sum')", maxDataPoints="33")
     t("consolidateBy(a.h2.b,'min')", maxDataPoints="21")
+    t("consolidateBy(a.h2.b,'last')", maxDataPoints="10")
+    t("a.h2.b", maxDataPoints="1")
+    t("a.h1.b", "sumSeries(a.*.b)", maxDataPoints="13")
     t("a.h2.b", noNullPoints="true")
     # the time formats
     t("a.h1.b", **{"from": "-1h", "until": "now", "now": str(now)})
@@ -163,7 +179,7 @@ def main():
         os.makedirs(os.path.dirname(f), exist_ok=True)
         whisper.create(f, [(STEP, 7 * 24 * 60)], xFilesFactor=0, aggregationMethod="average")
         whisper.update_many(f, pts)
-    client = Client()
+    client = Client(raise_request_exception=False)
     recorded = []
     for targets, params in cases(now):
         q = [("target", t) for t in targets] + list(params.items()) + [("format", "json")]
@@ -177,7 +193,7 @@ def main():
         recorded.append(entry)
         print(r.status_code, targets, params.get("maxDataPoints", ""), file=sys.stderr)
     finds = []
-    for q in ["*", "a.*", "a.h1.*", "cpu.*", "cpu.10_3_1_12.*", "a.h{1,2}", "a.h[2-3].*", "web.*.*", "nothing.*"]:
+    for q in ["odd.*", "odd.*.*", "odd.a%20b.*", "br.webkit.*", "*", "a.*", "a.h1.*", "cpu.*", "cpu.10_3_1_12.*", "a.h{1,2}", "a.h[2-3].*", "web.*.*", "nothing.*"]:
         r = client.get("/metrics/find?" + urllib.parse.urlencode({"query": q}))
         finds.append({"query": q, "status": r.status_code, "answer": json.loads(r.content.decode())})
     golden = {

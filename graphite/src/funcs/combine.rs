@@ -33,7 +33,9 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
         "groupByNode" => (|| {
             let list = a.series(0, "seriesList")?;
             let node = a.nodes(1)?.into_iter().take(1).collect::<Vec<_>>();
-            let cb = a.str_opt(2, "callback")?.unwrap_or_else(|| "average".into());
+            let cb = a
+                .str_opt(2, "callback")?
+                .unwrap_or_else(|| "average".into());
             group_by_nodes(list, &cb, &node)
         })(),
         "groupByNodes" => (|| {
@@ -58,7 +60,11 @@ pub(crate) fn path_exprs(list: &[Series]) -> String {
 }
 
 /// graphite-web's `aggregate`: one series folding the rows of all.
-pub(crate) fn aggregate(mut list: Vec<Series>, f: AggFn, fname: &str) -> Result<Vec<Series>, Error> {
+pub(crate) fn aggregate(
+    mut list: Vec<Series>,
+    f: AggFn,
+    fname: &str,
+) -> Result<Vec<Series>, Error> {
     if list.is_empty() {
         return Ok(list);
     }
@@ -164,7 +170,10 @@ fn as_percent(a: &Args<'_>) -> Result<Vec<Series>, Error> {
                     let name = format!("asPercent({},{})", s1.name, s2.name);
                     let mut both = vec![s1, s2];
                     let (start, end, step) = normalize(&mut both);
-                    let values = rows(&both).into_iter().map(|r| percent(r[0], r[1])).collect();
+                    let values = rows(&both)
+                        .into_iter()
+                        .map(|r| percent(r[0], r[1]))
+                        .collect();
                     let mut s = Series::new(&name, start, step, values);
                     s.end = end;
                     out.push(s);
@@ -235,14 +244,21 @@ fn with_wildcards(a: &Args<'_>, f: &str) -> Result<Vec<Series>, Error> {
     Ok(out)
 }
 
-fn group_by_nodes(list: Vec<Series>, callback: &str, nodes: &[NodeRef]) -> Result<Vec<Series>, Error> {
+fn group_by_nodes(
+    list: Vec<Series>,
+    callback: &str,
+    nodes: &[NodeRef],
+) -> Result<Vec<Series>, Error> {
     let f = callback.strip_suffix("Series").unwrap_or(callback);
     let agg = AggFn::parse(f)?;
     let groups = group_by(list, |s| agg_key(s, nodes));
     let mut out = Vec::new();
     for (key, members) in groups {
         let mut s = if f == "multiply" && members.len() == 1 {
-            members.into_iter().next().ok_or_else(|| Error::bad_request("empty group"))?
+            members
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::bad_request("empty group"))?
         } else {
             aggregate(members, agg, f)?.remove(0)
         };

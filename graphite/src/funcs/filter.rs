@@ -26,7 +26,13 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
             let natural = a.boolean(1, "natural", false)?;
             let reverse = a.boolean(2, "reverse", false)?;
             let mut l = a.series(0, "seriesList")?;
-            let key = |s: &Series| if natural { natural_key(&s.name) } else { s.name.clone() };
+            let key = |s: &Series| {
+                if natural {
+                    natural_key(&s.name)
+                } else {
+                    s.name.clone()
+                }
+            };
             l.sort_by(|x, y| {
                 let o = key(x).cmp(&key(y));
                 if reverse { o.reverse() } else { o }
@@ -108,7 +114,10 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
                 for s in &mut l {
                     let v = AggFn::parse(&t).ok().map_or_else(
                         || "(?)".to_string(),
-                        |f| f.apply(&s.values).map_or("None".into(), crate::series::py_float),
+                        |f| {
+                            f.apply(&s.values)
+                                .map_or("None".into(), crate::series::py_float)
+                        },
                     );
                     s.name = format!("{} ({t}: {v})", s.name);
                 }

@@ -10,20 +10,35 @@ use crate::time::parse_offset;
 
 pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {
     Some(match name {
-        "scale" => map_num(a, "factor", |s, f, _| {
-            s.tag("scale", py_float(f));
-            format!("scale({},{})", s.name, fmt_g(f))
-        }, |v, f, _| v.map(|v| v * f)),
-        "offset" => map_num(a, "factor", |s, f, _| {
-            s.tag("offset", py_float(f));
-            format!("offset({},{})", s.name, fmt_g(f))
-        }, |v, f, _| v.map(|v| v + f)),
-        "scaleToSeconds" => map_num(a, "seconds", |s, f, _| {
-            s.tag("scaleToSeconds", py_float(f));
-            #[allow(clippy::cast_possible_truncation)] // Python's %d of a float
-            let secs = f.trunc() as i64;
-            format!("scaleToSeconds({},{secs})", s.name)
-        }, |v, f, step| v.map(|v| round6(v * (f / len_f(usize::try_from(step).unwrap_or(1)))))),
+        "scale" => map_num(
+            a,
+            "factor",
+            |s, f, _| {
+                s.tag("scale", py_float(f));
+                format!("scale({},{})", s.name, fmt_g(f))
+            },
+            |v, f, _| v.map(|v| v * f),
+        ),
+        "offset" => map_num(
+            a,
+            "factor",
+            |s, f, _| {
+                s.tag("offset", py_float(f));
+                format!("offset({},{})", s.name, fmt_g(f))
+            },
+            |v, f, _| v.map(|v| v + f),
+        ),
+        "scaleToSeconds" => map_num(
+            a,
+            "seconds",
+            |s, f, _| {
+                s.tag("scaleToSeconds", py_float(f));
+                #[allow(clippy::cast_possible_truncation)] // Python's %d of a float
+                let secs = f.trunc() as i64;
+                format!("scaleToSeconds({},{secs})", s.name)
+            },
+            |v, f, step| v.map(|v| round6(v * (f / len_f(usize::try_from(step).unwrap_or(1))))),
+        ),
         "absolute" => map_each(a, |s| {
             s.tag("absolute", "1");
             s.values.iter_mut().for_each(|v| *v = v.map(f64::abs));
@@ -31,27 +46,49 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
         }),
         "derivative" => copy_each(a, "derivative", |s| {
             let mut prev: Option<f64> = None;
-            s.values.iter().map(|&v| {
-                let d = match (prev, v) { (Some(p), Some(v)) => Some(v - p), _ => None };
-                prev = v;
-                d
-            }).collect()
+            s.values
+                .iter()
+                .map(|&v| {
+                    let d = match (prev, v) {
+                        (Some(p), Some(v)) => Some(v - p),
+                        _ => None,
+                    };
+                    prev = v;
+                    d
+                })
+                .collect()
         }),
         "nonNegativeDerivative" | "perSecond" => non_negative(a, name),
         "integral" => copy_each(a, "integral", |s| {
             let mut cur = 0.0;
-            s.values.iter().map(|v| v.map(|v| { cur += v; cur })).collect()
+            s.values
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        cur += v;
+                        cur
+                    })
+                })
+                .collect()
         }),
         "delay" => (|| {
             let steps = a.int(1, "steps")?;
             let mut out = Vec::new();
             for mut s in a.series(0, "seriesList")? {
                 let n = s.values.len();
-                let k = usize::try_from(steps.unsigned_abs()).unwrap_or(usize::MAX).min(n);
+                let k = usize::try_from(steps.unsigned_abs())
+                    .unwrap_or(usize::MAX)
+                    .min(n);
                 let values: Vec<Option<f64>> = if steps < 0 {
-                    s.values[k..].iter().copied().chain(std::iter::repeat_n(None, k)).collect()
+                    s.values[k..]
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(None, k))
+                        .collect()
                 } else {
-                    std::iter::repeat_n(None, k).chain(s.values[..n - k].iter().copied()).collect()
+                    std::iter::repeat_n(None, k)
+                        .chain(s.values[..n - k].iter().copied())
+                        .collect()
                 };
                 s.tag("delay", steps.to_string());
                 let name = format!("delay({},{steps})", s.name);
@@ -69,7 +106,11 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
         "keepLastValue" => keep_last(a),
         "transformNull" => (|| {
             let (d, int) = a.num_opt(1, "default")?.unwrap_or((0.0, true));
-            let tag = if a.get(1, "default").is_some() { py_float(d) } else { py_num(d, int) };
+            let tag = if a.get(1, "default").is_some() {
+                py_float(d)
+            } else {
+                py_num(d, int)
+            };
             map_each(a, |s| {
                 s.tag("transformNull", tag.clone());
                 s.values.iter_mut().for_each(|v| *v = Some(v.unwrap_or(d)));
@@ -167,14 +208,23 @@ fn non_negative(a: &Args<'_>, fname: &str) -> Result<Vec<Series>, Error> {
             .map(|&v| {
                 let (d, p) = nn_delta(v, prev, max, min);
                 prev = p;
-                if per_second { d.map(|d| round6(d / step)) } else { d }
+                if per_second {
+                    d.map(|d| round6(d / step))
+                } else {
+                    d
+                }
             })
             .collect()
     })
 }
 
 /// graphite-web's `_nonNegativeDelta`: `(delta, new prev)`.
-fn nn_delta(v: Option<f64>, prev: Option<f64>, max: Option<f64>, min: Option<f64>) -> (Option<f64>, Option<f64>) {
+fn nn_delta(
+    v: Option<f64>,
+    prev: Option<f64>,
+    max: Option<f64>,
+    min: Option<f64>,
+) -> (Option<f64>, Option<f64>) {
     if let (Some(m), Some(x)) = (max, v) {
         if x > m {
             return (None, None);
@@ -224,7 +274,11 @@ fn time_shift(a: &Args<'_>) -> Result<Vec<Series>, Error> {
     for mut s in a.series_in(0, "seriesList", a.cx.start + delta, a.cx.end + delta)? {
         s.tag("timeShift", shift.clone());
         s.name = format!("timeShift({}, \"{shift}\")", s.name);
-        s.end = if reset_end { first.end } else { s.end - s.start + first.start };
+        s.end = if reset_end {
+            first.end
+        } else {
+            s.end - s.start + first.start
+        };
         s.start = first.start;
         out.push(s);
     }
@@ -245,7 +299,10 @@ fn moving(a: &Args<'_>, f: AggFn, tag: &str) -> Result<Vec<Series>, Error> {
         Expr::Num(n, true) if *n >= 0.0 => {
             #[allow(clippy::cast_possible_truncation)] // a small point count
             let n = *n as i64;
-            (orig.iter().map(|s| s.step).max().unwrap_or(1) * n, n.to_string())
+            (
+                orig.iter().map(|s| s.step).max().unwrap_or(1) * n,
+                n.to_string(),
+            )
         }
         e => return Err(Error::bad_request(format!("{tag}: bad windowSize {e:?}"))),
     };
@@ -291,9 +348,15 @@ fn summarize(a: &Args<'_>) -> Result<Vec<Series>, Error> {
         let (start, mut end) = if align {
             (s.start, s.end)
         } else {
-            (s.start - s.start.rem_euclid(interval), s.end - s.end.rem_euclid(interval) + interval)
+            (
+                s.start - s.start.rem_euclid(interval),
+                s.end - s.end.rem_euclid(interval) + interval,
+            )
         };
-        let ts: Vec<i64> = (0..).map(|i| s.start + i * s.step).take_while(|&t| t < s.end).collect();
+        let ts: Vec<i64> = (0..)
+            .map(|i| s.start + i * s.step)
+            .take_while(|&t| t < s.end)
+            .collect();
         let n = ts.len().min(s.values.len());
         let mut values = Vec::new();
         let (mut i, mut t) = (0usize, start);
@@ -309,7 +372,11 @@ fn summarize(a: &Args<'_>) -> Result<Vec<Series>, Error> {
                 }
                 i += 1;
             }
-            values.push(if non_null > 0 { agg.apply(&s.values[first..i]) } else { None });
+            values.push(if non_null > 0 {
+                agg.apply(&s.values[first..i])
+            } else {
+                None
+            });
             t += interval;
         }
         if align {
@@ -334,7 +401,9 @@ fn summarize(a: &Args<'_>) -> Result<Vec<Series>, Error> {
 fn hitcount(a: &Args<'_>) -> Result<Vec<Series>, Error> {
     let interval_s = a.string(1, "intervalString")?;
     if a.boolean(2, "alignToInterval", false)? {
-        return Err(Error::bad_request("hitcount: alignToInterval is not supported"));
+        return Err(Error::bad_request(
+            "hitcount: alignToInterval is not supported",
+        ));
     }
     let interval = parse_offset(&interval_s)?.abs().max(1);
     let mut out = Vec::new();
@@ -348,9 +417,15 @@ fn hitcount(a: &Args<'_>) -> Result<Vec<Series>, Error> {
         for (i, v) in s.values.iter().enumerate() {
             let Some(v) = *v else { continue };
             let st = s.start + i64::try_from(i).unwrap_or(0) * step;
-            let (sb, sm) = ((st - new_start).div_euclid(interval), (st - new_start).rem_euclid(interval));
+            let (sb, sm) = (
+                (st - new_start).div_euclid(interval),
+                (st - new_start).rem_euclid(interval),
+            );
             let et = st + step;
-            let (mut eb, mut em) = ((et - new_start).div_euclid(interval), (et - new_start).rem_euclid(interval));
+            let (mut eb, mut em) = (
+                (et - new_start).div_euclid(interval),
+                (et - new_start).rem_euclid(interval),
+            );
             if eb >= count {
                 eb = count - 1;
                 em = interval;
