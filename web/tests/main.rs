@@ -6,6 +6,7 @@
 mod common;
 
 mod events;
+mod graphite_api;
 mod graphite_golden;
 mod hostile;
 mod pull;
