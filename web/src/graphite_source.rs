@@ -133,10 +133,11 @@ impl Source for TreeSource {
             };
             let mut buckets: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
             for (t, x) in pts {
-                if t >= persisted && x.is_finite() {
-                    if let Some(i) = slot(t.div_euclid(step) * step) {
-                        buckets.entry(i).or_default().push(x);
-                    }
+                if t >= persisted
+                    && x.is_finite()
+                    && let Some(i) = slot(t.div_euclid(step) * step)
+                {
+                    buckets.entry(i).or_default().push(x);
                 }
             }
             if buckets.is_empty() {

@@ -70,9 +70,9 @@ pub(crate) async fn same_origin(
         ));
     }
     let path = req.uri().path();
-    let writes = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && !(*req.method() == Method::POST && READING_POSTS.contains(&path)))
-        || WRITING_GETS.contains(&path);
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || (*req.method() == Method::POST && READING_POSTS.contains(&path));
+    let writes = !reads || WRITING_GETS.contains(&path);
     if writes && let Err(why) = check_origin(req.headers(), host.as_deref()) {
         return Err(AppError::new(StatusCode::FORBIDDEN, "cross_origin", why));
     }

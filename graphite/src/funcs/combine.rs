@@ -284,7 +284,7 @@ pub(crate) fn get_percentile(points: &[Option<f64>], n: f64, interpolate: bool) 
     }
     let mut p = if rank == 0 {
         sorted[0]
-    } else if rank - 1 >= sorted.len() {
+    } else if rank > sorted.len() {
         sorted[sorted.len() - 1]
     } else {
         sorted[rank - 1]

@@ -8,9 +8,14 @@ use crate::Error;
 use crate::eval::Args;
 use crate::series::{Series, len_f};
 
-/// Every implemented function: name, group (as `/functions` shows), parameters
-/// `(name, type, required)`.
-pub const FUNCTIONS: &[(&str, &str, &[(&str, &str, bool)])] = &[
+/// A parameter: name, type, required.
+pub type Param = (&'static str, &'static str, bool);
+
+/// A function: name, group, parameters.
+pub type Spec = (&'static str, &'static str, &'static [Param]);
+
+/// Every implemented function: name, group (as `/functions` shows), parameters.
+pub const FUNCTIONS: &[Spec] = &[
     (
         "alias",
         "Alias",
@@ -476,7 +481,7 @@ impl AggFn {
                 let mut s = nn.clone();
                 s.sort_by(f64::total_cmp);
                 let mid = s.len() / 2;
-                if s.len() % 2 == 0 {
+                if s.len().is_multiple_of(2) {
                     f64::midpoint(s[mid - 1], s[mid])
                 } else {
                     s[mid]

@@ -225,15 +225,15 @@ fn nn_delta(
     max: Option<f64>,
     min: Option<f64>,
 ) -> (Option<f64>, Option<f64>) {
-    if let (Some(m), Some(x)) = (max, v) {
-        if x > m {
-            return (None, None);
-        }
+    if let (Some(m), Some(x)) = (max, v)
+        && x > m
+    {
+        return (None, None);
     }
-    if let (Some(m), Some(x)) = (min, v) {
-        if x < m {
-            return (None, None);
-        }
+    if let (Some(m), Some(x)) = (min, v)
+        && x < m
+    {
+        return (None, None);
     }
     let (Some(p), Some(x)) = (prev, v) else {
         return (None, v);
@@ -444,10 +444,10 @@ fn hitcount(a: &Args<'_>) -> Result<Vec<Series>, Error> {
                         buckets[b].push(v * f(interval));
                     }
                 }
-                if em > 0 {
-                    if let Some(b) = idx(eb) {
-                        buckets[b].push(v * f(em));
-                    }
+                if em > 0
+                    && let Some(b) = idx(eb)
+                {
+                    buckets[b].push(v * f(em));
                 }
             }
         }
@@ -479,20 +479,22 @@ fn keep_last(a: &Args<'_>) -> Result<Vec<Series>, Error> {
             match s.values[i] {
                 None => nones += 1,
                 Some(v) => {
-                    if nones > 0 && nones <= limit {
-                        if let Some(l) = last {
-                            s.values[i - nones..i].iter_mut().for_each(|x| *x = Some(l));
-                        }
+                    if nones > 0
+                        && nones <= limit
+                        && let Some(l) = last
+                    {
+                        s.values[i - nones..i].iter_mut().for_each(|x| *x = Some(l));
                     }
                     nones = 0;
                     last = Some(v);
                 }
             }
         }
-        if nones > 0 && nones <= limit {
-            if let Some(l) = last {
-                s.values[n - nones..].iter_mut().for_each(|x| *x = Some(l));
-            }
+        if nones > 0
+            && nones <= limit
+            && let Some(l) = last
+        {
+            s.values[n - nones..].iter_mut().for_each(|x| *x = Some(l));
         }
         format!("keepLastValue({})", s.name)
     })
