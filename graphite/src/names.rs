@@ -6,7 +6,7 @@
 //!   is `br.webkit.14_0`;
 //! - a character Graphite's grammar cannot carry in a bare path (space, `( ) , ' " = \`,
 //!   the glob characters `* ? [ ] { }`, `%`, and other ASCII punctuation outside
-//!   `- _ : @ ! $ ^ & ~ ; # < > |`) becomes `%XX` for each of its UTF-8 bytes
+//!   `- _ : @ ! $ ^ & ~ ; # < > | /`) becomes `%XX` for each of its UTF-8 bytes
 //!   (`a b` is `a%20b`). Letters and digits of any script stay as they are.
 //!
 //! A query node matches a key when it matches the key's shown form, so `10_3_1_12`
@@ -22,7 +22,7 @@ use crate::Error;
 fn plain(c: char) -> bool {
     c.is_alphanumeric()
         || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
-        || "-_:@!$^&~;#<>|".contains(c)
+        || "-_:@!$^&~;#<>|/".contains(c)
 }
 
 /// The Graphite node showing one treestat key.

@@ -195,7 +195,7 @@ async fn every_key_is_found_and_rendered() {
         "\"dq\"",
         "a=b",
         "back\\slash",
-        "semi;colon",
+        "semi;colon", "/index.html",
         "plus+",
         "tab-free~",
         "#hash",
