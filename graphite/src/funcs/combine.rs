@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AggFn, rows};
+use super::{AggFn, fold_rows, rows};
 use crate::Error;
 use crate::eval::{Args, NodeRef, agg_key, group_by};
 use crate::series::{Series, fmt_g, len_f, normalize};
@@ -70,7 +70,7 @@ pub(crate) fn aggregate(
     }
     let (start, end, step) = normalize(&mut list);
     let name = format!("{fname}Series({})", path_exprs(&list));
-    let values: Vec<Option<f64>> = rows(&list).iter().map(|r| f.apply(r)).collect();
+    let values = fold_rows(&list, f);
     let mut tags = list[0].tags.clone();
     for s in &list[1..] {
         tags.retain(|k, v| s.tags.get(k) == Some(v));

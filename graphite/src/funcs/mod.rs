@@ -513,3 +513,42 @@ pub fn rows(list: &[Series]) -> Vec<Vec<Option<f64>>> {
         .map(|i| pts.iter().map(|p| p.get(i).copied().flatten()).collect())
         .collect()
 }
+
+/// `f` over each row of the series (zipped by index, as [`rows`]). Sums, means,
+/// extremes, counts and last values fold column by column without building the rows
+/// (a thousand series of a day at 10 s are 8.6 million values); the others go row by row.
+pub fn fold_rows(list: &[Series], f: AggFn) -> Vec<Option<f64>> {
+    let columnwise = matches!(
+        f,
+        AggFn::Sum | AggFn::Average | AggFn::Min | AggFn::Max | AggFn::Count | AggFn::Last
+    );
+    if !columnwise || list.iter().any(|s| s.values_per_point > 1) {
+        return rows(list).iter().map(|r| f.apply(r)).collect();
+    }
+    let n = list.iter().map(|s| s.values.len()).max().unwrap_or(0);
+    let mut acc = vec![0.0f64; n];
+    let mut count = vec![0u32; n];
+    for s in list {
+        for (i, v) in s.values.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let a = &mut acc[i];
+            *a = match f {
+                AggFn::Sum | AggFn::Average => *a + v,
+                AggFn::Min if count[i] > 0 => a.min(v),
+                AggFn::Max if count[i] > 0 => a.max(v),
+                _ => v,
+            };
+            count[i] += 1;
+        }
+    }
+    acc.into_iter()
+        .zip(count)
+        .map(|(a, c)| {
+            (c > 0).then(|| match f {
+                AggFn::Average => a / f64::from(c),
+                AggFn::Count => f64::from(c),
+                _ => a,
+            })
+        })
+        .collect()
+}
