@@ -69,7 +69,7 @@ def serve(root, port):
             "TIME_ZONE = 'UTC'\nALLOWED_HOSTS = ['*']\nDEFAULT_XFILES_FACTOR = 0\n"
             "LOG_RENDERING_PERFORMANCE = False\nLOG_CACHE_PERFORMANCE = False\nLOG_METRIC_ACCESS = False\n"
             f"DATABASES = {{'default': {{'NAME': {os.path.join(storage, 'graphite.db')!r}, 'ENGINE': 'django.db.backends.sqlite3'}}}}\n"
-            "FUNCTION_PLUGINS = []\nTAGDB = ''\n"
+            "FUNCTION_PLUGINS = []\nTAGDB = ''\nFETCH_TIMEOUT = 600\nFIND_TIMEOUT = 600\n"
         )
     sys.path.insert(0, storage)
     os.environ["GRAPHITE_SETTINGS_MODULE"] = "gw_bench_settings"

@@ -28,7 +28,10 @@ trap cleanup EXIT
 now=$(( $(date +%s) / 10 * 10 ))
 echo "== data: whisper files and import chunks (now=$now)"
 /usr/bin/python3 bench/graphite-vs-web.py data "$work" "$now"
-target/release/treestat serve --data "$work/ts" --http 127.0.0.1:$port --tcp off --udp off \
+# Two days in the 10 s archive: the data was written minutes before the query, whose
+# "one day ago" must still read 10 s points (whisper's file keeps one day at 10 s).
+printf '[trend]\nretention = "10s:2d,1m:30d,10m:1y"\n' >"$work/treestat.toml"
+target/release/treestat serve --conf "$work/treestat.toml" --data "$work/ts" --http 127.0.0.1:$port --tcp off --udp off \
   --statsd off --graphite off --no-agent >"$work/treestat.log" 2>&1 &
 pids+=($!)
 /usr/bin/python3 bench/graphite-vs-web.py serve "$work" "$gport" >"$work/gw.log" 2>&1 &
@@ -37,7 +40,8 @@ for _ in $(seq 100); do curl -sf "localhost:$port/version" >/dev/null && break; 
 for _ in $(seq 300); do curl -sf "localhost:$gport/version/" >/dev/null && break; sleep 0.2; done
 echo "== import into treestat"
 for f in "$work"/import/*.ndjson; do
-  curl -sf -X POST "localhost:$port/import" --data-binary @"$f" >/dev/null
+  curl -sf -X POST "localhost:$port/import" --data-binary @"$f" | grep -q '"skipped":0,' \
+    || { echo "import of $f failed" >&2; exit 1; }
 done
 rm -rf "$work/import"
 [ -x /work/fuzz-pause ] && /work/fuzz-pause >/dev/null 2>&1 || true
@@ -46,10 +50,15 @@ timeit() { # URL -> median seconds over $runs (after one warm-up)
   curl -sf -o /dev/null "$1"
   for _ in $(seq "$runs"); do curl -sf -o /dev/null -w '%{time_total}\n' "$1"; done | median
 }
+names() { # URL -> the sorted target names of its JSON answer
+  local code
+  code=$(curl -s -o "$work/answer" -w '%{http_code}' "$1")
+  [ "$code" = 200 ] || { echo "$1: HTTP $code: $(head -c 600 "$work/answer")" >&2; exit 1; }
+  python3 -c 'import json,sys; print(sorted(s["target"] for s in json.load(open(sys.argv[1]))))' "$work/answer"
+}
 check() { # the two answers agree in series count and names
   local a b
-  a=$(curl -sf "$1" | python3 -c 'import json,sys; print(sorted(s["target"] for s in json.load(sys.stdin)))')
-  b=$(curl -sf "$2" | python3 -c 'import json,sys; print(sorted(s["target"] for s in json.load(sys.stdin)))')
+  a=$(names "$1"); b=$(names "$2")
   [ "$a" = "$b" ] || { echo "answers differ: $a vs $b"; exit 1; }
 }
 q() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }

@@ -75,6 +75,66 @@ impl TreeSource {
     }
 }
 
+/// Paths read per store call: their decoded chunks are freed before the next batch, so
+/// a thousand series of a day do not all sit in memory at once; each call scans the
+/// uncompacted interval blobs of the range once, so batches are not tiny either.
+const READ_BATCH: usize = 128;
+
+/// Fills each path's slots from the store, the paths split between up to four threads
+/// (a store read is decoding, CPU work).
+fn read_store(
+    store: &TrendStore,
+    paths: &[String],
+    start: i64,
+    end: i64,
+    step: i64,
+    values: &mut BTreeMap<&str, Vec<Option<f64>>>,
+) -> Result<(), Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4)
+        .min(paths.len().div_ceil(READ_BATCH))
+        .max(1);
+    let per = paths.len().div_ceil(threads);
+    let mut slots: Vec<(&str, &mut Vec<Option<f64>>)> =
+        values.iter_mut().map(|(p, v)| (*p, v)).collect();
+    let read = |part: &mut [(&str, &mut Vec<Option<f64>>)]| -> Result<(), Error> {
+        for batch in part.chunks_mut(READ_BATCH) {
+            let refs: Vec<&str> = batch.iter().map(|(p, _)| *p).collect();
+            let series = store
+                .series_of_paths(&refs, start, end, 0)
+                .map_err(|e| Error::internal(e.to_string()))?;
+            for s in series {
+                let Some((_, v)) = batch.iter_mut().find(|(p, _)| *p == s.path) else {
+                    continue;
+                };
+                for (t, x) in s.points {
+                    if t >= start && t < end {
+                        let i = usize::try_from((t - start) / step).unwrap_or(usize::MAX);
+                        if let Some(slot) = v.get_mut(i) {
+                            *slot = Some(x);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    if threads == 1 {
+        return read(&mut slots);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = slots
+            .chunks_mut(per)
+            .map(|part| scope.spawn(|| read(part)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::internal("a store read panicked")))
+        })
+    })
+}
+
 /// Folds ring values that share a bucket as the leaf's action does.
 fn fold(action: Action, vals: &[f64]) -> f64 {
     match action {
@@ -107,19 +167,7 @@ impl Source for TreeSource {
         };
         let mut persisted = i64::MIN;
         if let Some(store) = &self.store {
-            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            let read = store
-                .series_of_paths(&refs, start, end, 0)
-                .map_err(|e| Error::internal(e.to_string()))?;
-            for s in read {
-                if let Some(v) = values.get_mut(s.path.as_str()) {
-                    for (t, x) in s.points {
-                        if let Some(i) = slot(t) {
-                            v[i] = Some(x);
-                        }
-                    }
-                }
-            }
+            read_store(store, &paths, start, end, step, &mut values)?;
             persisted = store.persisted_through().unwrap_or(i64::MIN);
         }
         // The ring: closed intervals the store does not hold yet.

@@ -617,9 +617,14 @@ fn series_buckets(
     let hi = chunk_key(archive, id, until);
     // Chunks come in key order: time-ordered and disjoint.
     for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
-        let (a, pts) = decode_sorted(&v)?;
+        let (a, mut pts) = decode_sorted(&v)?;
         action = Some(a);
-        stored.extend(pts.into_iter().filter(|(t, _)| *t >= from && *t < until));
+        pts.retain(|(t, _)| *t >= from && *t < until);
+        if stored.is_empty() {
+            stored = pts;
+        } else {
+            stored.extend(pts);
+        }
     }
     let mut recent: Vec<(i64, Agg)> = Vec::new();
     for (start, b) in blobs {
