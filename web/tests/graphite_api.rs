@@ -78,6 +78,23 @@ async fn grafana_session(addr: std::net::SocketAddr, auth: Option<&str>) {
     let r = get_auth(addr, "/version", auth).await;
     assert_eq!(r.status, 200);
     assert!(r.text().trim().starts_with("1.1."), "{}", r.text());
+    // "Save & test" draws a constant line.
+    let r = post_form(
+        addr,
+        "/render",
+        &[
+            ("target", "constantLine(100)"),
+            ("from", "-1h"),
+            ("until", "now"),
+            ("format", "json"),
+        ],
+        auth,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let line = r.json();
+    assert_eq!(line[0]["datapoints"].as_array().unwrap().len(), 3, "{line}");
+    assert_eq!(line[0]["datapoints"][0][0], 100.0);
     let r = get_auth(addr, "/metrics/find?query=*", auth).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
