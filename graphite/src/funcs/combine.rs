@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{AggFn, fold_rows, rows};
+use super::common::{AggFn, constant_line, fold_rows, get_percentile, rows};
 use crate::Error;
-use crate::eval::{Args, NodeRef, agg_key, group_by};
+use crate::args::{Args, NodeRef, agg_key, group_by};
 use crate::series::{Series, fmt_g, len_f, normalize};
 
 pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {
@@ -203,7 +203,7 @@ fn percent_of(s: &Series, tot: &[Option<f64>], text: &str) -> Series {
 fn count(a: &Args<'_>) -> Result<Vec<Series>, Error> {
     let mut list = a.all_series(0)?;
     if list.is_empty() {
-        let mut s = super::transform::constant_line(a.cx, 0.0, "0");
+        let mut s = constant_line(a.cx, 0.0, "0");
         s.path_expr = "countSeries()".into();
         return Ok(vec![s]);
     }
@@ -266,33 +266,6 @@ fn group_by_nodes(
         out.push(s);
     }
     Ok(out)
-}
-
-/// graphite-web's `_getPercentile`.
-pub(crate) fn get_percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f64> {
-    let mut sorted: Vec<f64> = points.iter().flatten().copied().collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let frac_rank = n / 100.0 * (len_f(sorted.len()) + 1.0);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a rank, >= 0
-    let mut rank = frac_rank.trunc() as usize;
-    let rank_frac = frac_rank - frac_rank.trunc();
-    if !interpolate && rank_frac > 0.0 {
-        rank += 1;
-    }
-    let mut p = if rank == 0 {
-        sorted[0]
-    } else if rank > sorted.len() {
-        sorted[sorted.len() - 1]
-    } else {
-        sorted[rank - 1]
-    };
-    if interpolate && rank != sorted.len() && rank < sorted.len() {
-        p += rank_frac * (sorted[rank] - p);
-    }
-    Some(p)
 }
 
 fn percentile_of_series(a: &Args<'_>) -> Result<Vec<Series>, Error> {

@@ -2,9 +2,9 @@
 
 use regex::Regex;
 
-use super::AggFn;
+use super::common::AggFn;
 use crate::Error;
-use crate::eval::{Args, agg_key};
+use crate::args::{Args, agg_key};
 use crate::series::{Series, fmt_g};
 
 pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {

@@ -1,9 +1,9 @@
 //! Functions that transform each series on its own: arithmetic, derivatives, windows,
 //! buckets, nulls, time shifts.
 
-use super::AggFn;
+use super::common::{AggFn, constant_line, get_percentile};
 use crate::Error;
-use crate::eval::{Args, Ctx};
+use crate::args::Args;
 use crate::expr::Expr;
 use crate::series::{Consolidate, Series, fmt_g, len_f, py_float, py_num};
 use crate::time::parse_offset;
@@ -136,7 +136,7 @@ pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error
             let n = a.num(1, "n")?;
             let mut out = Vec::new();
             for mut s in a.series(0, "seriesList")? {
-                let Some(p) = super::combine::get_percentile(&s.values, n, false) else {
+                let Some(p) = get_percentile(&s.values, n, false) else {
                     continue;
                 };
                 s.tag("nPercentile", py_float(n));
@@ -248,15 +248,6 @@ fn nn_delta(
         return (Some(x - m), v);
     }
     (None, v)
-}
-
-/// A constant over the context's range: three points, as graphite-web draws it.
-pub(crate) fn constant_line(cx: &Ctx<'_>, v: f64, name: &str) -> Series {
-    let step = ((cx.end - cx.start) / 2).max(1);
-    let mut s = Series::new(name, cx.start, step, vec![Some(v); 3]);
-    s.end = cx.end;
-    s.path_expr = format!("constantLine({name})");
-    s
 }
 
 fn time_shift(a: &Args<'_>) -> Result<Vec<Series>, Error> {
