@@ -146,6 +146,14 @@ def cases(now):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="gw-golden-")
+    try:
+        record(tmp)
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def record(tmp):
     storage = os.path.join(tmp, "storage")
     whisper_dir = os.path.join(storage, "whisper")
     os.makedirs(whisper_dir)
@@ -208,8 +216,6 @@ def main():
     with open(OUT, "w") as f:
         json.dump(golden, f, separators=(",", ":"))
         f.write("\n")
-    import shutil
-    shutil.rmtree(tmp)
     print(f"wrote {OUT}: {len(recorded)} render cases, {len(finds)} finds", file=sys.stderr)
 
 
