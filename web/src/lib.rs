@@ -18,6 +18,8 @@ mod dispatch;
 mod error;
 mod events;
 mod extract;
+mod graphite;
+mod graphite_source;
 mod graphs;
 mod interval_json;
 mod metrics;
@@ -63,7 +65,8 @@ pub fn app(state: AppState) -> Router {
         .merge(query::router())
         .merge(pull::router())
         .merge(events::router())
-        .merge(metrics::router());
+        .merge(metrics::router())
+        .merge(graphite::router());
     if state.trend_store().is_some() {
         writes = writes.merge(trends::write_router());
         reads = reads.merge(trends::read_router()).merge(graphs::router());

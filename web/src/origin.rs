@@ -6,7 +6,8 @@
 //! the machine could `POST /import` a line that wipes history. Two checks close it:
 //!
 //! - **Same origin for writes** (every method but GET/HEAD/OPTIONS, and the GET routes
-//!   that write: `/add_data_point`, `/register`): refused with 403 when the browser's
+//!   that write: `/add_data_point`, `/register`; the Graphite POSTs that only read,
+//!   `/render`, `/metrics/find`, `/metrics/expand`, are not writes): refused with 403 when the browser's
 //!   `Sec-Fetch-Site` is present and is neither `same-origin` nor `none` (typed or
 //!   bookmarked), or when `Origin` is present and does not name the request's `Host`.
 //!   Tools that send neither header (curl, the CLI, agents, relays) are not browsers
@@ -28,6 +29,16 @@ use crate::state::AppState;
 
 /// GET routes that write (StatsServer compatibility).
 const WRITING_GETS: [&str; 2] = ["/add_data_point", "/register"];
+
+/// POST routes that only read (Graphite clients send long queries as forms): a POST
+/// here changes nothing, so it is not held to the same-origin rule of writes.
+const READING_POSTS: [&str; 5] = [
+    "/render",
+    "/render/",
+    "/metrics/find",
+    "/metrics/find/",
+    "/metrics/expand",
+];
 
 /// The middleware: the Host check, then the same-origin check for writes.
 ///
@@ -58,8 +69,10 @@ pub(crate) async fn same_origin(
             ),
         ));
     }
-    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || WRITING_GETS.contains(&req.uri().path());
+    let path = req.uri().path();
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || (*req.method() == Method::POST && READING_POSTS.contains(&path));
+    let writes = !reads || WRITING_GETS.contains(&path);
     if writes && let Err(why) = check_origin(req.headers(), host.as_deref()) {
         return Err(AppError::new(StatusCode::FORBIDDEN, "cross_origin", why));
     }

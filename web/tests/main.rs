@@ -7,6 +7,8 @@ mod common;
 
 mod dashboards;
 mod events;
+mod graphite_api;
+mod graphite_golden;
 mod hostile;
 mod pull;
 mod shutdown;

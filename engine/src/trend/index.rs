@@ -42,6 +42,11 @@ impl Index {
         (id, true)
     }
 
+    /// The id of a path, if interned.
+    pub fn id(&self, path: &str) -> Option<u32> {
+        self.by_path.get(path).copied()
+    }
+
     /// The path of an id.
     pub fn path(&self, id: u32) -> Option<&Arc<str>> {
         self.by_id.get(&id)

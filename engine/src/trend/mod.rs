@@ -394,6 +394,18 @@ impl TrendStore {
         (n != i64::MIN).then_some(n)
     }
 
+    /// The paths of the series a pattern selects (aggregation suffixes ignored), sorted;
+    /// no points are read.
+    ///
+    /// # Errors
+    /// `BadQuery` for a bad pattern.
+    pub fn paths(&self, pattern: &str) -> Result<Vec<String>> {
+        let p = crate::pattern::Pattern::parse(pattern)?;
+        let core = self.core();
+        let ids = core.index.read().matching(&p);
+        Ok(ids.into_iter().map(|(_, path)| path.to_string()).collect())
+    }
+
     /// Number of series (interned paths).
     pub fn series_count(&self) -> usize {
         self.core().index.read().len()

@@ -72,68 +72,122 @@ impl TrendStore {
     ) -> Result<Vec<Series>> {
         let p = Pattern::parse(pattern)?;
         check_aggregation(&p)?;
-        if from >= until {
-            return Err(TrendError::bad_query(format!(
-                "from ({from}) must be before until ({until})"
-            )));
-        }
-        if !(-MAX_TIME..=MAX_TIME).contains(&from) || !(-MAX_TIME..=MAX_TIME).contains(&until) {
-            return Err(TrendError::bad_query("time out of range"));
-        }
+        check_range(from, until)?;
         let core = &*self.inner.core;
         let _view = core.view.read();
         let ids = core.index.read().matching(&p);
-        let newest = core.newest();
-        if ids.is_empty() || newest == i64::MIN {
-            return Ok(Vec::new());
-        }
-        let (archive, step, keep_from) = choose_archive(core, from, core.retention_now());
-        let lo = from.max(keep_from);
-        let first_bucket = lo.div_euclid(step) * step;
-        if first_bucket >= until {
-            // The whole range lies before the archive's span.
-            return Ok(Vec::new());
-        }
-        let n = (until - first_bucket + step - 1) / step;
-        let out_step = match i64::try_from(points).unwrap_or(i64::MAX) {
-            0 => {
-                if n > MAX_BUCKETS {
-                    return Err(TrendError::bad_query(format!(
-                        "range holds {n} buckets; ask for fewer points"
-                    )));
-                }
-                step
-            }
-            p if n > p => fold_step(step, first_bucket, until, p),
-            _ => step,
-        };
-        // Whole buckets: the last one may hold intervals that start after `until`.
-        let bucket_end = (until - 1).div_euclid(step) * step + step;
-        let blobs = blobs_in(core, first_bucket, bucket_end)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, path) in ids {
-            let (action, buckets) =
-                series_buckets(core, archive, step, id, first_bucket, until, &blobs)?;
-            let Some(action) = action else { continue };
-            let pts: Vec<(i64, Agg)> = buckets
-                .into_iter()
-                .filter(|&(t, _)| t.saturating_add(step) > keep_from)
-                .collect();
-            if pts.is_empty() {
-                continue;
-            }
-            out.push(Series {
-                path: path.to_string(),
-                action,
-                step: out_step,
-                points: downsample(&pts, out_step, action),
-            });
-        }
+        let out = read_ids(core, ids, from, until, points)?;
         Ok(if p.aggregates() {
             fold_series(&p, out)
         } else {
             out
         })
+    }
+
+    /// The series of exactly these paths (no pattern: a key may hold `*` or `|`), as
+    /// [`TrendStore::series`] reads them; paths the store does not hold are left out.
+    ///
+    /// # Errors
+    /// `BadQuery` for a bad range; `Storage`, `Corrupt`.
+    pub fn series_of_paths(
+        &self,
+        paths: &[&str],
+        from: i64,
+        until: i64,
+        points: usize,
+    ) -> Result<Vec<Series>> {
+        check_range(from, until)?;
+        let core = &*self.inner.core;
+        let _view = core.view.read();
+        let ids: Vec<(u32, std::sync::Arc<str>)> = {
+            let index = core.index.read();
+            paths
+                .iter()
+                .filter_map(|p| {
+                    index
+                        .id(p)
+                        .and_then(|id| Some((id, index.path(id)?.clone())))
+                })
+                .collect()
+        };
+        read_ids(core, ids, from, until, points)
+    }
+}
+
+fn check_range(from: i64, until: i64) -> Result<()> {
+    if from >= until {
+        return Err(TrendError::bad_query(format!(
+            "from ({from}) must be before until ({until})"
+        )));
+    }
+    if !(-MAX_TIME..=MAX_TIME).contains(&from) || !(-MAX_TIME..=MAX_TIME).contains(&until) {
+        return Err(TrendError::bad_query("time out of range"));
+    }
+    Ok(())
+}
+
+/// The points of the series `ids` in `[from, until)` (see [`TrendStore::series`]).
+fn read_ids(
+    core: &Core,
+    ids: Vec<(u32, std::sync::Arc<str>)>,
+    from: i64,
+    until: i64,
+    points: usize,
+) -> Result<Vec<Series>> {
+    let newest = core.newest();
+    if ids.is_empty() || newest == i64::MIN {
+        return Ok(Vec::new());
+    }
+    let (archive, step, keep_from) = choose_archive(core, from, core.retention_now());
+    let lo = from.max(keep_from);
+    let first_bucket = lo.div_euclid(step) * step;
+    if first_bucket >= until {
+        // The whole range lies before the archive's span.
+        return Ok(Vec::new());
+    }
+    let n = (until - first_bucket + step - 1) / step;
+    let out_step = match i64::try_from(points).unwrap_or(i64::MAX) {
+        0 => {
+            if n > MAX_BUCKETS {
+                return Err(TrendError::bad_query(format!(
+                    "range holds {n} buckets; ask for fewer points"
+                )));
+            }
+            step
+        }
+        p if n > p => fold_step(step, first_bucket, until, p),
+        _ => step,
+    };
+    // Whole buckets: the last one may hold intervals that start after `until`.
+    let bucket_end = (until - 1).div_euclid(step) * step + step;
+    let blobs = blobs_in(core, first_bucket, bucket_end)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, path) in ids {
+        let (action, buckets) =
+            series_buckets(core, archive, step, id, first_bucket, until, &blobs)?;
+        let Some(action) = action else { continue };
+        let pts: Vec<(i64, Agg)> = buckets
+            .into_iter()
+            .filter(|&(t, _)| t.saturating_add(step) > keep_from)
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        out.push(Series {
+            path: path.to_string(),
+            action,
+            step: out_step,
+            points: downsample(&pts, out_step, action),
+        });
+    }
+    Ok(out)
+}
+
+impl TrendStore {
+    /// The step of the archive a read from `from` uses (see [`TrendStore::series`]).
+    pub fn step_at(&self, from: i64) -> i64 {
+        let core = &*self.inner.core;
+        choose_archive(core, from, core.retention_now()).1
     }
 
     /// As [`TrendStore::series`], each bucket answering `stats` ([`Stat`]): a
@@ -709,9 +763,14 @@ fn series_buckets(
     let hi = chunk_key(archive, id, until);
     // Chunks come in key order: time-ordered and disjoint.
     for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
-        let (a, pts) = decode_sorted(&v)?;
+        let (a, mut pts) = decode_sorted(&v)?;
         action = Some(a);
-        stored.extend(pts.into_iter().filter(|(t, _)| *t >= from && *t < until));
+        pts.retain(|(t, _)| *t >= from && *t < until);
+        if stored.is_empty() {
+            stored = pts;
+        } else {
+            stored.extend(pts);
+        }
     }
     let mut recent: Vec<(i64, Agg)> = Vec::new();
     for (start, b) in blobs {

@@ -318,7 +318,7 @@ pub fn merge_sorted(a: Vec<(i64, Agg)>, b: Vec<(i64, Agg)>) -> Vec<(i64, Agg)> {
 /// Folds `(time, aggregate)` pairs (time-ordered) into buckets of `step` seconds
 /// aligned to multiples of `step`, returning `(bucket start, value)`.
 pub fn downsample(points: &[(i64, Agg)], step: i64, action: Action) -> Vec<(i64, f64)> {
-    let mut out: Vec<(i64, f64)> = Vec::new();
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(points.len());
     let mut cur: Option<(i64, Agg)> = None;
     for &(ts, agg) in points {
         let b = ts.div_euclid(step) * step;

@@ -1,0 +1,211 @@
+//! Functions that pick, order or rename series, and the renderer's options.
+
+use regex::Regex;
+
+use super::common::AggFn;
+use crate::Error;
+use crate::args::{Args, agg_key};
+use crate::series::{Series, fmt_g};
+
+pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {
+    Some(match name {
+        "removeBelowValue" => remove(a, "removeBelowValue", |v, n| v < n),
+        "removeAboveValue" => remove(a, "removeAboveValue", |v, n| v > n),
+        "highestCurrent" => pick(a, AggFn::Last, true),
+        "highestAverage" => pick(a, AggFn::Average, true),
+        "highestMax" => pick(a, AggFn::Max, true),
+        "lowestCurrent" => pick(a, AggFn::Last, false),
+        "lowestAverage" => pick(a, AggFn::Average, false),
+        "limit" => (|| {
+            let n = usize::try_from(a.int(1, "n")?.max(0)).unwrap_or(0);
+            let mut l = a.series(0, "seriesList")?;
+            l.truncate(n);
+            Ok(l)
+        })(),
+        "sortByName" => (|| {
+            let natural = a.boolean(1, "natural", false)?;
+            let reverse = a.boolean(2, "reverse", false)?;
+            let mut l = a.series(0, "seriesList")?;
+            let key = |s: &Series| {
+                if natural {
+                    natural_key(&s.name)
+                } else {
+                    s.name.clone()
+                }
+            };
+            l.sort_by(|x, y| {
+                let o = key(x).cmp(&key(y));
+                if reverse { o.reverse() } else { o }
+            });
+            Ok(l)
+        })(),
+        "sortByMaxima" => sort_by(a, AggFn::Max),
+        "sortByTotal" => sort_by(a, AggFn::Sum),
+        "exclude" | "grep" => (|| {
+            let re = regex(&a.string(1, "pattern")?)?;
+            let keep = name == "grep";
+            let mut l = a.series(0, "seriesList")?;
+            l.retain(|s| re.is_match(&s.name) == keep);
+            Ok(l)
+        })(),
+        "alias" => (|| {
+            let new = a.string(1, "newName")?;
+            let mut l = a.series(0, "seriesList")?;
+            l.iter_mut().for_each(|s| s.name.clone_from(&new));
+            Ok(l)
+        })(),
+        "aliasByNode" => (|| {
+            let nodes = a.nodes(1)?;
+            let mut l = a.series(0, "seriesList")?;
+            l.iter_mut().for_each(|s| s.name = agg_key(s, &nodes));
+            Ok(l)
+        })(),
+        "aliasByMetric" => (|| {
+            let mut l = a.series(0, "seriesList")?;
+            for s in &mut l {
+                let left = s.name.rfind('(').map_or(0, |i| i + 1);
+                let right = s.name[left..].find(')').map_or(s.name.len(), |i| left + i);
+                let clean = &s.name[left..right];
+                let last = clean.rsplit('.').next().unwrap_or(clean);
+                s.name = last.split(',').next().unwrap_or(last).to_string();
+            }
+            Ok(l)
+        })(),
+        "aliasSub" => (|| {
+            let re = regex(&a.string(1, "search")?)?;
+            let rep = py_replacement(&a.string(2, "replace")?);
+            let mut l = a.series(0, "seriesList")?;
+            for s in &mut l {
+                s.name = re.replace_all(&s.name, rep.as_str()).into_owned();
+            }
+            Ok(l)
+        })(),
+        "stacked" => (|| {
+            let mut total: Vec<f64> = Vec::new();
+            let mut out = Vec::new();
+            for mut s in a.series(0, "seriesLists")? {
+                let values = s
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        if total.len() <= i {
+                            total.push(0.0);
+                        }
+                        v.map(|v| {
+                            total[i] += v;
+                            total[i]
+                        })
+                    })
+                    .collect();
+                s.tag("stacked", "__DEFAULT__");
+                let name = format!("stacked({})", s.name);
+                out.push(s.derive(name, values));
+            }
+            Ok(out)
+        })(),
+        "legendValue" => (|| {
+            let mut l = a.series(0, "seriesList")?;
+            for i in 1..a.pos.len() {
+                let t = a.string(i, "valueTypes")?;
+                if t == "si" || t == "binary" {
+                    continue;
+                }
+                for s in &mut l {
+                    let v = AggFn::parse(&t).ok().map_or_else(
+                        || "(?)".to_string(),
+                        |f| {
+                            f.apply(&s.values)
+                                .map_or("None".into(), crate::series::py_float)
+                        },
+                    );
+                    s.name = format!("{} ({t}: {v})", s.name);
+                }
+            }
+            Ok(l)
+        })(),
+        "color" | "lineWidth" => a.series(0, "seriesList"),
+        _ => return None,
+    })
+}
+
+fn regex(p: &str) -> Result<Regex, Error> {
+    Regex::new(p).map_err(|e| Error::bad_request(format!("bad regular expression {p:?}: {e}")))
+}
+
+/// Python's `re.sub` replacement (`\1`, `\g<1>`) in the regex crate's syntax (`${1}`).
+fn py_replacement(r: &str) -> String {
+    let mut out = String::new();
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    chars.next();
+                    out.push_str(&format!("${{{d}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    let name: String = chars.by_ref().skip(1).take_while(|&c| c != '>').collect();
+                    out.push_str(&format!("${{{name}}}"));
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn natural_key(name: &str) -> String {
+    let re = Regex::new(r"\d+").unwrap_or_else(|_| unreachable!("a constant regex"));
+    re.replace_all(name, |c: &regex::Captures<'_>| {
+        format!("{:0>10}", c[0].trim_start_matches('0'))
+    })
+    .into_owned()
+}
+
+fn remove(a: &Args<'_>, fname: &str, drop: fn(f64, f64) -> bool) -> Result<Vec<Series>, Error> {
+    let n = a.num(1, "n")?;
+    let below = fname == "removeBelowValue";
+    let mut l = a.series(0, "seriesList")?;
+    for s in &mut l {
+        s.name = format!("{fname}({}, {})", s.name, fmt_g(n));
+        s.path_expr.clone_from(&s.name);
+        for v in &mut s.values {
+            if v.is_some_and(|x| drop(x, n)) || (below && v.is_none()) {
+                *v = None;
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// The key graphite-web sorts by: the function over the values, `-inf` for none.
+fn key(s: &Series, f: AggFn) -> f64 {
+    f.apply(&s.points()).unwrap_or(f64::NEG_INFINITY)
+}
+
+fn pick(a: &Args<'_>, f: AggFn, highest: bool) -> Result<Vec<Series>, Error> {
+    let n = usize::try_from(a.int(1, "n")?.max(0)).unwrap_or(0);
+    let mut l = a.series(0, "seriesList")?;
+    let mut keyed: Vec<(f64, Series)> = l.drain(..).map(|s| (key(&s, f), s)).collect();
+    // Stable, as Python's sort (also with reverse=True).
+    keyed.sort_by(|x, y| {
+        let o = x.0.total_cmp(&y.0);
+        if highest { o.reverse() } else { o }
+    });
+    Ok(keyed.into_iter().take(n).map(|(_, s)| s).collect())
+}
+
+fn sort_by(a: &Args<'_>, f: AggFn) -> Result<Vec<Series>, Error> {
+    let l = a.series(0, "seriesList")?;
+    let mut keyed: Vec<(f64, Series)> = l.into_iter().map(|s| (key(&s, f), s)).collect();
+    keyed.sort_by(|x, y| y.0.total_cmp(&x.0));
+    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+}

@@ -1,0 +1,206 @@
+//! The data behind the Graphite API: treestat paths found by Graphite queries, and
+//! their points from the trend store plus the engine's ring of recent closed
+//! intervals that the store has not persisted yet (so "last 5 minutes" is live).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use treestat_engine::trend::TrendStore;
+use treestat_engine::{Action, Engine};
+use treestat_graphite::names::{NodeGlob, compile_query, name_of_path, path_matches};
+use treestat_graphite::{Error, Series, Source, align};
+
+/// Reads the store and the ring of one server.
+pub(crate) struct TreeSource {
+    pub(crate) store: Option<TrendStore>,
+    pub(crate) engine: Engine,
+}
+
+/// The treestat pattern that selects (at least) every path a Graphite query can match:
+/// a literal node stays literal when it is shown as itself, every other node is `*`.
+pub(crate) fn coarse_pattern(nodes: &[NodeGlob]) -> String {
+    nodes
+        .iter()
+        .map(|n| match n.literal() {
+            Some(l)
+                if !l.contains(['_', '%', '|', '*', '?'])
+                    && l != "**"
+                    && treestat_engine::path::check_key(l).is_ok() =>
+            {
+                l.to_string()
+            }
+            _ => "*".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl TreeSource {
+    /// Every known path (store and tree) under the query's first `nodes.len()` levels,
+    /// at any depth from there.
+    pub(crate) fn candidates(&self, nodes: &[NodeGlob]) -> Result<BTreeSet<String>, Error> {
+        let pattern = coarse_pattern(nodes);
+        let mut out = BTreeSet::new();
+        if let Some(store) = &self.store {
+            out.extend(
+                store
+                    .paths(&pattern)
+                    .map_err(|e| Error::bad_request(e.to_string()))?,
+            );
+        }
+        let live = self
+            .engine
+            .query(&pattern)
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        out.extend(live.into_iter().map(|(p, _)| p));
+        Ok(out)
+    }
+
+    /// The paths that match a query exactly (one key per node).
+    pub(crate) fn matching(&self, nodes: &[NodeGlob]) -> Result<Vec<String>, Error> {
+        Ok(self
+            .candidates(nodes)?
+            .into_iter()
+            .filter(|p| {
+                let keys: Vec<&str> = p.split(',').collect();
+                path_matches(nodes, &keys)
+            })
+            .collect())
+    }
+
+    fn step_at(&self, from: i64) -> i64 {
+        self.store
+            .as_ref()
+            .map_or_else(|| self.engine.interval_secs(), |s| s.step_at(from))
+            .max(1)
+    }
+}
+
+/// Paths read per store call: their decoded chunks are freed before the next batch, so
+/// a thousand series of a day do not all sit in memory at once; each call scans the
+/// uncompacted interval blobs of the range once, so batches are not tiny either.
+const READ_BATCH: usize = 128;
+
+/// Fills each path's slots from the store, the paths split between up to four threads
+/// (a store read is decoding, CPU work).
+fn read_store(
+    store: &TrendStore,
+    paths: &[String],
+    start: i64,
+    end: i64,
+    step: i64,
+    values: &mut BTreeMap<&str, Vec<Option<f64>>>,
+) -> Result<(), Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4)
+        .min(paths.len().div_ceil(READ_BATCH))
+        .max(1);
+    let per = paths.len().div_ceil(threads);
+    let mut slots: Vec<(&str, &mut Vec<Option<f64>>)> =
+        values.iter_mut().map(|(p, v)| (*p, v)).collect();
+    let read = |part: &mut [(&str, &mut Vec<Option<f64>>)]| -> Result<(), Error> {
+        for batch in part.chunks_mut(READ_BATCH) {
+            let refs: Vec<&str> = batch.iter().map(|(p, _)| *p).collect();
+            let series = store
+                .series_of_paths(&refs, start, end, 0)
+                .map_err(|e| Error::internal(e.to_string()))?;
+            for s in series {
+                let Some((_, v)) = batch.iter_mut().find(|(p, _)| *p == s.path) else {
+                    continue;
+                };
+                for (t, x) in s.points {
+                    if t >= start && t < end {
+                        let i = usize::try_from((t - start) / step).unwrap_or(usize::MAX);
+                        if let Some(slot) = v.get_mut(i) {
+                            *slot = Some(x);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    if threads == 1 {
+        return read(&mut slots);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = slots
+            .chunks_mut(per)
+            .map(|part| scope.spawn(|| read(part)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::internal("a store read panicked")))
+        })
+    })
+}
+
+/// Folds ring values that share a bucket as the leaf's action does.
+fn fold(action: Action, vals: &[f64]) -> f64 {
+    match action {
+        Action::Add => vals.iter().sum(),
+        Action::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Action::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+        Action::Last => vals[vals.len() - 1],
+        Action::Average | Action::Histogram => {
+            #[allow(clippy::cast_precision_loss)] // a handful of intervals
+            let n = vals.len() as f64;
+            vals.iter().sum::<f64>() / n
+        }
+    }
+}
+
+impl Source for TreeSource {
+    fn fetch(&self, query: &str, from: i64, until: i64) -> Result<Vec<Series>, Error> {
+        let nodes = compile_query(query)?;
+        let paths = self.matching(&nodes)?;
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let step = self.step_at(from);
+        let (start, end) = align(from, until, step);
+        let n = usize::try_from((end - start) / step).unwrap_or(0);
+        let mut values: BTreeMap<&str, Vec<Option<f64>>> =
+            paths.iter().map(|p| (p.as_str(), vec![None; n])).collect();
+        let slot = |t: i64| -> Option<usize> {
+            (t >= start && t < end).then(|| usize::try_from((t - start) / step).ok())?
+        };
+        let mut persisted = i64::MIN;
+        if let Some(store) = &self.store {
+            read_store(store, &paths, start, end, step, &mut values)?;
+            persisted = store.persisted_through().unwrap_or(i64::MIN);
+        }
+        // The ring: closed intervals the store does not hold yet.
+        let recent = self
+            .engine
+            .recent_series(&coarse_pattern(&nodes))
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        for (path, pts) in recent {
+            let Some(v) = values.get_mut(path.as_str()) else {
+                continue;
+            };
+            let mut buckets: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+            for (t, x) in pts {
+                if t >= persisted
+                    && x.is_finite()
+                    && let Some(i) = slot(t.div_euclid(step) * step)
+                {
+                    buckets.entry(i).or_default().push(x);
+                }
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            let action = self.engine.leaf_at(&path).map_or(Action::Average, |l| l.1);
+            for (i, vals) in buckets {
+                if v[i].is_none() {
+                    v[i] = Some(fold(action, &vals));
+                }
+            }
+        }
+        Ok(values
+            .into_iter()
+            .map(|(p, v)| Series::new(&name_of_path(p), start, step, v))
+            .collect())
+    }
+}
