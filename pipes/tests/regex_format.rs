@@ -114,6 +114,10 @@ fn bad_regexes_and_unknown_group_names_are_refused_with_the_reason() {
     assert!(e.contains("no named group"), "{e}");
     let e = err(r"regex:^(?P<status>\d{3}) (?P<status>\d{3})");
     assert!(e.contains("bad regex") && e.contains("duplicate"), "{e}");
+    // A regex too big to compile quickly (fuzz finding 7): refused, not compiled for
+    // seconds. The old code compiled it.
+    let e = err(r"regex:^(?P<remote_addr>\S+) .* (?P<status>\d{20003})");
+    assert!(e.contains("bad regex") && e.contains("size limit"), "{e}");
     // Header and upstream families are open, like nginx's variables.
     assert!(
         Format::new(r"regex:(?P<http_x_request_id>\S+) (?P<upstream_cache_status>\S+)").is_ok()

@@ -11,7 +11,7 @@
 //! the regex does not match is a bad line; a group that did not take part is absent,
 //! and so are `-` and empty values, as for every format.
 
-use regex::{CaptureLocations, Regex};
+use regex::{CaptureLocations, Regex, RegexBuilder};
 use treestat_pipe_api::Span;
 
 use super::error::FormatError;
@@ -80,6 +80,12 @@ fn known(name: &str) -> bool {
         })
 }
 
+/// The most memory a log format's compiled regex may take (the regex crate's default is
+/// 10 MiB). A line regex of any real log compiles to a few hundred KiB at most; one like
+/// `\d{20003}` compiled for seconds in the fuzz build (fuzz/CAMPAIGN.md, finding 7) and
+/// is refused now, at once.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
 /// A compiled `regex:` format.
 #[derive(Debug, Clone)]
 pub(super) struct RegexFormat {
@@ -99,7 +105,10 @@ impl RegexFormat {
     pub(super) fn compile(
         pattern: &str,
     ) -> Result<(RegexFormat, Vec<String>, Option<RequestSlots>), FormatError> {
-        let re = Regex::new(pattern).map_err(|e| FormatError(format!("bad regex: {e}")))?;
+        let re = RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| FormatError(format!("bad regex: {e}")))?;
         let mut names: Vec<String> = Vec::new();
         let mut groups = Vec::new();
         for (i, name) in re.capture_names().enumerate() {
