@@ -252,10 +252,14 @@ pub async fn edit(chrome: &Chrome, site: &Site) -> Result<(), String> {
              d.sections = [d.sections[0]]; d.sections[0].panels = d.sections[0].panels.slice(0, 3);\
              d.sections[0].panels[0].size = 'w';\
              t.value = JSON.stringify(d, null, 2); document.getElementById('saveName').value = 'my board';\
-             document.getElementById('save').click(); return d; })()",
+             return d; })()",
         )
         .await?;
+    // The shot before Save: Save navigates to the saved dashboard, and a screenshot
+    // taken across that navigation can wait for a frame that never comes (it timed
+    // out once under load).
     tab.screenshot(&site.shots, "23-dashboard-editing").await?;
+    tab.eval("document.getElementById('save').click()").await?;
     let saved = tab
         .wait_for(
             "location.pathname === '/dashboard/my%20board' || document.getElementById('editError').textContent",
