@@ -9,8 +9,6 @@
 # warm caches, then RUNS times; the median wall time (curl's time_total) is reported.
 #
 #   bench/graphite-vs-web.sh [RUNS]            (NO_BUILD=1 to skip cargo build)
-#
-# Pauses the fuzzers while timing (/work/fuzz-pause, resumed on exit) when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -21,7 +19,6 @@ gport=${GPORT:-18491}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -x /work/fuzz-resume ] && /work/fuzz-resume >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,7 +41,6 @@ for f in "$work"/import/*.ndjson; do
     || { echo "import of $f failed" >&2; exit 1; }
 done
 rm -rf "$work/import"
-[ -x /work/fuzz-pause ] && /work/fuzz-pause >/dev/null 2>&1 || true
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { # URL -> median seconds over $runs (after one warm-up)
   curl -sf -o /dev/null "$1"

@@ -7,8 +7,7 @@
 #
 # Needs Debian's goaccess (installed here with apt-get when missing and run as root).
 # The log comes from the pipes' generator (as bench/tail-vs-goaccess.sh) and is reused.
-# Pauses the fuzz campaign (/work/fuzz-pause) while timing when that script exists,
-# and resumes it on any exit. treestat runs RUNS times (default 3), GoAccess GA_RUNS
+# treestat runs RUNS times (default 3), GoAccess GA_RUNS
 # times (default 1: about a minute of CPU per run); the best run of each counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +16,8 @@ runs=${RUNS:-3}
 ga_runs=${GA_RUNS:-1}
 log=${LOG:-/tmp/treestat-combined-$lines.log}
 out=$(mktemp -d)
-resume() { [ -x /work/fuzz-resume ] && /work/fuzz-resume >/dev/null 2>&1 || true; rm -rf "$out"; }
-trap resume EXIT
+cleanup() { rm -rf "$out"; }
+trap cleanup EXIT
 
 if ! command -v goaccess >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -30,7 +29,6 @@ fi
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p treestat
 [ -s "$log" ] || cargo run --release -q -p treestat-pipes --example gen_combined_log -- "$log" "$lines"
 
-[ -x /work/fuzz-pause ] && /work/fuzz-pause >/dev/null 2>&1 || true
 echo "log: $log ($lines lines, $(stat -c %s "$log") bytes); $(goaccess --version | head -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 measure() { # name runs output command...
