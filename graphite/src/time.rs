@@ -67,16 +67,7 @@ pub fn parse_offset(text: &str) -> Result<i64, Error> {
     Ok(sign * total)
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use treestat_model::days_from_civil;
 
 fn ymd(s: &str) -> Option<i64> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {

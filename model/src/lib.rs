@@ -12,17 +12,20 @@
 //!   [`DEFAULT_ACTION_KEY`] and its alias [`DEFAULT_ACTION_ALIAS`].
 //! - The time grammar: [`parse_duration`] and [`parse_time`] (`now`, `-5m`, `now-1d`,
 //!   epochs such as `1700000000.5`), one unit table for both.
+//! - Civil dates: [`days_from_civil`] and [`civil_from_days`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod action;
+mod civil;
 mod key;
 mod push;
 mod stat;
 mod time;
 
 pub use action::{Action, ParseActionError};
+pub use civil::{civil_from_days, days_from_civil};
 pub use key::{
     EMPTY_NAME_KEY, KeyProblem, MAX_KEY_LEN, MISSING_FIELD_KEY, SEP, check_key, cmp_keys,
     join_path, sanitize_key, sanitize_key_or,
