@@ -4,7 +4,9 @@
 //!   and waiting until its blob is written and flushed by the writer thread;
 //!   `trend/close_only_100k` is the part the closing thread pays.
 //! - `trend/query_day_1_path` and `trend/query_day_100_paths`: a one-day query at 10 s
-//!   over compacted chunks plus the uncompacted tail of interval blobs.
+//!   over compacted chunks plus the uncompacted tail of interval blobs;
+//!   `trend/values_day_100_paths` the same 100 series through the value reader of the
+//!   Graphite API (`TrendStore::for_each_value`).
 //! - Printed once: bytes on disk per point after compaction (sled directory size), and
 //!   a simulated year at 10 s written with the bulk path (`import_compacted`) with its
 //!   disk size. `TREND_BENCH_YEAR_SERIES` sets how many series (default 1000; the
@@ -216,6 +218,22 @@ fn queries(c: &mut Criterion) {
                 .expect("query");
             assert_eq!(s.len(), 100);
             black_box(s)
+        });
+    });
+    let paths: Vec<String> = (0..100).map(|s| format!("bench,s{s:03}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    group.bench_function("values_day_100_paths", |b| {
+        b.iter(|| {
+            let mut sum = 0.0;
+            let mut n = 0usize;
+            store
+                .for_each_value(&paths, newest - DAY, newest, |_, _, x| {
+                    sum += x;
+                    n += 1;
+                })
+                .expect("values");
+            assert!(n > 800_000);
+            black_box(sum)
         });
     });
     group.bench_function("query_day_100_paths_800_points", |b| {

@@ -3,7 +3,8 @@
 //! (drop the store and the engine, reopen from the same directory, restore the tree)
 //! and queries, each checked against a `BTreeMap` of what closed. Rollups must equal
 //! the model's for add, average (weighted by count), max, min and last, in every
-//! archive, and the restored totals must equal the model's.
+//! archive, and the restored totals must equal the model's; the value reader
+//! (`TrendStore::for_each_value`) must answer the same points as the series read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -247,6 +248,34 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     .map(|s| (s.path, s.points))
                     .collect();
                 let want = model.query(leaf, from, until, points);
+                if points == 0 {
+                    // The value reader of the Graphite API answers the same points.
+                    let paths: Vec<&str> = LEAVES
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| leaf.is_none_or(|l| l == *i))
+                        .map(|(_, l)| l.0)
+                        .collect();
+                    let mut by_path: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+                    live.store
+                        .for_each_value(&paths, from, until, |i, t, x| {
+                            by_path
+                                .entry(paths[i].to_string())
+                                .or_default()
+                                .push((t, x));
+                        })
+                        .unwrap();
+                    let mut sorted = want.clone();
+                    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                    prop_assert_eq!(
+                        by_path.into_iter().collect::<Vec<_>>(),
+                        sorted,
+                        "values {:?} {}..{}",
+                        pattern,
+                        from,
+                        until
+                    );
+                }
                 prop_assert_eq!(
                     got,
                     want,

@@ -75,56 +75,43 @@ impl TreeSource {
     }
 }
 
-/// Paths read per store call: their decoded chunks are freed before the next batch, so
-/// a thousand series of a day do not all sit in memory at once; each call scans the
-/// uncompacted interval blobs of the range once, so batches are not tiny either.
-const READ_BATCH: usize = 128;
-
 /// Fills each path's slots from the store, the paths split between up to four threads
-/// (a store read is decoding, CPU work).
+/// (a store read is decoding, CPU work). The store reads at the step of the archive
+/// that holds `start`; `step` came from the same choice.
 fn read_store(
     store: &TrendStore,
-    paths: &[String],
     start: i64,
     end: i64,
     step: i64,
     values: &mut BTreeMap<&str, Vec<Option<f64>>>,
 ) -> Result<(), Error> {
+    /// Below this many paths a thread costs more than it saves.
+    const PATHS_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(4)
-        .min(paths.len().div_ceil(READ_BATCH))
+        .min(values.len().div_ceil(PATHS_PER_THREAD))
         .max(1);
-    let per = paths.len().div_ceil(threads);
-    let mut slots: Vec<(&str, &mut Vec<Option<f64>>)> =
+    let per = values.len().div_ceil(threads).max(1);
+    let mut rows: Vec<(&str, &mut Vec<Option<f64>>)> =
         values.iter_mut().map(|(p, v)| (*p, v)).collect();
     let read = |part: &mut [(&str, &mut Vec<Option<f64>>)]| -> Result<(), Error> {
-        for batch in part.chunks_mut(READ_BATCH) {
-            let refs: Vec<&str> = batch.iter().map(|(p, _)| *p).collect();
-            let series = store
-                .series_of_paths(&refs, start, end, 0)
-                .map_err(|e| Error::internal(e.to_string()))?;
-            for s in series {
-                let Some((_, v)) = batch.iter_mut().find(|(p, _)| *p == s.path) else {
-                    continue;
-                };
-                for (t, x) in s.points {
-                    if t >= start && t < end {
-                        let i = usize::try_from((t - start) / step).unwrap_or(usize::MAX);
-                        if let Some(slot) = v.get_mut(i) {
-                            *slot = Some(x);
-                        }
-                    }
+        let paths: Vec<&str> = part.iter().map(|(p, _)| *p).collect();
+        store
+            .for_each_value(&paths, start, end, |i, t, x| {
+                let slot = usize::try_from((t - start) / step).ok();
+                if let Some(v) = slot.and_then(|s| part[i].1.get_mut(s)) {
+                    *v = Some(x);
                 }
-            }
-        }
+            })
+            .map_err(|e| Error::internal(e.to_string()))?;
         Ok(())
     };
     if threads == 1 {
-        return read(&mut slots);
+        return read(&mut rows);
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = slots
+        let handles: Vec<_> = rows
             .chunks_mut(per)
             .map(|part| scope.spawn(|| read(part)))
             .collect();
@@ -167,7 +154,7 @@ impl Source for TreeSource {
         };
         let mut persisted = i64::MIN;
         if let Some(store) = &self.store {
-            read_store(store, &paths, start, end, step, &mut values)?;
+            read_store(store, start, end, step, &mut values)?;
             persisted = store.persisted_through().unwrap_or(i64::MIN);
         }
         // The ring: closed intervals the store does not hold yet.

@@ -155,6 +155,7 @@ fn put_tiered(w: &mut BitWriter, v: i64, widths: [u32; 3]) {
 }
 
 /// Reads what [`put_tiered`] wrote with the same `widths`.
+#[inline]
 fn get_tiered(r: &mut BitReader<'_>, widths: [u32; 3]) -> Result<i64> {
     if !r.bit()? {
         return Ok(0);
@@ -199,15 +200,31 @@ pub const MAX_CHUNK_POINTS: u64 = 1 << 20;
 /// # Errors
 /// `Corrupt` when the bytes do not decode.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
+    let mut out = Vec::new();
+    decode_each(bytes, |n, p| {
+        if out.is_empty() {
+            out.reserve(n.min(bytes.len() * 8));
+        }
+        out.push(p);
+    })?;
+    Ok(out)
+}
+
+/// Decodes a chunk point by point, oldest first: `each` hears the point count the
+/// chunk claims (at most [`MAX_CHUNK_POINTS`]) and a point. The value reads of the
+/// Graphite API take points from here without collecting them.
+///
+/// # Errors
+/// `Corrupt` when the bytes do not decode (`each` may have heard points before).
+pub fn decode_each(bytes: &[u8], mut each: impl FnMut(usize, Point)) -> Result<()> {
     let mut r = BitReader::new(bytes);
     let n = r.varint()?;
     if n > MAX_CHUNK_POINTS {
         return Err(TrendError::corrupt(format!("chunk claims {n} points")));
     }
     let n = usize::try_from(n).map_err(|_| TrendError::corrupt("chunk size"))?;
-    let mut out = Vec::with_capacity(n.min(bytes.len() * 8));
     if n == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let mode = r.read(4)?;
     let exp = match mode {
@@ -230,7 +247,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
         value,
         aux: r.varint()?,
     };
-    out.push(prev);
+    each(n, prev);
     let mut delta: i64 = 0;
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
@@ -265,9 +282,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
             aux = aux.wrapping_add(unzigzag(r.read(width)?).cast_unsigned());
         }
         prev = Point { ts, value, aux };
-        out.push(prev);
+        each(n, prev);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A scaled integer back to its value (exact for what `encode` wrote; damaged input

@@ -33,6 +33,7 @@ mod health;
 mod index;
 mod io;
 mod read;
+mod read_values;
 mod rollup;
 mod shared;
 mod storage;

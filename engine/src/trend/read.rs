@@ -114,7 +114,7 @@ impl TrendStore {
     }
 }
 
-fn check_range(from: i64, until: i64) -> Result<()> {
+pub(super) fn check_range(from: i64, until: i64) -> Result<()> {
     if from >= until {
         return Err(TrendError::bad_query(format!(
             "from ({from}) must be before until ({until})"
@@ -643,7 +643,7 @@ fn fold_step(step: i64, first: i64, until: i64, points: i64) -> i64 {
 }
 
 /// The archive a query from `from` reads: `(index, step, start of its span)`.
-fn choose_archive(core: &Core, from: i64, newest: i64) -> (u8, i64, i64) {
+pub(super) fn choose_archive(core: &Core, from: i64, newest: i64) -> (u8, i64, i64) {
     let archives = core.cfg.retention.archives();
     let pick = archives
         .iter()
@@ -658,7 +658,7 @@ fn choose_archive(core: &Core, from: i64, newest: i64) -> (u8, i64, i64) {
 }
 
 /// Uncompacted interval blobs whose interval overlaps `[from, until)`.
-fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, Bytes)>> {
+pub(super) fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, Bytes)>> {
     let mut out = Vec::new();
     for (_, v) in core
         .storage
@@ -772,7 +772,23 @@ fn series_buckets(
             stored.extend(pts);
         }
     }
-    let mut recent: Vec<(i64, Agg)> = Vec::new();
+    let (newer, recent) = blob_buckets(blobs, id, step, from, until)?;
+    action = newer.or(action);
+    Ok((action, merge_sorted(stored, recent)))
+}
+
+/// One series' buckets from the interval blobs not compacted yet over `[from, until)`
+/// (`from` bucket-aligned), time-ordered, intervals in one bucket folded, and the
+/// newest action among them (`None`: the series is in none of the blobs).
+pub(super) fn blob_buckets(
+    blobs: &[(i64, Bytes)],
+    id: u32,
+    step: i64,
+    from: i64,
+    until: i64,
+) -> Result<(Option<Action>, Buckets)> {
+    let mut action = None;
+    let mut recent: Buckets = Vec::new();
     for (start, b) in blobs {
         if let Some(r) = blob::find_point(b, id)? {
             action = Some(r.action);
@@ -787,5 +803,5 @@ fn series_buckets(
             }
         }
     }
-    Ok((action, merge_sorted(stored, recent)))
+    Ok((action, recent))
 }

@@ -204,7 +204,7 @@ impl Chunk {
 
 /// A stored chunk's action, its Gorilla bytes and its histogram section (empty when
 /// it has none).
-fn split_chunk(b: &[u8]) -> Result<(Action, &[u8], &[u8])> {
+pub(super) fn split_chunk(b: &[u8]) -> Result<(Action, &[u8], &[u8])> {
     let (&code, rest) = b
         .split_first()
         .ok_or_else(|| TrendError::corrupt("empty chunk"))?;
