@@ -244,6 +244,16 @@ fn completions_and_man_pages_print_to_stdout() {
     assert!(stdout(&treestat(None, &["completions", "zsh"])).starts_with("#compdef treestat"));
     assert!(stdout(&treestat(None, &["completions", "fish"])).contains("complete -c treestat"));
 
+    // A reader that went away (`treestat man | head -1`) is no error to report.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .arg("man")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+
     let page = stdout(&treestat(None, &["man"]));
     assert!(page.contains(".TH treestat 1"), "{page}");
     for part in [
