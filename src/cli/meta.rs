@@ -6,23 +6,20 @@
 
 use std::io::Write;
 
-use clap::CommandFactory;
+use clap::Command;
 
-use super::Cli;
-
-/// Prints the completion script for `shell`.
-pub(super) fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    let mut cmd = Cli::command();
+/// Prints the completion script of the command line `cmd` for `shell`.
+pub(super) fn completions(mut cmd: Command, shell: clap_complete::Shell) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     clap_complete::generate(shell, &mut cmd, "treestat", &mut out);
     out.flush()?;
     Ok(())
 }
 
-/// Prints the manual page (roff, section 1) of `treestat`, or with a command's name that
-/// command's own page (`treestat-serve(1)`, every flag), as `git help` pages do.
-pub(super) fn man(command: Option<&str>) -> anyhow::Result<()> {
-    let mut cmd = Cli::command();
+/// Prints the manual page (roff, section 1) of the command line `cmd`, or with a
+/// command's name that command's own page (`treestat-serve(1)`, every flag), as `git
+/// help` pages do.
+pub(super) fn man(mut cmd: Command, command: Option<&str>) -> anyhow::Result<()> {
     // Built, so the subcommands carry the global flags (`--log-format`).
     cmd.build();
     let page = match command {

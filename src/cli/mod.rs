@@ -14,7 +14,7 @@ mod trends;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::client::{self, DEFAULT_SERVER, SERVER_ENV};
 use agent::{AgentArgs, agent, agent_config, until_signal};
@@ -325,8 +325,8 @@ pub fn run() -> anyhow::Result<()> {
             logging::init_logging_at("warn");
             std::process::exit(treestat_pipes::isolate::host::run_host())
         }
-        Command::Completions { shell } => meta::completions(shell),
-        Command::Man { command } => meta::man(command.as_deref()),
+        Command::Completions { shell } => meta::completions(Cli::command(), shell),
+        Command::Man { command } => meta::man(Cli::command(), command.as_deref()),
     }
 }
 
