@@ -29,8 +29,9 @@ use trends::{GraphArgs, StoreTarget, export, import};
 #[command(
     version,
     about,
-    after_help = "Client commands send TREESTAT_TOKEN, when set, as the bearer token of \
-                  servers whose auth.token is set. https:// servers are checked against \
+    after_help = "Client commands talk to TREESTAT_SERVER when set (--server wins) and send \
+                  TREESTAT_TOKEN, when set, as the bearer token of servers whose auth.token \
+                  is set. https:// servers are checked against \
                   Mozilla's roots, or the PEM file SSL_CERT_FILE names."
 )]
 pub struct Cli {
