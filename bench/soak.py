@@ -168,7 +168,7 @@ from_start = true
 name = "soak"
 format = "combined"
 """)
-    # The server logs to stdout: keep it (an error answered 500 is explained only there).
+    # The server logs to stderr (sent to the same file): keep it (an error answered 500 is explained only there).
     server_log = open(os.path.join(work, "server.log"), "w")
     server = subprocess.Popen([binary, "serve", "--conf", conf], cwd=work,
                               stdout=server_log, stderr=subprocess.STDOUT)

@@ -8,6 +8,10 @@ use anyhow::{Context, bail};
 /// The server the client commands talk to unless `--server` says otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
+/// The environment variable that sets `--server` of every client command (`push`,
+/// `query`, `graph`, `export`, `import`); the flag wins over it.
+pub const SERVER_ENV: &str = "TREESTAT_SERVER";
+
 /// The URL of `segments` under `server` (whose own path, if any, is kept), each segment
 /// percent-encoded by the `url` crate (a pattern's `,` and `*` stay readable, `/`, `?`,
 /// `#`, `%` and spaces are escaped), with `query` form-encoded.
@@ -116,6 +120,37 @@ pub fn query(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result
     for (path, value) in rows {
         writeln!(out, "{path}\t{value}")?;
     }
+    Ok(())
+}
+
+/// Queries current values and writes the server's JSON answer (`/get/<pattern>`:
+/// `[["path", value], ...]`) as it is, one line.
+///
+/// # Errors
+/// The server cannot be reached or refused the pattern.
+pub fn query_json(server: &str, pattern: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let body = fetch(server, &["get", pattern], &[])?;
+    out.write_all(body.trim_ascii_end())?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes the series under `pattern` in a range as the server answers them
+/// (`/trend/<pattern>.json`: `[{"path", "action", "step", "points": [[ts, value],
+/// ...]}]`), one line.
+///
+/// # Errors
+/// An unreachable server or a refused pattern or time.
+pub fn trend_json(
+    server: &str,
+    pattern: &str,
+    from: &str,
+    until: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let body = fetch_range(server, "trend", pattern, "json", from, until)?;
+    out.write_all(body.trim_ascii_end())?;
+    writeln!(out)?;
     Ok(())
 }
 

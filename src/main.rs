@@ -1,9 +1,9 @@
 //! The `treestat` binary: everything it does is in the library's `cli` module, so the
 //! integration tests parse and run the very same commands.
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
-    treestat::cli::run()
+    treestat::cli::main()
 }
 
 /// Malloc arenas when `MALLOC_ARENA_MAX` does not say otherwise.

@@ -23,7 +23,8 @@ use treestat_web::{LogSink, LogSummary};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TailConfig {
-    /// The files to follow (rotation by rename or copytruncate is followed).
+    /// The files to follow (rotation by rename or copytruncate is followed); relative
+    /// paths are taken from the configuration file's folder.
     pub paths: Vec<PathBuf>,
     /// Read files the checkpoints do not know from their start (default: only new
     /// lines, as `tail -f` does).

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::args::parse_interval;
-use super::serve::init_logging;
+use super::logging::init_logging;
 use super::signal::cancel_on_signal;
 
 #[derive(Debug, Args)]

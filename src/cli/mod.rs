@@ -4,6 +4,8 @@
 
 mod agent;
 mod args;
+mod logging;
+mod meta;
 mod mmstats;
 mod serve;
 mod signal;
@@ -12,11 +14,12 @@ mod trends;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::client::{self, DEFAULT_SERVER};
+use crate::client::{self, DEFAULT_SERVER, SERVER_ENV};
 use agent::{AgentArgs, agent, agent_config, until_signal};
-use args::parse_interval;
+use args::{ACTIONS, TREND_FORMATS, one_of, parse_interval};
+use logging::LogFormat;
 use mmstats::{MmstatsCommand, mmstats};
 use serve::{ServeArgs, serve};
 use trends::{GraphArgs, StoreTarget, export, import};
@@ -26,13 +29,24 @@ use trends::{GraphArgs, StoreTarget, export, import};
 #[command(
     version,
     about,
-    after_help = "Client commands send TREESTAT_TOKEN, when set, as the bearer token of \
-                  servers whose auth.token is set. https:// servers are checked against \
+    after_help = "Client commands talk to TREESTAT_SERVER when set (--server wins) and send \
+                  TREESTAT_TOKEN, when set, as the bearer token of servers whose auth.token \
+                  is set. https:// servers are checked against \
                   Mozilla's roots, or the PEM file SSL_CERT_FILE names."
 )]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Log lines on stderr as text (coloured on a terminal) or one JSON object per line
+    /// (time, level, target, message, fields) for log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "TREESTAT_LOG_FORMAT",
+        default_value_t
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,7 +56,7 @@ pub enum Command {
     /// Push one JSON document to a running server.
     Push {
         /// Server URL.
-        #[arg(long, default_value = DEFAULT_SERVER)]
+        #[arg(long, env = SERVER_ENV, default_value = DEFAULT_SERVER)]
         server: String,
         /// The JSON tree or array of trees.
         json: String,
@@ -51,7 +65,7 @@ pub enum Command {
     /// table (one row per time, one column per path).
     Query {
         /// Server URL.
-        #[arg(long, default_value = DEFAULT_SERVER)]
+        #[arg(long, env = SERVER_ENV, default_value = DEFAULT_SERVER)]
         server: String,
         /// A tree-path pattern (`br,ie,,venders`, `*|sum,net`).
         pattern: String,
@@ -62,6 +76,10 @@ pub enum Command {
         /// End of the trend (default `now`).
         #[arg(long, allow_hyphen_values = true, default_value = "now")]
         until: String,
+        /// Print the server's answer as JSON (`[["path", value], ...]`; with --from, the
+        /// series list of `/trend/<pattern>.json`).
+        #[arg(long)]
+        json: bool,
     },
     /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
     Tail {
@@ -146,8 +164,8 @@ pub enum Command {
     Export {
         /// A tree-path pattern.
         pattern: String,
-        /// `ndjson` or `csv`.
-        #[arg(long, default_value = "ndjson")]
+        /// File format.
+        #[arg(long, default_value = "ndjson", value_parser = one_of(TREND_FORMATS))]
         format: String,
         /// Start (default: one year back).
         #[arg(long, allow_hyphen_values = true, default_value = "-1y")]
@@ -162,11 +180,11 @@ pub enum Command {
     Import {
         /// The file (`-` for stdin).
         file: PathBuf,
-        /// `ndjson` or `csv` (default: from the extension).
-        #[arg(long)]
+        /// File format (default: from the extension).
+        #[arg(long, value_parser = one_of(TREND_FORMATS))]
         format: Option<String>,
         /// Action of series the import creates.
-        #[arg(long, default_value = "average")]
+        #[arg(long, default_value = "average", ignore_case = true, value_parser = one_of(ACTIONS))]
         action: String,
         #[command(flatten)]
         target: StoreTarget,
@@ -178,6 +196,18 @@ pub enum Command {
     /// protocol on stdin and stdout. Started by the server, not by hand.
     #[command(name = "pipe-host", hide = true)]
     PipeHost,
+    /// Print the shell completion script (`treestat completions bash >
+    /// /usr/share/bash-completion/completions/treestat`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `treestat man | man -l -`; with a command's name,
+    /// that command's page.
+    Man {
+        /// A command (`serve`, `query`, ...).
+        command: Option<String>,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -186,8 +216,9 @@ pub enum Command {
 /// Whatever the command failed with, for `main` to print.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    logging::set_format(cli.log_format);
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Serve(args) => serve(args.config()?),
+        Command::Serve(args) => serve(args),
         Command::Push { server, json } => {
             println!("{}", client::push(&server, &json)?);
             Ok(())
@@ -197,11 +228,18 @@ pub fn run() -> anyhow::Result<()> {
             pattern,
             from,
             until,
+            json,
         } => {
             let mut out = std::io::stdout().lock();
-            match from {
-                Some(from) => client::trend_table(&server, &pattern, &from, &until, &mut out),
-                None => client::query(&server, &pattern, &mut out),
+            match (from, json) {
+                (Some(from), false) => {
+                    client::trend_table(&server, &pattern, &from, &until, &mut out)
+                }
+                (Some(from), true) => {
+                    client::trend_json(&server, &pattern, &from, &until, &mut out)
+                }
+                (None, false) => client::query(&server, &pattern, &mut out),
+                (None, true) => client::query_json(&server, &pattern, &mut out),
             }
         }
         Command::Tail {
@@ -285,14 +323,44 @@ pub fn run() -> anyhow::Result<()> {
         Command::Mmstats(cmd) => mmstats(cmd),
         Command::PipeHost => {
             // Logs go to stderr (the server's log); stdout carries the protocol.
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "warn".into()),
-                )
-                .with_writer(std::io::stderr)
-                .try_init();
+            logging::init_logging_at("warn");
             std::process::exit(treestat_pipes::isolate::host::run_host())
         }
+        Command::Completions { shell } => meta::completions(Cli::command(), shell),
+        Command::Man { command } => meta::man(Cli::command(), command.as_deref()),
     }
+}
+
+/// The whole program: runs the command line and turns an error into one line on
+/// stderr, `error: ` and its causes joined by `: ` (never a backtrace, whatever
+/// `RUST_BACKTRACE` says), and exit status 1. Usage errors (an unknown flag, a value
+/// not in a flag's list) are clap's: its message and status 2.
+pub fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`treestat man | head`): nothing to say to it.
+        Err(e) if broken_pipe(&e) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error and its causes on one line: `reading x.toml: No such file or directory`.
+/// Messages that span lines (a parser's snippet) are joined with spaces.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

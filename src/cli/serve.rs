@@ -9,16 +9,19 @@ use clap::Args;
 use tracing::{error, info};
 
 use super::args::parse_interval;
+use super::logging::init_logging;
 use super::signal::cancel_on_signal;
-use crate::config::{Config, parse_addr};
+use crate::config::{Config, ConfigSource, SEARCH_PATH, parse_addr};
 use crate::server::Server;
 
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
-    /// Configuration file (default: the embedded conf/treestat.toml).
+    /// Configuration file; its relative paths are taken from its folder (default:
+    /// ./treestat.toml, else /etc/treestat/treestat.toml, else the embedded
+    /// conf/treestat.toml).
     #[arg(long)]
     conf: Option<PathBuf>,
-    /// Data directory.
+    /// Data directory (relative: from the working folder).
     #[arg(long)]
     data: Option<PathBuf>,
     /// HTTP address, or `off`.
@@ -57,8 +60,11 @@ pub(super) fn parse_addr_flag(s: &str) -> Result<Addr, String> {
 }
 
 impl ServeArgs {
-    pub(super) fn config(self) -> anyhow::Result<Config> {
-        let mut c = Config::load(self.conf.as_deref())?;
+    /// The configuration file ([`Config::locate`]) with the flags over it, and where the
+    /// file came from.
+    pub(super) fn config(self) -> anyhow::Result<(Config, ConfigSource)> {
+        let search = SEARCH_PATH.map(std::path::Path::new);
+        let (mut c, source) = Config::locate(self.conf.as_deref(), &search)?;
         if let Some(d) = self.data {
             c.server.data = d;
         }
@@ -85,24 +91,18 @@ impl ServeArgs {
         if let Some(url) = self.amqp {
             c.amqp.get_or_insert_with(Default::default).url = url;
         }
-        Ok(c)
+        Ok((c, source))
     }
-}
-
-pub(super) fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
 }
 
 /// Past `server.stop_timeout`, how long the watchdog still gives the last steps (the
 /// error log, dropping what is left) before it ends the process.
 const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
 
-pub(super) fn serve(config: Config) -> anyhow::Result<()> {
+pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    let (config, source) = args.config()?;
+    info!(data = %config.server.data.display(), "configuration: {source}");
     let stop_timeout = config.server.stop_timeout;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {

@@ -6,19 +6,32 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::client::{self, DEFAULT_SERVER};
+use super::args::{CHART_TYPES, ON_OFF, STYLES, THEMES, one_of};
+use crate::client::{self, DEFAULT_SERVER, SERVER_ENV};
 use crate::config::Config;
 
 /// Where export and import go: a running server, or a data directory directly (only
 /// while no server has it open).
 #[derive(Debug, Args)]
 pub struct StoreTarget {
-    /// Server URL.
-    #[arg(long, default_value = DEFAULT_SERVER, conflicts_with = "data")]
-    server: String,
+    /// Server URL [default: $TREESTAT_SERVER, else http://127.0.0.1:8080].
+    // Not clap's `env`: clap counts a value from the environment as given, and
+    // `--data` would then conflict with a TREESTAT_SERVER set for other commands.
+    #[arg(long, conflicts_with = "data")]
+    server: Option<String>,
     /// Open this data directory instead of asking a server.
     #[arg(long)]
     data: Option<PathBuf>,
+}
+
+impl StoreTarget {
+    /// `--server`, else `TREESTAT_SERVER`, else the default server.
+    fn server(&self) -> String {
+        self.server
+            .clone()
+            .or_else(|| std::env::var(SERVER_ENV).ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -29,7 +42,7 @@ pub struct GraphArgs {
     #[arg(short, long)]
     pub(super) output: PathBuf,
     /// Server URL.
-    #[arg(long, default_value = DEFAULT_SERVER)]
+    #[arg(long, env = SERVER_ENV, default_value = DEFAULT_SERVER)]
     pub(super) server: String,
     /// Start: `now`, an epoch, or an offset such as `-5m`, `-6h`, `now-1d` (the time
     /// grammar of docs/API.md).
@@ -44,20 +57,20 @@ pub struct GraphArgs {
     /// Pixels.
     #[arg(long)]
     pub(super) height: Option<u32>,
-    /// default, cpu, net or url.
-    #[arg(long)]
+    /// Colours and layout for a kind of data.
+    #[arg(long, ignore_case = true, value_parser = one_of(STYLES))]
     pub(super) style: Option<String>,
-    /// line, area, stacked or bar.
-    #[arg(long = "type")]
+    /// How series are drawn.
+    #[arg(long = "type", ignore_case = true, value_parser = one_of(CHART_TYPES))]
     pub(super) chart_type: Option<String>,
-    /// light or dark.
-    #[arg(long)]
+    /// Background and colours.
+    #[arg(long, ignore_case = true, value_parser = one_of(THEMES))]
     pub(super) theme: Option<String>,
     /// Chart title.
     #[arg(long)]
     pub(super) title: Option<String>,
-    /// on or off.
-    #[arg(long)]
+    /// The legend under the chart.
+    #[arg(long, ignore_case = true, value_parser = one_of(ON_OFF))]
     pub(super) legend: Option<String>,
     /// Lower bound of the y axis.
     #[arg(long, allow_hyphen_values = true)]
@@ -111,7 +124,7 @@ pub(super) fn export(
 ) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match &target.data {
-        None => client::export(&target.server, pattern, format, from, until, &mut out),
+        None => client::export(&target.server(), pattern, format, from, until, &mut out),
         Some(dir) => {
             use treestat_engine::trend::{Format, TrendStore, parse_time};
             let store = TrendStore::open(dir, &Config::embedded()?.trend)?;
@@ -146,7 +159,10 @@ pub(super) fn import(
     };
     match &target.data {
         None => {
-            println!("{}", client::import(&target.server, body, &format, action)?);
+            println!(
+                "{}",
+                client::import(&target.server(), body, &format, action)?
+            );
             Ok(())
         }
         Some(dir) => {

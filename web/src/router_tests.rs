@@ -777,6 +777,58 @@ async fn trend_and_graph_take_stat_with_a_fold() {
     );
 }
 
+/// Issue 18: `/markers` answers a marker of the open interval at once, the one pushed
+/// this very second included (the default `until=now` is end-exclusive, and a marker's
+/// `ts` is the push's second: it was left out until the clock moved on), and once only
+/// after its interval closed into the store. A range ending in the past stays
+/// end-exclusive.
+#[tokio::test]
+async fn markers_include_the_open_interval_at_once() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_005));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default())
+        .with_trend_store(store.clone());
+    let (s, v) = post(
+        &st,
+        "/push",
+        Some("application/json"),
+        r#"{"deploy":{"web":"v1.2"}}"#,
+    )
+    .await;
+    assert_eq!((s, &v["markers"]), (StatusCode::OK, &json!(1)), "{v}");
+    let want = json!([{"path": "deploy,web", "ts": 1_700_000_005_i64, "text": "v1.2"}]);
+    for uri in [
+        "/markers/deploy,*.json",
+        "/markers/deploy,*.json?until=now",
+        "/markers/**.json?from=-1h",
+    ] {
+        let (s, v) = get(&st, uri).await;
+        assert_eq!((s, &v), (StatusCode::OK, &want), "{uri}");
+    }
+    // Closed and stored: still there, once.
+    clock.advance(10);
+    st.engine().close_due().unwrap();
+    store.sync().unwrap();
+    let (s, v) = get(&st, "/markers/deploy,*.json").await;
+    assert_eq!((s, &v), (StatusCode::OK, &want));
+    let (s, v) = get(
+        &st,
+        "/markers/deploy,*.json?from=1700000000&until=1700000005",
+    )
+    .await;
+    assert_eq!((s, v), (StatusCode::OK, json!([])));
+    let (s, v) = get(
+        &st,
+        "/markers/deploy,*.json?from=1700000000&until=1700000006",
+    )
+    .await;
+    assert_eq!((s, &v), (StatusCode::OK, &want));
+}
+
 /// A pushed number is the f64 nearest to its decimal text: serde_json's default float
 /// parser is best-effort and read `454.31574074074075` one ulp low (454.3157407407407),
 /// so a value read from JSON differed from the one its sender wrote (workspace feature

@@ -273,6 +273,9 @@ async fn trend(
 
 /// `GET /markers/<pattern>.json?from=&until=`: the markers under a pattern in a range,
 /// oldest first, as `[{"path", "ts", "text"}]` (those of the open interval included).
+/// A range that ends now or later (the default `until=now`) ends after every marker
+/// pushed so far: one pushed this very second (its `ts` is `now`, which an end-exclusive
+/// range leaves out) or dated ahead of the clock within `engine.max_future`.
 async fn markers(
     State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
@@ -284,7 +287,9 @@ async fn markers(
         )));
     };
     let selector = Pattern::parse(text)?.selector();
-    let (from, until) = range.resolve(t.engine().now())?;
+    let now = t.engine().now();
+    let (from, until) = range.resolve(now)?;
+    let until = if until >= now { i64::MAX } else { until };
     let store = store_of(&t)?;
     let sel = selector.clone();
     let mut stored = tokio::task::spawn_blocking(move || store.markers(&sel, from, until))

@@ -73,7 +73,8 @@ pub struct PipeConfig {
     #[serde(default)]
     pub name: Option<String>,
     /// `ua`: a uap-core `regexes.yaml`; `geo`: a `.mmdb`; `native`: the `.so`;
-    /// `python`: the `.py`. No default.
+    /// `python`: the `.py`. No default. Relative: from the folder of the server's
+    /// configuration file (`treestat tail --pipes`: the working folder).
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// `url`, `errors`, `host`: distinct keys kept before the rest count as `other`.
