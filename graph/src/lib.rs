@@ -41,8 +41,8 @@ pub use error::{ErrorKind, GraphError};
 pub use font::FONT_BYTES;
 pub use model::{Format, MAX_MARKERS, Marker, Series};
 pub use options::{
-    ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, GraphOptions, LINE_WIDTH_RANGE,
-    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
+    ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, Gaps, GraphOptions,
+    LINE_WIDTH_RANGE, MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
 };
 pub use theme::{Rgb, Theme};
 pub use time::{MAX_TIME, Tz, parse_time};

@@ -17,6 +17,11 @@ pub struct Series {
     pub action: Option<String>,
     /// `(unix seconds, value)`; NaN and infinities are skipped and break the line.
     pub points: Vec<(i64, f64)>,
+    /// Seconds between the series' buckets (the trend store's step), or 0 when unknown:
+    /// then it is taken as the most common spacing of consecutive points. Points further
+    /// apart than one and a half steps have missing buckets between them: a gap, never
+    /// a line across it (or zeros, with `gaps=zero`).
+    pub step: i64,
 }
 
 impl Series {
@@ -26,7 +31,15 @@ impl Series {
             label: label.into(),
             action: None,
             points,
+            step: 0,
         }
+    }
+
+    /// The same series with its bucket step set (see [`Series::step`]).
+    #[must_use]
+    pub fn with_step(mut self, step: i64) -> Self {
+        self.step = step;
+        self
     }
 }
 

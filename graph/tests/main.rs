@@ -5,5 +5,8 @@
 
 mod common;
 
+mod gaps;
+
 mod hostile;
+mod labels;
 mod render;

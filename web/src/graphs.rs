@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use treestat_engine::pattern::Pattern;
-use treestat_graph::{Format, GraphOptions, Marker, Series, render};
+use treestat_graph::{Format, GraphOptions, Marker, Series, Tz, render};
 
 use crate::error::AppError;
 use crate::extract::stats_param;
@@ -92,8 +92,9 @@ async fn draw(
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let now = g.engine().now();
-    let mut opts =
-        GraphOptions::from_query(params, now).map_err(|e| AppError::bad_request(e.to_string()))?;
+    // Without `tz=` the labels are in the server's zone (TZ, /etc/localtime; else UTC).
+    let mut opts = GraphOptions::from_query_in_zone(params, now, Tz::local())
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
     if opts.title.is_none() {
         opts.title = Some(default_title);
     }
@@ -121,6 +122,7 @@ async fn draw(
                                 .iter()
                                 .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
                                 .collect(),
+                            step: s.step,
                         });
                     }
                 }
@@ -130,6 +132,7 @@ async fn draw(
                         label: format!("{prefix}{}", s.path),
                         action: Some(s.action),
                         points: s.points,
+                        step: s.step,
                     });
                 }
             }
