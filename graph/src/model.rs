@@ -63,10 +63,12 @@ pub enum Format {
     Svg,
     /// JPEG at quality 90, for places that want one.
     Jpeg,
+    /// PDF: one vector page, 1 px = 1 pt, text in the embedded font.
+    Pdf,
 }
 
 impl Format {
-    /// The format for a file or URL extension: `png`, `svg`, `jpg` or `jpeg`
+    /// The format for a file or URL extension: `png`, `svg`, `jpg`, `jpeg` or `pdf`
     /// (case-insensitive, without the dot).
     ///
     /// # Errors
@@ -76,9 +78,10 @@ impl Format {
             "png" => Ok(Self::Png),
             "svg" => Ok(Self::Svg),
             "jpg" | "jpeg" => Ok(Self::Jpeg),
+            "pdf" => Ok(Self::Pdf),
             other => Err(GraphError::option(
                 "format",
-                format!("unknown format {other:?}; use png, svg or jpg"),
+                format!("unknown format {other:?}; use png, svg, jpg or pdf"),
             )),
         }
     }
@@ -89,6 +92,7 @@ impl Format {
             Self::Png => "image/png",
             Self::Svg => "image/svg+xml",
             Self::Jpeg => "image/jpeg",
+            Self::Pdf => "application/pdf",
         }
     }
 
@@ -98,6 +102,7 @@ impl Format {
             Self::Png => "png",
             Self::Svg => "svg",
             Self::Jpeg => "jpg",
+            Self::Pdf => "pdf",
         }
     }
 }

@@ -9,4 +9,5 @@ mod gaps;
 
 mod hostile;
 mod labels;
+mod pdf;
 mod render;

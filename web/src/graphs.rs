@@ -1,5 +1,6 @@
-//! Graph routes: `GET /graph/<pattern>.png|.svg|.jpg` and the chart forms of
-//! `GET /diff/<a>/<b>.png|.svg|.jpg`, drawn by `treestat-graph` from the trend store.
+//! Graph routes: `GET /graph/<pattern>.png|.svg|.jpg|.pdf` and the chart forms of
+//! `GET /diff/<a>/<b>.png|.svg|.jpg|.pdf`, drawn by `treestat-graph` from the trend store
+//! (each series with its store step, so missing buckets are drawn as gaps).
 //!
 //! Rendering is CPU work: it runs on the blocking pool behind a semaphore of one permit
 //! per core, so a burst of dashboard refreshes queues instead of starving the API.
@@ -35,11 +36,11 @@ pub(crate) fn router() -> Router<AppState> {
 fn split_format(text: &str) -> Result<(&str, Format), AppError> {
     let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
         AppError::not_found(format!(
-            "{text:?}: this endpoint answers `<pattern>.png`, `.svg` or `.jpg`"
+            "{text:?}: this endpoint answers `<pattern>.png`, `.svg`, `.jpg` or `.pdf`"
         ))
     })?;
     let format = Format::from_extension(ext)
-        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg or jpg")))?;
+        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg, jpg or pdf")))?;
     Ok((pattern, format))
 }
 
