@@ -4,11 +4,11 @@
 //!
 //! How style and type combine: `cpu` always stacks (line -> cumulative lines,
 //! area/stacked -> bands, bar -> stacked bars) on a fixed 0-100 axis; `net` negates the
-//! outbound series (see [`outbound`]) so they mirror the inbound ones below zero, on a
+//! outbound series (see [`data::outbound`]) so they mirror the inbound ones below zero, on a
 //! symmetric axis labelled in bytes/s; `default` draws `type` as asked. Line charts scale
 //! the axis to the data; areas, stacks and bars always include zero.
 
-use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared};
+use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared, outbound};
 use crate::font::face;
 use crate::layout::{self, Ctx, Mapper, cols};
 use crate::options::{ChartType, GraphOptions, Style};
@@ -66,25 +66,6 @@ fn mode(o: &GraphOptions) -> Mode {
         (_, ChartType::Area) => Mode::Areas,
         (_, ChartType::Line) => Mode::Lines,
     }
-}
-
-/// Whether a `net` series is outbound (drawn below the axis): the last of its label's
-/// words (split at `,` `.` `_` `-` `/` and spaces) that names a direction decides; `out`,
-/// `tx`, `outbound`, `outgoing`, `sent`, `send`, `egress`, `write` are outbound; `in`,
-/// `rx`, `inbound`, `incoming`, `recv`, `received`, `ingress`, `read` inbound; none: inbound.
-pub fn outbound(label: &str) -> bool {
-    for word in label.rsplit(|c: char| !c.is_alphanumeric()) {
-        match word.to_ascii_lowercase().as_str() {
-            "out" | "tx" | "outbound" | "outgoing" | "sent" | "send" | "egress" | "write" => {
-                return true;
-            }
-            "in" | "rx" | "inbound" | "incoming" | "recv" | "received" | "ingress" | "read" => {
-                return false;
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
@@ -410,20 +391,5 @@ fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: b
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn net_direction_words() {
-        assert!(!outbound("host1,eth0,rx_bytes"));
-        assert!(outbound("host1,eth0,tx_bytes"));
-        assert!(outbound("net,bytes,out"));
-        assert!(!outbound("net,bytes,in"));
-        assert!(!outbound("linux,interface,traffic"));
-        assert!(outbound("in,eth0,tx"));
     }
 }

@@ -173,6 +173,25 @@ fn usual_spacing(sorted: &[(i64, f64)]) -> i64 {
     best
 }
 
+/// Whether a `net` series is outbound (drawn below the axis): the last of its label's
+/// words (split at `,` `.` `_` `-` `/` and spaces) that names a direction decides; `out`,
+/// `tx`, `outbound`, `outgoing`, `sent`, `send`, `egress`, `write` are outbound; `in`,
+/// `rx`, `inbound`, `incoming`, `recv`, `received`, `ingress`, `read` inbound; none: inbound.
+pub(crate) fn outbound(label: &str) -> bool {
+    for word in label.rsplit(|c: char| !c.is_alphanumeric()) {
+        match word.to_ascii_lowercase().as_str() {
+            "out" | "tx" | "outbound" | "outgoing" | "sent" | "send" | "egress" | "write" => {
+                return true;
+            }
+            "in" | "rx" | "inbound" | "incoming" | "recv" | "received" | "ingress" | "read" => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The series folded into one figure by its action: `add` (and none) sums, `average`
 /// means, `max`, `min`, `last` as named.
 pub(crate) fn total(s: &Clean) -> f64 {
@@ -335,6 +354,16 @@ pub(crate) fn frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_direction_words() {
+        assert!(!outbound("host1,eth0,rx_bytes"));
+        assert!(outbound("host1,eth0,tx_bytes"));
+        assert!(outbound("net,bytes,out"));
+        assert!(!outbound("net,bytes,in"));
+        assert!(!outbound("linux,interface,traffic"));
+        assert!(outbound("in,eth0,tx"));
+    }
 
     #[test]
     fn caps_to_the_largest_and_keeps_order() {

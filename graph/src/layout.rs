@@ -179,7 +179,7 @@ pub(crate) fn time_chart(ctx: &Ctx, p: &Prepared, lo: f64, hi: f64) -> Layout {
 /// `(in)` above the axis or `(out)` mirrored below it.
 fn legend_label(style: Style, label: &str) -> String {
     match style {
-        Style::Net if crate::chart::outbound(label) => format!("{label} (out)"),
+        Style::Net if crate::data::outbound(label) => format!("{label} (out)"),
         Style::Net => format!("{label} (in)"),
         _ => label.to_owned(),
     }

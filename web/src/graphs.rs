@@ -176,7 +176,14 @@ async fn draw(
     })
     .await
     .map_err(AppError::internal)?
-    .map_err(|e| AppError::bad_request(e.to_string()))?;
+    .map_err(|e| {
+        // A bad option is the client's (400); an encoder or PDF failure is ours (500).
+        if e.is_client_error() {
+            AppError::bad_request(e.to_string())
+        } else {
+            AppError::internal(e)
+        }
+    })?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(
