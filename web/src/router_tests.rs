@@ -799,6 +799,22 @@ async fn graph_answers_pdf_and_draws_missing_intervals_as_gaps() {
     let (s, v) = get(&st, "/graph/w,r.bmp").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(v.to_string().contains("pdf"), "{v}");
+
+    // Graphite's /render drops null points and passes the step: a gap too, or zeros
+    // with its own `drawNullAsZero=true` (one run: down to 0 and back up).
+    for (extra, runs) in [("", 2), ("&drawNullAsZero=true", 1)] {
+        let uri = format!("/render?target=w.r&from=1700000000&until=1700000120&format=svg{extra}");
+        let (s, _, body) = call(&st, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let svg = String::from_utf8(body).unwrap();
+        let line = svg
+            .split("<path fill=\"none\"")
+            .nth(1)
+            .and_then(|p| p.split("d=\"").nth(1))
+            .and_then(|d| d.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(line.matches('M').count(), runs, "{extra}: {line}");
+    }
 }
 
 /// `/trend?stat=` and `/graph?stat=` take an aggregating pattern (a 400 before): the
