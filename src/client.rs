@@ -208,8 +208,11 @@ pub fn graph(
         .and_then(|e| e.to_str())
         .unwrap_or("png")
         .to_ascii_lowercase();
-    if !matches!(ext.as_str(), "png" | "svg" | "jpg" | "jpeg") {
-        bail!("{}: the file must end in .png, .svg or .jpg", out.display());
+    if !matches!(ext.as_str(), "png" | "svg" | "jpg" | "jpeg" | "pdf") {
+        bail!(
+            "{}: the file must end in .png, .svg, .jpg or .pdf",
+            out.display()
+        );
     }
     let ext = if ext == "jpeg" {
         "jpg".to_string()

@@ -7,6 +7,7 @@ mod common;
 
 mod agent_conf;
 mod agent_e2e;
+mod charts;
 mod cli;
 mod cli_forms;
 mod crash;

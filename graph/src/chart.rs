@@ -4,11 +4,11 @@
 //!
 //! How style and type combine: `cpu` always stacks (line -> cumulative lines,
 //! area/stacked -> bands, bar -> stacked bars) on a fixed 0-100 axis; `net` negates the
-//! outbound series (see [`outbound`]) so they mirror the inbound ones below zero, on a
+//! outbound series (see [`data::outbound`]) so they mirror the inbound ones below zero, on a
 //! symmetric axis labelled in bytes/s; `default` draws `type` as asked. Line charts scale
 //! the axis to the data; areas, stacks and bars always include zero.
 
-use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared};
+use crate::data::{self, Clean, Frame, MAX_SERIES, Prepared, outbound};
 use crate::font::face;
 use crate::layout::{self, Ctx, Mapper, cols};
 use crate::options::{ChartType, GraphOptions, Style};
@@ -38,7 +38,7 @@ pub(crate) fn build(
         opts,
         fs,
     };
-    let prepared = data::prepare(series, opts.from, opts.until, MAX_SERIES);
+    let prepared = data::prepare(series, opts.from, opts.until, MAX_SERIES, opts.gaps);
     let mut scene = Scene::new(opts.width, opts.height, pal.background.opaque());
     if opts.style == Style::Url {
         top_bars::draw(&ctx, &prepared, &mut scene);
@@ -66,25 +66,6 @@ fn mode(o: &GraphOptions) -> Mode {
         (_, ChartType::Area) => Mode::Areas,
         (_, ChartType::Line) => Mode::Lines,
     }
-}
-
-/// Whether a `net` series is outbound (drawn below the axis): the last of its label's
-/// words (split at `,` `.` `_` `-` `/` and spaces) that names a direction decides; `out`,
-/// `tx`, `outbound`, `outgoing`, `sent`, `send`, `egress`, `write` are outbound; `in`,
-/// `rx`, `inbound`, `incoming`, `recv`, `received`, `ingress`, `read` inbound; none: inbound.
-pub fn outbound(label: &str) -> bool {
-    for word in label.rsplit(|c: char| !c.is_alphanumeric()) {
-        match word.to_ascii_lowercase().as_str() {
-            "out" | "tx" | "outbound" | "outgoing" | "sent" | "send" | "egress" | "write" => {
-                return true;
-            }
-            "in" | "rx" | "inbound" | "incoming" | "recv" | "received" | "ingress" | "read" => {
-                return false;
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 fn time_chart(ctx: &Ctx, p: &Prepared, markers: &[Marker], scene: &mut Scene) {
@@ -196,9 +177,9 @@ fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
                 let (mut pos, mut neg) = (0.0f64, 0.0f64);
                 for v in &frame.values {
                     if v[k] >= 0.0 {
-                        pos += v[k]
-                    } else {
-                        neg += v[k]
+                        pos += v[k];
+                    } else if v[k] < 0.0 {
+                        neg += v[k];
                     }
                 }
                 lo = lo.min(neg);
@@ -206,7 +187,7 @@ fn extent(mode: Mode, p: &Prepared, frame: &Frame, sign: &[f64]) -> (f64, f64) {
             }
         }
         Mode::Bars { stacked: false } => {
-            for v in frame.values.iter().flatten() {
+            for v in frame.values.iter().flatten().filter(|v| v.is_finite()) {
                 lo = lo.min(*v);
                 hi = hi.max(*v);
             }
@@ -273,7 +254,8 @@ fn draw_lines(
     }
 }
 
-/// Running stack: for each series, its bottom and top at every frame column.
+/// Running stack: for each series, its bottom and top at every frame column (NaN where
+/// the series has no point: it adds nothing to the stack there).
 fn stack(frame: &Frame) -> Vec<(Vec<f64>, Vec<f64>)> {
     let n = frame.times.len();
     let (mut pos, mut neg) = (vec![0.0; n], vec![0.0; n]);
@@ -285,6 +267,11 @@ fn stack(frame: &Frame) -> Vec<(Vec<f64>, Vec<f64>)> {
             let mut top = vec![0.0; n];
             for k in 0..n {
                 let v = vals[k];
+                if v.is_nan() {
+                    bot[k] = f64::NAN;
+                    top[k] = f64::NAN;
+                    continue;
+                }
                 let base = if v >= 0.0 { &mut pos[k] } else { &mut neg[k] };
                 bot[k] = *base;
                 *base += v;
@@ -295,36 +282,56 @@ fn stack(frame: &Frame) -> Vec<(Vec<f64>, Vec<f64>)> {
         .collect()
 }
 
+/// Stacked bands (or cumulative lines): one polygon per stretch of columns a series
+/// covers without a missing bucket (`Frame::joined`); a stretch of one column is a dot.
 fn draw_stacked(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, fill: bool) {
     let lw = ctx.opts.line_width;
     let xs: Vec<f64> = frame.times.iter().map(|&t| m.x(t)).collect();
     let mut strokes = Vec::new();
     for (i, (bot, top)) in stack(frame).into_iter().enumerate() {
         let color = ctx.color(i);
-        if xs.len() == 1 {
-            let r = (lw + 1.5).max(2.5);
-            scene.clipped(Item::Dot {
-                x: xs[0],
-                y: m.y(top[0]),
-                r,
-                fill: color.opaque(),
-            });
-            continue;
+        let joined = &frame.joined[i];
+        let mut runs = Vec::new();
+        let mut k = 0;
+        while k < xs.len() {
+            if top[k].is_nan() {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            while k + 1 < xs.len() && joined[k] && !top[k + 1].is_nan() {
+                k += 1;
+            }
+            let end = k;
+            k += 1;
+            if start == end {
+                let r = (lw + 1.5).max(2.5);
+                scene.clipped(Item::Dot {
+                    x: xs[start],
+                    y: m.y(top[start]),
+                    r,
+                    fill: color.opaque(),
+                });
+                continue;
+            }
+            let upper: Vec<(f64, f64)> = (start..=end).map(|j| (xs[j], m.y(top[j]))).collect();
+            if fill {
+                let mut poly = upper.clone();
+                poly.extend((start..=end).rev().map(|j| (xs[j], m.y(bot[j]))));
+                scene.clipped(Item::Polygon {
+                    pts: poly,
+                    fill: color.alpha(0xa0),
+                });
+            }
+            runs.push(upper);
         }
-        let upper: Vec<(f64, f64)> = xs.iter().zip(&top).map(|(&x, &v)| (x, m.y(v))).collect();
-        if fill {
-            let mut poly = upper.clone();
-            poly.extend(xs.iter().zip(&bot).rev().map(|(&x, &v)| (x, m.y(v))));
-            scene.clipped(Item::Polygon {
-                pts: poly,
-                fill: color.alpha(0xa0),
+        if !runs.is_empty() {
+            strokes.push(Item::Polyline {
+                runs,
+                color: color.opaque(),
+                width: lw,
             });
         }
-        strokes.push(Item::Polyline {
-            runs: vec![upper],
-            color: color.opaque(),
-            width: lw,
-        });
     }
     for s in strokes {
         scene.clipped(s);
@@ -345,6 +352,9 @@ fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: b
     let group = (bw * 0.8).max(1.0);
     let n = frame.values.len().max(1) as f64;
     let bar = |scene: &mut Scene, x: f64, w: f64, v0: f64, v1: f64, c: Rgb| {
+        if v0.is_nan() || v1.is_nan() {
+            return; // no point in this column: no bar
+        }
         let (ya, yb) = (m.y(v0), m.y(v1));
         let r = Rect {
             x,
@@ -381,20 +391,5 @@ fn draw_bars(ctx: &Ctx, scene: &mut Scene, m: &Mapper, frame: &Frame, stacked: b
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn net_direction_words() {
-        assert!(!outbound("host1,eth0,rx_bytes"));
-        assert!(outbound("host1,eth0,tx_bytes"));
-        assert!(outbound("net,bytes,out"));
-        assert!(!outbound("net,bytes,in"));
-        assert!(!outbound("linux,interface,traffic"));
-        assert!(outbound("in,eth0,tx"));
     }
 }

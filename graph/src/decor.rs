@@ -48,30 +48,69 @@ pub(crate) fn y_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, ticks: &[f64], la
     }
 }
 
-/// Vertical grid lines at the time ticks with their labels under the plot.
+/// Vertical grid lines at the time ticks with their labels under the plot, and at the
+/// right end of that row the caption: the zone the labels are in (`UTC`, `UTC+08:00`,
+/// `Europe/Paris`), preceded by the date (`Nov 14 2023`, or `Nov 14 - Nov 15 2023` across
+/// midnight) when no drawn tick label names a day. Day labels (midnight ticks, `Nov 15`)
+/// are placed before time labels, so where they would collide the date wins.
 pub(crate) fn x_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, from: i64, until: i64) {
     let plot = m.plot;
     let face = ctx.face;
     let fs = ctx.fs;
-    let fit = |label_w: f64| {
+    let tz = &ctx.opts.tz;
+    let width = f64::from(scene.width);
+    let right_edge = width - 4.0;
+    let zone = tz.label_at(until);
+    let fit = |label_w: f64, caption_w: f64| {
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "clamped to 1..=40"
         )]
-        let n = (plot.w / (label_w + 18.0)).floor().clamp(1.0, 40.0) as usize;
+        let n = ((plot.w - caption_w) / (label_w + 18.0))
+            .floor()
+            .clamp(1.0, 40.0) as usize;
         n
     };
-    let mut ticks = time_ticks(from, until, &ctx.opts.tz, fit(face.width("00:00", fs)));
+    let zone_w = face.width(&zone, fs) + 12.0;
+    let mut ticks = time_ticks(from, until, tz, fit(face.width("00:00", fs), zone_w));
     if ticks.iter().any(|(_, l)| l.len() == 8) {
-        ticks = time_ticks(from, until, &ctx.opts.tz, fit(face.width("00:00:00", fs)));
+        ticks = time_ticks(from, until, tz, fit(face.width("00:00:00", fs), zone_w));
     }
-    let width = f64::from(scene.width);
+    let span = |label: &str, x: f64| {
+        let lw = face.width(label, fs);
+        (x - lw / 2.0, x + lw / 2.0)
+    };
+    let is_day = |l: &str| !l.contains(':');
+    let intraday = ticks.iter().any(|(_, l)| !is_day(l));
+    let day_fits = |caption_left: f64| {
+        ticks.iter().any(|(t, l)| {
+            let (a, b) = span(l, m.x(*t as f64));
+            is_day(l) && a >= 1.0 && b <= caption_left - 8.0
+        })
+    };
+    let mut caption = zone.clone();
+    if intraday && !day_fits(right_edge - zone_w) {
+        let (a, b) = (tz.civil(from), tz.civil(until));
+        let date = if (a.year, a.month, a.day) == (b.year, b.month, b.day) {
+            format!("{} {} {}", a.month_name(), a.day, a.year)
+        } else {
+            format!(
+                "{} {} - {} {} {}",
+                a.month_name(),
+                a.day,
+                b.month_name(),
+                b.day,
+                b.year
+            )
+        };
+        caption = format!("{date}, {zone}");
+    }
+    let caption_w = face.width(&caption, fs);
+    let caption_left = right_edge - caption_w;
     let baseline = plot.bottom() + 5.0 + face.cap_height(fs);
-    let mut last_right = f64::NEG_INFINITY;
-    for (t, label) in ticks {
-        let x = m.x(t as f64);
-        let xc = crisp(x);
+    for (t, _) in &ticks {
+        let xc = crisp(m.x(*t as f64));
         if xc > plot.x + 0.5 && xc < plot.right() - 0.5 {
             scene.push(Item::Line {
                 x1: xc,
@@ -83,19 +122,37 @@ pub(crate) fn x_grid(ctx: &Ctx, scene: &mut Scene, m: &Mapper, from: i64, until:
                 dash: false,
             });
         }
-        let lw = face.width(&label, fs);
-        let (l, r) = (x - lw / 2.0, x + lw / 2.0);
-        if l < 1.0 || r > width - 1.0 || l < last_right + 8.0 {
-            continue;
+    }
+    // Labels: days first, then times, each skipped where it would overlap a placed one
+    // (8 px apart), leave the image, or reach the caption.
+    let mut placed: Vec<(f64, f64)> = Vec::new();
+    for days in [true, false] {
+        for (t, label) in ticks.iter().filter(|(_, l)| is_day(l) == days) {
+            let x = m.x(*t as f64);
+            let (l, r) = span(label, x);
+            let clear = placed.iter().all(|&(a, b)| r + 8.0 <= a || l >= b + 8.0);
+            if l < 1.0 || r > caption_left - 8.0 || !clear {
+                continue;
+            }
+            placed.push((l, r));
+            scene.text(
+                x,
+                baseline,
+                label.clone(),
+                fs,
+                ctx.pal.text.opaque(),
+                Anchor::Middle,
+            );
         }
-        last_right = r;
+    }
+    if caption_left >= 1.0 {
         scene.text(
-            x,
+            right_edge,
             baseline,
-            label,
+            caption,
             fs,
             ctx.pal.text.opaque(),
-            Anchor::Middle,
+            Anchor::End,
         );
     }
 }

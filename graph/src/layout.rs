@@ -97,7 +97,7 @@ pub(crate) fn time_chart(ctx: &Ctx, p: &Prepared, lo: f64, hi: f64) -> Layout {
             .series
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.label.clone(), ctx.color(i)))
+            .map(|(i, s)| (legend_label(o.style, &s.label), ctx.color(i)))
             .collect();
         let max_rows = cols((h * 0.28 / legend_row_h(fs)).floor()).min(8);
         legend_layout(ctx, &entries, p.hidden, w - 2.0 * pad, max_rows)
@@ -119,10 +119,12 @@ pub(crate) fn time_chart(ctx: &Ctx, p: &Prepared, lo: f64, hi: f64) -> Layout {
         .iter()
         .map(|v| {
             let s = si.format(if o.style == Style::Net { v.abs() } else { *v });
-            if o.style == Style::Cpu {
-                format!("{s}%")
-            } else {
-                s
+            match o.style {
+                Style::Cpu => format!("{s}%"),
+                // The mirrored axis says which side is which at its ends.
+                Style::Net if axis.lo < 0.0 && *v == axis.hi => format!("in {s}"),
+                Style::Net if axis.lo < 0.0 && *v == axis.lo => format!("out {s}"),
+                _ => s,
             }
         })
         .collect();
@@ -170,6 +172,16 @@ pub(crate) fn time_chart(ctx: &Ctx, p: &Prepared, lo: f64, hi: f64) -> Layout {
         axis,
         labels,
         map,
+    }
+}
+
+/// A series' legend entry: its label, and on `net` charts the side it is drawn on,
+/// `(in)` above the axis or `(out)` mirrored below it.
+fn legend_label(style: Style, label: &str) -> String {
+    match style {
+        Style::Net if crate::data::outbound(label) => format!("{label} (out)"),
+        Style::Net => format!("{label} (in)"),
+        _ => label.to_owned(),
     }
 }
 

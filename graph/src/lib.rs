@@ -1,9 +1,10 @@
-//! treestat-graph: turns series into PNG, SVG and JPEG charts. A pure library: the input
+//! treestat-graph: turns series into PNG, SVG, JPEG and PDF charts. A pure library: the input
 //! is data ([`Series`], [`Marker`], [`GraphOptions`]), the output is bytes.
 //!
 //! Pipeline: `data` (cap, clean, thin, align) -> `chart`/`url` layout into a `scene`
-//! (display list) -> `svg` writes it as text, or `raster` paints it with tiny-skia and
-//! encodes it with `image`. Text uses the embedded DejaVu Sans subset (`font`), never a
+//! (display list) -> `svg` writes it as text (and `pdf` turns that text into a vector PDF
+//! with the font embedded), or `raster` paints it with tiny-skia and encodes it with
+//! `image`. Text uses the embedded DejaVu Sans subset (`font`), never a
 //! system font. See README.md for the options and limits.
 //!
 //! ```
@@ -28,6 +29,7 @@ mod font;
 mod layout;
 mod model;
 mod options;
+mod pdf;
 mod raster;
 mod scene;
 mod svg;
@@ -41,8 +43,8 @@ pub use error::{ErrorKind, GraphError};
 pub use font::FONT_BYTES;
 pub use model::{Format, MAX_MARKERS, Marker, Series};
 pub use options::{
-    ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, GraphOptions, LINE_WIDTH_RANGE,
-    MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
+    ChartType, DEFAULT_HEIGHT, DEFAULT_RANGE_SECS, DEFAULT_WIDTH, Gaps, GraphOptions,
+    LINE_WIDTH_RANGE, MAX_COLORS, MAX_SIZE, MAX_TITLE_CHARS, MIN_SIZE, Style,
 };
 pub use theme::{Rgb, Theme};
 pub use time::{MAX_TIME, Tz, parse_time};
@@ -67,6 +69,7 @@ pub fn render(
     let scene = chart::build(series, markers, opts)?;
     match format {
         Format::Svg => Ok(svg::write(&scene).into_bytes()),
+        Format::Pdf => pdf::from_svg(&svg::write(&scene)),
         Format::Png => raster::encode_png(&raster::paint(&scene)?, scene.width, scene.height),
         Format::Jpeg => raster::encode_jpeg(&raster::paint(&scene)?, scene.width, scene.height),
     }

@@ -17,6 +17,11 @@ pub struct Series {
     pub action: Option<String>,
     /// `(unix seconds, value)`; NaN and infinities are skipped and break the line.
     pub points: Vec<(i64, f64)>,
+    /// Seconds between the series' buckets (the trend store's step), or 0 when unknown:
+    /// then it is taken as the most common spacing of consecutive points. Points further
+    /// apart than one and a half steps have missing buckets between them: a gap, never
+    /// a line across it (or zeros, with `gaps=zero`).
+    pub step: i64,
 }
 
 impl Series {
@@ -26,7 +31,15 @@ impl Series {
             label: label.into(),
             action: None,
             points,
+            step: 0,
         }
+    }
+
+    /// The same series with its bucket step set (see [`Series::step`]).
+    #[must_use]
+    pub fn with_step(mut self, step: i64) -> Self {
+        self.step = step;
+        self
     }
 }
 
@@ -50,10 +63,12 @@ pub enum Format {
     Svg,
     /// JPEG at quality 90, for places that want one.
     Jpeg,
+    /// PDF: one vector page, 1 px = 1 pt, text in the embedded font.
+    Pdf,
 }
 
 impl Format {
-    /// The format for a file or URL extension: `png`, `svg`, `jpg` or `jpeg`
+    /// The format for a file or URL extension: `png`, `svg`, `jpg`, `jpeg` or `pdf`
     /// (case-insensitive, without the dot).
     ///
     /// # Errors
@@ -63,9 +78,10 @@ impl Format {
             "png" => Ok(Self::Png),
             "svg" => Ok(Self::Svg),
             "jpg" | "jpeg" => Ok(Self::Jpeg),
+            "pdf" => Ok(Self::Pdf),
             other => Err(GraphError::option(
                 "format",
-                format!("unknown format {other:?}; use png, svg or jpg"),
+                format!("unknown format {other:?}; use png, svg, jpg or pdf"),
             )),
         }
     }
@@ -76,6 +92,7 @@ impl Format {
             Self::Png => "image/png",
             Self::Svg => "image/svg+xml",
             Self::Jpeg => "image/jpeg",
+            Self::Pdf => "application/pdf",
         }
     }
 
@@ -85,6 +102,7 @@ impl Format {
             Self::Png => "png",
             Self::Svg => "svg",
             Self::Jpeg => "jpg",
+            Self::Pdf => "pdf",
         }
     }
 }

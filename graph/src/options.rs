@@ -55,6 +55,19 @@ pub enum Style {
     Url,
 }
 
+/// How missing buckets (time without data inside a series, see [`crate::Series::step`])
+/// are drawn: `gaps=gap` (the default) or `gaps=zero`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gaps {
+    /// Left empty: the line, band or bars stop and start again; nothing is drawn across
+    /// time without data.
+    #[default]
+    Gap,
+    /// Drawn as zero (Graphite's `drawNullAsZero`): the series steps down to 0 one step
+    /// after its last point and back up one step before the next.
+    Zero,
+}
+
 /// Everything about a chart except its data. Build with [`GraphOptions::new`] or
 /// [`GraphOptions::from_query`]; [`crate::render`] checks the bounds again, so setting
 /// fields directly is safe.
@@ -88,6 +101,8 @@ pub struct GraphOptions {
     pub colors: Vec<Rgb>,
     /// Zone of the time axis labels.
     pub tz: Tz,
+    /// How missing buckets are drawn (`gaps`).
+    pub gaps: Gaps,
 }
 
 impl GraphOptions {
@@ -109,18 +124,33 @@ impl GraphOptions {
             line_width: 1.5,
             colors: Vec::new(),
             tz: Tz::UTC,
+            gaps: Gaps::Gap,
         }
     }
 
     /// Parses URL query parameters: `from`, `until`, `width`, `height`, `style`, `type`,
-    /// `theme`, `title`, `legend`, `yMin`, `yMax`, `lineWidth`, `colors`, `tz`. Times are
-    /// resolved against `now` with [`parse_time`]. A repeated parameter: the last wins.
-    /// Other names are ignored.
+    /// `theme`, `title`, `legend`, `yMin`, `yMax`, `lineWidth`, `colors`, `tz`, `gaps`.
+    /// Times are resolved against `now` with [`parse_time`]. A repeated parameter: the
+    /// last wins. Other names are ignored. Without `tz` the labels are in UTC.
     ///
     /// # Errors
     /// The first bad parameter, named in the error ([`GraphError::param`]).
     pub fn from_query(params: &[(String, String)], now: i64) -> Result<Self, GraphError> {
+        Self::from_query_in_zone(params, now, Tz::UTC)
+    }
+
+    /// [`GraphOptions::from_query`] with `zone` as the default of `tz` (a server passes
+    /// its own zone, [`Tz::local`]).
+    ///
+    /// # Errors
+    /// The first bad parameter, named in the error ([`GraphError::param`]).
+    pub fn from_query_in_zone(
+        params: &[(String, String)],
+        now: i64,
+        zone: Tz,
+    ) -> Result<Self, GraphError> {
         let mut o = Self::new(now);
+        o.tz = zone;
         let (mut from, mut until) = (None, None);
         for (name, value) in params {
             let v = value.as_str();
@@ -139,6 +169,7 @@ impl GraphOptions {
                 "lineWidth" => o.line_width = parse_finite("lineWidth", v)?,
                 "colors" => o.colors = parse_colors(v)?,
                 "tz" => o.tz = Tz::parse(v)?,
+                "gaps" => o.gaps = parse_gaps(v)?,
                 _ => {}
             }
         }
@@ -258,6 +289,17 @@ fn parse_type(v: &str) -> Result<ChartType, GraphError> {
     }
 }
 
+fn parse_gaps(v: &str) -> Result<Gaps, GraphError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "gap" | "gaps" | "none" => Ok(Gaps::Gap),
+        "zero" | "0" => Ok(Gaps::Zero),
+        _ => Err(GraphError::option(
+            "gaps",
+            format!("unknown value {v:?}; use gap or zero"),
+        )),
+    }
+}
+
 fn parse_theme(v: &str) -> Result<Theme, GraphError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "light" => Ok(Theme::Light),
@@ -339,6 +381,7 @@ mod tests {
             ("lineWidth", "2"),
             ("colors", "#ff0000,00ff00,abc"),
             ("tz", "+08:00"),
+            ("gaps", "zero"),
             ("points", "ignored"),
         ])
         .unwrap();
@@ -359,6 +402,7 @@ mod tests {
             vec![Rgb(255, 0, 0), Rgb(0, 255, 0), Rgb(0xaa, 0xbb, 0xcc)]
         );
         assert_eq!(o.tz.offset_at(NOW), 8 * 3600);
+        assert_eq!(o.gaps, Gaps::Zero);
     }
 
     #[test]
@@ -367,6 +411,12 @@ mod tests {
         assert_eq!(o, GraphOptions::new(NOW));
         let o = q(&[("until", "-1h")]).unwrap();
         assert_eq!(o.from, NOW - 3600 - DEFAULT_RANGE_SECS);
+        let paris = Tz::parse("Europe/Paris").unwrap();
+        let o = GraphOptions::from_query_in_zone(&[], NOW, paris.clone()).unwrap();
+        assert_eq!(o.tz, paris);
+        let tz = [("tz".to_string(), "UTC".to_string())];
+        let o = GraphOptions::from_query_in_zone(&tz, NOW, paris).unwrap();
+        assert_eq!(o.tz, Tz::UTC);
     }
 
     #[test]
@@ -385,6 +435,7 @@ mod tests {
             (vec![("lineWidth", "500")], "lineWidth"),
             (vec![("colors", "red")], "colors"),
             (vec![("tz", "Europe/Atlantis")], "tz"),
+            (vec![("gaps", "interpolate")], "gaps"),
             (vec![("from", "-1h"), ("until", "-2h")], "from"),
             (vec![("from", "soon")], "from"),
             // `-3m` was refused here before issue 17 (m is minutes now, as in /trend).

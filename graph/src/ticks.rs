@@ -204,19 +204,31 @@ impl SiScale {
     }
 }
 
-/// A compact label for a single value (bar ends, "total" figures): three significant
-/// digits with an SI prefix.
-pub(crate) fn format_value(v: f64, unit: &'static str) -> String {
-    if !v.is_finite() {
-        return String::new();
-    }
-    let a = v.abs();
-    let magnitude = if a > 0.0 {
-        10f64.powf(a.log10().floor())
-    } else {
-        1.0
+/// One scale for a column of figures (the `url` style's bar ends), so they read alike
+/// (`224` beside `72`, not `72.0`): the SI prefix of the largest, and as many decimals as
+/// give the largest three significant digits and the smallest non-zero one at least one
+/// (at most three decimals).
+pub(crate) fn column_scale(values: &[f64], unit: &'static str) -> SiScale {
+    let finite = || values.iter().map(|v| v.abs()).filter(|v| v.is_finite());
+    let max = finite().fold(0.0f64, f64::max);
+    let min = finite().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
+    let mut scale = SiScale::new(max, 1.0, unit);
+    let digits = |v: f64, sig: i32| -> usize {
+        if v > 0.0 && v.is_finite() {
+            let exp = (v / scale.div).log10().floor();
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "clamped to 0..=3"
+            )]
+            let d = (f64::from(sig - 1) - exp).clamp(0.0, 3.0) as usize;
+            d
+        } else {
+            0
+        }
     };
-    SiScale::new(a, magnitude / 100.0, unit).format(v)
+    scale.decimals = digits(max, 3).max(digits(min, 1));
+    scale
 }
 
 const FIXED_STEPS: [i64; 20] = [
@@ -358,14 +370,26 @@ mod tests {
         assert_eq!(s.format(-0.0), "0");
         assert_eq!(SiScale::new(0.004, 0.001, "").format(0.002), "2m");
         assert_eq!(SiScale::new(1.0, 0.25, "").format(0.75), "0.75");
-        assert_eq!(format_value(123_456.0, ""), "123k");
-        assert_eq!(format_value(12_345.0, "B/s"), "12.3 kB/s");
-        assert!(
-            format_value(1e300, "").len() < 12,
-            "{}",
-            format_value(1e300, "")
-        );
+        let one = |v: f64, unit| column_scale(&[v], unit).format(v);
+        assert_eq!(one(123_456.0, ""), "123k");
+        assert_eq!(one(12_345.0, "B/s"), "12.3 kB/s");
+        assert!(one(1e300, "").len() < 12, "{}", one(1e300, ""));
         assert_eq!(SiScale::new(1750.0, 250.0, "").format(1500.0), "1500");
+    }
+
+    /// Issue 18: a column of figures read `224` beside `72.0`; one scale per column now.
+    #[test]
+    fn a_column_of_figures_has_one_precision() {
+        let col = |v: &[f64]| -> Vec<String> {
+            let s = column_scale(v, "");
+            v.iter().map(|&x| s.format(x)).collect()
+        };
+        assert_eq!(col(&[224.0, 72.0, 9.0]), ["224", "72", "9"]);
+        assert_eq!(col(&[1.5, 0.25]), ["1.50", "0.25"]);
+        assert_eq!(col(&[12_300.0, 72.0]), ["12.30k", "0.07k"]);
+        assert_eq!(col(&[2.5e6, 1.25e6]), ["2.50M", "1.25M"]);
+        assert_eq!(col(&[0.0, 0.0]), ["0", "0"]);
+        assert_eq!(col(&[0.004, 0.002]), ["4.00m", "2.00m"]);
     }
 
     #[test]

@@ -78,6 +78,73 @@ impl Tz {
         }
     }
 
+    /// The zone as the time axis names it: `UTC`, `UTC+08:00`, the IANA name
+    /// (`Europe/Paris`), or for a zone without one (a POSIX `TZ` rule, an unnamed
+    /// `/etc/localtime`) its abbreviation at `t` (`EST`).
+    pub fn label_at(&self, t: i64) -> String {
+        match &self.kind {
+            TzKind::Fixed(0) => "UTC".to_owned(),
+            TzKind::Fixed(_) => format!("UTC{}", self.name()),
+            TzKind::Zone(z) => match z.iana_name() {
+                Some(n) if !n.starts_with("Etc/") => n.to_owned(),
+                _ => jiff::Timestamp::from_second(t.clamp(0, MAX_TIME))
+                    .map(|ts| z.to_offset_info(ts).abbreviation().to_owned())
+                    .unwrap_or_else(|_| "UTC".to_owned()),
+            },
+        }
+    }
+
+    /// The zone of this machine, read once: [`Tz::from_env`] of the `TZ` variable and
+    /// `/etc/localtime`; UTC when neither names one.
+    pub fn local() -> Tz {
+        static LOCAL: std::sync::OnceLock<Tz> = std::sync::OnceLock::new();
+        LOCAL
+            .get_or_init(|| {
+                let tz = std::env::var("TZ").ok();
+                Tz::from_env(tz.as_deref(), std::path::Path::new("/etc/localtime"))
+            })
+            .clone()
+    }
+
+    /// The zone a `TZ` value and a `localtime` file name, as the C library reads them:
+    /// `TZ` first (`Europe/Paris`, `:Europe/Paris`, `+08:00`, a TZif file path, or a
+    /// POSIX rule like `EST5EDT,M3.2.0,M11.1.0`); else `localtime`, a link into a
+    /// `zoneinfo` folder (its name is looked up in the bundled database) or a TZif file;
+    /// else UTC. A `TZ` that cannot be read falls through to `localtime`, as in jiff.
+    pub fn from_env(tz: Option<&str>, localtime: &std::path::Path) -> Tz {
+        let from_file = |path: &std::path::Path| -> Option<Tz> {
+            let target = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
+            let text = target.to_string_lossy();
+            if let Some((_, name)) = text.rsplit_once("zoneinfo/")
+                && let Ok(tz) = Tz::parse(name)
+            {
+                return Some(tz);
+            }
+            let data = std::fs::read(path).ok()?;
+            jiff::tz::TimeZone::tzif("", &data).ok().map(|z| Tz {
+                kind: TzKind::Zone(z),
+            })
+        };
+        if let Some(v) = tz
+            .map(|v| v.trim().trim_start_matches(':'))
+            .filter(|v| !v.is_empty())
+        {
+            let found = if v.starts_with('/') {
+                from_file(std::path::Path::new(v))
+            } else {
+                Tz::parse(v).ok().or_else(|| {
+                    jiff::tz::TimeZone::posix(v).ok().map(|z| Tz {
+                        kind: TzKind::Zone(z),
+                    })
+                })
+            };
+            if let Some(tz) = found {
+                return tz;
+            }
+        }
+        from_file(localtime).unwrap_or(Tz::UTC)
+    }
+
     /// Parses `UTC`, `Z`, `GMT`, `+08:00`, `+0800`, `+8`, `-05:30`, `UTC+8`, or an IANA
     /// name such as `Asia/Shanghai` or `America/New_York`.
     ///
@@ -279,6 +346,40 @@ mod tests {
         let tz = Tz::parse("+08:00").unwrap();
         assert_eq!(tz.civil(NOW).day, 15);
         assert_eq!(tz.unix(tz.civil(NOW)), NOW);
+    }
+
+    /// The server's zone (issue 18): `TZ` wins, then `/etc/localtime` (a link into a
+    /// zoneinfo folder, or a TZif file), then UTC.
+    #[test]
+    fn the_local_zone_comes_from_tz_then_localtime() {
+        let dir = std::env::temp_dir().join(format!("treestat-graph-tz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let none = dir.join("absent");
+        assert_eq!(Tz::from_env(None, &none), Tz::UTC);
+        assert_eq!(Tz::from_env(Some(""), &none), Tz::UTC);
+        assert_eq!(Tz::from_env(Some("Mars/Base"), &none), Tz::UTC);
+        let ny = Tz::from_env(Some(":America/New_York"), &none);
+        assert_eq!(ny.label_at(NOW), "America/New_York");
+        assert_eq!(
+            Tz::from_env(Some("+05:30"), &none).label_at(NOW),
+            "UTC+05:30"
+        );
+        let posix = Tz::from_env(Some("EST5EDT,M3.2.0,M11.1.0"), &none);
+        assert_eq!(posix.offset_at(NOW), -5 * 3600);
+        assert_eq!(posix.label_at(NOW), "EST");
+        // A link named like /usr/share/zoneinfo/Asia/Tokyo: only its name is used.
+        let link = dir.join("localtime");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/nonexistent/zoneinfo/Asia/Tokyo", &link).unwrap();
+        let tokyo = Tz::from_env(None, &link);
+        assert_eq!(
+            (tokyo.label_at(NOW), tokyo.offset_at(NOW)),
+            ("Asia/Tokyo".into(), 9 * 3600)
+        );
+        // TZ overrides it.
+        assert_eq!(Tz::from_env(Some("UTC"), &link), Tz::UTC);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(Tz::parse("Etc/UTC").unwrap().label_at(NOW), "UTC");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use crate::data::{Prepared, total};
 use crate::layout::Ctx;
 use crate::scene::{Anchor, Item, Rect, Scene};
-use crate::ticks::format_value;
+use crate::ticks::column_scale;
 
 pub(crate) fn draw(ctx: &Ctx, p: &Prepared, scene: &mut Scene) {
     let o = ctx.opts;
@@ -60,10 +60,9 @@ pub(crate) fn draw(ctx: &Ctx, p: &Prepared, scene: &mut Scene) {
         .map(|(i, _)| face.fit(&p.series[*i].label, fs, label_w))
         .collect();
     let col = labels.iter().map(|l| face.width(l, fs)).fold(0.0, f64::max) + 8.0;
-    let figures: Vec<String> = rows[..shown]
-        .iter()
-        .map(|(_, v)| format_value(*v, ""))
-        .collect();
+    let shown_values: Vec<f64> = rows[..shown].iter().map(|r| r.1).collect();
+    let scale = column_scale(&shown_values, "");
+    let figures: Vec<String> = shown_values.iter().map(|v| scale.format(*v)).collect();
     let fig_w = figures
         .iter()
         .map(|l| face.width(l, fs))

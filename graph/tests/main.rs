@@ -5,5 +5,9 @@
 
 mod common;
 
+mod gaps;
+
 mod hostile;
+mod labels;
+mod pdf;
 mod render;

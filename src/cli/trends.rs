@@ -38,7 +38,7 @@ impl StoreTarget {
 pub struct GraphArgs {
     /// A tree-path pattern; a wildcard draws one series per path.
     pub(super) pattern: String,
-    /// Output file; its extension picks the format.
+    /// Output file; its extension picks the format: .png, .svg, .jpg or .pdf.
     #[arg(short, long)]
     pub(super) output: PathBuf,
     /// Server URL.
@@ -84,9 +84,12 @@ pub struct GraphArgs {
     /// Comma-separated hex colours.
     #[arg(long)]
     pub(super) colors: Option<String>,
-    /// Time zone of the labels (`UTC`, `+08:00`, `Europe/Paris`).
+    /// Time zone of the labels (`UTC`, `+08:00`, `Europe/Paris`); default: the server's.
     #[arg(long)]
     pub(super) tz: Option<String>,
+    /// Missing buckets: gap (drawn empty, the default) or zero.
+    #[arg(long, value_parser = ["gap", "zero"])]
+    pub(super) gaps: Option<String>,
 }
 
 impl GraphArgs {
@@ -111,6 +114,7 @@ impl GraphArgs {
         put("lineWidth", self.line_width.map(|v| v.to_string()));
         put("colors", self.colors.clone());
         put("tz", self.tz.clone());
+        put("gaps", self.gaps.clone());
         p
     }
 }

@@ -189,6 +189,12 @@ async fn image(
             )
         })
         .cloned()
+        .chain(
+            // Graphite's own name for `gaps=zero`.
+            p.iter()
+                .filter(|(k, v)| k == "drawNullAsZero" && matches!(v.as_str(), "true" | "1"))
+                .map(|_| ("gaps".to_string(), "zero".to_string())),
+        )
         .collect();
     let mut opts = GraphOptions::from_query(&opts_params, until)
         .map_err(|e| AppError::bad_request(e.to_string()))?;
@@ -204,6 +210,8 @@ async fn image(
                 .into_iter()
                 .filter_map(|(v, t)| Some((t, v?)))
                 .collect(),
+            // Nulls are left out above: with the step the chart draws them as gaps.
+            step: s.step * i64::try_from(s.values_per_point.max(1)).unwrap_or(1),
         })
         .collect();
     let fmt = if format == "svg" {

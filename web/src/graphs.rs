@@ -1,5 +1,6 @@
-//! Graph routes: `GET /graph/<pattern>.png|.svg|.jpg` and the chart forms of
-//! `GET /diff/<a>/<b>.png|.svg|.jpg`, drawn by `treestat-graph` from the trend store.
+//! Graph routes: `GET /graph/<pattern>.png|.svg|.jpg|.pdf` and the chart forms of
+//! `GET /diff/<a>/<b>.png|.svg|.jpg|.pdf`, drawn by `treestat-graph` from the trend store
+//! (each series with its store step, so missing buckets are drawn as gaps).
 //!
 //! Rendering is CPU work: it runs on the blocking pool behind a semaphore of one permit
 //! per core, so a burst of dashboard refreshes queues instead of starving the API.
@@ -15,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use treestat_engine::pattern::Pattern;
-use treestat_graph::{Format, GraphOptions, Marker, Series, render};
+use treestat_graph::{Format, GraphOptions, Marker, Series, Tz, render};
 
 use crate::error::AppError;
 use crate::extract::stats_param;
@@ -35,11 +36,11 @@ pub(crate) fn router() -> Router<AppState> {
 fn split_format(text: &str) -> Result<(&str, Format), AppError> {
     let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
         AppError::not_found(format!(
-            "{text:?}: this endpoint answers `<pattern>.png`, `.svg` or `.jpg`"
+            "{text:?}: this endpoint answers `<pattern>.png`, `.svg`, `.jpg` or `.pdf`"
         ))
     })?;
     let format = Format::from_extension(ext)
-        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg or jpg")))?;
+        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg, jpg or pdf")))?;
     Ok((pattern, format))
 }
 
@@ -92,8 +93,9 @@ async fn draw(
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let now = g.engine().now();
-    let mut opts =
-        GraphOptions::from_query(params, now).map_err(|e| AppError::bad_request(e.to_string()))?;
+    // Without `tz=` the labels are in the server's zone (TZ, /etc/localtime; else UTC).
+    let mut opts = GraphOptions::from_query_in_zone(params, now, Tz::local())
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
     if opts.title.is_none() {
         opts.title = Some(default_title);
     }
@@ -121,6 +123,7 @@ async fn draw(
                                 .iter()
                                 .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
                                 .collect(),
+                            step: s.step,
                         });
                     }
                 }
@@ -130,6 +133,7 @@ async fn draw(
                         label: format!("{prefix}{}", s.path),
                         action: Some(s.action),
                         points: s.points,
+                        step: s.step,
                     });
                 }
             }
@@ -172,7 +176,14 @@ async fn draw(
     })
     .await
     .map_err(AppError::internal)?
-    .map_err(|e| AppError::bad_request(e.to_string()))?;
+    .map_err(|e| {
+        // A bad option is the client's (400); an encoder or PDF failure is ours (500).
+        if e.is_client_error() {
+            AppError::bad_request(e.to_string())
+        } else {
+            AppError::internal(e)
+        }
+    })?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -732,6 +732,91 @@ async fn trend_and_graph_take_stat() {
     assert!(svg.contains("t,a p50") && svg.contains("t,a p100"), "{svg}");
 }
 
+/// Issue 18: `/graph/<pattern>.pdf` answers a PDF (same options as .png/.svg); the
+/// store's step reaches the chart, so intervals without a push are a gap (two runs in the
+/// line's path, one before), and without `tz=` the axis names the server's zone.
+#[tokio::test]
+async fn graph_answers_pdf_and_draws_missing_intervals_as_gaps() {
+    use treestat_engine::trend::{TrendConfig, TrendStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrendStore::open(dir.path(), &TrendConfig::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    store.attach(&engine);
+    let st = AppState::new(engine, WebConfig::default(), Telemetry::default())
+        .with_trend_store(store.clone());
+    // Pushes in intervals 0, 1, 2, then none for six intervals, then 9, 10, 11.
+    for i in 0..12 {
+        if !(3..9).contains(&i) {
+            let (s, _) = post(
+                &st,
+                "/push",
+                Some("application/json"),
+                r#"{"w":{"r":5}}"#.to_string(),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        clock.advance(10);
+        st.engine().close_due().unwrap();
+    }
+    store.sync().unwrap();
+    let range = "from=1700000000&until=1700000120&type=line";
+    let (s, _, body) = call(
+        &st,
+        Request::get(format!("/graph/w,r.svg?{range}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let svg = String::from_utf8(body).unwrap();
+    let line = svg
+        .split("<path fill=\"none\"")
+        .nth(1)
+        .and_then(|p| p.split("d=\"").nth(1))
+        .and_then(|d| d.split('"').next())
+        .unwrap_or_default();
+    assert_eq!(
+        line.matches('M').count(),
+        2,
+        "two runs, a gap between: {line}"
+    );
+    let zone = treestat_graph::Tz::local().label_at(1_700_000_120);
+    assert!(svg.contains(&zone), "axis names {zone}: {svg}");
+
+    let (s, headers, body) = call(
+        &st,
+        Request::get(format!("/graph/w,r.pdf?{range}&title=PDF"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(body.starts_with(b"%PDF-"));
+    assert!(String::from_utf8_lossy(&body).contains("/FontFile2"));
+    let (s, v) = get(&st, "/graph/w,r.bmp").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v.to_string().contains("pdf"), "{v}");
+
+    // Graphite's /render drops null points and passes the step: a gap too, or zeros
+    // with its own `drawNullAsZero=true` (one run: down to 0 and back up).
+    for (extra, runs) in [("", 2), ("&drawNullAsZero=true", 1)] {
+        let uri = format!("/render?target=w.r&from=1700000000&until=1700000120&format=svg{extra}");
+        let (s, _, body) = call(&st, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let svg = String::from_utf8(body).unwrap();
+        let line = svg
+            .split("<path fill=\"none\"")
+            .nth(1)
+            .and_then(|p| p.split("d=\"").nth(1))
+            .and_then(|d| d.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(line.matches('M').count(), runs, "{extra}: {line}");
+    }
+}
+
 /// `/trend?stat=` and `/graph?stat=` take an aggregating pattern (a 400 before): the
 /// folded hosts' samples are pooled per interval, so `mean` is the pooled sum over the
 /// pooled count (8.0, not the mean of means 8.5) and `p100` the largest sample.

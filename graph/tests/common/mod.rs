@@ -3,7 +3,14 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use std::path::PathBuf;
+
 use treestat_graph::{GraphOptions, Marker, Series, Style};
+
+/// A pixel differs when one of its channels is more than this far from the reference.
+const CHANNEL_TOLERANCE: u8 = 16;
+/// At most this many pixels (0.2 % of 400x200) may differ (anti-aliasing rounding).
+const MAX_DIFFERING: usize = 160;
 
 /// 2023-11-14 22:13:20 UTC.
 pub const NOW: i64 = 1_700_000_000;
@@ -89,4 +96,60 @@ pub fn markers(from: i64, until: i64) -> Vec<Marker> {
             label: "maintenance".into(),
         },
     ]
+}
+
+pub fn ref_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ref")
+        .join(format!("{name}.png"))
+}
+
+/// Checks that `png` decodes at `size` and matches `tests/ref/<name>.png` (at most
+/// [`MAX_DIFFERING`] pixels with a channel more than [`CHANNEL_TOLERANCE`] off); with
+/// `TREESTAT_BLESS` set, writes the reference instead.
+pub fn check_png(name: &str, png: &[u8], size: (u32, u32)) {
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{name}: PNG does not decode: {e}"))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), size, "{name}: size");
+    let path = ref_path(name);
+    if std::env::var_os("TREESTAT_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("ref dir")).expect("create tests/ref");
+        std::fs::write(&path, png).expect("write reference");
+        return;
+    }
+    let reference = image::open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{name}: reference {} unreadable ({e}); regenerate with \
+                 TREESTAT_BLESS=1 cargo test -p treestat-graph",
+                path.display()
+            )
+        })
+        .to_rgb8();
+    assert_eq!(
+        reference.dimensions(),
+        img.dimensions(),
+        "{name}: reference size"
+    );
+    let mut differing = 0usize;
+    let mut first = None;
+    for (x, y, p) in img.enumerate_pixels() {
+        let r = reference.get_pixel(x, y);
+        if p.0
+            .iter()
+            .zip(r.0)
+            .any(|(a, b)| a.abs_diff(b) > CHANNEL_TOLERANCE)
+        {
+            differing += 1;
+            first.get_or_insert((x, y));
+        }
+    }
+    let allowed = MAX_DIFFERING;
+    assert!(
+        differing <= allowed,
+        "{name}: {differing} pixels differ from {} (allowed {allowed}; first at {first:?}); \
+         if the change is intended, regenerate with TREESTAT_BLESS=1 cargo test -p treestat-graph",
+        path.display()
+    );
 }
