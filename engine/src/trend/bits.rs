@@ -61,7 +61,9 @@ impl BitWriter {
     }
 }
 
-/// Reads what a [`BitWriter`] wrote; every read is bounds-checked.
+/// Reads what a [`BitWriter`] wrote. Reads past the end give zero bits and leave
+/// [`BitReader::overrun`] set, so a decoder checks once per record rather than on
+/// every read (the chunk decoder's inner loop is mostly one-bit reads).
 #[derive(Debug)]
 pub struct BitReader<'a> {
     bytes: &'a [u8],
@@ -74,32 +76,45 @@ impl<'a> BitReader<'a> {
         BitReader { bytes, pos: 0 }
     }
 
-    /// Reads `n` bits (n <= 64).
-    ///
-    /// # Errors
-    /// `Corrupt` when the stream ends first.
+    /// Whether a read went past the end of the stream.
     #[inline]
-    pub fn read(&mut self, n: u32) -> Result<u64> {
-        let n_us = n as usize;
-        if n > 64 || self.pos + n_us > self.bytes.len() * 8 {
-            return Err(TrendError::corrupt("chunk ends early"));
-        }
+    pub fn overrun(&self) -> bool {
+        self.pos > self.bytes.len() * 8
+    }
+
+    /// Reads `n` bits (n <= 64; more reads 64).
+    #[inline]
+    pub fn read(&mut self, n: u32) -> u64 {
+        let n = n.min(64);
         if n > 56 {
             // The window below holds 57..64 bits after the offset in its first byte.
-            let hi = self.read(n - 32)?;
-            let lo = self.read(32)?;
-            return Ok((hi << 32) | lo);
+            let hi = self.read(n - 32);
+            let lo = self.read(32);
+            return (hi << 32) | lo;
         }
         if n == 0 {
-            return Ok(0);
+            return 0;
         }
-        let v = (self.window() << (self.pos % 8)) >> (64 - n);
-        self.pos += n_us;
-        Ok(v)
+        let v = self.peek() >> (64 - n);
+        self.pos += n as usize;
+        v
+    }
+
+    /// The next bits, most significant first: the first 57 are the stream's (zero past
+    /// its end); [`BitReader::consume`] moves past what was used.
+    #[inline]
+    pub fn peek(&self) -> u64 {
+        self.window() << (self.pos % 8)
+    }
+
+    /// Moves past `n` bits read with [`BitReader::peek`].
+    #[inline]
+    pub fn consume(&mut self, n: u32) {
+        self.pos += n as usize;
     }
 
     /// The eight bytes from the one holding the next bit, most significant first,
-    /// zero past the end (the reads check the length before they take bits).
+    /// zero past the end.
     #[inline]
     fn window(&self) -> u64 {
         let at = self.pos / 8;
@@ -115,12 +130,11 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads one bit.
-    ///
-    /// # Errors
-    /// `Corrupt` at the end of the stream.
     #[inline]
-    pub fn bit(&mut self) -> Result<bool> {
-        Ok(self.read(1)? == 1)
+    pub fn bit(&mut self) -> bool {
+        let b = self.peek() >> 63 == 1;
+        self.pos += 1;
+        b
     }
 
     /// Reads an LEB128 number.
@@ -130,7 +144,10 @@ impl<'a> BitReader<'a> {
     pub fn varint(&mut self) -> Result<u64> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
-            let b = self.read(8)?;
+            let b = self.read(8);
+            if self.overrun() {
+                return Err(TrendError::corrupt("chunk ends early"));
+            }
             v |= (b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
@@ -170,16 +187,18 @@ mod tests {
         w.bit(true);
         let b = w.finish();
         let mut r = BitReader::new(&b);
-        assert_eq!(r.read(3).unwrap(), 0b101);
-        assert_eq!(r.read(64).unwrap(), u64::MAX);
+        assert_eq!(r.read(3), 0b101);
+        assert_eq!(r.read(64), u64::MAX);
         assert_eq!(r.varint().unwrap(), 300);
-        assert!(r.bit().unwrap());
-        assert!(r.read(64).is_err());
+        assert!(r.bit());
+        assert!(!r.overrun());
+        assert_eq!(r.read(64), 0);
+        assert!(r.overrun());
     }
 
     proptest::proptest! {
         /// Reads of every width at every bit offset give back what was written, up to
-        /// the last bit, and a read past the end is refused.
+        /// the last bit, and a read past the end is known as such.
         #[test]
         fn any_widths_round_trip(fields in proptest::collection::vec(
             (proptest::prelude::any::<u64>(), 0u32..=64), 0..40)
@@ -192,12 +211,16 @@ mod tests {
             let mut r = BitReader::new(&b);
             for &(v, n) in &fields {
                 let want = if n == 64 { v } else { v & ((1u64 << n) - 1) };
-                proptest::prop_assert_eq!(r.read(n).unwrap(), want);
+                proptest::prop_assert_eq!(r.read(n), want);
             }
             let total: u32 = fields.iter().map(|f| f.1).sum();
             let left = u32::try_from(b.len() * 8).unwrap() - total;
             proptest::prop_assert!(left < 8);
-            proptest::prop_assert!(r.read(left + 1).is_err());
+            proptest::prop_assert!(!r.overrun());
+            r.read(left);
+            proptest::prop_assert!(!r.overrun());
+            r.read(1);
+            proptest::prop_assert!(r.overrun());
         }
     }
 }

@@ -154,18 +154,27 @@ fn put_tiered(w: &mut BitWriter, v: i64, widths: [u32; 3]) {
     w.write(z, 64);
 }
 
-/// Reads what [`put_tiered`] wrote with the same `widths`.
+/// Reads what [`put_tiered`] wrote with the same `widths` (each below 53 bits): the
+/// prefix and the value come from one look at the next bits.
 #[inline]
-fn get_tiered(r: &mut BitReader<'_>, widths: [u32; 3]) -> Result<i64> {
-    if !r.bit()? {
-        return Ok(0);
-    }
-    for width in widths {
-        if !r.bit()? {
-            return Ok(unzigzag(r.read(width)?));
+fn get_tiered(r: &mut BitReader<'_>, widths: [u32; 3]) -> i64 {
+    let next = r.peek();
+    let ones = (!next).leading_zeros().min(4);
+    match ones {
+        0 => {
+            r.consume(1);
+            0
+        }
+        1..=3 => {
+            let width = widths[ones as usize - 1];
+            r.consume(ones + 1 + width);
+            unzigzag((next << (ones + 1)) >> (64 - width))
+        }
+        _ => {
+            r.consume(4);
+            unzigzag(r.read(64))
         }
     }
-    Ok(unzigzag(r.read(64)?))
 }
 
 fn put_xor(w: &mut BitWriter, x: u64, lead: &mut u32, trail: &mut u32) {
@@ -226,7 +235,7 @@ pub fn decode_each(bytes: &[u8], mut each: impl FnMut(usize, Point)) -> Result<(
     if n == 0 {
         return Ok(());
     }
-    let mode = r.read(4)?;
+    let mode = r.read(4);
     let exp = match mode {
         0 => None,
         m if m <= u64::from(MAX_EXP) + 1 => Some(i32::try_from(m - 1).unwrap_or(0)),
@@ -240,29 +249,32 @@ pub fn decode_each(bytes: &[u8], mut each: impl FnMut(usize, Point)) -> Result<(
             int = unzigzag(r.varint()?);
             unscaled(int, scale)
         }
-        None => f64::from_bits(r.read(64)?),
+        None => f64::from_bits(r.read(64)),
     };
     let mut prev = Point {
         ts,
         value,
         aux: r.varint()?,
     };
+    if r.overrun() {
+        return Err(TrendError::corrupt("chunk ends early"));
+    }
     each(n, prev);
     let mut delta: i64 = 0;
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
     for _ in 1..n {
-        delta = delta.wrapping_add(get_tiered(&mut r, DOD_WIDTHS)?);
+        delta = delta.wrapping_add(get_tiered(&mut r, DOD_WIDTHS));
         let ts = prev.ts.wrapping_add(delta);
         let value = if exp.is_some() {
-            int = int.wrapping_add(get_tiered(&mut r, DELTA_WIDTHS)?);
+            int = int.wrapping_add(get_tiered(&mut r, DELTA_WIDTHS));
             unscaled(int, scale)
         } else {
             let mut bits = prev.value.to_bits();
-            if r.bit()? {
-                if r.bit()? {
-                    lead = u32::try_from(r.read(5)?).unwrap_or(0);
-                    let mut len = u32::try_from(r.read(6)?).unwrap_or(0);
+            if r.bit() {
+                if r.bit() {
+                    lead = u32::try_from(r.read(5)).unwrap_or(0);
+                    let mut len = u32::try_from(r.read(6)).unwrap_or(0);
                     if len == 0 {
                         len = 64;
                     }
@@ -272,14 +284,17 @@ pub fn decode_each(bytes: &[u8], mut each: impl FnMut(usize, Point)) -> Result<(
                     trail = 64 - lead - len;
                 }
                 let len = 64 - lead - trail;
-                bits ^= r.read(len)? << trail;
+                bits ^= r.read(len) << trail;
             }
             f64::from_bits(bits)
         };
         let mut aux = prev.aux;
-        if r.bit()? {
-            let width = u32::try_from(r.read(6)?).unwrap_or(0) + 1;
-            aux = aux.wrapping_add(unzigzag(r.read(width)?).cast_unsigned());
+        if r.bit() {
+            let width = u32::try_from(r.read(6)).unwrap_or(0) + 1;
+            aux = aux.wrapping_add(unzigzag(r.read(width)).cast_unsigned());
+        }
+        if r.overrun() {
+            return Err(TrendError::corrupt("chunk ends early"));
         }
         prev = Point { ts, value, aux };
         each(n, prev);
