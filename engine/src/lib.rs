@@ -41,7 +41,7 @@ pub use error::{Error, ErrorKind};
 pub use interval::{
     Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,
 };
-pub use pattern::{Agg, Pattern};
+pub use pattern::{Agg, INTERNAL_KEY, Kind, Pattern};
 pub use push::{PushDoc, PushTree, PushValue, insert_path, nest};
 pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;

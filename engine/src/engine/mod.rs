@@ -240,7 +240,7 @@ impl Engine {
         let rules = config
             .actions
             .iter()
-            .map(|r| Ok((Pattern::parse(&r.pattern)?, r.action)))
+            .map(|r| Ok((Pattern::parse(&r.pattern)?.with_internal(true), r.action)))
             .collect::<Result<Vec<_>, Error>>()?;
         let interval = i64::try_from(config.interval.as_secs())
             .unwrap_or(10)
