@@ -35,7 +35,8 @@ pub use config::{
     ActionRule, EngineConfig, Limits, WalFull, WalMode, de_action, de_duration, parse_duration,
 };
 pub use engine::{
-    Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, StatRow,
+    Deleted, Engine, EngineMetrics, EngineStats, KeyEntry, KeyListing, PushEvent, PushSummary,
+    RecentSeries, StatRow,
 };
 pub use error::{Error, ErrorKind};
 pub use interval::{

@@ -232,6 +232,18 @@ impl Pattern {
         self
     }
 
+    /// A text that tells patterns apart as selections: the source, marked when
+    /// [`Pattern::with_internal`] (for caches keyed by pattern).
+    pub fn cache_key(&self) -> String {
+        if self.internal {
+            // A newline is never in a pattern that parses (keys refuse control
+            // characters).
+            format!("{}\n+internal", self.source)
+        } else {
+            self.source.clone()
+        }
+    }
+
     /// Whether wildcards select the server's own subtree ([`Pattern::with_internal`]).
     pub fn internal(&self) -> bool {
         self.internal
