@@ -7,6 +7,7 @@ mod args;
 mod mmstats;
 mod serve;
 mod signal;
+mod tree;
 mod trends;
 
 use std::path::PathBuf;
@@ -63,6 +64,12 @@ pub enum Command {
         #[arg(long, allow_hyphen_values = true, default_value = "now")]
         until: String,
     },
+    /// Remove the subtrees a pattern selects from a running server (tree, recent
+    /// intervals, trends).
+    Delete(tree::DeleteArgs),
+    /// List the keys one level below a path on a running server (`name/  children` for
+    /// a branch).
+    Ls(tree::LsArgs),
     /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
     Tail {
         /// Log files to follow. `-` reads standard input, and gzip files (rotated
@@ -204,6 +211,8 @@ pub fn run() -> anyhow::Result<()> {
                 None => client::query(&server, &pattern, &mut out),
             }
         }
+        Command::Delete(args) => tree::delete(&args),
+        Command::Ls(args) => tree::ls(&args),
         Command::Tail {
             files,
             format,

@@ -288,7 +288,7 @@ impl TrendStore {
         engine.add_sink(Arc::new(StoreSink {
             tx: self.inner.tx.clone(),
             health: self.core().health.clone(),
-            core: self.inner.core.clone(),
+            core: Arc::downgrade(&self.inner.core),
         }));
     }
 
@@ -601,7 +601,9 @@ impl IntervalSink for TrendStore {
 struct StoreSink {
     tx: SyncSender<Msg>,
     health: Arc<StoreHealth>,
-    core: Arc<Core>,
+    /// Weak: the engine's sink must not keep the store (and sled's lock on its
+    /// folder) alive once every handle is gone.
+    core: std::sync::Weak<Core>,
 }
 
 impl IntervalSink for StoreSink {
@@ -614,7 +616,10 @@ impl IntervalSink for StoreSink {
         pattern: &crate::Pattern,
         dry_run: bool,
     ) -> Option<std::result::Result<usize, String>> {
-        Some(delete_series(&self.tx, &self.core, pattern, dry_run))
+        let Some(core) = self.core.upgrade() else {
+            return Some(Err("the trend store is closed".into()));
+        };
+        Some(delete_series(&self.tx, &core, pattern, dry_run))
     }
 }
 
