@@ -83,14 +83,16 @@ fn push(base: &str, doc: &str) {
 }
 
 fn trend_points(base: &str, path: &str) -> usize {
-    get_json(&format!("{base}/trend/{path}.json?from=-1h&until=now&points=0"))
-        .as_array()
-        .map_or(0, |series| {
-            series
-                .iter()
-                .map(|s| s["points"].as_array().map_or(0, Vec::len))
-                .sum()
-        })
+    get_json(&format!(
+        "{base}/trend/{path}.json?from=-1h&until=now&points=0"
+    ))
+    .as_array()
+    .map_or(0, |series| {
+        series
+            .iter()
+            .map(|s| s["points"].as_array().map_or(0, Vec::len))
+            .sum()
+    })
 }
 
 #[test]
@@ -111,7 +113,10 @@ fn a_delete_survives_sigkill_and_a_clean_restart() {
     let out = cli(&["delete", "--server", &base, "host,old"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("deleted 1 subtrees: 2 nodes, 1 leaves"), "{text}");
+    assert!(
+        text.starts_with("deleted 1 subtrees: 2 nodes, 1 leaves"),
+        "{text}"
+    );
     assert!(text.ends_with("\nhost,old\n"), "{text}");
     // Pushes after the delete, in the log after its record.
     push(&base, r#"{"host": {"new": {"rx": 3}}}"#);
@@ -123,7 +128,11 @@ fn a_delete_survives_sigkill_and_a_clean_restart() {
     // The replay merges the pushes before the delete again, then the delete: gone.
     let server = start(&conf, port);
     let values = get_values(&base, "host");
-    assert_eq!(values.keys().collect::<Vec<_>>(), ["host,new,rx"], "{values:?}");
+    assert_eq!(
+        values.keys().collect::<Vec<_>>(),
+        ["host,new,rx"],
+        "{values:?}"
+    );
     assert_eq!(trend_points(&base, "host,old,rx"), 0);
     // Still gone once the replayed interval has closed into the store.
     wait_for("host,new's replayed points in the trend store", || {
@@ -135,7 +144,11 @@ fn a_delete_survives_sigkill_and_a_clean_restart() {
     // A clean restart: totals come back from the trend store, without host,old.
     let server = start(&conf, port);
     let values = get_values(&base, "host");
-    assert_eq!(values.keys().collect::<Vec<_>>(), ["host,new,rx"], "{values:?}");
+    assert_eq!(
+        values.keys().collect::<Vec<_>>(),
+        ["host,new,rx"],
+        "{values:?}"
+    );
     assert_eq!(trend_points(&base, "host,old,rx"), 0);
     stop(server);
 }
@@ -170,17 +183,40 @@ fn ls_and_delete_from_the_command_line() {
         text(cli(&["query", "--server", &base, "cpu,vm,*|leaf"])),
         "cpu,vm,user\t1\n"
     );
-    let dry = text(cli(&["delete", "--server", &base, "--dry-run", "cpu,vm,*|branch"]));
+    let dry = text(cli(&[
+        "delete",
+        "--server",
+        &base,
+        "--dry-run",
+        "cpu,vm,*|branch",
+    ]));
     // (How many ring entries and trend series depends on how many intervals closed.)
     assert!(
         dry.starts_with("would delete 2 subtrees: 5 nodes, 3 leaves, "),
         "{dry}"
     );
-    assert!(dry.ends_with(" trend series\ncpu,vm,core0\ncpu,vm,core1\n"), "{dry}");
-    assert_eq!(text(cli(&["ls", "--server", &base, "cpu,vm"])).lines().count(), 3);
-    let done = text(cli(&["delete", "--server", &base, "cpu,vm,*|branch", "--json"]));
+    assert!(
+        dry.ends_with(" trend series\ncpu,vm,core0\ncpu,vm,core1\n"),
+        "{dry}"
+    );
+    assert_eq!(
+        text(cli(&["ls", "--server", &base, "cpu,vm"]))
+            .lines()
+            .count(),
+        3
+    );
+    let done = text(cli(&[
+        "delete",
+        "--server",
+        &base,
+        "cpu,vm,*|branch",
+        "--json",
+    ]));
     let v: serde_json::Value = serde_json::from_str(&done).unwrap();
-    assert_eq!(v["paths"], serde_json::json!(["cpu,vm,core0", "cpu,vm,core1"]));
+    assert_eq!(
+        v["paths"],
+        serde_json::json!(["cpu,vm,core0", "cpu,vm,core1"])
+    );
     assert_eq!(text(cli(&["ls", "--server", &base, "cpu,vm"])), "user\n");
     // Refusals: one line naming why, a failing status.
     for bad in [vec![""], vec!["_treestat"], vec!["*|sum"]] {

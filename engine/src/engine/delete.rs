@@ -167,7 +167,16 @@ impl<'t> Select<'t, '_> {
         if deep {
             self.go(node, parent, key, pos + 1);
         }
-        for c in &tree.branch(b).children {
+        let children = &tree.branch(b).children;
+        // A literal is one binary search, not a scan of a wide branch.
+        let children = match &seg.matcher {
+            Match::Literal(k) => match tree.find(b, k) {
+                Ok(i) => &children[i..=i],
+                Err(_) => return,
+            },
+            _ => &children[..],
+        };
+        for c in children {
             if self.hide && b == ROOT && c.key == crate::pattern::INTERNAL_KEY {
                 continue;
             }
