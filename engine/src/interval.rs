@@ -378,16 +378,15 @@ impl Ring {
         (out, blocks)
     }
 
-    /// Entries (plain and histogram) that hold one of `leaves`, in every block.
-    pub(crate) fn count_entries(&self, leaves: &std::collections::HashSet<u32>) -> usize {
+    /// Entries (plain and histogram) of the leaves marked in `dead` (by leaf index),
+    /// in every block.
+    pub(crate) fn count_entries(&self, dead: &[bool]) -> usize {
+        let is = |l: u32| dead.get(l as usize).copied().unwrap_or(false);
         self.blocks
             .iter()
             .map(|b| {
-                b.entries
-                    .iter()
-                    .filter(|e| leaves.contains(&e.leaf))
-                    .count()
-                    + b.hists.iter().filter(|h| leaves.contains(&h.0)).count()
+                b.entries.iter().filter(|e| is(e.leaf)).count()
+                    + b.hists.iter().filter(|h| is(h.0)).count()
             })
             .sum()
     }
@@ -397,22 +396,20 @@ impl Ring {
         self.blocks.iter().map(|b| b.start).collect()
     }
 
-    /// Drops the entries of `leaves` from the block that starts at `start` (if still
-    /// held) and says how many went. One block per call, so that a delete holds the
-    /// write lock for one interval's entries at a time.
-    pub(crate) fn remove_at(
-        &mut self,
-        start: i64,
-        leaves: &std::collections::HashSet<u32>,
-    ) -> usize {
+    /// Drops the entries of the leaves marked in `dead` (by leaf index) from the block
+    /// that starts at `start` (if still held) and says how many went. One block per
+    /// call, so that a delete holds the write lock for one interval's entries at a
+    /// time.
+    pub(crate) fn remove_at(&mut self, start: i64, dead: &[bool]) -> usize {
+        let is = |l: u32| dead.get(l as usize).copied().unwrap_or(false);
         let Some(b) = self.blocks.iter_mut().find(|b| b.start == start) else {
             return 0;
         };
         let (entries, hists) = (b.entries.len(), b.hists.len());
         let mut freed = 0;
-        b.entries.retain(|e| !leaves.contains(&e.leaf));
+        b.entries.retain(|e| !is(e.leaf));
         b.hists.retain(|h| {
-            let keep = !leaves.contains(&h.0);
+            let keep = !is(h.0);
             if !keep {
                 freed += hist_bytes(&h.2);
             }

@@ -241,11 +241,11 @@ impl Engine {
             let targets = select(&st.tree, pattern)?;
             let (nodes, leaves) = subtrees(&st.tree, &targets);
             let ring = if dry_run {
-                st.ring.count_entries(&leaves)
+                st.ring.count_entries(&marks(&leaves))
             } else {
                 0
             };
-            (targets, (nodes, leaves, ring))
+            (targets, (nodes, leaves.len(), ring))
         };
         out.subtrees = targets.len();
         out.paths = targets
@@ -254,12 +254,12 @@ impl Engine {
             .map(|t| t.path.clone())
             .collect();
         if dry_run {
-            (out.nodes, out.leaves, out.ring_entries) = (counted.0, counted.1.len(), counted.2);
+            (out.nodes, out.leaves, out.ring_entries) = counted;
             self.tell_sinks(pattern, true, &mut out);
             return Ok(out);
         }
         let order = sh.sink_order.lock();
-        let mut dead: HashSet<u32> = HashSet::new();
+        let mut dead: Vec<u32> = Vec::new();
         let starts = {
             let now = sh.clock.now();
             let mut st = sh.state.write();
@@ -298,6 +298,7 @@ impl Engine {
             st.ring.starts()
         };
         if !dead.is_empty() {
+            let dead = marks(&dead);
             for start in starts {
                 out.ring_entries += sh.state.write().ring.remove_at(start, &dead);
             }
@@ -333,17 +334,27 @@ impl Engine {
 }
 
 /// Nodes below (and including) the targets, and their leaves.
-fn subtrees(tree: &Tree, targets: &[Target]) -> (usize, HashSet<u32>) {
+fn subtrees(tree: &Tree, targets: &[Target]) -> (usize, Vec<u32>) {
     let mut nodes = 0;
-    let mut leaves = HashSet::new();
+    let mut leaves = Vec::new();
     let mut stack: Vec<NodeRef> = targets.iter().map(|t| t.node).collect();
     while let Some(n) = stack.pop() {
         nodes += 1;
         if let Some(l) = n.as_leaf() {
-            leaves.insert(l);
+            leaves.push(l);
         } else if let Some(b) = n.as_branch() {
             stack.extend(tree.branch(b).children.iter().map(|c| c.node));
         }
     }
     (nodes, leaves)
+}
+
+/// The leaves as a bitmap by leaf index: the ring's filter looks each entry up in
+/// O(1) without hashing (one block of 200k entries is what a write section holds).
+fn marks(leaves: &[u32]) -> Vec<bool> {
+    let mut m = vec![false; leaves.iter().max().map_or(0, |&l| l as usize + 1)];
+    for &l in leaves {
+        m[l as usize] = true;
+    }
+    m
 }
