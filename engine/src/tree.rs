@@ -177,6 +177,22 @@ impl Tree {
         Some((nodes, leaves))
     }
 
+    /// Removes branch `b` if it has no children left, then its parent likewise, up to
+    /// (not including) the root: the branches a delete left empty. How many went.
+    pub(crate) fn prune_empty(&mut self, mut b: u32) -> usize {
+        let mut gone = 0;
+        while b != ROOT {
+            let br = &self.branches[b as usize];
+            if br.parent == DEAD || !br.children.is_empty() {
+                break;
+            }
+            let (parent, key) = (br.parent, br.key.clone());
+            gone += self.remove_child(parent, &key).map_or(0, |(n, _)| n);
+            b = parent;
+        }
+        gone
+    }
+
     /// The parent of branch `b` (`None` for the root and removed branches).
     pub(crate) fn branch_parent(&self, b: u32) -> Option<u32> {
         let br = self.branches.get(b as usize)?;

@@ -240,6 +240,7 @@ impl Engine {
             let st = sh.state.read();
             let targets = select(&st.tree, pattern)?;
             let (nodes, leaves) = subtrees(&st.tree, &targets);
+            let nodes = nodes + emptied(&st.tree, &targets);
             let ring = if dry_run {
                 st.ring.count_entries(&marks(&leaves))
             } else {
@@ -284,6 +285,10 @@ impl Engine {
                     out.leaves += leaves.len();
                     dead.extend(leaves);
                 }
+            }
+            // The branches left without children go too (O(depth) each).
+            for t in &targets {
+                out.nodes += st.tree.prune_empty(t.parent);
             }
             match wal {
                 WalStep::Skip => {}
@@ -349,6 +354,30 @@ fn subtrees(tree: &Tree, targets: &[Target]) -> (usize, Vec<u32>) {
     (nodes, leaves)
 }
 
+/// How many branches above the targets would be left without children (and so go
+/// too), for the dry run's count.
+fn emptied(tree: &Tree, targets: &[Target]) -> usize {
+    let mut removed: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for t in targets {
+        *removed.entry(t.parent).or_default() += 1;
+    }
+    let mut todo: Vec<u32> = removed.keys().copied().collect();
+    let mut gone = HashSet::new();
+    while let Some(b) = todo.pop() {
+        if b == ROOT || gone.contains(&b) {
+            continue;
+        }
+        if removed.get(&b).copied().unwrap_or(0) == tree.branch(b).children.len() {
+            gone.insert(b);
+            if let Some(p) = tree.branch_parent(b) {
+                *removed.entry(p).or_default() += 1;
+                todo.push(p);
+            }
+        }
+    }
+    gone.len()
+}
+
 /// The leaves as a bitmap by leaf index: the ring's filter looks each entry up in
 /// O(1) without hashing (one block of 200k entries is what a write section holds).
 fn marks(leaves: &[u32]) -> Vec<bool> {
@@ -357,4 +386,61 @@ fn marks(leaves: &[u32]) -> Vec<bool> {
         m[l as usize] = true;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Batch, EngineConfig};
+
+    fn engine(paths: &[&str]) -> Engine {
+        let e = Engine::new(EngineConfig::default()).unwrap();
+        let mut b = Batch::new();
+        for p in paths {
+            b.sample(p, 1.0, None);
+        }
+        e.apply(&b).unwrap();
+        e
+    }
+
+    fn delete(e: &Engine, pattern: &str, dry_run: bool) -> Result<Deleted, Error> {
+        e.delete(&Pattern::parse(pattern).unwrap(), dry_run)
+    }
+
+    #[test]
+    fn the_topmost_selected_nodes_go_with_everything_below() {
+        let e = engine(&["a,x,b,x,c", "a,x,d", "b,x", "b,y", "_treestat,x"]);
+        let d = delete(&e, "**,x", true).unwrap();
+        // `a,x,b,x` is below `a,x`: one subtree, not two.
+        assert_eq!(d.paths, ["a,x", "b,x"]);
+        // a,x (5 nodes), b,x, and `a`, left without children.
+        assert_eq!((d.nodes, d.leaves), (7, 3));
+        assert_eq!(e.stats().leaves, 5, "a dry run removes nothing");
+        let d = delete(&e, "**,x", false).unwrap();
+        assert_eq!((d.subtrees, d.nodes, d.leaves), (2, 7, 3));
+        let left: Vec<String> = e.snapshot().into_iter().map(|l| l.0).collect();
+        assert_eq!(left, ["_treestat,x", "b,y"]);
+        assert_eq!(e.stats().nodes, 4);
+        assert_eq!(e.metrics().deleted_nodes.get(), 7);
+        // A chain emptied to the top: every branch on it goes.
+        let e = engine(&["p,q,r,s", "t"]);
+        let d = delete(&e, "p,q,r,s", true).unwrap();
+        assert_eq!(d.nodes, 4);
+        assert_eq!(delete(&e, "p,q,r,s", false).unwrap().nodes, 4);
+        assert_eq!(e.stats().nodes, 1);
+    }
+
+    #[test]
+    fn kind_filters_and_refusals() {
+        let e = engine(&["cpu,vm,user", "cpu,vm,core0,user", "cpu,vm,core1,user"]);
+        let d = delete(&e, "cpu,vm,*|leaf", false).unwrap();
+        assert_eq!(d.paths, ["cpu,vm,user"]);
+        for bad in ["", ",,", "**", "cpu|sum", "_treestat", "_treestat,x"] {
+            let err = delete(&e, bad, false).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::BadPattern, "{bad:?}");
+        }
+        let internal = Pattern::parse("*").unwrap().with_internal(true);
+        assert!(e.delete(&internal, false).is_err());
+        assert_eq!(e.stats().leaves, 2);
+    }
 }
