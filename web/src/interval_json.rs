@@ -61,7 +61,7 @@ impl BodyCache {
         let Some(bodies) = bodies else {
             return build().to_string().into();
         };
-        let mut key = pattern.as_str().to_string();
+        let mut key = pattern.cache_key();
         if let Some(stats) = stats {
             // `?` cannot start a key, so no pattern text spells this.
             key.push_str("\n?stat=");
