@@ -18,7 +18,11 @@ pub const SERVER_ENV: &str = "TREESTAT_SERVER";
 ///
 /// # Errors
 /// `server` is not an absolute `http(s)://` URL.
-fn endpoint(server: &str, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<String> {
+pub(crate) fn endpoint(
+    server: &str,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let mut u = url::Url::parse(server)
         .with_context(|| format!("server {server:?} is not a URL (http://host:port)"))?;
     u.path_segments_mut()
@@ -34,7 +38,7 @@ fn endpoint(server: &str, segments: &[&str], query: &[(&str, &str)]) -> anyhow::
 /// An HTTP(S) client. `https://` servers are checked against Mozilla's roots (built
 /// in), or, when `SSL_CERT_FILE` names a PEM file (as for curl and OpenSSL), against
 /// the certificates in it.
-fn agent() -> anyhow::Result<ureq::Agent> {
+pub(crate) fn agent() -> anyhow::Result<ureq::Agent> {
     use ureq::tls::{PemItem, RootCerts, TlsConfig};
     let roots = match std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
         Some(path) => {
@@ -68,7 +72,7 @@ fn token() -> Option<String> {
         .filter(|t| !t.trim().is_empty())
 }
 
-fn with_token<B>(req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+pub(crate) fn with_token<B>(req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
     match token() {
         Some(t) => req.header("authorization", format!("Bearer {}", t.trim())),
         None => req,

@@ -413,7 +413,11 @@ pub fn run_tail(cmd: &TailCommand, stop: &CancellationToken) -> anyhow::Result<(
 }
 
 fn print_tree(engine: &Engine) -> io::Result<()> {
-    let tree = engine.tree_json("").map_err(io::Error::other)?;
+    // The whole tree, the run's own `_treestat,pipes` counters included.
+    let all = treestat_engine::Pattern::parse("")
+        .map_err(io::Error::other)?
+        .with_internal(true);
+    let tree = treestat_engine::nest(&engine.query_pattern(&all));
     let mut out = io::stdout().lock();
     serde_json::to_writer(&mut out, &tree)?;
     writeln!(out)

@@ -26,4 +26,5 @@ mod statsd_etsy;
 mod statsd_tags;
 mod test_targets;
 mod time_grammar;
+mod tree;
 mod wal;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::Action;
 use crate::histogram::IntervalHist;
+use crate::pattern::Pattern;
 use crate::shared_paths::PathMemo;
 use crate::stats::Stats;
 use crate::tree::LeafId;
@@ -140,6 +141,18 @@ pub struct ClosedInterval {
 pub trait IntervalSink: Send + Sync {
     /// One interval closed.
     fn interval_closed(&self, interval: &Arc<ClosedInterval>);
+
+    /// Subtrees were deleted from the tree (`DELETE /api/q`): the sink forgets the
+    /// series `pattern` selects, in order with the intervals it was handed (the
+    /// engine calls both under one ordering lock), and answers how many it removed;
+    /// with `dry_run`, how many it would. `None`: the sink keeps no series.
+    ///
+    /// # Errors
+    /// Why the sink could not remove them (a storage failure, a stopped store).
+    fn subtrees_deleted(&self, pattern: &Pattern, dry_run: bool) -> Option<Result<usize, String>> {
+        let _ = (pattern, dry_run);
+        None
+    }
 }
 
 /// The interval being filled.
@@ -363,6 +376,48 @@ impl Ring {
             }
         }
         (out, blocks)
+    }
+
+    /// Entries (plain and histogram) of the leaves marked in `dead` (by leaf index),
+    /// in every block.
+    pub(crate) fn count_entries(&self, dead: &[bool]) -> usize {
+        let is = |l: u32| dead.get(l as usize).copied().unwrap_or(false);
+        self.blocks
+            .iter()
+            .map(|b| {
+                b.entries.iter().filter(|e| is(e.leaf)).count()
+                    + b.hists.iter().filter(|h| is(h.0)).count()
+            })
+            .sum()
+    }
+
+    /// The start of every block held, oldest first.
+    pub(crate) fn starts(&self) -> Vec<i64> {
+        self.blocks.iter().map(|b| b.start).collect()
+    }
+
+    /// Drops the entries of the leaves marked in `dead` (by leaf index) from the block
+    /// that starts at `start` (if still held) and says how many went. One block per
+    /// call, so that a delete holds the write lock for one interval's entries at a
+    /// time.
+    pub(crate) fn remove_at(&mut self, start: i64, dead: &[bool]) -> usize {
+        let is = |l: u32| dead.get(l as usize).copied().unwrap_or(false);
+        let Some(b) = self.blocks.iter_mut().find(|b| b.start == start) else {
+            return 0;
+        };
+        let (entries, hists) = (b.entries.len(), b.hists.len());
+        let mut freed = 0;
+        b.entries.retain(|e| !is(e.leaf));
+        b.hists.retain(|h| {
+            let keep = !is(h.0);
+            if !keep {
+                freed += hist_bytes(&h.2);
+            }
+            keep
+        });
+        let gone = entries - b.entries.len();
+        self.bytes -= gone * ENTRY_BYTES + freed;
+        gone + hists - b.hists.len()
     }
 
     /// Number of blocks held.

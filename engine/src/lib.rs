@@ -35,13 +35,14 @@ pub use config::{
     ActionRule, EngineConfig, Limits, WalFull, WalMode, de_action, de_duration, parse_duration,
 };
 pub use engine::{
-    Engine, EngineMetrics, EngineStats, PushEvent, PushSummary, RecentSeries, StatRow,
+    Deleted, Engine, EngineMetrics, EngineStats, KeyEntry, KeyListing, PushEvent, PushSummary,
+    RecentSeries, StatRow,
 };
 pub use error::{Error, ErrorKind};
 pub use interval::{
     Clock, ClosedInterval, IntervalPoint, IntervalSink, LatePoint, ManualClock, Marker, SystemClock,
 };
-pub use pattern::{Agg, Pattern};
+pub use pattern::{Agg, INTERNAL_KEY, Kind, Pattern};
 pub use push::{PushDoc, PushTree, PushValue, insert_path, nest};
 pub use shared_paths::{PathMemo, SharedPaths};
 pub use stats::Stats;

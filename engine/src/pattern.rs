@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! pattern := segment ( "," segment )*      trailing commas ignored; "" matches everything
-//! segment := match [ "|" agg ]
+//! segment := match ( "|" modifier )*     at most one agg and one kind, in any order
 //! match   := "" (one level) | glob (* and ?) | "**" (zero or more levels) | literal
+//! modifier:= agg | kind
 //! agg     := sum | avg | min | max | count | list | pN | pN.N   (p50, p99, p999, p99.9)
+//! kind    := leaf | branch      (this level: only leaves / only branches; not on `**`)
 //! ```
+//! `|` cannot appear in a pattern's key text (it already introduced the aggregation),
+//! so the kind filters take no character away from keys.
 //! A quantile fold (`|p99`) merges the sketches of the histogram leaves it folds
 //! (`query.rs`), so it is the quantile of the union of their samples, never a mean of
 //! quantiles.
@@ -133,6 +137,36 @@ impl Match {
     }
 }
 
+/// Which kind of node a segment accepts at its level (`|leaf`, `|branch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only leaves (the key is the last of the path).
+    Leaf,
+    /// Only branches (more keys follow).
+    Branch,
+}
+
+impl Kind {
+    /// Whether a node at the segment's level passes, knowing whether it is a leaf.
+    #[inline]
+    pub fn accepts(kind: Option<Kind>, is_leaf: bool) -> bool {
+        match kind {
+            None => true,
+            Some(Kind::Leaf) => is_leaf,
+            Some(Kind::Branch) => !is_leaf,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Leaf => "leaf",
+            Kind::Branch => "branch",
+        })
+    }
+}
+
 /// One segment of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
@@ -140,6 +174,8 @@ pub struct Segment {
     pub matcher: Match,
     /// How its matches fold.
     pub agg: Agg,
+    /// Only leaves or only branches at this level (`None`: either).
+    pub kind: Option<Kind>,
     /// The segment's match text as written, shown in aggregated result paths.
     pub text: String,
 }
@@ -149,7 +185,15 @@ pub struct Segment {
 pub struct Pattern {
     segments: Vec<Segment>,
     source: String,
+    /// Whether the server's own subtree ([`INTERNAL_KEY`]) is selected by wildcards at
+    /// the first level (`?internal=1`, action rules); it always is when named.
+    internal: bool,
 }
+
+/// The first key of the server's own metrics (`_treestat,...`): left out of what a
+/// pattern selects unless its first segment names it or the pattern is
+/// [`Pattern::with_internal`] (issue 18: `/get/` was flooded by ~60 of its leaves).
+pub const INTERNAL_KEY: &str = "_treestat";
 
 /// The most segments a pattern may have.
 pub const MAX_SEGMENTS: usize = 64;
@@ -176,7 +220,45 @@ impl Pattern {
         Ok(Pattern {
             segments,
             source: text.to_string(),
+            internal: false,
         })
+    }
+
+    /// The pattern, selecting the server's own subtree through wildcards too when
+    /// `yes` (`?internal=1`; action rules).
+    #[must_use]
+    pub fn with_internal(mut self, yes: bool) -> Pattern {
+        self.internal = yes;
+        self
+    }
+
+    /// A text that tells patterns apart as selections: the source, marked when
+    /// [`Pattern::with_internal`] (for caches keyed by pattern).
+    pub fn cache_key(&self) -> String {
+        if self.internal {
+            // A newline is never in a pattern that parses (keys refuse control
+            // characters).
+            format!("{}\n+internal", self.source)
+        } else {
+            self.source.clone()
+        }
+    }
+
+    /// Whether wildcards select the server's own subtree ([`Pattern::with_internal`]).
+    pub fn internal(&self) -> bool {
+        self.internal
+    }
+
+    /// Whether the first segment names [`INTERNAL_KEY`] literally.
+    fn names_internal(&self) -> bool {
+        matches!(self.segments.first(), Some(Segment { matcher: Match::Literal(k), .. }) if k == INTERNAL_KEY)
+    }
+
+    /// Whether the root's child `first_key` is out of this pattern's reach: the
+    /// server's own subtree, neither named nor asked for.
+    #[inline]
+    pub fn hides(&self, first_key: &str) -> bool {
+        first_key == INTERNAL_KEY && !self.internal && !self.names_internal()
     }
 
     /// The segments, in order.
@@ -194,8 +276,8 @@ impl Pattern {
     pub fn literal_keys(&self) -> Option<Vec<&str>> {
         self.segments
             .iter()
-            .map(|s| match (&s.matcher, s.agg) {
-                (Match::Literal(k), Agg::List) => Some(k.as_str()),
+            .map(|s| match (&s.matcher, s.agg, s.kind) {
+                (Match::Literal(k), Agg::List, None) => Some(k.as_str()),
                 _ => None,
             })
             .collect()
@@ -209,12 +291,18 @@ impl Pattern {
     /// Whether a leaf or node at `keys` is selected: the pattern matches a prefix
     /// of `keys` (a pattern longer than the path does not match, unless the rest is `**`).
     pub fn matches_path<S: AsRef<str>>(&self, keys: &[S]) -> bool {
+        if keys.first().is_some_and(|k| self.hides(k.as_ref())) {
+            return false;
+        }
         matches_from(&self.segments, keys, &mut Failed::default())
     }
 
     /// For a path the pattern selects, the range of keys each segment consumed;
     /// `None` when it does not select the path.
     pub fn bind<S: AsRef<str>>(&self, keys: &[S]) -> Option<Vec<(usize, usize)>> {
+        if keys.first().is_some_and(|k| self.hides(k.as_ref())) {
+            return None;
+        }
         let mut spans = Vec::with_capacity(self.segments.len());
         bind_from(&self.segments, keys, 0, &mut spans, &mut Failed::default()).then_some(spans)
     }
@@ -224,9 +312,17 @@ impl Pattern {
     pub fn selector(&self) -> String {
         self.segments
             .iter()
-            .map(|s| s.text.as_str())
+            .map(|s| match s.kind {
+                Some(k) => format!("{}|{k}", s.text),
+                None => s.text.clone(),
+            })
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Whether any segment filters by node kind (`|leaf`, `|branch`).
+    pub fn filters_kind(&self) -> bool {
+        self.segments.iter().any(|s| s.kind.is_some())
     }
 }
 
@@ -267,7 +363,9 @@ fn bind_from<S: AsRef<str>>(
         return false;
     }
     match keys.split_first() {
-        Some((k, more)) if seg.matcher.accepts(k.as_ref()) => {
+        Some((k, more))
+            if seg.matcher.accepts(k.as_ref()) && Kind::accepts(seg.kind, more.is_empty()) =>
+        {
             spans.push((at, at + 1));
             if bind_from(rest, more, at + 1, spans, failed) {
                 return true;
@@ -295,27 +393,51 @@ fn matches_from<S: AsRef<str>>(segs: &[Segment], keys: &[S], failed: &mut Failed
         return ok;
     }
     match keys.split_first() {
-        Some((k, more)) => seg.matcher.accepts(k.as_ref()) && matches_from(rest, more, failed),
+        Some((k, more)) => {
+            seg.matcher.accepts(k.as_ref())
+                && Kind::accepts(seg.kind, more.is_empty())
+                && matches_from(rest, more, failed)
+        }
         None => false,
     }
 }
 
 fn parse_segment(raw: &str) -> Result<Segment, Error> {
-    let (m, agg) = match raw.split_once('|') {
-        Some((m, a)) => {
-            let agg = a.parse::<Agg>().map_err(|bad| {
-                Error::new(
+    let mut parts = raw.split('|');
+    let m = parts.next().unwrap_or_default();
+    let mut agg = None;
+    let mut kind = None;
+    for modifier in parts {
+        let k = match modifier {
+            "leaf" => Some(Kind::Leaf),
+            "branch" => Some(Kind::Branch),
+            _ => None,
+        };
+        if let Some(k) = k {
+            if kind.replace(k).is_some() {
+                return Err(Error::new(
                     ErrorKind::BadPattern,
-                    format!(
-                        "unknown aggregation {bad:?} in segment {raw:?} \
-                         (expected sum, avg, min, max, count, list or a quantile: p50, p99.9)"
-                    ),
-                )
-            })?;
-            (m, agg)
+                    format!("segment {raw:?} has more than one of |leaf, |branch"),
+                ));
+            }
+            continue;
         }
-        None => (raw, Agg::List),
-    };
+        let a = modifier.parse::<Agg>().map_err(|bad| {
+            Error::new(
+                ErrorKind::BadPattern,
+                format!(
+                    "unknown aggregation {bad:?} in segment {raw:?} (expected sum, avg, \
+                     min, max, count, list, a quantile: p50, p99.9; or leaf, branch)"
+                ),
+            )
+        })?;
+        if agg.replace(a).is_some() {
+            return Err(Error::new(
+                ErrorKind::BadPattern,
+                format!("segment {raw:?} has more than one aggregation"),
+            ));
+        }
+    }
     let matcher = if m.is_empty() {
         Match::Any
     } else if m == "**" {
@@ -333,9 +455,16 @@ fn parse_segment(raw: &str) -> Result<Segment, Error> {
             Match::Literal(m.to_string())
         }
     };
+    if matcher == Match::Deep && kind.is_some() {
+        return Err(Error::new(
+            ErrorKind::BadPattern,
+            format!("segment {raw:?}: |leaf and |branch apply to one level, not to **"),
+        ));
+    }
     Ok(Segment {
         matcher,
-        agg,
+        agg: agg.unwrap_or(Agg::List),
+        kind,
         text: m.to_string(),
     })
 }
@@ -407,6 +536,59 @@ mod tests {
         assert!(Pattern::parse(",,,").unwrap().segments().is_empty());
         assert!(Pattern::parse("a|median").is_err());
         assert!(Pattern::parse("a\u{1}b").is_err());
+    }
+
+    #[test]
+    fn kind_filters_parse_and_match_one_level() {
+        let p = Pattern::parse("cpu,vm,*|leaf").unwrap();
+        assert_eq!(p.segments()[2].kind, Some(Kind::Leaf));
+        assert!(p.matches_path(&["cpu", "vm", "user"]));
+        assert!(!p.matches_path(&["cpu", "vm", "core0", "user"]));
+        let b = Pattern::parse("cpu,vm,*|branch").unwrap();
+        assert!(!b.matches_path(&["cpu", "vm", "user"]));
+        assert!(b.matches_path(&["cpu", "vm", "core0", "user"]));
+        assert_eq!(b.bind(&["cpu", "vm", "user"]), None);
+        // Either order beside an aggregation; the selector keeps the filter.
+        let s = Pattern::parse("cpu,*|sum|branch").unwrap();
+        assert_eq!(
+            (s.segments()[1].agg, s.segments()[1].kind),
+            (Agg::Sum, Some(Kind::Branch))
+        );
+        assert_eq!(s.selector(), "cpu,*|branch");
+        assert_eq!(
+            Pattern::parse(s.selector().as_str()).unwrap().segments()[1].kind,
+            Some(Kind::Branch)
+        );
+        assert!(
+            Pattern::parse("cpu,vm|leaf")
+                .unwrap()
+                .literal_keys()
+                .is_none()
+        );
+        for bad in ["**|leaf", "*|leaf|branch", "*|sum|avg", "*|leaves", "*|"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_servers_own_subtree_is_selected_only_when_named_or_asked() {
+        let own = ["_treestat", "pushes"];
+        for hidden in ["", "*", "**", "**,pushes", "_tree*", ",pushes"] {
+            let p = Pattern::parse(hidden).unwrap();
+            assert!(!p.matches_path(&own), "{hidden:?}");
+            assert!(p.bind(&own).is_none(), "{hidden:?}");
+            assert!(
+                p.clone().with_internal(true).matches_path(&own),
+                "{hidden:?}"
+            );
+        }
+        assert!(Pattern::parse("_treestat").unwrap().matches_path(&own));
+        assert!(
+            Pattern::parse("_treestat,*|leaf")
+                .unwrap()
+                .matches_path(&own)
+        );
+        assert!(Pattern::parse("*").unwrap().matches_path(&["cpu", "x"]));
     }
 
     #[test]

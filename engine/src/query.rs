@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use crate::pattern::{Agg, Match, Pattern, Segment};
+use crate::pattern::{Agg, INTERNAL_KEY, Kind, Match, Pattern, Segment};
 use crate::sketch::Sketch;
-use crate::tree::{Leaf, LeafId, NodeRef, Tree, root_node};
+use crate::tree::{Leaf, LeafId, NodeRef, ROOT, Tree, root_node};
 
 /// One selected leaf: its keys (borrowed from the tree or the rows) and, per segment,
 /// the range of keys it consumed.
@@ -86,10 +86,30 @@ struct Walker<'t, 'p, F> {
     /// `**,**,...,x` took time exponential in the number of `**` under the read lock
     /// (20 of them over a 20-deep path: ~10^11 steps; found writing fuzz/ `pattern`).
     walked: Option<HashSet<(NodeRef, usize)>>,
+    /// The pattern leaves the root's [`INTERNAL_KEY`] child out ([`Pattern::hides`]).
+    hide_internal: bool,
 }
 
 impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
+    /// Whether the walk skips `key`, a child of `node`.
+    #[inline]
+    fn hidden(&self, node: NodeRef, key: &str) -> bool {
+        self.hide_internal && node == root_node() && key == INTERNAL_KEY
+    }
+
     fn emit_all(&mut self, node: NodeRef) {
+        if self.hide_internal && node == root_node() {
+            // The whole tree but the server's own subtree.
+            let tree = self.tree;
+            for c in &tree.branch(ROOT).children {
+                if c.key != INTERNAL_KEY {
+                    self.keys.push(&c.key);
+                    self.emit_all(c.node);
+                    self.keys.pop();
+                }
+            }
+            return;
+        }
         let mut keys = std::mem::take(&mut self.keys);
         let spans = self.spans.clone();
         let (seen, value_of, hits) = (&mut self.seen, &mut self.value_of, &mut self.hits);
@@ -135,16 +155,22 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
             return;
         };
         let tree = self.tree;
+        let kind = self.segs[pos].kind;
         match &self.segs[pos].matcher {
             Match::Literal(k) => {
                 if let Ok(i) = tree.find(b, k) {
                     let c = &tree.branch(b).children[i];
-                    self.step(&c.key, c.node, pos, depth);
+                    if Kind::accepts(kind, c.node.as_leaf().is_some()) {
+                        self.step(&c.key, c.node, pos, depth);
+                    }
                 }
             }
             m => {
                 for c in &tree.branch(b).children {
-                    if m.accepts(&c.key) {
+                    if m.accepts(&c.key)
+                        && Kind::accepts(kind, c.node.as_leaf().is_some())
+                        && !self.hidden(node, &c.key)
+                    {
                         self.step(&c.key, c.node, pos, depth);
                     }
                 }
@@ -167,7 +193,7 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
             let tree = self.tree;
             for c in &tree.branch(b).children {
                 // `**` still consuming at the child is the state (child, pos).
-                if !self.first_visit(c.node, pos) {
+                if self.hidden(node, &c.key) || !self.first_visit(c.node, pos) {
                     continue;
                 }
                 self.keys.push(&c.key);
@@ -217,6 +243,7 @@ where
         hits: Vec::new(),
         seen: deep.then(HashSet::new),
         walked: deep.then(HashSet::new),
+        hide_internal: pattern.hides(INTERNAL_KEY),
     };
     match pattern.literal_keys() {
         // Fast path: a plain path is a direct descent.

@@ -74,7 +74,7 @@ impl SharedPaths {
         let cell = self
             .matches
             .lock()
-            .entry(pattern.as_str().to_string())
+            .entry(pattern.cache_key())
             .or_default()
             .clone();
         cell.get_or_init(|| {

@@ -47,6 +47,10 @@ impl NodeRef {
     pub(crate) fn as_leaf(self) -> Option<u32> {
         (self.0 & LEAF_BIT != 0).then_some(self.0 & !LEAF_BIT)
     }
+    /// The reference to branch `i`.
+    pub(crate) fn branch_ref(i: u32) -> NodeRef {
+        NodeRef(i)
+    }
     /// The branch index, if this is a branch.
     pub(crate) fn as_branch(self) -> Option<u32> {
         (self.0 & LEAF_BIT == 0).then_some(self.0)
@@ -99,9 +103,17 @@ pub struct Tree {
     /// The sketches of leaves that took samples as `histogram` leaves, by leaf index:
     /// a map, so other leaves pay nothing for them.
     hists: HashMap<u32, Hist>,
+    /// Leaves and branches removed by [`Tree::remove_child`]: their slots stay (a leaf
+    /// id is never given again, so the ring and the trend store never mistake a new
+    /// leaf for a deleted one) until the next start rebuilds the tree.
+    dead_leaves: usize,
+    dead_branches: usize,
 }
 
 pub(crate) const ROOT: u32 = 0;
+
+/// The parent of a removed node (a tombstone).
+const DEAD: u32 = u32::MAX;
 
 /// The root branch as a child reference.
 pub(crate) fn root_node() -> NodeRef {
@@ -121,7 +133,70 @@ impl Tree {
             leaves: Vec::new(),
             leaf_keys: Vec::new(),
             hists: HashMap::new(),
+            dead_leaves: 0,
+            dead_branches: 0,
         }
+    }
+
+    /// Whether leaf `l` was removed ([`Tree::remove_child`]).
+    #[inline]
+    pub(crate) fn is_dead(&self, l: u32) -> bool {
+        self.leaves
+            .get(l as usize)
+            .is_none_or(|leaf| leaf.parent == DEAD)
+    }
+
+    /// Detaches the child `key` of `parent` and everything below it, and returns how
+    /// many nodes went and which leaves. O(the subtree) plus one shift of `parent`'s
+    /// children. The leaves stay as tombstones: their paths read as unknown, their
+    /// keys, sketches and the branches' children are freed.
+    pub(crate) fn remove_child(&mut self, parent: u32, key: &str) -> Option<(usize, Vec<u32>)> {
+        let i = self.find(parent, key).ok()?;
+        let child = self.branches[parent as usize].children.remove(i);
+        let mut nodes = 0;
+        let mut leaves = Vec::new();
+        let mut stack = vec![child.node];
+        while let Some(n) = stack.pop() {
+            nodes += 1;
+            if let Some(l) = n.as_leaf() {
+                let leaf = &mut self.leaves[l as usize];
+                leaf.parent = DEAD;
+                leaf.cur = u32::MAX;
+                self.leaf_keys[l as usize] = CompactString::const_new("");
+                self.hists.remove(&l);
+                self.dead_leaves += 1;
+                leaves.push(l);
+            } else if let Some(b) = n.as_branch() {
+                let br = &mut self.branches[b as usize];
+                stack.extend(std::mem::take(&mut br.children).into_iter().map(|c| c.node));
+                br.parent = DEAD;
+                br.key = CompactString::const_new("");
+                self.dead_branches += 1;
+            }
+        }
+        Some((nodes, leaves))
+    }
+
+    /// Removes branch `b` if it has no children left, then its parent likewise, up to
+    /// (not including) the root: the branches a delete left empty. How many went.
+    pub(crate) fn prune_empty(&mut self, mut b: u32) -> usize {
+        let mut gone = 0;
+        while b != ROOT {
+            let br = &self.branches[b as usize];
+            if br.parent == DEAD || !br.children.is_empty() {
+                break;
+            }
+            let (parent, key) = (br.parent, br.key.clone());
+            gone += self.remove_child(parent, &key).map_or(0, |(n, _)| n);
+            b = parent;
+        }
+        gone
+    }
+
+    /// The parent of branch `b` (`None` for the root and removed branches).
+    pub(crate) fn branch_parent(&self, b: u32) -> Option<u32> {
+        let br = self.branches.get(b as usize)?;
+        (b != ROOT && br.parent != DEAD).then_some(br.parent)
     }
 
     /// A histogram leaf's totals since start (`None`: the leaf never took a sample as
@@ -142,12 +217,12 @@ impl Tree {
 
     /// Number of nodes (branches and leaves, not the root).
     pub fn node_count(&self) -> usize {
-        self.branches.len() - 1 + self.leaves.len()
+        self.branches.len() - 1 - self.dead_branches + self.leaves.len() - self.dead_leaves
     }
 
     /// Number of leaves.
     pub fn leaf_count(&self) -> usize {
-        self.leaves.len()
+        self.leaves.len() - self.dead_leaves
     }
 
     /// A leaf by id.
@@ -337,7 +412,10 @@ impl Tree {
 
     /// The keys from the root to a leaf: O(depth), whatever the branches' widths.
     pub fn leaf_keys(&self, id: LeafId) -> Option<Vec<&str>> {
-        let leaf = self.leaves.get(id.0 as usize)?;
+        let leaf = self
+            .leaves
+            .get(id.0 as usize)
+            .filter(|l| l.parent != DEAD)?;
         let mut keys = vec![self.leaf_keys[id.0 as usize].as_str()];
         self.push_branch_keys(leaf.parent, &mut keys);
         keys.reverse();
@@ -361,7 +439,7 @@ impl Tree {
 
     /// Appends a leaf's path to `out`; false (and `out` unchanged) for an unknown id.
     pub fn write_leaf_path(&self, id: LeafId, out: &mut String) -> bool {
-        let Some(leaf) = self.leaves.get(id.0 as usize) else {
+        let Some(leaf) = self.leaves.get(id.0 as usize).filter(|l| l.parent != DEAD) else {
             return false;
         };
         self.write_path(leaf.parent, &self.leaf_keys[id.0 as usize], out);
@@ -389,7 +467,7 @@ impl Tree {
     /// The key directly under the root on a leaf's path (its first key): O(depth), no
     /// allocation.
     pub(crate) fn top_key(&self, l: u32) -> Option<&str> {
-        let leaf = self.leaves.get(l as usize)?;
+        let leaf = self.leaves.get(l as usize).filter(|l| l.parent != DEAD)?;
         if leaf.parent == ROOT {
             return Some(self.leaf_keys[l as usize].as_str());
         }
@@ -416,7 +494,7 @@ impl Tree {
     /// the leaf's ancestor directly below `parent`. O(depth). `None` for an unknown id,
     /// or when `parent` is not an ancestor of the leaf.
     pub(crate) fn leaf_path_under(&self, l: u32, parent: u32) -> Option<String> {
-        let leaf = self.leaves.get(l as usize)?;
+        let leaf = self.leaves.get(l as usize).filter(|l| l.parent != DEAD)?;
         let mut key = self.leaf_keys[l as usize].as_str();
         let mut b = leaf.parent;
         while b != parent {
@@ -546,6 +624,30 @@ mod tests {
         let other = t.branch_child(ROOT, "b", Action::Add);
         assert_eq!(t.leaf_path_under(l, other), None);
         assert_eq!(t.leaf_path(LeafId(99)), None);
+    }
+
+    #[test]
+    fn removed_subtrees_are_tombstones() {
+        let mut t = Tree::new(Action::Average);
+        let cpu = t.branch_child(ROOT, "cpu", Action::Add);
+        let user = t.leaf_child(cpu, "user", Action::Add);
+        let core = t.branch_child(cpu, "core0", Action::Add);
+        let deep = t.leaf_child(core, "user", Action::Add);
+        let other = t.leaf_child(ROOT, "mem", Action::Add);
+        assert_eq!(t.node_count(), 5);
+        let (nodes, mut leaves) = t.remove_child(cpu, "core0").unwrap();
+        leaves.sort_unstable();
+        assert_eq!((nodes, leaves), (2, vec![deep]));
+        assert_eq!((t.node_count(), t.leaf_count()), (3, 2));
+        assert!(t.is_dead(deep) && !t.is_dead(user));
+        assert_eq!(t.leaf_path(LeafId(deep)), None);
+        assert_eq!(t.leaf_path_under(deep, core), None);
+        assert_eq!(t.top_key(deep), None);
+        assert_eq!(t.leaf_path(LeafId(other)).unwrap(), "mem");
+        // The same path again is a new leaf, never the old id.
+        let core = t.branch_child(cpu, "core0", Action::Add);
+        assert_ne!(t.leaf_child(core, "user", Action::Add), deep);
+        assert!(t.remove_child(cpu, "nothing").is_none());
     }
 
     /// Regression (issue 12): a leaf's path was found by scanning its parent's children

@@ -3,7 +3,8 @@
 //! here from docs/CONCEPTS.md ("Query patterns"): its own parser, a character-by-
 //! character glob, and a set-of-states matcher. Checked: the same patterns are refused;
 //! a plain pattern selects exactly the leaves the reference selects, with their values;
-//! `Pattern::matches_path` agrees with the reference on every leaf; an aggregating
+//! `Pattern::matches_path` agrees with the reference on every leaf (`|leaf` and
+//! `|branch` included: every input path is a leaf's, its other keys branches); an aggregating
 //! query over the tree equals `aggregate_rows` over the leaves (the trend's way).
 //!
 //! Input: the first line is the pattern, each further line a leaf path.
@@ -21,8 +22,15 @@ enum RefMatch {
     Glob(Vec<char>),
 }
 
+/// A segment: what it matches, and `|leaf` (`Some(true)`) or `|branch` (`Some(false)`).
+#[derive(Debug, Clone)]
+struct RefSeg {
+    m: RefMatch,
+    leaf: Option<bool>,
+}
+
 /// The grammar as documented; `None` for a pattern that must be refused.
-fn ref_parse(text: &str) -> Option<(Vec<RefMatch>, bool)> {
+fn ref_parse(text: &str) -> Option<(Vec<RefSeg>, bool)> {
     let trimmed = text.trim_end_matches(',');
     let mut segs = Vec::new();
     let mut aggregates = false;
@@ -30,23 +38,43 @@ fn ref_parse(text: &str) -> Option<(Vec<RefMatch>, bool)> {
         return Some((segs, false));
     }
     for raw in trimmed.split(',') {
-        let (m, agg) = raw.split_once('|').unwrap_or((raw, "list"));
-        // The quantile folds `|p50` .. `|p999`, `|pN.N` (issue 15): a `p` and a percent
-        // the stat vocabulary reads as a quantile (its spelling has tests of its own).
-        let quantile = agg.starts_with('p') && matches!(agg.parse(), Ok(Stat::Quantile(_)));
-        if !quantile && !["sum", "avg", "min", "max", "count", "list"].contains(&agg) {
-            return None;
+        let mut parts = raw.split('|');
+        let m = parts.next().unwrap_or("");
+        // Modifiers in any order: at most one aggregation, at most one of leaf/branch.
+        let (mut agg, mut leaf) = (None::<&str>, None::<bool>);
+        for modifier in parts {
+            if modifier == "leaf" || modifier == "branch" {
+                if leaf.replace(modifier == "leaf").is_some() {
+                    return None;
+                }
+                continue;
+            }
+            // The quantile folds `|p50` .. `|p999`, `|pN.N` (issue 15): a `p` and a
+            // percent the stat vocabulary reads as a quantile.
+            let quantile =
+                modifier.starts_with('p') && matches!(modifier.parse(), Ok(Stat::Quantile(_)));
+            if !quantile && !["sum", "avg", "min", "max", "count", "list"].contains(&modifier) {
+                return None;
+            }
+            if agg.replace(modifier).is_some() {
+                return None;
+            }
         }
-        aggregates |= agg != "list";
-        segs.push(if m.is_empty() {
+        aggregates |= agg.is_some_and(|a| a != "list");
+        let m = if m.is_empty() {
             RefMatch::Any
         } else if m == "**" {
+            // A kind filter is for one level.
+            if leaf.is_some() {
+                return None;
+            }
             RefMatch::Deep
         } else {
             check_key(m).ok()?;
             // A literal is a glob without wildcards.
             RefMatch::Glob(m.chars().collect())
-        });
+        };
+        segs.push(RefSeg { m, leaf });
     }
     (segs.len() <= 64).then_some((segs, aggregates))
 }
@@ -76,30 +104,43 @@ fn accepts(m: &RefMatch, key: &str) -> bool {
     }
 }
 
-/// Whether the pattern matches a prefix of `keys`: the segment positions reachable
-/// after each key, `**` able to stay or to step over.
-fn ref_selects(segs: &[RefMatch], keys: &[&str]) -> bool {
+/// Whether the pattern matches a prefix of `keys` (a leaf's path: its last key is the
+/// leaf, every other a branch): the segment positions reachable after each key, `**`
+/// able to stay or to step over.
+fn ref_selects(segs: &[RefSeg], keys: &[&str]) -> bool {
+    let deep = |p: usize| {
+        matches!(
+            segs.get(p),
+            Some(RefSeg {
+                m: RefMatch::Deep,
+                ..
+            })
+        )
+    };
     let close = |set: &mut BTreeSet<usize>| {
         let mut todo: Vec<usize> = set.iter().copied().collect();
         while let Some(p) = todo.pop() {
-            if matches!(segs.get(p), Some(RefMatch::Deep)) && set.insert(p + 1) {
+            if deep(p) && set.insert(p + 1) {
                 todo.push(p + 1);
             }
         }
     };
     let mut set = BTreeSet::from([0]);
     close(&mut set);
-    for key in keys {
+    for (i, key) in keys.iter().enumerate() {
         if set.contains(&segs.len()) {
             return true;
         }
+        let is_leaf = i + 1 == keys.len();
         let mut next = BTreeSet::new();
         for &p in &set {
             match segs.get(p) {
-                Some(RefMatch::Deep) => {
+                Some(RefSeg {
+                    m: RefMatch::Deep, ..
+                }) => {
                     next.insert(p);
                 }
-                Some(m) if accepts(m, key) => {
+                Some(s) if accepts(&s.m, key) && s.leaf.is_none_or(|l| l == is_leaf) => {
                     next.insert(p + 1);
                 }
                 _ => {}

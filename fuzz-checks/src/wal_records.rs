@@ -5,7 +5,8 @@
 //! - Arbitrary bytes: reading never panics, a torn tail keeps at most the bytes there
 //!   are, and every record read re-encodes to a frame that reads back the same.
 //! - Model: records built from the input (samples, folded stats, markers, sample
-//!   lists, weighted samples, any f64 bits) are encoded and concatenated; reading gives them back exactly
+//!   lists, weighted samples, any f64 bits; and deletes, tag 6, each a record of its
+//!   own carrying a pattern) are encoded and concatenated; reading gives them back exactly
 //!   with no damage, and the log cut anywhere gives back exactly the records wholly
 //!   before the cut, with a torn tail unless the cut falls between frames.
 //! - Model, preallocated: the log followed by zeros (a segment written with zeros
@@ -43,7 +44,7 @@ fn records(data: &[u8]) -> Vec<Record> {
         let b1 = c.get(1).copied().unwrap_or(0);
         let path = format!("k{},{b1}", c[0] >> 4);
         let action = ACTIONS[usize::from(c[0]) % ACTIONS.len()];
-        match c[0] % 6 {
+        match c[0] % 7 {
             0 => batch.sample(&path, f64_at(c, 2), action),
             1 => batch.sample_at(&path, i64::from(b1) * 1_000_000, f64_at(c, 2), action),
             2 => batch.stats(
@@ -70,27 +71,33 @@ fn records(data: &[u8]) -> Vec<Record> {
                 value: f64_at(c, 2),
                 weight: f64_at(c, 1),
             }),
-            _ => {
+            5 => {
                 let values: Vec<f64> = (1..c.len()).map(|k| f64_at(c, k)).collect();
                 batch.samples(&path, &values, action);
             }
+            _ => {
+                // A delete is a record of its own, between the batches around it.
+                out.push(record(out.len(), Body::Batch(std::mem::take(&mut batch))));
+                let pattern = String::from_utf8_lossy(c.get(1..).unwrap_or_default());
+                out.push(record(out.len(), Body::Delete(pattern.into_owned())));
+            }
         }
         if i % 4 == 3 {
-            out.push(record(out.len(), std::mem::take(&mut batch)));
+            out.push(record(out.len(), Body::Batch(std::mem::take(&mut batch))));
         }
     }
-    out.push(record(out.len(), batch));
+    out.push(record(out.len(), Body::Batch(batch)));
     out
 }
 
-fn record(n: usize, batch: Batch) -> Record {
+fn record(n: usize, body: Body) -> Record {
     let n = n as u64;
     Record {
         seq: n + 1,
         interval: 1_700_000_000 + 10 * (n as i64),
         len: 10,
         now: 1_700_000_003,
-        body: Body::Batch(batch),
+        body,
     }
 }
 

@@ -9,6 +9,7 @@ mod meta;
 mod mmstats;
 mod serve;
 mod signal;
+mod tree;
 mod trends;
 
 use std::path::PathBuf;
@@ -81,6 +82,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove the subtrees a pattern selects from a running server (tree, recent
+    /// intervals, trends).
+    Delete(tree::DeleteArgs),
+    /// List the keys one level below a path on a running server (`name/  children` for
+    /// a branch).
+    Ls(tree::LsArgs),
     /// Run pipes over access logs: in process (prints the tree) or pushing to a server.
     Tail {
         /// Log files to follow. `-` reads standard input, and gzip files (rotated
@@ -242,6 +249,8 @@ pub fn run() -> anyhow::Result<()> {
                 (None, true) => client::query_json(&server, &pattern, &mut out),
             }
         }
+        Command::Delete(args) => tree::delete(&args),
+        Command::Ls(args) => tree::ls(&args),
         Command::Tail {
             files,
             format,

@@ -42,7 +42,7 @@ struct Group {
 #[derive(Debug, Default)]
 struct Registry {
     next: u64,
-    /// Groups by pattern text.
+    /// Groups by pattern text ([`Pattern::cache_key`]).
     groups: HashMap<String, Group>,
     /// Pattern texts whose first segment is a literal key, by that key.
     by_first: HashMap<String, Vec<String>>,
@@ -97,7 +97,7 @@ impl Dispatcher {
         }
         reg.next += 1;
         let id = reg.next;
-        let text = pattern.as_str().to_string();
+        let text = pattern.cache_key();
         if !reg.groups.contains_key(&text) {
             match first_literal(pattern) {
                 Some(k) => reg

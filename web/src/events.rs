@@ -48,7 +48,8 @@ async fn events(
     PathParam(pattern): PathParam<String>,
     QueryParam(params): QueryParam<StatParam>,
 ) -> Result<Response, AppError> {
-    let pattern = Pattern::parse(&pattern)?;
+    let pattern = Pattern::parse(&pattern)?
+        .with_internal(crate::tree::flag("internal", params.internal.as_deref())?);
     let stats = stats_param(params.stat.as_deref())?;
     let slot = state.take_slot(SlotKind::Stream)?;
     let rx = state.engine().subscribe_intervals();

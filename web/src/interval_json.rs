@@ -61,7 +61,7 @@ impl BodyCache {
         let Some(bodies) = bodies else {
             return build().to_string().into();
         };
-        let mut key = pattern.as_str().to_string();
+        let mut key = pattern.cache_key();
         if let Some(stats) = stats {
             // `?` cannot start a key, so no pattern text spells this.
             key.push_str("\n?stat=");
@@ -89,7 +89,8 @@ pub fn interval_stats_json(
     closed: &ClosedInterval,
 ) -> Value {
     let mut values = Map::new();
-    if let Ok(rows) = engine.query_window_stats(pattern.as_str(), closed.len, stats) {
+    {
+        let rows = engine.query_window_stats_pattern(pattern, closed.len, stats);
         for (path, vs) in rows {
             let cols: Map<String, Value> = stats
                 .iter()
@@ -116,9 +117,8 @@ pub fn interval_stats_json(
 pub fn interval_json(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval) -> Value {
     let mut values = Map::new();
     if pattern.aggregates() {
-        if let Ok(rows) = engine.query_window(pattern.as_str(), closed.len) {
-            values.extend(rows.into_iter().map(|(p, v)| (p, num(v))));
-        }
+        let rows = engine.query_window_pattern(pattern, closed.len);
+        values.extend(rows.into_iter().map(|(p, v)| (p, num(v))));
     } else if !closed.points.is_empty() {
         let paths = engine.interval_paths(closed);
         let mut rows: Vec<(&str, f64)> = engine

@@ -31,6 +31,7 @@ mod query;
 mod serve;
 mod state;
 mod statsserver;
+pub mod tree;
 pub mod trends;
 mod views;
 
@@ -60,9 +61,11 @@ pub fn app(state: AppState) -> Router {
     dashboards::built_in();
     let mut writes = Router::new()
         .merge(push::router())
-        .merge(statsserver::router());
+        .merge(statsserver::router())
+        .merge(tree::write_router());
     let mut reads = Router::new()
         .merge(query::router())
+        .merge(tree::read_router())
         .merge(pull::router())
         .merge(events::router())
         .merge(metrics::router())

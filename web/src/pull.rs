@@ -48,6 +48,8 @@ pub(crate) fn router() -> Router<AppState> {
 struct PullParams {
     cursor: Option<u64>,
     timeout: Option<String>,
+    /// `?internal=1`: wildcards select `_treestat` too.
+    internal: Option<String>,
 }
 
 async fn pull_everything(
@@ -76,7 +78,8 @@ async fn pull(
 }
 
 async fn wait(state: &AppState, pattern: &str, params: PullParams) -> Result<Response, AppError> {
-    let pattern = Pattern::parse(pattern)?;
+    let pattern = Pattern::parse(pattern)?
+        .with_internal(crate::tree::flag("internal", params.internal.as_deref())?);
     let timeout = timeout_of(state, params.timeout.as_deref())?;
     let _slot = state.take_slot(SlotKind::Waiter)?;
     let engine = state.engine();

@@ -76,10 +76,17 @@ impl Serialize for StatRows {
     }
 }
 
-/// `?stat=` of `/get`.
+/// `?stat=` and `?internal=` of `/get`.
 #[derive(Debug, Deserialize)]
 struct StatParams {
     stat: Option<String>,
+    internal: Option<String>,
+}
+
+/// Parses a pattern; `?internal=1` lets wildcards at the first level select the
+/// server's own `_treestat` subtree (it always answers when named).
+fn parse(text: &str, internal: Option<&str>) -> Result<Pattern, AppError> {
+    Ok(Pattern::parse(text)?.with_internal(crate::tree::flag("internal", internal)?))
 }
 
 async fn get_all_pairs(
@@ -99,23 +106,31 @@ async fn get_pairs(
 
 /// `[path, value]` pairs, or with `?stat=` a column per stat (docs/API.md).
 fn get_rows(state: &AppState, pattern: &str, params: &StatParams) -> Result<Response, AppError> {
+    let p = parse(pattern, params.internal.as_deref())?;
     match stats_param(params.stat.as_deref())? {
-        None => Ok(pairs(state.engine().query(pattern)?).into_response()),
-        Some(stats) => {
-            let p = Pattern::parse(pattern)?;
-            Ok(Json(StatRows(state.engine().query_stats(&p, &stats))).into_response())
-        }
+        None => Ok(pairs(state.engine().query_pattern(&p)).into_response()),
+        Some(stats) => Ok(Json(StatRows(state.engine().query_stats(&p, &stats))).into_response()),
     }
 }
 
-async fn all(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    Ok(Json(state.engine().tree_json("")?))
+#[derive(Debug, Deserialize)]
+struct AllParams {
+    internal: Option<String>,
+}
+
+async fn all(
+    State(state): State<AppState>,
+    QueryParam(params): QueryParam<AllParams>,
+) -> Result<Json<Value>, AppError> {
+    let p = parse("", params.internal.as_deref())?;
+    Ok(Json(nest(&state.engine().query_pattern(&p))))
 }
 
 #[derive(Debug, Deserialize)]
 struct WindowParams {
     window: Option<String>,
     stat: Option<String>,
+    internal: Option<String>,
 }
 
 /// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects.
@@ -142,15 +157,14 @@ async fn subtree(
     PathParam(pattern): PathParam<String>,
     QueryParam(params): QueryParam<WindowParams>,
 ) -> Result<Json<Value>, AppError> {
-    let pattern = strip_json(&pattern)?;
+    let pattern = parse(strip_json(&pattern)?, params.internal.as_deref())?;
     let stats = stats_param(params.stat.as_deref())?;
     let Some(window) = params.window else {
         if let Some(stats) = stats {
-            let p = Pattern::parse(pattern)?;
-            let rows = state.engine().query_stats(&p, &stats);
+            let rows = state.engine().query_stats(&pattern, &stats);
             return Ok(Json(nest_stats(&rows, &stats)));
         }
-        return Ok(Json(state.engine().tree_json(pattern)?));
+        return Ok(Json(nest(&state.engine().query_pattern(&pattern))));
     };
     let d = treestat_engine::parse_duration(&window)
         .map_err(|e| AppError::bad_request(e.to_string()))?;
@@ -161,10 +175,14 @@ async fn subtree(
         )));
     }
     if let Some(stats) = stats {
-        let rows = state.engine().query_window_stats(pattern, secs, &stats)?;
+        let rows = state
+            .engine()
+            .query_window_stats_pattern(&pattern, secs, &stats);
         return Ok(Json(nest_stats(&rows, &stats)));
     }
-    Ok(Json(nest(&state.engine().query_window(pattern, secs)?)))
+    Ok(Json(nest(
+        &state.engine().query_window_pattern(&pattern, secs),
+    )))
 }
 
 /// One row of a diff: a leaf's path relative to each side's pattern.

@@ -193,6 +193,8 @@ pub(crate) fn store_of(state: &AppState) -> Result<TrendStore, AppError> {
 pub struct StatParam {
     /// A comma-separated list of stats.
     pub stat: Option<String>,
+    /// `/events?internal=1`: wildcards select the server's own `_treestat` too.
+    pub internal: Option<String>,
 }
 
 /// A `/trend` series with `?stat=`: the stats asked, then `[time, value per stat]`.

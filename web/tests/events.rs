@@ -147,3 +147,40 @@ async fn idle_streams_get_keep_alive_comments_and_end_on_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+/// Issue 18: the server's own `_treestat` subtree is out of a root wildcard's stream
+/// unless named or asked for (`?internal=1`), aggregating patterns included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_subtree_streams_only_when_named_or_asked() {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+    let srv = start(AppState::new(
+        engine.clone(),
+        WebConfig::default(),
+        Telemetry::default(),
+    ))
+    .await;
+    let mut plain = Sse::open(srv.addr, "/events/").await;
+    let mut asked = Sse::open(srv.addr, "/events/?internal=1").await;
+    let mut named = Sse::open(srv.addr, "/events/_treestat").await;
+    let mut folded = Sse::open(srv.addr, "/events/*%7Csum?internal=1").await;
+    push_json(srv.addr, r#"{"_treestat":{"pushes":3},"app":{"hits":2}}"#).await;
+    clock.advance(10);
+    engine.close_now();
+    assert_eq!(
+        plain.next_interval().await["values"],
+        json!({"app,hits": 2.0})
+    );
+    assert_eq!(
+        asked.next_interval().await["values"],
+        json!({"_treestat,pushes": 3.0, "app,hits": 2.0})
+    );
+    assert_eq!(
+        named.next_interval().await["values"],
+        json!({"_treestat,pushes": 3.0})
+    );
+    assert_eq!(
+        folded.next_interval().await["values"],
+        json!({"*,hits": 2.0, "*,pushes": 3.0})
+    );
+}

@@ -12,4 +12,5 @@ mod graphite_golden;
 mod hostile;
 mod pull;
 mod shutdown;
+mod tree;
 mod views;

@@ -49,6 +49,8 @@ impl Engine {
         let started = Instant::now();
         // The points' memory is allocated and touched before the write lock: 100k
         // points are 10 MB, whose page faults alone would hold pushes back for ms.
+        // Closes and deletes reach the sinks in the order they took the state lock.
+        let _order = sh.sink_order.lock();
         let expect = sh.state.read().open.points.len();
         let mut points = vec![PLACEHOLDER; expect + expect / 8];
         points.clear();
@@ -64,10 +66,13 @@ impl Engine {
             if let Some(s) = next_start.filter(|&s| s > st.open.start) {
                 next.start = s;
             }
-            let open = std::mem::replace(&mut st.open, next);
+            let mut open = std::mem::replace(&mut st.open, next);
+            // Leaves deleted while the interval was open (tombstones) leave nothing.
+            open.late.retain(|p| !st.tree.is_dead(p.leaf.0));
             let mut hists: Vec<_> = open
                 .hists
                 .into_iter()
+                .filter(|(l, _)| !st.tree.is_dead(*l))
                 .map(|(l, h)| (LeafId(l), Arc::new(h)))
                 .collect();
             hists.sort_unstable_by_key(|h| h.0);
@@ -85,6 +90,9 @@ impl Engine {
             // (leaf, its parent now) for each leaf whose path the sinks must learn.
             let mut fresh: Vec<(u32, u32)> = Vec::new();
             for &(l, stats) in &open.points {
+                if st.tree.is_dead(l) {
+                    continue;
+                }
                 let leaf = st.tree.leaf_mut(l);
                 leaf.cur = u32::MAX;
                 closed.points.push(IntervalPoint {

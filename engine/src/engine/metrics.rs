@@ -33,6 +33,10 @@ pub struct EngineMetrics {
     /// Patterns matched against a push's or interval's shared paths (once per distinct
     /// pattern text per push or interval, however many readers share it).
     pub shared_pattern_matches: Counter,
+    /// Deletes applied (`DELETE /api/q`, `treestat_deletes_total`).
+    pub deletes: Counter,
+    /// Nodes (branches and leaves) the deletes removed (`treestat_deleted_nodes_total`).
+    pub deleted_nodes: Counter,
     /// Microseconds the last interval close held the write lock (pushes wait that long;
     /// rendered in seconds as `treestat_close_lock_seconds`).
     pub close_lock_micros: Gauge,
@@ -55,7 +59,7 @@ impl EngineMetrics {
 }
 
 /// Counter families: name, help, handle.
-pub(super) fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Counter); 8] {
+pub(super) fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Counter); 10] {
     [
         (
             "treestat_pushes_total",
@@ -100,6 +104,16 @@ pub(super) fn counters(m: &EngineMetrics) -> [(&'static str, &'static str, &Coun
             "Reader patterns matched against a push or a closed interval (once per distinct \
              pattern per push or interval).",
             &m.shared_pattern_matches,
+        ),
+        (
+            "treestat_deletes_total",
+            "Deletes applied (DELETE /api/q/<pattern>, treestat delete), dry runs not counted.",
+            &m.deletes,
+        ),
+        (
+            "treestat_deleted_nodes_total",
+            "Tree nodes (branches and leaves) removed by deletes.",
+            &m.deleted_nodes,
         ),
     ]
 }

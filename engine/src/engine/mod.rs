@@ -7,11 +7,15 @@
 //! are handed out after unlocking, through sinks and tokio broadcast channels.
 
 mod close;
+mod delete;
+mod keys;
 mod metrics;
 mod register;
 mod restore;
 mod wal;
 
+pub use delete::Deleted;
+pub use keys::{KeyEntry, KeyListing};
 pub use metrics::EngineMetrics;
 
 use std::collections::VecDeque;
@@ -168,6 +172,9 @@ struct Shared {
     recent_paths: Mutex<VecDeque<Arc<SharedPaths>>>,
     /// The write-ahead log, once the server has replayed it and started it.
     wal: OnceLock<Wal>,
+    /// Held by a close from before its write section until its sinks have the
+    /// interval, and by a delete likewise: the sinks see both in the engine's order.
+    sink_order: Mutex<()>,
 }
 
 /// What the merge does with the write-ahead log.
@@ -240,7 +247,7 @@ impl Engine {
         let rules = config
             .actions
             .iter()
-            .map(|r| Ok((Pattern::parse(&r.pattern)?, r.action)))
+            .map(|r| Ok((Pattern::parse(&r.pattern)?.with_internal(true), r.action)))
             .collect::<Result<Vec<_>, Error>>()?;
         let interval = i64::try_from(config.interval.as_secs())
             .unwrap_or(10)
@@ -271,6 +278,7 @@ impl Engine {
                 metrics: EngineMetrics::default(),
                 recent_paths: Mutex::new(VecDeque::new()),
                 wal: OnceLock::new(),
+                sink_order: Mutex::new(()),
             }),
         })
     }
@@ -560,10 +568,14 @@ impl Engine {
     /// # Errors
     /// `BadPattern`.
     pub fn query_window(&self, pattern: &str, secs: i64) -> Result<Vec<(String, f64)>, Error> {
-        let p = Pattern::parse(pattern)?;
+        Ok(self.query_window_pattern(&Pattern::parse(pattern)?, secs))
+    }
+
+    /// As [`Engine::query_window`], with a compiled pattern.
+    pub fn query_window_pattern(&self, p: &Pattern, secs: i64) -> Vec<(String, f64)> {
         let st = self.shared.state.read();
         let values = st.ring.window(st.open.start - secs);
-        Ok(query::run(&st.tree, &p, |id, _| values.get(&id).copied()))
+        query::run(&st.tree, p, |id, _| values.get(&id).copied())
     }
 
     /// As [`Engine::query_stats`] over the closed intervals of the last `secs` seconds:
@@ -581,7 +593,16 @@ impl Engine {
         secs: i64,
         stats: &[Stat],
     ) -> Result<Vec<StatRow>, Error> {
-        let p = Pattern::parse(pattern)?;
+        Ok(self.query_window_stats_pattern(&Pattern::parse(pattern)?, secs, stats))
+    }
+
+    /// As [`Engine::query_window_stats`], with a compiled pattern.
+    pub fn query_window_stats_pattern(
+        &self,
+        p: &Pattern,
+        secs: i64,
+        stats: &[Stat],
+    ) -> Vec<StatRow> {
         let st = self.shared.state.read();
         let since = st.open.start - secs;
         let (mut hists, blocks) = st.ring.window_hists(since);
@@ -623,7 +644,7 @@ impl Engine {
             .map(|&stat| {
                 query::run_with(
                     &st.tree,
-                    &p,
+                    p,
                     |id, _| {
                         let w = hists.get(&id)?;
                         let src = StatSource {
@@ -638,7 +659,7 @@ impl Engine {
                 )
             })
             .collect();
-        Ok(join_columns(columns))
+        join_columns(columns)
     }
 
     /// The tree under a pattern as nested JSON (`""`: the whole tree).

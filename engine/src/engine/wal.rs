@@ -88,6 +88,7 @@ impl Engine {
                 batch.validate(depth)?;
                 self.merge_batch(&batch, Some(rec.now), step)?;
             }
+            Body::Delete(pattern) => self.replay_delete(&pattern, rec.seq)?,
         }
         Ok(closed)
     }

@@ -212,8 +212,18 @@ fn fold_pass(core: &Core, after: i64) -> Result<CompactStats> {
     let mut last = Vec::new();
     let mut totals: HashMap<u32, Rec> = HashMap::new();
     let mut fresh: BTreeMap<ChunkId, Fresh> = BTreeMap::new();
+    // Series deleted since these blobs were written (tombstones, `delete.rs`): their
+    // paths, totals and points are not carried over.
+    let dead: std::collections::HashSet<u32> = super::delete::dead_ids(&*core.storage)?
+        .into_iter()
+        .collect();
     for (key, bytes) in &blobs {
-        let b = IntervalBlob::decode(bytes)?;
+        let mut b = IntervalBlob::decode(bytes)?;
+        if !dead.is_empty() {
+            b.paths.retain(|(id, _)| !dead.contains(id));
+            b.totals.retain(|r| !dead.contains(&r.id));
+            b.points.retain(|r| !dead.contains(&r.id));
+        }
         for (id, path) in &b.paths {
             paths.push(Op::Put(
                 Space::Paths,

@@ -32,6 +32,21 @@ impl Index {
         self.next = self.next.max(id.saturating_add(1));
     }
 
+    /// Forgets a deleted series' id (on open) and never gives it again.
+    pub fn retire(&mut self, id: u32) {
+        self.remove(id);
+        self.next = self.next.max(id.saturating_add(1));
+    }
+
+    /// Forgets a series (a delete); its id is not given again.
+    pub fn remove(&mut self, id: u32) {
+        if let Some(path) = self.by_id.remove(&id)
+            && self.by_path.get(&path) == Some(&id)
+        {
+            self.by_path.remove(&path);
+        }
+    }
+
     /// The id of `path`, and whether it was just assigned.
     pub fn intern(&mut self, path: &str) -> (u32, bool) {
         if let Some(&id) = self.by_path.get(path) {

@@ -28,6 +28,7 @@ mod blob;
 mod codec;
 mod compact;
 mod config;
+mod delete;
 mod error;
 mod health;
 mod index;
@@ -232,6 +233,12 @@ impl TrendStore {
                 totals.insert(r.id, r);
             }
         }
+        // Deleted series stay out, though older blobs still name them.
+        let dead = delete::dead_ids(&*storage)?;
+        for &id in &dead {
+            index.retire(id);
+            totals.remove(&id);
+        }
         let core = Arc::new(Core {
             storage,
             cfg: cfg.clone(),
@@ -282,6 +289,7 @@ impl TrendStore {
         engine.add_sink(Arc::new(StoreSink {
             tx: self.inner.tx.clone(),
             health: self.core().health.clone(),
+            core: Arc::downgrade(&self.inner.core),
         }));
     }
 
@@ -581,16 +589,71 @@ impl IntervalSink for TrendStore {
     fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
         self.send(interval);
     }
+
+    fn subtrees_deleted(
+        &self,
+        pattern: &crate::Pattern,
+        dry_run: bool,
+    ) -> Option<std::result::Result<usize, String>> {
+        Some(delete_series(&self.inner.tx, self.core(), pattern, dry_run))
+    }
 }
 
 struct StoreSink {
     tx: SyncSender<Msg>,
     health: Arc<StoreHealth>,
+    /// Weak: the engine's sink must not keep the store (and sled's lock on its
+    /// folder) alive once every handle is gone.
+    core: std::sync::Weak<Core>,
 }
 
 impl IntervalSink for StoreSink {
     fn interval_closed(&self, interval: &Arc<ClosedInterval>) {
         send_interval(&self.tx, &self.health, interval);
+    }
+
+    fn subtrees_deleted(
+        &self,
+        pattern: &crate::Pattern,
+        dry_run: bool,
+    ) -> Option<std::result::Result<usize, String>> {
+        let Some(core) = self.core.upgrade() else {
+            return Some(Err("the trend store is closed".into()));
+        };
+        Some(delete_series(&self.tx, &core, pattern, dry_run))
+    }
+}
+
+/// How long a delete waits for the writer to queue and apply it.
+const DELETE_WAIT: Duration = Duration::from_secs(30);
+
+/// Hands a delete to the writer (after every interval queued before it) and waits for
+/// its answer; a dry run counts the series in the index.
+fn delete_series(
+    tx: &SyncSender<Msg>,
+    core: &Core,
+    pattern: &crate::Pattern,
+    dry_run: bool,
+) -> std::result::Result<usize, String> {
+    if dry_run {
+        return Ok(core.index.read().matching(pattern).len());
+    }
+    let deadline = Instant::now() + DELETE_WAIT;
+    let (reply, answer) = mpsc::channel();
+    if !send_until(tx, Msg::Delete(pattern.clone(), reply), deadline) {
+        return Err(format!(
+            "the trend store's queue stayed full for {} s (or it stopped): its series were \
+             not deleted",
+            DELETE_WAIT.as_secs()
+        ));
+    }
+    match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the trend store did not apply the delete within {} s; it still will",
+            DELETE_WAIT.as_secs()
+        )),
     }
 }
 

@@ -218,7 +218,7 @@ impl TrendStore {
         let p = Pattern::parse(pattern)?;
         if p.aggregates() {
             check_aggregation(&p)?;
-            let selector = Pattern::parse(&p.selector())?;
+            let selector = Pattern::parse(&p.selector())?.with_internal(p.internal());
             let folded = self.folded(&selector, from, until, points)?;
             return Ok(fold_stat_series(&p, folded, stats));
         }
@@ -272,7 +272,7 @@ impl TrendStore {
             return Err(TrendError::bad_query("the pattern has no quantile fold"));
         };
         let q = Stat::quantile(m);
-        let selector = Pattern::parse(&pattern.selector())?;
+        let selector = Pattern::parse(&pattern.selector())?.with_internal(pattern.internal());
         let mut groups: BTreeMap<String, (i64, BTreeMap<i64, Merged>)> = BTreeMap::new();
         for f in self.folded(&selector, from, until, points)? {
             let display: Vec<&str> = f

@@ -35,6 +35,9 @@ pub(crate) enum Msg {
     Interval(Arc<ClosedInterval>),
     /// Answer once everything before is written and flushed.
     Sync(Sender<Result<()>>),
+    /// Forget the series a pattern selects (a delete), after every interval queued
+    /// before; answer how many went.
+    Delete(crate::Pattern, Sender<Result<usize>>),
     /// Finish what is queued and stop.
     Stop,
 }
@@ -127,7 +130,9 @@ impl Writer {
     fn run(&mut self, rx: &Receiver<Msg>) {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
-            while batch.len() < BATCH {
+            // A delete ends the batch: the intervals before it are stored first, and
+            // none after it is prepared (its paths interned) before it.
+            while batch.len() < BATCH && !matches!(batch.last(), Some(Msg::Delete(..))) {
                 match rx.try_recv() {
                     Ok(m) => batch.push(m),
                     Err(_) => break,
@@ -136,6 +141,7 @@ impl Writer {
             let mut items = Vec::new();
             let mut waiters = Vec::new();
             let mut stop = false;
+            let mut delete = None;
             for m in batch {
                 match m {
                     Msg::Interval(iv) => {
@@ -143,6 +149,7 @@ impl Writer {
                         items.push(self.prepare(&iv));
                     }
                     Msg::Sync(tx) => waiters.push(tx),
+                    Msg::Delete(p, tx) => delete = Some((p, tx)),
                     Msg::Stop => stop = true,
                 }
             }
@@ -154,6 +161,9 @@ impl Writer {
                 let mut p = self.core.persisted.lock();
                 *p = (*p).max(end);
                 self.core.persisted_cv.notify_all();
+            }
+            if let Some((pattern, tx)) = delete {
+                let _ = tx.send(self.delete(&pattern));
             }
             for w in waiters {
                 let _ = w.send(flushed.clone());
@@ -272,6 +282,28 @@ impl Writer {
         ));
         ops.extend(mark);
         core.storage.apply(ops)
+    }
+
+    /// Forgets the series `pattern` selects ([`super::delete::forget`]) and this
+    /// writer's leaves and totals of them.
+    fn delete(&mut self, pattern: &crate::Pattern) -> Result<usize> {
+        let h = &*self.core.health;
+        h.busy();
+        let gone = super::delete::forget(&self.core, pattern);
+        h.idle();
+        let gone = gone?;
+        let ids: HashSet<u32> = gone.iter().copied().collect();
+        for l in &mut self.leaves {
+            if ids.contains(l) {
+                *l = u32::MAX;
+            }
+        }
+        for &id in &gone {
+            if let Some(t) = self.totals.get_mut(id as usize) {
+                *t = None;
+            }
+        }
+        Ok(gone.len())
     }
 
     fn prepare(&mut self, iv: &ClosedInterval) -> Prepared {

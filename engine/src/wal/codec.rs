@@ -7,6 +7,9 @@
 //! payload = seq: u64 | interval start: i64 | interval len: i64 | now: i64 | body
 //! body    = 0 | push document      (a JSON push, already parsed and validated)
 //!         | 1 | batch              (flat updates of line protocols, pipes, relays)
+//!         | 2 | pattern: string    (a delete, `DELETE /api/q/<pattern>`: replayed in
+//!                                   order, so pushes before it cannot bring back what
+//!                                   it removed)
 //! ```
 //!
 //! A segment is preallocated: written with zeros and fsynced before its first record
@@ -51,6 +54,8 @@ pub enum Body {
     Doc(PushDoc),
     /// Flat updates.
     Batch(Batch),
+    /// The subtrees a pattern selects were deleted (the pattern's text).
+    Delete(String),
 }
 
 /// One logged push.
@@ -215,6 +220,7 @@ pub fn encode_record(r: &Record) -> Vec<u8> {
     match &r.body {
         Body::Doc(d) => encode_doc(d, &mut body),
         Body::Batch(b) => encode_batch(b, &mut body),
+        Body::Delete(p) => encode_delete(p, &mut body),
     }
     let mut out = Vec::with_capacity(frame_len(body.len()));
     frame(&mut out, r.seq, r.interval, r.len, r.now, &body);
@@ -223,6 +229,13 @@ pub fn encode_record(r: &Record) -> Vec<u8> {
 
 const BODY_DOC: u8 = 0;
 const BODY_BATCH: u8 = 1;
+const BODY_DELETE: u8 = 2;
+
+/// Encodes a delete (the pattern's text) as a record body.
+pub fn encode_delete(pattern: &str, out: &mut Vec<u8>) {
+    out.push(BODY_DELETE);
+    string(out, pattern);
+}
 
 /// Encodes a push document as a record body.
 pub fn encode_doc(doc: &PushDoc, out: &mut Vec<u8>) {
@@ -401,6 +414,7 @@ pub fn decode_payload(p: &[u8]) -> Option<Record> {
             }
             Body::Batch(b)
         }
+        BODY_DELETE => Body::Delete(r.str()?.to_string()),
         _ => return None,
     };
     (r.at == p.len()).then_some(Record {

@@ -101,13 +101,15 @@ export async function getJSON(url, opts = {}) {
  * `[[path, value], ...]`: current totals under a pattern; with `stat` (one stat name,
  * docs/API.md `?stat=`) each value is that stat of the leaf.
  */
+// The pages browse the whole tree, the server's own `_treestat` subtree folded in it:
+// `internal=1` keeps it in root-level wildcard answers (docs/API.md).
 export function totals(pattern, stat) {
-  const q = stat ? `?${new URLSearchParams({ stat })}` : '';
+  const q = `?${new URLSearchParams(stat ? { stat, internal: '1' } : { internal: '1' })}`;
   return getJSON(pattern ? `/get/${enc(pattern)}${q}` : `/get${q}`);
 }
 
-/** Nested JSON of the whole tree. */
-export const all = () => getJSON('/all');
+/** Nested JSON of the whole tree, `_treestat` included. */
+export const all = () => getJSON('/all?internal=1');
 
 /**
  * Series `[{path, action, points: [[ts, value], ...]}]` between two times. With `stat`
@@ -180,6 +182,6 @@ export const views = {
 
 /** An EventSource on `/events/<pattern>` (with `?stat=` when a stat is given). */
 export function events(pattern, stat) {
-  const q = stat ? `?${new URLSearchParams({ stat })}` : '';
+  const q = `?${new URLSearchParams(stat ? { stat, internal: '1' } : { internal: '1' })}`;
   return new EventSource(pattern ? `/events/${enc(pattern)}${q}` : `/events/${q}`);
 }

@@ -379,7 +379,8 @@ async function onInterval(ev) {
  */
 function connect() {
   for (const s of state.sources) s.close();
-  const src = new EventSource('/events/');
+  // `internal=1`: the self-metrics panels read `_treestat` from the same stream.
+  const src = new EventSource('/events/?internal=1');
   src.addEventListener('open', () => { stats.streams += 1; status('live', 'live'); });
   src.addEventListener('interval', onInterval);
   src.addEventListener('error', () => status('down', 'reconnecting…'));
