@@ -75,6 +75,10 @@ impl Stats {
     pub fn mean(&self) -> f64 {
         if self.count == 0 {
             0.0
+        } else if self.count == 1 {
+            // The same number without a division (the read paths take a mean per
+            // point, and most buckets of a gauge hold one sample).
+            self.sum
         } else {
             // u64 -> f64 loses precision only above 2^53 samples.
             #[allow(clippy::cast_precision_loss)]

@@ -72,7 +72,7 @@ fn py_value(v: Option<f64>) -> String {
 pub fn raw(list: &[Series]) -> String {
     let mut out = String::new();
     for s in list {
-        let vals: Vec<String> = s.points().into_iter().map(py_value).collect();
+        let vals: Vec<String> = s.points().iter().copied().map(py_value).collect();
         out.push_str(&format!(
             "{},{},{},{}|{}\n",
             s.name,

@@ -1,6 +1,7 @@
 //! A series as graphite-web holds it: values at `start + i * step` for `i` in
 //! `0..len`, `end` just past the last, `None` for a missing value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// How points are folded when a series is consolidated (`consolidateBy`,
@@ -98,11 +99,17 @@ impl Series {
 
     /// A derived series: same times, new name and values, tags copied.
     pub fn derive(&self, name: String, values: Vec<Option<f64>>) -> Series {
+        // Field by field: `..self.clone()` would copy the old values only to drop them.
         Series {
             name: name.clone(),
             path_expr: name,
+            start: self.start,
+            end: self.end,
+            step: self.step,
             values,
-            ..self.clone()
+            tags: self.tags.clone(),
+            consolidate: self.consolidate,
+            values_per_point: self.values_per_point,
         }
     }
 
@@ -112,11 +119,12 @@ impl Series {
     }
 
     /// The values as answered: consolidated by `values_per_point` (graphite-web's
-    /// generator: a trailing partial group yields one more value).
-    pub fn points(&self) -> Vec<Option<f64>> {
+    /// generator: a trailing partial group yields one more value); borrowed when
+    /// nothing is consolidated.
+    pub fn points(&self) -> Cow<'_, [Option<f64>]> {
         let vpp = self.values_per_point.max(1);
         if vpp == 1 {
-            return self.values.clone();
+            return Cow::Borrowed(&self.values);
         }
         self.values
             .chunks(vpp)
@@ -134,7 +142,7 @@ impl Series {
         let pts = self.points();
         let mut out = Vec::with_capacity(pts.len());
         let mut t = self.start;
-        for v in pts {
+        for &v in pts.iter() {
             if t > self.end {
                 break;
             }
@@ -241,7 +249,7 @@ mod tests {
     fn consolidates_with_a_trailing_group() {
         let mut s = Series::new("a", 0, 10, vec![Some(1.0), None, Some(3.0), None, None]);
         s.values_per_point = 2;
-        assert_eq!(s.points(), vec![Some(1.0), Some(3.0), None]);
+        assert_eq!(s.points().into_owned(), vec![Some(1.0), Some(3.0), None]);
         assert_eq!(
             s.datapoints(),
             vec![(Some(1.0), 0), (Some(3.0), 20), (None, 40)]

@@ -8,13 +8,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
 
-use crate::client::{self, DEFAULT_SERVER};
+use crate::client::{self, DEFAULT_SERVER, SERVER_ENV};
 
 /// `treestat delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Server URL.
-    #[arg(long, default_value = DEFAULT_SERVER)]
+    #[arg(long, env = SERVER_ENV, default_value = DEFAULT_SERVER)]
     server: String,
     /// A tree-path pattern selecting the subtrees to remove (`host,old-box`,
     /// `ip,10.0.*`, `cpu,vm,core*|branch`); not empty, no aggregation, not `_treestat`.
@@ -31,7 +31,7 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// Server URL.
-    #[arg(long, default_value = DEFAULT_SERVER)]
+    #[arg(long, env = SERVER_ENV, default_value = DEFAULT_SERVER)]
     server: String,
     /// A path of keys (`cpu,vm`); the root when left out.
     #[arg(default_value = "")]

@@ -97,10 +97,18 @@ fn read_store(
         values.iter_mut().map(|(p, v)| (*p, v)).collect();
     let read = |part: &mut [(&str, &mut Vec<Option<f64>>)]| -> Result<(), Error> {
         let paths: Vec<&str> = part.iter().map(|(p, _)| *p).collect();
+        // The previous point's (path, time, slot): the next is most often one step on,
+        // which spares a division per point.
+        let mut prev = (usize::MAX, 0i64, 0usize);
         store
             .for_each_value(&paths, start, end, |i, t, x| {
-                let slot = usize::try_from((t - start) / step).ok();
-                if let Some(v) = slot.and_then(|s| part[i].1.get_mut(s)) {
+                let slot = if i == prev.0 && t == prev.1 + step {
+                    prev.2 + 1
+                } else {
+                    usize::try_from((t - start) / step).unwrap_or(usize::MAX)
+                };
+                prev = (i, t, slot);
+                if let Some(v) = part[i].1.get_mut(slot) {
                     *v = Some(x);
                 }
             })

@@ -53,6 +53,7 @@ impl TrendStore {
         let bucket_end = (until - 1).div_euclid(step) * step + step;
         let blobs = blobs_in(core, first_bucket, bucket_end)?;
         let kept = |t: i64| t >= first_bucket && t < until && t.saturating_add(step) > keep_from;
+        let mut points = Vec::new();
         for (i, id) in ids {
             // The intervals not compacted yet are the newest buckets; a chunk's bucket
             // from `split` on may share a bucket with them, so it is merged.
@@ -66,14 +67,17 @@ impl TrendStore {
             for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
                 let (a, gorilla, _) = split_chunk(&v)?;
                 action = Some(a);
-                codec::decode_each(gorilla, |_, p| {
+                codec::decode_into(gorilla, &mut points)?;
+                for p in &points {
                     if !kept(p.ts) {
-                    } else if p.ts < split {
-                        each(i, p.ts, Agg::from_point(&p, a).value(a));
-                    } else {
-                        late.push((p.ts, Agg::from_point(&p, a)));
+                        continue;
                     }
-                })?;
+                    if p.ts < split {
+                        each(i, p.ts, Agg::from_point(p, a).value(a));
+                    } else {
+                        late.push((p.ts, Agg::from_point(p, a)));
+                    }
+                }
             }
             let Some(action) = newer.or(action) else {
                 continue;

@@ -105,8 +105,8 @@ impl AggFn {
 
 /// Rows across series by index (Python's `izip_longest` over consolidated points).
 pub fn rows(list: &[Series]) -> Vec<Vec<Option<f64>>> {
-    let pts: Vec<Vec<Option<f64>>> = list.iter().map(Series::points).collect();
-    let n = pts.iter().map(Vec::len).max().unwrap_or(0);
+    let pts: Vec<_> = list.iter().map(Series::points).collect();
+    let n = pts.iter().map(|p| p.len()).max().unwrap_or(0);
     (0..n)
         .map(|i| pts.iter().map(|p| p.get(i).copied().flatten()).collect())
         .collect()

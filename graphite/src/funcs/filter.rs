@@ -193,19 +193,27 @@ fn key(s: &Series, f: AggFn) -> f64 {
 
 fn pick(a: &Args<'_>, f: AggFn, highest: bool) -> Result<Vec<Series>, Error> {
     let n = usize::try_from(a.int(1, "n")?.max(0)).unwrap_or(0);
-    let mut l = a.series(0, "seriesList")?;
-    let mut keyed: Vec<(f64, Series)> = l.drain(..).map(|s| (key(&s, f), s)).collect();
-    // Stable, as Python's sort (also with reverse=True).
-    keyed.sort_by(|x, y| {
-        let o = x.0.total_cmp(&y.0);
-        if highest { o.reverse() } else { o }
-    });
-    Ok(keyed.into_iter().take(n).map(|(_, s)| s).collect())
+    let mut l = ordered(a.series(0, "seriesList")?, f, highest);
+    l.truncate(n);
+    Ok(l)
 }
 
 fn sort_by(a: &Args<'_>, f: AggFn) -> Result<Vec<Series>, Error> {
-    let l = a.series(0, "seriesList")?;
-    let mut keyed: Vec<(f64, Series)> = l.into_iter().map(|s| (key(&s, f), s)).collect();
-    keyed.sort_by(|x, y| y.0.total_cmp(&x.0));
-    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+    Ok(ordered(a.series(0, "seriesList")?, f, true))
+}
+
+/// The series ordered by `f` of their values, highest first or lowest first; stable,
+/// as Python's sort (also with `reverse=True`). The keys are sorted with the series'
+/// places, then the series are moved once (10,000 series are 10,000 moves, not a
+/// move per comparison).
+fn ordered(list: Vec<Series>, f: AggFn, highest: bool) -> Vec<Series> {
+    let mut keys: Vec<(f64, usize)> = list.iter().map(|s| key(s, f)).zip(0..).collect();
+    keys.sort_by(|x, y| {
+        let o = x.0.total_cmp(&y.0);
+        if highest { o.reverse() } else { o }
+    });
+    let mut slots: Vec<Option<Series>> = list.into_iter().map(Some).collect();
+    keys.into_iter()
+        .filter_map(|(_, i)| slots[i].take())
+        .collect()
 }
