@@ -114,7 +114,7 @@ fn a_delete_survives_sigkill_and_a_clean_restart() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.starts_with("deleted 1 subtrees: 2 nodes, 1 leaves"),
+        text.starts_with("deleted 1 subtree: 2 nodes, 1 leaf"),
         "{text}"
     );
     assert!(text.ends_with("\nhost,old\n"), "{text}");

@@ -99,10 +99,20 @@ pub fn delete(args: &DeleteArgs) -> anyhow::Result<()> {
     let trend = d
         .trend_series
         .map_or_else(String::new, |n| format!(", {n} trend series"));
+    // "1 leaf", "2 leaves", "1 ring entry".
+    let count = |n: usize, one: &str| match (n, one) {
+        (1, _) => format!("1 {one}"),
+        (_, "leaf") => format!("{n} leaves"),
+        (_, "ring entry") => format!("{n} ring entries"),
+        _ => format!("{n} {one}s"),
+    };
     writeln!(
         out,
-        "{verb} {} subtrees: {} nodes, {} leaves, {} ring entries{trend}",
-        d.subtrees, d.nodes, d.leaves, d.ring_entries
+        "{verb} {}: {}, {}, {}{trend}",
+        count(d.subtrees, "subtree"),
+        count(d.nodes, "node"),
+        count(d.leaves, "leaf"),
+        count(d.ring_entries, "ring entry"),
     )?;
     for p in &d.paths {
         writeln!(out, "{p}")?;
