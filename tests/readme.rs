@@ -438,6 +438,31 @@ fn cargo_run_is_the_server() {
     assert!(first.comment.as_deref().unwrap().starts_with("the server"));
 }
 
+/// "Run the agent on another host": an installed `treestat agent` runs where no
+/// `conf/` is, and finds the modules as the server's host modules do (the checkout it
+/// was built from). It stopped at once with `conf/modules: No such file or directory`.
+#[test]
+fn the_agent_runs_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["agent", "modules"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["cpu", "on"])),
+        "{table}"
+    );
+}
+
 #[test]
 fn the_parser_reads_commands_comments_and_outputs() {
     let s = steps(
