@@ -221,12 +221,22 @@ impl Ports {
             .local_addr()
             .unwrap()
             .port();
+        let (http, graphite, relay) = loop {
+            let p = [
+                common::free_port(),
+                common::free_port(),
+                common::free_port(),
+            ];
+            if !p.contains(&tcp) && p[0] != p[1] && p[1] != p[2] && p[0] != p[2] {
+                break (p[0], p[1], p[2]);
+            }
+        };
         Ports {
-            http: common::free_port(),
+            http,
             tcp,
             statsd,
-            graphite: common::free_port(),
-            relay: common::free_port(),
+            graphite,
+            relay,
         }
     }
 }
@@ -345,15 +355,18 @@ impl Walk {
         (status, text)
     }
 
-    /// Starts a command that runs until stopped, its output in a file of the temp folder.
-    fn start(&self, command: &str, log: &str) -> Child {
+    /// Starts a command that runs until stopped, its output in a file of the temp folder
+    /// (killed if the test fails before it is stopped).
+    fn start(&self, command: &str, log: &str) -> Guard {
         let f = std::fs::File::create(self.dir.path().join(log)).unwrap();
-        self.bash(&format!("exec {command}"))
+        let child = self
+            .bash(&format!("exec {command}"))
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
             .spawn()
-            .expect("bash runs")
+            .expect("bash runs");
+        Guard(Some(child))
     }
 
     fn log(&self, name: &str) -> String {
@@ -376,7 +389,8 @@ fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::process:
 }
 
 /// Stops a long-running command with SIGTERM, as Ctrl-C would, and waits for it.
-fn stop(mut child: Child, what: &str) {
+fn stop(mut guard: Guard, what: &str) {
+    let mut child = guard.0.take().unwrap();
     // SAFETY: kill(2) on the pid of our own child, which has not been waited for.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let status = wait_or_kill(&mut child, Duration::from_secs(120), what);
@@ -543,7 +557,6 @@ fn every_readme_command_runs_as_printed() {
         ),
         "server.log",
     );
-    let mut server = scopeguard(server);
     let base = walk.base.clone();
     common::wait_for("the server's /health", || {
         ureq::get(&format!("{base}/health")).call().ok()
@@ -630,7 +643,7 @@ fn every_readme_command_runs_as_printed() {
         );
     }
 
-    stop(server.take(), "the server");
+    stop(server, "the server");
 
     // `curl -so FILE` exits 0 whatever the server answers: the files the commands
     // wrote must be what their names say.
@@ -692,14 +705,8 @@ fn run_checked(walk: &Walk, at: &str, command: &str, expected: Option<&str>) {
     }
 }
 
-/// Kills the server if the test panics before stopping it.
+/// A long-running child, killed if the test fails before stopping it.
 struct Guard(Option<Child>);
-
-impl Guard {
-    fn take(&mut self) -> Child {
-        self.0.take().unwrap()
-    }
-}
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -708,8 +715,4 @@ impl Drop for Guard {
             c.wait().ok();
         }
     }
-}
-
-fn scopeguard(child: Child) -> Guard {
-    Guard(Some(child))
 }
