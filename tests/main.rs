@@ -19,6 +19,7 @@ mod install;
 mod own_metrics;
 mod pipes_e2e;
 mod poison_e2e;
+mod readme;
 mod report;
 mod server;
 mod shutdown;

@@ -15,7 +15,9 @@ use super::signal::cancel_on_signal;
 pub struct AgentArgs {
     #[command(subcommand)]
     action: Option<AgentAction>,
-    /// Agent configuration (default: conf/agent.toml when it exists).
+    /// Agent configuration (default: ./conf/agent.toml when it exists, else the
+    /// conf/agent.toml of the checkout the binary was built from, as the server's
+    /// host modules).
     #[arg(long, global = true)]
     conf: Option<PathBuf>,
     /// Server to push to: `http://host:8080`, `https://host/push`, `tcp://host:8007`,
@@ -51,14 +53,21 @@ pub enum AgentAction {
     },
 }
 
+/// The agent's configuration: `conf`, else `./conf/agent.toml` (a checkout's root),
+/// else the `agent.toml` of the checkout the binary was built from (the file the
+/// server's host modules read by default, [`crate::config::BUILT_IN_DIR`]), so that an
+/// installed `treestat agent` run from any folder finds its modules; else the defaults
+/// with the module folder `conf/modules`.
 pub(super) fn agent_config(
     conf: Option<&std::path::Path>,
     modules: Option<PathBuf>,
 ) -> anyhow::Result<treestat_agent::AgentConfig> {
-    let default = std::path::Path::new("conf/agent.toml");
+    let here = std::path::Path::new("conf/agent.toml");
+    let built_in = std::path::Path::new(crate::config::BUILT_IN_DIR).join("agent.toml");
     let mut cfg = match conf {
         Some(p) => treestat_agent::AgentConfig::load(p)?,
-        None if default.exists() => treestat_agent::AgentConfig::load(default)?,
+        None if here.exists() => treestat_agent::AgentConfig::load(here)?,
+        None if built_in.exists() => treestat_agent::AgentConfig::load(&built_in)?,
         None => treestat_agent::AgentConfig {
             modules: PathBuf::from("conf/modules"),
             ..treestat_agent::AgentConfig::default()
