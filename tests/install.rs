@@ -312,32 +312,7 @@ fn without_conf_the_working_folders_treestat_toml_is_read() {
 fn log_format_json_writes_one_object_per_line_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let http = free_port();
-    let data = dir.path().join("data");
-    let server = Serve::start(
-        dir.path(),
-        &[
-            "serve",
-            "--log-format",
-            "json",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "--tcp",
-            "off",
-            "--udp",
-            "off",
-            "--statsd",
-            "off",
-            "--graphite",
-            "off",
-            "--no-agent",
-        ],
-        http,
-    );
-    server.stop();
-    assert_eq!(std::fs::read(dir.path().join("stdout.log")).unwrap(), b"");
-    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let log = serve_and_stop(dir.path(), http, &["--log-format", "json"]);
     let lines: Vec<Json> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
@@ -370,7 +345,10 @@ fn log_format_json_writes_one_object_per_line_on_stderr() {
         .iter()
         .find(|l| l["message"] == "trend store open")
         .expect("the store's line");
-    assert_eq!(store["fields"]["data"], data.display().to_string());
+    assert_eq!(
+        store["fields"]["data"],
+        dir.path().join("data").display().to_string()
+    );
     assert_eq!(store["fields"]["leaves"], 0, "a number stays a number");
     assert!(lines.iter().any(|l| l["message"] == "shutting down"));
 }
@@ -381,33 +359,33 @@ fn log_format_json_writes_one_object_per_line_on_stderr() {
 fn text_logs_go_to_stderr_without_colour_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let http = free_port();
-    let data = dir.path().join("data");
-    let server = Serve::start(
-        dir.path(),
-        &[
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "--tcp",
-            "off",
-            "--udp",
-            "off",
-            "--statsd",
-            "off",
-            "--graphite",
-            "off",
-            "--no-agent",
-        ],
-        http,
-    );
-    server.stop();
-    assert_eq!(std::fs::read(dir.path().join("stdout.log")).unwrap(), b"");
-    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let log = serve_and_stop(dir.path(), http, &[]);
     assert!(
         log.contains(" INFO ") && log.contains("trend store open"),
         "{log}"
     );
     assert!(!log.contains('\u{1b}'), "colour codes in a file: {log:?}");
+}
+
+/// Starts `serve` in `dir` with HTTP on `http`, every other listener and the agent off,
+/// and `extra` flags; stops it and answers its stderr (its stdout must stay empty).
+fn serve_and_stop(dir: &Path, http: u16, extra: &[&str]) -> String {
+    let data = dir.join("data");
+    let listen = format!("127.0.0.1:{http}");
+    let mut args = vec!["serve", "--data", data.to_str().unwrap(), "--http", &listen];
+    args.extend([
+        "--tcp",
+        "off",
+        "--udp",
+        "off",
+        "--statsd",
+        "off",
+        "--graphite",
+        "off",
+        "--no-agent",
+    ]);
+    args.extend(extra);
+    Serve::start(dir, &args, http).stop();
+    assert_eq!(std::fs::read(dir.join("stdout.log")).unwrap(), b"");
+    std::fs::read_to_string(dir.join("stderr.log")).unwrap()
 }
