@@ -4,7 +4,8 @@
 //! character glob, and a set-of-states matcher. Checked: the same patterns are refused;
 //! a plain pattern selects exactly the leaves the reference selects, with their values;
 //! `Pattern::matches_path` agrees with the reference on every leaf (`|leaf` and
-//! `|branch` included: every input path is a leaf's, its other keys branches); an aggregating
+//! `|branch` included: every input path is a leaf's, its other keys branches; `_treestat`
+//! only when the pattern names it); an aggregating
 //! query over the tree equals `aggregate_rows` over the leaves (the trend's way).
 //!
 //! Input: the first line is the pattern, each further line a leaf path.
@@ -28,6 +29,9 @@ struct RefSeg {
     m: RefMatch,
     leaf: Option<bool>,
 }
+
+/// The first key of the server's own subtree.
+const INTERNAL: &str = "_treestat";
 
 /// The grammar as documented; `None` for a pattern that must be refused.
 fn ref_parse(text: &str) -> Option<(Vec<RefSeg>, bool)> {
@@ -108,6 +112,14 @@ fn accepts(m: &RefMatch, key: &str) -> bool {
 /// leaf, every other a branch): the segment positions reachable after each key, `**`
 /// able to stay or to step over.
 fn ref_selects(segs: &[RefSeg], keys: &[&str]) -> bool {
+    // The server's own subtree is selected only by a pattern that names it
+    // (docs/CONCEPTS.md; the `?internal=1` form is not fuzzed here).
+    if keys.first() == Some(&INTERNAL)
+        && !matches!(segs.first(), Some(RefSeg { m: RefMatch::Glob(g), .. })
+            if g.iter().collect::<String>() == INTERNAL)
+    {
+        return false;
+    }
     let deep = |p: usize| {
         matches!(
             segs.get(p),
