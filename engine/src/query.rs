@@ -160,7 +160,10 @@ impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
             Match::Literal(k) => {
                 if let Ok(i) = tree.find(b, k) {
                     let c = &tree.branch(b).children[i];
-                    if Kind::accepts(kind, c.node.as_leaf().is_some()) {
+                    // `**,_treestat` reaches the root's `_treestat` through a literal:
+                    // hidden all the same, as `Pattern::matches_path` has it (finding 10).
+                    if Kind::accepts(kind, c.node.as_leaf().is_some()) && !self.hidden(node, &c.key)
+                    {
                         self.step(&c.key, c.node, pos, depth);
                     }
                 }

@@ -103,3 +103,25 @@ fn pushed_decimals_are_read_to_the_nearest_float() {
         vec![("d,x".to_string(), 0.1 + 0.2)]
     );
 }
+
+/// Finding 10 (fuzz `pattern`, run 14): `**,**,_treestat,*` reached the root's
+/// `_treestat` through its literal segment after an empty `**`, and the tree walk
+/// (`/get`) answered `_treestat,x` where `Pattern::matches_path` (`/pull`, `/events`,
+/// trends) did not: the server's own subtree is hidden unless the first segment names it.
+#[test]
+fn a_deep_segment_before_the_internal_key_does_not_reveal_it() {
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let mut batch = Batch::new();
+    batch.sample("_treestat,x", 1.0, None);
+    batch.sample("a,x", 2.0, None);
+    engine.apply(&batch).unwrap();
+    let pattern = Pattern::parse("**,**,_treestat,*").unwrap();
+    assert!(!pattern.matches_path(&["_treestat", "x"]));
+    assert_eq!(engine.query_pattern(&pattern), Vec::<(String, f64)>::new());
+    // Named first, it is answered.
+    let named = Pattern::parse("_treestat,*").unwrap();
+    assert_eq!(
+        engine.query_pattern(&named),
+        vec![("_treestat,x".to_string(), 1.0)]
+    );
+}
