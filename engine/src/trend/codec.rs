@@ -177,6 +177,35 @@ fn get_tiered(r: &mut BitReader<'_>, widths: [u32; 3]) -> i64 {
     }
 }
 
+/// The prefix code of [`put_tiered`] at the top of `bits`: the value and the bits it
+/// took, or `None` for the 64-bit tier (which one look may not hold).
+#[inline]
+fn tiered_at(bits: u64, widths: [u32; 3]) -> Option<(i64, u32)> {
+    let ones = (!bits).leading_zeros();
+    match ones {
+        0 => Some((0, 1)),
+        1..=3 => {
+            let width = widths[ones as usize - 1];
+            Some((
+                unzigzag((bits << (ones + 1)) >> (64 - width)),
+                ones + 1 + width,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// One point of a decimal chunk from the next bits ([`BitReader::peek`]): the change
+/// of the time delta, the change of the scaled value and the bits used, when both
+/// codes are in their short tiers and the count bit is clear. Those take at most
+/// 16 + 24 + 1 bits, inside the 57 a look holds. `None`: read it code by code.
+#[inline]
+fn regular_point(bits: u64) -> Option<(i64, i64, u32)> {
+    let (dod, a) = tiered_at(bits, DOD_WIDTHS)?;
+    let (step, b) = tiered_at(bits << a, DELTA_WIDTHS)?;
+    ((bits << (a + b)) >> 63 == 0).then_some((dod, step, a + b + 1))
+}
+
 fn put_xor(w: &mut BitWriter, x: u64, lead: &mut u32, trail: &mut u32) {
     if x == 0 {
         w.bit(false);
@@ -248,7 +277,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
         }
         None => f64::from_bits(r.read(64)),
     };
-    let mut prev = Point {
+    let prev = Point {
         ts,
         value,
         aux: r.varint()?,
@@ -257,17 +286,61 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
         return Err(TrendError::corrupt("chunk ends early"));
     }
     out.push(prev);
+    // Integers (scale 1) get a loop of their own without the division, which the
+    // compiler otherwise keeps in the loop (and it took most of the decoding time).
+    if scale == 1.0 {
+        decode_rest::<true>(&mut r, n, prev, int, exp.is_some(), scale, out)
+    } else {
+        decode_rest::<false>(&mut r, n, prev, int, exp.is_some(), scale, out)
+    }
+}
+
+/// Points 2..=n of a chunk after its first, `prev`: decimal (scaled integers from
+/// `int` on, divided by `scale` unless `UNIT`) or raw floats.
+fn decode_rest<const UNIT: bool>(
+    r: &mut BitReader<'_>,
+    n: usize,
+    prev: Point,
+    mut int: i64,
+    decimal: bool,
+    scale: f64,
+    out: &mut Vec<Point>,
+) -> Result<()> {
+    let unscaled = |int: i64| {
+        // Exact below 2^53, which is all `encode` writes.
+        #[allow(clippy::cast_precision_loss)]
+        let x = int as f64;
+        if UNIT { x } else { x / scale }
+    };
+    // The previous point in locals, not a `Point` rebuilt each time: the compiler
+    // kept that in memory, and reading it back whole after writing its fields one by
+    // one stalled every point.
+    let (mut ts, mut value, mut aux) = (prev.ts, prev.value, prev.aux);
     let mut delta: i64 = 0;
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
     for _ in 1..n {
-        delta = delta.wrapping_add(get_tiered(&mut r, DOD_WIDTHS));
-        let ts = prev.ts.wrapping_add(delta);
-        let value = if exp.is_some() {
-            int = int.wrapping_add(get_tiered(&mut r, DELTA_WIDTHS));
-            unscaled(int, scale)
+        if decimal && let Some((dod, step, used)) = regular_point(r.peek()) {
+            // The usual point of a decimal series: both codes in their short tiers and
+            // no change of count, all read from one look at the stream.
+            r.consume(used);
+            delta = delta.wrapping_add(dod);
+            int = int.wrapping_add(step);
+            if r.overrun() {
+                return Err(TrendError::corrupt("chunk ends early"));
+            }
+            ts = ts.wrapping_add(delta);
+            value = unscaled(int);
+            out.push(Point { ts, value, aux });
+            continue;
+        }
+        delta = delta.wrapping_add(get_tiered(r, DOD_WIDTHS));
+        ts = ts.wrapping_add(delta);
+        value = if decimal {
+            int = int.wrapping_add(get_tiered(r, DELTA_WIDTHS));
+            unscaled(int)
         } else {
-            let mut bits = prev.value.to_bits();
+            let mut bits = value.to_bits();
             if r.bit() {
                 if r.bit() {
                     lead = u32::try_from(r.read(5)).unwrap_or(0);
@@ -285,7 +358,6 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
             }
             f64::from_bits(bits)
         };
-        let mut aux = prev.aux;
         if r.bit() {
             let width = u32::try_from(r.read(6)).unwrap_or(0) + 1;
             aux = aux.wrapping_add(unzigzag(r.read(width)).cast_unsigned());
@@ -293,8 +365,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
         if r.overrun() {
             return Err(TrendError::corrupt("chunk ends early"));
         }
-        prev = Point { ts, value, aux };
-        out.push(prev);
+        out.push(Point { ts, value, aux });
     }
     Ok(())
 }
@@ -477,6 +548,31 @@ mod tests {
                     aux: u64::from(a),
                 })
                 .collect();
+            prop_assert!(same(&decode(&encode(&p)).unwrap(), &p));
+        }
+
+        /// Small changes of time step and value, which `decode_into` reads from one
+        /// look at the stream per point (`regular_point`), mixed with points that
+        /// leave the short tiers or change the count, which it reads code by code.
+        #[test]
+        fn decimal_points_in_the_short_tiers_round_trip(
+            steps in proptest::collection::vec(
+                (-5_000i64..5_000, -(1i64 << 21)..(1 << 21), 0u8..10),
+                1..400,
+            ),
+            exp in 0i32..4,
+        ) {
+            let scale = 10f64.powi(exp);
+            let (mut ts, mut int, mut aux) = (1_000_000i64, 0i64, 1u64);
+            let mut p = Vec::new();
+            for (jitter, change, new_aux) in steps {
+                ts += 10_000 + jitter;
+                int += change;
+                if new_aux == 0 {
+                    aux += 1;
+                }
+                p.push(Point { ts, value: unscaled(int, scale), aux });
+            }
             prop_assert!(same(&decode(&encode(&p)).unwrap(), &p));
         }
 

@@ -73,7 +73,7 @@ impl TrendStore {
                         continue;
                     }
                     if p.ts < split {
-                        each(i, p.ts, Agg::from_point(p, a).value(a));
+                        each(i, p.ts, Agg::value_of_point(p, a));
                     } else {
                         late.push((p.ts, Agg::from_point(p, a)));
                     }

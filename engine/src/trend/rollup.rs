@@ -75,6 +75,22 @@ impl Agg {
         }
     }
 
+    /// `Agg::from_point(p, action).value(action)` without building the rollup: the
+    /// stored value, or for a mean the stored sum over the stored count.
+    #[inline]
+    pub fn value_of_point(p: &Point, action: Action) -> f64 {
+        match action.scalar() {
+            Action::Average if p.aux > 1 => {
+                // u64 -> f64 loses precision only above 2^53 samples.
+                #[allow(clippy::cast_precision_loss)]
+                let n = p.aux as f64;
+                p.value / n
+            }
+            Action::Average if p.aux == 0 => 0.0,
+            _ => p.value,
+        }
+    }
+
     /// The inverse of [`Agg::to_point`]: the fields the action does not keep are
     /// neutral so that [`Agg::merge`] stays exact for that action.
     pub fn from_point(p: &Point, action: Action) -> Agg {
@@ -348,6 +364,24 @@ mod tests {
             s.add(v, true);
         }
         s
+    }
+
+    #[test]
+    fn the_value_of_a_stored_point_is_its_rollups_value() {
+        for action in Action::ALL {
+            for (value, aux) in [(7.5, 0), (7.5, 1), (7.5, 3), (-2.0, 2), (0.0, 0)] {
+                let p = Point {
+                    ts: 100,
+                    value,
+                    aux,
+                };
+                assert_eq!(
+                    Agg::value_of_point(&p, action).to_bits(),
+                    Agg::from_point(&p, action).value(action).to_bits(),
+                    "{action} {value} {aux}"
+                );
+            }
+        }
     }
 
     #[test]
