@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::Error;
 use crate::expr::Expr;
+use crate::funcs::AggFn;
 use crate::series::Series;
 
 /// The evaluator [`Args`] evaluates series arguments with ([`crate::eval::eval`]).
@@ -19,6 +20,38 @@ pub trait Source {
     /// # Errors
     /// A 400 for a bad query; a 500 for a storage failure.
     fn fetch(&self, query: &str, from: i64, until: i64) -> Result<Vec<Series>, Error>;
+
+    /// The series [`Source::fetch`] gives, ordered by name as the evaluator orders
+    /// them, folded into one row with `f` a series at a time ([`ColumnFold`](crate::funcs::ColumnFold)),
+    /// for a source that can do so without holding them all at once (a thousand
+    /// day-long series are 138 MB as `Option<f64>`s). `None`: there were fewer than
+    /// two series, `f` does not fold by column, or the source does not fold; the
+    /// caller fetches and folds instead.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn fetch_folded(
+        &self,
+        query: &str,
+        from: i64,
+        until: i64,
+        f: AggFn,
+    ) -> Result<Option<Folded>, Error> {
+        let _ = (query, from, until, f);
+        Ok(None)
+    }
+}
+
+/// What [`Source::fetch_folded`] answers: the folded row and the range the fetched
+/// series shared.
+#[derive(Debug)]
+pub struct Folded {
+    /// The time of the first value.
+    pub start: i64,
+    /// Seconds between values.
+    pub step: i64,
+    /// The folded values.
+    pub values: Vec<Option<f64>>,
 }
 
 /// A request's context: the range asked and the source.

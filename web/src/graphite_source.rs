@@ -4,8 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::graphite_fold::{Range, fold_store};
 use treestat_engine::trend::TrendStore;
 use treestat_engine::{Action, Engine};
+use treestat_graphite::args::Folded;
+use treestat_graphite::funcs::{AggFn, ColumnFold};
 use treestat_graphite::names::{NodeGlob, compile_query, name_of_path, path_matches};
 use treestat_graphite::{Error, Series, Source, align};
 
@@ -75,6 +78,16 @@ impl TreeSource {
     }
 }
 
+/// How many threads read `paths` paths from the store: up to four, one per 64 paths
+/// (below that a thread costs more than it saves), no more than the machine's cores.
+pub(crate) fn read_threads(paths: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4)
+        .min(paths.div_ceil(64))
+        .max(1)
+}
+
 /// Fills each path's slots from the store, the paths split between up to four threads
 /// (a store read is decoding, CPU work). The store reads at the step of the archive
 /// that holds `start`; `step` came from the same choice.
@@ -85,13 +98,7 @@ fn read_store(
     step: i64,
     values: &mut BTreeMap<&str, Vec<Option<f64>>>,
 ) -> Result<(), Error> {
-    /// Below this many paths a thread costs more than it saves.
-    const PATHS_PER_THREAD: usize = 64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(4)
-        .min(values.len().div_ceil(PATHS_PER_THREAD))
-        .max(1);
+    let threads = read_threads(values.len());
     let per = values.len().div_ceil(threads).max(1);
     let mut rows: Vec<(&str, &mut Vec<Option<f64>>)> =
         values.iter_mut().map(|(p, v)| (*p, v)).collect();
@@ -145,6 +152,64 @@ fn fold(action: Action, vals: &[f64]) -> f64 {
     }
 }
 
+/// The ring's values of each path, folded per slot of `start..end` by the leaf's action:
+/// closed intervals the store does not hold yet (from `persisted` on).
+pub(crate) type RingValues = BTreeMap<String, Vec<(usize, f64)>>;
+
+impl TreeSource {
+    fn ring_values(
+        &self,
+        nodes: &[NodeGlob],
+        (start, end, step): (i64, i64, i64),
+        persisted: i64,
+    ) -> Result<RingValues, Error> {
+        let recent = self
+            .engine
+            .recent_series(&coarse_pattern(nodes))
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        let mut out = RingValues::new();
+        for (path, pts) in recent {
+            let mut buckets: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+            for (t, x) in pts {
+                let b = t.div_euclid(step) * step;
+                if t >= persisted && x.is_finite() && b >= start && b < end {
+                    let i = usize::try_from((b - start) / step).unwrap_or(usize::MAX);
+                    buckets.entry(i).or_default().push(x);
+                }
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            let action = self.engine.leaf_at(&path).map_or(Action::Average, |l| l.1);
+            let folded = buckets
+                .into_iter()
+                .map(|(i, vals)| (i, fold(action, &vals)))
+                .collect();
+            out.insert(path, folded);
+        }
+        Ok(out)
+    }
+
+    /// Where the store's points end and the ring's begin. Read before the store is: an
+    /// interval persisted during the read is then taken from the ring (which only
+    /// fills slots the store left empty) rather than from neither.
+    fn persisted(&self) -> i64 {
+        self.store
+            .as_ref()
+            .and_then(TrendStore::persisted_through)
+            .unwrap_or(i64::MIN)
+    }
+}
+
+/// Fills the ring's values into the slots the store left empty.
+pub(crate) fn fill_ring(slots: &mut [Option<f64>], ring: Option<&Vec<(usize, f64)>>) {
+    for &(i, x) in ring.into_iter().flatten() {
+        if let Some(v @ None) = slots.get_mut(i) {
+            *v = Some(x);
+        }
+    }
+}
+
 impl Source for TreeSource {
     fn fetch(&self, query: &str, from: i64, until: i64) -> Result<Vec<Series>, Error> {
         let nodes = compile_query(query)?;
@@ -157,45 +222,72 @@ impl Source for TreeSource {
         let n = usize::try_from((end - start) / step).unwrap_or(0);
         let mut values: BTreeMap<&str, Vec<Option<f64>>> =
             paths.iter().map(|p| (p.as_str(), vec![None; n])).collect();
-        let slot = |t: i64| -> Option<usize> {
-            (t >= start && t < end).then(|| usize::try_from((t - start) / step).ok())?
-        };
-        let mut persisted = i64::MIN;
+        let persisted = self.persisted();
         if let Some(store) = &self.store {
             read_store(store, start, end, step, &mut values)?;
-            persisted = store.persisted_through().unwrap_or(i64::MIN);
         }
-        // The ring: closed intervals the store does not hold yet.
-        let recent = self
-            .engine
-            .recent_series(&coarse_pattern(&nodes))
-            .map_err(|e| Error::bad_request(e.to_string()))?;
-        for (path, pts) in recent {
-            let Some(v) = values.get_mut(path.as_str()) else {
-                continue;
-            };
-            let mut buckets: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-            for (t, x) in pts {
-                if t >= persisted
-                    && x.is_finite()
-                    && let Some(i) = slot(t.div_euclid(step) * step)
-                {
-                    buckets.entry(i).or_default().push(x);
-                }
-            }
-            if buckets.is_empty() {
-                continue;
-            }
-            let action = self.engine.leaf_at(&path).map_or(Action::Average, |l| l.1);
-            for (i, vals) in buckets {
-                if v[i].is_none() {
-                    v[i] = Some(fold(action, &vals));
-                }
-            }
+        let ring = self.ring_values(&nodes, (start, end, step), persisted)?;
+        for (path, v) in &mut values {
+            fill_ring(v, ring.get(*path));
         }
         Ok(values
             .into_iter()
             .map(|(p, v)| Series::new(&name_of_path(p), start, step, v))
             .collect())
+    }
+
+    fn fetch_folded(
+        &self,
+        query: &str,
+        from: i64,
+        until: i64,
+        f: AggFn,
+    ) -> Result<Option<Folded>, Error> {
+        let nodes = compile_query(query)?;
+        let paths = self.matching(&nodes)?;
+        let step = self.step_at(from);
+        let (start, end) = align(from, until, step);
+        let n = usize::try_from((end - start) / step).unwrap_or(0);
+        let Some(mut fold) = ColumnFold::new(f, n).filter(|_| paths.len() >= 2) else {
+            return Ok(None);
+        };
+        // The evaluator's order (by name, stable). Two paths of one name (`a.b` and
+        // `a_b` are both `a_b`) would leave the name among the aggregate's tags: the
+        // plain fetch deals with that.
+        let mut named: Vec<(String, &str)> = paths
+            .iter()
+            .map(|p| (name_of_path(p), p.as_str()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        if named.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Ok(None);
+        }
+        let order: Vec<&str> = named.iter().map(|(_, p)| *p).collect();
+        let persisted = self.persisted();
+        let ring = self.ring_values(&nodes, (start, end, step), persisted)?;
+        match &self.store {
+            Some(store) => {
+                let range = Range {
+                    start,
+                    end,
+                    step,
+                    n,
+                };
+                fold_store(store, range, &order, &ring, &mut fold)?;
+            }
+            None => {
+                let mut slots = vec![None; n];
+                for p in order {
+                    slots.fill(None);
+                    fill_ring(&mut slots, ring.get(p));
+                    fold.add(&slots);
+                }
+            }
+        }
+        Ok(Some(Folded {
+            start,
+            step,
+            values: fold.finish(),
+        }))
     }
 }

@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod extract;
 mod graphite;
+mod graphite_fold;
 mod graphite_source;
 mod graphs;
 mod interval_json;

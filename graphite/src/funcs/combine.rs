@@ -6,11 +6,16 @@ use std::collections::BTreeMap;
 use super::common::{AggFn, constant_line, fold_rows, get_percentile, rows};
 use crate::Error;
 use crate::args::{Args, NodeRef, agg_key, group_by};
+use crate::expr::Expr;
 use crate::series::{Series, fmt_g, len_f, normalize};
 
 pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {
     let agg = |f: &str| -> Result<Vec<Series>, Error> {
-        aggregate(a.all_series(0)?, AggFn::parse(f)?, f)
+        let func = AggFn::parse(f)?;
+        if let Some(out) = aggregate_fetched(a, func, f)? {
+            return Ok(out);
+        }
+        aggregate(a.all_series(0)?, func, f)
     };
     Some(match name {
         "sumSeries" => agg("sum"),
@@ -81,6 +86,24 @@ pub(crate) fn aggregate(
     out.end = end;
     out.tags = tags;
     Ok(vec![out])
+}
+
+/// [`aggregate`] of one path expression, folded by the source as it reads
+/// ([`crate::Source::fetch_folded`]): the same series, name and tags, without holding
+/// every fetched series. `None` when the source does not fold this one.
+fn aggregate_fetched(a: &Args<'_>, f: AggFn, fname: &str) -> Result<Option<Vec<Series>>, Error> {
+    let ([Expr::Path(query)], []) = (a.pos, a.kw) else {
+        return Ok(None);
+    };
+    let Some(folded) = a.cx.source.fetch_folded(query, a.cx.start, a.cx.end, f)? else {
+        return Ok(None);
+    };
+    // Two series or more, all of one fetch: their tags (each its own name) have
+    // nothing in common, and their path expression is the query.
+    let name = format!("{fname}Series({query})");
+    let mut out = Series::new(&name, folded.start, folded.step, folded.values);
+    out.tags.insert("aggregatedBy".into(), fname.into());
+    Ok(Some(vec![out]))
 }
 
 fn divide(a: &Args<'_>) -> Result<Vec<Series>, Error> {

@@ -113,52 +113,85 @@ pub fn rows(list: &[Series]) -> Vec<Vec<Option<f64>>> {
 }
 
 /// `f` over each row of the series (zipped by index, as [`rows`]). Sums, means,
-/// extremes, counts and last values fold column by column without building the rows
-/// (a thousand series of a day at 10 s are 8.6 million values); the others go row by row.
+/// extremes, counts and last values fold column by column ([`ColumnFold`]) without
+/// building the rows (a thousand series of a day at 10 s are 8.6 million values); the
+/// others go row by row.
 pub fn fold_rows(list: &[Series], f: AggFn) -> Vec<Option<f64>> {
-    let columnwise = matches!(
-        f,
-        AggFn::Sum | AggFn::Average | AggFn::Min | AggFn::Max | AggFn::Count | AggFn::Last
-    );
-    if !columnwise || list.iter().any(|s| s.values_per_point > 1) {
-        return rows(list).iter().map(|r| f.apply(r)).collect();
-    }
     let n = list.iter().map(|s| s.values.len()).max().unwrap_or(0);
-    let mut acc = vec![0.0f64; n];
-    let mut count = vec![0u32; n];
-    for s in list {
-        if matches!(f, AggFn::Sum | AggFn::Average | AggFn::Count) {
+    match ColumnFold::new(f, n) {
+        Some(mut fold) if list.iter().all(|s| s.values_per_point <= 1) => {
+            for s in list {
+                fold.add(&s.values);
+            }
+            fold.finish()
+        }
+        _ => rows(list).iter().map(|r| f.apply(r)).collect(),
+    }
+}
+
+/// A fold of series into one, column by column, a series at a time, in the order
+/// they come: what [`fold_rows`] gives for the functions it folds by column, for a
+/// source that hands the series over one by one ([`crate::Source::fetch_folded`]).
+#[derive(Debug)]
+pub struct ColumnFold {
+    f: AggFn,
+    acc: Vec<f64>,
+    count: Vec<u32>,
+}
+
+impl ColumnFold {
+    /// A fold of rows `n` wide; `None` when `f` does not fold by column.
+    pub fn new(f: AggFn, n: usize) -> Option<ColumnFold> {
+        matches!(
+            f,
+            AggFn::Sum | AggFn::Average | AggFn::Min | AggFn::Max | AggFn::Count | AggFn::Last
+        )
+        .then(|| ColumnFold {
+            f,
+            acc: vec![0.0; n],
+            count: vec![0; n],
+        })
+    }
+
+    /// Folds in one series' values (from the first column; longer ones are cut).
+    pub fn add(&mut self, values: &[Option<f64>]) {
+        let (acc, count) = (&mut self.acc, &mut self.count);
+        if matches!(self.f, AggFn::Sum | AggFn::Average | AggFn::Count) {
             // Without a branch per value (a null adds zero and counts zero), so the
             // column loop runs at memory speed.
-            for ((a, c), v) in acc.iter_mut().zip(count.iter_mut()).zip(&s.values) {
+            for ((a, c), v) in acc.iter_mut().zip(count.iter_mut()).zip(values) {
                 let (x, k) = v.map_or((0.0, 0), |x| (x, 1));
                 *a += x;
                 *c += k;
             }
-            continue;
+            return;
         }
-        for (i, v) in s.values.iter().enumerate() {
+        for ((a, c), v) in acc.iter_mut().zip(count.iter_mut()).zip(values) {
             let Some(v) = *v else { continue };
-            let a = &mut acc[i];
-            *a = match f {
-                AggFn::Sum | AggFn::Average => *a + v,
-                AggFn::Min if count[i] > 0 => a.min(v),
-                AggFn::Max if count[i] > 0 => a.max(v),
+            *a = match self.f {
+                AggFn::Min if *c > 0 => a.min(v),
+                AggFn::Max if *c > 0 => a.max(v),
                 _ => v,
             };
-            count[i] += 1;
+            *c += 1;
         }
     }
-    acc.into_iter()
-        .zip(count)
-        .map(|(a, c)| {
-            (c > 0).then(|| match f {
-                AggFn::Average => a / f64::from(c),
-                AggFn::Count => f64::from(c),
-                _ => a,
+
+    /// The folded row: `None` where no series had a value.
+    pub fn finish(self) -> Vec<Option<f64>> {
+        let f = self.f;
+        self.acc
+            .into_iter()
+            .zip(self.count)
+            .map(|(a, c)| {
+                (c > 0).then(|| match f {
+                    AggFn::Average => a / f64::from(c),
+                    AggFn::Count => f64::from(c),
+                    _ => a,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// graphite-web's `_getPercentile`.

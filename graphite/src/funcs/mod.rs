@@ -9,7 +9,7 @@ use crate::Error;
 use crate::args::Args;
 use crate::series::Series;
 
-pub use common::{AggFn, fold_rows, rows};
+pub use common::{AggFn, ColumnFold, fold_rows, rows};
 
 /// A parameter: name, type, required.
 pub type Param = (&'static str, &'static str, bool);
