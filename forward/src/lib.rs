@@ -47,6 +47,9 @@ use transport::{Outcome, Transport};
 /// `timeout`); past this the oldest interval is dropped and its points counted.
 const MAX_PENDING_INTERVALS: usize = 8;
 
+/// How long [`Forwarder::stop`] waits for the worker past its grace.
+pub const STOP_SLACK: Duration = Duration::from_millis(50);
+
 /// The counters of one target.
 #[derive(Debug, Clone)]
 struct Metrics {
@@ -259,14 +262,14 @@ impl Forwarder {
 
     /// Stops taking intervals, sends what is queued and buffered for up to `grace`,
     /// then ends the worker; what is still unsent then is counted as dropped. Waits
-    /// for the worker at most `grace` plus one second (a send stuck in a write is left
-    /// behind).
+    /// for the worker at most `grace` plus [`STOP_SLACK`] (a connect or write that
+    /// hangs past it is left behind, logged).
     pub fn stop(&mut self, grace: Duration) {
         let deadline = Instant::now() + grace;
         self.shared.inbox.lock().stop = Some(deadline);
         self.shared.wake.notify_all();
         let Some(h) = self.thread.take() else { return };
-        let wait_until = deadline + Duration::from_secs(1);
+        let wait_until = deadline + STOP_SLACK;
         while !h.is_finished() && Instant::now() < wait_until {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -49,6 +49,11 @@ impl Carbon {
     /// Starts one whose line receiver listens on `port`, with 10 s points kept a
     /// day, and waits until it accepts connections.
     pub fn start(port: u16) -> Carbon {
+        Carbon::start_step(port, 10)
+    }
+
+    /// As [`Carbon::start`], keeping a point every `step` seconds for a day.
+    pub fn start_step(port: u16, step: u32) -> Carbon {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let (pickle, query) = (free_port(), free_port());
@@ -80,7 +85,7 @@ impl Carbon {
         std::fs::write(dir.path().join("carbon.conf"), conf).unwrap();
         std::fs::write(
             dir.path().join("storage-schemas.conf"),
-            "[all]\npattern = .*\nretentions = 10s:1d\n",
+            format!("[all]\npattern = .*\nretentions = {step}s:1d\n"),
         )
         .unwrap();
         let child = Command::new("/usr/bin/carbon-cache")
