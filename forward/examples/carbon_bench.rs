@@ -41,8 +41,13 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 fn run(label: &str, url: &str, leaves: usize, intervals: usize) {
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs())
-        .unwrap();
+    let now = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
     let t0 = now / 10 * 10 - 10 * i64::try_from(intervals + 1).unwrap();
     let clock = Arc::new(ManualClock::new(t0));
     let cfg = EngineConfig {
@@ -73,14 +78,22 @@ fn run(label: &str, url: &str, leaves: usize, intervals: usize) {
         clock.advance(10);
         engine.close_due().unwrap();
         sent += u64::try_from(leaves / 1000 * 1000).unwrap();
-        wait_for("every point sent", || (f.stats().sent >= sent).then_some(()));
+        wait_for("every point sent", || {
+            (f.stats().sent >= sent).then_some(())
+        });
         let secs = start.elapsed().as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let rate = (leaves / 1000 * 1000) as f64 / secs;
-        println!("{label}: interval {i}: {} points in {secs:.3} s = {rate:.0} points/s", leaves / 1000 * 1000);
+        println!(
+            "{label}: interval {i}: {} points in {secs:.3} s = {rate:.0} points/s",
+            leaves / 1000 * 1000
+        );
     }
     let s = f.stats();
-    println!("{label}: sent {} dropped {} errors {}", s.sent, s.dropped, s.errors);
+    println!(
+        "{label}: sent {} dropped {} errors {}",
+        s.sent, s.dropped, s.errors
+    );
 }
 
 fn main() {
@@ -100,10 +113,20 @@ fn main() {
             });
         }
     });
-    run("null sink", &format!("tcp://127.0.0.1:{port}"), leaves, intervals);
+    run(
+        "null sink",
+        &format!("tcp://127.0.0.1:{port}"),
+        leaves,
+        intervals,
+    );
 
     if receivers::Carbon::available() {
         let carbon = receivers::Carbon::start(free_port());
-        run("carbon-cache", &format!("tcp://127.0.0.1:{}", carbon.port), leaves, intervals);
+        run(
+            "carbon-cache",
+            &format!("tcp://127.0.0.1:{}", carbon.port),
+            leaves,
+            intervals,
+        );
     }
 }

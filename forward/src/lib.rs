@@ -16,7 +16,10 @@
 //! time stamp, so a repeat changes nothing).
 //!
 //! Counters (`/metrics`, `_treestat,forward,<target>,...`): sent, dropped, rejected
-//! points, send errors, non-finite values left out, buffered bytes and points.
+//! points, send errors, non-finite values left out, buffered bytes and points. A
+//! target that is down does not make `/health` degraded: a load balancer polling it
+//! would take this server out for another system's outage; the counters and the log
+//! (a WARN when sends start failing, an INFO when they work again) say it.
 
 pub mod buffer;
 pub mod config;
@@ -32,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use treestat_engine::telemetry::{Counter, Gauge, HealthFlag, Telemetry};
+use treestat_engine::telemetry::{Counter, Gauge, Telemetry};
 use treestat_engine::{ClosedInterval, Engine, IntervalSink};
 
 pub use config::{ForwardConfig, Kind};
@@ -60,7 +63,6 @@ struct Metrics {
     non_finite: Counter,
     buffered_bytes: Gauge,
     buffered_points: Gauge,
-    health: HealthFlag,
 }
 
 impl Metrics {
@@ -102,7 +104,6 @@ impl Metrics {
             non_finite: t.counter("treestat_forward_non_finite_total", l),
             buffered_bytes: t.gauge("treestat_forward_buffered_bytes", l),
             buffered_points: t.gauge("treestat_forward_buffered_points", l),
-            health: t.health().flag(&format!("forward_{target}")),
         }
     }
 }
@@ -373,7 +374,6 @@ impl Worker {
                             self.name,
                             t.elapsed().as_secs_f64()
                         );
-                        m.health.ok();
                     }
                 }
                 Outcome::Retry(e) => {
@@ -389,11 +389,6 @@ impl Worker {
                             self.buffer.len()
                         );
                     }
-                    m.health.degraded(format!(
-                        "forward {}: sends failing ({} points buffered): {e}",
-                        self.name,
-                        self.buffer.len()
-                    ));
                 }
             }
         }
@@ -404,7 +399,6 @@ impl Worker {
             self.buffer.consume(left);
             self.gauges();
         }
-        self.shared.metrics.health.ok();
     }
 
     /// Turns one interval into points in the buffer.

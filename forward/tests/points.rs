@@ -127,3 +127,31 @@ fn the_pattern_selects_leaves_and_may_name_treestat() {
     assert_eq!(rx.get().len(), 1);
     assert_eq!(rx2.get().len(), 2);
 }
+
+#[test]
+fn a_non_finite_stat_is_left_out_and_counted() {
+    let (e, clock, t0) = engine();
+    let rx = Lines::listen(0);
+    let mut c = config(Kind::Graphite, &format!("tcp://127.0.0.1:{}", rx.port));
+    c.histogram_stats = vec!["std".into(), "count".into()];
+    let (f, t) = forwarder(&e, &c);
+    // Finite samples whose squares are not: the standard deviation is infinite.
+    e.push_json(br#"{"h":{"default_action":"histogram","x":[1e200,3e200]}}"#)
+        .unwrap();
+    close(&e, &clock);
+    wait_for("the points", || (f.stats().sent == 2).then_some(()));
+    let mut got = rx.wait(2);
+    got.sort();
+    assert_eq!(
+        got,
+        [format!("h.x 2e200 {t0}"), format!("h.x.count 2.0 {t0}")]
+    );
+    assert_eq!(f.stats().non_finite, 1);
+    assert_eq!(
+        t.value(
+            "treestat_forward_non_finite_total",
+            &[("target", "graphite0")]
+        ),
+        Some(1.0)
+    );
+}
