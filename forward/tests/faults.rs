@@ -134,3 +134,53 @@ fn a_stop_with_the_receiver_up_sends_the_last_interval() {
     assert_eq!(f.stats().sent, 1);
     assert_eq!(rx.wait(1), [format!("a 1.0 {t0}")]);
 }
+
+/// A receiver that closes the first connection after its first line (as a carbon
+/// restart does), then keeps every line of the next connections.
+#[test]
+fn a_connection_the_receiver_closed_is_noticed_before_the_next_batch() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    let (e, clock, t0) = engine();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (first, _) = l.accept().unwrap();
+        let mut r = BufReader::new(first);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        line_tx.send(line.trim_end().to_string()).unwrap();
+        drop(r); // closes the connection
+        closed_tx.send(()).unwrap();
+        for conn in l.incoming() {
+            let line_tx = line_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(conn.unwrap()).lines() {
+                    let Ok(line) = line else { return };
+                    let _ = line_tx.send(line);
+                }
+            });
+        }
+    });
+    let (f, _t) = forwarder(
+        &e,
+        &config(Kind::Graphite, &format!("tcp://127.0.0.1:{port}")),
+    );
+    e.push_json(br#"{"a":1}"#).unwrap();
+    close(&e, &clock);
+    let limit = crate::common::LIMIT;
+    assert_eq!(line_rx.recv_timeout(limit).unwrap(), format!("a 1.0 {t0}"));
+    closed_rx.recv_timeout(limit).unwrap();
+    // The next interval goes on a new connection, not into the closed one.
+    e.push_json(br#"{"a":2}"#).unwrap();
+    close(&e, &clock);
+    assert_eq!(
+        line_rx.recv_timeout(limit).unwrap(),
+        format!("a 2.0 {}", t0 + 10)
+    );
+    assert_eq!(f.stats().sent, 2);
+}
