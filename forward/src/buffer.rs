@@ -107,4 +107,60 @@ mod tests {
         assert_eq!(b.push(p(&"x".repeat(one * 3), 9)), 1);
         assert_eq!(b.len(), 1);
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(usize),
+        Consume(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0usize..200).prop_map(Op::Push),
+            1 => (0usize..20).prop_map(Op::Consume),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a model: a queue of (sequence number, bytes) that drops from the
+        /// front while over the bound. Order, bytes, the bound and the drop count agree.
+        #[test]
+        fn matches_a_model(max in 100usize..2000, ops in proptest::collection::vec(op(), 0..300)) {
+            let mut b = Buffer::new(max);
+            let mut model: std::collections::VecDeque<(i64, usize)> = Default::default();
+            let (mut dropped, mut model_dropped) = (0u64, 0u64);
+            for (seq, o) in ops.into_iter().enumerate() {
+                let seq = i64::try_from(seq).unwrap();
+                match o {
+                    Op::Push(len) => {
+                        let pt = p(&"k".repeat(len), seq);
+                        let need = pt.bytes();
+                        dropped += b.push(pt);
+                        if need > max {
+                            model_dropped += 1;
+                        } else {
+                            model.push_back((seq, need));
+                            while model.iter().map(|m| m.1).sum::<usize>() > max {
+                                model.pop_front();
+                                model_dropped += 1;
+                            }
+                        }
+                    }
+                    Op::Consume(n) => {
+                        b.consume(n);
+                        for _ in 0..n.min(model.len()) {
+                            model.pop_front();
+                        }
+                    }
+                }
+                proptest::prop_assert!(b.bytes() <= max);
+                proptest::prop_assert_eq!(b.bytes(), model.iter().map(|m| m.1).sum::<usize>());
+                proptest::prop_assert_eq!(dropped, model_dropped);
+                let got: Vec<i64> = b.front(usize::MAX).map(|p| p.ts).collect();
+                let want: Vec<i64> = model.iter().map(|m| m.0).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
 }
