@@ -1,12 +1,14 @@
-//! Points per second handed to a Graphite target for 100k-leaf intervals: a real
-//! carbon-cache (Debian's graphite-carbon, started here on free ports in a temp
-//! directory) and, for our own ceiling, a TCP sink that reads and discards.
+//! Points per second handed to a target for 100k-leaf intervals: a real carbon-cache
+//! (Debian's graphite-carbon) and a real Prometheus (remote-write receiver), each
+//! started here on free ports in a temp directory, and, for our own ceiling, a TCP
+//! sink that reads and discards.
 //!
 //! `cargo run --release -p treestat-forward --example carbon_bench [LEAVES] [INTERVALS]`
 //!
 //! Each interval: every leaf gets a sample, the interval closes, and the clock runs
-//! until the forwarder has handed every point to the target (for carbon: its line
-//! receiver read them; writing whisper files is carbon's own later work).
+//! until the forwarder has handed every point to the target (for carbon: written to
+//! its socket; writing whisper files is carbon's own later work; for Prometheus: every
+//! request answered 2xx, so the samples are in its head block).
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -15,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Engine, EngineConfig, ManualClock};
-use treestat_forward::{ForwardConfig, Forwarder, Kind};
+use treestat_forward::{ForwardConfig, Forwarder};
 
-#[allow(dead_code, reason = "only carbon is used here")]
+#[allow(dead_code, reason = "the harness's queries are for the tests")]
 #[path = "../tests/common/receivers.rs"]
 mod receivers;
 
@@ -58,7 +60,7 @@ fn run(label: &str, url: &str, leaves: usize, intervals: usize) {
         ..EngineConfig::default()
     };
     let engine = Engine::with_clock(cfg, clock.clone()).unwrap();
-    let mut c = ForwardConfig::new(Kind::Graphite, url);
+    let mut c = ForwardConfig::from_url(url).unwrap();
     c.retry_min = Duration::from_millis(10);
     c.retry_max = Duration::from_millis(100);
     let t = Telemetry::default();
@@ -125,6 +127,15 @@ fn main() {
         run(
             "carbon-cache",
             &format!("tcp://127.0.0.1:{}", carbon.port),
+            leaves,
+            intervals,
+        );
+    }
+    if receivers::Prometheus::available() {
+        let prom = receivers::Prometheus::start(free_port());
+        run(
+            "prometheus remote-write",
+            &prom.write_url(),
             leaves,
             intervals,
         );
