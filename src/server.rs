@@ -381,6 +381,18 @@ fn start_forwarders(
     engine: &Engine,
     telemetry: &Telemetry,
 ) -> anyhow::Result<Vec<Forwarder>> {
+    let mut names = std::collections::HashSet::new();
+    for (i, f) in config.forward.iter().enumerate() {
+        let name = f.target_name(i);
+        if !names.insert(name.clone()) {
+            anyhow::bail!(
+                "[[forward]] number {} ({}): another section is named {name:?} too; \
+                 each target needs its own name (its counters are labelled with it)",
+                i + 1,
+                f.url
+            );
+        }
+    }
     let mut out = Vec::with_capacity(config.forward.len());
     for (i, f) in config.forward.iter().enumerate() {
         let fw = Forwarder::start(engine, f, i, telemetry)

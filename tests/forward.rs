@@ -192,3 +192,30 @@ fn common_now() -> i64 {
     )
     .unwrap()
 }
+
+#[test]
+fn a_bad_or_twice_named_target_stops_the_start_naming_it() {
+    use treestat::server::Server;
+    use treestat_forward::{ForwardConfig, Kind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let start = |forward: Vec<ForwardConfig>| {
+        let mut c = common::quiet_config(dir.path());
+        c.forward = forward;
+        format!("{:#}", rt.block_on(Server::start(c)).unwrap_err())
+    };
+    let mut f = ForwardConfig::new(Kind::Graphite, "tcp://127.0.0.1:1");
+    f.name = Some("lts".into());
+    let e = start(vec![f.clone(), f.clone()]);
+    assert!(
+        e.contains("[[forward]] number 2") && e.contains("named \"lts\""),
+        "{e}"
+    );
+    f.pattern = "cpu,*|sum".into();
+    let e = start(vec![f]);
+    assert!(
+        e.contains("[[forward]] number 1") && e.contains("folds"),
+        "{e}"
+    );
+}

@@ -142,6 +142,14 @@ impl ForwardConfig {
         }
     }
 
+    /// The target's name: `name`, else the kind and the section's position `index`
+    /// among all `[[forward]]` sections (`graphite0`, `prometheus1`).
+    pub fn target_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}{index}", self.kind.name()))
+    }
+
     /// Reads a target URL given alone (`serve --forward URL`): `tcp://` is Graphite
     /// plaintext, `http://` and `https://` Prometheus remote-write.
     ///

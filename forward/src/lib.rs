@@ -191,10 +191,7 @@ impl Forwarder {
         telemetry: &Telemetry,
     ) -> Result<Forwarder> {
         let checked = cfg.validate()?;
-        let name = cfg
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{}{index}", cfg.kind.name()));
+        let name = cfg.target_name(index);
         let stat_names: Vec<String> = checked.stats.iter().map(|s| s.0.clone()).collect();
         let transport: Box<dyn Transport> = match cfg.kind {
             Kind::Graphite => Box::new(graphite::Graphite::new(

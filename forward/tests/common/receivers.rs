@@ -94,7 +94,8 @@ impl Carbon {
             .args(["--nodaemon", "start"])
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
-            .stderr(Stdio::inherit())
+            // Debian's twisted warns about deprecated ciphers on every start.
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .expect("carbon-cache starts");
         let mut c = Carbon {
@@ -113,7 +114,8 @@ impl Carbon {
 
     /// carbon-cache's console output (for failure messages).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        format!("{}{}", read("stdout.log"), read("stderr.log"))
     }
 
     /// The whisper file of a Graphite name (`a.b.c` is `a/b/c.wsp`).
