@@ -16,6 +16,7 @@ use treestat_amqp::AmqpSourceConfig;
 use treestat_engine::EngineConfig;
 use treestat_engine::listen::ListenConfig;
 use treestat_engine::trend::TrendConfig;
+use treestat_forward::ForwardConfig;
 use treestat_pipes::{PipeSpec, PipelineConfig};
 use treestat_web::{AuthConfig, WebConfig};
 
@@ -53,6 +54,10 @@ pub struct Config {
     /// The AMQP source (Psistats messages and JSON trees from RabbitMQ); on when this
     /// section is present or `--amqp URL` is given.
     pub amqp: Option<AmqpSourceConfig>,
+    /// Long-term stores every closed interval is handed to (Graphite plaintext,
+    /// Prometheus remote-write), one `[[forward]]` section each; also `serve
+    /// --forward URL`. Default: none.
+    pub forward: Vec<ForwardConfig>,
 }
 
 /// The `[server]` section.
@@ -265,7 +270,30 @@ mod tests {
         assert_eq!(c.auth, AuthConfig::default());
         assert_eq!(c.trend, TrendConfig::default());
         assert_eq!(c.accesslog, PipelineConfig::default());
-        assert!(c.tail.is_empty() && c.amqp.is_none());
+        assert!(c.tail.is_empty() && c.amqp.is_none() && c.forward.is_empty());
+    }
+
+    #[test]
+    fn the_commented_forward_example_parses_with_the_defaults_it_states() {
+        // The [[forward]] example of conf/treestat.toml, uncommented.
+        let example: String = DEFAULT_CONF
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[forward]]"))
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.strip_prefix('#').unwrap_or(l).trim_start()))
+            .collect();
+        assert!(example.contains("timeout"), "{example}");
+        let c = Config::parse(&example).unwrap();
+        assert_eq!(c.forward.len(), 2);
+        let mut graphite =
+            ForwardConfig::new(treestat_forward::Kind::Graphite, "tcp://127.0.0.1:2003");
+        graphite.prefix = "treestat".into();
+        assert_eq!(c.forward[0], graphite);
+        assert_eq!(c.forward[1].kind, treestat_forward::Kind::Prometheus);
+        assert_eq!(c.forward[1].labels["instance"], "edge1");
+        for f in &c.forward {
+            f.validate().unwrap();
+        }
     }
 
     #[test]

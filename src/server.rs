@@ -27,6 +27,7 @@ use treestat_engine::listen;
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::trend::TrendStore;
 use treestat_engine::wal::{Wal, WalMetrics};
+use treestat_forward::Forwarder;
 use treestat_web::{AppState, AuthConfig};
 
 use crate::config::Config;
@@ -61,6 +62,9 @@ pub struct Server {
     pub wal: Option<Wal>,
     /// Where it listens.
     pub bound: Bound,
+    /// The `[[forward]]` targets, in the file's order (their figures:
+    /// [`Forwarder::stats`]).
+    pub forwarders: Vec<Forwarder>,
     /// The one stop signal: every task, the `[[tail]]` threads and the host modules
     /// watch it.
     shutdown: CancellationToken,
@@ -96,12 +100,14 @@ impl Server {
         engine.register_telemetry(&telemetry);
         store.register_telemetry(&telemetry);
         treestat_engine::process_metrics::register(&telemetry);
+        let forwarders = start_forwarders(&config, &engine, &telemetry)?;
         let mut server = Server {
             engine,
             store,
             telemetry,
             wal,
             bound: Bound::default(),
+            forwarders,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
             tails: Vec::new(),
@@ -310,6 +316,7 @@ impl Server {
         }
         let (engine, store, wal) = (self.engine.clone(), self.store.clone(), self.wal.clone());
         let tails = std::mem::take(&mut self.tails);
+        let mut forwarders = std::mem::take(&mut self.forwarders);
         let agent = self.agent.take();
         let step = Arc::new(parking_lot::Mutex::new("stopping the host modules"));
         let at = step.clone();
@@ -331,6 +338,13 @@ impl Server {
             *at.lock() = "stopping the write-ahead log";
             if let Some(w) = wal {
                 w.stop();
+            }
+            // The last interval reached the forwarders' queues with the close: they
+            // send what they hold until the deadline; what is left is counted dropped.
+            *at.lock() = "sending the last points to the [[forward]] targets";
+            for f in &mut forwarders {
+                let left = deadline.saturating_duration_since(Instant::now());
+                f.stop(left.saturating_sub(treestat_forward::STOP_SLACK * 4));
             }
             synced
         });
@@ -358,6 +372,35 @@ impl Server {
         info!("stopped");
         Ok(())
     }
+}
+
+/// Starts one [`Forwarder`] per `[[forward]]` section, registered as sinks of the
+/// engine before any interval closes.
+fn start_forwarders(
+    config: &Config,
+    engine: &Engine,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Vec<Forwarder>> {
+    let mut names = std::collections::HashSet::new();
+    for (i, f) in config.forward.iter().enumerate() {
+        let name = f.target_name(i);
+        if !names.insert(name.clone()) {
+            anyhow::bail!(
+                "[[forward]] number {} ({}): another section is named {name:?} too; \
+                 each target needs its own name (its counters are labelled with it)",
+                i + 1,
+                f.url
+            );
+        }
+    }
+    let mut out = Vec::with_capacity(config.forward.len());
+    for (i, f) in config.forward.iter().enumerate() {
+        let fw = Forwarder::start(engine, f, i, telemetry)
+            .with_context(|| format!("[[forward]] number {} ({})", i + 1, f.url))?;
+        info!("forwarding closed intervals to {} as {}", f.url, fw.name());
+        out.push(fw);
+    }
+    Ok(out)
 }
 
 /// Opens the trend store in `server.data`, restores the engine's totals and markers

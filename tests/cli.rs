@@ -16,6 +16,7 @@ fn every_documented_form_parses() {
         "serve",
         "serve --conf conf/treestat.toml --data /tmp/d --http 127.0.0.1:8080 --tcp off --udp 127.0.0.1:8007 \
          --statsd 127.0.0.1:8125 --graphite off --interval 10s --no-agent --amqp amqp://127.0.0.1:5672/%2f",
+        "serve --forward tcp://127.0.0.1:2003 --forward http://127.0.0.1:9090/api/v1/write",
         "push {\"a\":1}",
         "push --server http://127.0.0.1:8080 {\"a\":1}",
         "query br,ie,,venders",

@@ -94,8 +94,16 @@ fn the_systemd_unit_verifies() {
     let out = cmd.arg("verify").arg(&copy).output().unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "systemd-analyze verify failed: {err}");
+    // verify loads the units ours pulls in (multi-user.target and what it wants), so
+    // it also warns about other packages' units installed here (Debian's
+    // carbon-cache.service, from graphite-carbon that the forward tests need, uses the
+    // obsolete StandardOutput=syslog): those lines name their own file, not ours.
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with('/') || l.starts_with(&*copy.to_string_lossy()))
+        .collect();
     assert!(
-        err.trim().is_empty(),
+        ours.iter().all(|l| l.trim().is_empty()),
         "systemd-analyze verify complains: {err}"
     );
 

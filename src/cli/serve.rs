@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// (`amqp://user:pass@host:5672/%2f`).
     #[arg(long)]
     amqp: Option<String>,
+    /// Hand every closed interval to a long-term store, with the defaults of a
+    /// `[[forward]]` section: `tcp://host:2003` (Graphite plaintext) or
+    /// `http://host:9090/api/v1/write` (Prometheus remote-write). Repeatable.
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
 }
 
 /// A listen address, or `off` (`None`).
@@ -90,6 +95,10 @@ impl ServeArgs {
         }
         if let Some(url) = self.amqp {
             c.amqp.get_or_insert_with(Default::default).url = url;
+        }
+        for url in self.forward {
+            c.forward
+                .push(treestat_forward::ForwardConfig::from_url(&url)?);
         }
         Ok((c, source))
     }
