@@ -49,6 +49,18 @@ pub struct ServeArgs {
     /// (`amqp://user:pass@host:5672/%2f`).
     #[arg(long)]
     amqp: Option<String>,
+    /// Sharded ingest: consume this shard's durable queue from the broker's
+    /// consistent-hash exchange (needs `--amqp URL` or an `[amqp]` section;
+    /// docs/SCALING.md).
+    #[arg(long, value_name = "NAME")]
+    shard: Option<String>,
+    /// This shard's weight on the consistent-hash ring (default 1).
+    #[arg(long, value_name = "N")]
+    shard_weight: Option<u32>,
+    /// `x-queue-type` of the AMQP queue: `classic` (default) or `quorum` (replicated
+    /// over a RabbitMQ cluster).
+    #[arg(long, value_name = "TYPE")]
+    amqp_queue_type: Option<treestat_amqp::QueueType>,
 }
 
 /// A listen address, or `off` (`None`).
@@ -90,6 +102,25 @@ impl ServeArgs {
         }
         if let Some(url) = self.amqp {
             c.amqp.get_or_insert_with(Default::default).url = url;
+        }
+        let sharding =
+            self.shard.is_some() || self.shard_weight.is_some() || self.amqp_queue_type.is_some();
+        if sharding {
+            let Some(amqp) = c.amqp.as_mut() else {
+                anyhow::bail!(
+                    "--shard, --shard-weight and --amqp-queue-type need a broker: give \
+                     --amqp URL or an [amqp] section"
+                );
+            };
+            if let Some(name) = self.shard {
+                amqp.shard = name;
+            }
+            if let Some(w) = self.shard_weight {
+                amqp.shard_weight = w;
+            }
+            if let Some(t) = self.amqp_queue_type {
+                amqp.queue_type = t;
+            }
         }
         Ok((c, source))
     }
