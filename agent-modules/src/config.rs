@@ -164,7 +164,7 @@ impl AgentConfig {
             ServerUrl::parse(url)?;
         }
         for url in &self.relay.listen {
-            ServerUrl::parse(url)?;
+            crate::relay::check_listen(url)?;
         }
         if self.interval.is_zero() {
             return Err(Error::config("interval must be greater than zero"));

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value as Json, json};
 use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
-use crate::config::{AgentConfig, ServerUrl};
+use crate::config::AgentConfig;
 pub use counters::RelayCounters;
 
 use crate::error::{Error, Result};
@@ -72,7 +72,7 @@ impl Relay {
         let listeners = rc
             .listen
             .iter()
-            .map(|u| listen::Bound::bind(&ServerUrl::parse(u)?))
+            .map(|u| listen::Bound::bind_listen(u))
             .collect::<Result<Vec<_>>>()?;
         let engine = Engine::new(EngineConfig {
             interval: rc.interval,
@@ -155,6 +155,29 @@ impl Relay {
         }
         self.outbox.close(grace)
     }
+}
+
+/// Checks a `relay.listen` address: `tcp://`, `udp://`, `http://` (as [`ServerUrl`]), or
+/// `statsd://HOST:PORT` / `graphite://HOST:PORT` (the server's StatsD and Graphite
+/// listeners).
+///
+/// [`ServerUrl`]: crate::config::ServerUrl
+///
+/// # Errors
+/// An unknown scheme or an address without a port, named.
+pub fn check_listen(url: &str) -> Result<()> {
+    for scheme in ["statsd://", "graphite://"] {
+        if let Some(addr) = url.strip_prefix(scheme) {
+            let port = addr.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+            return match port {
+                Some(Ok(_)) => Ok(()),
+                _ => Err(Error::config(format!(
+                    "relay.listen {url:?}: expected {scheme}HOST:PORT"
+                ))),
+            };
+        }
+    }
+    crate::config::ServerUrl::parse(url).map(drop)
 }
 
 /// Time left until the engine's open interval ends on the wall clock (a few

