@@ -22,7 +22,6 @@ mod broker;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -320,4 +319,144 @@ fn free_port_udp() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Faults, nothing acknowledged lost: every push the relay answered 200 (and every
+/// StatsD line) reaches the shards exactly as the model sums it.
+#[test]
+fn a_killed_shard_and_a_restarted_broker_lose_nothing() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.faults";
+    let mut shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let relay = Relay::start(&relay_url(broker, exchange));
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let mut model = BTreeMap::new();
+    push_round(&to_relay, 1, &mut model);
+    wait_union(&shards.iter().collect::<Vec<_>>(), &model);
+    let b_keys = top_keys(&all(&shards[1].base()));
+    assert!(!b_keys.is_empty());
+
+    // Shard b is SIGKILLed; the relay keeps publishing, b's durable queue keeps its part.
+    shards[1].kill();
+    push_round(&to_relay, 2, &mut model);
+    let others: BTreeMap<String, f64> = model
+        .iter()
+        .filter(|(k, _)| !b_keys.contains(k.split(',').next().unwrap()))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    wait_union(&[&shards[0], &shards[2]], &others);
+    shards[1].restart();
+    wait_union(&shards.iter().collect::<Vec<_>>(), &model);
+
+    // The broker stops; pushes keep arriving at the relay, which buffers what it cannot
+    // publish and publishes it, confirmed, once the broker is back. The shards' durable
+    // queues and their bindings survive the restart.
+    //
+    // RabbitMQ rebuilds the consistent-hash ring from the bindings in the order it
+    // recovers them, which need not be the order they were made in: after a broker
+    // restart some keys may go to another shard (as when a shard is added;
+    // docs/SCALING.md). Nothing is lost: a counter's parts in two shards add up to the
+    // total, and a gauge's last value is in the shard its key goes to now.
+    broker.stop();
+    push_round(&to_relay, 3, &mut model);
+    // Two relay intervals: the round is merged and forwarded into the relay's buffer.
+    std::thread::sleep(Duration::from_secs(2));
+    broker.restart();
+    let all_shards: Vec<&Serve> = shards.iter().collect();
+    wait_merged(&all_shards, &model);
+    // One more round over the reconnected shards and relay.
+    push_round(&to_relay, 4, &mut model);
+    wait_merged(&all_shards, &model);
+    let moved = moved_keys(&all_shards);
+    eprintln!("top-level keys in two shards after the broker restart: {moved}");
+}
+
+/// Top-level keys held by more than one shard.
+fn moved_keys(shards: &[&Serve]) -> usize {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for s in shards {
+        for k in top_keys(&all(&s.base())) {
+            *seen.entry(k).or_default() += 1;
+        }
+    }
+    seen.values().filter(|&&n| n > 1).count()
+}
+
+/// Polls until every counter of `want` (`hits`, `req`) sums to its total over the
+/// shards and every gauge (`mem`, `temp`) has its value in some shard, with no leaf
+/// the workload did not make.
+fn wait_merged(shards: &[&Serve], want: &BTreeMap<String, f64>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let per_shard: Vec<BTreeMap<String, f64>> = shards.iter().map(|s| all(&s.base())).collect();
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|(path, v)| {
+                let held = per_shard.iter().filter_map(|m| m.get(*path));
+                if path.ends_with(",hits") || path.ends_with(",req") {
+                    held.sum::<f64>() != **v
+                } else {
+                    !held.into_iter().any(|x| x == *v)
+                }
+            })
+            .map(|(p, _)| p)
+            .collect();
+        let extra = per_shard
+            .iter()
+            .flat_map(BTreeMap::keys)
+            .any(|k| !want.contains_key(k));
+        if missing.is_empty() && !extra {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shards disagree after the broker restart: {:?}",
+            &missing[..missing.len().min(10)]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Without the `rabbitmq_consistent_hash_exchange` plugin the shard cannot declare its
+/// exchange; its log says which plugin and the command that enables it (and it keeps
+/// retrying rather than exiting).
+#[test]
+fn a_missing_plugin_is_named_with_the_command_that_enables_it() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker_without_plugins() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut shard = start_shard(dir.path(), &broker.url(), "treestat.shards", "a");
+    wait_for("the missing plugin in the shard's log", || {
+        let log = std::fs::read_to_string(&shard.log).unwrap_or_default();
+        log.lines()
+            .find(|l| {
+                l.contains("ERROR")
+                    && l.contains("rabbitmq-plugins enable rabbitmq_consistent_hash_exchange")
+            })
+            .map(str::to_string)
+    });
+    assert!(
+        shard.child.try_wait().unwrap().is_none(),
+        "the shard keeps running and retrying"
+    );
+    shard.kill();
 }
