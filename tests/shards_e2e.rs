@@ -119,9 +119,14 @@ fn conf(dir: &Path, name: &str, statsd: &str, extra: &str) -> PathBuf {
 
 /// A shard `name` consuming from `exchange` on `url`.
 fn start_shard(dir: &Path, url: &str, exchange: &str, name: &str) -> Serve {
+    start_shard_typed(dir, url, exchange, name, "classic")
+}
+
+/// A shard whose queue is of `queue_type` (`classic` or `quorum`).
+fn start_shard_typed(dir: &Path, url: &str, exchange: &str, name: &str, queue_type: &str) -> Serve {
     let extra = format!(
         "[amqp]\nurl = {url:?}\nshard = {name:?}\nshard_exchange = {exchange:?}\n\
-         reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
+         queue_type = {queue_type:?}\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
     );
     Serve::start(&conf(dir, name, "off", &extra), free_port())
 }
@@ -333,9 +338,11 @@ fn a_killed_shard_and_a_restarted_broker_lose_nothing() {
     };
     let dir = tempfile::tempdir().unwrap();
     let exchange = "treestat.shards.faults";
-    let mut shards: Vec<Serve> = ["a", "b", "c"]
+    // Shard c's queue is a quorum queue (one node here: the declaration, durability and
+    // recovery are what is tested, not replication).
+    let mut shards: Vec<Serve> = [("a", "classic"), ("b", "classic"), ("c", "quorum")]
         .iter()
-        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .map(|(n, t)| start_shard_typed(dir.path(), &broker.url(), exchange, n, t))
         .collect();
     for s in &shards {
         s.wait_consuming();
