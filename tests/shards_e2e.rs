@@ -467,3 +467,61 @@ fn a_missing_plugin_is_named_with_the_command_that_enables_it() {
     );
     shard.kill();
 }
+
+/// A three-node RabbitMQ cluster on this machine (distinct node names and ports, one
+/// epmd, joined with `rabbitmqctl join_cluster`), every shard queue a quorum queue
+/// replicated on the three: the shards talk to node 1, the relay to node 2, and node 0
+/// is stopped while pushes flow. Nothing is lost, and the keys stay put (the ring is
+/// not rebuilt: the cluster keeps running).
+#[test]
+fn a_three_node_cluster_with_quorum_queues_loses_nothing_when_a_node_stops() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(nodes) = broker::cluster(3) else {
+        return;
+    };
+    let status = nodes[0].ctl(&["cluster_status"]);
+    for n in &nodes {
+        assert!(status.contains(n.node_name()), "{status}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.cluster";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard_typed(dir.path(), &nodes[1].url(), exchange, n, "quorum"))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let queues = nodes[1].ctl(&["list_queues", "-q", "name", "type"]);
+    for name in ["a", "b", "c"] {
+        let line = format!("{exchange}.{name}\tquorum");
+        assert!(queues.lines().any(|l| l.trim() == line), "{queues}");
+    }
+    // Each queue has a member on every node (the default initial group size).
+    let members = nodes[1].ctl(&["list_queues", "-q", "name", "members"]);
+    for name in ["a", "b", "c"] {
+        let line = members
+            .lines()
+            .find(|l| l.starts_with(&format!("{exchange}.{name}\t")))
+            .unwrap_or_else(|| panic!("{members}"));
+        for n in &nodes {
+            assert!(line.contains(n.node_name()), "{line}");
+        }
+    }
+    let relay = Relay::start(&relay_url(&nodes[2], exchange));
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let all_shards: Vec<&Serve> = shards.iter().collect();
+    let mut model = BTreeMap::new();
+    push_round(&to_relay, 1, &mut model);
+    wait_union(&all_shards, &model);
+    nodes[0].stop();
+    push_round(&to_relay, 2, &mut model);
+    wait_union(&all_shards, &model);
+    push_round(&to_relay, 3, &mut model);
+    wait_union(&all_shards, &model);
+}
