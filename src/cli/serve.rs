@@ -174,3 +174,53 @@ fn watchdog(after: Duration) {
         error!("no shutdown watchdog: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(conf: &std::path::Path) -> ServeArgs {
+        ServeArgs {
+            conf: Some(conf.to_path_buf()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn shard_flags_set_the_amqp_source_and_need_a_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("treestat.toml");
+        std::fs::write(&conf, "").unwrap();
+        let err = ServeArgs {
+            shard: Some("a".into()),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap_err();
+        assert!(err.to_string().contains("--amqp"), "{err}");
+        let (c, _) = ServeArgs {
+            amqp: Some("amqp://127.0.0.1:5672/%2f".into()),
+            shard: Some("a".into()),
+            shard_weight: Some(3),
+            amqp_queue_type: Some(treestat_amqp::QueueType::Quorum),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap();
+        let amqp = c.amqp.unwrap();
+        assert_eq!(
+            (amqp.shard.as_str(), amqp.shard_weight, amqp.queue_type),
+            ("a", 3, treestat_amqp::QueueType::Quorum)
+        );
+        assert_eq!(amqp.queue_name(), "treestat.shards.a");
+        // An [amqp] section is a broker too.
+        std::fs::write(&conf, "[amqp]\nurl = \"amqp://127.0.0.1:5672/%2f\"\n").unwrap();
+        let (c, _) = ServeArgs {
+            shard: Some("b".into()),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap();
+        assert_eq!(c.amqp.unwrap().shard, "b");
+    }
+}
