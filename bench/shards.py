@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "treestat")
+BIN = os.environ.get("TREESTAT_BIN", os.path.join(ROOT, "target", "release", "treestat"))
 KEYS = int(os.environ.get("KEYS", "1000"))
 LEAVES = int(os.environ.get("LEAVES", "500"))
 CHUNK = int(os.environ.get("CHUNK", "50"))
@@ -139,7 +139,7 @@ def metric(base, name):
 
 def start_shard(base_dir, broker, exchange, name):
     port = free_port()
-    d = os.path.join(base_dir, f"shard-{name}")
+    d = os.path.join(base_dir, f"{exchange}-{name}")
     os.makedirs(d)
     conf = os.path.join(d, "treestat.toml")
     with open(conf, "w") as f:

@@ -1,7 +1,9 @@
 //! The relay's listeners, one thread each (plus one per TCP connection, capped): TCP (a
 //! hint line on connect, then one JSON document per line answered `--OK` or `--ERR
 //! <reason>`), UDP (one document per datagram, or several newline-separated), HTTP
-//! (`POST /push` with a JSON body; 200, or 400 naming the problem).
+//! (`POST /push` with a JSON body; 200, or 400 naming the problem); StatsD (UDP) and
+//! Graphite plaintext (TCP), served by the engine's own listeners on a current-thread
+//! runtime of the listener's thread, with the server's default `[listen]` limits.
 //!
 //! HTTP is served by hyper's HTTP/1 server on a current-thread tokio runtime owned by
 //! the listener's thread: `Expect: 100-continue` is answered at once and chunked bodies

@@ -1,7 +1,9 @@
 //! The relay (`treestat relay`): listens like a server (TCP lines, UDP datagrams, HTTP
-//! `POST /push`, all JSON trees), merges what agents push into an in-process
-//! [`Engine`], and at each interval forwards one tree upstream through the same
-//! buffered [`Outbox`] the agent uses.
+//! `POST /push`, all JSON trees; StatsD on `statsd://` and Graphite plaintext on
+//! `graphite://` through the engine's own listeners), merges what agents push into an
+//! in-process [`Engine`], and at each interval forwards one tree upstream through the
+//! same buffered [`Outbox`] the agent uses (to sharded ingest, an upstream
+//! `amqp://...?sharded=1` cuts it into one message per shard key).
 //!
 //! The merge uses the engine's own interval, closed on the wall clock's interval
 //! boundaries as the server closes its own: each forward closes the open interval and
