@@ -207,7 +207,7 @@ def run(n, broker, base_dir, docs):
         if mark is None and now - t0 >= WARMUP:
             mark = (now, sum(metric(b, "treestat_samples_total") for _, b in shards),
                     sum(metric(b, "treestat_amqp_messages_total") for _, b in shards),
-                    {k: cpu_seconds(v) for k, v in pids.items()})
+                    {k: cpu_seconds(v) for k, v in pids.items()}, pushed)
         if now - t0 >= WARMUP + SECONDS:
             break
         second = time.time()
@@ -222,11 +222,17 @@ def run(n, broker, base_dir, docs):
     span = end - mark[0]
     backlog = broker.backlog(exchange)
     rate = (samples - mark[1]) / span
+    offered = (pushed - mark[4]) / span
     print(f"shards={n}: {rate:,.0f} leaf updates/s applied by the shards "
-          f"({(msgs - mark[2]) / span:,.0f} AMQP messages/s), offered "
-          f"{KEYS * LEAVES:,} leaf updates/s; backlog at the end: {backlog} messages")
+          f"({(msgs - mark[2]) / span:,.0f} AMQP messages/s); pushed into the relay "
+          f"{offered:,.0f} leaf updates/s (target {KEYS * LEAVES:,}); backlog at the end: "
+          f"{backlog} messages")
     print("  CPU seconds per wall second: " +
           ", ".join(f"{k} {v / span:.2f}" for k, v in cpu.items()))
+    applied = max(samples - mark[1], 1)
+    print("  CPU microseconds per applied leaf update: " +
+          ", ".join(f"{k} {v * 1e6 / applied:.2f}" for k, v in cpu.items()) +
+          f"; all {sum(cpu.values()) * 1e6 / applied:.2f}")
     relay.terminate()
     relay.wait(30)
     for p, _ in shards:
