@@ -8,6 +8,12 @@
 //! confirms and removes a message only once the broker confirmed it, so a broker restart
 //! loses nothing that fits in the buffer (delivery is at least once). When the broker
 //! goes away it reconnects with exponential backoff.
+//!
+//! Sharded (`sharded`): messages go to the durable `x-consistent-hash` exchange,
+//! persistent and mandatory; one the broker returns unroutable (no shard queue bound) or
+//! nacks (a full queue) stays in the buffer and goes again after the backoff. The
+//! confirmed prefix of a batch leaves the buffer before a failure is reported, so only
+//! what was not confirmed is sent again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -9,6 +9,12 @@
 //! stops before the ack gets it again; one that cannot be parsed, or that the engine
 //! refuses, is rejected without requeue and counted (`treestat_amqp_rejects_total`).
 //!
+//! Sharded ingest (`shard` set; docs/SCALING.md): the source consumes only its shard's
+//! durable queue `<shard_exchange>.<shard>`, bound to the `x-consistent-hash` exchange
+//! with the shard's weight as binding key, bounded with `reject-publish` and without TTL;
+//! everything on it is a JSON tree. A broker without the consistent-hash plugin is
+//! logged as an error naming the plugin and the command that enables it.
+//!
 //! The broker going away ends the session; [`AmqpSource::run`] reconnects with
 //! exponential backoff (`reconnect_min` doubling to `reconnect_max`) until shutdown.
 
