@@ -31,7 +31,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use treestat_engine::Engine;
 
 use super::counters::RelayCounters;
-use crate::config::ServerUrl;
+use crate::config::{ListenUrl, ServerUrl};
 use crate::error::{Error, Result};
 use treestat_engine::stop::{CancellationToken, Wait};
 
@@ -59,18 +59,18 @@ pub(super) enum Bound {
 }
 
 impl Bound {
-    /// Binds a `relay.listen` address: the [`ServerUrl`] forms, plus `statsd://ADDR`
-    /// and `graphite://ADDR`, which the relay serves with the server's own listeners
-    /// (same parsers, same limits), so a relay takes what a server takes.
+    /// Binds a `relay.listen` address ([`ListenUrl`]): StatsD and Graphite are served
+    /// with the server's own listeners (same parsers, same limits), so a relay takes
+    /// what a server takes.
     pub(super) fn bind_listen(url: &str) -> Result<Bound> {
         let named = |e: std::io::Error| Error::io(format!("relay: cannot listen on {url}"), &e);
-        if let Some(addr) = url.strip_prefix("statsd://") {
-            return Ok(Bound::Statsd(UdpSocket::bind(addr).map_err(named)?));
+        match ListenUrl::parse(url)? {
+            ListenUrl::Statsd(addr) => Ok(Bound::Statsd(UdpSocket::bind(addr).map_err(named)?)),
+            ListenUrl::Graphite(addr) => {
+                Ok(Bound::Graphite(TcpListener::bind(addr).map_err(named)?))
+            }
+            ListenUrl::Json(u) => Bound::bind(&u),
         }
-        if let Some(addr) = url.strip_prefix("graphite://") {
-            return Ok(Bound::Graphite(TcpListener::bind(addr).map_err(named)?));
-        }
-        Bound::bind(&ServerUrl::parse(url)?)
     }
 
     pub(super) fn bind(url: &ServerUrl) -> Result<Bound> {

@@ -159,29 +159,6 @@ impl Relay {
     }
 }
 
-/// Checks a `relay.listen` address: `tcp://`, `udp://`, `http://` (as [`ServerUrl`]), or
-/// `statsd://HOST:PORT` / `graphite://HOST:PORT` (the server's StatsD and Graphite
-/// listeners).
-///
-/// [`ServerUrl`]: crate::config::ServerUrl
-///
-/// # Errors
-/// An unknown scheme or an address without a port, named.
-pub fn check_listen(url: &str) -> Result<()> {
-    for scheme in ["statsd://", "graphite://"] {
-        if let Some(addr) = url.strip_prefix(scheme) {
-            let port = addr.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
-            return match port {
-                Some(Ok(_)) => Ok(()),
-                _ => Err(Error::config(format!(
-                    "relay.listen {url:?}: expected {scheme}HOST:PORT"
-                ))),
-            };
-        }
-    }
-    crate::config::ServerUrl::parse(url).map(drop)
-}
-
 /// Time left until the engine's open interval ends on the wall clock (a few
 /// milliseconds more, so the clock has surely passed the boundary).
 fn until_boundary(engine: &Engine) -> Duration {
