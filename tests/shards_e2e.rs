@@ -9,6 +9,8 @@
 //!   publishing, then restarted (its durable queue held the backlog); the broker
 //!   stopped while pushes arrive at the relay, then restarted (the relay's buffer and
 //!   publisher confirms carry them over).
+//! - A three-node RabbitMQ cluster with quorum queues and one node stopped: nothing lost.
+//! - An agent publishing sharded directly (`sharded=1` in its server URL).
 //! - A broker without the consistent-hash plugin: the shard says which plugin and the
 //!   command that enables it.
 //!
@@ -524,4 +526,72 @@ fn a_three_node_cluster_with_quorum_queues_loses_nothing_when_a_node_stops() {
     wait_union(&all_shards, &model);
     push_round(&to_relay, 3, &mut model);
     wait_union(&all_shards, &model);
+}
+
+/// A Python module reporting one constant in each of twelve groups: the agent's tree has
+/// twelve top-level keys.
+const GROUPS_PY: &str = r#"
+def one(name):
+    return 1
+
+def metric_init(params):
+    return [{"name": "one%d" % i, "call_back": one, "value_type": "uint",
+             "slope": "both", "groups": "grp%d" % i} for i in range(12)]
+"#;
+
+/// An agent publishes sharded directly, with the relay's URL form: each of its groups
+/// (top-level keys) lands in exactly one shard, and the broker confirmed every message.
+#[test]
+fn an_agent_publishes_sharded_directly() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let modules = dir.path().join("modules");
+    std::fs::create_dir(&modules).unwrap();
+    std::fs::write(modules.join("groups.py"), GROUPS_PY).unwrap();
+    std::fs::write(modules.join("groups.conf"), "").unwrap();
+    let exchange = "treestat.shards.agent";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let agent = treestat_agent::agent::Agent::new(&treestat_agent::AgentConfig {
+        servers: vec![relay_url(broker, exchange)],
+        host: Some("shardhost".into()),
+        interval: Duration::from_secs(1),
+        modules,
+        ..treestat_agent::AgentConfig::default()
+    })
+    .expect("agent starts");
+    assert!(agent.load_errors().is_empty(), "{:?}", agent.load_errors());
+    let stop = treestat_agent::CancellationToken::new();
+    let thread = {
+        let s = stop.clone();
+        std::thread::spawn(move || agent.run_with(&s, Duration::from_secs(30), |_| {}))
+    };
+    let refs: Vec<&Serve> = shards.iter().collect();
+    let want: BTreeSet<String> = (0..12)
+        .map(|i| format!("grp{i},shardhost,one{i}"))
+        .collect();
+    // `union` panics should a group be in two shards.
+    let got = wait_for("every group in the shards", || {
+        let u = union(&refs);
+        want.iter().all(|p| u.get(p) == Some(&1.0)).then_some(u)
+    });
+    assert!(got.keys().all(|p| want.contains(p)), "{got:?}");
+    let used = shards.iter().filter(|s| !all(&s.base()).is_empty()).count();
+    assert!(used >= 2, "twelve keys over three shards went to {used}");
+    stop.cancel();
+    let stats = thread.join().expect("agent thread");
+    assert!(
+        stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
+        "every message confirmed: {stats:?}"
+    );
 }
