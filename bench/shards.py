@@ -8,7 +8,8 @@ plugin, own epmd, ports and folder), the shards and the relay on free ports, all
 at the end.
 
 The workload is KEYS top-level keys x LEAVES leaves (`add` counters), every leaf pushed
-once per second into the relay over HTTP (pre-encoded bodies of CHUNK keys each). The
+once per second into the relay over HTTP (pre-encoded bodies of CHUNK keys each). Half go over
+HTTP, half as TCP lines, at once (the relay serves each listener on its own thread). The
 relay merges a second and forwards every touched leaf once per interval (1 s), cut into
 one message per top-level key, so the broker carries KEYS messages a second whatever
 the push rate. The figure is the shards' `treestat_samples_total` (leaf updates
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -185,16 +187,34 @@ def post(port, body):
         sys.exit(f"relay refused a push: {resp[:200]!r}")
 
 
+def send_lines(sock, docs):
+    """Sends each body as one TCP line and reads its `--OK`."""
+    for body in docs:
+        sock.sendall(body + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                sys.exit("the relay closed the TCP connection")
+            answer += chunk
+        if not answer.startswith(b"--OK"):
+            sys.exit(f"relay refused a line: {answer[:200]!r}")
+
+
 def run(n, broker, base_dir, docs):
     exchange = f"treestat.bench{n}"
     shards = [start_shard(base_dir, broker, exchange, f"s{i}") for i in range(n)]
-    relay_port = free_port()
+    relay_port, relay_tcp = free_port(), free_port()
     relay = subprocess.Popen(
         [BIN, "relay", "--interval", "1s", "--listen", f"http://127.0.0.1:{relay_port}",
+         "--listen", f"tcp://127.0.0.1:{relay_tcp}",
          "--upstream", f"{broker.url()}?format=tree&sharded=1&exchange={exchange}"
                        "&max_message_bytes=8388608&buffer=100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     wait("the relay", lambda: socket.create_connection(("127.0.0.1", relay_port), 0.2))
+    wait("the relay's TCP", lambda: socket.create_connection(("127.0.0.1", relay_tcp), 0.2))
+    lines = socket.create_connection(("127.0.0.1", relay_tcp))
+    lines.recv(4096)  # the hint line
     pids = {"broker": broker.vm, "relay": relay.pid}
     for i, (p, _) in enumerate(shards):
         pids[f"shard{i}"] = p.pid
@@ -211,8 +231,14 @@ def run(n, broker, base_dir, docs):
         if now - t0 >= WARMUP + SECONDS:
             break
         second = time.time()
-        for body in docs:
+        # Half the bodies over HTTP, half as TCP lines at the same time: the relay
+        # serves each listener on its own thread.
+        half = len(docs) // 2
+        tcp = threading.Thread(target=send_lines, args=(lines, docs[half:]))
+        tcp.start()
+        for body in docs[:half]:
             post(relay_port, body)
+        tcp.join()
         pushed += KEYS * LEAVES
         time.sleep(max(0.0, 1.0 - (time.time() - second)))
     end = time.time()
@@ -233,6 +259,7 @@ def run(n, broker, base_dir, docs):
     print("  CPU microseconds per applied leaf update: " +
           ", ".join(f"{k} {v * 1e6 / applied:.2f}" for k, v in cpu.items()) +
           f"; all {sum(cpu.values()) * 1e6 / applied:.2f}")
+    lines.close()
     relay.terminate()
     relay.wait(30)
     for p, _ in shards:
