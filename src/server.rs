@@ -246,7 +246,15 @@ impl Server {
             let source =
                 treestat_amqp::AmqpSource::new(amqp.clone(), self.engine.clone(), &self.telemetry)
                     .context("[amqp] configuration")?;
-            info!(url = %amqp.url, exchange = %amqp.exchange, "consuming from AMQP");
+            if amqp.shard.is_empty() {
+                info!(url = %treestat_amqp::redact(&amqp.url), exchange = %amqp.exchange, "consuming from AMQP");
+            } else {
+                info!(
+                    url = %treestat_amqp::redact(&amqp.url), shard = %amqp.shard,
+                    weight = amqp.shard_weight, exchange = %amqp.shard_exchange,
+                    "consuming shard from AMQP"
+                );
+            }
             self.tasks.spawn(source.run(self.shutdown.clone()));
         }
         Ok(())

@@ -40,6 +40,9 @@ fn every_documented_form_parses() {
         "agent enable cpu",
         "agent disable cpu",
         "relay --listen tcp://0.0.0.0:8007 --upstream http://127.0.0.1:8080",
+        "serve --amqp amqp://127.0.0.1:5672/%2f --shard a --shard-weight 2 --amqp-queue-type quorum",
+        "relay --listen http://0.0.0.0:8080/push --listen statsd://0.0.0.0:8125 --listen graphite://0.0.0.0:2003 \
+         --upstream amqp://127.0.0.1:5672/%2f?format=tree&sharded=1 --interval 1s",
         "export br",
         "export br --format csv --from -1d",
         "import dump.ndjson",
@@ -58,6 +61,8 @@ fn bad_forms_are_refused() {
         "serve --htpp 127.0.0.1:1",
         "serve --http localhost",
         "serve --interval ten",
+        "serve --amqp-queue-type mirrored",
+        "serve --shard-weight heavy",
         "graph cpu",
         "report",
         "report a.log --rows many",

@@ -164,7 +164,7 @@ impl AgentConfig {
             ServerUrl::parse(url)?;
         }
         for url in &self.relay.listen {
-            ServerUrl::parse(url)?;
+            ListenUrl::parse(url)?;
         }
         if self.interval.is_zero() {
             return Err(Error::config("interval must be greater than zero"));
@@ -201,6 +201,43 @@ pub fn machine_host_name() -> String {
         .filter(|s| !s.is_empty())
         .map(|s| crate::tree::sanitize_key(&s))
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A relay's listen address: a [`ServerUrl`] (JSON trees over TCP, UDP or HTTP), or
+/// `statsd://HOST:PORT` (StatsD over UDP) and `graphite://HOST:PORT` (Graphite plaintext
+/// over TCP), which the relay serves with the server's own listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenUrl {
+    /// JSON trees, as a server takes them.
+    Json(ServerUrl),
+    /// StatsD datagrams on `host:port`.
+    Statsd(String),
+    /// Graphite plaintext lines on `host:port`.
+    Graphite(String),
+}
+
+impl ListenUrl {
+    /// Parses a `relay.listen` address.
+    ///
+    /// # Errors
+    /// An unknown scheme or an address without a port, named.
+    pub fn parse(url: &str) -> Result<ListenUrl> {
+        for (scheme, make) in [
+            ("statsd://", ListenUrl::Statsd as fn(String) -> ListenUrl),
+            ("graphite://", ListenUrl::Graphite),
+        ] {
+            if let Some(addr) = url.strip_prefix(scheme) {
+                let port = addr.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+                return match port {
+                    Some(Ok(_)) => Ok(make(addr.to_string())),
+                    _ => Err(Error::config(format!(
+                        "relay.listen {url:?}: expected {scheme}HOST:PORT"
+                    ))),
+                };
+            }
+        }
+        ServerUrl::parse(url).map(ListenUrl::Json)
+    }
 }
 
 /// A server (or listen) address: the transport and `host:port`.
@@ -298,6 +335,25 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_listen_urls_take_statsd_and_graphite() {
+        assert_eq!(
+            ListenUrl::parse("statsd://0.0.0.0:8125").unwrap(),
+            ListenUrl::Statsd("0.0.0.0:8125".into())
+        );
+        assert_eq!(
+            ListenUrl::parse("graphite://[::1]:2003").unwrap(),
+            ListenUrl::Graphite("[::1]:2003".into())
+        );
+        assert_eq!(
+            ListenUrl::parse("tcp://127.0.0.1:8007").unwrap(),
+            ListenUrl::Json(ServerUrl::Tcp("127.0.0.1:8007".into()))
+        );
+        let err = ListenUrl::parse("statsd://host").unwrap_err().to_string();
+        assert!(err.contains("statsd://HOST:PORT"), "{err}");
+        assert!(ListenUrl::parse("carbon://h:1").is_err());
+    }
 
     #[test]
     fn urls_parse_by_scheme() {

@@ -52,6 +52,57 @@ pub(crate) async fn declare_exchange(channel: &Channel, name: &str) -> Result<()
         })
 }
 
+/// The exchange type of sharded ingest, from RabbitMQ's
+/// `rabbitmq_consistent_hash_exchange` plugin.
+pub(crate) const CONSISTENT_HASH: &str = "x-consistent-hash";
+
+/// Declares the shard exchange: `x-consistent-hash`, durable (the shards' durable queues
+/// are bound to it, and a binding lives only as long as both ends), not auto-delete.
+/// Publishers and shards declare it alike, so either may come first.
+///
+/// # Errors
+/// [`Error::MissingPlugin`] when the broker does not know the exchange type,
+/// [`Error::Declare`] for any other refusal.
+pub(crate) async fn declare_shard_exchange(channel: &Channel, name: &str) -> Result<(), Error> {
+    let opts = ExchangeDeclareOptions {
+        passive: false,
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        nowait: false,
+    };
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Custom(CONSISTENT_HASH.into()),
+            opts,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| {
+            if is_unknown_exchange_type(&source.to_string()) {
+                Error::MissingPlugin {
+                    exchange: name.to_string(),
+                    source,
+                }
+            } else {
+                Error::Declare {
+                    what: format!(
+                        "exchange {name:?} ({CONSISTENT_HASH}, durable, not auto-delete; an \
+                         exchange of that name declared otherwise must be deleted first)"
+                    ),
+                    source,
+                }
+            }
+        })
+}
+
+/// Whether a broker error says the exchange type is unknown (RabbitMQ closes the
+/// connection with `COMMAND_INVALID - unknown exchange type 'x-consistent-hash'`).
+fn is_unknown_exchange_type(error: &str) -> bool {
+    error.contains("unknown exchange type") || error.contains("invalid exchange type")
+}
+
 /// Closes a connection politely (unacked deliveries return to their queue), giving up
 /// after a few seconds on a broker that does not answer.
 pub(crate) async fn close(conn: &Connection, reason: &str) {

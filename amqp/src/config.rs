@@ -63,7 +63,61 @@ pub struct AmqpSourceConfig {
     /// Longest pause before reconnecting (default `30s`).
     #[serde(deserialize_with = "de_duration")]
     pub reconnect_max: Duration,
+    /// Sharded ingest (docs/SCALING.md): this engine's shard name (default empty: not
+    /// sharded). When set, the source consumes only the durable queue
+    /// `<shard_exchange>.<shard>` (`queue`, `queue_durable`, the Psistats and tree
+    /// exchanges and `message_ttl_ms` are not used), bound to
+    /// [`shard_exchange`](Self::shard_exchange) with [`shard_weight`](Self::shard_weight);
+    /// `max_queue_length` bounds it with `x-overflow = reject-publish`, so a full queue
+    /// refuses new messages (the publishers keep them) instead of dropping old ones.
+    pub shard: String,
+    /// This shard's weight on the consistent-hash ring (default 1): a shard of weight 2
+    /// gets about twice the keys of a shard of weight 1. At least 1.
+    pub shard_weight: u32,
+    /// The `x-consistent-hash` exchange of sharded ingest (default `treestat.shards`;
+    /// durable). Needs the broker plugin `rabbitmq_consistent_hash_exchange`.
+    pub shard_exchange: String,
+    /// `x-queue-type` of the queue (default `classic`): `quorum` replicates it over a
+    /// RabbitMQ cluster so a broker node may fail without loss. A quorum queue is
+    /// always durable (with `shard` unset, `queue_durable` must then be `true`).
+    pub queue_type: QueueType,
 }
+
+/// The `x-queue-type` of the source's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// A classic queue on one broker node.
+    #[default]
+    Classic,
+    /// A quorum queue, replicated (Raft) over the cluster's nodes.
+    Quorum,
+}
+
+impl QueueType {
+    /// The `x-queue-type` argument's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
+}
+
+impl std::str::FromStr for QueueType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<QueueType, String> {
+        match s {
+            "classic" => Ok(QueueType::Classic),
+            "quorum" => Ok(QueueType::Quorum),
+            other => Err(format!("queue type {other:?}: expected classic or quorum")),
+        }
+    }
+}
+
+/// The exchange of sharded ingest when none is configured.
+pub const DEFAULT_SHARD_EXCHANGE: &str = "treestat.shards";
 
 impl Default for AmqpSourceConfig {
     fn default() -> AmqpSourceConfig {
@@ -82,11 +136,24 @@ impl Default for AmqpSourceConfig {
             action: Action::Average,
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
+            shard: String::new(),
+            shard_weight: 1,
+            shard_exchange: DEFAULT_SHARD_EXCHANGE.to_string(),
+            queue_type: QueueType::Classic,
         }
     }
 }
 
 impl AmqpSourceConfig {
+    /// The queue consumed: `<shard_exchange>.<shard>` when sharded, else `queue`.
+    pub fn queue_name(&self) -> String {
+        if self.shard.is_empty() {
+            self.queue.clone()
+        } else {
+            format!("{}.{}", self.shard_exchange, self.shard)
+        }
+    }
+
     /// The defaults with a broker URL: what `treestat serve --amqp URL` runs.
     pub fn with_url(url: &str) -> AmqpSourceConfig {
         AmqpSourceConfig {
@@ -121,6 +188,27 @@ impl AmqpSourceConfig {
         if self.max_message_bytes == 0 {
             return Err(Error::Config("max_message_bytes must be at least 1".into()));
         }
+        if !self.shard.is_empty() {
+            check_name("shard_exchange", &self.shard_exchange, false)?;
+            check_name("shard (as the queue name)", &self.queue_name(), false)?;
+            if self.shard_weight == 0 {
+                return Err(Error::Config("shard_weight must be at least 1".into()));
+            }
+            for other in [&self.exchange, &self.tree_exchange] {
+                if *other == self.shard_exchange {
+                    return Err(Error::Config(format!(
+                        "shard_exchange {other:?} is also a topic exchange of this source; \
+                         it must have a name of its own"
+                    )));
+                }
+            }
+        } else if self.queue_type == QueueType::Quorum && !self.queue_durable {
+            return Err(Error::Config(
+                "queue_type = \"quorum\" needs queue_durable = true (quorum queues are \
+                 always durable)"
+                    .into(),
+            ));
+        }
         check_backoff(self.reconnect_min, self.reconnect_max)
     }
 }
@@ -129,8 +217,10 @@ impl AmqpSourceConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
-    /// The agent's tree as one treestat JSON document per publish.
+    /// The agent's tree as one treestat JSON document per publish (also spelled
+    /// `tree`).
     #[default]
+    #[serde(alias = "tree")]
     Json,
     /// One Psistats message per host and reporter, routing key `psistats.<host>`.
     Psistats,
@@ -153,6 +243,19 @@ pub struct AmqpOutputConfig {
     /// Messages kept while the broker is away (default 10000); beyond it the oldest are
     /// dropped and counted.
     pub buffer: usize,
+    /// Sharded ingest (default `false`; docs/SCALING.md): each push is cut by shard key
+    /// (the first [`shard_depth`](Self::shard_depth) path keys) into one message per key,
+    /// routed by that key through the `x-consistent-hash` exchange (default
+    /// `treestat.shards`, durable) to the shard that owns it. Messages are persistent
+    /// and mandatory: one no shard queue takes is kept and retried, not lost. `json`
+    /// format only.
+    pub sharded: bool,
+    /// Path keys that make the shard key (default 1: the top-level key). Every
+    /// publisher of one deployment must use the same depth.
+    pub shard_depth: usize,
+    /// Largest message body in bytes (default 1048576, the source's
+    /// `max_message_bytes`): a key's part above it is cut into several messages.
+    pub max_message_bytes: usize,
     /// First pause before reconnecting (default `1s`); doubles after each failure.
     #[serde(deserialize_with = "de_duration")]
     pub reconnect_min: Duration,
@@ -169,6 +272,9 @@ impl Default for AmqpOutputConfig {
             exchange: None,
             routing_key: None,
             buffer: 10_000,
+            sharded: false,
+            shard_depth: treestat_model::DEFAULT_SHARD_DEPTH,
+            max_message_bytes: 1 << 20,
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
         }
@@ -180,6 +286,7 @@ impl AmqpOutputConfig {
     pub fn exchange_name(&self) -> String {
         match (&self.exchange, self.format) {
             (Some(e), _) => e.clone(),
+            (None, _) if self.sharded => DEFAULT_SHARD_EXCHANGE.to_string(),
             (None, OutputFormat::Json) => "treestat".to_string(),
             (None, OutputFormat::Psistats) => "psistats".to_string(),
         }
@@ -204,6 +311,17 @@ impl AmqpOutputConfig {
         }
         if self.buffer == 0 {
             return Err(Error::Config("buffer must be at least 1 message".into()));
+        }
+        if self.sharded && self.format != OutputFormat::Json {
+            return Err(Error::Config(
+                "sharded needs format = json (tree): Psistats messages are routed by host".into(),
+            ));
+        }
+        if self.shard_depth == 0 {
+            return Err(Error::Config("shard_depth must be at least 1".into()));
+        }
+        if self.max_message_bytes == 0 {
+            return Err(Error::Config("max_message_bytes must be at least 1".into()));
         }
         check_backoff(self.reconnect_min, self.reconnect_max)
     }
@@ -333,6 +451,31 @@ mod tests {
         assert_eq!(o.exchange_name(), "psistats");
     }
 
+    /// Every key of the commented `[amqp]` example in conf/treestat.toml parses, with
+    /// the value it documents as the default where it is one.
+    #[test]
+    fn the_documented_amqp_section_parses() {
+        let conf = include_str!("../../conf/treestat.toml");
+        let start = conf.find("# [amqp]\n").expect("an [amqp] example");
+        let section: String = conf[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('#'))
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c: AmqpSourceConfig = toml::from_str(&section).unwrap();
+        assert_eq!(c.shard, "");
+        assert_eq!(c.shard_weight, 1);
+        assert_eq!(c.shard_exchange, DEFAULT_SHARD_EXCHANGE);
+        assert_eq!(c.queue_type, QueueType::Classic);
+        assert!(section.contains("shard_weight"), "{section}");
+        let q: AmqpSourceConfig = toml::from_str("shard = \"a\"\nqueue_type = \"quorum\"").unwrap();
+        q.validate().unwrap();
+        assert_eq!(q.queue_name(), "treestat.shards.a");
+    }
+
     #[test]
     fn validate_names_the_field() {
         let bad = |f: fn(&mut AmqpSourceConfig)| {
@@ -346,5 +489,45 @@ mod tests {
         assert!(bad(|c| c.tree_exchange = "psistats".into()).contains("tree_exchange"));
         assert!(bad(|c| c.reconnect_min = Duration::from_secs(60)).contains("reconnect_min"));
         assert!(bad(|c| c.prefetch = 0).contains("prefetch"));
+        assert!(bad(|c| c.queue_type = QueueType::Quorum).contains("queue_durable"));
+        assert!(
+            bad(|c| {
+                c.shard = "a".into();
+                c.shard_weight = 0;
+            })
+            .contains("shard_weight")
+        );
+        assert!(
+            bad(|c| {
+                c.shard = "a".into();
+                c.shard_exchange = "treestat".into();
+            })
+            .contains("shard_exchange")
+        );
+        let out = |f: fn(&mut AmqpOutputConfig)| {
+            let mut c = AmqpOutputConfig::default();
+            f(&mut c);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(
+            out(|c| {
+                c.sharded = true;
+                c.format = OutputFormat::Psistats;
+            })
+            .unwrap_err()
+            .contains("sharded")
+        );
+        assert!(
+            out(|c| c.shard_depth = 0)
+                .unwrap_err()
+                .contains("shard_depth")
+        );
+        let mut sharded = AmqpOutputConfig {
+            sharded: true,
+            ..AmqpOutputConfig::default()
+        };
+        assert_eq!(sharded.exchange_name(), DEFAULT_SHARD_EXCHANGE);
+        sharded.exchange = Some("s".into());
+        assert_eq!(sharded.exchange_name(), "s");
     }
 }

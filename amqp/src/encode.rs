@@ -40,6 +40,96 @@ pub fn json_message(tree: &Value, routing_key: &str) -> Message {
     }
 }
 
+/// The ancestors of a subtree being routed: each key with the action keys
+/// (`default_action`) its node carried, so a split-off part keeps its inherited action.
+type Ancestors<'a> = Vec<(&'a str, Vec<(&'a String, &'a Value)>)>;
+
+/// Splits a push document (a tree or an array of trees) by shard key
+/// ([`treestat_model::shard_key`] at `depth`): one document per key, in key order, each
+/// an array of the parts of the input trees under that key. Every part keeps its tree's
+/// header (`default_action`, `timestamp`) and the action keys of the ancestors it was
+/// cut from, so the shard applies exactly what the whole push would have applied there.
+/// Leaves shallower than `depth` are keyed by their whole path.
+pub fn shard_groups(doc: &Value, depth: usize) -> Vec<(String, Value)> {
+    let trees: Vec<&Value> = match doc {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for t in trees {
+        let Value::Object(top) = t else { continue };
+        let header: Map<String, Value> = top
+            .iter()
+            .filter(|(k, _)| treestat_model::HEADER_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // This tree's part per key, so each key gets one part per input tree.
+        let mut parts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let mut ancestors: Ancestors<'_> = Vec::new();
+        route(top, depth.max(1), true, &mut ancestors, &header, &mut parts);
+        for (key, part) in parts {
+            groups.entry(key).or_default().push(Value::Object(part));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, parts)| (k, Value::Array(parts)))
+        .collect()
+}
+
+/// Walks `node` down to `depth` levels below the top, adding each subtree found there
+/// (or a leaf above it) to its key's part.
+fn route<'a>(
+    node: &'a Map<String, Value>,
+    depth: usize,
+    top: bool,
+    ancestors: &mut Ancestors<'a>,
+    header: &Map<String, Value>,
+    parts: &mut BTreeMap<String, Map<String, Value>>,
+) {
+    let skip = |k: &str| {
+        if top {
+            treestat_model::HEADER_KEYS.contains(&k)
+        } else {
+            treestat_model::is_action_key(k)
+        }
+    };
+    for (k, v) in node {
+        if skip(k) {
+            continue;
+        }
+        match v {
+            Value::Object(child) if ancestors.len() + 1 < depth => {
+                let actions = child
+                    .iter()
+                    .filter(|(ck, _)| treestat_model::is_action_key(ck))
+                    .collect();
+                ancestors.push((k, actions));
+                route(child, depth, false, ancestors, header, parts);
+                ancestors.pop();
+            }
+            _ => {
+                let mut path: Vec<&str> = ancestors.iter().map(|(a, _)| *a).collect();
+                path.push(k);
+                let key = treestat_model::shard_key(&path, depth);
+                let part = parts.entry(key).or_insert_with(|| header.clone());
+                let mut slot = part;
+                for (a, actions) in ancestors.iter() {
+                    let next = slot
+                        .entry((*a).to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    let Value::Object(m) = next else { return };
+                    for (ak, av) in actions {
+                        m.insert((*ak).clone(), (*av).clone());
+                    }
+                    slot = m;
+                }
+                slot.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// The tree as Psistats messages, hosts and groups in key order.
 pub fn psistats_messages(tree: &Value) -> Vec<Message> {
     let mut hosts: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
@@ -196,6 +286,55 @@ fn readings(sub: &Value) -> Option<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_groups_cut_each_tree_by_its_top_level_keys() {
+        let doc = json!([
+            {"default_action": "add", "timestamp": 1_700_000_000,
+             "web": {"h1": {"hits": 1}}, "db": {"q": 2}},
+            {"default_action": "last", "web": {"h2": {"up": 1}}, "x.y": 3}
+        ]);
+        let g = shard_groups(&doc, 1);
+        let keys: Vec<&str> = g.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["db", "web", "x.y"]);
+        assert_eq!(
+            g[1].1,
+            json!([
+                {"default_action": "add", "timestamp": 1_700_000_000, "web": {"h1": {"hits": 1}}},
+                {"default_action": "last", "web": {"h2": {"up": 1}}}
+            ])
+        );
+        assert_eq!(g[2].1, json!([{"default_action": "last", "x.y": 3}]));
+        // A single tree (not an array) works the same.
+        let g = shard_groups(&json!({"a": 1, "b": {"c": 2}}), 1);
+        assert_eq!(
+            g,
+            [
+                ("a".into(), json!([{"a": 1}])),
+                ("b".into(), json!([{"b": {"c": 2}}]))
+            ]
+        );
+    }
+
+    #[test]
+    fn deeper_shard_keys_keep_the_actions_of_the_levels_cut() {
+        let doc = json!({"web": {"default_action": "max", "h1": {"ms": 5}, "h2": 7}, "top": 1});
+        let g = shard_groups(&doc, 2);
+        assert_eq!(
+            g,
+            [
+                ("top".into(), json!([{"top": 1}])),
+                (
+                    "web,h1".into(),
+                    json!([{"web": {"default_action": "max", "h1": {"ms": 5}}}])
+                ),
+                (
+                    "web,h2".into(),
+                    json!([{"web": {"default_action": "max", "h2": 7}}])
+                ),
+            ]
+        );
+    }
 
     fn decoded(msgs: &[Message]) -> Vec<(String, Value)> {
         msgs.iter()

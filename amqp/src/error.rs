@@ -18,6 +18,19 @@ pub enum Error {
         /// The broker's answer.
         source: lapin::Error,
     },
+    /// The broker does not know the `x-consistent-hash` exchange type: its plugin is
+    /// not enabled. Retried like any broker error, logged as what to do.
+    #[error(
+        "amqp broker refused exchange {exchange:?}: the RabbitMQ plugin \
+         rabbitmq_consistent_hash_exchange is not enabled (enable it on every broker node \
+         with `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`): {source}"
+    )]
+    MissingPlugin {
+        /// The exchange that could not be declared.
+        exchange: String,
+        /// The broker's answer.
+        source: lapin::Error,
+    },
     /// The broker ended the session without an error (e.g. it cancelled the consumer).
     #[error("amqp broker: {0}")]
     Lost(&'static str),

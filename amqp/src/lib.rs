@@ -21,7 +21,7 @@ pub mod output;
 pub mod psistats;
 pub mod source;
 
-pub use config::{AmqpOutputConfig, AmqpSourceConfig, OutputFormat, redact};
+pub use config::{AmqpOutputConfig, AmqpSourceConfig, OutputFormat, QueueType, redact};
 pub use error::Error;
 pub use output::{AmqpOutput, OutputStats};
 pub use source::{AmqpSource, run};

@@ -8,6 +8,12 @@
 //! confirms and removes a message only once the broker confirmed it, so a broker restart
 //! loses nothing that fits in the buffer (delivery is at least once). When the broker
 //! goes away it reconnects with exponential backoff.
+//!
+//! Sharded (`sharded`): messages go to the durable `x-consistent-hash` exchange,
+//! persistent and mandatory; one the broker returns unroutable (no shard queue bound) or
+//! nacks (a full queue) stays in the buffer and goes again after the backoff. The
+//! confirmed prefix of a batch leaves the buffer before a failure is reported, so only
+//! what was not confirmed is sent again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -105,6 +111,7 @@ impl AmqpOutput {
         let worker = Worker {
             url: cfg.url.clone(),
             exchange: cfg.exchange_name(),
+            sharded: cfg.sharded,
             backoff: Backoff::new(cfg.reconnect_min, cfg.reconnect_max),
             shared: shared.clone(),
             shutdown: shutdown.clone(),
@@ -135,11 +142,25 @@ impl AmqpOutput {
     /// Encodes `tree` (`{<group>: {<host>: {<metric>: value}}}` or an array of such
     /// trees) in the configured format and queues the messages; returns how many.
     /// Never blocks.
+    ///
+    /// With `sharded`, one message per shard key ([`encode::shard_groups`]), whatever
+    /// its size; the agent's transport cuts large parts to `max_message_bytes` and
+    /// calls [`publish_messages`](Self::publish_messages) instead.
     pub fn publish_tree(&self, tree: &Value) -> usize {
         let msgs = match self.cfg.format {
+            _ if self.cfg.sharded => encode::shard_groups(tree, self.cfg.shard_depth)
+                .into_iter()
+                .map(|(key, doc)| encode::json_message(&doc, &key))
+                .collect(),
             OutputFormat::Json => vec![encode::json_message(tree, &self.routing_key)],
             OutputFormat::Psistats => encode::psistats_messages(tree),
         };
+        self.publish_messages(msgs)
+    }
+
+    /// Queues messages already encoded (routing key and body each); returns how many.
+    /// Never blocks.
+    pub fn publish_messages(&self, msgs: Vec<Message>) -> usize {
         let n = msgs.len();
         let ts = unix_now();
         {
@@ -197,6 +218,8 @@ impl Drop for AmqpOutput {
 struct Worker {
     url: String,
     exchange: String,
+    /// Publish to the durable `x-consistent-hash` exchange, persistent and mandatory.
+    sharded: bool,
     backoff: Backoff,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
@@ -238,7 +261,11 @@ impl Worker {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        broker::declare_exchange(&channel, &self.exchange).await?;
+        if self.sharded {
+            broker::declare_shard_exchange(&channel, &self.exchange).await?;
+        } else {
+            broker::declare_exchange(&channel, &self.exchange).await?;
+        }
         self.shared.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
         loop {
@@ -256,52 +283,76 @@ impl Worker {
                 self.shared.wake.notified().await;
                 continue;
             }
-            let acked = self.publish(&channel, &batch).await?;
-            let mut buf = self.shared.buffer.lock();
-            let mut n = 0;
-            while buf.front().is_some_and(|q| q.seq <= acked) {
-                buf.pop_front();
-                n += 1;
+            let (acked, outcome) = self.publish(&channel, &batch).await;
+            if let Some(acked) = acked {
+                let mut buf = self.shared.buffer.lock();
+                let mut n = 0;
+                while buf.front().is_some_and(|q| q.seq <= acked) {
+                    buf.pop_front();
+                    n += 1;
+                }
+                self.shared.published.fetch_add(n, Ordering::Relaxed);
             }
-            self.shared.published.fetch_add(n, Ordering::Relaxed);
+            outcome?;
         }
     }
 
-    /// Publishes a batch and waits for its confirms; the last confirmed sequence number.
+    /// Publishes a batch and waits for its confirms: the last sequence number of the
+    /// confirmed prefix (those leave the buffer even when a later one failed, so a
+    /// failure resends only what was not confirmed), and how the batch ended.
     async fn publish(
         &self,
         channel: &Channel,
         batch: &[(u64, u64, Message)],
-    ) -> Result<u64, Error> {
+    ) -> (Option<u64>, Result<(), Error>) {
         let mut confirms = Vec::with_capacity(batch.len());
         for (seq, ts, msg) in batch {
             // Transient, as Psistats publishes: the exchange is not durable either.
+            // Sharded: persistent, as the shards' queues are durable, and mandatory, so
+            // a message no queue is bound for comes back instead of vanishing.
             let props = BasicProperties::default()
                 .with_content_type("application/json".into())
-                .with_delivery_mode(1)
+                .with_delivery_mode(if self.sharded { 2 } else { 1 })
                 .with_timestamp(*ts);
-            let c = channel
+            let opts = BasicPublishOptions {
+                mandatory: self.sharded,
+                ..BasicPublishOptions::default()
+            };
+            let published = channel
                 .basic_publish(
                     self.exchange.as_str().into(),
                     msg.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
+                    opts,
                     &msg.body,
                     props,
                 )
-                .await?;
-            confirms.push((*seq, c));
+                .await;
+            match published {
+                Ok(c) => confirms.push((*seq, c)),
+                Err(e) => return (None, Err(e.into())),
+            }
         }
         let mut last = None;
         for (seq, c) in confirms {
-            match c.await? {
-                Confirmation::Ack(_) | Confirmation::NotRequested => last = Some(seq),
-                Confirmation::Nack(_) => {
-                    return Err(Error::Lost("the broker refused (nacked) a message"));
+            let failure = match c.await {
+                Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {
+                    last = Some(seq);
+                    continue;
                 }
-            }
+                // Returned as unroutable: no queue is bound (no shard is up yet). It
+                // stays in the buffer and goes again after the backoff.
+                Ok(Confirmation::Ack(Some(_))) => Error::Lost(
+                    "a message was returned unroutable (no queue is bound to the exchange; \
+                     for sharded ingest: no shard is up yet)",
+                ),
+                Ok(Confirmation::Nack(_)) => {
+                    Error::Lost("the broker refused (nacked) a message (a full queue?)")
+                }
+                Err(e) => e.into(),
+            };
+            return (last, Err(failure));
         }
-        // Every publish was confirmed or an error returned above.
-        Ok(last.unwrap_or(0))
+        (last, Ok(()))
     }
 }
 

@@ -9,6 +9,12 @@
 //! stops before the ack gets it again; one that cannot be parsed, or that the engine
 //! refuses, is rejected without requeue and counted (`treestat_amqp_rejects_total`).
 //!
+//! Sharded ingest (`shard` set; docs/SCALING.md): the source consumes only its shard's
+//! durable queue `<shard_exchange>.<shard>`, bound to the `x-consistent-hash` exchange
+//! with the shard's weight as binding key, bounded with `reject-publish` and without TTL;
+//! everything on it is a JSON tree. A broker without the consistent-hash plugin is
+//! logged as an error naming the plugin and the command that enables it.
+//!
 //! The broker going away ends the session; [`AmqpSource::run`] reconnects with
 //! exponential backoff (`reconnect_min` doubling to `reconnect_max`) until shutdown.
 
@@ -27,7 +33,7 @@ use treestat_engine::telemetry::{Counter, Gauge, Telemetry};
 use treestat_engine::{Action, Batch, Engine, ErrorKind};
 
 use crate::broker::{self, Backoff};
-use crate::config::{AmqpSourceConfig, redact};
+use crate::config::{AmqpSourceConfig, QueueType, redact};
 use crate::error::Error;
 use crate::psistats;
 
@@ -150,6 +156,10 @@ impl AmqpSource {
         while !shutdown.is_cancelled() {
             match self.session(&shutdown, &mut backoff).await {
                 Ok(()) => break,
+                Err(e @ Error::MissingPlugin { .. }) => {
+                    self.metrics.connected.set(0);
+                    tracing::error!(url = %redact(&self.cfg.url), "amqp source: {e}; retrying");
+                }
                 Err(e) => {
                     self.metrics.connected.set(0);
                     tracing::warn!(url = %redact(&self.cfg.url), error = %e, "amqp source: broker lost, reconnecting");
@@ -189,7 +199,7 @@ impl AmqpSource {
             self.declare(&channel).await?;
             let consumer = channel
                 .basic_consume(
-                    self.cfg.queue.as_str().into(),
+                    self.cfg.queue_name().as_str().into(),
                     "".into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
@@ -205,7 +215,7 @@ impl AmqpSource {
         self.metrics.connects.inc();
         self.metrics.connected.set(1);
         backoff.reset();
-        tracing::info!(queue = %self.cfg.queue, "amqp source: consuming");
+        tracing::info!(queue = %self.cfg.queue_name(), "amqp source: consuming");
         loop {
             // A delivery, once taken, is applied and acked before shutdown is looked at
             // again: the arm body is not cancelled by the other branch.
@@ -220,12 +230,16 @@ impl AmqpSource {
         }
     }
 
-    /// Declares both exchanges, the queue, and the bindings.
+    /// Declares both exchanges, the queue, and the bindings (sharded: the shard
+    /// exchange, the shard's queue and its binding).
     async fn declare(&self, channel: &Channel) -> Result<(), Error> {
         let cfg = &self.cfg;
         channel
             .basic_qos(cfg.prefetch, BasicQosOptions::default())
             .await?;
+        if !cfg.shard.is_empty() {
+            return self.declare_shard(channel).await;
+        }
         broker::declare_exchange(channel, &cfg.exchange).await?;
         if !cfg.tree_exchange.is_empty() {
             broker::declare_exchange(channel, &cfg.tree_exchange).await?;
@@ -236,6 +250,9 @@ impl AmqpSource {
         }
         if cfg.max_queue_length > 0 {
             args.insert("x-max-length".into(), int_arg(cfg.max_queue_length));
+        }
+        if cfg.queue_type == QueueType::Quorum {
+            args.insert("x-queue-type".into(), str_arg(cfg.queue_type.as_str()));
         }
         let opts = QueueDeclareOptions {
             passive: false,
@@ -277,6 +294,60 @@ impl AmqpSource {
         Ok(())
     }
 
+    /// Sharded ingest: the durable `x-consistent-hash` exchange, this shard's durable
+    /// queue (bounded by `max_queue_length` with `reject-publish`, no TTL: a shard's
+    /// backlog is data to apply, however late), bound with the shard's weight.
+    async fn declare_shard(&self, channel: &Channel) -> Result<(), Error> {
+        let cfg = &self.cfg;
+        let queue = cfg.queue_name();
+        broker::declare_shard_exchange(channel, &cfg.shard_exchange).await?;
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), str_arg(cfg.queue_type.as_str()));
+        if cfg.max_queue_length > 0 {
+            args.insert("x-max-length".into(), int_arg(cfg.max_queue_length));
+            args.insert("x-overflow".into(), str_arg("reject-publish"));
+        }
+        let opts = QueueDeclareOptions {
+            passive: false,
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            nowait: false,
+        };
+        channel
+            .queue_declare(queue.as_str().into(), opts, args)
+            .await
+            .map_err(|source| Error::Declare {
+                what: format!(
+                    "queue {queue:?} (durable, x-queue-type {}, x-max-length {}, x-overflow \
+                     reject-publish; a queue of that name declared with other arguments must \
+                     be deleted first)",
+                    cfg.queue_type.as_str(),
+                    cfg.max_queue_length
+                ),
+                source,
+            })?;
+        // The binding key of a consistent-hash exchange is the weight.
+        let weight = cfg.shard_weight.to_string();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                cfg.shard_exchange.as_str().into(),
+                weight.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|source| Error::Declare {
+                what: format!(
+                    "binding {queue:?} -> {:?} weight {weight}",
+                    cfg.shard_exchange
+                ),
+                source,
+            })?;
+        Ok(())
+    }
+
     /// Applies one message, then acks it; rejects (no requeue) what cannot be applied.
     ///
     /// # Errors
@@ -305,8 +376,10 @@ impl AmqpSource {
             tracing::debug!(error = %e, "amqp source: push refused");
             e.kind().as_str()
         };
-        let from_tree_exchange =
-            !self.cfg.tree_exchange.is_empty() && d.exchange.as_str() == self.cfg.tree_exchange;
+        // A shard's queue is bound to the shard exchange only, which carries trees.
+        let from_tree_exchange = !self.cfg.shard.is_empty()
+            || (!self.cfg.tree_exchange.is_empty()
+                && d.exchange.as_str() == self.cfg.tree_exchange);
         let ts = (*d.properties.timestamp())
             .and_then(|t| i64::try_from(t).ok())
             .filter(|&t| t <= self.engine.now() + MAX_CLOCK_SKEW);
@@ -381,6 +454,11 @@ pub fn decode<'a>(
             tracing::debug!(problem = %p, "amqp source: bad psistats message");
             p.reason()
         })
+}
+
+/// An AMQP string argument.
+fn str_arg(v: &str) -> AMQPValue {
+    AMQPValue::LongString(v.into())
 }
 
 /// An AMQP integer argument; RabbitMQ takes any integer type for TTL and length.

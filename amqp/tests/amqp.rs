@@ -298,3 +298,93 @@ async fn a_push_the_engine_refuses_is_rejected_and_counted() {
     );
     src.stop().await;
 }
+
+/// Sharded output: a message no shard queue takes yet is returned (mandatory) and stays
+/// in the buffer instead of being confirmed into nothing; once a shard is up, each key's
+/// message reaches it exactly once (`add` values: a duplicate would double them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_messages_wait_for_a_shard_and_arrive_once() {
+    let Some(b) = broker() else { return };
+    let url = b.url();
+    let exchange = "treestat.shards.unroutable";
+    let out = AmqpOutput::connect(AmqpOutputConfig {
+        url: url.clone(),
+        sharded: true,
+        exchange: Some(exchange.into()),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(200),
+        ..AmqpOutputConfig::default()
+    })
+    .unwrap();
+    let n =
+        out.publish_tree(&json!({"default_action": "add", "a": {"x": 1}, "b": {"y": 2}, "c": 3}));
+    assert_eq!(n, 3, "one message per top-level key");
+    // The output has connected and declared the exchange, and tries (and is refused)
+    // every backoff; give it a few rounds with no queue bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !exchange_exists(&url, exchange).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the output never declared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = out.stats();
+    assert_eq!(
+        (s.published, s.buffered, s.dropped),
+        (0, 3, 0),
+        "kept, not lost"
+    );
+    let engine = Engine::default();
+    let src = Running::start(
+        AmqpSourceConfig {
+            shard: "s1".into(),
+            shard_exchange: exchange.into(),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
+            ..AmqpSourceConfig::with_url(&url)
+        },
+        &engine,
+    )
+    .await;
+    wait_until("the three messages, applied", || {
+        value(&engine, "a,x") == Some(1.0)
+            && value(&engine, "b,y") == Some(2.0)
+            && value(&engine, "c") == Some(3.0)
+            && out.stats().published == 3
+    })
+    .await;
+    assert_eq!(out.stats().buffered, 0);
+    assert_eq!(queued(&url, &format!("{exchange}.s1")).await, 0);
+    // Nothing more arrives: each message was published once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(value(&engine, "a,x"), Some(1.0));
+    src.stop().await;
+    tokio::task::spawn_blocking(move || out.close(Duration::from_secs(5)))
+        .await
+        .unwrap();
+}
+
+/// Whether `exchange` exists (a passive declare, on a channel of its own: a refusal
+/// closes the channel).
+async fn exchange_exists(url: &str, exchange: &str) -> bool {
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .expect("connects");
+    let channel = conn.create_channel().await.expect("channel");
+    let found = channel
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Custom("x-consistent-hash".into()),
+            lapin::options::ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .is_ok();
+    let _ = conn.close(200, "done".into()).await;
+    found
+}

@@ -12,6 +12,7 @@
 //!   [`DEFAULT_ACTION_KEY`] and its alias [`DEFAULT_ACTION_ALIAS`].
 //! - The time grammar: [`parse_duration`] and [`parse_time`] (`now`, `-5m`, `now-1d`,
 //!   epochs such as `1700000000.5`), one unit table for both.
+//! - The shard key: [`shard_key`] (which shard of a sharded deployment a path goes to).
 //! - Civil dates: [`days_from_civil`] and [`civil_from_days`].
 
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ mod action;
 mod civil;
 mod key;
 mod push;
+mod shard;
 mod stat;
 mod time;
 
@@ -34,5 +36,6 @@ pub use push::{
     ACTION_KEYS, COUNT_KEY, DEFAULT_ACTION_ALIAS, DEFAULT_ACTION_KEY, HEADER_KEYS, TIMESTAMP_KEY,
     is_action_key,
 };
+pub use shard::{DEFAULT_SHARD_DEPTH, MAX_SHARD_KEY_LEN, shard_key};
 pub use stat::{PERCENT, ParseStatError, Stat, ThresholdStat, parse_stats};
 pub use time::{MAX_SPAN_SECS, MAX_TIME, TimeError, TimeErrorKind, parse_duration, parse_time};

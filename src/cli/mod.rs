@@ -150,12 +150,14 @@ pub enum Command {
     Agent(AgentArgs),
     /// Take pushes from many agents, merge them for an interval, forward one tree.
     Relay {
-        /// Where to listen: `tcp://ADDR`, `udp://ADDR` or `http://ADDR` (repeatable; a
-        /// bare ADDR listens on TCP and UDP).
+        /// Where to listen: `tcp://ADDR`, `udp://ADDR`, `http://ADDR` (JSON trees),
+        /// `statsd://ADDR` (StatsD over UDP) or `graphite://ADDR` (Graphite plaintext
+        /// over TCP) (repeatable; a bare ADDR listens on TCP and UDP).
         #[arg(long, required = true)]
         listen: Vec<String>,
         /// Where to forward: `http://host:8080`, `https://host/push`, `tcp://host:8007`,
-        /// `udp://host:8007` (repeatable).
+        /// `udp://host:8007`, `amqp://host:5672/%2f?format=json` (repeatable); sharded
+        /// ingest: `amqp://host:5672/%2f?format=tree&sharded=1`.
         #[arg(long, required = true)]
         upstream: Vec<String>,
         /// Agent configuration (buffer sizes, timeouts).

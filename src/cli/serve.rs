@@ -54,6 +54,18 @@ pub struct ServeArgs {
     /// `http://host:9090/api/v1/write` (Prometheus remote-write). Repeatable.
     #[arg(long, value_name = "URL")]
     forward: Vec<String>,
+    /// Sharded ingest: consume this shard's durable queue from the broker's
+    /// consistent-hash exchange (needs `--amqp URL` or an `[amqp]` section;
+    /// docs/SCALING.md).
+    #[arg(long, value_name = "NAME")]
+    shard: Option<String>,
+    /// This shard's weight on the consistent-hash ring (default 1).
+    #[arg(long, value_name = "N")]
+    shard_weight: Option<u32>,
+    /// `x-queue-type` of the AMQP queue: `classic` (default) or `quorum` (replicated
+    /// over a RabbitMQ cluster).
+    #[arg(long, value_name = "TYPE")]
+    amqp_queue_type: Option<treestat_amqp::QueueType>,
 }
 
 /// A listen address, or `off` (`None`).
@@ -99,6 +111,25 @@ impl ServeArgs {
         for url in self.forward {
             c.forward
                 .push(treestat_forward::ForwardConfig::from_url(&url)?);
+        }
+        let sharding =
+            self.shard.is_some() || self.shard_weight.is_some() || self.amqp_queue_type.is_some();
+        if sharding {
+            let Some(amqp) = c.amqp.as_mut() else {
+                anyhow::bail!(
+                    "--shard, --shard-weight and --amqp-queue-type need a broker: give \
+                     --amqp URL or an [amqp] section"
+                );
+            };
+            if let Some(name) = self.shard {
+                amqp.shard = name;
+            }
+            if let Some(w) = self.shard_weight {
+                amqp.shard_weight = w;
+            }
+            if let Some(t) = self.amqp_queue_type {
+                amqp.queue_type = t;
+            }
         }
         Ok((c, source))
     }
@@ -150,5 +181,55 @@ fn watchdog(after: Duration) {
         });
     if let Err(e) = spawned {
         error!("no shutdown watchdog: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(conf: &std::path::Path) -> ServeArgs {
+        ServeArgs {
+            conf: Some(conf.to_path_buf()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn shard_flags_set_the_amqp_source_and_need_a_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("treestat.toml");
+        std::fs::write(&conf, "").unwrap();
+        let err = ServeArgs {
+            shard: Some("a".into()),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap_err();
+        assert!(err.to_string().contains("--amqp"), "{err}");
+        let (c, _) = ServeArgs {
+            amqp: Some("amqp://127.0.0.1:5672/%2f".into()),
+            shard: Some("a".into()),
+            shard_weight: Some(3),
+            amqp_queue_type: Some(treestat_amqp::QueueType::Quorum),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap();
+        let amqp = c.amqp.unwrap();
+        assert_eq!(
+            (amqp.shard.as_str(), amqp.shard_weight, amqp.queue_type),
+            ("a", 3, treestat_amqp::QueueType::Quorum)
+        );
+        assert_eq!(amqp.queue_name(), "treestat.shards.a");
+        // An [amqp] section is a broker too.
+        std::fs::write(&conf, "[amqp]\nurl = \"amqp://127.0.0.1:5672/%2f\"\n").unwrap();
+        let (c, _) = ServeArgs {
+            shard: Some("b".into()),
+            ..args(&conf)
+        }
+        .config()
+        .unwrap();
+        assert_eq!(c.amqp.unwrap().shard, "b");
     }
 }

@@ -1,7 +1,9 @@
 //! The relay's listeners, one thread each (plus one per TCP connection, capped): TCP (a
 //! hint line on connect, then one JSON document per line answered `--OK` or `--ERR
 //! <reason>`), UDP (one document per datagram, or several newline-separated), HTTP
-//! (`POST /push` with a JSON body; 200, or 400 naming the problem).
+//! (`POST /push` with a JSON body; 200, or 400 naming the problem); StatsD (UDP) and
+//! Graphite plaintext (TCP), served by the engine's own listeners on a current-thread
+//! runtime of the listener's thread, with the server's default `[listen]` limits.
 //!
 //! HTTP is served by hyper's HTTP/1 server on a current-thread tokio runtime owned by
 //! the listener's thread: `Expect: 100-continue` is answered at once and chunked bodies
@@ -29,7 +31,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use treestat_engine::Engine;
 
 use super::counters::RelayCounters;
-use crate::config::ServerUrl;
+use crate::config::{ListenUrl, ServerUrl};
 use crate::error::{Error, Result};
 use treestat_engine::stop::{CancellationToken, Wait};
 
@@ -49,9 +51,28 @@ pub(super) enum Bound {
     Tcp(TcpListener),
     Udp(UdpSocket),
     Http(TcpListener, String),
+    /// `statsd://ADDR`: StatsD over UDP, served by the engine's own listener.
+    Statsd(UdpSocket),
+    /// `graphite://ADDR`: Graphite plaintext over TCP, served by the engine's own
+    /// listener.
+    Graphite(TcpListener),
 }
 
 impl Bound {
+    /// Binds a `relay.listen` address ([`ListenUrl`]): StatsD and Graphite are served
+    /// with the server's own listeners (same parsers, same limits), so a relay takes
+    /// what a server takes.
+    pub(super) fn bind_listen(url: &str) -> Result<Bound> {
+        let named = |e: std::io::Error| Error::io(format!("relay: cannot listen on {url}"), &e);
+        match ListenUrl::parse(url)? {
+            ListenUrl::Statsd(addr) => Ok(Bound::Statsd(UdpSocket::bind(addr).map_err(named)?)),
+            ListenUrl::Graphite(addr) => {
+                Ok(Bound::Graphite(TcpListener::bind(addr).map_err(named)?))
+            }
+            ListenUrl::Json(u) => Bound::bind(&u),
+        }
+    }
+
     pub(super) fn bind(url: &ServerUrl) -> Result<Bound> {
         let named = |e: std::io::Error| Error::io(format!("relay: cannot listen on {url}"), &e);
         Ok(match url {
@@ -78,8 +99,8 @@ impl Bound {
 
     fn addr(&self) -> Option<SocketAddr> {
         match self {
-            Bound::Tcp(l) | Bound::Http(l, _) => l.local_addr().ok(),
-            Bound::Udp(s) => s.local_addr().ok(),
+            Bound::Tcp(l) | Bound::Http(l, _) | Bound::Graphite(l) => l.local_addr().ok(),
+            Bound::Udp(s) | Bound::Statsd(s) => s.local_addr().ok(),
         }
     }
 
@@ -91,6 +112,8 @@ impl Bound {
             Bound::Tcp(_) => format!("tcp://{addr}"),
             Bound::Udp(_) => format!("udp://{addr}"),
             Bound::Http(_, path) => format!("http://{addr}{path}"),
+            Bound::Statsd(_) => format!("statsd://{addr}"),
+            Bound::Graphite(_) => format!("graphite://{addr}"),
         }
     }
 
@@ -107,8 +130,50 @@ impl Bound {
                 Bound::Tcp(l) => accept_loop(&l, &engine, &counters, &shutdown),
                 Bound::Http(l, path) => http_loop(l, engine, counters, &shutdown, path),
                 Bound::Udp(s) => udp_loop(&s, &engine, &counters, &shutdown),
+                Bound::Statsd(s) => engine_listener(engine, shutdown, |e, c, t, stop| async move {
+                    s.set_nonblocking(true)?;
+                    let s = tokio::net::UdpSocket::from_std(s)?;
+                    treestat_engine::listen::udp::serve_statsd(s, e, &c, &t, stop).await
+                }),
+                Bound::Graphite(l) => {
+                    engine_listener(engine, shutdown, |e, c, t, stop| async move {
+                        l.set_nonblocking(true)?;
+                        let l = tokio::net::TcpListener::from_std(l)?;
+                        treestat_engine::listen::tcp::serve_graphite(l, e, &c, &t, stop).await
+                    })
+                }
             })
             .map_err(|e| Error::io("spawning a relay listener", &e))
+    }
+}
+
+/// Runs one of the engine's own (async) listeners on a current-thread runtime of this
+/// thread, with the server's default listener settings; its counters are not kept (the
+/// relay has no `/metrics`).
+fn engine_listener<F, Fut>(engine: Engine, shutdown: CancellationToken, serve: F)
+where
+    F: FnOnce(
+        Engine,
+        treestat_engine::listen::ListenConfig,
+        treestat_engine::telemetry::Telemetry,
+        CancellationToken,
+    ) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("relay listener: no runtime: {e}");
+            return;
+        }
+    };
+    let cfg = treestat_engine::listen::ListenConfig::default();
+    let telemetry = treestat_engine::telemetry::Telemetry::default();
+    if let Err(e) = rt.block_on(async { serve(engine, cfg, telemetry, shutdown).await }) {
+        tracing::error!("relay listener: {e}");
     }
 }
 

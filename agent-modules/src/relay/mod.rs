@@ -1,7 +1,9 @@
 //! The relay (`treestat relay`): listens like a server (TCP lines, UDP datagrams, HTTP
-//! `POST /push`, all JSON trees), merges what agents push into an in-process
-//! [`Engine`], and at each interval forwards one tree upstream through the same
-//! buffered [`Outbox`] the agent uses.
+//! `POST /push`, all JSON trees; StatsD on `statsd://` and Graphite plaintext on
+//! `graphite://` through the engine's own listeners), merges what agents push into an
+//! in-process [`Engine`], and at each interval forwards one tree upstream through the
+//! same buffered [`Outbox`] the agent uses (to sharded ingest, an upstream
+//! `amqp://...?sharded=1` cuts it into one message per shard key).
 //!
 //! The merge uses the engine's own interval, closed on the wall clock's interval
 //! boundaries as the server closes its own: each forward closes the open interval and
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value as Json, json};
 use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
-use crate::config::{AgentConfig, ServerUrl};
+use crate::config::AgentConfig;
 pub use counters::RelayCounters;
 
 use crate::error::{Error, Result};
@@ -72,7 +74,7 @@ impl Relay {
         let listeners = rc
             .listen
             .iter()
-            .map(|u| listen::Bound::bind(&ServerUrl::parse(u)?))
+            .map(|u| listen::Bound::bind_listen(u))
             .collect::<Result<Vec<_>>>()?;
         let engine = Engine::new(EngineConfig {
             interval: rc.interval,

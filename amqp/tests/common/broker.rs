@@ -35,15 +35,28 @@ pub struct Broker {
     dir: PathBuf,
     group: i32,
     server: Mutex<Option<Child>>,
-    _epmd: Child,
+    _epmd: Option<Child>,
     _watchdog: Mutex<ChildStdin>,
 }
 
 static BROKER: OnceLock<Option<Broker>> = OnceLock::new();
+static PLAIN: OnceLock<Option<Broker>> = OnceLock::new();
 
-/// The broker of this test binary, started on first use; `None` means skip.
+/// The plugin sharded ingest needs (it ships with Debian's rabbitmq-server).
+pub const HASH_PLUGIN: &str = "rabbitmq_consistent_hash_exchange";
+
+/// The broker of this test binary, started on first use, with the consistent-hash
+/// exchange plugin enabled; `None` means skip.
 pub fn broker() -> Option<&'static Broker> {
-    BROKER.get_or_init(Broker::start).as_ref()
+    BROKER
+        .get_or_init(|| Broker::start(&[HASH_PLUGIN]))
+        .as_ref()
+}
+
+/// A second broker of this test binary with no plugin enabled (what a stock
+/// installation runs), started on first use; `None` means skip.
+pub fn broker_without_plugins() -> Option<&'static Broker> {
+    PLAIN.get_or_init(|| Broker::start(&[])).as_ref()
 }
 
 fn server_binary() -> Option<PathBuf> {
@@ -70,32 +83,117 @@ fn port_answers(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-impl Broker {
-    fn start() -> Option<Broker> {
-        let (Some(server), Ok(_)) = (server_binary(), Command::new("epmd").arg("-help").output())
-        else {
-            let msg = "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)";
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}: the AMQP tests need a real broker in CI");
-            }
-            eprintln!("SKIPPED: {msg}");
-            return None;
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("treestat-rabbitmq-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        std::fs::write(dir.join("enabled_plugins"), "").expect("plugins file");
-        let epmd_port = free_port();
-        let epmd = Command::new("epmd")
-            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+/// Whether rabbitmq-server and epmd are installed: the server script, or `None` after
+/// saying the tests skip (a panic under `CI`).
+fn installed() -> Option<PathBuf> {
+    let (Some(server), Ok(_)) = (server_binary(), Command::new("epmd").arg("-help").output())
+    else {
+        let msg = "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{msg}: the AMQP tests need a real broker in CI");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    };
+    Some(server)
+}
+
+/// A private epmd on a free loopback port, leading a process group the brokers join.
+struct Epmd {
+    port: u16,
+    group: i32,
+    child: Child,
+}
+
+impl Epmd {
+    fn start() -> Epmd {
+        let port = free_port();
+        let child = Command::new("epmd")
+            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .expect("epmd starts");
-        let group = i32::try_from(epmd.id()).expect("pid fits i32");
+        let group = i32::try_from(child.id()).expect("pid fits i32");
+        Epmd { port, group, child }
+    }
+}
+
+/// A RabbitMQ cluster of `n` nodes on this machine (distinct node names, ports and
+/// folders, one epmd, one cookie), each with the consistent-hash plugin, joined to the
+/// first with `rabbitmqctl join_cluster`; `None` means skip. Not shared: the caller
+/// owns it (dropping it leaves the nodes to the watchdogs at exit).
+pub fn cluster(n: usize) -> Option<Vec<Broker>> {
+    let server = installed()?;
+    let epmd = Epmd::start();
+    let shared = (epmd.port, epmd.group);
+    let cookie = format!("TREESTATCLUSTER{}", std::process::id());
+    let mut nodes = Vec::new();
+    let mut owner = Some(epmd);
+    for i in 0..n {
+        let name = format!("treestat-cluster{i}-{}", std::process::id());
+        let node = Broker::node(
+            &[HASH_PLUGIN],
+            owner.take(),
+            Some(shared),
+            &name,
+            Some(&cookie),
+        );
+        node.launch(&server);
+        nodes.push(node);
+    }
+    let first = nodes[0].node.clone();
+    for node in &nodes[1..] {
+        node.ctl(&["stop_app"]);
+        node.ctl(&["join_cluster", &first]);
+        node.ctl(&["start_app"]);
+    }
+    Some(nodes)
+}
+
+impl Broker {
+    fn start(plugins: &[&str]) -> Option<Broker> {
+        let server = installed()?;
+        let epmd = Epmd::start();
+        let name = format!("treestat-test-{}-{}", std::process::id(), plugins.len());
+        let broker = Broker::node(plugins, Some(epmd), None, &name, None);
+        broker.launch(&server);
+        Some(broker)
+    }
+
+    /// One node's folder, plugins file, ports and watchdog; `epmd` is the daemon this
+    /// broker owns (the first node of a cluster), `shared` the port and process group
+    /// of another's, `cookie` the Erlang cookie every node of a cluster must share.
+    fn node(
+        plugins: &[&str],
+        epmd: Option<Epmd>,
+        shared: Option<(u16, i32)>,
+        name: &str,
+        cookie: Option<&str>,
+    ) -> Broker {
+        let (epmd_port, group) = shared
+            .or_else(|| epmd.as_ref().map(|e| (e.port, e.group)))
+            .expect("an epmd");
+        let dir = tempfile::Builder::new()
+            .prefix("treestat-rabbitmq-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        // The enabled-plugins file is an Erlang term: `[name, ...].`; empty: none.
+        let enabled = if plugins.is_empty() {
+            String::new()
+        } else {
+            format!("[{}].", plugins.join(","))
+        };
+        std::fs::write(dir.join("enabled_plugins"), enabled).expect("plugins file");
+        if let Some(c) = cookie {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = dir.join(".erlang.cookie");
+            std::fs::write(&path, c).expect("cookie");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))
+                .expect("cookie mode");
+        }
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -111,19 +209,41 @@ impl Broker {
             .stdin
             .take()
             .expect("watchdog stdin");
-        let broker = Broker {
+        Broker {
             port: free_port(),
             dist_port: free_port(),
             epmd_port,
-            node: format!("treestat-test-{}@localhost", std::process::id()),
+            node: format!("{name}@localhost"),
             dir,
             group,
             server: Mutex::new(None),
-            _epmd: epmd,
+            _epmd: epmd.map(|e| e.child),
             _watchdog: Mutex::new(watchdog),
-        };
-        broker.launch(&server);
-        Some(broker)
+        }
+    }
+
+    /// `rabbitmqctl -n <this node> ARGS` with this node's environment; panics with its
+    /// output when it fails.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+            .args(["-n", &self.node])
+            .args(args)
+            .env("HOME", &self.dir)
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .output()
+            .expect("rabbitmqctl runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "rabbitmqctl {args:?}: {text}");
+        text
+    }
+
+    /// This node's Erlang node name (`name@localhost`).
+    pub fn node_name(&self) -> &str {
+        &self.node
     }
 
     fn launch(&self, server: &Path) {

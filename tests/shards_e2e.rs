@@ -1,0 +1,597 @@
+//! Sharded ingest through a real RabbitMQ (issue 16): three `treestat serve --shard`
+//! engines and one `treestat relay --upstream amqp://...?format=tree&sharded=1`, all
+//! child processes on free ports with their own data folders.
+//!
+//! - A known workload with many top-level keys (JSON trees over HTTP and StatsD) pushed
+//!   into the relay lands each top-level key in exactly one shard, and the union of the
+//!   shards' `/get` equals what one unsharded `serve` given the same workload answers.
+//! - Faults, nothing acknowledged lost: a shard SIGKILLed while the relay keeps
+//!   publishing, then restarted (its durable queue held the backlog); the broker
+//!   stopped while pushes arrive at the relay, then restarted (the relay's buffer and
+//!   publisher confirms carry them over).
+//! - A three-node RabbitMQ cluster with quorum queues and one node stopped: nothing lost.
+//! - An agent publishing sharded directly (`sharded=1` in its server URL).
+//! - A broker without the consistent-hash plugin: the shard says which plugin and the
+//!   command that enables it.
+//!
+//! The broker harness is amqp/tests/common/broker.rs (it enables
+//! `rabbitmq_consistent_hash_exchange`). The tests share one broker and stop it, so they
+//! run one at a time (`SERIAL`). Every wait is a poll for a state, with a limit far
+//! beyond a normal run.
+
+#[path = "../amqp/tests/common/broker.rs"]
+mod broker;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{free_port, get_text, get_values, wait_for};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The top-level keys of the workload, per protocol.
+const KEYS: usize = 60;
+
+/// A `treestat serve` child process.
+struct Serve {
+    port: u16,
+    conf: PathBuf,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Serve {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(conf: &Path, port: u16) -> Serve {
+        let log = conf.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+            .args(["serve", "--conf"])
+            .arg(conf)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--no-agent"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("treestat serve starts");
+        let s = Serve {
+            port,
+            conf: conf.to_path_buf(),
+            log,
+            child,
+        };
+        wait_for("the server's HTTP", || {
+            ureq::get(&format!("{}/get/x", s.base())).call().ok()
+        });
+        s
+    }
+
+    /// Waits until the AMQP source consumes (its queue is declared and bound).
+    fn wait_consuming(&self) {
+        wait_for("the AMQP source to consume", || {
+            get_text(&format!("{}/metrics", self.base()))
+                .lines()
+                .any(|l| l.starts_with("treestat_amqp_connected") && l.ends_with(" 1"))
+                .then_some(())
+        });
+    }
+
+    fn restart(&mut self) {
+        *self = Serve::start(&self.conf.clone(), self.port);
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration file in `dir`: HTTP (the flag gives the port) and StatsD on
+/// `statsd` (or `off`), 1 s intervals, the write-ahead log in `sync` (a message is
+/// acked only once logged), plus `extra`.
+fn conf(dir: &Path, name: &str, statsd: &str, extra: &str) -> PathBuf {
+    let data = dir.join(format!("data-{name}"));
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndata = {data:?}\n\
+             [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = {statsd:?}\ngraphite = \"off\"\n\
+             [engine]\ninterval = \"1s\"\nwal = \"sync\"\n\
+             [trend]\nretention = \"1s:2h\"\nqueue = 4096\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A shard `name` consuming from `exchange` on `url`.
+fn start_shard(dir: &Path, url: &str, exchange: &str, name: &str) -> Serve {
+    start_shard_typed(dir, url, exchange, name, "classic")
+}
+
+/// A shard whose queue is of `queue_type` (`classic` or `quorum`).
+fn start_shard_typed(dir: &Path, url: &str, exchange: &str, name: &str, queue_type: &str) -> Serve {
+    let extra = format!(
+        "[amqp]\nurl = {url:?}\nshard = {name:?}\nshard_exchange = {exchange:?}\n\
+         queue_type = {queue_type:?}\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
+    );
+    Serve::start(&conf(dir, name, "off", &extra), free_port())
+}
+
+/// `treestat relay` listening on HTTP and StatsD, forwarding every second to `upstream`.
+struct Relay {
+    http: u16,
+    statsd: u16,
+    child: Child,
+}
+
+impl Relay {
+    fn start(upstream: &str) -> Relay {
+        let (http, statsd) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+            .args(["relay", "--interval", "1s"])
+            .args(["--listen", &format!("http://127.0.0.1:{http}")])
+            .args(["--listen", &format!("statsd://127.0.0.1:{statsd}")])
+            .args(["--upstream", upstream])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("treestat relay starts");
+        wait_for("the relay's HTTP", || {
+            std::net::TcpStream::connect(("127.0.0.1", http)).ok()
+        });
+        Relay {
+            http,
+            statsd,
+            child,
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a workload goes: a `POST /push` URL and a StatsD address.
+struct Target {
+    push: String,
+    statsd: String,
+}
+
+/// Round `round` of the workload: per key, JSON trees with an `add` counter and a
+/// `last` gauge (HTTP), and a StatsD counter and gauge. Returns the expected totals
+/// after it (added to `model`).
+fn push_round(to: &Target, round: u32, model: &mut BTreeMap<String, f64>) {
+    let agent = ureq::Agent::new_with_defaults();
+    for k in 0..KEYS {
+        let hits = f64::from(u32::try_from(k).unwrap() + round);
+        let mem = f64::from(round * 100) + f64::from(u32::try_from(k).unwrap());
+        let doc = format!(
+            "[{{\"default_action\":\"add\",\"app{k:03}\":{{\"web\":{{\"hits\":{hits}}}}}}},\
+             {{\"default_action\":\"last\",\"app{k:03}\":{{\"mem\":{mem}}}}}]"
+        );
+        agent
+            .post(&to.push)
+            .header("Content-Type", "application/json")
+            .send(doc.as_bytes())
+            .expect("push accepted");
+        *model.entry(format!("app{k:03},web,hits")).or_default() += hits;
+        model.insert(format!("app{k:03},mem"), mem);
+    }
+    // StatsD: ten lines a datagram, paced, so loopback UDP does not overflow.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut lines = Vec::new();
+    for k in 0..KEYS {
+        let n = u32::try_from(k).unwrap() + 1;
+        lines.push(format!("st{k:03}.req:{n}|c"));
+        lines.push(format!("st{k:03}.temp:{}|g", round * 10 + n));
+        *model.entry(format!("st{k:03},req")).or_default() += f64::from(n);
+        model.insert(format!("st{k:03},temp"), f64::from(round * 10 + n));
+    }
+    for chunk in lines.chunks(10) {
+        udp.send_to(chunk.join("\n").as_bytes(), &to.statsd)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every leaf a server holds (`/get/` hides the own `_treestat` metrics).
+fn all(base: &str) -> BTreeMap<String, f64> {
+    get_values(base, "")
+}
+
+fn top_keys(leaves: &BTreeMap<String, f64>) -> BTreeSet<String> {
+    leaves
+        .keys()
+        .map(|p| p.split(',').next().unwrap().to_string())
+        .collect()
+}
+
+/// The union of the shards' leaves; panics when a top-level key is in two shards.
+fn union(shards: &[&Serve]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, s) in shards.iter().enumerate() {
+        let leaves = all(&s.base());
+        for k in top_keys(&leaves) {
+            if let Some(j) = owner.insert(k.clone(), i) {
+                panic!("top-level key {k} is in shards {j} and {i}");
+            }
+        }
+        out.extend(leaves);
+    }
+    out
+}
+
+/// Polls until the shards' union equals `want` (up to a limit that only a broken build
+/// reaches); shows the difference otherwise.
+fn wait_union(shards: &[&Serve], want: &BTreeMap<String, f64>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = union(shards);
+        if &got == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let diff: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k) != Some(v))
+                .take(10)
+                .collect();
+            let extra: Vec<_> = got
+                .keys()
+                .filter(|k| !want.contains_key(*k))
+                .take(10)
+                .collect();
+            panic!("shards disagree: want != got for {diff:?}; unexpected {extra:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn relay_url(broker: &broker::Broker, exchange: &str) -> String {
+    format!("{}?format=tree&sharded=1&exchange={exchange}", broker.url())
+}
+
+#[test]
+fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.equal";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let relay = Relay::start(&relay_url(broker, exchange));
+    // The unsharded reference takes the same workload directly.
+    let statsd = format!("127.0.0.1:{}", free_port_udp());
+    let reference = Serve::start(&conf(dir.path(), "reference", &statsd, ""), free_port());
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let to_reference = Target {
+        push: format!("{}/push", reference.base()),
+        statsd,
+    };
+    let mut model = BTreeMap::new();
+    for round in 1..=3 {
+        push_round(&to_relay, round, &mut model);
+        push_round(&to_reference, round, &mut BTreeMap::new());
+    }
+    wait_for("the reference to hold the whole workload", || {
+        (all(&reference.base()) == model).then_some(())
+    });
+    let refs: Vec<&Serve> = shards.iter().collect();
+    wait_union(&refs, &model);
+    // The same JSON, leaf for leaf, as the unsharded engine answers.
+    assert_eq!(union(&refs), all(&reference.base()));
+    // Every shard got some of the 120 top-level keys.
+    for s in &shards {
+        let keys = top_keys(&all(&s.base()));
+        assert!(!keys.is_empty(), "shard on port {} got no key", s.port);
+    }
+}
+
+/// A UDP port nobody uses right now (for a process that binds it itself).
+fn free_port_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Faults, nothing acknowledged lost: every push the relay answered 200 (and every
+/// StatsD line) reaches the shards exactly as the model sums it.
+#[test]
+fn a_killed_shard_and_a_restarted_broker_lose_nothing() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.faults";
+    // Shard c's queue is a quorum queue (one node here: the declaration, durability and
+    // recovery are what is tested, not replication).
+    let mut shards: Vec<Serve> = [("a", "classic"), ("b", "classic"), ("c", "quorum")]
+        .iter()
+        .map(|(n, t)| start_shard_typed(dir.path(), &broker.url(), exchange, n, t))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let relay = Relay::start(&relay_url(broker, exchange));
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let mut model = BTreeMap::new();
+    push_round(&to_relay, 1, &mut model);
+    wait_union(&shards.iter().collect::<Vec<_>>(), &model);
+    let b_keys = top_keys(&all(&shards[1].base()));
+    assert!(!b_keys.is_empty());
+
+    // Shard b is SIGKILLed; the relay keeps publishing, b's durable queue keeps its part.
+    shards[1].kill();
+    push_round(&to_relay, 2, &mut model);
+    let others: BTreeMap<String, f64> = model
+        .iter()
+        .filter(|(k, _)| !b_keys.contains(k.split(',').next().unwrap()))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    wait_union(&[&shards[0], &shards[2]], &others);
+    shards[1].restart();
+    wait_union(&shards.iter().collect::<Vec<_>>(), &model);
+
+    // The broker stops; pushes keep arriving at the relay, which buffers what it cannot
+    // publish and publishes it, confirmed, once the broker is back. The shards' durable
+    // queues and their bindings survive the restart.
+    //
+    // RabbitMQ rebuilds the consistent-hash ring from the bindings in the order it
+    // recovers them, which need not be the order they were made in: after a broker
+    // restart some keys may go to another shard (as when a shard is added;
+    // docs/SCALING.md). Nothing is lost: a counter's parts in two shards add up to the
+    // total, and a gauge's last value is in the shard its key goes to now.
+    broker.stop();
+    push_round(&to_relay, 3, &mut model);
+    // Two relay intervals: the round is merged and forwarded into the relay's buffer.
+    std::thread::sleep(Duration::from_secs(2));
+    broker.restart();
+    let all_shards: Vec<&Serve> = shards.iter().collect();
+    wait_merged(&all_shards, &model);
+    // One more round over the reconnected shards and relay.
+    push_round(&to_relay, 4, &mut model);
+    wait_merged(&all_shards, &model);
+    let moved = moved_keys(&all_shards);
+    eprintln!("top-level keys in two shards after the broker restart: {moved}");
+}
+
+/// Top-level keys held by more than one shard.
+fn moved_keys(shards: &[&Serve]) -> usize {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for s in shards {
+        for k in top_keys(&all(&s.base())) {
+            *seen.entry(k).or_default() += 1;
+        }
+    }
+    seen.values().filter(|&&n| n > 1).count()
+}
+
+/// Polls until every counter of `want` (`hits`, `req`) sums to its total over the
+/// shards and every gauge (`mem`, `temp`) has its value in some shard, with no leaf
+/// the workload did not make.
+fn wait_merged(shards: &[&Serve], want: &BTreeMap<String, f64>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let per_shard: Vec<BTreeMap<String, f64>> = shards.iter().map(|s| all(&s.base())).collect();
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|(path, v)| {
+                let held = per_shard.iter().filter_map(|m| m.get(*path));
+                if path.ends_with(",hits") || path.ends_with(",req") {
+                    held.sum::<f64>() != **v
+                } else {
+                    !held.into_iter().any(|x| x == *v)
+                }
+            })
+            .map(|(p, _)| p)
+            .collect();
+        let extra = per_shard
+            .iter()
+            .flat_map(BTreeMap::keys)
+            .any(|k| !want.contains_key(k));
+        if missing.is_empty() && !extra {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shards disagree after the broker restart: {:?}",
+            &missing[..missing.len().min(10)]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Without the `rabbitmq_consistent_hash_exchange` plugin the shard cannot declare its
+/// exchange; its log says which plugin and the command that enables it (and it keeps
+/// retrying rather than exiting).
+#[test]
+fn a_missing_plugin_is_named_with_the_command_that_enables_it() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker_without_plugins() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut shard = start_shard(dir.path(), &broker.url(), "treestat.shards", "a");
+    wait_for("the missing plugin in the shard's log", || {
+        let log = std::fs::read_to_string(&shard.log).unwrap_or_default();
+        log.lines()
+            .find(|l| {
+                l.contains("ERROR")
+                    && l.contains("rabbitmq-plugins enable rabbitmq_consistent_hash_exchange")
+            })
+            .map(str::to_string)
+    });
+    assert!(
+        shard.child.try_wait().unwrap().is_none(),
+        "the shard keeps running and retrying"
+    );
+    shard.kill();
+}
+
+/// A three-node RabbitMQ cluster on this machine (distinct node names and ports, one
+/// epmd, joined with `rabbitmqctl join_cluster`), every shard queue a quorum queue
+/// replicated on the three: the shards talk to node 1, the relay to node 2, and node 0
+/// is stopped while pushes flow. Nothing is lost, and the keys stay put (the ring is
+/// not rebuilt: the cluster keeps running).
+#[test]
+fn a_three_node_cluster_with_quorum_queues_loses_nothing_when_a_node_stops() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(nodes) = broker::cluster(3) else {
+        return;
+    };
+    let status = nodes[0].ctl(&["cluster_status"]);
+    for n in &nodes {
+        assert!(status.contains(n.node_name()), "{status}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = "treestat.shards.cluster";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard_typed(dir.path(), &nodes[1].url(), exchange, n, "quorum"))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let queues = nodes[1].ctl(&["list_queues", "-q", "name", "type"]);
+    for name in ["a", "b", "c"] {
+        let line = format!("{exchange}.{name}\tquorum");
+        assert!(queues.lines().any(|l| l.trim() == line), "{queues}");
+    }
+    // Each queue has a member on every node (the default initial group size).
+    let members = nodes[1].ctl(&["list_queues", "-q", "name", "members"]);
+    for name in ["a", "b", "c"] {
+        let line = members
+            .lines()
+            .find(|l| l.starts_with(&format!("{exchange}.{name}\t")))
+            .unwrap_or_else(|| panic!("{members}"));
+        for n in &nodes {
+            assert!(line.contains(n.node_name()), "{line}");
+        }
+    }
+    let relay = Relay::start(&relay_url(&nodes[2], exchange));
+    let to_relay = Target {
+        push: format!("http://127.0.0.1:{}/push", relay.http),
+        statsd: format!("127.0.0.1:{}", relay.statsd),
+    };
+    let all_shards: Vec<&Serve> = shards.iter().collect();
+    let mut model = BTreeMap::new();
+    push_round(&to_relay, 1, &mut model);
+    wait_union(&all_shards, &model);
+    nodes[0].stop();
+    push_round(&to_relay, 2, &mut model);
+    wait_union(&all_shards, &model);
+    push_round(&to_relay, 3, &mut model);
+    wait_union(&all_shards, &model);
+}
+
+/// A Python module reporting one constant in each of twelve groups: the agent's tree has
+/// twelve top-level keys.
+const GROUPS_PY: &str = r#"
+def one(name):
+    return 1
+
+def metric_init(params):
+    return [{"name": "one%d" % i, "call_back": one, "value_type": "uint",
+             "slope": "both", "groups": "grp%d" % i} for i in range(12)]
+"#;
+
+/// An agent publishes sharded directly, with the relay's URL form: each of its groups
+/// (top-level keys) lands in exactly one shard, and the broker confirmed every message.
+#[test]
+fn an_agent_publishes_sharded_directly() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(broker) = broker::broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let modules = dir.path().join("modules");
+    std::fs::create_dir(&modules).unwrap();
+    std::fs::write(modules.join("groups.py"), GROUPS_PY).unwrap();
+    std::fs::write(modules.join("groups.conf"), "").unwrap();
+    let exchange = "treestat.shards.agent";
+    let shards: Vec<Serve> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_shard(dir.path(), &broker.url(), exchange, n))
+        .collect();
+    for s in &shards {
+        s.wait_consuming();
+    }
+    let agent = treestat_agent::agent::Agent::new(&treestat_agent::AgentConfig {
+        servers: vec![relay_url(broker, exchange)],
+        host: Some("shardhost".into()),
+        interval: Duration::from_secs(1),
+        modules,
+        ..treestat_agent::AgentConfig::default()
+    })
+    .expect("agent starts");
+    assert!(agent.load_errors().is_empty(), "{:?}", agent.load_errors());
+    let stop = treestat_agent::CancellationToken::new();
+    let thread = {
+        let s = stop.clone();
+        std::thread::spawn(move || agent.run_with(&s, Duration::from_secs(30), |_| {}))
+    };
+    let refs: Vec<&Serve> = shards.iter().collect();
+    let want: BTreeSet<String> = (0..12)
+        .map(|i| format!("grp{i},shardhost,one{i}"))
+        .collect();
+    // `union` panics should a group be in two shards.
+    let got = wait_for("every group in the shards", || {
+        let u = union(&refs);
+        want.iter().all(|p| u.get(p) == Some(&1.0)).then_some(u)
+    });
+    assert!(got.keys().all(|p| want.contains(p)), "{got:?}");
+    let used = shards.iter().filter(|s| !all(&s.base()).is_empty()).count();
+    assert!(used >= 2, "twelve keys over three shards went to {used}");
+    stop.cancel();
+    let stats = thread.join().expect("agent thread");
+    assert!(
+        stats.iter().all(|s| s.dropped == 0 && s.pending == 0),
+        "every message confirmed: {stats:?}"
+    );
+}
