@@ -1,5 +1,5 @@
-//! Small metadata values beside the series (the pages' dashboards and views, the pipes'
-//! saved state): get, put, delete and list by prefix, each durable once it returns.
+//! Small metadata values beside the series (the pages' dashboards and views, the tails'
+//! checkpoints): get, put, delete and list by prefix, each durable once it returns.
 
 use super::MAX_META_KEY;
 use super::TrendStore;
