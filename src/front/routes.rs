@@ -1,0 +1,410 @@
+//! The front's routes: `/get`, `/api/q`, `/trend` over the shards, and its own
+//! `/metrics` and `/health` (docs/API.md, "Read front").
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use treestat_engine::pattern::{Match, Pattern};
+use treestat_engine::query::{PartialRow, aggregate_partial};
+use treestat_engine::sketch::Sketch;
+use treestat_engine::{INTERNAL_KEY, nest};
+use treestat_web::AppError;
+
+use super::shards::{Fanned, Reply};
+use super::{Front, PARTIAL_HEADER};
+
+/// The front's router.
+pub(crate) fn app(front: Front) -> Router {
+    Router::new()
+        .route("/get", get(get_root))
+        .route("/get/", get(get_root))
+        .route("/get/{*pattern}", get(get_pattern))
+        .route("/api/q/{*pattern}", get(api_q))
+        .route("/trend/{*pattern}", get(super::trend::trend))
+        .layer(middleware::from_fn_with_state(front.clone(), guard))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(front)
+}
+
+/// Counts reads, and asks for the token when `--auth-reads` (as `auth.reads` on a
+/// server: `Authorization: Bearer` or the `treestat_token` cookie).
+async fn guard(State(front): State<Front>, req: Request, next: Next) -> Response {
+    front.requests.inc();
+    if front.auth_reads
+        && let Some(token) = &front.token
+        && !presents(&req, token)
+    {
+        return AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "token missing or wrong",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn presents(req: &Request, token: &str) -> bool {
+    let h = req.headers();
+    let bearer = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token);
+    let cookie = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("treestat_token="))
+        .any(|t| url::form_urlencoded::parse(format!("t={t}").as_bytes()).any(|(_, v)| v == token));
+    bearer || cookie
+}
+
+async fn metrics(State(front): State<Front>) -> Response {
+    let mut out = String::new();
+    front.telemetry.render_prometheus(&mut out);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn health() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Debug, Deserialize)]
+struct GetParams {
+    stat: Option<String>,
+    internal: Option<String>,
+}
+
+async fn get_root(
+    State(front): State<Front>,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    get_rows(&front, "", &params?.0).await
+}
+
+async fn get_pattern(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    get_rows(&front, &pattern?.0, &params?.0).await
+}
+
+/// `?internal=` as the server reads it.
+fn internal_flag(v: Option<&str>) -> Result<bool, AppError> {
+    match v {
+        None | Some("0" | "false" | "") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(AppError::bad_request(format!(
+            "internal: {other:?} is not 1 or 0"
+        ))),
+    }
+}
+
+async fn get_rows(front: &Front, text: &str, params: &GetParams) -> Result<Response, AppError> {
+    let internal = internal_flag(params.internal.as_deref())?;
+    let pattern = Pattern::parse(text)?.with_internal(internal);
+    if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {
+        return stat_rows(front, &pattern, internal, stat).await;
+    }
+    let (rows, missing) = folded(front, &pattern, internal, None).await?;
+    let body = Value::Array(
+        rows.into_iter()
+            .map(|(p, v)| Value::Array(vec![Value::from(p), num(v)]))
+            .collect(),
+    );
+    Ok(answer(front, &missing, Json(body).into_response()))
+}
+
+/// `/get?stat=` of a pattern that does not fold: each leaf is on one shard, so the
+/// shards' rows are put in path order (a path two shards answer: the first shard in
+/// `--shards` order). A folding pattern with `stat` is refused (not merged yet).
+async fn stat_rows(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    stat: &str,
+) -> Result<Response, AppError> {
+    if pattern.aggregates() {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= columns across shards yet; ask without stat, or a shard",
+        ));
+    }
+    let mut q = vec![("stat", stat.to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    let path = format!("/get/{}?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut rows: Vec<Value> = Vec::new();
+    for body in bodies {
+        let v: Vec<Value> = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        rows.extend(v);
+    }
+    let key = |r: &Value| r.get(0).and_then(Value::as_str).unwrap_or("").to_string();
+    rows.sort_by_key(key);
+    rows.dedup_by(|a, b| key(a) == key(b));
+    Ok(answer(
+        front,
+        &missing,
+        Json(Value::Array(rows)).into_response(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct QParams {
+    window: Option<String>,
+    stat: Option<String>,
+    internal: Option<String>,
+}
+
+async fn api_q(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<QParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let pattern = pattern?.0;
+    let params = params?.0;
+    let text = pattern.strip_suffix(".json").ok_or_else(|| {
+        AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.json`"
+        ))
+    })?;
+    let internal = internal_flag(params.internal.as_deref())?;
+    let p = Pattern::parse(text)?.with_internal(internal);
+    let (mut tree, missing) = if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {
+        stat_tree(&front, &p, internal, stat, params.window.as_deref()).await?
+    } else {
+        let (rows, missing) = folded(&front, &p, internal, params.window.as_deref()).await?;
+        (nest(&rows), missing)
+    };
+    if !missing.is_empty()
+        && let Value::Object(m) = &mut tree
+    {
+        m.insert("partial".into(), names(&front, &missing));
+    }
+    Ok(answer(&front, &missing, Json(tree).into_response()))
+}
+
+/// `/api/q?stat=` of a pattern that does not fold: the shards' trees merged.
+async fn stat_tree(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    stat: &str,
+    window: Option<&str>,
+) -> Result<(Value, Vec<usize>), AppError> {
+    if pattern.aggregates() {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= across shards yet; ask without stat, or a shard",
+        ));
+    }
+    let mut q = vec![("stat", stat.to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut tree = Value::Object(serde_json::Map::new());
+    for body in bodies {
+        let v: Value = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        merge_into(&mut tree, v);
+    }
+    Ok((tree, missing))
+}
+
+/// Merges `from` into `into`, objects key by key (the first value wins elsewhere).
+fn merge_into(into: &mut Value, from: Value) {
+    if let (Value::Object(a), Value::Object(b)) = (into, from) {
+        for (k, v) in b {
+            match a.get_mut(&k) {
+                Some(mine) => merge_into(mine, v),
+                None => {
+                    a.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+/// The pattern's answer over the shards: their leaves (`?partial=1`), a leaf two
+/// shards hold taken from the copy with the newest sample, folded as one engine folds.
+pub(crate) async fn folded(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    window: Option<&str>,
+) -> Result<(Vec<(String, f64)>, Vec<usize>), AppError> {
+    let mut q = vec![("partial", "1".to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut rows = Vec::new();
+    for body in bodies {
+        rows.extend(parse_rows(&body)?);
+    }
+    // Newest copy first, then shard order (the sort is stable).
+    rows.sort_by(|a, b| a.path.cmp(&b.path).then(b.ts.cmp(&a.ts)));
+    rows.dedup_by(|a, b| a.path == b.path);
+    let out = if pattern.aggregates() {
+        aggregate_partial(pattern, &rows)
+    } else {
+        rows.into_iter().map(|r| (r.path, r.value)).collect()
+    };
+    Ok((out, missing))
+}
+
+/// Rows of a shard's `?partial=1` answer.
+fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        rows: Vec<Vec<Value>>,
+    }
+    let bad = |why: &str| AppError::internal(format!("a shard's partial answer: {why}"));
+    let a: Answer = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    a.rows
+        .into_iter()
+        .map(|r| {
+            let path = r
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("path"))?;
+            let value = r.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            let ts = r.get(2).and_then(Value::as_i64).unwrap_or(0);
+            let sketch = match r.get(3).and_then(Value::as_str) {
+                Some(h) => {
+                    let bytes = unhex(h).ok_or_else(|| bad("sketch hex"))?;
+                    let s = Sketch::decode(&mut bytes.as_slice()).ok_or_else(|| bad("sketch"))?;
+                    let f = |i: usize| r.get(i).and_then(Value::as_f64).unwrap_or(f64::NAN);
+                    Some((s, f(4), f(5)))
+                }
+                None => None,
+            };
+            Ok(PartialRow {
+                path: path.to_string(),
+                value,
+                ts,
+                sketch,
+            })
+        })
+        .collect()
+}
+
+fn unhex(h: &str) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The shards a pattern asks: the holders of its first key when that is a literal
+/// (not the shards' own `_treestat`, which every shard has), else every shard.
+pub(crate) fn route(front: &Front, pattern: &Pattern) -> Vec<usize> {
+    match pattern.segments().first().map(|s| &s.matcher) {
+        Some(Match::Literal(k)) if k != INTERNAL_KEY => front.shards.owners_of(k),
+        _ => front.shards.all(),
+    }
+}
+
+/// The bodies of the shards that answered; a shard's 4xx is the reader's error,
+/// passed on with its status.
+pub(crate) fn bodies(
+    front: &Front,
+    fanned: Fanned,
+) -> Result<(Vec<Vec<u8>>, Vec<usize>), AppError> {
+    let mut out = Vec::with_capacity(fanned.replies.len());
+    // Shard order, whichever answered first.
+    let mut replies = fanned.replies;
+    replies.sort_by_key(|(i, _)| *i);
+    for (i, reply) in replies {
+        match reply {
+            Reply::Ok(b) => out.push(b),
+            Reply::Refused(status, body) => {
+                let msg = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                tracing::debug!(shard = front.shards.name(i), %status, "refused: {msg}");
+                return Err(AppError::new(status, "shard_refused", msg));
+            }
+        }
+    }
+    let mut missing = fanned.missing;
+    missing.sort_unstable();
+    Ok((out, missing))
+}
+
+/// The shards' names as a JSON array.
+pub(crate) fn names(front: &Front, missing: &[usize]) -> Value {
+    Value::Array(
+        missing
+            .iter()
+            .map(|&i| Value::from(front.shards.name(i)))
+            .collect(),
+    )
+}
+
+/// `res` with `X-Treestat-Partial` when shards were left out.
+pub(crate) fn answer(front: &Front, missing: &[usize], mut res: Response) -> Response {
+    if !missing.is_empty() {
+        front.partial_answers.inc();
+        let list: Vec<&str> = missing.iter().map(|&i| front.shards.name(i)).collect();
+        if let Ok(v) = HeaderValue::from_str(&list.join(",")) {
+            res.headers_mut().insert(PARTIAL_HEADER, v);
+        }
+    }
+    res
+}
+
+/// A number for JSON (null when not finite).
+pub(crate) fn num(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// A query string of `pairs`, form-encoded.
+pub(crate) fn query(pairs: &[(&str, String)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// A pattern as one path segment: `,` and `*` kept readable, the rest that is not
+/// unreserved percent-encoded (`|` as `%7C`, `/` as `%2F`).
+pub(crate) fn encode(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~,*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}

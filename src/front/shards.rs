@@ -1,0 +1,319 @@
+//! The front's side of talking to shards: one blocking HTTP client shared by every
+//! request (kept-alive connections per shard), requests run on the blocking pool, and
+//! every fan-out bounded by the deadline.
+//!
+//! Why blocking `ureq` on the blocking pool rather than an async client: it is the
+//! client the rest of the binary already uses (no second HTTP stack), a request is a
+//! few tens of microseconds of work, and the deadline is enforced twice: `ureq`'s own
+//! global timeout ends the thread's call, and `tokio::time::timeout` answers the reader
+//! at the deadline whatever the thread is doing. A shard that hangs (SIGSTOP) therefore
+//! costs a thread for at most the deadline, never the reader's answer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use serde::Deserialize;
+use treestat_engine::telemetry::{Counter, Telemetry};
+
+/// A shard as the operator named it in `--shards`: the name in `X-Treestat-Partial`
+/// and `partial` is that text.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    /// The URL as given (`http://a:8080`), its trailing `/` removed.
+    pub name: String,
+    requests: Counter,
+    timeouts: Counter,
+    errors: Counter,
+}
+
+/// What one shard answered.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A 2xx answer's body.
+    Ok(Vec<u8>),
+    /// A 4xx answer: the reader's request was wrong (status, body), passed on.
+    Refused(u16, Vec<u8>),
+}
+
+/// The answers of a fan-out: per shard index, and the shards left out (no answer
+/// within the deadline, or an error: unreachable, 5xx).
+#[derive(Debug, Default)]
+pub(crate) struct Fanned {
+    pub replies: Vec<(usize, Reply)>,
+    pub missing: Vec<usize>,
+}
+
+/// Which shards hold which top-level keys, learnt from each shard's `/api/keys/`.
+#[derive(Debug, Default)]
+struct Owners {
+    map: HashMap<String, Vec<usize>>,
+    /// Every shard answered with its whole listing: a key in no list is on no shard.
+    complete: bool,
+    at: Option<Instant>,
+}
+
+/// The shards, their client and the owner map; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Shards {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shards: Vec<Shard>,
+    agent: ureq::Agent,
+    token: Option<String>,
+    deadline: Duration,
+    refresh: Duration,
+    owners: RwLock<Owners>,
+    refreshing: std::sync::atomic::AtomicBool,
+    refreshes: Counter,
+}
+
+/// Most top-level keys asked of one shard's `/api/keys/` (past it the shard's listing
+/// is truncated and the front fans out for keys it did not see).
+const KEY_LIMIT: usize = 1_000_000;
+
+/// Owner refreshes triggered by a miss come at most this often.
+const MISS_REFRESH_GAP: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Deserialize)]
+struct Listing {
+    keys: Vec<KeyName>,
+    truncated: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyName {
+    key: String,
+}
+
+impl Shards {
+    /// The shards named by `urls`; requests carry `token` as a bearer token.
+    pub(crate) fn new(
+        urls: &[String],
+        token: Option<String>,
+        deadline: Duration,
+        refresh: Duration,
+        telemetry: &Telemetry,
+    ) -> Shards {
+        telemetry.describe(
+            "treestat_front_shard_requests_total",
+            "Requests the front sent to each shard.",
+        );
+        telemetry.describe(
+            "treestat_front_shard_timeouts_total",
+            "Shard requests left out of an answer for passing the deadline.",
+        );
+        telemetry.describe(
+            "treestat_front_shard_errors_total",
+            "Shard requests left out of an answer for failing (unreachable, 5xx, bad body).",
+        );
+        telemetry.describe(
+            "treestat_front_owner_refreshes_total",
+            "Times the front re-read which shard holds which top-level keys.",
+        );
+        let shards = urls
+            .iter()
+            .map(|u| {
+                let name = u.trim_end_matches('/').to_string();
+                let l = [("shard", name.as_str())];
+                Shard {
+                    requests: telemetry.counter("treestat_front_shard_requests_total", &l),
+                    timeouts: telemetry.counter("treestat_front_shard_timeouts_total", &l),
+                    errors: telemetry.counter("treestat_front_shard_errors_total", &l),
+                    name,
+                }
+            })
+            .collect();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(deadline))
+            .max_idle_connections(1024)
+            .max_idle_connections_per_host(256)
+            .build()
+            .into();
+        Shards {
+            inner: Arc::new(Inner {
+                shards,
+                agent,
+                token,
+                deadline,
+                refresh,
+                owners: RwLock::new(Owners::default()),
+                refreshing: std::sync::atomic::AtomicBool::new(false),
+                refreshes: telemetry.counter("treestat_front_owner_refreshes_total", &[]),
+            }),
+        }
+    }
+
+    /// The shards' names, by index.
+    pub(crate) fn name(&self, i: usize) -> &str {
+        &self.inner.shards[i].name
+    }
+
+    /// Every shard's index.
+    pub(crate) fn all(&self) -> Vec<usize> {
+        (0..self.inner.shards.len()).collect()
+    }
+
+    /// The shards a pattern whose first segment is the literal `key` must ask: those
+    /// that hold `key`. A key no listing has (new since the last refresh, or a listing
+    /// was incomplete) asks every shard, and starts a refresh in the background.
+    pub(crate) fn owners_of(&self, key: &str) -> Vec<usize> {
+        {
+            let o = self.inner.owners.read();
+            if let Some(v) = o.map.get(key) {
+                return v.clone();
+            }
+            let fresh = o.at.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP);
+            if o.complete && fresh {
+                // Listed nowhere a moment ago: on no shard.
+                return Vec::new();
+            }
+        }
+        self.refresh_in_background();
+        self.all()
+    }
+
+    /// Starts a refresh of the owner map unless one is running.
+    pub(crate) fn refresh_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.refresh_owners().await;
+            me.inner.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Re-reads every shard's top-level keys. A shard that does not answer keeps the
+    /// keys it had in the old map and marks the map incomplete.
+    pub(crate) async fn refresh_owners(&self) {
+        self.inner.refreshes.inc();
+        let fanned = self
+            .get_all(&self.all(), &format!("/api/keys/?limit={KEY_LIMIT}"))
+            .await;
+        let old = std::mem::take(&mut self.inner.owners.write().map);
+        let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut complete = fanned.missing.is_empty();
+        let answered: HashSet<usize> = fanned.replies.iter().map(|(i, _)| *i).collect();
+        for (i, reply) in fanned.replies {
+            let Reply::Ok(body) = reply else {
+                complete = false;
+                continue;
+            };
+            match serde_json::from_slice::<Listing>(&body) {
+                Ok(l) => {
+                    complete &= !l.truncated;
+                    for k in l.keys {
+                        map.entry(k.key).or_default().push(i);
+                    }
+                }
+                Err(_) => complete = false,
+            }
+        }
+        for (k, holders) in old {
+            for i in holders {
+                if !answered.contains(&i) {
+                    map.entry(k.clone()).or_default().push(i);
+                }
+            }
+        }
+        for v in map.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        *self.inner.owners.write() = Owners {
+            map,
+            complete,
+            at: Some(Instant::now()),
+        };
+    }
+
+    /// Refreshes the owner map every `refresh` until `stop`.
+    pub(crate) async fn keep_owners_fresh(self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            self.refresh_owners().await;
+            tokio::select! {
+                () = tokio::time::sleep(self.inner.refresh) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// GETs `path_and_query` from each shard of `targets` at once; answers within the
+    /// deadline, the others listed as missing.
+    pub(crate) async fn get_all(&self, targets: &[usize], path_and_query: &str) -> Fanned {
+        let mut tasks = Vec::with_capacity(targets.len());
+        for &i in targets {
+            let me = self.clone();
+            let url = format!("{}{path_and_query}", self.inner.shards[i].name);
+            self.inner.shards[i].requests.inc();
+            tasks.push((
+                i,
+                tokio::task::spawn_blocking(move || me.get_blocking(&url)),
+            ));
+        }
+        let until = tokio::time::Instant::now() + self.inner.deadline;
+        let mut out = Fanned::default();
+        for (i, task) in tasks {
+            let shard = &self.inner.shards[i];
+            match tokio::time::timeout_at(until, task).await {
+                Ok(Ok(Ok(reply))) => out.replies.push((i, reply)),
+                Ok(Ok(Err(Failure::Timeout))) | Err(_) => {
+                    shard.timeouts.inc();
+                    out.missing.push(i);
+                }
+                Ok(Ok(Err(Failure::Error(e)))) => {
+                    tracing::debug!(shard = %shard.name, "left out: {e}");
+                    shard.errors.inc();
+                    out.missing.push(i);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(shard = %shard.name, "shard request task failed: {e}");
+                    shard.errors.inc();
+                    out.missing.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    fn get_blocking(&self, url: &str) -> Result<Reply, Failure> {
+        let mut req = self.inner.agent.get(url);
+        if let Some(t) = &self.inner.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req.call().map_err(|e| match e {
+            ureq::Error::Timeout(_) => Failure::Timeout,
+            e => Failure::Error(e.to_string()),
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::Timeout(_) => Failure::Timeout,
+                e => Failure::Error(e.to_string()),
+            })?;
+        match status {
+            200..=299 => Ok(Reply::Ok(body)),
+            // 401 is the front's token being wrong for the shard: the front's fault,
+            // not the reader's; left out like any failing shard.
+            400..=499 if status != 401 => Ok(Reply::Refused(status, body)),
+            s => Err(Failure::Error(format!("status {s}"))),
+        }
+    }
+}
+
+enum Failure {
+    Timeout,
+    Error(String),
+}
