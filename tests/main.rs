@@ -12,6 +12,7 @@ mod cli;
 mod cli_forms;
 mod crash;
 mod disk_full;
+mod front;
 mod fuzz_smoke;
 mod http_failure;
 mod import_cycles;
