@@ -17,8 +17,10 @@
 //!   out and named in `X-Treestat-Partial` (and `partial` in object-shaped JSON); the
 //!   front never waits longer than the deadline for any shard.
 
+mod fan;
 mod routes;
 mod shards;
+mod state;
 mod trend;
 
 use std::net::SocketAddr;
@@ -26,12 +28,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use treestat_engine::telemetry::{Counter, Telemetry};
+use treestat_engine::telemetry::Telemetry;
 
-pub(crate) use shards::Shards;
-
-/// The header naming the shards left out of an answer, comma-separated.
-pub const PARTIAL_HEADER: &str = "x-treestat-partial";
+use shards::Shards;
+use state::Front;
+pub use state::PARTIAL_HEADER;
 
 /// What `treestat front` runs with.
 #[derive(Debug, Clone)]
@@ -47,17 +48,6 @@ pub struct FrontConfig {
     /// Bearer token sent to the shards, and asked of readers when `auth_reads`.
     pub token: Option<String>,
     /// Readers must present `token` (header or `treestat_token` cookie).
-    pub auth_reads: bool,
-}
-
-/// The front's shared state: the shards and its own counters; cheap to clone.
-#[derive(Debug, Clone)]
-pub(crate) struct Front {
-    pub shards: Shards,
-    pub telemetry: Telemetry,
-    pub requests: Counter,
-    pub partial_answers: Counter,
-    pub token: Option<String>,
     pub auth_reads: bool,
 }
 

@@ -27,8 +27,8 @@ use treestat_engine::pattern::{Agg, Pattern};
 use treestat_engine::query::aggregate_rows;
 use treestat_web::AppError;
 
-use super::Front;
-use super::routes::{answer, bodies, encode, names, num, query};
+use super::fan::{answer, bodies, encode, names, num, query};
+use super::state::Front;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TrendParams {
