@@ -278,6 +278,40 @@ fn reads_through_the_front_equal_one_unsharded_engine() {
         });
         assert!(!want.as_array().unwrap().is_empty(), "{p}");
     }
+    // /export (NDJSON and CSV), /graph and the /diff chart drawn at the front from the
+    // merged series: the same bytes as the server's.
+    let text = |url: &str| {
+        let mut r = ureq::get(url).call().expect(url);
+        assert_eq!(r.status(), 200, "{url}");
+        let ctype = r.headers()[&"content-type".parse::<ureq::http::HeaderName>().unwrap()]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (ctype, r.body_mut().read_to_vec().unwrap())
+    };
+    let abs = format!("from={}&until={}", c.t0 - 10, c.t0 + 30);
+    for path in [
+        format!("/export/*,cpu.ndjson?{abs}"),
+        format!("/export/k0*,net,rx.csv?{abs}"),
+        format!("/graph/*,cpu,user.svg?{abs}&tz=UTC"),
+        format!("/graph/*%7Csum,net,rx.svg?{abs}&tz=UTC&title=rx"),
+        format!("/diff/k01/k02.svg?{abs}&tz=UTC"),
+    ] {
+        let want = text(&format!("{}{path}", c.reference.base));
+        let got = text(&format!("{}{path}", c.front.base));
+        assert!(want.1.len() > 100, "{path}");
+        assert_eq!(got.0, want.0, "{path}");
+        assert!(got.1 == want.1, "{path}: the front's answer differs");
+    }
+    let (ctype, png) = text(&format!("{}/graph/*,cpu,user.png?{abs}", c.front.base));
+    assert_eq!(ctype, "image/png");
+    assert!(png.starts_with(b"\x89PNG"));
+    // /all and /diff's JSON, from the live leaves.
+    for path in ["/all", "/diff/k01/k02.json", "/diff/k01,*/k05,*.json"] {
+        let (want, _) = get(&format!("{}{path}", c.reference.base));
+        let (got, _) = get(&format!("{}{path}", c.front.base));
+        assert_eq!(got, want, "{path}");
+    }
 }
 
 /// A shard's own count of HTTP requests (its `/metrics`).

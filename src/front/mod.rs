@@ -18,6 +18,8 @@
 //!   front never waits longer than the deadline for any shard.
 
 mod fan;
+mod graph;
+mod live;
 mod routes;
 mod shards;
 mod state;
@@ -92,6 +94,9 @@ pub async fn serve(
         telemetry,
         token: cfg.token.clone(),
         auth_reads: cfg.auth_reads,
+        renders: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        )),
     };
     tokio::spawn(shards.keep_owners_fresh(stop.clone()));
     tracing::info!(

@@ -16,4 +16,6 @@ pub(crate) struct Front {
     pub partial_answers: Counter,
     pub token: Option<String>,
     pub auth_reads: bool,
+    /// Chart renders at once: one per core, as on a server.
+    pub renders: std::sync::Arc<tokio::sync::Semaphore>,
 }

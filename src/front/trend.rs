@@ -47,6 +47,90 @@ struct Series {
     points: Vec<(i64, Option<f64>)>,
 }
 
+/// A merged series: path, action (or the fold's name), step, points in time order.
+pub(crate) struct Merged {
+    pub path: String,
+    pub action: String,
+    pub step: i64,
+    pub points: BTreeMap<i64, f64>,
+}
+
+/// The series `p` answers over every shard in `[from, until]`, at most `points` per
+/// series (0: the archive's own), merged per path and, for a folding pattern, folded
+/// per bucket; and the shards left out.
+///
+/// # Errors
+/// A shard's 4xx, passed on; quantile folds (not merged yet).
+pub(crate) async fn merged_series(
+    front: &Front,
+    p: &Pattern,
+    from: i64,
+    until: i64,
+    points: usize,
+) -> Result<(Vec<Merged>, Vec<usize>), AppError> {
+    let innermost = p
+        .segments()
+        .iter()
+        .rev()
+        .map(|s| s.agg)
+        .find(|&a| a != Agg::List);
+    if let Some(Agg::Quantile(_)) = innermost {
+        return Err(AppError::bad_request(
+            "the front does not merge quantile folds of trends yet; ask a shard",
+        ));
+    }
+    let selector = if p.aggregates() {
+        p.selector()
+    } else {
+        p.as_str().to_string()
+    };
+    let q = [
+        ("from", from.to_string()),
+        ("until", until.to_string()),
+        ("points", points.to_string()),
+    ];
+    let path = format!("/trend/{}.json?{}", encode(&selector), query(&q));
+    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
+    for body in bodies {
+        let series: Vec<Series> = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        for s in series {
+            let m = merged.entry(s.path.clone()).or_insert_with(|| Merged {
+                path: s.path,
+                action: s.action.clone(),
+                step: s.step,
+                points: BTreeMap::new(),
+            });
+            m.step = m.step.min(s.step);
+            for (t, v) in s.points {
+                let Some(v) = v else { continue };
+                m.points
+                    .entry(t)
+                    .and_modify(|old| *old = combine(&m.action, *old, v))
+                    .or_insert(v);
+            }
+        }
+    }
+    let out = if p.aggregates() {
+        fold(p, merged)
+    } else {
+        merged.into_values().collect()
+    };
+    Ok((out, missing))
+}
+
+/// `from`, `until` (defaults `-1d`, `now`) resolved once at the front, so every shard
+/// reads the same range.
+pub(crate) fn range(from: Option<&str>, until: Option<&str>) -> Result<(i64, i64), AppError> {
+    let now = now();
+    let parse = |name: &str, v: Option<&str>, default: &str| {
+        treestat_engine::trend::parse_time(v.unwrap_or(default), now)
+            .map_err(|e| AppError::bad_request(format!("{name}: {e}")))
+    };
+    Ok((parse("from", from, "-1d")?, parse("until", until, "now")?))
+}
+
 pub(crate) async fn trend(
     State(front): State<Front>,
     pattern: Result<Path<String>, PathRejection>,
@@ -63,71 +147,23 @@ pub(crate) async fn trend(
         ));
     }
     let p = Pattern::parse(text)?;
-    let innermost = p
-        .segments()
-        .iter()
-        .rev()
-        .map(|s| s.agg)
-        .find(|&a| a != Agg::List);
-    if let Some(Agg::Quantile(_)) = innermost {
-        return Err(AppError::bad_request(
-            "the front does not merge quantile folds of trends yet; ask a shard",
-        ));
-    }
-    // One range for every shard, resolved here.
-    let now = now();
-    let parse = |name: &str, v: Option<&str>, default: &str| {
-        treestat_engine::trend::parse_time(v.unwrap_or(default), now)
-            .map_err(|e| AppError::bad_request(format!("{name}: {e}")))
-    };
-    let from = parse("from", params.from.as_deref(), "-1d")?;
-    let until = parse("until", params.until.as_deref(), "now")?;
+    let (from, until) = range(params.from.as_deref(), params.until.as_deref())?;
     let points = params
         .points
         .unwrap_or(treestat_web::trends::DEFAULT_POINTS);
-    let selector = if p.aggregates() {
-        p.selector()
-    } else {
-        p.as_str().to_string()
-    };
-    let q = [
-        ("from", from.to_string()),
-        ("until", until.to_string()),
-        ("points", points.to_string()),
-    ];
-    let path = format!("/trend/{}.json?{}", encode(&selector), query(&q));
-    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
-    let (bodies, missing) = bodies(&front, fanned)?;
-    let mut merged: BTreeMap<String, (String, i64, BTreeMap<i64, f64>)> = BTreeMap::new();
-    for body in bodies {
-        let series: Vec<Series> = serde_json::from_slice(&body).map_err(AppError::internal)?;
-        for s in series {
-            let (action, step, pts) = merged
-                .entry(s.path)
-                .or_insert_with(|| (s.action.clone(), s.step, BTreeMap::new()));
-            *step = (*step).min(s.step);
-            for (t, v) in s.points {
-                let Some(v) = v else { continue };
-                pts.entry(t)
-                    .and_modify(|old| *old = combine(action, *old, v))
-                    .or_insert(v);
-            }
-        }
-    }
+    let (series, missing) = merged_series(&front, &p, from, until, points).await?;
     let partial = (!missing.is_empty()).then(|| names(&front, &missing));
-    let out: Vec<Value> = if p.aggregates() {
-        fold(&p, merged)
-    } else {
-        merged
-            .into_iter()
-            .map(|(path, (action, step, pts))| series_json(path, &action, step, pts))
-            .collect()
-    };
-    let out = out
+    let out = series
         .into_iter()
-        .map(|mut s| {
-            if let (Some(list), Value::Object(m)) = (&partial, &mut s) {
-                m.insert("partial".into(), list.clone());
+        .map(|m| {
+            let mut s = serde_json::json!({
+                "path": m.path,
+                "action": m.action,
+                "step": m.step,
+                "points": m.points.into_iter().map(|(t, v)| Value::Array(vec![Value::from(t), num(v)])).collect::<Vec<_>>(),
+            });
+            if let (Some(list), Value::Object(o)) = (&partial, &mut s) {
+                o.insert("partial".into(), list.clone());
             }
             s
         })
@@ -137,6 +173,67 @@ pub(crate) async fn trend(
         &missing,
         Json(Value::Array(out)).into_response(),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExportParams {
+    from: Option<String>,
+    until: Option<String>,
+}
+
+/// `/export/<pattern>.ndjson|.csv`: every point at the archive's resolution of the
+/// merged series, written as a server writes them (`TrendStore::export`).
+pub(crate) async fn export(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    use std::fmt::Write as _;
+    let pattern = pattern?.0;
+    let params = params?.0;
+    let (text, csv, ctype) = if let Some(p) = pattern.strip_suffix(".ndjson") {
+        (p, false, "application/x-ndjson")
+    } else if let Some(p) = pattern.strip_suffix(".csv") {
+        (p, true, "text/csv; charset=utf-8")
+    } else {
+        return Err(AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.ndjson` or `<pattern>.csv`"
+        )));
+    };
+    let p = Pattern::parse(text)?;
+    if p.aggregates() {
+        return Err(AppError::bad_request(
+            "the front exports patterns without folds; ask a shard",
+        ));
+    }
+    let (from, until) = range(params.from.as_deref(), params.until.as_deref())?;
+    let (series, missing) = merged_series(&front, &p, from, until, 0).await?;
+    let mut out = String::new();
+    if csv {
+        out.push_str("path,ts,value\n");
+    }
+    for s in &series {
+        for (ts, v) in &s.points {
+            if csv {
+                if s.path.contains([',', '"', '\n', '\r']) {
+                    let _ = write!(out, "\"{}\"", s.path.replace('"', "\"\""));
+                } else {
+                    out.push_str(&s.path);
+                }
+                let _ = writeln!(out, ",{ts},{v}");
+            } else {
+                let line = serde_json::to_string(&(&s.path, ts, v)).map_err(AppError::internal)?;
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(ctype),
+    );
+    Ok(answer(&front, &missing, resp))
 }
 
 /// Two shards' values of one series at one time stamp (module doc).
@@ -150,11 +247,11 @@ fn combine(action: &str, a: f64, b: f64) -> f64 {
 }
 
 /// The buckets of the selector's merged series folded by `p`, as a server folds them.
-fn fold(p: &Pattern, merged: BTreeMap<String, (String, i64, BTreeMap<i64, f64>)>) -> Vec<Value> {
-    let step = merged.values().next().map_or(0, |s| s.1);
+fn fold(p: &Pattern, merged: BTreeMap<String, Merged>) -> Vec<Merged> {
+    let step = merged.values().next().map_or(0, |s| s.step);
     let mut buckets: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();
-    for (path, (_, _, pts)) in merged {
-        for (t, v) in pts {
+    for (path, m) in merged {
+        for (t, v) in m.points {
             buckets.entry(t).or_default().push((path.clone(), v));
         }
     }
@@ -173,17 +270,13 @@ fn fold(p: &Pattern, merged: BTreeMap<String, (String, i64, BTreeMap<i64, f64>)>
         .find(|&a| a != Agg::List)
         .map_or_else(|| "list".to_string(), |a| a.to_string());
     out.into_iter()
-        .map(|(path, pts)| series_json(path, &agg, step, pts))
+        .map(|(path, points)| Merged {
+            path,
+            action: agg.clone(),
+            step,
+            points,
+        })
         .collect()
-}
-
-fn series_json(path: String, action: &str, step: i64, pts: BTreeMap<i64, f64>) -> Value {
-    serde_json::json!({
-        "path": path,
-        "action": action,
-        "step": step,
-        "points": pts.into_iter().map(|(t, v)| Value::Array(vec![Value::from(t), num(v)])).collect::<Vec<_>>(),
-    })
 }
 
 fn now() -> i64 {
