@@ -177,13 +177,14 @@ fn now() -> i64 {
 /// Three shards, the reference, the front; the workload dated a minute ago (so every
 /// sample is in a closed interval on every server, whenever it arrived).
 struct Cluster {
-    _dir: tempfile::TempDir,
     shards: Vec<Proc>,
     reference: Proc,
     front: Proc,
     /// Shard index of each key.
     owner: Vec<usize>,
     t0: i64,
+    /// Last: removed once the processes are gone (fields drop in order).
+    _dir: tempfile::TempDir,
 }
 
 fn cluster(deadline: &str) -> Cluster {
@@ -490,4 +491,88 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
     // the new owner's totals (11 + 13), its history above being whole.
     let (rows, _) = get(&format!("{}/get/moved,hits", f.base));
     assert_eq!(rows, serde_json::json!([["moved,hits", 24.0]]));
+}
+
+/// Reads `interval` events of an SSE stream on a thread, handing their data over.
+fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut r = ureq::get(&url).call().expect(&url);
+        let reader = std::io::BufReader::new(r.body_mut().as_reader());
+        let mut interval = false;
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line == "event: interval" || line == "event:interval" {
+                interval = true;
+            } else if let Some(d) = line.strip_prefix("data:") {
+                if interval && tx.send(serde_json::from_str(d.trim()).unwrap()).is_err() {
+                    return;
+                }
+            } else if line.is_empty() {
+                interval = false;
+            }
+        }
+    });
+    rx
+}
+
+/// Events until every path of `want` was seen (values by path, the newest kept).
+fn gather(
+    rx: &std::sync::mpsc::Receiver<Value>,
+    paths: usize,
+) -> (serde_json::Map<String, Value>, Vec<Value>) {
+    let mut values = serde_json::Map::new();
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(120);
+    while values.len() < paths {
+        let left = until.saturating_duration_since(Instant::now());
+        let e = rx
+            .recv_timeout(left)
+            .expect("an interval event within 120 s");
+        if let Some(Value::Object(v)) = e.get("values") {
+            values.extend(v.clone());
+        }
+        events.push(e);
+    }
+    (values, events)
+}
+
+#[test]
+fn events_fan_in_from_every_shard() {
+    let c = cluster("2s");
+    let front_rx = sse(&format!("{}/events/*,live", c.front.base));
+    let ref_rx = sse(&format!("{}/events/*,live", c.reference.base));
+    // The streams are open once a first (empty) interval closed on each.
+    front_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    ref_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    for k in 0..KEYS {
+        let d = format!(r#"{{"k{k:02}":{{"live":{{"v":{k}}}}}}}"#);
+        push(&c.shards[c.owner[k]].base, &d);
+        push(&c.reference.base, &d);
+    }
+    let (got, events) = gather(&front_rx, KEYS);
+    let (want, _) = gather(&ref_rx, KEYS);
+    assert_eq!(got, want);
+    assert!(
+        events.iter().all(|e| e.get("partial").is_none()),
+        "{events:?}"
+    );
+
+    // A stopped shard: the interval is sent past the deadline, naming it.
+    let stopped = &c.shards[2];
+    signal(&stopped.child, libc::SIGSTOP);
+    let started = Instant::now();
+    let e = loop {
+        let e = front_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event");
+        if e.get("partial").is_some() {
+            break e;
+        }
+    };
+    assert_eq!(e["partial"], serde_json::json!([stopped.base]));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    cont(&stopped.child);
 }

@@ -17,6 +17,7 @@
 //!   out and named in `X-Treestat-Partial` (and `partial` in object-shaped JSON); the
 //!   front never waits longer than the deadline for any shard.
 
+mod events;
 mod fan;
 mod graph;
 mod live;

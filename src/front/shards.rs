@@ -154,6 +154,11 @@ impl Shards {
         &self.inner.shards[i].name
     }
 
+    /// The longest wait for one shard (`--deadline`).
+    pub(crate) fn deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
     /// Every shard's index.
     pub(crate) fn all(&self) -> Vec<usize> {
         (0..self.inner.shards.len()).collect()
