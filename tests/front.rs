@@ -576,3 +576,76 @@ fn events_fan_in_from_every_shard() {
     assert!(started.elapsed() < Duration::from_secs(60));
     cont(&stopped.child);
 }
+
+/// GET with its status and `X-Treestat-Cursor`.
+fn pull(url: &str) -> (u16, String, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().expect(url);
+    let status = r.status().as_u16();
+    let cursor = r.headers()["x-treestat-cursor"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = r.body_mut().read_to_string().unwrap();
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap()
+    };
+    (status, cursor, v)
+}
+
+#[test]
+fn pull_fans_in_and_its_cursor_loses_no_push() {
+    let c = cluster("2s");
+    let url = |cursor: &str| {
+        format!(
+            "{}/pull/*,p?timeout=60s{}",
+            c.front.base,
+            if cursor.is_empty() {
+                String::new()
+            } else {
+                format!("&cursor={cursor}")
+            }
+        )
+    };
+    // Nothing yet: 204 with a cursor of one entry per shard.
+    let (status, mut cursor, _) = pull(&format!("{}/pull/*,p?timeout=0s", c.front.base));
+    assert_eq!(status, 204);
+    assert_eq!(cursor.split('_').count(), 3, "{cursor}");
+    // Pushes to every shard, one by one; each poll with the last cursor returns what is
+    // new, none lost, none twice.
+    let mut seen = serde_json::Map::new();
+    for k in [1, 2, 3, 5, 8, 13] {
+        push(
+            &c.shards[c.owner[k]].base,
+            &format!(r#"{{"k{k:02}":{{"p":{k}}}}}"#),
+        );
+    }
+    while seen.len() < 6 {
+        let (status, next, v) = pull(&url(&cursor));
+        assert_eq!(status, 200, "{v}");
+        for (k, v) in v.as_object().unwrap() {
+            assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+        }
+        cursor = next;
+    }
+    let want: serde_json::Map<String, Value> = [1, 2, 3, 5, 8, 13]
+        .iter()
+        .map(|k| (format!("k{k:02},p"), serde_json::json!(f64::from(*k))))
+        .collect();
+    assert_eq!(seen, want);
+    // A poll that waits is woken by the next push on any shard.
+    let waiting = {
+        let u = url(&cursor);
+        std::thread::spawn(move || pull(&u))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    push(&c.shards[c.owner[20]].base, r#"{"k20":{"p":20}}"#);
+    let (status, _, v) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(v, serde_json::json!({"k20,p": 20.0}));
+}

@@ -32,7 +32,7 @@ pub(crate) fn bodies(
     replies.sort_by_key(|(i, _)| *i);
     for (i, reply) in replies {
         match reply {
-            Reply::Ok(b) => out.push(b),
+            Reply::Ok(b) | Reply::Pulled(_, _, _, b) => out.push(b),
             Reply::Refused(status, body) => {
                 let msg = serde_json::from_slice::<Value>(&body)
                     .ok()

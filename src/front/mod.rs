@@ -21,6 +21,7 @@ mod events;
 mod fan;
 mod graph;
 mod live;
+mod pull;
 mod routes;
 mod shards;
 mod state;

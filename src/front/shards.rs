@@ -33,6 +33,9 @@ pub(crate) struct Shard {
 pub(crate) enum Reply {
     /// A 2xx answer's body.
     Ok(Vec<u8>),
+    /// A 2xx answer with the `/pull` headers: status, `X-Treestat-Cursor`,
+    /// `X-Treestat-Missed`, body (only [`Shards::pull_first`] answers these).
+    Pulled(u16, Option<u64>, bool, Vec<u8>),
     /// A 4xx answer: the reader's request was wrong (status, body), passed on.
     Refused(u16, Vec<u8>),
 }
@@ -290,7 +293,11 @@ impl Shards {
     }
 
     fn get_blocking(&self, url: &str) -> Result<Reply, Failure> {
-        let mut req = self.inner.agent.get(url);
+        self.call(&self.inner.agent, url, false)
+    }
+
+    fn call(&self, agent: &ureq::Agent, url: &str, pulled: bool) -> Result<Reply, Failure> {
+        let mut req = agent.get(url);
         if let Some(t) = &self.inner.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -299,6 +306,14 @@ impl Shards {
             e => Failure::Error(e.to_string()),
         })?;
         let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
+        let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
         let body = resp
             .body_mut()
             .with_config()
@@ -309,12 +324,84 @@ impl Shards {
                 e => Failure::Error(e.to_string()),
             })?;
         match status {
+            200..=299 if pulled => Ok(Reply::Pulled(status, cursor, missed, body)),
             200..=299 => Ok(Reply::Ok(body)),
             // 401 is the front's token being wrong for the shard: the front's fault,
             // not the reader's; left out like any failing shard.
             400..=499 if status != 401 => Ok(Reply::Refused(status, body)),
             s => Err(Failure::Error(format!("status {s}"))),
         }
+    }
+
+    /// `/pull` over shards: sends `paths[k]` to `targets[k]` at once, each bounded by
+    /// `wait` plus the deadline, and answers as soon as one shard answers with values
+    /// (200), with every answer in by then; or once all answered (204s); or at
+    /// `wait` plus the deadline, the shards still out listed as missing.
+    pub(crate) async fn pull_first(
+        &self,
+        targets: &[usize],
+        paths: &[String],
+        wait: Duration,
+    ) -> Fanned {
+        let limit = wait + self.inner.deadline;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(limit))
+            .build()
+            .into();
+        let mut set = tokio::task::JoinSet::new();
+        for (&i, path) in targets.iter().zip(paths) {
+            let me = self.clone();
+            let agent = agent.clone();
+            let url = format!("{}{path}", self.inner.shards[i].name);
+            self.inner.shards[i].requests.inc();
+            set.spawn_blocking(move || (i, me.call(&agent, &url, true)));
+        }
+        let until = tokio::time::Instant::now() + limit;
+        let mut out = Fanned::default();
+        let mut pending: HashSet<usize> = targets.iter().copied().collect();
+        let mut done = false;
+        while !pending.is_empty() {
+            let next = if done {
+                // Values are in: take what else has finished, wait for nothing more.
+                match set.try_join_next() {
+                    Some(r) => r,
+                    None => break,
+                }
+            } else {
+                match tokio::time::timeout_at(until, set.join_next()).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) | Err(_) => break,
+                }
+            };
+            let Ok((i, result)) = next else { continue };
+            pending.remove(&i);
+            match result {
+                Ok(reply) => {
+                    done |= matches!(reply, Reply::Pulled(200, ..));
+                    out.replies.push((i, reply));
+                }
+                Err(f) => {
+                    let shard = &self.inner.shards[i];
+                    match f {
+                        Failure::Timeout => shard.timeouts.inc(),
+                        Failure::Error(_) => shard.errors.inc(),
+                    }
+                    out.missing.push(i);
+                }
+            }
+        }
+        if !done {
+            // Still out past the limit: a hung shard.
+            for i in pending {
+                self.inner.shards[i].timeouts.inc();
+                out.missing.push(i);
+            }
+        }
+        // When values came, the shards still waiting simply answered nothing yet: their
+        // cursors stay as they were (the caller keeps them), nothing is lost.
+        set.detach_all();
+        out
     }
 }
 
