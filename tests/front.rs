@@ -307,6 +307,26 @@ fn reads_through_the_front_equal_one_unsharded_engine() {
     let (ctype, png) = text(&format!("{}/graph/*,cpu,user.png?{abs}", c.front.base));
     assert_eq!(ctype, "image/png");
     assert!(png.starts_with(b"\x89PNG"));
+    // Graphite: targets evaluated at the front over the shards' series, and find.
+    let g = format!("from={}&until={}", c.t0 - 10, c.t0 + 30);
+    for path in [
+        format!("/render?target=k0*.cpu.user&format=json&{g}"),
+        format!(
+            "/render?target=sumSeries(k*.net.rx)&target=averageSeries(*.cpu.*)&format=json&{g}"
+        ),
+        format!("/render?target=k1*.disk.sda.io&format=csv&{g}"),
+        "/metrics/find?query=k0*".to_string(),
+        "/metrics/find?query=k01.*&format=completer".to_string(),
+    ] {
+        let want = text(&format!("{}{path}", c.reference.base));
+        let got = text(&format!("{}{path}", c.front.base));
+        assert!(want.1.len() > 20, "{path}");
+        assert_eq!(
+            String::from_utf8_lossy(&got.1),
+            String::from_utf8_lossy(&want.1),
+            "{path}"
+        );
+    }
     // /all and /diff's JSON, from the live leaves.
     for path in ["/all", "/diff/k01/k02.json", "/diff/k01,*/k05,*.json"] {
         let (want, _) = get(&format!("{}{path}", c.reference.base));

@@ -20,6 +20,7 @@
 mod events;
 mod fan;
 mod graph;
+mod graphite;
 mod live;
 mod pull;
 mod routes;

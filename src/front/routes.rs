@@ -26,6 +26,23 @@ pub(crate) fn app(front: Front) -> Router {
         .route("/get/{*pattern}", get(get_pattern))
         .route("/api/q/{*pattern}", get(api_q))
         .route("/all", get(all))
+        .route(
+            "/render",
+            get(super::graphite::render).post(super::graphite::render),
+        )
+        .route(
+            "/render/",
+            get(super::graphite::render).post(super::graphite::render),
+        )
+        .route(
+            "/metrics/find",
+            get(super::graphite::find).post(super::graphite::find),
+        )
+        .route(
+            "/metrics/find/",
+            get(super::graphite::find).post(super::graphite::find),
+        )
+        .route("/version", get(|| async { treestat_graphite::VERSION }))
         .route("/pull", get(super::pull::pull_all))
         .route("/pull/", get(super::pull::pull_all))
         .route("/pull/{*pattern}", get(super::pull::pull))
