@@ -21,6 +21,7 @@ mod events;
 mod fan;
 mod graph;
 mod graphite;
+mod keys;
 mod live;
 mod pull;
 mod routes;

@@ -26,6 +26,10 @@ pub(crate) fn app(front: Front) -> Router {
         .route("/get/{*pattern}", get(get_pattern))
         .route("/api/q/{*pattern}", get(api_q))
         .route("/all", get(all))
+        .route("/api/keys", get(super::keys::keys_root))
+        .route("/api/keys/", get(super::keys::keys_root))
+        .route("/api/keys/{*prefix}", get(super::keys::keys))
+        .route("/markers/{*pattern}", get(super::keys::markers))
         .route(
             "/render",
             get(super::graphite::render).post(super::graphite::render),
