@@ -65,16 +65,14 @@ pub(crate) async fn events(
     let internal = matches!(params.internal.as_deref(), Some("1" | "true"));
     let p = Pattern::parse(&text)?.with_internal(internal);
     let stat = params.stat.filter(|s| !s.is_empty());
-    if p.aggregates() {
-        if stat.is_some()
-            || p.segments()
-                .iter()
-                .any(|s| matches!(s.agg, Agg::Quantile(_)))
-        {
-            return Err(AppError::bad_request(
-                "the front does not fold ?stat= or quantiles of /events across shards yet; ask a shard",
-            ));
-        }
+    let quantile = p
+        .segments()
+        .iter()
+        .any(|s| matches!(s.agg, Agg::Quantile(_)));
+    if p.aggregates() && (stat.is_some() || quantile) {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= or quantiles of /events across shards yet; ask a shard",
+        ));
     }
     let asked = if p.aggregates() {
         p.selector()

@@ -82,7 +82,7 @@ fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
 }
 
 fn unhex(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     (0..h.len())
