@@ -39,6 +39,8 @@ fn every_documented_form_parses() {
         "agent enable cpu",
         "agent disable cpu",
         "relay --listen tcp://0.0.0.0:8007 --upstream http://127.0.0.1:8080",
+        "front --shards http://a:8080,http://b:8080",
+        "front --shards http://a:8080 --shards http://b:8080 --listen 0.0.0.0:8090 --deadline 500ms --refresh 1m --auth-reads",
         "export br",
         "export br --format csv --from -1d",
         "import dump.ndjson",
@@ -62,6 +64,8 @@ fn bad_forms_are_refused() {
         "report a.log --rows many",
         "tail a.log --report r.html",
         "relay --listen tcp://0.0.0.0:8007",
+        "front",
+        "front --shards http://a:8080 --deadline soon",
         "nosuchcommand",
     ] {
         assert!(!parses(args), "parses but should not: treestat {args}");

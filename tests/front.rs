@@ -50,9 +50,14 @@ fn wait_up(base: &str) {
 
 /// `treestat serve` with 1 s intervals kept at 1 s for two hours, HTTP only.
 fn serve(dir: &Path) -> Proc {
+    serve_with(dir, "")
+}
+
+/// As [`serve`], `extra` added to its configuration file.
+fn serve_with(dir: &Path, extra: &str) -> Proc {
     std::fs::create_dir_all(dir).unwrap();
     let conf = dir.join("treestat.toml");
-    std::fs::write(&conf, "[trend]\nretention = \"1s:2h\"\n").unwrap();
+    std::fs::write(&conf, format!("[trend]\nretention = \"1s:2h\"\n{extra}")).unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
         .arg("serve")
@@ -73,6 +78,11 @@ fn serve(dir: &Path) -> Proc {
 }
 
 fn front(shards: &[&Proc], deadline: &str) -> Proc {
+    front_with(shards, deadline, None)
+}
+
+/// As [`front`]; with `token`, `TREESTAT_TOKEN` is set and readers must send it.
+fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
     let port = free_port();
     let list: Vec<&str> = shards.iter().map(|s| s.base.as_str()).collect();
     let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
@@ -80,8 +90,9 @@ fn front(shards: &[&Proc], deadline: &str) -> Proc {
         .args(["--shards", &list.join(",")])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--deadline", deadline, "--refresh", "1h"])
+        .args(token.map(|_| "--auth-reads"))
         .env("RUST_LOG", "warn")
-        .env_remove("TREESTAT_TOKEN")
+        .env("TREESTAT_TOKEN", token.unwrap_or(""))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -697,4 +708,53 @@ fn pull_fans_in_and_its_cursor_loses_no_push() {
     let (status, _, v) = waiting.join().unwrap();
     assert_eq!(status, 200);
     assert_eq!(v, serde_json::json!({"k20,p": 20.0}));
+}
+
+#[test]
+fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "[auth]\ntoken = \"s3cret\"\nreads = true\n";
+    let a = serve_with(&dir.path().join("a"), auth);
+    let b = serve_with(&dir.path().join("b"), auth);
+    for (s, d) in [(&a, r#"{"x":{"v":1}}"#), (&b, r#"{"y":{"v":2}}"#)] {
+        let r = ureq::post(&format!("{}/push", s.base))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer s3cret")
+            .send(d)
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let f = front_with(&[&a, &b], "10s", Some("s3cret"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/get/*%7Csum,v", f.base);
+    assert_eq!(agent.get(&url).call().unwrap().status(), 401);
+    let wrong = agent
+        .get(&url)
+        .header("authorization", "Bearer nope")
+        .call()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let mut r = agent
+        .get(&url)
+        .header("authorization", "Bearer s3cret")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-treestat-partial").is_none());
+    let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!([["*,v", 3.0]]));
+    let mut r = agent
+        .get(&url)
+        .header("cookie", "treestat_token=s3cret")
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
 }
