@@ -90,7 +90,24 @@ struct Walker<'t, 'p, F> {
     hide_internal: bool,
 }
 
-impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
+impl<'t, 'p, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, 'p, F> {
+    /// A walk of `pattern`'s selection over `tree`.
+    fn new(tree: &'t Tree, pattern: &'p Pattern, value_of: F) -> Self {
+        let segs = pattern.segments();
+        let deep = segs.iter().any(|s| s.matcher == Match::Deep);
+        Walker {
+            tree,
+            segs,
+            value_of,
+            keys: Vec::new(),
+            spans: vec![(0, 0); segs.len()],
+            hits: Vec::new(),
+            seen: deep.then(HashSet::new),
+            walked: deep.then(HashSet::new),
+            hide_internal: pattern.hides(INTERNAL_KEY),
+        }
+    }
+
     /// Whether the walk skips `key`, a child of `node`.
     #[inline]
     fn hidden(&self, node: NodeRef, key: &str) -> bool {
@@ -236,18 +253,7 @@ where
     F: FnMut(u32, &Leaf) -> Option<f64>,
 {
     let segs = pattern.segments();
-    let deep = segs.iter().any(|s| s.matcher == Match::Deep);
-    let mut w = Walker {
-        tree,
-        segs,
-        value_of,
-        keys: Vec::new(),
-        spans: vec![(0, 0); segs.len()],
-        hits: Vec::new(),
-        seen: deep.then(HashSet::new),
-        walked: deep.then(HashSet::new),
-        hide_internal: pattern.hides(INTERNAL_KEY),
-    };
+    let mut w = Walker::new(tree, pattern, value_of);
     match pattern.literal_keys() {
         // Fast path: a plain path is a direct descent.
         Some(keys) => {
@@ -293,19 +299,7 @@ pub(crate) fn select<F>(tree: &Tree, pattern: &Pattern, value_of: F) -> Vec<(Str
 where
     F: FnMut(u32, &Leaf) -> Option<f64>,
 {
-    let segs = pattern.segments();
-    let deep = segs.iter().any(|s| s.matcher == Match::Deep);
-    let mut w = Walker {
-        tree,
-        segs,
-        value_of,
-        keys: Vec::new(),
-        spans: vec![(0, 0); segs.len()],
-        hits: Vec::new(),
-        seen: deep.then(HashSet::new),
-        walked: deep.then(HashSet::new),
-        hide_internal: pattern.hides(INTERNAL_KEY),
-    };
+    let mut w = Walker::new(tree, pattern, value_of);
     w.walk(root_node(), 0);
     let mut out: Vec<(String, f64, u32)> = w
         .hits

@@ -34,19 +34,24 @@ pub(crate) fn bodies(
         match reply {
             Reply::Ok(b) | Reply::Pulled(_, _, _, b) => out.push(b),
             Reply::Refused(status, body) => {
-                let msg = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                tracing::debug!(shard = front.shards.name(i), %status, "refused: {msg}");
-                return Err(AppError::new(status, "shard_refused", msg));
+                tracing::debug!(shard = front.shards.name(i), status, "refused");
+                return Err(refused(status, &body));
             }
         }
     }
     let mut missing = fanned.missing;
     missing.sort_unstable();
     Ok((out, missing))
+}
+
+/// A shard's 4xx as the reader's error: its status and its `error` message.
+pub(crate) fn refused(status: u16, body: &[u8]) -> AppError {
+    let msg = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    AppError::new(status, "shard_refused", msg)
 }
 
 /// The shards' names as a JSON array.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,9 +19,6 @@ use treestat_web::AppError;
 use super::fan::{answer, bodies, encode, num, query};
 use super::state::Front;
 use super::trend::merged_series;
-
-/// How long a render waits for a slot before 503.
-const RENDER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn split_format(text: &str) -> Result<(&str, Format), AppError> {
     let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
@@ -84,22 +81,10 @@ async fn draw(
     markers.sort_by_key(|m| m.ts);
     missing.sort_unstable();
     missing.dedup();
-    let permit = tokio::time::timeout(RENDER_WAIT, front.renders.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every render slot is busy; try again",
-            )
-        })?
-        .map_err(AppError::internal)?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let bytes = treestat_web::in_render_slot(front.renders.clone(), move || {
         render(&series, &markers, &opts, format)
     })
-    .await
-    .map_err(AppError::internal)?
+    .await?
     .map_err(|e| {
         if e.is_client_error() {
             AppError::bad_request(e.to_string())

@@ -61,10 +61,10 @@ impl Source for ShardSource {
         for (_, reply) in replies {
             let body = match reply {
                 super::shards::Reply::Ok(b) => b,
-                super::shards::Reply::Refused(_, b) => {
-                    let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-                    let msg = v["error"].as_str().unwrap_or("a shard refused the query");
-                    return Err(Error::bad_request(msg.to_string()));
+                super::shards::Reply::Refused(status, b) => {
+                    return Err(Error::bad_request(
+                        super::fan::refused(status, &b).message(),
+                    ));
                 }
                 super::shards::Reply::Pulled(..) => continue,
             };

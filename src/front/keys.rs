@@ -13,13 +13,12 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use treestat_web::AppError;
 
-use super::fan::{answer, bodies, encode, query};
+use super::fan::{answer, bodies, encode, query, refused};
 use super::shards::Reply;
 use super::state::Front;
 
@@ -66,14 +65,7 @@ pub(crate) async fn keys(
     for (_, r) in std::mem::take(&mut fanned.replies) {
         match r {
             Reply::Refused(404, body) => not_found = Some(body),
-            Reply::Refused(status, body) => {
-                let msg = String::from_utf8_lossy(&body).into_owned();
-                return Err(AppError::new(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                    "shard_refused",
-                    msg,
-                ));
-            }
+            Reply::Refused(status, body) => return Err(refused(status, &body)),
             Reply::Ok(b) | Reply::Pulled(_, _, _, b) => {
                 listings.push(serde_json::from_slice::<Value>(&b).map_err(AppError::internal)?);
             }

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use treestat_engine::pattern::Pattern;
 use treestat_web::{AppError, CURSOR_HEADER, MISSED_HEADER};
 
-use super::fan::{answer, encode, query, route};
+use super::fan::{answer, encode, query, refused, route};
 use super::shards::Reply;
 use super::state::Front;
 
@@ -162,11 +162,7 @@ fn take(
             Ok(())
         }
         Reply::Ok(_) => Ok(()),
-        Reply::Refused(status, body) => Err(AppError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            "shard_refused",
-            String::from_utf8_lossy(&body).into_owned(),
-        )),
+        Reply::Refused(status, body) => Err(refused(status, &body)),
     }
 }
 

@@ -68,13 +68,7 @@ pub(crate) async fn merged_series(
     until: i64,
     points: usize,
 ) -> Result<(Vec<Merged>, Vec<usize>), AppError> {
-    let innermost = p
-        .segments()
-        .iter()
-        .rev()
-        .map(|s| s.agg)
-        .find(|&a| a != Agg::List);
-    if let Some(Agg::Quantile(_)) = innermost {
+    if let Some(Agg::Quantile(_)) = p.innermost_agg() {
         return Err(AppError::bad_request(
             "the front does not merge quantile folds of trends yet; ask a shard",
         ));

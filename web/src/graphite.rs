@@ -8,7 +8,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -235,22 +235,10 @@ async fn image(
     } else {
         Format::Png
     };
-    let permit = tokio::time::timeout(crate::graphs::RENDER_WAIT, renders.acquire_owned())
-        .await
-        .map_err(|_| {
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every render slot is busy; try again",
-            )
-        })?
-        .map_err(AppError::internal)?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let bytes = crate::graphs::in_render_slot(renders, move || {
         treestat_graph::render(&series, &[], &opts, fmt)
     })
-    .await
-    .map_err(AppError::internal)?
+    .await?
     .map_err(|e| AppError::bad_request(e.to_string()))?;
     let mut r = bytes.into_response();
     r.headers_mut().insert(
