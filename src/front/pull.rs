@@ -188,3 +188,21 @@ fn parse_cursor(text: &str, n: usize) -> Result<Vec<Option<u64>>, AppError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn a_front_cursor_is_one_entry_per_shard() {
+        assert_eq!(
+            parse_cursor("41_7_0", 3).unwrap(),
+            [Some(41), Some(7), Some(0)]
+        );
+        assert_eq!(parse_cursor("41__0", 3).unwrap(), [Some(41), None, Some(0)]);
+        // A server's cursor, or one of another front, is refused, not misread.
+        for bad in ["41", "41_7", "41_x_0", "1_2_3_4", "-1_2_3"] {
+            assert!(parse_cursor(bad, 3).is_err(), "{bad}");
+        }
+    }
+}

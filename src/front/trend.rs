@@ -278,3 +278,16 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::combine;
+
+    #[test]
+    fn one_time_on_two_shards_combines_by_action() {
+        assert_eq!(combine("add", 7.0, 11.0), 18.0);
+        assert_eq!(combine("max", 7.0, 11.0), 11.0);
+        assert_eq!(combine("min", 7.0, 11.0), 7.0);
+        assert_eq!(combine("average", 7.0, 11.0), 9.0);
+    }
+}
