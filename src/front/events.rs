@@ -29,7 +29,7 @@ use treestat_engine::pattern::{Agg, Pattern};
 use treestat_engine::query::aggregate_rows;
 use treestat_web::AppError;
 
-use super::fan::{encode, num, query, route};
+use super::fan::{encode, internal_flag, num, query, route};
 use super::state::Front;
 
 /// Keep-alive comments on the front's stream.
@@ -62,7 +62,7 @@ pub(crate) async fn events(
 ) -> Result<Response, AppError> {
     let text = pattern?.0;
     let params = params?.0;
-    let internal = matches!(params.internal.as_deref(), Some("1" | "true"));
+    let internal = internal_flag(params.internal.as_deref())?;
     let p = Pattern::parse(&text)?.with_internal(internal);
     let stat = params.stat.filter(|s| !s.is_empty());
     let quantile = p

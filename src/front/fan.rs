@@ -44,6 +44,11 @@ pub(crate) fn bodies(
     Ok((out, missing))
 }
 
+/// `?internal=` as a server reads it (`1`, `true`, `yes` or empty; `0`, `false`, `no`).
+pub(crate) fn internal_flag(v: Option<&str>) -> Result<bool, AppError> {
+    treestat_web::tree::flag("internal", v)
+}
+
 /// A shard's 4xx as the reader's error: its status and its `error` message.
 pub(crate) fn refused(status: u16, body: &[u8]) -> AppError {
     let msg = serde_json::from_slice::<Value>(body)

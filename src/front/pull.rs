@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use treestat_engine::pattern::Pattern;
 use treestat_web::{AppError, CURSOR_HEADER, MISSED_HEADER};
 
-use super::fan::{answer, encode, query, refused, route};
+use super::fan::{answer, encode, internal_flag, query, refused, route};
 use super::shards::Reply;
 use super::state::Front;
 
@@ -54,7 +54,7 @@ pub(crate) async fn pull(
 ) -> Result<Response, AppError> {
     let text = pattern?.0;
     let params = params?.0;
-    let internal = matches!(params.internal.as_deref(), Some("1" | "true"));
+    let internal = internal_flag(params.internal.as_deref())?;
     let p = Pattern::parse(&text)?.with_internal(internal);
     let wait = match params.timeout.as_deref() {
         None => DEFAULT_WAIT,

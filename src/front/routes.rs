@@ -14,7 +14,7 @@ use treestat_engine::nest;
 use treestat_engine::pattern::Pattern;
 use treestat_web::AppError;
 
-use super::fan::{answer, bodies, encode, names, num, query, route};
+use super::fan::{answer, bodies, encode, internal_flag, names, num, query, route};
 use super::live::folded;
 use super::state::Front;
 
@@ -127,17 +127,6 @@ async fn get_pattern(
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Result<Response, AppError> {
     get_rows(&front, &pattern?.0, &params?.0).await
-}
-
-/// `?internal=` as the server reads it.
-fn internal_flag(v: Option<&str>) -> Result<bool, AppError> {
-    match v {
-        None | Some("0" | "false" | "") => Ok(false),
-        Some("1" | "true") => Ok(true),
-        Some(other) => Err(AppError::bad_request(format!(
-            "internal: {other:?} is not 1 or 0"
-        ))),
-    }
 }
 
 async fn get_rows(front: &Front, text: &str, params: &GetParams) -> Result<Response, AppError> {
