@@ -708,6 +708,14 @@ fn pull_fans_in_and_its_cursor_loses_no_push() {
     let (status, _, v) = waiting.join().unwrap();
     assert_eq!(status, 200);
     assert_eq!(v, serde_json::json!({"k20,p": 20.0}));
+    // A literal key no shard holds yet is waited for on every shard.
+    let (_, cursor, _) = pull(&format!("{}/pull/fresh?timeout=0s", c.front.base));
+    push(&c.shards[2].base, r#"{"fresh":{"p":1}}"#);
+    let (status, _, v) = pull(&format!(
+        "{}/pull/fresh?timeout=60s&cursor={cursor}",
+        c.front.base
+    ));
+    assert_eq!((status, v), (200, serde_json::json!({"fresh,p": 1.0})));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `/events/<pattern>` at the front: the shards' Server-Sent Events fanned in, one
 //! `interval` message per closed interval with every shard's values in it.
 //!
-//! Each shard the pattern routes to is read by a thread of the blocking pool (the
+//! Every shard (a key not created yet, or moved while the stream lasts, must still be
+//! seen) is read by a thread of the blocking pool (the
 //! binary's blocking HTTP client; a stream holds one for its life). Intervals start on
 //! multiples of their length on every server, so the shards' messages of one interval
 //! share `start` (the SSE `id`): the front sends the merged message once every stream
@@ -29,7 +30,7 @@ use treestat_engine::pattern::{Agg, Pattern};
 use treestat_engine::query::aggregate_rows;
 use treestat_web::AppError;
 
-use super::fan::{encode, internal_flag, num, query, route};
+use super::fan::{encode, internal_flag, num, query};
 use super::state::Front;
 
 /// Keep-alive comments on the front's stream.
@@ -87,7 +88,9 @@ pub(crate) async fn events(
         q.push(("internal", "1".to_string()));
     }
     let path = format!("/events/{}?{}", encode(&asked), query(&q));
-    let targets = route(&front, &p);
+    // Every shard: a key not created yet, or moved while the stream or poll lasts,
+    // must still be seen (owner routing is for reads of what exists).
+    let targets = front.shards.all();
     let (tx, rx) = mpsc::channel::<Msg>(64);
     for &i in &targets {
         let url = format!("{}{path}", front.shards.name(i));

@@ -61,10 +61,9 @@ pub(crate) async fn keys(
     // A shard without the prefix is not an error while another has it.
     fanned.replies.sort_by_key(|(i, _)| *i);
     let mut listings = Vec::new();
-    let mut not_found = None;
     for (_, r) in std::mem::take(&mut fanned.replies) {
         match r {
-            Reply::Refused(404, body) => not_found = Some(body),
+            Reply::Refused(404, _) => {}
             Reply::Refused(status, body) => return Err(refused(status, &body)),
             Reply::Ok(b) | Reply::Pulled(_, _, _, b) => {
                 listings.push(serde_json::from_slice::<Value>(&b).map_err(AppError::internal)?);
@@ -72,7 +71,8 @@ pub(crate) async fn keys(
         }
     }
     let missing = fanned.missing;
-    if listings.is_empty() && not_found.is_some() && missing.is_empty() {
+    // No shard that answered has it (or, by the owner map, none holds its key).
+    if listings.is_empty() && missing.is_empty() {
         return Err(AppError::not_found(format!("no node at {prefix:?}")));
     }
     let leaf = listings.iter().any(|l| l["leaf"] == Value::Bool(true));

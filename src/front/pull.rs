@@ -4,7 +4,8 @@
 //! (`"41_7_0"`; empty where a shard was not asked yet); clients pass it back as they
 //! pass a server's, as an opaque token. Without a cursor the front first reads each
 //! shard's current cursor (a poll with `timeout=0s`), so what follows is "the next
-//! push", as on a server. Then every shard the pattern routes to is polled with its
+//! push", as on a server. Then every shard (a key not created yet, or moved, must
+//! still be seen) is polled with its
 //! cursor at once; the first answer with values is returned, with the others that
 //! are in by then; a shard that answered nothing keeps its cursor, so its next push is
 //! returned by the next poll and nothing is lost between polls. `X-Treestat-Missed` is
@@ -24,7 +25,7 @@ use serde_json::{Map, Value};
 use treestat_engine::pattern::Pattern;
 use treestat_web::{AppError, CURSOR_HEADER, MISSED_HEADER};
 
-use super::fan::{answer, encode, internal_flag, query, refused, route};
+use super::fan::{answer, encode, internal_flag, query, refused};
 use super::shards::Reply;
 use super::state::Front;
 
@@ -67,7 +68,9 @@ pub(crate) async fn pull(
         None => vec![None; n],
         Some(c) => parse_cursor(c, n)?,
     };
-    let targets = route(&front, &p);
+    // Every shard: a key not created yet, or moved while the stream or poll lasts,
+    // must still be seen (owner routing is for reads of what exists).
+    let targets = front.shards.all();
     let base = |extra: Vec<(&str, String)>| {
         let mut q = extra;
         if internal {
