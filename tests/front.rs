@@ -363,6 +363,23 @@ fn reads_through_the_front_equal_one_unsharded_engine() {
         let (got, _) = get(&format!("{}{path}", c.front.base));
         assert_eq!(got, want, "{path}");
     }
+    // Windows over the closed intervals (`/api/q?window=`): live samples, then the last
+    // hour's closed intervals hold all of them on every server once each has closed its
+    // interval.
+    for k in 0..KEYS {
+        let d = format!(r#"{{"w{k:02}":{{"g":{k},"c":{{"default_action":"add","n":[1,{k}]}}}}}}"#);
+        push(&c.shards[c.owner[k]].base, &d);
+        push(&c.reference.base, &d);
+    }
+    let url = |base: &str, p: &str| format!("{base}/api/q/{}.json?window=1h", enc(p));
+    wait_for("every server's window to hold the live samples", || {
+        let keys = |base: &str| get(&url(base, "w*")).0.as_object().map_or(0, |o| o.len());
+        (keys(&c.reference.base) == KEYS && keys(&c.front.base) == KEYS).then_some(())
+    });
+    for p in ["w*", "w*|sum,g", "w*,c|avg", "w*|count", "w0*,*|max"] {
+        let (want, _) = get(&url(&c.reference.base, p));
+        assert_eq!(get(&url(&c.front.base, p)).0, want, "window {p}");
+    }
     let (markers, _) = get(&format!("{}{markers}", c.front.base));
     assert_eq!(markers.as_array().unwrap().len(), KEYS);
     let status = ureq::get(&format!("{}/api/keys/nokey", c.front.base))
