@@ -442,6 +442,35 @@ fn a_literal_top_level_pattern_reaches_its_owner_only() {
     let again: Vec<f64> = c.shards.iter().map(|s| requests(&s.base)).collect();
     let d2: Vec<f64> = again.iter().zip(&after).map(|(a, b)| a - b).collect();
     assert!(d2.iter().all(|d| *d == d2[0]), "{d2:?}");
+    // A key created just after the owner map was read is not answered empty: a miss
+    // asks every shard. (Before, a key missing from a map read under a second ago was
+    // answered `[]` from the map.) A miss starts a refresh; wait for it to land, then
+    // create a key and read it at once.
+    let refreshes = |base: &str| {
+        let text = ureq::get(&format!("{base}/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("treestat_front_owner_refreshes_total "))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = refreshes(&c.front.base);
+    // (Misses start at most one refresh a second: ask until one has.)
+    wait_for("the refresh a miss starts", || {
+        get(&format!("{}/get/absent", c.front.base));
+        (refreshes(&c.front.base) > before).then_some(())
+    });
+    // The counter moves when the refresh starts; the map is replaced when it ends.
+    std::thread::sleep(Duration::from_millis(200));
+    push(&c.shards[1].base, r#"{"brandnew":{"x":5}}"#);
+    let (rows, _) = get(&format!("{}/get/brandnew", c.front.base));
+    assert_eq!(rows, serde_json::json!([["brandnew,x", 5.0]]));
 }
 
 #[test]

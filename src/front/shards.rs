@@ -52,8 +52,6 @@ pub(crate) struct Fanned {
 #[derive(Debug, Default)]
 struct Owners {
     map: HashMap<String, Vec<usize>>,
-    /// Every shard answered with its whole listing: a key in no list is on no shard.
-    complete: bool,
     at: Option<Instant>,
 }
 
@@ -79,13 +77,12 @@ struct Inner {
 /// is truncated and the front fans out for keys it did not see).
 const KEY_LIMIT: usize = 1_000_000;
 
-/// Owner refreshes triggered by a miss come at most this often.
+/// Owner refreshes started by a miss come at most this often.
 const MISS_REFRESH_GAP: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
 struct Listing {
     keys: Vec<KeyName>,
-    truncated: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,21 +165,20 @@ impl Shards {
     }
 
     /// The shards a pattern whose first segment is the literal `key` must ask: those
-    /// that hold `key`. A key no listing has (new since the last refresh, or a listing
-    /// was incomplete) asks every shard, and starts a refresh in the background.
+    /// that hold `key`. A key no listing has (new since the last refresh, or on a shard
+    /// whose listing was cut or missing) asks every shard, never answered empty from
+    /// the map, and starts a refresh in the background (at most one a second).
     pub(crate) fn owners_of(&self, key: &str) -> Vec<usize> {
-        {
+        let stale = {
             let o = self.inner.owners.read();
             if let Some(v) = o.map.get(key) {
                 return v.clone();
             }
-            let fresh = o.at.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP);
-            if o.complete && fresh {
-                // Listed nowhere a moment ago: on no shard.
-                return Vec::new();
-            }
+            o.at.is_none_or(|t| t.elapsed() >= MISS_REFRESH_GAP)
+        };
+        if stale {
+            self.refresh_in_background();
         }
-        self.refresh_in_background();
         self.all()
     }
 
@@ -208,21 +204,14 @@ impl Shards {
             .await;
         let old = std::mem::take(&mut self.inner.owners.write().map);
         let mut map: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut complete = fanned.missing.is_empty();
         let answered: HashSet<usize> = fanned.replies.iter().map(|(i, _)| *i).collect();
         for (i, reply) in fanned.replies {
-            let Reply::Ok(body) = reply else {
-                complete = false;
-                continue;
-            };
-            match serde_json::from_slice::<Listing>(&body) {
-                Ok(l) => {
-                    complete &= !l.truncated;
-                    for k in l.keys {
-                        map.entry(k.key).or_default().push(i);
-                    }
+            let Reply::Ok(body) = reply else { continue };
+            // A cut listing (past KEY_LIMIT) leaves its other keys to the miss path.
+            if let Ok(l) = serde_json::from_slice::<Listing>(&body) {
+                for k in l.keys {
+                    map.entry(k.key).or_default().push(i);
                 }
-                Err(_) => complete = false,
             }
         }
         for (k, holders) in old {
@@ -238,7 +227,6 @@ impl Shards {
         }
         *self.inner.owners.write() = Owners {
             map,
-            complete,
             at: Some(Instant::now()),
         };
     }
