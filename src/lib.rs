@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod front;
 pub mod pipes;
 pub mod report;
 pub mod server;

@@ -43,6 +43,8 @@ fn every_documented_form_parses() {
         "serve --amqp amqp://127.0.0.1:5672/%2f --shard a --shard-weight 2 --amqp-queue-type quorum",
         "relay --listen http://0.0.0.0:8080/push --listen statsd://0.0.0.0:8125 --listen graphite://0.0.0.0:2003 \
          --upstream amqp://127.0.0.1:5672/%2f?format=tree&sharded=1 --interval 1s",
+        "front --shards http://a:8080,http://b:8080",
+        "front --shards http://a:8080 --shards http://b:8080 --listen 0.0.0.0:8090 --deadline 500ms --refresh 1m --auth-reads",
         "export br",
         "export br --format csv --from -1d",
         "import dump.ndjson",
@@ -68,6 +70,8 @@ fn bad_forms_are_refused() {
         "report a.log --rows many",
         "tail a.log --report r.html",
         "relay --listen tcp://0.0.0.0:8007",
+        "front",
+        "front --shards http://a:8080 --deadline soon",
         "nosuchcommand",
     ] {
         assert!(!parses(args), "parses but should not: treestat {args}");

@@ -13,6 +13,7 @@ mod cli_forms;
 mod crash;
 mod disk_full;
 mod forward;
+mod front;
 mod fuzz_smoke;
 mod http_failure;
 mod import_cycles;

@@ -283,6 +283,16 @@ impl Pattern {
             .collect()
     }
 
+    /// The innermost fold (the last segment's that folds), which decides how a
+    /// trend folds (a quantile merges sketches); `None` without one.
+    pub fn innermost_agg(&self) -> Option<Agg> {
+        self.segments
+            .iter()
+            .rev()
+            .map(|s| s.agg)
+            .find(|&a| a != Agg::List)
+    }
+
     /// Whether any segment folds its matches.
     pub fn aggregates(&self) -> bool {
         self.segments.iter().any(|s| s.agg != Agg::List)

@@ -90,7 +90,24 @@ struct Walker<'t, 'p, F> {
     hide_internal: bool,
 }
 
-impl<'t, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, '_, F> {
+impl<'t, 'p, F: FnMut(u32, &Leaf) -> Option<f64>> Walker<'t, 'p, F> {
+    /// A walk of `pattern`'s selection over `tree`.
+    fn new(tree: &'t Tree, pattern: &'p Pattern, value_of: F) -> Self {
+        let segs = pattern.segments();
+        let deep = segs.iter().any(|s| s.matcher == Match::Deep);
+        Walker {
+            tree,
+            segs,
+            value_of,
+            keys: Vec::new(),
+            spans: vec![(0, 0); segs.len()],
+            hits: Vec::new(),
+            seen: deep.then(HashSet::new),
+            walked: deep.then(HashSet::new),
+            hide_internal: pattern.hides(INTERNAL_KEY),
+        }
+    }
+
     /// Whether the walk skips `key`, a child of `node`.
     #[inline]
     fn hidden(&self, node: NodeRef, key: &str) -> bool {
@@ -236,18 +253,7 @@ where
     F: FnMut(u32, &Leaf) -> Option<f64>,
 {
     let segs = pattern.segments();
-    let deep = segs.iter().any(|s| s.matcher == Match::Deep);
-    let mut w = Walker {
-        tree,
-        segs,
-        value_of,
-        keys: Vec::new(),
-        spans: vec![(0, 0); segs.len()],
-        hits: Vec::new(),
-        seen: deep.then(HashSet::new),
-        walked: deep.then(HashSet::new),
-        hide_internal: pattern.hides(INTERNAL_KEY),
-    };
+    let mut w = Walker::new(tree, pattern, value_of);
     match pattern.literal_keys() {
         // Fast path: a plain path is a direct descent.
         Some(keys) => {
@@ -270,6 +276,68 @@ where
         return out;
     }
     aggregate(segs, hits, sketch_of)
+}
+
+/// One selected leaf as a read front needs it to fold across shards: its path, its
+/// value, the time stamp of its newest sample (which of two copies is current after a
+/// rebalance) and, for quantile folds, its sketch with the min and max that clamp it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialRow {
+    /// The leaf's comma-joined path.
+    pub path: String,
+    /// Its value (totals, or a window's fold).
+    pub value: f64,
+    /// Unix seconds of its newest sample.
+    pub ts: i64,
+    /// Its sketch, min and max (histogram leaves, when the pattern has a quantile fold).
+    pub sketch: Option<(Sketch, f64, f64)>,
+}
+
+/// The leaves `pattern`'s selection reaches (its aggregations ignored), each with its
+/// leaf id, in path order; `value_of` as for [`run`].
+pub(crate) fn select<F>(tree: &Tree, pattern: &Pattern, value_of: F) -> Vec<(String, f64, u32)>
+where
+    F: FnMut(u32, &Leaf) -> Option<f64>,
+{
+    let mut w = Walker::new(tree, pattern, value_of);
+    w.walk(root_node(), 0);
+    let mut out: Vec<(String, f64, u32)> = w
+        .hits
+        .into_iter()
+        .map(|h| (h.keys.join(","), h.value, h.leaf))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Folds the leaves of several engines (a read front's shards, [`PartialRow`]s) by
+/// `pattern`'s aggregations exactly as one engine holding all of them folds its own:
+/// the same code, each row a leaf, quantile folds merging the rows' sketches. Rows the
+/// pattern does not select are left out.
+pub fn aggregate_partial(pattern: &Pattern, rows: &[PartialRow]) -> Vec<(String, f64)> {
+    let hits = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let keys: Vec<&str> = r.path.split(',').collect();
+            let spans = pattern.bind(&keys)?;
+            Some(Hit {
+                keys,
+                spans,
+                value: r.value,
+                leaf: u32::try_from(i).ok()?,
+            })
+        })
+        .collect();
+    let sketch_of = |i: u32| {
+        let r = rows.get(usize::try_from(i).ok()?)?;
+        r.sketch.as_ref().map(|(sketch, min, max)| SketchRef {
+            sketch,
+            min: *min,
+            max: *max,
+        })
+    };
+    aggregate(pattern.segments(), hits, &sketch_of)
 }
 
 /// Folds `[path, value]` rows of leaves by the pattern's aggregations, as

@@ -11,6 +11,7 @@ mod listen_common;
 mod listen_hostile;
 mod listen_protocols;
 mod listen_shutdown;
+mod partial_fold;
 mod poison;
 mod properties;
 mod semantics;

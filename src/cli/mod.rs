@@ -4,6 +4,7 @@
 
 mod agent;
 mod args;
+mod front;
 mod logging;
 mod meta;
 mod mmstats;
@@ -20,6 +21,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::client::{self, DEFAULT_SERVER, SERVER_ENV};
 use agent::{AgentArgs, agent, agent_config, until_signal};
 use args::{ACTIONS, TREND_FORMATS, one_of, parse_interval};
+use front::{FrontArgs, front};
 use logging::LogFormat;
 use mmstats::{MmstatsCommand, mmstats};
 use serve::{ServeArgs, serve};
@@ -167,6 +169,9 @@ pub enum Command {
         #[arg(long, value_parser = parse_interval)]
         interval: Option<Duration>,
     },
+    /// Serve reads over several shards (`serve`s each holding some top-level keys):
+    /// routes by owner, fans out, merges folds, answers partial past a deadline.
+    Front(FrontArgs),
     /// Render a chart from a running server to a file (.png, .svg or .jpg).
     Graph(GraphArgs),
     /// Write trends as NDJSON `["path", ts, value]` tuples (or CSV) to stdout.
@@ -315,6 +320,7 @@ pub fn run() -> anyhow::Result<()> {
             }
             until_signal(|stop| treestat_agent::relay::run(&cfg, stop)).map(drop)
         }
+        Command::Front(args) => front(args),
         Command::Graph(args) => {
             client::graph(&args.server, &args.pattern, &args.output, &args.params())
         }

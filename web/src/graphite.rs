@@ -8,12 +8,12 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use treestat_graphite::names::{NodeGlob, compile_query, name_of_path, node_of_key, split_nodes};
-use treestat_graphite::{Series, output};
+use treestat_graphite::{Series, Source, output};
 
 use crate::body::read_bounded;
 use crate::error::AppError;
@@ -119,6 +119,23 @@ async fn render(
     body: Body,
 ) -> Result<Response, AppError> {
     let p = params(&st, &method, &uri, &headers, body).await?;
+    let clock = st.engine().now();
+    render_with(&p, clock, source(&st), st.inner.renders.clone()).await
+}
+
+/// `/render` over any [`Source`] (this server's store and ring, or a read front's
+/// shards): `p` the request's parameters, `clock` now, `renders` the slots images wait
+/// for.
+///
+/// # Errors
+/// 400 for a bad target, time, format or argument; 503 when every render slot stays
+/// busy (images).
+pub async fn render_with<S: Source + Send + 'static>(
+    p: &[(String, String)],
+    clock: i64,
+    src: S,
+    renders: std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<Response, AppError> {
     let targets: Vec<String> = p
         .iter()
         .filter(|(k, v)| (k == "target" || k == "target[]") && !v.trim().is_empty())
@@ -130,21 +147,20 @@ async fn render(
             targets.len()
         )));
     }
-    let (from, until) = range(&p, st.engine().now())?;
-    let format = last(&p, "format").unwrap_or("png").to_string();
+    let (from, until) = range(p, clock)?;
+    let format = last(p, "format").unwrap_or("png").to_string();
     if !matches!(format.as_str(), "json" | "csv" | "raw" | "png" | "svg") {
         return Err(AppError::bad_request(format!(
             "format {format:?}: json, csv, raw, png or svg"
         )));
     }
-    let max_points = match last(&p, "maxDataPoints") {
+    let max_points = match last(p, "maxDataPoints") {
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
             Some(v.parse::<usize>().unwrap_or(usize::MAX))
         }
         _ => None,
     };
     let no_null = p.iter().any(|(k, _)| k == "noNullPoints");
-    let src = source(&st);
     let mut list =
         tokio::task::spawn_blocking(move || treestat_graphite::render(&targets, from, until, &src))
             .await
@@ -159,7 +175,7 @@ async fn render(
         }
         "csv" => Ok(text(output::csv(&list), "text/csv")),
         "raw" => Ok(text(output::raw(&list), "text/plain")),
-        _ => image(&st, &p, list, from, until, &format).await,
+        _ => image(renders, p, list, from, until, &format).await,
     }
 }
 
@@ -172,7 +188,7 @@ fn text(body: String, ctype: &'static str) -> Response {
 
 /// `format=png|svg`: treestat's own renderer, one line per series.
 async fn image(
-    st: &AppState,
+    renders: std::sync::Arc<tokio::sync::Semaphore>,
     p: &[(String, String)],
     list: Vec<Series>,
     from: i64,
@@ -219,25 +235,10 @@ async fn image(
     } else {
         Format::Png
     };
-    let permit = tokio::time::timeout(
-        crate::graphs::RENDER_WAIT,
-        st.inner.renders.clone().acquire_owned(),
-    )
-    .await
-    .map_err(|_| {
-        AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "every render slot is busy; try again",
-        )
-    })?
-    .map_err(AppError::internal)?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let bytes = crate::graphs::in_render_slot(renders, move || {
         treestat_graph::render(&series, &[], &opts, fmt)
     })
-    .await
-    .map_err(AppError::internal)?
+    .await?
     .map_err(|e| AppError::bad_request(e.to_string()))?;
     let mut r = bytes.into_response();
     r.headers_mut().insert(

@@ -160,22 +160,10 @@ async fn draw(
         return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag, max_age)).into_response());
     }
 
-    let permit = tokio::time::timeout(RENDER_WAIT, g.inner.renders.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every render slot is busy; try again",
-            )
-        })?
-        .map_err(AppError::internal)?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let bytes = in_render_slot(g.inner.renders.clone(), move || {
         render(&series, &markers, &opts, format)
     })
-    .await
-    .map_err(AppError::internal)?
+    .await?
     .map_err(|e| {
         // A bad option is the client's (400); an encoder or PDF failure is ours (500).
         if e.is_client_error() {
@@ -192,6 +180,34 @@ async fn draw(
     );
     h.extend(cache_headers(&etag, max_age));
     Ok(resp)
+}
+
+/// Runs `work` (a chart render) on the blocking pool once one of `renders`' slots is
+/// free, waiting [`RENDER_WAIT`] at most. Shared by `/graph`, `/diff`, the Graphite
+/// images and a read front's charts.
+///
+/// # Errors
+/// 503 `busy` when no slot frees in time; 500 when the render panicked.
+pub async fn in_render_slot<T: Send + 'static>(
+    renders: std::sync::Arc<tokio::sync::Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let permit = tokio::time::timeout(RENDER_WAIT, renders.acquire_owned())
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every render slot is busy; try again",
+            )
+        })?
+        .map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(AppError::internal)
 }
 
 fn cache_headers(etag: &str, max_age: i64) -> HeaderMap {

@@ -43,6 +43,8 @@ pub use auth::{require_read, require_write};
 pub use config::{AuthConfig, WebConfig};
 pub use dashboards::{DASHBOARD_PREFIX, Dashboard};
 pub use error::{AppError, RejectReason};
+pub use graphite::render_with as graphite_render;
+pub use graphs::in_render_slot;
 pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};

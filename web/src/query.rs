@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use treestat_engine::pattern::Match;
+use treestat_engine::query::PartialRow;
 use treestat_engine::{Pattern, StatRow, nest};
 
 use crate::error::AppError;
@@ -131,6 +132,7 @@ struct WindowParams {
     window: Option<String>,
     stat: Option<String>,
     internal: Option<String>,
+    partial: Option<String>,
 }
 
 /// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects.
@@ -159,6 +161,15 @@ async fn subtree(
 ) -> Result<Json<Value>, AppError> {
     let pattern = parse(strip_json(&pattern)?, params.internal.as_deref())?;
     let stats = stats_param(params.stat.as_deref())?;
+    if crate::tree::flag("partial", params.partial.as_deref())? {
+        if stats.is_some() {
+            return Err(AppError::bad_request("partial=1 does not take stat"));
+        }
+        let window = params.window.as_deref().map(window_secs).transpose()?;
+        return Ok(Json(partial_rows(
+            &state.engine().query_partial(&pattern, window),
+        )));
+    }
     let Some(window) = params.window else {
         if let Some(stats) = stats {
             let rows = state.engine().query_stats(&pattern, &stats);
@@ -166,14 +177,7 @@ async fn subtree(
         }
         return Ok(Json(nest(&state.engine().query_pattern(&pattern))));
     };
-    let d = treestat_engine::parse_duration(&window)
-        .map_err(|e| AppError::bad_request(e.to_string()))?;
-    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    if secs == 0 {
-        return Err(AppError::bad_request(format!(
-            "window {window:?} is shorter than one second"
-        )));
-    }
+    let secs = window_secs(&window)?;
     if let Some(stats) = stats {
         let rows = state
             .engine()
@@ -183,6 +187,52 @@ async fn subtree(
     Ok(Json(nest(
         &state.engine().query_window_pattern(&pattern, secs),
     )))
+}
+
+/// `window=` in whole seconds.
+fn window_secs(window: &str) -> Result<i64, AppError> {
+    let d = treestat_engine::parse_duration(window)
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if secs == 0 {
+        return Err(AppError::bad_request(format!(
+            "window {window:?} is shorter than one second"
+        )));
+    }
+    Ok(secs)
+}
+
+/// The shard side of a read front (`?partial=1`, docs/API.md): `{"rows": [[path,
+/// value, ts], ...]}`, a histogram leaf under a quantile fold `[path, value, ts,
+/// "<sketch as hex>", min, max]`.
+fn partial_rows(rows: &[PartialRow]) -> Value {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                Value::from(r.path.as_str()),
+                num(r.value),
+                Value::from(r.ts),
+            ];
+            if let Some((sketch, min, max)) = &r.sketch {
+                let mut bytes = Vec::new();
+                sketch.encode(&mut bytes);
+                row.extend([Value::from(hex(&bytes)), num(*min), num(*max)]);
+            }
+            Value::Array(row)
+        })
+        .collect();
+    serde_json::json!({ "rows": Value::Array(rows) })
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// One row of a diff: a leaf's path relative to each side's pattern.

@@ -929,3 +929,39 @@ async fn pushed_numbers_keep_every_bit() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1.to_bits(), want.to_bits(), "{} vs {want}", got[0].1);
 }
+
+/// Issue 16: the shard side of a read front. `/api/q/<p>.json?partial=1` answers the
+/// leaves the pattern selects, unfolded (its folds are the front's to do), each with
+/// its newest sample's time, and under a quantile fold a histogram leaf's sketch.
+#[tokio::test]
+async fn partial_answers_the_selected_leaves_unfolded() {
+    let st = state();
+    let (s, v) = post(
+        &st,
+        "/push",
+        Some("application/json"),
+        r#"{"timestamp":1700000000,"a":{"x":2,"y":4},"b":{"default_action":"histogram","x":[1,2,3]}}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = get(&st, "/api/q/*%7Csum,x.json?partial=1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"rows": [["a,x", 2.0, 1_700_000_000], ["b,x", 2.0, 1_700_000_000]]})
+    );
+    let (_, v) = get(&st, "/api/q/*%7Cp99,x.json?partial=1").await;
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0], json!(["a,x", 2.0, 1_700_000_000]));
+    assert_eq!(rows[1].as_array().unwrap().len(), 6, "{v}");
+    assert!(rows[1][3].as_str().is_some_and(|h| !h.is_empty()), "{v}");
+    assert_eq!((&rows[1][4], &rows[1][5]), (&json!(1.0), &json!(3.0)));
+    assert_eq!(
+        get(&st, "/api/q/a.json?partial=1&stat=max").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&st, "/api/q/a.json?partial=2").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -36,7 +36,7 @@ pub(crate) fn read_router() -> Router<AppState> {
 ///
 /// # Errors
 /// 400 for anything else.
-pub(crate) fn flag(name: &str, value: Option<&str>) -> Result<bool, AppError> {
+pub fn flag(name: &str, value: Option<&str>) -> Result<bool, AppError> {
     match value {
         None | Some("0" | "false" | "no") => Ok(false),
         Some("" | "1" | "true" | "yes") => Ok(true),

@@ -105,12 +105,7 @@ pub fn read_series(
     }
     // A quantile fold merges the series' sketches per bucket in the store: a quantile
     // of their values would be a quantile of means.
-    let innermost = pattern
-        .segments()
-        .iter()
-        .rev()
-        .map(|s| s.agg)
-        .find(|&a| a != Agg::List);
+    let innermost = pattern.innermost_agg();
     if let Some(Agg::Quantile(_)) = innermost {
         return Ok(store
             .quantile_fold(pattern, from, until, points)?

@@ -36,7 +36,7 @@ use crate::interval::{
 use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
 use crate::pattern::Pattern;
 use crate::push::{PushDoc, nest};
-use crate::query;
+use crate::query::{self, PartialRow};
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
@@ -535,6 +535,44 @@ impl Engine {
     pub fn query_pattern(&self, pattern: &Pattern) -> Vec<(String, f64)> {
         let st = self.shared.state.read();
         query::run(&st.tree, pattern, |_, leaf| Some(leaf.value()))
+    }
+
+    /// The leaves `pattern` selects, unfolded, as a read front folds them across
+    /// shards ([`query::aggregate_partial`]): each with its value (the totals, or with
+    /// `window` the fold of the closed intervals of that many last seconds, leaves
+    /// untouched in it left out), its newest sample's time and, when the pattern has a
+    /// quantile fold, the sketch of its totals (what [`Engine::query_pattern`] and
+    /// [`Engine::query_window_pattern`] merge). Folding these rows gives exactly what
+    /// those two answer.
+    pub fn query_partial(&self, pattern: &Pattern, window: Option<i64>) -> Vec<PartialRow> {
+        let st = self.shared.state.read();
+        let sketches = pattern
+            .segments()
+            .iter()
+            .any(|s| matches!(s.agg, crate::pattern::Agg::Quantile(_)));
+        let values = window.map(|secs| st.ring.window(st.open.start - secs));
+        let rows = query::select(&st.tree, pattern, |id, leaf| match &values {
+            Some(v) => v.get(&id).copied(),
+            None => Some(leaf.value()),
+        });
+        rows.into_iter()
+            .map(|(path, value, id)| {
+                let leaf = st.tree.leaf(LeafId(id));
+                let sketch = sketches
+                    .then(|| {
+                        let l = leaf?;
+                        let h = st.tree.hist(LeafId(id))?;
+                        Some((h.sketch.clone(), l.total.min, l.total.max))
+                    })
+                    .flatten();
+                PartialRow {
+                    path,
+                    value,
+                    ts: leaf.map_or(0, |l| l.last_ts),
+                    sketch,
+                }
+            })
+            .collect()
     }
 
     /// `[path, stat, stat, ...]` rows of the current totals under a pattern, one column

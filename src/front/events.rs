@@ -1,0 +1,283 @@
+//! `/events/<pattern>` at the front: the shards' Server-Sent Events fanned in, one
+//! `interval` message per closed interval with every shard's values in it.
+//!
+//! Every shard (a key not created yet, or moved while the stream lasts, must still be
+//! seen) is read by a thread of the blocking pool (the
+//! binary's blocking HTTP client; a stream holds one for its life). Intervals start on
+//! multiples of their length on every server, so the shards' messages of one interval
+//! share `start` (the SSE `id`): the front sends the merged message once every stream
+//! has sent that interval, or `--deadline` after the first one did, then with
+//! `"partial": [shards]` in the data naming those that had not. `values` are the union
+//! of the shards' (a path two shards send: the first shard's), `markers` all of them
+//! in time order. A folding pattern is asked of the shards as its selector (the
+//! interval's leaf values) and folded here by the engine's fold; quantile folds and
+//! `?stat=` with a fold are refused (400). A shard's `lagged` event is passed on. A
+//! stream whose shard ends or fails is left out of later messages; the front's stream
+//! ends when every shard's has.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::time::Duration;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use treestat_engine::pattern::{Agg, Pattern};
+use treestat_engine::query::aggregate_rows;
+use treestat_web::AppError;
+
+use super::fan::{encode, internal_flag, num, query};
+use super::state::Front;
+
+/// Keep-alive comments on the front's stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventParams {
+    stat: Option<String>,
+    internal: Option<String>,
+}
+
+/// What a shard's reader thread hands the merger.
+enum Msg {
+    Interval(usize, Value),
+    Lagged(String),
+    Ended(usize),
+}
+
+pub(crate) async fn events_all(
+    front: State<Front>,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    events(front, Ok(Path(String::new())), params).await
+}
+
+pub(crate) async fn events(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let text = pattern?.0;
+    let params = params?.0;
+    let internal = internal_flag(params.internal.as_deref())?;
+    let p = Pattern::parse(&text)?.with_internal(internal);
+    let stat = params.stat.filter(|s| !s.is_empty());
+    let quantile = p
+        .segments()
+        .iter()
+        .any(|s| matches!(s.agg, Agg::Quantile(_)));
+    if p.aggregates() && (stat.is_some() || quantile) {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= or quantiles of /events across shards yet; ask a shard",
+        ));
+    }
+    let asked = if p.aggregates() {
+        p.selector()
+    } else {
+        p.as_str().to_string()
+    };
+    let mut q = Vec::new();
+    if let Some(s) = &stat {
+        q.push(("stat", s.clone()));
+    }
+    if internal {
+        q.push(("internal", "1".to_string()));
+    }
+    let path = format!("/events/{}?{}", encode(&asked), query(&q));
+    // Every shard: a key not created yet, or moved while the stream or poll lasts,
+    // must still be seen (owner routing is for reads of what exists).
+    let targets = front.shards.all();
+    let (tx, rx) = mpsc::channel::<Msg>(64);
+    for &i in &targets {
+        let url = format!("{}{path}", front.shards.name(i));
+        let tx = tx.clone();
+        let token = front.token.clone();
+        let connect = front.shards.deadline();
+        tokio::task::spawn_blocking(move || read_shard(i, &url, token.as_deref(), connect, &tx));
+    }
+    drop(tx);
+    let (out_tx, out_rx) = mpsc::channel::<Event>(16);
+    tokio::spawn(merge(front.clone(), p, targets, rx, out_tx));
+    let stream = futures_util::stream::unfold(out_rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(e), rx))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEPALIVE))
+        .into_response())
+}
+
+/// Reads one shard's stream until it ends, fails, or the front's stream is gone.
+fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &mpsc::Sender<Msg>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_recv_response(Some(connect))
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let ok = req.call().ok().filter(|r| r.status().is_success());
+    let Some(mut resp) = ok else {
+        let _ = tx.blocking_send(Msg::Ended(i));
+        return;
+    };
+    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+    let (mut event, mut data) = (String::new(), String::new());
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        if line.is_empty() {
+            let msg = match event.as_str() {
+                "interval" => serde_json::from_str(&data)
+                    .ok()
+                    .map(|v| Msg::Interval(i, v)),
+                "lagged" => Some(Msg::Lagged(std::mem::take(&mut data))),
+                _ => None,
+            };
+            if let Some(m) = msg
+                && tx.blocking_send(m).is_err()
+            {
+                return;
+            }
+            event.clear();
+            data.clear();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        } else if line.starts_with(':') && tx.is_closed() {
+            // A keep-alive from the shard, and the reader of the front is gone.
+            return;
+        }
+    }
+    let _ = tx.blocking_send(Msg::Ended(i));
+}
+
+/// One interval being gathered from the shards.
+struct Pending {
+    len: Value,
+    values: BTreeMap<usize, Map<String, Value>>,
+    markers: Vec<Value>,
+    first: tokio::time::Instant,
+}
+
+async fn merge(
+    front: Front,
+    p: Pattern,
+    targets: Vec<usize>,
+    mut rx: mpsc::Receiver<Msg>,
+    out: mpsc::Sender<Event>,
+) {
+    let deadline = front.shards.deadline();
+    let mut live: BTreeSet<usize> = targets.iter().copied().collect();
+    let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Interval(i, v)) => {
+                    let Some(start) = v.get("start").and_then(Value::as_i64) else { continue };
+                    let e = pending.entry(start).or_insert_with(|| Pending {
+                        len: v.get("len").cloned().unwrap_or(Value::Null),
+                        values: BTreeMap::new(),
+                        markers: Vec::new(),
+                        first: tokio::time::Instant::now(),
+                    });
+                    if let Some(Value::Object(vals)) = v.get("values") {
+                        e.values.insert(i, vals.clone());
+                    } else {
+                        e.values.insert(i, Map::new());
+                    }
+                    if let Some(Value::Array(ms)) = v.get("markers") {
+                        e.markers.extend(ms.iter().cloned());
+                    }
+                }
+                Some(Msg::Lagged(data)) => {
+                    if out.send(Event::default().event("lagged").data(data)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Msg::Ended(i)) => { live.remove(&i); }
+                None => {
+                    // Every reader is done: send what is gathered, then end.
+                    for (start, e) in std::mem::take(&mut pending) {
+                        let _ = out.send(message(&front, &p, &targets, start, e)).await;
+                    }
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                if out.is_closed() {
+                    return;
+                }
+            }
+        }
+        // Send, oldest first, every interval all live shards sent or past the deadline.
+        while let Some((&start, e)) = pending.iter().next() {
+            let complete = live.iter().all(|i| e.values.contains_key(i));
+            if !complete && e.first.elapsed() < deadline {
+                break;
+            }
+            let e = pending.remove(&start).expect("the first entry");
+            if out
+                .send(message(&front, &p, &targets, start, e))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The merged `interval` event.
+fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending) -> Event {
+    let missing: Vec<Value> = targets
+        .iter()
+        .filter(|i| !e.values.contains_key(i))
+        .map(|&i| Value::from(front.shards.name(i)))
+        .collect();
+    let mut values = Map::new();
+    for vals in e.values.into_values() {
+        for (k, v) in vals {
+            values.entry(k).or_insert(v);
+        }
+    }
+    if p.aggregates() {
+        let rows: Vec<(String, f64)> = values
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+            .collect();
+        values = aggregate_rows(p, &rows)
+            .into_iter()
+            .map(|(k, v)| (k, num(v)))
+            .collect();
+    }
+    let mut markers = e.markers;
+    markers.sort_by_key(|m| m.get("ts").and_then(Value::as_i64).unwrap_or(0));
+    let mut data = serde_json::json!({
+        "start": start,
+        "len": e.len,
+        "values": values,
+        "markers": markers,
+    });
+    if !missing.is_empty()
+        && let Value::Object(m) = &mut data
+    {
+        front.partial_answers.inc();
+        m.insert("partial".into(), Value::Array(missing));
+    }
+    Event::default()
+        .event("interval")
+        .id(start.to_string())
+        .data(data.to_string())
+}

@@ -1,0 +1,197 @@
+//! `/graph/<pattern>.png|.svg|.jpg|.pdf` and `/diff/<a>/<b>` at the front: drawn here by
+//! `treestat-graph` from the shards' merged series and markers, with the options a
+//! server takes (docs/API.md). `?stat=` is not merged yet (400). Renders run on the
+//! blocking pool behind one slot per core, as on a server.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use treestat_engine::pattern::{Match, Pattern};
+use treestat_graph::{Format, GraphOptions, Marker, Series, Tz, render};
+use treestat_web::AppError;
+
+use super::fan::{answer, bodies, encode, num, query};
+use super::state::Front;
+use super::trend::merged_series;
+
+fn split_format(text: &str) -> Result<(&str, Format), AppError> {
+    let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
+        AppError::not_found(format!(
+            "{text:?}: this endpoint answers `<pattern>.png`, `.svg`, `.jpg` or `.pdf`"
+        ))
+    })?;
+    let format = Format::from_extension(ext)
+        .map_err(|_| AppError::not_found(format!("{ext:?} is not png, svg, jpg or pdf")))?;
+    Ok((pattern, format))
+}
+
+pub(crate) async fn graph(
+    State(front): State<Front>,
+    text: Result<Path<String>, PathRejection>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let text = text?.0;
+    let (pattern, format) = split_format(&text)?;
+    let p = Pattern::parse(pattern)?;
+    let title = p.as_str().to_string();
+    draw(&front, vec![(p, String::new())], title, format, &params).await
+}
+
+async fn draw(
+    front: &Front,
+    sides: Vec<(Pattern, String)>,
+    default_title: String,
+    format: Format,
+    params: &[(String, String)],
+) -> Result<Response, AppError> {
+    if params.iter().any(|(k, v)| k == "stat" && !v.is_empty()) {
+        return Err(AppError::bad_request(
+            "the front does not draw ?stat= across shards yet; ask a shard",
+        ));
+    }
+    let now = super::trend::range(Some("now"), None)?.0;
+    let mut opts = GraphOptions::from_query_in_zone(params, now, Tz::local())
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    if opts.title.is_none() {
+        opts.title = Some(default_title);
+    }
+    let (from, until, points) = (opts.from, opts.until, opts.width as usize);
+    let mut series = Vec::new();
+    let mut markers = Vec::new();
+    let mut missing = Vec::new();
+    for (p, prefix) in &sides {
+        let (merged, left_out) = merged_series(front, p, from, until, points).await?;
+        missing.extend(left_out);
+        series.extend(merged.into_iter().map(|m| Series {
+            label: format!("{prefix}{}", m.path),
+            action: Some(m.action),
+            points: m.points.into_iter().collect(),
+            step: m.step,
+        }));
+        let (m, left_out) = shard_markers(front, p, from, until).await?;
+        missing.extend(left_out);
+        markers.extend(m);
+    }
+    markers.sort_by_key(|m| m.ts);
+    missing.sort_unstable();
+    missing.dedup();
+    let bytes = treestat_web::in_render_slot(front.renders.clone(), move || {
+        render(&series, &markers, &opts, format)
+    })
+    .await?
+    .map_err(|e| {
+        if e.is_client_error() {
+            AppError::bad_request(e.to_string())
+        } else {
+            AppError::internal(e)
+        }
+    })?;
+    let mut resp = bytes.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    Ok(answer(front, &missing, resp))
+}
+
+/// The markers under `p`'s selector from every shard.
+async fn shard_markers(
+    front: &Front,
+    p: &Pattern,
+    from: i64,
+    until: i64,
+) -> Result<(Vec<Marker>, Vec<usize>), AppError> {
+    #[derive(Deserialize)]
+    struct M {
+        ts: i64,
+        text: String,
+    }
+    let q = [("from", from.to_string()), ("until", until.to_string())];
+    let path = format!("/markers/{}.json?{}", encode(&p.selector()), query(&q));
+    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut out = Vec::new();
+    for b in bodies {
+        let ms: Vec<M> = serde_json::from_slice(&b).map_err(AppError::internal)?;
+        out.extend(ms.into_iter().map(|m| Marker {
+            ts: m.ts,
+            end: None,
+            label: m.text,
+        }));
+    }
+    Ok((out, missing))
+}
+
+/// `/diff/<a>/<b>.json` (the live leaves of two subtrees, compared on their relative
+/// paths) and its chart forms.
+pub(crate) async fn diff(
+    State(front): State<Front>,
+    ab: Result<Path<(String, String)>, PathRejection>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let (a, b) = ab?.0;
+    let Some(b_json) = b.strip_suffix(".json") else {
+        let (b_pat, format) = split_format(&b)?;
+        let sides = vec![
+            (Pattern::parse(&a)?, "a: ".to_string()),
+            (Pattern::parse(b_pat)?, "b: ".to_string()),
+        ];
+        return draw(&front, sides, format!("{a} vs {b_pat}"), format, &params).await;
+    };
+    let (left, mut missing) = relative(&front, &a).await?;
+    let (mut right, more) = relative(&front, b_json).await?;
+    missing.extend(more);
+    missing.sort_unstable();
+    missing.dedup();
+    let mut rows = Vec::new();
+    for (path, va) in left {
+        let vb = right.remove(&path);
+        rows.push(serde_json::json!({
+            "path": path,
+            "a": num(va),
+            "b": vb.map_or(Value::Null, num),
+            "diff": vb.map_or(Value::Null, |vb| num(va - vb)),
+        }));
+    }
+    for (path, vb) in right {
+        rows.push(serde_json::json!({"path": path, "a": null, "b": num(vb), "diff": null}));
+    }
+    rows.sort_by(|x, y| x["path"].as_str().cmp(&y["path"].as_str()));
+    Ok(answer(
+        &front,
+        &missing,
+        Json(Value::Array(rows)).into_response(),
+    ))
+}
+
+/// The leaves under a pattern keyed by their path below the pattern's depth (the
+/// first in byte order where a wildcard makes two share one), as a server's `/diff`.
+async fn relative(
+    front: &Front,
+    text: &str,
+) -> Result<(BTreeMap<String, f64>, Vec<usize>), AppError> {
+    let p = Pattern::parse(text)?;
+    if p.segments().iter().any(|s| s.matcher == Match::Deep) {
+        return Err(AppError::bad_request(format!(
+            "diff compares subtrees at a fixed depth; {text:?} holds `**`"
+        )));
+    }
+    let depth = p.segments().len();
+    let (rows, missing) = super::live::folded(front, &p, false, None).await?;
+    let mut out = BTreeMap::new();
+    for (path, value) in rows {
+        let rel = path
+            .splitn(depth + 1, ',')
+            .nth(depth)
+            .unwrap_or("")
+            .to_string();
+        out.entry(rel).or_insert(value);
+    }
+    Ok((out, missing))
+}

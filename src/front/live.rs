@@ -1,0 +1,92 @@
+//! The live tree over the shards: a pattern's leaves from every shard it routes to
+//! (`/api/q?partial=1`), a leaf two shards hold taken from its newest copy, folded by
+//! the engine's own fold.
+
+use serde::Deserialize;
+use serde_json::Value;
+use treestat_engine::pattern::Pattern;
+use treestat_engine::query::{PartialRow, aggregate_partial};
+use treestat_engine::sketch::Sketch;
+use treestat_web::AppError;
+
+use super::fan::{bodies, encode, query, route};
+use super::state::Front;
+
+/// The pattern's answer over the shards: their leaves (`?partial=1`), a leaf two
+/// shards hold taken from the copy with the newest sample, folded as one engine folds.
+pub(crate) async fn folded(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    window: Option<&str>,
+) -> Result<(Vec<(String, f64)>, Vec<usize>), AppError> {
+    let mut q = vec![("partial", "1".to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut rows = Vec::new();
+    for body in bodies {
+        rows.extend(parse_rows(&body)?);
+    }
+    // Newest copy first, then shard order (the sort is stable).
+    rows.sort_by(|a, b| a.path.cmp(&b.path).then(b.ts.cmp(&a.ts)));
+    rows.dedup_by(|a, b| a.path == b.path);
+    let out = if pattern.aggregates() {
+        aggregate_partial(pattern, &rows)
+    } else {
+        rows.into_iter().map(|r| (r.path, r.value)).collect()
+    };
+    Ok((out, missing))
+}
+
+/// Rows of a shard's `?partial=1` answer.
+fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        rows: Vec<Vec<Value>>,
+    }
+    let bad = |why: &str| AppError::internal(format!("a shard's partial answer: {why}"));
+    let a: Answer = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    a.rows
+        .into_iter()
+        .map(|r| {
+            let path = r
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("path"))?;
+            let value = r.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            let ts = r.get(2).and_then(Value::as_i64).unwrap_or(0);
+            let sketch = match r.get(3).and_then(Value::as_str) {
+                Some(h) => {
+                    let bytes = unhex(h).ok_or_else(|| bad("sketch hex"))?;
+                    let s = Sketch::decode(&mut bytes.as_slice()).ok_or_else(|| bad("sketch"))?;
+                    let f = |i: usize| r.get(i).and_then(Value::as_f64).unwrap_or(f64::NAN);
+                    Some((s, f(4), f(5)))
+                }
+                None => None,
+            };
+            Ok(PartialRow {
+                path: path.to_string(),
+                value,
+                ts,
+                sketch,
+            })
+        })
+        .collect()
+}
+
+fn unhex(h: &str) -> Option<Vec<u8>> {
+    if !h.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+        .collect()
+}

@@ -1,0 +1,115 @@
+//! `treestat front`: one read API over several shards (issue 16, docs/SCALING.md "Read
+//! front"). A shard is a plain `treestat serve` holding some of the top-level keys; the
+//! front holds no data.
+//!
+//! - **Routing.** A pattern whose first segment is a literal key goes to the shards that
+//!   hold that key only (learnt from each shard's `/api/keys/`, refreshed every
+//!   `--refresh` and in the background on a miss; a miss asks every shard, so a new key
+//!   is never answered empty). Any other pattern fans out to every shard at once.
+//! - **Folds** merge the shards' leaves, never their folded answers: shards answer the
+//!   leaves the pattern selects (`/api/q/<p>.json?partial=1`: value, newest sample time,
+//!   and for quantile folds the sketch), and the front folds them with the engine's own
+//!   fold ([`treestat_engine::query::aggregate_partial`]), so `*|avg` over three shards
+//!   is the mean of every leaf, not a mean of three means, and `|p99` the quantile of
+//!   the merged sketches. A leaf two shards hold (a key moved by a rebalance) is taken
+//!   from the copy with the newest sample: the new owner's.
+//! - **Deadline.** A shard that does not answer within `--deadline` (or fails) is left
+//!   out and named in `X-Treestat-Partial` (and `partial` in object-shaped JSON); the
+//!   front never waits longer than the deadline for any shard.
+
+mod events;
+mod fan;
+mod graph;
+mod graphite;
+mod keys;
+mod live;
+mod pull;
+mod routes;
+mod shards;
+mod state;
+mod trend;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use treestat_engine::telemetry::Telemetry;
+
+use shards::Shards;
+use state::Front;
+pub use state::PARTIAL_HEADER;
+
+/// What `treestat front` runs with.
+#[derive(Debug, Clone)]
+pub struct FrontConfig {
+    /// The shards' base URLs (`http://a:8080`).
+    pub shards: Vec<String>,
+    /// Where the front listens.
+    pub listen: SocketAddr,
+    /// Longest wait for a shard's answer; past it the shard is left out.
+    pub deadline: Duration,
+    /// How often the owner map (which shard holds which top-level keys) is re-read.
+    pub refresh: Duration,
+    /// Bearer token sent to the shards, and asked of readers when `auth_reads`.
+    pub token: Option<String>,
+    /// Readers must present `token` (header or `treestat_token` cookie).
+    pub auth_reads: bool,
+}
+
+/// Runs the front until `stop` fires.
+///
+/// # Errors
+/// No shard given, or the address cannot be bound.
+pub async fn run(cfg: FrontConfig, stop: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    serve(listener, cfg, stop).await
+}
+
+/// Serves the front on `listener` until `stop` fires.
+///
+/// # Errors
+/// No shard given.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: FrontConfig,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!cfg.shards.is_empty(), "front: no shard given (--shards)");
+    let telemetry = Telemetry::default();
+    telemetry.describe("treestat_front_requests_total", "Reads the front answered.");
+    telemetry.describe(
+        "treestat_front_partial_answers_total",
+        "Answers that left out at least one shard (X-Treestat-Partial).",
+    );
+    let shards = Shards::new(
+        &cfg.shards,
+        cfg.token.clone(),
+        cfg.deadline,
+        cfg.refresh,
+        &telemetry,
+    );
+    let front = Front {
+        requests: telemetry.counter("treestat_front_requests_total", &[]),
+        partial_answers: telemetry.counter("treestat_front_partial_answers_total", &[]),
+        shards: shards.clone(),
+        telemetry,
+        token: cfg.token.clone(),
+        auth_reads: cfg.auth_reads,
+        renders: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        )),
+    };
+    tokio::spawn(shards.keep_owners_fresh(stop.clone()));
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        shards = cfg.shards.len(),
+        "front listening"
+    );
+    axum::serve(listener, routes::app(front))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+        .context("front HTTP server")
+}

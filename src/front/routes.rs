@@ -1,0 +1,283 @@
+//! The front's routes: `/get`, `/api/q`, `/trend` over the shards, and its own
+//! `/metrics` and `/health` (docs/API.md, "Read front").
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use treestat_engine::nest;
+use treestat_engine::pattern::Pattern;
+use treestat_web::AppError;
+
+use super::fan::{answer, bodies, encode, internal_flag, names, num, query, route};
+use super::live::folded;
+use super::state::Front;
+
+/// The front's router.
+pub(crate) fn app(front: Front) -> Router {
+    Router::new()
+        .route("/get", get(get_root))
+        .route("/get/", get(get_root))
+        .route("/get/{*pattern}", get(get_pattern))
+        .route("/api/q/{*pattern}", get(api_q))
+        .route("/all", get(all))
+        .route("/api/keys", get(super::keys::keys_root))
+        .route("/api/keys/", get(super::keys::keys_root))
+        .route("/api/keys/{*prefix}", get(super::keys::keys))
+        .route("/markers/{*pattern}", get(super::keys::markers))
+        .route(
+            "/render",
+            get(super::graphite::render).post(super::graphite::render),
+        )
+        .route(
+            "/render/",
+            get(super::graphite::render).post(super::graphite::render),
+        )
+        .route(
+            "/metrics/find",
+            get(super::graphite::find).post(super::graphite::find),
+        )
+        .route(
+            "/metrics/find/",
+            get(super::graphite::find).post(super::graphite::find),
+        )
+        .route("/version", get(|| async { treestat_graphite::VERSION }))
+        .route("/pull", get(super::pull::pull_all))
+        .route("/pull/", get(super::pull::pull_all))
+        .route("/pull/{*pattern}", get(super::pull::pull))
+        .route("/events", get(super::events::events_all))
+        .route("/events/", get(super::events::events_all))
+        .route("/events/{*pattern}", get(super::events::events))
+        .route("/trend/{*pattern}", get(super::trend::trend))
+        .route("/export/{*pattern}", get(super::trend::export))
+        .route("/graph/{*pattern}", get(super::graph::graph))
+        .route("/diff/{a}/{*b}", get(super::graph::diff))
+        .layer(middleware::from_fn_with_state(front.clone(), guard))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(front)
+}
+
+/// Counts reads, and asks for the token when `--auth-reads` (as `auth.reads` on a
+/// server: `Authorization: Bearer` or the `treestat_token` cookie).
+async fn guard(State(front): State<Front>, req: Request, next: Next) -> Response {
+    front.requests.inc();
+    if front.auth_reads
+        && let Some(token) = &front.token
+        && !presents(&req, token)
+    {
+        return AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "token missing or wrong",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn presents(req: &Request, token: &str) -> bool {
+    let h = req.headers();
+    let bearer = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token);
+    let cookie = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("treestat_token="))
+        .any(|t| url::form_urlencoded::parse(format!("t={t}").as_bytes()).any(|(_, v)| v == token));
+    bearer || cookie
+}
+
+async fn metrics(State(front): State<Front>) -> Response {
+    let mut out = String::new();
+    front.telemetry.render_prometheus(&mut out);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn health() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Debug, Deserialize)]
+struct GetParams {
+    stat: Option<String>,
+    internal: Option<String>,
+}
+
+async fn get_root(
+    State(front): State<Front>,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    get_rows(&front, "", &params?.0).await
+}
+
+async fn get_pattern(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    get_rows(&front, &pattern?.0, &params?.0).await
+}
+
+async fn get_rows(front: &Front, text: &str, params: &GetParams) -> Result<Response, AppError> {
+    let internal = internal_flag(params.internal.as_deref())?;
+    let pattern = Pattern::parse(text)?.with_internal(internal);
+    if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {
+        return stat_rows(front, &pattern, internal, stat).await;
+    }
+    let (rows, missing) = folded(front, &pattern, internal, None).await?;
+    let body = Value::Array(
+        rows.into_iter()
+            .map(|(p, v)| Value::Array(vec![Value::from(p), num(v)]))
+            .collect(),
+    );
+    Ok(answer(front, &missing, Json(body).into_response()))
+}
+
+/// `/get?stat=` of a pattern that does not fold: each leaf is on one shard, so the
+/// shards' rows are put in path order (a path two shards answer: the first shard in
+/// `--shards` order). A folding pattern with `stat` is refused (not merged yet).
+async fn stat_rows(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    stat: &str,
+) -> Result<Response, AppError> {
+    if pattern.aggregates() {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= columns across shards yet; ask without stat, or a shard",
+        ));
+    }
+    let mut q = vec![("stat", stat.to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    let path = format!("/get/{}?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut rows: Vec<Value> = Vec::new();
+    for body in bodies {
+        let v: Vec<Value> = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        rows.extend(v);
+    }
+    let key = |r: &Value| r.get(0).and_then(Value::as_str).unwrap_or("").to_string();
+    rows.sort_by_key(key);
+    rows.dedup_by(|a, b| key(a) == key(b));
+    Ok(answer(
+        front,
+        &missing,
+        Json(Value::Array(rows)).into_response(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct AllParams {
+    internal: Option<String>,
+}
+
+/// `/all`: the whole tree over every shard, nested.
+async fn all(
+    State(front): State<Front>,
+    params: Result<Query<AllParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let internal = internal_flag(params?.0.internal.as_deref())?;
+    let p = Pattern::parse("")?.with_internal(internal);
+    let (rows, missing) = folded(&front, &p, internal, None).await?;
+    let mut tree = nest(&rows);
+    if !missing.is_empty()
+        && let Value::Object(m) = &mut tree
+    {
+        m.insert("partial".into(), names(&front, &missing));
+    }
+    Ok(answer(&front, &missing, Json(tree).into_response()))
+}
+
+#[derive(Debug, Deserialize)]
+struct QParams {
+    window: Option<String>,
+    stat: Option<String>,
+    internal: Option<String>,
+}
+
+async fn api_q(
+    State(front): State<Front>,
+    pattern: Result<Path<String>, PathRejection>,
+    params: Result<Query<QParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let pattern = pattern?.0;
+    let params = params?.0;
+    let text = pattern.strip_suffix(".json").ok_or_else(|| {
+        AppError::not_found(format!(
+            "{pattern:?}: this endpoint answers `<pattern>.json`"
+        ))
+    })?;
+    let internal = internal_flag(params.internal.as_deref())?;
+    let p = Pattern::parse(text)?.with_internal(internal);
+    let (mut tree, missing) = if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {
+        stat_tree(&front, &p, internal, stat, params.window.as_deref()).await?
+    } else {
+        let (rows, missing) = folded(&front, &p, internal, params.window.as_deref()).await?;
+        (nest(&rows), missing)
+    };
+    if !missing.is_empty()
+        && let Value::Object(m) = &mut tree
+    {
+        m.insert("partial".into(), names(&front, &missing));
+    }
+    Ok(answer(&front, &missing, Json(tree).into_response()))
+}
+
+/// `/api/q?stat=` of a pattern that does not fold: the shards' trees merged.
+async fn stat_tree(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    stat: &str,
+    window: Option<&str>,
+) -> Result<(Value, Vec<usize>), AppError> {
+    if pattern.aggregates() {
+        return Err(AppError::bad_request(
+            "the front does not fold ?stat= across shards yet; ask without stat, or a shard",
+        ));
+    }
+    let mut q = vec![("stat", stat.to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut tree = Value::Object(serde_json::Map::new());
+    for body in bodies {
+        let v: Value = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        merge_into(&mut tree, v);
+    }
+    Ok((tree, missing))
+}
+
+/// Merges `from` into `into`, objects key by key (the first value wins elsewhere).
+fn merge_into(into: &mut Value, from: Value) {
+    if let (Value::Object(a), Value::Object(b)) = (into, from) {
+        for (k, v) in b {
+            match a.get_mut(&k) {
+                Some(mine) => merge_into(mine, v),
+                None => {
+                    a.insert(k, v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,814 @@
+//! Issue 16, the read front: `treestat front` over three `treestat serve` shards, each
+//! given a different set of top-level keys, answers `/get`, `/api/q` (folded patterns
+//! included) and `/trend` exactly as one unsharded `serve` given the whole workload; a
+//! literal top-level pattern reaches its owner only; a SIGSTOPped shard makes the front
+//! answer partial within its deadline; a series whose history is split over two shards
+//! (a rebalance) is merged.
+//!
+//! Real child processes on free ports, real HTTP.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{free_port, wait_for};
+
+/// One `treestat serve` (or `treestat front`) child, killed on drop.
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A stopped child must run again to die cleanly from SIGKILL's point of view.
+        cont(&self.child);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid with a standard signal.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+fn cont(child: &Child) {
+    signal(child, libc::SIGCONT);
+}
+
+fn wait_up(base: &str) {
+    wait_for(&format!("{base} to listen"), || {
+        ureq::get(&format!("{base}/health")).call().ok().map(drop)
+    });
+}
+
+/// `treestat serve` with 1 s intervals kept at 1 s for two hours, HTTP only.
+fn serve(dir: &Path) -> Proc {
+    serve_with(dir, "")
+}
+
+/// As [`serve`], `extra` added to its configuration file.
+fn serve_with(dir: &Path, extra: &str) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    let conf = dir.join("treestat.toml");
+    std::fs::write(&conf, format!("[trend]\nretention = \"1s:2h\"\n{extra}")).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+        .arg("serve")
+        .arg("--conf")
+        .arg(&conf)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .args(["--tcp", "off", "--udp", "off", "--statsd", "off"])
+        .args(["--graphite", "off", "--no-agent", "--interval", "1s"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base);
+    Proc { child, base }
+}
+
+fn front(shards: &[&Proc], deadline: &str) -> Proc {
+    front_with(shards, deadline, None)
+}
+
+/// As [`front`]; with `token`, `TREESTAT_TOKEN` is set and readers must send it.
+fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
+    let port = free_port();
+    let list: Vec<&str> = shards.iter().map(|s| s.base.as_str()).collect();
+    let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+        .arg("front")
+        .args(["--shards", &list.join(",")])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--deadline", deadline, "--refresh", "1h"])
+        .args(token.map(|_| "--auth-reads"))
+        .env("RUST_LOG", "warn")
+        .env("TREESTAT_TOKEN", token.unwrap_or(""))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base);
+    Proc { child, base }
+}
+
+fn push(base: &str, doc: &str) {
+    let mut r = ureq::post(&format!("{base}/push"))
+        .header("content-type", "application/json")
+        .send(doc)
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
+}
+
+/// GET answering 200: (body as JSON, `X-Treestat-Partial` if any).
+fn get(url: &str) -> (Value, Option<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().expect(url);
+    let partial = r
+        .headers()
+        .get("x-treestat-partial")
+        .map(|v| v.to_str().unwrap().to_string());
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(status, 200, "{url}: {body}");
+    (serde_json::from_str(&body).expect(url), partial)
+}
+
+fn enc(pattern: &str) -> String {
+    pattern.replace('|', "%7C")
+}
+
+/// The workload of one top-level key (counters, gauges, a histogram leaf, nested
+/// levels), as one push; `round` varies the values.
+fn doc(key: usize, round: usize, ts: i64) -> String {
+    let lat: Vec<String> = (0..40)
+        .map(|i| ((i * 7 + key * 13 + round * 5) % 97 + 1).to_string())
+        .collect();
+    format!(
+        r#"{{"timestamp":{ts},"k{key:02}":{{{note}"cpu":{{"user":{u},"sys":{s}}},"net":{{"default_action":"add","rx":{rx},"tx":[1,2,{key}]}},"api":{{"default_action":"histogram","lat":[{lat}]}},"disk":{{"sda":{{"io":{io}}}}}}}}}"#,
+        u = key * 3 + round,
+        s = 40 + round - key,
+        rx = key * 100 + round,
+        io = key % 7 + round,
+        lat = lat.join(","),
+        note = if round == 0 {
+            format!(r#""note":"deploy {key}","#)
+        } else {
+            String::new()
+        },
+    )
+}
+
+const KEYS: usize = 24;
+
+const PATTERNS: &[&str] = &[
+    "",
+    "k04",
+    "k07,cpu",
+    "*,cpu",
+    "k05,*|sum",
+    "*|sum,cpu,user",
+    "*,*,rx|avg",
+    "*,*|avg",
+    "*|avg,cpu,*",
+    "*|count",
+    "*,net,*|count",
+    "*|p95,api,lat",
+    "*|p50,api",
+    "*|min,disk,*,io",
+    "*|max,cpu|sum",
+    "**,tx|sum",
+    "**,io|avg",
+    "*|sum",
+    "nokey",
+];
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// Three shards, the reference, the front; the workload dated a minute ago (so every
+/// sample is in a closed interval on every server, whenever it arrived).
+struct Cluster {
+    shards: Vec<Proc>,
+    reference: Proc,
+    front: Proc,
+    /// Shard index of each key.
+    owner: Vec<usize>,
+    t0: i64,
+    /// Last: removed once the processes are gone (fields drop in order).
+    _dir: tempfile::TempDir,
+}
+
+fn cluster(deadline: &str) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let shards: Vec<Proc> = (0..3)
+        .map(|i| serve(&dir.path().join(format!("s{i}"))))
+        .collect();
+    let reference = serve(&dir.path().join("ref"));
+    let t0 = now() - 60;
+    // Keys spread unevenly (not round robin) over the shards.
+    let owner: Vec<usize> = (0..KEYS).map(|k| (k * 7 / 3) % 3).collect();
+    for round in 0..3 {
+        for k in 0..KEYS {
+            let ts = t0 + i64::try_from(round * 2).unwrap();
+            let d = doc(k, round, ts);
+            push(&shards[owner[k]].base, &d);
+            push(&reference.base, &d);
+        }
+    }
+    let refs: Vec<&Proc> = shards.iter().collect();
+    let front = front(&refs, deadline);
+    // The front has read the owner map once the literal pattern reaches one shard.
+    Cluster {
+        _dir: dir,
+        shards,
+        reference,
+        front,
+        owner,
+        t0,
+    }
+}
+
+#[test]
+fn reads_through_the_front_equal_one_unsharded_engine() {
+    let c = cluster("10s");
+    for p in PATTERNS {
+        let (want, _) = get(&format!("{}/get/{}", c.reference.base, enc(p)));
+        let (got, partial) = get(&format!("{}/get/{}", c.front.base, enc(p)));
+        assert_eq!(partial, None, "{p}");
+        assert_eq!(got, want, "/get/{p}");
+        if *p != "nokey" {
+            assert!(!want.as_array().unwrap().is_empty(), "{p}");
+        }
+        let (want, _) = get(&format!("{}/api/q/{}.json", c.reference.base, enc(p)));
+        let (got, _) = get(&format!("{}/api/q/{}.json", c.front.base, enc(p)));
+        assert_eq!(got, want, "/api/q/{p}");
+    }
+    // ?stat= of a pattern that does not fold: the shards' rows merged.
+    for p in ["*,api,lat", "k03"] {
+        let q = format!("{}?stat=count,p99,max", enc(p));
+        let (want, _) = get(&format!("{}/get/{q}", c.reference.base));
+        let (got, _) = get(&format!("{}/get/{q}", c.front.base));
+        assert_eq!(got, want, "/get/{q}");
+    }
+    // Averages of averages would differ: the shards' own folds are not the answer.
+    let (mean, _) = get(&format!("{}/get/*,*,rx%7Cavg", c.front.base));
+    let per_shard: Vec<f64> = c
+        .shards
+        .iter()
+        .map(|s| {
+            get(&format!("{}/get/*,*,rx%7Cavg", s.base)).0[0][1]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let naive = per_shard.iter().sum::<f64>() / 3.0;
+    assert_ne!(mean[0][1].as_f64().unwrap(), naive);
+
+    // Trends: every sample is dated in the past; wait until the reference stored them
+    // all (3 rounds, 2 s apart: 3 points per series), then compare.
+    let range = format!("from={}&until={}&points=0", c.t0 - 10, c.t0 + 30);
+    let series = |base: &str, p: &str| get(&format!("{base}/trend/{}.json?{range}", enc(p))).0;
+    wait_for("the reference's trends", || {
+        let s = series(&c.reference.base, "*,cpu,user");
+        let full = s.as_array()?.len() == KEYS
+            && s.as_array()?
+                .iter()
+                .all(|x| x["points"].as_array().is_some_and(|p| p.len() == 3));
+        full.then_some(())
+    });
+    for p in [
+        "*,cpu,user",
+        "k04",
+        "*|sum,cpu,user",
+        "*,*,rx|avg",
+        "*|count,net,*",
+    ] {
+        let want = wait_for(&format!("shards' trends of {p}"), || {
+            let want = series(&c.reference.base, p);
+            let got = series(&c.front.base, p);
+            (got == want).then_some(want)
+        });
+        assert!(!want.as_array().unwrap().is_empty(), "{p}");
+    }
+    // /export (NDJSON and CSV), /graph and the /diff chart drawn at the front from the
+    // merged series: the same bytes as the server's.
+    let text = |url: &str| {
+        let mut r = ureq::get(url).call().expect(url);
+        assert_eq!(r.status(), 200, "{url}");
+        let ctype = r.headers()[&"content-type".parse::<ureq::http::HeaderName>().unwrap()]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (ctype, r.body_mut().read_to_vec().unwrap())
+    };
+    let abs = format!("from={}&until={}", c.t0 - 10, c.t0 + 30);
+    for path in [
+        format!("/export/*,cpu.ndjson?{abs}"),
+        format!("/export/k0*,net,rx.csv?{abs}"),
+        format!("/graph/*,cpu,user.svg?{abs}&tz=UTC"),
+        format!("/graph/*%7Csum,net,rx.svg?{abs}&tz=UTC&title=rx"),
+        // Not k01/k02 whole: their markers are back-dated (pushed now, dated t0), and a
+        // server's chart reads markers from the store by arrival interval, so it draws
+        // them only once `until` passes their arrival, while its `/markers` (which the
+        // front draws from) lists them at once.
+        format!("/diff/k01,cpu/k02,cpu.svg?{abs}&tz=UTC"),
+    ] {
+        let want = text(&format!("{}{path}", c.reference.base));
+        let got = text(&format!("{}{path}", c.front.base));
+        assert!(want.1.len() > 100, "{path}");
+        assert_eq!(got.0, want.0, "{path}");
+        assert!(got.1 == want.1, "{path}: the front's answer differs");
+    }
+    let (ctype, png) = text(&format!("{}/graph/*,cpu,user.png?{abs}", c.front.base));
+    assert_eq!(ctype, "image/png");
+    assert!(png.starts_with(b"\x89PNG"));
+    // Graphite: targets evaluated at the front over the shards' series, and find.
+    let g = format!("from={}&until={}", c.t0 - 10, c.t0 + 30);
+    for path in [
+        format!("/render?target=k0*.cpu.user&format=json&{g}"),
+        format!(
+            "/render?target=sumSeries(k*.net.rx)&target=averageSeries(*.cpu.*)&format=json&{g}"
+        ),
+        format!("/render?target=k1*.disk.sda.io&format=csv&{g}"),
+        "/metrics/find?query=k0*".to_string(),
+        "/metrics/find?query=k01.*&format=completer".to_string(),
+    ] {
+        let want = text(&format!("{}{path}", c.reference.base));
+        let got = text(&format!("{}{path}", c.front.base));
+        assert!(want.1.len() > 20, "{path}");
+        assert_eq!(
+            String::from_utf8_lossy(&got.1),
+            String::from_utf8_lossy(&want.1),
+            "{path}"
+        );
+    }
+    // /all and /diff's JSON, from the live leaves; /api/keys and /markers merged.
+    let markers = format!("/markers/*.json?from={}&until={}", c.t0 - 10, c.t0 + 30);
+    for path in [
+        "/all",
+        "/diff/k01/k02.json",
+        "/diff/k01,*/k05,*.json",
+        "/api/keys/",
+        "/api/keys/?limit=5",
+        "/api/keys/k03",
+        "/api/keys/k03,cpu,user",
+        &markers,
+    ] {
+        let (want, _) = get(&format!("{}{path}", c.reference.base));
+        let (got, _) = get(&format!("{}{path}", c.front.base));
+        assert_eq!(got, want, "{path}");
+    }
+    // Windows over the closed intervals (`/api/q?window=`): live samples, then the last
+    // hour's closed intervals hold all of them on every server once each has closed its
+    // interval.
+    for k in 0..KEYS {
+        let d = format!(r#"{{"w{k:02}":{{"g":{k},"c":{{"default_action":"add","n":[1,{k}]}}}}}}"#);
+        push(&c.shards[c.owner[k]].base, &d);
+        push(&c.reference.base, &d);
+    }
+    let url = |base: &str, p: &str| format!("{base}/api/q/{}.json?window=1h", enc(p));
+    wait_for("every server's window to hold the live samples", || {
+        let keys = |base: &str| get(&url(base, "w*")).0.as_object().map_or(0, |o| o.len());
+        (keys(&c.reference.base) == KEYS && keys(&c.front.base) == KEYS).then_some(())
+    });
+    for p in ["w*", "w*|sum,g", "w*,c|avg", "w*|count", "w0*,*|max"] {
+        let (want, _) = get(&url(&c.reference.base, p));
+        assert_eq!(get(&url(&c.front.base, p)).0, want, "window {p}");
+    }
+    let (markers, _) = get(&format!("{}{markers}", c.front.base));
+    assert_eq!(markers.as_array().unwrap().len(), KEYS);
+    let status = ureq::get(&format!("{}/api/keys/nokey", c.front.base))
+        .call()
+        .map(|r| r.status().as_u16());
+    assert!(
+        matches!(status, Err(ureq::Error::StatusCode(404))),
+        "{status:?}"
+    );
+}
+
+/// A shard's own count of HTTP requests (its `/metrics`).
+fn requests(base: &str) -> f64 {
+    let text = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("treestat_http_requests_total "))
+        .expect("treestat_http_requests_total")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_literal_top_level_pattern_reaches_its_owner_only() {
+    let c = cluster("10s");
+    let key = 4;
+    let owner = c.owner[key];
+    // The owner map is read at start: wait until the front knows it (a fan-out before
+    // would also answer right, but touch every shard).
+    let (want, _) = get(&format!("{}/get/k04", c.reference.base));
+    wait_for("the front's answer", || {
+        (get(&format!("{}/get/k04", c.front.base)).0 == want).then_some(())
+    });
+    let before: Vec<f64> = c.shards.iter().map(|s| requests(&s.base)).collect();
+    for _ in 0..5 {
+        assert_eq!(
+            get(&format!("{}/get/k04,cpu", c.front.base)).0,
+            get(&format!("{}/get/k04,cpu", c.reference.base)).0
+        );
+        get(&format!("{}/api/q/k04%7Csum.json", c.front.base));
+    }
+    let after: Vec<f64> = c.shards.iter().map(|s| requests(&s.base)).collect();
+    // Each `/metrics` read counts the same on every shard; the owner got 10 more.
+    let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    for (i, d) in delta.iter().enumerate() {
+        let want = if i == owner {
+            delta[(owner + 1) % 3] + 10.0
+        } else {
+            delta[(owner + 1) % 3]
+        };
+        assert_eq!(*d, want, "shard {i} (owner {owner}): {delta:?}");
+    }
+    // A wildcard asks all three.
+    get(&format!("{}/get/*,cpu", c.front.base));
+    let again: Vec<f64> = c.shards.iter().map(|s| requests(&s.base)).collect();
+    let d2: Vec<f64> = again.iter().zip(&after).map(|(a, b)| a - b).collect();
+    assert!(d2.iter().all(|d| *d == d2[0]), "{d2:?}");
+    // A key created just after the owner map was read is not answered empty: a miss
+    // asks every shard. (Before, a key missing from a map read under a second ago was
+    // answered `[]` from the map.) A miss starts a refresh; wait for it to land, then
+    // create a key and read it at once.
+    let refreshes = |base: &str| {
+        let text = ureq::get(&format!("{base}/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("treestat_front_owner_refreshes_total "))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = refreshes(&c.front.base);
+    // (Misses start at most one refresh a second: ask until one has.)
+    wait_for("the refresh a miss starts", || {
+        get(&format!("{}/get/absent", c.front.base));
+        (refreshes(&c.front.base) > before).then_some(())
+    });
+    // The counter moves when the refresh starts; the map is replaced when it ends.
+    std::thread::sleep(Duration::from_millis(200));
+    push(&c.shards[1].base, r#"{"brandnew":{"x":5}}"#);
+    let (rows, _) = get(&format!("{}/get/brandnew", c.front.base));
+    assert_eq!(rows, serde_json::json!([["brandnew,x", 5.0]]));
+}
+
+#[test]
+fn a_stopped_shard_is_left_out_within_the_deadline() {
+    // 3 s: long enough that a busy machine's shards answer in time, short next to
+    // "hangs".
+    let c = cluster("3s");
+    let stopped = &c.shards[1];
+    signal(&stopped.child, libc::SIGSTOP);
+    let started = Instant::now();
+    let (rows, partial) = get(&format!("{}/get/*%7Csum", c.front.base));
+    // The deadline is 3 s; the bound is generous for a loaded machine, and far below
+    // "hangs" (a stopped shard would otherwise hold the answer forever).
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(partial.as_deref(), Some(stopped.base.as_str()));
+    assert!(!rows.as_array().unwrap().is_empty());
+    let (tree, partial) = get(&format!("{}/api/q/*,cpu.json", c.front.base));
+    assert_eq!(partial.as_deref(), Some(stopped.base.as_str()));
+    assert_eq!(tree["partial"], serde_json::json!([stopped.base]));
+    // Keys of the stopped shard are missing, the others there.
+    let held = |s: usize| {
+        (0..KEYS)
+            .filter(|&k| c.owner[k] == s)
+            .map(|k| format!("k{k:02}"))
+            .collect::<Vec<_>>()
+    };
+    for k in held(1) {
+        assert!(tree.get(&k).is_none(), "{k}");
+    }
+    for k in held(0).into_iter().chain(held(2)) {
+        assert!(tree.get(&k).is_some(), "{k}");
+    }
+    let (series, partial) = get(&format!("{}/trend/*,cpu,user.json?from=-1h", c.front.base));
+    assert_eq!(partial.as_deref(), Some(stopped.base.as_str()));
+    for s in series.as_array().unwrap() {
+        assert_eq!(s["partial"], serde_json::json!([stopped.base]));
+    }
+    cont(&stopped.child);
+    // Back: whole answers again, no header, no field.
+    wait_for("the shard back", || {
+        let (rows, partial) = get(&format!("{}/get/*%7Csum", c.front.base));
+        let (want, _) = get(&format!("{}/get/*%7Csum", c.reference.base));
+        let (tree, tree_partial) = get(&format!("{}/api/q/*,cpu.json", c.front.base));
+        let whole = partial.is_none() && tree_partial.is_none() && tree.get("partial").is_none();
+        (whole && rows == want).then_some(())
+    });
+}
+
+#[test]
+fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = serve(&dir.path().join("old"));
+    let new = serve(&dir.path().join("new"));
+    let reference = serve(&dir.path().join("ref"));
+    let t = now() - 60;
+    // `moved` was written to `old` up to t+2, then to `new` from t+2 on: the
+    // interval t+2 has samples on both.
+    let docs = [
+        (
+            &old,
+            format!(
+                r#"{{"timestamp":{t},"moved":{{"default_action":"add","hits":5,"g":{{"default_action":"max","peak":3}}}}}}"#
+            ),
+        ),
+        (
+            &old,
+            format!(
+                r#"{{"timestamp":{},"moved":{{"hits":7,"g":{{"peak":9}}}}}}"#,
+                t + 2
+            ),
+        ),
+        (
+            &new,
+            format!(
+                r#"{{"timestamp":{},"moved":{{"default_action":"add","hits":11,"g":{{"default_action":"max","peak":4}}}}}}"#,
+                t + 2
+            ),
+        ),
+        (
+            &new,
+            format!(
+                r#"{{"timestamp":{},"moved":{{"hits":13,"g":{{"peak":1}}}}}}"#,
+                t + 4
+            ),
+        ),
+    ];
+    for (shard, d) in &docs {
+        push(&shard.base, d);
+        push(&reference.base, d);
+    }
+    let f = front(&[&old, &new], "10s");
+    let range = format!("from={}&until={}&points=0", t - 10, t + 30);
+    for p in ["moved", "moved,hits", "*|sum,hits", "moved,g|max"] {
+        let url = |base: &str| format!("{base}/trend/{}.json?{range}", enc(p));
+        let want = wait_for(&format!("{p} on the reference"), || {
+            let v = get(&url(&reference.base)).0;
+            let n: usize = v
+                .as_array()?
+                .iter()
+                .map(|s| s["points"].as_array().map_or(0, Vec::len))
+                .sum();
+            (n >= 3).then_some(v)
+        });
+        let got = wait_for(&format!("{p} through the front"), || {
+            let got = get(&url(&f.base)).0;
+            (got == want).then_some(got)
+        });
+        assert_eq!(got, want, "{p}");
+    }
+    // The `add` series holds 5, 7 + 11 (one interval on both shards, summed), 13.
+    let (s, _) = get(&format!("{}/trend/moved,hits.json?{range}", f.base));
+    let values: Vec<f64> = s[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [5.0, 18.0, 13.0]);
+    // Live, the leaf both shards hold is read from the copy with the newest sample:
+    // the new owner's totals (11 + 13), its history above being whole.
+    let (rows, _) = get(&format!("{}/get/moved,hits", f.base));
+    assert_eq!(rows, serde_json::json!([["moved,hits", 24.0]]));
+}
+
+/// Reads `interval` events of an SSE stream on a thread, handing their data over.
+fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut r = ureq::get(&url).call().expect(&url);
+        let reader = std::io::BufReader::new(r.body_mut().as_reader());
+        let mut interval = false;
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line == "event: interval" || line == "event:interval" {
+                interval = true;
+            } else if let Some(d) = line.strip_prefix("data:") {
+                if interval && tx.send(serde_json::from_str(d.trim()).unwrap()).is_err() {
+                    return;
+                }
+            } else if line.is_empty() {
+                interval = false;
+            }
+        }
+    });
+    rx
+}
+
+/// Events until every path of `want` was seen (values by path, the newest kept).
+fn gather(
+    rx: &std::sync::mpsc::Receiver<Value>,
+    paths: usize,
+) -> (serde_json::Map<String, Value>, Vec<Value>) {
+    let mut values = serde_json::Map::new();
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(120);
+    while values.len() < paths {
+        let left = until.saturating_duration_since(Instant::now());
+        let e = rx
+            .recv_timeout(left)
+            .expect("an interval event within 120 s");
+        if let Some(Value::Object(v)) = e.get("values") {
+            values.extend(v.clone());
+        }
+        events.push(e);
+    }
+    (values, events)
+}
+
+#[test]
+fn events_fan_in_from_every_shard() {
+    let c = cluster("10s");
+    let front_rx = sse(&format!("{}/events/*,live", c.front.base));
+    let ref_rx = sse(&format!("{}/events/*,live", c.reference.base));
+    // The streams are open once a first (empty) interval closed on each.
+    front_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    ref_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    for k in 0..KEYS {
+        let d = format!(r#"{{"k{k:02}":{{"live":{{"v":{k}}}}}}}"#);
+        push(&c.shards[c.owner[k]].base, &d);
+        push(&c.reference.base, &d);
+    }
+    let (got, events) = gather(&front_rx, KEYS);
+    let (want, _) = gather(&ref_rx, KEYS);
+    assert_eq!(got, want);
+    assert!(
+        events.iter().all(|e| e.get("partial").is_none()),
+        "{events:?}"
+    );
+
+    // A stopped shard: the interval is sent past the deadline, naming it.
+    let stopped = &c.shards[2];
+    signal(&stopped.child, libc::SIGSTOP);
+    let started = Instant::now();
+    let e = loop {
+        let e = front_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event");
+        if e.get("partial").is_some() {
+            break e;
+        }
+    };
+    assert_eq!(e["partial"], serde_json::json!([stopped.base]));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    cont(&stopped.child);
+}
+
+/// GET with its status and `X-Treestat-Cursor`.
+fn pull(url: &str) -> (u16, String, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().expect(url);
+    let status = r.status().as_u16();
+    let cursor = r.headers()["x-treestat-cursor"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = r.body_mut().read_to_string().unwrap();
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap()
+    };
+    (status, cursor, v)
+}
+
+#[test]
+fn pull_fans_in_and_its_cursor_loses_no_push() {
+    let c = cluster("10s");
+    let url = |cursor: &str| {
+        format!(
+            "{}/pull/*,p?timeout=60s{}",
+            c.front.base,
+            if cursor.is_empty() {
+                String::new()
+            } else {
+                format!("&cursor={cursor}")
+            }
+        )
+    };
+    // Nothing yet: 204 with a cursor of one entry per shard.
+    let (status, mut cursor, _) = pull(&format!("{}/pull/*,p?timeout=0s", c.front.base));
+    assert_eq!(status, 204);
+    assert_eq!(cursor.split('_').count(), 3, "{cursor}");
+    // Pushes to every shard, one by one; each poll with the last cursor returns what is
+    // new, none lost, none twice.
+    let mut seen = serde_json::Map::new();
+    for k in [1, 2, 3, 5, 8, 13] {
+        push(
+            &c.shards[c.owner[k]].base,
+            &format!(r#"{{"k{k:02}":{{"p":{k}}}}}"#),
+        );
+    }
+    while seen.len() < 6 {
+        let (status, next, v) = pull(&url(&cursor));
+        assert_eq!(status, 200, "{v}");
+        for (k, v) in v.as_object().unwrap() {
+            assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+        }
+        cursor = next;
+    }
+    let want: serde_json::Map<String, Value> = [1, 2, 3, 5, 8, 13]
+        .iter()
+        .map(|k| (format!("k{k:02},p"), serde_json::json!(f64::from(*k))))
+        .collect();
+    assert_eq!(seen, want);
+    // A poll that waits is woken by the next push on any shard.
+    let waiting = {
+        let u = url(&cursor);
+        std::thread::spawn(move || pull(&u))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    push(&c.shards[c.owner[20]].base, r#"{"k20":{"p":20}}"#);
+    let (status, _, v) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(v, serde_json::json!({"k20,p": 20.0}));
+    // A literal key no shard holds yet is waited for on every shard.
+    let (_, cursor, _) = pull(&format!("{}/pull/fresh?timeout=0s", c.front.base));
+    push(&c.shards[2].base, r#"{"fresh":{"p":1}}"#);
+    let (status, _, v) = pull(&format!(
+        "{}/pull/fresh?timeout=60s&cursor={cursor}",
+        c.front.base
+    ));
+    assert_eq!((status, v), (200, serde_json::json!({"fresh,p": 1.0})));
+}
+
+#[test]
+fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "[auth]\ntoken = \"s3cret\"\nreads = true\n";
+    let a = serve_with(&dir.path().join("a"), auth);
+    let b = serve_with(&dir.path().join("b"), auth);
+    for (s, d) in [(&a, r#"{"x":{"v":1}}"#), (&b, r#"{"y":{"v":2}}"#)] {
+        let r = ureq::post(&format!("{}/push", s.base))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer s3cret")
+            .send(d)
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let f = front_with(&[&a, &b], "10s", Some("s3cret"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/get/*%7Csum,v", f.base);
+    assert_eq!(agent.get(&url).call().unwrap().status(), 401);
+    let wrong = agent
+        .get(&url)
+        .header("authorization", "Bearer nope")
+        .call()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let mut r = agent
+        .get(&url)
+        .header("authorization", "Bearer s3cret")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-treestat-partial").is_none());
+    let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!([["*,v", 3.0]]));
+    let mut r = agent
+        .get(&url)
+        .header("cookie", "treestat_token=s3cret")
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
+}
