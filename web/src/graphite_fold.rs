@@ -14,14 +14,39 @@
 //! a row being the greater work, so a few rows per reader go round. A failed reader
 //! drops its channel, which ends the fold with its error; a fold that stops early
 //! drops the others', and they read on without sending.
+//!
+//! What the plain fetch (`graphite_source.rs`) shares with it lives here too: the ring's
+//! values per slot, and how many threads read the store.
 
+use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use treestat_engine::trend::TrendStore;
 use treestat_graphite::Error;
 use treestat_graphite::funcs::ColumnFold;
 
-use crate::graphite_source::{RingValues, fill_ring, read_threads};
+/// The ring's values of each path, folded per slot of `start..end` by the leaf's action:
+/// closed intervals the store does not hold yet (from `persisted` on).
+pub(crate) type RingValues = BTreeMap<String, Vec<(usize, f64)>>;
+
+/// How many threads read `paths` paths from the store: up to four, one per 64 paths
+/// (below that a thread costs more than it saves), no more than the machine's cores.
+pub(crate) fn read_threads(paths: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4)
+        .min(paths.div_ceil(64))
+        .max(1)
+}
+
+/// Fills the ring's values into the slots the store left empty.
+pub(crate) fn fill_ring(slots: &mut [Option<f64>], ring: Option<&Vec<(usize, f64)>>) {
+    for &(i, x) in ring.into_iter().flatten() {
+        if let Some(v @ None) = slots.get_mut(i) {
+            *v = Some(x);
+        }
+    }
+}
 
 /// The slots of a fetch: `n` values from `start`, one per `step`, up to `end`.
 #[derive(Debug, Clone, Copy)]
@@ -157,103 +182,5 @@ impl<'a> Reader<'a> {
             };
             self.next += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use treestat_engine::trend::{Format, Retention, TrendConfig, TrendStore};
-    use treestat_engine::{Action, Engine, EngineConfig, ManualClock};
-    use treestat_graphite::Source;
-    use treestat_graphite::funcs::{AggFn, fold_rows};
-
-    use crate::graphite_source::TreeSource;
-
-    const NOW: i64 = 1_796_000_040;
-
-    /// 150 series (so two readers or more where the machine has the cores) of an hour
-    /// at 10 s, with fractions (so an order of adding that differed would show), gaps,
-    /// a series the store lacks, and a closed interval in the ring only.
-    fn source(dir: &std::path::Path) -> TreeSource {
-        let cfg = TrendConfig {
-            retention: Retention::parse("10s:30d").unwrap(),
-            ..TrendConfig::default()
-        };
-        let store = TrendStore::open(dir, &cfg).unwrap();
-        let clock = Arc::new(ManualClock::new(NOW));
-        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
-        let mut lines = String::new();
-        for i in 0..150u32 {
-            for k in 1..360u32 {
-                if (i + k) % 7 == 0 || (i == 3 && k < 200) {
-                    continue;
-                }
-                let t = NOW - 3600 + i64::from(k) * 10;
-                let v = f64::from(i) * 0.1 + f64::from(k) * 0.37 - f64::from(i * k % 11) / 3.0;
-                lines.push_str(&format!("[\"f,{i},x\",{t},{v}]\n"));
-            }
-        }
-        store
-            .import(lines.as_bytes(), Format::Ndjson, Action::Average)
-            .unwrap();
-        // Not attached: the ring's interval stays out of the store.
-        engine
-            .push_json(br#"{"f":{"7":{"x":1.25},"200":{"x":-2.5}}}"#)
-            .unwrap();
-        clock.advance(engine.interval_secs());
-        engine.close_now();
-        TreeSource {
-            store: Some(store),
-            engine,
-        }
-    }
-
-    #[test]
-    fn folding_while_reading_equals_folding_the_fetched_list_bit_for_bit() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = source(dir.path());
-        let (from, until) = (NOW - 3600, NOW + 60);
-        let mut list = src.fetch("f.*.x", from, until).unwrap();
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        assert_eq!(list.len(), 151);
-        for f in [
-            AggFn::Sum,
-            AggFn::Average,
-            AggFn::Min,
-            AggFn::Max,
-            AggFn::Count,
-            AggFn::Last,
-        ] {
-            let folded = src.fetch_folded("f.*.x", from, until, f).unwrap().unwrap();
-            assert_eq!((folded.start, folded.step), (list[0].start, list[0].step));
-            let want = fold_rows(&list, f);
-            let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
-                v.iter().map(|x| x.map(f64::to_bits)).collect()
-            };
-            assert_eq!(bits(&folded.values), bits(&want), "{f:?}");
-        }
-        // The ring's interval (the store ends before it) is in it, with the series
-        // only the ring holds.
-        let sum = src
-            .fetch_folded("f.*.x", from, until, AggFn::Sum)
-            .unwrap()
-            .unwrap();
-        let at = usize::try_from((NOW - sum.start) / sum.step).unwrap();
-        assert_eq!(sum.values[at], Some(1.25 - 2.5));
-        assert_eq!(sum.values[at - 1].map(f64::is_finite), Some(true));
-        // Fewer than two series, or a function that does not fold by column: the
-        // evaluator fetches and folds.
-        assert!(
-            src.fetch_folded("f.7.x", from, until, AggFn::Sum)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            src.fetch_folded("f.*.x", from, until, AggFn::Median)
-                .unwrap()
-                .is_none()
-        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::graphite_fold::{Range, fold_store};
+use crate::graphite_fold::{Range, RingValues, fill_ring, fold_store, read_threads};
 use treestat_engine::trend::TrendStore;
 use treestat_engine::{Action, Engine};
 use treestat_graphite::args::Folded;
@@ -78,16 +78,6 @@ impl TreeSource {
     }
 }
 
-/// How many threads read `paths` paths from the store: up to four, one per 64 paths
-/// (below that a thread costs more than it saves), no more than the machine's cores.
-pub(crate) fn read_threads(paths: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(4)
-        .min(paths.div_ceil(64))
-        .max(1)
-}
-
 /// Fills each path's slots from the store, the paths split between up to four threads
 /// (a store read is decoding, CPU work). The store reads at the step of the archive
 /// that holds `start`; `step` came from the same choice.
@@ -152,10 +142,6 @@ fn fold(action: Action, vals: &[f64]) -> f64 {
     }
 }
 
-/// The ring's values of each path, folded per slot of `start..end` by the leaf's action:
-/// closed intervals the store does not hold yet (from `persisted` on).
-pub(crate) type RingValues = BTreeMap<String, Vec<(usize, f64)>>;
-
 impl TreeSource {
     fn ring_values(
         &self,
@@ -198,15 +184,6 @@ impl TreeSource {
             .as_ref()
             .and_then(TrendStore::persisted_through)
             .unwrap_or(i64::MIN)
-    }
-}
-
-/// Fills the ring's values into the slots the store left empty.
-pub(crate) fn fill_ring(slots: &mut [Option<f64>], ring: Option<&Vec<(usize, f64)>>) {
-    for &(i, x) in ring.into_iter().flatten() {
-        if let Some(v @ None) = slots.get_mut(i) {
-            *v = Some(x);
-        }
     }
 }
 
@@ -289,5 +266,103 @@ impl Source for TreeSource {
             step,
             values: fold.finish(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use treestat_engine::trend::{Format, Retention, TrendConfig, TrendStore};
+    use treestat_engine::{Action, Engine, EngineConfig, ManualClock};
+    use treestat_graphite::Source;
+    use treestat_graphite::funcs::{AggFn, fold_rows};
+
+    use super::TreeSource;
+
+    const NOW: i64 = 1_796_000_040;
+
+    /// 150 series (so two readers or more where the machine has the cores) of an hour
+    /// at 10 s, with fractions (so an order of adding that differed would show), gaps,
+    /// a series the store lacks, and a closed interval in the ring only.
+    fn source(dir: &std::path::Path) -> TreeSource {
+        let cfg = TrendConfig {
+            retention: Retention::parse("10s:30d").unwrap(),
+            ..TrendConfig::default()
+        };
+        let store = TrendStore::open(dir, &cfg).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+        let mut lines = String::new();
+        for i in 0..150u32 {
+            for k in 1..360u32 {
+                if (i + k) % 7 == 0 || (i == 3 && k < 200) {
+                    continue;
+                }
+                let t = NOW - 3600 + i64::from(k) * 10;
+                let v = f64::from(i) * 0.1 + f64::from(k) * 0.37 - f64::from(i * k % 11) / 3.0;
+                lines.push_str(&format!("[\"f,{i},x\",{t},{v}]\n"));
+            }
+        }
+        store
+            .import(lines.as_bytes(), Format::Ndjson, Action::Average)
+            .unwrap();
+        // Not attached: the ring's interval stays out of the store.
+        engine
+            .push_json(br#"{"f":{"7":{"x":1.25},"200":{"x":-2.5}}}"#)
+            .unwrap();
+        clock.advance(engine.interval_secs());
+        engine.close_now();
+        TreeSource {
+            store: Some(store),
+            engine,
+        }
+    }
+
+    #[test]
+    fn folding_while_reading_equals_folding_the_fetched_list_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let (from, until) = (NOW - 3600, NOW + 60);
+        let mut list = src.fetch("f.*.x", from, until).unwrap();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(list.len(), 151);
+        for f in [
+            AggFn::Sum,
+            AggFn::Average,
+            AggFn::Min,
+            AggFn::Max,
+            AggFn::Count,
+            AggFn::Last,
+        ] {
+            let folded = src.fetch_folded("f.*.x", from, until, f).unwrap().unwrap();
+            assert_eq!((folded.start, folded.step), (list[0].start, list[0].step));
+            let want = fold_rows(&list, f);
+            let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
+                v.iter().map(|x| x.map(f64::to_bits)).collect()
+            };
+            assert_eq!(bits(&folded.values), bits(&want), "{f:?}");
+        }
+        // The ring's interval (the store ends before it) is in it, with the series
+        // only the ring holds.
+        let sum = src
+            .fetch_folded("f.*.x", from, until, AggFn::Sum)
+            .unwrap()
+            .unwrap();
+        let at = usize::try_from((NOW - sum.start) / sum.step).unwrap();
+        assert_eq!(sum.values[at], Some(1.25 - 2.5));
+        assert_eq!(sum.values[at - 1].map(f64::is_finite), Some(true));
+        // Fewer than two series, or a function that does not fold by column: the
+        // evaluator fetches and folds.
+        assert!(
+            src.fetch_folded("f.7.x", from, until, AggFn::Sum)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            src.fetch_folded("f.*.x", from, until, AggFn::Median)
+                .unwrap()
+                .is_none()
+        );
     }
 }

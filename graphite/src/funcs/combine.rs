@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{AggFn, constant_line, fold_rows, get_percentile, rows};
+use super::agg::AggFn;
+use super::common::{constant_line, fold_rows, get_percentile, rows};
 use crate::Error;
 use crate::args::{Args, NodeRef, agg_key, group_by};
 use crate::expr::Expr;

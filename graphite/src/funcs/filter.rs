@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use super::common::AggFn;
+use super::agg::AggFn;
 use crate::Error;
 use crate::args::{Args, agg_key};
 use crate::series::{Series, fmt_g};

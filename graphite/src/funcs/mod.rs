@@ -1,5 +1,6 @@
 //! The functions, by name, with graphite-web 1.1.8's semantics (nulls, naming, tags).
 
+mod agg;
 mod combine;
 mod common;
 mod filter;
@@ -9,7 +10,8 @@ use crate::Error;
 use crate::args::Args;
 use crate::series::Series;
 
-pub use common::{AggFn, ColumnFold, fold_rows, rows};
+pub use agg::{AggFn, ColumnFold};
+pub use common::{fold_rows, rows};
 
 /// A parameter: name, type, required.
 pub type Param = (&'static str, &'static str, bool);

@@ -1,7 +1,8 @@
 //! Functions that transform each series on its own: arithmetic, derivatives, windows,
 //! buckets, nulls, time shifts.
 
-use super::common::{AggFn, constant_line, get_percentile};
+use super::agg::AggFn;
+use super::common::{constant_line, get_percentile};
 use crate::Error;
 use crate::args::Args;
 use crate::expr::Expr;
