@@ -293,6 +293,12 @@ pub fn find_point(b: &[u8], id: u32) -> Result<Option<Rec>> {
         let r = &recs[i * REC_BYTES..];
         u32::from_le_bytes([r[0], r[1], r[2], r[3]])
     };
+    // Outside the blob's ids (its records are sorted by id): no search. A query of
+    // 10,000 series against the intervals not compacted yet asks every blob for
+    // every series, and most blobs hold other leaves.
+    if n == 0 || id < id_at(0) || id > id_at(n - 1) {
+        return Ok(None);
+    }
     let (mut lo, mut hi) = (0, n);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -385,6 +391,9 @@ mod tests {
         assert_eq!(find_point(&b, 30).unwrap(), Some(rec(30, 10.0)));
         assert_eq!(find_point(&b, 31).unwrap(), None);
         assert_eq!(find_point(&b, 147).unwrap(), Some(rec(147, 49.0)));
+        assert_eq!(find_point(&b, 0).unwrap(), Some(rec(0, 0.0)));
+        assert_eq!(find_point(&b, 148).unwrap(), None);
+        assert_eq!(find_point(&b, u32::MAX).unwrap(), None);
         for cut in 0..b.len() {
             assert!(IntervalBlob::decode(&b[..cut]).is_err());
         }
