@@ -10,6 +10,7 @@ mod close;
 mod delete;
 mod keys;
 mod metrics;
+mod queries;
 mod register;
 mod restore;
 mod wal;
@@ -22,27 +23,23 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
-use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::Action;
 use crate::batch::Batch;
 use crate::config::EngineConfig;
 use crate::error::{Error, ErrorKind};
-use crate::histogram::{StatSource, eval_stat};
 use crate::interval::{
     Clock, ClosedInterval, IntervalSink, Marker, OpenInterval, Ring, SystemClock,
 };
 use crate::merge::{Merger, Touched, count_new_batch, count_new_tree};
 use crate::pattern::Pattern;
-use crate::push::{PushDoc, nest};
-use crate::query::{self, PartialRow};
+use crate::push::PushDoc;
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo, RECENT_RESOLVED, SharedPaths};
 use crate::stats::Stats;
 use crate::tree::{LeafId, ROOT, Tree};
 use crate::wal::Wal;
 use crate::wal::codec;
-use treestat_model::Stat;
 
 /// A path and its per-interval values from the ring, oldest first.
 pub type RecentSeries = (String, Vec<(i64, f64)>);
@@ -215,20 +212,6 @@ fn unreachable_default() -> Engine {
 /// One row of [`Engine::query_stats`]: a path and one value per stat asked (`None`:
 /// the leaf, or no leaf folded there, has that stat).
 pub type StatRow = (String, Vec<Option<f64>>);
-
-/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
-/// list, or a value that is not finite, is `None` there).
-fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<StatRow> {
-    let width = columns.len();
-    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
-        std::collections::BTreeMap::new();
-    for (i, col) in columns.into_iter().enumerate() {
-        for (path, v) in col {
-            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
-        }
-    }
-    rows.into_iter().collect()
-}
 
 impl Engine {
     /// An engine on the system clock.
@@ -519,220 +502,6 @@ impl Engine {
             let _ = sh.pushes_tx.send(ev);
         }
         Ok(summary)
-    }
-
-    /// `[path, value]` pairs of the current totals under a pattern (docs/CONCEPTS.md,
-    /// "Query patterns").
-    ///
-    /// # Errors
-    /// `BadPattern` naming the segment that does not parse.
-    pub fn query(&self, pattern: &str) -> Result<Vec<(String, f64)>, Error> {
-        let p = Pattern::parse(pattern)?;
-        Ok(self.query_pattern(&p))
-    }
-
-    /// As [`Engine::query`], with a compiled pattern.
-    pub fn query_pattern(&self, pattern: &Pattern) -> Vec<(String, f64)> {
-        let st = self.shared.state.read();
-        query::run(&st.tree, pattern, |_, leaf| Some(leaf.value()))
-    }
-
-    /// The leaves `pattern` selects, unfolded, as a read front folds them across
-    /// shards ([`query::aggregate_partial`]): each with its value (the totals, or with
-    /// `window` the fold of the closed intervals of that many last seconds, leaves
-    /// untouched in it left out), its newest sample's time and, when the pattern has a
-    /// quantile fold, the sketch of its totals (what [`Engine::query_pattern`] and
-    /// [`Engine::query_window_pattern`] merge). Folding these rows gives exactly what
-    /// those two answer.
-    pub fn query_partial(&self, pattern: &Pattern, window: Option<i64>) -> Vec<PartialRow> {
-        let st = self.shared.state.read();
-        let sketches = pattern
-            .segments()
-            .iter()
-            .any(|s| matches!(s.agg, crate::pattern::Agg::Quantile(_)));
-        let values = window.map(|secs| st.ring.window(st.open.start - secs));
-        let rows = query::select(&st.tree, pattern, |id, leaf| match &values {
-            Some(v) => v.get(&id).copied(),
-            None => Some(leaf.value()),
-        });
-        rows.into_iter()
-            .map(|(path, value, id)| {
-                let leaf = st.tree.leaf(LeafId(id));
-                let sketch = sketches
-                    .then(|| {
-                        let l = leaf?;
-                        let h = st.tree.hist(LeafId(id))?;
-                        Some((h.sketch.clone(), l.total.min, l.total.max))
-                    })
-                    .flatten();
-                PartialRow {
-                    path,
-                    value,
-                    ts: leaf.map_or(0, |l| l.last_ts),
-                    sketch,
-                }
-            })
-            .collect()
-    }
-
-    /// `[path, stat, stat, ...]` rows of the current totals under a pattern, one column
-    /// per stat in `stats` (docs/API.md, `?stat=`): a histogram leaf answers every stat
-    /// from its totals since start (quantiles and threshold stats from its sketch); any
-    /// other leaf answers `count`, `sum`, `mean`, `min`, `max`, `lower`, `upper` from its
-    /// sum, count, min and max, and `None` for the rest. Aggregating segments fold each
-    /// column as they fold values, over the leaves that answer it.
-    pub fn query_stats(&self, pattern: &Pattern, stats: &[Stat]) -> Vec<StatRow> {
-        let st = self.shared.state.read();
-        let columns: Vec<Vec<(String, f64)>> = stats
-            .iter()
-            .map(|&stat| {
-                query::run(&st.tree, pattern, |id, leaf| {
-                    let src = StatSource {
-                        stats: &leaf.total,
-                        hist: st.tree.hist(LeafId(id)),
-                        raw: None,
-                        secs: None,
-                    };
-                    eval_stat(stat, &src)
-                })
-            })
-            .collect();
-        join_columns(columns)
-    }
-
-    /// `[path, value]` pairs folded over the closed intervals of the last `secs`
-    /// seconds (leaves untouched in that window are left out).
-    ///
-    /// # Errors
-    /// `BadPattern`.
-    pub fn query_window(&self, pattern: &str, secs: i64) -> Result<Vec<(String, f64)>, Error> {
-        Ok(self.query_window_pattern(&Pattern::parse(pattern)?, secs))
-    }
-
-    /// As [`Engine::query_window`], with a compiled pattern.
-    pub fn query_window_pattern(&self, p: &Pattern, secs: i64) -> Vec<(String, f64)> {
-        let st = self.shared.state.read();
-        let values = st.ring.window(st.open.start - secs);
-        query::run(&st.tree, p, |id, _| values.get(&id).copied())
-    }
-
-    /// As [`Engine::query_stats`] over the closed intervals of the last `secs` seconds:
-    /// a histogram leaf answers from its intervals' stats and sketches merged (and,
-    /// when the window holds one interval of it whose raw samples were all kept, Etsy's
-    /// statistics exactly from them; `count_ps` over the intervals in the window); a
-    /// leaf that is not a histogram answers `None`. Quantile folds merge the window's
-    /// sketches.
-    ///
-    /// # Errors
-    /// `BadPattern`.
-    pub fn query_window_stats(
-        &self,
-        pattern: &str,
-        secs: i64,
-        stats: &[Stat],
-    ) -> Result<Vec<StatRow>, Error> {
-        Ok(self.query_window_stats_pattern(&Pattern::parse(pattern)?, secs, stats))
-    }
-
-    /// As [`Engine::query_window_stats`], with a compiled pattern.
-    pub fn query_window_stats_pattern(
-        &self,
-        p: &Pattern,
-        secs: i64,
-        stats: &[Stat],
-    ) -> Vec<StatRow> {
-        let st = self.shared.state.read();
-        let since = st.open.start - secs;
-        let (mut hists, blocks) = st.ring.window_hists(since);
-        // Etsy's bins (`bin_N`) asked: each configured leaf's, counted from its raw
-        // samples per interval and added up, kept with its exact stats.
-        let confs = &self.shared.config.histogram_bins;
-        if !confs.is_empty() && stats.iter().any(|s| matches!(s, Stat::Bin(_))) {
-            for (&leaf, w) in &mut hists {
-                let Some(path) = st.tree.leaf_path(LeafId(leaf)) else {
-                    continue;
-                };
-                let bins = crate::histogram::bins_for(confs, &path);
-                if bins.is_empty() {
-                    continue;
-                }
-                if let Some(counts) = st.ring.window_bins(since, leaf, bins) {
-                    let mut exact: Vec<(Stat, f64)> = w
-                        .hist
-                        .exact
-                        .iter()
-                        .flat_map(|e| e.iter().copied())
-                        .collect();
-                    exact.extend(counts);
-                    w.hist.exact = Some(exact.into_boxed_slice());
-                }
-            }
-        }
-        #[allow(clippy::cast_precision_loss)] // seconds far below 2^53
-        let span = (blocks as i64 * st.open.len) as f64;
-        let sketch_of = |l: u32| {
-            hists.get(&l).map(|w| query::SketchRef {
-                sketch: &w.hist.sketch,
-                min: w.stats.min,
-                max: w.stats.max,
-            })
-        };
-        let columns = stats
-            .iter()
-            .map(|&stat| {
-                query::run_with(
-                    &st.tree,
-                    p,
-                    |id, _| {
-                        let w = hists.get(&id)?;
-                        let src = StatSource {
-                            stats: &w.stats,
-                            hist: Some(&w.hist),
-                            raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
-                            secs: Some(span),
-                        };
-                        eval_stat(stat, &src)
-                    },
-                    &sketch_of,
-                )
-            })
-            .collect();
-        join_columns(columns)
-    }
-
-    /// The tree under a pattern as nested JSON (`""`: the whole tree).
-    ///
-    /// # Errors
-    /// `BadPattern`.
-    pub fn tree_json(&self, pattern: &str) -> Result<Value, Error> {
-        Ok(nest(&self.query(pattern)?))
-    }
-
-    /// Per-interval values from the ring for every leaf under a pattern, oldest first:
-    /// `(path, [(interval start, value)])`, for sparklines and live graphs.
-    ///
-    /// # Errors
-    /// `BadPattern`.
-    pub fn recent_series(&self, pattern: &str) -> Result<Vec<RecentSeries>, Error> {
-        let p = Pattern::parse(pattern)?;
-        let st = self.shared.state.read();
-        let mut ids = Vec::new();
-        let rows = query::run(&st.tree, &p, |id, leaf| {
-            ids.push(id);
-            Some(leaf.value())
-        });
-        if p.aggregates() {
-            return Ok(rows
-                .into_iter()
-                .map(|(path, _)| (path, Vec::new()))
-                .collect());
-        }
-        let mut out: Vec<RecentSeries> = ids
-            .into_iter()
-            .filter_map(|id| Some((st.tree.leaf_path(LeafId(id))?, st.ring.series(id))))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
     }
 
     /// The path of a leaf.
