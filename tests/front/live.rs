@@ -1,0 +1,168 @@
+//! The front's live streams: `/events` and `/pull` fan in from every shard.
+
+use super::*;
+
+/// Reads `interval` events of an SSE stream on a thread, handing their data over.
+fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut r = ureq::get(&url).call().expect(&url);
+        let reader = std::io::BufReader::new(r.body_mut().as_reader());
+        let mut interval = false;
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line == "event: interval" || line == "event:interval" {
+                interval = true;
+            } else if let Some(d) = line.strip_prefix("data:") {
+                if interval && tx.send(serde_json::from_str(d.trim()).unwrap()).is_err() {
+                    return;
+                }
+            } else if line.is_empty() {
+                interval = false;
+            }
+        }
+    });
+    rx
+}
+
+/// Events until every path of `want` was seen (values by path, the newest kept).
+fn gather(
+    rx: &std::sync::mpsc::Receiver<Value>,
+    paths: usize,
+) -> (serde_json::Map<String, Value>, Vec<Value>) {
+    let mut values = serde_json::Map::new();
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(120);
+    while values.len() < paths {
+        let left = until.saturating_duration_since(Instant::now());
+        let e = rx
+            .recv_timeout(left)
+            .expect("an interval event within 120 s");
+        if let Some(Value::Object(v)) = e.get("values") {
+            values.extend(v.clone());
+        }
+        events.push(e);
+    }
+    (values, events)
+}
+
+#[test]
+fn events_fan_in_from_every_shard() {
+    let c = cluster("10s");
+    let front_rx = sse(&format!("{}/events/*,live", c.front.base));
+    let ref_rx = sse(&format!("{}/events/*,live", c.reference.base));
+    // The streams are open once a first (empty) interval closed on each.
+    front_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    ref_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    for k in 0..KEYS {
+        let d = format!(r#"{{"k{k:02}":{{"live":{{"v":{k}}}}}}}"#);
+        push(&c.shards[c.owner[k]].base, &d);
+        push(&c.reference.base, &d);
+    }
+    let (got, events) = gather(&front_rx, KEYS);
+    let (want, _) = gather(&ref_rx, KEYS);
+    assert_eq!(got, want);
+    assert!(
+        events.iter().all(|e| e.get("partial").is_none()),
+        "{events:?}"
+    );
+
+    // A stopped shard: the interval is sent past the deadline, naming it.
+    let stopped = &c.shards[2];
+    signal(&stopped.child, libc::SIGSTOP);
+    let started = Instant::now();
+    let e = loop {
+        let e = front_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event");
+        if e.get("partial").is_some() {
+            break e;
+        }
+    };
+    assert_eq!(e["partial"], serde_json::json!([stopped.base]));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    cont(&stopped.child);
+}
+
+/// GET with its status and `X-Treestat-Cursor`.
+fn pull(url: &str) -> (u16, String, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().expect(url);
+    let status = r.status().as_u16();
+    let cursor = r.headers()["x-treestat-cursor"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = r.body_mut().read_to_string().unwrap();
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap()
+    };
+    (status, cursor, v)
+}
+
+#[test]
+fn pull_fans_in_and_its_cursor_loses_no_push() {
+    let c = cluster("10s");
+    let url = |cursor: &str| {
+        format!(
+            "{}/pull/*,p?timeout=60s{}",
+            c.front.base,
+            if cursor.is_empty() {
+                String::new()
+            } else {
+                format!("&cursor={cursor}")
+            }
+        )
+    };
+    // Nothing yet: 204 with a cursor of one entry per shard.
+    let (status, mut cursor, _) = pull(&format!("{}/pull/*,p?timeout=0s", c.front.base));
+    assert_eq!(status, 204);
+    assert_eq!(cursor.split('_').count(), 3, "{cursor}");
+    // Pushes to every shard, one by one; each poll with the last cursor returns what is
+    // new, none lost, none twice.
+    let mut seen = serde_json::Map::new();
+    for k in [1, 2, 3, 5, 8, 13] {
+        push(
+            &c.shards[c.owner[k]].base,
+            &format!(r#"{{"k{k:02}":{{"p":{k}}}}}"#),
+        );
+    }
+    while seen.len() < 6 {
+        let (status, next, v) = pull(&url(&cursor));
+        assert_eq!(status, 200, "{v}");
+        for (k, v) in v.as_object().unwrap() {
+            assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+        }
+        cursor = next;
+    }
+    let want: serde_json::Map<String, Value> = [1, 2, 3, 5, 8, 13]
+        .iter()
+        .map(|k| (format!("k{k:02},p"), serde_json::json!(f64::from(*k))))
+        .collect();
+    assert_eq!(seen, want);
+    // A poll that waits is woken by the next push on any shard.
+    let waiting = {
+        let u = url(&cursor);
+        std::thread::spawn(move || pull(&u))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    push(&c.shards[c.owner[20]].base, r#"{"k20":{"p":20}}"#);
+    let (status, _, v) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(v, serde_json::json!({"k20,p": 20.0}));
+    // A literal key no shard holds yet is waited for on every shard.
+    let (_, cursor, _) = pull(&format!("{}/pull/fresh?timeout=0s", c.front.base));
+    push(&c.shards[2].base, r#"{"fresh":{"p":1}}"#);
+    let (status, _, v) = pull(&format!(
+        "{}/pull/fresh?timeout=60s&cursor={cursor}",
+        c.front.base
+    ));
+    assert_eq!((status, v), (200, serde_json::json!({"fresh,p": 1.0})));
+}
