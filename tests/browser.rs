@@ -12,6 +12,8 @@
 mod cdp;
 #[path = "browser/dash.rs"]
 mod dash;
+#[path = "browser/mobile.rs"]
+mod mobile;
 #[path = "browser/report.rs"]
 mod report;
 #[path = "browser/steps.rs"]
@@ -87,8 +89,8 @@ async fn pages_in_real_chromium() {
         steps::stat_picker(&chrome, &site).await?;
         steps::views(&chrome, &site).await?;
         steps::import(&chrome, &site, files.path()).await?;
-        steps::phone(&chrome, &site).await?;
-        steps::touch(&chrome, &site).await?;
+        mobile::phone(&chrome, &site).await?;
+        mobile::touch(&chrome, &site).await?;
         steps::many_leaves(&chrome, &site).await?;
         steps::same_host(&chrome, &site).await
     }
