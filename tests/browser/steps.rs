@@ -1,6 +1,6 @@
 //! The page steps of the browser test (issue 8's acceptance), against any running
-//! server: realtime updates, trend selection and zoom, saved views, import, the phone
-//! layout, the same-host check and the 5,000-leaf measurement.
+//! server: realtime updates, trend selection and zoom, saved views, import, the same-host
+//! check and the 5,000-leaf measurement (the phone steps are in mobile.rs).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
