@@ -4,7 +4,9 @@
 //!
 //! - A known workload with many top-level keys (JSON trees over HTTP and StatsD) pushed
 //!   into the relay lands each top-level key in exactly one shard, and the union of the
-//!   shards' `/get` equals what one unsharded `serve` given the same workload answers.
+//!   shards' `/get` equals what one unsharded `serve` given the same workload answers;
+//!   so do `/get` and folded patterns through a `treestat front` over the shards, and
+//!   every counter's `/trend` through the front adds up to its total.
 //! - Faults, nothing acknowledged lost: a shard SIGKILLed while the relay keeps
 //!   publishing, then restarted (its durable queue held the backlog); the broker
 //!   stopped while pushes arrive at the relay, then restarted (the relay's buffer and
@@ -30,7 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{free_port, get_text, get_values, wait_for};
+use common::{free_port, get_json, get_text, get_values, wait_for};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -316,6 +318,83 @@ fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
     for s in &shards {
         let keys = top_keys(&all(&s.base()));
         assert!(!keys.is_empty(), "shard on port {} got no key", s.port);
+    }
+    // Read through one front over the three shards (acceptance 1: relay, broker,
+    // shards, front): the same leaves and folds as the unsharded engine, and every
+    // counter's history adds up to its total.
+    let front = Front::start(&refs);
+    assert_eq!(all(&front.base), all(&reference.base()));
+    for pattern in [
+        "*,web,hits",
+        "*|sum,web,hits",
+        "*|avg,mem",
+        "*|max,temp",
+        "*|count,req",
+        "st*|sum,req",
+    ] {
+        let p = pattern.replace('|', "%7C");
+        assert_eq!(
+            get_values(&front.base, &p),
+            get_values(&reference.base(), &p),
+            "{pattern}"
+        );
+    }
+    let counters: BTreeMap<&String, &f64> = model
+        .iter()
+        .filter(|(k, _)| k.ends_with(",hits") || k.ends_with(",req"))
+        .collect();
+    wait_for("every counter's history to add up to its total", || {
+        let mut sums = BTreeMap::new();
+        for pattern in ["*,web,hits", "*,req"] {
+            let series = get_json(&format!(
+                "{}/trend/{pattern}.json?from=-1h&points=0",
+                front.base
+            ));
+            for s in series.as_array()? {
+                let total: f64 = s["points"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|p| p[1].as_f64())
+                    .sum();
+                sums.insert(s["path"].as_str()?.to_string(), total);
+            }
+        }
+        let got: BTreeMap<&String, &f64> = sums.iter().collect();
+        (got == counters).then_some(())
+    });
+}
+
+/// A `treestat front` over `shards`, with a deadline no loaded machine misses.
+struct Front {
+    base: String,
+    child: Child,
+}
+
+impl Front {
+    fn start(shards: &[&Serve]) -> Front {
+        let port = free_port();
+        let list: Vec<String> = shards.iter().map(|s| s.base()).collect();
+        let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
+            .arg("front")
+            .args(["--shards", &list.join(",")])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--deadline", "10s"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("treestat front starts");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for("the front's HTTP", || {
+            ureq::get(&format!("{base}/health")).call().ok()
+        });
+        Front { base, child }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
