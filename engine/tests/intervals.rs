@@ -418,3 +418,42 @@ fn bulk_and_per_key_merges_build_the_same_tree() {
     assert_eq!(snap(&bulk), snap(&single));
     assert_eq!(bulk.stats().nodes, single.stats().nodes);
 }
+
+/// Several threads that all find the open interval's time up (the relay's listeners
+/// and its loop) close exactly one interval between them, and the next one starts on
+/// the clock's interval. Before the time was checked again under the write lock, a
+/// second caller closed the interval the first had just opened, and every later
+/// interval was dated a step ahead of the clock (the relay's forwards then came
+/// seconds late, several seconds merged into one).
+#[test]
+fn racing_closers_close_one_interval_and_the_clock_keeps_the_dates() {
+    let (e, clock) = engine(4);
+    let threads = 4;
+    for round in 1..=200 {
+        e.push_json(br#"{"default_action":"add","a":{"b":1}}"#)
+            .unwrap();
+        clock.advance(10);
+        let barrier = std::sync::Barrier::new(threads);
+        let closed = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        e.close_due()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            closed.len(),
+            1,
+            "round {round}: one close for one due interval"
+        );
+        assert_eq!(closed[0].start, T0 + (round - 1) * 10);
+        assert_eq!(e.stats().open_start, T0 + round * 10, "round {round}");
+    }
+}

@@ -23,8 +23,25 @@ use crate::interval::{ClosedInterval, IntervalPoint, OpenInterval};
 use crate::shared_paths::{PATHS_PER_LOCK, PathMemo};
 use crate::tree::LeafId;
 
+/// How [`Engine::close_into`] closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// Whatever the time.
+    Now,
+    /// Only if the open interval's time is up (checked under the write lock).
+    IfDue,
+    /// The log's replay: the next interval starts at this time when later than the
+    /// closing one's start.
+    Replay(i64),
+}
+
 impl Engine {
     /// Closes the open interval if its time is up; hands it to the sinks and returns it.
+    ///
+    /// Safe to call from several threads at once (the relay's listeners and its loop
+    /// do): the time is checked again under the write lock, so two callers that both
+    /// saw it up close one interval between them, never also the fresh one the other
+    /// just opened (which would date every later interval a step ahead of the clock).
     pub fn close_due(&self) -> Option<Arc<ClosedInterval>> {
         let now = self.shared.clock.now();
         {
@@ -33,17 +50,20 @@ impl Engine {
                 return None;
             }
         }
-        Some(self.close_now())
+        self.close_into(Close::IfDue)
     }
 
     /// Closes the open interval now, whatever the time (shutdown, tests).
     pub fn close_now(&self) -> Arc<ClosedInterval> {
-        self.close_into(None)
+        match self.close_into(Close::Now) {
+            Some(closed) => closed,
+            None => unreachable!("an unconditional close always closes"),
+        }
     }
 
-    /// Closes the open interval; the next one starts at `next_start` when given and
-    /// later than the closing one (the log's replay), else at the clock's interval.
-    pub(crate) fn close_into(&self, next_start: Option<i64>) -> Arc<ClosedInterval> {
+    /// Closes the open interval as `how` says (`None`: it was not due after all); the
+    /// next one starts at the clock's interval, or where the log's replay says.
+    pub(crate) fn close_into(&self, how: Close) -> Option<Arc<ClosedInterval>> {
         let sh = &*self.shared;
         let now = sh.clock.now();
         let started = Instant::now();
@@ -58,12 +78,17 @@ impl Engine {
             let mut st = sh.state.write();
             let locked = Instant::now();
             let st = &mut *st;
+            if how == Close::IfDue && now < st.open.start + st.open.len {
+                return None;
+            }
             let mut next = OpenInterval::new(now, sh.interval);
             if next.start <= st.open.start {
                 // Closed early: the next interval starts where this one ends.
                 next.start = st.open.start + st.open.len;
             }
-            if let Some(s) = next_start.filter(|&s| s > st.open.start) {
+            if let Close::Replay(s) = how
+                && s > st.open.start
+            {
                 next.start = s;
             }
             let mut open = std::mem::replace(&mut st.open, next);
@@ -127,7 +152,7 @@ impl Engine {
         // An error only means nobody is subscribed right now.
         let _ = sh.closed_tx.send(closed.clone());
         sh.metrics.close_micros.set(micros(started.elapsed()));
-        closed
+        Some(closed)
     }
 
     /// The paths the leaves had at close, in leaf order, built under short read locks.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::close::Close;
 use super::{Engine, OpenInterval, WalStep};
 use crate::ClosedInterval;
 use crate::error::Error;
@@ -69,7 +70,7 @@ impl Engine {
         let open = sh.state.read().open.start;
         let mut closed = None;
         if rec.interval > open {
-            closed = Some(self.close_into(Some(rec.interval)));
+            closed = self.close_into(Close::Replay(rec.interval));
         } else if rec.interval < open {
             let mut st = sh.state.write();
             let o = &st.open;
