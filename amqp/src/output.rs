@@ -11,9 +11,10 @@
 //!
 //! Sharded (`sharded`): messages go to the durable `x-consistent-hash` exchange,
 //! persistent and mandatory; one the broker returns unroutable (no shard queue bound) or
-//! nacks (a full queue) stays in the buffer and goes again after the backoff. The
-//! confirmed prefix of a batch leaves the buffer before a failure is reported, so only
-//! what was not confirmed is sent again.
+//! nacks (a full queue) stays in the buffer and goes again after the backoff. Up to
+//! 1024 messages (32 MiB) are in flight before the oldest confirm is awaited; what was
+//! confirmed before a failure has left the buffer, so only what was not confirmed is
+//! sent again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -33,8 +34,10 @@ use crate::config::{AmqpOutputConfig, OutputFormat, redact};
 use crate::encode::{self, Message};
 use crate::error::Error;
 
-/// Messages published per round before waiting for their confirms.
-const BATCH: usize = 64;
+/// Messages published and not yet confirmed, at most.
+const WINDOW: usize = 1024;
+/// Bytes published and not yet confirmed, at most (one larger message still goes alone).
+const WINDOW_BYTES: usize = 32 << 20;
 
 /// What the output did so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -256,6 +259,12 @@ impl Worker {
     }
 
     /// Publishes on `conn` until closing with an empty buffer (`Ok`) or a failure.
+    ///
+    /// A sliding window: up to [`WINDOW`] messages ([`WINDOW_BYTES`]) are published
+    /// before the oldest one's confirm is awaited, and each confirm frees room for the
+    /// next, so the rate is not one round trip (a broker fsync for persistent messages)
+    /// per few messages. A message leaves the buffer once it and every one before it
+    /// were confirmed.
     async fn serve(&mut self, conn: &Connection) -> Result<(), Error> {
         let channel = conn.create_channel().await?;
         channel
@@ -268,91 +277,107 @@ impl Worker {
         }
         self.shared.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
+        let mut window = Window::default();
         loop {
-            let batch: Vec<(u64, u64, Message)> = {
-                let buf = self.shared.buffer.lock();
-                buf.iter()
-                    .take(BATCH)
-                    .map(|q| (q.seq, q.ts, q.msg.clone()))
-                    .collect()
-            };
-            if batch.is_empty() {
+            for (seq, ts, msg) in self.next_to_publish(&window) {
+                let confirm = self.publish(&channel, ts, &msg).await?;
+                window.sent_up_to = Some(seq);
+                window.bytes += msg.body.len();
+                window.inflight.push_back((seq, msg.body.len(), confirm));
+            }
+            let Some((seq, len, confirm)) = window.inflight.pop_front() else {
                 if self.shared.closing.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 self.shared.wake.notified().await;
                 continue;
+            };
+            window.bytes -= len;
+            confirmed(confirm.await)?;
+            let mut buf = self.shared.buffer.lock();
+            let mut n = 0;
+            while buf.front().is_some_and(|q| q.seq <= seq) {
+                buf.pop_front();
+                n += 1;
             }
-            let (acked, outcome) = self.publish(&channel, &batch).await;
-            if let Some(acked) = acked {
-                let mut buf = self.shared.buffer.lock();
-                let mut n = 0;
-                while buf.front().is_some_and(|q| q.seq <= acked) {
-                    buf.pop_front();
-                    n += 1;
-                }
-                self.shared.published.fetch_add(n, Ordering::Relaxed);
-            }
-            outcome?;
+            self.shared.published.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    /// Publishes a batch and waits for its confirms: the last sequence number of the
-    /// confirmed prefix (those leave the buffer even when a later one failed, so a
-    /// failure resends only what was not confirmed), and how the batch ended.
+    /// The buffered messages after the last one published on this channel, as many as
+    /// the window has room for.
+    fn next_to_publish(&self, window: &Window) -> Vec<(u64, u64, Message)> {
+        let buf = self.shared.buffer.lock();
+        let from = window
+            .sent_up_to
+            .map_or(0, |s| buf.partition_point(|q| q.seq <= s));
+        let (mut count, mut bytes) = (window.inflight.len(), window.bytes);
+        let mut out = Vec::new();
+        for q in buf.range(from..) {
+            // One message always goes when nothing is in flight, however large.
+            if count >= WINDOW || (count > 0 && bytes + q.msg.body.len() > WINDOW_BYTES) {
+                break;
+            }
+            count += 1;
+            bytes += q.msg.body.len();
+            out.push((q.seq, q.ts, q.msg.clone()));
+        }
+        out
+    }
+
+    /// Publishes one message; its confirm is awaited later.
     async fn publish(
         &self,
         channel: &Channel,
-        batch: &[(u64, u64, Message)],
-    ) -> (Option<u64>, Result<(), Error>) {
-        let mut confirms = Vec::with_capacity(batch.len());
-        for (seq, ts, msg) in batch {
-            // Transient, as Psistats publishes: the exchange is not durable either.
-            // Sharded: persistent, as the shards' queues are durable, and mandatory, so
-            // a message no queue is bound for comes back instead of vanishing.
-            let props = BasicProperties::default()
-                .with_content_type("application/json".into())
-                .with_delivery_mode(if self.sharded { 2 } else { 1 })
-                .with_timestamp(*ts);
-            let opts = BasicPublishOptions {
-                mandatory: self.sharded,
-                ..BasicPublishOptions::default()
-            };
-            let published = channel
-                .basic_publish(
-                    self.exchange.as_str().into(),
-                    msg.routing_key.as_str().into(),
-                    opts,
-                    &msg.body,
-                    props,
-                )
-                .await;
-            match published {
-                Ok(c) => confirms.push((*seq, c)),
-                Err(e) => return (None, Err(e.into())),
-            }
-        }
-        let mut last = None;
-        for (seq, c) in confirms {
-            let failure = match c.await {
-                Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {
-                    last = Some(seq);
-                    continue;
-                }
-                // Returned as unroutable: no queue is bound (no shard is up yet). It
-                // stays in the buffer and goes again after the backoff.
-                Ok(Confirmation::Ack(Some(_))) => Error::Lost(
-                    "a message was returned unroutable (no queue is bound to the exchange; \
-                     for sharded ingest: no shard is up yet)",
-                ),
-                Ok(Confirmation::Nack(_)) => {
-                    Error::Lost("the broker refused (nacked) a message (a full queue?)")
-                }
-                Err(e) => e.into(),
-            };
-            return (last, Err(failure));
-        }
-        (last, Ok(()))
+        ts: u64,
+        msg: &Message,
+    ) -> Result<PublisherConfirm, Error> {
+        // Transient, as Psistats publishes: the exchange is not durable either.
+        // Sharded: persistent, as the shards' queues are durable, and mandatory, so
+        // a message no queue is bound for comes back instead of vanishing.
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(if self.sharded { 2 } else { 1 })
+            .with_timestamp(ts);
+        let opts = BasicPublishOptions {
+            mandatory: self.sharded,
+            ..BasicPublishOptions::default()
+        };
+        Ok(channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                msg.routing_key.as_str().into(),
+                opts,
+                &msg.body,
+                props,
+            )
+            .await?)
+    }
+}
+
+/// The messages published on a channel whose confirms have not been awaited yet.
+#[derive(Default)]
+struct Window {
+    inflight: VecDeque<(u64, usize, PublisherConfirm)>,
+    bytes: usize,
+    /// The last sequence number published on this channel.
+    sent_up_to: Option<u64>,
+}
+
+/// A confirm's outcome: `Ok` when the broker took the message.
+fn confirmed(c: lapin::Result<Confirmation>) -> Result<(), Error> {
+    match c {
+        Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => Ok(()),
+        // Returned as unroutable: no queue is bound (no shard is up yet). It stays in
+        // the buffer and goes again after the backoff.
+        Ok(Confirmation::Ack(Some(_))) => Err(Error::Lost(
+            "a message was returned unroutable (no queue is bound to the exchange; \
+             for sharded ingest: no shard is up yet)",
+        )),
+        Ok(Confirmation::Nack(_)) => Err(Error::Lost(
+            "the broker refused (nacked) a message (a full queue?)",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
