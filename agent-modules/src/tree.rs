@@ -157,26 +157,54 @@ pub fn insert(tree: &mut Map<String, Json>, keys: &[String], leaf: Json) {
     let Some((last, parents)) = keys.split_last() else {
         return;
     };
+    if let Some(node) = branch_at(tree, parents.iter().map(String::as_str)) {
+        place(node, last.clone(), leaf);
+    }
+}
+
+/// As [`insert`] for several leaves under one parent: the walk from the root is done
+/// once (a closed interval's leaves come in runs under the same parent).
+pub fn insert_under<'k>(
+    tree: &mut Map<String, Json>,
+    parents: impl Iterator<Item = &'k str>,
+    leaves: impl IntoIterator<Item = (String, Json)>,
+) {
+    if let Some(node) = branch_at(tree, parents) {
+        for (key, leaf) in leaves {
+            place(node, key, leaf);
+        }
+    }
+}
+
+/// The map at `parents` under `tree`, made where missing (a number standing in the way
+/// moves to the new map's `count`).
+fn branch_at<'t, 'k>(
+    tree: &'t mut Map<String, Json>,
+    parents: impl Iterator<Item = &'k str>,
+) -> Option<&'t mut Map<String, Json>> {
     let mut node = tree;
     for key in parents {
-        let slot = node
-            .entry(key.clone())
-            .or_insert_with(|| Json::Object(Map::new()));
+        let slot = node.entry(key).or_insert_with(|| Json::Object(Map::new()));
         if !slot.is_object() {
             let old = std::mem::replace(slot, Json::Object(Map::new()));
             if let Json::Object(m) = slot {
                 m.insert(COUNT_KEY.into(), old);
             }
         }
-        let Json::Object(m) = slot else { return };
+        let Json::Object(m) = slot else { return None };
         node = m;
     }
-    match node.get_mut(last) {
+    Some(node)
+}
+
+/// Puts `leaf` at `key` of `node`, or in the `count` of a subtree standing there.
+fn place(node: &mut Map<String, Json>, key: String, leaf: Json) {
+    match node.get_mut(&key) {
         Some(Json::Object(m)) => {
             m.insert(COUNT_KEY.into(), leaf);
         }
         _ => {
-            node.insert(last.clone(), leaf);
+            node.insert(key, leaf);
         }
     }
 }
@@ -273,5 +301,25 @@ mod tests {
             Json::Object(t),
             serde_json::json!({"a": {"count": 3, "b": {"count": 1, "c": 2}}})
         );
+    }
+
+    #[test]
+    fn leaves_placed_in_runs_land_where_one_by_one_puts_them() {
+        let leaves = [("a,b", 1), ("a,b,c", 2), ("a,b,d", 3), ("a", 4), ("x,y", 5)];
+        let mut one = Map::new();
+        for (path, v) in leaves {
+            let keys: Vec<String> = path.split(',').map(str::to_string).collect();
+            insert(&mut one, &keys, Json::from(v));
+        }
+        let mut runs = Map::new();
+        insert_under(&mut runs, ["a"].into_iter(), [("b".into(), Json::from(1))]);
+        insert_under(
+            &mut runs,
+            ["a", "b"].into_iter(),
+            [("c".into(), Json::from(2)), ("d".into(), Json::from(3))],
+        );
+        insert_under(&mut runs, std::iter::empty(), [("a".into(), Json::from(4))]);
+        insert_under(&mut runs, ["x"].into_iter(), [("y".into(), Json::from(5))]);
+        assert_eq!(runs, one);
     }
 }

@@ -34,7 +34,7 @@ pub use counters::RelayCounters;
 
 use crate::error::{Error, Result};
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
-use crate::tree::{insert, sanitize_key};
+use crate::tree::{insert, insert_under, sanitize_key};
 use treestat_engine::stop::{CancellationToken, Wait};
 use treestat_model::{DEFAULT_ACTION_KEY, TIMESTAMP_KEY};
 
@@ -190,19 +190,35 @@ fn forward(
         .iter()
         .filter_map(|(leaf, h)| Some((*leaf, h.complete_raw()?)))
         .collect();
+    // Points come in leaf order, so the leaves a push created together come in runs
+    // under one parent: each run is placed with one walk from the root.
+    let mut run: Option<(usize, String)> = None;
+    let mut leaves: Vec<(String, Json)> = Vec::new();
     for (p, path) in closed.points.iter().zip(paths) {
         let Some(path) = path else { continue };
         let value = p.stats.value(p.action);
         if !value.is_finite() {
             continue;
         }
-        let keys: Vec<String> = path.split(',').map(str::to_string).collect();
         let i = tree_for(&mut trees, p.action, start);
+        let (parent, key) = path.rsplit_once(',').unwrap_or(("", &path));
+        if run
+            .as_ref()
+            .is_none_or(|(t, run_parent)| *t != i || run_parent != parent)
+        {
+            if let Some((t, run_parent)) = run.take() {
+                insert_under(&mut trees[t].2, keys_of(&run_parent), leaves.drain(..));
+            }
+            run = Some((i, parent.to_string()));
+        }
         let json = match raw.get(&p.leaf) {
             Some(samples) if p.action == Action::Histogram => Json::from(samples.to_vec()),
             _ => Json::from(value),
         };
-        insert(&mut trees[i].2, &keys, json);
+        leaves.push((key.to_string(), json));
+    }
+    if let Some((t, run_parent)) = run {
+        insert_under(&mut trees[t].2, keys_of(&run_parent), leaves);
     }
     let late_ids: Vec<_> = closed.late.iter().map(|p| p.leaf).collect();
     let late_paths = engine.leaf_paths(&late_ids);
@@ -229,6 +245,7 @@ fn forward(
         "rejected": counters.rejected.load(Ordering::Relaxed),
         "dropped": stats.iter().map(|s| s.dropped).sum::<u64>(),
         "pending": stats.iter().map(|s| s.pending).sum::<usize>(),
+        "sent": stats.iter().map(|s| s.sent).sum::<u64>(),
     });
     let i = tree_for(&mut trees, Action::Last, start);
     insert(
@@ -239,6 +256,11 @@ fn forward(
     let doc = Json::Array(trees.into_iter().map(|(_, _, t)| Json::Object(t)).collect());
     outbox.send(&doc);
     Some(doc)
+}
+
+/// The keys of a path (none for the root's empty path).
+fn keys_of(path: &str) -> impl Iterator<Item = &str> {
+    path.split(',').filter(|k| !k.is_empty())
 }
 
 /// The index of the tree for `action` dated `ts` in `trees`, added (with
