@@ -12,8 +12,11 @@ once per second into the relay over HTTP (pre-encoded bodies of CHUNK keys each)
 HTTP, half as TCP lines, at once (the relay serves each listener on its own thread). The
 relay merges a second and forwards every touched leaf once per interval (1 s), cut into
 one message per top-level key, so the broker carries KEYS messages a second whatever
-the push rate. The figure is the shards' `treestat_samples_total` (leaf updates
-applied) over the measured window, and the backlog left in the shards' queues.
+the push rate. The figures are the rate pushed into the relay, the shards'
+`treestat_samples_total` (leaf updates applied: fewer than pushed when the relay folds
+two pushes of a leaf into one interval) over the measured window, the backlog left in
+the shards' queues, and the end-to-end check: once drained, the shards' totals add up
+to every leaf update pushed (each is an `add` of 1), nothing lost or doubled.
 """
 
 import json
@@ -139,6 +142,12 @@ def metric(base, name):
     return total
 
 
+def delivered_total(base):
+    """The sum of every leaf a shard holds (`/get/` leaves out `_treestat`)."""
+    rows = json.loads(urllib.request.urlopen(f"{base}/get/", timeout=60).read())
+    return sum(v for _, v in rows)
+
+
 def start_shard(base_dir, broker, exchange, name):
     port = free_port()
     d = os.path.join(base_dir, f"{exchange}-{name}")
@@ -242,6 +251,7 @@ def run(n, broker, base_dir, docs):
         pushed += KEYS * LEAVES
         time.sleep(max(0.0, 1.0 - (time.time() - second)))
     end = time.time()
+    total_pushed = pushed
     samples = sum(metric(b, "treestat_samples_total") for _, b in shards)
     msgs = sum(metric(b, "treestat_amqp_messages_total") for _, b in shards)
     cpu = {k: cpu_seconds(v) - mark[3][k] for k, v in pids.items()}
@@ -259,6 +269,34 @@ def run(n, broker, base_dir, docs):
     print("  CPU microseconds per applied leaf update: " +
           ", ".join(f"{k} {v * 1e6 / applied:.2f}" for k, v in cpu.items()) +
           f"; all {sum(cpu.values()) * 1e6 / applied:.2f}")
+    # End to end: every pushed leaf update (each an `add` of 1) must be in the shards'
+    # totals once the relay's last interval has gone through the broker.
+    delivered = 0.0
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        delivered = sum(delivered_total(b) for _, b in shards)
+        if delivered >= total_pushed:
+            break
+        time.sleep(0.5)
+    print(f"  delivered: {delivered:,.0f} of {total_pushed:,} pushed leaf updates are in the "
+          f"shards' totals" + ("" if delivered == total_pushed else " (LOST OR DOUBLED)"))
+    own = {}
+    for _, b in shards:
+        rows = json.loads(urllib.request.urlopen(f"{b}/get/_treestat,relay,*,*",
+                                                 timeout=10).read())
+        own.update({p.rsplit(",", 1)[1]: v for p, v in rows})
+    trouble = {}
+    for _, b in shards:
+        text = urllib.request.urlopen(f"{b}/metrics", timeout=10).read().decode()
+        for line in text.splitlines():
+            name, _, v = line.rpartition(" ")
+            if (not line.startswith("#") and any(w in name for w in ("reject", "drop", "bad", "lost", "late", "future"))
+                    and float(v) != 0):
+                trouble[name] = trouble.get(name, 0) + float(v)
+    print("  the shards' trouble counters: " + (", ".join(f"{k} {v:,.0f}" for k, v in sorted(trouble.items())) or "none"))
+    applied_msgs = sum(metric(b, "treestat_amqp_messages_total") for _, b in shards)
+    print(f"  AMQP messages applied by the shards in all: {applied_msgs:,.0f}")
+    print("  the relay's own counters: " + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(own.items())))
     lines.close()
     relay.terminate()
     relay.wait(30)
