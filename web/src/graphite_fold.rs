@@ -92,7 +92,7 @@ pub(crate) fn fold_store(
             let w = k % readers;
             // A closed channel: that reader failed; its error is joined below.
             let Ok(row) = full[w].recv() else { break };
-            fold.add(&row);
+            fold.add_nan_gaps(&row);
             free[w].send(row).ok();
         }
         drop((full, free));
@@ -108,11 +108,12 @@ struct Reader<'a> {
     range: Range,
     paths: &'a [&'a str],
     ring: &'a RingValues,
-    full: Sender<Vec<Option<f64>>>,
-    free: Receiver<Vec<Option<f64>>>,
+    full: Sender<Vec<f64>>,
+    free: Receiver<Vec<f64>>,
     /// The series the row belongs to (index into `paths`).
     next: usize,
-    row: Vec<Option<f64>>,
+    /// Its slots, NaN where it has no value (the store holds no NaN).
+    row: Vec<f64>,
     /// The previous point's (time, slot): the next is most often one step on, which
     /// spares a division per point.
     prev: (i64, usize),
@@ -125,8 +126,8 @@ impl<'a> Reader<'a> {
         range: Range,
         paths: &'a [&'a str],
         ring: &'a RingValues,
-        full: Sender<Vec<Option<f64>>>,
-        free: Receiver<Vec<Option<f64>>>,
+        full: Sender<Vec<f64>>,
+        free: Receiver<Vec<f64>>,
     ) -> Reader<'a> {
         Reader {
             range,
@@ -135,7 +136,7 @@ impl<'a> Reader<'a> {
             full,
             free,
             next: 0,
-            row: vec![None; range.n],
+            row: vec![f64::NAN; range.n],
             prev: (i64::MIN, 0),
             stopped: false,
         }
@@ -159,7 +160,7 @@ impl<'a> Reader<'a> {
         };
         self.prev = (t, slot);
         if let Some(v) = self.row.get_mut(slot) {
-            *v = Some(x);
+            *v = x;
         }
     }
 
@@ -167,7 +168,11 @@ impl<'a> Reader<'a> {
     /// ring's alone) and starts the row of `i` in a row handed back, or a new one.
     fn finish_up_to(&mut self, i: usize) {
         while self.next < i && !self.stopped {
-            fill_ring(&mut self.row, self.ring.get(self.paths[self.next]));
+            for &(i, x) in self.ring.get(self.paths[self.next]).into_iter().flatten() {
+                if let Some(v) = self.row.get_mut(i).filter(|v| v.is_nan()) {
+                    *v = x;
+                }
+            }
             let row = std::mem::take(&mut self.row);
             if self.full.send(row).is_err() {
                 self.stopped = true;
@@ -175,10 +180,10 @@ impl<'a> Reader<'a> {
             }
             self.row = match self.free.try_recv() {
                 Ok(mut row) => {
-                    row.fill(None);
+                    row.fill(f64::NAN);
                     row
                 }
-                Err(_) => vec![None; self.range.n],
+                Err(_) => vec![f64::NAN; self.range.n],
             };
             self.next += 1;
         }
