@@ -229,7 +229,7 @@ fn chunked_pushes_are_accepted_and_arrive() {
     let (status, body) = read_response(&mut r);
     assert_eq!(status, 200, "{body}");
     assert_eq!(relay.value("chunked,plain"), Some(4.0));
-    assert_eq!(relay.counters.received.load(Ordering::SeqCst), 2);
+    assert_eq!(relay.counters.json.load(Ordering::SeqCst), 2);
 }
 
 /// The limits and answers of the old listener hold: 404 elsewhere, 405 for another
@@ -304,6 +304,6 @@ fn limits_and_status_codes_are_kept() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body, serde_json::json!({"status": 200, "message": "ok"}));
     assert_eq!(relay.value("ok,a"), Some(1.0));
-    assert_eq!(relay.counters.received.load(Ordering::SeqCst), 1);
+    assert_eq!(relay.counters.json.load(Ordering::SeqCst), 1);
     assert_eq!(relay.counters.rejected.load(Ordering::SeqCst), 4);
 }

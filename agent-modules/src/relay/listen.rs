@@ -1,6 +1,8 @@
 //! The relay's listeners, one thread each (plus one per TCP connection, capped): TCP (a
-//! hint line on connect, then one JSON document per line answered `--OK` or `--ERR
-//! <reason>`), UDP (one document per datagram, or several newline-separated), HTTP
+//! hint line on connect, then one JSON document or SimpleStats tuple `["name", ts,
+//! value]` per line answered `--OK` or `--ERR <reason>`), UDP (one document or tuple per
+//! datagram, or several newline-separated; the server's 8007 parser and semantics,
+//! [`simplestats::apply_parsed`]: a tuple is one sample at its own time stamp), HTTP
 //! (`POST /push` with a JSON body; 200, or 400 naming the problem); StatsD (UDP) and
 //! Graphite plaintext (TCP), served by the engine's own listeners on a current-thread
 //! runtime of the listener's thread, with the server's default `[listen]` limits.
@@ -29,6 +31,7 @@ use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use treestat_engine::Engine;
+use treestat_engine::listen::{LineError, Reject, simplestats};
 
 use super::counters::RelayCounters;
 use crate::config::{ListenUrl, ServerUrl};
@@ -44,7 +47,8 @@ const HTTP_READ: Duration = Duration::from_secs(10);
 /// How long HTTP requests in flight at shutdown may take to finish.
 const HTTP_GRACE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
-const HINT: &[u8] = b"# treestat relay: send one JSON tree (or array of trees) per line\n";
+const HINT: &[u8] =
+    b"# treestat relay: send one JSON tree, array of trees or [name, timestamp, value] per line\n";
 
 /// A bound listener socket.
 pub(super) enum Bound {
@@ -130,13 +134,15 @@ impl Bound {
                 Bound::Tcp(l) => accept_loop(&l, &engine, &counters, &shutdown),
                 Bound::Http(l, path) => http_loop(l, engine, counters, &shutdown, path),
                 Bound::Udp(s) => udp_loop(&s, &engine, &counters, &shutdown),
-                Bound::Statsd(s) => engine_listener(engine, shutdown, |e, c, t, stop| async move {
-                    s.set_nonblocking(true)?;
-                    let s = tokio::net::UdpSocket::from_std(s)?;
-                    treestat_engine::listen::udp::serve_statsd(s, e, &c, &t, stop).await
-                }),
+                Bound::Statsd(s) => {
+                    engine_listener(engine, &counters, shutdown, |e, c, t, stop| async move {
+                        s.set_nonblocking(true)?;
+                        let s = tokio::net::UdpSocket::from_std(s)?;
+                        treestat_engine::listen::udp::serve_statsd(s, e, &c, &t, stop).await
+                    })
+                }
                 Bound::Graphite(l) => {
-                    engine_listener(engine, shutdown, |e, c, t, stop| async move {
+                    engine_listener(engine, &counters, shutdown, |e, c, t, stop| async move {
                         l.set_nonblocking(true)?;
                         let l = tokio::net::TcpListener::from_std(l)?;
                         treestat_engine::listen::tcp::serve_graphite(l, e, &c, &t, stop).await
@@ -148,10 +154,14 @@ impl Bound {
 }
 
 /// Runs one of the engine's own (async) listeners on a current-thread runtime of this
-/// thread, with the server's default listener settings; its counters are not kept (the
-/// relay has no `/metrics`).
-fn engine_listener<F, Fut>(engine: Engine, shutdown: CancellationToken, serve: F)
-where
+/// thread, with the server's default listener settings; it counts in the relay's
+/// telemetry (lines merged and refused go upstream with the relay's counters).
+fn engine_listener<F, Fut>(
+    engine: Engine,
+    counters: &RelayCounters,
+    shutdown: CancellationToken,
+    serve: F,
+) where
     F: FnOnce(
         Engine,
         treestat_engine::listen::ListenConfig,
@@ -171,24 +181,65 @@ where
         }
     };
     let cfg = treestat_engine::listen::ListenConfig::default();
-    let telemetry = treestat_engine::telemetry::Telemetry::default();
+    let telemetry = counters.telemetry.clone();
     if let Err(e) = rt.block_on(async { serve(engine, cfg, telemetry, shutdown).await }) {
         tracing::error!("relay listener: {e}");
     }
 }
 
+/// Merges one JSON document (an HTTP body or form field).
 fn merge(engine: &Engine, counters: &RelayCounters, doc: &[u8]) -> std::result::Result<(), String> {
     counters.close_due(engine);
     match engine.push_json(doc) {
         Ok(_) => {
             // The relay's own engine answers its agents only once logged, in `sync`.
             engine.wal_synced_blocking();
-            counters.received.fetch_add(1, Ordering::Relaxed);
+            counters.json.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
         Err(e) => {
             counters.rejected.fetch_add(1, Ordering::Relaxed);
             Err(e.to_string().replace(['\n', '\r'], " "))
+        }
+    }
+}
+
+/// Merges one line of the server's 8007 protocol (TCP line or UDP datagram line): a JSON
+/// tree, an array of trees, or a SimpleStats tuple `["name", ts, value]`, with the
+/// server's parser and semantics ([`simplestats::apply_parsed`]): a tuple is one sample
+/// filed at its own time stamp.
+fn merge_line(
+    engine: &Engine,
+    counters: &RelayCounters,
+    line: &[u8],
+) -> std::result::Result<(), String> {
+    counters.close_due(engine);
+    let parsed = std::str::from_utf8(line)
+        .map_err(|e| {
+            LineError::new(
+                Reject::BadUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })
+        .and_then(|l| simplestats::parse_line(l, engine.config().limits.max_depth));
+    let applied = parsed.and_then(|line| {
+        let tuple = matches!(line, simplestats::Line::Tuple { .. });
+        simplestats::apply_parsed(engine, line).map(|_| tuple)
+    });
+    match applied {
+        Ok(tuple) => {
+            engine.wal_synced_blocking();
+            let n = if tuple {
+                &counters.tuples
+            } else {
+                &counters.json
+            };
+            n.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            Err(e.message.replace(['\n', '\r'], " "))
         }
     }
 }
@@ -269,7 +320,7 @@ fn serve_tcp(
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             if !text.iter().all(u8::is_ascii_whitespace) {
-                let answer = match merge(engine, counters, text) {
+                let answer = match merge_line(engine, counters, text) {
                     Ok(()) => "--OK\n".to_string(),
                     Err(e) => format!("--ERR {e}\n"),
                 };
@@ -468,7 +519,8 @@ fn udp_loop(
         };
         for part in buf[..n].split(|&b| b == b'\n') {
             if !part.iter().all(u8::is_ascii_whitespace) {
-                let _ = merge(engine, counters, part);
+                let part = part.strip_suffix(b"\r").unwrap_or(part);
+                let _ = merge_line(engine, counters, part);
             }
         }
     }

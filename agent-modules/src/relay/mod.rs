@@ -1,6 +1,7 @@
-//! The relay (`treestat relay`): listens like a server (TCP lines, UDP datagrams, HTTP
-//! `POST /push`, all JSON trees; StatsD on `statsd://` and Graphite plaintext on
-//! `graphite://` through the engine's own listeners), merges what agents push into an
+//! The relay (`treestat relay`): listens like a server (TCP lines and UDP datagrams of
+//! JSON trees and SimpleStats tuples, HTTP `POST /push` of JSON trees; StatsD on
+//! `statsd://` and Graphite plaintext on `graphite://` through the engine's own
+//! listeners), merges what agents push into an
 //! in-process [`Engine`], and at each interval forwards one tree upstream through the
 //! same buffered [`Outbox`] the agent uses (to sharded ingest, an upstream
 //! `amqp://...?sharded=1` cuts it into one message per shard key).
@@ -22,7 +23,6 @@ mod counters;
 mod listen;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json, json};
 use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
 use crate::config::AgentConfig;
-pub use counters::RelayCounters;
+pub use counters::{RelayCounters, RelaySnapshot};
 
 use crate::error::{Error, Result};
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
@@ -224,12 +224,16 @@ fn forward(
         return None;
     }
     let stats = outbox.stats();
-    let own = json!({
-        "received": counters.received.load(Ordering::Relaxed),
-        "rejected": counters.rejected.load(Ordering::Relaxed),
-        "dropped": stats.iter().map(|s| s.dropped).sum::<u64>(),
-        "pending": stats.iter().map(|s| s.pending).sum::<usize>(),
-    });
+    let mut own = counters.snapshot().to_json();
+    own.insert(
+        "dropped".into(),
+        json!(stats.iter().map(|s| s.dropped).sum::<u64>()),
+    );
+    own.insert(
+        "pending".into(),
+        json!(stats.iter().map(|s| s.pending).sum::<usize>()),
+    );
+    let own = Json::Object(own);
     let i = tree_for(&mut trees, Action::Last, start);
     insert(
         &mut trees[i].2,
