@@ -27,6 +27,7 @@ fn relay_config(upstream: String, interval: Duration) -> AgentConfig {
             ],
             upstream: vec![upstream],
             interval,
+            ..RelayConfig::default()
         },
         ..AgentConfig::default()
     }

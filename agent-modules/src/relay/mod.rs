@@ -21,6 +21,7 @@
 
 mod counters;
 mod listen;
+mod logs;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,6 +46,7 @@ pub struct Relay {
     host: String,
     listeners: Vec<listen::Bound>,
     counters: Arc<RelayCounters>,
+    logs: Arc<logs::RelayLogs>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -83,6 +85,7 @@ impl Relay {
             ..EngineConfig::default()
         })
         .map_err(|e| Error::config(format!("relay engine: {e}")))?;
+        let logs = Arc::new(logs::RelayLogs::new(&rc.accesslog)?);
         let outbox = Outbox::start(&OutboxConfig::from_agent(config, &rc.upstream)?)?;
         Ok(Relay {
             engine,
@@ -90,6 +93,7 @@ impl Relay {
             host: config.host_name(),
             listeners,
             counters: Arc::new(RelayCounters::default()),
+            logs,
         })
     }
 
@@ -115,12 +119,13 @@ impl Relay {
     pub fn run(self, shutdown: &CancellationToken, grace: Duration) -> Vec<ServerStats> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         for l in self.listeners {
-            let (engine, counters, s) = (
+            let (engine, counters, logs, s) = (
                 self.engine.clone(),
                 Arc::clone(&self.counters),
+                Arc::clone(&self.logs),
                 shutdown.clone(),
             );
-            match l.serve(engine, counters, s) {
+            match l.serve(engine, counters, logs, s) {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::error!("relay listener: {e}"),
             }
