@@ -389,3 +389,62 @@ fn simplestats_tuples_over_tcp_and_udp_reach_the_upstream_with_their_time_stamps
         ]
     );
 }
+
+/// Issue 16: the relay's counters under `_treestat,relay,<host>` count every protocol:
+/// StatsD and Graphite lines (served by the engine's own listeners, which count in the
+/// relay's telemetry) beside JSON documents, tuples and log lines; `received` is their
+/// sum, `rejected` what each refused. (Before, `received` counted JSON documents only:
+/// StatsD and Graphite lines were merged and forwarded but never counted.)
+#[test]
+fn the_relay_counts_statsd_and_graphite_lines() {
+    let upstream = TcpReceiver::start();
+    let mut cfg = relay_config(upstream.url(), Duration::from_secs(3600));
+    cfg.relay.listen = vec![
+        "statsd://127.0.0.1:0".into(),
+        "graphite://127.0.0.1:0".into(),
+    ];
+    let relay = Relay::bind(&cfg).unwrap();
+    let addrs = relay.local_addrs();
+    let (statsd, graphite) = (strip(&addrs[0]), strip(&addrs[1]));
+    let counters = relay.counters();
+    let (shutdown, handle) = start(relay);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"st.req:1|c\nst.req:2|c\nst.temp:20|g\nst.bad:x|c", statsd)
+        .unwrap();
+    let mut g = TcpStream::connect(graphite).unwrap();
+    g.write_all(b"gr.a.b 1\ngr.a.c 2\nnot-a-graphite-line\n")
+        .unwrap();
+    drop(g);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = counters.snapshot();
+        if s.statsd == 3 && s.graphite == 2 && s.rejected == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lines not counted: {s:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    shutdown.cancel();
+    handle.join().unwrap();
+    let docs = upstream
+        .got
+        .wait_for("the forwarded tree", |d| !d.is_empty());
+    let doc = &docs[0];
+    assert_eq!(leaf(doc, "st,req"), Some(json!(3.0)));
+    assert_eq!(leaf(doc, "gr,a,c"), Some(json!(2.0)));
+    for (name, want) in [
+        ("received", 5),
+        ("rejected", 2),
+        ("received_statsd", 3),
+        ("received_graphite", 2),
+        ("received_json", 0),
+        ("received_simplestats", 0),
+        ("received_log_lines", 0),
+    ] {
+        assert_eq!(
+            leaf(doc, &format!("_treestat,relay,relayhost,{name}")),
+            Some(json!(want)),
+            "{name}"
+        );
+    }
+}
