@@ -354,7 +354,7 @@ fn avg_so_far(k: f64, round: u32) -> f64 {
 fn log_lines(round: u32) -> String {
     let mut text = String::new();
     for k in 0..KEYS {
-        let status = if (k + round as usize) % 10 == 0 {
+        let status = if (k + round as usize).is_multiple_of(10) {
             404
         } else {
             200
