@@ -529,6 +529,7 @@ async fn handle(req: Request<Incoming>, ctx: &HttpCtx) -> Response<Full<Bytes>> 
         Kind::Json => json_body(ctx, body.to_vec()).await,
         Kind::Text => {
             if body.iter().all(u8::is_ascii_whitespace) {
+                ctx.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 return answer(
                     StatusCode::BAD_REQUEST,
                     "empty push: the body holds nothing",
