@@ -1,7 +1,8 @@
 //! The relay (`treestat relay`): listens like a server (TCP lines and UDP datagrams of
-//! JSON trees and SimpleStats tuples, HTTP `POST /push` of JSON trees; StatsD on
-//! `statsd://` and Graphite plaintext on `graphite://` through the engine's own
-//! listeners), merges what agents push into an
+//! JSON trees and SimpleStats tuples, HTTP `POST /push` of JSON trees and access-log
+//! lines and `PUT /raw` log streams, the lines through the pipes of `[relay.accesslog]`;
+//! StatsD on `statsd://` and Graphite plaintext on `graphite://` through the engine's
+//! own listeners), merges what agents push into an
 //! in-process [`Engine`], and at each interval forwards one tree upstream through the
 //! same buffered [`Outbox`] the agent uses (to sharded ingest, an upstream
 //! `amqp://...?sharded=1` cuts it into one message per shard key).
