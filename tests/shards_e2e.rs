@@ -2,11 +2,13 @@
 //! engines and one `treestat relay --upstream amqp://...?format=tree&sharded=1`, all
 //! child processes on free ports with their own data folders.
 //!
-//! - A known workload with many top-level keys (JSON trees over HTTP and StatsD) pushed
+//! - A known workload with many top-level keys (every protocol: JSON trees over HTTP,
+//!   TCP and UDP, SimpleStats tuples, Graphite, StatsD and access-log lines) pushed
 //!   into the relay lands each top-level key in exactly one shard, and the union of the
 //!   shards' `/get` equals what one unsharded `serve` given the same workload answers;
-//!   so do `/get` and folded patterns through a `treestat front` over the shards, and
-//!   every counter's `/trend` through the front adds up to its total.
+//!   so do `/get`, folded patterns and `/trend` through a `treestat front` over the
+//!   shards (exact per bucket for the dated part of the workload; sums for StatsD and
+//!   log lines, which are filed when they arrive).
 //! - Faults, nothing acknowledged lost: a shard SIGKILLed while the relay keeps
 //!   publishing, then restarted (its durable queue held the backlog); the broker
 //!   stopped while pushes arrive at the relay, then restarted (the relay's buffer and
@@ -102,23 +104,52 @@ impl Drop for Serve {
     }
 }
 
-/// A configuration file in `dir`: HTTP (the flag gives the port) and StatsD on
-/// `statsd` (or `off`), 1 s intervals, the write-ahead log in `sync` (a message is
-/// acked only once logged), plus `extra`.
-fn conf(dir: &Path, name: &str, statsd: &str, extra: &str) -> PathBuf {
+/// A configuration file in `dir`: HTTP (the flag gives the port), the push listeners
+/// of `listen` (all `off` by default), 1 s intervals, the write-ahead log in `sync` (a
+/// message is acked only once logged), plus `extra`.
+fn conf(dir: &Path, name: &str, listen: &Listen, extra: &str) -> PathBuf {
     let data = dir.join(format!("data-{name}"));
     let path = dir.join(format!("{name}.toml"));
+    let addr = |a: &Option<String>| a.clone().unwrap_or_else(|| "off".into());
+    let (tcp, udp, statsd, graphite) = (
+        addr(&listen.tcp),
+        addr(&listen.udp),
+        addr(&listen.statsd),
+        addr(&listen.graphite),
+    );
     std::fs::write(
         &path,
         format!(
             "[server]\ndata = {data:?}\n\
-             [listen]\ntcp = \"off\"\nudp = \"off\"\nstatsd = {statsd:?}\ngraphite = \"off\"\n\
+             [listen]\ntcp = {tcp:?}\nudp = {udp:?}\nstatsd = {statsd:?}\ngraphite = {graphite:?}\n\
              [engine]\ninterval = \"1s\"\nwal = \"sync\"\n\
              [trend]\nretention = \"1s:2h\"\nqueue = 4096\n{extra}"
         ),
     )
     .unwrap();
     path
+}
+
+/// The push listeners of a server (`None`: off), as `HOST:PORT`.
+#[derive(Default)]
+struct Listen {
+    tcp: Option<String>,
+    udp: Option<String>,
+    statsd: Option<String>,
+    graphite: Option<String>,
+}
+
+impl Listen {
+    /// Every push listener, each on a free port of 127.0.0.1.
+    fn all() -> Listen {
+        let at = |p: u16| Some(format!("127.0.0.1:{p}"));
+        Listen {
+            tcp: at(free_port()),
+            udp: at(free_port_udp()),
+            statsd: at(free_port_udp()),
+            graphite: at(free_port()),
+        }
+    }
 }
 
 /// A shard `name` consuming from `exchange` on `url`.
@@ -132,23 +163,29 @@ fn start_shard_typed(dir: &Path, url: &str, exchange: &str, name: &str, queue_ty
         "[amqp]\nurl = {url:?}\nshard = {name:?}\nshard_exchange = {exchange:?}\n\
          queue_type = {queue_type:?}\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
     );
-    Serve::start(&conf(dir, name, "off", &extra), free_port())
+    Serve::start(&conf(dir, name, &Listen::default(), &extra), free_port())
 }
 
-/// `treestat relay` listening on HTTP and StatsD, forwarding every second to `upstream`.
+/// `treestat relay` listening on every protocol (HTTP, TCP and UDP 8007-style, StatsD,
+/// Graphite), forwarding every second to `upstream`.
 struct Relay {
     http: u16,
-    statsd: u16,
+    listen: Listen,
     child: Child,
 }
 
 impl Relay {
     fn start(upstream: &str) -> Relay {
-        let (http, statsd) = (free_port(), free_port());
+        let http = free_port();
+        let listen = Listen::all();
+        let url = |scheme: &str, a: &Option<String>| format!("{scheme}://{}", a.as_ref().unwrap());
         let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
             .args(["relay", "--interval", "1s"])
             .args(["--listen", &format!("http://127.0.0.1:{http}")])
-            .args(["--listen", &format!("statsd://127.0.0.1:{statsd}")])
+            .args(["--listen", &url("tcp", &listen.tcp)])
+            .args(["--listen", &url("udp", &listen.udp)])
+            .args(["--listen", &url("statsd", &listen.statsd)])
+            .args(["--listen", &url("graphite", &listen.graphite)])
             .args(["--upstream", upstream])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -159,8 +196,30 @@ impl Relay {
         });
         Relay {
             http,
-            statsd,
+            listen,
             child,
+        }
+    }
+
+    /// JSON trees over HTTP and StatsD only, undated (what the fault tests push).
+    fn basic_target(&self) -> Target {
+        Target {
+            tcp: None,
+            udp: None,
+            graphite: None,
+            ..self.target(None)
+        }
+    }
+
+    /// Where a workload goes into this relay (`dated`: see [`Target::dated`]).
+    fn target(&self, dated: Option<i64>) -> Target {
+        Target {
+            push: format!("http://127.0.0.1:{}/push", self.http),
+            statsd: self.listen.statsd.clone().unwrap(),
+            tcp: self.listen.tcp.clone(),
+            udp: self.listen.udp.clone(),
+            graphite: self.listen.graphite.clone(),
+            dated,
         }
     }
 }
@@ -172,23 +231,37 @@ impl Drop for Relay {
     }
 }
 
-/// Where a workload goes: a `POST /push` URL and a StatsD address.
+/// Where a workload goes: a `POST /push` URL and a StatsD address, and optionally the
+/// 8007-style TCP and UDP listeners and Graphite's.
 struct Target {
     push: String,
     statsd: String,
+    tcp: Option<String>,
+    udp: Option<String>,
+    graphite: Option<String>,
+    /// Date the workload: round `r`'s JSON trees, tuples and Graphite lines carry the
+    /// time stamp `dated + 10 r` (undated: the receiver's clock).
+    dated: Option<i64>,
 }
 
 /// Round `round` of the workload: per key, JSON trees with an `add` counter and a
-/// `last` gauge (HTTP), and a StatsD counter and gauge. Returns the expected totals
-/// after it (added to `model`).
+/// `last` gauge (HTTP), and a StatsD counter and gauge; with the target's listeners,
+/// JSON trees over TCP and UDP, SimpleStats tuples (TCP) and Graphite lines. Adds the
+/// expected totals after it to `model`.
+///
+/// Tuples and Graphite lines take the engine's root action (average): their values
+/// over rounds 1..=3 are `k - 2`, `k`, `k + 2`, whose mean `k` is exact in floating
+/// point whatever the order of the sum.
 fn push_round(to: &Target, round: u32, model: &mut BTreeMap<String, f64>) {
     let agent = ureq::Agent::new_with_defaults();
+    let ts = to.dated.map(|t0| t0 + 10 * i64::from(round));
+    let stamp = ts.map_or_else(String::new, |t| format!(",\"timestamp\":{t}"));
     for k in 0..KEYS {
         let hits = f64::from(u32::try_from(k).unwrap() + round);
         let mem = f64::from(round * 100) + f64::from(u32::try_from(k).unwrap());
         let doc = format!(
-            "[{{\"default_action\":\"add\",\"app{k:03}\":{{\"web\":{{\"hits\":{hits}}}}}}},\
-             {{\"default_action\":\"last\",\"app{k:03}\":{{\"mem\":{mem}}}}}]"
+            "[{{\"default_action\":\"add\"{stamp},\"app{k:03}\":{{\"web\":{{\"hits\":{hits}}}}}}},\
+             {{\"default_action\":\"last\"{stamp},\"app{k:03}\":{{\"mem\":{mem}}}}}]"
         );
         agent
             .post(&to.push)
@@ -213,6 +286,94 @@ fn push_round(to: &Target, round: u32, model: &mut BTreeMap<String, f64>) {
             .unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
+    let k_f = |k: usize| f64::from(u32::try_from(k).unwrap());
+    // The averaged value of key k in this round (see above).
+    let avg_value = |k: usize| k_f(k) + 2.0 * f64::from(round) - 4.0;
+    if let Some(addr) = &to.tcp {
+        let conn = std::net::TcpStream::connect(addr).unwrap();
+        let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+        let mut w = conn;
+        let mut hint = String::new();
+        std::io::BufRead::read_line(&mut r, &mut hint).unwrap();
+        for k in 0..KEYS {
+            let n = k_f(k) + f64::from(round);
+            let tuple_ts = ts.unwrap_or_else(unix_now);
+            for line in [
+                format!("{{\"default_action\":\"add\"{stamp},\"jt{k:03}\":{{\"n\":{n}}}}}"),
+                format!("[\"ss{k:03},v\", {tuple_ts}, {}]", avg_value(k)),
+            ] {
+                std::io::Write::write_all(&mut w, format!("{line}\n").as_bytes()).unwrap();
+                let mut a = String::new();
+                std::io::BufRead::read_line(&mut r, &mut a).unwrap();
+                assert_eq!(a.trim_end(), "--OK", "{line}");
+            }
+            *model.entry(format!("jt{k:03},n")).or_default() += n;
+            model.insert(format!("ss{k:03},v"), avg_so_far(k_f(k), round));
+        }
+    }
+    if let Some(addr) = &to.udp {
+        for k in 0..KEYS {
+            let n = 2.0 * k_f(k) + f64::from(round);
+            let doc = format!("{{\"default_action\":\"add\"{stamp},\"ju{k:03}\":{{\"n\":{n}}}}}");
+            udp.send_to(doc.as_bytes(), addr).unwrap();
+            *model.entry(format!("ju{k:03},n")).or_default() += n;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    if let Some(addr) = &to.graphite {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        let mut text = String::new();
+        for k in 0..KEYS {
+            let when = ts.map_or_else(String::new, |t| format!(" {t}"));
+            text.push_str(&format!("gr{k:03}.v {}{when}\n", avg_value(k)));
+            model.insert(format!("gr{k:03},v"), avg_so_far(k_f(k), round));
+        }
+        std::io::Write::write_all(&mut conn, text.as_bytes()).unwrap();
+    }
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// The mean of key `k`'s averaged values over rounds `1..=round` (`k - 2`, `k`,
+/// `k + 2`, ...): `k - 3 + round`.
+fn avg_so_far(k: f64, round: u32) -> f64 {
+    k - 3.0 + f64::from(round)
+}
+
+/// Access-log lines in the combined format for round `round`: per key a request to
+/// `/p<k>` answered 200, and one in ten answered 404; every body 512 bytes, so the
+/// pipes' `bytes,avg` (an average) is the same however the relay's intervals cut it.
+fn log_lines(round: u32) -> String {
+    let mut text = String::new();
+    for k in 0..KEYS {
+        let status = if (k + round as usize).is_multiple_of(10) {
+            404
+        } else {
+            200
+        };
+        text.push_str(&format!(
+            "10.0.{round}.{k} - - [06/Dec/2026:10:00:00 +0000] \"GET /p{k:03} HTTP/1.1\" \
+             {status} 512 \"-\" \"curl/8.{round}.0\"\n"
+        ));
+    }
+    text
+}
+
+/// Posts round `round`'s access-log lines as a `text/plain` body.
+fn push_logs(to: &Target, round: u32) {
+    ureq::Agent::new_with_defaults()
+        .post(&to.push)
+        .header("Content-Type", "text/plain")
+        .send(log_lines(round).as_bytes())
+        .expect("log lines accepted");
 }
 
 /// Every leaf a server holds (`/get/` hides the own `_treestat` metrics).
@@ -273,6 +434,21 @@ fn relay_url(broker: &broker::Broker, exchange: &str) -> String {
     format!("{}?format=tree&sharded=1&exchange={exchange}", broker.url())
 }
 
+/// Acceptance 1: every protocol the server takes, pushed into the relay (and the same
+/// into one unsharded `serve`): JSON trees over HTTP, TCP and UDP, SimpleStats tuples,
+/// Graphite plaintext, StatsD and access-log lines (combined format, through the
+/// default pipes at both). Through a front over the three shards, `/get` and folded
+/// patterns equal the reference's, and so does `/trend`:
+///
+/// - EXACT per bucket for the dated workload (JSON `timestamp`, tuples' and Graphite
+///   lines' time stamps, half an hour back, within the 2 h retention): the relay
+///   forwards each dated sample at its own time, the sharded split keeps each part's
+///   header, so every shard files it in the bucket the reference does.
+/// - Sums only for what is not dated: StatsD lines (the protocol has no time) and
+///   access-log lines (the pipes, at the server as at the relay, file a line's samples
+///   in the interval it arrives in, not at the log line's own time), which each path
+///   files in the interval it arrives in; every such counter's history adds up to its
+///   total.
 #[test]
 fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
     let _serial = SERIAL
@@ -291,37 +467,49 @@ fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
         s.wait_consuming();
     }
     let relay = Relay::start(&relay_url(broker, exchange));
-    // The unsharded reference takes the same workload directly.
-    let statsd = format!("127.0.0.1:{}", free_port_udp());
-    let reference = Serve::start(&conf(dir.path(), "reference", &statsd, ""), free_port());
-    let to_relay = Target {
-        push: format!("http://127.0.0.1:{}/push", relay.http),
-        statsd: format!("127.0.0.1:{}", relay.statsd),
-    };
+    // The unsharded reference takes the same workload directly, on every listener.
+    let listen = Listen::all();
+    let reference = Serve::start(&conf(dir.path(), "reference", &listen, ""), free_port());
+    // Half an hour back: within retention, long before any open interval.
+    let t0 = unix_now() - 1800;
+    let to_relay = relay.target(Some(t0));
     let to_reference = Target {
         push: format!("{}/push", reference.base()),
-        statsd,
+        statsd: listen.statsd.clone().unwrap(),
+        tcp: listen.tcp.clone(),
+        udp: listen.udp.clone(),
+        graphite: listen.graphite.clone(),
+        dated: Some(t0),
     };
     let mut model = BTreeMap::new();
     for round in 1..=3 {
         push_round(&to_relay, round, &mut model);
         push_round(&to_reference, round, &mut BTreeMap::new());
+        push_logs(&to_relay, round);
+        push_logs(&to_reference, round);
     }
-    wait_for("the reference to hold the whole workload", || {
-        (all(&reference.base()) == model).then_some(())
+    // UDP and Graphite land on their own time; log lines are answered once applied.
+    let want = wait_for("the reference to hold the whole workload", || {
+        let got = all(&reference.base());
+        model
+            .iter()
+            .all(|(k, v)| got.get(k) == Some(v))
+            .then_some(got)
     });
+    // What the pipes made of the log lines is there too (beside the modelled leaves).
+    assert_eq!(want.get("status,2xx,200"), Some(&162.0), "{want:?}");
+    assert_eq!(want.get("bytes,avg"), Some(&512.0));
     let refs: Vec<&Serve> = shards.iter().collect();
-    wait_union(&refs, &model);
+    wait_union(&refs, &want);
     // The same JSON, leaf for leaf, as the unsharded engine answers.
     assert_eq!(union(&refs), all(&reference.base()));
-    // Every shard got some of the 120 top-level keys.
+    // Every shard got some of the top-level keys.
     for s in &shards {
         let keys = top_keys(&all(&s.base()));
         assert!(!keys.is_empty(), "shard on port {} got no key", s.port);
     }
     // Read through one front over the three shards (acceptance 1: relay, broker,
-    // shards, front): the same leaves and folds as the unsharded engine, and every
-    // counter's history adds up to its total.
+    // shards, front): the same leaves and folds as the unsharded engine.
     let front = Front::start(&refs);
     assert_eq!(all(&front.base), all(&reference.base()));
     for pattern in [
@@ -331,37 +519,95 @@ fn three_shards_hold_what_one_engine_holds_each_key_in_one_shard() {
         "*|max,temp",
         "*|count,req",
         "st*|sum,req",
+        "jt*|sum,n",
+        "ju*|max,n",
+        "ss*|avg,v",
+        "gr*|min,v",
+        "status,*|sum,*",
+        "status,*,*",
     ] {
         let p = pattern.replace('|', "%7C");
-        assert_eq!(
-            get_values(&front.base, &p),
-            get_values(&reference.base(), &p),
-            "{pattern}"
-        );
+        let got = get_values(&front.base, &p);
+        assert!(!got.is_empty(), "{pattern}");
+        assert_eq!(got, get_values(&reference.base(), &p), "{pattern}");
     }
-    let counters: BTreeMap<&String, &f64> = model
-        .iter()
-        .filter(|(k, _)| k.ends_with(",hits") || k.ends_with(",req"))
-        .collect();
-    wait_for("every counter's history to add up to its total", || {
-        let mut sums = BTreeMap::new();
-        for pattern in ["*,web,hits", "*,req"] {
-            let series = get_json(&format!(
-                "{}/trend/{pattern}.json?from=-1h&points=0",
-                front.base
-            ));
-            for s in series.as_array()? {
-                let total: f64 = s["points"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|p| p[1].as_f64())
-                    .sum();
-                sums.insert(s["path"].as_str()?.to_string(), total);
-            }
+    // The dated workload: the same points in the same buckets, exactly.
+    for pattern in [
+        "app*,web,hits",
+        "app*,mem",
+        "jt*,n",
+        "ju*,n",
+        "ss*,v",
+        "gr*,v",
+    ] {
+        // The reference's history is written behind its tree: wait for all of it.
+        let want = wait_for("the reference's history of the dated workload", || {
+            let t = trend(&reference.base(), pattern, t0, t0 + 40);
+            (t.len() == KEYS && t.values().all(|p| p.len() == 3)).then_some(t)
+        });
+        for (path, points) in &want {
+            let buckets: Vec<i64> = points.iter().map(|p| p.0).collect();
+            assert_eq!(buckets, [t0 + 10, t0 + 20, t0 + 30], "{path}");
         }
-        let got: BTreeMap<&String, &f64> = sums.iter().collect();
-        (got == counters).then_some(())
-    });
+        wait_equal(pattern, || trend(&front.base, pattern, t0, t0 + 40), &want);
+    }
+    // The undated counters (StatsD, the pipes' counts): every one's history through
+    // the front adds up to its total.
+    let counters: BTreeMap<String, f64> = want
+        .iter()
+        .filter(|(k, _)| k.ends_with(",req") || k.starts_with("status,") || *k == "bytes,total")
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert!(counters.len() > KEYS, "{counters:?}");
+    wait_equal(
+        "every undated counter's history adds up to its total",
+        || {
+            let mut sums = BTreeMap::new();
+            for pattern in ["*,req", "status,*,*", "bytes,total"] {
+                let from = unix_now() - 3600;
+                for (path, points) in trend(&front.base, pattern, from, unix_now() + 60) {
+                    sums.insert(path, points.iter().map(|p| p.1).sum::<f64>());
+                }
+            }
+            sums
+        },
+        &counters,
+    );
+}
+
+/// `/trend/<pattern>.json` from `from` until `until`, every point: path -> points.
+fn trend(base: &str, pattern: &str, from: i64, until: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
+    let series = get_json(&format!(
+        "{base}/trend/{pattern}.json?from={from}&until={until}&points=0"
+    ));
+    series
+        .as_array()
+        .expect("a list of series")
+        .iter()
+        .map(|s| {
+            let points = s["points"]
+                .as_array()
+                .expect("points")
+                .iter()
+                .filter_map(|p| Some((p[0].as_i64()?, p[1].as_f64()?)))
+                .collect();
+            (s["path"].as_str().expect("path").to_string(), points)
+        })
+        .collect()
+}
+
+/// Polls `probe` until it equals `want` (120 s at most, far beyond a normal run), then
+/// asserts equality (showing the difference when it never came).
+fn wait_equal<T: PartialEq + std::fmt::Debug>(what: &str, probe: impl Fn() -> T, want: &T) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = probe();
+        if &got == want || Instant::now() > deadline {
+            assert_eq!(&got, want, "{what}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A `treestat front` over `shards`, with a deadline no loaded machine misses.
@@ -429,10 +675,7 @@ fn a_killed_shard_and_a_restarted_broker_lose_nothing() {
         s.wait_consuming();
     }
     let relay = Relay::start(&relay_url(broker, exchange));
-    let to_relay = Target {
-        push: format!("http://127.0.0.1:{}/push", relay.http),
-        statsd: format!("127.0.0.1:{}", relay.statsd),
-    };
+    let to_relay = relay.basic_target();
     let mut model = BTreeMap::new();
     push_round(&to_relay, 1, &mut model);
     wait_union(&shards.iter().collect::<Vec<_>>(), &model);
@@ -592,10 +835,7 @@ fn a_three_node_cluster_with_quorum_queues_loses_nothing_when_a_node_stops() {
         }
     }
     let relay = Relay::start(&relay_url(&nodes[2], exchange));
-    let to_relay = Target {
-        push: format!("http://127.0.0.1:{}/push", relay.http),
-        statsd: format!("127.0.0.1:{}", relay.statsd),
-    };
+    let to_relay = relay.basic_target();
     let all_shards: Vec<&Serve> = shards.iter().collect();
     let mut model = BTreeMap::new();
     push_round(&to_relay, 1, &mut model);

@@ -112,6 +112,13 @@ pub struct RelayConfig {
     /// How long pushes are merged before one tree is forwarded. Default `10s`.
     #[serde(deserialize_with = "treestat_engine::de_duration")]
     pub interval: Duration,
+    /// `[relay.accesslog]`: the pipeline for access-log lines the `http://` listeners
+    /// take (`text/plain` bodies and form `accesslog` fields on the push path, `PUT
+    /// /raw`): the keys of the server's `[accesslog]` (`name`, `format`, `pipes`,
+    /// `max_paths`; docs/PIPES.md) with the same defaults (`access`, `combined`, every
+    /// built-in the format can feed, 100000 paths). A pipe's relative `path` is taken
+    /// from the folder of the configuration file.
+    pub accesslog: treestat_pipes::PipelineConfig,
 }
 
 impl Default for RelayConfig {
@@ -120,6 +127,7 @@ impl Default for RelayConfig {
             listen: Vec::new(),
             upstream: Vec::new(),
             interval: Duration::from_secs(10),
+            accesslog: treestat_pipes::PipelineConfig::default(),
         }
     }
 }
@@ -141,6 +149,13 @@ impl AgentConfig {
         }
         if let Some(ca) = config.tls_ca.as_mut().filter(|ca| ca.is_relative()) {
             *ca = base.join(&*ca);
+        }
+        for pipe in &mut config.relay.accesslog.pipes {
+            if let treestat_pipes::PipeSpec::Table(t) = pipe
+                && let Some(p) = t.path.as_mut().filter(|p| p.is_relative())
+            {
+                *p = base.join(&*p);
+            }
         }
         Ok(config)
     }
@@ -426,5 +441,10 @@ mod tests {
         let config = AgentConfig::load(Path::new(path)).expect(path);
         assert!(!config.servers.is_empty());
         assert!(config.modules.ends_with("modules"));
+        assert_eq!(
+            config.relay.accesslog,
+            treestat_pipes::PipelineConfig::default(),
+            "conf/agent.toml documents [relay.accesslog] with its defaults"
+        );
     }
 }

@@ -152,9 +152,10 @@ pub enum Command {
     Agent(AgentArgs),
     /// Take pushes from many agents, merge them for an interval, forward one tree.
     Relay {
-        /// Where to listen: `tcp://ADDR`, `udp://ADDR`, `http://ADDR` (JSON trees),
-        /// `statsd://ADDR` (StatsD over UDP) or `graphite://ADDR` (Graphite plaintext
-        /// over TCP) (repeatable; a bare ADDR listens on TCP and UDP).
+        /// Where to listen: `tcp://ADDR`, `udp://ADDR` (JSON trees and SimpleStats
+        /// tuples), `http://ADDR` (JSON trees, access-log lines: `text/plain` pushes and
+        /// `PUT /raw`), `statsd://ADDR` (StatsD over UDP) or `graphite://ADDR` (Graphite
+        /// plaintext over TCP) (repeatable; a bare ADDR listens on TCP and UDP).
         #[arg(long, required = true)]
         listen: Vec<String>,
         /// Where to forward: `http://host:8080`, `https://host/push`, `tcp://host:8007`,

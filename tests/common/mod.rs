@@ -115,6 +115,7 @@ impl RunningRelay {
                 listen: vec!["tcp://127.0.0.1:0".into()],
                 upstream: vec![upstream],
                 interval: Duration::from_secs(1),
+                ..treestat_agent::config::RelayConfig::default()
             },
             ..treestat_agent::AgentConfig::default()
         })

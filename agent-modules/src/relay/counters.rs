@@ -1,21 +1,66 @@
 //! What the relay's listeners count, and the intervals they closed.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde_json::{Map, Value as Json};
+use treestat_engine::listen::Reject;
+use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{ClosedInterval, Engine};
 
 /// Counters shared by the listeners.
+///
+/// The relay's own listeners (JSON trees, SimpleStats tuples, log lines) count here
+/// directly; the StatsD and Graphite listeners are the engine's own, which count in
+/// [`RelayCounters::telemetry`] (`treestat_listen_*{listener="statsd"|"graphite"}`), read
+/// back by [`RelayCounters::snapshot`].
 #[derive(Debug, Default)]
 pub struct RelayCounters {
-    /// Documents merged.
-    pub received: AtomicU64,
-    /// Documents refused (not JSON, bad key, over a limit).
+    /// JSON documents merged (TCP lines, UDP datagram lines, HTTP bodies and form
+    /// `json` fields).
+    pub json: AtomicU64,
+    /// JSON documents and SimpleStats tuples refused (not JSON, bad key, over a limit),
+    /// and HTTP bodies refused whole (too large, unsupported type, no pipeline).
     pub rejected: AtomicU64,
+    /// SimpleStats tuples (`["name", ts, value]`) merged, over TCP and UDP.
+    pub tuples: AtomicU64,
+    /// Access-log lines handed to the pipes (`text/plain` bodies, form `accesslog`
+    /// fields, `PUT /raw` and `/tornado`), parsed or not: lines that do not parse are
+    /// counted by the pipes (`_treestat,pipes,<name>,bad_lines`).
+    pub log_lines: AtomicU64,
+    /// The counters of the engine's StatsD and Graphite listeners the relay runs.
+    pub telemetry: Telemetry,
     /// Intervals a listener closed (its time was up when a push arrived), waiting for
     /// the relay loop to forward them.
     pub(super) closed: parking_lot::Mutex<Vec<Arc<ClosedInterval>>>,
 }
+
+/// The relay's counters at one moment, as they go upstream under
+/// `_treestat,relay,<host>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelaySnapshot {
+    /// Everything merged: JSON documents, tuples, StatsD and Graphite lines, log lines.
+    pub received: u64,
+    /// Everything refused: JSON documents and tuples, StatsD and Graphite lines.
+    pub rejected: u64,
+    /// JSON documents merged.
+    pub json: u64,
+    /// SimpleStats tuples merged.
+    pub simplestats: u64,
+    /// StatsD lines merged.
+    pub statsd: u64,
+    /// Graphite plaintext lines merged.
+    pub graphite: u64,
+    /// Access-log lines handed to the pipes.
+    pub log_lines: u64,
+}
+
+/// Refusals of a whole connection, not of a line: not subtracted from the lines.
+const CONNECTION_REJECTS: [Reject; 3] = [
+    Reject::TooManyConnections,
+    Reject::IdleTimeout,
+    Reject::IdleReclaimed,
+];
 
 impl RelayCounters {
     /// Closes the open interval if its time is up, before a push is merged: a push that
@@ -25,5 +70,65 @@ impl RelayCounters {
         if let Some(c) = engine.close_due() {
             self.closed.lock().push(c);
         }
+    }
+
+    /// (lines merged, lines refused) of the engine listener `name`.
+    fn listener(&self, name: &str) -> (u64, u64) {
+        let t = &self.telemetry;
+        let lines = t
+            .value("treestat_listen_lines_total", &[("listener", name)])
+            .unwrap_or(0.0);
+        let refused: f64 = treestat_engine::listen::Reject::ALL
+            .iter()
+            .filter(|r| !CONNECTION_REJECTS.contains(r))
+            .filter_map(|r| {
+                t.value(
+                    "treestat_listen_rejects_total",
+                    &[("listener", name), ("reason", r.as_str())],
+                )
+            })
+            .sum();
+        // Counts stay far below 2^53.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (lines, refused) = (lines as u64, refused as u64);
+        (lines.saturating_sub(refused), refused)
+    }
+
+    /// Every counter now, the engine listeners' included.
+    pub fn snapshot(&self) -> RelaySnapshot {
+        let (statsd, statsd_refused) = self.listener("statsd");
+        let (graphite, graphite_refused) = self.listener("graphite");
+        let json = self.json.load(Ordering::Relaxed);
+        let simplestats = self.tuples.load(Ordering::Relaxed);
+        let log_lines = self.log_lines.load(Ordering::Relaxed);
+        RelaySnapshot {
+            received: json + simplestats + statsd + graphite + log_lines,
+            rejected: self.rejected.load(Ordering::Relaxed) + statsd_refused + graphite_refused,
+            json,
+            simplestats,
+            statsd,
+            graphite,
+            log_lines,
+        }
+    }
+}
+
+impl RelaySnapshot {
+    /// The leaves under `_treestat,relay,<host>` (with the upstream figures added by the
+    /// caller).
+    pub(super) fn to_json(self) -> Map<String, Json> {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("received", self.received),
+            ("rejected", self.rejected),
+            ("received_json", self.json),
+            ("received_simplestats", self.simplestats),
+            ("received_statsd", self.statsd),
+            ("received_graphite", self.graphite),
+            ("received_log_lines", self.log_lines),
+        ] {
+            m.insert(k.into(), Json::from(v));
+        }
+        m
     }
 }

@@ -1,6 +1,8 @@
-//! The relay (`treestat relay`): listens like a server (TCP lines, UDP datagrams, HTTP
-//! `POST /push`, all JSON trees; StatsD on `statsd://` and Graphite plaintext on
-//! `graphite://` through the engine's own listeners), merges what agents push into an
+//! The relay (`treestat relay`): listens like a server (TCP lines and UDP datagrams of
+//! JSON trees and SimpleStats tuples, HTTP `POST /push` of JSON trees and access-log
+//! lines and `PUT /raw` log streams, the lines through the pipes of `[relay.accesslog]`;
+//! StatsD on `statsd://` and Graphite plaintext on `graphite://` through the engine's
+//! own listeners), merges what agents push into an
 //! in-process [`Engine`], and at each interval forwards one tree upstream through the
 //! same buffered [`Outbox`] the agent uses (to sharded ingest, an upstream
 //! `amqp://...?sharded=1` cuts it into one message per shard key).
@@ -20,9 +22,9 @@
 
 mod counters;
 mod listen;
+mod logs;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ use serde_json::{Map, Value as Json, json};
 use treestat_engine::{Action, ClosedInterval, Engine, EngineConfig};
 
 use crate::config::AgentConfig;
-pub use counters::RelayCounters;
+pub use counters::{RelayCounters, RelaySnapshot};
 
 use crate::error::{Error, Result};
 use crate::transport::{Outbox, OutboxConfig, ServerStats};
@@ -45,6 +47,7 @@ pub struct Relay {
     host: String,
     listeners: Vec<listen::Bound>,
     counters: Arc<RelayCounters>,
+    logs: Arc<logs::RelayLogs>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -83,6 +86,7 @@ impl Relay {
             ..EngineConfig::default()
         })
         .map_err(|e| Error::config(format!("relay engine: {e}")))?;
+        let logs = Arc::new(logs::RelayLogs::new(&rc.accesslog)?);
         let outbox = Outbox::start(&OutboxConfig::from_agent(config, &rc.upstream)?)?;
         Ok(Relay {
             engine,
@@ -90,6 +94,7 @@ impl Relay {
             host: config.host_name(),
             listeners,
             counters: Arc::new(RelayCounters::default()),
+            logs,
         })
     }
 
@@ -115,12 +120,13 @@ impl Relay {
     pub fn run(self, shutdown: &CancellationToken, grace: Duration) -> Vec<ServerStats> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         for l in self.listeners {
-            let (engine, counters, s) = (
+            let (engine, counters, logs, s) = (
                 self.engine.clone(),
                 Arc::clone(&self.counters),
+                Arc::clone(&self.logs),
                 shutdown.clone(),
             );
-            match l.serve(engine, counters, s) {
+            match l.serve(engine, counters, logs, s) {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::error!("relay listener: {e}"),
             }
@@ -240,13 +246,20 @@ fn forward(
         return None;
     }
     let stats = outbox.stats();
-    let own = json!({
-        "received": counters.received.load(Ordering::Relaxed),
-        "rejected": counters.rejected.load(Ordering::Relaxed),
-        "dropped": stats.iter().map(|s| s.dropped).sum::<u64>(),
-        "pending": stats.iter().map(|s| s.pending).sum::<usize>(),
-        "sent": stats.iter().map(|s| s.sent).sum::<u64>(),
-    });
+    let mut own = counters.snapshot().to_json();
+    own.insert(
+        "dropped".into(),
+        json!(stats.iter().map(|s| s.dropped).sum::<u64>()),
+    );
+    own.insert(
+        "pending".into(),
+        json!(stats.iter().map(|s| s.pending).sum::<usize>()),
+    );
+    own.insert(
+        "sent".into(),
+        json!(stats.iter().map(|s| s.sent).sum::<u64>()),
+    );
+    let own = Json::Object(own);
     let i = tree_for(&mut trees, Action::Last, start);
     insert(
         &mut trees[i].2,

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use super::keys::{finite, short, timestamp};
 use super::metrics::{LineError, Reject};
+use crate::batch::Batch;
+use crate::engine::{Engine, PushSummary};
 use crate::path::check_path;
 use crate::push::PushDoc;
 
@@ -61,6 +63,53 @@ pub fn parse_line(line: &str, max_depth: usize) -> Result<Line, LineError> {
             ),
         )),
     }
+}
+
+/// Parses one line of the 8007 protocol and merges it into `engine`, as the server's
+/// TCP listener does for each line (and `treestat relay` for its `tcp://` and `udp://`
+/// listeners): a tree document all or nothing, a tuple as one sample filed at its own
+/// time stamp (under the engine's default action).
+///
+/// A line whose every sample the engine skipped is refused (`FutureTime`, or
+/// `BadValue` for a fold that would not be finite); one that landed in part is `Ok`
+/// with the skipped samples counted in the summary.
+///
+/// # Errors
+/// As [`parse_line`], and the engine's refusal (limits, a future `timestamp`).
+pub fn apply_line(engine: &Engine, line: &str) -> Result<PushSummary, LineError> {
+    apply_parsed(engine, parse_line(line, engine.config().limits.max_depth)?)
+}
+
+/// Merges a line [`parse_line`] gave (with the engine's `max_depth`) into `engine`, as
+/// [`apply_line`] does.
+///
+/// # Errors
+/// The engine's refusal (limits, a future `timestamp`), or every sample skipped.
+pub fn apply_parsed(engine: &Engine, line: Line) -> Result<PushSummary, LineError> {
+    let summary = match line {
+        Line::Tree(doc) => engine.push_doc(&doc)?,
+        Line::Tuple { path, ts, value } => {
+            let mut b = Batch::new();
+            b.sample_at(&path, ts, value, None);
+            engine.apply(&b)?
+        }
+    };
+    if summary.samples == 0 && summary.refused_future > 0 {
+        return Err(LineError::new(
+            Reject::FutureTime,
+            format!(
+                "time stamp is more than {}s ahead of the server's clock",
+                engine.config().max_future_secs()
+            ),
+        ));
+    }
+    if summary.samples == 0 && summary.refused_nonfinite > 0 {
+        return Err(LineError::new(
+            Reject::BadValue,
+            "the value would make the total not a finite number",
+        ));
+    }
+    Ok(summary)
 }
 
 /// One item of a tuple as it came: the messages name what was wrong in the sender's

@@ -392,32 +392,7 @@ struct JsonLines {
 
 impl JsonLines {
     fn apply(&self, line: &str) -> Result<crate::PushSummary, LineError> {
-        let depth = self.engine.config().limits.max_depth;
-        let summary = match simplestats::parse_line(line, depth)? {
-            simplestats::Line::Tree(doc) => self.engine.push_doc(&doc)?,
-            simplestats::Line::Tuple { path, ts, value } => {
-                let mut b = Batch::new();
-                b.sample_at(&path, ts, value, None);
-                self.engine.apply(&b)?
-            }
-        };
-        // A line whose every sample the engine skipped is answered as refused; one
-        // that landed in part is `--OK` (the skipped samples are still counted).
-        if summary.samples == 0 && summary.refused_future > 0 {
-            return Err(LineError::new(
-                Reject::FutureTime,
-                format!(
-                    "time stamp is more than {}s ahead of the server's clock",
-                    self.engine.config().max_future_secs()
-                ),
-            ));
-        }
-        if summary.samples == 0 && summary.refused_nonfinite > 0 {
-            return Err(LineError::new(
-                Reject::BadValue,
-                "the value would make the total not a finite number",
-            ));
-        }
+        let summary = simplestats::apply_line(&self.engine, line)?;
         self.metrics.refused(&summary);
         Ok(summary)
     }
