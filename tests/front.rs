@@ -649,3 +649,4 @@ fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
 }
 
 mod live;
+mod stats;

@@ -5,8 +5,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 use treestat_engine::pattern::Pattern;
-use treestat_engine::query::{PartialRow, aggregate_partial};
+use treestat_engine::query::{
+    PartialRow, PartialStatRow, aggregate_partial, aggregate_partial_stats,
+};
 use treestat_engine::sketch::Sketch;
+use treestat_engine::{Stat, StatRow};
 use treestat_web::AppError;
 
 use super::fan::{bodies, encode, query, route};
@@ -45,8 +48,69 @@ pub(crate) async fn folded(
     Ok((out, missing))
 }
 
+/// The pattern's `?stat=` rows over the shards: each leaf's stat values (and, under a
+/// quantile fold, its sketch) from every shard it routes to (`?partial=1&stat=`), a
+/// leaf two shards hold taken from its newest copy, each column folded as one engine
+/// folds it. `stat` is the reader's text, checked here as a server checks it.
+pub(crate) async fn folded_stats(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    stat: &str,
+    window: Option<&str>,
+) -> Result<(Vec<StatRow>, Vec<Stat>, Vec<usize>), AppError> {
+    let stats =
+        treestat_engine::parse_stats(stat).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let mut q = vec![("partial", "1".to_string()), ("stat", stat.to_string())];
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut rows: Vec<PartialStatRow> = Vec::new();
+    for body in bodies {
+        for (path, value, ts, sketch) in parse(&body)? {
+            let values = value
+                .as_array()
+                .map(|a| a.iter().map(Value::as_f64).collect())
+                .unwrap_or_default();
+            rows.push(PartialStatRow {
+                path,
+                values,
+                ts,
+                sketch,
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.path.cmp(&b.path).then(b.ts.cmp(&a.ts)));
+    rows.dedup_by(|a, b| a.path == b.path);
+    let out = aggregate_partial_stats(pattern, &rows, stats.len());
+    Ok((out, stats, missing))
+}
+
 /// Rows of a shard's `?partial=1` answer.
 fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
+    Ok(parse(body)?
+        .into_iter()
+        .map(|(path, value, ts, sketch)| PartialRow {
+            path,
+            value: value.as_f64().unwrap_or(f64::NAN),
+            ts,
+            sketch,
+        })
+        .collect())
+}
+
+/// A leaf's sketch with the min and max that clamp it.
+type SketchPart = Option<(Sketch, f64, f64)>;
+
+/// The rows of a shard's `?partial=1` answer: path, value (a number, or with `stat` an
+/// array of them), time stamp, sketch.
+fn parse(body: &[u8]) -> Result<Vec<(String, Value, i64, SketchPart)>, AppError> {
     #[derive(Deserialize)]
     struct Answer {
         rows: Vec<Vec<Value>>,
@@ -55,12 +119,12 @@ fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
     let a: Answer = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     a.rows
         .into_iter()
-        .map(|r| {
+        .map(|mut r| {
             let path = r
                 .first()
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad("path"))?;
-            let value = r.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
+                .ok_or_else(|| bad("path"))?
+                .to_string();
             let ts = r.get(2).and_then(Value::as_i64).unwrap_or(0);
             let sketch = match r.get(3).and_then(Value::as_str) {
                 Some(h) => {
@@ -71,12 +135,8 @@ fn parse_rows(body: &[u8]) -> Result<Vec<PartialRow>, AppError> {
                 }
                 None => None,
             };
-            Ok(PartialRow {
-                path: path.to_string(),
-                value,
-                ts,
-                sketch,
-            })
+            let value = r.get_mut(1).map(Value::take).unwrap_or(Value::Null);
+            Ok((path, value, ts, sketch))
         })
         .collect()
 }

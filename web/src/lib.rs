@@ -49,7 +49,7 @@ pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
-pub use query::DiffRow;
+pub use query::{DiffRow, StatRows, nest_stats};
 pub use serve::serve;
 pub use state::{AppState, LogSink, LogSummary, ViewStore, WebCounters};
 pub use views::{VIEW_PREFIX, View};

@@ -51,8 +51,10 @@ fn pairs(rows: Vec<(String, f64)>) -> Json<Pairs> {
     Json(Pairs(rows))
 }
 
-/// `[[path, stat, stat, ...], ...]`: a `/get` row with one column per stat asked.
-struct StatRows(Vec<StatRow>);
+/// `[[path, stat, stat, ...], ...]`: a `/get` row with one column per stat asked
+/// (a value that is not finite, or absent, is `null`).
+#[derive(Debug)]
+pub struct StatRows(pub Vec<StatRow>);
 
 impl Serialize for StatRows {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -135,8 +137,9 @@ struct WindowParams {
     partial: Option<String>,
 }
 
-/// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects.
-fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
+/// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects (the
+/// `/api/q?stat=` answer).
+pub fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
     let mut root = serde_json::Map::new();
     for (path, values) in rows {
         let mut leaf = serde_json::Map::new();
@@ -162,10 +165,12 @@ async fn subtree(
     let pattern = parse(strip_json(&pattern)?, params.internal.as_deref())?;
     let stats = stats_param(params.stat.as_deref())?;
     if crate::tree::flag("partial", params.partial.as_deref())? {
-        if stats.is_some() {
-            return Err(AppError::bad_request("partial=1 does not take stat"));
-        }
         let window = params.window.as_deref().map(window_secs).transpose()?;
+        if let Some(stats) = stats {
+            return Ok(Json(partial_stat_rows(
+                &state.engine().query_partial_stats(&pattern, window, &stats),
+            )));
+        }
         return Ok(Json(partial_rows(
             &state.engine().query_partial(&pattern, window),
         )));
@@ -212,6 +217,34 @@ fn partial_rows(rows: &[PartialRow]) -> Value {
             let mut row = vec![
                 Value::from(r.path.as_str()),
                 num(r.value),
+                Value::from(r.ts),
+            ];
+            if let Some((sketch, min, max)) = &r.sketch {
+                let mut bytes = Vec::new();
+                sketch.encode(&mut bytes);
+                row.extend([Value::from(hex(&bytes)), num(*min), num(*max)]);
+            }
+            Value::Array(row)
+        })
+        .collect();
+    serde_json::json!({ "rows": Value::Array(rows) })
+}
+
+/// `?partial=1&stat=` (docs/API.md): `{"rows": [[path, [value per stat], ts], ...]}`,
+/// a value `null` where the leaf has no such stat; under a quantile fold a histogram
+/// leaf's row adds its sketch, min and max as [`partial_rows`] does.
+fn partial_stat_rows(rows: &[treestat_engine::query::PartialStatRow]) -> Value {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let values = r
+                .values
+                .iter()
+                .map(|v| v.map_or(Value::Null, num))
+                .collect();
+            let mut row = vec![
+                Value::from(r.path.as_str()),
+                Value::Array(values),
                 Value::from(r.ts),
             ];
             if let Some((sketch, min, max)) = &r.sketch {

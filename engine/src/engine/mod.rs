@@ -18,6 +18,7 @@ mod wal;
 pub use delete::Deleted;
 pub use keys::{KeyEntry, KeyListing};
 pub use metrics::EngineMetrics;
+pub(crate) use queries::join_columns;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
