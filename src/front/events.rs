@@ -9,9 +9,10 @@
 //! has sent that interval, or `--deadline` after the first one did, then with
 //! `"partial": [shards]` in the data naming those that had not. `values` are the union
 //! of the shards' (a path two shards send: the first shard's), `markers` all of them
-//! in time order. A folding pattern is asked of the shards as its selector (the
-//! interval's leaf values) and folded here by the engine's fold; quantile folds and
-//! `?stat=` with a fold are refused (400). A shard's `lagged` event is passed on. A
+//! in time order. A folding pattern is asked of the shards unfolded (`partial=1`: each
+//! interval's leaves, with `?stat=` their stat values, and under a quantile fold their
+//! sketches) and folded here by the engine's fold, as `/get` and `/api/q` are. A
+//! shard's `lagged` event is passed on. A
 //! stream whose shard ends or fails is left out of later messages; the front's stream
 //! ends when every shard's has.
 
@@ -26,8 +27,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
-use treestat_engine::pattern::{Agg, Pattern};
-use treestat_engine::query::aggregate_rows;
+use treestat_engine::Stat;
+use treestat_engine::pattern::Pattern;
+use treestat_engine::query::{
+    PartialRow, PartialStatRow, aggregate_partial, aggregate_partial_stats,
+};
 use treestat_web::AppError;
 
 use super::fan::{encode, internal_flag, num, query};
@@ -66,20 +70,13 @@ pub(crate) async fn events(
     let internal = internal_flag(params.internal.as_deref())?;
     let p = Pattern::parse(&text)?.with_internal(internal);
     let stat = params.stat.filter(|s| !s.is_empty());
-    let quantile = p
-        .segments()
-        .iter()
-        .any(|s| matches!(s.agg, Agg::Quantile(_)));
-    if p.aggregates() && (stat.is_some() || quantile) {
-        return Err(AppError::bad_request(
-            "the front does not fold ?stat= or quantiles of /events across shards yet; ask a shard",
-        ));
-    }
-    let asked = if p.aggregates() {
-        p.selector()
-    } else {
-        p.as_str().to_string()
-    };
+    let stats = stat
+        .as_deref()
+        .map(treestat_engine::parse_stats)
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    // A folding pattern is asked unfolded (`partial=1`): each interval's leaves, with
+    // their sketches under a quantile fold, folded here as one server folds them.
     let mut q = Vec::new();
     if let Some(s) = &stat {
         q.push(("stat", s.clone()));
@@ -87,7 +84,10 @@ pub(crate) async fn events(
     if internal {
         q.push(("internal", "1".to_string()));
     }
-    let path = format!("/events/{}?{}", encode(&asked), query(&q));
+    if p.aggregates() {
+        q.push(("partial", "1".to_string()));
+    }
+    let path = format!("/events/{}?{}", encode(p.as_str()), query(&q));
     // Every shard: a key not created yet, or moved while the stream or poll lasts,
     // must still be seen (owner routing is for reads of what exists).
     let targets = front.shards.all();
@@ -101,7 +101,7 @@ pub(crate) async fn events(
     }
     drop(tx);
     let (out_tx, out_rx) = mpsc::channel::<Event>(16);
-    tokio::spawn(merge(front.clone(), p, targets, rx, out_tx));
+    tokio::spawn(merge(front.clone(), (p, stats), targets, rx, out_tx));
     let stream = futures_util::stream::unfold(out_rx, |mut rx| async move {
         let e = rx.recv().await?;
         Some((Ok::<_, std::convert::Infallible>(e), rx))
@@ -166,13 +166,18 @@ fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &
 struct Pending {
     len: Value,
     values: BTreeMap<usize, Map<String, Value>>,
+    /// A folding pattern's leaves (`partial=1` rows), every shard's.
+    rows: Vec<Value>,
     markers: Vec<Value>,
     first: tokio::time::Instant,
 }
 
+/// The pattern and the stats asked.
+type Asked = (Pattern, Option<Vec<Stat>>);
+
 async fn merge(
     front: Front,
-    p: Pattern,
+    p: Asked,
     targets: Vec<usize>,
     mut rx: mpsc::Receiver<Msg>,
     out: mpsc::Sender<Event>,
@@ -189,9 +194,13 @@ async fn merge(
                     let e = pending.entry(start).or_insert_with(|| Pending {
                         len: v.get("len").cloned().unwrap_or(Value::Null),
                         values: BTreeMap::new(),
+                        rows: Vec::new(),
                         markers: Vec::new(),
                         first: tokio::time::Instant::now(),
                     });
+                    if let Some(Value::Array(rows)) = v.get("rows") {
+                        e.rows.extend(rows.iter().cloned());
+                    }
                     if let Some(Value::Object(vals)) = v.get("values") {
                         e.values.insert(i, vals.clone());
                     } else {
@@ -240,7 +249,8 @@ async fn merge(
 }
 
 /// The merged `interval` event.
-fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending) -> Event {
+fn message(front: &Front, asked: &Asked, targets: &[usize], start: i64, e: Pending) -> Event {
+    let (p, stats) = asked;
     let missing: Vec<Value> = targets
         .iter()
         .filter(|i| !e.values.contains_key(i))
@@ -253,14 +263,7 @@ fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending
         }
     }
     if p.aggregates() {
-        let rows: Vec<(String, f64)> = values
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-            .collect();
-        values = aggregate_rows(p, &rows)
-            .into_iter()
-            .map(|(k, v)| (k, num(v)))
-            .collect();
+        values = fold_rows(p, stats.as_deref(), e.rows);
     }
     let mut markers = e.markers;
     markers.sort_by_key(|m| m.get("ts").and_then(Value::as_i64).unwrap_or(0));
@@ -280,4 +283,57 @@ fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending
         .event("interval")
         .id(start.to_string())
         .data(data.to_string())
+}
+
+/// A folding pattern's interval values from every shard's leaves (a leaf two shards
+/// send: its newest copy), folded as one server folds its own: `{path: value}`, or
+/// with `stats` `{path: {"<stat>": value}}`.
+fn fold_rows(p: &Pattern, stats: Option<&[Stat]>, rows: Vec<Value>) -> Map<String, Value> {
+    let rows = super::live::rows_of(rows);
+    match stats {
+        None => {
+            let rows = super::live::newest(
+                rows.into_iter()
+                    .map(|(path, v, ts, sketch)| PartialRow {
+                        path,
+                        value: v.as_f64().unwrap_or(f64::NAN),
+                        ts,
+                        sketch,
+                    })
+                    .collect(),
+                |r| (&r.path, r.ts),
+            );
+            aggregate_partial(p, &rows)
+                .into_iter()
+                .map(|(k, v)| (k, num(v)))
+                .collect()
+        }
+        Some(stats) => {
+            let rows = super::live::newest(
+                rows.into_iter()
+                    .map(|(path, v, ts, sketch)| PartialStatRow {
+                        path,
+                        values: v
+                            .as_array()
+                            .map(|a| a.iter().map(Value::as_f64).collect())
+                            .unwrap_or_default(),
+                        ts,
+                        sketch,
+                    })
+                    .collect(),
+                |r| (&r.path, r.ts),
+            );
+            aggregate_partial_stats(p, &rows, stats.len())
+                .into_iter()
+                .map(|(k, vs)| {
+                    let cols: Map<String, Value> = stats
+                        .iter()
+                        .zip(vs)
+                        .map(|(s, v)| (s.to_string(), v.map_or(Value::Null, num)))
+                        .collect();
+                    (k, Value::Object(cols))
+                })
+                .collect()
+        }
+    }
 }

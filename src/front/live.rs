@@ -86,10 +86,21 @@ pub(crate) async fn folded_stats(
             });
         }
     }
-    rows.sort_by(|a, b| a.path.cmp(&b.path).then(b.ts.cmp(&a.ts)));
-    rows.dedup_by(|a, b| a.path == b.path);
+    let rows = newest(rows, |r| (&r.path, r.ts));
     let out = aggregate_partial_stats(pattern, &rows, stats.len());
     Ok((out, stats, missing))
+}
+
+/// Rows in path order, a path two shards sent taken from the copy with the newest
+/// sample (the first shard's on a tie).
+pub(crate) fn newest<T>(mut rows: Vec<T>, key: impl Fn(&T) -> (&String, i64)) -> Vec<T> {
+    rows.sort_by(|a, b| {
+        let (pa, ta) = key(a);
+        let (pb, tb) = key(b);
+        pa.cmp(pb).then(tb.cmp(&ta))
+    });
+    rows.dedup_by(|a, b| key(a).0 == key(b).0);
+    rows
 }
 
 /// Rows of a shard's `?partial=1` answer.
@@ -117,8 +128,23 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Value, i64, SketchPart)>, AppError>
     }
     let bad = |why: &str| AppError::internal(format!("a shard's partial answer: {why}"));
     let a: Answer = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
-    a.rows
-        .into_iter()
+    rows(a.rows).map_err(bad)
+}
+
+/// The rows of a shard's `partial=1` interval message; a malformed row is left out.
+pub(crate) fn rows_of(list: Vec<Value>) -> Vec<(String, Value, i64, SketchPart)> {
+    list.into_iter()
+        .filter_map(|r| match r {
+            Value::Array(r) => rows(vec![r]).ok()?.pop(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `partial=1` rows: `[path, value, ts, sketch?, min, max]`.
+fn rows(rows: Vec<Vec<Value>>) -> Result<Vec<(String, Value, i64, SketchPart)>, &'static str> {
+    let bad = |why: &'static str| why;
+    rows.into_iter()
         .map(|mut r| {
             let path = r
                 .first()
@@ -141,7 +167,7 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Value, i64, SketchPart)>, AppError>
         .collect()
 }
 
-fn unhex(h: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(h: &str) -> Option<Vec<u8>> {
     if !h.len().is_multiple_of(2) {
         return None;
     }

@@ -81,3 +81,65 @@ fn stat_reads_of_folding_patterns_equal_one_unsharded_engine() {
     let r = ureq::get(&format!("{}/get/*%7Csum?stat=p1000x", c.front.base)).call();
     assert!(matches!(r, Err(ureq::Error::StatusCode(400))), "{r:?}");
 }
+
+/// `/trend` with `?stat=` and quantile folds, and the charts drawn from them: each
+/// shard's buckets with their aggregates and sketches (`/trend?partial=1`), merged at
+/// the front and answered by the store's own code, so the points equal the reference's
+/// exactly (the shards hold disjoint series; the merge adds nothing but the union).
+#[test]
+fn trend_stats_and_quantile_folds_equal_one_unsharded_engine() {
+    let c = cluster("10s");
+    let range = format!("from={}&until={}&points=0", c.t0 - 10, c.t0 + 30);
+    let series = |base: &str, q: &str| get(&format!("{base}/trend/{q}&{range}")).0;
+    wait_for("the reference's trends", || {
+        let s = series(&c.reference.base, "*,api,lat.json?stat=count");
+        let full = s.as_array()?.len() == KEYS
+            && s.as_array()?
+                .iter()
+                .all(|x| x["points"].as_array().is_some_and(|p| p.len() == 3));
+        full.then_some(())
+    });
+    for q in [
+        "*,api,lat.json?stat=count,p99,mean",
+        "*%7Csum,api,lat.json?stat=count,p50,max,sum_squares",
+        "*%7Cmax,api,lat.json?stat=p99",
+        "*%7Cavg,cpu,*.json?stat=mean,count",
+        "k04.json?stat=p90,count",
+        "*%7Cp95,api,lat.json?",
+        "*,api%7Cp50.json?",
+        "*%7Cp99,cpu,user.json?",
+        "k0*%7Cp90,api,lat.json?stat=p50,count",
+    ] {
+        // The shards store their intervals as they close: wait until all did.
+        let want = wait_for(&format!("shards' trends of {q}"), || {
+            let want = series(&c.reference.base, q);
+            (series(&c.front.base, q) == want).then_some(want)
+        });
+        assert!(!want.as_array().unwrap().is_empty(), "{q}");
+    }
+    // The charts: the same bytes as the server's.
+    let abs = format!("from={}&until={}&tz=UTC", c.t0 - 10, c.t0 + 30);
+    for path in [
+        format!("/graph/*%7Cp95,api,lat.svg?{abs}"),
+        format!("/graph/*,api,lat.svg?{abs}&stat=p50,p99"),
+        format!("/graph/*%7Csum,api,lat.svg?{abs}&stat=p99"),
+    ] {
+        let body = |base: &str| {
+            ureq::get(&format!("{base}{path}"))
+                .call()
+                .expect(&path)
+                .body_mut()
+                .read_to_vec()
+                .unwrap()
+        };
+        let want = body(&c.reference.base);
+        assert!(want.len() > 100, "{path}");
+        assert!(
+            body(&c.front.base) == want,
+            "{path}: the front's chart differs"
+        );
+    }
+    // A fold the store refuses is refused at the front too.
+    let r = ureq::get(&format!("{}/trend/**%7Cp99,lat.json?{range}", c.front.base)).call();
+    assert!(matches!(r, Err(ureq::Error::StatusCode(400))), "{r:?}");
+}

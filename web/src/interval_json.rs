@@ -32,9 +32,11 @@ impl BodyCache {
         engine: &Engine,
         pattern: &Pattern,
         stats: Option<&[Stat]>,
+        partial: bool,
         closed: &Arc<ClosedInterval>,
     ) -> Arc<str> {
         let build = || match stats {
+            _ if partial => interval_partial_json(engine, pattern, stats, closed),
             Some(stats) => interval_stats_json(engine, pattern, stats, closed),
             None => interval_json(engine, pattern, closed),
         };
@@ -62,6 +64,9 @@ impl BodyCache {
             return build().to_string().into();
         };
         let mut key = pattern.cache_key();
+        if partial {
+            key.push_str("\n?partial=1");
+        }
         if let Some(stats) = stats {
             // `?` cannot start a key, so no pattern text spells this.
             key.push_str("\n?stat=");
@@ -109,6 +114,38 @@ pub fn interval_stats_json(
         "start": closed.start,
         "len": closed.len,
         "values": values,
+        "markers": markers,
+    })
+}
+
+/// The shard side of a read front's `/events` (`?partial=1`): `{"start", "len",
+/// "rows": [...], "markers": [...]}`, the rows being what `/api/q?partial=1` answers
+/// over the window of the interval's length (with `stats`, `?partial=1&stat=`): the
+/// leaves the pattern selects, unfolded, with their sketches under a quantile fold,
+/// so the front folds every shard's leaves as this server folds its own.
+pub fn interval_partial_json(
+    engine: &Engine,
+    pattern: &Pattern,
+    stats: Option<&[Stat]>,
+    closed: &ClosedInterval,
+) -> Value {
+    let rows = match stats {
+        Some(stats) => crate::query::partial_stat_rows(&engine.query_partial_stats(
+            pattern,
+            Some(closed.len),
+            stats,
+        )),
+        None => crate::query::partial_rows(&engine.query_partial(pattern, Some(closed.len))),
+    };
+    let markers: Vec<_> = closed
+        .markers
+        .iter()
+        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
+        .collect();
+    json!({
+        "start": closed.start,
+        "len": closed.len,
+        "rows": rows["rows"],
         "markers": markers,
     })
 }

@@ -210,7 +210,7 @@ fn window_secs(window: &str) -> Result<i64, AppError> {
 /// The shard side of a read front (`?partial=1`, docs/API.md): `{"rows": [[path,
 /// value, ts], ...]}`, a histogram leaf under a quantile fold `[path, value, ts,
 /// "<sketch as hex>", min, max]`.
-fn partial_rows(rows: &[PartialRow]) -> Value {
+pub(crate) fn partial_rows(rows: &[PartialRow]) -> Value {
     let rows = rows
         .iter()
         .map(|r| {
@@ -233,7 +233,7 @@ fn partial_rows(rows: &[PartialRow]) -> Value {
 /// `?partial=1&stat=` (docs/API.md): `{"rows": [[path, [value per stat], ts], ...]}`,
 /// a value `null` where the leaf has no such stat; under a quantile fold a histogram
 /// leaf's row adds its sketch, min and max as [`partial_rows`] does.
-fn partial_stat_rows(rows: &[treestat_engine::query::PartialStatRow]) -> Value {
+pub(crate) fn partial_stat_rows(rows: &[treestat_engine::query::PartialStatRow]) -> Value {
     let rows = rows
         .iter()
         .map(|r| {

@@ -398,8 +398,11 @@ pub(super) fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, B
     Ok(out)
 }
 
-/// One series' buckets at the output step (see `TrendStore::folded`).
-pub(super) struct Folded {
+/// One series' buckets at the output step, with each bucket's aggregate and sketch
+/// (see `TrendStore::folded`): what a read front merges from several stores
+/// ([`TrendStore::partial_series`]).
+#[derive(Debug, Clone)]
+pub struct Folded {
     pub(super) path: String,
     pub(super) action: Action,
     pub(super) step: i64,
