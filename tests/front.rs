@@ -648,5 +648,6 @@ fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
     );
 }
 
+mod graphite;
 mod live;
 mod stats;

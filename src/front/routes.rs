@@ -46,7 +46,17 @@ pub(crate) fn app(front: Front) -> Router {
             "/metrics/find/",
             get(super::graphite::find).post(super::graphite::find),
         )
-        .route("/version", get(|| async { treestat_graphite::VERSION }))
+        .route(
+            "/metrics/expand",
+            get(super::graphite::expand).post(super::graphite::expand),
+        )
+        .route("/metrics/index.json", get(super::graphite::index))
+        .route("/functions", get(super::graphite::functions))
+        .route("/functions/", get(super::graphite::functions))
+        .route("/tags/autoComplete/tags", get(super::graphite::no_tags))
+        .route("/tags/autoComplete/values", get(super::graphite::no_tags))
+        .route("/version", get(version))
+        .route("/version/", get(version))
         .route("/pull", get(super::pull::pull_all))
         .route("/pull/", get(super::pull::pull_all))
         .route("/pull/{*pattern}", get(super::pull::pull))
@@ -102,6 +112,15 @@ async fn metrics(State(front): State<Front>) -> Response {
     let mut out = String::new();
     front.telemetry.render_prometheus(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Graphite's `/version`, as a server answers it.
+async fn version() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("{}\n", treestat_graphite::VERSION),
+    )
+        .into_response()
 }
 
 async fn health() -> Json<Value> {
