@@ -83,6 +83,11 @@ fn front(shards: &[&Proc], deadline: &str) -> Proc {
 
 /// As [`front`]; with `token`, `TREESTAT_TOKEN` is set and readers must send it.
 fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
+    front_args(shards, deadline, token, &[])
+}
+
+/// As [`front_with`], `extra` flags added.
+fn front_args(shards: &[&Proc], deadline: &str, token: Option<&str>, extra: &[&str]) -> Proc {
     let port = free_port();
     let list: Vec<&str> = shards.iter().map(|s| s.base.as_str()).collect();
     let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
@@ -91,6 +96,7 @@ fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--deadline", deadline, "--refresh", "1h"])
         .args(token.map(|_| "--auth-reads"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .env("TREESTAT_TOKEN", token.unwrap_or(""))
         .stdout(Stdio::null())
@@ -650,4 +656,5 @@ fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
 
 mod graphite;
 mod live;
+mod robust;
 mod stats;

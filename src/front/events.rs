@@ -2,8 +2,8 @@
 //! `interval` message per closed interval with every shard's values in it.
 //!
 //! Every shard (a key not created yet, or moved while the stream lasts, must still be
-//! seen) is read by a thread of the blocking pool (the
-//! binary's blocking HTTP client; a stream holds one for its life). Intervals start on
+//! seen) is read by a task on the runtime (an async HTTP/1 GET, `stream.rs`: a stream
+//! holds no thread; an `https://` shard is read by a blocking-pool thread). Intervals start on
 //! multiples of their length on every server, so the shards' messages of one interval
 //! share `start` (the SSE `id`): the front sends the merged message once every stream
 //! has sent that interval, or `--deadline` after the first one did, then with
@@ -97,7 +97,17 @@ pub(crate) async fn events(
         let tx = tx.clone();
         let token = front.token.clone();
         let connect = front.shards.deadline();
-        tokio::task::spawn_blocking(move || read_shard(i, &url, token.as_deref(), connect, &tx));
+        front.shards.count_request(i);
+        if super::stream::is_plain(&url) {
+            // A task, not a thread, for the stream's life.
+            tokio::spawn(
+                async move { read_shard_async(i, &url, token.as_deref(), connect, &tx).await },
+            );
+        } else {
+            tokio::task::spawn_blocking(move || {
+                read_shard(i, &url, token.as_deref(), connect, &tx);
+            });
+        }
     }
     drop(tx);
     let (out_tx, out_rx) = mpsc::channel::<Event>(16);
@@ -111,7 +121,86 @@ pub(crate) async fn events(
         .into_response())
 }
 
-/// Reads one shard's stream until it ends, fails, or the front's stream is gone.
+/// Reads one shard's stream on the runtime until it ends, fails, or the front's stream
+/// is gone (`http://` shards).
+async fn read_shard_async(
+    i: usize,
+    url: &str,
+    token: Option<&str>,
+    connect: Duration,
+    tx: &mpsc::Sender<Msg>,
+) {
+    use http_body_util::BodyExt;
+    let resp = match super::stream::open(url, token, connect).await {
+        Ok(r) if r.status().is_success() => r,
+        _ => {
+            let _ = tx.send(Msg::Ended(i)).await;
+            return;
+        }
+    };
+    let mut body = resp.into_body();
+    let mut parser = SseParser::default();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            () = tx.closed() => return,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(n) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=n).collect();
+            let line = String::from_utf8_lossy(&line[..n]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            if let Some(m) = parser.line(i, line)
+                && tx.send(m).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Msg::Ended(i)).await;
+}
+
+/// The SSE lines of one shard's stream into messages.
+#[derive(Default)]
+struct SseParser {
+    event: String,
+    data: String,
+}
+
+impl SseParser {
+    /// One line (without its end); a message when a blank line ends one.
+    fn line(&mut self, i: usize, line: &str) -> Option<Msg> {
+        if line.is_empty() {
+            let msg = match self.event.as_str() {
+                "interval" => serde_json::from_str(&self.data)
+                    .ok()
+                    .map(|v| Msg::Interval(i, v)),
+                "lagged" => Some(Msg::Lagged(std::mem::take(&mut self.data))),
+                _ => None,
+            };
+            self.event.clear();
+            self.data.clear();
+            return msg;
+        }
+        if let Some(v) = line.strip_prefix("event:") {
+            self.event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if !self.data.is_empty() {
+                self.data.push('\n');
+            }
+            self.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+        None
+    }
+}
+
+/// Reads one shard's stream until it ends, fails, or the front's stream is gone
+/// (`https://` shards, on a blocking-pool thread).
 fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &mpsc::Sender<Msg>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -129,33 +218,16 @@ fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &
         return;
     };
     let reader = std::io::BufReader::new(resp.body_mut().as_reader());
-    let (mut event, mut data) = (String::new(), String::new());
+    let mut parser = SseParser::default();
     for line in reader.lines() {
         let Ok(line) = line else { break };
-        if line.is_empty() {
-            let msg = match event.as_str() {
-                "interval" => serde_json::from_str(&data)
-                    .ok()
-                    .map(|v| Msg::Interval(i, v)),
-                "lagged" => Some(Msg::Lagged(std::mem::take(&mut data))),
-                _ => None,
-            };
-            if let Some(m) = msg
-                && tx.blocking_send(m).is_err()
-            {
-                return;
-            }
-            event.clear();
-            data.clear();
-        } else if let Some(v) = line.strip_prefix("event:") {
-            event = v.trim().to_string();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-        } else if line.starts_with(':') && tx.is_closed() {
+        if line.starts_with(':') && tx.is_closed() {
             // A keep-alive from the shard, and the reader of the front is gone.
+            return;
+        }
+        if let Some(m) = parser.line(i, &line)
+            && tx.blocking_send(m).is_err()
+        {
             return;
         }
     }

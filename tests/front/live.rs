@@ -3,7 +3,7 @@
 use super::*;
 
 /// Reads `interval` events of an SSE stream on a thread, handing their data over.
-fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
+pub(super) fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     let url = url.to_string();
@@ -87,7 +87,7 @@ fn events_fan_in_from_every_shard() {
 }
 
 /// GET with its status and `X-Treestat-Cursor`.
-fn pull(url: &str) -> (u16, String, Value) {
+pub(super) fn pull(url: &str) -> (u16, String, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -50,7 +50,7 @@ pub use metrics::render as render_metrics;
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
 pub use query::{DiffRow, StatRows, nest_stats};
-pub use serve::serve;
+pub use serve::{Limits, serve, serve_router};
 pub use state::{AppState, LogSink, LogSummary, ViewStore, WebCounters};
 pub use views::{VIEW_PREFIX, View};
 
