@@ -652,9 +652,24 @@ fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
         "{}",
         r.body_mut().read_to_string().unwrap()
     );
+    // A saved view's write through the front needs the token, as on a server; the
+    // front then writes it to the first shard with its own.
+    let views = format!("{}/api/views/mine", f.base);
+    let view = r#"{"patterns":["*|sum,v"]}"#;
+    let put = |auth: Option<&str>| {
+        let mut req = agent.put(&views).header("content-type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send(view).unwrap().status().as_u16()
+    };
+    assert_eq!(put(None), 401);
+    assert_eq!(put(Some("Bearer nope")), 401);
+    assert_eq!(put(Some("Bearer s3cret")), 200);
 }
 
 mod graphite;
 mod live;
+mod pages;
 mod robust;
 mod stats;

@@ -29,6 +29,7 @@ mod shards;
 mod state;
 mod stream;
 mod trend;
+mod views;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -67,9 +67,30 @@ pub(crate) fn app(front: Front) -> Router {
         .route("/export/{*pattern}", get(super::trend::export))
         .route("/graph/{*pattern}", get(super::graph::graph))
         .route("/diff/{a}/{*b}", get(super::graph::diff))
+        // Saved views and dashboards: the first shard's (views.rs). Reads pass the
+        // guard as every read; writes are checked there as a server checks them.
+        .route("/api/views", get(super::views::forward))
+        .route("/api/views/", get(super::views::forward))
+        .route(
+            "/api/views/{name}",
+            get(super::views::forward)
+                .put(super::views::forward)
+                .delete(super::views::forward),
+        )
+        .route("/api/dashboards", get(super::views::forward))
+        .route("/api/dashboards/", get(super::views::forward))
+        .route(
+            "/api/dashboards/{name}",
+            get(super::views::forward)
+                .put(super::views::forward)
+                .delete(super::views::forward),
+        )
         .layer(middleware::from_fn_with_state(front.clone(), guard))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        // The pages and their assets, as a server serves them (open, as there): their
+        // scripts read the front's own routes.
+        .merge(treestat_web::pages::router())
         .with_state(front)
 }
 

@@ -348,6 +348,89 @@ impl Shards {
         }
     }
 
+    /// Sends one request of any method to shard `i` (a saved view's read or write,
+    /// `views.rs`), bounded by the deadline: its status, content type and body, or why
+    /// it failed.
+    pub(crate) async fn forward(
+        &self,
+        i: usize,
+        method: axum::http::Method,
+        path: &str,
+        ctype: Option<String>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Option<String>, Vec<u8>), String> {
+        let me = self.clone();
+        let url = format!("{}{path}", self.inner.shards[i].name);
+        self.inner.shards[i].requests.inc();
+        let call = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let agent = &me.inner.agent;
+            let auth = me.inner.token.as_ref().map(|t| format!("Bearer {t}"));
+            let ctype = ctype.unwrap_or_else(|| "application/json".to_string());
+            let mut resp = match method {
+                axum::http::Method::PUT | axum::http::Method::POST => {
+                    let mut req = if method == axum::http::Method::PUT {
+                        agent.put(&url)
+                    } else {
+                        agent.post(&url)
+                    };
+                    req = req.header("content-type", &ctype);
+                    if let Some(a) = &auth {
+                        req = req.header("authorization", a);
+                    }
+                    req.send(&body[..])
+                }
+                axum::http::Method::DELETE => {
+                    let mut req = agent.delete(&url);
+                    if let Some(a) = &auth {
+                        req = req.header("authorization", a);
+                    }
+                    req.call()
+                }
+                _ => {
+                    let mut req = agent.get(&url);
+                    if let Some(a) = &auth {
+                        req = req.header("authorization", a);
+                    }
+                    req.call()
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT as u64)
+                .read_to_vec()
+                .map_err(|e| e.to_string())?;
+            Ok((status, ctype, body))
+        });
+        let shard = &self.inner.shards[i];
+        match tokio::time::timeout(self.inner.deadline, call).await {
+            Ok(Ok(Ok(r))) if r.0 < 500 => Ok(r),
+            Ok(Ok(Ok(r))) => {
+                shard.errors.inc();
+                Err(format!("status {}", r.0))
+            }
+            Ok(Ok(Err(e))) => {
+                shard.errors.inc();
+                Err(e)
+            }
+            Ok(Err(e)) => {
+                shard.errors.inc();
+                Err(e.to_string())
+            }
+            Err(_) => {
+                shard.timeouts.inc();
+                Err("no answer within the deadline".to_string())
+            }
+        }
+    }
+
     /// `/pull` over shards: sends `paths[k]` to `targets[k]` at once, each bounded by
     /// `wait` plus the deadline, and answers as soon as one shard answers with values
     /// (200), with every answer in by then; or once all answered (204s); or at
