@@ -1,5 +1,5 @@
-//! The front's routes: `/get`, `/api/q`, `/trend` over the shards, and its own
-//! `/metrics` and `/health` (docs/API.md, "Read front").
+//! The front's routes: the read API over the shards, the Graphite API, the pages and
+//! saved views, and its own `/metrics` and `/health` (docs/API.md, "Read front").
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
