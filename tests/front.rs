@@ -590,6 +590,21 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
         });
         assert_eq!(got, want, "{p}");
     }
+    // `?stat=` and quantile folds merge the two shards' buckets with their counts, sums
+    // and sketches: the interval both hold is exact there too (count 2, sum 18, max 11).
+    for q in [
+        "moved,hits.json?stat=count,sum,max,mean",
+        "moved,*%7Cp50.json?",
+        "*%7Csum,hits.json?stat=count,p99",
+    ] {
+        let url = |base: &str| format!("{base}/trend/{q}&{range}");
+        let want = get(&url(&reference.base)).0;
+        let got = wait_for(&format!("{q} through the front"), || {
+            let got = get(&url(&f.base)).0;
+            (got == want).then_some(got)
+        });
+        assert!(!got.as_array().unwrap().is_empty(), "{q}");
+    }
     // The `add` series holds 5, 7 + 11 (one interval on both shards, summed), 13.
     let (s, _) = get(&format!("{}/trend/moved,hits.json?{range}", f.base));
     let values: Vec<f64> = s[0]["points"]

@@ -185,4 +185,34 @@ mod tests {
         );
         assert!(Folded::decode("a,b", &f.encode()[..20]).is_err());
     }
+
+    /// A series split over two stores (a rebalance): the interval both hold merges its
+    /// counts, sums and sketches, as one store merging the two would.
+    #[test]
+    fn two_stores_copies_merge_per_bucket() {
+        let part = |samples: &[f64], t: i64| {
+            let mut h = Hist::default();
+            let mut stats = Stats::EMPTY;
+            for &v in samples {
+                h.add(v);
+                stats.add(v, true);
+            }
+            let mut buckets = BTreeMap::new();
+            buckets.insert(t, (Agg { stats, src: t }, Some(h)));
+            Folded {
+                path: "a".into(),
+                action: Action::Histogram,
+                step: 60,
+                buckets,
+            }
+        };
+        let mut old = part(&[1.0, 2.0], 60);
+        old.merge(part(&[3.0, 40.0], 60));
+        old.merge(part(&[5.0], 120));
+        let (agg, hist) = &old.buckets[&60];
+        assert_eq!((agg.stats.count, agg.stats.sum), (4, 46.0));
+        assert_eq!((agg.stats.min, agg.stats.max), (1.0, 40.0));
+        assert_eq!(hist.as_ref().unwrap().sketch.count(), 4);
+        assert_eq!(old.buckets[&120].0.stats.count, 1);
+    }
 }
