@@ -336,7 +336,7 @@ pub fn aggregate_partial_stats(
             }
         })
         .collect();
-    crate::engine::join_columns(columns)
+    join_columns(columns)
 }
 
 /// The leaves `pattern`'s selection reaches (its aggregations ignored), each with its
@@ -547,4 +547,18 @@ fn fold_group<'a>(
         leaf: NO_LEAF,
         merged: Some(Box::new(acc)),
     }
+}
+
+/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
+/// list, or a value that is not finite, is `None` there).
+pub(crate) fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<(String, Vec<Option<f64>>)> {
+    let width = columns.len();
+    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
+        std::collections::BTreeMap::new();
+    for (i, col) in columns.into_iter().enumerate() {
+        for (path, v) in col {
+            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
+        }
+    }
+    rows.into_iter().collect()
 }

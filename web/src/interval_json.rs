@@ -130,12 +130,12 @@ pub fn interval_partial_json(
     closed: &ClosedInterval,
 ) -> Value {
     let rows = match stats {
-        Some(stats) => crate::query::partial_stat_rows(&engine.query_partial_stats(
+        Some(stats) => crate::partial_json::partial_stat_rows(&engine.query_partial_stats(
             pattern,
             Some(closed.len),
             stats,
         )),
-        None => crate::query::partial_rows(&engine.query_partial(pattern, Some(closed.len))),
+        None => crate::partial_json::partial_rows(&engine.query_partial(pattern, Some(closed.len))),
     };
     let markers: Vec<_> = closed
         .markers

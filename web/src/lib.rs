@@ -26,6 +26,7 @@ mod interval_json;
 mod metrics;
 mod origin;
 pub mod pages;
+mod partial_json;
 mod pull;
 mod push;
 mod query;

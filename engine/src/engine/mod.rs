@@ -18,7 +18,6 @@ mod wal;
 pub use delete::Deleted;
 pub use keys::{KeyEntry, KeyListing};
 pub use metrics::EngineMetrics;
-pub(crate) use queries::join_columns;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};

@@ -11,7 +11,7 @@ use crate::histogram::{StatSource, eval_stat};
 use crate::interval::WindowHist;
 use crate::pattern::Pattern;
 use crate::push::nest;
-use crate::query::{self, PartialRow, PartialStatRow};
+use crate::query::{self, PartialRow, PartialStatRow, join_columns};
 use crate::tree::LeafId;
 
 /// A window's histograms by leaf ([`Engine::window_hists`]).
@@ -26,20 +26,6 @@ fn window_source(w: &WindowHist, span: f64) -> StatSource<'_> {
         raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
         secs: Some(span),
     }
-}
-
-/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
-/// list, or a value that is not finite, is `None` there).
-pub(crate) fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<StatRow> {
-    let width = columns.len();
-    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
-        std::collections::BTreeMap::new();
-    for (i, col) in columns.into_iter().enumerate() {
-        for (path, v) in col {
-            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
-        }
-    }
-    rows.into_iter().collect()
 }
 
 impl Engine {
