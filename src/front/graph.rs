@@ -72,20 +72,7 @@ async fn draw(
         if let Some(stats) = &stats {
             let (lines, left_out) = stat_series(front, p, from, until, points, stats).await?;
             missing.extend(left_out);
-            for s in lines {
-                for (i, stat) in stats.iter().enumerate() {
-                    series.push(Series {
-                        label: format!("{prefix}{} {stat}", s.path),
-                        action: Some("average".to_string()),
-                        points: s
-                            .points
-                            .iter()
-                            .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
-                            .collect(),
-                        step: s.step,
-                    });
-                }
-            }
+            series.extend(treestat_web::stat_lines(prefix, &lines, stats));
         } else {
             let (merged, left_out) = merged_series(front, p, from, until, points).await?;
             missing.extend(left_out);

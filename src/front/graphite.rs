@@ -135,6 +135,21 @@ pub(crate) async fn render(
     Ok(answer(&front, &missing, res))
 }
 
+/// `route` with the request's parameters (query and form) as a query string, asked of
+/// every shard: their bodies and the shards left out.
+async fn ask_all(
+    front: &Front,
+    route: &str,
+    p: &[(String, String)],
+) -> Result<(Vec<Vec<u8>>, Vec<usize>), AppError> {
+    let path = format!(
+        "{route}?{}",
+        serde_urlencoded::to_string(p).map_err(AppError::internal)?
+    );
+    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
+    bodies(front, fanned)
+}
+
 /// `/metrics/find`: every shard's nodes, merged (a node two shards have, once), in the
 /// order a server sorts them.
 pub(crate) async fn find(
@@ -144,12 +159,7 @@ pub(crate) async fn find(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let p = params(&uri, &method, &body)?;
-    let path = format!(
-        "/metrics/find?{}",
-        serde_urlencoded::to_string(&p).map_err(AppError::internal)?
-    );
-    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
-    let (bodies, missing) = bodies(&front, fanned)?;
+    let (bodies, missing) = ask_all(&front, "/metrics/find", &p).await?;
     let completer = p
         .iter()
         .rev()
@@ -192,12 +202,7 @@ pub(crate) async fn expand(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let p = params(&uri, &method, &body)?;
-    let path = format!(
-        "/metrics/expand?{}",
-        serde_urlencoded::to_string(&p).map_err(AppError::internal)?
-    );
-    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
-    let (bodies, missing) = bodies(&front, fanned)?;
+    let (bodies, missing) = ask_all(&front, "/metrics/expand", &p).await?;
     let mut names = BTreeSet::new();
     for b in bodies {
         let v: Value = serde_json::from_slice(&b).map_err(AppError::internal)?;

@@ -23,16 +23,7 @@ pub(crate) async fn folded(
     internal: bool,
     window: Option<&str>,
 ) -> Result<(Vec<(String, f64)>, Vec<usize>), AppError> {
-    let mut q = vec![("partial", "1".to_string())];
-    if internal {
-        q.push(("internal", "1".into()));
-    }
-    if let Some(w) = window {
-        q.push(("window", w.to_string()));
-    }
-    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
-    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
-    let (bodies, missing) = bodies(front, fanned)?;
+    let (bodies, missing) = ask_partial(front, pattern, internal, window, None).await?;
     let mut rows = Vec::new();
     for body in bodies {
         rows.extend(parse_rows(&body)?);
@@ -61,16 +52,7 @@ pub(crate) async fn folded_stats(
 ) -> Result<(Vec<StatRow>, Vec<Stat>, Vec<usize>), AppError> {
     let stats =
         treestat_engine::parse_stats(stat).map_err(|e| AppError::bad_request(e.to_string()))?;
-    let mut q = vec![("partial", "1".to_string()), ("stat", stat.to_string())];
-    if internal {
-        q.push(("internal", "1".into()));
-    }
-    if let Some(w) = window {
-        q.push(("window", w.to_string()));
-    }
-    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
-    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
-    let (bodies, missing) = bodies(front, fanned)?;
+    let (bodies, missing) = ask_partial(front, pattern, internal, window, Some(stat)).await?;
     let mut rows: Vec<PartialStatRow> = Vec::new();
     for body in bodies {
         for (path, value, ts, sketch) in parse(&body)? {
@@ -89,6 +71,30 @@ pub(crate) async fn folded_stats(
     let rows = newest(rows, |r| (&r.path, r.ts));
     let out = aggregate_partial_stats(pattern, &rows, stats.len());
     Ok((out, stats, missing))
+}
+
+/// `/api/q/<pattern>.json?partial=1` (with `window` and `stat` when given) asked of the
+/// shards the pattern routes to: their bodies and the shards left out.
+async fn ask_partial(
+    front: &Front,
+    pattern: &Pattern,
+    internal: bool,
+    window: Option<&str>,
+    stat: Option<&str>,
+) -> Result<(Vec<Vec<u8>>, Vec<usize>), AppError> {
+    let mut q = vec![("partial", "1".to_string())];
+    if let Some(s) = stat {
+        q.push(("stat", s.to_string()));
+    }
+    if internal {
+        q.push(("internal", "1".into()));
+    }
+    if let Some(w) = window {
+        q.push(("window", w.to_string()));
+    }
+    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
+    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
+    bodies(front, fanned)
 }
 
 /// Rows in path order, a path two shards sent taken from the copy with the newest

@@ -301,14 +301,7 @@ impl Shards {
             e => Failure::Error(e.to_string()),
         })?;
         let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
-        let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
+        let (cursor, missed) = pull_headers(resp.headers());
         let body = resp
             .body_mut()
             .with_config()
@@ -327,14 +320,7 @@ impl Shards {
         let token = self.inner.token.as_deref();
         let call = async {
             let resp = super::stream::open(url, token, limit).await?;
-            let header = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
-            let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
+            let (cursor, missed) = pull_headers(resp.headers());
             let status = resp.status().as_u16();
             let body = super::stream::body(resp, BODY_LIMIT).await?;
             Ok((status, cursor, missed, body))
@@ -363,38 +349,16 @@ impl Shards {
         let url = format!("{}{path}", self.inner.shards[i].name);
         self.inner.shards[i].requests.inc();
         let call = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let agent = &me.inner.agent;
-            let auth = me.inner.token.as_ref().map(|t| format!("Bearer {t}"));
             let ctype = ctype.unwrap_or_else(|| "application/json".to_string());
-            let mut resp = match method {
-                axum::http::Method::PUT | axum::http::Method::POST => {
-                    let mut req = if method == axum::http::Method::PUT {
-                        agent.put(&url)
-                    } else {
-                        agent.post(&url)
-                    };
-                    req = req.header("content-type", &ctype);
-                    if let Some(a) = &auth {
-                        req = req.header("authorization", a);
-                    }
-                    req.send(&body[..])
-                }
-                axum::http::Method::DELETE => {
-                    let mut req = agent.delete(&url);
-                    if let Some(a) = &auth {
-                        req = req.header("authorization", a);
-                    }
-                    req.call()
-                }
-                _ => {
-                    let mut req = agent.get(&url);
-                    if let Some(a) = &auth {
-                        req = req.header("authorization", a);
-                    }
-                    req.call()
-                }
+            let mut req = ureq::http::Request::builder()
+                .method(method)
+                .uri(&url)
+                .header("content-type", ctype);
+            if let Some(t) = &me.inner.token {
+                req = req.header("authorization", format!("Bearer {t}"));
             }
-            .map_err(|e| e.to_string())?;
+            let req = req.body(body).map_err(|e| e.to_string())?;
+            let mut resp = me.inner.agent.run(req).map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
             let ctype = resp
                 .headers()
@@ -513,6 +477,14 @@ impl Shards {
 enum Failure {
     Timeout,
     Error(String),
+}
+
+/// A `/pull` answer's `X-Treestat-Cursor` and `X-Treestat-Missed`.
+fn pull_headers(h: &axum::http::HeaderMap) -> (Option<u64>, bool) {
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
+    let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
+    (cursor, missed)
 }
 
 /// Largest shard answer read.

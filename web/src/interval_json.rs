@@ -105,17 +105,7 @@ pub fn interval_stats_json(
             values.insert(path, Value::Object(cols));
         }
     }
-    let markers: Vec<_> = closed
-        .markers
-        .iter()
-        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
-        .collect();
-    json!({
-        "start": closed.start,
-        "len": closed.len,
-        "values": values,
-        "markers": markers,
-    })
+    message(pattern, closed, "values", Value::Object(values))
 }
 
 /// The shard side of a read front's `/events` (`?partial=1`): `{"start", "len",
@@ -137,17 +127,7 @@ pub fn interval_partial_json(
         )),
         None => crate::partial_json::partial_rows(&engine.query_partial(pattern, Some(closed.len))),
     };
-    let markers: Vec<_> = closed
-        .markers
-        .iter()
-        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
-        .collect();
-    json!({
-        "start": closed.start,
-        "len": closed.len,
-        "rows": rows["rows"],
-        "markers": markers,
-    })
+    message(pattern, closed, "rows", rows["rows"].clone())
 }
 
 /// `{"start", "len", "values": {path: value}, "markers": [...]}` for one interval.
@@ -169,15 +149,24 @@ pub fn interval_json(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval
         rows.sort_by(|a, b| a.0.cmp(b.0));
         values.extend(rows.into_iter().map(|(p, v)| (p.to_string(), num(v))));
     }
+    message(pattern, closed, "values", Value::Object(values))
+}
+
+/// An `interval` message: the interval's start and length, `body` under `key`
+/// (`values`, or a front's `rows`), and the markers under the pattern.
+fn message(pattern: &Pattern, closed: &ClosedInterval, key: &str, body: Value) -> Value {
     let markers: Vec<_> = closed
         .markers
         .iter()
         .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
         .collect();
-    json!({
+    let mut out = json!({
         "start": closed.start,
         "len": closed.len,
-        "values": values,
-        "markers": markers,
-    })
+    });
+    if let Value::Object(o) = &mut out {
+        o.insert(key.to_string(), body);
+        o.insert("markers".to_string(), json!(markers));
+    }
+    out
 }

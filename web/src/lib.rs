@@ -45,7 +45,7 @@ pub use config::{AuthConfig, WebConfig};
 pub use dashboards::{DASHBOARD_PREFIX, Dashboard};
 pub use error::{AppError, RejectReason};
 pub use graphite::render_with as graphite_render;
-pub use graphs::in_render_slot;
+pub use graphs::{in_render_slot, stat_lines};
 pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
 pub use origin::check_origin;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::TrendStore;
 use super::error::{Result, TrendError};
-use super::read::{Folded, Series, check_aggregation};
+use super::read::{Folded, Series, check_aggregation, display_path};
 use super::rollup::Agg;
 use crate::histogram::{Hist, StatSource, clamped_quantile, eval_stats};
 use crate::pattern::{Agg as PAgg, Pattern};
@@ -96,17 +96,8 @@ pub fn quantile_fold_of(pattern: &Pattern, folded: Vec<Folded>) -> Result<Vec<Se
     let q = Stat::quantile(m);
     let mut groups: BTreeMap<String, (i64, BTreeMap<i64, Merged>)> = BTreeMap::new();
     for f in folded {
-        let display: Vec<&str> = f
-            .path
-            .split(',')
-            .enumerate()
-            .map(|(i, k)| match segs.get(i) {
-                Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
-                _ => k,
-            })
-            .collect();
         let g = groups
-            .entry(display.join(","))
+            .entry(display_path(segs, &f.path))
             .or_insert_with(|| (f.step, BTreeMap::new()));
         for (t, (agg, hist)) in f.buckets {
             let s = bucket_stats(&agg, hist.as_ref());
@@ -201,16 +192,7 @@ fn fold_stat_series(p: &Pattern, series: Vec<Folded>, stats: &[Stat]) -> Vec<Sta
     let mut pools: BTreeMap<String, (i64, BTreeMap<i64, Pool>)> = BTreeMap::new();
     let mut columns: BTreeMap<String, (i64, BTreeMap<i64, Vec<StatRow>>)> = BTreeMap::new();
     for f in series {
-        let display = f
-            .path
-            .split(',')
-            .enumerate()
-            .map(|(i, k)| match segs.get(i) {
-                Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
-                _ => k,
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let display = display_path(segs, &f.path);
         #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
         let secs = f.step as f64;
         if pooled {
