@@ -129,4 +129,13 @@ fn pages_and_views_through_the_front() {
         None,
     );
     assert_eq!(status, 404);
+    // Their home gone, views answer 502 naming it; the data reads go on, partial.
+    let mut c = c;
+    c.shards[0].child.kill().unwrap();
+    c.shards[0].child.wait().unwrap();
+    let (status, _, body) = call("GET", &format!("{}/api/views", c.front.base), None, None);
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains(&c.shards[0].base));
+    let (_, partial) = get(&format!("{}/get/*%7Csum,cpu,user", c.front.base));
+    assert_eq!(partial.as_deref(), Some(c.shards[0].base.as_str()));
 }
