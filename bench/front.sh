@@ -7,9 +7,13 @@
 #   - GET /get/k04,cpu            a literal key: the front asks its owner only
 #   - GET /get/*|sum,cpu,user     a fold over every key: the front asks all 3 shards
 #                                 and folds their leaves
+#   - GET /get/*|p95,api,lat?stat=count,p99
+#                                 a quantile fold with stats: the shards send each
+#                                 histogram leaf's stats and sketch, the front merges
 # and prints p50/p99 for the front and for the server directly.
 #
-#   bench/front.sh [SECONDS]      (needs `apt-get install wrk`; NO_BUILD=1 skips the build)
+#   bench/front.sh [SECONDS]      (needs `apt-get install wrk`; NO_BUILD=1 skips the build;
+#                                 BIN=path runs another build, e.g. target/debug/treestat)
 #
 # On the 2-core machine of issue 16, shared with three other builds (load 9 to 12), two
 # 10 s runs: /get/k04,cpu direct p50 24 us, front 257-261 us; /get/*|sum,cpu,user direct
@@ -18,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p treestat
-bin=target/release/treestat
+bin=${BIN:-target/release/treestat}
 tmp=$(mktemp -d)
 base=${PORT:-18600}
 pids=()
@@ -61,7 +65,7 @@ run() { # label url
   rps=$(awk '$1 == "Requests/sec:" {print $2}' <<<"$out")
   printf '%-34s p50 %-9s p99 %-9s %s req/s\n' "$1" "$p50" "$p99" "$rps"
 }
-for path in '/get/k04,cpu' '/get/*%7Csum,cpu,user'; do
+for path in '/get/k04,cpu' '/get/*%7Csum,cpu,user' '/get/*%7Cp95,api,lat?stat=count,p99'; do
   curl -sf "localhost:$front$path" | cmp -s - <(curl -sf "localhost:$direct$path") ||
     { echo "front and direct answer differently on $path" >&2; exit 1; }
   echo "== GET $path"

@@ -12,6 +12,8 @@
 mod cdp;
 #[path = "browser/dash.rs"]
 mod dash;
+#[path = "browser/front.rs"]
+mod front;
 #[path = "browser/mobile.rs"]
 mod mobile;
 #[path = "browser/report.rs"]
@@ -57,6 +59,16 @@ async fn report_page_in_real_chromium() {
     let Some(exe) = chromium() else { return };
     let chrome = cdp::Chrome::launch(exe).await.expect("chromium starts");
     let outcome = report::report_page(&chrome, &screenshot_dir()).await;
+    chrome.close().await;
+    outcome.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `/realtime/` through `treestat front` over two shards: see browser/front.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_page_in_real_chromium() {
+    let Some(exe) = chromium() else { return };
+    let chrome = cdp::Chrome::launch(exe).await.expect("chromium starts");
+    let outcome = front::realtime_over_shards(&chrome, &screenshot_dir()).await;
     chrome.close().await;
     outcome.unwrap_or_else(|e| panic!("{e}"));
 }

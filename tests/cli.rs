@@ -44,7 +44,7 @@ fn every_documented_form_parses() {
         "relay --listen http://0.0.0.0:8080/push --listen statsd://0.0.0.0:8125 --listen graphite://0.0.0.0:2003 \
          --upstream amqp://127.0.0.1:5672/%2f?format=tree&sharded=1 --interval 1s",
         "front --shards http://a:8080,http://b:8080",
-        "front --shards http://a:8080 --shards http://b:8080 --listen 0.0.0.0:8090 --deadline 500ms --refresh 1m --auth-reads",
+        "front --shards http://a:8080 --shards http://b:8080 --listen 0.0.0.0:8090 --deadline 500ms --refresh 1m --auth-reads --header-timeout 10s",
         "export br",
         "export br --format csv --from -1d",
         "import dump.ndjson",
@@ -72,6 +72,7 @@ fn bad_forms_are_refused() {
         "relay --listen tcp://0.0.0.0:8007",
         "front",
         "front --shards http://a:8080 --deadline soon",
+        "front --shards http://a:8080 --header-timeout later",
         "nosuchcommand",
     ] {
         assert!(!parses(args), "parses but should not: treestat {args}");

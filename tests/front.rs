@@ -83,6 +83,11 @@ fn front(shards: &[&Proc], deadline: &str) -> Proc {
 
 /// As [`front`]; with `token`, `TREESTAT_TOKEN` is set and readers must send it.
 fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
+    front_args(shards, deadline, token, &[])
+}
+
+/// As [`front_with`], `extra` flags added.
+fn front_args(shards: &[&Proc], deadline: &str, token: Option<&str>, extra: &[&str]) -> Proc {
     let port = free_port();
     let list: Vec<&str> = shards.iter().map(|s| s.base.as_str()).collect();
     let child = Command::new(env!("CARGO_BIN_EXE_treestat"))
@@ -91,6 +96,7 @@ fn front_with(shards: &[&Proc], deadline: &str, token: Option<&str>) -> Proc {
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--deadline", deadline, "--refresh", "1h"])
         .args(token.map(|_| "--auth-reads"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .env("TREESTAT_TOKEN", token.unwrap_or(""))
         .stdout(Stdio::null())
@@ -584,6 +590,21 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
         });
         assert_eq!(got, want, "{p}");
     }
+    // `?stat=` and quantile folds merge the two shards' buckets with their counts, sums
+    // and sketches: the interval both hold is exact there too (count 2, sum 18, max 11).
+    for q in [
+        "moved,hits.json?stat=count,sum,max,mean",
+        "moved,*%7Cp50.json?",
+        "*%7Csum,hits.json?stat=count,p99",
+    ] {
+        let url = |base: &str| format!("{base}/trend/{q}&{range}");
+        let want = get(&url(&reference.base)).0;
+        let got = wait_for(&format!("{q} through the front"), || {
+            let got = get(&url(&f.base)).0;
+            (got == want).then_some(got)
+        });
+        assert!(!got.as_array().unwrap().is_empty(), "{q}");
+    }
     // The `add` series holds 5, 7 + 11 (one interval on both shards, summed), 13.
     let (s, _) = get(&format!("{}/trend/moved,hits.json?{range}", f.base));
     let values: Vec<f64> = s[0]["points"]
@@ -646,6 +667,24 @@ fn the_front_sends_the_token_to_shards_and_asks_it_of_readers() {
         "{}",
         r.body_mut().read_to_string().unwrap()
     );
+    // A saved view's write through the front needs the token, as on a server; the
+    // front then writes it to the first shard with its own.
+    let views = format!("{}/api/views/mine", f.base);
+    let view = r#"{"patterns":["*|sum,v"]}"#;
+    let put = |auth: Option<&str>| {
+        let mut req = agent.put(&views).header("content-type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send(view).unwrap().status().as_u16()
+    };
+    assert_eq!(put(None), 401);
+    assert_eq!(put(Some("Bearer nope")), 401);
+    assert_eq!(put(Some("Bearer s3cret")), 200);
 }
 
+mod graphite;
 mod live;
+mod pages;
+mod robust;
+mod stats;

@@ -293,6 +293,52 @@ pub struct PartialRow {
     pub sketch: Option<(Sketch, f64, f64)>,
 }
 
+/// One selected leaf with its value of each stat asked (`None`: it has no such stat),
+/// as a read front folds `?stat=` across shards ([`aggregate_partial_stats`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialStatRow {
+    /// The leaf's comma-joined path.
+    pub path: String,
+    /// One value per stat asked.
+    pub values: Vec<Option<f64>>,
+    /// Unix seconds of its newest sample.
+    pub ts: i64,
+    /// Its sketch, min and max (histogram leaves, when the pattern has a quantile fold).
+    pub sketch: Option<(Sketch, f64, f64)>,
+}
+
+/// Folds stat rows of several engines by `pattern`'s aggregations as one engine
+/// holding every leaf folds its `?stat=` columns: each column folded by
+/// [`aggregate_partial`] over the rows that answer it, then joined by path (a path
+/// missing from a column, or a value that is not finite, is `None` there).
+pub fn aggregate_partial_stats(
+    pattern: &Pattern,
+    rows: &[PartialStatRow],
+    width: usize,
+) -> Vec<(String, Vec<Option<f64>>)> {
+    let columns = (0..width)
+        .map(|i| {
+            let column: Vec<PartialRow> = rows
+                .iter()
+                .filter_map(|r| {
+                    Some(PartialRow {
+                        path: r.path.clone(),
+                        value: (*r.values.get(i)?)?,
+                        ts: r.ts,
+                        sketch: r.sketch.clone(),
+                    })
+                })
+                .collect();
+            if pattern.aggregates() {
+                aggregate_partial(pattern, &column)
+            } else {
+                column.into_iter().map(|r| (r.path, r.value)).collect()
+            }
+        })
+        .collect();
+    join_columns(columns)
+}
+
 /// The leaves `pattern`'s selection reaches (its aggregations ignored), each with its
 /// leaf id, in path order; `value_of` as for [`run`].
 pub(crate) fn select<F>(tree: &Tree, pattern: &Pattern, value_of: F) -> Vec<(String, f64, u32)>
@@ -501,4 +547,18 @@ fn fold_group<'a>(
         leaf: NO_LEAF,
         merged: Some(Box::new(acc)),
     }
+}
+
+/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
+/// list, or a value that is not finite, is `None` there).
+pub(crate) fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<(String, Vec<Option<f64>>)> {
+    let width = columns.len();
+    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
+        std::collections::BTreeMap::new();
+    for (i, col) in columns.into_iter().enumerate() {
+        for (path, v) in col {
+            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
+        }
+    }
+    rows.into_iter().collect()
 }

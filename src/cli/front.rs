@@ -34,6 +34,10 @@ pub struct FrontArgs {
     /// `auth.reads` asks.
     #[arg(long)]
     auth_reads: bool,
+    /// Longest wait for a request's head; a connection slower than this is closed
+    /// (slowloris), as a server's `web.header_timeout`.
+    #[arg(long, value_parser = parse_interval, default_value = "30s")]
+    header_timeout: Duration,
 }
 
 /// The bearer token sent to the shards (and asked of readers with `--auth-reads`):
@@ -66,6 +70,7 @@ pub(super) fn front(args: FrontArgs) -> anyhow::Result<()> {
         refresh: args.refresh,
         token,
         auth_reads: args.auth_reads,
+        header_timeout: args.header_timeout,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let stop = tokio_util::sync::CancellationToken::new();

@@ -2,16 +2,17 @@
 //! `interval` message per closed interval with every shard's values in it.
 //!
 //! Every shard (a key not created yet, or moved while the stream lasts, must still be
-//! seen) is read by a thread of the blocking pool (the
-//! binary's blocking HTTP client; a stream holds one for its life). Intervals start on
+//! seen) is read by a task on the runtime (an async HTTP/1 GET, `stream.rs`: a stream
+//! holds no thread; an `https://` shard is read by a blocking-pool thread). Intervals start on
 //! multiples of their length on every server, so the shards' messages of one interval
 //! share `start` (the SSE `id`): the front sends the merged message once every stream
 //! has sent that interval, or `--deadline` after the first one did, then with
 //! `"partial": [shards]` in the data naming those that had not. `values` are the union
 //! of the shards' (a path two shards send: the first shard's), `markers` all of them
-//! in time order. A folding pattern is asked of the shards as its selector (the
-//! interval's leaf values) and folded here by the engine's fold; quantile folds and
-//! `?stat=` with a fold are refused (400). A shard's `lagged` event is passed on. A
+//! in time order. A folding pattern is asked of the shards unfolded (`partial=1`: each
+//! interval's leaves, with `?stat=` their stat values, and under a quantile fold their
+//! sketches) and folded here by the engine's fold, as `/get` and `/api/q` are. A
+//! shard's `lagged` event is passed on. A
 //! stream whose shard ends or fails is left out of later messages; the front's stream
 //! ends when every shard's has.
 
@@ -26,8 +27,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
-use treestat_engine::pattern::{Agg, Pattern};
-use treestat_engine::query::aggregate_rows;
+use treestat_engine::Stat;
+use treestat_engine::pattern::Pattern;
+use treestat_engine::query::{
+    PartialRow, PartialStatRow, aggregate_partial, aggregate_partial_stats,
+};
 use treestat_web::AppError;
 
 use super::fan::{encode, internal_flag, num, query};
@@ -66,20 +70,13 @@ pub(crate) async fn events(
     let internal = internal_flag(params.internal.as_deref())?;
     let p = Pattern::parse(&text)?.with_internal(internal);
     let stat = params.stat.filter(|s| !s.is_empty());
-    let quantile = p
-        .segments()
-        .iter()
-        .any(|s| matches!(s.agg, Agg::Quantile(_)));
-    if p.aggregates() && (stat.is_some() || quantile) {
-        return Err(AppError::bad_request(
-            "the front does not fold ?stat= or quantiles of /events across shards yet; ask a shard",
-        ));
-    }
-    let asked = if p.aggregates() {
-        p.selector()
-    } else {
-        p.as_str().to_string()
-    };
+    let stats = stat
+        .as_deref()
+        .map(treestat_engine::parse_stats)
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    // A folding pattern is asked unfolded (`partial=1`): each interval's leaves, with
+    // their sketches under a quantile fold, folded here as one server folds them.
     let mut q = Vec::new();
     if let Some(s) = &stat {
         q.push(("stat", s.clone()));
@@ -87,7 +84,10 @@ pub(crate) async fn events(
     if internal {
         q.push(("internal", "1".to_string()));
     }
-    let path = format!("/events/{}?{}", encode(&asked), query(&q));
+    if p.aggregates() {
+        q.push(("partial", "1".to_string()));
+    }
+    let path = format!("/events/{}?{}", encode(p.as_str()), query(&q));
     // Every shard: a key not created yet, or moved while the stream or poll lasts,
     // must still be seen (owner routing is for reads of what exists).
     let targets = front.shards.all();
@@ -97,11 +97,21 @@ pub(crate) async fn events(
         let tx = tx.clone();
         let token = front.token.clone();
         let connect = front.shards.deadline();
-        tokio::task::spawn_blocking(move || read_shard(i, &url, token.as_deref(), connect, &tx));
+        front.shards.count_request(i);
+        if super::stream::is_plain(&url) {
+            // A task, not a thread, for the stream's life.
+            tokio::spawn(
+                async move { read_shard_async(i, &url, token.as_deref(), connect, &tx).await },
+            );
+        } else {
+            tokio::task::spawn_blocking(move || {
+                read_shard(i, &url, token.as_deref(), connect, &tx);
+            });
+        }
     }
     drop(tx);
     let (out_tx, out_rx) = mpsc::channel::<Event>(16);
-    tokio::spawn(merge(front.clone(), p, targets, rx, out_tx));
+    tokio::spawn(merge(front.clone(), (p, stats), targets, rx, out_tx));
     let stream = futures_util::stream::unfold(out_rx, |mut rx| async move {
         let e = rx.recv().await?;
         Some((Ok::<_, std::convert::Infallible>(e), rx))
@@ -111,7 +121,86 @@ pub(crate) async fn events(
         .into_response())
 }
 
-/// Reads one shard's stream until it ends, fails, or the front's stream is gone.
+/// Reads one shard's stream on the runtime until it ends, fails, or the front's stream
+/// is gone (`http://` shards).
+async fn read_shard_async(
+    i: usize,
+    url: &str,
+    token: Option<&str>,
+    connect: Duration,
+    tx: &mpsc::Sender<Msg>,
+) {
+    use http_body_util::BodyExt;
+    let resp = match super::stream::open(url, token, connect).await {
+        Ok(r) if r.status().is_success() => r,
+        _ => {
+            let _ = tx.send(Msg::Ended(i)).await;
+            return;
+        }
+    };
+    let mut body = resp.into_body();
+    let mut parser = SseParser::default();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            () = tx.closed() => return,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(n) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=n).collect();
+            let line = String::from_utf8_lossy(&line[..n]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            if let Some(m) = parser.line(i, line)
+                && tx.send(m).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Msg::Ended(i)).await;
+}
+
+/// The SSE lines of one shard's stream into messages.
+#[derive(Default)]
+struct SseParser {
+    event: String,
+    data: String,
+}
+
+impl SseParser {
+    /// One line (without its end); a message when a blank line ends one.
+    fn line(&mut self, i: usize, line: &str) -> Option<Msg> {
+        if line.is_empty() {
+            let msg = match self.event.as_str() {
+                "interval" => serde_json::from_str(&self.data)
+                    .ok()
+                    .map(|v| Msg::Interval(i, v)),
+                "lagged" => Some(Msg::Lagged(std::mem::take(&mut self.data))),
+                _ => None,
+            };
+            self.event.clear();
+            self.data.clear();
+            return msg;
+        }
+        if let Some(v) = line.strip_prefix("event:") {
+            self.event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if !self.data.is_empty() {
+                self.data.push('\n');
+            }
+            self.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+        None
+    }
+}
+
+/// Reads one shard's stream until it ends, fails, or the front's stream is gone
+/// (`https://` shards, on a blocking-pool thread).
 fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &mpsc::Sender<Msg>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -129,33 +218,16 @@ fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &
         return;
     };
     let reader = std::io::BufReader::new(resp.body_mut().as_reader());
-    let (mut event, mut data) = (String::new(), String::new());
+    let mut parser = SseParser::default();
     for line in reader.lines() {
         let Ok(line) = line else { break };
-        if line.is_empty() {
-            let msg = match event.as_str() {
-                "interval" => serde_json::from_str(&data)
-                    .ok()
-                    .map(|v| Msg::Interval(i, v)),
-                "lagged" => Some(Msg::Lagged(std::mem::take(&mut data))),
-                _ => None,
-            };
-            if let Some(m) = msg
-                && tx.blocking_send(m).is_err()
-            {
-                return;
-            }
-            event.clear();
-            data.clear();
-        } else if let Some(v) = line.strip_prefix("event:") {
-            event = v.trim().to_string();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-        } else if line.starts_with(':') && tx.is_closed() {
+        if line.starts_with(':') && tx.is_closed() {
             // A keep-alive from the shard, and the reader of the front is gone.
+            return;
+        }
+        if let Some(m) = parser.line(i, &line)
+            && tx.blocking_send(m).is_err()
+        {
             return;
         }
     }
@@ -166,13 +238,18 @@ fn read_shard(i: usize, url: &str, token: Option<&str>, connect: Duration, tx: &
 struct Pending {
     len: Value,
     values: BTreeMap<usize, Map<String, Value>>,
+    /// A folding pattern's leaves (`partial=1` rows), every shard's.
+    rows: Vec<Value>,
     markers: Vec<Value>,
     first: tokio::time::Instant,
 }
 
+/// The pattern and the stats asked.
+type Asked = (Pattern, Option<Vec<Stat>>);
+
 async fn merge(
     front: Front,
-    p: Pattern,
+    p: Asked,
     targets: Vec<usize>,
     mut rx: mpsc::Receiver<Msg>,
     out: mpsc::Sender<Event>,
@@ -189,9 +266,13 @@ async fn merge(
                     let e = pending.entry(start).or_insert_with(|| Pending {
                         len: v.get("len").cloned().unwrap_or(Value::Null),
                         values: BTreeMap::new(),
+                        rows: Vec::new(),
                         markers: Vec::new(),
                         first: tokio::time::Instant::now(),
                     });
+                    if let Some(Value::Array(rows)) = v.get("rows") {
+                        e.rows.extend(rows.iter().cloned());
+                    }
                     if let Some(Value::Object(vals)) = v.get("values") {
                         e.values.insert(i, vals.clone());
                     } else {
@@ -240,7 +321,8 @@ async fn merge(
 }
 
 /// The merged `interval` event.
-fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending) -> Event {
+fn message(front: &Front, asked: &Asked, targets: &[usize], start: i64, e: Pending) -> Event {
+    let (p, stats) = asked;
     let missing: Vec<Value> = targets
         .iter()
         .filter(|i| !e.values.contains_key(i))
@@ -253,14 +335,7 @@ fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending
         }
     }
     if p.aggregates() {
-        let rows: Vec<(String, f64)> = values
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-            .collect();
-        values = aggregate_rows(p, &rows)
-            .into_iter()
-            .map(|(k, v)| (k, num(v)))
-            .collect();
+        values = fold_rows(p, stats.as_deref(), e.rows);
     }
     let mut markers = e.markers;
     markers.sort_by_key(|m| m.get("ts").and_then(Value::as_i64).unwrap_or(0));
@@ -280,4 +355,57 @@ fn message(front: &Front, p: &Pattern, targets: &[usize], start: i64, e: Pending
         .event("interval")
         .id(start.to_string())
         .data(data.to_string())
+}
+
+/// A folding pattern's interval values from every shard's leaves (a leaf two shards
+/// send: its newest copy), folded as one server folds its own: `{path: value}`, or
+/// with `stats` `{path: {"<stat>": value}}`.
+fn fold_rows(p: &Pattern, stats: Option<&[Stat]>, rows: Vec<Value>) -> Map<String, Value> {
+    let rows = super::live::rows_of(rows);
+    match stats {
+        None => {
+            let rows = super::live::newest(
+                rows.into_iter()
+                    .map(|(path, v, ts, sketch)| PartialRow {
+                        path,
+                        value: v.as_f64().unwrap_or(f64::NAN),
+                        ts,
+                        sketch,
+                    })
+                    .collect(),
+                |r| (&r.path, r.ts),
+            );
+            aggregate_partial(p, &rows)
+                .into_iter()
+                .map(|(k, v)| (k, num(v)))
+                .collect()
+        }
+        Some(stats) => {
+            let rows = super::live::newest(
+                rows.into_iter()
+                    .map(|(path, v, ts, sketch)| PartialStatRow {
+                        path,
+                        values: v
+                            .as_array()
+                            .map(|a| a.iter().map(Value::as_f64).collect())
+                            .unwrap_or_default(),
+                        ts,
+                        sketch,
+                    })
+                    .collect(),
+                |r| (&r.path, r.ts),
+            );
+            aggregate_partial_stats(p, &rows, stats.len())
+                .into_iter()
+                .map(|(k, vs)| {
+                    let cols: Map<String, Value> = stats
+                        .iter()
+                        .zip(vs)
+                        .map(|(s, v)| (s.to_string(), v.map_or(Value::Null, num)))
+                        .collect();
+                    (k, Value::Object(cols))
+                })
+                .collect()
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `/graph/<pattern>.png|.svg|.jpg|.pdf` and `/diff/<a>/<b>` at the front: drawn here by
 //! `treestat-graph` from the shards' merged series and markers, with the options a
-//! server takes (docs/API.md). `?stat=` is not merged yet (400). Renders run on the
+//! server takes (docs/API.md); `?stat=` and quantile folds from the shards' merged
+//! aggregates and sketches, as `/trend`. Renders run on the
 //! blocking pool behind one slot per core, as on a server.
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use treestat_web::AppError;
 
 use super::fan::{answer, bodies, encode, num, query};
 use super::state::Front;
-use super::trend::merged_series;
+use super::trend::{merged_series, stat_series};
 
 fn split_format(text: &str) -> Result<(&str, Format), AppError> {
     let (pattern, ext) = text.rsplit_once('.').ok_or_else(|| {
@@ -50,11 +51,13 @@ async fn draw(
     format: Format,
     params: &[(String, String)],
 ) -> Result<Response, AppError> {
-    if params.iter().any(|(k, v)| k == "stat" && !v.is_empty()) {
-        return Err(AppError::bad_request(
-            "the front does not draw ?stat= across shards yet; ask a shard",
-        ));
-    }
+    // `?stat=p50,p99`: one line per series and stat, as a server draws them.
+    let stats = match params.iter().rev().find(|(k, _)| k == "stat") {
+        Some((_, v)) if !v.is_empty() => Some(
+            treestat_engine::parse_stats(v).map_err(|e| AppError::bad_request(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let now = super::trend::range(Some("now"), None)?.0;
     let mut opts = GraphOptions::from_query_in_zone(params, now, Tz::local())
         .map_err(|e| AppError::bad_request(e.to_string()))?;
@@ -66,14 +69,20 @@ async fn draw(
     let mut markers = Vec::new();
     let mut missing = Vec::new();
     for (p, prefix) in &sides {
-        let (merged, left_out) = merged_series(front, p, from, until, points).await?;
-        missing.extend(left_out);
-        series.extend(merged.into_iter().map(|m| Series {
-            label: format!("{prefix}{}", m.path),
-            action: Some(m.action),
-            points: m.points.into_iter().collect(),
-            step: m.step,
-        }));
+        if let Some(stats) = &stats {
+            let (lines, left_out) = stat_series(front, p, from, until, points, stats).await?;
+            missing.extend(left_out);
+            series.extend(treestat_web::stat_lines(prefix, &lines, stats));
+        } else {
+            let (merged, left_out) = merged_series(front, p, from, until, points).await?;
+            missing.extend(left_out);
+            series.extend(merged.into_iter().map(|m| Series {
+                label: format!("{prefix}{}", m.path),
+                action: Some(m.action),
+                points: m.points.into_iter().collect(),
+                step: m.step,
+            }));
+        }
         let (m, left_out) = shard_markers(front, p, from, until).await?;
         missing.extend(left_out);
         markers.extend(m);

@@ -1,7 +1,9 @@
 //! The Graphite API at the front: `/render` evaluates its targets here, with the web
 //! crate's own handler (`treestat_web::graphite_render`), over a [`Source`] that reads
 //! each plain path query from every shard (their `/render?format=json`, the same series
-//! a shard's evaluator would see); `/metrics/find` merges the shards' nodes.
+//! a shard's evaluator would see); `/metrics/find`, `/metrics/expand` and
+//! `/metrics/index.json` merge the shards' nodes and names; `/functions` and the tag
+//! routes answer as a server does.
 //!
 //! A name two shards both answer (a key moved by a rebalance) is merged as
 //! graphite-web merges a name found on several `CLUSTER_SERVERS`: the first shard's
@@ -133,6 +135,21 @@ pub(crate) async fn render(
     Ok(answer(&front, &missing, res))
 }
 
+/// `route` with the request's parameters (query and form) as a query string, asked of
+/// every shard: their bodies and the shards left out.
+async fn ask_all(
+    front: &Front,
+    route: &str,
+    p: &[(String, String)],
+) -> Result<(Vec<Vec<u8>>, Vec<usize>), AppError> {
+    let path = format!(
+        "{route}?{}",
+        serde_urlencoded::to_string(p).map_err(AppError::internal)?
+    );
+    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
+    bodies(front, fanned)
+}
+
 /// `/metrics/find`: every shard's nodes, merged (a node two shards have, once), in the
 /// order a server sorts them.
 pub(crate) async fn find(
@@ -142,12 +159,7 @@ pub(crate) async fn find(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let p = params(&uri, &method, &body)?;
-    let path = format!(
-        "/metrics/find?{}",
-        serde_urlencoded::to_string(&p).map_err(AppError::internal)?
-    );
-    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
-    let (bodies, missing) = bodies(&front, fanned)?;
+    let (bodies, missing) = ask_all(&front, "/metrics/find", &p).await?;
     let completer = p
         .iter()
         .rev()
@@ -179,4 +191,57 @@ pub(crate) async fn find(
         list
     };
     Ok(answer(&front, &missing, axum::Json(v).into_response()))
+}
+
+/// `/metrics/expand`: every shard's names merged (a name two shards have, once), sorted
+/// as a server sorts them.
+pub(crate) async fn expand(
+    State(front): State<Front>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let p = params(&uri, &method, &body)?;
+    let (bodies, missing) = ask_all(&front, "/metrics/expand", &p).await?;
+    let mut names = BTreeSet::new();
+    for b in bodies {
+        let v: Value = serde_json::from_slice(&b).map_err(AppError::internal)?;
+        for n in v["results"].as_array().into_iter().flatten() {
+            if let Some(n) = n.as_str() {
+                names.insert(n.to_string());
+            }
+        }
+    }
+    let v = serde_json::json!({ "results": names });
+    Ok(answer(&front, &missing, axum::Json(v).into_response()))
+}
+
+/// `/metrics/index.json`: every shard's leaf names, in a server's order (by the leaves'
+/// paths: a name read back as a path, its dots as commas, so a key's `-` sorts before
+/// its children as on a server); a name two shards list (a moved key), once.
+pub(crate) async fn index(State(front): State<Front>) -> Result<Response, AppError> {
+    let fanned = front
+        .shards
+        .get_all(&front.shards.all(), "/metrics/index.json")
+        .await;
+    let (bodies, missing) = bodies(&front, fanned)?;
+    let mut names: Vec<String> = Vec::new();
+    for b in bodies {
+        let list: Vec<String> = serde_json::from_slice(&b).map_err(AppError::internal)?;
+        names.extend(list);
+    }
+    names.sort_by_cached_key(|n| n.replace('.', ","));
+    names.dedup();
+    Ok(answer(&front, &missing, axum::Json(names).into_response()))
+}
+
+/// `/functions`: the functions the evaluator knows, the front's own (it evaluates
+/// every target itself).
+pub(crate) async fn functions() -> Response {
+    axum::Json(treestat_graphite::output::functions()).into_response()
+}
+
+/// Tags are not supported: every tag query answers an empty list, as on a server.
+pub(crate) async fn no_tags() -> Response {
+    axum::Json(Value::Array(Vec::new())).into_response()
 }

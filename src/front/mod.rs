@@ -27,7 +27,9 @@ mod pull;
 mod routes;
 mod shards;
 mod state;
+mod stream;
 mod trend;
+mod views;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +57,9 @@ pub struct FrontConfig {
     pub token: Option<String>,
     /// Readers must present `token` (header or `treestat_token` cookie).
     pub auth_reads: bool,
+    /// Longest wait for a request's head; a connection slower than this is closed
+    /// (slowloris), as a server's `web.header_timeout`.
+    pub header_timeout: std::time::Duration,
 }
 
 /// Runs the front until `stop` fires.
@@ -84,6 +89,11 @@ pub async fn serve(
         "treestat_front_partial_answers_total",
         "Answers that left out at least one shard (X-Treestat-Partial).",
     );
+    telemetry.describe(
+        "treestat_front_header_timeouts_total",
+        "Connections closed because their request head did not arrive within --header-timeout.",
+    );
+    let header_timeouts = telemetry.counter("treestat_front_header_timeouts_total", &[]);
     let shards = Shards::new(
         &cfg.shards,
         cfg.token.clone(),
@@ -108,8 +118,23 @@ pub async fn serve(
         shards = cfg.shards.len(),
         "front listening"
     );
-    axum::serve(listener, routes::app(front))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .context("front HTTP server")
+    // A server's accept loop and bounds: a request head must arrive within
+    // `--header-timeout` (slowloris); at most `web.max_connections`' default open at
+    // once.
+    let web = treestat_web::WebConfig::default();
+    let limits = treestat_web::Limits {
+        header_timeout: cfg.header_timeout,
+        max_connections: web.max_connections,
+        shutdown_grace: web.shutdown_grace,
+    };
+    treestat_web::serve_router(
+        listener,
+        routes::app(front),
+        limits,
+        header_timeouts,
+        stop,
+        || {},
+    )
+    .await
+    .context("front HTTP server")
 }

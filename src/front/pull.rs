@@ -10,8 +10,9 @@
 //! are in by then; a shard that answered nothing keeps its cursor, so its next push is
 //! returned by the next poll and nothing is lost between polls. `X-Treestat-Missed` is
 //! set when any shard's is. A shard that fails, or is still out `--deadline` past the
-//! timeout, is named in `X-Treestat-Partial`. Each poll holds one blocking-pool thread
-//! per shard asked for at most the timeout plus the deadline.
+//! timeout, is named in `X-Treestat-Partial`. Each poll is an async request per shard
+//! asked (`stream.rs`), held at most the timeout plus the deadline: a waiting reader
+//! holds no thread.
 
 use std::time::Duration;
 

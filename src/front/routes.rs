@@ -1,5 +1,5 @@
-//! The front's routes: `/get`, `/api/q`, `/trend` over the shards, and its own
-//! `/metrics` and `/health` (docs/API.md, "Read front").
+//! The front's routes: the read API over the shards, the Graphite API, the pages and
+//! saved views, and its own `/metrics` and `/health` (docs/API.md, "Read front").
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
@@ -14,8 +14,8 @@ use treestat_engine::nest;
 use treestat_engine::pattern::Pattern;
 use treestat_web::AppError;
 
-use super::fan::{answer, bodies, encode, internal_flag, names, num, query, route};
-use super::live::folded;
+use super::fan::{answer, internal_flag, names, num};
+use super::live::{folded, folded_stats};
 use super::state::Front;
 
 /// The front's router.
@@ -46,7 +46,17 @@ pub(crate) fn app(front: Front) -> Router {
             "/metrics/find/",
             get(super::graphite::find).post(super::graphite::find),
         )
-        .route("/version", get(|| async { treestat_graphite::VERSION }))
+        .route(
+            "/metrics/expand",
+            get(super::graphite::expand).post(super::graphite::expand),
+        )
+        .route("/metrics/index.json", get(super::graphite::index))
+        .route("/functions", get(super::graphite::functions))
+        .route("/functions/", get(super::graphite::functions))
+        .route("/tags/autoComplete/tags", get(super::graphite::no_tags))
+        .route("/tags/autoComplete/values", get(super::graphite::no_tags))
+        .route("/version", get(version))
+        .route("/version/", get(version))
         .route("/pull", get(super::pull::pull_all))
         .route("/pull/", get(super::pull::pull_all))
         .route("/pull/{*pattern}", get(super::pull::pull))
@@ -57,9 +67,30 @@ pub(crate) fn app(front: Front) -> Router {
         .route("/export/{*pattern}", get(super::trend::export))
         .route("/graph/{*pattern}", get(super::graph::graph))
         .route("/diff/{a}/{*b}", get(super::graph::diff))
+        // Saved views and dashboards: the first shard's (views.rs). Reads pass the
+        // guard as every read; writes are checked there as a server checks them.
+        .route("/api/views", get(super::views::forward))
+        .route("/api/views/", get(super::views::forward))
+        .route(
+            "/api/views/{name}",
+            get(super::views::forward)
+                .put(super::views::forward)
+                .delete(super::views::forward),
+        )
+        .route("/api/dashboards", get(super::views::forward))
+        .route("/api/dashboards/", get(super::views::forward))
+        .route(
+            "/api/dashboards/{name}",
+            get(super::views::forward)
+                .put(super::views::forward)
+                .delete(super::views::forward),
+        )
         .layer(middleware::from_fn_with_state(front.clone(), guard))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        // The pages and their assets, as a server serves them (open, as there): their
+        // scripts read the front's own routes.
+        .merge(treestat_web::pages::router())
         .with_state(front)
 }
 
@@ -104,6 +135,15 @@ async fn metrics(State(front): State<Front>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
+/// Graphite's `/version`, as a server answers it.
+async fn version() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("{}\n", treestat_graphite::VERSION),
+    )
+        .into_response()
+}
+
 async fn health() -> Json<Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
@@ -144,39 +184,19 @@ async fn get_rows(front: &Front, text: &str, params: &GetParams) -> Result<Respo
     Ok(answer(front, &missing, Json(body).into_response()))
 }
 
-/// `/get?stat=` of a pattern that does not fold: each leaf is on one shard, so the
-/// shards' rows are put in path order (a path two shards answer: the first shard in
-/// `--shards` order). A folding pattern with `stat` is refused (not merged yet).
+/// `/get?stat=`: the shards' leaves with their stat values, each column folded at the
+/// front as one server folds it (quantile folds merge the leaves' sketches).
 async fn stat_rows(
     front: &Front,
     pattern: &Pattern,
     internal: bool,
     stat: &str,
 ) -> Result<Response, AppError> {
-    if pattern.aggregates() {
-        return Err(AppError::bad_request(
-            "the front does not fold ?stat= columns across shards yet; ask without stat, or a shard",
-        ));
-    }
-    let mut q = vec![("stat", stat.to_string())];
-    if internal {
-        q.push(("internal", "1".into()));
-    }
-    let path = format!("/get/{}?{}", encode(pattern.as_str()), query(&q));
-    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
-    let (bodies, missing) = bodies(front, fanned)?;
-    let mut rows: Vec<Value> = Vec::new();
-    for body in bodies {
-        let v: Vec<Value> = serde_json::from_slice(&body).map_err(AppError::internal)?;
-        rows.extend(v);
-    }
-    let key = |r: &Value| r.get(0).and_then(Value::as_str).unwrap_or("").to_string();
-    rows.sort_by_key(key);
-    rows.dedup_by(|a, b| key(a) == key(b));
+    let (rows, _, missing) = folded_stats(front, pattern, internal, stat, None).await?;
     Ok(answer(
         front,
         &missing,
-        Json(Value::Array(rows)).into_response(),
+        Json(treestat_web::StatRows(rows)).into_response(),
     ))
 }
 
@@ -237,7 +257,7 @@ async fn api_q(
     Ok(answer(&front, &missing, Json(tree).into_response()))
 }
 
-/// `/api/q?stat=` of a pattern that does not fold: the shards' trees merged.
+/// `/api/q?stat=`: as `/get?stat=` (with `window`), nested.
 async fn stat_tree(
     front: &Front,
     pattern: &Pattern,
@@ -245,39 +265,6 @@ async fn stat_tree(
     stat: &str,
     window: Option<&str>,
 ) -> Result<(Value, Vec<usize>), AppError> {
-    if pattern.aggregates() {
-        return Err(AppError::bad_request(
-            "the front does not fold ?stat= across shards yet; ask without stat, or a shard",
-        ));
-    }
-    let mut q = vec![("stat", stat.to_string())];
-    if internal {
-        q.push(("internal", "1".into()));
-    }
-    if let Some(w) = window {
-        q.push(("window", w.to_string()));
-    }
-    let path = format!("/api/q/{}.json?{}", encode(pattern.as_str()), query(&q));
-    let fanned = front.shards.get_all(&route(front, pattern), &path).await;
-    let (bodies, missing) = bodies(front, fanned)?;
-    let mut tree = Value::Object(serde_json::Map::new());
-    for body in bodies {
-        let v: Value = serde_json::from_slice(&body).map_err(AppError::internal)?;
-        merge_into(&mut tree, v);
-    }
-    Ok((tree, missing))
-}
-
-/// Merges `from` into `into`, objects key by key (the first value wins elsewhere).
-fn merge_into(into: &mut Value, from: Value) {
-    if let (Value::Object(a), Value::Object(b)) = (into, from) {
-        for (k, v) in b {
-            match a.get_mut(&k) {
-                Some(mine) => merge_into(mine, v),
-                None => {
-                    a.insert(k, v);
-                }
-            }
-        }
-    }
+    let (rows, stats, missing) = folded_stats(front, pattern, internal, stat, window).await?;
+    Ok((treestat_web::nest_stats(&rows, &stats), missing))
 }

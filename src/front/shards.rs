@@ -17,6 +17,8 @@ use parking_lot::RwLock;
 use serde::Deserialize;
 use treestat_engine::telemetry::{Counter, Telemetry};
 
+use super::stream::LongFailure;
+
 /// A shard as the operator named it in `--shards`: the name in `X-Treestat-Partial`
 /// and `partial` is that text.
 #[derive(Debug)]
@@ -152,6 +154,11 @@ impl Shards {
     /// The shards' names, by index.
     pub(crate) fn name(&self, i: usize) -> &str {
         &self.inner.shards[i].name
+    }
+
+    /// Counts a request sent to shard `i` outside [`Shards::get_all`] (a stream).
+    pub(crate) fn count_request(&self, i: usize) {
+        self.inner.shards[i].requests.inc();
     }
 
     /// The longest wait for one shard (`--deadline`).
@@ -294,30 +301,97 @@ impl Shards {
             e => Failure::Error(e.to_string()),
         })?;
         let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
-        let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
+        let (cursor, missed) = pull_headers(resp.headers());
         let body = resp
             .body_mut()
             .with_config()
-            .limit(1 << 30)
+            .limit(BODY_LIMIT as u64)
             .read_to_vec()
             .map_err(|e| match e {
                 ureq::Error::Timeout(_) => Failure::Timeout,
                 e => Failure::Error(e.to_string()),
             })?;
-        match status {
-            200..=299 if pulled => Ok(Reply::Pulled(status, cursor, missed, body)),
-            200..=299 => Ok(Reply::Ok(body)),
-            // 401 is the front's token being wrong for the shard: the front's fault,
-            // not the reader's; left out like any failing shard.
-            400..=499 if status != 401 => Ok(Reply::Refused(status, body)),
-            s => Err(Failure::Error(format!("status {s}"))),
+        classify(status, pulled.then_some((cursor, missed)), body)
+    }
+
+    /// A `/pull` GET on the runtime (`stream.rs`): no thread held while the shard
+    /// waits; `http://` shards only.
+    async fn pull_async(&self, url: &str, limit: Duration) -> Result<Reply, Failure> {
+        let token = self.inner.token.as_deref();
+        let call = async {
+            let resp = super::stream::open(url, token, limit).await?;
+            let (cursor, missed) = pull_headers(resp.headers());
+            let status = resp.status().as_u16();
+            let body = super::stream::body(resp, BODY_LIMIT).await?;
+            Ok((status, cursor, missed, body))
+        };
+        match tokio::time::timeout(limit, call).await {
+            Ok(Ok((status, cursor, missed, body))) => {
+                classify(status, Some((cursor, missed)), body)
+            }
+            Ok(Err(LongFailure::Error(e))) => Err(Failure::Error(e)),
+            Ok(Err(LongFailure::Timeout)) | Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    /// Sends one request of any method to shard `i` (a saved view's read or write,
+    /// `views.rs`), bounded by the deadline: its status, content type and body, or why
+    /// it failed.
+    pub(crate) async fn forward(
+        &self,
+        i: usize,
+        method: axum::http::Method,
+        path: &str,
+        ctype: Option<String>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Option<String>, Vec<u8>), String> {
+        let me = self.clone();
+        let url = format!("{}{path}", self.inner.shards[i].name);
+        self.inner.shards[i].requests.inc();
+        let call = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let ctype = ctype.unwrap_or_else(|| "application/json".to_string());
+            let mut req = ureq::http::Request::builder()
+                .method(method)
+                .uri(&url)
+                .header("content-type", ctype);
+            if let Some(t) = &me.inner.token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            let req = req.body(body).map_err(|e| e.to_string())?;
+            let mut resp = me.inner.agent.run(req).map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT as u64)
+                .read_to_vec()
+                .map_err(|e| e.to_string())?;
+            Ok((status, ctype, body))
+        });
+        let shard = &self.inner.shards[i];
+        match tokio::time::timeout(self.inner.deadline, call).await {
+            Ok(Ok(Ok(r))) if r.0 < 500 => Ok(r),
+            Ok(Ok(Ok(r))) => {
+                shard.errors.inc();
+                Err(format!("status {}", r.0))
+            }
+            Ok(Ok(Err(e))) => {
+                shard.errors.inc();
+                Err(e)
+            }
+            Ok(Err(e)) => {
+                shard.errors.inc();
+                Err(e.to_string())
+            }
+            Err(_) => {
+                shard.timeouts.inc();
+                Err("no answer within the deadline".to_string())
+            }
         }
     }
 
@@ -340,10 +414,16 @@ impl Shards {
         let mut set = tokio::task::JoinSet::new();
         for (&i, path) in targets.iter().zip(paths) {
             let me = self.clone();
-            let agent = agent.clone();
             let url = format!("{}{path}", self.inner.shards[i].name);
             self.inner.shards[i].requests.inc();
-            set.spawn_blocking(move || (i, me.call(&agent, &url, true)));
+            if super::stream::is_plain(&url) {
+                // A task, not a thread: a hundred waiting readers over three shards
+                // hold three hundred sockets and no OS thread.
+                set.spawn(async move { (i, me.pull_async(&url, limit).await) });
+            } else {
+                let agent = agent.clone();
+                set.spawn_blocking(move || (i, me.call(&agent, &url, true)));
+            }
         }
         let until = tokio::time::Instant::now() + limit;
         let mut out = Fanned::default();
@@ -387,8 +467,9 @@ impl Shards {
             }
         }
         // When values came, the shards still waiting simply answered nothing yet: their
-        // cursors stay as they were (the caller keeps them), nothing is lost.
-        set.detach_all();
+        // cursors stay as they were (the caller keeps them), nothing is lost. Their
+        // polls are dropped (the connection closes); a blocking one runs out alone.
+        set.abort_all();
         out
     }
 }
@@ -396,4 +477,31 @@ impl Shards {
 enum Failure {
     Timeout,
     Error(String),
+}
+
+/// A `/pull` answer's `X-Treestat-Cursor` and `X-Treestat-Missed`.
+fn pull_headers(h: &axum::http::HeaderMap) -> (Option<u64>, bool) {
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let cursor = header("x-treestat-cursor").and_then(|c| c.parse().ok());
+    let missed = header("x-treestat-missed").is_some_and(|m| m == "true");
+    (cursor, missed)
+}
+
+/// Largest shard answer read.
+const BODY_LIMIT: usize = 1 << 30;
+
+/// A shard's answer by its status: `pulled` carries `/pull`'s cursor and missed flag.
+fn classify(
+    status: u16,
+    pulled: Option<(Option<u64>, bool)>,
+    body: Vec<u8>,
+) -> Result<Reply, Failure> {
+    match (status, pulled) {
+        (200..=299, Some((cursor, missed))) => Ok(Reply::Pulled(status, cursor, missed, body)),
+        (200..=299, None) => Ok(Reply::Ok(body)),
+        // 401 is the front's token being wrong for the shard: the front's fault,
+        // not the reader's; left out like any failing shard.
+        (400..=499, _) if status != 401 => Ok(Reply::Refused(status, body)),
+        (s, _) => Err(Failure::Error(format!("status {s}"))),
+    }
 }

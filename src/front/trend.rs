@@ -12,8 +12,10 @@
 //!
 //! An aggregating pattern reads its selector's series from every shard, merges them as
 //! above and folds each time bucket with the engine's fold, as a server does
-//! (`treestat_web::trends::read_series`). Quantile folds (which merge the store's
-//! sketches) and `?stat=` are not served by the front yet: 400.
+//! (`treestat_web::trends::read_series`). Quantile folds and `?stat=` read each
+//! shard's buckets with their aggregates and sketches (`/trend?partial=1`), merge
+//! them, and answer with the store's own code (`quantile_fold_of`, `stat_series_of`):
+//! sketches merged, never quantiles of quantiles.
 
 use std::collections::BTreeMap;
 
@@ -23,9 +25,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
+use treestat_engine::Stat;
 use treestat_engine::pattern::{Agg, Pattern};
 use treestat_engine::query::aggregate_rows;
+use treestat_engine::trend::{Folded, StatSeries, quantile_fold_of, stat_series_of};
 use treestat_web::AppError;
+use treestat_web::trends::{StatPoint, TrendStatSeries, trend_error};
 
 use super::fan::{answer, bodies, encode, names, num, query};
 use super::state::Front;
@@ -60,7 +65,7 @@ pub(crate) struct Merged {
 /// per bucket; and the shards left out.
 ///
 /// # Errors
-/// A shard's 4xx, passed on; quantile folds (not merged yet).
+/// A shard's 4xx, passed on; a fold the store refuses (at or after `**`).
 pub(crate) async fn merged_series(
     front: &Front,
     p: &Pattern,
@@ -69,9 +74,22 @@ pub(crate) async fn merged_series(
     points: usize,
 ) -> Result<(Vec<Merged>, Vec<usize>), AppError> {
     if let Some(Agg::Quantile(_)) = p.innermost_agg() {
-        return Err(AppError::bad_request(
-            "the front does not merge quantile folds of trends yet; ask a shard",
-        ));
+        // Sketches merged per bucket, never quantiles of the shards' quantiles.
+        let (folded, missing) = partial_folded(front, &p.selector(), from, until, points).await?;
+        let action = p
+            .innermost_agg()
+            .map_or_else(String::new, |a| a.to_string());
+        let series = quantile_fold_of(p, folded).map_err(trend_error)?;
+        let out = series
+            .into_iter()
+            .map(|s| Merged {
+                path: s.path,
+                action: action.clone(),
+                step: s.step,
+                points: s.points.into_iter().collect(),
+            })
+            .collect();
+        return Ok((out, missing));
     }
     let selector = if p.aggregates() {
         p.selector()
@@ -114,6 +132,68 @@ pub(crate) async fn merged_series(
     Ok((out, missing))
 }
 
+/// The series `selector` selects on every shard with their buckets' aggregates and
+/// sketches (`/trend?partial=1`), a series two shards hold (a rebalance) merged bucket
+/// by bucket as one store merges intervals; in path order, as a store reads them.
+pub(crate) async fn partial_folded(
+    front: &Front,
+    selector: &str,
+    from: i64,
+    until: i64,
+    points: usize,
+) -> Result<(Vec<Folded>, Vec<usize>), AppError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        series: Vec<(String, String)>,
+    }
+    let q = [
+        ("from", from.to_string()),
+        ("until", until.to_string()),
+        ("points", points.to_string()),
+        ("partial", "1".to_string()),
+    ];
+    let path = format!("/trend/{}.json?{}", encode(selector), query(&q));
+    let fanned = front.shards.get_all(&front.shards.all(), &path).await;
+    let (bodies, missing) = bodies(front, fanned)?;
+    let mut merged: BTreeMap<String, Folded> = BTreeMap::new();
+    for body in bodies {
+        let a: Answer = serde_json::from_slice(&body).map_err(AppError::internal)?;
+        for (path, hex) in a.series {
+            let bytes = super::live::unhex(&hex)
+                .ok_or_else(|| AppError::internal("a shard's partial trend: bad hex"))?;
+            let f = Folded::decode(&path, &bytes).map_err(AppError::internal)?;
+            match merged.entry(path) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(f),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(f);
+                }
+            }
+        }
+    }
+    Ok((merged.into_values().collect(), missing))
+}
+
+/// `/trend?stat=` over every shard: the stats of each bucket read from the merged
+/// aggregates and sketches, folding patterns pooled or folded per column as one store
+/// does ([`stat_series_of`]).
+pub(crate) async fn stat_series(
+    front: &Front,
+    p: &Pattern,
+    from: i64,
+    until: i64,
+    points: usize,
+    stats: &[Stat],
+) -> Result<(Vec<StatSeries>, Vec<usize>), AppError> {
+    let selector = if p.aggregates() {
+        p.selector()
+    } else {
+        p.as_str().to_string()
+    };
+    let (folded, missing) = partial_folded(front, &selector, from, until, points).await?;
+    let series = stat_series_of(p, folded, stats).map_err(trend_error)?;
+    Ok((series, missing))
+}
+
 /// `from`, `until` (defaults `-1d`, `now`) resolved once at the front, so every shard
 /// reads the same range.
 pub(crate) fn range(from: Option<&str>, until: Option<&str>) -> Result<(i64, i64), AppError> {
@@ -135,16 +215,43 @@ pub(crate) async fn trend(
     let text = pattern.strip_suffix(".json").ok_or_else(|| {
         AppError::not_found(format!("{pattern:?}: the front answers `<pattern>.json`"))
     })?;
-    if params.stat.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(AppError::bad_request(
-            "the front does not merge /trend ?stat= across shards yet; ask a shard",
-        ));
-    }
     let p = Pattern::parse(text)?;
     let (from, until) = range(params.from.as_deref(), params.until.as_deref())?;
     let points = params
         .points
         .unwrap_or(treestat_web::trends::DEFAULT_POINTS);
+    if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {
+        let stats =
+            treestat_engine::parse_stats(stat).map_err(|e| AppError::bad_request(e.to_string()))?;
+        let names_of: Vec<String> = stats.iter().map(ToString::to_string).collect();
+        let (series, missing) = stat_series(&front, &p, from, until, points, &stats).await?;
+        let partial = (!missing.is_empty()).then(|| names(&front, &missing));
+        let out: Vec<Value> = series
+            .into_iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(TrendStatSeries {
+                    path: s.path,
+                    step: s.step,
+                    stats: names_of.clone(),
+                    points: s
+                        .points
+                        .into_iter()
+                        .map(|(t, vs)| StatPoint(t, vs))
+                        .collect(),
+                })
+                .unwrap_or(Value::Null);
+                if let (Some(list), Value::Object(o)) = (&partial, &mut v) {
+                    o.insert("partial".into(), list.clone());
+                }
+                v
+            })
+            .collect();
+        return Ok(answer(
+            &front,
+            &missing,
+            Json(Value::Array(out)).into_response(),
+        ));
+    }
     let (series, missing) = merged_series(&front, &p, from, until, points).await?;
     let partial = (!missing.is_empty()).then(|| names(&front, &missing));
     let out = series

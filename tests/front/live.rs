@@ -3,7 +3,7 @@
 use super::*;
 
 /// Reads `interval` events of an SSE stream on a thread, handing their data over.
-fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
+pub(super) fn sse(url: &str) -> std::sync::mpsc::Receiver<Value> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     let url = url.to_string();
@@ -87,7 +87,7 @@ fn events_fan_in_from_every_shard() {
 }
 
 /// GET with its status and `X-Treestat-Cursor`.
-fn pull(url: &str) -> (u16, String, Value) {
+pub(super) fn pull(url: &str) -> (u16, String, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -165,4 +165,91 @@ fn pull_fans_in_and_its_cursor_loses_no_push() {
         c.front.base
     ));
     assert_eq!((status, v), (200, serde_json::json!({"fresh,p": 1.0})));
+}
+
+/// The non-empty `values` of one round on a stream: events until one has values, then
+/// one more (a round whose pushes straddled an interval's close shows in both).
+fn round_values(rx: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let e = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an interval event within 60 s");
+        let seen = !out.is_empty();
+        if e["values"].as_object().is_some_and(|v| !v.is_empty()) {
+            out.push(e["values"].clone());
+        }
+        if seen {
+            return out;
+        }
+    }
+}
+
+/// Quantile folds and `?stat=` with a fold on `/events`: each shard sends the
+/// interval's leaves unfolded (with their sketches), the front folds them as the
+/// reference folds its own. Samples are pushed live, so a round whose pushes straddle
+/// an interval's close on one server but not another is told apart (its values come
+/// in two intervals) and pushed again; a round landing in one interval on both sides
+/// must agree exactly.
+#[test]
+fn events_quantile_folds_and_stats_equal_one_unsharded_engine() {
+    let c = cluster("10s");
+    let streams = [
+        "*%7Cp90,ev,lat",
+        "*%7Csum,ev,lat?stat=count,p50,max",
+        "*%7Cmax,ev,lat?stat=p99",
+        "*,ev%7Cp50",
+    ];
+    let open = |base: &str| -> Vec<_> {
+        streams
+            .iter()
+            .map(|s| sse(&format!("{base}/events/{s}")))
+            .collect()
+    };
+    let (front_rx, ref_rx) = (open(&c.front.base), open(&c.reference.base));
+    for rx in front_rx.iter().chain(&ref_rx) {
+        rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    }
+    let mut agreed = 0;
+    for round in 0..10 {
+        // One push per server: the shards' keys each, the reference all of them.
+        let mut per_shard = vec![Vec::new(); c.shards.len()];
+        let mut all = Vec::new();
+        for k in 0..KEYS {
+            let lat: Vec<String> = (0..20)
+                .map(|i| ((i * 13 + k * 7 + round * 3) % 83 + 1).to_string())
+                .collect();
+            let part = format!(
+                r#""k{k:02}":{{"ev":{{"default_action":"histogram","lat":[{}]}}}}"#,
+                lat.join(",")
+            );
+            per_shard[c.owner[k]].push(part.clone());
+            all.push(part);
+        }
+        for (s, parts) in c.shards.iter().zip(&per_shard) {
+            push(&s.base, &format!("{{{}}}", parts.join(",")));
+        }
+        push(&c.reference.base, &format!("{{{}}}", all.join(",")));
+        let mut straddled = false;
+        let mut pairs = Vec::new();
+        for (f, r) in front_rx.iter().zip(&ref_rx) {
+            let (got, want) = (round_values(f), round_values(r));
+            straddled |= got.len() != 1 || want.len() != 1;
+            pairs.push((got, want));
+        }
+        if straddled {
+            continue;
+        }
+        for ((got, want), s) in pairs.iter().zip(streams) {
+            assert_eq!(got, want, "round {round}, /events/{s}");
+        }
+        agreed += 1;
+        if agreed == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        agreed, 2,
+        "rounds that fell in one interval on every server"
+    );
 }

@@ -51,6 +51,7 @@ async fn events(
     let pattern = Pattern::parse(&pattern)?
         .with_internal(crate::tree::flag("internal", params.internal.as_deref())?);
     let stats = stats_param(params.stat.as_deref())?;
+    let partial = crate::tree::flag("partial", params.partial.as_deref())?;
     let slot = state.take_slot(SlotKind::Stream)?;
     let rx = state.engine().subscribe_intervals();
     let keepalive = state.config().sse_keepalive;
@@ -58,6 +59,7 @@ async fn events(
         state,
         pattern,
         stats,
+        partial,
         rx,
         _slot: slot,
     };
@@ -75,6 +77,8 @@ struct Feed {
     pattern: Pattern,
     /// `?stat=`: each leaf's stats instead of its value.
     stats: Option<Vec<Stat>>,
+    /// `?partial=1`: the selected leaves unfolded, for a read front.
+    partial: bool,
     rx: Receiver<Arc<ClosedInterval>>,
     _slot: Slot,
 }
@@ -92,6 +96,7 @@ impl Feed {
                     self.state.engine(),
                     &self.pattern,
                     self.stats.as_deref(),
+                    self.partial,
                     &closed,
                 );
                 Some(

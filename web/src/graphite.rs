@@ -279,6 +279,28 @@ fn find_nodes(src: &TreeSource, nodes: &[NodeGlob]) -> Result<Vec<Found>, AppErr
         .collect())
 }
 
+/// Every name at the query's depth that the query matches (each matching path's
+/// prefix of that depth, not one per node text as [`find_nodes`]); leaves only with
+/// `leaves_only`.
+fn expand_names(
+    src: &TreeSource,
+    nodes: &[NodeGlob],
+    leaves_only: bool,
+) -> Result<std::collections::BTreeSet<String>, AppError> {
+    let depth = nodes.len();
+    let mut out = std::collections::BTreeSet::new();
+    for path in src.candidates(nodes).map_err(graphite_error)? {
+        let keys: Vec<&str> = path.split(',').collect();
+        if keys.len() < depth || !nodes.iter().zip(&keys).all(|(g, k)| g.matches_key(k)) {
+            continue;
+        }
+        if keys.len() == depth || !leaves_only {
+            out.insert(name_of_path(&keys[..depth].join(",")));
+        }
+    }
+    Ok(out)
+}
+
 async fn find(
     State(st): State<AppState>,
     method: Method,
@@ -357,11 +379,7 @@ async fn expand(
         let mut names = std::collections::BTreeSet::new();
         for q in &queries {
             let nodes = compile_query(q).map_err(graphite_error)?;
-            for f in find_nodes(&src, &nodes)? {
-                if f.leaf || !leaves_only {
-                    names.insert(f.path);
-                }
-            }
+            names.extend(expand_names(&src, &nodes, leaves_only)?);
         }
         Ok::<_, AppError>(names)
     })

@@ -113,20 +113,8 @@ async fn draw(
         let mut markers = Vec::new();
         for (pattern, prefix) in &sides {
             if let Some(stats) = &stats {
-                for s in store.stat_series(pattern.as_str(), from, until, points, stats)? {
-                    for (i, stat) in stats.iter().enumerate() {
-                        series.push(Series {
-                            label: format!("{prefix}{} {stat}", s.path),
-                            action: Some("average".to_string()),
-                            points: s
-                                .points
-                                .iter()
-                                .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
-                                .collect(),
-                            step: s.step,
-                        });
-                    }
-                }
+                let lines = store.stat_series(pattern.as_str(), from, until, points, stats)?;
+                series.extend(stat_lines(prefix, &lines, stats));
             } else {
                 for s in read_series(&store, pattern, from, until, points)? {
                     series.push(Series {
@@ -180,6 +168,32 @@ async fn draw(
     );
     h.extend(cache_headers(&etag, max_age));
     Ok(resp)
+}
+
+/// A chart's lines of `?stat=` series: one per series and stat, labelled
+/// `<prefix><path> <stat>`, the points where the stat has a value (a read front draws
+/// its merged series with this too).
+pub fn stat_lines(
+    prefix: &str,
+    series: &[treestat_engine::trend::StatSeries],
+    stats: &[treestat_engine::Stat],
+) -> Vec<Series> {
+    let mut out = Vec::with_capacity(series.len() * stats.len());
+    for s in series {
+        for (i, stat) in stats.iter().enumerate() {
+            out.push(Series {
+                label: format!("{prefix}{} {stat}", s.path),
+                action: Some("average".to_string()),
+                points: s
+                    .points
+                    .iter()
+                    .filter_map(|(t, vs)| Some((*t, vs.get(i).copied().flatten()?)))
+                    .collect(),
+                step: s.step,
+            });
+        }
+    }
+    out
 }
 
 /// Runs `work` (a chart render) on the blocking pool once one of `renders`' slots is

@@ -32,9 +32,11 @@ impl BodyCache {
         engine: &Engine,
         pattern: &Pattern,
         stats: Option<&[Stat]>,
+        partial: bool,
         closed: &Arc<ClosedInterval>,
     ) -> Arc<str> {
         let build = || match stats {
+            _ if partial => interval_partial_json(engine, pattern, stats, closed),
             Some(stats) => interval_stats_json(engine, pattern, stats, closed),
             None => interval_json(engine, pattern, closed),
         };
@@ -62,6 +64,9 @@ impl BodyCache {
             return build().to_string().into();
         };
         let mut key = pattern.cache_key();
+        if partial {
+            key.push_str("\n?partial=1");
+        }
         if let Some(stats) = stats {
             // `?` cannot start a key, so no pattern text spells this.
             key.push_str("\n?stat=");
@@ -100,17 +105,29 @@ pub fn interval_stats_json(
             values.insert(path, Value::Object(cols));
         }
     }
-    let markers: Vec<_> = closed
-        .markers
-        .iter()
-        .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
-        .collect();
-    json!({
-        "start": closed.start,
-        "len": closed.len,
-        "values": values,
-        "markers": markers,
-    })
+    message(pattern, closed, "values", Value::Object(values))
+}
+
+/// The shard side of a read front's `/events` (`?partial=1`): `{"start", "len",
+/// "rows": [...], "markers": [...]}`, the rows being what `/api/q?partial=1` answers
+/// over the window of the interval's length (with `stats`, `?partial=1&stat=`): the
+/// leaves the pattern selects, unfolded, with their sketches under a quantile fold,
+/// so the front folds every shard's leaves as this server folds its own.
+pub fn interval_partial_json(
+    engine: &Engine,
+    pattern: &Pattern,
+    stats: Option<&[Stat]>,
+    closed: &ClosedInterval,
+) -> Value {
+    let rows = match stats {
+        Some(stats) => crate::partial_json::partial_stat_rows(&engine.query_partial_stats(
+            pattern,
+            Some(closed.len),
+            stats,
+        )),
+        None => crate::partial_json::partial_rows(&engine.query_partial(pattern, Some(closed.len))),
+    };
+    message(pattern, closed, "rows", rows["rows"].clone())
 }
 
 /// `{"start", "len", "values": {path: value}, "markers": [...]}` for one interval.
@@ -132,15 +149,24 @@ pub fn interval_json(engine: &Engine, pattern: &Pattern, closed: &ClosedInterval
         rows.sort_by(|a, b| a.0.cmp(b.0));
         values.extend(rows.into_iter().map(|(p, v)| (p.to_string(), num(v))));
     }
+    message(pattern, closed, "values", Value::Object(values))
+}
+
+/// An `interval` message: the interval's start and length, `body` under `key`
+/// (`values`, or a front's `rows`), and the markers under the pattern.
+fn message(pattern: &Pattern, closed: &ClosedInterval, key: &str, body: Value) -> Value {
     let markers: Vec<_> = closed
         .markers
         .iter()
         .filter(|m| pattern.matches_path(&m.path.split(',').collect::<Vec<_>>()))
         .collect();
-    json!({
+    let mut out = json!({
         "start": closed.start,
         "len": closed.len,
-        "values": values,
-        "markers": markers,
-    })
+    });
+    if let Value::Object(o) = &mut out {
+        o.insert(key.to_string(), body);
+        o.insert("markers".to_string(), json!(markers));
+    }
+    out
 }

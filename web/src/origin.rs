@@ -80,8 +80,12 @@ pub(crate) async fn same_origin(
 }
 
 /// Whether the browser headers say the request comes from this origin (or from no
-/// browser page at all).
-fn check_origin(headers: &HeaderMap, host: Option<&str>) -> Result<(), String> {
+/// browser page at all): the same-origin rule of writes (the module doc), for a read
+/// front that forwards writes (saved views) to a shard.
+///
+/// # Errors
+/// Why the request is refused (a `Sec-Fetch-Site` or `Origin` of another site).
+pub fn check_origin(headers: &HeaderMap, host: Option<&str>) -> Result<(), String> {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("");
         if !matches!(site, "same-origin" | "none") {

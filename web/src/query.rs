@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use treestat_engine::pattern::Match;
-use treestat_engine::query::PartialRow;
 use treestat_engine::{Pattern, StatRow, nest};
 
 use crate::error::AppError;
@@ -51,8 +50,10 @@ fn pairs(rows: Vec<(String, f64)>) -> Json<Pairs> {
     Json(Pairs(rows))
 }
 
-/// `[[path, stat, stat, ...], ...]`: a `/get` row with one column per stat asked.
-struct StatRows(Vec<StatRow>);
+/// `[[path, stat, stat, ...], ...]`: a `/get` row with one column per stat asked
+/// (a value that is not finite, or absent, is `null`).
+#[derive(Debug)]
+pub struct StatRows(pub Vec<StatRow>);
 
 impl Serialize for StatRows {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -135,8 +136,9 @@ struct WindowParams {
     partial: Option<String>,
 }
 
-/// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects.
-fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
+/// Stat rows as a nested tree whose leaves are `{"<stat>": value, ...}` objects (the
+/// `/api/q?stat=` answer).
+pub fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
     let mut root = serde_json::Map::new();
     for (path, values) in rows {
         let mut leaf = serde_json::Map::new();
@@ -162,11 +164,13 @@ async fn subtree(
     let pattern = parse(strip_json(&pattern)?, params.internal.as_deref())?;
     let stats = stats_param(params.stat.as_deref())?;
     if crate::tree::flag("partial", params.partial.as_deref())? {
-        if stats.is_some() {
-            return Err(AppError::bad_request("partial=1 does not take stat"));
-        }
         let window = params.window.as_deref().map(window_secs).transpose()?;
-        return Ok(Json(partial_rows(
+        if let Some(stats) = stats {
+            return Ok(Json(crate::partial_json::partial_stat_rows(
+                &state.engine().query_partial_stats(&pattern, window, &stats),
+            )));
+        }
+        return Ok(Json(crate::partial_json::partial_rows(
             &state.engine().query_partial(&pattern, window),
         )));
     }
@@ -200,39 +204,6 @@ fn window_secs(window: &str) -> Result<i64, AppError> {
         )));
     }
     Ok(secs)
-}
-
-/// The shard side of a read front (`?partial=1`, docs/API.md): `{"rows": [[path,
-/// value, ts], ...]}`, a histogram leaf under a quantile fold `[path, value, ts,
-/// "<sketch as hex>", min, max]`.
-fn partial_rows(rows: &[PartialRow]) -> Value {
-    let rows = rows
-        .iter()
-        .map(|r| {
-            let mut row = vec![
-                Value::from(r.path.as_str()),
-                num(r.value),
-                Value::from(r.ts),
-            ];
-            if let Some((sketch, min, max)) = &r.sketch {
-                let mut bytes = Vec::new();
-                sketch.encode(&mut bytes);
-                row.extend([Value::from(hex(&bytes)), num(*min), num(*max)]);
-            }
-            Value::Array(row)
-        })
-        .collect();
-    serde_json::json!({ "rows": Value::Array(rows) })
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 /// One row of a diff: a leaf's path relative to each side's pattern.

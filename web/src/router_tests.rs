@@ -641,8 +641,19 @@ async fn partial_answers_the_selected_leaves_unfolded() {
     assert_eq!(rows[1].as_array().unwrap().len(), 6, "{v}");
     assert!(rows[1][3].as_str().is_some_and(|h| !h.is_empty()), "{v}");
     assert_eq!((&rows[1][4], &rows[1][5]), (&json!(1.0), &json!(3.0)));
+    // With `stat`: each leaf's value of every stat asked, `null` where it has none.
+    let (s, v) = get(&st, "/api/q/*%7Csum,x.json?partial=1&stat=max,p50").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0], json!(["a,x", [2.0, null], 1_700_000_000]));
+    assert_eq!(rows[1][1][0], json!(3.0));
+    // The sketch's p50, within its 1 % relative error.
+    assert!((rows[1][1][1].as_f64().unwrap() - 2.0).abs() < 0.02, "{v}");
+    let (_, v) = get(&st, "/api/q/*%7Cp99,x.json?partial=1&stat=count").await;
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[1].as_array().unwrap().len(), 6, "{v}");
     assert_eq!(
-        get(&st, "/api/q/a.json?partial=1&stat=max").await.0,
+        get(&st, "/api/q/a.json?partial=1&stat=nope").await.0,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(

@@ -43,12 +43,53 @@ pub async fn serve(
 ) -> io::Result<()> {
     let router = crate::app(state.clone());
     let cfg = state.config();
-    let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let limits = Limits {
+        header_timeout: cfg.header_timeout,
+        max_connections: cfg.max_connections,
+        shutdown_grace: cfg.shutdown_grace,
+    };
+    let timeouts = state.counters().header_timeouts.clone();
+    let token = state.shutdown_token().clone();
+    serve_router(listener, router, limits, timeouts, shutdown, move || {
+        token.cancel();
+    })
+    .await
+}
+
+/// The bounds of [`serve_router`]'s accept loop (`web.header_timeout`,
+/// `web.max_connections`, `web.shutdown_grace` on a server).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest wait for a request's head (slowloris).
+    pub header_timeout: Duration,
+    /// Most connections open at once; past it, new ones wait in the accept queue.
+    pub max_connections: usize,
+    /// Longest wait, at shutdown, for the connections to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves `router` on `listener` with the bounds of a server's accept loop (the module
+/// doc) until `shutdown` is cancelled; `header_timeouts` counts the connections cut off
+/// by the header read timeout; `stopping` runs once the loop stopped accepting (a
+/// server ends its long-polls and streams there). A read front serves its routes with
+/// this too.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_router(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    header_timeouts: treestat_engine::telemetry::Counter,
+    shutdown: CancellationToken,
+    stopping: impl FnOnce(),
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_timeout)
+        .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
     let mut failed = None;
     loop {
@@ -79,7 +120,7 @@ pub async fn serve(
             TowerToHyperService::new(router.clone()),
         );
         let watched = graceful.watch(conn);
-        let timeouts = state.counters().header_timeouts.clone();
+        let timeouts = header_timeouts.clone();
         tokio::spawn(async move {
             if let Err(e) = watched.await {
                 // hyper's only timer here is the header read timeout.
@@ -92,8 +133,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    state.shutdown_token().cancel();
-    let grace = cfg.shutdown_grace;
+    stopping();
+    let grace = limits.shutdown_grace;
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {

@@ -183,13 +183,16 @@ pub(crate) fn store_of(state: &AppState) -> Result<TrendStore, AppError> {
         .ok_or_else(|| AppError::not_found("this server keeps no trends"))
 }
 
-/// `?stat=` of `/trend` (docs/API.md).
+/// `?stat=` of `/trend` and `/events`, and their `?partial=1` (docs/API.md).
 #[derive(Debug, Default, Deserialize)]
 pub struct StatParam {
     /// A comma-separated list of stats.
     pub stat: Option<String>,
     /// `/events?internal=1`: wildcards select the server's own `_treestat` too.
     pub internal: Option<String>,
+    /// `?partial=1`: what a read front asks of a shard (`/trend`: every bucket's
+    /// aggregate and sketch; `/events`: each interval's selected leaves unfolded).
+    pub partial: Option<String>,
 }
 
 /// A `/trend` series with `?stat=`: the stats asked, then `[time, value per stat]`.
@@ -222,6 +225,25 @@ impl Serialize for StatPoint {
     }
 }
 
+/// `/trend?partial=1` (docs/API.md): `{"series": [[path, "<buckets as hex>"], ...]}`,
+/// each series' buckets with their aggregates and sketches in
+/// [`treestat_engine::trend::Folded::encode`]'s exact form.
+fn partial_json(series: &[treestat_engine::trend::Folded]) -> serde_json::Value {
+    use std::fmt::Write as _;
+    let rows = series
+        .iter()
+        .map(|f| {
+            let bytes = f.encode();
+            let mut hex = String::with_capacity(bytes.len() * 2);
+            for b in bytes {
+                let _ = write!(hex, "{b:02x}");
+            }
+            serde_json::json!([f.path(), hex])
+        })
+        .collect();
+    serde_json::json!({ "series": serde_json::Value::Array(rows) })
+}
+
 async fn trend(
     State(t): State<AppState>,
     PathParam(pattern): PathParam<String>,
@@ -237,6 +259,18 @@ async fn trend(
     let (from, until) = range.resolve(t.engine().now())?;
     let points = range.points.unwrap_or(DEFAULT_POINTS).min(MAX_POINTS);
     let store = store_of(&t)?;
+    if crate::tree::flag("partial", stat.partial.as_deref())? {
+        if stat.stat.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(AppError::bad_request("/trend?partial=1 does not take stat"));
+        }
+        let series = tokio::task::spawn_blocking(move || {
+            store.partial_series(&pattern, from, until, points)
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(trend_error)?;
+        return Ok(Json(partial_json(&series)).into_response());
+    }
     if let Some(stats) = stats_param(stat.stat.as_deref())? {
         let names: Vec<String> = stats.iter().map(ToString::to_string).collect();
         let series = tokio::task::spawn_blocking(move || {

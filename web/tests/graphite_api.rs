@@ -361,3 +361,24 @@ async fn refusals_name_what_is_wrong() {
     let r = common::get(srv.addr, "/tags/autoComplete/tags").await;
     assert_eq!(r.json(), json!([]));
 }
+
+/// `/metrics/expand` answers every name the query matches, as graphite-web's does: one
+/// per matching path at the query's depth, not one per node text (it answered only
+/// `a.x.v` here, the first path of the node `v`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expand_answers_every_matching_name() {
+    let (_dir, state, _clock) = live_state(
+        r#"{"a":{"x":{"v":1,"w":{"z":1}}},"b":{"x":{"v":2}}}"#,
+        WebConfig::default(),
+    );
+    let srv = common::start(state).await;
+    let r = common::get(srv.addr, "/metrics/expand?query=*.x.*").await;
+    assert_eq!(
+        r.json(),
+        json!({"results": ["a.x.v", "a.x.w", "b.x.v"]}),
+        "{}",
+        r.text()
+    );
+    let r = common::get(srv.addr, "/metrics/expand?query=*.x.*&leavesOnly=1").await;
+    assert_eq!(r.json(), json!({"results": ["a.x.v", "b.x.v"]}));
+}

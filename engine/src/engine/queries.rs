@@ -8,23 +8,24 @@ use treestat_model::Stat;
 use super::{Engine, RecentSeries, StatRow};
 use crate::error::Error;
 use crate::histogram::{StatSource, eval_stat};
+use crate::interval::WindowHist;
 use crate::pattern::Pattern;
 use crate::push::nest;
-use crate::query::{self, PartialRow};
+use crate::query::{self, PartialRow, PartialStatRow, join_columns};
 use crate::tree::LeafId;
 
-/// Joins per-stat `[path, value]` lists into rows by path (a path missing from a
-/// list, or a value that is not finite, is `None` there).
-fn join_columns(columns: Vec<Vec<(String, f64)>>) -> Vec<StatRow> {
-    let width = columns.len();
-    let mut rows: std::collections::BTreeMap<String, Vec<Option<f64>>> =
-        std::collections::BTreeMap::new();
-    for (i, col) in columns.into_iter().enumerate() {
-        for (path, v) in col {
-            rows.entry(path).or_insert_with(|| vec![None; width])[i] = v.is_finite().then_some(v);
-        }
+/// A window's histograms by leaf ([`Engine::window_hists`]).
+type WindowHists = std::collections::HashMap<u32, WindowHist>;
+
+/// What a stat of a leaf over a window reads: its merged stats and sketch, and its raw
+/// samples when the window holds one interval of it whose samples were all kept.
+fn window_source(w: &WindowHist, span: f64) -> StatSource<'_> {
+    StatSource {
+        stats: &w.stats,
+        hist: Some(&w.hist),
+        raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
+        secs: Some(span),
     }
-    rows.into_iter().collect()
 }
 
 impl Engine {
@@ -149,6 +150,95 @@ impl Engine {
         stats: &[Stat],
     ) -> Vec<StatRow> {
         let st = self.shared.state.read();
+        let (hists, span) = self.window_hists(&st, secs, stats);
+        let sketch_of = |l: u32| {
+            hists.get(&l).map(|w| query::SketchRef {
+                sketch: &w.hist.sketch,
+                min: w.stats.min,
+                max: w.stats.max,
+            })
+        };
+        let columns = stats
+            .iter()
+            .map(|&stat| {
+                query::run_with(
+                    &st.tree,
+                    p,
+                    |id, _| {
+                        let w = hists.get(&id)?;
+                        eval_stat(stat, &window_source(w, span))
+                    },
+                    &sketch_of,
+                )
+            })
+            .collect();
+        join_columns(columns)
+    }
+
+    /// The leaves `pattern` selects, unfolded, each with its value of every stat in
+    /// `stats` (as [`Engine::query_stats`] gives them, or with `window` as
+    /// [`Engine::query_window_stats_pattern`]), its newest sample's time and, when the
+    /// pattern has a quantile fold, the sketch a quantile fold of those reads (the
+    /// totals', or the window's merged sketch). A read front folds these rows from
+    /// every shard ([`query::aggregate_partial_stats`]) into exactly what those two
+    /// answer on one engine holding every leaf. A leaf that answers no stat is left
+    /// out.
+    pub fn query_partial_stats(
+        &self,
+        pattern: &Pattern,
+        window: Option<i64>,
+        stats: &[Stat],
+    ) -> Vec<PartialStatRow> {
+        let st = self.shared.state.read();
+        let sketches = pattern
+            .segments()
+            .iter()
+            .any(|s| matches!(s.agg, crate::pattern::Agg::Quantile(_)));
+        let win = window.map(|secs| self.window_hists(&st, secs, stats));
+        let rows = query::select(&st.tree, pattern, |_, _| Some(0.0));
+        rows.into_iter()
+            .filter_map(|(path, _, id)| {
+                let leaf = st.tree.leaf(LeafId(id))?;
+                let (values, sketch) = match &win {
+                    None => {
+                        let hist = st.tree.hist(LeafId(id));
+                        let src = StatSource {
+                            stats: &leaf.total,
+                            hist,
+                            raw: None,
+                            secs: None,
+                        };
+                        let sketch =
+                            hist.map(|h| (h.sketch.clone(), leaf.total.min, leaf.total.max));
+                        (
+                            stats
+                                .iter()
+                                .map(|&s| eval_stat(s, &src))
+                                .collect::<Vec<_>>(),
+                            sketch,
+                        )
+                    }
+                    Some((hists, span)) => {
+                        let w = hists.get(&id)?;
+                        let src = window_source(w, *span);
+                        let sketch = Some((w.hist.sketch.clone(), w.stats.min, w.stats.max));
+                        (stats.iter().map(|&s| eval_stat(s, &src)).collect(), sketch)
+                    }
+                };
+                values.iter().any(Option::is_some).then(|| PartialStatRow {
+                    path,
+                    values,
+                    ts: leaf.last_ts,
+                    sketch: sketch.filter(|_| sketches),
+                })
+            })
+            .collect()
+    }
+
+    /// The histograms of the closed intervals of the last `secs` seconds by leaf, with
+    /// Etsy's bins (`bin_N`) added where `stats` asks for them, and the window's span in
+    /// seconds.
+    fn window_hists(&self, st: &super::State, secs: i64, stats: &[Stat]) -> (WindowHists, f64) {
         let since = st.open.start - secs;
         let (mut hists, blocks) = st.ring.window_hists(since);
         // Etsy's bins (`bin_N`) asked: each configured leaf's, counted from its raw
@@ -177,34 +267,7 @@ impl Engine {
         }
         #[allow(clippy::cast_precision_loss)] // seconds far below 2^53
         let span = (blocks as i64 * st.open.len) as f64;
-        let sketch_of = |l: u32| {
-            hists.get(&l).map(|w| query::SketchRef {
-                sketch: &w.hist.sketch,
-                min: w.stats.min,
-                max: w.stats.max,
-            })
-        };
-        let columns = stats
-            .iter()
-            .map(|&stat| {
-                query::run_with(
-                    &st.tree,
-                    p,
-                    |id, _| {
-                        let w = hists.get(&id)?;
-                        let src = StatSource {
-                            stats: &w.stats,
-                            hist: Some(&w.hist),
-                            raw: w.raw.as_ref().and_then(|r| r.complete_raw()),
-                            secs: Some(span),
-                        };
-                        eval_stat(stat, &src)
-                    },
-                    &sketch_of,
-                )
-            })
-            .collect();
-        join_columns(columns)
+        (hists, span)
     }
 
     /// The tree under a pattern as nested JSON (`""`: the whole tree).

@@ -34,6 +34,7 @@ mod health;
 mod index;
 mod io;
 mod meta;
+mod partial;
 mod read;
 mod read_stat;
 mod read_values;
@@ -60,8 +61,8 @@ pub use compact::CompactStats;
 pub use config::{Archive, MAX_ARCHIVES, Retention, TrendConfig};
 pub use error::{Result, TrendError, TrendErrorKind};
 pub use io::{Format, ImportReport, LineError};
-pub use read::Series;
-pub use read_stat::StatSeries;
+pub use read::{Folded, Series};
+pub use read_stat::{StatSeries, quantile_fold_of, stat_series_of};
 pub use storage::{Bytes, MemStorage, Op, SledStorage, Space, Storage, scan_prefix};
 /// The `from=` / `until=` time grammar, the vocabulary's one definition (treestat-model).
 pub use treestat_model::parse_time;

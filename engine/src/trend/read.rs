@@ -317,6 +317,19 @@ pub(super) fn check_aggregation(p: &Pattern) -> Result<()> {
 /// A folded series being built: action, step, values per time.
 type Group = (Action, i64, BTreeMap<i64, Vec<f64>>);
 
+/// A series' path as a folding pattern shows it: the segment's text in place of each
+/// key an aggregating segment consumed (`web1,cpu` under `*|sum,cpu` is `*|sum,cpu`).
+pub(super) fn display_path(segs: &[crate::pattern::Segment], path: &str) -> String {
+    path.split(',')
+        .enumerate()
+        .map(|(i, k)| match segs.get(i) {
+            Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
+            _ => k,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Folds series whose paths differ only at aggregating segments into one series
 /// per display path (the segment's pattern text in place of the key); at each time
 /// the members' values fold with the segment's aggregation (the innermost one when
@@ -330,17 +343,8 @@ fn fold_series(p: &Pattern, series: Vec<Series>) -> Vec<Series> {
         .map_or(PAgg::Sum, |s| s.agg);
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for s in series {
-        let display: Vec<&str> = s
-            .path
-            .split(',')
-            .enumerate()
-            .map(|(i, k)| match segs.get(i) {
-                Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
-                _ => k,
-            })
-            .collect();
         let g = groups
-            .entry(display.join(","))
+            .entry(display_path(segs, &s.path))
             .or_insert_with(|| (s.action, s.step, BTreeMap::new()));
         for (t, v) in s.points {
             g.2.entry(t).or_default().push(v);
@@ -398,8 +402,11 @@ pub(super) fn blobs_in(core: &Core, from: i64, until: i64) -> Result<Vec<(i64, B
     Ok(out)
 }
 
-/// One series' buckets at the output step (see `TrendStore::folded`).
-pub(super) struct Folded {
+/// One series' buckets at the output step, with each bucket's aggregate and sketch
+/// (see `TrendStore::folded`): what a read front merges from several stores
+/// ([`TrendStore::partial_series`]).
+#[derive(Debug, Clone)]
+pub struct Folded {
     pub(super) path: String,
     pub(super) action: Action,
     pub(super) step: i64,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::TrendStore;
 use super::error::{Result, TrendError};
-use super::read::{Folded, Series, check_aggregation};
+use super::read::{Folded, Series, check_aggregation, display_path};
 use super::rollup::Agg;
 use crate::histogram::{Hist, StatSource, clamped_quantile, eval_stats};
 use crate::pattern::{Agg as PAgg, Pattern};
@@ -51,39 +51,14 @@ impl TrendStore {
         stats: &[Stat],
     ) -> Result<Vec<StatSeries>> {
         let p = Pattern::parse(pattern)?;
-        if p.aggregates() {
+        let selector = if p.aggregates() {
             check_aggregation(&p)?;
-            let selector = Pattern::parse(&p.selector())?.with_internal(p.internal());
-            let folded = self.folded(&selector, from, until, points)?;
-            return Ok(fold_stat_series(&p, folded, stats));
-        }
-        let folded = self.folded(&p, from, until, points)?;
-        Ok(folded
-            .into_iter()
-            .map(|f| {
-                #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
-                let secs = f.step as f64;
-                let points = f
-                    .buckets
-                    .into_iter()
-                    .map(|(t, (agg, hist))| {
-                        let s = bucket_stats(&agg, hist.as_ref());
-                        let src = StatSource {
-                            stats: &s,
-                            hist: hist.as_ref(),
-                            raw: None,
-                            secs: Some(secs),
-                        };
-                        (t, eval_stats(stats, &src))
-                    })
-                    .collect();
-                StatSeries {
-                    path: f.path,
-                    step: f.step,
-                    points,
-                }
-            })
-            .collect())
+            Pattern::parse(&p.selector())?.with_internal(p.internal())
+        } else {
+            p.clone()
+        };
+        let folded = self.folded(&selector, from, until, points)?;
+        stat_series_of(&p, folded, stats)
     }
 
     /// A pattern whose innermost fold is a quantile (`api,*|p99,latency`): per bucket,
@@ -101,57 +76,95 @@ impl TrendStore {
         points: usize,
     ) -> Result<Vec<Series>> {
         check_aggregation(pattern)?;
-        let segs = pattern.segments();
-        let Some(PAgg::Quantile(m)) = segs.iter().rev().map(|s| s.agg).find(|a| *a != PAgg::List)
-        else {
-            return Err(TrendError::bad_query("the pattern has no quantile fold"));
-        };
-        let q = Stat::quantile(m);
         let selector = Pattern::parse(&pattern.selector())?.with_internal(pattern.internal());
-        let mut groups: BTreeMap<String, (i64, BTreeMap<i64, Merged>)> = BTreeMap::new();
-        for f in self.folded(&selector, from, until, points)? {
-            let display: Vec<&str> = f
-                .path
-                .split(',')
-                .enumerate()
-                .map(|(i, k)| match segs.get(i) {
-                    Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
-                    _ => k,
+        quantile_fold_of(pattern, self.folded(&selector, from, until, points)?)
+    }
+}
+
+/// [`TrendStore::quantile_fold`] over series already read (the selector's,
+/// [`TrendStore::partial_series`], from one store or several merged).
+///
+/// # Errors
+/// `BadQuery` when the pattern has no quantile fold, or folds at or after `**`.
+pub fn quantile_fold_of(pattern: &Pattern, folded: Vec<Folded>) -> Result<Vec<Series>> {
+    check_aggregation(pattern)?;
+    let segs = pattern.segments();
+    let Some(PAgg::Quantile(m)) = segs.iter().rev().map(|s| s.agg).find(|a| *a != PAgg::List)
+    else {
+        return Err(TrendError::bad_query("the pattern has no quantile fold"));
+    };
+    let q = Stat::quantile(m);
+    let mut groups: BTreeMap<String, (i64, BTreeMap<i64, Merged>)> = BTreeMap::new();
+    for f in folded {
+        let g = groups
+            .entry(display_path(segs, &f.path))
+            .or_insert_with(|| (f.step, BTreeMap::new()));
+        for (t, (agg, hist)) in f.buckets {
+            let s = bucket_stats(&agg, hist.as_ref());
+            let acc = g.1.entry(t).or_default();
+            match &hist {
+                Some(h) => acc.hist.merge(h),
+                None => acc.hist.sketch.add(agg.value(f.action)),
+            }
+            let (lo, hi) = match hist {
+                Some(_) => (s.min, s.max),
+                None => (agg.value(f.action), agg.value(f.action)),
+            };
+            acc.min = acc.min.min(lo);
+            acc.max = acc.max.max(hi);
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(path, (step, buckets))| Series {
+            path,
+            action: Action::Histogram,
+            step,
+            points: buckets
+                .into_iter()
+                .filter_map(|(t, m)| Some((t, clamped_quantile(&m.hist.sketch, q, m.min, m.max)?)))
+                .collect(),
+        })
+        .collect())
+}
+
+/// [`TrendStore::stat_series`] over series already read ([`TrendStore::partial_series`],
+/// from one store or several merged by [`Folded::merge`]): `p`'s folds applied, each
+/// bucket answering `stats`.
+///
+/// # Errors
+/// `BadQuery` for a fold at or after `**`.
+pub fn stat_series_of(p: &Pattern, folded: Vec<Folded>, stats: &[Stat]) -> Result<Vec<StatSeries>> {
+    if p.aggregates() {
+        check_aggregation(p)?;
+        return Ok(fold_stat_series(p, folded, stats));
+    }
+    Ok(folded
+        .into_iter()
+        .map(|f| {
+            #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
+            let secs = f.step as f64;
+            let points = f
+                .buckets
+                .into_iter()
+                .map(|(t, (agg, hist))| {
+                    let s = bucket_stats(&agg, hist.as_ref());
+                    let src = StatSource {
+                        stats: &s,
+                        hist: hist.as_ref(),
+                        raw: None,
+                        secs: Some(secs),
+                    };
+                    (t, eval_stats(stats, &src))
                 })
                 .collect();
-            let g = groups
-                .entry(display.join(","))
-                .or_insert_with(|| (f.step, BTreeMap::new()));
-            for (t, (agg, hist)) in f.buckets {
-                let s = bucket_stats(&agg, hist.as_ref());
-                let acc = g.1.entry(t).or_default();
-                match &hist {
-                    Some(h) => acc.hist.merge(h),
-                    None => acc.hist.sketch.add(agg.value(f.action)),
-                }
-                let (lo, hi) = match hist {
-                    Some(_) => (s.min, s.max),
-                    None => (agg.value(f.action), agg.value(f.action)),
-                };
-                acc.min = acc.min.min(lo);
-                acc.max = acc.max.max(hi);
+            StatSeries {
+                path: f.path,
+                step: f.step,
+                points,
             }
-        }
-        Ok(groups
-            .into_iter()
-            .map(|(path, (step, buckets))| Series {
-                path,
-                action: Action::Histogram,
-                step,
-                points: buckets
-                    .into_iter()
-                    .filter_map(|(t, m)| {
-                        Some((t, clamped_quantile(&m.hist.sketch, q, m.min, m.max)?))
-                    })
-                    .collect(),
-            })
-            .collect())
-    }
+        })
+        .collect())
 }
 
 /// Folds `?stat=` series whose paths differ only at aggregating segments into one per
@@ -179,16 +192,7 @@ fn fold_stat_series(p: &Pattern, series: Vec<Folded>, stats: &[Stat]) -> Vec<Sta
     let mut pools: BTreeMap<String, (i64, BTreeMap<i64, Pool>)> = BTreeMap::new();
     let mut columns: BTreeMap<String, (i64, BTreeMap<i64, Vec<StatRow>>)> = BTreeMap::new();
     for f in series {
-        let display = f
-            .path
-            .split(',')
-            .enumerate()
-            .map(|(i, k)| match segs.get(i) {
-                Some(seg) if seg.agg != PAgg::List => seg.text.as_str(),
-                _ => k,
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let display = display_path(segs, &f.path);
         #[allow(clippy::cast_precision_loss)] // a step is far below 2^53 seconds
         let secs = f.step as f64;
         if pooled {
