@@ -15,9 +15,9 @@
 #   bench/front.sh [SECONDS]      (needs `apt-get install wrk`; NO_BUILD=1 skips the build;
 #                                 BIN=path runs another build, e.g. target/debug/treestat)
 #
-# On the 2-core machine of issue 16, shared with three other builds (load 9 to 12), two
-# 10 s runs: /get/k04,cpu direct p50 24 us, front 257-261 us; /get/*|sum,cpu,user direct
-# 35 us, front 617-622 us (added at p50: 0.24 and 0.59 ms; the issue's target: < 2 ms).
+# On the 2-core machine of issue 16, otherwise idle, 5 s runs: /get/k04,cpu direct p50
+# 81 us, front 282 us; /get/*|sum,cpu,user 96 us and 505 us; the quantile fold 118 us and
+# 764 us (added at p50: 0.20, 0.41 and 0.65 ms; the issue's target: < 2 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
