@@ -38,6 +38,11 @@ pub struct FrontArgs {
     /// (slowloris), as a server's `web.header_timeout`.
     #[arg(long, value_parser = parse_interval, default_value = "30s")]
     header_timeout: Duration,
+    /// A host name the front answers to when it listens on a loopback address, besides
+    /// `localhost` and IP literals (repeatable or comma-separated); other names get 421
+    /// (DNS rebinding), as a server's `web.allowed_hosts`.
+    #[arg(long = "allowed-host", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
 }
 
 /// The bearer token sent to the shards (and asked of readers with `--auth-reads`):
@@ -71,6 +76,7 @@ pub(super) fn front(args: FrontArgs) -> anyhow::Result<()> {
         token,
         auth_reads: args.auth_reads,
         header_timeout: args.header_timeout,
+        allowed_hosts: args.allowed_hosts,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let stop = tokio_util::sync::CancellationToken::new();

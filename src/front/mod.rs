@@ -60,6 +60,9 @@ pub struct FrontConfig {
     /// Longest wait for a request's head; a connection slower than this is closed
     /// (slowloris), as a server's `web.header_timeout`.
     pub header_timeout: std::time::Duration,
+    /// Host names the front answers to besides `localhost` and IP literals when it
+    /// listens on a loopback address (DNS rebinding), as a server's `web.allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Runs the front until `stop` fires.
@@ -108,6 +111,8 @@ pub async fn serve(
         telemetry,
         token: cfg.token.clone(),
         auth_reads: cfg.auth_reads,
+        loopback: listener.local_addr()?.ip().is_loopback(),
+        allowed_hosts: cfg.allowed_hosts.clone(),
         renders: std::sync::Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         )),

@@ -91,7 +91,35 @@ pub(crate) fn app(front: Front) -> Router {
         // The pages and their assets, as a server serves them (open, as there): their
         // scripts read the front's own routes.
         .merge(treestat_web::pages::router())
+        .layer(middleware::from_fn_with_state(front.clone(), host_check))
         .with_state(front)
+}
+
+/// On a loopback listener, answers 421 to a `Host` the front does not answer to: a
+/// page whose DNS name was rebound to 127.0.0.1 could otherwise read every shard's
+/// data through the front (a server's rule, web/src/origin.rs).
+async fn host_check(State(front): State<Front>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    if front.loopback
+        && let Some(host) = host
+        && !treestat_web::host_allowed(host, &front.allowed_hosts)
+    {
+        let shown: String = host.chars().take(100).collect();
+        return AppError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            format!(
+                "this front listens on a loopback address and does not answer to host \
+                 {shown:?}; use localhost or an IP address, or add the name with \
+                 --allowed-host"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Counts reads, and asks for the token when `--auth-reads` (as `auth.reads` on a

@@ -16,6 +16,11 @@ pub(crate) struct Front {
     pub partial_answers: Counter,
     pub token: Option<String>,
     pub auth_reads: bool,
+    /// Listening on a loopback address: every request's `Host` is checked (DNS
+    /// rebinding), as on a server.
+    pub loopback: bool,
+    /// Names answered besides `localhost` and IP literals (`--allowed-host`).
+    pub allowed_hosts: Vec<String>,
     /// Chart renders at once: one per core, as on a server.
     pub renders: std::sync::Arc<tokio::sync::Semaphore>,
 }

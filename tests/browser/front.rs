@@ -40,6 +40,7 @@ pub async fn realtime_over_shards(chrome: &Chrome, shots: &std::path::Path) -> R
         token: None,
         auth_reads: false,
         header_timeout: std::time::Duration::from_secs(30),
+        allowed_hosts: Vec::new(),
     };
     let front = tokio::spawn(treestat::front::serve(listener, cfg, stop.clone()));
     let outcome = async {

@@ -108,3 +108,50 @@ fn waiting_readers_hold_no_thread_per_shard() {
         "{n} threads for {readers} streams over {shards} shards"
     );
 }
+
+/// The status line's code of a GET of `path` sent with `Host: host`.
+fn status_with_host(base: &str, path: &str, host: &str) -> u16 {
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// DNS rebinding: a page whose name was rebound to 127.0.0.1 is same-origin with
+/// itself, so only the `Host` it sends gives it away. A front on a loopback address
+/// answers 421 to names other than `localhost`, IP literals and `--allowed-host`, as a
+/// server does (before, it answered every host, so such a page could read every
+/// shard's data through it).
+#[test]
+fn a_loopback_front_answers_only_its_own_host_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = serve(&dir.path().join("s0"));
+    push(&shard.base, r#"{"app":{"hits":1}}"#);
+    let front = front_args(&[&shard], "10s", None, &["--allowed-host", "dash.example"]);
+    let port = front.base.rsplit(':').next().unwrap();
+    for path in ["/get/app,hits", "/realtime/", "/metrics"] {
+        assert_eq!(
+            status_with_host(&front.base, path, "evil.example"),
+            421,
+            "{path}"
+        );
+        assert_eq!(
+            status_with_host(&front.base, path, &format!("evil.example:{port}")),
+            421,
+            "{path}"
+        );
+        for ok in ["localhost", "127.0.0.1", "dash.example", "a.localhost"] {
+            assert_eq!(
+                status_with_host(&front.base, path, &format!("{ok}:{port}")),
+                200,
+                "{path} {ok}"
+            );
+        }
+    }
+}

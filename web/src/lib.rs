@@ -48,7 +48,7 @@ pub use graphite::render_with as graphite_render;
 pub use graphs::{in_render_slot, stat_lines};
 pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
-pub use origin::check_origin;
+pub use origin::{check_origin, host_allowed};
 pub use pull::{CURSOR_HEADER, MISSED_HEADER};
 pub use push::{LogAnswer, PushAnswer};
 pub use query::{DiffRow, StatRows, nest_stats};

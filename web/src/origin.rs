@@ -124,7 +124,10 @@ fn strip_default_port<'a>(authority: &'a str, scheme: &str) -> &'a str {
 }
 
 /// Whether a `Host` header names a loopback name, an IP literal, or an allowed host.
-fn host_allowed(host: &str, allowed: &[String]) -> bool {
+/// Whether a loopback-bound server answers to `host` (a `Host` header): `localhost`
+/// (or `*.localhost`), an IP literal, or one of `allowed` (the DNS-rebinding check of
+/// the module doc; the read front applies it too).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let name = host_name(host);
     let name = name.strip_suffix('.').unwrap_or(name);
     if name.eq_ignore_ascii_case("localhost")
