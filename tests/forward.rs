@@ -2,6 +2,8 @@
 //! `--forward tcp://...` to a real carbon-cache; the whisper file holds exactly the
 //! points `/trend` answers for the leaf, the counters show at `/metrics` and under
 //! `_treestat,forward,...`; and SIGTERM sends the interval it closes on the way out.
+//! `--forward http://.../api/v1/write` to a real Prometheus: its query API returns
+//! exactly the points `/trend` answers.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,10 +12,10 @@ use crate::common::{self, free_port, get_json, get_text, wait_for};
 
 /// The forward crate's carbon-cache harness, shared (its `super::free_port` and
 /// `super::wait_for` are this file's imports of the common ones).
-#[allow(dead_code, reason = "the Prometheus half is the forward crate's")]
+#[allow(dead_code, reason = "some helpers are the forward crate's only")]
 #[path = "../forward/tests/common/receivers.rs"]
 mod receivers;
-use receivers::Carbon;
+use receivers::{Carbon, Prometheus};
 
 /// A `treestat serve` child, killed if the test ends without stopping it.
 struct Serve(Child);
@@ -148,6 +150,46 @@ fn whisper_holds_what_trend_shows_and_the_counters_are_published() {
         v.contains_key("_treestat,forward,graphite0,sent_points")
             .then_some(())
     });
+    assert!(sigterm(&mut child).success());
+}
+
+#[test]
+fn prometheus_returns_what_trend_shows() {
+    if !Prometheus::available() {
+        return;
+    }
+    let prom = Prometheus::start(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut child = serve(dir.path(), http, "1s", &prom.write_url());
+    let base = format!("http://127.0.0.1:{http}");
+    wait_for("the server", || {
+        ureq::get(&format!("{base}/health")).call().ok().map(|_| ())
+    });
+    for v in [5, 7, 11] {
+        push(
+            http,
+            &format!(r#"{{"default_action":"add","svc":{{"web":{{"req":{v}}}}}}}"#),
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let trend = wait_for("three pushes in /trend", || {
+        let t = get_json(&format!("{base}/trend/svc,web,req.json?points=0&from=-1h"));
+        let pts: Vec<(i64, f64)> = t[0]["points"]
+            .as_array()?
+            .iter()
+            .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        (pts.iter().map(|p| p.1).sum::<f64>() == 23.0).then_some(pts)
+    });
+    // The same points, under the documented labels.
+    let got = wait_for("Prometheus to hold the points", || {
+        let s = prom.samples(r#"treestat{path="svc,web,req"}"#, common_now() + 5);
+        (s.len() == 1 && s[0].1 == trend).then_some(s)
+    });
+    assert_eq!(got[0].0["l1"], "svc");
+    assert_eq!(got[0].0["l2"], "web");
+    assert_eq!(got[0].0["l3"], "req");
     assert!(sigterm(&mut child).success());
 }
 
