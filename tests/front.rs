@@ -539,7 +539,9 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
     let reference = serve(&dir.path().join("ref"));
     let t = now() - 60;
     // `moved` was written to `old` up to t+2, then to `new` from t+2 on: the
-    // interval t+2 has samples on both.
+    // interval t+2 has samples on both. `lat` (average: one sample on `old`, two on
+    // `new` there) and `state` (last: `new`'s sample is the newer) need the counts and
+    // the order a plain `/trend` answer leaves out.
     let docs = [
         (
             &old,
@@ -555,9 +557,23 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
             ),
         ),
         (
+            &old,
+            format!(
+                r#"{{"timestamp":{},"moved":{{"lat":{{"default_action":"average","ms":10}},"state":{{"default_action":"last","code":1}}}}}}"#,
+                t + 2
+            ),
+        ),
+        (
             &new,
             format!(
                 r#"{{"timestamp":{},"moved":{{"default_action":"add","hits":11,"g":{{"default_action":"max","peak":4}}}}}}"#,
+                t + 2
+            ),
+        ),
+        (
+            &new,
+            format!(
+                r#"{{"timestamp":{},"moved":{{"lat":{{"default_action":"average","ms":[40,70]}},"state":{{"default_action":"last","code":2}}}}}}"#,
                 t + 2
             ),
         ),
@@ -575,7 +591,15 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
     }
     let f = front(&[&old, &new], "10s");
     let range = format!("from={}&until={}&points=0", t - 10, t + 30);
-    for p in ["moved", "moved,hits", "*|sum,hits", "moved,g|max"] {
+    for p in [
+        "moved",
+        "moved,hits",
+        "*|sum,hits",
+        "moved,g|max",
+        "moved,lat,ms",
+        "moved,state,code",
+        "moved,*|avg,*",
+    ] {
         let url = |base: &str| format!("{base}/trend/{}.json?{range}", enc(p));
         let want = wait_for(&format!("{p} on the reference"), || {
             let v = get(&url(&reference.base)).0;
@@ -584,7 +608,7 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
                 .iter()
                 .map(|s| s["points"].as_array().map_or(0, Vec::len))
                 .sum();
-            (n >= 3).then_some(v)
+            (n >= 3 || p.contains("lat") || p.contains("state")).then_some(v)
         });
         let got = wait_for(&format!("{p} through the front"), || {
             let got = get(&url(&f.base)).0;
@@ -616,6 +640,12 @@ fn a_series_split_over_two_shards_by_a_rebalance_is_merged() {
         .map(|p| p[1].as_f64().unwrap())
         .collect();
     assert_eq!(values, [5.0, 18.0, 13.0]);
+    // The average of the three samples (40, not the mean of the shards' 10 and 55),
+    // and the newer of the two last values.
+    for (leaf, want) in [("moved,lat,ms", 40.0), ("moved,state,code", 2.0)] {
+        let (s, _) = get(&format!("{}/trend/{leaf}.json?{range}", f.base));
+        assert_eq!(s[0]["points"][0][1].as_f64(), Some(want), "{leaf}");
+    }
     // Live, the leaf both shards hold is read from the copy with the newest sample:
     // the new owner's totals (11 + 13), its history above being whole.
     let (rows, _) = get(&format!("{}/get/moved,hits", f.base));

@@ -6,9 +6,11 @@
 //! are merged point by point in time order. A time stamp two shards both hold (the
 //! interval in which the key moved, samples on each side) is combined by the series'
 //! action: `add` sums the two (each shard counted its own samples, both happened),
-//! `max` and `min` take the extreme, and the others (`average`, `last`, `histogram`,
-//! whose counts are not in a `/trend` answer) the mean of the two values, the one
-//! inexact case, for the few intervals a move spans.
+//! `max` and `min` take the extreme. The others (`average`, `last`, `histogram`) need
+//! what a `/trend` answer leaves out (the counts, which sample is newer): such a series
+//! is read again from every shard with its buckets' aggregates (`/trend?partial=1`),
+//! merged as one store merges two intervals, so its values are what one store holding
+//! every sample answers.
 //!
 //! An aggregating pattern reads its selector's series from every shard, merges them as
 //! above and folds each time bucket with the engine's fold, as a server does
@@ -105,6 +107,9 @@ pub(crate) async fn merged_series(
     let fanned = front.shards.get_all(&front.shards.all(), &path).await;
     let (bodies, missing) = bodies(front, fanned)?;
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
+    // Series with a time stamp on two shards whose action the values alone cannot
+    // combine (module doc).
+    let mut inexact = false;
     for body in bodies {
         let series: Vec<Series> = serde_json::from_slice(&body).map_err(AppError::internal)?;
         for s in series {
@@ -119,8 +124,21 @@ pub(crate) async fn merged_series(
                 let Some(v) = v else { continue };
                 m.points
                     .entry(t)
-                    .and_modify(|old| *old = combine(&m.action, *old, v))
+                    .and_modify(|old| match combine(&m.action, *old, v) {
+                        Some(c) => *old = c,
+                        None => inexact = true,
+                    })
                     .or_insert(v);
+            }
+        }
+    }
+    if inexact {
+        let (folded, _) = partial_folded(front, &selector, from, until, points).await?;
+        for f in folded {
+            if let Some(m) = merged.get_mut(f.path())
+                && combine(&m.action, 0.0, 0.0).is_none()
+            {
+                m.points = f.values().collect();
             }
         }
     }
@@ -333,13 +351,14 @@ pub(crate) async fn export(
     Ok(answer(&front, &missing, resp))
 }
 
-/// Two shards' values of one series at one time stamp (module doc).
-fn combine(action: &str, a: f64, b: f64) -> f64 {
+/// Two shards' values of one series at one time stamp, when its action combines them
+/// from the values alone (module doc).
+fn combine(action: &str, a: f64, b: f64) -> Option<f64> {
     match action {
-        "add" => a + b,
-        "max" => a.max(b),
-        "min" => a.min(b),
-        _ => f64::midpoint(a, b),
+        "add" => Some(a + b),
+        "max" => Some(a.max(b)),
+        "min" => Some(a.min(b)),
+        _ => None,
     }
 }
 
@@ -388,9 +407,12 @@ mod tests {
 
     #[test]
     fn one_time_on_two_shards_combines_by_action() {
-        assert_eq!(combine("add", 7.0, 11.0), 18.0);
-        assert_eq!(combine("max", 7.0, 11.0), 11.0);
-        assert_eq!(combine("min", 7.0, 11.0), 7.0);
-        assert_eq!(combine("average", 7.0, 11.0), 9.0);
+        assert_eq!(combine("add", 7.0, 11.0), Some(18.0));
+        assert_eq!(combine("max", 7.0, 11.0), Some(11.0));
+        assert_eq!(combine("min", 7.0, 11.0), Some(7.0));
+        // The values alone do not say: read again with the buckets' aggregates.
+        for action in ["average", "last", "histogram"] {
+            assert_eq!(combine(action, 7.0, 11.0), None, "{action}");
+        }
     }
 }

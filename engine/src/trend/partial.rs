@@ -40,6 +40,15 @@ impl Folded {
         &self.path
     }
 
+    /// Each bucket's value under the series' action, as a plain `/trend` answers it
+    /// (a bucket whose value is not finite, as an empty one, is left out).
+    pub fn values(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.buckets
+            .iter()
+            .map(|(&t, (agg, _))| (t, agg.value(self.action)))
+            .filter(|(_, v)| v.is_finite())
+    }
+
     /// Folds another store's copy of the same series in (a series whose history a
     /// rebalance split): buckets at one time merge their aggregates and sketches, as
     /// one store folds two intervals into a bucket. The coarser step is kept.
