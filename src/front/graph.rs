@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use treestat_engine::pattern::{Match, Pattern};
-use treestat_graph::{Format, GraphOptions, Marker, Series, Tz, render};
+use treestat_graph::{Format, GraphOptions, Marker, Series, Tz};
 use treestat_web::AppError;
 
 use super::fan::{answer, bodies, encode, num, query};
@@ -90,22 +89,8 @@ async fn draw(
     markers.sort_by_key(|m| m.ts);
     missing.sort_unstable();
     missing.dedup();
-    let bytes = treestat_web::in_render_slot(front.renders.clone(), move || {
-        render(&series, &markers, &opts, format)
-    })
-    .await?
-    .map_err(|e| {
-        if e.is_client_error() {
-            AppError::bad_request(e.to_string())
-        } else {
-            AppError::internal(e)
-        }
-    })?;
-    let mut resp = bytes.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    let resp =
+        treestat_web::render_chart(front.renders.clone(), series, markers, opts, format).await?;
     Ok(answer(front, &missing, resp))
 }
 

@@ -108,11 +108,7 @@ pub(crate) async fn markers(
 ) -> Result<Response, AppError> {
     let pattern = pattern?.0;
     let params = params?.0;
-    let text = pattern.strip_suffix(".json").ok_or_else(|| {
-        AppError::not_found(format!(
-            "{pattern:?}: this endpoint answers `<pattern>.json`"
-        ))
-    })?;
+    let text = treestat_web::strip_json(&pattern)?;
     let mut q = Vec::new();
     if let Some(f) = params.from {
         q.push(("from", f));

@@ -264,11 +264,7 @@ async fn api_q(
 ) -> Result<Response, AppError> {
     let pattern = pattern?.0;
     let params = params?.0;
-    let text = pattern.strip_suffix(".json").ok_or_else(|| {
-        AppError::not_found(format!(
-            "{pattern:?}: this endpoint answers `<pattern>.json`"
-        ))
-    })?;
+    let text = treestat_web::strip_json(&pattern)?;
     let internal = internal_flag(params.internal.as_deref())?;
     let p = Pattern::parse(text)?.with_internal(internal);
     let (mut tree, missing) = if let Some(stat) = params.stat.as_deref().filter(|s| !s.is_empty()) {

@@ -230,9 +230,7 @@ pub(crate) async fn trend(
 ) -> Result<Response, AppError> {
     let pattern = pattern?.0;
     let params = params?.0;
-    let text = pattern.strip_suffix(".json").ok_or_else(|| {
-        AppError::not_found(format!("{pattern:?}: the front answers `<pattern>.json`"))
-    })?;
+    let text = treestat_web::strip_json(&pattern)?;
     let p = Pattern::parse(text)?;
     let (from, until) = range(params.from.as_deref(), params.until.as_deref())?;
     let points = params

@@ -146,6 +146,17 @@ impl From<QueryRejection> for AppError {
     }
 }
 
+/// The pattern of a `<pattern>.json` path segment; 404 naming the form otherwise (the
+/// server's and the read front's JSON routes).
+///
+/// # Errors
+/// 404 when `text` does not end in `.json`.
+pub fn strip_json(text: &str) -> Result<&str, AppError> {
+    text.strip_suffix(".json").ok_or_else(|| {
+        AppError::not_found(format!("{text:?}: this endpoint answers `<pattern>.json`"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,17 +235,7 @@ async fn image(
     } else {
         Format::Png
     };
-    let bytes = crate::graphs::in_render_slot(renders, move || {
-        treestat_graph::render(&series, &[], &opts, fmt)
-    })
-    .await?
-    .map_err(|e| AppError::bad_request(e.to_string()))?;
-    let mut r = bytes.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(fmt.content_type()),
-    );
-    Ok(r)
+    crate::graphs::render_chart(renders, series, Vec::new(), opts, fmt).await
 }
 
 /// One node a find answers.

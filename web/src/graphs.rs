@@ -148,25 +148,39 @@ async fn draw(
         return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag, max_age)).into_response());
     }
 
-    let bytes = in_render_slot(g.inner.renders.clone(), move || {
-        render(&series, &markers, &opts, format)
-    })
-    .await?
-    .map_err(|e| {
-        // A bad option is the client's (400); an encoder or PDF failure is ours (500).
-        if e.is_client_error() {
-            AppError::bad_request(e.to_string())
-        } else {
-            AppError::internal(e)
-        }
-    })?;
+    let mut resp = render_chart(g.inner.renders.clone(), series, markers, opts, format).await?;
+    resp.headers_mut().extend(cache_headers(&etag, max_age));
+    Ok(resp)
+}
+
+/// Draws a chart in a render slot ([`in_render_slot`]) and answers it with its
+/// content type: what the server's `/graph`, its Graphite `/render` images and a
+/// read front's `/graph` share.
+///
+/// # Errors
+/// 503 when every slot stays busy; 400 for an option the renderer refuses (the
+/// client's), 500 for an encoder failure (ours).
+pub async fn render_chart(
+    renders: std::sync::Arc<tokio::sync::Semaphore>,
+    series: Vec<Series>,
+    markers: Vec<Marker>,
+    opts: GraphOptions,
+    format: Format,
+) -> Result<Response, AppError> {
+    let bytes = in_render_slot(renders, move || render(&series, &markers, &opts, format))
+        .await?
+        .map_err(|e| {
+            if e.is_client_error() {
+                AppError::bad_request(e.to_string())
+            } else {
+                AppError::internal(e)
+            }
+        })?;
     let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    h.extend(cache_headers(&etag, max_age));
     Ok(resp)
 }
 

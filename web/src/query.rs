@@ -16,7 +16,7 @@ use serde_json::Value;
 use treestat_engine::pattern::Match;
 use treestat_engine::{Pattern, StatRow, nest};
 
-use crate::error::AppError;
+use crate::error::{AppError, strip_json};
 use crate::extract::{PathParam, QueryParam, num, stats_param};
 use crate::state::AppState;
 
@@ -148,12 +148,6 @@ pub fn nest_stats(rows: &[StatRow], stats: &[treestat_engine::Stat]) -> Value {
         treestat_engine::insert_path(&mut root, path, Value::Object(leaf));
     }
     Value::Object(root)
-}
-
-fn strip_json(text: &str) -> Result<&str, AppError> {
-    text.strip_suffix(".json").ok_or_else(|| {
-        AppError::not_found(format!("{text:?}: this endpoint answers `<pattern>.json`"))
-    })
 }
 
 async fn subtree(

@@ -250,11 +250,7 @@ async fn trend(
     QueryParam(range): QueryParam<RangeParams>,
     QueryParam(stat): QueryParam<StatParam>,
 ) -> Result<Response, AppError> {
-    let Some(text) = pattern.strip_suffix(".json") else {
-        return Err(AppError::not_found(format!(
-            "{pattern:?}: this endpoint answers `<pattern>.json`"
-        )));
-    };
+    let text = crate::error::strip_json(&pattern)?;
     let pattern = Pattern::parse(text)?;
     let (from, until) = range.resolve(t.engine().now())?;
     let points = range.points.unwrap_or(DEFAULT_POINTS).min(MAX_POINTS);
@@ -312,11 +308,7 @@ async fn markers(
     PathParam(pattern): PathParam<String>,
     QueryParam(range): QueryParam<RangeParams>,
 ) -> Result<Json<Vec<treestat_engine::Marker>>, AppError> {
-    let Some(text) = pattern.strip_suffix(".json") else {
-        return Err(AppError::not_found(format!(
-            "{pattern:?}: this endpoint answers `<pattern>.json`"
-        )));
-    };
+    let text = crate::error::strip_json(&pattern)?;
     let selector = Pattern::parse(text)?.selector();
     let now = t.engine().now();
     let (from, until) = range.resolve(now)?;
