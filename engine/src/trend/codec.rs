@@ -251,57 +251,216 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
 /// `Corrupt` when the bytes do not decode (`out` then holds the points before).
 pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
     out.clear();
-    let mut r = BitReader::new(bytes);
-    let n = r.varint()?;
-    if n > MAX_CHUNK_POINTS {
-        return Err(TrendError::corrupt(format!("chunk claims {n} points")));
-    }
-    let n = usize::try_from(n).map_err(|_| TrendError::corrupt("chunk size"))?;
-    if n == 0 {
+    let Some(mut h) = Head::read(bytes)? else {
         return Ok(());
-    }
-    out.reserve(n.min(bytes.len() * 8));
-    let mode = r.read(4);
-    let exp = match mode {
-        0 => None,
-        m if m <= u64::from(MAX_EXP) + 1 => Some(i32::try_from(m - 1).unwrap_or(0)),
-        _ => return Err(TrendError::corrupt("unknown value mode")),
     };
-    let scale = 10f64.powi(exp.unwrap_or(0));
-    let ts = unzigzag(r.varint()?);
-    let mut int = 0i64;
-    let value = match exp {
-        Some(_) => {
-            int = unzigzag(r.varint()?);
-            unscaled(int, scale)
+    out.reserve(h.n.min(bytes.len() * 8));
+    out.push(h.first);
+    h.rest(out)
+}
+
+/// Decodes two chunks into `out_a` and `out_b` (each cleared first), as two calls of
+/// [`decode_into`] would, the usual points of both in one loop: a point's position
+/// in its stream depends on the point before, so one stream keeps the core waiting
+/// on that chain, and two independent chains fill the wait.
+///
+/// # Errors
+/// `Corrupt` when either does not decode.
+pub fn decode_pair_into(
+    a: &[u8],
+    b: &[u8],
+    out_a: &mut Vec<Point>,
+    out_b: &mut Vec<Point>,
+) -> Result<()> {
+    out_a.clear();
+    out_b.clear();
+    let (ha, hb) = (Head::read(a)?, Head::read(b)?);
+    let (Some(mut ha), Some(mut hb)) = (ha, hb) else {
+        // One is empty: the other alone.
+        decode_into(a, out_a)?;
+        return decode_into(b, out_b);
+    };
+    out_a.reserve(ha.n.min(a.len() * 8));
+    out_b.reserve(hb.n.min(b.len() * 8));
+    out_a.push(ha.first);
+    out_b.push(hb.first);
+    if ha.decimal && hb.decimal && ha.scale == hb.scale {
+        if ha.scale == 1.0 {
+            pair_regular::<true>(&mut ha, &mut hb, out_a, out_b)?;
+        } else {
+            pair_regular::<false>(&mut ha, &mut hb, out_a, out_b)?;
         }
-        None => f64::from_bits(r.read(64)),
-    };
-    let prev = Point {
-        ts,
-        value,
-        aux: r.varint()?,
-    };
-    if r.overrun() {
-        return Err(TrendError::corrupt("chunk ends early"));
     }
-    out.push(prev);
-    // Integers (scale 1) get a loop of their own without the division, which the
-    // compiler otherwise keeps in the loop (and it took most of the decoding time).
-    if scale == 1.0 {
-        decode_rest::<true>(&mut r, n, prev, int, exp.is_some(), scale, out)
-    } else {
-        decode_rest::<false>(&mut r, n, prev, int, exp.is_some(), scale, out)
+    ha.rest(out_a)?;
+    hb.rest(out_b)
+}
+
+/// The usual points of two decimal chunks with the same scale, in lockstep, until
+/// either ends or meets a point that is not one ([`regular_point`]); each head then
+/// stands after what it decoded.
+fn pair_regular<const UNIT: bool>(
+    a: &mut Head<'_>,
+    b: &mut Head<'_>,
+    out_a: &mut Vec<Point>,
+    out_b: &mut Vec<Point>,
+) -> Result<()> {
+    let scale = a.scale;
+    let unscaled = |int: i64| {
+        // Exact below 2^53, which is all `encode` writes.
+        #[allow(clippy::cast_precision_loss)]
+        let x = int as f64;
+        if UNIT { x } else { x / scale }
+    };
+    let (mut ca, mut cb) = (a.cursor, b.cursor);
+    let mut left = a.left.min(b.left);
+    while left > 0 {
+        let (Some((da, sa, ua)), Some((db, sb, ub))) =
+            (regular_point(a.r.peek()), regular_point(b.r.peek()))
+        else {
+            break;
+        };
+        a.r.consume(ua);
+        b.r.consume(ub);
+        if a.r.overrun() || b.r.overrun() {
+            return Err(TrendError::corrupt("chunk ends early"));
+        }
+        ca.delta = ca.delta.wrapping_add(da);
+        cb.delta = cb.delta.wrapping_add(db);
+        ca.int = ca.int.wrapping_add(sa);
+        cb.int = cb.int.wrapping_add(sb);
+        ca.ts = ca.ts.wrapping_add(ca.delta);
+        cb.ts = cb.ts.wrapping_add(cb.delta);
+        ca.value = unscaled(ca.int);
+        cb.value = unscaled(cb.int);
+        out_a.push(Point {
+            ts: ca.ts,
+            value: ca.value,
+            aux: ca.aux,
+        });
+        out_b.push(Point {
+            ts: cb.ts,
+            value: cb.value,
+            aux: cb.aux,
+        });
+        left -= 1;
+    }
+    let done = a.left.min(b.left) - left;
+    a.left -= done;
+    b.left -= done;
+    a.cursor = ca;
+    b.cursor = cb;
+    Ok(())
+}
+
+/// A chunk being decoded: its reader after the header and the first point, and the
+/// state the next point is read against.
+struct Head<'a> {
+    r: BitReader<'a>,
+    n: usize,
+    /// Points still to read after `first` and those already read past it.
+    left: usize,
+    decimal: bool,
+    scale: f64,
+    first: Point,
+    cursor: Cursor,
+}
+
+/// The decoder's state between points: the previous point, the time delta, and the
+/// scaled integer of a decimal value.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    ts: i64,
+    value: f64,
+    aux: u64,
+    delta: i64,
+    int: i64,
+}
+
+impl<'a> Head<'a> {
+    /// Reads a chunk's header and first point (`None`: the chunk has no points).
+    fn read(bytes: &'a [u8]) -> Result<Option<Head<'a>>> {
+        let mut r = BitReader::new(bytes);
+        let n = r.varint()?;
+        if n > MAX_CHUNK_POINTS {
+            return Err(TrendError::corrupt(format!("chunk claims {n} points")));
+        }
+        let n = usize::try_from(n).map_err(|_| TrendError::corrupt("chunk size"))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mode = r.read(4);
+        let exp = match mode {
+            0 => None,
+            m if m <= u64::from(MAX_EXP) + 1 => Some(i32::try_from(m - 1).unwrap_or(0)),
+            _ => return Err(TrendError::corrupt("unknown value mode")),
+        };
+        let scale = 10f64.powi(exp.unwrap_or(0));
+        let ts = unzigzag(r.varint()?);
+        let mut int = 0i64;
+        let value = match exp {
+            Some(_) => {
+                int = unzigzag(r.varint()?);
+                unscaled(int, scale)
+            }
+            None => f64::from_bits(r.read(64)),
+        };
+        let first = Point {
+            ts,
+            value,
+            aux: r.varint()?,
+        };
+        if r.overrun() {
+            return Err(TrendError::corrupt("chunk ends early"));
+        }
+        Ok(Some(Head {
+            r,
+            n,
+            left: n - 1,
+            decimal: exp.is_some(),
+            scale,
+            first,
+            cursor: Cursor {
+                ts,
+                value,
+                aux: first.aux,
+                delta: 0,
+                int,
+            },
+        }))
+    }
+
+    /// Decodes the points left into `out`.
+    fn rest(&mut self, out: &mut Vec<Point>) -> Result<()> {
+        // Integers (scale 1) get a loop of their own without the division, which the
+        // compiler otherwise keeps in the loop (and it took most of the decoding time).
+        if self.scale == 1.0 {
+            decode_rest::<true>(
+                &mut self.r,
+                self.left,
+                self.cursor,
+                self.decimal,
+                self.scale,
+                out,
+            )
+        } else {
+            decode_rest::<false>(
+                &mut self.r,
+                self.left,
+                self.cursor,
+                self.decimal,
+                self.scale,
+                out,
+            )
+        }
     }
 }
 
-/// Points 2..=n of a chunk after its first, `prev`: decimal (scaled integers from
-/// `int` on, divided by `scale` unless `UNIT`) or raw floats.
+/// The `left` points of a chunk after `cur`: decimal (scaled integers, divided by
+/// `scale` unless `UNIT`) or raw floats.
 fn decode_rest<const UNIT: bool>(
     r: &mut BitReader<'_>,
-    n: usize,
-    prev: Point,
-    mut int: i64,
+    left: usize,
+    cur: Cursor,
     decimal: bool,
     scale: f64,
     out: &mut Vec<Point>,
@@ -315,11 +474,12 @@ fn decode_rest<const UNIT: bool>(
     // The previous point in locals, not a `Point` rebuilt each time: the compiler
     // kept that in memory, and reading it back whole after writing its fields one by
     // one stalled every point.
-    let (mut ts, mut value, mut aux) = (prev.ts, prev.value, prev.aux);
-    let mut delta: i64 = 0;
+    let (mut ts, mut value, mut aux) = (cur.ts, cur.value, cur.aux);
+    let mut delta = cur.delta;
+    let mut int = cur.int;
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
-    for _ in 1..n {
+    for _ in 0..left {
         if decimal && let Some((dod, step, used)) = regular_point(r.peek()) {
             // The usual point of a decimal series: both codes in their short tiers and
             // no change of count, all read from one look at the stream.
@@ -576,9 +736,52 @@ mod tests {
             prop_assert!(same(&decode(&encode(&p)).unwrap(), &p));
         }
 
+        /// Two chunks decoded together give what each gives alone, bit for bit:
+        /// usual and unusual points mixed, the same or different scales, a decimal
+        /// chunk beside a raw float one, either empty.
+        #[test]
+        fn a_pair_decodes_as_each_alone(
+            a in proptest::collection::vec((-5_000i64..5_000, -(1i64 << 21)..(1 << 21), 0u8..10), 0..300),
+            b in proptest::collection::vec((-5_000i64..5_000, -(1i64 << 21)..(1 << 21), 0u8..10), 0..300),
+            exp_a in 0i32..3,
+            exp_b in 0i32..3,
+            raw_b in any::<bool>(),
+        ) {
+            let build = |steps: &[(i64, i64, u8)], exp: i32, raw: bool| {
+                let scale = 10f64.powi(exp);
+                let (mut ts, mut int, mut aux) = (1_000_000i64, 0i64, 1u64);
+                let mut p = Vec::new();
+                for &(jitter, change, new_aux) in steps {
+                    ts += 10_000 + jitter;
+                    int += change;
+                    if new_aux == 0 {
+                        aux += 1;
+                    }
+                    let value = if raw { unscaled(int, scale) + 0.1 / 3.0 } else { unscaled(int, scale) };
+                    p.push(Point { ts, value, aux });
+                }
+                encode(&p)
+            };
+            let (ea, eb) = (build(&a, exp_a, false), build(&b, exp_b, raw_b));
+            let (mut pa, mut pb) = (vec![Point { ts: 1, value: 1.0, aux: 1 }], Vec::new());
+            decode_pair_into(&ea, &eb, &mut pa, &mut pb).unwrap();
+            let (wa, wb) = (decode(&ea).unwrap(), decode(&eb).unwrap());
+            prop_assert!(same(&pa, &wa));
+            prop_assert!(same(&pb, &wb));
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn random_pairs_never_panic(
+            a in proptest::collection::vec(any::<u8>(), 0..100),
+            b in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let (mut pa, mut pb) = (Vec::new(), Vec::new());
+            let _ = decode_pair_into(&a, &b, &mut pa, &mut pb);
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::TrendStore;
 use super::blob::chunk_key;
-use super::codec;
+use super::codec::{self, Point};
 use super::compact::chunk_start;
 use super::error::Result;
 use super::read::{blob_buckets, blobs_in, check_range, choose_archive};
@@ -54,7 +54,7 @@ impl TrendStore {
         let bucket_end = (until - 1).div_euclid(step) * step + step;
         let blobs = blobs_in(core, first_bucket, bucket_end)?;
         let kept = |t: i64| t >= first_bucket && t < until && t.saturating_add(step) > keep_from;
-        let mut points = Vec::new();
+        let (mut points, mut points2) = (Vec::new(), Vec::new());
         for (i, id) in ids {
             // The intervals not compacted yet are the newest buckets; a chunk's bucket
             // from `split` on may share a bucket with them, so it is merged.
@@ -64,11 +64,7 @@ impl TrendStore {
             let mut action = None;
             let lo = chunk_key(archive, id, chunk_start(first_bucket, step));
             let hi = chunk_key(archive, id, until);
-            // Chunks come in key order: time-ordered and disjoint.
-            for (_, v) in core.storage.scan(Space::Chunks, &lo, Some(&hi))? {
-                let (a, gorilla, _) = split_chunk(&v)?;
-                action = Some(a);
-                codec::decode_into(gorilla, &mut points)?;
+            let mut put = |points: &[Point], a: Action| {
                 // Most chunks lie wholly in the range, before `split`, with a value
                 // that is the point's own: a loop without a test per point.
                 if let (Some(first), Some(last)) = (points.first(), points.last())
@@ -77,12 +73,12 @@ impl TrendStore {
                     && last.ts < split
                     && a.scalar() != Action::Average
                 {
-                    for p in &points {
+                    for p in points {
                         each(i, p.ts, p.value);
                     }
-                    continue;
+                    return;
                 }
-                for p in &points {
+                for p in points {
                     if !kept(p.ts) {
                         continue;
                     }
@@ -91,6 +87,23 @@ impl TrendStore {
                     } else {
                         late.push((p.ts, Agg::from_point(p, a)));
                     }
+                }
+            };
+            // Chunks come in key order: time-ordered and disjoint. Two at a time, so
+            // their decoding overlaps (`codec::decode_pair_into`).
+            let chunks = core.storage.scan(Space::Chunks, &lo, Some(&hi))?;
+            for pair in chunks.chunks(2) {
+                let (a, gorilla, _) = split_chunk(&pair[0].1)?;
+                action = Some(a);
+                if let Some((_, v)) = pair.get(1) {
+                    let (b, gorilla_b, _) = split_chunk(v)?;
+                    codec::decode_pair_into(gorilla, gorilla_b, &mut points, &mut points2)?;
+                    put(&points, a);
+                    put(&points2, b);
+                    action = Some(b);
+                } else {
+                    codec::decode_into(gorilla, &mut points)?;
+                    put(&points, a);
                 }
             }
             let Some(action) = newer.or(action) else {
