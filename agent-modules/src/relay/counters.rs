@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value as Json};
-use treestat_engine::listen::Reject;
+use treestat_engine::listen::{LineError, Reject, simplestats};
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{ClosedInterval, Engine};
 
@@ -109,6 +109,59 @@ impl RelayCounters {
             statsd,
             graphite,
             log_lines,
+        }
+    }
+
+    /// Merges one JSON document (an HTTP body or form field).
+    pub(super) fn merge(&self, engine: &Engine, doc: &[u8]) -> std::result::Result<(), String> {
+        self.close_due(engine);
+        match engine.push_json(doc) {
+            Ok(_) => {
+                // The relay's own engine answers its agents only once logged, in `sync`.
+                engine.wal_synced_blocking();
+                self.json.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e.to_string().replace(['\n', '\r'], " "))
+            }
+        }
+    }
+
+    /// Merges one line of the server's 8007 protocol (TCP line or UDP datagram line): a JSON
+    /// tree, an array of trees, or a SimpleStats tuple `["name", ts, value]`, with the
+    /// server's parser and semantics ([`simplestats::apply_parsed`]): a tuple is one sample
+    /// filed at its own time stamp.
+    pub(super) fn merge_line(
+        &self,
+        engine: &Engine,
+        line: &[u8],
+    ) -> std::result::Result<(), String> {
+        self.close_due(engine);
+        let parsed = std::str::from_utf8(line)
+            .map_err(|e| {
+                LineError::new(
+                    Reject::BadUtf8,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                )
+            })
+            .and_then(|l| simplestats::parse_line(l, engine.config().limits.max_depth));
+        let applied = parsed.and_then(|line| {
+            let tuple = matches!(line, simplestats::Line::Tuple { .. });
+            simplestats::apply_parsed(engine, line).map(|_| tuple)
+        });
+        match applied {
+            Ok(tuple) => {
+                engine.wal_synced_blocking();
+                let n = if tuple { &self.tuples } else { &self.json };
+                n.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e.message.replace(['\n', '\r'], " "))
+            }
         }
     }
 }

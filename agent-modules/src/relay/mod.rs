@@ -21,6 +21,8 @@
 //! server files each in the interval it was measured in.
 
 mod counters;
+mod http;
+mod limits;
 mod listen;
 mod logs;
 
