@@ -190,13 +190,18 @@ impl Tab {
 
     /// Polls `js` until it is truthy; fails with `what` after `limit` (a bound for a
     /// broken page, far above what a working one needs, not a speed requirement).
-    /// A page that is navigating (a reload it started itself) is polled again.
+    /// A page that is navigating (a reload it started itself), or one whose new
+    /// document is not built yet (the expression throws, e.g. reading a property of an
+    /// element not there yet), is polled again; the last exception is the failure if
+    /// the limit passes.
     pub async fn wait_for(&self, js: &str, what: &str, limit: Duration) -> Result<Value, String> {
         let start = tokio::time::Instant::now();
         loop {
             let v = match self.eval(js).await {
                 Ok(v) => v,
-                Err(e) if navigating(&e) && start.elapsed() <= limit => {
+                Err(e)
+                    if (navigating(&e) || e.contains("Uncaught")) && start.elapsed() <= limit =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
