@@ -48,6 +48,34 @@ pub(crate) fn fill_ring(slots: &mut [Option<f64>], ring: Option<&Vec<(usize, f64
     }
 }
 
+/// Splits a run of values (`values[k]` at `times[k]`, times increasing, each a bucket
+/// of `range`) into stretches one step apart, and calls `put(slot, stretch)` with the
+/// slot of each one's first value, for the part of each inside the range's slots.
+pub(crate) fn place(
+    range: Range,
+    times: &[i64],
+    values: &[f64],
+    mut put: impl FnMut(usize, &[f64]),
+) {
+    let Range { start, step, n, .. } = range;
+    let mut k = 0;
+    while k < times.len() {
+        let mut e = k + 1;
+        while e < times.len() && times[e] == times[e - 1] + step {
+            e += 1;
+        }
+        // Slots before the first (a time before `start`) and from `n` on are dropped.
+        let first = (times[k] - start).div_euclid(step);
+        let skip = usize::try_from(-first).unwrap_or(0).min(e - k);
+        let slot = usize::try_from(first).unwrap_or(0);
+        let len = (e - k - skip).min(n.saturating_sub(slot));
+        if len > 0 {
+            put(slot, &values[k + skip..k + skip + len]);
+        }
+        k = e;
+    }
+}
+
 /// The slots of a fetch: `n` values from `start`, one per `step`, up to `end`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Range {
@@ -78,8 +106,8 @@ pub(crate) fn fold_store(
             handles.push(scope.spawn(move || {
                 let mut reader = Reader::new(range, &paths, ring, full_tx, free_rx);
                 store
-                    .for_each_value(&paths, range.start, range.end, |i, t, x| {
-                        reader.put(i, t, x);
+                    .for_each_run(&paths, range.start, range.end, |i, times, values| {
+                        reader.put(i, times, values);
                     })
                     .map_err(|e| Error::internal(e.to_string()))?;
                 reader.finish_up_to(paths.len());
@@ -114,9 +142,6 @@ struct Reader<'a> {
     next: usize,
     /// Its slots, NaN where it has no value (the store holds no NaN).
     row: Vec<f64>,
-    /// The previous point's (time, slot): the next is most often one step on, which
-    /// spares a division per point.
-    prev: (i64, usize),
     /// The fold stopped: read on without sending.
     stopped: bool,
 }
@@ -137,31 +162,23 @@ impl<'a> Reader<'a> {
             free,
             next: 0,
             row: vec![f64::NAN; range.n],
-            prev: (i64::MIN, 0),
             stopped: false,
         }
     }
 
-    /// A point of series `i` at `t` (the store hands each series' points in order,
-    /// series by series).
-    fn put(&mut self, i: usize, t: i64, x: f64) {
+    /// A run of series `i`: `values[k]` at `times[k]` (the store hands each series'
+    /// runs in order, series by series).
+    fn put(&mut self, i: usize, times: &[i64], values: &[f64]) {
         if self.stopped {
             return;
         }
         if i != self.next {
             self.finish_up_to(i);
-            self.prev = (i64::MIN, 0);
         }
-        let Range { start, step, .. } = self.range;
-        let slot = if t == self.prev.0.wrapping_add(step) {
-            self.prev.1 + 1
-        } else {
-            usize::try_from((t - start) / step).unwrap_or(usize::MAX)
-        };
-        self.prev = (t, slot);
-        if let Some(v) = self.row.get_mut(slot) {
-            *v = x;
-        }
+        let row = &mut self.row;
+        place(self.range, times, values, |slot, xs| {
+            row[slot..slot + xs.len()].copy_from_slice(xs);
+        });
     }
 
     /// Sends the rows of series `next..i` (those the store had no points of are the
@@ -187,5 +204,38 @@ impl<'a> Reader<'a> {
             };
             self.next += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Range, place};
+
+    /// Runs split where a step is skipped; what lies before the first slot or from
+    /// the last on is dropped, the rest lands at its slot.
+    #[test]
+    fn runs_are_placed_by_stretch_and_clipped_to_the_slots() {
+        let range = Range {
+            start: 100,
+            end: 160,
+            step: 10,
+            n: 6,
+        };
+        let times = [80, 90, 100, 110, 130, 140, 150, 160, 170];
+        let values = [8.0, 9.0, 10.0, 11.0, 13.0, 14.0, 15.0, 16.0, 17.0];
+        let mut got = Vec::new();
+        place(range, &times, &values, |slot, xs| {
+            got.push((slot, xs.to_vec()))
+        });
+        assert_eq!(
+            got,
+            vec![(0, vec![10.0, 11.0]), (3, vec![13.0, 14.0, 15.0])]
+        );
+        got.clear();
+        place(range, &[70], &[7.0], |slot, xs| {
+            got.push((slot, xs.to_vec()))
+        });
+        place(range, &[], &[], |slot, xs| got.push((slot, xs.to_vec())));
+        assert!(got.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::graphite_fold::{Range, RingValues, fill_ring, fold_store, read_threads};
+use crate::graphite_fold::{Range, RingValues, fill_ring, fold_store, place, read_threads};
 use treestat_engine::trend::TrendStore;
 use treestat_engine::{Action, Engine};
 use treestat_graphite::args::Folded;
@@ -94,20 +94,20 @@ fn read_store(
         values.iter_mut().map(|(p, v)| (*p, v)).collect();
     let read = |part: &mut [(&str, &mut Vec<Option<f64>>)]| -> Result<(), Error> {
         let paths: Vec<&str> = part.iter().map(|(p, _)| *p).collect();
-        // The previous point's (path, time, slot): the next is most often one step on,
-        // which spares a division per point.
-        let mut prev = (usize::MAX, 0i64, 0usize);
         store
-            .for_each_value(&paths, start, end, |i, t, x| {
-                let slot = if i == prev.0 && t == prev.1 + step {
-                    prev.2 + 1
-                } else {
-                    usize::try_from((t - start) / step).unwrap_or(usize::MAX)
+            .for_each_run(&paths, start, end, |i, times, values| {
+                let row = &mut part[i].1;
+                let range = Range {
+                    start,
+                    end,
+                    step,
+                    n: row.len(),
                 };
-                prev = (i, t, slot);
-                if let Some(v) = part[i].1.get_mut(slot) {
-                    *v = Some(x);
-                }
+                place(range, times, values, |slot, xs| {
+                    for (v, &x) in row[slot..slot + xs.len()].iter_mut().zip(xs) {
+                        *v = Some(x);
+                    }
+                });
             })
             .map_err(|e| Error::internal(e.to_string()))?;
         Ok(())

@@ -37,6 +37,98 @@ pub struct Point {
     pub aux: u64,
 }
 
+/// Where decoded points go: a `Vec<Point>`, or [`Columns`].
+pub trait Out {
+    /// Empties it.
+    fn clear(&mut self);
+    /// Makes room for `n` more points.
+    fn reserve(&mut self, n: usize);
+    /// Appends a point.
+    fn push(&mut self, ts: i64, value: f64, aux: u64);
+    /// Appends points `(ts[k], values[k])` that share `aux`.
+    fn push_run(&mut self, ts: &[i64], values: &[f64], aux: u64);
+}
+
+impl Out for Vec<Point> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+    #[inline]
+    fn push(&mut self, ts: i64, value: f64, aux: u64) {
+        Vec::push(self, Point { ts, value, aux });
+    }
+    fn push_run(&mut self, ts: &[i64], values: &[f64], aux: u64) {
+        self.extend(
+            ts.iter()
+                .zip(values)
+                .map(|(&ts, &value)| Point { ts, value, aux }),
+        );
+    }
+}
+
+/// Decoded points as columns, for readers that hand on runs of values: a slice of
+/// values is copied where a `Point` per value was looked at one by one. The
+/// auxiliary column, which seldom changes, is kept as where it changes.
+#[derive(Debug, Default)]
+pub struct Columns {
+    /// Unix seconds, increasing.
+    pub ts: Vec<i64>,
+    /// The values.
+    pub values: Vec<f64>,
+    /// `(k, aux)`: the auxiliary column is `aux` from point `k` on.
+    pub aux: Vec<(usize, u64)>,
+}
+
+impl Columns {
+    /// The auxiliary column of the `k`th point.
+    pub fn aux_at(&self, k: usize) -> u64 {
+        let i = self.aux.partition_point(|&(from, _)| from <= k);
+        self.aux[i.saturating_sub(1)].1
+    }
+
+    /// The `k`th point.
+    pub fn point(&self, k: usize) -> Point {
+        Point {
+            ts: self.ts[k],
+            value: self.values[k],
+            aux: self.aux_at(k),
+        }
+    }
+}
+
+impl Out for Columns {
+    fn clear(&mut self) {
+        self.ts.clear();
+        self.values.clear();
+        self.aux.clear();
+    }
+    fn reserve(&mut self, n: usize) {
+        self.ts.reserve(n);
+        self.values.reserve(n);
+    }
+    #[inline]
+    fn push(&mut self, ts: i64, value: f64, aux: u64) {
+        if self.aux.last().is_none_or(|&(_, last)| last != aux) {
+            self.aux.push((self.ts.len(), aux));
+        }
+        self.ts.push(ts);
+        self.values.push(value);
+    }
+    fn push_run(&mut self, ts: &[i64], values: &[f64], aux: u64) {
+        if ts.is_empty() {
+            return;
+        }
+        if self.aux.last().is_none_or(|&(_, last)| last != aux) {
+            self.aux.push((self.ts.len(), aux));
+        }
+        self.ts.extend_from_slice(ts);
+        self.values.extend_from_slice(values);
+    }
+}
+
 /// Largest decimal exponent tried (values with up to 9 decimal places).
 const MAX_EXP: u32 = 9;
 /// Scaled integers must stay exact in an f64.
@@ -249,13 +341,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>> {
 ///
 /// # Errors
 /// `Corrupt` when the bytes do not decode (`out` then holds the points before).
-pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
+pub fn decode_into<O: Out>(bytes: &[u8], out: &mut O) -> Result<()> {
     out.clear();
     let Some(mut h) = Head::read(bytes)? else {
         return Ok(());
     };
     out.reserve(h.n.min(bytes.len() * 8));
-    out.push(h.first);
+    out.push(h.first.ts, h.first.value, h.first.aux);
     h.rest(out)
 }
 
@@ -266,12 +358,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Point>) -> Result<()> {
 ///
 /// # Errors
 /// `Corrupt` when either does not decode.
-pub fn decode_pair_into(
-    a: &[u8],
-    b: &[u8],
-    out_a: &mut Vec<Point>,
-    out_b: &mut Vec<Point>,
-) -> Result<()> {
+pub fn decode_pair_into<O: Out>(a: &[u8], b: &[u8], out_a: &mut O, out_b: &mut O) -> Result<()> {
     out_a.clear();
     out_b.clear();
     let (ha, hb) = (Head::read(a)?, Head::read(b)?);
@@ -282,27 +369,146 @@ pub fn decode_pair_into(
     };
     out_a.reserve(ha.n.min(a.len() * 8));
     out_b.reserve(hb.n.min(b.len() * 8));
-    out_a.push(ha.first);
-    out_b.push(hb.first);
+    out_a.push(ha.first.ts, ha.first.value, ha.first.aux);
+    out_b.push(hb.first.ts, hb.first.value, hb.first.aux);
     if ha.decimal && hb.decimal && ha.scale == hb.scale {
         if ha.scale == 1.0 {
-            pair_regular::<true>(&mut ha, &mut hb, out_a, out_b)?;
+            pair_regular::<true, O>(&mut ha, &mut hb, out_a, out_b)?;
         } else {
-            pair_regular::<false>(&mut ha, &mut hb, out_a, out_b)?;
+            pair_regular::<false, O>(&mut ha, &mut hb, out_a, out_b)?;
         }
     }
     ha.rest(out_a)?;
     hb.rest(out_b)
 }
 
+/// How many bits [`SHORT_POINTS`] looks at.
+const SHORT_BITS: u32 = 10;
+
+/// The shortest usual points by their first [`SHORT_BITS`] bits: time delta
+/// unchanged (`0`), value unchanged (`0`) or changed by a 6-bit delta (`10` + 6),
+/// count unchanged (`0`). An entry is the change of the value shifted left by 8 and
+/// the bits used; 0 where the bits start no such point.
+static SHORT_POINTS: [i32; 1 << SHORT_BITS] = short_points();
+
+const fn short_points() -> [i32; 1 << SHORT_BITS] {
+    let mut table = [0i32; 1 << SHORT_BITS];
+    let mut i = 0;
+    while i < table.len() {
+        let bits = (i as u64) << (64 - SHORT_BITS);
+        // The time code is `0`; then the value's.
+        let (change, used) = if bits >> 63 == 1 {
+            (0, 0)
+        } else if (bits << 1) >> 63 == 0 {
+            (0, 2)
+        } else if (bits << 2) >> 63 == 0 {
+            let z = (bits << 3) >> (64 - DELTA_WIDTHS[0]);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            let v = ((z >> 1) as i32) ^ -((z & 1) as i32);
+            (v, 1 + 2 + DELTA_WIDTHS[0])
+        } else {
+            (0, 0)
+        };
+        // Then the count's: `0`.
+        if used > 0 && (bits << used) >> 63 == 0 {
+            #[allow(clippy::cast_possible_wrap)]
+            let used = (used + 1) as i32;
+            table[i] = (change << 8) | used;
+        }
+        i += 1;
+    }
+    table
+}
+
+/// [`regular_point`], the shortest ones found in [`SHORT_POINTS`]: a load where the
+/// codes' prefixes took several steps, each waiting on the one before.
+#[inline]
+fn usual_point(bits: u64) -> Option<(i64, i64, u32)> {
+    let e = SHORT_POINTS[(bits >> (64 - SHORT_BITS)) as usize];
+    if e != 0 {
+        #[allow(clippy::cast_sign_loss)]
+        return Some((0, i64::from(e >> 8), (e & 0xff) as u32));
+    }
+    regular_point(bits)
+}
+
+/// The most bits a usual point takes ([`regular_point`]).
+const REGULAR_MAX_BITS: u32 = 16 + 24 + 1;
+
+/// The next bits of a stream held in a register: `bits` from the reader's position
+/// on, of which the first `avail` are the stream's, `taken` of them used since.
+/// Reading point after point from a register spares a load (and its bounds test)
+/// per point, which was the longest step of the chain from one point to the next.
+struct Window {
+    bits: u64,
+    avail: u32,
+    taken: u32,
+}
+
+impl Window {
+    #[inline]
+    fn at(r: &BitReader<'_>) -> Window {
+        Window {
+            bits: r.peek(),
+            avail: 57,
+            taken: 0,
+        }
+    }
+
+    /// Uses `n` bits (at most `avail`).
+    #[inline]
+    fn take(&mut self, n: u32) {
+        self.bits <<= n;
+        self.avail -= n;
+        self.taken += n;
+    }
+
+    /// Moves the reader past what was used and looks again when the next point might
+    /// not be whole in the register.
+    #[inline]
+    fn refill(&mut self, r: &mut BitReader<'_>) {
+        if self.avail < REGULAR_MAX_BITS {
+            r.consume(self.taken);
+            *self = Window::at(r);
+        }
+    }
+}
+
+/// Points decoded into arrays before they go out together ([`Out::push_run`]): the
+/// decoding loop keeps its state in registers, where pushing each point reloaded the
+/// output's length and capacity and spilled the state around them.
+struct Batch {
+    ts: [i64; Batch::LEN],
+    values: [f64; Batch::LEN],
+    n: usize,
+}
+
+impl Batch {
+    const LEN: usize = 64;
+
+    fn new() -> Batch {
+        Batch {
+            ts: [0; Batch::LEN],
+            values: [0.0; Batch::LEN],
+            n: 0,
+        }
+    }
+
+    /// Sends the points held to `out`.
+    fn flush<O: Out>(&mut self, out: &mut O, aux: u64) {
+        out.push_run(&self.ts[..self.n], &self.values[..self.n], aux);
+        self.n = 0;
+    }
+}
+
 /// The usual points of two decimal chunks with the same scale, in lockstep, until
 /// either ends or meets a point that is not one ([`regular_point`]); each head then
 /// stands after what it decoded.
-fn pair_regular<const UNIT: bool>(
+fn pair_regular<const UNIT: bool, O: Out>(
     a: &mut Head<'_>,
     b: &mut Head<'_>,
-    out_a: &mut Vec<Point>,
-    out_b: &mut Vec<Point>,
+    out_a: &mut O,
+    out_b: &mut O,
 ) -> Result<()> {
     let scale = a.scale;
     let unscaled = |int: i64| {
@@ -312,37 +518,53 @@ fn pair_regular<const UNIT: bool>(
         if UNIT { x } else { x / scale }
     };
     let (mut ca, mut cb) = (a.cursor, b.cursor);
+    let (mut wa, mut wb) = (Window::at(&a.r), Window::at(&b.r));
+    let (mut ba, mut bb) = (Batch::new(), Batch::new());
     let mut left = a.left.min(b.left);
-    while left > 0 {
-        let (Some((da, sa, ua)), Some((db, sb, ub))) =
-            (regular_point(a.r.peek()), regular_point(b.r.peek()))
-        else {
-            break;
-        };
-        a.r.consume(ua);
-        b.r.consume(ub);
-        if a.r.overrun() || b.r.overrun() {
-            return Err(TrendError::corrupt("chunk ends early"));
+    'batches: while left > 0 {
+        let room = left.min(Batch::LEN);
+        let mut k = 0;
+        while k < room {
+            // Both windows hold at least a usual point's bits.
+            let (Some((da, sa, ua)), Some((db, sb, ub))) =
+                (usual_point(wa.bits), usual_point(wb.bits))
+            else {
+                break;
+            };
+            wa.take(ua);
+            wb.take(ub);
+            ca.delta = ca.delta.wrapping_add(da);
+            cb.delta = cb.delta.wrapping_add(db);
+            ca.int = ca.int.wrapping_add(sa);
+            cb.int = cb.int.wrapping_add(sb);
+            ca.ts = ca.ts.wrapping_add(ca.delta);
+            cb.ts = cb.ts.wrapping_add(cb.delta);
+            ba.ts[k] = ca.ts;
+            bb.ts[k] = cb.ts;
+            ba.values[k] = unscaled(ca.int);
+            bb.values[k] = unscaled(cb.int);
+            k += 1;
+            wa.refill(&mut a.r);
+            wb.refill(&mut b.r);
         }
-        ca.delta = ca.delta.wrapping_add(da);
-        cb.delta = cb.delta.wrapping_add(db);
-        ca.int = ca.int.wrapping_add(sa);
-        cb.int = cb.int.wrapping_add(sb);
-        ca.ts = ca.ts.wrapping_add(ca.delta);
-        cb.ts = cb.ts.wrapping_add(cb.delta);
-        ca.value = unscaled(ca.int);
-        cb.value = unscaled(cb.int);
-        out_a.push(Point {
-            ts: ca.ts,
-            value: ca.value,
-            aux: ca.aux,
-        });
-        out_b.push(Point {
-            ts: cb.ts,
-            value: cb.value,
-            aux: cb.aux,
-        });
-        left -= 1;
+        (ba.n, bb.n) = (k, k);
+        ba.flush(out_a, ca.aux);
+        bb.flush(out_b, cb.aux);
+        left -= k;
+        if k > 0 {
+            ca.value = ba.values[k - 1];
+            cb.value = bb.values[k - 1];
+        }
+        if k < room {
+            break 'batches;
+        }
+    }
+    a.r.consume(wa.taken);
+    b.r.consume(wb.taken);
+    // Bits past a stream's end read as zeros, which decode as points: such a stream
+    // was cut short.
+    if a.r.overrun() || b.r.overrun() {
+        return Err(TrendError::corrupt("chunk ends early"));
     }
     let done = a.left.min(b.left) - left;
     a.left -= done;
@@ -430,11 +652,11 @@ impl<'a> Head<'a> {
     }
 
     /// Decodes the points left into `out`.
-    fn rest(&mut self, out: &mut Vec<Point>) -> Result<()> {
+    fn rest<O: Out>(&mut self, out: &mut O) -> Result<()> {
         // Integers (scale 1) get a loop of their own without the division, which the
         // compiler otherwise keeps in the loop (and it took most of the decoding time).
         if self.scale == 1.0 {
-            decode_rest::<true>(
+            decode_rest::<true, O>(
                 &mut self.r,
                 self.left,
                 self.cursor,
@@ -443,7 +665,7 @@ impl<'a> Head<'a> {
                 out,
             )
         } else {
-            decode_rest::<false>(
+            decode_rest::<false, O>(
                 &mut self.r,
                 self.left,
                 self.cursor,
@@ -457,13 +679,13 @@ impl<'a> Head<'a> {
 
 /// The `left` points of a chunk after `cur`: decimal (scaled integers, divided by
 /// `scale` unless `UNIT`) or raw floats.
-fn decode_rest<const UNIT: bool>(
+fn decode_rest<const UNIT: bool, O: Out>(
     r: &mut BitReader<'_>,
     left: usize,
     cur: Cursor,
     decimal: bool,
     scale: f64,
-    out: &mut Vec<Point>,
+    out: &mut O,
 ) -> Result<()> {
     let unscaled = |int: i64| {
         // Exact below 2^53, which is all `encode` writes.
@@ -479,21 +701,49 @@ fn decode_rest<const UNIT: bool>(
     let mut int = cur.int;
     let mut lead: u32 = 0;
     let mut trail: u32 = 0;
-    for _ in 0..left {
-        if decimal && let Some((dod, step, used)) = regular_point(r.peek()) {
-            // The usual point of a decimal series: both codes in their short tiers and
-            // no change of count, all read from one look at the stream.
-            r.consume(used);
-            delta = delta.wrapping_add(dod);
-            int = int.wrapping_add(step);
+    let mut left = left;
+    let mut batch = Batch::new();
+    while left > 0 {
+        if decimal {
+            // The usual points of a decimal series (both codes in their short tiers
+            // and no change of count), read from a register.
+            let mut w = Window::at(r);
+            while left > 0 {
+                let room = left.min(Batch::LEN);
+                let mut k = 0;
+                while k < room {
+                    let Some((dod, step, used)) = usual_point(w.bits) else {
+                        break;
+                    };
+                    w.take(used);
+                    delta = delta.wrapping_add(dod);
+                    int = int.wrapping_add(step);
+                    ts = ts.wrapping_add(delta);
+                    batch.ts[k] = ts;
+                    batch.values[k] = unscaled(int);
+                    k += 1;
+                    w.refill(r);
+                }
+                batch.n = k;
+                if k > 0 {
+                    value = batch.values[k - 1];
+                }
+                batch.flush(out, aux);
+                left -= k;
+                if k < room {
+                    break;
+                }
+            }
+            r.consume(w.taken);
+            // Bits past the end read as zeros, which decode as points.
             if r.overrun() {
                 return Err(TrendError::corrupt("chunk ends early"));
             }
-            ts = ts.wrapping_add(delta);
-            value = unscaled(int);
-            out.push(Point { ts, value, aux });
-            continue;
+            if left == 0 {
+                break;
+            }
         }
+        left -= 1;
         delta = delta.wrapping_add(get_tiered(r, DOD_WIDTHS));
         ts = ts.wrapping_add(delta);
         value = if decimal {
@@ -525,7 +775,7 @@ fn decode_rest<const UNIT: bool>(
         if r.overrun() {
             return Err(TrendError::corrupt("chunk ends early"));
         }
-        out.push(Point { ts, value, aux });
+        out.push(ts, value, aux);
     }
     Ok(())
 }

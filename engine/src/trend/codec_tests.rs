@@ -240,4 +240,80 @@ proptest! {
         let (mut pa, mut pb) = (Vec::new(), Vec::new());
         let _ = decode_pair_into(&a, &b, &mut pa, &mut pb);
     }
+
+    /// Series of mostly usual points (the step kept, small changes of value: read
+    /// from a register, the shortest through `SHORT_POINTS`), long enough to span
+    /// several batches, with now and then a point read code by code: alone and in
+    /// pairs, into points and into columns, they decode to what was written.
+    #[test]
+    fn mostly_usual_points_round_trip_alone_paired_and_in_columns(
+        a in proptest::collection::vec((0u8..40, -40i64..40), 0..700),
+        b in proptest::collection::vec((0u8..40, -40i64..40), 0..700),
+        exp in 0i32..3,
+    ) {
+        let build = |steps: &[(u8, i64)]| {
+            let scale = 10f64.powi(exp);
+            let (mut ts, mut int, mut aux) = (1_000_000i64, 0i64, 1u64);
+            let mut p = Vec::new();
+            for &(odd, change) in steps {
+                match odd {
+                    // A gap, a jump of value, a change of count.
+                    0 => ts += 10,
+                    1 => int += 1 << 30,
+                    2 => aux += 1,
+                    _ => {}
+                }
+                ts += 10;
+                int += change;
+                p.push(Point { ts, value: unscaled(int, scale), aux });
+            }
+            p
+        };
+        let (pa, pb) = (build(&a), build(&b));
+        let (ea, eb) = (encode(&pa), encode(&pb));
+        prop_assert!(same(&decode(&ea).unwrap(), &pa));
+        let (mut da, mut db) = (Vec::new(), Vec::new());
+        decode_pair_into(&ea, &eb, &mut da, &mut db).unwrap();
+        prop_assert!(same(&da, &pa));
+        prop_assert!(same(&db, &pb));
+        let (mut ca, mut cb) = (Columns::default(), Columns::default());
+        decode_pair_into(&ea, &eb, &mut ca, &mut cb).unwrap();
+        let points = |c: &Columns| (0..c.ts.len()).map(|k| c.point(k)).collect::<Vec<_>>();
+        prop_assert!(same(&points(&ca), &pa));
+        prop_assert!(same(&points(&cb), &pb));
+        decode_into(&ea, &mut ca).unwrap();
+        prop_assert!(same(&points(&ca), &pa));
+    }
+}
+
+/// A chunk cut short is an error, also where the points read from a register past
+/// its end (zeros, which read as steady points) would look whole.
+#[test]
+fn chunks_cut_short_are_errors() {
+    let steady: Vec<Point> = (0..500)
+        .map(|k| Point {
+            ts: 1_000 + k * 10,
+            value: 5.0,
+            aux: 1,
+        })
+        .collect();
+    let changing: Vec<Point> = (0..500)
+        .map(|k| Point {
+            ts: 1_000 + k * 10,
+            value: (k % 37) as f64,
+            aux: 1,
+        })
+        .collect();
+    for p in [steady, changing] {
+        let whole = encode(&p);
+        for cut in 1..=9 {
+            let short = &whole[..whole.len() - cut];
+            assert!(decode(short).is_err(), "cut by {cut}");
+            let mut c = Columns::default();
+            assert!(decode_into(short, &mut c).is_err(), "cut by {cut}, columns");
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            assert!(decode_pair_into(short, &whole, &mut x, &mut y).is_err());
+            assert!(decode_pair_into(&whole, short, &mut x, &mut y).is_err());
+        }
+    }
 }
