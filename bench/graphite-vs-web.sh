@@ -22,6 +22,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A server already on a port would answer in place of the one started here.
+for p in "$port" "$gport"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is taken; set PORT or GPORT" >&2
+    exit 1
+  fi
+done
 now=$(( $(date +%s) / 10 * 10 ))
 echo "== data: whisper files and import chunks (now=$now)"
 /usr/bin/python3 bench/graphite-vs-web.py data "$work" "$now"
