@@ -40,6 +40,40 @@ pub trait Source {
         let _ = (query, from, until, f);
         Ok(None)
     }
+
+    /// The series [`Source::fetch`] gives, in the evaluator's order (by name, stable),
+    /// handed to `each` one at a time, for a source that can read them without
+    /// holding them all: a function that keeps a few of 10,000 (`highestCurrent`)
+    /// then never holds the rest. `false`: the source does not stream this query
+    /// (two series of one name, or it cannot), and `each` was not called; the caller
+    /// fetches instead.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn stream(
+        &self,
+        query: &str,
+        from: i64,
+        until: i64,
+        each: &mut dyn FnMut(Row<'_>),
+    ) -> Result<bool, Error> {
+        let _ = (query, from, until, each);
+        Ok(false)
+    }
+}
+
+/// One series as [`Source::stream`] hands it over: its values a row from `start`, one
+/// per `step`, NaN where it has none.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// The name [`Source::fetch`] gives it.
+    pub name: &'a str,
+    /// The time of the first value.
+    pub start: i64,
+    /// Seconds between values.
+    pub step: i64,
+    /// The values, NaN for none.
+    pub values: &'a [f64],
 }
 
 /// What [`Source::fetch_folded`] answers: the folded row and the range the fetched

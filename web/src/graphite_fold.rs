@@ -3,7 +3,9 @@
 //! fill one series at a time into a few reused rows, and the request's thread folds
 //! them in the evaluator's order. A thousand day-long series at 10 s were 138 MB of
 //! rows written, then read again by the fold; now a few rows go round, warm in
-//! the cache, and the sums come out bit for bit as a fold of the fetched list.
+//! the cache, and the sums come out bit for bit as a fold of the fetched list. The
+//! same rows feed `highestCurrent` and its kin
+//! ([`Source::stream`](treestat_graphite::Source::stream)), which keep a few of them.
 //!
 //! Reader `w` of `W` reads series `w`, `w + W`, ... in order and sends each full row
 //! down its own channel; the fold takes row `k` from reader `k % W` and hands the row
@@ -23,7 +25,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use treestat_engine::trend::TrendStore;
 use treestat_graphite::Error;
-use treestat_graphite::funcs::ColumnFold;
 
 /// The ring's values of each path, folded per slot of `start..end` by the leaf's action:
 /// closed intervals the store does not hold yet (from `persisted` on).
@@ -85,14 +86,15 @@ pub(crate) struct Range {
     pub(crate) n: usize,
 }
 
-/// Folds the series of `order` (paths, in the evaluator's order) into `fold`, each
-/// one's slots read from the store and then filled from the ring.
-pub(crate) fn fold_store(
+/// Hands the rows of the series of `order` (paths, in the evaluator's order) to
+/// `each(k, row)` in that order, each one's slots read from the store and then filled
+/// from the ring, NaN where neither has a value.
+pub(crate) fn read_rows(
     store: &TrendStore,
     range: Range,
     order: &[&str],
     ring: &RingValues,
-    fold: &mut ColumnFold,
+    mut each: impl FnMut(usize, &[f64]),
 ) -> Result<(), Error> {
     let readers = read_threads(order.len());
     std::thread::scope(|scope| {
@@ -116,12 +118,24 @@ pub(crate) fn fold_store(
             full.push(full_rx);
             free.push(free_tx);
         }
+        // Each reader's batch being read: the rows and how many are read.
+        let mut batches: Vec<Option<(Batch, usize)>> = (0..readers).map(|_| None).collect();
+        let n = range.n;
         for k in 0..order.len() {
             let w = k % readers;
-            // A closed channel: that reader failed; its error is joined below.
-            let Ok(row) = full[w].recv() else { break };
-            fold.add_nan_gaps(&row);
-            free[w].send(row).ok();
+            if let Some((batch, _)) = batches[w].take_if(|(b, read)| *read == b.rows) {
+                free[w].send(batch).ok();
+            }
+            if batches[w].is_none() {
+                // A closed channel: that reader failed; its error is joined below.
+                let Ok(batch) = full[w].recv() else { break };
+                batches[w] = Some((batch, 0));
+            }
+            let Some((batch, read)) = &mut batches[w] else {
+                break;
+            };
+            each(k, &batch.values[*read * n..(*read + 1) * n]);
+            *read += 1;
         }
         drop((full, free));
         handles.into_iter().try_for_each(|h| {
@@ -131,17 +145,31 @@ pub(crate) fn fold_store(
     })
 }
 
-/// One reader's state: the row being filled and where the next point goes.
+/// About how many values a reader sends at once (128 KiB, so that the rows are still
+/// in the cache when they are taken): a hand-over wakes the thread that takes it, and
+/// 10,000 one-hour rows sent one by one spent more time waking it than reading.
+const BATCH_VALUES: usize = 1 << 14;
+
+/// Rows sent together: `rows` rows of `n` values, one after the other.
+struct Batch {
+    values: Vec<f64>,
+    rows: usize,
+}
+
+/// One reader's state: the batch being filled and where the next point goes.
 struct Reader<'a> {
     range: Range,
     paths: &'a [&'a str],
     ring: &'a RingValues,
-    full: Sender<Vec<f64>>,
-    free: Receiver<Vec<f64>>,
-    /// The series the row belongs to (index into `paths`).
+    full: Sender<Batch>,
+    free: Receiver<Batch>,
+    /// The series of the row being filled (index into `paths`).
     next: usize,
-    /// Its slots, NaN where it has no value (the store holds no NaN).
-    row: Vec<f64>,
+    /// The rows filled so far, then the one being filled: slots NaN where there is
+    /// no value (the store holds no NaN).
+    batch: Batch,
+    /// Rows a batch holds.
+    per_batch: usize,
     /// The fold stopped: read on without sending.
     stopped: bool,
 }
@@ -151,9 +179,10 @@ impl<'a> Reader<'a> {
         range: Range,
         paths: &'a [&'a str],
         ring: &'a RingValues,
-        full: Sender<Vec<f64>>,
-        free: Receiver<Vec<f64>>,
+        full: Sender<Batch>,
+        free: Receiver<Batch>,
     ) -> Reader<'a> {
+        let per_batch = (BATCH_VALUES / range.n.max(1)).clamp(1, paths.len().max(1));
         Reader {
             range,
             paths,
@@ -161,9 +190,20 @@ impl<'a> Reader<'a> {
             full,
             free,
             next: 0,
-            row: vec![f64::NAN; range.n],
+            batch: Batch {
+                values: vec![f64::NAN; per_batch * range.n],
+                rows: 0,
+            },
+            per_batch,
             stopped: false,
         }
+    }
+
+    /// The row being filled.
+    fn row(&mut self) -> &mut [f64] {
+        let n = self.range.n;
+        let at = self.batch.rows * n;
+        &mut self.batch.values[at..at + n]
     }
 
     /// A run of series `i`: `values[k]` at `times[k]` (the store hands each series'
@@ -175,34 +215,48 @@ impl<'a> Reader<'a> {
         if i != self.next {
             self.finish_up_to(i);
         }
-        let row = &mut self.row;
-        place(self.range, times, values, |slot, xs| {
+        let range = self.range;
+        let row = self.row();
+        place(range, times, values, |slot, xs| {
             row[slot..slot + xs.len()].copy_from_slice(xs);
         });
     }
 
-    /// Sends the rows of series `next..i` (those the store had no points of are the
-    /// ring's alone) and starts the row of `i` in a row handed back, or a new one.
+    /// Ends the rows of series `next..i` (those the store had no points of are the
+    /// ring's alone), sending each batch filled, and starts the row of `i`.
     fn finish_up_to(&mut self, i: usize) {
         while self.next < i && !self.stopped {
-            for &(i, x) in self.ring.get(self.paths[self.next]).into_iter().flatten() {
-                if let Some(v) = self.row.get_mut(i).filter(|v| v.is_nan()) {
+            let ring = self.ring.get(self.paths[self.next]);
+            let row = self.row();
+            for &(i, x) in ring.into_iter().flatten() {
+                if let Some(v) = row.get_mut(i).filter(|v| v.is_nan()) {
                     *v = x;
                 }
             }
-            let row = std::mem::take(&mut self.row);
-            if self.full.send(row).is_err() {
-                self.stopped = true;
-                return;
-            }
-            self.row = match self.free.try_recv() {
-                Ok(mut row) => {
-                    row.fill(f64::NAN);
-                    row
-                }
-                Err(_) => vec![f64::NAN; self.range.n],
-            };
+            self.batch.rows += 1;
             self.next += 1;
+            if self.batch.rows == self.per_batch || self.next == self.paths.len() {
+                self.send();
+            }
+        }
+    }
+
+    /// Sends the batch and starts another in one handed back, or a new one.
+    fn send(&mut self) {
+        let fresh = match self.free.try_recv() {
+            Ok(mut b) => {
+                b.values.fill(f64::NAN);
+                b.rows = 0;
+                b
+            }
+            Err(_) => Batch {
+                values: vec![f64::NAN; self.per_batch * self.range.n],
+                rows: 0,
+            },
+        };
+        let full = std::mem::replace(&mut self.batch, fresh);
+        if self.full.send(full).is_err() {
+            self.stopped = true;
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::graphite_fold::{Range, RingValues, fill_ring, fold_store, place, read_threads};
+use crate::graphite_fold::{Range, RingValues, fill_ring, place, read_rows, read_threads};
 use treestat_engine::trend::TrendStore;
 use treestat_engine::{Action, Engine};
-use treestat_graphite::args::Folded;
+use treestat_graphite::args::{Folded, Row};
 use treestat_graphite::funcs::{AggFn, ColumnFold};
 use treestat_graphite::names::{NodeGlob, compile_query, name_of_path, path_matches};
 use treestat_graphite::{Error, Series, Source, align};
@@ -220,52 +220,117 @@ impl Source for TreeSource {
         until: i64,
         f: AggFn,
     ) -> Result<Option<Folded>, Error> {
+        let Some(read) = self.ordered(query, from, until)? else {
+            return Ok(None);
+        };
+        let Some(mut fold) = ColumnFold::new(f, read.range.n).filter(|_| read.order.len() >= 2)
+        else {
+            return Ok(None);
+        };
+        self.read_ordered(&read, |_, row| fold.add_nan_gaps(row))?;
+        Ok(Some(Folded {
+            start: read.range.start,
+            step: read.range.step,
+            values: fold.finish(),
+        }))
+    }
+
+    fn stream(
+        &self,
+        query: &str,
+        from: i64,
+        until: i64,
+        each: &mut dyn FnMut(Row<'_>),
+    ) -> Result<bool, Error> {
+        let Some(read) = self.ordered(query, from, until)? else {
+            return Ok(false);
+        };
+        let Range { start, step, .. } = read.range;
+        self.read_ordered(&read, |k, values| {
+            each(Row {
+                name: &read.names[k],
+                start,
+                step,
+                values,
+            });
+        })?;
+        Ok(true)
+    }
+}
+
+/// The series of a query in the evaluator's order, and the range they are read over.
+struct Ordered {
+    nodes: Vec<NodeGlob>,
+    range: Range,
+    /// Their names, sorted.
+    names: Vec<String>,
+    /// Their paths, in the same order.
+    order: Vec<String>,
+}
+
+impl TreeSource {
+    /// What [`TreeSource::read_ordered`] reads for a query: its series ordered by name
+    /// as the evaluator orders them. `None` when two paths have one name (`a.b` and
+    /// `a_b` are both `a_b`): the plain fetch deals with that.
+    fn ordered(&self, query: &str, from: i64, until: i64) -> Result<Option<Ordered>, Error> {
         let nodes = compile_query(query)?;
         let paths = self.matching(&nodes)?;
         let step = self.step_at(from);
         let (start, end) = align(from, until, step);
         let n = usize::try_from((end - start) / step).unwrap_or(0);
-        let Some(mut fold) = ColumnFold::new(f, n).filter(|_| paths.len() >= 2) else {
-            return Ok(None);
-        };
-        // The evaluator's order (by name, stable). Two paths of one name (`a.b` and
-        // `a_b` are both `a_b`) would leave the name among the aggregate's tags: the
-        // plain fetch deals with that.
-        let mut named: Vec<(String, &str)> = paths
-            .iter()
-            .map(|p| (name_of_path(p), p.as_str()))
-            .collect();
+        let mut named: Vec<(String, String)> =
+            paths.into_iter().map(|p| (name_of_path(&p), p)).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         if named.windows(2).any(|w| w[0].0 == w[1].0) {
             return Ok(None);
         }
-        let order: Vec<&str> = named.iter().map(|(_, p)| *p).collect();
+        let (names, order) = named.into_iter().unzip();
+        Ok(Some(Ordered {
+            nodes,
+            range: Range {
+                start,
+                end,
+                step,
+                n,
+            },
+            names,
+            order,
+        }))
+    }
+
+    /// Hands each series of `read` to `each(k, row)` in order: its slots from the
+    /// store, then the ring's, NaN where neither has a value.
+    fn read_ordered(
+        &self,
+        read: &Ordered,
+        mut each: impl FnMut(usize, &[f64]),
+    ) -> Result<(), Error> {
+        let Range {
+            start,
+            end,
+            step,
+            n,
+            ..
+        } = read.range;
         let persisted = self.persisted();
-        let ring = self.ring_values(&nodes, (start, end, step), persisted)?;
+        let ring = self.ring_values(&read.nodes, (start, end, step), persisted)?;
+        let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
         match &self.store {
-            Some(store) => {
-                let range = Range {
-                    start,
-                    end,
-                    step,
-                    n,
-                };
-                fold_store(store, range, &order, &ring, &mut fold)?;
-            }
+            Some(store) => read_rows(store, read.range, &order, &ring, each),
             None => {
                 let mut slots = vec![None; n];
-                for p in order {
+                let mut row = vec![f64::NAN; n];
+                for (k, p) in order.iter().enumerate() {
                     slots.fill(None);
-                    fill_ring(&mut slots, ring.get(p));
-                    fold.add(&slots);
+                    fill_ring(&mut slots, ring.get(*p));
+                    for (x, v) in row.iter_mut().zip(&slots) {
+                        *x = v.unwrap_or(f64::NAN);
+                    }
+                    each(k, &row);
                 }
+                Ok(())
             }
         }
-        Ok(Some(Folded {
-            start,
-            step,
-            values: fold.finish(),
-        }))
     }
 }
 
@@ -364,5 +429,41 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Streaming hands over the fetched list, sorted by name, row by row: the same
+    /// names, range and values bit for bit (NaN for none), the ring's interval and
+    /// the series only the ring holds included. 150 series take more than one batch
+    /// of rows per reader.
+    #[test]
+    fn streaming_hands_over_the_fetched_list_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let (from, until) = (NOW - 3600, NOW + 60);
+        let mut list = src.fetch("f.*.x", from, until).unwrap();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut rows = Vec::new();
+        let streamed = src
+            .stream("f.*.x", from, until, &mut |r| {
+                let values: Vec<Option<u64>> = r
+                    .values
+                    .iter()
+                    .map(|x| (!x.is_nan()).then(|| x.to_bits()))
+                    .collect();
+                rows.push((r.name.to_string(), r.start, r.step, values));
+            })
+            .unwrap();
+        assert!(streamed);
+        let want: Vec<_> = list
+            .iter()
+            .map(|s| {
+                let values: Vec<Option<u64>> =
+                    s.values.iter().map(|x| x.map(f64::to_bits)).collect();
+                (s.name.clone(), s.start, s.step, values)
+            })
+            .collect();
+        assert_eq!(rows.len(), 151);
+        assert_eq!(rows, want);
+        assert!(rows.iter().any(|r| r.0 == "f.200.x"));
     }
 }

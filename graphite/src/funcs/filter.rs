@@ -1,10 +1,13 @@
 //! Functions that pick, order or rename series, and the renderer's options.
 
+use std::collections::BinaryHeap;
+
 use regex::Regex;
 
 use super::agg::AggFn;
 use crate::Error;
 use crate::args::{Args, agg_key};
+use crate::expr::Expr;
 use crate::series::{Series, fmt_g};
 
 pub(super) fn call(name: &str, a: &Args<'_>) -> Option<Result<Vec<Series>, Error>> {
@@ -193,10 +196,96 @@ fn key(s: &Series, f: AggFn) -> f64 {
 
 fn pick(a: &Args<'_>, f: AggFn, highest: bool) -> Result<Vec<Series>, Error> {
     let n = usize::try_from(a.int(1, "n")?.max(0)).unwrap_or(0);
+    if let Some(l) = pick_streamed(a, f, highest, n)? {
+        return Ok(l);
+    }
     let mut l = ordered(a.series(0, "seriesList")?, f, highest);
     l.truncate(n);
     Ok(l)
 }
+
+/// [`pick`] of one path expression from series the source hands over one at a time
+/// ([`crate::Source::stream`]), keeping the best `n` so far: the same series in the
+/// same order as [`ordered`] of the fetched list, truncated. Of 10,000 series, a few
+/// dozen are ever kept. `None` when the source does not stream this one.
+fn pick_streamed(
+    a: &Args<'_>,
+    f: AggFn,
+    highest: bool,
+    n: usize,
+) -> Result<Option<Vec<Series>>, Error> {
+    let Some(Expr::Path(query)) = a.pos.first() else {
+        return Ok(None);
+    };
+    // The worst kept on top.
+    let mut kept: BinaryHeap<Ranked> = BinaryHeap::new();
+    let mut values: Vec<Option<f64>> = Vec::new();
+    let mut place = 0;
+    let streamed =
+        a.cx.source
+            .stream(query, a.cx.start, a.cx.end, &mut |row| {
+                values.clear();
+                values.extend(row.values.iter().map(|&x| (!x.is_nan()).then_some(x)));
+                let key = f.apply(&values).unwrap_or(f64::NEG_INFINITY);
+                let mut new = Ranked {
+                    key,
+                    place,
+                    highest,
+                    series: None,
+                };
+                place += 1;
+                if kept.len() == n && kept.peek().is_none_or(|worst| new >= *worst) {
+                    return;
+                }
+                let mut s = Series::new(row.name, row.start, row.step, values.clone());
+                s.path_expr.clone_from(query);
+                new.series = Some(s);
+                kept.push(new);
+                if kept.len() > n {
+                    kept.pop();
+                }
+            })?;
+    if !streamed {
+        return Ok(None);
+    }
+    Ok(Some(
+        kept.into_sorted_vec()
+            .into_iter()
+            .filter_map(|r| r.series)
+            .collect(),
+    ))
+}
+
+/// A series kept by [`pick_streamed`], ordered as [`ordered`] leaves them: the better
+/// key first, and of equal keys the earlier place (its sort is stable).
+struct Ranked {
+    key: f64,
+    place: usize,
+    highest: bool,
+    series: Option<Series>,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
+        let o = self.key.total_cmp(&other.key);
+        let o = if self.highest { o.reverse() } else { o };
+        o.then(self.place.cmp(&other.place))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Ranked) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked {}
 
 fn sort_by(a: &Args<'_>, f: AggFn) -> Result<Vec<Series>, Error> {
     Ok(ordered(a.series(0, "seriesList")?, f, true))
@@ -216,4 +305,95 @@ fn ordered(list: Vec<Series>, f: AggFn, highest: bool) -> Vec<Series> {
     keys.into_iter()
         .filter_map(|(_, i)| slots[i].take())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::Row;
+    use crate::eval::eval;
+    use crate::expr::parse;
+    use crate::series::Series;
+    use crate::{Ctx, Error, Source};
+
+    /// Series with ties (of key and of place), gaps and an empty one, served either
+    /// whole or also a row at a time.
+    struct Mem {
+        streams: bool,
+    }
+
+    impl Source for Mem {
+        fn fetch(&self, _: &str, from: i64, _: i64) -> Result<Vec<Series>, Error> {
+            let rows: [(&str, [Option<f64>; 3]); 7] = [
+                ("m.g", [Some(1.0), Some(5.0), None]),
+                ("m.a", [Some(2.0), None, Some(3.0)]),
+                ("m.c", [None, None, None]),
+                ("m.b", [Some(9.0), Some(3.0), None]),
+                ("m.f", [Some(-1.0), Some(3.0), Some(3.0)]),
+                ("m.e", [Some(7.0), Some(1.0), Some(-4.0)]),
+                ("m.d", [Some(3.0), Some(3.0), Some(0.5)]),
+            ];
+            Ok(rows
+                .iter()
+                .map(|(name, v)| Series::new(name, from, 10, v.to_vec()))
+                .collect())
+        }
+
+        fn stream(
+            &self,
+            query: &str,
+            from: i64,
+            until: i64,
+            each: &mut dyn FnMut(Row<'_>),
+        ) -> Result<bool, Error> {
+            if !self.streams {
+                return Ok(false);
+            }
+            let mut list = self.fetch(query, from, until)?;
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            for s in list {
+                let values: Vec<f64> = s.values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+                each(Row {
+                    name: &s.name,
+                    start: s.start,
+                    step: s.step,
+                    values: &values,
+                });
+            }
+            Ok(true)
+        }
+    }
+
+    /// What the streamed pick keeps, and its order, is what sorting the fetched list
+    /// and cutting it gives: ties broken by name, empty series last (highest) or
+    /// first (lowest), every `n` from none to more than there are.
+    #[test]
+    fn the_streamed_pick_answers_as_the_fetched_one() {
+        let (whole, streamed) = (Mem { streams: false }, Mem { streams: true });
+        for f in [
+            "highestCurrent",
+            "highestAverage",
+            "highestMax",
+            "lowestCurrent",
+            "lowestAverage",
+        ] {
+            for n in 0..9 {
+                let e = parse(&format!("{f}(m.*, {n})")).unwrap();
+                let answer = |source: &dyn Source| {
+                    let cx = Ctx {
+                        start: 1000,
+                        end: 1030,
+                        source,
+                    };
+                    eval(&e, &cx)
+                        .unwrap()
+                        .into_iter()
+                        .map(|s| (s.name, s.path_expr, s.values))
+                        .collect::<Vec<_>>()
+                };
+                let want = answer(&whole);
+                assert_eq!(want.len(), n.min(7));
+                assert_eq!(answer(&streamed), want, "{f}, {n}");
+            }
+        }
+    }
 }
