@@ -5,8 +5,9 @@
 #   highestCurrent(c.*, 10) over 10,000 series x 1 hour at 10 s (3.6M points)
 # treestat: the release server with the points imported (POST /import);
 # graphite-web 1.1.8 (Debian's, `apt-get install graphite-web`): its Django app over
-# whisper files holding the same points, served by wsgiref. Each query is asked once to
-# warm caches, then RUNS times; the median wall time (curl's time_total) is reported.
+# whisper files holding the same points, served by wsgiref. Once treestat is idle after
+# the import, each query is asked once to warm caches, then RUNS times; the median wall
+# time (curl's time_total) is reported.
 #
 #   bench/graphite-vs-web.sh [RUNS]            (NO_BUILD=1 to skip cargo build)
 set -euo pipefail
@@ -48,6 +49,16 @@ for f in "$work"/import/*.ndjson; do
     || { echo "import of $f failed" >&2; exit 1; }
 done
 rm -rf "$work/import"
+# Wait (at most a minute) for the server to settle after the import (the store
+# flushing what it wrote): queries timed meanwhile would share the CPU with it.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+before=$(ticks "${pids[0]}")
+for _ in $(seq 60); do
+  sleep 1
+  after=$(ticks "${pids[0]}")
+  [ $((after - before)) -le 2 ] && break
+  before=$after
+done
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { # URL -> median seconds over $runs (after one warm-up)
   curl -sf -o /dev/null "$1"
