@@ -243,6 +243,11 @@ pub struct AmqpOutputConfig {
     /// Messages kept while the broker is away (default 10000); beyond it the oldest are
     /// dropped and counted.
     pub buffer: usize,
+    /// Bytes of message bodies kept while the broker is away (default 67108864,
+    /// 64 MiB); beyond it the oldest are dropped and counted, as for
+    /// [`buffer`](Self::buffer). The newest message is kept even when it alone is
+    /// larger.
+    pub buffer_bytes: usize,
     /// Sharded ingest (default `false`; docs/SCALING.md): each push is cut by shard key
     /// (the first [`shard_depth`](Self::shard_depth) path keys) into one message per key,
     /// routed by that key through the `x-consistent-hash` exchange (default
@@ -272,6 +277,7 @@ impl Default for AmqpOutputConfig {
             exchange: None,
             routing_key: None,
             buffer: 10_000,
+            buffer_bytes: 64 << 20,
             sharded: false,
             shard_depth: treestat_model::DEFAULT_SHARD_DEPTH,
             max_message_bytes: 1 << 20,
@@ -311,6 +317,9 @@ impl AmqpOutputConfig {
         }
         if self.buffer == 0 {
             return Err(Error::Config("buffer must be at least 1 message".into()));
+        }
+        if self.buffer_bytes == 0 {
+            return Err(Error::Config("buffer_bytes must be at least 1".into()));
         }
         if self.sharded && self.format != OutputFormat::Json {
             return Err(Error::Config(

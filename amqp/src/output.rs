@@ -60,8 +60,28 @@ struct Queued {
     msg: Message,
 }
 
+/// The messages waiting, oldest first, and the bytes of their bodies.
+#[derive(Default)]
+struct Buffer {
+    queue: VecDeque<Queued>,
+    bytes: usize,
+}
+
+impl Buffer {
+    fn push_back(&mut self, q: Queued) {
+        self.bytes += q.msg.body.len();
+        self.queue.push_back(q);
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(q) = self.queue.pop_front() {
+            self.bytes -= q.msg.body.len();
+        }
+    }
+}
+
 struct Shared {
-    buffer: Mutex<VecDeque<Queued>>,
+    buffer: Mutex<Buffer>,
     next_seq: AtomicU64,
     wake: Notify,
     published: AtomicU64,
@@ -101,7 +121,7 @@ impl AmqpOutput {
     pub fn connect(cfg: AmqpOutputConfig) -> Result<AmqpOutput, Error> {
         cfg.validate()?;
         let shared = Arc::new(Shared {
-            buffer: Mutex::new(VecDeque::new()),
+            buffer: Mutex::new(Buffer::default()),
             next_seq: AtomicU64::new(0),
             wake: Notify::new(),
             published: AtomicU64::new(0),
@@ -169,7 +189,12 @@ impl AmqpOutput {
         {
             let mut buf = self.shared.buffer.lock();
             for msg in msgs {
-                if buf.len() >= self.cfg.buffer {
+                // Room by count and by bytes; the newest stays even when it alone is
+                // over the bytes.
+                while !buf.queue.is_empty()
+                    && (buf.queue.len() >= self.cfg.buffer
+                        || buf.bytes + msg.body.len() > self.cfg.buffer_bytes)
+                {
                     buf.pop_front();
                     self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -186,7 +211,7 @@ impl AmqpOutput {
         OutputStats {
             published: self.shared.published.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
-            buffered: self.shared.buffer.lock().len(),
+            buffered: self.shared.buffer.lock().queue.len(),
             connected: self.shared.connected.load(Ordering::Relaxed),
         }
     }
@@ -296,7 +321,7 @@ impl Worker {
             confirmed(confirm.await)?;
             let mut buf = self.shared.buffer.lock();
             let mut n = 0;
-            while buf.front().is_some_and(|q| q.seq <= seq) {
+            while buf.queue.front().is_some_and(|q| q.seq <= seq) {
                 buf.pop_front();
                 n += 1;
             }
@@ -307,7 +332,7 @@ impl Worker {
     /// The buffered messages after the last one published on this channel, as many as
     /// the window has room for.
     fn next_to_publish(&self, window: &Window) -> Vec<(u64, u64, Message)> {
-        let buf = self.shared.buffer.lock();
+        let buf = &self.shared.buffer.lock().queue;
         let from = window
             .sent_up_to
             .map_or(0, |s| buf.partition_point(|q| q.seq <= s));
@@ -418,6 +443,39 @@ mod tests {
         assert_eq!(s.buffered, 5, "what could not be sent is reported");
     }
 
+    /// The bytes bound drops the oldest as the count bound does; one message over it
+    /// alone is still kept.
+    #[test]
+    fn buffer_is_bounded_in_bytes_too() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let out = AmqpOutput::connect(AmqpOutputConfig {
+            url: format!("amqp://127.0.0.1:{port}/%2f"),
+            buffer_bytes: 1000,
+            reconnect_min: Duration::from_millis(10),
+            reconnect_max: Duration::from_millis(20),
+            ..AmqpOutputConfig::default()
+        })
+        .unwrap();
+        let msg = |len: usize| Message {
+            routing_key: "treestat.h".into(),
+            body: vec![b'x'; len],
+        };
+        assert_eq!(
+            out.publish_messages((0..10).map(|_| msg(300)).collect()),
+            10
+        );
+        let s = out.stats();
+        assert_eq!((s.buffered, s.dropped), (3, 7));
+        out.publish_messages(vec![msg(5000)]);
+        let s = out.stats();
+        assert_eq!((s.buffered, s.dropped), (1, 10));
+        out.publish_messages(vec![msg(10)]);
+        assert_eq!(out.stats().buffered, 1, "the large one went to make room");
+    }
+
     #[test]
     fn a_bad_config_is_refused_before_anything_starts() {
         let err = AmqpOutput::connect(AmqpOutputConfig {
@@ -426,5 +484,11 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("buffer"), "{err}");
+        let err = AmqpOutput::connect(AmqpOutputConfig {
+            buffer_bytes: 0,
+            ..AmqpOutputConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("buffer_bytes"), "{err}");
     }
 }

@@ -4,10 +4,11 @@
 //! The URL is the broker's, with the output's settings as query parameters:
 //! `amqp://user:pass@host:port/vhost?format=psistats&exchange=psistats&routing_key=...&buffer=N`.
 //! `format` (`json` or its synonym `tree`, the default, or `psistats`), `exchange`,
-//! `routing_key`, `buffer`, and for sharded ingest `sharded` (`1`), `shard_depth` and
-//! `max_message_bytes` belong to the agent and are taken out; any other parameter (`heartbeat`,
-//! `connection_timeout`, ...) stays in the URL for the AMQP client. The output keeps its
-//! own bounded buffer (messages, not pushes) and reconnects by itself; what it drops
+//! `routing_key`, `buffer`, `buffer_bytes`, and for sharded ingest `sharded` (`1`),
+//! `shard_depth` and `max_message_bytes` belong to the agent and are taken out; any other
+//! parameter (`heartbeat`, `connection_timeout`, ...) stays in the URL for the AMQP
+//! client. The output keeps its own buffer, bounded in messages and in bytes (messages,
+//! not pushes), and reconnects by itself; what it drops
 //! and what is still buffered at shutdown are counted in the agent's `dropped`.
 //!
 //! With `sharded=1` each push is cut by shard key into one message per key (and per
@@ -76,6 +77,13 @@ pub fn output_config(url: &str) -> Result<AmqpOutputConfig> {
                 cfg.buffer = value
                     .parse()
                     .map_err(|_| bad(format!("buffer {value:?}: expected a number of messages")))?;
+            }
+            "buffer_bytes" => {
+                cfg.buffer_bytes = value.parse().map_err(|_| {
+                    bad(format!(
+                        "buffer_bytes {value:?}: expected a number of bytes"
+                    ))
+                })?;
             }
             _ => passed.push((key.into_owned(), value.into_owned())),
         }
@@ -233,12 +241,12 @@ mod tests {
     #[test]
     fn query_parameters_set_the_output_and_the_rest_reach_the_client() {
         let c = output_config(
-            "amqp://u:p@127.0.0.1:5672/%2f?format=psistats&exchange=ps&heartbeat=10&buffer=50",
+            "amqp://u:p@127.0.0.1:5672/%2f?format=psistats&exchange=ps&heartbeat=10&buffer=50&buffer_bytes=4096",
         )
         .unwrap();
         assert_eq!(c.format, OutputFormat::Psistats);
         assert_eq!(c.exchange_name(), "ps");
-        assert_eq!(c.buffer, 50);
+        assert_eq!((c.buffer, c.buffer_bytes), (50, 4096));
         assert_eq!(c.url, "amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10");
         let c = output_config("amqp://127.0.0.1:5672/%2f?routing_key=treestat.web%2E1").unwrap();
         assert_eq!(c.format, OutputFormat::Json);
