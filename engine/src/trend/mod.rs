@@ -35,6 +35,7 @@ mod index;
 mod io;
 mod meta;
 mod partial;
+mod prefix;
 mod read;
 mod read_stat;
 mod read_values;
