@@ -416,22 +416,29 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn buffer_is_bounded_while_the_broker_is_unreachable() {
-        // A loopback port with nothing listening: every connect is refused.
+    /// An output of `cfg` to a loopback port with nothing listening (every connect is
+    /// refused), reconnecting quickly.
+    fn unreachable(cfg: AmqpOutputConfig) -> AmqpOutput {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let out = AmqpOutput::connect(AmqpOutputConfig {
+        AmqpOutput::connect(AmqpOutputConfig {
             url: format!("amqp://127.0.0.1:{port}/%2f"),
-            format: OutputFormat::Psistats,
-            buffer: 5,
             reconnect_min: Duration::from_millis(10),
             reconnect_max: Duration::from_millis(20),
-            ..AmqpOutputConfig::default()
+            ..cfg
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn buffer_is_bounded_while_the_broker_is_unreachable() {
+        let out = unreachable(AmqpOutputConfig {
+            format: OutputFormat::Psistats,
+            buffer: 5,
+            ..AmqpOutputConfig::default()
+        });
         for i in 0..4 {
             let tree = serde_json::json!({"mem": {"h": i}, "cpu": {"h": {"0": i}}});
             assert_eq!(out.publish_tree(&tree), 2);
@@ -447,18 +454,10 @@ mod tests {
     /// alone is still kept.
     #[test]
     fn buffer_is_bounded_in_bytes_too() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let out = AmqpOutput::connect(AmqpOutputConfig {
-            url: format!("amqp://127.0.0.1:{port}/%2f"),
+        let out = unreachable(AmqpOutputConfig {
             buffer_bytes: 1000,
-            reconnect_min: Duration::from_millis(10),
-            reconnect_max: Duration::from_millis(20),
             ..AmqpOutputConfig::default()
-        })
-        .unwrap();
+        });
         let msg = |len: usize| Message {
             routing_key: "treestat.h".into(),
             body: vec![b'x'; len],

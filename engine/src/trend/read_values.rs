@@ -6,7 +6,7 @@
 
 use super::TrendStore;
 use super::blob::chunk_key;
-use super::codec::{self, Columns};
+use super::codec::{self, Columns, Point};
 use super::compact::{CHUNK_POINTS, chunk_start};
 use super::error::Result;
 use super::read::{blob_buckets, blobs_in, check_range, choose_archive};
@@ -183,6 +183,22 @@ fn values_of<'a>(
         return values;
     }
     scratch.clear();
-    scratch.extend(range.map(|k| Agg::value_of_point(&c.point(k), a)));
+    // The count of each point, walking the places where it changes.
+    let mut counts = c.aux.iter().peekable();
+    let mut aux = 0;
+    scratch.extend(range.map(|k| {
+        while let Some(&&(from, n)) = counts.peek()
+            && from <= k
+        {
+            aux = n;
+            counts.next();
+        }
+        let p = Point {
+            ts: c.ts[k],
+            value: c.values[k],
+            aux,
+        };
+        Agg::value_of_point(&p, a)
+    }));
     scratch
 }
