@@ -76,6 +76,11 @@ impl<'a> BitReader<'a> {
         BitReader { bytes, pos: 0 }
     }
 
+    /// The bits left to read (0 past the end).
+    pub fn left(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.pos)
+    }
+
     /// Whether a read went past the end of the stream.
     #[inline]
     pub fn overrun(&self) -> bool {

@@ -245,6 +245,10 @@ fn put_xor(w: &mut BitWriter, x: u64, lead: &mut u32, trail: &mut u32) {
     }
 }
 
+/// The fewest bits a point after the first takes: `0` for the time, the value and the
+/// count each.
+const MIN_POINT_BITS: usize = 3;
+
 /// Most points a chunk may claim (guards allocation against damaged input).
 pub const MAX_CHUNK_POINTS: u64 = 1 << 20;
 
@@ -444,6 +448,15 @@ impl<'a> Head<'a> {
         };
         if r.overrun() {
             return Err(TrendError::corrupt("chunk ends early"));
+        }
+        // Each point after the first takes 3 bits at least: a chunk that claims more
+        // than its bytes hold is refused here, before points are read from the zeros
+        // past its end (which the register read checks only once it stops).
+        if n - 1 > r.left() / MIN_POINT_BITS {
+            return Err(TrendError::corrupt(format!(
+                "chunk claims {n} points in {} bytes",
+                bytes.len()
+            )));
         }
         Ok(Some(Head {
             r,

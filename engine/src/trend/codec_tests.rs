@@ -317,3 +317,29 @@ fn chunks_cut_short_are_errors() {
         }
     }
 }
+
+/// A chunk that claims more points than its bytes can hold is refused at once, not
+/// decoded into a million points read from the zeros past its end.
+#[test]
+fn a_chunk_claiming_more_points_than_it_holds_is_refused() {
+    let p: Vec<Point> = (0..10)
+        .map(|k| Point {
+            ts: 1_000 + k * 10,
+            value: 5.0,
+            aux: 1,
+        })
+        .collect();
+    let mut bytes = encode(&p);
+    // `n` is the first byte (a varint below 128); claim as many as a varint allows.
+    assert_eq!(bytes[0], 10);
+    let mut claim = Vec::new();
+    let mut w = super::super::bits::BitWriter::new();
+    w.varint(MAX_CHUNK_POINTS);
+    claim.extend(w.finish());
+    bytes.splice(0..1, claim);
+    let err = decode(&bytes).unwrap_err().to_string();
+    assert!(err.contains("claims"), "{err}");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    assert!(decode_pair_into(&bytes, &encode(&p), &mut a, &mut b).is_err());
+    assert!(a.is_empty() && b.is_empty());
+}
