@@ -1,21 +1,20 @@
-//! `sumSeries(a.*.b)` and its kin folded as the store is read
-//! ([`Source::fetch_folded`](treestat_graphite::Source::fetch_folded)): reader threads
-//! fill one series at a time into a few reused rows, and the request's thread folds
-//! them in the evaluator's order. A thousand day-long series at 10 s were 138 MB of
-//! rows written, then read again by the fold; now a few rows go round, warm in
-//! the cache, and the sums come out bit for bit as a fold of the fetched list. The
-//! same rows feed `highestCurrent` and its kin
-//! ([`Source::stream`](treestat_graphite::Source::stream)), which keep a few of them.
+//! The rows of the series of a query, read from the store in the evaluator's order for
+//! `highestCurrent` and its kin ([`Source::stream`](treestat_graphite::Source::stream)),
+//! which keep a few of them: reader threads fill one series at a time into a few
+//! reused rows, and the request's thread takes them in order. (`sumSeries` and the
+//! other folds by column need no rows: `graphite_split.rs` folds runs as they are
+//! decoded.)
 //!
 //! Reader `w` of `W` reads series `w`, `w + W`, ... in order and sends each full row
-//! down its own channel; the fold takes row `k` from reader `k % W` and hands the row
-//! back for reuse. A reader never waits: with no row handed back it makes a new one.
-//! (It reads under the store's read lock, and that lock lets no new reader in while a
-//! writer waits: a reader waiting for the fold, while the fold waits for another
-//! reader stuck behind a compaction, would never wake.) The fold keeps up, decoding
-//! a row being the greater work, so a few rows per reader go round. A failed reader
-//! drops its channel, which ends the fold with its error; a fold that stops early
-//! drops the others', and they read on without sending.
+//! down its own channel; the request's thread takes row `k` from reader `k % W` and
+//! hands the row back for reuse. A reader never waits: with no row handed back it
+//! makes a new one. (It reads under the store's read lock, and that lock lets no new
+//! reader in while a writer waits: a reader waiting for the request's thread, while
+//! that waits for another reader stuck behind a compaction, would never wake.) The
+//! request's thread keeps up, decoding a row being the greater work, so a few rows
+//! per reader go round. A failed reader drops its channel, which ends the request
+//! with its error; a request that stops early drops the others', and they read on
+//! without sending.
 //!
 //! What the plain fetch (`graphite_source.rs`) shares with it lives here too: the ring's
 //! values per slot, and how many threads read the store.
@@ -61,10 +60,7 @@ pub(crate) fn place(
     let Range { start, step, n, .. } = range;
     let mut k = 0;
     while k < times.len() {
-        let mut e = k + 1;
-        while e < times.len() && times[e] == times[e - 1] + step {
-            e += 1;
-        }
+        let e = k + stretch(&times[k..], step);
         // Slots before the first (a time before `start`) and from `n` on are dropped.
         let first = (times[k] - start).div_euclid(step);
         let skip = usize::try_from(-first).unwrap_or(0).min(e - k);
@@ -75,6 +71,29 @@ pub(crate) fn place(
         }
         k = e;
     }
+}
+
+/// How many of `times` (distinct buckets one `step` or more apart, increasing) follow
+/// the first a step at a time. The `j`th lies `j` steps after the first while none is
+/// skipped, and further from then on, so the end is found by halving: a chunk's
+/// 720 points with a dozen buckets missing were scanned point by point, which was most
+/// of copying runs into rows.
+fn stretch(times: &[i64], step: i64) -> usize {
+    let Some(&first) = times.first() else {
+        return 0;
+    };
+    let in_step = |j: usize| i64::try_from(j).is_ok_and(|steps| times[j] - first == steps * step);
+    // `times[..lo]` are in step, `times[hi..]` are not.
+    let (mut lo, mut hi) = (1, times.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if in_step(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// The slots of a fetch: `n` values from `start`, one per `step`, up to `end`.
@@ -148,7 +167,7 @@ pub(crate) fn read_rows(
 /// About how many values a reader sends at once (512 KiB): a hand-over wakes the
 /// thread that takes it. 10,000 one-hour rows sent one by one spent more time waking
 /// it than reading; a thousand day-long rows sent seven at a time rather than one
-/// took `sumSeries` from 67-70 to 60 ms of CPU.
+/// took `sumSeries` (which read rows then) from 67-70 to 60 ms of CPU.
 const BATCH_VALUES: usize = 1 << 16;
 
 /// Rows sent together: `rows` rows of `n` values, one after the other.
@@ -174,7 +193,7 @@ struct Reader<'a> {
     written: usize,
     /// Rows a batch holds.
     per_batch: usize,
-    /// The fold stopped: read on without sending.
+    /// The request stopped taking rows: read on without sending.
     stopped: bool,
 }
 
@@ -304,5 +323,24 @@ mod tests {
         });
         place(range, &[], &[], |slot, xs| got.push((slot, xs.to_vec())));
         assert!(got.is_empty());
+        // No step skipped: one stretch, clipped at both ends.
+        let times: Vec<i64> = (9..=17).map(|k| k * 10).collect();
+        let values: Vec<f64> = (9..=17).map(f64::from).collect();
+        place(range, &times, &values, |slot, xs| {
+            got.push((slot, xs.to_vec()))
+        });
+        // A skipped step after the first (90, 110, ..., 170), whose span alone would
+        // not tell.
+        let (times, values) = ([90, 110, 120], [9.0, 11.0, 12.0]);
+        place(range, &times, &values, |slot, xs| {
+            got.push((slot, xs.to_vec()))
+        });
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]),
+                (1, vec![11.0, 12.0])
+            ]
+        );
     }
 }

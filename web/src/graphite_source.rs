@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graphite_fold::{Range, RingValues, fill_ring, place, read_rows, read_threads};
+use crate::graphite_split::fold_spans;
 use treestat_engine::trend::TrendStore;
 use treestat_engine::{Action, Engine};
 use treestat_graphite::args::{Folded, Row};
@@ -227,11 +228,21 @@ impl Source for TreeSource {
         else {
             return Ok(None);
         };
-        self.read_ordered(&read, |_, row| fold.add_nan_gaps(row))?;
+        let values = match &self.store {
+            Some(store) => {
+                let ring = self.ring_of(&read)?;
+                let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
+                fold_spans(store, read.range, &order, &ring, f)?
+            }
+            None => {
+                self.read_ordered(&read, |_, row| fold.add_nan_gaps(row))?;
+                fold.finish()
+            }
+        };
         Ok(Some(Folded {
             start: read.range.start,
             step: read.range.step,
-            values: fold.finish(),
+            values,
         }))
     }
 
@@ -298,6 +309,14 @@ impl TreeSource {
         }))
     }
 
+    /// The ring's values of the series of `read`: what the store does not hold yet.
+    fn ring_of(&self, read: &Ordered) -> Result<RingValues, Error> {
+        let Range {
+            start, end, step, ..
+        } = read.range;
+        self.ring_values(&read.nodes, (start, end, step), self.persisted())
+    }
+
     /// Hands each series of `read` to `each(k, row)` in order: its slots from the
     /// store, then the ring's, NaN where neither has a value.
     fn read_ordered(
@@ -305,15 +324,8 @@ impl TreeSource {
         read: &Ordered,
         mut each: impl FnMut(usize, &[f64]),
     ) -> Result<(), Error> {
-        let Range {
-            start,
-            end,
-            step,
-            n,
-            ..
-        } = read.range;
-        let persisted = self.persisted();
-        let ring = self.ring_values(&read.nodes, (start, end, step), persisted)?;
+        let ring = self.ring_of(read)?;
+        let n = read.range.n;
         let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
         match &self.store {
             Some(store) => read_rows(store, read.range, &order, &ring, each),

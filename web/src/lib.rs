@@ -21,6 +21,7 @@ mod extract;
 mod graphite;
 mod graphite_fold;
 mod graphite_source;
+mod graphite_split;
 mod graphs;
 mod interval_json;
 mod metrics;

@@ -58,7 +58,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 /// store itself is the one user, and chunks are read back from its own files.
 #[doc(hidden)]
 pub use codec::{Point as ChunkPoint, decode as decode_chunk, encode as encode_chunk};
-pub use compact::CompactStats;
+pub use compact::{CHUNK_POINTS, CompactStats, chunk_start};
 pub use config::{Archive, MAX_ARCHIVES, Retention, TrendConfig};
 pub use error::{Result, TrendError, TrendErrorKind};
 pub use io::{Format, ImportReport, LineError};

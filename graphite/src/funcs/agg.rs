@@ -172,7 +172,14 @@ impl ColumnFold {
     /// As [`add`](Self::add) for a row whose gaps are NaN (a row read from a store,
     /// which holds no NaN): half the bytes of `Option<f64>` to fill and to read.
     pub fn add_nan_gaps(&mut self, values: &[f64]) {
-        let (acc, count) = (&mut self.acc, &mut self.count);
+        self.add_nan_gaps_at(0, values);
+    }
+
+    /// As [`add_nan_gaps`](Self::add_nan_gaps) for a run of values from column `at`
+    /// on: a series folded in a run at a time, each column once.
+    pub fn add_nan_gaps_at(&mut self, at: usize, values: &[f64]) {
+        let acc = self.acc.get_mut(at..).unwrap_or_default();
+        let count = self.count.get_mut(at..).unwrap_or_default();
         if matches!(self.f, AggFn::Sum | AggFn::Average | AggFn::Count) {
             for ((a, c), &v) in acc.iter_mut().zip(count.iter_mut()).zip(values) {
                 let here = !v.is_nan();
