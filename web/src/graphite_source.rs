@@ -232,7 +232,8 @@ impl Source for TreeSource {
             Some(store) => {
                 let ring = self.ring_of(&read)?;
                 let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
-                fold_spans(store, read.range, &order, &ring, f)?
+                let threads = read_threads(order.len());
+                fold_spans(store, read.range, &order, &ring, f, threads)?
             }
             None => {
                 self.read_ordered(&read, |_, row| fold.add_nan_gaps(row))?;
@@ -356,6 +357,7 @@ mod tests {
     use treestat_graphite::funcs::{AggFn, fold_rows};
 
     use super::TreeSource;
+    use crate::graphite_split::fold_spans;
 
     const NOW: i64 = 1_796_000_040;
 
@@ -441,6 +443,81 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Folding by spans of time, with one thread to five, equals folding the fetched
+    /// list bit for bit: over 12 series of 9 hours at 10 s (five chunks each) with
+    /// fractions, gaps and the ring's interval (where the store also has a value of
+    /// one series), for ranges that start and end inside
+    /// chunks, lie inside one chunk, or begin before the data.
+    #[test]
+    fn folding_by_spans_equals_folding_the_fetched_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrendConfig {
+            retention: Retention::parse("10s:30d").unwrap(),
+            ..TrendConfig::default()
+        };
+        let store = TrendStore::open(dir.path(), &cfg).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
+        let mut lines = String::new();
+        for i in 0..12u32 {
+            for k in 0..3240u32 {
+                if (i * 31 + k) % 13 == 0 || (i == 5 && (1000..1900).contains(&k)) {
+                    continue;
+                }
+                let t = NOW - 9 * 3600 + i64::from(k) * 10;
+                let v = f64::from(k) * 0.1 + f64::from(i) / 3.0 - f64::from(k % 7) * 1.7;
+                lines.push_str(&format!("[\"g,{i},x\",{t},{v}]\n"));
+            }
+        }
+        // The store and the ring both hold `g.3.x` at NOW: the store's value is kept.
+        lines.push_str(&format!("[\"g,3,x\",{NOW},4.0]\n"));
+        store
+            .import(lines.as_bytes(), Format::Ndjson, Action::Average)
+            .unwrap();
+        engine
+            .push_json(br#"{"g":{"3":{"x":0.5},"99":{"x":7.25}}}"#)
+            .unwrap();
+        clock.advance(engine.interval_secs());
+        engine.close_now();
+        let src = TreeSource {
+            store: Some(store),
+            engine,
+        };
+        let store = src.store.as_ref().unwrap();
+        let ranges = [
+            (NOW - 9 * 3600, NOW + 60),
+            (NOW - 5 * 3600 - 35, NOW - 3600 + 17),
+            (NOW - 1800, NOW + 60),
+            (NOW - 12 * 3600, NOW - 8 * 3600),
+        ];
+        for (from, until) in ranges {
+            let mut list = src.fetch("g.*.x", from, until).unwrap();
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            assert_eq!(list.len(), 13);
+            let read = src.ordered("g.*.x", from, until).unwrap().unwrap();
+            let ring = src.ring_of(&read).unwrap();
+            let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
+            for f in [
+                AggFn::Sum,
+                AggFn::Average,
+                AggFn::Min,
+                AggFn::Max,
+                AggFn::Count,
+                AggFn::Last,
+            ] {
+                let want = bits(&fold_rows(&list, f));
+                for threads in 1..=5 {
+                    let got = fold_spans(store, read.range, &order, &ring, f, threads).unwrap();
+                    assert_eq!(bits(&got), want, "{f:?} {from}..{until} {threads}");
+                }
+            }
+        }
+    }
+
+    fn bits(v: &[Option<f64>]) -> Vec<Option<u64>> {
+        v.iter().map(|x| x.map(f64::to_bits)).collect()
     }
 
     /// Streaming hands over the fetched list, sorted by name, row by row: the same

@@ -19,11 +19,13 @@ use treestat_engine::trend::{CHUNK_POINTS, TrendStore, chunk_start};
 use treestat_graphite::Error;
 use treestat_graphite::funcs::{AggFn, ColumnFold};
 
-use crate::graphite_fold::{Range, RingValues, place, read_threads};
+use crate::graphite_fold::{Range, RingValues, place};
 
 /// The paths of `order` (the evaluator's order) read from the store over `range`,
 /// each filled from the ring where the store has no value, folded by `f`
-/// ([`ColumnFold`]): `None` where no series has a value.
+/// ([`ColumnFold`]): `None` where no series has a value. Up to `threads` threads
+/// read, a span each ([`read_threads`](crate::graphite_fold::read_threads) tells
+/// how many are worth it).
 ///
 /// # Errors
 /// A 500 when the store fails, or when `f` does not fold by column.
@@ -33,8 +35,9 @@ pub(crate) fn fold_spans(
     order: &[&str],
     ring: &RingValues,
     f: AggFn,
+    threads: usize,
 ) -> Result<Vec<Option<f64>>, Error> {
-    let spans = spans(range, read_threads(order.len()));
+    let spans = spans(range, threads);
     // The first slot the ring holds a value of.
     let tail = ring
         .values()
