@@ -9,7 +9,8 @@
 //! - Key rules: [`SEP`], [`MAX_KEY_LEN`], [`check_key`], [`cmp_keys`],
 //!   [`sanitize_key`] / [`sanitize_key_or`], [`join_path`].
 //! - The push format's reserved keys: [`TIMESTAMP_KEY`], [`COUNT_KEY`],
-//!   [`DEFAULT_ACTION_KEY`] and its alias [`DEFAULT_ACTION_ALIAS`].
+//!   [`DEFAULT_ACTION_KEY`] and its alias [`DEFAULT_ACTION_ALIAS`]; a push body's
+//!   [`media_type`].
 //! - The time grammar: [`parse_duration`] and [`parse_time`] (`now`, `-5m`, `now-1d`,
 //!   epochs such as `1700000000.5`), one unit table for both.
 //! - The shard key: [`shard_key`] (which shard of a sharded deployment a path goes to).
@@ -34,7 +35,7 @@ pub use key::{
 };
 pub use push::{
     ACTION_KEYS, COUNT_KEY, DEFAULT_ACTION_ALIAS, DEFAULT_ACTION_KEY, HEADER_KEYS, TIMESTAMP_KEY,
-    is_action_key,
+    is_action_key, media_type,
 };
 pub use shard::{DEFAULT_SHARD_DEPTH, MAX_SHARD_KEY_LEN, shard_key};
 pub use stat::{PERCENT, ParseStatError, Stat, ThresholdStat, parse_stats};

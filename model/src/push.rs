@@ -24,6 +24,18 @@ pub const HEADER_KEYS: [&str; 3] = [DEFAULT_ACTION_KEY, DEFAULT_ACTION_ALIAS, TI
 /// The key a number moves to when a subtree takes its place.
 pub const COUNT_KEY: &str = "count";
 
+/// The media type of a push body's `Content-Type` value, as the server's `/push` and
+/// the relay's push path read it: before any parameter, trimmed, lowercase
+/// (`Application/JSON; charset=utf-8` is `application/json`); empty for none.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Whether `key` is one of the [`ACTION_KEYS`].
 pub fn is_action_key(key: &str) -> bool {
     ACTION_KEYS.contains(&key)
@@ -39,5 +51,16 @@ mod tests {
         assert!(is_action_key("defaultaction"));
         assert!(!is_action_key("timestamp"));
         assert!(HEADER_KEYS.contains(&TIMESTAMP_KEY));
+    }
+
+    #[test]
+    fn media_type_drops_parameters_and_case() {
+        assert_eq!(
+            media_type("Application/JSON; charset=utf-8"),
+            "application/json"
+        );
+        assert_eq!(media_type(" text/plain "), "text/plain");
+        assert_eq!(media_type(""), "");
+        assert_eq!(media_type(";q=1"), "");
     }
 }

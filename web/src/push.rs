@@ -103,16 +103,12 @@ enum Kind {
 }
 
 fn kind_of(headers: &HeaderMap, body: &[u8]) -> Result<Kind, AppError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = treestat_model::media_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
     match mime.as_str() {
         "application/x-www-form-urlencoded" => Ok(Kind::Form),
         "application/json" => Ok(Kind::Json),

@@ -127,17 +127,12 @@ enum Kind {
 /// is a JSON document (as the relay has always taken it: a body that is not JSON is
 /// answered 400 with the parse error).
 fn kind_of(req: &Request<Incoming>) -> std::result::Result<Kind, String> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = treestat_model::media_type(
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
     match mime.as_str() {
         "" | "application/json" => Ok(Kind::Json),
         "text/plain" => Ok(Kind::Text),
