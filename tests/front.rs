@@ -332,6 +332,20 @@ fn reads_through_the_front_equal_one_unsharded_engine() {
         assert_eq!(got.0, want.0, "{path}");
         assert!(got.1 == want.1, "{path}: the front's answer differs");
     }
+    // A chart carries an ETag over what it draws; asked again with it, the front
+    // answers 304 without drawing.
+    let url = format!("{}/graph/*,cpu,user.svg?{abs}&tz=UTC", c.front.base);
+    let first = ureq::get(&url).call().unwrap();
+    let tag = first.headers().get("etag").expect("an ETag").clone();
+    assert_eq!(first.headers().get("cache-control").unwrap(), "no-cache");
+    let again = ureq::get(&url)
+        .header("If-None-Match", tag.to_str().unwrap())
+        .call()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers().get("etag"), Some(&tag));
+    let other = ureq::get(&format!("{url}&title=other")).call().unwrap();
+    assert_ne!(other.headers().get("etag"), Some(&tag));
     let (ctype, png) = text(&format!("{}/graph/*,cpu,user.png?{abs}", c.front.base));
     assert_eq!(ctype, "image/png");
     assert!(png.starts_with(b"\x89PNG"));

@@ -3,12 +3,18 @@
 //! server takes (docs/API.md); `?stat=` and quantile folds from the shards' merged
 //! aggregates and sketches, as `/trend`. Renders run on the
 //! blocking pool behind one slot per core, as on a server.
+//!
+//! A chart carries an `ETag` over its options and the data drawn, as a server's does,
+//! and a request whose `If-None-Match` names it is answered 304 without drawing. The
+//! front knows no interval to keep a chart for, so it says `Cache-Control: no-cache`:
+//! a browser keeps the image and asks each time whether it still holds.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,21 +41,39 @@ pub(crate) async fn graph(
     State(front): State<Front>,
     text: Result<Path<String>, PathRejection>,
     Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let text = text?.0;
     let (pattern, format) = split_format(&text)?;
     let p = Pattern::parse(pattern)?;
     let title = p.as_str().to_string();
-    draw(&front, vec![(p, String::new())], title, format, &params).await
+    let chart = Chart {
+        format,
+        params: &params,
+        if_none_match: headers.get(header::IF_NONE_MATCH),
+    };
+    draw(&front, vec![(p, String::new())], title, chart).await
+}
+
+/// What a chart request asks for beside its series.
+struct Chart<'a> {
+    format: Format,
+    params: &'a [(String, String)],
+    /// The `ETag` the client holds, if any.
+    if_none_match: Option<&'a HeaderValue>,
 }
 
 async fn draw(
     front: &Front,
     sides: Vec<(Pattern, String)>,
     default_title: String,
-    format: Format,
-    params: &[(String, String)],
+    chart: Chart<'_>,
 ) -> Result<Response, AppError> {
+    let Chart {
+        format,
+        params,
+        if_none_match,
+    } = chart;
     // `?stat=p50,p99`: one line per series and stat, as a server draws them.
     let stats = match params.iter().rev().find(|(k, _)| k == "stat") {
         Some((_, v)) if !v.is_empty() => Some(
@@ -89,8 +113,19 @@ async fn draw(
     markers.sort_by_key(|m| m.ts);
     missing.sort_unstable();
     missing.dedup();
-    let resp =
+    let etag = treestat_web::chart_etag(format, params, &series, &markers);
+    let mut cache = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        cache.insert(header::ETAG, v);
+    }
+    cache.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if if_none_match.is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        let resp = (StatusCode::NOT_MODIFIED, cache).into_response();
+        return Ok(answer(front, &missing, resp));
+    }
+    let mut resp =
         treestat_web::render_chart(front.renders.clone(), series, markers, opts, format).await?;
+    resp.headers_mut().extend(cache);
     Ok(answer(front, &missing, resp))
 }
 
@@ -128,6 +163,7 @@ pub(crate) async fn diff(
     State(front): State<Front>,
     ab: Result<Path<(String, String)>, PathRejection>,
     Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (a, b) = ab?.0;
     let Some(b_json) = b.strip_suffix(".json") else {
@@ -136,7 +172,12 @@ pub(crate) async fn diff(
             (Pattern::parse(&a)?, "a: ".to_string()),
             (Pattern::parse(b_pat)?, "b: ".to_string()),
         ];
-        return draw(&front, sides, format!("{a} vs {b_pat}"), format, &params).await;
+        let chart = Chart {
+            format,
+            params: &params,
+            if_none_match: headers.get(header::IF_NONE_MATCH),
+        };
+        return draw(&front, sides, format!("{a} vs {b_pat}"), chart).await;
     };
     let (left, mut missing) = relative(&front, &a).await?;
     let (mut right, more) = relative(&front, b_json).await?;

@@ -139,7 +139,7 @@ async fn draw(
     .map_err(AppError::internal)?
     .map_err(trend_error)?;
 
-    let etag = etag(format, params, &series, &markers);
+    let etag = chart_etag(format, params, &series, &markers);
     let max_age = g.engine().interval_secs();
     if headers
         .get(header::IF_NONE_MATCH)
@@ -238,6 +238,8 @@ pub async fn in_render_slot<T: Send + 'static>(
     .map_err(AppError::internal)
 }
 
+/// The `ETag` and `Cache-Control: max-age` of a chart: the server's charts may be kept
+/// for an interval.
 fn cache_headers(etag: &str, max_age: i64) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(etag) {
@@ -249,8 +251,9 @@ fn cache_headers(etag: &str, max_age: i64) -> HeaderMap {
     h
 }
 
-/// A strong validator over everything the image depends on.
-fn etag(
+/// A strong validator over everything a chart's image depends on: what the server's
+/// `/graph` and a read front's answer in `ETag`.
+pub fn chart_etag(
     format: Format,
     params: &[(String, String)],
     series: &[Series],
