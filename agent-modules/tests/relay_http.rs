@@ -425,3 +425,48 @@ fn the_relay_s_pipeline_is_configured_as_the_server_s() {
             .contains("formatt")
     );
 }
+
+/// `GET /metrics` on the relay's HTTP listener: its counters in the Prometheus text
+/// format (what it merged by kind, what it refused, and per upstream what the outbox
+/// counts), the figures that also go upstream under `_treestat,relay,<host>`.
+#[test]
+fn metrics_give_the_relay_s_counters_for_prometheus() {
+    let r = Running::start();
+    assert_eq!(post(&r.addr, "application/json", r#"{"m":{"x":1}}"#).0, 200);
+    assert_eq!(post(&r.addr, "application/json", "{not json").0, 400);
+    assert_eq!(post(&r.addr, "image/png", "x").0, 415);
+    let (mut w, mut rd) = connect(&r.addr);
+    w.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (status, text) = read_response(&mut rd);
+    assert_eq!(status, 200, "{text}");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert_eq!(value(r#"treestat_relay_received_total{kind="json"}"#), 1.0);
+    assert_eq!(
+        value(r#"treestat_relay_received_total{kind="statsd"}"#),
+        0.0
+    );
+    assert_eq!(value("treestat_relay_rejected_total"), 2.0);
+    assert!(text.contains("# TYPE treestat_relay_received_total counter"));
+    // The upstream (where nothing listens), as of the relay loop's last turn: the
+    // first interval has not ended, so nothing was sent to it yet.
+    let upstream = text
+        .lines()
+        .find(|l| l.starts_with("treestat_relay_upstream_pending{upstream=\"tcp://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no upstream in:\n{text}"));
+    assert!(upstream.ends_with(" 0"), "{upstream}");
+    assert!(text.contains("# TYPE treestat_relay_upstream_down gauge"));
+    assert_eq!(
+        request(
+            &r.addr,
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            b""
+        )
+        .0,
+        405
+    );
+}

@@ -1,12 +1,15 @@
-//! What the relay's listeners count, and the intervals they closed.
+//! What the relay's listeners count, and the intervals they closed; and the same
+//! counters as `GET /metrics` on the relay's HTTP listener ([`RelayCounters::register`]).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use serde_json::{Map, Value as Json};
 use treestat_engine::listen::{LineError, Reject, simplestats};
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{ClosedInterval, Engine};
+
+use crate::transport::ServerStats;
 
 /// Counters shared by the listeners.
 ///
@@ -33,6 +36,8 @@ pub struct RelayCounters {
     /// Intervals a listener closed (its time was up when a push arrived), waiting for
     /// the relay loop to forward them.
     pub(super) closed: parking_lot::Mutex<Vec<Arc<ClosedInterval>>>,
+    /// Each upstream's counters as of the relay loop's last turn (once an interval).
+    pub(super) upstream: parking_lot::Mutex<Vec<ServerStats>>,
 }
 
 /// The relay's counters at one moment, as they go upstream under
@@ -54,6 +59,9 @@ pub struct RelaySnapshot {
     /// Access-log lines handed to the pipes.
     pub log_lines: u64,
 }
+
+/// One figure of a [`RelaySnapshot`].
+type Field = fn(RelaySnapshot) -> u64;
 
 /// Refusals of a whole connection, not of a line: not subtracted from the lines.
 const CONNECTION_REJECTS: [Reject; 3] = [
@@ -92,6 +100,106 @@ impl RelayCounters {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (lines, refused) = (lines as u64, refused as u64);
         (lines.saturating_sub(refused), refused)
+    }
+
+    /// Registers the relay's counters in [`RelayCounters::telemetry`], which then
+    /// renders them (`GET /metrics`) beside the StatsD and Graphite listeners' own:
+    /// `treestat_relay_received_total{kind}` and `treestat_relay_rejected_total`, and
+    /// per upstream (`upstreams`, their URLs in the outbox's order) what
+    /// [`ServerStats`] holds, as of the relay loop's last turn. The registry holds
+    /// them weakly: no cycle through the registry they live in.
+    pub(super) fn register(counters: &Arc<RelayCounters>, upstreams: &[String]) {
+        let t = &counters.telemetry;
+        t.describe(
+            "treestat_relay_received_total",
+            "What the relay merged, by kind: JSON documents, SimpleStats tuples, StatsD \
+             and Graphite lines, access-log lines.",
+        );
+        t.describe(
+            "treestat_relay_rejected_total",
+            "JSON documents, tuples, StatsD and Graphite lines and HTTP bodies refused.",
+        );
+        let read = |f: Field| {
+            let w: Weak<RelayCounters> = Arc::downgrade(counters);
+            // Counts stay far below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            move || w.upgrade().map_or(0.0, |c| f(c.snapshot()) as f64)
+        };
+        let kinds: [(&str, Field); 5] = [
+            ("json", |s| s.json),
+            ("simplestats", |s| s.simplestats),
+            ("statsd", |s| s.statsd),
+            ("graphite", |s| s.graphite),
+            ("log_lines", |s| s.log_lines),
+        ];
+        for (kind, f) in kinds {
+            t.counter_fn("treestat_relay_received_total", &[("kind", kind)], read(f));
+        }
+        t.counter_fn("treestat_relay_rejected_total", &[], read(|s| s.rejected));
+        for (name, help) in [
+            (
+                "treestat_relay_upstream_sent_total",
+                "Documents the upstream took.",
+            ),
+            (
+                "treestat_relay_upstream_rejected_total",
+                "Documents the upstream refused.",
+            ),
+            (
+                "treestat_relay_upstream_dropped_total",
+                "Documents dropped: the buffer was full, or one was too large.",
+            ),
+            (
+                "treestat_relay_upstream_pending",
+                "Documents waiting to be sent.",
+            ),
+            (
+                "treestat_relay_upstream_down",
+                "1 while the last attempt failed.",
+            ),
+        ] {
+            t.describe(name, help);
+        }
+        for (i, url) in upstreams.iter().enumerate() {
+            let labels = [("upstream", url.as_str())];
+            let stat = |f: fn(&ServerStats) -> f64| {
+                let w: Weak<RelayCounters> = Arc::downgrade(counters);
+                move || {
+                    w.upgrade()
+                        .and_then(|c| c.upstream.lock().get(i).map(f))
+                        .unwrap_or(0.0)
+                }
+            };
+            // Counts stay far below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            {
+                t.counter_fn(
+                    "treestat_relay_upstream_sent_total",
+                    &labels,
+                    stat(|s| s.sent as f64),
+                );
+                t.counter_fn(
+                    "treestat_relay_upstream_rejected_total",
+                    &labels,
+                    stat(|s| s.rejected as f64),
+                );
+                t.counter_fn(
+                    "treestat_relay_upstream_dropped_total",
+                    &labels,
+                    stat(|s| s.dropped as f64),
+                );
+                t.gauge_fn(
+                    "treestat_relay_upstream_pending",
+                    &labels,
+                    stat(|s| s.pending as f64),
+                );
+            }
+            t.gauge_fn(
+                "treestat_relay_upstream_down",
+                &labels,
+                stat(|s| f64::from(u8::from(s.down))),
+            );
+        }
     }
 
     /// Every counter now, the engine listeners' included.

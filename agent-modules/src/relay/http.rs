@@ -1,6 +1,7 @@
 //! The relay's HTTP listener: `POST <path>` with a JSON body, a form (`json`,
 //! `accesslog`) or `text/plain` access-log lines, and `PUT /raw` / `/tornado` streamed
-//! line by line into the relay's pipes; served by hyper's HTTP/1 server on a
+//! line by line into the relay's pipes; `GET /metrics`, the relay's counters for
+//! Prometheus; served by hyper's HTTP/1 server on a
 //! current-thread tokio runtime owned by the listener's thread (`Expect: 100-continue`
 //! answered at once, chunked bodies taken, one request per connection). The bounds are
 //! in listen.rs's module doc.
@@ -145,7 +146,8 @@ fn kind_of(req: &Request<Incoming>) -> std::result::Result<Kind, String> {
 }
 
 /// One request: `POST <path>` with a JSON document, log lines or a form; `PUT /raw`
-/// (or `/tornado`) with a stream of log lines.
+/// (or `/tornado`) with a stream of log lines; `GET /metrics`, the relay's counters
+/// in the Prometheus text format.
 async fn handle(req: Request<Incoming>, ctx: &HttpCtx) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if let Some(source) = ["raw", "tornado"]
@@ -157,6 +159,19 @@ async fn handle(req: Request<Incoming>, ctx: &HttpCtx) -> Response<Full<Bytes>> 
         }
         return stream_lines(req, ctx, source).await;
     }
+    if path == "/metrics" && ctx.path != "/metrics" {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return answer(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        }
+        let mut text = String::with_capacity(4096);
+        ctx.counters.telemetry.render_prometheus(&mut text);
+        let mut resp = Response::new(Full::new(Bytes::from(text)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return resp;
+    }
     if path != ctx.path {
         let target = req
             .uri()
@@ -165,7 +180,8 @@ async fn handle(req: Request<Incoming>, ctx: &HttpCtx) -> Response<Full<Bytes>> 
         return answer(
             StatusCode::NOT_FOUND,
             &format!(
-                "no route {target}; push to POST {}, stream log lines to PUT /raw",
+                "no route {target}; push to POST {}, stream log lines to PUT /raw, read \
+                 the relay's counters at GET /metrics",
                 ctx.path
             ),
         );

@@ -90,12 +90,17 @@ impl Relay {
         .map_err(|e| Error::config(format!("relay engine: {e}")))?;
         let logs = Arc::new(logs::RelayLogs::new(&rc.accesslog)?);
         let outbox = Outbox::start(&OutboxConfig::from_agent(config, &rc.upstream)?)?;
+        let counters = Arc::new(RelayCounters::default());
+        let stats = outbox.stats();
+        let upstreams: Vec<String> = stats.iter().map(|s| s.url.clone()).collect();
+        RelayCounters::register(&counters, &upstreams);
+        *counters.upstream.lock() = stats;
         Ok(Relay {
             engine,
             outbox,
             host: config.host_name(),
             listeners,
-            counters: Arc::new(RelayCounters::default()),
+            counters,
             logs,
         })
     }
@@ -156,6 +161,7 @@ impl Relay {
                     &self.counters,
                 );
             }
+            *self.counters.upstream.lock() = self.outbox.stats();
             if stop {
                 break;
             }
