@@ -63,6 +63,45 @@ pub struct RelaySnapshot {
 /// One figure of a [`RelaySnapshot`].
 type Field = fn(RelaySnapshot) -> u64;
 
+/// One figure of an upstream's [`ServerStats`].
+type Stat = fn(&ServerStats) -> f64;
+
+/// What `GET /metrics` gives of each upstream's [`ServerStats`]: name, help, whether
+/// it is a counter (else a gauge), and the figure.
+#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+const UPSTREAM_FIGURES: [(&str, &str, bool, Stat); 5] = [
+    (
+        "treestat_relay_upstream_sent_total",
+        "Documents the upstream took.",
+        true,
+        |s| s.sent as f64,
+    ),
+    (
+        "treestat_relay_upstream_rejected_total",
+        "Documents the upstream refused.",
+        true,
+        |s| s.rejected as f64,
+    ),
+    (
+        "treestat_relay_upstream_dropped_total",
+        "Documents dropped: the buffer was full, or one was too large.",
+        true,
+        |s| s.dropped as f64,
+    ),
+    (
+        "treestat_relay_upstream_pending",
+        "Documents waiting to be sent.",
+        false,
+        |s| s.pending as f64,
+    ),
+    (
+        "treestat_relay_upstream_down",
+        "1 while the last attempt failed.",
+        false,
+        |s| f64::from(u8::from(s.down)),
+    ),
+];
+
 /// Refusals of a whole connection, not of a line: not subtracted from the lines.
 const CONNECTION_REJECTS: [Reject; 3] = [
     Reject::TooManyConnections,
@@ -136,69 +175,24 @@ impl RelayCounters {
             t.counter_fn("treestat_relay_received_total", &[("kind", kind)], read(f));
         }
         t.counter_fn("treestat_relay_rejected_total", &[], read(|s| s.rejected));
-        for (name, help) in [
-            (
-                "treestat_relay_upstream_sent_total",
-                "Documents the upstream took.",
-            ),
-            (
-                "treestat_relay_upstream_rejected_total",
-                "Documents the upstream refused.",
-            ),
-            (
-                "treestat_relay_upstream_dropped_total",
-                "Documents dropped: the buffer was full, or one was too large.",
-            ),
-            (
-                "treestat_relay_upstream_pending",
-                "Documents waiting to be sent.",
-            ),
-            (
-                "treestat_relay_upstream_down",
-                "1 while the last attempt failed.",
-            ),
-        ] {
+        for &(name, help, _, _) in &UPSTREAM_FIGURES {
             t.describe(name, help);
         }
         for (i, url) in upstreams.iter().enumerate() {
             let labels = [("upstream", url.as_str())];
-            let stat = |f: fn(&ServerStats) -> f64| {
+            for &(name, _, counter, f) in &UPSTREAM_FIGURES {
                 let w: Weak<RelayCounters> = Arc::downgrade(counters);
-                move || {
+                let read = move || {
                     w.upgrade()
                         .and_then(|c| c.upstream.lock().get(i).map(f))
                         .unwrap_or(0.0)
+                };
+                if counter {
+                    t.counter_fn(name, &labels, read);
+                } else {
+                    t.gauge_fn(name, &labels, read);
                 }
-            };
-            // Counts stay far below 2^53.
-            #[allow(clippy::cast_precision_loss)]
-            {
-                t.counter_fn(
-                    "treestat_relay_upstream_sent_total",
-                    &labels,
-                    stat(|s| s.sent as f64),
-                );
-                t.counter_fn(
-                    "treestat_relay_upstream_rejected_total",
-                    &labels,
-                    stat(|s| s.rejected as f64),
-                );
-                t.counter_fn(
-                    "treestat_relay_upstream_dropped_total",
-                    &labels,
-                    stat(|s| s.dropped as f64),
-                );
-                t.gauge_fn(
-                    "treestat_relay_upstream_pending",
-                    &labels,
-                    stat(|s| s.pending as f64),
-                );
             }
-            t.gauge_fn(
-                "treestat_relay_upstream_down",
-                &labels,
-                stat(|s| f64::from(u8::from(s.down))),
-            );
         }
     }
 
