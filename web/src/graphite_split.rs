@@ -37,6 +37,9 @@ pub(crate) fn fold_spans(
     f: AggFn,
     threads: usize,
 ) -> Result<Vec<Option<f64>>, Error> {
+    if range.n == 0 {
+        return Ok(Vec::new());
+    }
     let spans = spans(range, threads);
     // The first slot the ring holds a value of.
     let tail = ring
