@@ -14,7 +14,8 @@
 //! nacks (a full queue) stays in the buffer and goes again after the backoff. Up to
 //! 1024 messages (32 MiB) are in flight before the oldest confirm is awaited; what was
 //! confirmed before a failure has left the buffer, so only what was not confirmed is
-//! sent again.
+//! sent again. After a message returned or refused, the confirms of those in flight
+//! behind it are awaited first, and those the broker took leave the buffer too.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -77,6 +78,18 @@ impl Buffer {
         if let Some(q) = self.queue.pop_front() {
             self.bytes -= q.msg.body.len();
         }
+    }
+
+    /// Removes message `seq` (the queue is in order of `seq`); false when it is not
+    /// there (dropped meanwhile to make room).
+    fn remove(&mut self, seq: u64) -> bool {
+        let Ok(i) = self.queue.binary_search_by_key(&seq, |q| q.seq) else {
+            return false;
+        };
+        if let Some(q) = self.queue.remove(i) {
+            self.bytes -= q.msg.body.len();
+        }
+        true
     }
 }
 
@@ -318,7 +331,12 @@ impl Worker {
                 continue;
             };
             window.bytes -= len;
-            confirmed(confirm.await)?;
+            if let Err(e) = confirmed(confirm.await) {
+                if matches!(e, Error::Lost(_)) {
+                    self.settle(window.inflight).await;
+                }
+                return Err(e);
+            }
             let mut buf = self.shared.buffer.lock();
             let mut n = 0;
             while buf.queue.front().is_some_and(|q| q.seq <= seq) {
@@ -327,6 +345,26 @@ impl Worker {
             }
             self.shared.published.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// After the broker returned or refused one message, on a channel still up: awaits
+    /// the confirms of those published after it, and those the broker took leave the
+    /// buffer. Only what it did not take then goes again: when the shards' queues were
+    /// bound while a window was in flight, its first message came back unroutable and
+    /// the rest were delivered, and sending the whole window again delivered those
+    /// twice (an `add` doubled).
+    async fn settle(&self, inflight: VecDeque<(u64, usize, PublisherConfirm)>) {
+        let mut taken = Vec::new();
+        for (seq, _, confirm) in inflight {
+            if confirmed(confirm.await).is_ok() {
+                taken.push(seq);
+            }
+        }
+        let mut buf = self.shared.buffer.lock();
+        let n = taken.into_iter().filter(|&seq| buf.remove(seq)).count();
+        self.shared
+            .published
+            .fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The buffered messages after the last one published on this channel, as many as
@@ -430,6 +468,28 @@ mod tests {
             ..cfg
         })
         .unwrap()
+    }
+
+    /// A message the broker took behind one it returned leaves the buffer by its
+    /// number, wherever it stands; its bytes go with it.
+    #[test]
+    fn buffer_removes_by_number() {
+        let mut b = Buffer::default();
+        for seq in 0..3 {
+            b.push_back(Queued {
+                seq,
+                ts: 0,
+                msg: Message {
+                    routing_key: "k".into(),
+                    body: vec![b'x'; 10 + usize::try_from(seq).unwrap()],
+                },
+            });
+        }
+        assert!(b.remove(1));
+        assert!(!b.remove(1));
+        assert!(!b.remove(7));
+        assert_eq!(b.queue.iter().map(|q| q.seq).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(b.bytes, 10 + 12);
     }
 
     #[test]
