@@ -15,7 +15,7 @@ use treestat_amqp::{AmqpOutput, AmqpOutputConfig, AmqpSource, AmqpSourceConfig, 
 use treestat_engine::telemetry::Telemetry;
 use treestat_engine::{Action, Engine};
 
-use common::{PsistatsClient, broker, publish, queued, wait_until};
+use common::{PsistatsClient, broker, publish, queued, wait_for, wait_until};
 
 /// A running source and its counters.
 struct Running {
@@ -348,11 +348,17 @@ async fn sharded_messages_wait_for_a_shard_and_arrive_once() {
         &engine,
     )
     .await;
-    wait_until("the three messages, applied", || {
-        value(&engine, "a,x") == Some(1.0)
-            && value(&engine, "b,y") == Some(2.0)
-            && value(&engine, "c") == Some(3.0)
-            && out.stats().published == 3
+    wait_for("the three messages, applied", || {
+        let seen = (
+            value(&engine, "a,x"),
+            value(&engine, "b,y"),
+            value(&engine, "c"),
+            out.stats(),
+        );
+        match seen {
+            (Some(1.0), Some(2.0), Some(3.0), s) if s.published == 3 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
     })
     .await;
     assert_eq!(out.stats().buffered, 0);

@@ -17,9 +17,19 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 /// Polls `check` until it holds (or panics with `what` after a generous limit, which
 /// only a broken build reaches).
 pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    wait_for(what, || if check() { Ok(()) } else { Err(String::new()) }).await;
+}
+
+/// As [`wait_until`], with `check` saying what it saw when it does not hold yet: the
+/// panic names the last of it (a value doubled or missing tells two failures apart).
+pub async fn wait_for(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+    loop {
+        let Err(seen) = check() else { return };
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting: {what}; last seen: {seen}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
