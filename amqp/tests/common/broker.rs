@@ -72,11 +72,23 @@ fn server_binary() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// A loopback port free now and never handed out before in this process. A broker
+/// stopped to be restarted on its port leaves that port free meanwhile; handed to a
+/// node of another test's cluster, the restarted broker took it back, the node could
+/// not bind it and stopped, and the port answering (the other broker) passed for the
+/// node being up (`rabbitmqctl stop_app` then found no such node).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 fn port_answers(port: u16) -> bool {
