@@ -365,13 +365,6 @@ mod tests {
     /// at 10 s, with fractions (so an order of adding that differed would show), gaps,
     /// a series the store lacks, and a closed interval in the ring only.
     fn source(dir: &std::path::Path) -> TreeSource {
-        let cfg = TrendConfig {
-            retention: Retention::parse("10s:30d").unwrap(),
-            ..TrendConfig::default()
-        };
-        let store = TrendStore::open(dir, &cfg).unwrap();
-        let clock = Arc::new(ManualClock::new(NOW));
-        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
         let mut lines = String::new();
         for i in 0..150u32 {
             for k in 1..360u32 {
@@ -383,19 +376,45 @@ mod tests {
                 lines.push_str(&format!("[\"f,{i},x\",{t},{v}]\n"));
             }
         }
+        source_of(dir, &lines, br#"{"f":{"7":{"x":1.25},"200":{"x":-2.5}}}"#)
+    }
+
+    /// A store at 10 s for 30 days holding the NDJSON `lines` (averages), and an
+    /// engine whose ring holds one closed interval at NOW of `ring` (a JSON tree) that
+    /// the store does not.
+    fn source_of(dir: &std::path::Path, lines: &str, ring: &[u8]) -> TreeSource {
+        let cfg = TrendConfig {
+            retention: Retention::parse("10s:30d").unwrap(),
+            ..TrendConfig::default()
+        };
+        let store = TrendStore::open(dir, &cfg).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
         store
             .import(lines.as_bytes(), Format::Ndjson, Action::Average)
             .unwrap();
         // Not attached: the ring's interval stays out of the store.
-        engine
-            .push_json(br#"{"f":{"7":{"x":1.25},"200":{"x":-2.5}}}"#)
-            .unwrap();
+        engine.push_json(ring).unwrap();
         clock.advance(engine.interval_secs());
         engine.close_now();
         TreeSource {
             store: Some(store),
             engine,
         }
+    }
+
+    /// The functions folded by column.
+    const COLUMN_FOLDS: [AggFn; 6] = [
+        AggFn::Sum,
+        AggFn::Average,
+        AggFn::Min,
+        AggFn::Max,
+        AggFn::Count,
+        AggFn::Last,
+    ];
+
+    fn bits(v: &[Option<f64>]) -> Vec<Option<u64>> {
+        v.iter().map(|x| x.map(f64::to_bits)).collect()
     }
 
     #[test]
@@ -406,20 +425,10 @@ mod tests {
         let mut list = src.fetch("f.*.x", from, until).unwrap();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         assert_eq!(list.len(), 151);
-        for f in [
-            AggFn::Sum,
-            AggFn::Average,
-            AggFn::Min,
-            AggFn::Max,
-            AggFn::Count,
-            AggFn::Last,
-        ] {
+        for f in COLUMN_FOLDS {
             let folded = src.fetch_folded("f.*.x", from, until, f).unwrap().unwrap();
             assert_eq!((folded.start, folded.step), (list[0].start, list[0].step));
             let want = fold_rows(&list, f);
-            let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
-                v.iter().map(|x| x.map(f64::to_bits)).collect()
-            };
             assert_eq!(bits(&folded.values), bits(&want), "{f:?}");
         }
         // The ring's interval (the store ends before it) is in it, with the series
@@ -453,13 +462,6 @@ mod tests {
     #[test]
     fn folding_by_spans_equals_folding_the_fetched_list() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = TrendConfig {
-            retention: Retention::parse("10s:30d").unwrap(),
-            ..TrendConfig::default()
-        };
-        let store = TrendStore::open(dir.path(), &cfg).unwrap();
-        let clock = Arc::new(ManualClock::new(NOW));
-        let engine = Engine::with_clock(EngineConfig::default(), clock.clone()).unwrap();
         let mut lines = String::new();
         for i in 0..12u32 {
             for k in 0..3240u32 {
@@ -473,18 +475,11 @@ mod tests {
         }
         // The store and the ring both hold `g.3.x` at NOW: the store's value is kept.
         lines.push_str(&format!("[\"g,3,x\",{NOW},4.0]\n"));
-        store
-            .import(lines.as_bytes(), Format::Ndjson, Action::Average)
-            .unwrap();
-        engine
-            .push_json(br#"{"g":{"3":{"x":0.5},"99":{"x":7.25}}}"#)
-            .unwrap();
-        clock.advance(engine.interval_secs());
-        engine.close_now();
-        let src = TreeSource {
-            store: Some(store),
-            engine,
-        };
+        let src = source_of(
+            dir.path(),
+            &lines,
+            br#"{"g":{"3":{"x":0.5},"99":{"x":7.25}}}"#,
+        );
         let store = src.store.as_ref().unwrap();
         let ranges = [
             (NOW - 9 * 3600, NOW + 60),
@@ -499,14 +494,7 @@ mod tests {
             let read = src.ordered("g.*.x", from, until).unwrap().unwrap();
             let ring = src.ring_of(&read).unwrap();
             let order: Vec<&str> = read.order.iter().map(String::as_str).collect();
-            for f in [
-                AggFn::Sum,
-                AggFn::Average,
-                AggFn::Min,
-                AggFn::Max,
-                AggFn::Count,
-                AggFn::Last,
-            ] {
+            for f in COLUMN_FOLDS {
                 let want = bits(&fold_rows(&list, f));
                 for threads in 1..=5 {
                     let got = fold_spans(store, read.range, &order, &ring, f, threads).unwrap();
@@ -514,10 +502,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn bits(v: &[Option<f64>]) -> Vec<Option<u64>> {
-        v.iter().map(|x| x.map(f64::to_bits)).collect()
     }
 
     /// Streaming hands over the fetched list, sorted by name, row by row: the same
