@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,7 +50,7 @@ pub(crate) async fn graph(
     let chart = Chart {
         format,
         params: &params,
-        if_none_match: headers.get(header::IF_NONE_MATCH),
+        headers: &headers,
     };
     draw(&front, vec![(p, String::new())], title, chart).await
 }
@@ -59,8 +59,8 @@ pub(crate) async fn graph(
 struct Chart<'a> {
     format: Format,
     params: &'a [(String, String)],
-    /// The `ETag` the client holds, if any.
-    if_none_match: Option<&'a HeaderValue>,
+    /// The request's headers (`If-None-Match`).
+    headers: &'a HeaderMap,
 }
 
 async fn draw(
@@ -72,7 +72,7 @@ async fn draw(
     let Chart {
         format,
         params,
-        if_none_match,
+        headers,
     } = chart;
     // `?stat=p50,p99`: one line per series and stat, as a server draws them.
     let stats = match params.iter().rev().find(|(k, _)| k == "stat") {
@@ -114,12 +114,8 @@ async fn draw(
     missing.sort_unstable();
     missing.dedup();
     let etag = treestat_web::chart_etag(format, params, &series, &markers);
-    let mut cache = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        cache.insert(header::ETAG, v);
-    }
-    cache.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if if_none_match.is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    let (fresh, cache) = treestat_web::chart_cache(headers, &etag, "no-cache");
+    if fresh {
         let resp = (StatusCode::NOT_MODIFIED, cache).into_response();
         return Ok(answer(front, &missing, resp));
     }
@@ -175,7 +171,7 @@ pub(crate) async fn diff(
         let chart = Chart {
             format,
             params: &params,
-            if_none_match: headers.get(header::IF_NONE_MATCH),
+            headers: &headers,
         };
         return draw(&front, sides, format!("{a} vs {b_pat}"), chart).await;
     };

@@ -141,15 +141,13 @@ async fn draw(
 
     let etag = chart_etag(format, params, &series, &markers);
     let max_age = g.engine().interval_secs();
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
-        return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag, max_age)).into_response());
+    let (fresh, cache) = chart_cache(headers, &etag, &format!("max-age={max_age}"));
+    if fresh {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
 
     let mut resp = render_chart(g.inner.renders.clone(), series, markers, opts, format).await?;
-    resp.headers_mut().extend(cache_headers(&etag, max_age));
+    resp.headers_mut().extend(cache);
     Ok(resp)
 }
 
@@ -238,17 +236,18 @@ pub async fn in_render_slot<T: Send + 'static>(
     .map_err(AppError::internal)
 }
 
-/// The `ETag` and `Cache-Control: max-age` of a chart: the server's charts may be kept
-/// for an interval.
-fn cache_headers(etag: &str, max_age: i64) -> HeaderMap {
+/// The cache headers of a chart (its `ETag` and `cache_control`), and whether the
+/// request's `If-None-Match` names that tag, so that it is answered 304 without a
+/// render: the server's `/graph` (kept for an interval) and a read front's (`no-cache`).
+pub fn chart_cache(headers: &HeaderMap, etag: &str, cache_control: &str) -> (bool, HeaderMap) {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("max-age={max_age}")) {
+    if let Ok(v) = HeaderValue::from_str(cache_control) {
         h.insert(header::CACHE_CONTROL, v);
     }
-    h
+    (crate::pages::assets::fresh(headers, etag), h)
 }
 
 /// A strong validator over everything a chart's image depends on: what the server's

@@ -47,7 +47,7 @@ pub use dashboards::{DASHBOARD_PREFIX, Dashboard};
 pub use error::strip_json;
 pub use error::{AppError, RejectReason};
 pub use graphite::render_with as graphite_render;
-pub use graphs::{chart_etag, in_render_slot, render_chart, stat_lines};
+pub use graphs::{chart_cache, chart_etag, in_render_slot, render_chart, stat_lines};
 pub use interval_json::interval_json;
 pub use metrics::render as render_metrics;
 pub use origin::{check_origin, host_allowed};

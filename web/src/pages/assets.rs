@@ -78,8 +78,8 @@ pub(crate) fn etag(asset: &Asset) -> String {
     format!("\"{:016x}\"", asset.hash)
 }
 
-/// Whether `If-None-Match` names this ETag (or `*`).
-fn fresh(headers: &HeaderMap, tag: &str) -> bool {
+/// Whether `If-None-Match` names this ETag (or `*`): assets and charts.
+pub(crate) fn fresh(headers: &HeaderMap, tag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -8,7 +8,7 @@
 //! URL names (a pattern, a view) is handed to the scripts HTML-escaped in `data-`
 //! attributes; the scripts never interpolate it into markup.
 
-mod assets;
+pub(crate) mod assets;
 mod html;
 
 use axum::Router;
